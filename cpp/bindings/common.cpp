@@ -1,0 +1,116 @@
+#include "common.hpp"
+
+#include <cstring>
+#include <string>
+
+#include "chronoscale/error.hpp"
+
+namespace chronoscale {
+inline namespace v1 {
+namespace py_bind {
+
+namespace {
+
+DType dtype_from_typestr(const std::string& ts, const char* name) {
+  if (ts == "<f4") return DType::float32;
+  if (ts == "<f8") return DType::float64;
+  if (ts == "<i8") return DType::int64;
+  if (ts == "<i4") return DType::int32;
+  throw TypeError(detail::cat(name, " has unsupported dtype '", ts,
+                              "' (expected float32, float64 or int64)"));
+}
+
+const char* numpy_name(DType d) { return dtype_name(d); }
+
+Tensor cuda_view(py::handle obj, const char* name) {
+  py::dict cai = obj.attr("__cuda_array_interface__");
+  Tensor t;
+  t.device = Device::cuda;
+  t.dtype = dtype_from_typestr(py::str(cai["typestr"]), name);
+  py::tuple shape = cai["shape"];
+  CS_CHECK(shape.size() <= static_cast<size_t>(kMaxDims), ValueError, name, " has too many dims");
+  t.ndim = static_cast<int32_t>(shape.size());
+  for (int i = 0; i < t.ndim; ++i) t.shape[i] = shape[i].cast<int64_t>();
+  py::tuple data = cai["data"];
+  t.data = reinterpret_cast<void*>(data[0].cast<uintptr_t>());
+  if (cai.contains("strides") && !cai["strides"].is_none()) {
+    py::tuple strides = cai["strides"];
+    int64_t expect = dtype_size(t.dtype);
+    for (int i = t.ndim - 1; i >= 0; --i) {
+      if (t.shape[i] > 1)
+        CS_CHECK(strides[i].cast<int64_t>() == expect, ValueError, name,
+                 " must be C-contiguous (call .copy() / cupy.ascontiguousarray first)");
+      expect *= t.shape[i];
+    }
+  }
+  return t;
+}
+
+}  // namespace
+
+Tensor view(py::handle obj, const char* name, bool optional) {
+  if (obj.is_none()) {
+    CS_CHECK(optional, ValueError, name, " is required, got None");
+    return Tensor{};
+  }
+  if (py::hasattr(obj, "__cuda_array_interface__")) return cuda_view(obj, name);
+  if (!py::isinstance<py::array>(obj))
+    throw TypeError(detail::cat(name, " must be a NumPy array (or a CUDA array), got ",
+                                std::string(py::str(py::type::of(obj).attr("__name__")))));
+  auto a = py::reinterpret_borrow<py::array>(obj);
+  Tensor t;
+  const auto kind = a.dtype().kind();
+  const auto size = a.dtype().itemsize();
+  if (kind == 'f' && size == 4) t.dtype = DType::float32;
+  else if (kind == 'f' && size == 8) t.dtype = DType::float64;
+  else if (kind == 'i' && size == 8) t.dtype = DType::int64;
+  else if (kind == 'i' && size == 4) t.dtype = DType::int32;
+  else
+    throw TypeError(detail::cat(name, " has unsupported dtype ",
+                                std::string(py::str(a.dtype())),
+                                " (expected float32, float64 or int64)"));
+  CS_CHECK(a.dtype().byteorder() != '>', TypeError, name, " must be in native byte order");
+  CS_CHECK(a.ndim() <= kMaxDims, ValueError, name, " has too many dims (", a.ndim(), ")");
+  CS_CHECK(a.flags() & py::array::c_style, ValueError, name,
+           " must be C-contiguous (call np.ascontiguousarray first)");
+  t.ndim = static_cast<int32_t>(a.ndim());
+  for (int i = 0; i < t.ndim; ++i) t.shape[i] = a.shape(i);
+  t.data = const_cast<void*>(a.data());
+  t.device = Device::cpu;
+  return t;
+}
+
+py::object empty(const Tensor& like, const std::vector<int64_t>& shape, DType dtype) {
+  if (like.device == Device::cuda) {
+    auto cuda = py::module_::import("chronoscale._cuda");
+    return cuda.attr("empty")(py::tuple(py::cast(shape)), numpy_name(dtype));
+  }
+  return py::array(py::dtype(numpy_name(dtype)), std::vector<py::ssize_t>(shape.begin(), shape.end()));
+}
+
+py::object zeros(const Tensor& like, const std::vector<int64_t>& shape, DType dtype) {
+  if (like.device == Device::cuda) {
+    auto cuda = py::module_::import("chronoscale._cuda");
+    return cuda.attr("zeros")(py::tuple(py::cast(shape)), numpy_name(dtype));
+  }
+  py::array a(py::dtype(numpy_name(dtype)), std::vector<py::ssize_t>(shape.begin(), shape.end()));
+  std::memset(a.mutable_data(), 0, static_cast<size_t>(a.nbytes()));
+  return a;
+}
+
+Out out(const Tensor& like, const std::vector<int64_t>& shape, DType dtype, bool zero) {
+  Out o;
+  o.obj = zero ? zeros(like, shape, dtype) : empty(like, shape, dtype);
+  o.t = view(o.obj, "output");
+  return o;
+}
+
+void* current_stream(const Tensor& t) {
+  if (t.device != Device::cuda) return nullptr;
+  auto cuda = py::module_::import("chronoscale._cuda");
+  return reinterpret_cast<void*>(cuda.attr("current_stream_ptr")().cast<uintptr_t>());
+}
+
+}  // namespace py_bind
+}  // namespace v1
+}  // namespace chronoscale

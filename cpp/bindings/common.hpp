@@ -1,0 +1,45 @@
+#pragma once
+// Array <-> view conversion for the pybind11 module. NumPy arrays become CPU views; objects with
+// __cuda_array_interface__ (CuPy, torch CUDA tensors, ...) become CUDA views. Nothing is copied:
+// non-contiguous input is rejected with a message naming the argument.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <vector>
+
+#include "chronoscale/tensor.hpp"
+
+namespace chronoscale {
+inline namespace v1 {
+namespace py_bind {
+
+namespace py = pybind11;
+
+/// View of `obj`; None gives an absent view when `optional`, a ValueError otherwise.
+Tensor view(py::handle obj, const char* name, bool optional = false);
+
+/// A new uninitialised array on the device of `like` (NumPy on the CPU, CuPy on CUDA).
+py::object empty(const Tensor& like, const std::vector<int64_t>& shape, DType dtype);
+/// Same, filled with zeros.
+py::object zeros(const Tensor& like, const std::vector<int64_t>& shape, DType dtype);
+
+/// Allocate with `empty` and return both the object and its view.
+struct Out {
+  py::object obj;
+  Tensor t;
+};
+Out out(const Tensor& like, const std::vector<int64_t>& shape, DType dtype, bool zero = false);
+inline Out out(const Tensor& like, const std::vector<int64_t>& shape) {
+  return out(like, shape, like.dtype);
+}
+inline py::object obj_or_none(const Out& o) { return o.t.defined() ? o.obj : py::none(); }
+
+/// cudaStream_t of CuPy's current stream when `t` is on CUDA, else nullptr.
+void* current_stream(const Tensor& t);
+
+void bind_runtime(py::module_& m);
+void bind_recurrent(py::module_& m);
+
+}  // namespace py_bind
+}  // namespace v1
+}  // namespace chronoscale

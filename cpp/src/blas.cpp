@@ -1,0 +1,192 @@
+// Runtime-loaded CBLAS. One build serves OpenBLAS (scipy-openblas32) and MKL (libmkl_rt), picked
+// by the Python package or by the embedding program; a portable GEMM is the last resort.
+#include "blas.hpp"
+
+#include <dlfcn.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "chronoscale/error.hpp"
+#include "chronoscale/runtime.hpp"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace chronoscale {
+inline namespace v1 {
+namespace {
+
+enum Order { kRowMajor = 101 };
+enum Trans { kNoTrans = 111, kTrans = 112 };
+using SgemmFn = void (*)(int, int, int, int, int, int, float, const float*, int, const float*, int,
+                         float, float*, int);
+using DgemmFn = void (*)(int, int, int, int, int, int, double, const double*, int, const double*,
+                         int, double, double*, int);
+using SetThreadsFn = void (*)(int);
+
+struct Blas {
+  std::mutex mu;
+  std::atomic<bool> ready{false};
+  void* handle = nullptr;
+  SgemmFn sgemm = nullptr;
+  DgemmFn dgemm = nullptr;
+  SetThreadsFn set_threads = nullptr;
+  std::string name = "builtin";
+  std::string path;
+  int threads = 0;
+};
+
+Blas& state() {
+  static Blas b;
+  return b;
+}
+
+bool try_open(Blas& b, const std::string& path, std::string* why) {
+  void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    if (why) *why = dlerror();
+    return false;
+  }
+  for (const char* prefix : {"scipy_cblas_", "cblas_"}) {
+    auto s = reinterpret_cast<SgemmFn>(dlsym(h, (std::string(prefix) + "sgemm").c_str()));
+    auto d = reinterpret_cast<DgemmFn>(dlsym(h, (std::string(prefix) + "dgemm").c_str()));
+    if (!s || !d) continue;
+    if (b.handle) dlclose(b.handle);
+    b.handle = h;
+    b.sgemm = s;
+    b.dgemm = d;
+    b.path = path;
+    b.set_threads = reinterpret_cast<SetThreadsFn>(dlsym(h, "scipy_openblas_set_num_threads"));
+    if (!b.set_threads) b.set_threads = reinterpret_cast<SetThreadsFn>(dlsym(h, "openblas_set_num_threads"));
+    if (dlsym(h, "MKL_Set_Num_Threads")) {
+      b.name = "mkl";
+      b.set_threads = reinterpret_cast<SetThreadsFn>(dlsym(h, "MKL_Set_Num_Threads"));
+    } else {
+      b.name = b.set_threads ? "openblas" : "cblas";
+    }
+    if (b.threads > 0 && b.set_threads) b.set_threads(b.threads);
+    return true;
+  }
+  dlclose(h);
+  if (why) *why = "no CBLAS sgemm/dgemm symbols";
+  return false;
+}
+
+Blas& ensure() {
+  Blas& b = state();
+  if (b.ready.load(std::memory_order_acquire)) return b;
+  std::lock_guard<std::mutex> lock(b.mu);
+  if (b.ready.load()) return b;
+  std::vector<std::string> candidates;
+  if (const char* env = std::getenv("CHRONOSCALE_BLAS_LIB")) candidates.emplace_back(env);
+  for (const char* so : {"libscipy_openblas.so", "libmkl_rt.so.2", "libmkl_rt.so",
+                         "libopenblas.so.0", "libopenblas.so", "libcblas.so.3"})
+    candidates.emplace_back(so);
+  for (const auto& c : candidates)
+    if (try_open(b, c, nullptr)) break;
+  b.ready.store(true, std::memory_order_release);
+  return b;
+}
+
+// Portable fallback: blocked i-k-j loops; only used when no BLAS library can be found.
+template <class T>
+void builtin_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+                  int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+#pragma omp parallel for schedule(static) if (M * N * K > 65536)
+  for (int64_t i = 0; i < M; ++i) {
+    T* c = C + i * ldc;
+    for (int64_t j = 0; j < N; ++j) c[j] = beta == T(0) ? T(0) : beta * c[j];
+    for (int64_t k = 0; k < K; ++k) {
+      const T a = alpha * (ta ? A[k * lda + i] : A[i * lda + k]);
+      if (a == T(0)) continue;
+      if (!tb) {
+        const T* b = B + k * ldb;
+        for (int64_t j = 0; j < N; ++j) c[j] += a * b[j];
+      } else {
+        for (int64_t j = 0; j < N; ++j) c[j] += a * B[j * ldb + k];
+      }
+    }
+  }
+}
+
+void check_int32(int64_t v, const char* what) {
+  CS_CHECK(v <= 2147483647LL, ValueError, "GEMM ", what, " = ", v,
+           " exceeds the 32-bit BLAS index range; use smaller batches");
+}
+
+}  // namespace
+
+void load_blas(const std::string& path) {
+  Blas& b = state();
+  std::lock_guard<std::mutex> lock(b.mu);
+  std::string why;
+  CS_CHECK(try_open(b, path, &why), ValueError, "cannot load BLAS from '", path, "': ", why);
+  b.ready.store(true, std::memory_order_release);
+}
+
+std::string blas_name() { return ensure().name; }
+std::string blas_path() { return ensure().path; }
+
+void set_num_threads(int n) {
+  CS_CHECK(n >= 1, ValueError, "set_num_threads: n must be >= 1, got ", n);
+  Blas& b = ensure();
+  b.threads = n;
+#ifdef _OPENMP
+  omp_set_num_threads(n);
+#endif
+  if (b.set_threads) b.set_threads(n);
+}
+
+int get_num_threads() {
+  Blas& b = ensure();
+  if (b.threads > 0) return b.threads;
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+namespace blas {
+
+template <class T>
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  Blas& b = ensure();
+  if (K == 0) {
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
+    return;
+  }
+  check_int32(M, "M");
+  check_int32(N, "N");
+  check_int32(K, "K");
+  check_int32(lda, "lda");
+  check_int32(ldb, "ldb");
+  check_int32(ldc, "ldc");
+  const int oa = ta ? kTrans : kNoTrans, ob = tb ? kTrans : kNoTrans;
+  if constexpr (std::is_same_v<T, float>) {
+    if (b.sgemm) return b.sgemm(kRowMajor, oa, ob, int(M), int(N), int(K), alpha, A, int(lda), B,
+                                int(ldb), beta, C, int(ldc));
+  } else {
+    if (b.dgemm) return b.dgemm(kRowMajor, oa, ob, int(M), int(N), int(K), alpha, A, int(lda), B,
+                                int(ldb), beta, C, int(ldc));
+  }
+  builtin_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
+                          const float*, int64_t, float, float*, int64_t);
+template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
+                           const double*, int64_t, double, double*, int64_t);
+
+}  // namespace blas
+}  // namespace v1
+}  // namespace chronoscale

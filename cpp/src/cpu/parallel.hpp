@@ -1,0 +1,42 @@
+#pragma once
+// Threading helpers: OpenMP when built with it, serial otherwise. Small work stays serial so the
+// B = 1 path pays no fork/join.
+#include <cstdint>
+
+namespace chronoscale {
+inline namespace v1 {
+namespace cpu {
+
+constexpr int64_t kParallelGrain = 32768;  // elements of work below which loops stay serial
+
+template <class F>
+inline void parallel_for(int64_t n, int64_t work_per_item, F&& f) {
+#ifdef _OPENMP
+  if (n > 1 && n * work_per_item >= kParallelGrain) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; ++i) f(i);
+    return;
+  }
+#endif
+  for (int64_t i = 0; i < n; ++i) f(i);
+}
+
+/// out[j] (+)= sum_i a[i * cols + j], i < rows.
+template <class T>
+inline void column_sum(const T* a, int64_t rows, int64_t cols, T* out) {
+  constexpr int64_t kBlock = 64;
+  const int64_t nblocks = (cols + kBlock - 1) / kBlock;
+  parallel_for(nblocks, rows * kBlock, [&](int64_t blk) {
+    const int64_t j0 = blk * kBlock, j1 = j0 + kBlock < cols ? j0 + kBlock : cols;
+    T acc[kBlock] = {};
+    for (int64_t i = 0; i < rows; ++i) {
+      const T* r = a + i * cols;
+      for (int64_t j = j0; j < j1; ++j) acc[j - j0] += r[j];
+    }
+    for (int64_t j = j0; j < j1; ++j) out[j] = acc[j - j0];
+  });
+}
+
+}  // namespace cpu
+}  // namespace v1
+}  // namespace chronoscale

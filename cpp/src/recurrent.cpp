@@ -1,0 +1,129 @@
+// Device-neutral entry points of the recurrent cells: validate once, then dispatch on device,
+// cell and dtype.
+#include "chronoscale/recurrent.hpp"
+
+#include "cpu/cells.hpp"
+#include "validate.hpp"
+
+namespace chronoscale {
+inline namespace v1 {
+
+int gate_count(Cell cell) {
+  switch (cell) {
+    case Cell::lstm: return 4;
+    case Cell::gru: return 3;
+    default: return 1;
+  }
+}
+
+const char* cell_name(Cell cell) {
+  switch (cell) {
+    case Cell::rnn_tanh: return "rnn(tanh)";
+    case Cell::rnn_sigmoid: return "rnn(sigmoid)";
+    case Cell::rnn_relu: return "rnn(relu)";
+    case Cell::lstm: return "lstm";
+    case Cell::gru: return "gru";
+  }
+  return "?";
+}
+
+RecurrentDims recurrent_check(Cell cell, const RecurrentInputs& in) {
+  check::floating(in.x, "x");
+  check::shape(in.x, "x", {-1, -1, -1}, "[B, T, I]");
+  const int64_t B = in.x.shape[0], T = in.x.shape[1], I = in.x.shape[2];
+  CS_CHECK(B > 0, ValueError, "x: empty batch (B = 0)");
+  CS_CHECK(T > 0, ValueError, "x: no time steps (T = 0)");
+  CS_CHECK(I > 0, ValueError, "x: input size I must be > 0");
+  const int64_t G = gate_count(cell);
+  check::like(in.w_hh, in.x, "w_hh", "x");
+  check::shape(in.w_hh, "w_hh", {-1, -1}, "[G*H, H]");
+  const int64_t H = in.w_hh.shape[1];
+  CS_CHECK(H > 0, ValueError, "w_hh: hidden size H must be > 0");
+  check::shape(in.w_hh, "w_hh", {G * H, H}, G == 4 ? "[4H, H]" : (G == 3 ? "[3H, H]" : "[H, H]"));
+  check::like(in.w_ih, in.x, "w_ih", "x");
+  check::shape(in.w_ih, "w_ih", {G * H, I}, G == 4 ? "[4H, I]" : (G == 3 ? "[3H, I]" : "[H, I]"));
+  for (auto [t, name] : {std::pair{&in.b_ih, "b_ih"}, std::pair{&in.b_hh, "b_hh"}}) {
+    if (!t->defined()) continue;
+    check::like(*t, in.x, name, "x");
+    check::shape(*t, name, {G * H}, G == 4 ? "[4H]" : (G == 3 ? "[3H]" : "[H]"));
+  }
+  if (in.h0.defined()) {
+    check::like(in.h0, in.x, "h0", "x");
+    check::shape(in.h0, "h0", {B, H}, "[B, H]");
+  }
+  if (in.c0.defined()) {
+    CS_CHECK(cell == Cell::lstm, ValueError, "c0 is only used by the LSTM, not by ",
+             cell_name(cell));
+    check::like(in.c0, in.x, "c0", "x");
+    check::shape(in.c0, "c0", {B, H}, "[B, H]");
+  }
+  check::lengths(in.lengths, B, T);
+  return {B, T, I, H, G};
+}
+
+namespace {
+
+void check_out(const Tensor& t, const Tensor& x, const char* name,
+               std::initializer_list<int64_t> dims, const char* expect) {
+  check::like(t, x, name, "x");
+  check::shape(t, name, dims, expect);
+}
+
+void check_cache(Cell cell, const RecurrentDims& d, const RecurrentCache& c, const Tensor& x) {
+  check_out(c.gates, x, "cache.gates", {d.B, d.T, d.G * d.H}, "[B, T, G*H]");
+  check_out(c.hprev, x, "cache.hprev", {d.B, d.T, d.H}, "[B, T, H]");
+  if (cell == Cell::lstm || cell == Cell::gru)
+    check_out(c.aux, x, "cache.aux", {d.B, d.T, d.H}, "[B, T, H]");
+}
+
+}  // namespace
+
+void recurrent_forward(Cell cell, const RecurrentInputs& in, const RecurrentOutputs& out,
+                       void* stream) {
+  (void)stream;
+  const RecurrentDims d = recurrent_check(cell, in);
+  check_out(out.y, in.x, "y", {d.B, d.T, d.H}, "[B, T, H]");
+  check_out(out.h_n, in.x, "h_n", {d.B, d.H}, "[B, H]");
+  if (cell == Cell::lstm) check_out(out.c_n, in.x, "c_n", {d.B, d.H}, "[B, H]");
+  check_cache(cell, d, out.cache, in.x);
+  check::cpu_only(in.x, cell_name(cell));
+  CS_DISPATCH_FLOAT(in.x.dtype, cell_name(cell), [&] {
+    switch (cell) {
+      case Cell::lstm: return cpu::lstm_forward<scalar_t>(d, in, out);
+      case Cell::gru: return cpu::gru_forward<scalar_t>(d, in, out);
+      default: return cpu::rnn_forward<scalar_t>(cell, d, in, out);
+    }
+  });
+}
+
+void recurrent_backward(Cell cell, const Tensor& dy, const Tensor& dh_n, const Tensor& dc_n,
+                        const RecurrentInputs& in, const RecurrentOutputs& fwd,
+                        const RecurrentGrads& g, void* stream) {
+  (void)stream;
+  const RecurrentDims d = recurrent_check(cell, in);
+  check_cache(cell, d, fwd.cache, in.x);
+  if (dy.defined()) check_out(dy, in.x, "dy", {d.B, d.T, d.H}, "[B, T, H]");
+  if (dh_n.defined()) check_out(dh_n, in.x, "dh_n", {d.B, d.H}, "[B, H]");
+  if (dc_n.defined()) {
+    CS_CHECK(cell == Cell::lstm, ValueError, "dc_n is only used by the LSTM");
+    check_out(dc_n, in.x, "dc_n", {d.B, d.H}, "[B, H]");
+  }
+  check_out(g.dx, in.x, "dx", {d.B, d.T, d.I}, "[B, T, I]");
+  check_out(g.dw_ih, in.x, "dw_ih", {d.G * d.H, d.I}, "[G*H, I]");
+  check_out(g.dw_hh, in.x, "dw_hh", {d.G * d.H, d.H}, "[G*H, H]");
+  if (g.db_ih.defined()) check_out(g.db_ih, in.x, "db_ih", {d.G * d.H}, "[G*H]");
+  if (g.db_hh.defined()) check_out(g.db_hh, in.x, "db_hh", {d.G * d.H}, "[G*H]");
+  if (g.dh0.defined()) check_out(g.dh0, in.x, "dh0", {d.B, d.H}, "[B, H]");
+  if (g.dc0.defined()) check_out(g.dc0, in.x, "dc0", {d.B, d.H}, "[B, H]");
+  check::cpu_only(in.x, cell_name(cell));
+  CS_DISPATCH_FLOAT(in.x.dtype, cell_name(cell), [&] {
+    switch (cell) {
+      case Cell::lstm: return cpu::lstm_backward<scalar_t>(d, dy, dh_n, dc_n, in, fwd, g);
+      case Cell::gru: return cpu::gru_backward<scalar_t>(d, dy, dh_n, dc_n, in, fwd, g);
+      default: return cpu::rnn_backward<scalar_t>(cell, d, dy, dh_n, dc_n, in, fwd, g);
+    }
+  });
+}
+
+}  // namespace v1
+}  // namespace chronoscale

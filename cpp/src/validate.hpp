@@ -1,0 +1,105 @@
+#pragma once
+// Argument checks shared by every op's entry point (one validation point per op).
+#include <cmath>
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+
+#include "chronoscale/error.hpp"
+#include "chronoscale/tensor.hpp"
+
+namespace chronoscale {
+inline namespace v1 {
+namespace check {
+
+inline void defined(const Tensor& t, const char* name) {
+  CS_CHECK(t.defined(), ValueError, name, " is required");
+}
+
+/// float32 or float64.
+inline void floating(const Tensor& t, const char* name) {
+  defined(t, name);
+  CS_CHECK(t.dtype == DType::float32 || t.dtype == DType::float64, TypeError, name,
+           " must be float32 or float64, got ", dtype_name(t.dtype));
+}
+
+inline void dtype(const Tensor& t, DType want, const char* name) {
+  defined(t, name);
+  CS_CHECK(t.dtype == want, TypeError, name, " must be ", dtype_name(want), ", got ",
+           dtype_name(t.dtype));
+}
+
+/// Same dtype and device as `ref` (the op's main input).
+inline void like(const Tensor& t, const Tensor& ref, const char* name, const char* ref_name) {
+  CS_CHECK(t.dtype == ref.dtype, TypeError, name, " must have the dtype of ", ref_name, " (",
+           dtype_name(ref.dtype), "), got ", dtype_name(t.dtype));
+  CS_CHECK(t.device == ref.device, ValueError, name, " must be on the device of ", ref_name);
+}
+
+/// Shape check; -1 in `dims` matches any extent. `expect` is the documented shape, e.g. "[B, T, I]".
+inline void shape(const Tensor& t, const char* name, std::initializer_list<int64_t> dims,
+                  const char* expect) {
+  defined(t, name);
+  bool ok = t.ndim == static_cast<int32_t>(dims.size());
+  int i = 0;
+  for (int64_t d : dims) {
+    if (ok && d >= 0 && t.shape[i] != d) ok = false;
+    ++i;
+  }
+  if (!ok) {
+    std::string want = "[";
+    i = 0;
+    for (int64_t d : dims) want += (i++ ? ", " : "") + (d >= 0 ? std::to_string(d) : "*");
+    want += "]";
+    throw ValueError(detail::cat(name, " must have shape ", expect, " = ", want, ", got ",
+                                 t.shape_str()));
+  }
+}
+
+/// Optional `lengths[B]` int64 on the host with 0 <= lengths[b] <= T. Returns max length (T if absent).
+inline int64_t lengths(const Tensor& len, int64_t B, int64_t T) {
+  if (!len.defined()) return T;
+  dtype(len, DType::int64, "lengths");
+  shape(len, "lengths", {B}, "[B]");
+  CS_CHECK(len.device == Device::cpu, ValueError, "lengths must be a host (NumPy) array");
+  const int64_t* p = len.ptr<int64_t>();
+  int64_t mx = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    CS_CHECK(p[b] >= 0 && p[b] <= T, ValueError, "lengths[", b, "] = ", p[b],
+             " is outside [0, T] with T = ", T);
+    mx = p[b] > mx ? p[b] : mx;
+  }
+  return mx;
+}
+
+/// Host float array has no NaN / inf.
+template <class T>
+inline void finite(const Tensor& t, const char* name) {
+  if (t.device != Device::cpu) return;
+  const T* p = t.ptr<T>();
+  const int64_t n = t.numel();
+  for (int64_t i = 0; i < n; ++i)
+    CS_CHECK(std::isfinite(p[i]), ValueError, name, " contains NaN or inf (at flat index ", i, ")");
+}
+
+inline void cpu_only(const Tensor& t, const char* op) {
+  CS_CHECK(t.device == Device::cpu, Unsupported, op,
+           ": the CUDA path of this op is not implemented yet; pass NumPy arrays");
+}
+
+}  // namespace check
+
+/// Run `BODY` with `scalar_t` bound to the C++ type of a float dtype.
+#define CS_DISPATCH_FLOAT(DT, NAME, ...)                                              \
+  [&] {                                                                               \
+    switch (DT) {                                                                     \
+      case ::chronoscale::DType::float32: { using scalar_t = float; return __VA_ARGS__(); }  \
+      case ::chronoscale::DType::float64: { using scalar_t = double; return __VA_ARGS__(); } \
+      default:                                                                        \
+        throw ::chronoscale::TypeError(std::string(NAME) + ": unsupported dtype " +   \
+                                       ::chronoscale::dtype_name(DT));                \
+    }                                                                                 \
+  }()
+
+}  // namespace v1
+}  // namespace chronoscale

@@ -1,0 +1,27 @@
+"""Low-level ops: forward and backward of every kernel, on NumPy (CPU) or CUDA arrays.
+
+Each ``*_forward`` returns its outputs and a ``cache`` that the matching ``*_backward`` takes.
+Arrays are batch-first ``[B, T, C]`` and C-contiguous; the dtype (float32 or float64) of the main
+input decides the dtype of everything else. Bad input raises ``ValueError`` / ``TypeError`` naming
+the argument; nothing is silently copied or cast.
+"""
+
+from .recurrent import (
+    RecurrentCache,
+    gru_backward,
+    gru_forward,
+    lstm_backward,
+    lstm_forward,
+    rnn_backward,
+    rnn_forward,
+)
+
+__all__ = [
+    "RecurrentCache",
+    "gru_backward",
+    "gru_forward",
+    "lstm_backward",
+    "lstm_forward",
+    "rnn_backward",
+    "rnn_forward",
+]

@@ -1,0 +1,21 @@
+"""Argument helpers shared by the op wrappers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def as_lengths(lengths, name: str = "lengths"):
+    """``lengths`` as a host int64 C-contiguous array (None stays None).
+
+    Accepts any integer array-like (lists, int32 arrays, CuPy arrays are copied to the host: they
+    are B numbers). Raises TypeError for non-integer input.
+    """
+    if lengths is None:
+        return None
+    if hasattr(lengths, "__cuda_array_interface__") and hasattr(lengths, "get"):
+        lengths = lengths.get()
+    arr = np.asarray(lengths)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integers, got dtype {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=np.int64)

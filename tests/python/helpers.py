@@ -1,0 +1,37 @@
+"""Test utilities: random lengths, central finite differences, relative errors."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def random_lengths(rng, B: int, T: int) -> np.ndarray:
+    """Random lengths in [1, T] that always include 1 and T when B >= 2."""
+    lengths = rng.integers(1, T + 1, size=B).astype(np.int64)
+    if B >= 2:
+        lengths[0] = T
+        lengths[1] = 1
+    return lengths
+
+
+def rel_error(a, b) -> float:
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    denom = max(np.abs(a).max(initial=0.0), np.abs(b).max(initial=0.0), 1e-12)
+    return float(np.abs(a - b).max(initial=0.0) / denom)
+
+
+def numeric_grad(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Central finite differences of the scalar function f() w.r.t. x (modified in place)."""
+    g = np.zeros_like(x)
+    flat = x.reshape(-1)
+    gflat = g.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + eps
+        fp = f()
+        flat[i] = old - eps
+        fm = f()
+        flat[i] = old
+        gflat[i] = (fp - fm) / (2 * eps)
+    return g
