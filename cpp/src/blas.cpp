@@ -70,7 +70,9 @@ bool try_open(Blas& b, const std::string& path, std::string* why) {
     } else {
       b.name = b.set_threads ? "openblas" : "cblas";
     }
-    if (b.threads > 0 && b.set_threads) b.set_threads(b.threads);
+    // chronoscale owns the threading (OpenMP): the BLAS always runs single-threaded inside it,
+    // so the two thread pools never compete for cores.
+    if (b.set_threads) b.set_threads(1);
     return true;
   }
   dlclose(h);
@@ -140,7 +142,6 @@ void set_num_threads(int n) {
 #ifdef _OPENMP
   omp_set_num_threads(n);
 #endif
-  if (b.set_threads) b.set_threads(n);
 }
 
 int get_num_threads() {
@@ -182,6 +183,35 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
   builtin_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+template <class T>
+void gemm_parallel(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+                   int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  int nth = 1;
+#ifdef _OPENMP
+  nth = omp_get_max_threads();
+  const int64_t min_rows = 16;
+  if (M * N * K < (int64_t(1) << 18)) nth = 1;
+  if (M / min_rows < nth) nth = static_cast<int>(M / min_rows > 1 ? M / min_rows : 1);
+#endif
+  if (nth <= 1) return gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#pragma omp parallel num_threads(nth)
+  {
+#ifdef _OPENMP
+    const int tid = omp_get_thread_num(), n = omp_get_num_threads();
+#else
+    const int tid = 0, n = 1;
+#endif
+    const int64_t m0 = M * tid / n, m1 = M * (tid + 1) / n;
+    if (m1 > m0)
+      gemm(ta, tb, m1 - m0, N, K, alpha, ta ? A + m0 : A + m0 * lda, lda, B, ldb, beta,
+           C + m0 * ldc, ldc);
+  }
+}
+
+template void gemm_parallel<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*,
+                                   int64_t, const float*, int64_t, float, float*, int64_t);
+template void gemm_parallel<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*,
+                                    int64_t, const double*, int64_t, double, double*, int64_t);
 template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
                           const float*, int64_t, float, float*, int64_t);
 template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,

@@ -3,6 +3,10 @@
 // B = 1 path pays no fork/join.
 #include <cstdint>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 namespace chronoscale {
 inline namespace v1 {
 namespace cpu {
@@ -19,6 +23,26 @@ inline void parallel_for(int64_t n, int64_t work_per_item, F&& f) {
   }
 #endif
   for (int64_t i = 0; i < n; ++i) f(i);
+}
+
+/// Split [0, n) into one contiguous block per thread and run f(begin, end) on each, in parallel
+/// when `work` (total scalar operations) is large enough. Threads never synchronise inside.
+template <class F>
+inline void parallel_blocks(int64_t n, int64_t work, F&& f) {
+#ifdef _OPENMP
+  int nth = omp_get_max_threads();
+  if (nth > n) nth = static_cast<int>(n);
+  if (nth > 1 && work >= 4 * kParallelGrain) {
+#pragma omp parallel num_threads(nth)
+    {
+      const int64_t tid = omp_get_thread_num(), k = omp_get_num_threads();
+      const int64_t b0 = n * tid / k, b1 = n * (tid + 1) / k;
+      if (b1 > b0) f(b0, b1);
+    }
+    return;
+  }
+#endif
+  f(int64_t(0), n);
 }
 
 /// out[j] (+)= sum_i a[i * cols + j], i < rows.
