@@ -1,0 +1,134 @@
+// The C API: converts cs_tensor to views, runs the same validated entry points as Python, and
+// turns exceptions into status codes plus a thread-local message.
+#include "chronoscale/chronoscale.h"
+
+#include <new>
+#include <string>
+
+#include "chronoscale/error.hpp"
+#include "chronoscale/recurrent.hpp"
+#include "chronoscale/runtime.hpp"
+#include "chronoscale/version.hpp"
+
+namespace cs = chronoscale;
+
+namespace {
+
+thread_local std::string g_last_error;
+
+cs::Tensor view(const cs_tensor* t) {
+  cs::Tensor v;
+  if (!t) return v;
+  if (t->ndim < 0 || t->ndim > cs::kMaxDims)
+    throw cs::ValueError("cs_tensor.ndim must be in [0, 6], got " + std::to_string(t->ndim));
+  if (t->dtype < CS_FLOAT32 || t->dtype > CS_INT32)
+    throw cs::TypeError("cs_tensor.dtype is not a cs_dtype: " + std::to_string(t->dtype));
+  if (t->device != CS_CPU && t->device != CS_CUDA)
+    throw cs::ValueError("cs_tensor.device is not a cs_device: " + std::to_string(t->device));
+  if (!t->data) {
+    int64_t n = 1;
+    for (int i = 0; i < t->ndim; ++i) n *= t->shape[i];
+    if (n != 0) throw cs::ValueError("cs_tensor.data is NULL for a non-empty array");
+  }
+  v.data = t->data;
+  v.dtype = static_cast<cs::DType>(t->dtype);
+  v.device = static_cast<cs::Device>(t->device);
+  v.ndim = t->ndim;
+  for (int i = 0; i < t->ndim; ++i) v.shape[i] = t->shape[i];
+  return v;
+}
+
+template <class F>
+cs_status guard(F&& f) {
+  try {
+    f();
+    g_last_error.clear();
+    return CS_OK;
+  } catch (const cs::TypeError& e) {
+    g_last_error = e.what();
+    return CS_ERR_TYPE;
+  } catch (const std::invalid_argument& e) {
+    g_last_error = e.what();
+    return CS_ERR_VALUE;
+  } catch (const cs::CudaError& e) {
+    g_last_error = e.what();
+    return CS_ERR_CUDA;
+  } catch (const cs::Unsupported& e) {
+    g_last_error = e.what();
+    return CS_ERR_UNSUPPORTED;
+  } catch (const std::bad_alloc&) {
+    g_last_error = "out of memory";
+    return CS_ERR_INTERNAL;
+  } catch (const std::exception& e) {
+    g_last_error = e.what();
+    return CS_ERR_INTERNAL;
+  } catch (...) {
+    g_last_error = "unknown error";
+    return CS_ERR_INTERNAL;
+  }
+}
+
+cs::Cell cell_of(cs_cell c) {
+  if (c < CS_RNN_TANH || c > CS_GRU) throw cs::ValueError("cell is not a cs_cell value");
+  return static_cast<cs::Cell>(c);
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* chronoscale_version(void) { return CHRONOSCALE_VERSION_STRING; }
+
+const char* chronoscale_last_error(void) { return g_last_error.c_str(); }
+
+const char* chronoscale_build_info(void) {
+  static const std::string info = cs::build_info_json();
+  return info.c_str();
+}
+
+cs_status chronoscale_load_blas(const char* path) {
+  return guard([&] {
+    if (!path) throw cs::ValueError("path is NULL");
+    cs::load_blas(path);
+  });
+}
+
+cs_status chronoscale_set_num_threads(int n) {
+  return guard([&] { cs::set_num_threads(n); });
+}
+
+cs_status chronoscale_recurrent_forward(cs_cell cell, const cs_tensor* x, const cs_tensor* w_ih,
+                                        const cs_tensor* w_hh, const cs_tensor* b_ih,
+                                        const cs_tensor* b_hh, const cs_tensor* h0,
+                                        const cs_tensor* c0, const cs_tensor* lengths,
+                                        cs_tensor* y, cs_tensor* h_n, cs_tensor* c_n,
+                                        cs_tensor* gates, cs_tensor* hprev, cs_tensor* aux,
+                                        void* stream) {
+  return guard([&] {
+    const cs::RecurrentInputs in{view(x),  view(w_ih), view(w_hh), view(b_ih),
+                                 view(b_hh), view(h0), view(c0),   view(lengths)};
+    const cs::RecurrentOutputs out{view(y), view(h_n), view(c_n),
+                                   {view(gates), view(hprev), view(aux)}};
+    cs::recurrent_forward(cell_of(cell), in, out, stream);
+  });
+}
+
+cs_status chronoscale_recurrent_backward(
+    cs_cell cell, const cs_tensor* dy, const cs_tensor* dh_n, const cs_tensor* dc_n,
+    const cs_tensor* x, const cs_tensor* w_ih, const cs_tensor* w_hh, const cs_tensor* b_ih,
+    const cs_tensor* b_hh, const cs_tensor* h0, const cs_tensor* c0, const cs_tensor* lengths,
+    const cs_tensor* gates, const cs_tensor* hprev, const cs_tensor* aux, cs_tensor* dx,
+    cs_tensor* dw_ih, cs_tensor* dw_hh, cs_tensor* db_ih, cs_tensor* db_hh, cs_tensor* dh0,
+    cs_tensor* dc0, void* stream) {
+  return guard([&] {
+    const cs::RecurrentInputs in{view(x),  view(w_ih), view(w_hh), view(b_ih),
+                                 view(b_hh), view(h0), view(c0),   view(lengths)};
+    cs::RecurrentOutputs fwd;
+    fwd.cache = {view(gates), view(hprev), view(aux)};
+    const cs::RecurrentGrads g{view(dx),    view(dw_ih), view(dw_hh), view(db_ih),
+                               view(db_hh), view(dh0),   view(dc0)};
+    cs::recurrent_backward(cell_of(cell), view(dy), view(dh_n), view(dc_n), in, fwd, g, stream);
+  });
+}
+
+}  // extern "C"
