@@ -6,6 +6,13 @@ input decides the dtype of everything else. Bad input raises ``ValueError`` / ``
 the argument; nothing is silently copied or cast.
 """
 
+from .cosine import (
+    CosineCache,
+    cosine_lag_backward,
+    cosine_lag_forward,
+    cosine_query_backward,
+    cosine_query_forward,
+)
 from .recurrent import (
     RecurrentCache,
     gru_backward,
@@ -17,6 +24,11 @@ from .recurrent import (
 )
 
 __all__ = [
+    "CosineCache",
+    "cosine_lag_backward",
+    "cosine_lag_forward",
+    "cosine_query_backward",
+    "cosine_query_forward",
     "RecurrentCache",
     "gru_backward",
     "gru_forward",
