@@ -6,6 +6,7 @@ input decides the dtype of everything else. Bad input raises ``ValueError`` / ``
 the argument; nothing is silently copied or cast.
 """
 
+from .conv1d import Conv1dCache, conv1d_backward, conv1d_forward
 from .cosine import (
     CosineCache,
     cosine_lag_backward,
@@ -24,6 +25,9 @@ from .recurrent import (
 )
 
 __all__ = [
+    "Conv1dCache",
+    "conv1d_backward",
+    "conv1d_forward",
     "CosineCache",
     "cosine_lag_backward",
     "cosine_lag_forward",
