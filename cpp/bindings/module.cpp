@@ -28,4 +28,5 @@ PYBIND11_MODULE(_core, m) {
   cs::py_bind::bind_cuda_info(m);
   cs::py_bind::bind_cosine(m);
   cs::py_bind::bind_conv1d(m);
+  cs::py_bind::bind_embedding(m);
 }

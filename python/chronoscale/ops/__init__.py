@@ -14,6 +14,7 @@ from .cosine import (
     cosine_query_backward,
     cosine_query_forward,
 )
+from .embedding import EmbeddingCache, embedding_backward, embedding_forward
 from .recurrent import (
     RecurrentCache,
     gru_backward,
@@ -33,7 +34,10 @@ __all__ = [
     "cosine_lag_forward",
     "cosine_query_backward",
     "cosine_query_forward",
+    "EmbeddingCache",
     "RecurrentCache",
+    "embedding_backward",
+    "embedding_forward",
     "gru_backward",
     "gru_forward",
     "lstm_backward",
