@@ -37,7 +37,7 @@ void check_arg(const Tensor& t, const Tensor& x, const char* name,
   check::cuda_usable(t, op, name);
 }
 
-bool on_cuda(const Tensor& x) { return x.device == Device::cuda; }
+[[maybe_unused]] bool on_cuda(const Tensor& x) { return x.device == Device::cuda; }
 
 }  // namespace
 

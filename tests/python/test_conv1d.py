@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import chronoscale
 import numpy as np
 import pytest
-from helpers import numeric_grad, random_lengths, rel_error
-
-import chronoscale
 from chronoscale import ops
+from helpers import numeric_grad, random_lengths, rel_error
 
 
 def ref_conv1d(x, w, b, lengths, relu):
@@ -134,13 +133,17 @@ def test_cuda_array_raises_without_crash():
     class Fake:
         def __init__(self, shape):
             self.__cuda_array_interface__ = {
-                "shape": shape, "typestr": "<f4", "data": (0, False), "version": 3,
+                "shape": shape,
+                "typestr": "<f4",
+                "data": (0, False),
+                "version": 3,
             }
 
     with pytest.raises(RuntimeError, match="CUDA"):
         ops.conv1d_forward(Fake((2, 5, 3)), Fake((4, 3, 2)))
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("relu", [False, True])
 def test_torch_parity(rng, relu):
     torch = pytest.importorskip("torch")

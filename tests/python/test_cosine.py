@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import chronoscale
 import numpy as np
 import pytest
-from helpers import numeric_grad, random_lengths, rel_error
-
-import chronoscale
 from chronoscale import ops
+from helpers import numeric_grad, random_lengths, rel_error
 
 
 def _cos(a, b, eps):
@@ -202,7 +201,10 @@ class _FakeCudaArray:
 
     def __init__(self, shape, typestr="<f4"):
         self.__cuda_array_interface__ = {
-            "shape": shape, "typestr": typestr, "data": (0, False), "version": 3,
+            "shape": shape,
+            "typestr": typestr,
+            "data": (0, False),
+            "version": 3,
         }
 
 
@@ -218,6 +220,7 @@ def test_cuda_array_without_device_raises():
         ops.cosine_query_forward(_FakeCudaArray((2, 4)), x)
 
 
+@pytest.mark.torch
 def test_torch_parity(rng):
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
@@ -267,8 +270,13 @@ def test_gpu_matches_cpu(rng, dtype, tol, D):
     yq_c, cq_c = ops.cosine_query_forward(q, x, lengths)
     dq_c, dxq_c = ops.cosine_query_backward(dy, cq_c)
     pairs = [
-        (y_g, y_c), (c_g.xnorm, c_c.xnorm), (dx_g, ops.cosine_lag_backward(dy, c_c)),
-        (yq_g, yq_c), (cq_g.qnorm, cq_c.qnorm), (dq_g, dq_c), (dxq_g, dxq_c),
+        (y_g, y_c),
+        (c_g.xnorm, c_c.xnorm),
+        (dx_g, ops.cosine_lag_backward(dy, c_c)),
+        (yq_g, yq_c),
+        (cq_g.qnorm, cq_c.qnorm),
+        (dq_g, dq_c),
+        (dxq_g, dxq_c),
     ]
     for gpu, cpu in pairs:
         assert gpu.dtype == dtype

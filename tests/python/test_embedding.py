@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import chronoscale
 import numpy as np
 import pytest
-from helpers import numeric_grad, random_lengths, rel_error
-
-import chronoscale
 from chronoscale import ops
+from helpers import numeric_grad, random_lengths, rel_error
 
 
 def _valid_mask(lengths, T):
@@ -171,15 +170,20 @@ def test_cuda_array_raises_without_crash(rng):
         pytest.skip("a CUDA device is available")
 
     class Fake:
-        __cuda_array_interface__ = {
-            "shape": (2, 4), "typestr": "<i8", "data": (0, False), "version": 3,
-        }
+        def __init__(self):
+            self.__cuda_array_interface__ = {
+                "shape": (2, 4),
+                "typestr": "<i8",
+                "data": (0, False),
+                "version": 3,
+            }
 
     # The id range check reads ids on the host: the device check must come first.
     with pytest.raises(RuntimeError, match="CUDA"):
         ops.embedding_forward(Fake(), rng.standard_normal((5, 3)))
 
 
+@pytest.mark.torch
 def test_torch_parity(rng):
     torch = pytest.importorskip("torch")
     ids, table, lengths = _random_case(rng, B=4, T=9, V=11, D=6)

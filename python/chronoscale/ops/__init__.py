@@ -27,15 +27,15 @@ from .recurrent import (
 
 __all__ = [
     "Conv1dCache",
+    "CosineCache",
+    "EmbeddingCache",
+    "RecurrentCache",
     "conv1d_backward",
     "conv1d_forward",
-    "CosineCache",
     "cosine_lag_backward",
     "cosine_lag_forward",
     "cosine_query_backward",
     "cosine_query_forward",
-    "EmbeddingCache",
-    "RecurrentCache",
     "embedding_backward",
     "embedding_forward",
     "gru_backward",
