@@ -39,6 +39,10 @@ void* current_stream(const Tensor& t);
 
 void bind_runtime(py::module_& m);
 void bind_recurrent(py::module_& m);
+void bind_cuda_info(py::module_& m);
+void bind_cosine(py::module_& m);
+void bind_conv1d(py::module_& m);
+void bind_embedding(py::module_& m);
 
 }  // namespace py_bind
 }  // namespace v1

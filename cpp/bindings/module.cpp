@@ -25,4 +25,8 @@ PYBIND11_MODULE(_core, m) {
   m.attr("__version__") = CHRONOSCALE_VERSION_STRING;
   cs::py_bind::bind_runtime(m);
   cs::py_bind::bind_recurrent(m);
+  cs::py_bind::bind_cuda_info(m);
+  cs::py_bind::bind_cosine(m);
+  cs::py_bind::bind_conv1d(m);
+  cs::py_bind::bind_embedding(m);
 }

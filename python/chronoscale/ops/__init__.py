@@ -6,6 +6,15 @@ input decides the dtype of everything else. Bad input raises ``ValueError`` / ``
 the argument; nothing is silently copied or cast.
 """
 
+from .conv1d import Conv1dCache, conv1d_backward, conv1d_forward
+from .cosine import (
+    CosineCache,
+    cosine_lag_backward,
+    cosine_lag_forward,
+    cosine_query_backward,
+    cosine_query_forward,
+)
+from .embedding import EmbeddingCache, embedding_backward, embedding_forward
 from .recurrent import (
     RecurrentCache,
     gru_backward,
@@ -17,7 +26,18 @@ from .recurrent import (
 )
 
 __all__ = [
+    "Conv1dCache",
+    "CosineCache",
+    "EmbeddingCache",
     "RecurrentCache",
+    "conv1d_backward",
+    "conv1d_forward",
+    "cosine_lag_backward",
+    "cosine_lag_forward",
+    "cosine_query_backward",
+    "cosine_query_forward",
+    "embedding_backward",
+    "embedding_forward",
     "gru_backward",
     "gru_forward",
     "lstm_backward",

@@ -1,0 +1,40 @@
+#pragma once
+// Device checks for ops that have a CUDA path. A CUDA view needs a CUDA build, a visible device and
+// a pointer to device memory on the current device; all of this is checked before any kernel (or
+// host code) touches the pointer, so a bad array raises instead of crashing.
+#include <initializer_list>
+#include <utility>
+
+#include "chronoscale/cuda_info.hpp"
+#include "chronoscale/error.hpp"
+#include "chronoscale/tensor.hpp"
+#ifdef CHRONOSCALE_WITH_CUDA
+#include "cuda_info.cuh"
+#endif
+
+namespace chronoscale {
+inline namespace v1 {
+namespace check {
+
+/// Throws unless the CUDA view `t` can be used by a kernel (no-op for CPU views).
+inline void cuda_usable(const Tensor& t, const char* op, const char* name) {
+  if (!t.defined() || t.device != Device::cuda) return;
+#ifdef CHRONOSCALE_WITH_CUDA
+  CS_CHECK(cuda_device_count() > 0, CudaError, op, ": ", name,
+           " is a CUDA array but no CUDA device is available");
+  cuda::check_device_pointer(t.data, op, name);
+#else
+  throw Unsupported(detail::cat(op, ": ", name,
+                                " is a CUDA array but chronoscale was built without CUDA "
+                                "(rebuild with CHRONOSCALE_CUDA=ON)"));
+#endif
+}
+
+inline void cuda_usable(std::initializer_list<std::pair<const Tensor*, const char*>> ts,
+                        const char* op) {
+  for (auto [t, name] : ts) cuda_usable(*t, op, name);
+}
+
+}  // namespace check
+}  // namespace v1
+}  // namespace chronoscale

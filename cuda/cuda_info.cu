@@ -1,0 +1,43 @@
+// Device discovery and pointer checks. cuda_device_count() must work without a driver or a
+// device: it is what decides whether the CUDA path may be used at all.
+#include "chronoscale/cuda_info.hpp"
+#include "cuda_check.hpp"
+#include "cuda_info.cuh"
+
+namespace chronoscale {
+inline namespace v1 {
+
+int cuda_device_count() {
+  static const int count = [] {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+      (void)cudaGetLastError();
+      return 0;
+    }
+    return n;
+  }();
+  return count;
+}
+
+namespace cuda {
+
+void check_device_pointer(const void* p, const char* op, const char* name) {
+  cudaPointerAttributes attr{};
+  const cudaError_t err = cudaPointerGetAttributes(&attr, p);
+  if (err != cudaSuccess) {
+    (void)cudaGetLastError();
+    throw ValueError(detail::cat(op, ": ", name, " is not CUDA memory (", cudaGetErrorString(err),
+                                 ")"));
+  }
+  CS_CHECK(attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged, ValueError,
+           op, ": ", name, " claims to be a CUDA array but does not point to device memory");
+  int current = 0;
+  CS_CUDA_CHECK(cudaGetDevice(&current));
+  CS_CHECK(attr.device == current, ValueError, op, ": ", name, " lives on CUDA device ",
+           attr.device, " but the current device is ", current,
+           " (use `with cupy.cuda.Device(", attr.device, "):`)");
+}
+
+}  // namespace cuda
+}  // namespace v1
+}  // namespace chronoscale
