@@ -25,4 +25,5 @@ PYBIND11_MODULE(_core, m) {
   m.attr("__version__") = CHRONOSCALE_VERSION_STRING;
   cs::py_bind::bind_runtime(m);
   cs::py_bind::bind_recurrent(m);
+  cs::py_bind::bind_pool(m);
 }

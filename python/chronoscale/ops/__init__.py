@@ -6,6 +6,14 @@ input decides the dtype of everything else. Bad input raises ``ValueError`` / ``
 the argument; nothing is silently copied or cast.
 """
 
+from .pool import (
+    CountPoolCache,
+    TimePoolCache,
+    count_pool_backward,
+    count_pool_forward,
+    time_pool_backward,
+    time_pool_forward,
+)
 from .recurrent import (
     RecurrentCache,
     gru_backward,
@@ -17,11 +25,17 @@ from .recurrent import (
 )
 
 __all__ = [
+    "CountPoolCache",
     "RecurrentCache",
+    "TimePoolCache",
+    "count_pool_backward",
+    "count_pool_forward",
     "gru_backward",
     "gru_forward",
     "lstm_backward",
     "lstm_forward",
     "rnn_backward",
     "rnn_forward",
+    "time_pool_backward",
+    "time_pool_forward",
 ]
