@@ -40,6 +40,7 @@ void* current_stream(const Tensor& t);
 void bind_runtime(py::module_& m);
 void bind_recurrent(py::module_& m);
 void bind_pool(py::module_& m);
+void bind_multiscale(py::module_& m);
 
 }  // namespace py_bind
 }  // namespace v1

@@ -26,4 +26,5 @@ PYBIND11_MODULE(_core, m) {
   cs::py_bind::bind_runtime(m);
   cs::py_bind::bind_recurrent(m);
   cs::py_bind::bind_pool(m);
+  cs::py_bind::bind_multiscale(m);
 }

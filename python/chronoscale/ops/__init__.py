@@ -6,6 +6,15 @@ input decides the dtype of everything else. Bad input raises ``ValueError`` / ``
 the argument; nothing is silently copied or cast.
 """
 
+from .multiscale import (
+    MultiscaleCache,
+    Scale,
+    ScaleOutput,
+    gather_causal,
+    gather_causal_backward,
+    multiscale_backward,
+    multiscale_forward,
+)
 from .pool import (
     CountPoolCache,
     TimePoolCache,
@@ -26,14 +35,21 @@ from .recurrent import (
 
 __all__ = [
     "CountPoolCache",
+    "MultiscaleCache",
     "RecurrentCache",
+    "Scale",
+    "ScaleOutput",
     "TimePoolCache",
     "count_pool_backward",
     "count_pool_forward",
+    "gather_causal",
+    "gather_causal_backward",
     "gru_backward",
     "gru_forward",
     "lstm_backward",
     "lstm_forward",
+    "multiscale_backward",
+    "multiscale_forward",
     "rnn_backward",
     "rnn_forward",
     "time_pool_backward",
