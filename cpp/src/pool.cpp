@@ -193,7 +193,7 @@ int64_t* out_or_null(const Tensor& t) { return t.defined() ? t.ptr<int64_t>() : 
 
 int64_t count_pool_windows(const CountWindow& w, int64_t T) {
   const CountWindow win = normalized(w);
-  if (win.partial) return (T + win.stride - 1) / win.stride;
+  if (win.partial) return T / win.stride + (T % win.stride != 0);
   CS_CHECK(T >= win.size, ValueError, "size = ", win.size,
            " is larger than the number of events T = ", T,
            " (pass partial=True to keep incomplete windows)");

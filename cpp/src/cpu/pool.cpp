@@ -58,10 +58,10 @@ void count_pool_forward(PoolMode mode, const CountWindow& win, const PoolShape& 
   const int64_t B = s.B, T_ = s.T, C = s.C, W = s.W, size = win.size, stride = win.stride;
   for (int64_t b = 0; b < B; ++b) {
     const int64_t L = len ? len[b] : T_;
-    if (win.partial) out_len[b] = (L + stride - 1) / stride;
+    if (win.partial) out_len[b] = L / stride + (L % stride != 0);
     else out_len[b] = L >= size ? (L - size) / stride + 1 : 0;
   }
-  parallel_for(B * W, size * C, [&](int64_t r) {
+  parallel_for(B * W, (size < T_ ? size : T_) * C, [&](int64_t r) {
     const int64_t b = r / W, j = r % W, L = len ? len[b] : T_, start = j * stride;
     T* yr = y + r * s.ldy;
     int64_t* am = argmax ? argmax + r * C : nullptr;
@@ -98,7 +98,8 @@ void count_pool_backward(PoolMode mode, const CountWindow& win, const PoolShape&
     return;
   }
   // Gather form: event t receives from the windows j with j*stride <= t < j*stride + counts[j].
-  parallel_for(B * T_, C * ((size + stride - 1) / stride), [&](int64_t r) {
+  const int64_t per_event = (size < T_ ? size : T_) / stride + 1;  // windows holding an event
+  parallel_for(B * T_, C * per_event, [&](int64_t r) {
     const int64_t b = r / T_, t = r % T_;
     T* dxr = dx + r * C;
     if (!accumulate) std::memset(dxr, 0, sizeof(T) * C);

@@ -56,7 +56,7 @@ def as_timestamps(timestamps, name: str = "timestamps"):
     raise TypeError(f"{name} must be int64 seconds (or a float array of seconds), got {arr.dtype}")
 
 
-def _check_dy(dy, cache, op: str) -> None:
+def _check_dy(dy, cache) -> None:
     dtype = getattr(dy, "dtype", None)
     if dtype is not None and dtype != cache.dtype:
         raise TypeError(f"dy must have the dtype of the forward's x ({cache.dtype}), got {dtype}")
@@ -159,7 +159,7 @@ def count_pool_backward(dy, cache):
     """
     if not isinstance(cache, CountPoolCache):
         raise TypeError("cache must be the CountPoolCache returned by count_pool_forward")
-    _check_dy(dy, cache, "count_pool")
+    _check_dy(dy, cache)
     c = cache
     _, T, C = c.x_shape
     return _core.count_pool_backward(
@@ -233,7 +233,7 @@ def time_pool_backward(dy, cache):
     """
     if not isinstance(cache, TimePoolCache):
         raise TypeError("cache must be the TimePoolCache returned by time_pool_forward")
-    _check_dy(dy, cache, "time_pool")
+    _check_dy(dy, cache)
     c = cache
     _, T, C = c.x_shape
     return _core.time_pool_backward(
