@@ -43,6 +43,8 @@ void bind_cuda_info(py::module_& m);
 void bind_cosine(py::module_& m);
 void bind_conv1d(py::module_& m);
 void bind_embedding(py::module_& m);
+void bind_pool(py::module_& m);
+void bind_multiscale(py::module_& m);
 
 }  // namespace py_bind
 }  // namespace v1

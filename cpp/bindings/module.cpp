@@ -29,4 +29,6 @@ PYBIND11_MODULE(_core, m) {
   cs::py_bind::bind_cosine(m);
   cs::py_bind::bind_conv1d(m);
   cs::py_bind::bind_embedding(m);
+  cs::py_bind::bind_pool(m);
+  cs::py_bind::bind_multiscale(m);
 }

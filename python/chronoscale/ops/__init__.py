@@ -15,6 +15,23 @@ from .cosine import (
     cosine_query_forward,
 )
 from .embedding import EmbeddingCache, embedding_backward, embedding_forward
+from .multiscale import (
+    MultiscaleCache,
+    Scale,
+    ScaleOutput,
+    gather_causal,
+    gather_causal_backward,
+    multiscale_backward,
+    multiscale_forward,
+)
+from .pool import (
+    CountPoolCache,
+    TimePoolCache,
+    count_pool_backward,
+    count_pool_forward,
+    time_pool_backward,
+    time_pool_forward,
+)
 from .recurrent import (
     RecurrentCache,
     gru_backward,
@@ -28,20 +45,33 @@ from .recurrent import (
 __all__ = [
     "Conv1dCache",
     "CosineCache",
+    "CountPoolCache",
     "EmbeddingCache",
+    "MultiscaleCache",
     "RecurrentCache",
+    "Scale",
+    "ScaleOutput",
+    "TimePoolCache",
     "conv1d_backward",
     "conv1d_forward",
     "cosine_lag_backward",
     "cosine_lag_forward",
     "cosine_query_backward",
     "cosine_query_forward",
+    "count_pool_backward",
+    "count_pool_forward",
     "embedding_backward",
     "embedding_forward",
+    "gather_causal",
+    "gather_causal_backward",
     "gru_backward",
     "gru_forward",
     "lstm_backward",
     "lstm_forward",
+    "multiscale_backward",
+    "multiscale_forward",
     "rnn_backward",
     "rnn_forward",
+    "time_pool_backward",
+    "time_pool_forward",
 ]
