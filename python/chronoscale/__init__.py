@@ -8,9 +8,8 @@ C-contiguous; ``lengths[B]`` int64; timestamps int64 seconds. Outputs past a seq
 are zero; final states come from each sequence's last valid step.
 """
 
-from . import _runtime
+from . import ops
 from ._core import CudaError, __version__
 from ._runtime import build_info, get_num_threads, set_num_threads
-from . import ops
 
 __all__ = ["CudaError", "__version__", "build_info", "get_num_threads", "set_num_threads", "ops"]

@@ -64,14 +64,17 @@ _load()
 
 
 def set_num_threads(n: int) -> None:
-    """Set the number of CPU threads used by chronoscale's kernels and its BLAS (default: all cores)."""
+    """Set the number of CPU threads used by chronoscale's kernels (default: all cores).
+
+    The BLAS itself always runs single-threaded inside chronoscale's threads.
+    """
     if not isinstance(n, int) or isinstance(n, bool):
         raise TypeError(f"n must be an int, got {type(n).__name__}")
     _core.set_num_threads(n)
 
 
 def get_num_threads() -> int:
-    """Number of CPU threads used by chronoscale's kernels and its BLAS."""
+    """Number of CPU threads used by chronoscale's kernels."""
     return _core.get_num_threads()
 
 

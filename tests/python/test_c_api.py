@@ -8,20 +8,26 @@ import json
 
 import numpy as np
 import pytest
-from helpers import random_lengths
 
 import chronoscale
 from chronoscale import ops
 from chronoscale._runtime import blas_library_path
 from chronoscale.native import get_include, get_library
 
+from helpers import random_lengths
+
 CS_OK, CS_ERR_VALUE, CS_ERR_TYPE = 0, 1, 2
 DTYPES = {np.dtype(np.float32): 0, np.dtype(np.float64): 1, np.dtype(np.int64): 2}
 
 
 class CsTensor(ctypes.Structure):
-    _fields_ = [("data", ctypes.c_void_p), ("dtype", ctypes.c_int32), ("device", ctypes.c_int32),
-                ("ndim", ctypes.c_int32), ("shape", ctypes.c_int64 * 6)]
+    _fields_ = [
+        ("data", ctypes.c_void_p),
+        ("dtype", ctypes.c_int32),
+        ("device", ctypes.c_int32),
+        ("ndim", ctypes.c_int32),
+        ("shape", ctypes.c_int64 * 6),
+    ]
 
 
 def tensor(a):
@@ -54,6 +60,7 @@ def lib():
 
 def test_header_is_shipped():
     import os
+
     assert os.path.exists(os.path.join(get_include(), "chronoscale", "chronoscale.h"))
 
 
@@ -71,8 +78,10 @@ def test_lstm_forward_backward_match_python(lib, rng):
     lengths = random_lengths(rng, B, T)
     y, h_n, c_n = np.empty((B, T, H)), np.empty((B, H)), np.empty((B, H))
     gates, hprev, aux = np.empty((B, T, 4 * H)), np.empty((B, T, H)), np.empty((B, T, H))
-    args = [tensor(a) for a in (x, w_ih, w_hh, b_ih, b_hh, None, None, lengths, y, h_n, c_n,
-                                gates, hprev, aux)]
+    args = [
+        tensor(a)
+        for a in (x, w_ih, w_hh, b_ih, b_hh, None, None, lengths, y, h_n, c_n, gates, hprev, aux)
+    ]
     assert lib.chronoscale_recurrent_forward(3, *args, None) == CS_OK, lib.chronoscale_last_error()
     y_ref, h_ref, c_ref, cache = ops.lstm_forward(x, w_ih, w_hh, b_ih, b_hh, lengths=lengths)
     np.testing.assert_array_equal(y, y_ref)
@@ -83,9 +92,16 @@ def test_lstm_forward_backward_match_python(lib, rng):
     grads = [np.empty_like(a) for a in (x, w_ih, w_hh, b_ih, b_hh)]
     dh0, dc0 = np.empty((B, H)), np.empty((B, H))
     status = lib.chronoscale_recurrent_backward(
-        3, tensor(dy), None, None,
+        3,
+        tensor(dy),
+        None,
+        None,
         *[tensor(a) for a in (x, w_ih, w_hh, b_ih, b_hh, None, None, lengths, gates, hprev, aux)],
-        *[tensor(g) for g in grads], tensor(dh0), tensor(dc0), None)
+        *[tensor(g) for g in grads],
+        tensor(dh0),
+        tensor(dc0),
+        None,
+    )
     assert status == CS_OK, lib.chronoscale_last_error()
     ref = ops.lstm_backward(dy, None, None, cache)
     for ours, theirs in zip(grads + [dh0, dc0], ref):
@@ -95,15 +111,27 @@ def test_lstm_forward_backward_match_python(lib, rng):
 def test_errors_are_codes_with_messages(lib, rng):
     x = rng.standard_normal((2, 3, 4))
     w_ih, w_hh = rng.standard_normal((8, 4)), rng.standard_normal((8, 3))  # H mismatch: 8 != 4*3
-    out = [tensor(np.empty(s)) for s in [(2, 3, 2), (2, 2), (2, 2), (2, 3, 8), (2, 3, 2),
-                                         (2, 3, 2)]]
-    status = lib.chronoscale_recurrent_forward(3, tensor(x), tensor(w_ih), tensor(w_hh), None,
-                                               None, None, None, None, *out, None)
+    out = [
+        tensor(np.empty(s)) for s in [(2, 3, 2), (2, 2), (2, 2), (2, 3, 8), (2, 3, 2), (2, 3, 2)]
+    ]
+    status = lib.chronoscale_recurrent_forward(
+        3, tensor(x), tensor(w_ih), tensor(w_hh), None, None, None, None, None, *out, None
+    )
     assert status == CS_ERR_VALUE
     assert b"w_hh must have shape" in lib.chronoscale_last_error()
-    status = lib.chronoscale_recurrent_forward(3, tensor(x.astype(np.float32)), tensor(w_ih),
-                                               tensor(w_hh), None, None, None, None, None, *out,
-                                               None)
+    status = lib.chronoscale_recurrent_forward(
+        3,
+        tensor(x.astype(np.float32)),
+        tensor(w_ih),
+        tensor(w_hh),
+        None,
+        None,
+        None,
+        None,
+        None,
+        *out,
+        None,
+    )
     assert status == CS_ERR_TYPE
     assert b"must have the dtype of x" in lib.chronoscale_last_error()
     assert lib.chronoscale_set_num_threads(0) == CS_ERR_VALUE

@@ -6,8 +6,10 @@ import gzip
 
 import numpy as np
 import pytest
+
 from chronoscale import ops
 from chronoscale.ops import Scale
+
 from helpers import numeric_grad, random_lengths, rel_error
 
 CELLS = ["lstm", "gru", "rnn_tanh", "rnn_sigmoid", "rnn_relu"]

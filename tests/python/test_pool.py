@@ -6,7 +6,9 @@ import gzip
 
 import numpy as np
 import pytest
+
 from chronoscale import ops
+
 from helpers import numeric_grad, random_lengths, rel_error
 
 MODES = ["max", "mean", "sum"]

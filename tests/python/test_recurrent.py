@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import numeric_grad, random_lengths, rel_error
 
 from chronoscale import _core, ops
+
+from helpers import numeric_grad, random_lengths, rel_error
 
 CELLS = ["lstm", "gru", "rnn_tanh", "rnn_sigmoid", "rnn_relu"]
 GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_sigmoid": 1, "rnn_relu": 1}
@@ -40,8 +41,11 @@ def reference(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths):
                 n = np.tanh(in_ + r * hn)
                 h[b] = (1 - z) * n + z * h[b]
             else:
-                act = {"rnn_tanh": np.tanh, "rnn_sigmoid": _sig,
-                       "rnn_relu": lambda v: np.maximum(v, 0)}[cell]
+                act = {
+                    "rnn_tanh": np.tanh,
+                    "rnn_sigmoid": _sig,
+                    "rnn_relu": lambda v: np.maximum(v, 0),
+                }[cell]
                 h[b] = act(gi + gh)
             y[b, t] = h[b]
     return y, h, c
@@ -66,14 +70,17 @@ def make(rng, cell, B, T, I, H, dtype=np.float64, bias=True, init=True):
 
 def forward(cell, p, lengths):
     if cell == "lstm":
-        return ops.lstm_forward(p["x"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"], p["h0"],
-                                p["c0"], lengths)
+        return ops.lstm_forward(
+            p["x"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"], p["h0"], p["c0"], lengths
+        )
     if cell == "gru":
-        y, h, cache = ops.gru_forward(p["x"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"], p["h0"],
-                                      lengths)
+        y, h, cache = ops.gru_forward(
+            p["x"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"], p["h0"], lengths
+        )
         return y, h, None, cache
-    y, h, cache = ops.rnn_forward(p["x"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"], p["h0"],
-                                  lengths, activation=cell[4:])
+    y, h, cache = ops.rnn_forward(
+        p["x"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"], p["h0"], lengths, activation=cell[4:]
+    )
     return y, h, None, cache
 
 
@@ -92,14 +99,15 @@ def test_forward_matches_reference(cell, trial, rng):
     p = make(rng, cell, B, T, I, H, bias=trial != 1, init=trial != 2)
     lengths = random_lengths(rng, B, T)
     y, h_n, c_n, _ = forward(cell, p, lengths)
-    y_ref, h_ref, c_ref = reference(cell, p["x"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"],
-                                    p["h0"], p["c0"], lengths)
+    y_ref, h_ref, c_ref = reference(
+        cell, p["x"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"], p["h0"], p["c0"], lengths
+    )
     np.testing.assert_allclose(y, y_ref, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(h_n, h_ref, rtol=1e-12, atol=1e-12)
     if cell == "lstm":
         np.testing.assert_allclose(c_n, c_ref, rtol=1e-12, atol=1e-12)
     for b in range(B):
-        assert not y[b, lengths[b]:].any()
+        assert not y[b, lengths[b] :].any()
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -148,7 +156,7 @@ def test_backward_matches_finite_differences(cell, trial, rng):
         num = numeric_grad(loss, p[name])
         assert rel_error(analytic, num) < 1e-6, name
     for b in range(B):  # positions past the length get no gradient
-        assert not dx[b, lengths[b]:].any()
+        assert not dx[b, lengths[b] :].any()
 
 
 def test_zero_length_sequence_keeps_initial_state(rng):
@@ -204,8 +212,17 @@ def test_bad_input_raises_clear_errors(rng):
     with pytest.raises(ValueError, match="activation"):
         ops.rnn_forward(x, w_ih[:5].copy(), w_hh[:5, :].copy(), activation="gelu")
     with pytest.raises(ValueError, match="c0 is only used by the LSTM"):
-        _core.recurrent_forward(4, x, w_ih[:15].copy(), w_hh[:15].copy(), None, None, None,
-                                    np.zeros((2, 5), np.float32), None)
+        _core.recurrent_forward(
+            4,
+            x,
+            w_ih[:15].copy(),
+            w_hh[:15].copy(),
+            None,
+            None,
+            None,
+            np.zeros((2, 5), np.float32),
+            None,
+        )
     _, _, _, cache = ops.lstm_forward(x, w_ih, w_hh)
     with pytest.raises(ValueError, match=r"dy must have shape \[B, T, H\]"):
         ops.lstm_backward(np.zeros((2, 3, 4), np.float32), None, None, cache)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import random_lengths, rel_error
 
 from chronoscale import ops
+
+from helpers import random_lengths, rel_error
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch
@@ -15,9 +16,13 @@ pytestmark = pytest.mark.torch
 def _run_torch(module, x, lengths, h0, c0):
     xt = torch.tensor(x, requires_grad=True)
     packed = torch.nn.utils.rnn.pack_padded_sequence(
-        xt, torch.tensor(lengths), batch_first=True, enforce_sorted=False)
-    state = (torch.tensor(h0)[None], torch.tensor(c0)[None]) if c0 is not None else torch.tensor(
-        h0)[None]
+        xt, torch.tensor(lengths), batch_first=True, enforce_sorted=False
+    )
+    state = (
+        (torch.tensor(h0)[None], torch.tensor(c0)[None])
+        if c0 is not None
+        else torch.tensor(h0)[None]
+    )
     state = tuple(s.requires_grad_() for s in state) if c0 is not None else state.requires_grad_()
     out, hn = module(packed, state)
     y, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
@@ -39,8 +44,10 @@ def test_parity_with_torch(kind, rng):
     h0 = rng.standard_normal((B, H)).astype(np.float32)
     c0 = rng.standard_normal((B, H)).astype(np.float32) if kind == "lstm" else None
     xt, state, y_t, hn_t = _run_torch(m, x, lengths, h0, c0)
-    w = [p.detach().numpy().copy() for p in
-         (m.weight_ih_l0, m.weight_hh_l0, m.bias_ih_l0, m.bias_hh_l0)]
+    w = [
+        p.detach().numpy().copy()
+        for p in (m.weight_ih_l0, m.weight_hh_l0, m.bias_ih_l0, m.bias_hh_l0)
+    ]
 
     if kind == "lstm":
         y, h_n, c_n, cache = ops.lstm_forward(x, *w, h0, c0, lengths)
@@ -66,8 +73,9 @@ def test_parity_with_torch(kind, rng):
         grads = ops.rnn_backward(dy, dh, cache)
     dx, dw_ih, dw_hh, db_ih, db_hh, dh0 = grads[:6]
     assert rel_error(dx, xt.grad.numpy()) < 1e-4
-    for ours, p in zip((dw_ih, dw_hh, db_ih, db_hh),
-                       (m.weight_ih_l0, m.weight_hh_l0, m.bias_ih_l0, m.bias_hh_l0)):
+    for ours, p in zip(
+        (dw_ih, dw_hh, db_ih, db_hh), (m.weight_ih_l0, m.weight_hh_l0, m.bias_ih_l0, m.bias_hh_l0)
+    ):
         assert rel_error(ours, p.grad.numpy()) < 1e-4
     h0_t = state[0] if kind == "lstm" else state
     assert rel_error(dh0, h0_t.grad[0].numpy()) < 1e-4

@@ -84,13 +84,25 @@ def load_otto_sample() -> Interactions:
                 aids.append(ev["aid"])
                 ts.append(ev["ts"] // 1000)
                 types.append(EVENT_TYPES.index(ev["type"]))
-    return _from_columns(np.array(sessions), np.array(aids), np.array(ts, dtype=np.int64),
-                         np.array(types, dtype=np.float32), "otto-sample")
+    return _from_columns(
+        np.array(sessions),
+        np.array(aids),
+        np.array(ts, dtype=np.int64),
+        np.array(types, dtype=np.float32),
+        "otto-sample",
+    )
 
 
 def _from_columns(user, item, ts, value, name) -> Interactions:
     user_ids, u = np.unique(user, return_inverse=True)
     item_ids, i = np.unique(item, return_inverse=True)
     order = np.lexsort((ts, u))  # by user, then time; lexsort is stable for ties
-    return Interactions(u[order].astype(np.int64), i[order].astype(np.int64), ts[order],
-                        value[order], user_ids, item_ids, name)
+    return Interactions(
+        u[order].astype(np.int64),
+        i[order].astype(np.int64),
+        ts[order],
+        value[order],
+        user_ids,
+        item_ids,
+        name,
+    )

@@ -58,8 +58,21 @@ def _backward(cell, dy, dh_n, dc_n, cache):
         raise ValueError(f"cache comes from {cache.cell}_forward, not {cell}_forward")
     c = cache
     return _core.recurrent_backward(
-        _CELLS[cell], dy, dh_n, dc_n, c.x, c.w_ih, c.w_hh, c.b_ih, c.b_hh, c.h0, c.c0,
-        c.lengths, c.gates, c.hprev, c.aux,
+        _CELLS[cell],
+        dy,
+        dh_n,
+        dc_n,
+        c.x,
+        c.w_ih,
+        c.w_hh,
+        c.b_ih,
+        c.b_hh,
+        c.h0,
+        c.c0,
+        c.lengths,
+        c.gates,
+        c.hprev,
+        c.aux,
     )
 
 
