@@ -1,0 +1,29 @@
+"""The README's Python examples run as written."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_readme_python_blocks_run(capsys):
+    if not README.exists():
+        pytest.skip("README.md not found beside the tests")
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    assert blocks, "README has no python examples"
+    exec(compile("\n".join(blocks), str(README), "exec"), {})
+    assert "version" in capsys.readouterr().out
+
+
+def test_cli_demo_runs(capsys):
+    from chronoscale.cli import main
+
+    assert main(["demo", "--max-len", "32", "--hidden", "8", "--dim", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "OTTO sample" in out and "multiscale bwd" in out
+    assert main(["demo", "--scales", "0h"]) == 2
+    assert "error" in capsys.readouterr().err
