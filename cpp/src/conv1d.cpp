@@ -17,19 +17,13 @@ int64_t out_length(const Conv1dDims& d, const Tensor& lengths, int64_t b) {
 
 void check_arg(const Tensor& t, const Tensor& x, const char* name,
                std::initializer_list<int64_t> dims, const char* expect) {
-  check::like(t, x, name, "x");
-  check::shape(t, name, dims, expect);
+  check::like_shape(t, x, name, "x", dims, expect);
 }
 
 }  // namespace
 
 Conv1dDims conv1d_check(const Conv1dInputs& in) {
-  check::floating(in.x, "x");
-  check::shape(in.x, "x", {-1, -1, -1}, "[B, T, Cin]");
-  const int64_t B = in.x.shape[0], T = in.x.shape[1], Cin = in.x.shape[2];
-  CS_CHECK(B > 0, ValueError, "x: empty batch (B = 0)");
-  CS_CHECK(T > 0, ValueError, "x: no time steps (T = 0)");
-  CS_CHECK(Cin > 0, ValueError, "x: input channels Cin must be > 0");
+  const auto [B, T, Cin] = check::sequence(in.x, "x", "[B, T, Cin]");
   check::cpu_only(in.x, "conv1d");
   check::defined(in.w, "w");
   check::like(in.w, in.x, "w", "x");

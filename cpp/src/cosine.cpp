@@ -17,12 +17,7 @@ inline namespace v1 {
 namespace {
 
 CosineDims check_x(const CosineInputs& in, const char* op) {
-  check::floating(in.x, "x");
-  check::shape(in.x, "x", {-1, -1, -1}, "[B, T, D]");
-  const int64_t B = in.x.shape[0], T = in.x.shape[1], D = in.x.shape[2];
-  CS_CHECK(B > 0, ValueError, "x: empty batch (B = 0)");
-  CS_CHECK(T > 0, ValueError, "x: no time steps (T = 0)");
-  CS_CHECK(D > 0, ValueError, "x: feature size D must be > 0");
+  const auto [B, T, D] = check::sequence(in.x, "x", "[B, T, D]");
   CS_CHECK(std::isfinite(in.eps) && in.eps > 0, ValueError, "eps must be a finite number > 0, got ",
            in.eps);
   check::lengths(in.lengths, B, T);
@@ -32,8 +27,7 @@ CosineDims check_x(const CosineInputs& in, const char* op) {
 
 void check_arg(const Tensor& t, const Tensor& x, const char* name,
                std::initializer_list<int64_t> dims, const char* expect, const char* op) {
-  check::like(t, x, name, "x");
-  check::shape(t, name, dims, expect);
+  check::like_shape(t, x, name, "x", dims, expect);
   check::cuda_usable(t, op, name);
 }
 

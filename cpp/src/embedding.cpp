@@ -42,9 +42,7 @@ namespace {
 
 void check_arg(const Tensor& t, const Tensor& table, const char* name,
                std::initializer_list<int64_t> dims, const char* expect) {
-  check::defined(t, name);
-  check::like(t, table, name, "table");
-  check::shape(t, name, dims, expect);
+  check::like_shape(t, table, name, "table", dims, expect);
 }
 
 }  // namespace

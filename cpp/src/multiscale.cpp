@@ -34,9 +34,7 @@ void check_i64(const Tensor& t, const std::string& name, std::initializer_list<i
 
 void check_like(const Tensor& t, const Tensor& x, const std::string& name,
                 std::initializer_list<int64_t> dims, const char* expect) {
-  check::defined(t, name.c_str());
-  check::like(t, x, name.c_str(), "x");
-  check::shape(t, name.c_str(), dims, expect);
+  check::like_shape(t, x, name.c_str(), "x", dims, expect);
 }
 
 // W of scale s; errors are prefixed with the scale so the caller knows which one.
@@ -76,12 +74,7 @@ void check_weights(const MultiscaleInputs& in, size_t s, int64_t I, int64_t G, i
 }  // namespace
 
 MultiscaleDims multiscale_check(const MultiscaleInputs& in) {
-  check::floating(in.x, "x");
-  check::shape(in.x, "x", {-1, -1, -1}, "[B, T, C]");
-  const int64_t B = in.x.shape[0], T = in.x.shape[1], C = in.x.shape[2];
-  CS_CHECK(B > 0, ValueError, "x: empty batch (B = 0)");
-  CS_CHECK(T > 0, ValueError, "x: no events (T = 0)");
-  CS_CHECK(C > 0, ValueError, "x: no channels (C = 0)");
+  const auto [B, T, C] = check::sequence(in.x, "x", "[B, T, C]");
   check::lengths(in.lengths, B, T);
   CS_CHECK(in.cell >= Cell::rnn_tanh && in.cell <= Cell::gru, ValueError, "cell must be one of ",
            "rnn_tanh, rnn_sigmoid, rnn_relu, lstm, gru");

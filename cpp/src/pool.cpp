@@ -159,20 +159,13 @@ struct XDims {
 };
 
 XDims check_x(const Tensor& x) {
-  check::floating(x, "x");
-  check::shape(x, "x", {-1, -1, -1}, "[B, T, C]");
-  const int64_t B = x.shape[0], T = x.shape[1], C = x.shape[2];
-  CS_CHECK(B > 0, ValueError, "x: empty batch (B = 0)");
-  CS_CHECK(T > 0, ValueError, "x: no events (T = 0)");
-  CS_CHECK(C > 0, ValueError, "x: no channels (C = 0)");
+  const auto [B, T, C] = check::sequence(x, "x", "[B, T, C]");
   return {B, T, C};
 }
 
 void check_like(const Tensor& t, const Tensor& ref, const char* name, const char* ref_name,
                 std::initializer_list<int64_t> dims, const char* expect) {
-  check::defined(t, name);
-  check::like(t, ref, name, ref_name);
-  check::shape(t, name, dims, expect);
+  check::like_shape(t, ref, name, ref_name, dims, expect);
 }
 
 // dy [B, W, C] with B, W from the cache's counts and T, C from dx [B, T, C].

@@ -28,12 +28,7 @@ const char* cell_name(Cell cell) {
 }
 
 RecurrentDims recurrent_check(Cell cell, const RecurrentInputs& in) {
-  check::floating(in.x, "x");
-  check::shape(in.x, "x", {-1, -1, -1}, "[B, T, I]");
-  const int64_t B = in.x.shape[0], T = in.x.shape[1], I = in.x.shape[2];
-  CS_CHECK(B > 0, ValueError, "x: empty batch (B = 0)");
-  CS_CHECK(T > 0, ValueError, "x: no time steps (T = 0)");
-  CS_CHECK(I > 0, ValueError, "x: input size I must be > 0");
+  const auto [B, T, I] = check::sequence(in.x, "x", "[B, T, I]");
   const int64_t G = gate_count(cell);
   check::like(in.w_hh, in.x, "w_hh", "x");
   check::shape(in.w_hh, "w_hh", {-1, -1}, "[G*H, H]");
@@ -65,8 +60,7 @@ namespace {
 
 void check_out(const Tensor& t, const Tensor& x, const char* name,
                std::initializer_list<int64_t> dims, const char* expect) {
-  check::like(t, x, name, "x");
-  check::shape(t, name, dims, expect);
+  check::like_shape(t, x, name, "x", dims, expect);
 }
 
 void check_cache(Cell cell, const RecurrentDims& d, const RecurrentCache& c, const Tensor& x) {

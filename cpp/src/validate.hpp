@@ -56,6 +56,29 @@ inline void shape(const Tensor& t, const char* name, std::initializer_list<int64
   }
 }
 
+/// `t` exists, has the dtype and device of `ref` and the shape `dims` (-1: any).
+inline void like_shape(const Tensor& t, const Tensor& ref, const char* name, const char* ref_name,
+                       std::initializer_list<int64_t> dims, const char* expect) {
+  defined(t, name);
+  like(t, ref, name, ref_name);
+  shape(t, name, dims, expect);
+}
+
+struct SeqDims {
+  int64_t B, T, C;
+};
+
+/// A float sequence batch [B, T, C] with B, T, C > 0. `expect` documents it ("[B, T, I]").
+inline SeqDims sequence(const Tensor& x, const char* name, const char* expect) {
+  floating(x, name);
+  shape(x, name, {-1, -1, -1}, expect);
+  const int64_t B = x.shape[0], T = x.shape[1], C = x.shape[2];
+  CS_CHECK(B > 0, ValueError, name, ": empty batch (B = 0)");
+  CS_CHECK(T > 0, ValueError, name, ": no time steps (T = 0)");
+  CS_CHECK(C > 0, ValueError, name, ": no channels (C = 0 in ", expect, ")");
+  return {B, T, C};
+}
+
 /// Optional `lengths[B]` int64 on the host with 0 <= lengths[b] <= T. Returns max length (T if absent).
 inline int64_t lengths(const Tensor& len, int64_t B, int64_t T) {
   if (!len.defined()) return T;
