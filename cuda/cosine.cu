@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "../cpp/src/cosine_math.hpp"
 #include "cosine.cuh"
 #include "cuda_check.hpp"
 #include "cuda_lengths.cuh"
@@ -28,14 +29,8 @@ __device__ __forceinline__ T warp_sum(T v) {
   return v;
 }
 
-template <class T>
-__device__ __forceinline__ T floor_eps(T n, T eps) {
-  return n > eps ? n : eps;
-}
-
-__device__ __forceinline__ int64_t length_of(const int64_t* len, int64_t b, int64_t T) {
-  return len ? len[b] : T;
-}
+using cosine_math::floor_eps;
+using cosine_math::length_of;
 
 // Warp-uniform row index loop: every lane of a warp sees the same r.
 #define CS_FOR_EACH_ROW(r, rows)                                                           \
@@ -88,23 +83,11 @@ __global__ void lag_backward_kernel(const T* __restrict__ dy, const T* __restric
       continue;
     }
     const T* a = x + r * D;
-    const T na = floor_eps(nrm[r], eps);
-    const bool moves = nrm[r] > eps;
-    T c_self = T(0), c_prev = T(0), c_next = T(0);
-    const T* prev = a;
-    const T* next = a;
-    if (t >= lag) {
-      c_prev = dy[r] / (na * floor_eps(nrm[r - lag], eps));
-      if (moves) c_self -= dy[r] * y[r] / (na * na);
-      prev = a - lag * D;
-    }
-    if (lag < L - t) {
-      c_next = dy[r + lag] / (na * floor_eps(nrm[r + lag], eps));
-      if (moves) c_self -= dy[r + lag] * y[r + lag] / (na * na);
-      next = a + lag * D;
-    }
+    const auto c = cosine_math::lag_coefficients(r, t, L, lag, dy, y, nrm, eps);
+    const T* prev = c.has_prev ? a - lag * D : a;
+    const T* next = c.has_next ? a + lag * D : a;
     for (int64_t j = lane; j < D; j += kWarp)
-      o[j] = c_self * a[j] + c_prev * prev[j] + c_next * next[j];
+      o[j] = c.self * a[j] + c.prev * prev[j] + c.next * next[j];
   }
 }
 

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "../cosine_math.hpp"
 #include "parallel.hpp"
 
 namespace chronoscale {
@@ -22,13 +23,10 @@ T dot(const T* a, const T* b, int64_t n) {
   return s;
 }
 
-template <class T>
-T floor_eps(T n, T eps) {
-  return n > eps ? n : eps;
-}
+using cosine_math::floor_eps;
 
 int64_t length_of(const Tensor& lengths, int64_t b, int64_t T) {
-  return lengths.defined() ? lengths.ptr<int64_t>()[b] : T;
+  return cosine_math::length_of(lengths.defined() ? lengths.ptr<int64_t>() : nullptr, b, T);
 }
 
 }  // namespace
@@ -81,23 +79,11 @@ void cosine_lag_backward(const CosineDims& d, const Tensor& dy_t, const CosineIn
         continue;
       }
       const T* a = x + r * D;
-      const T na = floor_eps(nrm[r], eps);
-      const bool moves = nrm[r] > eps;
-      T c_self = T(0), c_prev = T(0), c_next = T(0);
-      const T* prev = a;
-      const T* next = a;
-      if (t >= lag) {
-        c_prev = dy[r] / (na * floor_eps(nrm[r - lag], eps));
-        if (moves) c_self -= dy[r] * y[r] / (na * na);
-        prev = a - lag * D;
-      }
-      if (lag < L - t) {
-        c_next = dy[r + lag] / (na * floor_eps(nrm[r + lag], eps));
-        if (moves) c_self -= dy[r + lag] * y[r + lag] / (na * na);
-        next = a + lag * D;
-      }
+      const auto c = cosine_math::lag_coefficients(r, t, L, lag, dy, y, nrm, eps);
+      const T* prev = c.has_prev ? a - lag * D : a;
+      const T* next = c.has_next ? a + lag * D : a;
 #pragma omp simd
-      for (int64_t j = 0; j < D; ++j) o[j] = c_self * a[j] + c_prev * prev[j] + c_next * next[j];
+      for (int64_t j = 0; j < D; ++j) o[j] = c.self * a[j] + c.prev * prev[j] + c.next * next[j];
     }
   });
 }
