@@ -45,6 +45,10 @@ void bind_conv1d(py::module_& m);
 void bind_embedding(py::module_& m);
 void bind_pool(py::module_& m);
 void bind_multiscale(py::module_& m);
+void bind_linear(py::module_& m);
+void bind_optim(py::module_& m);
+void bind_dropout(py::module_& m);
+void bind_loss(py::module_& m);
 
 }  // namespace py_bind
 }  // namespace v1

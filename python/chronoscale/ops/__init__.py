@@ -14,7 +14,18 @@ from .cosine import (
     cosine_query_backward,
     cosine_query_forward,
 )
+from .dropout import DropoutCache, dropout_backward, dropout_forward
 from .embedding import EmbeddingCache, embedding_backward, embedding_forward
+from .linear import LinearCache, linear_backward, linear_forward
+from .loss import (
+    bce_with_logits_loss,
+    huber_loss,
+    mae_loss,
+    mse_loss,
+    sampled_softmax_loss,
+    sampled_softmax_negatives,
+    softmax_cross_entropy,
+)
 from .multiscale import (
     MultiscaleCache,
     Scale,
@@ -24,6 +35,7 @@ from .multiscale import (
     multiscale_backward,
     multiscale_forward,
 )
+from .optim import adam_step, adam_step_rows, clip_grad_norm, sgd_step, sgd_step_rows
 from .pool import (
     CountPoolCache,
     TimePoolCache,
@@ -46,12 +58,18 @@ __all__ = [
     "Conv1dCache",
     "CosineCache",
     "CountPoolCache",
+    "DropoutCache",
     "EmbeddingCache",
+    "LinearCache",
     "MultiscaleCache",
     "RecurrentCache",
     "Scale",
     "ScaleOutput",
     "TimePoolCache",
+    "adam_step",
+    "adam_step_rows",
+    "bce_with_logits_loss",
+    "clip_grad_norm",
     "conv1d_backward",
     "conv1d_forward",
     "cosine_lag_backward",
@@ -60,18 +78,30 @@ __all__ = [
     "cosine_query_forward",
     "count_pool_backward",
     "count_pool_forward",
+    "dropout_backward",
+    "dropout_forward",
     "embedding_backward",
     "embedding_forward",
     "gather_causal",
     "gather_causal_backward",
     "gru_backward",
     "gru_forward",
+    "huber_loss",
+    "linear_backward",
+    "linear_forward",
     "lstm_backward",
     "lstm_forward",
+    "mae_loss",
+    "mse_loss",
     "multiscale_backward",
     "multiscale_forward",
     "rnn_backward",
     "rnn_forward",
+    "sampled_softmax_loss",
+    "sampled_softmax_negatives",
+    "sgd_step",
+    "sgd_step_rows",
+    "softmax_cross_entropy",
     "time_pool_backward",
     "time_pool_forward",
 ]
