@@ -13,7 +13,17 @@
 ///   all shapes, dtypes and values first and throws ValueError / TypeError (error.hpp) naming the
 ///   argument, before touching any data.
 /// - Weights follow torch.nn layouts and gate orders.
+#include "chronoscale/conv1d.hpp"
+#include "chronoscale/cosine.hpp"
+#include "chronoscale/cuda_info.hpp"
+#include "chronoscale/dropout.hpp"
+#include "chronoscale/embedding.hpp"
 #include "chronoscale/error.hpp"
+#include "chronoscale/linear.hpp"
+#include "chronoscale/loss.hpp"
+#include "chronoscale/multiscale.hpp"
+#include "chronoscale/optim.hpp"
+#include "chronoscale/pool.hpp"
 #include "chronoscale/recurrent.hpp"
 #include "chronoscale/runtime.hpp"
 #include "chronoscale/tensor.hpp"
