@@ -13,15 +13,17 @@ at most, never per time step)::
     opt.zero_grad(); model.backward(dy); opt.step()
 """
 
-from . import init, losses
+from . import init, losses, metrics
 from .layer import Layer, Sequential, layer_from_config
 from .layers import Conv1d, CosineFeatures, CosineQuery, Dense, Dropout, Embedding, MaxPool1d
 from .optim import SGD, Adam, AdamW, Optimizer, clip_grad_norm
 from .parameter import Parameter
 from .recurrent import GRU, LSTM, RNN, MultiScale
+from .training import History, fit, predict_batches
 
 __all__ = [
     "GRU", "LSTM", "RNN", "SGD", "Adam", "AdamW", "Conv1d", "CosineFeatures", "CosineQuery",
     "Dense", "Dropout", "Embedding", "Layer", "MaxPool1d", "MultiScale", "Optimizer",
-    "Parameter", "Sequential", "clip_grad_norm", "init", "layer_from_config", "losses",
+    "History", "Parameter", "Sequential", "clip_grad_norm", "fit", "init", "layer_from_config",
+    "losses", "metrics", "predict_batches",
 ]
