@@ -12,5 +12,10 @@ from . import _runtime
 from ._core import CudaError, __version__
 from ._runtime import build_info, get_num_threads, set_num_threads
 from . import ops
+from . import io, nn
+from .io import load, save
 
-__all__ = ["CudaError", "__version__", "build_info", "get_num_threads", "set_num_threads", "ops"]
+__all__ = [
+    "CudaError", "__version__", "build_info", "get_num_threads", "io", "load", "nn", "ops",
+    "save", "set_num_threads",
+]

@@ -199,11 +199,21 @@ def read_file(path):
 
 
 def save(model, path) -> None:
-    """Save a fitted chronoscale model (``model.save(path)`` does the same).
+    """Save a chronoscale model (``model.save(path)`` does the same) or a built
+    :class:`chronoscale.nn.Layer` (e.g. a ``Sequential``: kind ``"layer"``, config = its
+    ``get_config()``, tensors = its ``state_dict()``).
 
     Raises:
-        TypeError: ``model`` is not a registered chronoscale model.
+        TypeError: ``model`` is neither a registered chronoscale model nor a built layer.
     """
+    from .nn.layer import Layer
+
+    if isinstance(model, Layer):
+        if not model.built:
+            raise TypeError("cannot save an unbuilt layer: build it or run it once first")
+        write_file(path, model.state_dict(), kind="layer", cls=type(model).__name__,
+                   config=model.get_config())
+        return
     if type(model).__name__ not in _MODELS or not hasattr(model, "_save_state"):
         raise TypeError(f"cannot save a {type(model).__name__}: not a chronoscale model")
     config, tensors, meta = model._save_state()
@@ -211,13 +221,22 @@ def save(model, path) -> None:
 
 
 def load(path):
-    """Load a model saved with :func:`save`; returns an instance of the saved class.
+    """Load a model (or layer) saved with :func:`save`; returns an instance of the saved class.
 
     Raises:
         ValueError: not a chronoscale model file, corrupt or truncated, a class this version does
             not know, or tensors that do not fit the saved configuration.
     """
     header, tensors = read_file(path)
+    if header.get("kind") == "layer":
+        from .nn.layer import layer_from_config
+
+        try:
+            layer = layer_from_config(header["config"], tensors)
+        except (TypeError, KeyError, ValueError, AttributeError) as exc:
+            raise ValueError(f"{path}: saved layer does not match its configuration: "
+                             f"{exc}") from None
+        return layer
     if header.get("kind") != "model":
         raise ValueError(f"{path}: holds a {header.get('kind')!r}, not a model")
     name = header.get("class")

@@ -19,12 +19,21 @@ import numpy as np
 from .parameter import Parameter
 
 _LAYERS: dict[str, type] = {}
+# While loading a file: the number of parameter elements still allowed (the file's total), and
+# initialisers are skipped (weights come from the file). None otherwise.
+_LOAD_BUDGET: list | None = None
 
 
 def _as_rng(rng):
     if isinstance(rng, np.random.Generator):
         return rng
     return np.random.default_rng(rng)
+
+
+def _input_dtype(x, default):
+    """The dtype a lazily built layer takes from its first input (ids keep the default)."""
+    dtype = np.dtype(getattr(x, "dtype", default))
+    return dtype if dtype in (np.float32, np.float64) else default
 
 
 def _as_dtype(dtype):
@@ -55,7 +64,21 @@ class Layer:
         self.built = False
 
     # -- structure -----------------------------------------------------------------------------
-    def add_param(self, name: str, data) -> Parameter:
+    def add_param(self, name: str, shape, init=None) -> Parameter:
+        """Create parameter ``name`` of ``shape``; ``init()`` returns its initial values
+        (None: zeros). While a file is being loaded, ``init`` is not called and the size is
+        checked against the file's tensors before anything is allocated."""
+        shape = tuple(int(d) for d in shape)
+        if _LOAD_BUDGET is not None:
+            n = int(np.prod(shape, dtype=object))
+            if min(shape, default=0) < 0 or n > _LOAD_BUDGET[0]:
+                raise ValueError(f"parameter {name} {shape} is larger than the saved tensors")
+            _LOAD_BUDGET[0] -= n
+            data = np.zeros(shape, dtype=self.dtype)
+        else:
+            data = np.zeros(shape, dtype=self.dtype) if init is None else np.asarray(init())
+            if data.shape != shape:
+                raise AssertionError(f"{name}: initialiser gave {data.shape}, expected {shape}")
         p = Parameter(np.asarray(data, dtype=self.dtype))
         self._params[name] = p
         return p
@@ -134,7 +157,7 @@ class Layer:
 
     def _ensure_built(self, x) -> None:
         if not self.built:
-            self.build(x.shape[-1], np.random.default_rng(0), x.dtype)
+            self.build(x.shape[-1], np.random.default_rng(0), _input_dtype(x, self.dtype))
 
     def astype(self, dtype) -> Layer:
         """Cast every parameter (and future builds) to ``dtype``; returns self."""
@@ -164,6 +187,7 @@ class Layer:
             "config": cfg,
             "in_features": self.in_features,
             "dtype": self.dtype.name,
+            "built": self.built,
         }
 
     # -- computation ---------------------------------------------------------------------------
@@ -182,20 +206,48 @@ class Layer:
         return f"{type(self).__name__}({args})"
 
 
-def layer_from_config(spec: dict) -> Layer:
-    """Rebuild a layer (unbuilt weights are created, then usually replaced by a state dict).
+def layer_from_config(spec: dict, tensors: dict | None = None) -> Layer:
+    """Rebuild a layer from ``get_config()``; with ``tensors`` (a state dict) load them.
 
-    Raises ValueError for an unknown class name (only chronoscale layers are accepted).
+    With ``tensors`` no initialiser runs and no parameter larger than the tensors' total is
+    allocated (a hostile config cannot ask for huge weights), then the shapes must match.
+    Without, a built layer gets fresh weights (``rng`` 0).
+
+    Raises ValueError for an unknown class name (only chronoscale layers are accepted), bad
+    config values, or tensors that do not match.
     """
-    if not isinstance(spec, dict) or spec.get("class") not in _LAYERS:
+    global _LOAD_BUDGET
+    if tensors is None:
+        return _from_config(spec)
+    budget = sum(int(np.asarray(v).size) for v in tensors.values())
+    _LOAD_BUDGET = [budget]
+    try:
+        layer = _from_config(spec)
+    finally:
+        _LOAD_BUDGET = None
+    layer.load_state_dict(tensors)
+    return layer
+
+
+def _from_config(spec, build=True):
+    if not isinstance(spec, dict) or not isinstance(spec.get("class"), str) or \
+            spec["class"].startswith("_") or spec["class"] not in _LAYERS:
         raise ValueError(f"unknown layer spec {spec!r:.200}")
     cls = _LAYERS[spec["class"]]
-    cfg = dict(spec.get("config", {}))
+    cfg = spec.get("config", {})
+    if not isinstance(cfg, dict):
+        raise ValueError(f"layer config must be an object, got {cfg!r:.200}")
+    cfg = dict(cfg)
     if cls is Sequential:
-        cfg["layers"] = [layer_from_config(s) for s in cfg.get("layers", [])]
-    layer = cls(**cfg)
-    if spec.get("in_features") is not None:
-        layer.build(spec["in_features"], 0, spec.get("dtype", "float32"))
+        cfg["layers"] = [_from_config(s, build=False) for s in cfg.get("layers", [])]
+    try:
+        layer = cls(**cfg)
+    except TypeError as exc:
+        raise ValueError(f"bad config for {cls.__name__}: {exc}") from None
+    if build and spec.get("built"):
+        if spec.get("in_features") is not None and type(spec["in_features"]) is not int:
+            raise ValueError(f"in_features must be an integer, got {spec['in_features']!r:.50}")
+        layer.build(spec.get("in_features"), 0, spec.get("dtype", "float32"))
     return layer
 
 
@@ -234,7 +286,7 @@ class Sequential(Layer):
 
     def forward(self, x, training: bool = False, lengths=None, timestamps=None):
         if not self.built:
-            self.build(x.shape[-1], np.random.default_rng(0), x.dtype)
+            self.build(x.shape[-1], np.random.default_rng(0), _input_dtype(x, self.dtype))
         for layer in self._children.values():
             if getattr(layer, "uses_timestamps", False):
                 x = layer.forward(x, training=training, lengths=lengths, timestamps=timestamps)

@@ -35,9 +35,8 @@ class Embedding(Layer):
         self._cache = None
 
     def _build(self, in_features, rng):
-        self.weight = self.add_param(
-            "weight", rng.uniform(-0.05, 0.05, size=(self.num_embeddings, self.dim))
-        )
+        shape = (self.num_embeddings, self.dim)
+        self.weight = self.add_param("weight", shape, lambda: rng.uniform(-0.05, 0.05, shape))
 
     def output_features(self, in_features):
         return self.dim
@@ -82,8 +81,9 @@ class Conv1d(Layer):
 
     def _build(self, in_features, rng):
         k, c, f = self.kernel_size, in_features, self.filters
-        self.weight = self.add_param("weight", glorot_uniform(rng, (f, c, k), k * c, k * f))
-        self.bias = self.add_param("bias", np.zeros(f)) if self.use_bias else None
+        self.weight = self.add_param(
+            "weight", (f, c, k), lambda: glorot_uniform(rng, (f, c, k), k * c, k * f))
+        self.bias = self.add_param("bias", (f,)) if self.use_bias else None
 
     def output_features(self, in_features):
         return self.filters
@@ -150,10 +150,10 @@ class Dense(Layer):
         self._cache = None
 
     def _build(self, in_features, rng):
+        shape = (self.units, in_features)
         self.weight = self.add_param(
-            "weight", glorot_uniform(rng, (self.units, in_features), in_features, self.units)
-        )
-        self.bias = self.add_param("bias", np.zeros(self.units)) if self.use_bias else None
+            "weight", shape, lambda: glorot_uniform(rng, shape, in_features, self.units))
+        self.bias = self.add_param("bias", (self.units,)) if self.use_bias else None
 
     def output_features(self, in_features):
         return self.units

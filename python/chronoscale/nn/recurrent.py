@@ -22,14 +22,15 @@ _NATIVE = {"lstm": "lstm", "gru": "gru", "rnn": "rnn_tanh"}
 def _init_cell(layer, rng, cell, in_features, units, prefix=""):
     """Create ``weight_ih, weight_hh, bias[, bias_hh]`` for one cell; returns the Parameters."""
     g = _GATES[cell]
-    w_ih = layer.add_param(prefix + "weight_ih",
-                           glorot_uniform(rng, (g * units, in_features), in_features, g * units))
-    w_hh = layer.add_param(prefix + "weight_hh", recurrent_kernel(rng, g, units))
-    bias = np.zeros(g * units)
+    shape = (g * units, in_features)
+    w_ih = layer.add_param(prefix + "weight_ih", shape,
+                           lambda: glorot_uniform(rng, shape, in_features, g * units))
+    w_hh = layer.add_param(prefix + "weight_hh", (g * units, units),
+                           lambda: recurrent_kernel(rng, g, units))
+    b = layer.add_param(prefix + "bias", (g * units,))
     if cell == "lstm":
-        bias[units: 2 * units] = 1.0  # Keras unit_forget_bias
-    b = layer.add_param(prefix + "bias", bias)
-    b_hh = layer.add_param(prefix + "bias_hh", np.zeros(g * units)) if cell == "gru" else None
+        b.data[units: 2 * units] = 1.0  # Keras unit_forget_bias
+    b_hh = layer.add_param(prefix + "bias_hh", (g * units,)) if cell == "gru" else None
     return w_ih, w_hh, b, b_hh
 
 
