@@ -12,10 +12,11 @@ from . import _runtime
 from ._core import CudaError, __version__
 from ._runtime import build_info, get_num_threads, set_num_threads
 from . import ops
-from . import io, nn
+from . import io, models, nn
 from .io import load, save
 
 __all__ = [
-    "CudaError", "__version__", "build_info", "get_num_threads", "io", "load", "nn", "ops",
+    "CudaError", "__version__", "build_info", "get_num_threads", "io", "load", "models", "nn",
+    "ops",
     "save", "set_num_threads",
 ]

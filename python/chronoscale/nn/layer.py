@@ -12,6 +12,7 @@ their output (convolutions and pooling shorten sequences; a recurrent layer with
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 
 import numpy as np
@@ -216,17 +217,24 @@ def layer_from_config(spec: dict, tensors: dict | None = None) -> Layer:
     Raises ValueError for an unknown class name (only chronoscale layers are accepted), bad
     config values, or tensors that do not match.
     """
-    global _LOAD_BUDGET
     if tensors is None:
         return _from_config(spec)
-    budget = sum(int(np.asarray(v).size) for v in tensors.values())
-    _LOAD_BUDGET = [budget]
-    try:
+    with loading(tensors):
         layer = _from_config(spec)
-    finally:
-        _LOAD_BUDGET = None
     layer.load_state_dict(tensors)
     return layer
+
+
+@contextlib.contextmanager
+def loading(tensors: dict):
+    """While active, ``add_param`` skips initialisers and refuses to allocate more parameter
+    elements than ``tensors`` hold in total (loading untrusted files)."""
+    global _LOAD_BUDGET
+    _LOAD_BUDGET = [sum(int(np.asarray(v).size) for v in tensors.values())]
+    try:
+        yield
+    finally:
+        _LOAD_BUDGET = None
 
 
 def _from_config(spec, build=True):

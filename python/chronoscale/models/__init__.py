@@ -1,0 +1,6 @@
+"""Models with a scikit-learn-style API (``get_params`` / ``set_params``, ``fit``, ``predict``,
+``score``, ``save``), built from :mod:`chronoscale.nn` layers on the native kernels."""
+
+from .seed import SeedForecaster
+
+__all__ = ["SeedForecaster"]
