@@ -45,6 +45,8 @@ void bind_conv1d(py::module_& m);
 void bind_embedding(py::module_& m);
 void bind_pool(py::module_& m);
 void bind_multiscale(py::module_& m);
+void bind_linear(py::module_& m);
+void bind_optim(py::module_& m);
 
 }  // namespace py_bind
 }  // namespace v1

@@ -31,4 +31,6 @@ PYBIND11_MODULE(_core, m) {
   cs::py_bind::bind_embedding(m);
   cs::py_bind::bind_pool(m);
   cs::py_bind::bind_multiscale(m);
+  cs::py_bind::bind_linear(m);
+  cs::py_bind::bind_optim(m);
 }

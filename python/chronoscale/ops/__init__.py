@@ -15,6 +15,7 @@ from .cosine import (
     cosine_query_forward,
 )
 from .embedding import EmbeddingCache, embedding_backward, embedding_forward
+from .linear import LinearCache, linear_backward, linear_forward
 from .multiscale import (
     MultiscaleCache,
     Scale,
@@ -24,6 +25,7 @@ from .multiscale import (
     multiscale_backward,
     multiscale_forward,
 )
+from .optim import adam_step, adam_step_rows, clip_grad_norm, sgd_step, sgd_step_rows
 from .pool import (
     CountPoolCache,
     TimePoolCache,
@@ -47,11 +49,15 @@ __all__ = [
     "CosineCache",
     "CountPoolCache",
     "EmbeddingCache",
+    "LinearCache",
     "MultiscaleCache",
     "RecurrentCache",
     "Scale",
     "ScaleOutput",
     "TimePoolCache",
+    "adam_step",
+    "adam_step_rows",
+    "clip_grad_norm",
     "conv1d_backward",
     "conv1d_forward",
     "cosine_lag_backward",
@@ -66,12 +72,16 @@ __all__ = [
     "gather_causal_backward",
     "gru_backward",
     "gru_forward",
+    "linear_backward",
+    "linear_forward",
     "lstm_backward",
     "lstm_forward",
     "multiscale_backward",
     "multiscale_forward",
     "rnn_backward",
     "rnn_forward",
+    "sgd_step",
+    "sgd_step_rows",
     "time_pool_backward",
     "time_pool_forward",
 ]

@@ -1,0 +1,114 @@
+// Bindings of the optimisers; ops/optim.py wraps them with the documented signatures. Arrays
+// that are updated in place must be writable NumPy arrays (checked here, where the Python object
+// is still at hand).
+#include "chronoscale/optim.hpp"
+
+#include <string>
+#include <vector>
+
+#include "common.hpp"
+
+namespace chronoscale {
+inline namespace v1 {
+namespace py_bind {
+
+namespace {
+
+Tensor inplace(py::handle obj, const char* name, bool optional = false) {
+  const Tensor t = view(obj, name, optional);
+  if (t.defined() && t.device == Device::cpu)
+    CS_CHECK(py::reinterpret_borrow<py::array>(obj).writeable(), ValueError, name,
+             " must be writable (it is updated in place)");
+  return t;
+}
+
+AdamOptions adam_options(int64_t step, double lr, double beta1, double beta2, double eps,
+                         double weight_decay, bool decoupled) {
+  AdamOptions o;
+  o.step = step;
+  o.lr = lr;
+  o.beta1 = beta1;
+  o.beta2 = beta2;
+  o.eps = eps;
+  o.weight_decay = weight_decay;
+  o.decoupled = decoupled;
+  return o;
+}
+
+SgdOptions sgd_options(double lr, double momentum, double weight_decay, bool nesterov) {
+  SgdOptions o;
+  o.lr = lr;
+  o.momentum = momentum;
+  o.weight_decay = weight_decay;
+  o.nesterov = nesterov;
+  return o;
+}
+
+}  // namespace
+
+void bind_optim(py::module_& m) {
+  m.def(
+      "adam_step",
+      [](py::handle param, py::handle grad, py::handle m1, py::handle v, int64_t step, double lr,
+         double beta1, double beta2, double eps, double weight_decay, bool decoupled) {
+        const Tensor P = inplace(param, "param"), G = view(grad, "grad"),
+                     M = inplace(m1, "m"), V = inplace(v, "v");
+        const AdamOptions o = adam_options(step, lr, beta1, beta2, eps, weight_decay, decoupled);
+        py::gil_scoped_release nogil;
+        adam_step(P, G, M, V, o);
+      },
+      "Low-level Adam step; use chronoscale.ops.adam_step.");
+
+  m.def(
+      "adam_step_rows",
+      [](py::handle param, py::handle rows, py::handle grad_rows, py::handle m1, py::handle v,
+         int64_t step, double lr, double beta1, double beta2, double eps, double weight_decay,
+         bool decoupled) {
+        const Tensor P = inplace(param, "param"), R = view(rows, "rows"),
+                     G = view(grad_rows, "grad_rows"), M = inplace(m1, "m"), V = inplace(v, "v");
+        const AdamOptions o = adam_options(step, lr, beta1, beta2, eps, weight_decay, decoupled);
+        py::gil_scoped_release nogil;
+        adam_step_rows(P, R, G, M, V, o);
+      },
+      "Low-level sparse Adam step; use chronoscale.ops.adam_step_rows.");
+
+  m.def(
+      "sgd_step",
+      [](py::handle param, py::handle grad, py::handle buf, double lr, double momentum,
+         double weight_decay, bool nesterov) {
+        const Tensor P = inplace(param, "param"), G = view(grad, "grad"),
+                     Bu = inplace(buf, "buf", true);
+        const SgdOptions o = sgd_options(lr, momentum, weight_decay, nesterov);
+        py::gil_scoped_release nogil;
+        sgd_step(P, G, Bu, o);
+      },
+      "Low-level SGD step; use chronoscale.ops.sgd_step.");
+
+  m.def(
+      "sgd_step_rows",
+      [](py::handle param, py::handle rows, py::handle grad_rows, py::handle buf, double lr,
+         double momentum, double weight_decay, bool nesterov) {
+        const Tensor P = inplace(param, "param"), R = view(rows, "rows"),
+                     G = view(grad_rows, "grad_rows"), Bu = inplace(buf, "buf", true);
+        const SgdOptions o = sgd_options(lr, momentum, weight_decay, nesterov);
+        py::gil_scoped_release nogil;
+        sgd_step_rows(P, R, G, Bu, o);
+      },
+      "Low-level sparse SGD step; use chronoscale.ops.sgd_step_rows.");
+
+  m.def(
+      "clip_grad_norm",
+      [](const py::sequence& grads, double max_norm) {
+        std::vector<Tensor> gs;
+        std::vector<std::string> names;
+        for (size_t i = 0; i < grads.size(); ++i) names.push_back("grads[" + std::to_string(i) + "]");
+        for (size_t i = 0; i < grads.size(); ++i) gs.push_back(inplace(grads[i], names[i].c_str()));
+        py::gil_scoped_release nogil;
+        return clip_grad_norm(gs, max_norm);
+      },
+      "Low-level gradient clipping; use chronoscale.ops.clip_grad_norm.");
+}
+
+}  // namespace py_bind
+}  // namespace v1
+}  // namespace chronoscale

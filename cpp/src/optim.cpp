@@ -1,0 +1,172 @@
+// Device-neutral entry points of the optimisers: validate once, then dispatch on device and dtype.
+#include "chronoscale/optim.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "cpu/optim.hpp"
+#include "validate.hpp"
+
+namespace chronoscale {
+inline namespace v1 {
+
+namespace {
+
+void same_as(const Tensor& t, const Tensor& param, const char* name) {
+  check::defined(t, name);
+  check::like(t, param, name, "param");
+  bool ok = t.ndim == param.ndim;
+  for (int i = 0; ok && i < t.ndim; ++i) ok = t.shape[i] == param.shape[i];
+  CS_CHECK(ok, ValueError, name, " must have the shape of param ", param.shape_str(), ", got ",
+           t.shape_str());
+}
+
+void distinct(const Tensor& a, const char* an, const Tensor& b, const char* bn) {
+  if (a.defined() && b.defined())
+    CS_CHECK(a.data != b.data || a.numel() == 0, ValueError, an, " and ", bn,
+             " must be different arrays");
+}
+
+void check_param(const Tensor& param) {
+  check::floating(param, "param");
+  check::cpu_only(param, "optimiser step");
+}
+
+void check_adam(const AdamOptions& o) {
+  CS_CHECK(o.step >= 1, ValueError, "step must be >= 1 (it counts updates from 1), got ", o.step);
+  CS_CHECK(o.lr >= 0.0, ValueError, "lr must be >= 0, got ", o.lr);
+  CS_CHECK(o.beta1 >= 0.0 && o.beta1 < 1.0, ValueError, "beta1 must be in [0, 1), got ", o.beta1);
+  CS_CHECK(o.beta2 >= 0.0 && o.beta2 < 1.0, ValueError, "beta2 must be in [0, 1), got ", o.beta2);
+  CS_CHECK(o.eps >= 0.0, ValueError, "eps must be >= 0, got ", o.eps);
+  CS_CHECK(o.weight_decay >= 0.0, ValueError, "weight_decay must be >= 0, got ", o.weight_decay);
+}
+
+void check_sgd(const SgdOptions& o, const Tensor& buf) {
+  CS_CHECK(o.lr >= 0.0, ValueError, "lr must be >= 0, got ", o.lr);
+  CS_CHECK(o.momentum >= 0.0, ValueError, "momentum must be >= 0, got ", o.momentum);
+  CS_CHECK(o.weight_decay >= 0.0, ValueError, "weight_decay must be >= 0, got ", o.weight_decay);
+  CS_CHECK(!o.nesterov || o.momentum > 0.0, ValueError, "nesterov needs momentum > 0");
+  CS_CHECK(o.momentum == 0.0 || buf.defined(), ValueError,
+           "buf (the momentum buffer) is required when momentum != 0");
+}
+
+/// param [V, D]; rows [U] int64 on the host, distinct and in [0, V); grad_rows [U, D]. Returns U.
+int64_t check_rows(const Tensor& param, const Tensor& rows, const Tensor& grad_rows) {
+  check::shape(param, "param", {-1, -1}, "[V, D]");
+  const int64_t V = param.shape[0], D = param.shape[1];
+  check::dtype(rows, DType::int64, "rows");
+  check::shape(rows, "rows", {-1}, "[U]");
+  CS_CHECK(rows.device == Device::cpu, ValueError, "rows must be a host (NumPy) array");
+  const int64_t U = rows.shape[0];
+  check::defined(grad_rows, "grad_rows");
+  check::like(grad_rows, param, "grad_rows", "param");
+  check::shape(grad_rows, "grad_rows", {U, D}, "[U, D]");
+  const int64_t* r = rows.ptr<int64_t>();
+  bool increasing = true;
+  for (int64_t u = 0; u < U; ++u) {
+    CS_CHECK(r[u] >= 0 && r[u] < V, ValueError, "rows[", u, "] = ", r[u],
+             " is out of range for param with V = ", V, " rows");
+    if (u > 0 && r[u] <= r[u - 1]) increasing = false;
+  }
+  if (!increasing) {
+    std::vector<int64_t> s(r, r + U);
+    std::sort(s.begin(), s.end());
+    auto dup = std::adjacent_find(s.begin(), s.end());
+    CS_CHECK(dup == s.end(), ValueError, "rows must be distinct, but ", *dup,
+             " appears more than once (sum the gradients of repeated rows first)");
+  }
+  return U;
+}
+
+}  // namespace
+
+void adam_step(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v,
+               const AdamOptions& o) {
+  check_param(param);
+  same_as(grad, param, "grad");
+  same_as(m, param, "m");
+  same_as(v, param, "v");
+  distinct(param, "param", m, "m");
+  distinct(param, "param", v, "v");
+  distinct(m, "m", v, "v");
+  distinct(grad, "grad", m, "m");
+  distinct(grad, "grad", v, "v");
+  check_adam(o);
+  CS_DISPATCH_FLOAT(param.dtype, "adam_step", [&] {
+    cpu::adam_step<scalar_t>(param.ptr<scalar_t>(), grad.ptr<scalar_t>(), m.ptr<scalar_t>(),
+                             v.ptr<scalar_t>(), param.numel(), o);
+  });
+}
+
+void adam_step_rows(const Tensor& param, const Tensor& rows, const Tensor& grad_rows,
+                    const Tensor& m, const Tensor& v, const AdamOptions& o) {
+  check_param(param);
+  const int64_t U = check_rows(param, rows, grad_rows);
+  same_as(m, param, "m");
+  same_as(v, param, "v");
+  distinct(param, "param", m, "m");
+  distinct(param, "param", v, "v");
+  distinct(m, "m", v, "v");
+  check_adam(o);
+  CS_DISPATCH_FLOAT(param.dtype, "adam_step_rows", [&] {
+    cpu::adam_step_rows<scalar_t>(param.ptr<scalar_t>(), rows.ptr<int64_t>(), U, param.shape[1],
+                                  grad_rows.ptr<scalar_t>(), m.ptr<scalar_t>(),
+                                  v.ptr<scalar_t>(), o);
+  });
+}
+
+void sgd_step(const Tensor& param, const Tensor& grad, const Tensor& buf, const SgdOptions& o) {
+  check_param(param);
+  same_as(grad, param, "grad");
+  check_sgd(o, buf);
+  const bool use_buf = o.momentum != 0.0;
+  if (use_buf) {
+    same_as(buf, param, "buf");
+    distinct(param, "param", buf, "buf");
+    distinct(grad, "grad", buf, "buf");
+  }
+  CS_DISPATCH_FLOAT(param.dtype, "sgd_step", [&] {
+    cpu::sgd_step<scalar_t>(param.ptr<scalar_t>(), grad.ptr<scalar_t>(),
+                            use_buf ? buf.ptr<scalar_t>() : nullptr, param.numel(), o);
+  });
+}
+
+void sgd_step_rows(const Tensor& param, const Tensor& rows, const Tensor& grad_rows,
+                   const Tensor& buf, const SgdOptions& o) {
+  check_param(param);
+  const int64_t U = check_rows(param, rows, grad_rows);
+  check_sgd(o, buf);
+  const bool use_buf = o.momentum != 0.0;
+  if (use_buf) {
+    same_as(buf, param, "buf");
+    distinct(param, "param", buf, "buf");
+  }
+  CS_DISPATCH_FLOAT(param.dtype, "sgd_step_rows", [&] {
+    cpu::sgd_step_rows<scalar_t>(param.ptr<scalar_t>(), rows.ptr<int64_t>(), U, param.shape[1],
+                                 grad_rows.ptr<scalar_t>(),
+                                 use_buf ? buf.ptr<scalar_t>() : nullptr, o);
+  });
+}
+
+double clip_grad_norm(const std::vector<Tensor>& grads, double max_norm) {
+  CS_CHECK(max_norm >= 0.0, ValueError, "max_norm must be >= 0, got ", max_norm);
+  for (size_t i = 0; i < grads.size(); ++i) {
+    const std::string name = "grads[" + std::to_string(i) + "]";
+    check::floating(grads[i], name.c_str());
+    check::cpu_only(grads[i], "clip_grad_norm");
+  }
+  double sq = 0.0;
+  for (const Tensor& g : grads)
+    sq += CS_DISPATCH_FLOAT(g.dtype, "clip_grad_norm",
+                            [&] { return cpu::sum_squares<scalar_t>(g.ptr<scalar_t>(), g.numel()); });
+  const double norm = std::sqrt(sq);
+  const double coef = max_norm / (norm + 1e-6);
+  if (coef < 1.0)
+    for (const Tensor& g : grads)
+      CS_DISPATCH_FLOAT(g.dtype, "clip_grad_norm",
+                        [&] { cpu::scale<scalar_t>(g.ptr<scalar_t>(), g.numel(), coef); });
+  return norm;
+}
+
+}  // namespace v1
+}  // namespace chronoscale

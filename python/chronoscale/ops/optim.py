@@ -1,0 +1,229 @@
+"""Optimiser steps (Adam, AdamW, SGD with momentum; dense and sparse-row) and gradient clipping.
+
+Each step is one fused native pass that updates ``param`` and its state arrays **in place**
+(they must be writable, C-contiguous NumPy arrays of ``param``'s dtype). The formulas are those
+of ``torch.optim.Adam`` / ``AdamW`` / ``SGD`` (no dampening, amsgrad or maximize):
+
+Adam, step ``t`` counted from 1::
+
+    AdamW (decoupled=True):  p <- p * (1 - lr * weight_decay)     else: g <- g + weight_decay * p
+    m <- m + (1 - beta1) * (g - m)
+    v <- beta2 * v + (1 - beta2) * g**2
+    p <- p - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
+
+SGD::
+
+    g <- g + weight_decay * p
+    if momentum: buf <- momentum * buf + g;  g <- g + momentum * buf if nesterov else buf
+    p <- p - lr * g
+
+State arrays start as zeros (``np.zeros_like(param)``); a zero ``buf`` makes the first SGD step
+equal to torch's ``buf = g``.
+
+The ``*_rows`` variants are sparse ("lazy") updates for embedding tables: only the listed rows of
+``param`` (and of the state) move. They pair with the ``(rows, grad_rows)`` that
+``embedding_backward(sparse=True)`` and ``sampled_softmax_loss`` return.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import _core
+
+
+def _step(step) -> int:
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+        raise TypeError(f"step must be an integer, got {type(step).__name__}")
+    return int(step)
+
+
+def _rows(rows):
+    """rows as int64 (any integer dtype is converted: they are row indices)."""
+    arr = np.asarray(rows)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"rows must hold integers (they are row indices), got dtype {arr.dtype}")
+    return arr if arr.dtype == np.int64 else arr.astype(np.int64)
+
+
+def adam_step(
+    param,
+    grad,
+    m,
+    v,
+    step: int,
+    lr: float,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    decoupled: bool = False,
+) -> None:
+    """One Adam (``decoupled=False``) or AdamW (``decoupled=True``) update, in place.
+
+    Args:
+        param: any shape, float32 or float64, writable and C-contiguous; updated in place.
+        grad: ``param``'s shape and dtype.
+        m, v: first / second moment estimates, ``param``'s shape and dtype, updated in place.
+        step: the update count, 1 on the first call (used for the bias corrections).
+        lr, beta1, beta2, eps, weight_decay: as in ``torch.optim.Adam``.
+        decoupled: apply ``weight_decay`` as AdamW (shrink the parameter) instead of adding
+            ``weight_decay * param`` to the gradient.
+
+    Raises:
+        TypeError: dtypes that differ from ``param``'s (or are not float32/float64), a
+            non-integer ``step``.
+        ValueError: shapes that differ from ``param``'s, non-contiguous or read-only arrays,
+            ``param``/``m``/``v`` being the same array, ``step < 1``, ``lr < 0``, betas outside
+            ``[0, 1)``, ``eps < 0``, ``weight_decay < 0``.
+    """
+    _core.adam_step(
+        param,
+        grad,
+        m,
+        v,
+        _step(step),
+        float(lr),
+        float(beta1),
+        float(beta2),
+        float(eps),
+        float(weight_decay),
+        bool(decoupled),
+    )
+
+
+def adam_step_rows(
+    param,
+    rows,
+    grad_rows,
+    m,
+    v,
+    step: int,
+    lr: float,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    decoupled: bool = False,
+) -> None:
+    """Sparse ("lazy") Adam / AdamW: only ``param[rows]``, ``m[rows]`` and ``v[rows]`` move.
+
+    Each listed row gets exactly the dense update of :func:`adam_step` with its gradient row;
+    the other rows (and their moments) are untouched, weight decay included. ``step`` is the
+    caller's global step (as ``torch.optim.SparseAdam``, which counts calls per parameter).
+
+    Args:
+        param: ``[V, D]`` float32 or float64, writable; updated in place.
+        rows: ``[U]`` integers (converted to int64), distinct, in ``[0, V)``, any order.
+        grad_rows: ``[U, D]``; row ``u`` is the gradient of ``param[rows[u]]``.
+        m, v: ``[V, D]`` moment estimates, updated in place at ``rows``.
+        step, lr, beta1, beta2, eps, weight_decay, decoupled: as in :func:`adam_step`.
+
+    Raises:
+        The errors of :func:`adam_step`; ValueError naming ``rows`` for an out-of-range or
+        repeated row.
+    """
+    _core.adam_step_rows(
+        param,
+        _rows(rows),
+        grad_rows,
+        m,
+        v,
+        _step(step),
+        float(lr),
+        float(beta1),
+        float(beta2),
+        float(eps),
+        float(weight_decay),
+        bool(decoupled),
+    )
+
+
+def sgd_step(
+    param,
+    grad,
+    buf,
+    lr: float,
+    momentum: float = 0.0,
+    weight_decay: float = 0.0,
+    nesterov: bool = False,
+) -> None:
+    """One SGD update (optionally with momentum / Nesterov momentum), in place.
+
+    Args:
+        param: any shape, float32 or float64, writable; updated in place.
+        grad: ``param``'s shape and dtype.
+        buf: momentum buffer (``param``'s shape and dtype, zeros before the first step), updated
+            in place; may be None when ``momentum == 0``.
+        lr, momentum, weight_decay, nesterov: as in ``torch.optim.SGD`` (dampening 0).
+
+    Raises:
+        TypeError: dtypes that differ from ``param``'s.
+        ValueError: shapes, non-contiguous or read-only arrays, ``lr < 0``, ``momentum < 0``,
+            ``weight_decay < 0``, ``nesterov`` without momentum, ``buf`` None with momentum.
+    """
+    _core.sgd_step(
+        param, grad, buf, float(lr), float(momentum), float(weight_decay), bool(nesterov)
+    )
+
+
+def sgd_step_rows(
+    param,
+    rows,
+    grad_rows,
+    buf,
+    lr: float,
+    momentum: float = 0.0,
+    weight_decay: float = 0.0,
+    nesterov: bool = False,
+) -> None:
+    """Sparse SGD: only ``param[rows]`` (and ``buf[rows]``) move, as :func:`sgd_step` per row.
+
+    Args:
+        param: ``[V, D]`` float32 or float64, writable; updated in place.
+        rows: ``[U]`` integers, distinct, in ``[0, V)``.
+        grad_rows: ``[U, D]`` gradient rows.
+        buf: ``[V, D]`` momentum buffer or None (``momentum == 0``).
+        lr, momentum, weight_decay, nesterov: as in :func:`sgd_step`.
+
+    Raises:
+        The errors of :func:`sgd_step`; ValueError naming ``rows`` for an out-of-range or
+        repeated row.
+    """
+    _core.sgd_step_rows(
+        param,
+        _rows(rows),
+        grad_rows,
+        buf,
+        float(lr),
+        float(momentum),
+        float(weight_decay),
+        bool(nesterov),
+    )
+
+
+def clip_grad_norm(grads, max_norm: float) -> float:
+    """Clip gradients by their global L2 norm, in place (``torch.nn.utils.clip_grad_norm_``).
+
+    ``norm = sqrt(sum over all arrays of sum(g**2))`` (accumulated in float64, independent of the
+    thread count); when ``max_norm / (norm + 1e-6) < 1`` every array is multiplied in place by
+    that factor.
+
+    Args:
+        grads: a list (or other sequence) of float32 / float64 arrays, writable, C-contiguous;
+            dtypes may differ between arrays. An empty list gives 0.0.
+        max_norm: the largest allowed norm, ``>= 0``.
+
+    Returns:
+        The global norm before clipping, as a Python float. A NaN norm leaves the arrays as they
+        are; an infinite norm scales them by 0 (as torch does); neither raises.
+
+    Raises:
+        TypeError: a non-float array (the message names ``grads[i]``).
+        ValueError: ``max_norm < 0``, non-contiguous or read-only arrays.
+    """
+    if isinstance(grads, np.ndarray):
+        grads = [grads]
+    return float(_core.clip_grad_norm(list(grads), float(max_norm)))
