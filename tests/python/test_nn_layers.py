@@ -86,10 +86,10 @@ def test_dense_forward_and_grads(rng, activation):
 @pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU, nn.RNN])
 @pytest.mark.parametrize("return_sequences", [True, False])
 def test_recurrent_layers_grads(rng, cls, return_sequences):
-    B, T, I, H = 4, 6, 3, 5
-    x = rng.standard_normal((B, T, I))
+    B, T, n_in, H = 4, 6, 3, 5
+    x = rng.standard_normal((B, T, n_in))
     lengths = random_lengths(rng, B, T)
-    layer = cls(H, return_sequences=return_sequences).build(I, rng, "float64")
+    layer = cls(H, return_sequences=return_sequences).build(n_in, rng, "float64")
     for p in layer.parameters():  # nonzero biases too
         p.data += rng.standard_normal(p.shape) * 0.1
     y, _ = _check_grads(layer, x, rng, lengths)

@@ -14,6 +14,7 @@ at most, never per time step)::
 """
 
 from . import init, losses, metrics
+from .fusion import ScaleFusion
 from .layer import Layer, Sequential, layer_from_config
 from .layers import Conv1d, CosineFeatures, CosineQuery, Dense, Dropout, Embedding, MaxPool1d
 from .optim import SGD, Adam, AdamW, Optimizer, clip_grad_norm
@@ -23,7 +24,7 @@ from .training import History, fit, predict_batches
 
 __all__ = [
     "GRU", "LSTM", "RNN", "SGD", "Adam", "AdamW", "Conv1d", "CosineFeatures", "CosineQuery",
-    "Dense", "Dropout", "Embedding", "Layer", "MaxPool1d", "MultiScale", "Optimizer",
-    "History", "Parameter", "Sequential", "clip_grad_norm", "fit", "init", "layer_from_config",
-    "losses", "metrics", "predict_batches",
+    "Dense", "Dropout", "Embedding", "History", "Layer", "MaxPool1d", "MultiScale", "Optimizer",
+    "Parameter", "ScaleFusion", "Sequential", "clip_grad_norm", "fit", "init",
+    "layer_from_config", "losses", "metrics", "predict_batches",
 ]
