@@ -47,6 +47,8 @@ void bind_pool(py::module_& m);
 void bind_multiscale(py::module_& m);
 void bind_linear(py::module_& m);
 void bind_optim(py::module_& m);
+void bind_dropout(py::module_& m);
+void bind_loss(py::module_& m);
 
 }  // namespace py_bind
 }  // namespace v1

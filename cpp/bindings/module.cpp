@@ -33,4 +33,6 @@ PYBIND11_MODULE(_core, m) {
   cs::py_bind::bind_multiscale(m);
   cs::py_bind::bind_linear(m);
   cs::py_bind::bind_optim(m);
+  cs::py_bind::bind_dropout(m);
+  cs::py_bind::bind_loss(m);
 }

@@ -101,8 +101,10 @@ void bind_optim(py::module_& m) {
       [](const py::sequence& grads, double max_norm) {
         std::vector<Tensor> gs;
         std::vector<std::string> names;
-        for (size_t i = 0; i < grads.size(); ++i) names.push_back("grads[" + std::to_string(i) + "]");
-        for (size_t i = 0; i < grads.size(); ++i) gs.push_back(inplace(grads[i], names[i].c_str()));
+        for (size_t i = 0; i < grads.size(); ++i)
+          names.push_back("grads[" + std::to_string(i) + "]");
+        for (size_t i = 0; i < grads.size(); ++i)
+          gs.push_back(inplace(grads[i], names[i].c_str()));
         py::gil_scoped_release nogil;
         return clip_grad_norm(gs, max_norm);
       },

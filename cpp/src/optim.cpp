@@ -157,8 +157,9 @@ double clip_grad_norm(const std::vector<Tensor>& grads, double max_norm) {
   }
   double sq = 0.0;
   for (const Tensor& g : grads)
-    sq += CS_DISPATCH_FLOAT(g.dtype, "clip_grad_norm",
-                            [&] { return cpu::sum_squares<scalar_t>(g.ptr<scalar_t>(), g.numel()); });
+    sq += CS_DISPATCH_FLOAT(g.dtype, "clip_grad_norm", [&] {
+      return cpu::sum_squares<scalar_t>(g.ptr<scalar_t>(), g.numel());
+    });
   const double norm = std::sqrt(sq);
   const double coef = max_norm / (norm + 1e-6);
   if (coef < 1.0)

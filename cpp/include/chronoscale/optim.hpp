@@ -55,7 +55,8 @@ void adam_step_rows(const Tensor& param, const Tensor& rows, const Tensor& grad_
 /// SGD on param, grad and buf (param's shape; buf may be absent when momentum == 0).
 void sgd_step(const Tensor& param, const Tensor& grad, const Tensor& buf, const SgdOptions& o);
 
-/// Sparse SGD: param, buf [V, D] (buf may be absent when momentum == 0), rows [U], grad_rows [U, D].
+/// Sparse SGD: param, buf [V, D] (buf may be absent when momentum == 0), rows [U],
+/// grad_rows [U, D].
 void sgd_step_rows(const Tensor& param, const Tensor& rows, const Tensor& grad_rows,
                    const Tensor& buf, const SgdOptions& o);
 

@@ -1,0 +1,91 @@
+#pragma once
+/// Losses: each returns the mean loss and writes the gradient w.r.t. the prediction in one fused
+/// pass. Sums are accumulated in float64 over fixed chunks added in order, so the loss is
+/// bit-identical for any thread count. CPU only for now.
+#include <cstdint>
+#include <vector>
+
+#include "chronoscale/tensor.hpp"
+
+namespace chronoscale {
+inline namespace v1 {
+
+enum class PointLoss : int32_t { mse = 0, mae = 1, huber = 2, bce_with_logits = 3 };
+
+/// Elementwise loss averaged over all n elements (torch reduction="mean"):
+///   loss = (1/n) sum_i w_i l(p_i, t_i),   dpred_i = w_i dl/dp(p_i, t_i) / n   (w_i = 1 if absent)
+///   mse:    l = (p - t)^2
+///   mae:    l = |p - t|                               (derivative sign(p - t), 0 at p == t)
+///   huber:  l = (p - t)^2 / 2 if |p - t| <= delta, else delta (|p - t| - delta / 2)
+///   bce_with_logits: l = max(p, 0) - p t + log1p(exp(-|p|))  (p a logit, t in [0, 1]; the
+///                    stable form of -t log s(p) - (1 - t) log(1 - s(p)); derivative s(p) - t)
+/// pred: any shape with n > 0 elements, float32 / float64; target and weights (optional) and
+/// the caller-allocated dpred: pred's shape and dtype. delta > 0 (huber only).
+/// Errors name the prediction `pred_name` ("logits" for bce_with_logits, say).
+double point_loss(PointLoss kind, const Tensor& pred, const Tensor& target, const Tensor& weights,
+                  double delta, const Tensor& dpred, const char* pred_name = "pred");
+
+/// Softmax cross-entropy over the last axis: logits [..., V] (N rows), target [...] int64 on the
+/// host. Rows whose target equals ignore_index are excluded; the others need 0 <= target < V
+/// (ValueError naming target and the row otherwise). With K counted rows:
+///   loss = (1/K) sum_n (logsumexp(logits[n]) - logits[n, target[n]])
+///   dlogits[n] = (softmax(logits[n]) - onehot(target[n])) / K,   0 for ignored rows.
+/// K == 0 gives loss 0 and a zero gradient. dlogits is caller-allocated with logits' shape.
+double softmax_cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_index,
+                             const Tensor& dlogits);
+
+/// Sampled softmax with the log-Q correction (Jean et al. 2015; Bengio & Senecal), for scoring
+/// against a large item table without the full softmax.
+///
+/// Negatives: S = num_samples item ids drawn with replacement, shared by the whole batch, from
+/// q = softmax(log_q) (log_q given; it holds log-probabilities up to an additive constant) or
+/// uniformly over the V items; draw j uses the counter RNG of (seed, j), so the negatives are a
+/// function of (V, S, seed, log_q) only. Row n (target t_n != ignore_index) has the candidates
+/// c_0 = t_n and c_j = negative j (1 <= j <= S) with logits
+///   z_nk = user[n] . items[c_k] - log(S q[c_k])
+/// (log(S q) is the log of the expected number of draws of the item; it cancels the sampling
+/// bias). With remove_accidental_hits, negatives equal to t_n are dropped from row n's softmax.
+///   loss = mean over counted rows of (logsumexp_k z_nk - z_n0)
+/// and the gradients are exact for this (fixed-negatives) loss. Rows with target ==
+/// ignore_index are excluded (K == 0: loss 0, zero gradients).
+struct SampledSoftmaxInputs {
+  Tensor user;    ///< [N, D] float32 / float64
+  Tensor items;   ///< [V, D] user's dtype
+  Tensor target;  ///< [N] int64 (host), in [0, V) or == ignore_index
+  Tensor log_q;   ///< [V] float32 / float64, finite, or absent (uniform)
+  int64_t num_samples = 1;  ///< S >= 1
+  uint64_t seed = 0;
+  bool remove_accidental_hits = true;
+  int64_t ignore_index = -1;
+};
+
+struct SampledSoftmaxDims {
+  int64_t N, D, V, S;
+};
+
+/// The drawn negatives and the distinct item rows that receive a gradient.
+struct SampledSoftmaxPlan {
+  std::vector<int64_t> negatives;  ///< [S] in draw order
+  double log_norm = 0.0;           ///< logsumexp(log_q) (log V when uniform)
+  std::vector<int64_t> rows;       ///< [U] sorted distinct ids among counted targets and negatives
+  std::vector<int64_t> offsets;    ///< [U + 1]: row u sums sources[offsets[u] : offsets[u + 1]]
+  std::vector<int64_t> sources;    ///< j < S: negative j; S + n: the target of row n
+};
+
+/// Validate every argument; throws ValueError / TypeError naming it.
+SampledSoftmaxDims sampled_softmax_check(const SampledSoftmaxInputs& in);
+
+/// Draw the S negatives of (V, seed, log_q) into negatives[S]; returns logsumexp(log_q) (log V
+/// when log_q is absent). Validates V >= 1 (named num_items), S >= 1 and log_q ([V], finite).
+double sample_items(int64_t V, int64_t S, uint64_t seed, const Tensor& log_q, int64_t* negatives);
+
+/// Validate, draw the negatives and group the gradient sources by item row.
+SampledSoftmaxPlan sampled_softmax_plan(const SampledSoftmaxInputs& in);
+
+/// Loss; writes d_user [N, D] and d_rows [U, D] (row u: gradient of items[plan.rows[u]]), both
+/// caller-allocated with user's dtype. `plan` comes from sampled_softmax_plan on the same inputs.
+double sampled_softmax_loss(const SampledSoftmaxInputs& in, const SampledSoftmaxPlan& plan,
+                            const Tensor& d_user, const Tensor& d_rows);
+
+}  // namespace v1
+}  // namespace chronoscale

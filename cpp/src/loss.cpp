@@ -1,0 +1,180 @@
+// Device-neutral entry points of the losses: validate once, then dispatch on device and dtype.
+#include "chronoscale/loss.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+#include "cpu/loss.hpp"
+#include "validate.hpp"
+
+namespace chronoscale {
+inline namespace v1 {
+
+namespace {
+
+void same_shape(const Tensor& t, const Tensor& ref, const char* name, const char* ref_name) {
+  check::defined(t, name);
+  check::like(t, ref, name, ref_name);
+  bool ok = t.ndim == ref.ndim;
+  for (int i = 0; ok && i < t.ndim; ++i) ok = t.shape[i] == ref.shape[i];
+  CS_CHECK(ok, ValueError, name, " must have the shape of ", ref_name, " ", ref.shape_str(),
+           ", got ", t.shape_str());
+}
+
+/// Targets of the counted rows in [0, V); returns how many rows are counted.
+int64_t check_targets(const Tensor& target, int64_t V, int64_t ignore_index) {
+  const int64_t* t = target.ptr<int64_t>();
+  const int64_t n = target.numel();
+  int64_t count = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (t[i] == ignore_index) continue;
+    CS_CHECK(t[i] >= 0 && t[i] < V, ValueError, "target[", i, "] = ", t[i],
+             " is out of range for V = ", V, " classes (valid: 0 .. ", V - 1,
+             ", or ignore_index = ", ignore_index, ")");
+    ++count;
+  }
+  return count;
+}
+
+void check_log_q(const Tensor& log_q, int64_t V) {
+  if (!log_q.defined()) return;
+  check::floating(log_q, "log_q");
+  check::shape(log_q, "log_q", {V}, "[V]");
+  CS_CHECK(log_q.device == Device::cpu, ValueError, "log_q must be a host (NumPy) array");
+  CS_DISPATCH_FLOAT(log_q.dtype, "log_q", [&] { check::finite<scalar_t>(log_q, "log_q"); });
+}
+
+void check_target_array(const Tensor& target) {
+  check::dtype(target, DType::int64, "target");
+  CS_CHECK(target.device == Device::cpu, ValueError, "target must be a host (NumPy) array");
+}
+
+}  // namespace
+
+double point_loss(PointLoss kind, const Tensor& pred, const Tensor& target, const Tensor& weights,
+                  double delta, const Tensor& dpred, const char* pred_name) {
+  check::floating(pred, pred_name);
+  CS_CHECK(pred.numel() > 0, ValueError, pred_name, " is empty (shape ", pred.shape_str(), ")");
+  check::cpu_only(pred, "loss");
+  same_shape(target, pred, "target", pred_name);
+  if (weights.defined()) same_shape(weights, pred, "weights", pred_name);
+  same_shape(dpred, pred, "dpred", pred_name);
+  if (kind == PointLoss::huber)
+    CS_CHECK(delta > 0.0, ValueError, "delta must be > 0, got ", delta);
+  return CS_DISPATCH_FLOAT(pred.dtype, "loss", [&] {
+    return cpu::point_loss<scalar_t>(kind, pred.ptr<scalar_t>(), target.ptr<scalar_t>(),
+                                     weights.defined() ? weights.ptr<scalar_t>() : nullptr,
+                                     pred.numel(), delta, dpred.ptr<scalar_t>());
+  });
+}
+
+double softmax_cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_index,
+                             const Tensor& dlogits) {
+  check::floating(logits, "logits");
+  CS_CHECK(logits.ndim >= 2, ValueError, "logits must have shape [N, V] (or [..., V]), got ",
+           logits.shape_str());
+  const int64_t V = logits.shape[logits.ndim - 1];
+  CS_CHECK(V > 0, ValueError, "logits: no classes (V = 0)");
+  const int64_t N = logits.numel() / V;
+  CS_CHECK(N > 0, ValueError, "logits: no rows, got shape ", logits.shape_str());
+  check::cpu_only(logits, "softmax_cross_entropy");
+  check_target_array(target);
+  bool ok = target.ndim == logits.ndim - 1;
+  for (int i = 0; ok && i < target.ndim; ++i) ok = target.shape[i] == logits.shape[i];
+  if (!ok) {
+    Tensor want = logits;
+    want.ndim -= 1;
+    throw ValueError(detail::cat("target must have shape [N] (logits' leading dims) = ",
+                                 want.shape_str(), ", got ", target.shape_str()));
+  }
+  same_shape(dlogits, logits, "dlogits", "logits");
+  const int64_t K = check_targets(target, V, ignore_index);
+  return CS_DISPATCH_FLOAT(logits.dtype, "softmax_cross_entropy", [&] {
+    return cpu::softmax_cross_entropy<scalar_t>(logits.ptr<scalar_t>(), target.ptr<int64_t>(), N,
+                                                V, ignore_index, K, dlogits.ptr<scalar_t>());
+  });
+}
+
+SampledSoftmaxDims sampled_softmax_check(const SampledSoftmaxInputs& in) {
+  check::floating(in.user, "user");
+  check::shape(in.user, "user", {-1, -1}, "[N, D]");
+  const int64_t N = in.user.shape[0], D = in.user.shape[1];
+  CS_CHECK(N > 0, ValueError, "user: no rows (N = 0)");
+  CS_CHECK(D > 0, ValueError, "user: vector size D must be > 0");
+  check::cpu_only(in.user, "sampled_softmax_loss");
+  check::defined(in.items, "items");
+  check::like(in.items, in.user, "items", "user");
+  check::shape(in.items, "items", {-1, D}, "[V, D]");
+  const int64_t V = in.items.shape[0];
+  CS_CHECK(V > 0, ValueError, "items: no rows (V = 0)");
+  check_target_array(in.target);
+  check::shape(in.target, "target", {N}, "[N]");
+  check_targets(in.target, V, in.ignore_index);
+  CS_CHECK(in.num_samples >= 1, ValueError, "num_samples must be >= 1, got ", in.num_samples);
+  check_log_q(in.log_q, V);
+  return {N, D, V, in.num_samples};
+}
+
+double sample_items(int64_t V, int64_t S, uint64_t seed, const Tensor& log_q, int64_t* negatives) {
+  CS_CHECK(V >= 1, ValueError, "num_items must be >= 1, got ", V);
+  CS_CHECK(S >= 1, ValueError, "num_samples must be >= 1, got ", S);
+  check_log_q(log_q, V);
+  if (!log_q.defined()) return cpu::sample_uniform(V, S, seed, negatives);
+  return CS_DISPATCH_FLOAT(log_q.dtype, "log_q", [&] {
+    return cpu::sample_log_q<scalar_t>(log_q.ptr<scalar_t>(), V, S, seed, negatives);
+  });
+}
+
+SampledSoftmaxPlan sampled_softmax_plan(const SampledSoftmaxInputs& in) {
+  const SampledSoftmaxDims d = sampled_softmax_check(in);
+  SampledSoftmaxPlan plan;
+  plan.negatives.resize(static_cast<size_t>(d.S));
+  plan.log_norm = sample_items(d.V, d.S, in.seed, in.log_q, plan.negatives.data());
+  std::vector<std::pair<int64_t, int64_t>> pairs;  // (item, source)
+  pairs.reserve(static_cast<size_t>(d.S + d.N));
+  for (int64_t j = 0; j < d.S; ++j) pairs.emplace_back(plan.negatives[j], j);
+  const int64_t* t = in.target.ptr<int64_t>();
+  for (int64_t n = 0; n < d.N; ++n)
+    if (t[n] != in.ignore_index) pairs.emplace_back(t[n], d.S + n);
+  std::sort(pairs.begin(), pairs.end());
+  plan.sources.reserve(pairs.size());
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    if (i == 0 || pairs[i].first != pairs[i - 1].first) {
+      plan.rows.push_back(pairs[i].first);
+      plan.offsets.push_back(static_cast<int64_t>(i));
+    }
+    plan.sources.push_back(pairs[i].second);
+  }
+  plan.offsets.push_back(static_cast<int64_t>(pairs.size()));
+  return plan;
+}
+
+double sampled_softmax_loss(const SampledSoftmaxInputs& in, const SampledSoftmaxPlan& plan,
+                            const Tensor& d_user, const Tensor& d_rows) {
+  const SampledSoftmaxDims d = sampled_softmax_check(in);
+  const auto U = static_cast<int64_t>(plan.rows.size());
+  CS_CHECK(static_cast<int64_t>(plan.negatives.size()) == d.S &&
+               static_cast<int64_t>(plan.offsets.size()) == U + 1 &&
+               plan.offsets.back() == static_cast<int64_t>(plan.sources.size()),
+           ValueError, "plan: inconsistent (use sampled_softmax_plan on the same inputs)");
+  for (int64_t s : plan.sources)
+    CS_CHECK(s >= 0 && s < d.S + d.N, ValueError, "plan: source ", s, " out of range");
+  for (int64_t r : plan.rows)
+    CS_CHECK(r >= 0 && r < d.V, ValueError, "plan: row ", r, " out of range");
+  for (int64_t r : plan.negatives)
+    CS_CHECK(r >= 0 && r < d.V, ValueError, "plan: negative ", r, " out of range");
+  check::defined(d_user, "d_user");
+  check::like(d_user, in.user, "d_user", "user");
+  check::shape(d_user, "d_user", {d.N, d.D}, "[N, D]");
+  check::defined(d_rows, "d_rows");
+  check::like(d_rows, in.user, "d_rows", "user");
+  check::shape(d_rows, "d_rows", {U, d.D}, "[U, D]");
+  return CS_DISPATCH_FLOAT(in.user.dtype, "sampled_softmax_loss", [&] {
+    return cpu::sampled_softmax_loss<scalar_t>(d, in, plan, d_user.ptr<scalar_t>(),
+                                               d_rows.ptr<scalar_t>());
+  });
+}
+
+}  // namespace v1
+}  // namespace chronoscale

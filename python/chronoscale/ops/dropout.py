@@ -1,0 +1,102 @@
+"""Inverted dropout with a counter-based random number generator (bit-reproducible on the CPU).
+
+Element ``i`` (flat row-major index) is kept when ``u(seed, i) >= p``, where ``u`` in ``[0, 1)``
+is a pure function of the seed and the index (a splitmix64 hash, 53 bits). Kept elements are
+scaled by ``1 / (1 - p)``, so ``E[y] = x``. The mask depends only on ``(seed, p, x.size)``: not on
+the dtype, the thread count or the order of the work; the backward recomputes it from the seed
+instead of storing it. Use a new seed per step (e.g. ``base_seed * 1_000_003 + step``) and per
+layer.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import _core
+
+_U64 = 1 << 64
+
+
+def check_seed(seed, name: str = "seed") -> int:
+    """``seed`` as an int in ``[0, 2**64)`` (TypeError / ValueError naming it otherwise)."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(seed).__name__}")
+    seed = int(seed)
+    if not 0 <= seed < _U64:
+        raise ValueError(f"{name} must be in [0, 2**64), got {seed}")
+    return seed
+
+
+def _check_p(p) -> float:
+    if isinstance(p, bool) or not isinstance(p, numbers.Real):
+        raise TypeError(f"p must be a real number, got {type(p).__name__}")
+    p = float(p)
+    if not 0.0 <= p < 1.0:  # also rejects NaN
+        raise ValueError(f"p (the drop probability) must be in [0, 1), got {p}")
+    return p
+
+
+@dataclass(frozen=True, eq=False)
+class DropoutCache:
+    """What :func:`dropout_forward` saves for :func:`dropout_backward`: the drop probability,
+    the seed and the input's shape and dtype (the mask is recomputed, not stored)."""
+
+    p: float
+    seed: int
+    shape: tuple
+    dtype: np.dtype
+
+    @property
+    def mask(self) -> np.ndarray:
+        """The factors ``y = x * mask``: ``1 / (1 - p)`` where kept, 0 where dropped (all ones
+        when ``p == 0``); computed on demand, with the input's shape and dtype."""
+        m = np.empty(self.shape, dtype=self.dtype)
+        _core.dropout_mask(m, self.p, self.seed)
+        return m
+
+
+def dropout_forward(x, p: float, seed: int):
+    """Inverted dropout: ``y = x * keep / (1 - p)``.
+
+    Args:
+        x: any shape, float32 or float64, C-contiguous.
+        p: drop probability in ``[0, 1)``; ``p == 0`` returns a copy of ``x``.
+        seed: integer in ``[0, 2**64)``; the same seed (and size) gives the same mask.
+
+    Returns:
+        ``(y, cache)``; ``y`` has ``x``'s shape and dtype; ``cache.mask`` gives the factors.
+
+    Raises:
+        TypeError: ``x`` not float32/float64, non-integer ``seed``, non-real ``p``.
+        ValueError: ``p`` outside ``[0, 1)``, ``seed`` outside ``[0, 2**64)``, non-contiguous
+            ``x``.
+        RuntimeError: CUDA arrays (no CUDA path yet).
+    """
+    p, seed = _check_p(p), check_seed(seed)
+    y = _core.dropout_forward(x, p, seed)
+    return y, DropoutCache(p, seed, tuple(y.shape), y.dtype)
+
+
+def dropout_backward(dy, cache: DropoutCache):
+    """Gradient of :func:`dropout_forward`: ``dx = dy * mask`` (the forward's mask).
+
+    Args:
+        dy: gradient w.r.t. ``y``: the forward input's shape and dtype.
+        cache: the ``DropoutCache`` returned by :func:`dropout_forward`.
+
+    Raises:
+        TypeError: ``cache`` is not a DropoutCache, ``dy`` has another dtype.
+        ValueError: ``dy`` has another shape or is non-contiguous.
+    """
+    if not isinstance(cache, DropoutCache):
+        raise TypeError("cache must be the DropoutCache returned by dropout_forward")
+    shape = tuple(getattr(dy, "shape", ()))
+    if shape != cache.shape:
+        raise ValueError(f"dy must have the shape of the forward input {cache.shape}, got {shape}")
+    dtype = getattr(dy, "dtype", None)
+    if dtype is not None and np.dtype(dtype) != cache.dtype:
+        raise TypeError(f"dy must have the dtype of the forward input ({cache.dtype}), got {dtype}")
+    return _core.dropout_backward(dy, cache.p, cache.seed)

@@ -1,0 +1,199 @@
+"""Losses, each returning the mean loss (a Python float) and its gradient in one native pass.
+
+Elementwise losses (``mse_loss``, ``mae_loss``, ``huber_loss``, ``bce_with_logits_loss``) average
+over all elements like torch's ``reduction="mean"``; optional ``weights`` (the target's shape)
+multiply each element's loss, and the mean still divides by the number of elements:
+``loss = sum(w * l) / n``. ``softmax_cross_entropy`` is the full softmax over the last axis;
+``sampled_softmax_loss`` scores against sampled negatives with the log-Q correction, for large
+item tables. Sums are accumulated in float64 in a fixed order: the loss does not depend on the
+thread count.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import _core
+from .dropout import check_seed
+
+
+def _as_target(target, name: str = "target"):
+    """Integer class indices as int64 (any integer dtype is converted: they are indices)."""
+    arr = np.asarray(target)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integers (class indices), got dtype {arr.dtype}")
+    if arr.dtype == np.uint64 and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
+        raise ValueError(f"{name} holds values above the int64 range")
+    return arr if arr.dtype == np.int64 else arr.astype(np.int64)
+
+
+def _int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    return int(value)
+
+
+def mse_loss(pred, target, weights=None):
+    """Mean squared error ``mean(w * (pred - target)**2)``.
+
+    Args:
+        pred: any shape with at least one element, float32 or float64, C-contiguous.
+        target: ``pred``'s shape and dtype.
+        weights: ``pred``'s shape and dtype, or None (all ones).
+
+    Returns:
+        ``(loss, dpred)``: the mean as a Python float and ``dpred = 2 w (pred - target) / n``.
+
+    Raises:
+        TypeError: dtypes that differ from ``pred``'s (or are not float32/float64).
+        ValueError: shapes that differ, an empty ``pred``, non-contiguous arrays.
+    """
+    return _core.point_loss("mse", pred, target, weights, 1.0)
+
+
+def mae_loss(pred, target, weights=None):
+    """Mean absolute error ``mean(w * |pred - target|)``; the gradient uses ``sign(pred -
+    target)`` (0 where they are equal, as torch). Arguments, returns and errors as
+    :func:`mse_loss`."""
+    return _core.point_loss("mae", pred, target, weights, 1.0)
+
+
+def huber_loss(pred, target, delta: float = 1.0, weights=None):
+    """Huber loss (``torch.nn.functional.huber_loss``): with ``e = pred - target``,
+    ``l = e**2 / 2`` where ``|e| <= delta`` and ``delta * (|e| - delta / 2)`` elsewhere; the mean
+    of ``w * l``.
+
+    Args:
+        pred, target, weights: as in :func:`mse_loss`.
+        delta: the threshold between the quadratic and linear parts, ``> 0``.
+
+    Returns:
+        ``(loss, dpred)``.
+
+    Raises:
+        The errors of :func:`mse_loss`; ValueError naming ``delta`` when ``delta <= 0``.
+    """
+    return _core.point_loss("huber", pred, target, weights, float(delta))
+
+
+def bce_with_logits_loss(logits, target, weights=None):
+    """Binary cross-entropy on logits, numerically stable for any logit:
+    ``l = max(x, 0) - x t + log1p(exp(-|x|))`` (= ``-t log s(x) - (1 - t) log(1 - s(x))``), the
+    mean of ``w * l``; ``dlogits = w (s(x) - t) / n``.
+
+    Args:
+        logits: any shape with at least one element, float32 or float64.
+        target: probabilities (usually 0 / 1), ``logits``' shape and dtype.
+        weights: ``logits``' shape and dtype, or None.
+
+    Returns:
+        ``(loss, dlogits)``.
+
+    Raises:
+        As :func:`mse_loss` (the messages name ``logits``).
+    """
+    return _core.point_loss("bce_with_logits", logits, target, weights, 1.0)
+
+
+def softmax_cross_entropy(logits, target, ignore_index: int = -1):
+    """Softmax cross-entropy over the last axis (``torch.nn.functional.cross_entropy``).
+
+    ``loss = mean over counted rows of (logsumexp(logits[n]) - logits[n, target[n]])``, computed
+    with the row maximum subtracted; rows whose target equals ``ignore_index`` are excluded from
+    the mean and get a zero gradient (all rows ignored: loss 0.0 and a zero gradient).
+
+    Args:
+        logits: ``[N, V]`` (or ``[..., V]``) float32 or float64, C-contiguous.
+        target: ``[N]`` (or ``logits``' leading dims) integers (converted to int64) in
+            ``[0, V)`` or equal to ``ignore_index``.
+        ignore_index: the target value of rows to skip (e.g. padded positions).
+
+    Returns:
+        ``(loss, dlogits)`` with ``dlogits = (softmax(logits) - onehot(target)) / K``, ``K`` the
+        number of counted rows.
+
+    Raises:
+        TypeError: non-float logits, non-integer targets.
+        ValueError: shapes, ``V == 0`` or no rows, a target out of range (the message names
+            ``target`` and the first bad row).
+    """
+    return _core.softmax_cross_entropy(
+        logits, _as_target(target), _int(ignore_index, "ignore_index")
+    )
+
+
+def sampled_softmax_negatives(num_items: int, num_samples: int, seed: int, log_q=None):
+    """The negatives :func:`sampled_softmax_loss` draws for ``(num_items, num_samples, seed,
+    log_q)``: ``[num_samples]`` int64 item ids in draw order (with replacement).
+
+    Raises:
+        ValueError: ``num_items < 1``, ``num_samples < 1``, ``log_q`` not ``[num_items]`` or not
+            finite, ``seed`` outside ``[0, 2**64)``.
+    """
+    return _core.sample_items(
+        _int(num_items, "num_items"), _int(num_samples, "num_samples"), check_seed(seed), log_q
+    )
+
+
+def sampled_softmax_loss(
+    user,
+    items,
+    target,
+    num_samples: int,
+    seed: int,
+    log_q=None,
+    remove_accidental_hits: bool = True,
+    ignore_index: int = -1,
+):
+    """Sampled softmax with the log-Q correction, for scoring users against a large item table.
+
+    Negatives: ``S = num_samples`` item ids drawn **with replacement** and shared by the whole
+    batch, from ``q = softmax(log_q)`` when ``log_q`` is given (log-probabilities of each item
+    being drawn, up to an additive constant: they are normalised here) or uniformly otherwise.
+    Draw ``j`` is a pure function of ``(seed, j)`` (counter-based RNG), so the negatives depend
+    only on ``(V, S, seed, log_q)`` (see :func:`sampled_softmax_negatives`).
+
+    For each counted row ``n`` (``target[n] != ignore_index``) the candidates are the target
+    ``c_0 = target[n]`` and the ``S`` negatives ``c_1 .. c_S``, with logits
+
+        ``z[n, k] = user[n] . items[c_k] - log(S * q[c_k])``
+
+    (``log(S q)`` is the log of the expected number of draws of the item, the correction of Jean
+    et al. 2015 that removes the sampling bias; with uniform sampling it is a constant).
+    With ``remove_accidental_hits``, negatives equal to ``target[n]`` are left out of row ``n``'s
+    softmax. ``loss = mean over counted rows of (logsumexp_k z[n, k] - z[n, 0])``; the gradients
+    are exact for this loss with the negatives fixed (finite differences at a fixed seed agree).
+
+    Args:
+        user: ``[N, D]`` float32 or float64 (e.g. the fused user states).
+        items: ``[V, D]`` ``user``'s dtype (the item embedding table).
+        target: ``[N]`` integers in ``[0, V)`` or equal to ``ignore_index``.
+        num_samples: ``S >= 1``.
+        seed: integer in ``[0, 2**64)``; use a new one per step.
+        log_q: ``[V]`` float32 / float64 finite log-probabilities, or None (uniform).
+        remove_accidental_hits: drop negatives that equal the row's target.
+        ignore_index: the target value of rows to skip (no loss, no gradient).
+
+    Returns:
+        ``(loss, d_user [N, D], rows [U] int64, d_rows [U, D])``: ``rows`` are the distinct
+        item ids that get a gradient (counted targets and negatives), sorted; ``d_rows[u]`` is
+        the summed gradient of ``items[rows[u]]``. They feed ``adam_step_rows`` / ``sgd_step_rows``
+        (or ``np.add.at(d_items, rows, d_rows)`` for a dense gradient).
+
+    Raises:
+        TypeError: dtypes (``items`` must have ``user``'s), non-integer targets / seed.
+        ValueError: shapes, ``N == 0``, ``V == 0``, ``num_samples < 1``, a target out of range
+            (names ``target`` and the row), non-finite ``log_q``.
+    """
+    return _core.sampled_softmax_loss(
+        user,
+        items,
+        _as_target(target),
+        _int(num_samples, "num_samples"),
+        check_seed(seed),
+        log_q,
+        bool(remove_accidental_hits),
+        _int(ignore_index, "ignore_index"),
+    )
