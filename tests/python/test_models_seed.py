@@ -261,3 +261,17 @@ def test_learns_cdnow_weekly_spend(shared_data):
     assert mse < 0.9 * baseline, (mse, baseline)
     assert model.history_["val_loss"][-1] < model.history_["val_loss"][0]
     assert model.score(X_va, y_va) > 0.1
+
+
+def test_fit_checkpoints_resume_and_early_stopping(rng, tmp_path):
+    X, y = _windows(rng, B=64)
+    kw = dict(filters=4, units=5, random_state=2)
+    straight = SeedForecaster(**kw).fit(X, y, epochs=3, verbose=0)
+    SeedForecaster(**kw).fit(X, y, epochs=2, verbose=0, checkpoint_dir=tmp_path)
+    resumed = SeedForecaster(**kw).fit(X, y, epochs=3, verbose=0, checkpoint_dir=tmp_path,
+                                       resume=True)
+    np.testing.assert_array_equal(resumed.predict(X), straight.predict(X))
+    assert resumed.history_["loss"] == straight.history_["loss"]
+    stopped = SeedForecaster(**kw).fit(X, y, epochs=30, verbose=0, validation_data=(X, y),
+                                       patience=1, min_delta=1.0)
+    assert stopped.history_.stopped_epoch == 2 and len(stopped.history_["loss"]) == 2

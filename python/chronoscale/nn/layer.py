@@ -31,6 +31,19 @@ def _as_rng(rng):
     return np.random.default_rng(rng)
 
 
+_M64 = (1 << 64) - 1
+
+
+def mix_seed(*values: int) -> int:
+    """A 63-bit seed from integers (splitmix64 finaliser over each), cheap and deterministic."""
+    h = 0x9E3779B97F4A7C15
+    for v in values:
+        h = (h ^ (int(v) & _M64)) * 0xBF58476D1CE4E5B9 & _M64
+        h = (h ^ (h >> 27)) * 0x94D049BB133111EB & _M64
+        h ^= h >> 31
+    return h >> 1
+
+
 def _input_dtype(x, default):
     """The dtype a lazily built layer takes from its first input (ids keep the default)."""
     dtype = np.dtype(getattr(x, "dtype", default))
@@ -170,10 +183,18 @@ class Layer:
             child.astype(dtype)
         return self
 
+    _random = False  # True for layers that draw random numbers (dropout)
+
     def set_seed(self, seed: int) -> None:
-        """Seed the layer's randomness (dropout masks) for the next forward passes."""
-        for i, child in enumerate(self._children.values()):
-            child.set_seed(int(np.random.SeedSequence([seed, i]).generate_state(1)[0]))
+        """Seed the layer's randomness (dropout masks) for the next forward passes; each random
+        descendant gets its own seed derived from ``seed`` and its position."""
+        seeded = self.__dict__.get("_seeded")
+        if seeded is None:  # the structure is fixed after construction: find random children once
+            seeded = [(i, c) for i, c in enumerate(self._children.values())
+                      if any(layer._random for layer in c.walk())]
+            self._seeded = seeded
+        for i, child in seeded:
+            child.set_seed(mix_seed(seed, i))
 
     # -- config --------------------------------------------------------------------------------
     def get_config(self) -> dict:

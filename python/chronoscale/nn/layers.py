@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import ops
 from .init import glorot_uniform
-from .layer import Layer
+from .layer import Layer, mix_seed
 
 _ACTIVATIONS = {None: "none", "none": "none", "linear": "none", "relu": "relu",
                 "sigmoid": "sigmoid", "tanh": "tanh"}
@@ -183,6 +183,8 @@ class Dropout(Layer):
     reproducible.
     """
 
+    _random = True
+
     def __init__(self, rate: float):
         super().__init__()
         if not 0.0 <= float(rate) < 1.0:
@@ -202,7 +204,7 @@ class Dropout(Layer):
         if not training or self.rate == 0.0:
             self._cache = False
             return x
-        seed = (self._seed + 0x9E3779B97F4A7C15 * self._calls) & 0x7FFFFFFFFFFFFFFF
+        seed = mix_seed(self._seed, self._calls)
         self._calls += 1
         y, self._cache = ops.dropout_forward(x, self.rate, seed)
         return y

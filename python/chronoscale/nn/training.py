@@ -7,7 +7,7 @@ progress bar (loss, metric, sequences/s), per-epoch history, bit-reproducible CP
 given ``seed``, checkpoints every N epochs and ``resume``.
 
 Reproducibility: epoch ``e`` shuffles with ``default_rng([seed, e])`` and batch ``i`` of epoch
-``e`` seeds the model's randomness (dropout) with ``SeedSequence([seed, e, i])``, so a resumed
+``e`` seeds the model's randomness (dropout) with ``mix_seed(seed, e, i)``, so a resumed
 run draws exactly what an uninterrupted run draws, and the native kernels are deterministic on
 the CPU: the same seed, data and initial weights give bit-identical weights.
 """
@@ -23,6 +23,7 @@ import numpy as np
 from .. import io
 from . import losses as _losses
 from . import metrics as _metrics
+from .layer import mix_seed
 from .optim import Optimizer
 
 _CKPT = "ckpt-{:05d}.csm"
@@ -67,7 +68,7 @@ def predict_batches(model, x, batch_size: int = 256):
 
 
 def _batch_seed(seed, epoch, i) -> int:
-    return int(np.random.SeedSequence([seed, epoch, i]).generate_state(1, np.uint64)[0] >> 1)
+    return mix_seed(seed, epoch, i)
 
 
 def _state_copy(model) -> dict:
