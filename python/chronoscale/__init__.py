@@ -8,8 +8,21 @@ C-contiguous; ``lengths[B]`` int64; timestamps int64 seconds. Outputs past a seq
 are zero; final states come from each sequence's last valid step.
 """
 
-from . import ops
+from . import io, models, nn, ops
 from ._core import CudaError, __version__
 from ._runtime import build_info, get_num_threads, set_num_threads
+from .io import load, save
 
-__all__ = ["CudaError", "__version__", "build_info", "get_num_threads", "set_num_threads", "ops"]
+__all__ = [
+    "CudaError",
+    "__version__",
+    "build_info",
+    "get_num_threads",
+    "io",
+    "load",
+    "models",
+    "nn",
+    "ops",
+    "save",
+    "set_num_threads",
+]

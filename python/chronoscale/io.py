@@ -1,0 +1,249 @@
+"""Saving and loading models and checkpoints: one versioned, documented file format (``.csm``).
+
+No pickle: a file holds a JSON header and raw arrays, so loading an untrusted file can at worst
+fail with ``ValueError`` (only chronoscale's own registered model classes are instantiated, from
+JSON values). The layout is simple enough to read from C or C++ without Python (see
+``docs/FORMAT.md``).
+
+File layout, format version 1 (all integers little-endian)::
+
+    offset  size  field
+    0       8     magic            b"\\x89CSM\\r\\n\\x1a\\n"
+    8       4     format_version   uint32, currently 1
+    12      4     flags            uint32, 0 (reserved)
+    16      8     header_size      uint64, bytes of the JSON header (<= 64 MiB)
+    24      4     header_crc32     uint32, zlib CRC-32 of the header bytes
+    28      4     reserved         uint32, 0
+    32      H     header           UTF-8 JSON object (below)
+    32+H    pad   zero bytes up to data_start = round_up(32 + H, 64)
+    data_start    data section: each tensor's bytes at data_start + offset
+
+Header (JSON object)::
+
+    {"format": "chronoscale", "format_version": 1, "library_version": "0.1.0",
+     "kind": "model" | "checkpoint" | "tensors",
+     "class": "SeedForecaster",          # model class (kind "model"), else null
+     "config": {...},                    # constructor arguments of the class (JSON values)
+     "meta": {...},                      # free-form JSON (fit state, history, ...)
+     "data_size": 12345,                 # bytes in the data section (file = data_start + this)
+     "tensors": [{"name": "net.0.weight", "dtype": "float32", "shape": [64, 5, 3],
+                  "offset": 0, "nbytes": 3840, "crc32": 123456789}, ...]}
+
+Tensors are C-order (row-major) arrays, little-endian; dtypes are ``float32``, ``float64``,
+``int32``, ``int64``, ``uint8``; offsets are multiples of 64 from ``data_start`` (so a reader can
+map the file and use the arrays in place); ``nbytes == prod(shape) * itemsize``. A reader must
+reject an unknown magic, a newer format version, a header or tensor outside the file, and a CRC
+mismatch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+MAGIC = b"\x89CSM\r\n\x1a\n"
+FORMAT_VERSION = 1
+ALIGN = 64
+MAX_HEADER = 64 << 20
+_PREAMBLE = struct.Struct("<8sIIQII")  # magic, version, flags, header_size, header_crc, reserved
+_DTYPES = {"float32": "<f4", "float64": "<f8", "int32": "<i4", "int64": "<i8", "uint8": "u1"}
+
+_MODELS: dict[str, type] = {}
+
+
+def register(cls):
+    """Class decorator: make a model class loadable by :func:`load` under its ``__name__``.
+
+    The class must implement ``_save_state() -> (config: dict, tensors: dict, meta: dict)`` and
+    the classmethod ``_from_saved(config, tensors, meta)``.
+    """
+    _MODELS[cls.__name__] = cls
+    return cls
+
+
+def _round_up(n: int) -> int:
+    return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def write_file(path, tensors: dict, *, kind: str = "tensors", cls: str | None = None,
+               config: dict | None = None, meta: dict | None = None) -> None:
+    """Write ``tensors`` (``{name: array}``) and a JSON header to ``path`` atomically.
+
+    Raises:
+        TypeError: a tensor with an unsupported dtype, or config/meta that JSON cannot encode.
+    """
+    table, blobs, offset = [], [], 0
+    for name, arr in tensors.items():
+        arr = np.asarray(arr)
+        if arr.dtype.name not in _DTYPES:
+            raise TypeError(f"tensor {name!r}: dtype {arr.dtype} cannot be saved "
+                            f"(supported: {', '.join(_DTYPES)})")
+        data = np.ascontiguousarray(arr, dtype=_DTYPES[arr.dtype.name]).tobytes()
+        table.append({"name": str(name), "dtype": arr.dtype.name, "shape": list(arr.shape),
+                      "offset": offset, "nbytes": len(data), "crc32": zlib.crc32(data)})
+        blobs.append((offset, data))
+        offset = _round_up(offset + len(data))
+    data_size = blobs[-1][0] + len(blobs[-1][1]) if blobs else 0
+    header = {"format": "chronoscale", "format_version": FORMAT_VERSION,
+              "library_version": _version(), "kind": kind, "class": cls,
+              "config": config or {}, "meta": meta or {}, "data_size": data_size,
+              "tensors": table}
+    try:
+        hbytes = json.dumps(header, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"config/meta must be plain JSON values: {exc}") from None
+    data_start = _round_up(_PREAMBLE.size + len(hbytes))
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(_PREAMBLE.pack(MAGIC, FORMAT_VERSION, 0, len(hbytes), zlib.crc32(hbytes), 0))
+        f.write(hbytes)
+        f.write(b"\0" * (data_start - _PREAMBLE.size - len(hbytes)))
+        pos = 0
+        for off, data in blobs:
+            f.write(b"\0" * (off - pos))
+            f.write(data)
+            pos = off + len(data)
+    os.replace(tmp, path)
+
+
+def _bad(path, why: str):
+    return ValueError(f"{path}: not a valid chronoscale file: {why}")
+
+
+def _check_entry(path, e, data_size):
+    if not isinstance(e, dict):
+        raise _bad(path, "tensor table entry is not an object")
+    name = e.get("name")
+    if not isinstance(name, str):
+        raise _bad(path, "tensor without a name")
+    if e.get("dtype") not in _DTYPES:
+        raise _bad(path, f"tensor {name!r} has unsupported dtype {e.get('dtype')!r}")
+    shape, off, nbytes = e.get("shape"), e.get("offset"), e.get("nbytes")
+    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+        raise _bad(path, f"tensor {name!r} has a bad shape {shape!r}")
+    if type(off) is not int or type(nbytes) is not int or off < 0 or off % ALIGN:
+        raise _bad(path, f"tensor {name!r} has a bad offset/nbytes")
+    itemsize = np.dtype(_DTYPES[e["dtype"]]).itemsize
+    if nbytes != int(np.prod(shape, dtype=object)) * itemsize:
+        raise _bad(path, f"tensor {name!r}: nbytes {nbytes} does not match shape {shape}")
+    if off + nbytes > data_size:
+        raise _bad(path, f"tensor {name!r} lies outside the data section")
+
+
+def read_file(path):
+    """Read a file written by :func:`write_file`.
+
+    Returns:
+        ``(header: dict, tensors: dict[str, np.ndarray])`` (arrays are writable copies, native
+        byte order).
+
+    Raises:
+        ValueError: not a chronoscale file, an unsupported (newer) format version, a truncated
+            or corrupt file (the message says what is wrong).
+        OSError: the file cannot be opened.
+    """
+    with open(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < _PREAMBLE.size:
+        raise _bad(path, f"truncated ({len(raw)} bytes, the preamble alone is {_PREAMBLE.size})")
+    magic, version, _flags, hsize, hcrc, _ = _PREAMBLE.unpack_from(raw)
+    if magic != MAGIC:
+        raise _bad(path, "wrong magic bytes")
+    if version < 1 or version > FORMAT_VERSION:
+        raise ValueError(f"{path}: format version {version} is not supported by this chronoscale "
+                         f"(reads versions 1..{FORMAT_VERSION}); upgrade chronoscale")
+    if hsize > MAX_HEADER or _PREAMBLE.size + hsize > len(raw):
+        raise _bad(path, "truncated header")
+    hbytes = raw[_PREAMBLE.size:_PREAMBLE.size + hsize]
+    if zlib.crc32(hbytes) != hcrc:
+        raise _bad(path, "header checksum mismatch (corrupt file)")
+    try:
+        header = json.loads(hbytes.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _bad(path, f"header is not JSON ({exc})") from None
+    if not isinstance(header, dict) or header.get("format") != "chronoscale":
+        raise _bad(path, "header is not a chronoscale header")
+    table, data_size = header.get("tensors"), header.get("data_size")
+    if not isinstance(table, list) or type(data_size) is not int or data_size < 0:
+        raise _bad(path, "header lacks the tensor table or data_size")
+    for key in ("config", "meta"):
+        if not isinstance(header.get(key), dict):
+            raise _bad(path, f"header field {key!r} is not an object")
+    data_start = _round_up(_PREAMBLE.size + hsize)
+    if data_start + data_size > len(raw):
+        raise _bad(path, f"truncated data ({len(raw)} bytes, expected {data_start + data_size})")
+    tensors = {}
+    for e in table:
+        _check_entry(path, e, data_size)
+        start = data_start + e["offset"]
+        blob = raw[start:start + e["nbytes"]]
+        if zlib.crc32(blob) != e.get("crc32"):
+            raise _bad(path, f"tensor {e['name']!r} checksum mismatch (corrupt file)")
+        if e["name"] in tensors:
+            raise _bad(path, f"duplicate tensor {e['name']!r}")
+        arr = np.frombuffer(blob, dtype=_DTYPES[e["dtype"]]).reshape(e["shape"])
+        tensors[e["name"]] = arr.astype(arr.dtype.newbyteorder("="), copy=True)
+    return header, tensors
+
+
+def save(model, path) -> None:
+    """Save a chronoscale model (``model.save(path)`` does the same) or a built
+    :class:`chronoscale.nn.Layer` (e.g. a ``Sequential``: kind ``"layer"``, config = its
+    ``get_config()``, tensors = its ``state_dict()``).
+
+    Raises:
+        TypeError: ``model`` is neither a registered chronoscale model nor a built layer.
+    """
+    from .nn.layer import Layer
+
+    if isinstance(model, Layer):
+        if not model.built:
+            raise TypeError("cannot save an unbuilt layer: build it or run it once first")
+        write_file(path, model.state_dict(), kind="layer", cls=type(model).__name__,
+                   config=model.get_config())
+        return
+    if type(model).__name__ not in _MODELS or not hasattr(model, "_save_state"):
+        raise TypeError(f"cannot save a {type(model).__name__}: not a chronoscale model")
+    config, tensors, meta = model._save_state()
+    write_file(path, tensors, kind="model", cls=type(model).__name__, config=config, meta=meta)
+
+
+def load(path):
+    """Load a model (or layer) saved with :func:`save`; returns an instance of the saved class.
+
+    Raises:
+        ValueError: not a chronoscale model file, corrupt or truncated, a class this version does
+            not know, or tensors that do not fit the saved configuration.
+    """
+    header, tensors = read_file(path)
+    if header.get("kind") == "layer":
+        from .nn.layer import layer_from_config
+
+        try:
+            layer = layer_from_config(header["config"], tensors)
+        except (TypeError, KeyError, ValueError, AttributeError) as exc:
+            raise ValueError(f"{path}: saved layer does not match its configuration: "
+                             f"{exc}") from None
+        return layer
+    if header.get("kind") != "model":
+        raise ValueError(f"{path}: holds a {header.get('kind')!r}, not a model")
+    name = header.get("class")
+    if name not in _MODELS:
+        raise ValueError(f"{path}: unknown model class {name!r} "
+                         f"(known: {', '.join(sorted(_MODELS))})")
+    try:
+        return _MODELS[name]._from_saved(header["config"], tensors, header["meta"])
+    except (TypeError, KeyError) as exc:
+        raise ValueError(f"{path}: saved {name} does not match its configuration: {exc}") from None

@@ -1,0 +1,7 @@
+"""Models with a scikit-learn-style API (``get_params`` / ``set_params``, ``fit``, ``predict``,
+``score``, ``save``), built from :mod:`chronoscale.nn` layers on the native kernels."""
+
+from .multiscale import MultiScaleForecaster
+from .seed import SeedForecaster
+
+__all__ = ["MultiScaleForecaster", "SeedForecaster"]

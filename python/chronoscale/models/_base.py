@@ -1,0 +1,138 @@
+"""Shared scikit-learn-style plumbing of the models: parameters, input checks, save/load."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from .. import io
+from ..nn.layer import loading
+
+_FIT_OPTIONS = ("shuffle", "seed", "metrics", "sample_weight", "monitor", "mode", "patience",
+                "min_delta", "restore_best", "checkpoint_dir", "checkpoint_every", "resume")
+
+
+class BaseModel:
+    """``get_params`` / ``set_params`` (scikit-learn conventions: every constructor argument is
+    an attribute of the same name, validated at ``fit``), ``save``, ``__repr__``.
+
+    Subclasses define ``_net`` (an :class:`~chronoscale.nn.Layer` once fitted),
+    ``_build(meta, rng)`` that creates it, and ``_meta()`` with what ``_build`` needs.
+    """
+
+    _net = None
+
+    @classmethod
+    def _param_names(cls) -> list:
+        sig = inspect.signature(cls.__init__)
+        return [n for n, p in sig.parameters.items()
+                if n != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+    def get_params(self, deep: bool = True) -> dict:
+        """Constructor arguments as a dict (scikit-learn API)."""
+        return {n: getattr(self, n) for n in self._param_names()}
+
+    def set_params(self, **params):
+        """Set constructor arguments (scikit-learn API); they take effect at the next ``fit``.
+
+        Raises:
+            ValueError: an unknown parameter name.
+        """
+        valid = self._param_names()
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(f"invalid parameter {name!r} for {type(self).__name__}; "
+                                 f"valid: {valid}")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    @property
+    def is_fitted(self) -> bool:
+        return self._net is not None
+
+    def _check_fitted(self):
+        if self._net is None:
+            raise RuntimeError(f"this {type(self).__name__} is not fitted yet; call fit first")
+
+    # -- persistence ---------------------------------------------------------------------------
+    def save(self, path) -> None:
+        """Save the fitted model to ``path`` (the documented ``.csm`` format, see
+        :mod:`chronoscale.io`); ``chronoscale.load(path)`` gives it back."""
+        io.save(self, path)
+
+    def _save_state(self):
+        self._check_fitted()
+        config = self.get_params()
+        tensors = {f"net.{k}": v for k, v in self._net.state_dict().items()}
+        meta = {"fitted": True, **self._meta()}
+        history = getattr(self, "history_", None)
+        if history is not None:
+            meta["history"] = dict(history)
+        return config, tensors, meta
+
+    @classmethod
+    def _from_saved(cls, config, tensors, meta):
+        if not isinstance(config, dict):
+            raise TypeError("config is not an object")
+        model = cls(**config)
+        state = {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}
+        if len(state) != len(tensors):
+            raise KeyError("tensors outside 'net.'")
+        with loading(state):
+            model._build(meta, None)
+        model._net.load_state_dict(state)
+        if "history" in meta:
+            from ..nn.training import History
+
+            model.history_ = History(meta["history"])
+        return model
+
+
+def as_sequences(X, dtype, name: str = "X", n_features=None):
+    """``X`` as a C-contiguous ``[B, T, F]`` array of ``dtype`` (converted if needed: this is the
+    user-facing API, not an op).
+
+    Raises:
+        ValueError: not 3-D, empty, non-finite, or a feature count other than ``n_features``.
+    """
+    X = np.asarray(X)
+    if X.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must be numeric, got dtype {X.dtype}")
+    if X.ndim != 3:
+        raise ValueError(f"{name} must have shape [B, T, F], got {X.shape}")
+    if 0 in X.shape:
+        raise ValueError(f"{name} must not be empty, got shape {X.shape}")
+    if n_features is not None and X.shape[2] != n_features:
+        raise ValueError(f"{name} has {X.shape[2]} features, the model was fitted with "
+                         f"{n_features}")
+    X = np.ascontiguousarray(X, dtype=dtype)
+    if not np.isfinite(X).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return X
+
+
+def as_targets(y, n: int, dtype, name: str = "y"):
+    """``y [B]`` or ``[B, 1]`` as a ``[B, 1]`` array of ``dtype``."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1 or y.shape[0] != n:
+        raise ValueError(f"{name} must have shape [{n}] or [{n}, 1], got {y.shape}")
+    y = np.ascontiguousarray(y, dtype=dtype).reshape(n, 1)
+    if not np.isfinite(y).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return y
+
+
+def fit_options(kwargs: dict) -> dict:
+    """The ``nn.fit`` keyword arguments a model's ``fit`` passes through."""
+    unknown = sorted(set(kwargs) - set(_FIT_OPTIONS))
+    if unknown:
+        raise TypeError(f"fit() got unexpected keyword arguments {unknown}; "
+                        f"accepted: {list(_FIT_OPTIONS)}")
+    return dict(kwargs)

@@ -1,0 +1,60 @@
+"""``ScaleFusion``: learned softmax weights over per-scale predictions (the seed's α, β, γ)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .layer import Layer
+
+
+class ScaleFusion(Layer):
+    """``y[b, k] = sum_s alpha[s, k] * y_s[b, k]`` with ``alpha = softmax(logits, axis=0)``.
+
+    ``forward([y_0, ..., y_{S-1}])`` takes S arrays ``[B, K]`` and returns ``[B, K]``;
+    ``backward(dy)`` returns the list of ``dy_s``. Parameter ``logits [S, K]`` starts at zero
+    (equal weights). Built with ``in_features = (S, K)``. Per mini-batch ``[B, K]`` arithmetic
+    only (S and K are small).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._ys = None
+
+    def _build(self, in_features, rng):
+        s, k = (int(v) for v in in_features)
+        self.logits = self.add_param("logits", (s, k))
+
+    def output_features(self, in_features):
+        return int(in_features[1])
+
+    def _ensure_built(self, ys):
+        if not self.built:
+            self.build((len(ys), ys[0].shape[-1]), None, ys[0].dtype)
+
+    @property
+    def alpha(self):
+        """``[S, K]`` softmax weights (columns sum to 1)."""
+        z = self.logits.data - self.logits.data.max(axis=0, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=0, keepdims=True)
+
+    def contributions(self, ys):
+        """``[B, S, K]``: ``alpha[s, k] * y_s[b, k]`` (sums over S to the output)."""
+        return np.stack(ys, axis=1) * self.alpha[None]
+
+    def forward(self, ys, training=False, lengths=None):
+        self._ensure_built(ys)
+        if len(ys) != self.logits.shape[0]:
+            raise ValueError(f"ys: expected {self.logits.shape[0]} scales, got {len(ys)}")
+        self._ys = np.stack(ys, axis=1)  # [B, S, K]
+        self._alpha = self.alpha
+        self.out_lengths = None
+        return np.ascontiguousarray((self._ys * self._alpha[None]).sum(axis=1))
+
+    def backward(self, dy):
+        if self._ys is None:
+            raise RuntimeError("ScaleFusion.backward called before forward")
+        a = self._alpha
+        dalpha = np.einsum("bk,bsk->sk", dy, self._ys)
+        self.logits.accumulate(a * (dalpha - (a * dalpha).sum(axis=0, keepdims=True)))
+        return [np.ascontiguousarray(dy * a[s]) for s in range(a.shape[0])]

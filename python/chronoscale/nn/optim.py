@@ -1,0 +1,166 @@
+"""Optimisers over :class:`~chronoscale.nn.Parameter` lists, wrapping the fused native steps.
+
+Each ``step()`` applies one update to every trainable parameter that has a gradient: dense
+gradients with ``adam_step`` / ``sgd_step``; sparse row gradients (embeddings) with
+``adam_step_rows`` / ``sgd_step_rows`` so that only the touched rows (and their moments) move.
+Gradient clipping by global norm (like ``torch.nn.utils.clip_grad_norm_``) runs first when
+``clipnorm`` is set. State (moments, step counts) is exposed by ``state_dict`` for checkpoints.
+
+Adam's ``eps`` is added to ``sqrt(v_hat)`` (PyTorch's placement); Keras adds
+``eps * sqrt(1 - beta2^t)`` instead, which differs by at most ``eps``-sized amounts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import ops
+
+
+def clip_grad_norm(params, max_norm: float) -> float:
+    """Scale all pending gradients in place so that their global L2 norm is at most
+    ``max_norm``; returns the norm before clipping."""
+    grads = [g for p in params if p.trainable for g in p.grad_arrays()]
+    if not grads:
+        return 0.0
+    return float(ops.clip_grad_norm(grads, float(max_norm)))
+
+
+class Optimizer:
+    """Base class. ``params``: list of Parameters (e.g. ``model.parameters()``)."""
+
+    _slots: tuple = ()
+
+    def __init__(self, params, lr: float, clipnorm=None):
+        self.params = list(params)
+        if not self.params:
+            raise ValueError("params: the optimizer got no parameters")
+        self.lr = float(lr)
+        self.clipnorm = None if clipnorm is None else float(clipnorm)
+        self.iterations = 0
+        self.state: list[dict] = [{} for _ in self.params]
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.zero_grad()
+
+    def _slot(self, i, name):
+        st = self.state[i]
+        if name not in st:
+            st[name] = np.zeros_like(self.params[i].data)
+        return st[name]
+
+    def step(self) -> None:
+        """Apply one update (then the gradients are left as they are; call zero_grad)."""
+        if self.clipnorm is not None:
+            clip_grad_norm(self.params, self.clipnorm)
+        self.iterations += 1
+        for i, p in enumerate(self.params):
+            if not p.trainable or not p.has_grad:
+                continue
+            st = self.state[i]
+            st["step"] = st.get("step", 0) + 1
+            if p.is_sparse:
+                self._update_rows(i, p, p.rows, p.grad_rows, st["step"])
+            else:
+                g = np.ascontiguousarray(p.grad, dtype=p.data.dtype)
+                self._update(i, p, g, st["step"])
+
+    def state_dict(self) -> dict:
+        """``{"iterations": int, "steps": [..], "<i>.<slot>": array}`` (live arrays)."""
+        out = {"iterations": self.iterations, "steps": [st.get("step", 0) for st in self.state]}
+        for i, st in enumerate(self.state):
+            for name, arr in st.items():
+                if name != "step":
+                    out[f"{i}.{name}"] = arr
+        return out
+
+    def load_state_dict(self, state: dict) -> None:
+        steps = list(state["steps"])
+        if len(steps) != len(self.params):
+            raise ValueError(f"optimizer state has {len(steps)} parameters, expected "
+                             f"{len(self.params)}")
+        self.iterations = int(state["iterations"])
+        self.state = [{} for _ in self.params]
+        for i, p in enumerate(self.params):
+            if steps[i]:
+                self.state[i]["step"] = int(steps[i])
+            for name in self._slots:
+                key = f"{i}.{name}"
+                if key in state:
+                    arr = np.asarray(state[key])
+                    if arr.shape != p.data.shape:
+                        raise ValueError(f"optimizer state {key} has shape {arr.shape}, "
+                                         f"expected {p.data.shape}")
+                    self.state[i][name] = np.array(arr, dtype=p.data.dtype, order="C")
+
+    def get_config(self) -> dict:
+        return {"class": type(self).__name__, "lr": self.lr, "clipnorm": self.clipnorm}
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) with bias correction; ``weight_decay`` is L2 added to the gradient
+    (``decoupled=False``) — see :class:`AdamW` for decoupled decay. Defaults are Keras'
+    (``eps=1e-7``)."""
+
+    _slots = ("m", "v")
+    _decoupled = False
+
+    def __init__(self, params, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-7, weight_decay: float = 0.0, clipnorm=None):
+        super().__init__(params, lr, clipnorm)
+        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+        self.weight_decay = float(weight_decay)
+
+    def _hyper(self):
+        return dict(beta1=self.beta1, beta2=self.beta2, eps=self.eps,
+                    weight_decay=self.weight_decay, decoupled=self._decoupled)
+
+    def _update(self, i, p, g, step):
+        ops.adam_step(p.data, g, self._slot(i, "m"), self._slot(i, "v"), step, self.lr,
+                      **self._hyper())
+
+    def _update_rows(self, i, p, rows, grad_rows, step):
+        ops.adam_step_rows(p.data, rows, grad_rows, self._slot(i, "m"), self._slot(i, "v"),
+                           step, self.lr, **self._hyper())
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), **self._hyper()}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), default ``weight_decay=0.01``."""
+
+    _decoupled = True
+
+    def __init__(self, params, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-7, weight_decay: float = 0.01, clipnorm=None):
+        super().__init__(params, lr, beta1, beta2, eps, weight_decay, clipnorm)
+
+
+class SGD(Optimizer):
+    """SGD with optional (Nesterov) momentum and L2 weight decay (torch.optim.SGD semantics)."""
+
+    _slots = ("buf",)
+
+    def __init__(self, params, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0, clipnorm=None):
+        super().__init__(params, lr, clipnorm)
+        if nesterov and momentum <= 0:
+            raise ValueError("nesterov=True needs momentum > 0")
+        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+        self.weight_decay = float(weight_decay)
+
+    def _hyper(self):
+        return dict(momentum=self.momentum, weight_decay=self.weight_decay,
+                    nesterov=self.nesterov)
+
+    def _update(self, i, p, g, step):
+        ops.sgd_step(p.data, g, self._slot(i, "buf"), self.lr, **self._hyper())
+
+    def _update_rows(self, i, p, rows, grad_rows, step):
+        ops.sgd_step_rows(p.data, rows, grad_rows, self._slot(i, "buf"), self.lr,
+                          **self._hyper())
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), **self._hyper()}

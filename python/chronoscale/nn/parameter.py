@@ -1,0 +1,93 @@
+"""``Parameter``: a trainable array with its gradient (dense, or sparse rows for embeddings)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Parameter:
+    """A trainable array and the gradient of the last backward pass.
+
+    Attributes:
+        data: the values (NumPy, C-contiguous, float32 or float64). Optimisers update it in place.
+        grad: dense gradient of ``data``'s shape and dtype, or None.
+        rows, grad_rows: sparse gradient (embeddings): ``rows [U]`` int64 distinct row indices and
+            ``grad_rows [U, D]``; every other row has zero gradient. None when dense or absent.
+        trainable: False keeps the parameter fixed (optimisers and clipping skip it).
+
+    A layer's backward *accumulates* into the gradient (so a parameter used twice, e.g. tied
+    embeddings, gets the sum); call :meth:`zero_grad` (optimisers do) before the next batch.
+    """
+
+    __slots__ = ("data", "grad", "rows", "grad_rows", "trainable")
+
+    def __init__(self, data, trainable: bool = True):
+        data = np.asarray(data)
+        if data.dtype not in (np.float32, np.float64):
+            raise TypeError(f"Parameter data must be float32 or float64, got {data.dtype}")
+        self.data = np.ascontiguousarray(data)
+        self.grad = None
+        self.rows = None
+        self.grad_rows = None
+        self.trainable = bool(trainable)
+
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def has_grad(self) -> bool:
+        return self.grad is not None or self.rows is not None
+
+    @property
+    def is_sparse(self) -> bool:
+        """True when the pending gradient is sparse rows only."""
+        return self.grad is None and self.rows is not None
+
+    def zero_grad(self) -> None:
+        self.grad = None
+        self.rows = None
+        self.grad_rows = None
+
+    def accumulate(self, grad) -> None:
+        """Add a dense gradient of ``data``'s shape."""
+        grad = np.asarray(grad, dtype=self.data.dtype)
+        if grad.shape != self.data.shape:
+            raise ValueError(f"grad must have shape {self.data.shape}, got {grad.shape}")
+        if self.grad is None:
+            self.grad = np.array(grad, copy=True, order="C")
+        else:
+            self.grad += grad
+        if self.rows is not None:  # a dense gradient absorbs pending sparse rows
+            np.add.at(self.grad, self.rows, self.grad_rows)
+            self.rows = self.grad_rows = None
+
+    def accumulate_rows(self, rows, grad_rows) -> None:
+        """Add a sparse gradient: ``grad[rows] += grad_rows`` (``rows`` distinct int64)."""
+        rows = np.array(rows, dtype=np.int64, order="C")  # copies: clipping scales in place
+        grad_rows = np.array(grad_rows, dtype=self.data.dtype, order="C")
+        if self.grad is not None:
+            np.add.at(self.grad, rows, grad_rows)
+        elif self.rows is None:
+            self.rows, self.grad_rows = rows, grad_rows
+        else:
+            both = np.concatenate([self.rows, rows])
+            uniq, inv = np.unique(both, return_inverse=True)
+            summed = np.zeros((uniq.size,) + self.data.shape[1:], dtype=self.data.dtype)
+            np.add.at(summed, inv, np.concatenate([self.grad_rows, grad_rows]))
+            self.rows, self.grad_rows = uniq, summed
+
+    def grad_arrays(self) -> list:
+        """The arrays holding the pending gradient (for norms and clipping)."""
+        if self.grad is not None:
+            return [self.grad]
+        if self.rows is not None:
+            return [self.grad_rows]
+        return []
+
+    def __repr__(self) -> str:
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"

@@ -1,0 +1,222 @@
+"""Recurrent layers (LSTM, GRU, RNN) and the multi-scale block, on the native drivers.
+
+Weights are in torch.nn layout and gate order (LSTM i,f,g,o; GRU r,z,n). Initialisation follows
+Keras: glorot-uniform input kernels, orthogonal recurrent kernels (over the whole
+``[H, G*H]`` Keras matrix), zero biases, LSTM forget-gate bias 1 (``unit_forget_bias``). The LSTM
+and RNN keep one bias (passed as ``b_ih``; torch's ``b_ih + b_hh`` is the same thing), the GRU
+keeps two (``b_hn`` sits inside the reset gate, as Keras' ``reset_after=True``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import ops
+from .init import glorot_uniform, recurrent_kernel
+from .layer import Layer
+
+_GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+_NATIVE = {"lstm": "lstm", "gru": "gru", "rnn": "rnn_tanh"}
+
+
+def _init_cell(layer, rng, cell, in_features, units, prefix=""):
+    """Create ``weight_ih, weight_hh, bias[, bias_hh]`` for one cell; returns the Parameters."""
+    g = _GATES[cell]
+    shape = (g * units, in_features)
+    w_ih = layer.add_param(prefix + "weight_ih", shape,
+                           lambda: glorot_uniform(rng, shape, in_features, g * units))
+    w_hh = layer.add_param(prefix + "weight_hh", (g * units, units),
+                           lambda: recurrent_kernel(rng, g, units))
+    b = layer.add_param(prefix + "bias", (g * units,))
+    if cell == "lstm":
+        b.data[units: 2 * units] = 1.0  # Keras unit_forget_bias
+    b_hh = layer.add_param(prefix + "bias_hh", (g * units,)) if cell == "gru" else None
+    return w_ih, w_hh, b, b_hh
+
+
+class _Recurrent(Layer):
+    cell = "lstm"
+
+    def __init__(self, units: int, return_sequences: bool = False):
+        super().__init__()
+        self.units = int(units)
+        self.return_sequences = bool(return_sequences)
+        self._cache = None
+
+    def _build(self, in_features, rng):
+        self.w_ih, self.w_hh, self.b, self.b_hh = _init_cell(
+            self, rng, self.cell, in_features, self.units
+        )
+
+    def output_features(self, in_features):
+        return self.units
+
+    def _weights(self):
+        b_hh = self.b_hh.data if self.b_hh is not None else None
+        return self.w_ih.data, self.w_hh.data, self.b.data, b_hh
+
+    def forward(self, x, training=False, lengths=None):
+        """``x [B, T, I]`` -> ``[B, T, units]`` (return_sequences) or the last valid step's
+        state ``[B, units]``."""
+        self._ensure_built(x)
+        y, h_n, self._cache = self._run(x, lengths)
+        if self.return_sequences:
+            self.out_lengths = lengths
+            return y
+        self.out_lengths = None
+        return h_n
+
+    def backward(self, dy):
+        if self._cache is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+        dy = np.ascontiguousarray(dy)
+        seq, last = (dy, None) if self.return_sequences else (None, dy)
+        dx, dw_ih, dw_hh, db_ih, db_hh = self._grads(seq, last)
+        self.w_ih.accumulate(dw_ih)
+        self.w_hh.accumulate(dw_hh)
+        self.b.accumulate(db_ih)
+        if self.b_hh is not None:
+            self.b_hh.accumulate(db_hh)
+        return dx
+
+
+class LSTM(_Recurrent):
+    """LSTM layer (Keras ``LSTM(units, return_sequences=...)``; torch.nn.LSTM weights with
+    ``b_ih = bias``, ``b_hh = 0``)."""
+
+    cell = "lstm"
+
+    def _run(self, x, lengths):
+        w_ih, w_hh, b, _ = self._weights()
+        y, h_n, _, cache = ops.lstm_forward(x, w_ih, w_hh, b, None, lengths=lengths)
+        return y, h_n, cache
+
+    def _grads(self, dy, dh_n):
+        dx, dw_ih, dw_hh, db_ih, db_hh, _, _ = ops.lstm_backward(dy, dh_n, None, self._cache)
+        return dx, dw_ih, dw_hh, db_ih, db_hh
+
+
+class GRU(_Recurrent):
+    """GRU layer (torch.nn.GRU semantics, Keras ``GRU(reset_after=True)``)."""
+
+    cell = "gru"
+
+    def _run(self, x, lengths):
+        return ops.gru_forward(x, *self._weights(), lengths=lengths)
+
+    def _grads(self, dy, dh_n):
+        return ops.gru_backward(dy, dh_n, self._cache)[:5]
+
+
+class RNN(_Recurrent):
+    """Vanilla RNN ``h_t = act(W_ih x_t + W_hh h_{t-1} + b)`` with ``activation`` "tanh"
+    (default), "sigmoid" (the seed formula) or "relu"."""
+
+    cell = "rnn"
+
+    def __init__(self, units: int, return_sequences: bool = False, activation: str = "tanh"):
+        super().__init__(units, return_sequences)
+        if activation not in ("tanh", "sigmoid", "relu"):
+            raise ValueError(f"activation must be 'tanh', 'sigmoid' or 'relu', got {activation!r}")
+        self.activation = activation
+
+    def _run(self, x, lengths):
+        w_ih, w_hh, b, _ = self._weights()
+        return ops.rnn_forward(x, w_ih, w_hh, b, None, lengths=lengths,
+                               activation=self.activation)
+
+    def _grads(self, dy, dh_n):
+        return ops.rnn_backward(dy, dh_n, self._cache)[:5]
+
+
+class MultiScale(Layer):
+    """One recurrent cell per time scale over windowed pools of the input, in one native call.
+
+    Args:
+        scales: specs such as ``["1", "4", "16"]`` (count windows of events) and/or
+            ``["1h", "1d", "7d"]`` (wall-clock windows; need ``timestamps`` in forward).
+        units: hidden size, one int for all scales or one per scale.
+        cell: "lstm", "gru" or "rnn" (tanh).
+        pool: pooling of a window's events, "mean", "max" or "sum".
+        count_feature: append ``log1p(events in the window)`` to each pooled step.
+        output: "last" -> per scale the state after the sequence's last window ``[B, H_s]``
+            (every event is in the past of the prediction); "causal" -> per scale and event the
+            state after the last window that closed strictly before the event ``[B, T, H_s]``
+            (training on every position without seeing the future).
+        merge: "concat" joins the scales on the channel axis; None returns a list per scale.
+
+    Parameters are named ``s<i>.weight_ih``, ``s<i>.weight_hh``, ``s<i>.bias`` (+ ``s<i>.bias_hh``
+    for the GRU). Streaming semantics (later, native): scale ``s``'s cell steps when its window
+    closes; the open window's running pool and count are part of the per-user state.
+    """
+
+    uses_timestamps = True
+
+    def __init__(self, scales, units, cell: str = "lstm", pool: str = "mean",
+                 count_feature: bool = False, output: str = "last", merge="concat"):
+        super().__init__()
+        if cell not in _GATES:
+            raise ValueError(f"cell must be 'lstm', 'gru' or 'rnn', got {cell!r}")
+        if output not in ("last", "causal"):
+            raise ValueError(f"output must be 'last' or 'causal', got {output!r}")
+        if merge not in (None, "concat"):
+            raise ValueError(f"merge must be 'concat' or None, got {merge!r}")
+        self.scales = [str(ops.Scale.parse(s, mode=pool)) for s in scales]
+        self._scales = [ops.Scale.parse(s, mode=pool) for s in scales]
+        n = len(self._scales)
+        if n == 0:
+            raise ValueError("scales: at least one scale is required")
+        self.units = [int(units)] * n if np.isscalar(units) else [int(u) for u in units]
+        if len(self.units) != n:
+            raise ValueError(f"units: expected one per scale ({n}), got {len(self.units)}")
+        self.cell = cell
+        self.pool = pool
+        self.count_feature = bool(count_feature)
+        self.output = output
+        self.merge = merge
+        self._cache = None
+
+    def _build(self, in_features, rng):
+        i = in_features + (1 if self.count_feature else 0)
+        self.cells = [_init_cell(self, rng, self.cell, i, h, f"s{s}.")
+                      for s, h in enumerate(self.units)]
+
+    def output_features(self, in_features):
+        return sum(self.units) if self.merge == "concat" else list(self.units)
+
+    def forward(self, x, training=False, lengths=None, timestamps=None):
+        self._ensure_built(x)
+        weights = [tuple(p.data if p is not None else None for p in c) for c in self.cells]
+        outs, self._cache = ops.multiscale_forward(
+            x, self._scales, weights, cell=_NATIVE[self.cell], lengths=lengths,
+            timestamps=timestamps, count_feature=self.count_feature,
+        )
+        self._outs = outs
+        if self.output == "last":
+            ys = [o.h_n for o in outs]
+            self.out_lengths = None
+        else:
+            ys = [ops.gather_causal(o.y, o.closed_before) for o in outs]
+            self.out_lengths = lengths
+        return np.concatenate(ys, axis=-1) if self.merge == "concat" else ys
+
+    def backward(self, dy):
+        if self._cache is None:
+            raise RuntimeError("MultiScale.backward called before forward")
+        if self.merge == "concat":
+            splits = np.cumsum(self.units)[:-1]
+            dys = [np.ascontiguousarray(d) for d in np.split(dy, splits, axis=-1)]
+        else:
+            dys = [None if d is None else np.ascontiguousarray(d) for d in dy]
+        if self.output == "last":
+            dx, grads = ops.multiscale_backward(None, dys, None, self._cache)
+        else:
+            seq = [None if d is None else
+                   ops.gather_causal_backward(d, o.closed_before, o.y.shape[1])
+                   for d, o in zip(dys, self._outs, strict=True)]
+            dx, grads = ops.multiscale_backward(seq, None, None, self._cache)
+        for params, g in zip(self.cells, grads, strict=True):
+            for p, gp in zip(params, g, strict=True):
+                if p is not None and gp is not None:
+                    p.accumulate(gp)
+        return dx

@@ -1,0 +1,260 @@
+"""``fit``: the mini-batch training engine every chronoscale model uses.
+
+Per mini-batch it runs the model's native forward, the fused native loss, the native backward and
+the fused optimiser step; Python only slices batches. Features: seeded shuffling, validation
+data, metrics, early stopping on a chosen metric (patience, restore best weights), a tqdm
+progress bar (loss, metric, sequences/s), per-epoch history, bit-reproducible CPU training for a
+given ``seed``, checkpoints every N epochs and ``resume``.
+
+Reproducibility: epoch ``e`` shuffles with ``default_rng([seed, e])`` and batch ``i`` of epoch
+``e`` seeds the model's randomness (dropout) with ``mix_seed(seed, e, i)``, so a resumed
+run draws exactly what an uninterrupted run draws, and the native kernels are deterministic on
+the CPU: the same seed, data and initial weights give bit-identical weights.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import time
+
+import numpy as np
+
+from .. import io
+from . import losses as _losses
+from . import metrics as _metrics
+from .layer import mix_seed
+from .optim import Optimizer
+
+_CKPT = "ckpt-{:05d}.csm"
+
+
+class History(dict):
+    """Per-epoch lists keyed ``"loss"``, ``"val_loss"``, ``"<metric>"``, ``"val_<metric>"``,
+    ``"seqs_per_s"``, ``"epoch"`` (1-based). Attributes: ``best_epoch``, ``best`` (monitored
+    value), ``stopped_epoch`` (early stop, else None)."""
+
+    best_epoch = None
+    best = None
+    stopped_epoch = None
+
+
+def _n_items(data) -> int:
+    if isinstance(data, dict):
+        return len(next(iter(data.values())))
+    return len(data)
+
+
+def _take(data, idx):
+    if data is None:
+        return None
+    if isinstance(data, dict):
+        return {k: (None if v is None else np.ascontiguousarray(v[idx])) for k, v in data.items()}
+    return np.ascontiguousarray(data[idx])
+
+
+def _forward(model, batch, training):
+    if isinstance(batch, dict):
+        return model.forward(**batch, training=training)
+    return model.forward(batch, training=training)
+
+
+def predict_batches(model, x, batch_size: int = 256):
+    """Forward ``x`` (array or dict of arrays) in inference mode, batch by batch; concatenated."""
+    n = _n_items(x)
+    outs = [_forward(model, _take(x, slice(i, i + batch_size)), False)
+            for i in range(0, n, batch_size)]
+    return np.concatenate(outs, axis=0)
+
+
+def _batch_seed(seed, epoch, i) -> int:
+    return mix_seed(seed, epoch, i)
+
+
+def _state_copy(model) -> dict:
+    return {k: np.array(v, copy=True) for k, v in model.state_dict().items()}
+
+
+def _mode(monitor, mode):
+    if mode in ("min", "max"):
+        return mode
+    if mode != "auto":
+        raise ValueError(f"mode must be 'min', 'max' or 'auto', got {mode!r}")
+    return "max" if monitor.split("val_")[-1] in _metrics.GREATER_IS_BETTER else "min"
+
+
+def _latest_checkpoint(directory):
+    files = sorted(glob.glob(os.path.join(str(directory), "ckpt-*.csm")))
+    return files[-1] if files else None
+
+
+def _save_checkpoint(path, model, optimizer, hist, state):
+    tensors = {f"model/{k}": v for k, v in model.state_dict().items()}
+    opt = optimizer.state_dict()
+    tensors.update({f"optim/{k}": v for k, v in opt.items() if isinstance(v, np.ndarray)})
+    if state["best_weights"] is not None:
+        tensors.update({f"best/{k}": v for k, v in state["best_weights"].items()})
+    meta = {"epoch": state["epoch"], "seed": state["seed"], "history": dict(hist),
+            "best": hist.best, "best_epoch": hist.best_epoch, "wait": state["wait"],
+            "optimizer": {"iterations": opt["iterations"], "steps": opt["steps"],
+                          "config": optimizer.get_config()}}
+    io.write_file(path, tensors, kind="checkpoint", meta=meta)
+
+
+def _load_checkpoint(path, model, optimizer, hist, state):
+    header, tensors = io.read_file(path)
+    if header.get("kind") != "checkpoint":
+        raise ValueError(f"{path}: not a training checkpoint")
+    meta = header["meta"]
+    split = {"model": {}, "optim": {}, "best": {}}
+    for name, arr in tensors.items():
+        group, _, key = name.partition("/")
+        split.setdefault(group, {})[key] = arr
+    model.load_state_dict(split["model"])
+    opt = dict(split["optim"])
+    opt.update(iterations=meta["optimizer"]["iterations"], steps=meta["optimizer"]["steps"])
+    optimizer.load_state_dict(opt)
+    hist.clear()
+    hist.update({k: list(v) for k, v in meta["history"].items()})
+    hist.best, hist.best_epoch = meta["best"], meta["best_epoch"]
+    state.update(epoch=int(meta["epoch"]), seed=int(meta["seed"]), wait=int(meta["wait"]),
+                 best_weights=split["best"] or None)
+
+
+def fit(model, x, y, *, optimizer: Optimizer, loss="mse", epochs: int = 10,
+        batch_size: int = 32, validation_data=None, shuffle: bool = True, seed=None,
+        metrics=(), sample_weight=None, monitor=None, mode: str = "auto", patience=None,
+        min_delta: float = 0.0, restore_best: bool = True, verbose: int = 1,
+        checkpoint_dir=None, checkpoint_every: int = 1, resume=False) -> History:
+    """Train ``model`` on ``(x, y)`` with mini-batches.
+
+    Args:
+        model: has ``forward(x, training)`` (or ``forward(**x, training)`` for a dict ``x``),
+            ``backward(dpred)``, ``state_dict()``, ``load_state_dict()`` and ``set_seed(int)``
+            (e.g. a :class:`~chronoscale.nn.Sequential`).
+        x: ``[N, ...]`` array, or a dict of ``[N, ...]`` arrays passed as keyword arguments
+            (e.g. ``{"x": X, "lengths": L}``). y: ``[N, ...]`` targets.
+        optimizer: an :class:`~chronoscale.nn.Optimizer` over ``model``'s parameters.
+        loss: name ("mse", "mae", "huber", "bce_with_logits") or ``f(pred, target, weights=None)
+            -> (loss, dpred)``.
+        validation_data: ``(x_val, y_val)`` evaluated after every epoch, or None.
+        shuffle: reshuffle the training set every epoch. seed: int for reproducible shuffling
+            and dropout (None: drawn from the OS and recorded in checkpoints).
+        metrics: names from :mod:`chronoscale.nn.metrics` ("mse", "mae", "rmse", "r2") or a dict
+            ``{name: f(pred, target) -> float}``; reported on train batches and validation data.
+        sample_weight: ``[N]`` or target-shaped per-element loss weights, or None.
+        monitor: what early stopping / best weights follow ("val_loss" with validation data,
+            else "loss"; or e.g. "val_mae"). mode: "min", "max" or "auto" (max for r2).
+        patience: stop after this many epochs without an improvement larger than ``min_delta``;
+            None trains all epochs. restore_best: with ``patience``, load the best epoch's
+            weights at the end.
+        verbose: 0 silent, 1 a tqdm bar per epoch, 2 one line per epoch.
+        checkpoint_dir, checkpoint_every: write ``ckpt-<epoch>.csm`` (weights, optimiser state,
+            history, early-stopping state) every N epochs.
+        resume: True resumes from the latest checkpoint in ``checkpoint_dir`` (if any), a path
+            resumes from that file; training continues up to ``epochs`` in total.
+
+    Returns:
+        :class:`History`.
+
+    Raises:
+        ValueError: mismatched lengths of x and y, empty data, batch_size < 1, unknown monitor,
+            a checkpoint that does not match the model.
+    """
+    loss_fn = _losses.get(loss)
+    metric_fns = _metrics.resolve(metrics)
+    n = _n_items(x)
+    if n == 0:
+        raise ValueError("x: no training sequences")
+    if len(y) != n:
+        raise ValueError(f"y has {len(y)} rows, x has {n}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if sample_weight is not None and len(sample_weight) != n:
+        raise ValueError(f"sample_weight has {len(sample_weight)} rows, x has {n}")
+    monitor = monitor or ("val_loss" if validation_data is not None else "loss")
+    known = ["loss", *metric_fns] + (["val_loss", *(f"val_{m}" for m in metric_fns)]
+                                     if validation_data is not None else [])
+    if monitor not in known:
+        raise ValueError(f"monitor {monitor!r} is not computed; choose one of {known}")
+    better = _mode(monitor, mode)
+
+    hist = History()
+    state = {"epoch": 0, "seed": seed, "wait": 0, "best_weights": None}
+    if state["seed"] is None:
+        state["seed"] = int(np.random.SeedSequence().generate_state(1)[0])
+    if resume:
+        path = resume if isinstance(resume, (str, os.PathLike)) else (
+            _latest_checkpoint(checkpoint_dir) if checkpoint_dir else None)
+        if isinstance(resume, (str, os.PathLike)) or path is not None:
+            _load_checkpoint(path, model, optimizer, hist, state)
+    seed = state["seed"]
+
+    from tqdm.auto import tqdm
+
+    n_batches = (n + batch_size - 1) // batch_size
+    for epoch in range(state["epoch"] + 1, epochs + 1):
+        order = (np.random.default_rng([seed, epoch]).permutation(n) if shuffle
+                 else np.arange(n))
+        bar = tqdm(total=n_batches, desc=f"Epoch {epoch}/{epochs}", unit="batch",
+                   disable=verbose != 1, leave=True)
+        t0 = time.perf_counter()
+        tot_loss, tot_metrics, seen = 0.0, dict.fromkeys(metric_fns, 0.0), 0
+        for i in range(n_batches):
+            idx = order[i * batch_size:(i + 1) * batch_size]
+            xb, yb = _take(x, idx), _take(y, idx)
+            model.set_seed(_batch_seed(seed, epoch, i))
+            pred = _forward(model, xb, True)
+            wb = _take(sample_weight, idx)
+            value, dpred = loss_fn(pred, yb) if wb is None else loss_fn(pred, yb, weights=wb)
+            optimizer.zero_grad()
+            model.backward(dpred)
+            optimizer.step()
+            tot_loss += value * len(idx)
+            for name, f in metric_fns.items():
+                tot_metrics[name] += f(pred, yb) * len(idx)
+            seen += len(idx)
+            rate = seen / max(time.perf_counter() - t0, 1e-9)
+            post = {"loss": f"{tot_loss / seen:.4g}", "seq/s": f"{rate:.0f}"}
+            post.update({k: f"{v / seen:.4g}" for k, v in tot_metrics.items()})
+            bar.set_postfix(post, refresh=False)
+            bar.update(1)
+        elapsed = time.perf_counter() - t0
+        row = {"epoch": epoch, "loss": tot_loss / seen, "seqs_per_s": seen / max(elapsed, 1e-9)}
+        row.update({k: v / seen for k, v in tot_metrics.items()})
+        if validation_data is not None:
+            xv, yv = validation_data
+            pv = predict_batches(model, xv, max(batch_size, 256))
+            row["val_loss"] = loss_fn(pv, yv)[0]
+            row.update({f"val_{k}": f(pv, yv) for k, f in metric_fns.items()})
+        for k, v in row.items():
+            hist.setdefault(k, []).append(float(v) if k != "epoch" else v)
+        bar.set_postfix({("seq/s" if k == "seqs_per_s" else k): f"{v:.4g}"
+                         for k, v in row.items() if k != "epoch"}, refresh=True)
+        bar.close()
+        if verbose == 2:
+            print(f"Epoch {epoch}/{epochs} " + " ".join(
+                f"{k}={v:.4g}" for k, v in row.items() if k != "epoch"), flush=True)
+
+        value = row[monitor]
+        improved = hist.best is None or (
+            value < hist.best - min_delta if better == "min" else value > hist.best + min_delta)
+        if improved:
+            hist.best, hist.best_epoch, state["wait"] = float(value), epoch, 0
+            if patience is not None and restore_best:
+                state["best_weights"] = _state_copy(model)
+        else:
+            state["wait"] += 1
+        state["epoch"] = epoch
+        stop = patience is not None and state["wait"] >= patience
+        if checkpoint_dir is not None and (epoch % checkpoint_every == 0 or stop
+                                           or epoch == epochs):
+            os.makedirs(checkpoint_dir, exist_ok=True)
+            _save_checkpoint(os.path.join(str(checkpoint_dir), _CKPT.format(epoch)),
+                             model, optimizer, hist, state)
+        if stop:
+            hist.stopped_epoch = epoch
+            break
+    if patience is not None and restore_best and state["best_weights"] is not None:
+        model.load_state_dict(state["best_weights"])
+    return hist

@@ -1,0 +1,166 @@
+"""chronoscale.io: the .csm format (layout as documented, alignment, dtypes), save/load of layers,
+and clear ValueErrors for corrupt, truncated, hostile or foreign files."""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+import chronoscale
+from chronoscale import io, nn
+
+
+def _read_by_the_spec(raw: bytes):
+    """An independent reader written from docs/FORMAT.md (what a C++ reader would do)."""
+    magic, version, flags, hsize, hcrc = struct.unpack_from("<8sIIQI", raw, 0)
+    assert magic == b"\x89CSM\r\n\x1a\n" and version == 1 and flags == 0
+    header_bytes = raw[32:32 + hsize]
+    assert zlib.crc32(header_bytes) == hcrc
+    header = json.loads(header_bytes)
+    data_start = (32 + hsize + 63) // 64 * 64
+    assert len(raw) == data_start + header["data_size"]
+    out = {}
+    for e in header["tensors"]:
+        assert e["offset"] % 64 == 0
+        start = data_start + e["offset"]
+        code = {"float32": "<f4", "float64": "<f8", "int32": "<i4", "int64": "<i8",
+                "uint8": "u1"}[e["dtype"]]
+        out[e["name"]] = np.frombuffer(raw[start:start + e["nbytes"]], code).reshape(e["shape"])
+    return header, out
+
+
+def test_roundtrip_and_documented_layout(rng, tmp_path):
+    tensors = {
+        "a": rng.standard_normal((3, 5)).astype(np.float32),
+        "b": rng.standard_normal(7),
+        "ids": rng.integers(-5, 5, size=(2, 2, 2)),
+        "i32": np.arange(3, dtype=np.int32),
+        "mask": np.array([1, 0, 1], dtype=np.uint8),
+        "empty": np.zeros((0, 4), np.float32),
+        "scalar": np.float64(2.5),
+    }
+    path = tmp_path / "t.csm"
+    io.write_file(path, tensors, meta={"note": "hi", "n": [1, 2]}, config={"k": 1})
+    header, got = io.read_file(path)
+    assert header["meta"] == {"note": "hi", "n": [1, 2]} and header["config"] == {"k": 1}
+    assert header["format_version"] == io.FORMAT_VERSION == 1
+    assert header["library_version"] == chronoscale.__version__
+    for k, v in tensors.items():
+        assert got[k].dtype == np.asarray(v).dtype and got[k].flags.writeable
+        np.testing.assert_array_equal(got[k], v)
+    h2, by_spec = _read_by_the_spec(path.read_bytes())
+    assert h2 == header
+    for k, v in tensors.items():
+        np.testing.assert_array_equal(by_spec[k], v)
+
+
+def test_save_load_sequential(rng, tmp_path):
+    x = rng.standard_normal((4, 9, 3))
+    model = nn.Sequential([nn.Conv1d(5, 3, activation="relu"), nn.MaxPool1d(2),
+                           nn.GRU(4, return_sequences=True), nn.LSTM(3),
+                           nn.Dense(1, activation="sigmoid")]).build(3, rng, "float64")
+    path = tmp_path / "m.csm"
+    chronoscale.save(model, path)
+    loaded = chronoscale.load(path)
+    assert isinstance(loaded, nn.Sequential) and loaded.dtype == np.float64
+    np.testing.assert_array_equal(loaded.forward(x), model.forward(x))
+    emb = nn.Sequential([nn.Embedding(11, 4), nn.MultiScale(["1", "3"], 2, cell="gru")])
+    ids = rng.integers(0, 11, size=(2, 6))
+    y = emb.forward(ids)
+    chronoscale.save(emb, path)
+    np.testing.assert_array_equal(chronoscale.load(path).forward(ids), y)
+    with pytest.raises(TypeError, match="unbuilt"):
+        chronoscale.save(nn.Dense(3), path)
+    with pytest.raises(TypeError, match="not a chronoscale model"):
+        chronoscale.save(object(), path)
+
+
+def _file(tmp_path, rng):
+    path = tmp_path / "c.csm"
+    model = nn.Sequential([nn.LSTM(3), nn.Dense(1)]).build(2, rng)
+    chronoscale.save(model, path)
+    return path, path.read_bytes()
+
+
+def test_corrupt_and_truncated_files_raise_value_error(rng, tmp_path):
+    path, raw = _file(tmp_path, rng)
+    bad = tmp_path / "bad.csm"
+    for cut in [0, 5, 31, 40, len(raw) // 2, len(raw) - 1]:
+        bad.write_bytes(raw[:cut])
+        with pytest.raises(ValueError, match="truncated"):
+            chronoscale.load(bad)
+    bad.write_bytes(b"PK\x03\x04" + raw[4:])
+    with pytest.raises(ValueError, match="magic"):
+        chronoscale.load(bad)
+    flipped = bytearray(raw)
+    flipped[40] ^= 0x20
+    bad.write_bytes(bytes(flipped))
+    with pytest.raises(ValueError, match="header checksum"):
+        chronoscale.load(bad)
+    flipped = bytearray(raw)
+    flipped[-3] ^= 0x01
+    bad.write_bytes(bytes(flipped))
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        chronoscale.load(bad)
+    newer = bytearray(raw)
+    newer[8:12] = struct.pack("<I", 2)
+    bad.write_bytes(bytes(newer))
+    with pytest.raises(ValueError, match="format version 2"):
+        chronoscale.load(bad)
+    huge = bytearray(raw)
+    huge[16:24] = struct.pack("<Q", 2**62)
+    bad.write_bytes(bytes(huge))
+    with pytest.raises(ValueError, match="truncated header"):
+        chronoscale.load(bad)
+
+
+def _rewrite_header(raw: bytes, edit) -> bytes:
+    """A well-formed file (valid CRCs) whose header was changed by ``edit`` (hostile input)."""
+    hsize = struct.unpack_from("<Q", raw, 16)[0]
+    header = json.loads(raw[32:32 + hsize])
+    old_start = (32 + hsize + 63) // 64 * 64
+    edit(header)
+    hb = json.dumps(header).encode()
+    start = (32 + len(hb) + 63) // 64 * 64
+    pre = struct.pack("<8sIIQII", io.MAGIC, 1, 0, len(hb), zlib.crc32(hb), 0)
+    return pre + hb + b"\0" * (start - 32 - len(hb)) + raw[old_start:]
+
+
+@pytest.mark.parametrize("edit,match", [
+    (lambda h: h["config"].update({"class": "os.system"}), "unknown layer"),
+    (lambda h: h["config"].update({"class": "_Recurrent"}), "unknown layer"),
+    (lambda h: h["config"]["config"]["layers"][0]["config"].update({"units": 10**9}),
+     "larger than the saved tensors"),
+    (lambda h: h["config"]["config"]["layers"][0]["config"].update({"bogus": 1}), "bad config"),
+    (lambda h: h["config"]["config"]["layers"][0]["config"].update({"units": 2}), "shape"),
+    (lambda h: h["tensors"][0].update({"offset": 10**12}), "outside the data section"),
+    (lambda h: h["tensors"][0].update({"offset": 3}), "offset"),
+    (lambda h: h["tensors"][0].update({"dtype": "object"}), "unsupported dtype"),
+    (lambda h: h["tensors"][0].update({"shape": [-1, 2]}), "bad shape"),
+    (lambda h: h["tensors"][0].update({"shape": [1, 1]}), "does not match shape"),
+    (lambda h: h["tensors"][1].update({"name": h["tensors"][0]["name"]}), "duplicate"),
+    (lambda h: h.update({"kind": "checkpoint"}), "not a model"),
+    (lambda h: h.update({"kind": "model", "class": "Pickle"}), "unknown model class"),
+    (lambda h: h.update({"format": "npz"}), "not a chronoscale header"),
+    (lambda h: h.pop("tensors"), "tensor table"),
+])
+def test_hostile_headers_raise_value_error(rng, tmp_path, edit, match):
+    _, raw = _file(tmp_path, rng)
+    bad = tmp_path / "hostile.csm"
+    bad.write_bytes(_rewrite_header(raw, edit))
+    with pytest.raises(ValueError, match=match):
+        chronoscale.load(bad)
+
+
+def test_write_errors(tmp_path):
+    with pytest.raises(TypeError, match="cannot be saved"):
+        io.write_file(tmp_path / "x.csm", {"c": np.zeros(2, np.complex64)})
+    with pytest.raises(TypeError, match="JSON"):
+        io.write_file(tmp_path / "x.csm", {}, meta={"f": object()})
+    with pytest.raises(TypeError, match="JSON"):
+        io.write_file(tmp_path / "x.csm", {}, meta={"nan": float("nan")})
+    assert not (tmp_path / "x.csm").exists() and not (tmp_path / "x.csm.tmp").exists()
