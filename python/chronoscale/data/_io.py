@@ -100,7 +100,7 @@ def unify(parts: list[tuple[str, np.ndarray]]) -> np.ndarray:
     if not parts:
         return np.zeros(0, np.int64)
     kind = max((k for k, _ in parts), key=_KIND_ORDER.__getitem__)
-    conv = {"int": np.int64, "float": np.float64, "str": str}[kind]
+    conv = {"int": np.int64, "float": np.float64, "str": np.bytes_}[kind]
     return np.concatenate([a.astype(conv) if k != kind else a for k, a in parts])
 
 
@@ -133,8 +133,9 @@ def read_columns(
             continue
         if replace is not None:
             chunk = chunk.replace(*replace)
-        buf = _text.as_buffer(chunk)
-        st, en = _text.table(_text.split_fields(buf, delimiter), f"{Path(path).name}: ", line_no)
+        fields = _text.split_fields(_text.as_buffer(chunk), delimiter)
+        buf = fields.buf  # a quoted chunk comes back re-encoded
+        st, en = _text.table(fields, f"{Path(path).name}: ", line_no)
         line_no += chunk.count(b"\n")
         if st.size == 0:
             continue

@@ -53,27 +53,27 @@ def split_fields(buf: np.ndarray, delimiter: str | None) -> Fields:
     if _QUOTE in buf:
         buf = _requote(buf, delimiter)
         d = bytes([_UNIT_SEP])
-    nl = np.flatnonzero(buf == _NL)
-    line_start = np.concatenate([[0], nl[:-1] + 1])
-    line_end = nl.copy()
-    cr = (line_end > line_start) & (buf[np.maximum(line_end - 1, 0)] == _CR)
-    line_end[cr] -= 1
-    keep = line_end > line_start
-    lines = np.flatnonzero(keep)
-    ls, le = line_start[keep], line_end[keep]
-    delims = np.flatnonzero(buf == d[0])
-    nd = np.searchsorted(delims, le) - np.searchsorted(delims, ls)
-    start = np.sort(np.concatenate([ls, delims + 1]))
-    end = np.sort(np.concatenate([delims, le]))
-    line = np.repeat(lines, nd + 1)
-    # strip spaces around each field (a few passes: fields rarely carry more than one or two)
-    for _ in range(64):
-        lead = (start < end) & (buf[np.minimum(start, len(buf) - 1)] == _SPACE)
-        trail = (start < end) & (buf[np.maximum(end - 1, 0)] == _SPACE)
-        if not (lead.any() or trail.any()):
-            break
-        start = start + lead
-        end = end - trail
+    is_nl = buf == _NL
+    sep = np.flatnonzero(is_nl | (buf == d[0]))  # every field ends at one of these, in order
+    start = np.concatenate([[0], sep[:-1] + 1])
+    end = sep.copy()
+    at_nl = is_nl[sep]
+    line = np.cumsum(at_nl) - at_nl  # newlines before each field's end
+    cr = at_nl & (end > start) & (buf[np.maximum(end - 1, 0)] == _CR)
+    end[cr] -= 1
+    # a line's first field starts after a newline; an empty line is one field, empty, at a newline
+    line_first = np.concatenate([[True], at_nl[:-1]])
+    keep = ~(line_first & at_nl & (end == start))
+    start, end, line = start[keep], end[keep], line[keep]
+    if (buf == _SPACE).any():  # strip spaces around fields (rarely more than one or two)
+        for _ in range(64):
+            lead = (start < end) & (buf[np.minimum(start, len(buf) - 1)] == _SPACE)
+            trail = (start < end) & (buf[np.maximum(end - 1, 0)] == _SPACE)
+            if not (lead.any() or trail.any()):
+                break
+            start = start + lead
+            end = end - trail
+    nl = np.flatnonzero(is_nl)
     return Fields(buf, start, end, line, len(nl))
 
 
@@ -161,9 +161,7 @@ def parse_float(buf, s, e) -> np.ndarray | None:
     first = np.searchsorted(dots, s2)
     ndots = np.searchsorted(dots, e) - first
     if ndots.max() <= 1:
-        dot = np.where(ndots == 1, dots[np.minimum(first, max(len(dots) - 1, 0))], e)
-        if len(dots) == 0:
-            dot = e
+        dot = e if len(dots) == 0 else np.where(ndots == 1, dots[np.minimum(first, len(dots) - 1)], e)
         nint, nfrac = dot - s2, np.maximum(e - dot - 1, 0)
         ok = (nint + nfrac >= 1) & (nint + nfrac <= 15)
         if ok.all():
@@ -192,18 +190,15 @@ def _digits_or_zero(buf, s, e):
 
 
 def parse_str(buf, s, e) -> np.ndarray:
-    """The ranges as a fixed-width string array (``str`` when ASCII/UTF-8, never truncated)."""
+    """The ranges as a fixed-width bytes array (``S<width>``, never truncated); decode the
+    distinct values only (``from_columns`` does)."""
     n = e - s
     W = max(int(n.max(initial=0)), 1)
     mat = np.zeros((len(s), W), np.uint8)
     for j in range(W):
         active = j < n
         mat[:, j] = np.where(active, _gather(buf, s + j), 0)
-    raw = mat.view(f"S{W}").reshape(-1)
-    try:
-        return raw.astype(f"U{W}")
-    except UnicodeDecodeError:
-        return np.char.decode(raw, "utf-8")
+    return mat.view(f"S{W}").reshape(-1)
 
 
 def parse_auto(buf, s, e) -> tuple[str, np.ndarray]:

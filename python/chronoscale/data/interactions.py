@@ -151,15 +151,50 @@ def _encode(sorted_ids: np.ndarray, ids) -> np.ndarray:
 
 def _compact(x: Interactions) -> Interactions:
     """Drop ids that no event uses (codes stay in the original ids' order)."""
-    used_u, u = np.unique(x.user, return_inverse=True)
-    used_i, i = np.unique(x.item, return_inverse=True)
+    used_u = np.bincount(x.user, minlength=x.num_users) > 0
+    used_i = np.bincount(x.item, minlength=x.num_items) > 0
     return replace(
         x,
-        user=u.astype(np.int64).reshape(-1),
-        item=i.astype(np.int64).reshape(-1),
+        user=(np.cumsum(used_u) - 1)[x.user],
+        item=(np.cumsum(used_i) - 1)[x.item],
         user_ids=x.user_ids[used_u],
         item_ids=x.item_ids[used_i],
     )
+
+
+def encode_ids(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(sorted distinct ids, int64 codes)`` like ``np.unique(a, return_inverse=True)``; integers
+    in a range no wider than a few times the row count use an O(N) table instead of a sort."""
+    if a.dtype.kind in "iu" and len(a):
+        lo, hi = int(a.min()), int(a.max())
+        if hi - lo <= 4 * len(a) + 1024:
+            present = np.zeros(hi - lo + 1, bool)
+            present[a - lo] = True
+            code = np.cumsum(present) - 1
+            return np.flatnonzero(present).astype(a.dtype) + lo, code[a - lo].astype(np.int64)
+    ids, inv = np.unique(a, return_inverse=True)
+    if ids.dtype.kind == "S":  # bytes from the text parser: decode only the distinct ids
+        try:
+            ids = ids.astype(f"U{max(ids.dtype.itemsize, 1)}")
+        except UnicodeDecodeError:
+            ids = np.char.decode(ids, "utf-8")
+    return ids, inv.reshape(-1).astype(np.int64)
+
+
+def _decoded(a: np.ndarray) -> np.ndarray:
+    if a.dtype.kind != "S":
+        return a
+    try:
+        return a.astype(f"U{max(a.dtype.itemsize, 1)}")
+    except UnicodeDecodeError:
+        return np.char.decode(a, "utf-8")
+
+
+def _sorted_by_user_time(u, ts) -> bool:
+    if len(u) < 2:
+        return True
+    du = np.diff(u)
+    return bool((du >= 0).all() and ((du > 0) | (np.diff(ts) >= 0)).all())
 
 
 def as_seconds(ts, time_unit: str = "s") -> np.ndarray:
@@ -259,19 +294,19 @@ def from_columns(
         val = np.asarray(value, dtype=np.float32)
         if val.shape != (n,):
             raise ValueError(f"value must have shape ({n},), got {val.shape}")
-    extra = {k: np.asarray(v) for k, v in (extra or {}).items()}
+    extra = {k: _decoded(np.asarray(v)) for k, v in (extra or {}).items()}
     for k, v in extra.items():
         if v.shape[:1] != (n,):
             raise ValueError(f"extra column {k!r} must have {n} rows, got shape {v.shape}")
     if dedupe not in DEDUPE_RULES:
         raise ValueError(f"dedupe must be one of {DEDUPE_RULES}, got {dedupe!r}")
 
-    user_ids, u = np.unique(user, return_inverse=True)
-    item_ids, i = np.unique(item, return_inverse=True)
-    u, i = u.reshape(-1).astype(np.int64), i.reshape(-1).astype(np.int64)
-    order = np.lexsort((ts, u))  # stable: ties keep the input order
-    u, i, ts, val = u[order], i[order], ts[order], val[order]
-    extra = {k: v[order] for k, v in extra.items()}
+    user_ids, u = encode_ids(user)
+    item_ids, i = encode_ids(item)
+    if not _sorted_by_user_time(u, ts):
+        order = np.lexsort((ts, u))  # stable: ties keep the input order
+        u, i, ts, val = u[order], i[order], ts[order], val[order]
+        extra = {k: v[order] for k, v in extra.items()}
     if synthetic:
         starts = np.concatenate([[0], np.cumsum(np.bincount(u, minlength=len(user_ids)))])
         ts = np.arange(n, dtype=np.int64) - starts[u]
@@ -286,7 +321,7 @@ def from_columns(
         name=name, version=version, synthetic_time=synthetic, extra=extra,
         meta=dict(meta or {}),
     )  # fmt: skip
-    return x.take(keep, compact=True)
+    return x if keep.all() else x.take(keep, compact=True)
 
 
 def _dedupe_mask(u, i, ts, rule: str) -> np.ndarray:

@@ -34,6 +34,7 @@ loader returns timestamps as int64 seconds; the conversion is noted per format:
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import re
@@ -161,7 +162,11 @@ def _sniff_delimiter(line: str) -> str | None:
 
 
 def _split(line: str, delimiter: str | None) -> list[str]:
-    return line.split() if delimiter is None else [t.strip() for t in line.split(delimiter)]
+    if delimiter is None:
+        return line.split()
+    if len(delimiter) != 1 or '"' not in line:
+        return [t.strip() for t in line.split(delimiter)]
+    return [t.strip() for t in next(csv.reader([line], delimiter=delimiter), [])]
 
 
 def _is_number(tok: str) -> bool:
