@@ -26,7 +26,9 @@ def _check_hist(items, lengths):
     items = np.asarray(items)
     lengths = np.asarray(lengths, np.int64)
     if items.ndim != 2 or lengths.shape != (items.shape[0],):
-        raise ValueError(f"items must be [B, T] and lengths [B], got {items.shape} and {lengths.shape}")
+        raise ValueError(
+            f"items must be [B, T] and lengths [B], got {items.shape} and {lengths.shape}"
+        )
     if len(lengths) and (lengths.min() < 0 or lengths.max() > items.shape[1]):
         raise ValueError(f"lengths must be in [0, {items.shape[1]}]")
     return items, lengths

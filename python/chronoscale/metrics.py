@@ -19,8 +19,28 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._negatives import STRATEGIES, sample_negatives
+
 TIES = ("expected", "pessimistic", "optimistic")
-STRATEGIES = ("uniform", "popularity")
+__all__ = [
+    "STRATEGIES",
+    "TIES",
+    "as_csr",
+    "dataset_label",
+    "evaluate_forecast",
+    "evaluate_full",
+    "evaluate_recommender",
+    "evaluate_sampled",
+    "evaluate_topk",
+    "format_table",
+    "mae",
+    "mape",
+    "per_query",
+    "ranking_metrics",
+    "rmse",
+    "sample_negatives",
+    "target_ranks",
+]
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -157,23 +177,47 @@ def ranking_metrics(greater, ties, k=(10,), ties_mode: str = "expected") -> dict
     for K in _ks(k):
         q = per_query(greater, ties, K, ties_mode)
         mean = {m: float(v.mean()) if len(v) else float("nan") for m, v in q.items()}
-        out.update({f"HR@{K}": mean["HR"], f"Recall@{K}": mean["HR"],
-                    f"NDCG@{K}": mean["NDCG"], f"MRR@{K}": mean["MRR"]})  # fmt: skip
+        out.update(
+            {
+                f"HR@{K}": mean["HR"],
+                f"Recall@{K}": mean["HR"],
+                f"NDCG@{K}": mean["NDCG"],
+                f"MRR@{K}": mean["MRR"],
+            }
+        )
     return out
 
 
 def _report(protocol, k, negatives, exclusion, ties, dataset, n, V, metrics, **more) -> dict:
-    return {"protocol": protocol, "k": _ks(k), "negatives": negatives, "exclusion": exclusion,
-            "ties": ties, "dataset": dataset_label(dataset), "num_queries": int(n),
-            "num_items": None if V is None else int(V), **more, "metrics": metrics}  # fmt: skip
+    return {
+        "protocol": protocol,
+        "k": _ks(k),
+        "negatives": negatives,
+        "exclusion": exclusion,
+        "ties": ties,
+        "dataset": dataset_label(dataset),
+        "num_queries": int(n),
+        "num_items": None if V is None else int(V),
+        **more,
+        "metrics": metrics,
+    }
 
 
 def _exclusion_label(exclude) -> str:
     return "none" if exclude is None else "history items removed (the target never)"
 
 
-def evaluate_full(scores, targets, k=(10,), *, exclude=None, ties: str = "expected",
-                  dataset=None, num_items: int | None = None, batch_size: int = 1024) -> dict:  # fmt: skip
+def evaluate_full(
+    scores,
+    targets,
+    k=(10,),
+    *,
+    exclude=None,
+    ties: str = "expected",
+    dataset=None,
+    num_items: int | None = None,
+    batch_size: int = 1024,
+) -> dict:
     """Full ranking over all items.
 
     ``scores``: ``[N, V]`` array, or a function ``rows -> [len(rows), V]`` called on batches of
@@ -192,20 +236,38 @@ def evaluate_full(scores, targets, k=(10,), *, exclude=None, ties: str = "expect
             rows = np.arange(s, min(s + batch_size, N))
             block = np.asarray(scores(rows))
             if block.shape != (len(rows), num_items):
-                raise ValueError(f"scores(rows) returned shape {block.shape}, expected "
-                                 f"({len(rows)}, {num_items})")  # fmt: skip
+                raise ValueError(
+                    f"scores(rows) returned shape {block.shape}, expected "
+                    f"({len(rows)}, {num_items})"
+                )
             g[rows], t[rows] = target_ranks(block, targets[rows], _slice_csr(csr, rows))
         V = num_items
     else:
         scores = np.asarray(scores)
         V = scores.shape[1] if scores.ndim == 2 else None
         g, t = target_ranks(scores, targets, exclude)
-    return _report("full-ranking", k, None, _exclusion_label(exclude), ties, dataset, N, V,
-                   ranking_metrics(g, t, k, ties))  # fmt: skip
+    return _report(
+        "full-ranking",
+        k,
+        None,
+        _exclusion_label(exclude),
+        ties,
+        dataset,
+        N,
+        V,
+        ranking_metrics(g, t, k, ties),
+    )
 
 
-def evaluate_topk(topk, targets, k=(10,), *, dataset=None, exclusion: str = "as recommended",
-                  num_items: int | None = None) -> dict:  # fmt: skip
+def evaluate_topk(
+    topk,
+    targets,
+    k=(10,),
+    *,
+    dataset=None,
+    exclusion: str = "as recommended",
+    num_items: int | None = None,
+) -> dict:
     """Ranking metrics from top-L recommendation lists ``[N, L]`` (item codes, best first,
     distinct; -1 pads). A target outside its list counts as a miss; ``K`` must be <= L."""
     lists = np.asarray(topk)
@@ -221,91 +283,36 @@ def evaluate_topk(topk, targets, k=(10,), *, dataset=None, exclusion: str = "as 
     hit = lists == t[:, None]
     pos = np.where(hit.any(1), hit.argmax(1), L + max(ks))  # 0-based rank, or beyond every K
     metrics = ranking_metrics(pos, np.zeros(N, np.int64), ks, "optimistic")
-    return _report("top-k-lists", ks, None, exclusion, "n/a (list order)", dataset, N,
-                   num_items, metrics, list_length=L)  # fmt: skip
+    return _report(
+        "top-k-lists",
+        ks,
+        None,
+        exclusion,
+        "n/a (list order)",
+        dataset,
+        N,
+        num_items,
+        metrics,
+        list_length=L,
+    )
 
 
-def sample_negatives(targets, num_items: int, num_negatives: int = 100, *,
-                     strategy: str = "uniform", popularity=None, exclude=None,
-                     seed=0) -> np.ndarray:  # fmt: skip
-    """``[N, num_negatives]`` int64 negatives per query, distinct within a row, never the
-    target and never in the row's ``exclude`` set. ``strategy="uniform"`` over all items or
-    ``"popularity"``: proportional to ``popularity`` ``[V]`` (counts; zero-count items are never
-    drawn). Rows are drawn in batches with rejection (successive sampling without
-    replacement), seeded by ``seed``. Raises ValueError when a row has fewer allowed items than
-    ``num_negatives``.
-    """
-    if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
-    t = np.asarray(targets, np.int64).reshape(-1)
-    N, V, n = len(t), int(num_items), int(num_negatives)
-    if n < 1:
-        raise ValueError(f"num_negatives must be >= 1, got {num_negatives}")
-    if len(t) and (t.min() < 0 or t.max() >= V):
-        raise ValueError(f"targets must be item codes in [0, {V})")
-    rng = np.random.default_rng(seed)
-    allowed_item = np.ones(V, bool)
-    cdf = None
-    if strategy == "popularity":
-        p = np.asarray(popularity, np.float64).reshape(-1)
-        if p.shape != (V,) or (p < 0).any() or p.sum() <= 0:
-            raise ValueError(f"popularity must be [{V}] non-negative counts with a positive sum")
-        cdf = np.cumsum(p) / p.sum()
-        allowed_item = p > 0
-    csr = as_csr(exclude, N, V)
-    ex_key = np.zeros(0, np.int64)
-    allowed = np.full(N, int(allowed_item.sum())) - allowed_item[t]
-    if csr is not None:
-        row = np.repeat(np.arange(N), np.diff(csr[0]))
-        keep = csr[1] != t[row]
-        ex_key = row[keep] * V + csr[1][keep]
-        allowed -= np.bincount(row[keep], weights=allowed_item[csr[1][keep]], minlength=N).astype(np.int64)
-    if N and allowed.min() < n:
-        bad = int(np.argmin(allowed))
-        raise ValueError(f"num_negatives={n} but query {bad} has only {int(allowed[bad])} items to "
-                         "sample from (all items minus target and exclusions)")  # fmt: skip
-    out = np.full((N, n), -1, np.int64)
-    filled = np.zeros(N, np.int64)
-    pending = np.arange(N)
-    for _ in range(16):
-        if len(pending) == 0:
-            break
-        draws = 2 * n + 16
-        shape = (len(pending), draws)
-        cand = rng.integers(0, V, shape) if cdf is None else np.minimum(
-            np.searchsorted(cdf, rng.random(shape), side="right"), V - 1)  # fmt: skip
-        bad = (cand == t[pending, None]) | ~allowed_item[cand]
-        if len(ex_key):
-            bad |= np.isin(pending[:, None] * V + cand, ex_key)
-        mat = np.concatenate([out[pending], np.where(bad, -2, cand)], axis=1)
-        bad_all = np.concatenate([np.ones((len(pending), n), bool), bad], axis=1)
-        order = np.argsort(mat, axis=1, kind="stable")
-        srt = np.take_along_axis(mat, order, 1)
-        dup_sorted = np.concatenate([np.zeros((len(pending), 1), bool), srt[:, 1:] == srt[:, :-1]], 1)
-        dup = np.zeros_like(dup_sorted)
-        np.put_along_axis(dup, order, dup_sorted, 1)
-        new = ~bad_all & ~dup
-        rank = np.cumsum(new, axis=1) + filled[pending, None]
-        take = new & (rank <= n)
-        r, c = np.nonzero(take)
-        out[pending[r], rank[r, c] - 1] = mat[r, c]
-        filled[pending] = np.minimum(rank[:, -1], n)
-        pending = pending[filled[pending] < n]
-    for q in pending:  # rows whose allowed set is barely larger than n: draw from it directly
-        cand = np.flatnonzero(allowed_item)
-        cand = cand[(cand != t[q]) & ~np.isin(q * V + cand, ex_key)]
-        have = out[q, : filled[q]]
-        cand = cand[~np.isin(cand, have)]
-        w = None if cdf is None else np.diff(np.concatenate([[0.0], cdf]))[cand]
-        extra = rng.choice(cand, n - filled[q], replace=False, p=None if w is None else w / w.sum())
-        out[q, filled[q] :] = extra
-    return out
-
-
-def evaluate_sampled(scores, targets, k=(10,), *, num_negatives: int = 100,
-                     strategy: str = "uniform", popularity=None, exclude=None,
-                     exclude_history: bool = True, seed=0, ties: str = "expected",
-                     dataset=None, num_items: int | None = None, negatives=None) -> dict:  # fmt: skip
+def evaluate_sampled(
+    scores,
+    targets,
+    k=(10,),
+    *,
+    num_negatives: int = 100,
+    strategy: str = "uniform",
+    popularity=None,
+    exclude=None,
+    exclude_history: bool = True,
+    seed=0,
+    ties: str = "expected",
+    dataset=None,
+    num_items: int | None = None,
+    negatives=None,
+) -> dict:
     """Sampled ranking: each target against ``num_negatives`` sampled items.
 
     ``scores``: ``[N, V]`` array, or a function ``(rows [b], candidates [b, C]) -> [b, C]`` that
@@ -320,15 +327,29 @@ def evaluate_sampled(scores, targets, k=(10,), *, num_negatives: int = 100,
     if V is None:
         raise ValueError("num_items is required when scores is a function")
     if negatives is None:
-        negatives = sample_negatives(targets, V, num_negatives, strategy=strategy,
-                                     popularity=popularity,
-                                     exclude=exclude if exclude_history else None, seed=seed)  # fmt: skip
-        neg_label = {"count": int(num_negatives), "strategy": strategy, "seed": seed,
-                     "exclude_history": bool(exclude_history and exclude is not None)}  # fmt: skip
+        negatives = sample_negatives(
+            targets,
+            V,
+            num_negatives,
+            strategy=strategy,
+            popularity=popularity,
+            exclude=exclude if exclude_history else None,
+            seed=seed,
+        )
+        neg_label = {
+            "count": int(num_negatives),
+            "strategy": strategy,
+            "seed": seed,
+            "exclude_history": bool(exclude_history and exclude is not None),
+        }
     else:
         negatives = np.asarray(negatives, np.int64)
-        neg_label = {"count": int(negatives.shape[1]), "strategy": "given", "seed": None,
-                     "exclude_history": None}  # fmt: skip
+        neg_label = {
+            "count": int(negatives.shape[1]),
+            "strategy": "given",
+            "seed": None,
+            "exclude_history": None,
+        }
     cand = np.concatenate([targets[:, None], negatives], axis=1)
     if callable(scores):
         cs = np.asarray(scores(np.arange(N), cand), np.float64)
@@ -341,8 +362,9 @@ def evaluate_sampled(scores, targets, k=(10,), *, num_negatives: int = 100,
     g = (cs[:, 1:] > cs[:, :1]).sum(1)
     t = (cs[:, 1:] == cs[:, :1]).sum(1)
     excl = _exclusion_label(exclude if exclude_history else None)
-    return _report("sampled-ranking", k, neg_label, excl, ties, dataset, N, V,
-                   ranking_metrics(g, t, k, ties))  # fmt: skip
+    return _report(
+        "sampled-ranking", k, neg_label, excl, ties, dataset, N, V, ranking_metrics(g, t, k, ties)
+    )
 
 
 # -------------------------------------------------------------------------------- forecasting
@@ -380,12 +402,18 @@ def mape(y_true, y_pred) -> float:
 
 
 def _forecast_metrics(y, p) -> dict:
-    return {"MAE": mae(y, p), "RMSE": rmse(y, p), "MAPE": mape(y, p),
-            "MAPE_zeros_skipped": int((y == 0).sum()), "count": int((~np.isnan(y)).sum())}  # fmt: skip
+    return {
+        "MAE": mae(y, p),
+        "RMSE": rmse(y, p),
+        "MAPE": mape(y, p),
+        "MAPE_zeros_skipped": int((y == 0).sum()),
+        "count": int((~np.isnan(y)).sum()),
+    }
 
 
-def evaluate_forecast(y_true, y_pred, *, horizons=None, dataset=None, scale=None,
-                      target: str | None = None) -> dict:  # fmt: skip
+def evaluate_forecast(
+    y_true, y_pred, *, horizons=None, dataset=None, scale=None, target: str | None = None
+) -> dict:
     """Forecast errors overall and per horizon.
 
     ``y_true`` / ``y_pred``: ``[N]`` or ``[N, H]`` (column h = horizon h; NaN in ``y_true``
@@ -403,10 +431,17 @@ def evaluate_forecast(y_true, y_pred, *, horizons=None, dataset=None, scale=None
     if len(labels) != H:
         raise ValueError(f"horizons has {len(labels)} labels, y has {H} columns")
     per = {str(h): _forecast_metrics(y[:, j], p[:, j]) for j, h in enumerate(labels)}
-    return {"protocol": "forecast", "dataset": dataset_label(dataset), "scale": scale,
-            "target": target, "horizons": labels, "num_series": int(y.shape[0]),
-            "mape_rule": "percent; entries with zero truth left out",
-            "metrics": _forecast_metrics(y, p), "per_horizon": per}  # fmt: skip
+    return {
+        "protocol": "forecast",
+        "dataset": dataset_label(dataset),
+        "scale": scale,
+        "target": target,
+        "horizons": labels,
+        "num_series": int(y.shape[0]),
+        "mape_rule": "percent; entries with zero truth left out",
+        "metrics": _forecast_metrics(y, p),
+        "per_horizon": per,
+    }
 
 
 def format_table(reports: dict[str, dict], metrics=None) -> str:
@@ -414,20 +449,37 @@ def format_table(reports: dict[str, dict], metrics=None) -> str:
     names = list(reports)
     if not names:
         return ""
-    cols = metrics or [m for m in reports[names[0]]["metrics"] if not m.startswith("Recall")
-                       and m not in ("MAPE_zeros_skipped", "count")]  # fmt: skip
+    cols = metrics or [
+        m
+        for m in reports[names[0]]["metrics"]
+        if not m.startswith("Recall") and m not in ("MAPE_zeros_skipped", "count")
+    ]
     lines = ["| method | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for name in names:
         m = reports[name]["metrics"]
-        lines.append(f"| {name} | " + " | ".join(f"{m.get(c, float('nan')):.4f}" for c in cols) + " |")
+        lines.append(
+            f"| {name} | " + " | ".join(f"{m.get(c, float('nan')):.4f}" for c in cols) + " |"
+        )
     return "\n".join(lines)
 
 
-def evaluate_recommender(model, targets, k=(10,), *, protocol: str = "full",
-                         max_len: int | None = None, item_offset: int = 0,
-                         exclude_history: bool = True, batch_size: int = 1024,
-                         num_negatives: int = 100, strategy: str = "uniform",
-                         popularity=None, seed=0, ties: str = "expected", dataset=None) -> dict:  # fmt: skip
+def evaluate_recommender(
+    model,
+    targets,
+    k=(10,),
+    *,
+    protocol: str = "full",
+    max_len: int | None = None,
+    item_offset: int = 0,
+    exclude_history: bool = True,
+    batch_size: int = 1024,
+    num_negatives: int = 100,
+    strategy: str = "uniform",
+    popularity=None,
+    seed=0,
+    ties: str = "expected",
+    dataset=None,
+) -> dict:
     """Evaluate anything with the recommender interface (``chronoscale.baselines``) on
     ``EvalTargets`` (a split's ``valid`` or ``test``).
 
@@ -444,11 +496,20 @@ def evaluate_recommender(model, targets, k=(10,), *, protocol: str = "full",
     V = targets.data.num_items
     dataset = targets.data if dataset is None else dataset
     if protocol == "full":
+
         def scorer(rows):
             return model.score(hist.items[rows], hist.lengths[rows])
 
-        rep = evaluate_full(scorer, targets.items, k, exclude=excl, ties=ties, dataset=dataset,
-                            num_items=V, batch_size=batch_size)  # fmt: skip
+        rep = evaluate_full(
+            scorer,
+            targets.items,
+            k,
+            exclude=excl,
+            ties=ties,
+            dataset=dataset,
+            num_items=V,
+            batch_size=batch_size,
+        )
     else:
         if strategy == "popularity" and popularity is None:
             popularity = targets.data.item_popularity()
@@ -457,13 +518,25 @@ def evaluate_recommender(model, targets, k=(10,), *, protocol: str = "full",
             out = np.empty(cand.shape)
             for s in range(0, len(rows), batch_size):
                 r = rows[s : s + batch_size]
-                out[s : s + batch_size] = model.score_candidates(hist.items[r], hist.lengths[r], cand[s : s + batch_size])
+                out[s : s + batch_size] = model.score_candidates(
+                    hist.items[r], hist.lengths[r], cand[s : s + batch_size]
+                )
             return out
 
-        rep = evaluate_sampled(scorer, targets.items, k, num_negatives=num_negatives,
-                               strategy=strategy, popularity=popularity, exclude=excl,
-                               exclude_history=exclude_history, seed=seed, ties=ties,
-                               dataset=dataset, num_items=V)  # fmt: skip
+        rep = evaluate_sampled(
+            scorer,
+            targets.items,
+            k,
+            num_negatives=num_negatives,
+            strategy=strategy,
+            popularity=popularity,
+            exclude=excl,
+            exclude_history=exclude_history,
+            seed=seed,
+            ties=ties,
+            dataset=dataset,
+            num_items=V,
+        )
     rep["model"] = getattr(model, "name", type(model).__name__)
     rep["split"] = getattr(targets, "name", None)
     rep["max_len"] = max_len

@@ -10,8 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from chronoscale.data import FORMATS, detect_format, read_interactions
-from chronoscale.data import _text
+from chronoscale.data import FORMATS, _text, detect_format, read_interactions
 
 
 def write(tmp_path, name, text, gz=False):
@@ -23,43 +22,68 @@ def write(tmp_path, name, text, gz=False):
 
 def events(x):
     """(original user, original item, timestamp, value) tuples in the container's order."""
-    return list(zip(x.decode_users(x.user).tolist(), x.decode_items(x.item).tolist(),
-                    x.timestamp.tolist(), x.value.tolist()))  # fmt: skip
+    return list(
+        zip(
+            x.decode_users(x.user).tolist(),
+            x.decode_items(x.item).tolist(),
+            x.timestamp.tolist(),
+            x.value.tolist(),
+        )
+    )
 
 
 @pytest.mark.parametrize("gz", [False, True])
 def test_movielens_dat(tmp_path, gz):
-    p = write(tmp_path, "ratings.dat" + (".gz" if gz else ""),
-              "2::20::4::300\n1::10::5::200\n1::11::3::100\n", gz)  # fmt: skip
+    p = write(
+        tmp_path,
+        "ratings.dat" + (".gz" if gz else ""),
+        "2::20::4::300\n1::10::5::200\n1::11::3::100\n",
+        gz,
+    )
     assert detect_format(p) == "movielens-dat"
     x = read_interactions(p)
     assert events(x) == [(1, 11, 100, 3.0), (1, 10, 200, 5.0), (2, 20, 300, 4.0)]
     assert x.name == "ratings.dat" and x.version.startswith("sha256:")
-    assert x.user.dtype == np.int64 and x.timestamp.dtype == np.int64 and x.value.dtype == np.float32
+    assert (
+        x.user.dtype == np.int64 and x.timestamp.dtype == np.int64 and x.value.dtype == np.float32
+    )
 
 
 def test_movielens_csv_crlf_and_blank_lines(tmp_path):
-    p = write(tmp_path, "ratings.csv",
-              "userId,movieId,rating,timestamp\r\n1,1,4.0,964982703\r\n\r\n1,3,4.5,964981247\r\n")  # fmt: skip
+    p = write(
+        tmp_path,
+        "ratings.csv",
+        "userId,movieId,rating,timestamp\r\n1,1,4.0,964982703\r\n\r\n1,3,4.5,964981247\r\n",
+    )
     assert detect_format(p) == "movielens-csv"
     assert events(read_interactions(p)) == [(1, 3, 964981247, 4.5), (1, 1, 964982703, 4.0)]
 
 
 def test_recbole_inter_floors_float_time(tmp_path):
-    p = write(tmp_path, "x.inter",
-              "user_id:token\titem_id:token\trating:float\ttimestamp:float\n7\t1\t3\t10.9\n7\t2\t1\t10.2\n")  # fmt: skip
+    p = write(
+        tmp_path,
+        "x.inter",
+        "user_id:token\titem_id:token\trating:float\ttimestamp:float\n7\t1\t3\t10.9\n7\t2\t1\t10.2\n",
+    )
     assert detect_format(p) == "recbole"
     # equal floored times: file order decides (stable ties)
     assert events(read_interactions(p)) == [(7, 1, 10, 3.0), (7, 2, 10, 1.0)]
 
 
 def test_session_yoochoose(tmp_path):
-    p = write(tmp_path, "clicks.txt", "SessionId\tItemId\tTime\n5\t214536502\t1396860669.277\n"
-              "5\t214536506\t1396860886.998\n3\t1\t1396860000.5\n")  # fmt: skip
+    p = write(
+        tmp_path,
+        "clicks.txt",
+        "SessionId\tItemId\tTime\n5\t214536502\t1396860669.277\n"
+        "5\t214536506\t1396860886.998\n3\t1\t1396860000.5\n",
+    )
     assert detect_format(p) == "session"
     x = read_interactions(p)
-    assert events(x) == [(3, 1, 1396860000, 1.0), (5, 214536502, 1396860669, 1.0),
-                         (5, 214536506, 1396860886, 1.0)]  # fmt: skip
+    assert events(x) == [
+        (3, 1, 1396860000, 1.0),
+        (5, 214536502, 1396860669, 1.0),
+        (5, 214536506, 1396860886, 1.0),
+    ]
 
 
 def test_sequence_file_synthesises_order(tmp_path):
@@ -81,9 +105,16 @@ def test_pairs_sasrec(tmp_path):
 
 
 def test_otto_jsonl(tmp_path):
-    rec = [{"session": 9, "events": [{"aid": 5, "ts": 1659304800025, "type": "clicks"},
-                                     {"aid": 6, "ts": 1659304904999, "type": "orders"}]},
-           {"session": 2, "events": [{"aid": 5, "ts": 1000, "type": "carts"}]}]  # fmt: skip
+    rec = [
+        {
+            "session": 9,
+            "events": [
+                {"aid": 5, "ts": 1659304800025, "type": "clicks"},
+                {"aid": 6, "ts": 1659304904999, "type": "orders"},
+            ],
+        },
+        {"session": 2, "events": [{"aid": 5, "ts": 1000, "type": "carts"}]},
+    ]
     p = write(tmp_path, "train.jsonl", "\n".join(json.dumps(r) for r in rec) + "\n")
     assert detect_format(p) == "otto"
     x = read_interactions(p)
@@ -91,8 +122,12 @@ def test_otto_jsonl(tmp_path):
 
 
 def test_cdnow_dates_to_midnight_utc(tmp_path):
-    p = write(tmp_path, "CDNOW_master.txt", " customer_id  date number_of_cds  dollar_value\n"
-              " 00001 19970101  1   11.77\n 00002 19970112  1   12.00\n 00002 19980228  5   77.00\n")  # fmt: skip
+    p = write(
+        tmp_path,
+        "CDNOW_master.txt",
+        " customer_id  date number_of_cds  dollar_value\n"
+        " 00001 19970101  1   11.77\n 00002 19970112  1   12.00\n 00002 19980228  5   77.00\n",
+    )
     assert detect_format(p) == "cdnow"
     x = read_interactions(p)
     day = lambda s: int(np.datetime64(s, "s").astype(np.int64))  # noqa: E731
@@ -103,14 +138,20 @@ def test_cdnow_dates_to_midnight_utc(tmp_path):
 
 
 def test_cdnow_bad_date(tmp_path):
-    p = write(tmp_path, "c.txt", " customer_id  date number_of_cds  dollar_value\n 1 19970230 1 2.0\n")
+    p = write(
+        tmp_path, "c.txt", " customer_id  date number_of_cds  dollar_value\n 1 19970230 1 2.0\n"
+    )
     with pytest.raises(ValueError, match="YYYYMMDD"):
         read_interactions(p)
 
 
 def test_diginetica(tmp_path):
-    p = write(tmp_path, "views.csv", "session_id;user_id;item_id;timeframe;eventdate\n"
-              "1;NA;81766;526309;2016-05-09\n1;NA;31331;1031018;2016-05-09\n2;7;5;0;2016-01-03\n")  # fmt: skip
+    p = write(
+        tmp_path,
+        "views.csv",
+        "session_id;user_id;item_id;timeframe;eventdate\n"
+        "1;NA;81766;526309;2016-05-09\n1;NA;31331;1031018;2016-05-09\n2;7;5;0;2016-01-03\n",
+    )
     assert detect_format(p) == "diginetica"
     x = read_interactions(p)
     base = int(np.datetime64("2016-05-09", "s").astype(np.int64))
@@ -119,8 +160,10 @@ def test_diginetica(tmp_path):
 
 def test_open_bandit(tmp_path):
     head = ",timestamp,item_id,position,click,propensity_score,user_feature_0,user_feature_1\n"
-    rows = ("0,2019-11-24 00:00:34.762830+00:00,14,3,0,0.0125,aa,bb\n"
-            "1,2019-11-24 01:00:00.1+02:00,3,1,1,0.5,aa,cc\n")  # fmt: skip
+    rows = (
+        "0,2019-11-24 00:00:34.762830+00:00,14,3,0,0.0125,aa,bb\n"
+        "1,2019-11-24 01:00:00.1+02:00,3,1,1,0.5,aa,cc\n"
+    )
     p = write(tmp_path, "all.csv", head + rows)
     assert detect_format(p) == "open-bandit"
     x = read_interactions(p)
@@ -133,16 +176,18 @@ def test_open_bandit(tmp_path):
 
 def test_table_column_mapping_and_extra(tmp_path):
     p = write(tmp_path, "log.tsv", "t\tu\tw\ti\tkind\n5\tA\t1.5\tX\tview\n3\tA\t2.5\tY\tbuy\n")
-    x = read_interactions(p, columns={"user": "u", "item": "i", "timestamp": "t", "value": "w",
-                                      "kind": "kind"})  # fmt: skip
+    x = read_interactions(
+        p, columns={"user": "u", "item": "i", "timestamp": "t", "value": "w", "kind": "kind"}
+    )
     assert events(x) == [("A", "Y", 3, 2.5), ("A", "X", 5, 1.5)]
     assert x.extra["kind"].tolist() == ["buy", "view"]
 
 
 def test_headerless_positions_and_time_unit(tmp_path):
     p = write(tmp_path, "r.csv", "u1,i1,5.0,1500\nu1,i2,4.0,500\n")
-    x = read_interactions(p, "table", {"user": 0, "item": 1, "value": 2, "timestamp": 3},
-                          header=False, time_unit="ms")  # fmt: skip
+    x = read_interactions(
+        p, "table", {"user": 0, "item": 1, "value": 2, "timestamp": 3}, header=False, time_unit="ms"
+    )
     assert events(x) == [("u1", "i2", 0, 4.0), ("u1", "i1", 1, 5.0)]
 
 
@@ -216,8 +261,12 @@ class FakeArrow:
 
 @pytest.mark.parametrize("kind", ["dict", "pandas-like", "arrow-like"])
 def test_frames_duck_typed(kind):
-    d = {"userId": ["b", "a", "a"], "movieId": [1, 2, 1], "ts": np.array(
-        ["2020-01-02", "2020-01-01", "2020-01-03"], "datetime64[s]"), "rating": [1.0, 2.0, 3.0]}  # fmt: skip
+    d = {
+        "userId": ["b", "a", "a"],
+        "movieId": [1, 2, 1],
+        "ts": np.array(["2020-01-02", "2020-01-01", "2020-01-03"], "datetime64[s]"),
+        "rating": [1.0, 2.0, 3.0],
+    }
     src = {"dict": d, "pandas-like": FakePandas(d), "arrow-like": FakeArrow(d)}[kind]
     x = read_interactions(src, name="frame", columns={"timestamp": "ts"})
     assert events(x)[0] == ("a", 2, 1577836800, 2.0) and x.name == "frame"
@@ -262,7 +311,11 @@ def test_parquet_roundtrip(tmp_path):
 
 
 def test_progress_bar_and_silence(tmp_path, capsys):
-    p = write(tmp_path, "r.csv", "user,item,timestamp\n" + "".join(f"{i % 7},{i},{i}\n" for i in range(500)))
+    p = write(
+        tmp_path,
+        "r.csv",
+        "user,item,timestamp\n" + "".join(f"{i % 7},{i},{i}\n" for i in range(500)),
+    )
     read_interactions(p, progress=True)
     assert "reading r.csv" in capsys.readouterr().err
     read_interactions(p, progress=False)
@@ -313,8 +366,13 @@ def test_parse_numbers_match_python(rng):
 def test_parse_datetime_matches_numpy(rng):
     secs = rng.integers(0, 2 * 10**9, 200)
     iso = np.datetime_as_string(secs.astype("datetime64[s]"))
-    text = "\n".join(s.replace("T", " " if k % 2 else "T") + (".123" if k % 3 == 0 else "")
-                     for k, s in enumerate(iso)) + "\n"  # fmt: skip
+    text = (
+        "\n".join(
+            s.replace("T", " " if k % 2 else "T") + (".123" if k % 3 == 0 else "")
+            for k, s in enumerate(iso)
+        )
+        + "\n"
+    )
     buf, st, en = _fields(text)
     assert _text.parse_datetime(buf, st[:, 0], en[:, 0]).tolist() == secs.tolist()
     buf, st, en = _fields("2021-02-29\n")

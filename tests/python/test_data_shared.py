@@ -13,25 +13,68 @@ pytestmark = pytest.mark.data
 
 # path, format, events, users, items, first day, last day (UTC; None: order only)
 CASES = [
-    ("movielens-1m-sample/sample_movielens_rating.dat.gz", "movielens-dat", 100_000, 5_958, 3_312,
-     "2000-04-25", "2003-02-27"),
+    (
+        "movielens-1m-sample/sample_movielens_rating.dat.gz",
+        "movielens-dat",
+        100_000,
+        5_958,
+        3_312,
+        "2000-04-25",
+        "2003-02-27",
+    ),
     ("movielens-100k/ml-100k.inter.gz", "recbole", 100_000, 943, 1_682, "1997-09-20", "1998-04-22"),
-    ("movielens-latest-small/ratings.csv.gz", "movielens-csv", 100_836, 610, 9_724, "1996-03-29",
-     "2018-09-24"),
+    (
+        "movielens-latest-small/ratings.csv.gz",
+        "movielens-csv",
+        100_836,
+        610,
+        9_724,
+        "1996-03-29",
+        "2018-09-24",
+    ),
     ("sasrec-video/Video.txt.gz", "pairs", 287_107, 31_013, 23_715, None, None),
     ("s3rec-amazon-yelp/Beauty.txt.gz", "sequence", 198_502, 22_363, 12_101, None, None),
-    ("s3rec-amazon-yelp/Sports_and_Outdoors.txt.gz", "sequence", 296_337, 35_598, 18_357, None, None),
+    (
+        "s3rec-amazon-yelp/Sports_and_Outdoors.txt.gz",
+        "sequence",
+        296_337,
+        35_598,
+        18_357,
+        None,
+        None,
+    ),
     ("s3rec-amazon-yelp/Toys_and_Games.txt.gz", "sequence", 167_597, 19_412, 11_924, None, None),
     ("s3rec-amazon-yelp/Yelp.txt.gz", "sequence", 316_354, 30_431, 20_033, None, None),
-    ("amazon-grocery-rechorus/train.csv.gz", "table", 121_892, 14_681, 8_687, "2000-08-09",
-     "2014-07-22"),
-    ("yoochoose-100k/yoochoose-clicks-100k_train_full.txt.gz", "session", 70_278, 17_794, 2_933,
-     "2014-04-01", None),
-    ("diginetica-sample/sample_train-item-views.csv.gz", "diginetica", 12_391, 2_986, 7_139,
-     "2016-01-03", "2016-06-01"),
+    (
+        "amazon-grocery-rechorus/train.csv.gz",
+        "table",
+        121_892,
+        14_681,
+        8_687,
+        "2000-08-09",
+        "2014-07-22",
+    ),
+    (
+        "yoochoose-100k/yoochoose-clicks-100k_train_full.txt.gz",
+        "session",
+        70_278,
+        17_794,
+        2_933,
+        "2014-04-01",
+        None,
+    ),
+    (
+        "diginetica-sample/sample_train-item-views.csv.gz",
+        "diginetica",
+        12_391,
+        2_986,
+        7_139,
+        "2016-01-03",
+        "2016-06-01",
+    ),
     ("cdnow/CDNOW_master.txt.gz", "cdnow", 69_659, 23_570, 1, "1997-01-01", "1998-06-30"),
     ("otto-sample/train.jsonl", "otto", 862, 20, 510, "2022-07-31", "2022-08-28"),
-]  # fmt: skip
+]
 
 
 def _day(t) -> str:
@@ -60,7 +103,10 @@ def test_shared_file_counts(shared_data, case):
 
 def test_movielens_100k_ratings(shared_data):
     x = read_interactions(shared_data / "movielens-100k/ml-100k.inter.gz")
-    assert np.bincount(x.value.astype(int)).tolist()[1:] == np.bincount(x.value.astype(int))[1:].tolist()
+    assert (
+        np.bincount(x.value.astype(int)).tolist()[1:]
+        == np.bincount(x.value.astype(int))[1:].tolist()
+    )
     assert set(np.unique(x.value).tolist()) == {1.0, 2.0, 3.0, 4.0, 5.0}
     assert x.counts.min() >= 20  # ML-100K: every user rated at least 20 movies
 

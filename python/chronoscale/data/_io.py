@@ -57,7 +57,9 @@ def _progress_bar(path, size: int, progress: bool | None):
     return tqdm(total=size, unit="B", unit_scale=True, desc=f"reading {Path(path).name}")
 
 
-def iter_chunks(path, progress: bool | None = None, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
+def iter_chunks(
+    path, progress: bool | None = None, chunk_bytes: int = CHUNK_BYTES
+) -> Iterator[bytes]:
     """The decompressed file in pieces of about ``chunk_bytes`` that end at a line end."""
     stream, raw = open_binary(path)
     bar = _progress_bar(path, os.fstat(raw.fileno()).st_size, progress)

@@ -161,7 +161,9 @@ def parse_float(buf, s, e) -> np.ndarray | None:
     first = np.searchsorted(dots, s2)
     ndots = np.searchsorted(dots, e) - first
     if ndots.max() <= 1:
-        dot = e if len(dots) == 0 else np.where(ndots == 1, dots[np.minimum(first, len(dots) - 1)], e)
+        dot = (
+            e if len(dots) == 0 else np.where(ndots == 1, dots[np.minimum(first, len(dots) - 1)], e)
+        )
         nint, nfrac = dot - s2, np.maximum(e - dot - 1, 0)
         ok = (nint + nfrac >= 1) & (nint + nfrac <= 15)
         if ok.all():

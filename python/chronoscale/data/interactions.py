@@ -220,7 +220,9 @@ def as_seconds(ts, time_unit: str = "s") -> np.ndarray:
         return days * 86400
     scale = {"s": 1, "ms": 1000, "us": 10**6, "ns": 10**9, "D": 1}
     if time_unit not in scale:
-        raise ValueError(f"time_unit must be one of {sorted(scale) + ['yyyymmdd']}, got {time_unit!r}")
+        raise ValueError(
+            f"time_unit must be one of {sorted(scale) + ['yyyymmdd']}, got {time_unit!r}"
+        )
     if ts.dtype.kind == "f":
         if not np.isfinite(ts).all():
             raise ValueError("timestamp has missing or non-finite values")
@@ -317,10 +319,18 @@ def from_columns(
     if k_core is not None:
         keep &= _k_core_mask(u, i, keep, k_core, len(user_ids), len(item_ids))
     x = Interactions(
-        u, i, ts, val, user_ids, item_ids,
-        name=name, version=version, synthetic_time=synthetic, extra=extra,
+        u,
+        i,
+        ts,
+        val,
+        user_ids,
+        item_ids,
+        name=name,
+        version=version,
+        synthetic_time=synthetic,
+        extra=extra,
         meta=dict(meta or {}),
-    )  # fmt: skip
+    )
     return x if keep.all() else x.take(keep, compact=True)
 
 
@@ -334,7 +344,10 @@ def _dedupe_mask(u, i, ts, rule: str) -> np.ndarray:
         idx = np.lexsort((ts, i, u))  # stable: among equal keys the earliest row comes first
         key_u, key_i, key_t = u[idx], i[idx], ts[idx]
         new = np.concatenate(
-            [[True], (key_u[1:] != key_u[:-1]) | (key_i[1:] != key_i[:-1]) | (key_t[1:] != key_t[:-1])]
+            [
+                [True],
+                (key_u[1:] != key_u[:-1]) | (key_i[1:] != key_i[:-1]) | (key_t[1:] != key_t[:-1]),
+            ]
         )
         keep[idx[new]] = True
         return keep
@@ -367,7 +380,9 @@ def filter_k_core(x: Interactions, k_core: int | tuple[int, int]) -> Interaction
     """``x`` with users below ``k_user`` and items below ``k_item`` events removed repeatedly
     until stable (ids re-encoded)."""
     keep = np.ones(len(x), bool)
-    return x.take(_k_core_mask(x.user, x.item, keep, k_core, x.num_users, x.num_items), compact=True)
+    return x.take(
+        _k_core_mask(x.user, x.item, keep, k_core, x.num_users, x.num_items), compact=True
+    )
 
 
 def deduplicate(x: Interactions, rule: str = "exact") -> Interactions:

@@ -48,19 +48,66 @@ from .interactions import Interactions, as_seconds, from_columns
 
 ROLES = ("user", "item", "timestamp", "value")
 _ALIASES = {
-    "user": ("user", "userid", "uid", "sessionid", "session", "customerid", "visitorid",
-             "reviewerid", "clientid"),
-    "item": ("item", "itemid", "iid", "movieid", "aid", "productid", "asin", "articleid",
-             "trackid", "artistid"),
-    "timestamp": ("timestamp", "time", "ts", "datetime", "date", "eventtime", "unixreviewtime",
-                  "eventdate"),
-    "value": ("rating", "value", "score", "click", "overall", "dollarvalue", "weight", "count",
-              "label"),
-}  # fmt: skip
+    "user": (
+        "user",
+        "userid",
+        "uid",
+        "sessionid",
+        "session",
+        "customerid",
+        "visitorid",
+        "reviewerid",
+        "clientid",
+    ),
+    "item": (
+        "item",
+        "itemid",
+        "iid",
+        "movieid",
+        "aid",
+        "productid",
+        "asin",
+        "articleid",
+        "trackid",
+        "artistid",
+    ),
+    "timestamp": (
+        "timestamp",
+        "time",
+        "ts",
+        "datetime",
+        "date",
+        "eventtime",
+        "unixreviewtime",
+        "eventdate",
+    ),
+    "value": (
+        "rating",
+        "value",
+        "score",
+        "click",
+        "overall",
+        "dollarvalue",
+        "weight",
+        "count",
+        "label",
+    ),
+}
 FORMATS = (
-    "movielens-dat", "movielens-csv", "udata", "recbole", "session", "sequence", "pairs",
-    "otto", "cdnow", "diginetica", "open-bandit", "table", "parquet",
-)  # fmt: skip
+    "movielens-dat",
+    "movielens-csv",
+    "udata",
+    "recbole",
+    "session",
+    "sequence",
+    "pairs",
+    "otto",
+    "cdnow",
+    "diginetica",
+    "open-bandit",
+    "table",
+    "parquet",
+)
 _OTTO_TYPES = ("clicks", "carts", "orders")
 _EXTS = (".gz", ".gzip")
 
@@ -262,8 +309,11 @@ def _resolve(names: list[str], columns, ncols: int) -> dict[str, int]:
                     taken.add(hits[0])
                     break
     elif not columns:
-        layout = {2: ("user", "item"), 3: ("user", "item", "timestamp"),
-                  4: ("user", "item", "value", "timestamp")}.get(ncols)  # fmt: skip
+        layout = {
+            2: ("user", "item"),
+            3: ("user", "item", "timestamp"),
+            4: ("user", "item", "value", "timestamp"),
+        }.get(ncols)
         if layout is None:
             raise ValueError(
                 f"headerless file with {ncols} columns: say which is which with columns="
@@ -271,12 +321,15 @@ def _resolve(names: list[str], columns, ncols: int) -> dict[str, int]:
         out = {r: j for j, r in enumerate(layout)}
     for role in ("user", "item"):
         if role not in out:
-            raise ValueError(f"no {role} column found among {names}; pass columns={{{role!r}: ...}}")
+            raise ValueError(
+                f"no {role} column found among {names}; pass columns={{{role!r}: ...}}"
+            )
     return out
 
 
-def _load_table(path, columns, delimiter, header, time_unit, progress, *, names=None,
-                replace_types=False):  # fmt: skip
+def _load_table(
+    path, columns, delimiter, header, time_unit, progress, *, names=None, replace_types=False
+):
     lines = _io.peek_lines(path)
     if not lines:
         return {}, {"rows": 0}
@@ -301,7 +354,9 @@ def _load_table(path, columns, delimiter, header, time_unit, progress, *, names=
 
 def _read_text(path, d, skip, usecols, kinds, progress):
     if d == "::":
-        return _io.read_columns(path, "\x1f", skip, usecols, kinds, progress, replace=(b"::", b"\x1f"))
+        return _io.read_columns(
+            path, "\x1f", skip, usecols, kinds, progress, replace=(b"::", b"\x1f")
+        )
     return _io.read_columns(path, d, skip, usecols, kinds, progress)
 
 
@@ -316,8 +371,9 @@ def _load_sequence(path, columns, delimiter, header, time_unit, progress):
 
 
 def _load_pairs(path, columns, delimiter, header, time_unit, progress):
-    cols, meta = _load_table(path, columns or {"user": 0, "item": 1}, delimiter, header, "s",
-                             progress)  # fmt: skip
+    cols, meta = _load_table(
+        path, columns or {"user": 0, "item": 1}, delimiter, header, "s", progress
+    )
     cols.pop("timestamp", None)
     meta["time"] = "synthetic (order only)"
     return cols, meta
@@ -342,8 +398,10 @@ def _load_otto(path, columns, delimiter, header, time_unit, progress):
         "timestamp": np.floor_divide(np.asarray(ts, np.int64), 1000),
         "value": np.asarray(typ, np.float32),
     }
-    return cols, {"time": "milliseconds floored to seconds", "value": "event type 0/1/2 = "
-                  + "/".join(_OTTO_TYPES)}  # fmt: skip
+    return cols, {
+        "time": "milliseconds floored to seconds",
+        "value": "event type 0/1/2 = " + "/".join(_OTTO_TYPES),
+    }
 
 
 def _load_cdnow(path, columns, delimiter, header, time_unit, progress):
@@ -360,9 +418,7 @@ def _load_cdnow(path, columns, delimiter, header, time_unit, progress):
 
 
 def _load_diginetica(path, columns, delimiter, header, time_unit, progress):
-    sess, item, frame, day = _io.read_columns(
-        path, ";", 1, [0, 2, 3, 4], {4: "datetime"}, progress
-    )
+    sess, item, frame, day = _io.read_columns(path, ";", 1, [0, 2, 3, 4], {4: "datetime"}, progress)
     cols = {"user": sess, "item": item, "timestamp": day + np.floor_divide(frame, 1000)}
     return cols, {"time": "eventdate midnight UTC + timeframe ms floored to s; session = user"}
 
@@ -377,10 +433,18 @@ def _load_open_bandit(path, columns, delimiter, header, time_unit, progress):
     user = arrays[len(want)].astype(str)
     for f in arrays[len(want) + 1 :]:
         user = np.char.add(np.char.add(user, "|"), f.astype(str))
-    cols = {"user": user, "item": a["item_id"], "timestamp": a["timestamp"], "value": a["click"],
-            "position": a["position"], "propensity_score": a["propensity_score"]}  # fmt: skip
-    return cols, {"time": "ISO UTC, microseconds floored to s",
-                  "user": "user_feature_0..3 combination (no user id in the data)"}  # fmt: skip
+    cols = {
+        "user": user,
+        "item": a["item_id"],
+        "timestamp": a["timestamp"],
+        "value": a["click"],
+        "position": a["position"],
+        "propensity_score": a["propensity_score"],
+    }
+    return cols, {
+        "time": "ISO UTC, microseconds floored to s",
+        "user": "user_feature_0..3 combination (no user id in the data)",
+    }
 
 
 def _load_parquet(path, columns, delimiter, header, time_unit, progress):
@@ -393,8 +457,7 @@ def _load_parquet(path, columns, delimiter, header, time_unit, progress):
             import polars as pl
         except ImportError:
             raise ImportError(
-                f"reading {Path(path).name} (Parquet) needs pyarrow or polars: "
-                "pip install pyarrow"
+                f"reading {Path(path).name} (Parquet) needs pyarrow or polars: pip install pyarrow"
             ) from None
         table = pl.read_parquet(path)
     return _frame_columns(table), {}

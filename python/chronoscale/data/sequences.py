@@ -31,8 +31,9 @@ class SequenceBatch:
 
     def take(self, idx) -> SequenceBatch:
         """Rows ``idx`` of every array."""
-        return SequenceBatch(*(a[idx] for a in (self.items, self.timestamps, self.values,
-                                                self.lengths, self.users)))  # fmt: skip
+        return SequenceBatch(
+            *(a[idx] for a in (self.items, self.timestamps, self.values, self.lengths, self.users))
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,8 +52,12 @@ class NextItemBatch:
         return len(self.inputs)
 
     def take(self, idx) -> NextItemBatch:
-        return NextItemBatch(self.inputs.take(idx), self.targets[idx],
-                             self.target_timestamps[idx], self.target_values[idx])  # fmt: skip
+        return NextItemBatch(
+            self.inputs.take(idx),
+            self.targets[idx],
+            self.target_timestamps[idx],
+            self.target_values[idx],
+        )
 
 
 def _check_max_len(max_len):
@@ -60,7 +65,9 @@ def _check_max_len(max_len):
         raise ValueError(f"max_len must be >= 1, got {max_len}")
 
 
-def windows(x: Interactions, end_rows, lengths, T: int, users, item_offset: int = 0) -> SequenceBatch:
+def windows(
+    x: Interactions, end_rows, lengths, T: int, users, item_offset: int = 0
+) -> SequenceBatch:
     """For each b, the ``lengths[b]`` events of the log ending just before row ``end_rows[b]``
     (rows ``end - len .. end - 1``; the caller keeps them inside user ``users[b]``) as
     ``[B, T]``."""
@@ -93,7 +100,9 @@ def padded_histories(
     off = x.offsets
     users = np.arange(x.num_users) if users is None else np.asarray(users, np.int64)
     if users.size and (users.min() < 0 or users.max() >= x.num_users):
-        raise ValueError(f"users must be codes in [0, {x.num_users}), got {users.min()}..{users.max()}")
+        raise ValueError(
+            f"users must be codes in [0, {x.num_users}), got {users.min()}..{users.max()}"
+        )
     n = off[users + 1] - off[users]
     lengths = n if max_len is None else np.minimum(n, int(max_len))
     return windows(x, off[users + 1], lengths, int(lengths.max(initial=0)), users, item_offset)
@@ -160,7 +169,9 @@ def period_seconds(period) -> int:
         num = s.rstrip("abcdefghijklmnopqrstuvwxyz") or "1"
         unit = s[len(num) :] or "s"
         if unit not in _PERIODS or not num.isdigit():
-            raise ValueError(f"period must be like '1h', '1d', '7d', '1w' or seconds, got {period!r}")
+            raise ValueError(
+                f"period must be like '1h', '1d', '7d', '1w' or seconds, got {period!r}"
+            )
         p = int(num) * _PERIODS[unit]
     if p < 1:
         raise ValueError(f"period must be >= 1 second, got {period!r}")
@@ -168,9 +179,14 @@ def period_seconds(period) -> int:
 
 
 def user_series(
-    x: Interactions, period="7d", *, what: str = "value", start: int | None = None,
-    end: int | None = None, extra: str | None = None,
-) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    x: Interactions,
+    period="7d",
+    *,
+    what: str = "value",
+    start: int | None = None,
+    end: int | None = None,
+    extra: str | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Regular per-user series: the sum of ``value`` (``what="value"``), of ``extra[extra]``, or the
     number of events (``what="count"``) in each period.
 

@@ -81,9 +81,13 @@ class Split:
 
     def label(self) -> dict:
         """Protocol, its settings and counts, for reports."""
-        return {"protocol": self.protocol, **self.info,
-                "train_events": len(self.train), "valid_targets": len(self.valid),
-                "test_targets": len(self.test)}  # fmt: skip
+        return {
+            "protocol": self.protocol,
+            **self.info,
+            "train_events": len(self.train),
+            "valid_targets": len(self.valid),
+            "test_targets": len(self.test),
+        }
 
 
 SHORT_USER_RULES = ("train", "drop", "test")
@@ -114,8 +118,13 @@ def leave_one_out(x: Interactions, short_users: str = "train") -> Split:
     if short_users == "drop":
         train &= full[x.user]
     info = {"short_users": short_users, "users_short": int((n < 3).sum())}
-    return Split(x.take(train), EvalTargets(x, valid_rows, "valid"),
-                 EvalTargets(x, test_rows, "test"), "leave-one-out", info)  # fmt: skip
+    return Split(
+        x.take(train),
+        EvalTargets(x, valid_rows, "valid"),
+        EvalTargets(x, test_rows, "test"),
+        "leave-one-out",
+        info,
+    )
 
 
 def temporal_split(
@@ -140,8 +149,10 @@ def temporal_split(
     a missing or contradictory cut.
     """
     if x.synthetic_time:
-        raise ValueError(f"{x.name or 'data'} has synthetic timestamps (order only); "
-                         "use leave_one_out instead of a temporal cut")  # fmt: skip
+        raise ValueError(
+            f"{x.name or 'data'} has synthetic timestamps (order only); "
+            "use leave_one_out instead of a temporal cut"
+        )
     if targets not in ("first", "all"):
         raise ValueError(f"targets must be 'first' or 'all', got {targets!r}")
     t_test = _cut_time(x, cut, quantile, "cut")
@@ -151,8 +162,13 @@ def temporal_split(
         if t_valid > t_test:
             raise ValueError(f"valid_cut ({t_valid}) must not be after cut ({t_test})")
     train_end = t_test if t_valid is None else t_valid
-    info = {"cut": t_test, "cut_utc": str(np.datetime64(t_test, "s")), "targets": targets,
-            "min_history": min_history, "valid_cut": t_valid}  # fmt: skip
+    info = {
+        "cut": t_test,
+        "cut_utc": str(np.datetime64(t_test, "s")),
+        "targets": targets,
+        "min_history": min_history,
+        "valid_cut": t_valid,
+    }
     hist = np.arange(len(x)) - x.offsets[x.user]
     ts = x.timestamp
 
@@ -169,8 +185,11 @@ def temporal_split(
         return EvalTargets(x, rows, name)
 
     test = pick(t_test, np.iinfo(np.int64).max, "test")
-    valid = pick(t_valid, t_test, "valid") if t_valid is not None else EvalTargets(
-        x, np.zeros(0, np.int64), "valid")  # fmt: skip
+    valid = (
+        pick(t_valid, t_test, "valid")
+        if t_valid is not None
+        else EvalTargets(x, np.zeros(0, np.int64), "valid")
+    )
     return Split(x.take(ts < train_end), valid, test, "temporal", info)
 
 

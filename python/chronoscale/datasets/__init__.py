@@ -26,4 +26,3 @@ def load_otto_sample() -> Interactions:
     return read_interactions(
         _DATA / "otto_sample.jsonl.gz", format="otto", name="otto-sample", progress=False
     )
-

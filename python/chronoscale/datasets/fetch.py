@@ -55,45 +55,74 @@ class Source:
 
 REGISTRY: dict[str, Source] = {
     "ml-100k": Source(
-        f"{_ML}/ml-100k.zip", "ml-100k.zip", "udata",
-        "50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229", 4924029,
-        "ml-100k/u.data", checksum_source=_TFDS, license=_ML_TERMS,
+        f"{_ML}/ml-100k.zip",
+        "ml-100k.zip",
+        "udata",
+        "50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229",
+        4924029,
+        "ml-100k/u.data",
+        checksum_source=_TFDS,
+        license=_ML_TERMS,
         description="MovieLens 100K: 100,000 ratings, 943 users, 1,682 movies, 1997-98",
     ),
     "ml-1m": Source(
-        f"{_ML}/ml-1m.zip", "ml-1m.zip", "movielens-dat",
-        "a6898adb50b9ca05aa231689da44c217cb524e7ebd39d264c56e2832f2c54e20", 5917549,
-        "ml-1m/ratings.dat", checksum_source=_TFDS, license=_ML_TERMS,
+        f"{_ML}/ml-1m.zip",
+        "ml-1m.zip",
+        "movielens-dat",
+        "a6898adb50b9ca05aa231689da44c217cb524e7ebd39d264c56e2832f2c54e20",
+        5917549,
+        "ml-1m/ratings.dat",
+        checksum_source=_TFDS,
+        license=_ML_TERMS,
         description="MovieLens 1M: 1,000,209 ratings, 6,040 users, 3,706 movies, 2000-03",
     ),
     "ml-20m": Source(
-        f"{_ML}/ml-20m.zip", "ml-20m.zip", "movielens-csv",
-        "96f243c338a8665f6bcc89c53edf6ee39162a846940de6b7c8c48aeada765ff3", 198702078,
-        "ml-20m/ratings.csv", checksum_source=_TFDS, license=_ML_TERMS,
+        f"{_ML}/ml-20m.zip",
+        "ml-20m.zip",
+        "movielens-csv",
+        "96f243c338a8665f6bcc89c53edf6ee39162a846940de6b7c8c48aeada765ff3",
+        198702078,
+        "ml-20m/ratings.csv",
+        checksum_source=_TFDS,
+        license=_ML_TERMS,
         description="MovieLens 20M: 20,000,263 ratings, 138,493 users, 26,744 movies",
     ),
     "ml-latest-small": Source(
-        f"{_ML}/ml-latest-small.zip", "ml-latest-small.zip", "movielens-csv",
-        "696d65a3dfceac7c45750ad32df2c259311949efec81f0f144fdfb91ebc9e436", 978202,
-        "ml-latest-small/ratings.csv", checksum_source=_TFDS, license=_ML_TERMS,
+        f"{_ML}/ml-latest-small.zip",
+        "ml-latest-small.zip",
+        "movielens-csv",
+        "696d65a3dfceac7c45750ad32df2c259311949efec81f0f144fdfb91ebc9e436",
+        978202,
+        "ml-latest-small/ratings.csv",
+        checksum_source=_TFDS,
+        license=_ML_TERMS,
         description="MovieLens latest small (development set; changes over time)",
     ),
     "amazon-beauty": Source(
-        f"{_AMAZON}/ratings_Beauty.csv", "ratings_Beauty.csv", "table",
+        f"{_AMAZON}/ratings_Beauty.csv",
+        "ratings_Beauty.csv",
+        "table",
         read={"columns": _AMAZON_COLS, "header": False, "delimiter": ","},
-        license=_AMAZON_TERMS, description="Amazon 2014 Beauty ratings (user,item,rating,time)",
+        license=_AMAZON_TERMS,
+        description="Amazon 2014 Beauty ratings (user,item,rating,time)",
     ),
     "amazon-grocery": Source(
-        f"{_AMAZON}/ratings_Grocery_and_Gourmet_Food.csv", "ratings_Grocery_and_Gourmet_Food.csv",
-        "table", read={"columns": _AMAZON_COLS, "header": False, "delimiter": ","},
-        license=_AMAZON_TERMS, description="Amazon 2014 Grocery & Gourmet Food ratings",
+        f"{_AMAZON}/ratings_Grocery_and_Gourmet_Food.csv",
+        "ratings_Grocery_and_Gourmet_Food.csv",
+        "table",
+        read={"columns": _AMAZON_COLS, "header": False, "delimiter": ","},
+        license=_AMAZON_TERMS,
+        description="Amazon 2014 Grocery & Gourmet Food ratings",
     ),
     "amazon-video-games": Source(
-        f"{_AMAZON}/ratings_Video_Games.csv", "ratings_Video_Games.csv", "table",
+        f"{_AMAZON}/ratings_Video_Games.csv",
+        "ratings_Video_Games.csv",
+        "table",
         read={"columns": _AMAZON_COLS, "header": False, "delimiter": ","},
-        license=_AMAZON_TERMS, description="Amazon 2014 Video Games ratings",
+        license=_AMAZON_TERMS,
+        description="Amazon 2014 Video Games ratings",
     ),
-}  # fmt: skip
+}
 
 
 def cache_root(cache_dir=None) -> Path:
@@ -199,8 +228,9 @@ def fetch_path(name: str, cache_dir=None, *, downloader=None, progress: bool | N
     return target, digest
 
 
-def fetch(name: str, cache_dir=None, *, downloader=None, progress: bool | None = None,
-          **read_kwargs) -> Interactions:  # fmt: skip
+def fetch(
+    name: str, cache_dir=None, *, downloader=None, progress: bool | None = None, **read_kwargs
+) -> Interactions:
     """Download (once), verify and parse a registered dataset into an ``Interactions``.
 
     ``name``: a key of ``REGISTRY`` (``ml-100k``, ``ml-1m``, ``ml-20m``, ``ml-latest-small``,
