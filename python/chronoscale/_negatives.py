@@ -65,7 +65,8 @@ def sample_negatives(
     for _ in range(16):
         if len(pending) == 0:
             break
-        draws = 2 * n + 16
+        need = int((n - filled[pending]).max())
+        draws = need + need // 4 + 8 if _ == 0 else 2 * need + 16
         shape = (len(pending), draws)
         cand = (
             rng.integers(0, V, shape)
@@ -74,7 +75,7 @@ def sample_negatives(
         )
         bad = (cand == t[pending, None]) | ~allowed_item[cand]
         if len(ex_key):
-            bad |= np.isin(pending[:, None] * V + cand, ex_key)
+            bad |= _member(pending[:, None] * V + cand, ex_key)
         mat = np.concatenate([out[pending], np.where(bad, -2, cand)], axis=1)
         bad_all = np.concatenate([np.ones((len(pending), n), bool), bad], axis=1)
         order = np.argsort(mat, axis=1, kind="stable")
@@ -93,10 +94,18 @@ def sample_negatives(
         pending = pending[filled[pending] < n]
     for q in pending:  # rows whose allowed set is barely larger than n: draw from it directly
         cand = np.flatnonzero(allowed_item)
-        cand = cand[(cand != t[q]) & ~np.isin(q * V + cand, ex_key)]
+        cand = cand[(cand != t[q]) & ~_member(q * V + cand, ex_key)]
         have = out[q, : filled[q]]
         cand = cand[~np.isin(cand, have)]
         w = None if cdf is None else np.diff(np.concatenate([[0.0], cdf]))[cand]
         extra = rng.choice(cand, n - filled[q], replace=False, p=None if w is None else w / w.sum())
         out[q, filled[q] :] = extra
     return out
+
+
+def _member(keys, sorted_keys):
+    """``keys`` (any shape) found in the sorted 1-D ``sorted_keys``."""
+    if len(sorted_keys) == 0:
+        return np.zeros(np.shape(keys), bool)
+    pos = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return sorted_keys[pos] == keys

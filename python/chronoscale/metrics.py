@@ -22,6 +22,8 @@ import numpy as np
 from ._negatives import STRATEGIES, sample_negatives
 
 TIES = ("expected", "pessimistic", "optimistic")
+#: a scoring function is called on at most this many query x item scores at once
+MAX_BATCH_ENTRIES = 1 << 24
 __all__ = [
     "STRATEGIES",
     "TIES",
@@ -92,7 +94,9 @@ def as_csr(exclude, num_rows: int, num_items: int | None = None):
         raise ValueError(f"exclude items must be in [0, {num_items})")
     row = np.repeat(np.arange(num_rows), np.diff(indptr))
     V = int(num_items if num_items is not None else indices.max(initial=0) + 1)
-    key = np.unique(row * V + indices)
+    key = row * V + indices
+    if len(key) > 1 and not (np.diff(key) > 0).all():  # not yet sorted and distinct per row
+        key = np.unique(key)
     r, c = np.divmod(key, V)
     return np.concatenate([[0], np.cumsum(np.bincount(r, minlength=num_rows))]), c
 
@@ -221,9 +225,10 @@ def evaluate_full(
     """Full ranking over all items.
 
     ``scores``: ``[N, V]`` array, or a function ``rows -> [len(rows), V]`` called on batches of
-    ``batch_size`` query indices (then ``num_items`` is required) so that ``N x V`` never sits in
-    memory. ``targets`` ``[N]`` item codes; ``exclude``: per-query items to remove (see
-    ``as_csr``), typically ``EvalTargets.seen_items()``. Returns the report.
+    at most ``batch_size`` query indices (fewer when ``V`` is large: at most
+    ``MAX_BATCH_ENTRIES`` scores per call; ``num_items`` is then required) so that ``N x V``
+    never sits in memory. ``targets`` ``[N]`` item codes; ``exclude``: per-query items to
+    remove (see ``as_csr``), typically ``EvalTargets.seen_items()``. Returns the report.
     """
     targets = np.asarray(targets)
     N = len(targets)
@@ -232,6 +237,7 @@ def evaluate_full(
             raise ValueError("num_items is required when scores is a function")
         csr = as_csr(exclude, N, num_items)
         g, t = np.zeros(N, np.int64), np.zeros(N, np.int64)
+        batch_size = max(1, min(int(batch_size), MAX_BATCH_ENTRIES // max(int(num_items), 1)))
         for s in range(0, N, batch_size):
             rows = np.arange(s, min(s + batch_size, N))
             block = np.asarray(scores(rows))

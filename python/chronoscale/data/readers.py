@@ -361,7 +361,7 @@ def _read_text(path, d, skip, usecols, kinds, progress):
 
 
 def _load_movielens_dat(path, columns, delimiter, header, time_unit, progress):
-    cols = columns or {"user": 0, "item": 1, "value": 2, "timestamp": 3}
+    cols = {"user": 0, "item": 1, "value": 2, "timestamp": 3, **(columns or {})}
     return _load_table(path, cols, "::", False, time_unit, progress)
 
 
@@ -372,7 +372,7 @@ def _load_sequence(path, columns, delimiter, header, time_unit, progress):
 
 def _load_pairs(path, columns, delimiter, header, time_unit, progress):
     cols, meta = _load_table(
-        path, columns or {"user": 0, "item": 1}, delimiter, header, "s", progress
+        path, {"user": 0, "item": 1, **(columns or {})}, delimiter, header, "s", progress
     )
     cols.pop("timestamp", None)
     meta["time"] = "synthetic (order only)"
