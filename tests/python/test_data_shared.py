@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from chronoscale.data import detect_format, read_interactions
+from chronoscale.data import align_items, detect_format, next_event_targets, read_interactions
 from chronoscale.datasets import load_otto_sample
 
 pytestmark = pytest.mark.data
@@ -123,6 +123,10 @@ def test_yoochoose_parts_add_up(shared_data):
     assert np.isin(tr.user_ids, full.user_ids).all() and np.isin(va.user_ids, full.user_ids).all()
     assert len(np.intersect1d(tr.user_ids, va.user_ids)) == 0
     assert te.timestamp.min() >= full.timestamp.max() - 86400  # test follows train
+    # session-rec kept only test items seen in training, and sessions of 2+ clicks
+    aligned = align_items(te, full)
+    assert aligned.meta["unknown_items_dropped"] == 0 and aligned.counts.min() >= 2
+    assert len(next_event_targets(aligned)) == len(te) - te.num_users
 
 
 def test_cdnow_total_spend(shared_data):

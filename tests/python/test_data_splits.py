@@ -6,7 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from chronoscale.data import from_columns, leave_one_out, temporal_split
+from chronoscale.data import (
+    align_items,
+    from_columns,
+    leave_one_out,
+    next_event_targets,
+    temporal_split,
+)
 
 
 def log(rng, n=400, users=40):
@@ -100,3 +106,19 @@ def test_temporal_split_errors(rng):
         temporal_split(from_columns([1, 1, 1], [1, 2, 3]), quantile=0.5)
     with pytest.raises(ValueError, match="short_users"):
         leave_one_out(x, short_users="keep")
+
+
+def test_align_items_and_next_event_targets():
+    train = from_columns([1, 1, 2], ["a", "b", "c"], [0, 1, 2])
+    test = from_columns([7, 7, 7, 8, 9, 9], ["b", "zz", "c", "zz", "a", "a"], [5, 6, 7, 8, 9, 10])
+    y = align_items(test, train)
+    assert y.item_ids is train.item_ids and y.meta["unknown_items_dropped"] == 2
+    assert y.user_ids.tolist() == [7, 9]  # session 8 had only an unknown item
+    assert train.decode_items(y.item).tolist() == ["b", "c", "a", "a"]
+    assert y.timestamp.tolist() == [5, 7, 9, 10]
+    with pytest.raises(ValueError, match="not in the reference"):
+        align_items(test, train, drop_unknown=False)
+    t = next_event_targets(y)
+    assert t.rows.tolist() == [1, 3] and t.history_lengths.tolist() == [1, 1]
+    assert t.histories().items[:, 0].tolist() == train.encode_items(["b", "a"]).tolist()
+    assert len(next_event_targets(y, min_history=0)) == 4

@@ -24,7 +24,14 @@ from .sequences import (
     period_seconds,
     user_series,
 )
-from .splits import EvalTargets, Split, leave_one_out, temporal_split
+from .splits import (
+    EvalTargets,
+    Split,
+    align_items,
+    leave_one_out,
+    next_event_targets,
+    temporal_split,
+)
 
 __all__ = [
     "DEDUPE_RULES",
@@ -34,6 +41,7 @@ __all__ = [
     "NextItemBatch",
     "SequenceBatch",
     "Split",
+    "align_items",
     "as_seconds",
     "deduplicate",
     "detect_format",
@@ -43,6 +51,7 @@ __all__ = [
     "histories_before",
     "iter_batches",
     "leave_one_out",
+    "next_event_targets",
     "next_item_sequences",
     "padded_histories",
     "period_seconds",

@@ -8,7 +8,7 @@ file order), so nothing at or after the target leaks in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -203,3 +203,37 @@ def _cut_time(x, cut, quantile, name) -> int:
             raise ValueError("no events to take a quantile of")
         return int(np.quantile(x.timestamp, quantile, method="lower"))
     return int(cut)
+
+
+def next_event_targets(x: Interactions, min_history: int = 1, name: str = "test") -> EvalTargets:
+    """Every event with at least ``min_history`` earlier events of its user as a target (the
+    session-based protocol: predict each next click of a test session from its prefix)."""
+    if min_history < 0:
+        raise ValueError(f"min_history must be >= 0, got {min_history}")
+    pos = np.arange(len(x)) - x.offsets[x.user]
+    return EvalTargets(x, np.flatnonzero(pos >= min_history), name)
+
+
+def align_items(
+    x: Interactions, reference: Interactions, drop_unknown: bool = True
+) -> Interactions:
+    """``x`` re-encoded into ``reference``'s item codes (e.g. a separate test file into the
+    training file's id space). Events whose item ``reference`` lacks are dropped
+    (``drop_unknown``; ``meta["unknown_items_dropped"]`` counts them, users left without events
+    disappear) or raise ValueError. Users keep ``x``'s own ids."""
+    codes = reference.encode_items(x.item_ids)
+    item = codes[x.item] if len(x) else np.zeros(0, np.int64)
+    keep = item >= 0
+    if not keep.all() and not drop_unknown:
+        bad = x.item_ids[x.item[~keep][0]]
+        raise ValueError(
+            f"{int((~keep).sum())} events have items not in the reference, e.g. {bad!r}"
+        )
+    y = replace(
+        x,
+        item=item,
+        item_ids=reference.item_ids,
+        meta={**x.meta, "unknown_items_dropped": int((~keep).sum())},
+    ).take(keep)
+    used = np.bincount(y.user, minlength=y.num_users) > 0
+    return replace(y, user=(np.cumsum(used) - 1)[y.user], user_ids=y.user_ids[used])
