@@ -48,66 +48,11 @@ from .interactions import Interactions, as_seconds, from_columns
 
 ROLES = ("user", "item", "timestamp", "value")
 _ALIASES = {
-    "user": (
-        "user",
-        "userid",
-        "uid",
-        "sessionid",
-        "session",
-        "customerid",
-        "visitorid",
-        "reviewerid",
-        "clientid",
-    ),
-    "item": (
-        "item",
-        "itemid",
-        "iid",
-        "movieid",
-        "aid",
-        "productid",
-        "asin",
-        "articleid",
-        "trackid",
-        "artistid",
-    ),
-    "timestamp": (
-        "timestamp",
-        "time",
-        "ts",
-        "datetime",
-        "date",
-        "eventtime",
-        "unixreviewtime",
-        "eventdate",
-    ),
-    "value": (
-        "rating",
-        "value",
-        "score",
-        "click",
-        "overall",
-        "dollarvalue",
-        "weight",
-        "count",
-        "label",
-    ),
+    "user": "user userid uid sessionid session customerid visitorid reviewerid clientid".split(),
+    "item": "item itemid iid movieid aid productid asin articleid trackid artistid".split(),
+    "timestamp": "timestamp time ts datetime date eventtime unixreviewtime eventdate".split(),
+    "value": "rating value score click overall dollarvalue weight count label".split(),
 }
-FORMATS = (
-    "movielens-dat",
-    "movielens-csv",
-    "udata",
-    "recbole",
-    "session",
-    "sequence",
-    "pairs",
-    "otto",
-    "cdnow",
-    "diginetica",
-    "open-bandit",
-    "table",
-    "parquet",
-)
 _OTTO_TYPES = ("clicks", "carts", "orders")
 _EXTS = (".gz", ".gzip")
 
@@ -327,9 +272,7 @@ def _resolve(names: list[str], columns, ncols: int) -> dict[str, int]:
     return out
 
 
-def _load_table(
-    path, columns, delimiter, header, time_unit, progress, *, names=None, replace_types=False
-):
+def _load_table(path, columns, delimiter, header, time_unit, progress):
     lines = _io.peek_lines(path)
     if not lines:
         return {}, {"rows": 0}
@@ -478,6 +421,7 @@ _LOADERS = {
     "open-bandit": _load_open_bandit,
     "parquet": _load_parquet,
 }
+FORMATS = tuple(_LOADERS)
 
 
 # ------------------------------------------------------------------------- frames and columns
