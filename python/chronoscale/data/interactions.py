@@ -1,0 +1,392 @@
+"""The ``Interactions`` container and the vectorised clean-up pipeline behind every reader:
+id remapping (original ids kept), sorting by (user, time) with stable ties, de-duplication and
+iterative k-core filtering."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+DEDUPE_RULES = (None, "exact", "first", "last")
+
+
+@dataclass(frozen=True, eq=False)
+class Interactions:
+    """A flat interaction log sorted by (user, time), stable for ties (file order kept).
+
+    Attributes (all ``[N]``): ``user`` int64 (0-based, contiguous), ``item`` int64 (0-based,
+    contiguous), ``timestamp`` int64 seconds, ``value`` float32 (rating, event type code, spend;
+    1.0 when the source has none). ``user_ids`` ``[U]`` / ``item_ids`` ``[V]`` map the codes back to
+    the original ids (sorted, so codes follow the original ids' order). ``extra`` holds further
+    per-event columns (``[N]`` each, same order). ``synthetic_time`` is True when the source had
+    only an order: then ``timestamp`` is the event's position in its user's history (0, 1, ...)
+    and wall-clock scales are meaningless. ``name`` / ``version`` label reports; ``meta`` says
+    where the data came from (format, source, time conversion).
+    """
+
+    user: np.ndarray
+    item: np.ndarray
+    timestamp: np.ndarray
+    value: np.ndarray
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    name: str = ""
+    version: str = ""
+    synthetic_time: bool = False
+    extra: Mapping[str, np.ndarray] = field(default_factory=dict)
+    meta: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def num_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def num_items(self) -> int:
+        return len(self.item_ids)
+
+    def __len__(self) -> int:
+        return len(self.user)
+
+    def __repr__(self) -> str:
+        return (
+            f"Interactions(name={self.name!r}, events={len(self)}, users={self.num_users}, "
+            f"items={self.num_items}, synthetic_time={self.synthetic_time})"
+        )
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Events per user ``[U]`` int64."""
+        return np.bincount(self.user, minlength=self.num_users).astype(np.int64)
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """``[U + 1]`` int64: user ``u``'s events are rows ``offsets[u]:offsets[u + 1]``."""
+        return np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
+
+    def item_popularity(self) -> np.ndarray:
+        """Events per item ``[V]`` int64."""
+        return np.bincount(self.item, minlength=self.num_items).astype(np.int64)
+
+    def label(self) -> dict:
+        """``{"name", "version", "events", "users", "items", "synthetic_time"}`` for reports."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "events": len(self),
+            "users": self.num_users,
+            "items": self.num_items,
+            "synthetic_time": self.synthetic_time,
+        }
+
+    def describe(self) -> dict:
+        """``label()`` plus the time span (ISO, UTC) and the source metadata."""
+        out = self.label()
+        if len(self) and not self.synthetic_time:
+            lo, hi = self.timestamp.min(), self.timestamp.max()
+            out["time_span"] = [str(np.datetime64(int(t), "s")) for t in (lo, hi)]
+        out.update({k: v for k, v in self.meta.items() if k not in out})
+        return out
+
+    def encode_items(self, ids) -> np.ndarray:
+        """Codes of original item ids ``[M]`` int64, -1 for ids not in the data."""
+        return _encode(self.item_ids, ids)
+
+    def encode_users(self, ids) -> np.ndarray:
+        """Codes of original user ids ``[M]`` int64, -1 for ids not in the data."""
+        return _encode(self.user_ids, ids)
+
+    def decode_items(self, codes) -> np.ndarray:
+        """Original item ids of codes (any shape)."""
+        return self.item_ids[np.asarray(codes, np.int64)]
+
+    def decode_users(self, codes) -> np.ndarray:
+        """Original user ids of codes (any shape)."""
+        return self.user_ids[np.asarray(codes, np.int64)]
+
+    def take(self, rows, compact: bool = False) -> Interactions:
+        """The events selected by a boolean mask ``[N]`` or sorted row indices, in the same id
+        space (``compact=False``; unused ids stay) or re-encoded to the ids still present."""
+        rows = np.asarray(rows)
+        if rows.dtype == bool:
+            if rows.shape != (len(self),):
+                raise ValueError(f"rows mask must have shape ({len(self)},), got {rows.shape}")
+            rows = np.flatnonzero(rows)
+        out = replace(
+            self,
+            user=self.user[rows],
+            item=self.item[rows],
+            timestamp=self.timestamp[rows],
+            value=self.value[rows],
+            extra={k: v[rows] for k, v in self.extra.items()},
+        )
+        return _compact(out) if compact else out
+
+    def to_padded(self, max_len: int | None = None):
+        """Per-user padded sequences, most recent ``max_len`` events kept (vectorised).
+
+        Returns ``(items [U, T] int64, timestamps [U, T] int64, values [U, T] float32,
+        lengths [U] int64)`` with ``T = min(max_len, longest history)``; padding is 0.
+        See ``chronoscale.data.padded_histories`` for the general form.
+        """
+        from .sequences import padded_histories
+
+        b = padded_histories(self, max_len=max_len)
+        return b.items, b.timestamps, b.values, b.lengths
+
+
+def _encode(sorted_ids: np.ndarray, ids) -> np.ndarray:
+    ids = np.asarray(ids)
+    if len(sorted_ids) == 0:
+        return np.full(ids.shape, -1, np.int64)
+    try:
+        pos = np.searchsorted(sorted_ids, ids)
+    except TypeError:  # e.g. str ids looked up with ints
+        return np.full(ids.shape, -1, np.int64)
+    pos = np.minimum(pos, len(sorted_ids) - 1)
+    hit = sorted_ids[pos] == ids
+    return np.where(hit, pos, -1).astype(np.int64)
+
+
+def _compact(x: Interactions) -> Interactions:
+    """Drop ids that no event uses (codes stay in the original ids' order)."""
+    used_u = np.bincount(x.user, minlength=x.num_users) > 0
+    used_i = np.bincount(x.item, minlength=x.num_items) > 0
+    return replace(
+        x,
+        user=(np.cumsum(used_u) - 1)[x.user],
+        item=(np.cumsum(used_i) - 1)[x.item],
+        user_ids=x.user_ids[used_u],
+        item_ids=x.item_ids[used_i],
+    )
+
+
+def encode_ids(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(sorted distinct ids, int64 codes)`` like ``np.unique(a, return_inverse=True)``; integers
+    in a range no wider than a few times the row count use an O(N) table instead of a sort."""
+    if a.dtype.kind in "iu" and len(a):
+        lo, hi = int(a.min()), int(a.max())
+        if hi - lo <= 4 * len(a) + 1024:
+            present = np.zeros(hi - lo + 1, bool)
+            present[a - lo] = True
+            code = np.cumsum(present) - 1
+            return np.flatnonzero(present).astype(a.dtype) + lo, code[a - lo].astype(np.int64)
+    ids, inv = np.unique(a, return_inverse=True)
+    if ids.dtype.kind == "S":  # bytes from the text parser: decode only the distinct ids
+        try:
+            ids = ids.astype(f"U{max(ids.dtype.itemsize, 1)}")
+        except UnicodeDecodeError:
+            ids = np.char.decode(ids, "utf-8")
+    return ids, inv.reshape(-1).astype(np.int64)
+
+
+def _decoded(a: np.ndarray) -> np.ndarray:
+    if a.dtype.kind != "S":
+        return a
+    try:
+        return a.astype(f"U{max(a.dtype.itemsize, 1)}")
+    except UnicodeDecodeError:
+        return np.char.decode(a, "utf-8")
+
+
+def _sorted_by_user_time(u, ts) -> bool:
+    if len(u) < 2:
+        return True
+    du = np.diff(u)
+    return bool((du >= 0).all() and ((du > 0) | (np.diff(ts) >= 0)).all())
+
+
+def as_seconds(ts, time_unit: str = "s") -> np.ndarray:
+    """int64 seconds (floored) from numbers in ``time_unit`` (``s``, ``ms``, ``us``, ``ns``,
+    ``D`` days, ``yyyymmdd`` dates at midnight UTC), or from datetime64 / ISO date strings."""
+    ts = np.asarray(ts)
+    if ts.dtype.kind == "M":
+        return ts.astype("datetime64[s]").astype(np.int64)
+    if ts.dtype.kind in "USO":
+        try:
+            return ts.astype("datetime64[s]").astype(np.int64)
+        except ValueError as err:
+            raise ValueError(f"timestamp strings are not ISO dates: {err}") from None
+    if ts.dtype.kind not in "iuf":
+        raise TypeError(f"timestamp must be numeric, datetime64 or ISO strings, got {ts.dtype}")
+    if time_unit == "yyyymmdd":
+        from ._text import civil_days
+
+        d = ts.astype(np.int64)
+        days = civil_days(d // 10000, d // 100 % 100, d % 100)
+        if days is None:
+            raise ValueError("timestamp: a YYYYMMDD value is not a valid date")
+        return days * 86400
+    scale = {"s": 1, "ms": 1000, "us": 10**6, "ns": 10**9, "D": 1}
+    if time_unit not in scale:
+        raise ValueError(
+            f"time_unit must be one of {sorted(scale) + ['yyyymmdd']}, got {time_unit!r}"
+        )
+    if ts.dtype.kind == "f":
+        if not np.isfinite(ts).all():
+            raise ValueError("timestamp has missing or non-finite values")
+        out = np.floor(ts * 86400.0 if time_unit == "D" else ts / scale[time_unit]).astype(np.int64)
+    else:
+        ts = ts.astype(np.int64)
+        out = ts * 86400 if time_unit == "D" else np.floor_divide(ts, scale[time_unit])
+    return out
+
+
+def _check_ids(a, name: str) -> np.ndarray:
+    a = np.asarray(a)
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
+    if a.dtype.kind == "f":
+        if np.isnan(a).any():
+            raise ValueError(f"{name} has missing values (NaN)")
+        if (a == np.round(a)).all():
+            a = a.astype(np.int64)
+    elif a.dtype.kind == "O":
+        if any(v is None for v in a[: min(len(a), 1 << 20)]):
+            raise ValueError(f"{name} has missing values (None)")
+        a = a.astype(str)
+    return a
+
+
+def from_columns(
+    user,
+    item,
+    timestamp=None,
+    value=None,
+    *,
+    extra: Mapping[str, np.ndarray] | None = None,
+    dedupe: str | None = None,
+    k_core: int | tuple[int, int] | None = None,
+    name: str = "",
+    version: str = "",
+    meta: Mapping[str, object] | None = None,
+) -> Interactions:
+    """Build an ``Interactions`` from raw columns (all ``[N]``).
+
+    ``user`` / ``item``: any ids (ints or strings), remapped to contiguous 0-based codes in the
+    order of the sorted original ids. ``timestamp``: int64 seconds (floats are floored; convert
+    other units with ``as_seconds`` first); None means the rows are in time order within each
+    user, and timestamps are synthesised as the position in the user's history
+    (``synthetic_time=True``). ``value``: float, default 1.0. Rows are sorted by (user, time),
+    ties keeping their input order.
+
+    ``dedupe``: None keeps every row; ``"exact"`` drops rows repeating an earlier row's (user,
+    item, timestamp); ``"first"`` / ``"last"`` keep only the earliest / latest event of each
+    (user, item) pair. ``k_core``: ``k`` or ``(k_user, k_item)``: repeatedly drop users with
+    fewer than ``k_user`` events and items with fewer than ``k_item`` until none is left
+    (applied after de-duplication). Raises ValueError on mismatched lengths, missing ids or bad
+    options.
+    """
+    user, item = _check_ids(user, "user"), _check_ids(item, "item")
+    n = len(user)
+    if len(item) != n:
+        raise ValueError(f"item has {len(item)} rows, user has {n}")
+    synthetic = timestamp is None
+    if synthetic:
+        ts = np.zeros(n, np.int64)
+    else:
+        ts = np.asarray(timestamp)
+        if ts.shape != (n,):
+            raise ValueError(f"timestamp must have shape ({n},), got {ts.shape}")
+        ts = as_seconds(ts) if ts.dtype.kind != "i" else ts.astype(np.int64)
+    if value is None:
+        val = np.ones(n, np.float32)
+    else:
+        val = np.asarray(value, dtype=np.float32)
+        if val.shape != (n,):
+            raise ValueError(f"value must have shape ({n},), got {val.shape}")
+    extra = {k: _decoded(np.asarray(v)) for k, v in (extra or {}).items()}
+    for k, v in extra.items():
+        if v.shape[:1] != (n,):
+            raise ValueError(f"extra column {k!r} must have {n} rows, got shape {v.shape}")
+    if dedupe not in DEDUPE_RULES:
+        raise ValueError(f"dedupe must be one of {DEDUPE_RULES}, got {dedupe!r}")
+
+    user_ids, u = encode_ids(user)
+    item_ids, i = encode_ids(item)
+    if not _sorted_by_user_time(u, ts):
+        order = np.lexsort((ts, u))  # stable: ties keep the input order
+        u, i, ts, val = u[order], i[order], ts[order], val[order]
+        extra = {k: v[order] for k, v in extra.items()}
+    if synthetic:
+        starts = np.concatenate([[0], np.cumsum(np.bincount(u, minlength=len(user_ids)))])
+        ts = np.arange(n, dtype=np.int64) - starts[u]
+
+    keep = np.ones(n, bool)
+    if dedupe is not None:
+        keep &= _dedupe_mask(u, i, ts, dedupe)
+    if k_core is not None:
+        keep &= _k_core_mask(u, i, keep, k_core, len(user_ids), len(item_ids))
+    x = Interactions(
+        u,
+        i,
+        ts,
+        val,
+        user_ids,
+        item_ids,
+        name=name,
+        version=version,
+        synthetic_time=synthetic,
+        extra=extra,
+        meta=dict(meta or {}),
+    )
+    return x if keep.all() else x.take(keep, compact=True)
+
+
+def _dedupe_mask(u, i, ts, rule: str) -> np.ndarray:
+    """Rows to keep; the input is sorted by (user, time), so row order is time order per user."""
+    n = len(u)
+    keep = np.zeros(n, bool)
+    if n == 0:
+        return keep
+    if rule == "exact":
+        idx = np.lexsort((ts, i, u))  # stable: among equal keys the earliest row comes first
+        key_u, key_i, key_t = u[idx], i[idx], ts[idx]
+        new = np.concatenate(
+            [
+                [True],
+                (key_u[1:] != key_u[:-1]) | (key_i[1:] != key_i[:-1]) | (key_t[1:] != key_t[:-1]),
+            ]
+        )
+        keep[idx[new]] = True
+        return keep
+    idx = np.lexsort((i, u))  # groups of (user, item), rows ascending (= time order) inside
+    key_u, key_i = u[idx], i[idx]
+    change = (key_u[1:] != key_u[:-1]) | (key_i[1:] != key_i[:-1])
+    if rule == "first":
+        sel = np.concatenate([[True], change])
+    else:
+        sel = np.concatenate([change, [True]])
+    keep[idx[sel]] = True
+    return keep
+
+
+def _k_core_mask(u, i, keep, k_core, U, V) -> np.ndarray:
+    ku, ki = (k_core, k_core) if np.isscalar(k_core) else tuple(k_core)
+    if int(ku) < 0 or int(ki) < 0:
+        raise ValueError(f"k_core must be >= 0, got {k_core!r}")
+    keep = keep.copy()
+    while True:
+        uc = np.bincount(u[keep], minlength=U)
+        ic = np.bincount(i[keep], minlength=V)
+        new = keep & (uc[u] >= ku) & (ic[i] >= ki)
+        if new.sum() == keep.sum():
+            return new
+        keep = new
+
+
+def filter_k_core(x: Interactions, k_core: int | tuple[int, int]) -> Interactions:
+    """``x`` with users below ``k_user`` and items below ``k_item`` events removed repeatedly
+    until stable (ids re-encoded)."""
+    keep = np.ones(len(x), bool)
+    return x.take(
+        _k_core_mask(x.user, x.item, keep, k_core, x.num_users, x.num_items), compact=True
+    )
+
+
+def deduplicate(x: Interactions, rule: str = "exact") -> Interactions:
+    """``x`` de-duplicated by ``rule`` (see ``from_columns``), ids re-encoded."""
+    if rule not in DEDUPE_RULES[1:]:
+        raise ValueError(f"rule must be one of {DEDUPE_RULES[1:]}, got {rule!r}")
+    return x.take(_dedupe_mask(x.user, x.item, x.timestamp, rule), compact=True)

@@ -1,0 +1,238 @@
+"""Ranking and forecasting metrics: hand-computed cases, a plain-Python reference on random data,
+sklearn's ndcg_score when installed, negative sampling properties, report labels."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from chronoscale import metrics as M
+
+LOG2_3 = math.log2(3)
+
+
+def test_full_ranking_hand_computed():
+    s = np.array([[0.1, 0.9, 0.5, 0.3]])
+    rep = M.evaluate_full(s, [2], k=(1, 2), dataset="toy")
+    m = rep["metrics"]
+    assert m["HR@1"] == 0 and m["HR@2"] == 1 and m["Recall@2"] == 1
+    assert m["NDCG@2"] == pytest.approx(1 / LOG2_3) and m["MRR@2"] == 0.5
+    # excluding item 1 (history) lifts the target to rank 1; the target itself is never excluded
+    m = M.evaluate_full(s, [2], k=1, exclude=[[1, 2]])["metrics"]
+    assert m["HR@1"] == 1 and m["NDCG@1"] == 1 and m["MRR@1"] == 1
+    assert rep["protocol"] == "full-ranking" and rep["k"] == [1, 2] and rep["negatives"] is None
+    assert rep["exclusion"] == "none" and rep["ties"] == "expected"
+    assert rep["dataset"] == {"name": "toy", "version": None} and rep["num_items"] == 4
+
+
+def test_ties_hand_computed():
+    s = np.array([[1.0, 1.0, 1.0, 0.0]])  # target 0 tied with two others
+    g, t = M.target_ranks(s, [0])
+    assert (g.tolist(), t.tolist()) == ([0], [2])
+    e = M.ranking_metrics(g, t, (1, 2, 3), "expected")
+    assert e["HR@1"] == pytest.approx(1 / 3) and e["HR@2"] == pytest.approx(2 / 3)
+    assert e["NDCG@2"] == pytest.approx((1 + 1 / LOG2_3) / 3)
+    assert e["MRR@3"] == pytest.approx((1 + 1 / 2 + 1 / 3) / 3)
+    p = M.ranking_metrics(g, t, 3, "pessimistic")
+    assert (
+        p["HR@3"] == 1 and p["MRR@3"] == pytest.approx(1 / 3) and p["NDCG@3"] == pytest.approx(0.5)
+    )
+    o = M.ranking_metrics(g, t, 1, "optimistic")
+    assert o["HR@1"] == 1
+
+
+def _reference(scores, targets, exclude, K, ties):
+    """Plain loops: candidates = all items minus the row's exclusions (target kept)."""
+    out = {"HR": [], "NDCG": [], "MRR": []}
+    for row, tgt, ex in zip(scores.tolist(), targets.tolist(), exclude):
+        cands = [j for j in range(len(row)) if j == tgt or j not in set(ex)]
+        above = sum(1 for j in cands if row[j] > row[tgt])
+        tied = sum(1 for j in cands if j != tgt and row[j] == row[tgt])
+        ranks = {
+            "expected": range(above + 1, above + tied + 2),
+            "pessimistic": [above + tied + 1],
+            "optimistic": [above + 1],
+        }[ties]
+        f = {"HR": lambda r: 1.0, "NDCG": lambda r: 1 / math.log2(r + 1), "MRR": lambda r: 1 / r}
+        for name, fn in f.items():
+            out[name].append(sum(fn(r) if r <= K else 0.0 for r in ranks) / len(ranks))
+    return {k: sum(v) / len(v) for k, v in out.items()}
+
+
+@pytest.mark.parametrize("ties", M.TIES)
+def test_against_python_loops(rng, ties):
+    N, V = 60, 25
+    scores = rng.integers(0, 6, (N, V)).astype(np.float32)  # many ties
+    targets = rng.integers(0, V, N)
+    exclude = [rng.choice(V, rng.integers(0, 8), replace=False).tolist() for _ in range(N)]
+    exclude[0].append(int(targets[0]))  # the target in its own history
+    for K in (1, 5, 10):
+        got = M.evaluate_full(scores, targets, K, exclude=exclude, ties=ties)["metrics"]
+        want = _reference(scores, targets, exclude, K, ties)
+        for name in ("HR", "NDCG", "MRR"):
+            assert got[f"{name}@{K}"] == pytest.approx(want[name], abs=1e-12), (name, K)
+
+
+def test_exclusion_forms_agree(rng):
+    N, V = 20, 15
+    s, t = rng.normal(size=(N, V)), rng.integers(0, V, N)
+    mask = rng.random((N, V)) < 0.3
+    lists = [np.flatnonzero(r) for r in mask]
+    a = M.target_ranks(s, t, mask)
+    b = M.target_ranks(s, t, lists)
+    c = M.target_ranks(s, t, M.as_csr(lists, N, V))
+    assert all(np.array_equal(x[0], a[0]) for x in (b, c))
+    sp = pytest.importorskip("scipy.sparse")
+    d = M.target_ranks(s, t, sp.csr_matrix(mask))
+    assert np.array_equal(d[0], a[0])
+
+
+def test_callable_batches_match_array(rng):
+    N, V = 37, 11
+    s, t = rng.normal(size=(N, V)), rng.integers(0, V, N)
+    ex = [rng.choice(V, 3, replace=False) for _ in range(N)]
+    a = M.evaluate_full(s, t, (1, 5), exclude=ex)
+    b = M.evaluate_full(lambda rows: s[rows], t, (1, 5), exclude=ex, num_items=V, batch_size=8)
+    assert a["metrics"] == b["metrics"]
+
+
+def test_against_sklearn_ndcg(rng):
+    skm = pytest.importorskip("sklearn.metrics")
+    N, V = 30, 20
+    s = rng.integers(0, 4, (N, V)).astype(float)
+    t = rng.integers(0, V, N)
+    rel = np.zeros((N, V))
+    rel[np.arange(N), t] = 1
+    for K in (3, 10):
+        want = skm.ndcg_score(rel, s, k=K)  # averages over ties like ties="expected"
+        assert M.evaluate_full(s, t, K)["metrics"][f"NDCG@{K}"] == pytest.approx(want)
+
+
+def test_topk_lists():
+    rep = M.evaluate_topk([[3, 1, 2], [0, 4, 5]], [1, 9], k=(2, 3))
+    m = rep["metrics"]
+    assert m["HR@2"] == 0.5 and m["MRR@3"] == 0.25 and m["NDCG@3"] == pytest.approx(0.5 / LOG2_3)
+    assert rep["protocol"] == "top-k-lists"
+    with pytest.raises(ValueError, match="k="):
+        M.evaluate_topk([[1, 2]], [1], k=5)
+
+
+def test_sample_negatives_properties(rng):
+    N, V, n = 200, 300, 50
+    t = rng.integers(0, V, N)
+    hist = [rng.choice(V, 40, replace=False) for _ in range(N)]
+    neg = M.sample_negatives(t, V, n, exclude=hist, seed=3)
+    assert neg.shape == (N, n) and neg.dtype == np.int64
+    for q in range(N):
+        assert len(set(neg[q].tolist())) == n and t[q] not in neg[q]
+        assert not np.isin(neg[q], hist[q]).any()
+    assert np.array_equal(neg, M.sample_negatives(t, V, n, exclude=hist, seed=3))
+    assert not np.array_equal(neg, M.sample_negatives(t, V, n, exclude=hist, seed=4))
+    # uniform: every item about equally often (expected ~33 per item here)
+    c = np.bincount(M.sample_negatives(t, V, n, seed=0).ravel(), minlength=V)
+    assert c.min() > 5 and c.max() < 80
+
+
+def test_popularity_sampling(rng):
+    V = 50
+    pop = np.zeros(V)
+    pop[:10] = np.arange(1, 11) * 100.0  # items 10.. are never drawn
+    t = np.full(500, 9)
+    neg = M.sample_negatives(t, V, 3, strategy="popularity", popularity=pop, seed=1)
+    assert neg.max() < 9  # zero-popularity never, target 9 never
+    c = np.bincount(neg.ravel(), minlength=V)[:9]
+    assert np.corrcoef(c, pop[:9])[0, 1] > 0.8
+    # only 9 allowed items: asking for 9 takes them all (the direct-draw path), 10 is impossible
+    all9 = M.sample_negatives(t[:5], V, 9, strategy="popularity", popularity=pop, seed=2)
+    assert all(sorted(r) == list(range(9)) for r in all9.tolist())
+    with pytest.raises(ValueError, match="num_negatives"):
+        M.sample_negatives(t[:5], V, 10, strategy="popularity", popularity=pop)
+
+
+def test_evaluate_sampled_against_loop(rng):
+    N, V = 40, 60
+    s, t = rng.normal(size=(N, V)), rng.integers(0, V, N)
+    hist = [rng.choice(V, 5, replace=False) for _ in range(N)]
+    rep = M.evaluate_sampled(
+        s,
+        t,
+        (1, 10),
+        num_negatives=20,
+        exclude=hist,
+        seed=7,
+        dataset={"name": "toy", "version": "1"},
+    )
+    neg = M.sample_negatives(t, V, 20, exclude=hist, seed=7)
+    ranks = [1 + sum(s[q, j] > s[q, t[q]] for j in neg[q]) for q in range(N)]
+    assert rep["metrics"]["HR@10"] == pytest.approx(np.mean([r <= 10 for r in ranks]))
+    assert rep["metrics"]["MRR@10"] == pytest.approx(
+        np.mean([1 / r if r <= 10 else 0 for r in ranks])
+    )
+    assert rep["negatives"] == {
+        "count": 20,
+        "strategy": "uniform",
+        "seed": 7,
+        "exclude_history": True,
+    }
+    assert rep["protocol"] == "sampled-ranking" and rep["dataset"]["version"] == "1"
+    via_fn = M.evaluate_sampled(
+        lambda rows, cand: np.take_along_axis(s[rows], cand, 1),
+        t,
+        (1, 10),
+        num_negatives=20,
+        exclude=hist,
+        seed=7,
+        num_items=V,
+    )
+    assert via_fn["metrics"] == rep["metrics"]
+
+
+def test_forecast_hand_computed():
+    y = [[1.0, 0.0], [2.0, 4.0]]
+    p = [[2.0, 1.0], [2.0, 2.0]]
+    rep = M.evaluate_forecast(y, p, horizons=["w1", "w2"], scale="7d", dataset="cdnow")
+    m = rep["metrics"]
+    assert m["MAE"] == 1.0 and m["RMSE"] == pytest.approx(math.sqrt(1.5))
+    assert m["MAPE"] == pytest.approx(50.0) and m["MAPE_zeros_skipped"] == 1
+    assert rep["per_horizon"]["w1"]["MAE"] == 0.5 and rep["per_horizon"]["w1"]["MAPE"] == 50.0
+    assert rep["per_horizon"]["w2"]["MAE"] == 1.5 and rep["per_horizon"]["w2"]["MAPE"] == 50.0
+    assert rep["protocol"] == "forecast" and rep["scale"] == "7d" and "zero" in rep["mape_rule"]
+    assert math.isnan(M.mape([0.0, 0.0], [1.0, 2.0]))
+    assert M.mae([1.0, np.nan], [2.0, 5.0]) == 1.0  # NaN truth ignored
+
+
+def test_forecast_against_numpy(rng):
+    y, p = rng.normal(size=(30, 3)), rng.normal(size=(30, 3))
+    m = M.evaluate_forecast(y, p)["metrics"]
+    assert m["MAE"] == pytest.approx(np.mean([abs(a - b) for a, b in zip(y.ravel(), p.ravel())]))
+    assert m["RMSE"] == pytest.approx(
+        math.sqrt(sum((a - b) ** 2 for a, b in zip(y.ravel(), p.ravel())) / 90)
+    )
+    assert m["MAPE"] == pytest.approx(100 * np.mean(np.abs((y - p) / y)))
+
+
+def test_bad_input():
+    s = np.zeros((2, 3))
+    with pytest.raises(ValueError, match="targets"):
+        M.evaluate_full(s, [0, 5])
+    with pytest.raises(TypeError, match="targets"):
+        M.evaluate_full(s, [0.5, 1.0])
+    with pytest.raises(ValueError, match="scores"):
+        M.evaluate_full(np.zeros(3), [0])
+    with pytest.raises(ValueError, match="NaN"):
+        M.evaluate_full(np.full((1, 3), np.nan), [0])
+    with pytest.raises(ValueError, match="k must"):
+        M.evaluate_full(s, [0, 1], k=0)
+    with pytest.raises(ValueError, match="ties"):
+        M.evaluate_full(s, [0, 1], ties="random")
+    with pytest.raises(ValueError, match="exclude"):
+        M.evaluate_full(s, [0, 1], exclude=[[1]])
+    with pytest.raises(ValueError, match="num_items"):
+        M.evaluate_full(lambda r: s[r], [0, 1])
+    with pytest.raises(ValueError, match="strategy"):
+        M.sample_negatives([0], 3, 1, strategy="hard")
+    with pytest.raises(ValueError, match="y_pred"):
+        M.evaluate_forecast([1.0, 2.0], [1.0])
+    assert "| a |" in M.format_table({"a": M.evaluate_full(s, [0, 1])})
