@@ -8,10 +8,17 @@ C-contiguous; ``lengths[B]`` int64; timestamps int64 seconds. Outputs past a seq
 are zero; final states come from each sequence's last valid step.
 """
 
-from . import io, models, nn, ops
-from ._core import CudaError, __version__
-from ._runtime import build_info, get_num_threads, set_num_threads
-from .io import load, save
+import os as _os
+
+# OpenMP threads that spin while waiting hold cores that other threads (ours, the BLAS's, other
+# processes') need; on a busy 2-core machine that made kernels 2-10x slower. Sleep instead,
+# unless the user chose otherwise. Must be set before the native library loads libgomp.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from . import io, models, nn, ops  # noqa: E402
+from ._core import CudaError, __version__  # noqa: E402
+from ._runtime import build_info, get_num_threads, set_num_threads  # noqa: E402
+from .io import load, save  # noqa: E402
 
 __all__ = [
     "CudaError",
