@@ -48,6 +48,9 @@ class RecNet(nn.Layer):
                  count_feature: bool, n_features: int = 0):
         super().__init__()
         self.num_items, self.dim, self.n_features = int(num_items), int(dim), int(n_features)
+        self.scales, self.cell, self.pool = [str(s) for s in scales], cell, pool
+        self.units = units if np.isscalar(units) else [int(u) for u in units]
+        self.count_feature = bool(count_feature)
         self.emb = self.add_child("emb", nn.Embedding(self.num_items, self.dim))
         self.cos = self.add_child("cos", nn.CosineFeatures((1,), eps=_EPS))
         self.ms = self.add_child("ms", MultiScaleNext(scales, units, cell=cell, pool=pool,
