@@ -150,7 +150,9 @@ class ForecastRun:
 
     def quantity(self) -> str:
         tk = self.task
-        return "events" if tk.what == "count" else (tk.extra or "value")
+        if tk.what == "count":
+            return "events"
+        return tk.extra or str(self.x.meta.get("value", "value"))
 
     def split_label(self) -> dict:
         o, tk = self.origins, self.task
@@ -228,9 +230,9 @@ class ForecastRun:
             files.append(plot.training_curves(
                 hist, out / "training_curves.png", f"Training: {self.x.name} ({tk.period} series)",
                 f"{m.loss.upper()} ({tk.transform}, standardised)"))
-        vol = self.series[:, :o].sum(1)
-        rows = np.argsort(-vol, kind="stable")[:n]
         lo = max(0, o - max(3 * tk.horizon, tk.history))
+        vol = self.series[:, lo:o].sum(1)  # the busiest series in the plotted window
+        rows = np.argsort(-vol, kind="stable")[:n]
         labels = [f"{tk.series_by} {self.ids[r]}" for r in rows]
         shown = list(self.test_preds)[:3]  # the model and the first two baselines
         preds = {k: self.test_preds[k][rows] for k in shown}
@@ -336,5 +338,5 @@ def training_info(model) -> dict:
     return info
 
 
-def print_results(results: dict, primary: str, metrics=None, file=sys.stdout):
-    print(summary_table(results, metrics, primary), file=file, flush=True)
+def print_results(results: dict, primary: str | None, metrics=None, file=None):
+    print(summary_table(results, metrics, primary), file=file or sys.stdout, flush=True)
