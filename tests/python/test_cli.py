@@ -9,8 +9,8 @@ import json
 import numpy as np
 import pytest
 
-from chronoscale.cli import main
 from chronoscale.cli import config as cfgmod
+from chronoscale.cli import main
 from chronoscale.cli.ranking import recommender_class
 from chronoscale.report import validate_report
 

@@ -208,6 +208,7 @@ class ForecastRun:
         truth = self.series[:, o:o + tk.horizon]
         hist = self.series[:, o - tk.history:o]
         target = f"{tk.what} per {tk.series_by} per {tk.period}"
+        holdout = f"last {tk.horizon} periods (origin {self.split_label()['test_origin']})"
         preds = {name: self.predict(o)}
         for bname, b in self.baselines().items():
             preds[bname] = b.predict(hist, tk.horizon)
@@ -216,7 +217,7 @@ class ForecastRun:
         for n, p in preds.items():
             rep = evaluate_forecast(truth, p, dataset=self.x, scale=tk.period, target=target)
             rep["model"] = n
-            rep["holdout"] = f"last {tk.horizon} periods (origin {self.split_label()['test_origin']})"
+            rep["holdout"] = holdout
             results[n] = rep
         return results
 
