@@ -2,6 +2,7 @@
 ``score``, ``save``), built from :mod:`chronoscale.nn` layers on the native kernels."""
 
 from .multiscale import MultiScaleForecaster
+from .recommender import MultiScaleRecommender
 from .seed import SeedForecaster
 
-__all__ = ["MultiScaleForecaster", "SeedForecaster"]
+__all__ = ["MultiScaleForecaster", "MultiScaleRecommender", "SeedForecaster"]

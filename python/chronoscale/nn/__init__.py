@@ -17,6 +17,7 @@ from . import init, losses, metrics
 from .fusion import ScaleFusion
 from .layer import Layer, Sequential, layer_from_config
 from .layers import Conv1d, CosineFeatures, CosineQuery, Dense, Dropout, Embedding, MaxPool1d
+from .multiscale_next import MultiScaleNext
 from .optim import SGD, Adam, AdamW, Optimizer, clip_grad_norm
 from .parameter import Parameter
 from .recurrent import GRU, LSTM, RNN, MultiScale
@@ -25,6 +26,6 @@ from .training import History, fit, predict_batches
 __all__ = [
     "GRU", "LSTM", "RNN", "SGD", "Adam", "AdamW", "Conv1d", "CosineFeatures", "CosineQuery",
     "Dense", "Dropout", "Embedding", "History", "Layer", "MaxPool1d", "MultiScale", "Optimizer",
-    "Parameter", "ScaleFusion", "Sequential", "clip_grad_norm", "fit", "init",
+    "MultiScaleNext", "Parameter", "ScaleFusion", "Sequential", "clip_grad_norm", "fit", "init",
     "layer_from_config", "losses", "metrics", "predict_batches",
 ]

@@ -1,0 +1,133 @@
+"""Input handling of :class:`~chronoscale.models.MultiScaleRecommender`: histories as padded
+arrays, a dict of them, or a :class:`chronoscale.datasets.Interactions` log; ranking metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ops._common import as_lengths
+
+
+def _is_interactions(obj) -> bool:
+    return hasattr(obj, "to_padded") and hasattr(obj, "num_items") and hasattr(obj, "user")
+
+
+def _seen_from_padded(ids, lengths):
+    """CSR ``(indptr [B + 1], items)`` of the items at valid positions."""
+    mask = np.arange(ids.shape[1])[None, :] < lengths[:, None]
+    return np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), ids[mask]
+
+
+def read_histories(X, lengths=None, timestamps=None, features=None, *, max_len=None,
+                   use_values=False):
+    """Normalise any accepted history format to a dict.
+
+    Returns ``{"ids" [B, T] int64, "lengths" [B] int64, "timestamps" [B, T] int64 or None,
+    "features" [B, T, F] float64 or None (zero past the lengths), "seen" (indptr, items),
+    "num_items" hint or None}``.
+
+    Raises:
+        TypeError: ids that are not integers, features that are not numeric.
+        ValueError: shapes, empty input, lengths outside ``[1, T]``, negative ids, non-finite
+            features (messages name the argument).
+    """
+    hint, seen = None, None
+    if _is_interactions(X):
+        ids, ts, values, L = X.to_padded(max_len)
+        timestamps, lengths = ts, L
+        features = values[..., None] if use_values else None
+        order = np.argsort(X.user, kind="stable")
+        seen = (np.concatenate([[0], np.cumsum(np.bincount(X.user, minlength=X.num_users))])
+                .astype(np.int64), np.asarray(X.item, np.int64)[order])
+        hint, X = X.num_items, ids
+    elif isinstance(X, dict):
+        unknown = set(X) - {"items", "lengths", "timestamps", "features"}
+        if unknown or "items" not in X:
+            raise ValueError(f"a histories dict needs 'items' and may have 'lengths', "
+                             f"'timestamps', 'features'; got keys {sorted(X)}")
+        lengths, timestamps = X.get("lengths", lengths), X.get("timestamps", timestamps)
+        features, X = X.get("features", features), X["items"]
+    ids = np.asarray(X)
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"items must hold integer item ids, got dtype {ids.dtype}")
+    if ids.ndim == 1:
+        ids = ids[None, :]
+    if ids.ndim != 2 or 0 in ids.shape:
+        raise ValueError(f"items must have shape [B, T] with B, T >= 1, got {ids.shape}")
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    B, T = ids.shape
+    L = np.full(B, T, np.int64) if lengths is None else as_lengths(lengths)
+    if L.shape != (B,):
+        raise ValueError(f"lengths must have shape [{B}], got {L.shape}")
+    if L.size and (L.min() < 1 or L.max() > T):
+        raise ValueError(f"lengths must lie in [1, T={T}] (every history needs an event), got "
+                         f"[{L.min()}, {L.max()}]")
+    valid = np.arange(T)[None, :] < L[:, None]
+    if ids[valid].min() < 0:
+        raise ValueError("items: item ids must be >= 0")
+    if timestamps is not None:
+        timestamps = np.asarray(timestamps)
+        if timestamps.shape != (B, T):
+            raise ValueError(f"timestamps must have shape [{B}, {T}], got {timestamps.shape}")
+        if timestamps.dtype.kind in "iu":
+            timestamps = np.ascontiguousarray(timestamps, dtype=np.int64)
+    if features is not None:
+        features = np.asarray(features)
+        if features.dtype.kind not in "fiub":
+            raise TypeError(f"features must be numeric, got dtype {features.dtype}")
+        if features.ndim == 2:
+            features = features[..., None]
+        if features.ndim != 3 or features.shape[:2] != (B, T):
+            raise ValueError(f"features must have shape [{B}, {T}, F], got {features.shape}")
+        features = np.where(valid[..., None], features, 0).astype(np.float64)
+        if not np.isfinite(features).all():
+            raise ValueError("features contains NaN or inf")
+    if seen is None:
+        seen = _seen_from_padded(ids, L)
+    return {"ids": ids, "lengths": L, "timestamps": timestamps, "features": features,
+            "seen": seen, "num_items": hint}
+
+
+def take(data, idx, dtype):
+    """The histories ``idx`` as contiguous arrays cut to their longest length."""
+    L = data["lengths"][idx]
+    T = int(L.max())
+
+    def cut(a, dt=None):
+        return None if a is None else np.ascontiguousarray(a[idx, :T], dtype=dt or a.dtype)
+
+    return {"ids": cut(data["ids"]), "lengths": np.ascontiguousarray(L),
+            "timestamps": cut(data["timestamps"]), "features": cut(data["features"], dtype)}
+
+
+def seen_pairs(data, idx):
+    """``(rows, items)``: row ``r`` (position in ``idx``) has seen ``items`` (for exclusion)."""
+    indptr, items = data["seen"]
+    starts, ends = indptr[idx], indptr[np.asarray(idx) + 1]
+    counts = ends - starts
+    rows = np.repeat(np.arange(len(idx)), counts)
+    pos = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    return rows, items[np.repeat(starts, counts) + pos]
+
+
+def target_ranks(scores, targets):
+    """0-based rank of each target among its row's scores (items scoring strictly higher);
+    ``inf`` where the target's score is ``-inf`` (an excluded item)."""
+    t = scores[np.arange(len(targets)), targets]
+    ranks = (scores > t[:, None]).sum(axis=1).astype(np.float64)
+    ranks[np.isneginf(t)] = np.inf
+    return ranks
+
+
+def ndcg_at_k(ranks, k: int = 10) -> float:
+    """Mean NDCG@k for one relevant item per user at 0-based ``ranks`` (``1 / log2(rank + 2)``
+    when ``rank < k``, else 0)."""
+    ranks = np.asarray(ranks, dtype=np.float64)
+    gains = np.where(ranks < k, 1.0 / np.log2(np.minimum(ranks, k) + 2.0), 0.0)
+    return float(gains.mean()) if ranks.size else 0.0
+
+
+def hit_rate_at_k(ranks, k: int = 10) -> float:
+    """Share of users whose item ranks in the top k."""
+    ranks = np.asarray(ranks)
+    return float((ranks < k).mean()) if ranks.size else 0.0

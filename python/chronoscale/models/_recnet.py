@@ -1,0 +1,163 @@
+"""The network of :class:`~chronoscale.models.MultiScaleRecommender` (forward, losses, backward).
+
+Per event ``t`` of a user's history (ids ``[B, T]``, optional timestamps and side features)::
+
+    e_t = E[item_t]                                         item embedding            [d]
+    x_t = [e_t, cos(e_t, e_{t-1}), side_t]                  event input               [d + 1 + F]
+    h_t = MultiScaleNext(x)_t                               per-scale states, closed through t
+    u_t = W [h_t, x_t] + w0                                 fused user state          [d]
+    m_t = mean_{tau <= t} e_tau / |e_tau|                   history direction          [d]
+    score(t, v) = u_t . E_v + beta * m_t . E_v / |E_v| + b_v
+
+``m_t . E_v / |E_v|`` is exactly the mean over the history of ``cos(E_v, e_tau)``: the
+candidate-vs-history cosine, computed for every item at once as one more product with the
+row-normalised table. So every score is ``z_t . F_v`` with ``z_t = [u_t, beta m_t, 1]`` and
+``F = [E, E / |E|, b]`` (``[V, 2d + 1]``): one GEMM for the full softmax, one table for the
+sampled softmax. The table ``E`` is tied between input and output. Gradients flow back through
+both normalisations (NumPy glue per mini-batch; every kernel is native).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import nn, ops
+from ..nn.layer import _as_rng
+from ..nn.multiscale_next import MultiScaleNext
+
+_EPS = 1e-8  # the norm floor of the cosine kernels
+
+
+def _normalize(x):
+    """``(x / max(|x|, eps), |x|)`` over the last axis."""
+    norm = np.sqrt(np.einsum("...d,...d->...", x, x))
+    return x / np.maximum(norm, _EPS)[..., None], norm
+
+
+def _normalize_backward(dxhat, xhat, norm):
+    """Gradient of :func:`_normalize` (the floor is a constant below ``eps``)."""
+    n = np.maximum(norm, _EPS)[..., None]
+    radial = np.einsum("...d,...d->...", xhat, dxhat)[..., None]
+    return np.where((norm > _EPS)[..., None], dxhat - xhat * radial, dxhat) / n
+
+
+class RecNet(nn.Layer):
+    """See the module docstring. ``n_features`` side channels per event (0: none)."""
+
+    def __init__(self, num_items: int, dim: int, scales, units, cell: str, pool: str,
+                 count_feature: bool, n_features: int = 0):
+        super().__init__()
+        self.num_items, self.dim, self.n_features = int(num_items), int(dim), int(n_features)
+        self.scales, self.cell, self.pool = [str(s) for s in scales], cell, pool
+        self.units = units if np.isscalar(units) else [int(u) for u in units]
+        self.count_feature = bool(count_feature)
+        self.emb = self.add_child("emb", nn.Embedding(self.num_items, self.dim))
+        self.cos = self.add_child("cos", nn.CosineFeatures((1,), eps=_EPS))
+        self.ms = self.add_child("ms", MultiScaleNext(scales, units, cell=cell, pool=pool,
+                                                      count_feature=count_feature))
+        self.proj = self.add_child("proj", nn.Dense(self.dim))
+        self._enc = None
+
+    def build(self, in_features=None, rng=None, dtype=None):
+        rng = _as_rng(rng)
+        if dtype is not None:
+            self.dtype = np.dtype(dtype)
+        self._params.clear()
+        x_dim = self.dim + 1 + self.n_features
+        self.emb.build(None, rng, self.dtype)
+        self.ms.build(x_dim, rng, self.dtype)
+        self.proj.build(sum(self.ms.units) + x_dim, rng, self.dtype)
+        self.beta = self.add_param("beta", (1,))
+        self.item_bias = self.add_param("item_bias", (self.num_items, 1))
+        self.in_features, self.built = x_dim, True
+        return self
+
+    @property
+    def needs_timestamps(self) -> bool:
+        return any(s.kind == "time" for s in self.ms._scales)
+
+    # -- forward pieces --------------------------------------------------------------------
+    def encode(self, ids, lengths, timestamps=None, features=None):
+        """``(f [B, T, sum(H) + d + 1 + F], m [B, T, d])``: the fusion input and the running
+        mean of normalised embeddings, per event (causal: row t uses events 0..t only)."""
+        e = self.emb.forward(ids, lengths=lengths)
+        x = self.cos.forward(e, lengths=lengths)
+        if self.n_features:
+            x = np.ascontiguousarray(np.concatenate([x, features], axis=-1))
+        h = self.ms.forward(x, lengths=lengths,
+                            timestamps=timestamps if self.needs_timestamps else None)
+        f = np.concatenate([h, x], axis=-1)
+        ehat, enorm = _normalize(e)
+        steps = np.arange(1, e.shape[1] + 1, dtype=e.dtype)[None, :, None]
+        m = np.cumsum(ehat, axis=1) / steps
+        self._enc = (ehat, enorm, steps, f.shape)
+        return f, m
+
+    def users(self, f, m, b, t):
+        """``(u [N, d], m [N, d], z [N, 2d + 1])`` at the events ``(b[n], t[n])``."""
+        u = self.proj.forward(np.ascontiguousarray(f[b, t]))
+        mm = np.ascontiguousarray(m[b, t])
+        one = np.ones((len(b), 1), dtype=u.dtype)
+        z = np.ascontiguousarray(np.concatenate([u, self.beta.data[0] * mm, one], axis=1))
+        return u, mm, z
+
+    def table(self):
+        """``(F [V, 2d + 1], E_hat, |E|)``: every item's scoring vector (see module doc)."""
+        E = self.emb.weight.data
+        ehat, enorm = _normalize(E)
+        return np.ascontiguousarray(np.concatenate([E, ehat, self.item_bias.data], axis=1)), \
+            ehat, enorm
+
+    def last(self, ids, lengths, timestamps=None, features=None):
+        """``(u, z)`` after each history's last event (``lengths >= 1``)."""
+        f, m = self.encode(ids, lengths, timestamps, features)
+        b = np.arange(ids.shape[0])
+        u, _, z = self.users(f, m, b, np.asarray(lengths) - 1)
+        return u, z
+
+    # -- training ------------------------------------------------------------------------------
+    def train_loss(self, ids, lengths, timestamps=None, features=None, loss="full",
+                   num_negatives=256, seed=0, log_q=None):
+        """Next-item loss at every event that has a next one (event t predicts item t + 1);
+        accumulates every parameter's gradient. Returns ``(mean loss, positions)``, or
+        ``(None, 0)`` when no history has two events."""
+        B, T = ids.shape
+        b, t = np.nonzero(np.arange(T)[None, :] < (np.asarray(lengths) - 1)[:, None])
+        if b.size == 0:
+            return None, 0
+        target = np.ascontiguousarray(ids[b, t + 1], dtype=np.int64)
+        f, m = self.encode(ids, lengths, timestamps, features)
+        _, mm, z = self.users(f, m, b, t)
+        F, ehat, enorm = self.table()
+        d, W = self.dim, self.emb.weight
+        if loss == "full":
+            logits, cache = ops.linear_forward(z, F)
+            value, dlogits = ops.softmax_cross_entropy(logits, target)
+            dz, dF, _ = ops.linear_backward(dlogits, cache)
+            W.accumulate(dF[:, :d] + _normalize_backward(dF[:, d:2 * d], ehat, enorm))
+            self.item_bias.accumulate(dF[:, 2 * d:])
+        else:
+            value, dz, rows, drows = ops.sampled_softmax_loss(z, F, target, num_negatives,
+                                                              seed, log_q=log_q)
+            W.accumulate_rows(rows, drows[:, :d] + _normalize_backward(
+                drows[:, d:2 * d], ehat[rows], enorm[rows]))
+            self.item_bias.accumulate_rows(rows, drows[:, 2 * d:])
+        self.backward_users(dz, mm, b, t, (B, T))
+        return float(value), int(b.size)
+
+    def backward_users(self, dz, mm, b, t, shape):
+        """Backward of :meth:`users` after :meth:`encode` (accumulates the gradients)."""
+        d, (B, T) = self.dim, shape
+        ehat, enorm, steps, fshape = self._enc
+        beta = self.beta.data[0]
+        self.beta.accumulate(np.array([np.sum(dz[:, d:2 * d] * mm)]))
+        df = np.zeros(fshape, dtype=dz.dtype)
+        df[b, t] = self.proj.backward(np.ascontiguousarray(dz[:, :d]))
+        dm = np.zeros((B, T, d), dtype=dz.dtype)
+        dm[b, t] = beta * dz[:, d:2 * d]
+        dehat = np.flip(np.cumsum(np.flip(dm / steps, 1), axis=1), 1)  # mean over tau <= t
+        de = _normalize_backward(dehat, ehat, enorm)
+        H = sum(self.ms.units)
+        dx = df[..., H:] + self.ms.backward(np.ascontiguousarray(df[..., :H]))
+        de += self.cos.backward(np.ascontiguousarray(dx[..., :d + 1]))
+        self.emb.backward(np.ascontiguousarray(de))

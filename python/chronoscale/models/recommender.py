@@ -1,0 +1,405 @@
+"""``MultiScaleRecommender``: next-item recommendation from per-user event sequences."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .. import io, nn, ops
+from ..nn.layer import mix_seed
+from ..nn.training import History
+from . import _recdata as rd
+from ._base import BaseModel
+from ._recnet import RecNet, _normalize
+
+_MONITORS = {"loss": "min", "val_loss": "min", "val_ndcg@10": "max", "val_hr@10": "max"}
+
+
+@io.register
+class MultiScaleRecommender(BaseModel):
+    """Multi-time-scale recurrent next-item recommender with tied item embeddings.
+
+    Model (details in :mod:`chronoscale.models._recnet`): each event's input is its item
+    embedding ``e_t = E[item]``, the cosine with the previous event's embedding and optional side
+    features; one recurrent ``cell`` per scale (count windows ``"1"``, ``"4"``, ``"16"`` and/or
+    wall-clock windows ``"1h"``, ``"1d"``, ``"7d"``) runs over the windows' pools. The **fused
+    user state** is ``u_t = W [h^1_t, ..., h^S_t, x_t] + w0`` -- the per-scale states and the
+    event's own input concatenated and projected to ``dim`` (chosen over softmax weights over
+    scales: it learns any mix of scales per direction, and the event input lets the newest event
+    count even when only coarse or wall-clock scales are listed). Scores over all items are
+
+        ``score(v) = u . E_v + beta * mean_tau cos(E_v, e_tau) + b_v``
+
+    with the output table tied to the input one, the mean candidate-vs-history cosine weighted
+    by a learned ``beta`` and a per-item bias ``b``.
+
+    Causality: the state after event ``t`` uses a scale's window only once it is closed after
+    event ``t`` (a count window when its last event is ``<= t``; a wall-clock window when it
+    ended at or before ``timestamps[t]``, never by looking at the next event's time), and the
+    cosine features use events ``<= t`` only. Training predicts item ``t + 1`` from that state at
+    every event ``t`` of every history, so no position sees later events.
+
+    Streaming (served natively by a later issue): the per-user state is, per scale, the cell
+    state ``(h[, c])`` after the last closed window, the open window's running pool and count (a
+    count window also its position, a wall-clock window its index); plus the last event's
+    embedding (for the consecutive cosine), the running sum of normalised embeddings and the
+    event count (for the history cosine), and the seen items (for exclusion). One event costs
+    O(1) per scale: a wall-clock scale first closes the windows that ended by the event's time
+    (stepping its cell, with empty windows in between stepped as empty, capped), the event joins
+    every open pool, a count window that reaches its size closes and steps its cell; then
+    ``u`` is one projection and ``recommend`` one product with the table. Replaying a history
+    one event at a time gives exactly the state :meth:`embed_users` computes for the whole
+    history (the tests check that every training position equals the model run on its prefix).
+
+    Cost: a count scale steps its cell ``T / size`` times per history; a wall-clock scale once
+    per window between the history's first and last event, empty ones included, so pick windows
+    that suit the data's time span (``"1h"`` over a year of history is 8,760 steps).
+
+    Inputs (``histories`` everywhere): item ids ``[B, T]`` (integers in ``[0, num_items)``) with
+    keyword ``lengths [B]`` (``1 <= len <= T``; None: all T), ``timestamps [B, T]`` int64
+    seconds (sorted per history; required for wall-clock scales, else unused) and ``features
+    [B, T, F]``; or a dict with keys ``items``, ``lengths``, ``timestamps``, ``features``; or a
+    :class:`chronoscale.datasets.Interactions` log (its ``to_padded(max_len)``; ``value`` becomes
+    the one side feature when ``use_values``; exclusion uses the user's whole log).
+
+    Args:
+        num_items: catalogue size V (None: from the data at ``fit``; an Interactions log gives
+            its ``num_items``, arrays ``max id + 1``).
+        dim: embedding and user-state size d. units: cell size per scale (int or list).
+        scales: scale specs (:meth:`chronoscale.ops.Scale.parse`). cell: "gru", "lstm", "rnn".
+        pool: "mean", "max" or "sum" over a window's events. count_feature: append
+            ``log1p(events in the window)`` to each pooled step.
+        use_values: with an Interactions input, use its ``value`` column as a side feature.
+        max_len: most recent events kept per user from an Interactions log.
+        learning_rate, weight_decay, clipnorm: Adam (L2 ``weight_decay``; global-norm clipping).
+        dtype: "float32" (default) or "float64". random_state: seed for initialisation,
+            shuffling and negative sampling (same seed and data -> identical weights on the CPU).
+        warm_start: True continues training the fitted weights at the next ``fit``.
+    """
+
+    def __init__(self, num_items=None, dim: int = 64, scales=("1", "4", "16"), cell: str = "gru",
+                 units=64, pool: str = "mean", count_feature: bool = True,
+                 use_values: bool = False, max_len: int = 200, learning_rate: float = 1e-3,
+                 weight_decay: float = 0.0, clipnorm=5.0, dtype: str = "float32",
+                 random_state=None, warm_start: bool = False):
+        self.num_items = num_items
+        self.dim = dim
+        self.scales = scales
+        self.cell = cell
+        self.units = units
+        self.pool = pool
+        self.count_feature = count_feature
+        self.use_values = use_values
+        self.max_len = max_len
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.clipnorm = clipnorm
+        self.dtype = dtype
+        self.random_state = random_state
+        self.warm_start = warm_start
+
+    # -- network -------------------------------------------------------------------------------
+    def _meta(self) -> dict:
+        return {"num_items": self.num_items_, "n_features": self.n_features_in_}
+
+    def _build(self, meta, rng) -> None:
+        V, nf = meta["num_items"], meta["n_features"]
+        if type(V) is not int or V < 1 or type(nf) is not int or nf < 0:
+            raise ValueError(f"num_items must be a positive integer and n_features >= 0, got "
+                             f"{V!r}, {nf!r}")
+        if np.dtype(self.dtype) not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        scales = [self.scales] if isinstance(self.scales, str) else list(self.scales)
+        units = self.units if np.isscalar(self.units) else list(self.units)
+        self._net = RecNet(V, int(self.dim), scales, units, self.cell, self.pool,
+                           bool(self.count_feature), nf).build(None, rng, self.dtype)
+        self.num_items_, self.n_features_in_ = V, nf
+        self.optimizer_ = None
+
+    @property
+    def net(self) -> RecNet:
+        self._check_fitted()
+        return self._net
+
+    def _read(self, X, lengths, timestamps, features):
+        data = rd.read_histories(X, lengths, timestamps, features, max_len=self.max_len,
+                                 use_values=self.use_values)
+        if self._net is not None:
+            self._check_data(data)
+        return data
+
+    def _check_data(self, data):
+        net, ids, L = self._net, data["ids"], data["lengths"]
+        valid = np.arange(ids.shape[1])[None, :] < L[:, None]
+        if ids[valid].max() >= net.num_items:
+            raise ValueError(f"items: ids must be < num_items = {net.num_items}, got "
+                             f"{ids[valid].max()}")
+        nf = 0 if data["features"] is None else data["features"].shape[2]
+        if nf != net.n_features:
+            raise ValueError(f"features: the model has {net.n_features} side features, got {nf}")
+        if net.needs_timestamps and data["timestamps"] is None:
+            raise ValueError("timestamps are required: a scale is a wall-clock window")
+
+    def _batches(self, data, batch_size):
+        for i in range(0, len(data["lengths"]), batch_size):
+            idx = np.arange(i, min(i + batch_size, len(data["lengths"])))
+            yield idx, rd.take(data, idx, self._net.dtype)
+
+    # -- training ------------------------------------------------------------------------------
+    def fit(self, sequences, epochs: int = 10, batch_size: int = 64, *, lengths=None,
+            timestamps=None, features=None, loss: str = "full", num_negatives: int = 256,
+            validation_data=None, monitor=None, patience=None, min_delta: float = 0.0,
+            restore_best: bool = True, verbose: int = 1, seed=None):
+        """Train next-item prediction at every event of every history.
+
+        Event ``t`` predicts item ``t + 1`` (histories with one event add no target). ``loss``:
+        "full" -- softmax cross-entropy over all items (small catalogues; a ``[positions, V]``
+        logits block per batch); "sampled" -- sampled softmax with ``num_negatives`` negatives
+        per batch drawn from ``q ~ count + 1`` (item popularity in ``sequences``) with the log-Q
+        correction (large catalogues: work and memory ``O(positions * num_negatives + V d)``).
+
+        ``validation_data``: ``(histories, targets [N])`` or histories alone (their last event
+        is the target); evaluated after every epoch (``val_loss`` full cross-entropy,
+        ``val_ndcg@10``, ``val_hr@10``; full ranking, seen items excluded). ``monitor`` (default
+        "val_ndcg@10" with validation data, else "loss") drives ``patience`` early stopping and
+        ``restore_best``. ``verbose``: 0 silent, 1 tqdm bar, 2 a line per epoch. ``seed``
+        (default ``random_state``) fixes shuffling and negatives. Returns self (``history_``).
+
+        Raises:
+            ValueError: bad inputs (see the class docstring), an unknown ``loss`` / ``monitor``,
+                ``epochs``, ``batch_size`` or ``num_negatives`` < 1, no history with 2 events.
+        """
+        if loss not in ("full", "sampled"):
+            raise ValueError(f"loss must be 'full' or 'sampled', got {loss!r}")
+        for name, v in (("epochs", epochs), ("batch_size", batch_size),
+                        ("num_negatives", num_negatives)):
+            if int(v) < 1:
+                raise ValueError(f"{name} must be >= 1, got {v}")
+        monitor = monitor or ("val_ndcg@10" if validation_data is not None else "loss")
+        if monitor not in _MONITORS or (monitor.startswith("val_") and validation_data is None):
+            raise ValueError(f"monitor must be one of {sorted(_MONITORS)} (val_* need "
+                             f"validation_data), got {monitor!r}")
+        data = rd.read_histories(sequences, lengths, timestamps, features,
+                                 max_len=self.max_len, use_values=self.use_values)
+        if not (self.warm_start and self._net is not None):
+            V = self.num_items or data["num_items"] or int(data["seen"][1].max()) + 1
+            nf = 0 if data["features"] is None else int(data["features"].shape[2])
+            self._build({"num_items": int(V), "n_features": nf},
+                        np.random.default_rng(self.random_state))
+            self._check_data(data)
+            counts = np.bincount(data["seen"][1], minlength=int(V)) + 1.0
+            self._net.item_bias.data[:, 0] = np.log(counts / counts.sum())
+        self._check_data(data)
+        if not (data["lengths"] > 1).any():
+            raise ValueError("sequences: no history has two events (nothing to predict)")
+        val = self._validation(validation_data)
+        net = self._net
+        log_q = None
+        if loss == "sampled":
+            counts = np.bincount(data["seen"][1], minlength=net.num_items)
+            log_q = np.log(counts + 1.0).astype(net.dtype)
+        if self.optimizer_ is None:
+            self.optimizer_ = nn.Adam(net.parameters(), lr=self.learning_rate,
+                                      weight_decay=self.weight_decay, clipnorm=self.clipnorm)
+        seed = self.random_state if seed is None else seed
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1)[0])
+        self.history_ = self._train(data, val, int(epochs), int(batch_size), loss,
+                                    int(num_negatives), log_q, monitor, patience, min_delta,
+                                    restore_best, verbose, int(seed))
+        return self
+
+    def _validation(self, validation_data):
+        if validation_data is None:
+            return None
+        if isinstance(validation_data, tuple) and len(validation_data) == 2:
+            hist, targets = validation_data
+            data = self._read(hist, None, None, None)
+            targets = np.asarray(targets, dtype=np.int64).reshape(-1)
+            if targets.shape != data["lengths"].shape:
+                raise ValueError(f"validation targets must have shape {data['lengths'].shape}")
+            return data, targets
+        data = self._read(validation_data, None, None, None)
+        L = data["lengths"]
+        if L.min() < 2:
+            raise ValueError("validation_data: every history needs 2 events (the last is the "
+                             "target)")
+        targets = data["ids"][np.arange(len(L)), L - 1].copy()
+        data["lengths"] = L - 1
+        data["seen"] = rd._seen_from_padded(data["ids"], data["lengths"])
+        return data, targets
+
+    def _train(self, data, val, epochs, batch_size, loss, num_negatives, log_q, monitor,
+               patience, min_delta, restore_best, verbose, seed) -> History:
+        from tqdm.auto import tqdm
+
+        net, opt, n = self._net, self.optimizer_, len(data["lengths"])
+        hist, best_weights, wait = History(), None, 0
+        n_batches = (n + batch_size - 1) // batch_size
+        for epoch in range(1, epochs + 1):
+            order = np.random.default_rng([seed, epoch]).permutation(n)
+            bar = tqdm(total=n_batches, desc=f"Epoch {epoch}/{epochs}", unit="batch",
+                       disable=verbose != 1)
+            t0, total, positions = time.perf_counter(), 0.0, 0
+            for i in range(n_batches):
+                batch = rd.take(data, order[i * batch_size:(i + 1) * batch_size], net.dtype)
+                opt.zero_grad()
+                value, count = net.train_loss(batch["ids"], batch["lengths"],
+                                              batch["timestamps"], batch["features"], loss,
+                                              num_negatives, mix_seed(seed, epoch, i), log_q)
+                if count:
+                    opt.step()
+                    total, positions = total + value * count, positions + count
+                bar.set_postfix({"loss": f"{total / max(positions, 1):.4g}"}, refresh=False)
+                bar.update(1)
+            row = {"epoch": epoch, "loss": total / max(positions, 1),
+                   "seqs_per_s": n / max(time.perf_counter() - t0, 1e-9)}
+            if val is not None:
+                row.update({f"val_{k}": v for k, v in self._evaluate(*val).items()})
+            for k, v in row.items():
+                hist.setdefault(k, []).append(v if k == "epoch" else float(v))
+            bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k != "epoch"})
+            bar.close()
+            if verbose == 2:
+                print(f"Epoch {epoch}/{epochs} " + " ".join(
+                    f"{k}={v:.4g}" for k, v in row.items() if k != "epoch"), flush=True)
+            value = row[monitor]
+            better = _MONITORS[monitor] == "max"
+            if hist.best is None or (value > hist.best + min_delta if better
+                                     else value < hist.best - min_delta):
+                hist.best, hist.best_epoch, wait = float(value), epoch, 0
+                if patience is not None and restore_best:
+                    best_weights = {k: v.copy() for k, v in net.state_dict().items()}
+            else:
+                wait += 1
+            if patience is not None and wait >= patience:
+                hist.stopped_epoch = epoch
+                break
+        if best_weights is not None:
+            net.load_state_dict(best_weights)
+        return hist
+
+    # -- inference -----------------------------------------------------------------------------
+    def _user_states(self, data, batch_size):
+        """Per batch: ``(idx, u [n, d], z [n, 2d + 1])`` after each history's last event."""
+        for idx, b in self._batches(data, batch_size):
+            u, z = self._net.last(b["ids"], b["lengths"], b["timestamps"], b["features"])
+            yield idx, u, z
+
+    def _all_scores(self, z, F, data, idx, exclude_seen):
+        scores = ops.linear_forward(z, F)[0]
+        if exclude_seen:
+            rows, items = rd.seen_pairs(data, idx)
+            scores[rows, items] = -np.inf
+        return scores
+
+    def recommend(self, histories, k: int = 10, exclude_seen: bool = True, *, lengths=None,
+                  timestamps=None, features=None, batch_size: int = 256):
+        """Top-``k`` items for each history, by score over the whole catalogue.
+
+        Returns ``(item_ids [N, k] int64, scores [N, k])``, best first (ties by item id);
+        with ``exclude_seen`` the items of the history score ``-inf`` (they come last, only
+        when fewer than ``k`` items remain). ``k`` is capped at ``num_items``.
+
+        Raises:
+            RuntimeError: not fitted. ValueError: ``k < 1`` or bad histories.
+        """
+        self._check_fitted()
+        if int(k) < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        data = self._read(histories, lengths, timestamps, features)
+        F = self._net.table()[0]
+        k = min(int(k), self._net.num_items)
+        out_ids, out_scores = [], []
+        for idx, _, z in self._user_states(data, batch_size):
+            scores = self._all_scores(z, F, data, idx, exclude_seen)
+            top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+            vals = np.take_along_axis(scores, top, axis=1)
+            order = np.lexsort((top, -vals))
+            out_ids.append(np.take_along_axis(top, order, axis=1).astype(np.int64))
+            out_scores.append(np.take_along_axis(vals, order, axis=1))
+        return np.concatenate(out_ids), np.concatenate(out_scores)
+
+    def score(self, histories, candidates, *, lengths=None, timestamps=None, features=None,
+              batch_size: int = 256):
+        """Scores ``[N, C]`` of candidate items ``candidates [N, C]`` (the same values
+        :meth:`recommend` ranks: ``u . E_c + beta * mean cos(E_c, history) + b_c``), of the
+        model's dtype.
+
+        Raises:
+            RuntimeError: not fitted. TypeError: non-integer candidates. ValueError: candidates
+                not ``[N, C]`` or outside ``[0, num_items)``, bad histories.
+        """
+        self._check_fitted()
+        data = self._read(histories, lengths, timestamps, features)
+        cand = np.asarray(candidates)
+        if cand.dtype.kind not in "iu":
+            raise TypeError(f"candidates must hold integer item ids, got dtype {cand.dtype}")
+        if cand.ndim == 1:
+            cand = cand[:, None]
+        if cand.ndim != 2 or cand.shape[0] != len(data["lengths"]):
+            raise ValueError(f"candidates must have shape [N={len(data['lengths'])}, C], got "
+                             f"{cand.shape}")
+        if cand.size and (cand.min() < 0 or cand.max() >= self._net.num_items):
+            raise ValueError(f"candidates must lie in [0, {self._net.num_items})")
+        E, b = self._net.emb.weight.data, self._net.item_bias.data[:, 0]
+        d, out = self._net.dim, []
+        for idx, _, z in self._user_states(data, batch_size):
+            c = cand[idx]
+            Ec = E[c]
+            out.append(np.einsum("nd,ncd->nc", z[:, :d], Ec)
+                       + np.einsum("nd,ncd->nc", z[:, d:2 * d], _normalize(Ec)[0]) + b[c])
+        return np.concatenate(out)
+
+    def embed_users(self, histories, *, lengths=None, timestamps=None, features=None,
+                    batch_size: int = 256):
+        """Fused user states ``u [N, d]`` after each history's last event (the scores are
+        ``u . E^T`` plus the history-cosine and bias terms, see :meth:`score`)."""
+        self._check_fitted()
+        data = self._read(histories, lengths, timestamps, features)
+        return np.concatenate([u for _, u, _ in self._user_states(data, batch_size)])
+
+    def position_scores(self, histories, *, lengths=None, timestamps=None, features=None):
+        """Scores ``[B, T, V]`` of every item after every event (row ``t`` is what the model
+        predicts for event ``t + 1``; zeros past the lengths). For analysis and tests on small
+        catalogues: it allocates the whole block."""
+        self._check_fitted()
+        data = self._read(histories, lengths, timestamps, features)
+        b = rd.take(data, np.arange(len(data["lengths"])), self._net.dtype)
+        B, T = b["ids"].shape
+        rows, cols = np.nonzero(np.arange(T)[None, :] < b["lengths"][:, None])
+        f, m = self._net.encode(b["ids"], b["lengths"], b["timestamps"], b["features"])
+        z = self._net.users(f, m, rows, cols)[2]
+        out = np.zeros((B, data["ids"].shape[1], self._net.num_items), dtype=z.dtype)
+        out[rows, cols] = ops.linear_forward(z, self._net.table()[0])[0]
+        return out
+
+    def evaluate(self, histories, targets, k: int = 10, exclude_seen: bool = True, *,
+                 lengths=None, timestamps=None, features=None, batch_size: int = 256) -> dict:
+        """Next-item metrics with full ranking: ``{"loss": cross-entropy, "ndcg@k", "hr@k"}``
+        for ``targets [N]`` (a target among the excluded history items counts as a miss)."""
+        self._check_fitted()
+        data = self._read(histories, lengths, timestamps, features)
+        targets = np.asarray(targets, dtype=np.int64).reshape(-1)
+        if targets.shape != data["lengths"].shape:
+            raise ValueError(f"targets must have shape {data['lengths'].shape}, got "
+                             f"{targets.shape}")
+        return self._evaluate(data, targets, k, exclude_seen, batch_size)
+
+    def _evaluate(self, data, targets, k=10, exclude_seen=True, batch_size=256) -> dict:
+        F = self._net.table()[0]
+        ranks, nll = [], 0.0
+        for idx, _, z in self._user_states(data, batch_size):
+            scores = ops.linear_forward(z, F)[0].astype(np.float64)
+            t = targets[idx]
+            mx = scores.max(axis=1)
+            lse = mx + np.log(np.exp(scores - mx[:, None]).sum(axis=1))
+            nll += float((lse - scores[np.arange(len(idx)), t]).sum())
+            if exclude_seen:
+                rows, items = rd.seen_pairs(data, idx)
+                scores[rows, items] = -np.inf
+            ranks.append(rd.target_ranks(scores, t))
+        ranks = np.concatenate(ranks)
+        return {"loss": nll / len(targets), f"ndcg@{k}": rd.ndcg_at_k(ranks, k),
+                f"hr@{k}": rd.hit_rate_at_k(ranks, k)}

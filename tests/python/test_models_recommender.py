@@ -1,0 +1,333 @@
+"""MultiScaleRecommender: end-to-end gradients, causality, save/load, 1-event users, sampled
+softmax on a 100k catalogue, and learning on MovieLens-100K against a popularity baseline."""
+
+from __future__ import annotations
+
+import gzip
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import chronoscale as cs
+from chronoscale import ops
+from chronoscale.datasets import Interactions, load_otto_sample
+from chronoscale.models import MultiScaleRecommender
+from chronoscale.models import _recdata as rd
+from chronoscale.nn.multiscale_next import closed_through
+
+from helpers import numeric_grad, random_lengths, rel_error
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One native thread here (tests share 2 loaded cores); restored afterwards."""
+    before = cs.get_num_threads()
+    cs.set_num_threads(1)
+    yield
+    cs.set_num_threads(before)
+
+
+def _events(rng, B, T, V, n_features=0, lengths=None):
+    ids = rng.integers(0, V, (B, T))
+    L = random_lengths(rng, B, T) if lengths is None else np.asarray(lengths)
+    ts = 1_700_000_000 + np.cumsum(rng.integers(0, 5000, (B, T)), axis=1)
+    feats = rng.normal(size=(B, T, n_features)) if n_features else None
+    return ids, L, ts.astype(np.int64), feats
+
+
+def _perturb(model, rng):
+    """Random weights (beta and the bias too, so that every path carries gradient)."""
+    for p in model.net.parameters():
+        p.data[...] = p.data + rng.normal(scale=0.3, size=p.data.shape)
+    model.net.beta.data[:] = 0.7
+
+
+def _fitted(rng, V=9, scales=("1", "2", "1h"), cell="gru", n_features=1, dtype="float64",
+            B=5, T=7, **kw):
+    ids, L, ts, feats = _events(rng, B, T, V, n_features)
+    m = MultiScaleRecommender(num_items=V, dim=3, units=2, scales=list(scales), cell=cell,
+                              dtype=dtype, random_state=0, **kw)
+    m.fit(ids, epochs=1, batch_size=B, lengths=L, timestamps=ts, features=feats, verbose=0)
+    _perturb(m, rng)
+    return m, (ids, L, ts, feats)
+
+
+def _dense_grad(p):
+    g = np.zeros_like(p.data)
+    if p.grad is not None:
+        g += p.grad
+    if p.rows is not None:
+        np.add.at(g, p.rows, p.grad_rows)
+    return g
+
+
+@pytest.mark.parametrize("cell,loss", [("gru", "full"), ("lstm", "sampled"), ("rnn", "full")])
+def test_gradients_end_to_end(rng, cell, loss):
+    m, (ids, L, ts, feats) = _fitted(rng, cell=cell)
+    net, V = m.net, m.net.num_items
+    b = rd.take(rd.read_histories(ids, L, ts, feats), np.arange(len(L)), np.float64)
+    log_q = np.log(np.arange(1.0, V + 1))
+    args = (b["ids"], b["lengths"], b["timestamps"], b["features"], loss, 4, 123, log_q)
+
+    net.zero_grad()
+    net.train_loss(*args)
+    analytic = {n: _dense_grad(p) for n, p in net.named_parameters()}
+    for name, p in net.named_parameters():
+        num = numeric_grad(lambda: net.train_loss(*args)[0], p.data, eps=1e-5)
+        assert np.abs(num).max() > 0, name
+        assert rel_error(analytic[name], num) < 1e-6, name
+
+
+def test_closed_through_matches_definition(rng):
+    B, T = 4, 11
+    _, L, ts, _ = _events(rng, B, T, 5)
+    x = rng.normal(size=(B, T, 2))
+    scales = [ops.Scale.parse(s) for s in ("1", "3", "1h")]
+    w = [(rng.normal(size=(3, 3)), rng.normal(size=(3, 1))) for _ in scales]
+    outs, cache = ops.multiscale_forward(x, scales, w, cell="gru", lengths=L, timestamps=ts,
+                                         count_feature=True)
+    starts = [cache.window_start(2)]
+    for s, (sc, o) in enumerate(zip(scales, outs, strict=True)):
+        got = closed_through(sc, o.closed_before, L, o.out_lengths)
+        for b in range(B):
+            for t in range(T):
+                if t >= L[b]:
+                    want = 0
+                elif sc.kind == "count":  # windows [j*k, j*k + k) complete within events 0..t
+                    want = sum(1 for j in range(T) if j * sc.size + sc.size <= t + 1)
+                else:  # windows that ended by ts[b, t]
+                    want = int(np.sum(starts[0][b, :o.out_lengths[b]] + sc.window <= ts[b, t]))
+                assert got[b, t] == want, (s, b, t)
+
+
+def test_causality_future_events_do_not_change_earlier_scores(rng):
+    m, (ids, L, ts, feats) = _fitted(rng, V=15, scales=("1", "3", "2h"), B=4, T=12)
+    base = m.position_scores(ids, lengths=L, timestamps=ts, features=feats)
+    for b in range(len(L)):
+        if L[b] < 2:
+            continue
+        t0 = int(rng.integers(0, L[b] - 1))
+        ids2, ts2, f2 = ids.copy(), ts.copy(), feats.copy()
+        n_after = ids.shape[1] - t0 - 1
+        ids2[b, t0 + 1:] = (ids2[b, t0 + 1:] + rng.integers(1, 15, n_after)) % 15
+        ts2[b, t0 + 1:] += rng.integers(1, 20000)  # later, still sorted
+        f2[b, t0 + 1:] += 1.0
+        new = m.position_scores(ids2, lengths=L, timestamps=ts2, features=f2)
+        np.testing.assert_allclose(new[b, :t0 + 1], base[b, :t0 + 1], rtol=0, atol=1e-12)
+        others = np.arange(len(L)) != b
+        np.testing.assert_allclose(new[others], base[others], rtol=0, atol=1e-12)
+        assert np.abs(new[b, t0 + 1:L[b]] - base[b, t0 + 1:L[b]]).max() > 1e-6
+
+
+def test_every_position_equals_its_prefix_history(rng):
+    """Row t of the training scores is exactly the model run on events 0..t (what streaming
+    one event at a time gives)."""
+    m, (ids, L, ts, feats) = _fitted(rng, V=11, scales=("1", "2", "30m"), B=3, T=6)
+    full = m.position_scores(ids, lengths=L, timestamps=ts, features=feats)
+    F = m.net.table()[0]
+    for b in range(len(L)):
+        for t in range(L[b]):
+            z = m.net.last(ids[b:b + 1, :t + 1], np.array([t + 1]), ts[b:b + 1, :t + 1],
+                           np.ascontiguousarray(feats[b:b + 1, :t + 1]))[1]
+            np.testing.assert_allclose(full[b, t], (z @ F.T)[0], rtol=1e-10, atol=1e-12)
+
+
+def test_score_and_history_cosine_match_recommend(rng):
+    m, (ids, L, ts, feats) = _fitted(rng, V=13)
+    kw = dict(lengths=L, timestamps=ts, features=feats)
+    top, top_scores = m.recommend(ids, k=5, **kw)
+    np.testing.assert_allclose(m.score(ids, top, **kw), top_scores, rtol=1e-12)
+    # the beta term is the mean candidate-vs-history cosine of the native cosine_query kernel
+    net, c = m.net, top[:, 0]
+    E = net.emb.weight.data
+    hist = np.ascontiguousarray(E[ids] * (np.arange(ids.shape[1]) < L[:, None])[..., None])
+    cos = ops.cosine_query_forward(np.ascontiguousarray(E[c]), hist, L)[0]
+    b = rd.take(rd.read_histories(ids, L, ts, feats), np.arange(len(L)), np.float64)
+    z = net.last(b["ids"], b["lengths"], b["timestamps"], b["features"])[1]
+    term = np.einsum("nd,nd->n", z[:, 3:6], E[c] / np.linalg.norm(E[c], axis=1)[:, None])
+    np.testing.assert_allclose(term, 0.7 * cos.sum(axis=1) / L, rtol=1e-10)
+    assert np.all(np.diff(top_scores, axis=1) <= 0)
+    for n in range(len(L)):
+        assert not set(top[n]) & set(ids[n, :L[n]])
+
+
+def test_float32_matches_float64(rng):
+    m64, (ids, L, ts, feats) = _fitted(rng, V=12)
+    m32 = MultiScaleRecommender(**{**m64.get_params(), "dtype": "float32"})
+    m32._build(m64._meta(), 0)
+    m32.net.load_state_dict(m64.net.state_dict())
+    kw = dict(lengths=L, timestamps=ts, features=feats)
+    s64 = m64.position_scores(ids, **kw)
+    s32 = m32.position_scores(ids, **kw)
+    assert s32.dtype == np.float32
+    np.testing.assert_allclose(s32, s64, rtol=1e-4, atol=1e-5)
+
+
+def test_save_load_recommend_identical(rng, tmp_path):
+    m, (ids, L, ts, feats) = _fitted(rng, V=20, dtype="float32", cell="lstm")
+    kw = dict(lengths=L, timestamps=ts, features=feats)
+    path = tmp_path / "rec.csm"
+    m.save(path)
+    m2 = cs.load(path)
+    assert isinstance(m2, MultiScaleRecommender) and m2.get_params() == m.get_params()
+    for a, b in zip(m.recommend(ids, 7, **kw), m2.recommend(ids, 7, **kw), strict=True):
+        np.testing.assert_array_equal(a, b)
+    cand = rng.integers(0, 20, (len(L), 4))
+    np.testing.assert_array_equal(m.score(ids, cand, **kw), m2.score(ids, cand, **kw))
+    np.testing.assert_array_equal(m.embed_users(ids, **kw), m2.embed_users(ids, **kw))
+
+
+def test_users_with_one_event(rng):
+    V, B, T = 17, 6, 5
+    ids, L, ts, _ = _events(rng, B, T, V, lengths=[5, 1, 1, 3, 1, 2])
+    m = MultiScaleRecommender(num_items=V, dim=4, units=3, scales=["1", "4"], random_state=1)
+    m.fit(ids, epochs=2, batch_size=2, lengths=L, verbose=0)  # some batches have no target
+    assert np.isfinite(m.history_["loss"]).all()
+    one = ids[L == 1, :1]
+    top, scores = m.recommend(one, k=V)
+    assert top.shape == (len(one), V) and np.isfinite(scores[:, :V - 1]).all()
+    for n in range(len(one)):  # every item once, the seen one last with -inf
+        assert sorted(top[n]) == list(range(V)) and top[n, -1] == one[n, 0]
+        assert scores[n, -1] == -np.inf
+    assert m.embed_users(one).shape == (len(one), 4)
+    assert m.score(one, np.arange(V)[None].repeat(len(one), 0)).shape == (len(one), V)
+    with pytest.raises(ValueError, match="no history has two events"):
+        m.fit(one, epochs=1, verbose=0)
+
+
+def test_sampled_softmax_100k_catalogue_never_allocates_full_logits(rng):
+    V, B, T, S = 100_000, 32, 32, 256
+    ids = np.minimum(rng.zipf(1.3, (B, T)) - 1, V - 1)
+    L = random_lengths(rng, B, T)
+    m = MultiScaleRecommender(dim=16, units=16, scales=["1", "4"], num_items=V,
+                              random_state=0)
+    tracemalloc.start()
+    try:
+        m.fit(ids, epochs=1, batch_size=16, lengths=L, loss="sampled", num_negatives=S,
+              verbose=0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    logits_bytes = 16 * T * V * 4  # one batch's [B*T, V] float32 block
+    assert peak < logits_bytes / 2, (peak, logits_bytes)
+    assert np.isfinite(m.history_["loss"][0])
+    # sparse updates: only rows seen in the data or drawn as negatives (2 batches) moved
+    fresh = MultiScaleRecommender(**m.get_params())
+    fresh._build(m._meta(), np.random.default_rng(0))
+    moved = np.any(m.net.emb.weight.data != fresh.net.emb.weight.data, axis=1)
+    assert 0 < moved.sum() <= np.unique(ids).size + 2 * S
+    top, _ = m.recommend(ids[:2], k=10, lengths=L[:2])
+    for n in range(2):
+        assert not set(top[n]) & set(ids[n, :L[n]])
+
+
+def test_interactions_input_and_exclusion_of_the_whole_log():
+    inter = load_otto_sample()
+    m = MultiScaleRecommender(dim=8, units=8, scales=["1", "1h"], use_values=True, max_len=20,
+                              random_state=0)
+    m.fit(inter, epochs=1, batch_size=8, verbose=0)
+    assert m.num_items_ == inter.num_items and m.n_features_in_ == 1
+    top, _ = m.recommend(inter, k=10)
+    assert top.shape == (inter.num_users, 10)
+    for u in range(inter.num_users):  # nothing of the user's log, even beyond max_len
+        assert not set(top[u]) & set(inter.item[inter.user == u])
+
+
+def test_seeded_fit_is_reproducible_and_early_stopping(rng):
+    V = 30
+    ids, L, _, _ = _events(rng, 24, 9, V)
+    targets = rng.integers(0, V, 24)
+
+    def run():
+        m = MultiScaleRecommender(num_items=V, dim=4, units=4, scales=["1", "3"],
+                                  random_state=5)
+        return m.fit(ids, epochs=3, batch_size=8, lengths=L, verbose=0, patience=1,
+                     validation_data=({"items": ids, "lengths": L}, targets))
+
+    a, b = run(), run()
+    for (n, x), (_, y) in zip(a.net.state_dict().items(), b.net.state_dict().items(),
+                              strict=True):
+        np.testing.assert_array_equal(x, y, err_msg=n)
+    h = a.history_
+    assert set(h) >= {"loss", "val_loss", "val_ndcg@10", "val_hr@10"}
+    assert h.best == max(h["val_ndcg@10"]) and 1 <= len(h["epoch"]) <= 3
+
+
+def test_ndcg_helpers():
+    scores = np.array([[0.1, 0.9, 0.5, -np.inf], [0.3, 0.2, 0.1, 0.0]])
+    ranks = rd.target_ranks(scores, np.array([2, 3]))
+    assert list(ranks) == [1, 3]
+    assert rd.ndcg_at_k(ranks, 10) == pytest.approx((1 / np.log2(3) + 1 / np.log2(5)) / 2)
+    assert rd.ndcg_at_k(ranks, 2) == pytest.approx(1 / np.log2(3) / 2)
+    assert rd.target_ranks(scores, np.array([3, 0]))[0] == np.inf
+
+
+def test_bad_inputs(rng):
+    m, (ids, L, ts, feats) = _fitted(rng, V=9)
+    kw = dict(lengths=L, timestamps=ts, features=feats)
+    with pytest.raises(ValueError, match="items"):
+        m.recommend(np.where(ids > 3, 9, ids), **kw)
+    with pytest.raises(ValueError, match="lengths"):
+        m.recommend(ids, lengths=np.zeros_like(L), timestamps=ts, features=feats)
+    with pytest.raises(ValueError, match="timestamps"):
+        m.recommend(ids, lengths=L, features=feats)
+    with pytest.raises(ValueError, match="features"):
+        m.recommend(ids, lengths=L, timestamps=ts)
+    with pytest.raises(TypeError, match="items"):
+        m.recommend(ids.astype(float), **kw)
+    with pytest.raises(ValueError, match="candidates"):
+        m.score(ids, np.full((len(L), 2), 9), **kw)
+    with pytest.raises(ValueError, match="k must"):
+        m.recommend(ids, k=0, **kw)
+    with pytest.raises(ValueError, match="loss"):
+        m.fit(ids, loss="bpr", **kw)
+    with pytest.raises(ValueError, match="monitor"):
+        m.fit(ids, monitor="val_ndcg@10", **kw)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        MultiScaleRecommender().recommend(ids)
+
+
+def _movielens(shared_data):
+    """ML-100K as a training log (every user's events but the last) and the held-out items."""
+    with gzip.open(shared_data / "movielens-100k" / "ml-100k.inter.gz", "rt") as f:
+        header = f.readline().split("\t")
+        raw = np.loadtxt(f, dtype=np.int64)
+    assert header[0].startswith("user_id") and header[3].startswith("timestamp")
+    user_ids, u = np.unique(raw[:, 0], return_inverse=True)
+    item_ids, i = np.unique(raw[:, 1], return_inverse=True)
+    order = np.lexsort((raw[:, 3], u))
+    u, i, ts, r = u[order], i[order], raw[order, 3], raw[order, 2].astype(np.float32)
+    last = np.r_[np.nonzero(np.diff(u))[0], len(u) - 1]  # each user's last event
+    keep = np.ones(len(u), bool)
+    keep[last] = False
+    train = Interactions(u[keep], i[keep], ts[keep], r[keep], user_ids, item_ids, "ml-100k")
+    return train, i[last]
+
+
+def _ndcg10(scores, targets):
+    gains = []
+    for row, t in zip(scores, targets, strict=True):
+        rank = np.sum(row > row[t]) if np.isfinite(row[t]) else np.inf
+        gains.append(1.0 / np.log2(rank + 2) if rank < 10 else 0.0)
+    return float(np.mean(gains))
+
+
+def test_learns_movielens_100k_above_popularity(shared_data):
+    train, targets = _movielens(shared_data)
+    U, V = train.num_users, train.num_items
+    pop = np.tile(np.bincount(train.item, minlength=V).astype(float), (U, 1))
+    pop[train.user, train.item] = -np.inf  # exclude each user's history, like the model
+    pop_ndcg = _ndcg10(pop, targets)
+
+    m = MultiScaleRecommender(dim=32, units=32, scales=["1", "4", "16"], max_len=50,
+                              learning_rate=1e-2, random_state=0)
+    m.fit(train, epochs=6, batch_size=64, verbose=0)
+    res = m.evaluate(train, targets)
+    ids, _ = m.recommend(train, k=10)
+    model_ndcg = float(np.mean([1 / np.log2(np.nonzero(ids[n] == targets[n])[0][0] + 2)
+                                if targets[n] in ids[n] else 0.0 for n in range(U)]))
+    print(f"ML-100K leave-one-out NDCG@10: model {model_ndcg:.4f} "
+          f"(hr@10 {res['hr@10']:.4f}), most-popular {pop_ndcg:.4f}")
+    assert model_ndcg == pytest.approx(res["ndcg@10"], abs=2e-3)
+    assert model_ndcg > 1.3 * pop_ndcg
