@@ -143,10 +143,11 @@ def scale_weights(alpha, scales, path, title: str = "Learned scale weights α",
 
 def contributions(contrib, scales, path, labels=None, truth=None,
                   title: str = "Per-scale contributions", xlabel: str = "horizon",
-                  ylabel: str = "contribution") -> Path:
+                  ylabel: str = "contribution", prefix: str = "scale ") -> Path:
     """Stacked per-scale contributions ``alpha_s * y_s`` (``explain()``) for a few series or
     users: ``contrib [N, S]`` (one bar per row) or ``[N, S, K]`` (one panel per row, K
-    horizons); the black line is their sum (the prediction), ``truth`` adds the target."""
+    horizons); the black line is their sum (the prediction), ``truth`` adds the target.
+    Legend entries are ``prefix + scales[s]``."""
     plt = _plt()
     c = np.asarray(contrib, np.float64)
     if c.ndim == 2:
@@ -161,7 +162,9 @@ def contributions(contrib, scales, path, labels=None, truth=None,
         raise ValueError(f"scales has {len(scales)} names, contributions have {S}")
     cols = min(N, 2)
     rows = (N + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(6.2 * cols, 3.0 * rows), squeeze=False)
+    width = 6.2 * cols if labels_x is None else max(6.2, 1.1 * K + 1.5)
+    fig, axes = plt.subplots(rows, cols, figsize=(width, 3.0 * rows + (0.8 if labels_x else 0)),
+                             squeeze=False)
     x = np.arange(K)
     for i in range(N):
         ax = axes[i // cols, i % cols]
@@ -170,7 +173,7 @@ def contributions(contrib, scales, path, labels=None, truth=None,
             v = c[i, s]
             base = np.where(v >= 0, pos, neg)
             ax.bar(x, v, bottom=base, color=_COLORS[s % len(_COLORS)], width=0.8,
-                   label=f"scale {scales[s]}")
+                   label=f"{prefix}{scales[s]}")
             pos, neg = pos + np.maximum(v, 0), neg + np.minimum(v, 0)
         ax.plot(x, c[i].sum(0), color="black", marker=".", lw=1.4, label="prediction (sum)")
         if truth is not None:

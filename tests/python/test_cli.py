@@ -246,3 +246,38 @@ def test_bench_lists_or_says_why(capsys, monkeypatch):
     monkeypatch.setattr(commands, "bench_dir", lambda: None)
     assert main(["bench", "accuracy"]) == 2
     assert "source checkout" in _err_line(capsys)
+
+
+@needs_recommender
+def test_full_ranking_scores_match_recommend(rng):
+    from chronoscale.cli import ranking
+
+    V, B, T = 40, 6, 7
+    items = rng.integers(0, V, (B, T))
+    lengths = rng.integers(1, T + 1, B)
+    model = recommender_class()(num_items=V, dim=8, units=8, scales=["1", "3"], max_len=T,
+                                random_state=0)
+    model.fit({"items": items, "lengths": np.maximum(lengths, 2)}, epochs=1, verbose=0)
+    hist = {"items": items, "lengths": lengths}
+    scores = ranking.model_scorer(model, hist, V)(np.arange(B))
+    ids, top = model.recommend(hist, k=5, exclude_seen=False)
+    np.testing.assert_allclose(np.take_along_axis(scores, ids, 1), top, rtol=1e-5, atol=1e-6)
+    assert (np.sort(scores, 1)[:, ::-1][:, :5] == np.take_along_axis(scores, ids, 1)).all()
+
+
+@needs_recommender
+def test_score_contributions_add_up(rng):
+    from chronoscale.cli import ranking
+
+    V, B, T = 30, 5, 6
+    items = rng.integers(0, V, (B, T))
+    ts = np.cumsum(rng.integers(1, 5000, (B, T)), axis=1)
+    model = recommender_class()(num_items=V, dim=6, units=[4, 3], scales=["1", "1h"],
+                                max_len=T, random_state=0)
+    hist = {"items": items, "lengths": rng.integers(1, T + 1, B), "timestamps": ts}
+    model.fit(hist, epochs=1, verbose=0)
+    target = rng.integers(0, V, B)
+    c, names = ranking.score_contributions(model, hist, target)
+    assert c.shape == (B, 4) and names[:2] == ["scale 1", "scale 1h"]
+    np.testing.assert_allclose(c.sum(1), model.score(hist, target[:, None])[:, 0], rtol=1e-4,
+                               atol=1e-5)

@@ -13,7 +13,8 @@ Layout (every key optional; ``task`` is picked from the model or the data when l
     plots = true
 
     [data]      path, format, name, version, test_path, k_core, dedupe, columns, time_unit
-    [split]     protocol ("leave-one-out" | "temporal" | "session"), quantile, targets,
+    [split]     protocol ("leave-one-out" | "temporal" | "session"), quantile, valid_quantile,
+                targets,
                 min_history, short_users, max_test
     [forecast]  series_by, period, what, extra, history, horizon, stride, transform, calendar,
                 max_train_windows, season, ma_window, nonnegative
@@ -62,6 +63,7 @@ SPEC: dict = {
     "split": {
         "protocol": ((str,), None),
         "quantile": ((float,), 0.9),
+        "valid_quantile": ((float,), None),
         "targets": ((str,), "first"),
         "min_history": ((int,), 1),
         "short_users": ((str,), "train"),

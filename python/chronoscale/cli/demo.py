@@ -7,7 +7,8 @@
    naive and moving averages.
 2. Recommendation — OTTO sample (CC BY 4.0; 20 real sessions, 862 events, 510 items): the
    events after the 80% time quantile are next-item targets, each predicted from the session's
-   earlier events only; the multi-scale recommender (where this build has it) beside
+   earlier events only (models train on the events before the cut; with 20 sessions there is
+   no room for a validation window, so the curves show the training loss only); the multi-scale recommender (where this build has it) beside
    most-popular and last-item transitions, full ranking over all items.
 
 Outputs under ``--out``: ``forecast/`` and ``recommend/``, each with ``report.json`` and PNGs.
@@ -43,7 +44,8 @@ def recommend_config(args) -> dict:
         "task": "recommend", "seed": args.seed, "out": str(Path(args.out) / "recommend"),
         "plots": not args.no_plots,
         "data.path": str(OTTO), "data.format": "otto", "data.name": "otto-sample",
-        "split.protocol": "temporal", "split.quantile": 0.8, "split.targets": "all",
+        "split.protocol": "temporal", "split.quantile": 0.8,
+        "split.targets": "all",
         "eval.exclude_history": False, "eval.k": [10, 20],
         "model.scales": ["1", "4", "1h", "1d"], "model.cell": "gru", "model.dim": 32,
         "model.units": 32, "model.max_len": 64, "model.epochs": args.epochs or 20,

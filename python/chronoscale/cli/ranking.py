@@ -7,7 +7,8 @@ Protocols (``[split] protocol``):
   validation target (SASRec / S3-Rec). History items are removed from the ranking (never the
   target).
 * ``temporal``: a global cut at the ``quantile`` of all timestamps; ``targets = "first"`` (each
-  user's first event after the cut) or ``"all"``.
+  user's first event after the cut) or ``"all"``; with ``valid_quantile`` the window between the
+  two cuts gives the validation targets and training ends at it (models and baselines alike).
 * ``session``: a separate test file (``[data] test_path``, e.g. session-rec's ``_test``) in the
   training file's item space (unknown items dropped); every event of a test session with at
   least ``min_history`` earlier events is a target, its history the session prefix. History
@@ -62,14 +63,9 @@ def split(cfg: dict, x, test_log=None):
         sp = leave_one_out(x, short_users=s["short_users"])
         train, valid, test, label = sp.train, sp.valid, sp.test, sp.label()
     else:
-        sp = temporal_split(x, quantile=s["quantile"], targets=s["targets"],
-                            min_history=s["min_history"])
+        sp = temporal_split(x, quantile=s["quantile"], valid_quantile=s["valid_quantile"],
+                            targets=s["targets"], min_history=s["min_history"])
         train, valid, test, label = sp.train, sp.valid, sp.test, sp.label()
-        if len(valid) == 0:  # the validation targets: the last event of each training user
-            n = train.counts
-            rows = train.offsets[1:][n >= 2] - 1
-            valid = EvalTargets(train, rows, "valid")
-            label["valid"] = "last training event per user (curves only)"
     if s["max_test"] and len(test) > s["max_test"]:
         keep = np.sort(np.random.default_rng(cfg["seed"]).choice(len(test), s["max_test"],
                                                                  replace=False))
@@ -150,11 +146,21 @@ def fit_model(model, cfg, train, valid, verbose: int = 1):
 def model_scorer(model, hist: dict, num_items: int):
     """``rows -> [len(rows), V]`` scores of every item for the histories ``hist``."""
     full = getattr(model, "score_all", None)
+    fast = full is None and hasattr(model, "_user_states") and hasattr(model, "_read")
 
     def scorer(rows):
         h = {k: v[rows] for k, v in hist.items()}
         if full is not None:
             return np.asarray(full(h), np.float64)
+        if fast:  # the scores recommend() ranks, without sorting all V of them
+            from ..ops import linear_forward
+
+            data = model._read(h, None, None, None)
+            F = model.net.table()[0]
+            out = np.empty((len(rows), num_items))
+            for idx, _, z in model._user_states(data, 512):
+                out[idx] = linear_forward(z, F)[0]
+            return out
         ids, sc = model.recommend(h, k=num_items, exclude_seen=False)
         out = np.full((len(rows), num_items), -np.inf)
         np.put_along_axis(out, ids, sc, axis=1)
@@ -198,3 +204,31 @@ def evaluate(models: dict, targets: EvalTargets, cfg: dict, label: dict, progres
         if progress is not None:
             progress(name)
     return out
+
+
+def score_contributions(model, hist: dict, items) -> tuple[np.ndarray, list[str]]:
+    """Split each history's score of ``items [N]`` into additive parts: one per scale (its
+    state's share of the fused user state, ``(W_s h_s) . E_v``), the newest event's own input,
+    and the rest (projection bias, history cosine, item bias). Returns ``([N, S + 2], names)``;
+    rows sum to ``model.score(hist, items[:, None])``."""
+    from ..models import _recdata as rd
+
+    net = model.net
+    data = model._read(hist, None, None, None)
+    b = rd.take(data, np.arange(len(data["lengths"])), net.dtype)
+    f, m = net.encode(b["ids"], b["lengths"], b["timestamps"], b["features"])
+    r, t = np.arange(len(b["lengths"])), b["lengths"] - 1
+    fl, ml = f[r, t].astype(np.float64), m[r, t].astype(np.float64)
+    W = net.proj.weight.data.astype(np.float64)
+    items = np.asarray(items, np.int64)
+    E = net.emb.weight.data[items].astype(np.float64)
+    edges = np.concatenate([[0], np.cumsum(net.ms.units)])
+    parts = [((fl[:, lo:hi] @ W[:, lo:hi].T) * E).sum(1) for lo, hi in zip(edges, edges[1:])]
+    H = int(edges[-1])
+    parts.append(((fl[:, H:] @ W[:, H:].T) * E).sum(1))
+    bias = net.proj.bias.data.astype(np.float64) if net.proj.bias is not None else 0.0
+    ehat = E / np.maximum(np.linalg.norm(E, axis=1, keepdims=True), 1e-8)
+    rest = (E * bias).sum(1) + float(net.beta.data[0]) * (ml * ehat).sum(1) \
+        + net.item_bias.data[items, 0]
+    names = [f"scale {s}" for s in net.scales] + ["newest event", "bias + history cosine"]
+    return np.stack(parts + [rest], axis=1), names

@@ -299,16 +299,17 @@ class RecommendRun:
         alpha = getattr(m, "scale_weights_", None)
         if alpha is not None:
             files.append(plot.scale_weights(alpha, scales, out / "scale_weights.png"))
-        explain = getattr(m, "explain", None)
-        if explain is not None:
-            q = self.test.take(np.arange(min(6, len(self.test))))
+        if hasattr(m, "net") and hasattr(m.net, "proj") and len(self.test):
+            first = np.unique(self.test.users, return_index=True)[1]  # one target per user
+            q = self.test.take(np.sort(first)[:8])
             h = ranking.target_histories(q, self.cfg["model"]["max_len"], ranking.uses_time(m))
-            c = np.asarray(explain(h))
-            if c.ndim == 2 and c.shape[1] == len(scales):
-                labels = [f"user {u}" for u in self.x.decode_users(q.users)]
-                files.append(plot.contributions(
-                    c, scales, out / "scale_contributions.png", labels,
-                    title="Per-scale contributions to the target's score"))
+            c, names = ranking.score_contributions(m, h, q.items)
+            labels = [f"user {u}\n→ item {v}" for u, v in
+                      zip(self.x.decode_users(q.users), self.x.decode_items(q.items))]
+            files.append(plot.contributions(
+                c, names, out / "scale_contributions.png", labels, prefix="",
+                title=f"What makes up the score of the held-out item ({self.x.name})",
+                ylabel="score contribution"))
         return [Path(f).name for f in files]
 
 
