@@ -30,6 +30,9 @@ RUNS = {
                        "recbole", "--set", "data.name=ml-100k", "--scales", "1", "--max-len",
                        "50", "--dim", "64", "--units", "64", "--epochs", "15", "--batch-size",
                        "32"],
+    "ml-100k-long": ["--data", f"{DATA}/movielens-100k/ml-100k.inter.gz", "--format",
+                     "recbole", "--set", "data.name=ml-100k", "--epochs", "30", "--max-len",
+                     "200", "--dim", "64", "--units", "64", "--batch-size", "32", "--no-plots"],
     "beauty": ["--data", f"{DATA}/s3rec-amazon-yelp/Beauty.txt.gz", "--format", "sequence",
                "--set", "data.name=s3rec-beauty", "--scales", "1", "4", "16", "--max-len", "50",
                "--dim", "64", "--units", "64", "--epochs", "6", "--batch-size", "128",
@@ -77,13 +80,37 @@ def load(out: Path, name: str):
     return json.loads(p.read_text()) if p.is_file() else None
 
 
+def markdown(out: Path) -> str:
+    """The result rows of ACCURACY.md from the saved reports ("not run" where none)."""
+    lines = ["| run | dataset, protocol | method | NDCG@10 | HR@10 | Recall@20 | MRR@20 | MAE | "
+             "RMSE | wall s |", "|---" * 10 + "|"]
+    for name in RUNS:
+        rep = load(out, name)
+        if rep is None:
+            lines.append(f"| {name} | | not run | | | | | | | |")
+            continue
+        proto = rep["split"]["protocol"]
+        for method, r in rep["results"].items():
+            m = r["metrics"]
+            cells = [f"{m[k]:.4f}" if m.get(k) is not None else "" for k in
+                     ("NDCG@10", "HR@10", "Recall@20", "MRR@20", "MAE", "RMSE")]
+            label = f"**{method}**" if method == rep["primary"] else method
+            lines.append(f"| {name} | {rep['dataset']['name']}, {proto} | {label} | "
+                         + " | ".join(cells) + f" | {rep['timings_s']['total']:.0f} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--only", nargs="+", choices=list(RUNS), help="runs to do")
     p.add_argument("--out", default=str(ROOT / "build" / "accuracy"), help="report directory")
     p.add_argument("--table-only", action="store_true", help="only print the saved results")
+    p.add_argument("--markdown", action="store_true", help="print the Markdown result rows")
     a = p.parse_args(argv)
     out = Path(a.out)
+    if a.markdown:
+        print(markdown(out))
+        return 0
     if not a.table_only:
         for name in a.only or RUNS:
             print(f"{name}: {run(name, out):.0f} s", flush=True)

@@ -6,10 +6,11 @@
    hours are held out, the 24 before them validate. Beside seasonal-naive (same hour yesterday),
    naive and moving averages.
 2. Recommendation — OTTO sample (CC BY 4.0; 20 real sessions, 862 events, 510 items): the
-   events after the 80% time quantile are next-item targets, each predicted from the session's
-   earlier events only (models train on the events before the cut; with 20 sessions there is
-   no room for a validation window, so the curves show the training loss only); the multi-scale recommender (where this build has it) beside
-   most-popular and last-item transitions, full ranking over all items.
+   events after the 80% time quantile are next-item targets, each predicted from its session's
+   earlier events only (models train on the events before the cut; 20 sessions leave no room
+   for a validation window, so the curves show the training loss); the multi-scale recommender
+   (where this build has it) beside most-popular and last-item transitions, full ranking over
+   all items.
 
 Outputs under ``--out``: ``forecast/`` and ``recommend/``, each with ``report.json`` and PNGs.
 """
