@@ -19,11 +19,13 @@ def test_readme_python_blocks_run(capsys):
     assert "version" in capsys.readouterr().out
 
 
-def test_cli_demo_runs(capsys):
+def test_cli_demo_runs(capsys, tmp_path):
     from chronoscale.cli import main
 
-    assert main(["demo", "--max-len", "32", "--hidden", "8", "--dim", "8"]) == 0
-    out = capsys.readouterr().out
-    assert "OTTO sample" in out and "multiscale bwd" in out
-    assert main(["demo", "--scales", "0h"]) == 2
+    out = tmp_path / "demo"
+    assert main(["demo", "--epochs", "1", "--only", "forecast", "--no-plots", "-q",
+                 "--out", str(out)]) == 0
+    assert "Open Bandit" in capsys.readouterr().out
+    assert (out / "forecast" / "report.json").is_file()
+    assert main(["demo", "--scales", "0h", "--out", str(out)]) == 2
     assert "error" in capsys.readouterr().err

@@ -1,0 +1,215 @@
+"""Run configuration: defaults, a TOML file (``--config run.toml``) and flags on top.
+
+Precedence: built-in defaults < the TOML file < ``--set section.key=value`` < dedicated flags
+(``--epochs 3``). Unknown sections or keys and values of the wrong type are usage errors, so a
+typo never passes silently. ``chronoscale <command> --print-config`` shows the merged result.
+
+Layout (every key optional; ``task`` is picked from the model or the data when left out)::
+
+    task = "forecast"           # or "recommend"
+    out = "chronoscale-run"     # directory for report.json and the plots
+    seed = 0
+    threads = 2                 # native threads (default: the library's choice)
+    plots = true
+
+    [data]      path, format, name, version, test_path, k_core, dedupe, columns, time_unit
+    [split]     protocol ("leave-one-out" | "temporal" | "session"), quantile, valid_quantile,
+                targets,
+                min_history, short_users, max_test
+    [forecast]  series_by, period, what, extra, history, horizon, stride, transform, calendar,
+                max_train_windows, season, ma_window, nonnegative
+    [model]     scales, cell, units, dim, max_len, pool, learning_rate, epochs, batch_size,
+                loss, num_negatives, patience
+    [eval]      k, exclude_history, baselines, max_queries
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+
+class UsageError(ValueError):
+    """A bad command line or configuration (exit status 2)."""
+
+
+_ANY = object()
+_NUM = (int, float)
+#: section -> key -> (accepted types, default); a None default accepts None too
+SPEC: dict = {
+    "": {
+        "task": ((str,), None),
+        "out": ((str,), "chronoscale-run"),
+        "seed": ((int,), 0),
+        "threads": ((int,), None),
+        "plots": ((bool,), True),
+    },
+    "data": {
+        "path": ((str,), None),
+        "format": ((str,), None),
+        "name": ((str,), None),
+        "version": ((str,), None),
+        "test_path": ((str,), None),
+        "k_core": ((int, list), None),
+        "dedupe": ((str,), None),
+        "columns": ((dict,), None),
+        "time_unit": ((str,), "s"),
+    },
+    "split": {
+        "protocol": ((str,), None),
+        "quantile": ((float,), 0.9),
+        "valid_quantile": ((float,), None),
+        "targets": ((str,), "first"),
+        "min_history": ((int,), 1),
+        "short_users": ((str,), "train"),
+        "max_test": ((int,), None),
+    },
+    "forecast": {
+        "series_by": ((str,), "user"),
+        "period": ((str, int), "1d"),
+        "what": ((str,), "value"),
+        "extra": ((str,), None),
+        "history": ((int,), 28),
+        "horizon": ((int,), 7),
+        "stride": ((int,), 1),
+        "transform": ((str,), "log1p"),
+        "calendar": ((bool,), True),
+        "max_train_windows": ((int,), None),
+        "season": ((int,), None),
+        "ma_window": ((int,), None),
+        "nonnegative": ((bool,), True),
+    },
+    "model": {
+        "scales": ((list, str), None),
+        "cell": ((str,), None),
+        "units": ((int, list), 32),
+        "dim": ((int,), 64),
+        "max_len": ((int,), 50),
+        "pool": ((str,), "mean"),
+        "learning_rate": (_NUM, None),
+        "epochs": ((int,), 10),
+        "batch_size": ((int,), None),
+        "loss": ((str,), None),
+        "num_negatives": ((int,), 256),
+        "patience": ((int,), None),
+    },
+    "eval": {
+        "k": ((int, list), None),
+        "exclude_history": ((bool,), None),
+        "baselines": ((bool,), True),
+        "max_queries": ((int,), None),
+    },
+}
+TASKS = ("forecast", "recommend")
+
+
+def defaults() -> dict:
+    """The built-in defaults as a nested dict (top-level keys and one dict per section)."""
+    out = {k: copy.deepcopy(d) for k, (_, d) in SPEC[""].items()}
+    for sec, keys in SPEC.items():
+        if sec:
+            out[sec] = {k: copy.deepcopy(d) for k, (_, d) in keys.items()}
+    return out
+
+
+def _check_value(where: str, value, types):
+    if value is None:
+        return value
+    if float in types and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+    if not ok:
+        names = " or ".join(t.__name__ for t in types)
+        raise UsageError(f"{where} must be {names}, got {value!r}")
+    return value
+
+
+def merge(base: dict, layer: dict, source: str) -> dict:
+    """``base`` updated with ``layer`` (same layout), every key and type checked."""
+    out = copy.deepcopy(base)
+    for key, value in layer.items():
+        if key in SPEC and key:
+            if not isinstance(value, dict):
+                raise UsageError(f"{source}: [{key}] must be a table")
+            for k, v in value.items():
+                if k not in SPEC[key]:
+                    raise UsageError(f"{source}: unknown key {key}.{k}; known: "
+                                     f"{', '.join(SPEC[key])}")
+                out[key][k] = _check_value(f"{source}: {key}.{k}", v, SPEC[key][k][0])
+        elif key in SPEC[""]:
+            out[key] = _check_value(f"{source}: {key}", value, SPEC[""][key][0])
+        else:
+            known = [k for k in SPEC[""]] + [f"[{s}]" for s in SPEC if s]
+            raise UsageError(f"{source}: unknown key {key!r}; known: {', '.join(known)}")
+    if out.get("task") is not None and out["task"] not in TASKS:
+        raise UsageError(f"{source}: task must be one of {TASKS}, got {out['task']!r}")
+    return out
+
+
+def load_toml(path) -> dict:
+    """The TOML file at ``path`` as a dict; UsageError for a missing or malformed file."""
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise UsageError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise UsageError(f"config file {path} is not valid TOML: {e}") from None
+
+
+def parse_assignment(text: str) -> dict:
+    """``"section.key=value"`` (value in TOML syntax, bare words as strings) as a layer."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise UsageError(f"--set expects section.key=value, got {text!r}")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    sec, dot, name = key.partition(".")
+    return {sec: {name: value}} if dot else {key: value}
+
+
+def build(config_path=None, assignments=(), flags: dict | None = None,
+          base: dict | None = None) -> dict:
+    """Defaults (or ``base``, e.g. a saved model's configuration), then the TOML file, then
+    ``--set`` assignments, then flags (``{"section.key": value}``, None values skipped)."""
+    cfg = defaults() if base is None else merge(defaults(), base, "saved model configuration")
+    if config_path:
+        cfg = merge(cfg, load_toml(config_path), str(config_path))
+    for a in assignments or ():
+        cfg = merge(cfg, parse_assignment(a), "--set")
+    for key, value in (flags or {}).items():
+        if value is None:
+            continue
+        sec, dot, name = key.partition(".")
+        cfg = merge(cfg, {sec: {name: value}} if dot else {key: value}, "flag")
+    return cfg
+
+
+def to_toml(cfg: dict) -> str:
+    """A TOML rendering of a configuration (None values left out)."""
+
+    def val(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(v, list):
+            return "[" + ", ".join(val(x) for x in v) + "]"
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{k} = {val(x)}" for k, x in v.items()) + " }"
+        return repr(v)
+
+    lines = [f"{k} = {val(v)}" for k, v in cfg.items() if not isinstance(v, dict) and v is not None]
+    for sec, d in cfg.items():
+        if isinstance(d, dict):
+            lines.append(f"\n[{sec}]")
+            lines += [f"{k} = {val(v)}" for k, v in d.items() if v is not None]
+    return "\n".join(lines) + "\n"

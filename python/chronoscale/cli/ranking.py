@@ -1,0 +1,234 @@
+"""The next-item recommendation task behind ``chronoscale train/evaluate/recommend``: splits,
+the multi-scale recommender, the baselines and full-ranking evaluation.
+
+Protocols (``[split] protocol``):
+
+* ``leave-one-out`` (default): per user the last event is the test target, the one before the
+  validation target (SASRec / S3-Rec). History items are removed from the ranking (never the
+  target).
+* ``temporal``: a global cut at the ``quantile`` of all timestamps; ``targets = "first"`` (each
+  user's first event after the cut) or ``"all"``; with ``valid_quantile`` the window between the
+  two cuts gives the validation targets and training ends at it (models and baselines alike).
+* ``session``: a separate test file (``[data] test_path``, e.g. session-rec's ``_test``) in the
+  training file's item space (unknown items dropped); every event of a test session with at
+  least ``min_history`` earlier events is a target, its history the session prefix. History
+  items are not removed (repeat clicks count), as in session-rec's Recall@20 / MRR@20.
+
+Histories given to any model are the target's earlier events only (most recent ``max_len``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..baselines import LastItemTransition, MostPopular
+from ..data import (
+    EvalTargets,
+    align_items,
+    leave_one_out,
+    next_event_targets,
+    padded_histories,
+    temporal_split,
+)
+from ..metrics import evaluate_full
+
+PROTOCOLS = ("leave-one-out", "temporal", "session")
+
+
+def recommender_class():
+    """``chronoscale.models.MultiScaleRecommender``, or None in a build without it."""
+    from .. import models
+
+    return getattr(models, "MultiScaleRecommender", None)
+
+
+def split(cfg: dict, x, test_log=None):
+    """``(train Interactions, valid EvalTargets, test EvalTargets, label dict)``."""
+    s = cfg["split"]
+    protocol = s["protocol"] or ("session" if test_log is not None else "leave-one-out")
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"split.protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    if protocol == "session":
+        if test_log is None:
+            raise ValueError("split.protocol 'session' needs data.test_path (the test sessions)")
+        aligned = align_items(test_log, x)
+        test = next_event_targets(aligned, min_history=s["min_history"])
+        valid = EvalTargets(x, np.zeros(0, np.int64), "valid")
+        label = {"protocol": "session", "test_sessions": int(aligned.num_users),
+                 "unknown_items_dropped": int(aligned.meta.get("unknown_items_dropped", 0)),
+                 "min_history": s["min_history"], "train_events": len(x),
+                 "test_targets": len(test)}
+        train = x
+    elif protocol == "leave-one-out":
+        sp = leave_one_out(x, short_users=s["short_users"])
+        train, valid, test, label = sp.train, sp.valid, sp.test, sp.label()
+    else:
+        sp = temporal_split(x, quantile=s["quantile"], valid_quantile=s["valid_quantile"],
+                            targets=s["targets"], min_history=s["min_history"])
+        train, valid, test, label = sp.train, sp.valid, sp.test, sp.label()
+    if s["max_test"] and len(test) > s["max_test"]:
+        keep = np.sort(np.random.default_rng(cfg["seed"]).choice(len(test), s["max_test"],
+                                                                 replace=False))
+        test = test.take(keep)
+        label["test_targets_sampled"] = int(s["max_test"])
+    return train, valid, test, label
+
+
+def exclude_history(cfg: dict, label: dict) -> bool:
+    e = cfg["eval"]["exclude_history"]
+    return (label["protocol"] != "session") if e is None else bool(e)
+
+
+def ks(cfg: dict) -> list[int]:
+    k = cfg["eval"]["k"]
+    return [10, 20] if k is None else ([k] if isinstance(k, int) else list(k))
+
+
+def train_histories(train, max_len: int, use_time: bool) -> dict:
+    """Every training user with an event, as padded histories (a dict the model accepts)."""
+    users = np.flatnonzero(train.counts > 0)
+    b = padded_histories(train, users, max_len)
+    d = {"items": b.items, "lengths": b.lengths}
+    if use_time:
+        d["timestamps"] = b.timestamps
+    return d
+
+
+def target_histories(targets: EvalTargets, max_len: int, use_time: bool) -> dict:
+    b = targets.histories(max_len)
+    d = {"items": b.items, "lengths": b.lengths}
+    if use_time:
+        d["timestamps"] = b.timestamps
+    return d
+
+
+def make_model(cfg: dict, num_items: int, synthetic_time: bool):
+    cls = recommender_class()
+    if cls is None:
+        raise RuntimeError("MultiScaleRecommender is not in this build of chronoscale")
+    m = cfg["model"]
+    scales = m["scales"] or ["1", "4", "16"]
+    scales = [scales] if isinstance(scales, str) else [str(s) for s in scales]
+    if synthetic_time and any(not s.isdigit() for s in scales):
+        raise ValueError(f"the data has no timestamps (order only): use count scales, got "
+                         f"{scales}")
+    return cls(num_items=int(num_items), dim=m["dim"], scales=scales, cell=m["cell"] or "gru",
+               units=m["units"], pool=m["pool"], max_len=m["max_len"],
+               learning_rate=m["learning_rate"] or 1e-3, random_state=cfg["seed"])
+
+
+def uses_time(model) -> bool:
+    scales = model.scales if not isinstance(model.scales, str) else [model.scales]
+    return any(not str(s).isdigit() for s in scales)
+
+
+def fit_model(model, cfg, train, valid, verbose: int = 1):
+    m = cfg["model"]
+    use_time = uses_time(model)
+    data = train_histories(train, m["max_len"], use_time)
+    val = None
+    if len(valid):
+        vq = valid
+        cap = cfg["eval"]["max_queries"] or 5000
+        if len(vq) > cap:
+            vq = vq.take(np.sort(np.random.default_rng(cfg["seed"] + 1).choice(
+                len(vq), cap, replace=False)))
+        vh = target_histories(vq, m["max_len"], use_time)
+        ok = vh["lengths"] >= 1
+        if ok.any():
+            val = ({k: v[ok] for k, v in vh.items()}, vq.items[ok])
+    model.fit(data, epochs=m["epochs"], batch_size=m["batch_size"] or 64,
+              loss=m["loss"] or "full", num_negatives=m["num_negatives"],
+              validation_data=val, patience=m["patience"], verbose=verbose)
+    return model
+
+
+def model_scorer(model, hist: dict, num_items: int):
+    """``rows -> [len(rows), V]`` scores of every item for the histories ``hist``."""
+    full = getattr(model, "score_all", None)
+    fast = full is None and hasattr(model, "_user_states") and hasattr(model, "_read")
+
+    def scorer(rows):
+        h = {k: v[rows] for k, v in hist.items()}
+        if full is not None:
+            return np.asarray(full(h), np.float64)
+        if fast:  # the scores recommend() ranks, without sorting all V of them
+            from ..ops import linear_forward
+
+            data = model._read(h, None, None, None)
+            F = model.net.table()[0]
+            out = np.empty((len(rows), num_items))
+            for idx, _, z in model._user_states(data, 512):
+                out[idx] = linear_forward(z, F)[0]
+            return out
+        ids, sc = model.recommend(h, k=num_items, exclude_seen=False)
+        out = np.full((len(rows), num_items), -np.inf)
+        np.put_along_axis(out, ids, sc, axis=1)
+        return out
+
+    return scorer
+
+
+def baselines(train) -> dict:
+    return {"most-popular": MostPopular().fit(train),
+            "last-item": LastItemTransition().fit(train)}
+
+
+def evaluate(models: dict, targets: EvalTargets, cfg: dict, label: dict, progress=None) -> dict:
+    """Full-ranking reports (``chronoscale.metrics.evaluate_full``) of every named model on
+    ``targets``; a model is a baseline (``score(items, lengths)``) or a fitted recommender."""
+    m = cfg["model"]
+    V = targets.data.num_items
+    excl = targets.seen_items() if exclude_history(cfg, label) else None
+    valid = targets.history_lengths > 0
+    if not valid.all():
+        targets = targets.take(np.flatnonzero(valid))
+        excl = targets.seen_items() if excl is not None else None
+    out = {}
+    for name, model in models.items():
+        if hasattr(model, "recommend") and hasattr(model, "embed_users"):
+            hist = target_histories(targets, m["max_len"], uses_time(model))
+            scorer = model_scorer(model, hist, V)
+        else:
+            b = targets.histories(m["max_len"])
+
+            def scorer(rows, b=b, model=model):
+                return model.score(b.items[rows], b.lengths[rows])
+
+        rep = evaluate_full(scorer, targets.items, ks(cfg), exclude=excl, dataset=targets.data,
+                            num_items=V, batch_size=512)
+        rep["model"] = name
+        rep["split"] = {**label, "targets": targets.name}
+        rep["max_len"] = m["max_len"]
+        out[name] = rep
+        if progress is not None:
+            progress(name)
+    return out
+
+
+def score_contributions(model, hist: dict, items) -> tuple[np.ndarray, list[str]]:
+    """Split each history's score of ``items [N]`` into additive parts: one per scale (its
+    state's share of the fused user state, ``(W_s h_s) . E_v``), the newest event's own input,
+    and the rest (projection bias, history cosine, item bias). Returns ``([N, S + 2], names)``;
+    rows sum to ``model.score(hist, items[:, None])``."""
+    from ..models import _recdata as rd
+
+    net = model.net
+    data = model._read(hist, None, None, None)
+    b = rd.take(data, np.arange(len(data["lengths"])), net.dtype)
+    f, m = net.encode(b["ids"], b["lengths"], b["timestamps"], b["features"])
+    r, t = np.arange(len(b["lengths"])), b["lengths"] - 1
+    fl, ml = f[r, t].astype(np.float64), m[r, t].astype(np.float64)
+    W = net.proj.weight.data.astype(np.float64)
+    items = np.asarray(items, np.int64)
+    E = net.emb.weight.data[items].astype(np.float64)
+    edges = np.concatenate([[0], np.cumsum(net.ms.units)])
+    parts = [((fl[:, lo:hi] @ W[:, lo:hi].T) * E).sum(1) for lo, hi in zip(edges, edges[1:])]
+    H = int(edges[-1])
+    parts.append(((fl[:, H:] @ W[:, H:].T) * E).sum(1))
+    bias = net.proj.bias.data.astype(np.float64) if net.proj.bias is not None else 0.0
+    ehat = E / np.maximum(np.linalg.norm(E, axis=1, keepdims=True), 1e-8)
+    rest = (E * bias).sum(1) + float(net.beta.data[0]) * (ml * ehat).sum(1) \
+        + net.item_bias.data[items, 0]
+    names = [f"scale {s}" for s in net.scales] + ["newest event", "bias + history cosine"]
+    return np.stack(parts + [rest], axis=1), names
