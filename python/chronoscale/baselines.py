@@ -117,6 +117,14 @@ class LastItemTransition(_Recommender):
         self.num_items = V
         return self
 
+    def to_dense(self) -> np.ndarray:
+        """The transition matrix ``[V, V]`` as a dense float64 array (small catalogues only)."""
+        V = self.num_items
+        dense = np.zeros((V, V))
+        rows = np.repeat(np.arange(V), np.diff(self.indptr))
+        dense[rows, self.indices] = self.weights
+        return dense
+
     def to_scipy(self):
         """The transition matrix ``[V, V]`` as ``scipy.sparse.csr_matrix`` (needs SciPy)."""
         from scipy.sparse import csr_matrix

@@ -35,6 +35,12 @@ def test_most_popular(rng):
         MostPopular().score(h.items, h.lengths)
 
 
+def test_transitions_to_scipy_matches_dense(rng):
+    pytest.importorskip("scipy.sparse")
+    m = LastItemTransition(window=2).fit(log(rng))
+    np.testing.assert_array_equal(m.to_scipy().toarray(), m.to_dense())
+
+
 @pytest.mark.parametrize("window", [1, 3])
 def test_transitions_against_python(rng, window):
     x = log(rng)
@@ -45,7 +51,7 @@ def test_transitions_against_python(rng, window):
         for d in range(1, window + 1):
             for a, b in zip(seq, seq[d:]):
                 want[(a, b)] += 1.0 / d
-    dense = m.to_scipy().toarray()
+    dense = m.to_dense()
     for (a, b), w in want.items():
         assert dense[a, b] == pytest.approx(w)
     assert np.count_nonzero(dense) == len(want)
