@@ -15,7 +15,7 @@ import os as _os
 # unless the user chose otherwise. Must be set before the native library loads libgomp.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from . import io, models, nn, ops  # noqa: E402
+from . import baselines, data, datasets, io, metrics, models, nn, ops  # noqa: E402
 from ._core import CudaError, __version__  # noqa: E402
 from ._runtime import build_info, get_num_threads, set_num_threads  # noqa: E402
 from .io import load, save  # noqa: E402
@@ -23,10 +23,14 @@ from .io import load, save  # noqa: E402
 __all__ = [
     "CudaError",
     "__version__",
+    "baselines",
+    "data",
+    "datasets",
     "build_info",
     "get_num_threads",
     "io",
     "load",
+    "metrics",
     "models",
     "nn",
     "ops",
