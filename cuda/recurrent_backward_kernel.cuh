@@ -20,8 +20,7 @@ __global__ void __launch_bounds__(kRecThreads)
     recurrent_backward_kernel(const BwdArgs<T> a, const RecTile tl, int t_first, int t_last,
                               int init) {
   constexpr int G = Cell::G;
-  extern __shared__ __align__(16) unsigned char smem_raw[];
-  T* Ws = reinterpret_cast<T*>(smem_raw);  // [nj][ld]: Ws[u][c] = W_hh[c, j0 + u], c < G*H
+  T* Ws = dynamic_smem<T>();               // [nj][ld]: Ws[u][c] = W_hh[c, j0 + u], c < G*H
   T* Ds = Ws + tl.nj * tl.ld;               // [nbg * RB][ld]: dhg_{t+1} of the tile's rows
   const int H = a.H;
   const int GH = G * H;

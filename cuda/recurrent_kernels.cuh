@@ -36,6 +36,15 @@ inline namespace v1 {
 namespace cuda {
 
 constexpr int kRecThreads = 256;
+
+#ifndef CS_CUDA_EMU  // tests/cuda_emu supplies its own (one buffer per emulated block)
+/// The launch's dynamic shared memory (16-byte aligned).
+template <class T>
+__device__ __forceinline__ T* dynamic_smem() {
+  extern __shared__ __align__(16) unsigned char cs_dynamic_smem[];
+  return reinterpret_cast<T*>(cs_dynamic_smem);
+}
+#endif
 enum RecMode : int { kModeStep = 0, kModeGrid = 1, kModeResident = 2 };
 
 /// Launch geometry shared by the host plan and the kernels.
@@ -149,8 +158,7 @@ __global__ void __launch_bounds__(kRecThreads)
     recurrent_forward_kernel(const FwdArgs<T> a, const RecTile tl, int t_begin, int t_end,
                              int tail) {
   constexpr int G = Cell::G;
-  extern __shared__ __align__(16) unsigned char smem_raw[];
-  T* Ws = reinterpret_cast<T*>(smem_raw);  // [G * nj][ld]
+  T* Ws = dynamic_smem<T>();               // [G * nj][ld]
   T* Hs = Ws + G * tl.nj * tl.ld;           // [nbg * RB][ld]: h_{t-1} of the tile's rows
   const int H = a.H;
   const int64_t GH = int64_t(G) * H;
