@@ -136,23 +136,41 @@ inline void run_blocks(Launch& L, unsigned b0, unsigned b1, std::vector<Block>& 
   }
   std::vector<size_t> order(ts.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  // Scheduling, in rounds: a round resumes the runnable threads of the awake warps and blocks,
+  // in a fresh random order, pass after pass, until every awake thread is blocked or done.
+  // Between rounds warps and blocks fall asleep for a random number of rounds, so they stay
+  // whole barrier phases behind the others: a read that no barrier orders after another warp's
+  // (block's) write then sees the old value in some runs, and the results change.
+  const unsigned nwarps = nthr / 32, nblocks = b1 - b0;
+  std::vector<int> warp_sleep(size_t(nblocks) * nwarps, 0), block_sleep(nblocks, 0);
+  std::uniform_int_distribution<int> rounds(1, 4);
+  std::bernoulli_distribution nap_warp(0.2), nap_block(0.1);
   for (;;) {
-    std::shuffle(order.begin(), order.end(), rng);
-    bool alive = false, progress = false;
-    for (size_t i : order) {
-      Thread& t = ts[i];
-      if (t.done) continue;
-      alive = true;
-      if (t.waiting && t.waiting->gen == t.wait_gen) continue;
-      t.waiting = nullptr;
-      L.cur = &t;
-      swapcontext(&L.sched, &t.ctx);
-      L.cur = nullptr;
-      progress = true;
-      if (!L.error.empty()) throw std::runtime_error(L.error);
+    for (int& w : warp_sleep) w = w > 0 ? w - 1 : (nap_warp(rng) ? rounds(rng) : 0);
+    for (int& b : block_sleep) b = b > 0 ? b - 1 : (nap_block(rng) ? rounds(rng) : 0);
+    bool alive = false, runnable = false;
+    for (bool resumed = true; resumed;) {
+      resumed = false;
+      alive = runnable = false;
+      std::shuffle(order.begin(), order.end(), rng);
+      for (size_t i : order) {
+        Thread& t = ts[i];
+        if (t.done) continue;
+        alive = true;
+        if (t.waiting && t.waiting->gen == t.wait_gen) continue;
+        runnable = true;
+        const size_t lb = i / nthr;
+        if (block_sleep[lb] > 0 || warp_sleep[lb * nwarps + size_t(t.warp)] > 0) continue;
+        t.waiting = nullptr;
+        L.cur = &t;
+        swapcontext(&L.sched, &t.ctx);
+        L.cur = nullptr;
+        resumed = true;
+        if (!L.error.empty()) throw std::runtime_error(L.error);
+      }
     }
     if (!alive) break;
-    if (!progress) throw std::runtime_error("deadlock: a barrier that not every thread reaches");
+    if (!runnable) throw std::runtime_error("deadlock: a barrier that not every thread reaches");
   }
 }
 
