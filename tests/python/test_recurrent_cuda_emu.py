@@ -53,9 +53,31 @@ class EmuRec(ctypes.Structure):
     ]
 
 
+class EmuFull(ctypes.Structure):
+    _fields_ = [
+        ("cell", ctypes.c_int),
+        ("is_double", ctypes.c_int),
+        *[(n, ctypes.c_int64) for n in ("B", "T", "I", "H")],
+        ("len", P),
+        *[(n, P) for n in ("x", "w_ih", "w_hh", "b_ih", "b_hh", "h0", "c0")],
+        *[(n, P) for n in ("y", "h_n", "c_n", "gates", "hprev", "aux")],
+        *[(n, P) for n in ("dy", "dh_n", "dc_n")],
+        *[(n, P) for n in ("dx", "dw_ih", "dw_hh", "db_ih", "db_hh", "dh0", "dc0")],
+        ("sms", ctypes.c_int),
+        ("refuse_cooperative_launch", ctypes.c_int),
+        ("seed", ctypes.c_uint32),
+        ("launches", ctypes.c_int),
+        ("cooperative_launches", ctypes.c_int),
+    ]
+
+
+HARNESS = ["harness.cpp", "host_glue.cpp"]
+HOST_SOURCES = ["recurrent_plan.cu", "recurrent_forward.cu", "recurrent_backward.cu"]
+
+
 def _sources():
-    files = [EMU / "harness.cpp", EMU / "emu.hpp", *sorted((EMU / "include").glob("*.h"))]
-    files += sorted((ROOT / "cuda").glob("*.cuh")) + [ROOT / "cuda" / "recurrent_plan.cu"]
+    files = [EMU / f for f in HARNESS] + [EMU / "emu.hpp", *sorted((EMU / "include").glob("*.h"))]
+    files += sorted((ROOT / "cuda").glob("*.cuh")) + [ROOT / "cuda" / f for f in HOST_SOURCES]
     files += sorted((ROOT / "cpp" / "include" / "chronoscale").glob("*.hpp"))
     return files
 
@@ -76,10 +98,13 @@ def emu():
         tmp = lib.with_suffix(f".{os.getpid()}.tmp")
         inc = [f"-I{EMU / 'include'}", f"-I{ROOT / 'cuda'}", f"-I{ROOT / 'cpp' / 'include'}"]
         cmd = [cxx, "-std=c++20", "-O1", "-shared", "-fPIC", "-Wno-unknown-pragmas", *inc]
-        subprocess.run([*cmd, str(EMU / "harness.cpp"), "-o", str(tmp)], check=True)
+        srcs = [str(EMU / f) for f in HARNESS]
+        subprocess.run([*cmd, *srcs, "-o", str(tmp)], check=True)
         tmp.rename(lib)
     h = ctypes.CDLL(str(lib))
     h.emu_last_error.restype = ctypes.c_char_p
+    h.emu_glue_error.restype = ctypes.c_char_p
+    h.emu_full.argtypes = [ctypes.POINTER(EmuFull)]
     i32, i64, u32 = ctypes.c_int, ctypes.c_int64, ctypes.c_uint32
     h.emu_recurrent_forward.argtypes = [ctypes.POINTER(EmuRec)]
     h.emu_recurrent_backward.argtypes = [ctypes.POINTER(EmuRec)]
@@ -337,3 +362,65 @@ def test_planner_fits_the_device(emu, backward, G):
                     assert q["gx"] == 1 and q["gy"] == ntiles
     no_coop = plan_of(emu, 0, 4, 4, 64, 256, coop=0)
     assert no_coop["mode"] == STEP
+
+
+def full(h, cell, p, lengths, dy, dh_n, dc_n, sms=2, refuse=0, seed=1):
+    """Forward + backward through chronoscale::cuda::recurrent_{forward,backward} (host code)."""
+    x = p["x"]
+    B, T, I = x.shape
+    GH, H = p["w_hh"].shape
+    dt = x.dtype
+
+    def nans(*shape):
+        return np.full(shape, np.nan, dt)
+
+    o = {"y": nans(B, T, H), "h_n": nans(B, H), "gates": nans(B, T, GH), "hprev": nans(B, T, H)}
+    o["c_n"] = nans(B, H) if cell == "lstm" else None
+    o["aux"] = nans(B, T, H) if cell in ("lstm", "gru") else None
+    g = {"dx": nans(B, T, I), "dw_ih": nans(GH, I), "dw_hh": nans(GH, H), "db_ih": nans(GH)}
+    g.update(db_hh=nans(GH), dh0=nans(B, H), dc0=nans(B, H) if cell == "lstm" else None)
+    lens = None if lengths is None else np.ascontiguousarray(lengths, dtype=np.int64)
+    f = EmuFull(CELL_IDS[cell], int(dt == np.float64), B, T, I, H, _ptr(lens))
+    for k, v in [*p.items(), *o.items(), *g.items(), ("dy", dy), ("dh_n", dh_n), ("dc_n", dc_n)]:
+        setattr(f, k, _ptr(v))
+    f.sms, f.refuse_cooperative_launch, f.seed = sms, refuse, seed
+    assert h.emu_full(ctypes.byref(f)) == 0, h.emu_glue_error().decode()
+    return o, g, f.launches, f.cooperative_launches
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize(
+    "mode,plan,refuse",
+    [("", "", 0), ("grid", "", 0), ("step", "", 0), ("grid", "", 1), ("", "8,4,2,1", 0)],
+)
+def test_host_code_matches_cpu(emu, rng, monkeypatch, cell, mode, plan, refuse):
+    monkeypatch.setenv("CHRONOSCALE_CUDA_RNN_MODE", mode)
+    monkeypatch.setenv("CHRONOSCALE_CUDA_RNN_PLAN", plan)
+    B, T, I, H = 6, 5, 3, 11
+    p = make(rng, cell, B, T, I, H, np.float64)
+    lengths = np.array([5, 1, 0, 3, 5, 2])
+    y, h_n, c_n, cache = cpu_forward(cell, p, lengths)
+    dy, dh_n = rng.standard_normal(y.shape), rng.standard_normal(h_n.shape)
+    dc_n = rng.standard_normal(h_n.shape) if cell == "lstm" else None
+    names = ["dx", "dw_ih", "dw_hh", "db_ih", "db_hh", "dh0", "dc0"]
+    ref = dict(zip(names, cpu_backward(cell, dy, dh_n, dc_n, cache)))
+    o, g, launches, coop = full(emu, cell, p, lengths, dy, dh_n, dc_n, refuse=refuse)
+    valid = (np.arange(T)[None, :] < lengths[:, None])[..., None]
+    pairs = [("y", o["y"], y), ("h_n", o["h_n"], h_n), ("hprev", o["hprev"], cache.hprev)]
+    pairs.append(("gates", np.where(valid, o["gates"], 0), np.where(valid, cache.gates, 0)))
+    if cell == "lstm":
+        pairs.append(("c_n", o["c_n"], c_n))
+    if cache.aux is not None:
+        pairs.append(("aux", np.where(valid, o["aux"], 0), np.where(valid, cache.aux, 0)))
+    pairs += [(k, g[k], v) for k, v in ref.items() if v is not None]
+    for name, got, want in pairs:
+        assert np.all(np.isfinite(got)), f"{name}: unwritten (NaN) entries"
+        assert rel_error(got, want) < 1e-12, f"{name}: {rel_error(got, want):.1e}"
+    steps = int(lengths.max())
+    if mode == "step" or refuse:
+        # per-step launches: forward steps, backward steps plus the dh0 phase
+        assert coop == 0 and launches == steps + steps + 1
+    elif mode == "grid":
+        assert coop == 2 and launches == 2
+    else:
+        assert launches == 2
