@@ -2,12 +2,15 @@
 // compiled against the emulated runtime (include/cuda_runtime.h): argument wiring, planning,
 // the launch of the chosen plan (cooperative or not, with the per-step fallback), the scratch
 // buffers and the GEMM calls. GEMMs and column sums are plain CPU loops here (their kernels are
-// checked separately in harness.cpp); cuBLAS is not involved.
+// checked separately in harness.cpp). cuda/cublas.cu is compiled in too: emu_cublas_gemm runs
+// its row-major -> column-major mapping against tests/cuda_emu/fake_cublas.c.
 #include <cuda_runtime.h>
 
+#include <cstdio>
 #include <exception>
 #include <string>
 
+#include "../../cuda/cublas.cu"
 #include "../../cuda/recurrent_backward.cu"
 #include "../../cuda/recurrent_forward.cu"
 
@@ -109,6 +112,40 @@ struct EmuFull {
 };
 
 const char* emu_glue_error() { return g_glue_error.c_str(); }
+
+/// chronoscale::cuda_load_cublas(path); 0 on success.
+int emu_cublas_load(const char* path) {
+  try {
+    cuda_load_cublas(path);
+    return 0;
+  } catch (const std::exception& e) {
+    g_glue_error = e.what();
+    return 1;
+  }
+}
+
+/// Writes chronoscale::cuda_gemm_backend() into buf.
+void emu_gemm_backend(char* buf, int n) {
+  std::snprintf(buf, size_t(n), "%s", cuda_gemm_backend().c_str());
+}
+
+/// C = op(A) op(B) through cuda::cublas_gemm (row-major); returns 1 when served by cuBLAS,
+/// 0 when not, -1 on an error.
+int emu_cublas_gemm(int is_double, int ta, int tb, int64_t M, int64_t N, int64_t K,
+                    const void* A, int64_t lda, const void* B, int64_t ldb, void* C,
+                    int64_t ldc) {
+  try {
+    if (is_double)
+      return cublas_gemm<double>(nullptr, ta, tb, M, N, K, static_cast<const double*>(A), lda,
+                                 static_cast<const double*>(B), ldb, static_cast<double*>(C),
+                                 ldc);
+    return cublas_gemm<float>(nullptr, ta, tb, M, N, K, static_cast<const float*>(A), lda,
+                              static_cast<const float*>(B), ldb, static_cast<float*>(C), ldc);
+  } catch (const std::exception& e) {
+    g_glue_error = e.what();
+    return -1;
+  }
+}
 
 int emu_full(EmuFull* f) {
   try {

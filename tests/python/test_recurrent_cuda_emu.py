@@ -72,7 +72,7 @@ class EmuFull(ctypes.Structure):
 
 
 HARNESS = ["harness.cpp", "host_glue.cpp"]
-HOST_SOURCES = ["recurrent_plan.cu", "recurrent_forward.cu", "recurrent_backward.cu"]
+HOST_SOURCES = ["recurrent_plan.cu", "recurrent_forward.cu", "recurrent_backward.cu", "cublas.cu"]
 
 
 def _sources():
@@ -104,7 +104,9 @@ def emu():
     h = ctypes.CDLL(str(lib))
     h.emu_last_error.restype = ctypes.c_char_p
     h.emu_glue_error.restype = ctypes.c_char_p
+    i32, i64 = ctypes.c_int, ctypes.c_int64
     h.emu_full.argtypes = [ctypes.POINTER(EmuFull)]
+    h.emu_cublas_gemm.argtypes = [i32, i32, i32, i64, i64, i64, P, i64, P, i64, P, i64]
     i32, i64, u32 = ctypes.c_int, ctypes.c_int64, ctypes.c_uint32
     h.emu_recurrent_forward.argtypes = [ctypes.POINTER(EmuRec)]
     h.emu_recurrent_backward.argtypes = [ctypes.POINTER(EmuRec)]
@@ -424,3 +426,43 @@ def test_host_code_matches_cpu(emu, rng, monkeypatch, cell, mode, plan, refuse):
         assert coop == 2 and launches == 2
     else:
         assert launches == 2
+
+
+def test_cublas_binding_maps_row_major_products(emu, rng, tmp_path):
+    cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    fake = tmp_path / "libfakecublas.so"
+    subprocess.run(
+        [cc, "-shared", "-fPIC", "-O1", str(EMU / "fake_cublas.c"), "-o", str(fake)], check=True
+    )
+    assert emu.emu_cublas_load(str(fake).encode()) == 0, emu.emu_glue_error().decode()
+    buf = ctypes.create_string_buffer(512)
+    emu.emu_gemm_backend(buf, 512)
+    assert buf.value.decode() == f"cublas:{fake}"
+    M, N, K = 7, 5, 3
+    for dtype in (np.float32, np.float64):
+        for ta in (0, 1):
+            for tb in (0, 1):
+                a = rng.standard_normal((K, M) if ta else (M, K)).astype(dtype)
+                b = rng.standard_normal((N, K) if tb else (K, N)).astype(dtype)
+                c = np.full((M, N + 2), np.nan, dtype)  # ldc > N
+                served = emu.emu_cublas_gemm(
+                    int(dtype == np.float64),
+                    ta,
+                    tb,
+                    M,
+                    N,
+                    K,
+                    _ptr(a),
+                    a.shape[1],
+                    _ptr(b),
+                    b.shape[1],
+                    _ptr(c),
+                    N + 2,
+                )
+                assert served == 1, emu.emu_glue_error().decode()
+                want = (a.T if ta else a) @ (b.T if tb else b)
+                assert rel_error(c[:, :N], want) < 1e-6
+                assert np.isnan(c[:, N:]).all()  # columns past N untouched
+    assert emu.emu_cublas_load(b"/nonexistent/libcublas.so") == 1
