@@ -177,10 +177,15 @@ void allow_max_smem(const void* func, const DeviceProps& d) {
   static std::set<std::pair<const void*, int>> done;
   std::lock_guard<std::mutex> lock(mu);
   if (!done.insert({func, d.device}).second) return;
-  const cudaError_t err = cudaFuncSetAttribute(
-      func, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(d.smem_optin));
+  cudaError_t err = cudaFuncSetAttribute(func, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         static_cast<int>(d.smem_optin));
+  // All of the unified L1 / shared storage as shared memory, so that the blocks per
+  // multiprocessor the occupancy query reports (and the cooperative grid relies on) are there.
+  if (err == cudaSuccess)
+    err = cudaFuncSetAttribute(func, cudaFuncAttributePreferredSharedMemoryCarveout,
+                               cudaSharedmemCarveoutMaxShared);
   if (err != cudaSuccess) done.erase({func, d.device});
-  check(err, "cudaFuncSetAttribute(MaxDynamicSharedMemorySize)");
+  check(err, "cudaFuncSetAttribute(MaxDynamicSharedMemorySize / PreferredSharedMemoryCarveout)");
 }
 
 bool launch_recurrent(const void* func, const RecPlan& plan, void** args, cudaStream_t stream) {

@@ -32,6 +32,7 @@ def parse():
     ap.add_argument("--quick", action="store_true", help="B=64,256 T=50 only")
     ap.add_argument("--budget", type=float, default=240.0, help="seconds for the grid table")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--summary", default=None, help="print the table of a saved JSON and exit")
     return ap.parse_args()
 
 
@@ -127,6 +128,10 @@ def parity(cp, ops, torch):
 
 def main():
     args = parse()
+    if args.summary:
+        with open(args.summary) as f:
+            print_summary(json.load(f))
+        return
     import cupy as cp
 
     import chronoscale

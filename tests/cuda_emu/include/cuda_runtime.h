@@ -25,7 +25,11 @@ enum cudaDeviceAttr : int {
   cudaDevAttrMaxSharedMemoryPerBlockOptin = 97,
   cudaDevAttrCooperativeLaunch = 95,
 };
-enum cudaFuncAttribute : int { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
+enum cudaFuncAttribute : int {
+  cudaFuncAttributeMaxDynamicSharedMemorySize = 8,
+  cudaFuncAttributePreferredSharedMemoryCarveout = 9,
+};
+enum : int { cudaSharedmemCarveoutMaxShared = 100 };
 enum cudaMemcpyKind : int {
   cudaMemcpyHostToDevice = 1,
   cudaMemcpyDeviceToHost = 2,
