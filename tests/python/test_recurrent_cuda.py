@@ -186,6 +186,16 @@ def test_all_lengths_zero_keeps_initial_state(rng):
     assert not cp.asnumpy(dc0).any()
 
 
+def test_cupy_lengths_are_copied_to_the_host(rng):
+    import cupy as cp
+
+    p = make(rng, "lstm", 4, 6, 3, 8, np.float32)
+    lengths = random_lengths(rng, 4, 6)
+    y_c = forward("lstm", p, lengths)[0]
+    y_g = forward("lstm", to_gpu(p), cp.asarray(lengths.astype(np.int32)))[0]
+    assert rel_error(cp.asnumpy(y_g), y_c) < 1e-4
+
+
 def test_backward_is_deterministic(rng):
     import cupy as cp
 
@@ -253,7 +263,7 @@ def test_torch_cuda_tensors_as_input(rng):
     y_c, h_c, _, _ = forward("gru", p, lengths)
     pt = {k: (None if v is None else torch.as_tensor(v, device="cuda")) for k, v in p.items()}
     torch.cuda.synchronize()
-    y_g, h_g, _, cache = forward("gru", pt, lengths)
+    y_g, h_g, _, cache = forward("gru", pt, torch.as_tensor(lengths, device="cuda"))
     assert isinstance(y_g, cp.ndarray)
     assert rel_error(cp.asnumpy(y_g), y_c) < 1e-4 and rel_error(cp.asnumpy(h_g), h_c) < 1e-4
     dx = ops.gru_backward(torch.ones(4, 9, 32, device="cuda"), None, cache)[0]
