@@ -41,7 +41,8 @@ def ints(s):
 
 
 def timed(fn, cp, min_reps=5, max_reps=30, target_s=0.6):
-    """Median milliseconds of fn() on the current stream (CUDA events), after a warm-up."""
+    """Median milliseconds of fn() on the current stream (CUDA events), after a warm-up. Events
+    around one call on an idle GPU also count the host's time to queue the call's work."""
     fn()
     fn()
     start, stop = cp.cuda.Event(), cp.cuda.Event()
@@ -59,6 +60,31 @@ def timed(fn, cp, min_reps=5, max_reps=30, target_s=0.6):
         stop.synchronize()
         out.append(cp.cuda.get_elapsed_time(start, stop))
     return float(np.median(out)), float(np.min(out)), reps
+
+
+def kernel_time_us(fn, cp, torch, n=20):
+    """Sum of the CUDA kernel and memcpy durations per call of fn(), from CUPTI through the torch
+    profiler (it sees every kernel of the process, ours included), or None without torch.
+    Unlike events around a call, this leaves out the host's time to queue the work."""
+    if torch is None:
+        return None
+    try:
+        from torch.profiler import ProfilerActivity, profile
+
+        fn()
+        cp.cuda.Device().synchronize()
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            for _ in range(n):
+                fn()
+            cp.cuda.Device().synchronize()
+        total = 0.0
+        for e in prof.key_averages():
+            t = getattr(e, "self_device_time_total", None)
+            total += t if t is not None else getattr(e, "self_cuda_time_total", 0.0)
+        return total / n
+    except Exception as e:  # profiler unavailable: report, do not fail the benchmark
+        print(f"(kernel timing unavailable: {e})")
+        return None
 
 
 def ours_step(cell, B, T, I, H, cp, ops):
@@ -175,9 +201,11 @@ def main():
         cp.cuda.Device().synchronize()
         wall_us = (time.perf_counter() - t0) / n * 1e6
         row = {"H": H, "ours_gpu_us": gpu_ms * 1e3, "ours_wall_us": wall_us}
+        row["ours_kernels_us"] = kernel_time_us(fwd, cp, torch)
         if torch is not None:
             tf, _ = torch_step("lstm", 1, 50, args.input, H, torch)
             row["torch_gpu_us"] = timed(tf, cp, min_reps=50, max_reps=200, target_s=0.2)[0] * 1e3
+            row["torch_kernels_us"] = kernel_time_us(tf, cp, torch)
         results["latency_b1_t50"].append(row)
     meta["gemm_backend"] = _core.cuda_gemm_backend()
     if torch is not None:
@@ -248,11 +276,18 @@ def print_summary(results):
     if "parity_lstm_vs_torch_fp32" in m:
         diff = m["parity_lstm_vs_torch_fp32"]
         print(f"LSTM output vs torch (fp32, copied weights): rel. diff {diff:.1e}")
-    print("B=1 T=50 LSTM forward latency (us): H  ours-gpu  ours-wall  torch-gpu")
+    print("B=1 T=50 LSTM forward latency, us (events: call on an idle GPU incl. host queueing;")
+    print("  wall: synchronous call; kernels: sum of GPU kernel durations per call, CUPTI)")
+    print("     H  ours-events  ours-wall  ours-kernels  torch-events  torch-kernels")
+
+    def num(v):
+        return float("nan") if v is None else v
+
     for r in results["latency_b1_t50"]:
         print(
-            f"  {r['H']:4d} {r['ours_gpu_us']:9.1f} {r['ours_wall_us']:10.1f}"
-            f" {r.get('torch_gpu_us', float('nan')):10.1f}"
+            f"  {r['H']:4d} {r['ours_gpu_us']:12.1f} {r['ours_wall_us']:10.1f}"
+            f" {num(r.get('ours_kernels_us')):13.1f} {num(r.get('torch_gpu_us')):13.1f}"
+            f" {num(r.get('torch_kernels_us')):14.1f}"
         )
     print("training step (fwd+bwd) medians, ms; speedup = torch / ours:")
     for r in results["train_step"]:
