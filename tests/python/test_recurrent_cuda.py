@@ -108,6 +108,13 @@ def run_and_compare(rng, cell, B, T, I, H, dtype=np.float32, lengths=None, **mak
         aux_c = np.where(valid, cache_c.aux, 0)
         check_pair(cp.where(valid_g, cache_g.aux, 0), aux_c, tol, "cache.aux")
 
+    if cell == "rnn_relu":  # a pre-activation within rounding of 0 may take the other branch
+        act_g = cp.asnumpy(cache_g.gates)
+        flips = valid & ((act_g > 0) != (cache_c.gates > 0))
+        if flips.any():  # harmless in the forward; the gradients then differ by design
+            assert np.abs(np.where(flips, act_g - cache_c.gates, 0)).max() < 1e-5
+            return None
+
     dy = rng.standard_normal(y_c.shape).astype(dtype)
     dh = rng.standard_normal(h_c.shape).astype(dtype)
     dc = rng.standard_normal(h_c.shape).astype(dtype) if cell == "lstm" else None
