@@ -1,4 +1,5 @@
-// CUDA availability: _core.cuda_device_count() (0 without a CUDA build, driver or device).
+// CUDA availability: _core.cuda_device_count() (0 without a CUDA build, driver or device), and
+// which library serves the CUDA GEMMs (_core.cuda_gemm_backend / _core.cuda_load_cublas).
 #include "chronoscale/cuda_info.hpp"
 
 #include "common.hpp"
@@ -10,6 +11,10 @@ namespace py_bind {
 void bind_cuda_info(py::module_& m) {
   m.def("cuda_device_count", &cuda_device_count,
         "Number of usable CUDA devices (0 when built without CUDA or without a driver/device).");
+  m.def("cuda_gemm_backend", &cuda_gemm_backend,
+        "'cublas:<path>' or 'builtin (<why>)' for the CUDA kernels' GEMMs; 'none' without CUDA.");
+  m.def("cuda_load_cublas", &cuda_load_cublas, py::arg("path"),
+        "Use the cuBLAS library at `path` for the CUDA kernels' GEMMs (ValueError if it fails).");
 }
 
 }  // namespace py_bind

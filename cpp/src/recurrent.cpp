@@ -3,7 +3,11 @@
 #include "chronoscale/recurrent.hpp"
 
 #include "cpu/cells.hpp"
+#include "cuda_dispatch.hpp"
 #include "validate.hpp"
+#ifdef CHRONOSCALE_WITH_CUDA
+#include "recurrent.cuh"
+#endif
 
 namespace chronoscale {
 inline namespace v1 {
@@ -70,18 +74,32 @@ void check_cache(Cell cell, const RecurrentDims& d, const RecurrentCache& c, con
     check_out(c.aux, x, "cache.aux", {d.B, d.T, d.H}, "[B, T, H]");
 }
 
+// CUDA views: a CUDA build, a device, and device pointers on the current device (all checked
+// before any kernel touches them). Absent optional views are skipped.
+void check_cuda(Cell cell, std::initializer_list<std::pair<const Tensor*, const char*>> ts) {
+  for (auto [t, name] : ts) check::cuda_usable(*t, cell_name(cell), name);
+}
+
+[[maybe_unused]] bool on_cuda(const Tensor& x) { return x.device == Device::cuda; }
+
 }  // namespace
 
 void recurrent_forward(Cell cell, const RecurrentInputs& in, const RecurrentOutputs& out,
                        void* stream) {
-  (void)stream;
+  (void)stream;  // used by the CUDA branch only
   const RecurrentDims d = recurrent_check(cell, in);
   check_out(out.y, in.x, "y", {d.B, d.T, d.H}, "[B, T, H]");
   check_out(out.h_n, in.x, "h_n", {d.B, d.H}, "[B, H]");
   if (cell == Cell::lstm) check_out(out.c_n, in.x, "c_n", {d.B, d.H}, "[B, H]");
   check_cache(cell, d, out.cache, in.x);
-  check::cpu_only(in.x, cell_name(cell));
+  check_cuda(cell, {{&in.x, "x"}, {&in.w_ih, "w_ih"}, {&in.w_hh, "w_hh"}, {&in.b_ih, "b_ih"},
+                    {&in.b_hh, "b_hh"}, {&in.h0, "h0"}, {&in.c0, "c0"}, {&out.y, "y"},
+                    {&out.h_n, "h_n"}, {&out.c_n, "c_n"}, {&out.cache.gates, "cache.gates"},
+                    {&out.cache.hprev, "cache.hprev"}, {&out.cache.aux, "cache.aux"}});
   CS_DISPATCH_FLOAT(in.x.dtype, cell_name(cell), [&] {
+#ifdef CHRONOSCALE_WITH_CUDA
+    if (on_cuda(in.x)) return cuda::recurrent_forward<scalar_t>(cell, d, in, out, stream);
+#endif
     switch (cell) {
       case Cell::lstm: return cpu::lstm_forward<scalar_t>(d, in, out);
       case Cell::gru: return cpu::gru_forward<scalar_t>(d, in, out);
@@ -93,7 +111,7 @@ void recurrent_forward(Cell cell, const RecurrentInputs& in, const RecurrentOutp
 void recurrent_backward(Cell cell, const Tensor& dy, const Tensor& dh_n, const Tensor& dc_n,
                         const RecurrentInputs& in, const RecurrentOutputs& fwd,
                         const RecurrentGrads& g, void* stream) {
-  (void)stream;
+  (void)stream;  // used by the CUDA branch only
   const RecurrentDims d = recurrent_check(cell, in);
   check_cache(cell, d, fwd.cache, in.x);
   if (dy.defined()) check_out(dy, in.x, "dy", {d.B, d.T, d.H}, "[B, T, H]");
@@ -109,8 +127,17 @@ void recurrent_backward(Cell cell, const Tensor& dy, const Tensor& dh_n, const T
   if (g.db_hh.defined()) check_out(g.db_hh, in.x, "db_hh", {d.G * d.H}, "[G*H]");
   if (g.dh0.defined()) check_out(g.dh0, in.x, "dh0", {d.B, d.H}, "[B, H]");
   if (g.dc0.defined()) check_out(g.dc0, in.x, "dc0", {d.B, d.H}, "[B, H]");
-  check::cpu_only(in.x, cell_name(cell));
+  check_cuda(cell, {{&in.x, "x"}, {&in.w_ih, "w_ih"}, {&in.w_hh, "w_hh"}, {&in.b_ih, "b_ih"},
+                    {&in.b_hh, "b_hh"}, {&in.h0, "h0"}, {&in.c0, "c0"}, {&dy, "dy"},
+                    {&dh_n, "dh_n"}, {&dc_n, "dc_n"}, {&fwd.cache.gates, "cache.gates"},
+                    {&fwd.cache.hprev, "cache.hprev"}, {&fwd.cache.aux, "cache.aux"},
+                    {&g.dx, "dx"}, {&g.dw_ih, "dw_ih"}, {&g.dw_hh, "dw_hh"}, {&g.db_ih, "db_ih"},
+                    {&g.db_hh, "db_hh"}, {&g.dh0, "dh0"}, {&g.dc0, "dc0"}});
   CS_DISPATCH_FLOAT(in.x.dtype, cell_name(cell), [&] {
+#ifdef CHRONOSCALE_WITH_CUDA
+    if (on_cuda(in.x))
+      return cuda::recurrent_backward<scalar_t>(cell, d, dy, dh_n, dc_n, in, fwd, g, stream);
+#endif
     switch (cell) {
       case Cell::lstm: return cpu::lstm_backward<scalar_t>(d, dy, dh_n, dc_n, in, fwd, g);
       case Cell::gru: return cpu::gru_backward<scalar_t>(d, dy, dh_n, dc_n, in, fwd, g);

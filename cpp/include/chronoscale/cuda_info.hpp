@@ -1,11 +1,21 @@
 #pragma once
 /// CUDA availability, safe to call on any machine and in any build.
+#include <string>
+
 namespace chronoscale {
 inline namespace v1 {
 
 /// Number of CUDA devices this process can use: 0 when built without CUDA, when no driver is
 /// installed, or when no device is visible. Never throws.
 int cuda_device_count();
+
+/// Which library serves the GEMMs of the CUDA kernels: "cublas:<path>" (loaded at run time) or
+/// "builtin (<why>)" (chronoscale's own tiled kernel); "none" in a build without CUDA.
+std::string cuda_gemm_backend();
+
+/// Use the cuBLAS shared library at `path` for the CUDA kernels' GEMMs from now on.
+/// Throws ValueError when it cannot be loaded, Unsupported in a build without CUDA.
+void cuda_load_cublas(const std::string& path);
 
 }  // namespace v1
 }  // namespace chronoscale

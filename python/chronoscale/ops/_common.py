@@ -8,12 +8,16 @@ import numpy as np
 def as_lengths(lengths, name: str = "lengths"):
     """``lengths`` as a host int64 C-contiguous array (None stays None).
 
-    Accepts any integer array-like (lists, int32 arrays, CuPy arrays are copied to the host: they
+    Accepts any integer array-like (lists, int32 arrays; CUDA arrays are copied to the host: they
     are B numbers). Raises TypeError for non-integer input.
     """
     if lengths is None:
         return None
-    if hasattr(lengths, "__cuda_array_interface__") and hasattr(lengths, "get"):
+    if hasattr(lengths, "__cuda_array_interface__"):  # CuPy (.get), torch & co. (via CuPy)
+        if not hasattr(lengths, "get"):
+            from .._cuda import _cupy
+
+            lengths = _cupy().asarray(lengths)
         lengths = lengths.get()
     arr = np.asarray(lengths)
     if arr.dtype.kind not in "iu":

@@ -6,6 +6,12 @@ as they are (``.detach().numpy()``). Keras stores ``kernel [I, 4H]``, ``recurren
 and one bias, gate order i,f,c,o for LSTM: use ``w_ih = kernel.T``, ``w_hh = recurrent_kernel.T``,
 ``b_ih = bias``, ``b_hh = None``; Keras GRU (``reset_after=True``) has gate order z,r,h, so
 reorder the blocks to r,z,n and split its ``bias [2, 3H]`` into ``b_ih, b_hh``.
+
+Devices: NumPy arrays run on the CPU. CUDA arrays (CuPy, or any ``__cuda_array_interface__``
+producer such as a detached torch CUDA tensor) run on the GPU, on CuPy's current stream, and the
+results are CuPy arrays; every array of one call must be on the same device, and ``lengths``
+stays a host array (a CUDA one is copied to the host). Past a sequence's length the CUDA kernels
+write zeros into the cache (``gates``, ``aux``); the CPU kernels leave those entries unspecified.
 """
 
 from __future__ import annotations

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# The prepared GPU check (one call on an H100 / H200 of a session lent a device; ~8 minutes):
+#   1. build and install the package with CUDA (CHRONOSCALE_CUDA=ON),
+#   2. the GPU tests: CHRONOSCALE_REQUIRE_GPU=1 pytest -m gpu (each result against the CPU),
+#   3. small runs of every recurrent launch mode under compute-sanitizer memcheck,
+#   4. the benchmark beside torch.nn.LSTM / GRU (bench_recurrent_gpu.py),
+#   5. the same small runs under racecheck and synccheck, with the time left.
+# $OUT (a temporary folder when unset) gets run.log (everything printed), build_full.log and
+# bench_recurrent_gpu.json; the last lines printed are the benchmark table and step statuses. Each step has
+# its own time limit, cut to what is left of DEADLINE seconds (default 540, under the device
+# tool's 600 s per command); a step with under 20 s left is skipped. A failing step does not stop
+# the later ones; the exit status is the number of failed or skipped steps.
+# Run from anywhere: bash bench/gpu/run_device.sh
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-$(mktemp -d)}
+export OUT PYTHONUNBUFFERED=1
+PY=${PYTHON:-python3}
+DEADLINE=${DEADLINE:-540}
+failed=0
+step() {  # step NAME SECONDS COMMAND...
+  local name=$1 limit=$2
+  shift 2
+  local left=$((DEADLINE - SECONDS - 5))
+  [ "$left" -lt "$limit" ] && limit=$left
+  if [ "$limit" -lt 20 ]; then
+    echo "=== $name: skipped, ${left}s left"
+    statuses+=("$name: skipped")
+    failed=$((failed + 1))
+    return 1
+  fi
+  echo "=== $name (limit ${limit}s) $(date +%T)"
+  local t0=$SECONDS
+  timeout --kill-after=5 "$limit" "$@" 2>&1
+  local rc=$?
+  echo "=== $name: exit $rc after $((SECONDS - t0))s"
+  statuses+=("$name: exit $rc ($((SECONDS - t0))s)")
+  [ "$rc" -eq 0 ] || failed=$((failed + 1))
+  return "$rc"
+}
+statuses=()
+exec > >(tee -a "$OUT/run.log") 2>&1
+
+{ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv
+  nvcc --version | tail -2
+  $PY -c "import sys, cupy, numpy; print(sys.version.split()[0], 'cupy', cupy.__version__, 'numpy', numpy.__version__)"
+  $PY -c "import torch; print('torch', torch.__version__, 'cudnn', torch.backends.cudnn.version())"
+  git rev-parse --short HEAD 2>/dev/null
+} 2>&1
+
+# --no-deps: the device machine has no network, and numpy / tqdm are already there
+# (scipy-openblas32 is not: the CPU references then use another BLAS or the built-in GEMM).
+export CHRONOSCALE_CUDA=ON CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-16}
+step build 240 bash -c "$PY -m pip install --no-build-isolation --no-deps --force-reinstall -v . \
+  > '$OUT/build_full.log' 2>&1; rc=\$?; grep -E 'ptxas|warning|error' '$OUT/build_full.log' | tail -20; \
+  tail -3 '$OUT/build_full.log'; exit \$rc" || { echo "build failed; see build_full.log"; exit 1; }
+$PY -c "import chronoscale, chronoscale._core as c; i = chronoscale.build_info(); \
+print('cuda', i['cuda'], 'available', i['cuda_available'], 'blas', i['blas'], 'archs', i.get('cuda_architectures'))"
+
+# From the repository root `import chronoscale` finds the installed package (the sources are
+# under python/, which is not on sys.path).
+step pytest_gpu 150 env CHRONOSCALE_REQUIRE_GPU=1 $PY -m pytest -m gpu -q -p no:cacheprovider \
+  -s -W ignore::DeprecationWarning tests/python
+
+sanitize() {
+  step "sanitize_$1" "$2" compute-sanitizer --tool "$1" --error-exitcode 9 \
+    $PY bench/gpu/sanitize_recurrent.py
+}
+have_sanitizer=0
+command -v compute-sanitizer >/dev/null && have_sanitizer=1
+[ "$have_sanitizer" = 1 ] && sanitize memcheck 60
+
+step bench 230 $PY bench/gpu/bench_recurrent_gpu.py --budget ${BENCH_BUDGET:-150} \
+  --json "$OUT/bench_recurrent_gpu.json"
+
+if [ "$have_sanitizer" = 1 ]; then  # with what time is left
+  sanitize racecheck 60
+  sanitize synccheck 60
+else
+  echo "compute-sanitizer not found: sanitizer runs skipped"
+fi
+
+[ -f "$OUT/bench_recurrent_gpu.json" ] && $PY bench/gpu/bench_recurrent_gpu.py \
+  --summary "$OUT/bench_recurrent_gpu.json"
+printf '%s\n' "${statuses[@]}"
+echo "=== done: $failed failed step(s); logs in $OUT"
+exit "$failed"

@@ -1,0 +1,209 @@
+// cuBLAS loaded at run time (dlopen): the library links only the CUDA runtime and imports on
+// machines without cuBLAS; the GEMMs then run on the built-in kernel (gemm.cu).
+//
+// Search order: CHRONOSCALE_CUBLAS_LIB (python/chronoscale/_cuda.py sets it to the copy inside
+// the nvidia-cublas / CuPy wheels when it finds one), libcublas.so.13, libcublas.so.12,
+// libcublas.so. CHRONOSCALE_CUDA_GEMM=builtin skips cuBLAS (read at every call, for tests).
+//
+// Handles: one per (thread, device), created on first use and never destroyed (destroying them
+// from static destructors at process exit races the CUDA driver's own teardown). cuBLAS handles
+// are not safe to share between threads that set different streams, hence one per thread.
+#include <dlfcn.h>
+
+#include <atomic>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "chronoscale/cuda_info.hpp"
+#include "cuda_check.hpp"
+#include "gemm.cuh"
+
+namespace chronoscale {
+inline namespace v1 {
+namespace cuda {
+
+namespace {
+
+// The few cuBLAS v2 entry points we use, declared here so that no cuBLAS header is needed.
+// Enums are passed as int (C ABI); CUBLAS_OP_N = 0, CUBLAS_OP_T = 1; CUBLAS_DEFAULT_MATH = 0
+// (no TF32: float32 products stay IEEE float32, as on the CPU); CUBLAS_STATUS_SUCCESS = 0.
+struct CublasContext;
+using Handle = CublasContext*;
+using Status = int;
+using CreateFn = Status (*)(Handle*);
+using SetStreamFn = Status (*)(Handle, cudaStream_t);
+using SetMathFn = Status (*)(Handle, int);
+using SgemmFn = Status (*)(Handle, int, int, int, int, int, const float*, const float*, int,
+                           const float*, int, const float*, float*, int);
+using DgemmFn = Status (*)(Handle, int, int, int, int, int, const double*, const double*, int,
+                           const double*, int, const double*, double*, int);
+using StatusStringFn = const char* (*)(Status);
+
+struct CublasLib {
+  std::string path;
+  CreateFn create = nullptr;
+  SetStreamFn set_stream = nullptr;
+  SetMathFn set_math = nullptr;
+  SgemmFn sgemm = nullptr;
+  DgemmFn dgemm = nullptr;
+  StatusStringFn status_string = nullptr;
+};
+
+struct Loader {
+  std::mutex mu;
+  bool tried = false;
+  std::atomic<const CublasLib*> lib{nullptr};  // never freed once published
+  std::string why = "not loaded yet";
+};
+
+Loader& loader() {
+  static Loader l;
+  return l;
+}
+
+// Opens `path`; on success returns a new CublasLib (the handle is kept open for good).
+const CublasLib* try_open(const std::string& path, std::string* why) {
+  void* so = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!so) {
+    const char* e = dlerror();
+    *why = e ? e : "dlopen failed";
+    return nullptr;
+  }
+  auto* L = new CublasLib;
+  L->path = path;
+  L->create = reinterpret_cast<CreateFn>(dlsym(so, "cublasCreate_v2"));
+  L->set_stream = reinterpret_cast<SetStreamFn>(dlsym(so, "cublasSetStream_v2"));
+  L->set_math = reinterpret_cast<SetMathFn>(dlsym(so, "cublasSetMathMode"));
+  L->sgemm = reinterpret_cast<SgemmFn>(dlsym(so, "cublasSgemm_v2"));
+  L->dgemm = reinterpret_cast<DgemmFn>(dlsym(so, "cublasDgemm_v2"));
+  L->status_string = reinterpret_cast<StatusStringFn>(dlsym(so, "cublasGetStatusString"));
+  if (!L->create || !L->set_stream || !L->sgemm || !L->dgemm) {
+    *why = path + " lacks cublasCreate_v2 / cublasSetStream_v2 / cublasSgemm_v2 / cublasDgemm_v2";
+    delete L;
+    dlclose(so);
+    return nullptr;
+  }
+  return L;
+}
+
+bool forced_builtin() {
+  const char* e = std::getenv("CHRONOSCALE_CUDA_GEMM");
+  return e && std::strcmp(e, "builtin") == 0;
+}
+
+const CublasLib* library() {
+  Loader& l = loader();
+  if (const CublasLib* L = l.lib.load(std::memory_order_acquire)) return L;
+  std::lock_guard<std::mutex> lock(l.mu);
+  if (l.tried) return l.lib.load();
+  l.tried = true;
+  std::string reasons;
+  std::string candidates[4];
+  int n = 0;
+  if (const char* env = std::getenv("CHRONOSCALE_CUBLAS_LIB"); env && *env) candidates[n++] = env;
+  for (const char* so : {"libcublas.so.13", "libcublas.so.12", "libcublas.so"})
+    if (n < 4) candidates[n++] = so;
+  for (int i = 0; i < n; ++i) {
+    std::string why;
+    if (const CublasLib* L = try_open(candidates[i], &why)) {
+      l.lib.store(L, std::memory_order_release);
+      return L;
+    }
+    reasons += (reasons.empty() ? "" : "; ") + why;
+  }
+  l.why = "cuBLAS not found: " + reasons;
+  return nullptr;
+}
+
+std::string status_text(const CublasLib& L, Status s) {
+  const char* t = L.status_string ? L.status_string(s) : nullptr;
+  return t ? std::string(t) : "cuBLAS status " + std::to_string(s);
+}
+
+// This thread's handle for (library, current device), or nullptr when cublasCreate fails (the
+// reason is recorded and the built-in GEMM is used instead).
+Handle handle_for(const CublasLib& L) {
+  thread_local std::map<std::pair<const CublasLib*, int>, Handle> handles;
+  int dev = 0;
+  CS_CUDA_CHECK(cudaGetDevice(&dev));
+  const auto key = std::make_pair(&L, dev);
+  if (auto it = handles.find(key); it != handles.end()) return it->second;
+  Handle h = nullptr;
+  const Status s = L.create(&h);
+  if (s != 0 || !h) {
+    Loader& l = loader();
+    std::lock_guard<std::mutex> lock(l.mu);
+    l.why = "cublasCreate failed: " + status_text(L, s);
+    return handles[key] = nullptr;
+  }
+  if (L.set_math) (void)L.set_math(h, 0);  // CUBLAS_DEFAULT_MATH: IEEE float32, no TF32
+  return handles[key] = h;
+}
+
+bool fits_int(int64_t v) { return v >= 0 && v <= INT_MAX; }
+
+}  // namespace
+
+template <class T>
+bool cublas_gemm(cudaStream_t stream, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                 const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc) {
+  if (forced_builtin()) return false;
+  for (int64_t v : {M, N, K, lda, ldb, ldc})
+    if (!fits_int(v)) return false;
+  const CublasLib* L = library();
+  if (!L) return false;
+  Handle h = handle_for(*L);
+  if (!h) return false;
+  Status s = L->set_stream(h, stream);
+  if (s != 0) throw CudaError("cublasSetStream failed: " + status_text(*L, s));
+  // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the operands; a
+  // row-major matrix read column-major is its transpose, so each op flag carries over as is.
+  const T one = T(1), zero = T(0);
+  const int opb = tb ? 1 : 0, opa = ta ? 1 : 0;
+  if constexpr (sizeof(T) == 4)
+    s = L->sgemm(h, opb, opa, int(N), int(M), int(K), &one, B, int(ldb), A, int(lda), &zero, C,
+                 int(ldc));
+  else
+    s = L->dgemm(h, opb, opa, int(N), int(M), int(K), &one, B, int(ldb), A, int(lda), &zero, C,
+                 int(ldc));
+  if (s != 0)
+    throw CudaError(detail::cat(sizeof(T) == 4 ? "cublasSgemm" : "cublasDgemm", " failed: ",
+                                status_text(*L, s)));
+  return true;
+}
+
+template bool cublas_gemm<float>(cudaStream_t, bool, bool, int64_t, int64_t, int64_t,
+                                 const float*, int64_t, const float*, int64_t, float*, int64_t);
+template bool cublas_gemm<double>(cudaStream_t, bool, bool, int64_t, int64_t, int64_t,
+                                  const double*, int64_t, const double*, int64_t, double*,
+                                  int64_t);
+
+}  // namespace cuda
+
+std::string cuda_gemm_backend() {
+  if (cuda::forced_builtin()) return "builtin (CHRONOSCALE_CUDA_GEMM=builtin)";
+  const cuda::CublasLib* L = cuda::library();
+  cuda::Loader& l = cuda::loader();
+  std::lock_guard<std::mutex> lock(l.mu);
+  if (L && l.why.rfind("cublasCreate failed", 0) != 0) return "cublas:" + L->path;
+  return "builtin (" + l.why + ")";
+}
+
+void cuda_load_cublas(const std::string& path) {
+  std::string why;
+  const cuda::CublasLib* L = cuda::try_open(path, &why);
+  CS_CHECK(L != nullptr, ValueError, "cannot load cuBLAS from '", path, "': ", why);
+  cuda::Loader& l = cuda::loader();
+  std::lock_guard<std::mutex> lock(l.mu);
+  l.tried = true;
+  l.why = "loaded";
+  l.lib.store(L, std::memory_order_release);  // an earlier library stays mapped (leaked)
+}
+
+}  // namespace v1
+}  // namespace chronoscale

@@ -1,0 +1,51 @@
+#pragma once
+// Stream-ordered scratch memory for CUDA kernels (cudaMallocAsync / cudaFreeAsync on the op's
+// stream): no device-wide synchronisation, and the memory is released only after the work queued
+// on the stream before the destructor ran.
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "cuda_check.hpp"
+
+namespace chronoscale {
+inline namespace v1 {
+namespace cuda {
+
+template <class T>
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  /// `n` elements of T on `stream` (n == 0 allocates nothing).
+  DeviceBuffer(int64_t n, cudaStream_t stream) : stream_(stream) {
+    if (n <= 0) return;
+    CS_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&ptr_),
+                                  sizeof(T) * static_cast<size_t>(n), stream_));
+  }
+  ~DeviceBuffer() {
+    if (ptr_) (void)cudaFreeAsync(ptr_, stream_);
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  DeviceBuffer(DeviceBuffer&& o) noexcept : ptr_(o.ptr_), stream_(o.stream_) { o.ptr_ = nullptr; }
+  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
+    if (this != &o) {
+      if (ptr_) (void)cudaFreeAsync(ptr_, stream_);
+      ptr_ = o.ptr_;
+      stream_ = o.stream_;
+      o.ptr_ = nullptr;
+    }
+    return *this;
+  }
+
+  T* get() const { return ptr_; }
+
+ private:
+  T* ptr_ = nullptr;
+  cudaStream_t stream_ = nullptr;
+};
+
+}  // namespace cuda
+}  // namespace v1
+}  // namespace chronoscale

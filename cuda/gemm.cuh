@@ -1,0 +1,31 @@
+#pragma once
+// Row-major GEMM and column sums on the GPU for the CUDA kernels. C = op(A) @ op(B) with op(A)
+// [M, K], op(B) [K, N], C [M, N] (overwritten). Served by cuBLAS when it can be loaded at run
+// time (cublas.cu: dlopen, so the library never links it), else by a tiled shared-memory kernel
+// (gemm.cu). Everything is queued on `stream`; nothing synchronises.
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace chronoscale {
+inline namespace v1 {
+namespace cuda {
+
+template <class T>
+void gemm(cudaStream_t stream, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+          const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc);
+
+/// out[c] = sum over r < rows of A[r * ld + c], c < cols; deterministic (fixed order).
+template <class T>
+void column_sum(cudaStream_t stream, const T* A, int64_t rows, int64_t cols, int64_t ld, T* out);
+
+/// The cuBLAS part: queue the product through cuBLAS and return true, or return false when
+/// cuBLAS is not available or the sizes exceed its 32-bit indices (the caller then uses the
+/// built-in kernel). Throws CudaError when cuBLAS reports an error.
+template <class T>
+bool cublas_gemm(cudaStream_t stream, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                 const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc);
+
+}  // namespace cuda
+}  // namespace v1
+}  // namespace chronoscale

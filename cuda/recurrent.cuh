@@ -1,0 +1,27 @@
+#pragma once
+// CUDA recurrent cells (RNN / LSTM / GRU): the contract of cpp/src/cpu/cells.hpp with a trailing
+// stream (cudaStream_t as void*). Plain C++ header, included by cpp/src/recurrent.cpp.
+//
+// Forward: one GEMM x W_ih^T for all steps (cuBLAS or the built-in kernel), then one persistent
+// kernel for all steps (recurrent_kernels.cuh). Backward: one persistent kernel for the dh
+// recurrence, then dx, dW_ih, dW_hh as GEMMs over all steps and the bias gradients as column
+// sums. Everything is queued on `stream`; the only host-side waits are the pageable copy of
+// lengths (see cuda_lengths.cuh) and stream-ordered scratch allocation.
+#include "chronoscale/recurrent.hpp"
+
+namespace chronoscale {
+inline namespace v1 {
+namespace cuda {
+
+template <class T>
+void recurrent_forward(Cell cell, const RecurrentDims& d, const RecurrentInputs& in,
+                       const RecurrentOutputs& out, void* stream);
+
+template <class T>
+void recurrent_backward(Cell cell, const RecurrentDims& d, const Tensor& dy, const Tensor& dh_n,
+                        const Tensor& dc_n, const RecurrentInputs& in, const RecurrentOutputs& fwd,
+                        const RecurrentGrads& grads, void* stream);
+
+}  // namespace cuda
+}  // namespace v1
+}  // namespace chronoscale

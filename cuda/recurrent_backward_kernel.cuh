@@ -1,0 +1,149 @@
+#pragma once
+// The persistent backward kernel (included by recurrent_kernels.cuh; read its header first).
+//
+// Step t (descending) of a block, for each of its tiles:
+//   1. dh_t[b, j] = dh_direct[b, j] + sum_c dhg_{t+1}[b, c] * W_hh[c, j]  (rows with t+1 < len)
+//      W_hh^T slice on chip; dhg_{t+1} rows come from every block's step t + 1 (read after the
+//      grid barrier through L2), or stay in shared memory in the resident mode.
+//   2. gate backward of (b, j) at t: dgi_t, dhg_t, dc; dh_direct = the part of dL/dh_{t-1} that
+//      does not pass through W_hh (GRU: dht * z). Rows with t >= len pass dh / dc through and
+//      get zero gate gradients.
+// Then one barrier (grid or block). A last phase t == -1 forms dh0 = dh_direct + W_hh^T dhg_0.
+// Weight gradients are GEMMs over all steps afterwards (recurrent_backward.cu).
+
+namespace chronoscale {
+inline namespace v1 {
+namespace cuda {
+
+template <class Cell, class T, int RB>
+__global__ void __launch_bounds__(kRecThreads)
+    recurrent_backward_kernel(const BwdArgs<T> a, const RecTile tl, int t_first, int t_last,
+                              int init) {
+  constexpr int G = Cell::G;
+  T* Ws = dynamic_smem<T>();               // [nj][ld]: Ws[u][c] = W_hh[c, j0 + u], c < G*H
+  T* Ds = Ws + tl.nj * tl.ld;               // [nbg * RB][ld]: dhg_{t+1} of the tile's rows
+  const int H = a.H;
+  const int GH = G * H;
+  const int kk = threadIdx.x % tl.ks, q = threadIdx.x / tl.ks;
+  const int jj = q % tl.nj, bg = q / tl.nj;
+  const int j0 = blockIdx.x * tl.nj, j = j0 + jj;
+  const bool owner = kk == 0 && j < H;
+  const int nb = tl.nbg * RB;
+  const int64_t ntiles = (a.B + nb - 1) / nb;
+  const bool resident = tl.mode == kModeResident;
+
+  for (int e = threadIdx.x; e < tl.nj * GH; e += kRecThreads) {
+    const int u = e % tl.nj, c = e / tl.nj;  // consecutive threads read consecutive columns
+    Ws[u * tl.ld + c] = j0 + u < H ? a.w_hh[int64_t(c) * H + j0 + u] : T(0);
+  }
+  if (resident)  // rows past B are never written by an owner; keep them finite
+    for (int e = threadIdx.x; e < nb * tl.ld; e += kRecThreads) Ds[e] = T(0);
+
+  if (init) {  // owner-only state: no barrier needed
+    for (int64_t bt = blockIdx.y; bt < ntiles; bt += gridDim.y)
+#pragma unroll
+      for (int i = 0; i < RB; ++i) {
+        const int64_t b = bt * nb + bg + tl.nbg * i;
+        if (!owner || b >= a.B) continue;
+        const int64_t bj = b * H + j;
+        a.dh[bj] = a.dh_n ? a.dh_n[bj] : T(0);
+        if constexpr (Cell::kHasC) a.dc[bj] = a.dc_n ? a.dc_n[bj] : T(0);
+        for (int64_t t = a.t_loop; t < a.T_; ++t) {  // steps no sequence reaches
+          const int64_t o = (b * a.T_ + t) * GH + j;
+#pragma unroll
+          for (int g = 0; g < G; ++g) {
+            a.dgi[o + int64_t(g) * H] = T(0);
+            if constexpr (Cell::kSplit) a.dhg[o + int64_t(g) * H] = T(0);
+          }
+        }
+      }
+  }
+
+  for (int t = t_first; t >= t_last; --t) {
+    for (int64_t bt = blockIdx.y; bt < ntiles; bt += gridDim.y) {
+      const int64_t row0 = bt * nb;
+      int64_t L[RB];
+      T act[RB][G], auxv[RB], hp[RB], cp[RB], dyv[RB];
+      bool mine_dot = false;
+#pragma unroll
+      for (int i = 0; i < RB; ++i) {
+        const int64_t b = row0 + bg + tl.nbg * i;
+        L[i] = b < a.B ? (a.len ? a.len[b] : a.T_) : 0;
+        mine_dot |= t + 1 < L[i];
+        auxv[i] = hp[i] = cp[i] = dyv[i] = T(0);
+#pragma unroll
+        for (int g = 0; g < G; ++g) act[i][g] = T(0);
+        if (!owner || t < 0 || t >= L[i]) continue;
+        const int64_t o = b * a.T_ + t;
+#pragma unroll
+        for (int g = 0; g < G; ++g) act[i][g] = a.gates[o * GH + int64_t(g) * H + j];
+        if constexpr (Cell::kHasAux) auxv[i] = a.aux[o * H + j];
+        if constexpr (Cell::kSplit) hp[i] = a.hprev[o * H + j];
+        if constexpr (Cell::kHasC)
+          cp[i] = t > 0 ? a.aux[(o - 1) * H + j] : (a.c0 ? a.c0[b * H + j] : T(0));
+        if (a.dy) dyv[i] = a.dy[o * H + j];
+      }
+      // Barrier: every thread is done with Ds from the previous tile / step.
+      const bool need_dot = __syncthreads_or(mine_dot);
+      T acc[1][RB];
+      if (need_dot) {  // block-uniform
+        if (!resident) {
+          for (int e = threadIdx.x; e < nb * GH; e += kRecThreads) {
+            const int r = e / GH, c = e % GH;
+            const int64_t b = row0 + r;
+            // t + 1 < T here (some row has t + 1 < len <= T); written by every block at t + 1.
+            Ds[r * tl.ld + c] = b < a.B ? __ldcg(a.dhg + (b * a.T_ + t + 1) * GH + c) : T(0);
+          }
+          __syncthreads();
+        }
+        tile_dot<T, 1, RB>(Ws, Ds, GH, tl, kk, jj, bg, acc);
+        if (resident) __syncthreads();  // all dot reads of Ds before the owners overwrite it
+      } else {
+#pragma unroll
+        for (int i = 0; i < RB; ++i) acc[0][i] = T(0);
+      }
+#pragma unroll
+      for (int i = 0; i < RB; ++i) {
+        const int64_t b = row0 + bg + tl.nbg * i;
+        if (!owner || b >= a.B) continue;
+        const int r = bg + tl.nbg * i;
+        const int64_t bj = b * H + j;
+        T dhv = a.dh[bj];
+        if (t + 1 < L[i]) dhv += acc[0][i];
+        if (t < 0) {  // final phase: gradients of the initial states
+          if (a.dh0) a.dh0[bj] = dhv;
+          if constexpr (Cell::kHasC)
+            if (a.dc0) a.dc0[bj] = a.dc[bj];
+          continue;
+        }
+        const int64_t o = (b * a.T_ + t) * GH + j;
+        if (t >= L[i]) {  // dh, dc pass through unchanged
+#pragma unroll
+          for (int g = 0; g < G; ++g) {
+            a.dgi[o + int64_t(g) * H] = T(0);
+            if constexpr (Cell::kSplit) a.dhg[o + int64_t(g) * H] = T(0);
+            if (resident) Ds[r * tl.ld + g * H + j] = T(0);
+          }
+          continue;
+        }
+        T dcv = T(0);
+        if constexpr (Cell::kHasC) dcv = a.dc[bj];
+        T dgi[G], dhg[G], direct;
+        Cell::backward(act[i], auxv[i], hp[i], cp[i], dhv + dyv[i], dcv, dgi, dhg, direct, a.act);
+#pragma unroll
+        for (int g = 0; g < G; ++g) {
+          a.dgi[o + int64_t(g) * H] = dgi[g];
+          if constexpr (Cell::kSplit) a.dhg[o + int64_t(g) * H] = dhg[g];
+          if (resident) Ds[r * tl.ld + g * H + j] = dhg[g];
+        }
+        if constexpr (Cell::kHasC) a.dc[bj] = dcv;
+        a.dh[bj] = direct;
+      }
+    }
+    if (tl.mode == kModeGrid && t > t_last) cooperative_groups::this_grid().sync();
+  }
+}
+
+}  // namespace cuda
+}  // namespace v1
+}  // namespace chronoscale

@@ -1,0 +1,279 @@
+#pragma once
+// The persistent recurrent kernels (forward and backward) shared by RNN / LSTM / GRU.
+//
+// Work split. Block (x, y) owns the hidden units [x * nj, x * nj + nj) and the batch tiles
+// y, y + gridDim.y, ... (a tile is nbg * RB consecutive batch rows). Its slice of W_hh is copied
+// into shared memory once per launch and stays there for every time step:
+//   forward:  rows {g * H + j : every gate g, j in the slice}      -> Ws [G * nj][ld]
+//   backward: columns j of W_hh (all G * H rows), i.e. W_hh^T rows -> Ws [nj][ld]
+// Thread tid = ((bg * nj) + jj) * ks + kk: ks lanes (kk) split one dot product over k and are
+// summed with shuffles; jj picks the unit; bg the tile rows bg, bg + nbg, ... (RB of them). The
+// lane kk == 0 of each group ("owner") then does the gate maths of its (row, unit) pairs, so the
+// recurrent product, the activations and all writes are one fused pass. A (row, unit) pair has
+// the same owner thread at every step and in every launch of one op call, so the running state
+// an owner keeps in global memory (h_n, c_n, aux; dh, dc in the backward) needs no barrier.
+//
+// Steps and synchronisation (tile.mode):
+//   kModeGrid:     one cooperative launch for all steps; cg::this_grid().sync() between steps.
+//                  Step t reads h_{t-1} = cache.hprev[:, t] written by every block at step t - 1
+//                  (through L2: __ldcg) and writes cache.hprev[:, t + 1], a different slice, so
+//                  one grid barrier per step is enough.
+//   kModeResident: a block owns every unit (gridDim.x == 1) and exactly one batch tile
+//                  (gridDim.y == number of tiles): the state never leaves shared memory and
+//                  blocks never wait for each other; __syncthreads() orders the steps.
+//   kModeStep:     fallback when the grid cannot be co-resident: the host launches one step per
+//                  kernel (stream order replaces the grid barrier).
+// Steps past the longest sequence (t >= t_loop) carry no work and are filled without barriers.
+#include <cooperative_groups.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "recurrent_cells.cuh"
+
+namespace chronoscale {
+inline namespace v1 {
+namespace cuda {
+
+constexpr int kRecThreads = 256;
+
+#ifndef CS_CUDA_EMU  // tests/cuda_emu supplies its own (one buffer per emulated block)
+/// The launch's dynamic shared memory (16-byte aligned).
+template <class T>
+__device__ __forceinline__ T* dynamic_smem() {
+  extern __shared__ __align__(16) unsigned char cs_dynamic_smem[];
+  return reinterpret_cast<T*>(cs_dynamic_smem);
+}
+#endif
+enum RecMode : int { kModeStep = 0, kModeGrid = 1, kModeResident = 2 };
+
+/// Launch geometry shared by the host plan and the kernels.
+struct RecTile {
+  int nj;    ///< hidden units per block (power of two)
+  int ks;    ///< lanes per dot product (power of two, <= 32)
+  int nbg;   ///< row groups: kRecThreads / (nj * ks)
+  int ld;    ///< shared-memory row stride in elements (padded against bank conflicts)
+  int mode;  ///< RecMode
+};
+
+template <class T>
+struct FwdArgs {
+  const T* w_hh;        // [G*H, H]
+  const T* b_ih;        // [G*H] or null
+  const T* b_hh;        // [G*H] or null
+  const T* h0;          // [B, H] or null
+  const T* c0;          // [B, H] or null
+  const int64_t* len;   // [B] (device) or null
+  T* gates;             // [B, T, G*H]: x W_ih^T on entry, activations on exit
+  T* hprev;             // [B, T, H]
+  T* aux;               // [B, T, H] or null (RNN)
+  T* y;                 // [B, T, H]
+  T* h_n;               // [B, H]
+  T* c_n;               // [B, H] or null
+  int64_t B, T_;  // batch, time steps
+  int H, act, t_loop;   // act: Cell id (RNN activation); t_loop = max(1, longest length)
+};
+
+template <class T>
+struct BwdArgs {
+  const T* w_hh;
+  const T* gates;       // forward cache
+  const T* hprev;
+  const T* aux;
+  const T* c0;
+  const int64_t* len;
+  const T* dy;          // [B, T, H] or null
+  const T* dh_n;        // [B, H] or null
+  const T* dc_n;        // [B, H] or null
+  T* dgi;               // [B, T, G*H] gate gradients (input side)
+  T* dhg;               // [B, T, G*H] recurrent-side gate gradients (== dgi unless GRU)
+  T* dh;                // [B, H] running dL/dh (owner-only scratch)
+  T* dc;                // [B, H] running dL/dc (LSTM; owner-only scratch)
+  T* dh0;               // [B, H] or null
+  T* dc0;               // [B, H] or null
+  int64_t B, T_;  // batch, time steps
+  int H, act, t_loop;
+};
+
+/// acc[c][i] = sum_k Ws[(c * nj + jj) * ld + k] * Vs[(bg + nbg * i) * ld + k], summed over the
+/// ks lanes of the group (every lane ends with the total). Every thread of the block must call
+/// it (the shuffles use the full warp mask). Banks: the plan pads ld to ld % 32 == ks % 32, so
+/// the lanes of a warp (kk fastest, then jj or bg) read 32 distinct banks or the same word.
+template <class T, int CPT, int RB>
+__device__ __forceinline__ void tile_dot(const T* __restrict__ Ws, const T* __restrict__ Vs,
+                                         int K, const RecTile& tl, int kk, int jj, int bg,
+                                         T (&acc)[CPT][RB]) {
+#pragma unroll
+  for (int c = 0; c < CPT; ++c)
+#pragma unroll
+    for (int i = 0; i < RB; ++i) acc[c][i] = T(0);
+  const T* w = Ws + jj * tl.ld;
+  const T* v = Vs + bg * tl.ld;
+  const int wstep = tl.nj * tl.ld, vstep = tl.nbg * tl.ld;
+#pragma unroll 4
+  for (int k = kk; k < K; k += tl.ks) {
+    T wv[CPT], hv[RB];
+#pragma unroll
+    for (int c = 0; c < CPT; ++c) wv[c] = w[c * wstep + k];
+#pragma unroll
+    for (int i = 0; i < RB; ++i) hv[i] = v[i * vstep + k];
+#pragma unroll
+    for (int c = 0; c < CPT; ++c)
+#pragma unroll
+      for (int i = 0; i < RB; ++i) acc[c][i] = fma(wv[c], hv[i], acc[c][i]);
+  }
+  for (int off = tl.ks >> 1; off > 0; off >>= 1)
+#pragma unroll
+    for (int c = 0; c < CPT; ++c)
+#pragma unroll
+      for (int i = 0; i < RB; ++i) acc[c][i] += __shfl_xor_sync(0xffffffffu, acc[c][i], off);
+}
+
+/// Forward bookkeeping of row b at a step t >= lengths[b] (unit j, owner thread only): zero
+/// outputs and cache entries, carry the final state into cache.hprev. At t == 0 (empty
+/// sequence) the final states are h0 / c0.
+template <class Cell, class T>
+__device__ __forceinline__ void forward_pad(const FwdArgs<T>& a, int64_t b, int t, int j) {
+  constexpr int G = Cell::G;
+  const int H = a.H;
+  const int64_t GH = int64_t(G) * H, o = b * a.T_ + t, bj = b * H + j;
+#pragma unroll
+  for (int g = 0; g < G; ++g) a.gates[o * GH + int64_t(g) * H + j] = T(0);
+  if constexpr (Cell::kHasAux) a.aux[o * H + j] = T(0);
+  a.y[o * H + j] = T(0);
+  T hf;
+  if (t == 0) {
+    hf = a.h0 ? a.h0[bj] : T(0);
+    a.hprev[o * H + j] = hf;
+    a.h_n[bj] = hf;
+    if constexpr (Cell::kHasC) a.c_n[bj] = a.c0 ? a.c0[bj] : T(0);
+  } else {
+    hf = a.h_n[bj];  // written by this same thread at step lengths[b] - 1 (or at t == 0)
+  }
+  if (t + 1 < a.T_) a.hprev[(o + 1) * H + j] = hf;
+}
+
+template <class Cell, class T, int RB>
+__global__ void __launch_bounds__(kRecThreads)
+    recurrent_forward_kernel(const FwdArgs<T> a, const RecTile tl, int t_begin, int t_end,
+                             int tail) {
+  constexpr int G = Cell::G;
+  T* Ws = dynamic_smem<T>();               // [G * nj][ld]
+  T* Hs = Ws + G * tl.nj * tl.ld;           // [nbg * RB][ld]: h_{t-1} of the tile's rows
+  const int H = a.H;
+  const int64_t GH = int64_t(G) * H;
+  const int kk = threadIdx.x % tl.ks, q = threadIdx.x / tl.ks;
+  const int jj = q % tl.nj, bg = q / tl.nj;
+  const int j0 = blockIdx.x * tl.nj, j = j0 + jj;
+  const bool owner = kk == 0 && j < H;
+  const int nb = tl.nbg * RB;
+  const int64_t ntiles = (a.B + nb - 1) / nb;
+  const bool resident = tl.mode == kModeResident;
+
+  for (int e = threadIdx.x; e < G * tl.nj * H; e += kRecThreads) {
+    const int row = e / H, k = e % H, u = j0 + row % tl.nj, g = row / tl.nj;
+    Ws[row * tl.ld + k] = u < H ? a.w_hh[(int64_t(g) * H + u) * H + k] : T(0);
+  }
+  T bi[G], bh[G];
+#pragma unroll
+  for (int g = 0; g < G; ++g) {
+    bi[g] = bh[g] = T(0);
+    if (j >= H) continue;
+    if (a.b_ih) bi[g] += a.b_ih[g * H + j];
+    if (a.b_hh) (Cell::kSplit ? bh[g] : bi[g]) += a.b_hh[g * H + j];
+  }
+  // Ws is first read after the __syncthreads_or below.
+
+  for (int t = t_begin; t < t_end; ++t) {
+    for (int64_t bt = blockIdx.y; bt < ntiles; bt += gridDim.y) {
+      const int64_t row0 = bt * nb;
+      // Inputs off the recurrence are loaded before the barrier so their latency overlaps it.
+      int64_t L[RB];
+      T pre[RB][G], cp[RB];
+      bool mine = false;
+#pragma unroll
+      for (int i = 0; i < RB; ++i) {
+        const int64_t b = row0 + bg + tl.nbg * i;
+        L[i] = b < a.B ? (a.len ? a.len[b] : a.T_) : 0;
+        mine |= t < L[i];
+        cp[i] = T(0);
+#pragma unroll
+        for (int g = 0; g < G; ++g) pre[i][g] = T(0);
+        if (!owner || t >= L[i]) continue;
+        const int64_t o = b * a.T_ + t;
+#pragma unroll
+        for (int g = 0; g < G; ++g) pre[i][g] = a.gates[o * GH + int64_t(g) * H + j] + bi[g];
+        if constexpr (Cell::kHasC) cp[i] = t > 0 ? a.aux[(o - 1) * H + j] : (a.c0 ? a.c0[b * H + j] : T(0));
+      }
+      // Barrier: Ws is complete, and every thread is done with Hs from the previous tile/step.
+      const bool active = __syncthreads_or(mine);
+      T acc[G][RB];
+      if (active) {  // block-uniform
+        if (!resident || t == 0) {
+          for (int e = threadIdx.x; e < nb * H; e += kRecThreads) {
+            const int r = e / H, k = e % H;
+            const int64_t b = row0 + r;
+            T v = T(0);
+            if (b < a.B) {
+              if (t == 0) v = a.h0 ? a.h0[b * H + k] : T(0);
+              else v = __ldcg(a.hprev + (b * a.T_ + t) * H + k);  // other blocks wrote it
+            }
+            Hs[r * tl.ld + k] = v;
+          }
+          __syncthreads();
+        }
+        tile_dot<T, G, RB>(Ws, Hs, H, tl, kk, jj, bg, acc);
+        if (resident) __syncthreads();  // all dot reads of Hs before the owners overwrite it
+      } else {
+#pragma unroll
+        for (int g = 0; g < G; ++g)
+#pragma unroll
+          for (int i = 0; i < RB; ++i) acc[g][i] = T(0);
+      }
+#pragma unroll
+      for (int i = 0; i < RB; ++i) {
+        const int64_t b = row0 + bg + tl.nbg * i;
+        if (!owner || b >= a.B) continue;
+        if (t >= L[i]) {
+          forward_pad<Cell>(a, b, t, j);
+          continue;
+        }
+        const int r = bg + tl.nbg * i;
+        const int64_t o = b * a.T_ + t;
+        T hg[G], act[G], h, c, auxv;
+#pragma unroll
+        for (int g = 0; g < G; ++g) hg[g] = acc[g][i] + bh[g];
+        const T hp = Hs[r * tl.ld + j];
+        Cell::forward(pre[i], hg, hp, cp[i], act, h, c, auxv, a.act);
+#pragma unroll
+        for (int g = 0; g < G; ++g) a.gates[o * GH + int64_t(g) * H + j] = act[g];
+        if constexpr (Cell::kHasAux) a.aux[o * H + j] = auxv;
+        a.y[o * H + j] = h;
+        if (t == 0) a.hprev[o * H + j] = hp;
+        if (t + 1 < a.T_) a.hprev[(o + 1) * H + j] = h;
+        if (t + 1 == L[i]) {
+          a.h_n[b * H + j] = h;
+          if constexpr (Cell::kHasC) a.c_n[b * H + j] = c;
+        }
+        if (resident) Hs[r * tl.ld + j] = h;  // read by the next step after its barrier
+      }
+    }
+    if (tl.mode == kModeGrid && t + 1 < t_end) cooperative_groups::this_grid().sync();
+  }
+
+  if (tail) {  // steps no sequence reaches: owner-only writes, no barrier needed
+    for (int t = a.t_loop; t < a.T_; ++t)
+      for (int64_t bt = blockIdx.y; bt < ntiles; bt += gridDim.y)
+#pragma unroll
+        for (int i = 0; i < RB; ++i) {
+          const int64_t b = bt * nb + bg + tl.nbg * i;
+          if (owner && b < a.B) forward_pad<Cell>(a, b, t, j);
+        }
+  }
+}
+
+}  // namespace cuda
+}  // namespace v1
+}  // namespace chronoscale
+
+#include "recurrent_backward_kernel.cuh"

@@ -1,0 +1,75 @@
+#pragma once
+// Launch plans of the persistent recurrent kernels: tile shape (units per block nj, lanes per dot
+// ks, rows per thread rb), grid and mode (resident / cooperative grid / one launch per step),
+// chosen by a small cost model over all candidates that fit the device, cached per shape.
+//
+// Tuning and testing overrides (read at every call):
+//   CHRONOSCALE_CUDA_RNN_MODE=step   one launch per step (the fallback path)
+//   CHRONOSCALE_CUDA_RNN_MODE=grid   never the resident mode (cooperative when it fits)
+//   CHRONOSCALE_CUDA_RNN_PLAN=nj,ks,rb[,gy]   force a tile (and cap gridDim.y)
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <functional>
+
+#include "device_props.cuh"
+#include "recurrent_kernels.cuh"
+
+namespace chronoscale {
+inline namespace v1 {
+namespace cuda {
+
+struct RecPlan {
+  RecTile tile;
+  int rb;          ///< rows per thread (template argument of the kernel)
+  unsigned gx, gy; ///< grid
+  size_t smem;     ///< dynamic shared memory per block (bytes)
+  int64_t tiles;   ///< batch tiles (ceil(B / (nbg * rb)))
+};
+
+struct RecProblem {
+  bool backward;
+  int G;       ///< gates
+  int elem;    ///< sizeof(T)
+  int64_t B;
+  int H;
+};
+
+/// Blocks of the kernel for `rb` that fit on one multiprocessor with `smem` bytes (0: none).
+using BlocksPerSm = std::function<int(int rb, size_t smem)>;
+
+/// The plan for `p` on device `d`; `family` identifies the kernel set (cache key). Throws
+/// Unsupported when no tile fits (hidden size too large for shared memory).
+RecPlan plan_recurrent(const RecProblem& p, const DeviceProps& d, const BlocksPerSm& occupancy,
+                       const void* family);
+
+/// The same tile as `plan` in the one-launch-per-step mode (after a cooperative launch failed).
+RecPlan stepwise_plan(const RecPlan& plan);
+
+/// Allow `func` the device's largest dynamic shared memory (once per function and device).
+void allow_max_smem(const void* func, const DeviceProps& d);
+
+/// Queue one launch of `func` (a recurrent kernel) with `plan`'s grid and shared memory:
+/// cooperative in kModeGrid, ordinary otherwise. Returns false, with the error cleared, when the
+/// device refuses a cooperative launch (the caller then runs stepwise_plan); throws CudaError on
+/// any other failure.
+bool launch_recurrent(const void* func, const RecPlan& plan, void** args, cudaStream_t stream);
+
+/// plan_recurrent with the occupancy of the kernels `kernel_of(rb)`.
+template <class KernelOf>
+RecPlan plan_for(const RecProblem& p, const DeviceProps& d, KernelOf kernel_of) {
+  const BlocksPerSm occupancy = [&](int rb, size_t smem) {
+    const void* f = kernel_of(rb);
+    allow_max_smem(f, d);
+    int n = 0;
+    CS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, f, kRecThreads, smem));
+    return n;
+  };
+  const RecPlan plan = plan_recurrent(p, d, occupancy, kernel_of(1));
+  allow_max_smem(kernel_of(plan.rb), d);  // a cached plan skipped the occupancy calls
+  return plan;
+}
+
+}  // namespace cuda
+}  // namespace v1
+}  // namespace chronoscale

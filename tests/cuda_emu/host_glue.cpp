@@ -1,0 +1,198 @@
+// The host side of the CUDA recurrent cells (cuda/recurrent_forward.cu, recurrent_backward.cu)
+// compiled against the emulated runtime (include/cuda_runtime.h): argument wiring, planning,
+// the launch of the chosen plan (cooperative or not, with the per-step fallback), the scratch
+// buffers and the GEMM calls. GEMMs and column sums are plain CPU loops here (their kernels are
+// checked separately in harness.cpp). cuda/cublas.cu is compiled in too: emu_cublas_gemm runs
+// its row-major -> column-major mapping against tests/cuda_emu/fake_cublas.c.
+#include <cuda_runtime.h>
+
+#include <cstdio>
+#include <exception>
+#include <string>
+
+#include "../../cuda/cublas.cu"
+#include "../../cuda/recurrent_backward.cu"
+#include "../../cuda/recurrent_forward.cu"
+
+namespace chronoscale {
+inline namespace v1 {
+namespace cuda {
+
+template <class T>
+void gemm(cudaStream_t, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A,
+          int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc) {
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      T s = T(0);
+      for (int64_t k = 0; k < K; ++k)
+        s += (ta ? A[k * lda + m] : A[m * lda + k]) * (tb ? B[n * ldb + k] : B[k * ldb + n]);
+      C[m * ldc + n] = s;
+    }
+}
+
+template <class T>
+void column_sum(cudaStream_t, const T* A, int64_t rows, int64_t cols, int64_t ld, T* out) {
+  for (int64_t c = 0; c < cols; ++c) {
+    T s = T(0);
+    for (int64_t r = 0; r < rows; ++r) s += A[r * ld + c];
+    out[c] = s;
+  }
+}
+
+}  // namespace cuda
+}  // namespace v1
+}  // namespace chronoscale
+
+using namespace chronoscale;
+using namespace chronoscale::cuda;
+
+namespace {
+
+std::string g_glue_error;
+
+template <class CellD, class T, int RB>
+void register_rb() {
+  auto& reg = emu::kernel_registry();
+  reg[reinterpret_cast<const void*>(&recurrent_forward_kernel<CellD, T, RB>)] =
+      [](void** args, dim3 g, dim3 b, size_t smem, bool coop) {
+        const auto a = *static_cast<FwdArgs<T>*>(args[0]);
+        const auto tl = *static_cast<RecTile*>(args[1]);
+        const int t0 = *static_cast<int*>(args[2]), t1 = *static_cast<int*>(args[3]),
+                  tail = *static_cast<int*>(args[4]);
+        emu::launch(g, b, smem, coop, emu::device().seed++,
+                    [&] { recurrent_forward_kernel<CellD, T, RB>(a, tl, t0, t1, tail); });
+      };
+  reg[reinterpret_cast<const void*>(&recurrent_backward_kernel<CellD, T, RB>)] =
+      [](void** args, dim3 g, dim3 b, size_t smem, bool coop) {
+        const auto a = *static_cast<BwdArgs<T>*>(args[0]);
+        const auto tl = *static_cast<RecTile*>(args[1]);
+        const int t0 = *static_cast<int*>(args[2]), t1 = *static_cast<int*>(args[3]),
+                  init = *static_cast<int*>(args[4]);
+        emu::launch(g, b, smem, coop, emu::device().seed++,
+                    [&] { recurrent_backward_kernel<CellD, T, RB>(a, tl, t0, t1, init); });
+      };
+}
+
+template <class CellD, class T>
+void register_cell() {
+  register_rb<CellD, T, 1>();
+  register_rb<CellD, T, 2>();
+  register_rb<CellD, T, 4>();
+  register_rb<CellD, T, 8>();
+}
+
+void register_all() {
+  static bool done = false;
+  if (done) return;
+  done = true;
+  register_cell<LstmCellD, float>();
+  register_cell<GruCellD, float>();
+  register_cell<RnnCellD, float>();
+  register_cell<LstmCellD, double>();
+  register_cell<GruCellD, double>();
+  register_cell<RnnCellD, double>();
+}
+
+}  // namespace
+
+extern "C" {
+
+/// One forward + backward through chronoscale::cuda::recurrent_{forward,backward}.
+struct EmuFull {
+  int cell, is_double;
+  int64_t B, T, I, H;
+  const int64_t* len;  // or null
+  void *x, *w_ih, *w_hh, *b_ih, *b_hh, *h0, *c0;
+  void *y, *h_n, *c_n, *gates, *hprev, *aux;
+  void *dy, *dh_n, *dc_n;
+  void *dx, *dw_ih, *dw_hh, *db_ih, *db_hh, *dh0, *dc0;
+  int sms, refuse_cooperative_launch;
+  uint32_t seed;
+  int launches, cooperative_launches;  // out
+};
+
+const char* emu_glue_error() { return g_glue_error.c_str(); }
+
+/// chronoscale::cuda_load_cublas(path); 0 on success.
+int emu_cublas_load(const char* path) {
+  try {
+    cuda_load_cublas(path);
+    return 0;
+  } catch (const std::exception& e) {
+    g_glue_error = e.what();
+    return 1;
+  }
+}
+
+/// Writes chronoscale::cuda_gemm_backend() into buf.
+void emu_gemm_backend(char* buf, int n) {
+  std::snprintf(buf, size_t(n), "%s", cuda_gemm_backend().c_str());
+}
+
+/// C = op(A) op(B) through cuda::cublas_gemm (row-major); returns 1 when served by cuBLAS,
+/// 0 when not, -1 on an error.
+int emu_cublas_gemm(int is_double, int ta, int tb, int64_t M, int64_t N, int64_t K,
+                    const void* A, int64_t lda, const void* B, int64_t ldb, void* C,
+                    int64_t ldc) {
+  try {
+    if (is_double)
+      return cublas_gemm<double>(nullptr, ta, tb, M, N, K, static_cast<const double*>(A), lda,
+                                 static_cast<const double*>(B), ldb, static_cast<double*>(C),
+                                 ldc);
+    return cublas_gemm<float>(nullptr, ta, tb, M, N, K, static_cast<const float*>(A), lda,
+                              static_cast<const float*>(B), ldb, static_cast<float*>(C), ldc);
+  } catch (const std::exception& e) {
+    g_glue_error = e.what();
+    return -1;
+  }
+}
+
+int emu_full(EmuFull* f) {
+  try {
+    register_all();
+    emu::Device& dev = emu::device();
+    dev.sms = f->sms;
+    dev.refuse_cooperative_launch = f->refuse_cooperative_launch != 0;
+    dev.seed = f->seed;
+    dev.launches = dev.cooperative_launches = 0;
+    const DType dt = f->is_double ? DType::float64 : DType::float32;
+    const Device cu = Device::cuda;
+    auto t = [&](void* p, std::initializer_list<int64_t> dims) {
+      return p ? Tensor(p, dt, dims, cu) : Tensor{};
+    };
+    const int64_t B = f->B, T_ = f->T, I = f->I, H = f->H;
+    const Cell cell = static_cast<Cell>(f->cell);
+    const int G = cell == Cell::lstm ? 4 : (cell == Cell::gru ? 3 : 1);  // gate_count()
+    const int64_t GH = G * H;
+    RecurrentInputs in{t(f->x, {B, T_, I}), t(f->w_ih, {GH, I}), t(f->w_hh, {GH, H}),
+                       t(f->b_ih, {GH}),    t(f->b_hh, {GH}),    t(f->h0, {B, H}),
+                       t(f->c0, {B, H}),    Tensor{}};
+    if (f->len) in.lengths = Tensor(const_cast<int64_t*>(f->len), DType::int64, {B});
+    const RecurrentOutputs out{t(f->y, {B, T_, H}),
+                               t(f->h_n, {B, H}),
+                               t(f->c_n, {B, H}),
+                               {t(f->gates, {B, T_, GH}), t(f->hprev, {B, T_, H}),
+                                t(f->aux, {B, T_, H})}};
+    const RecurrentDims d{B, T_, I, H, G};
+    const RecurrentGrads g{t(f->dx, {B, T_, I}),  t(f->dw_ih, {GH, I}), t(f->dw_hh, {GH, H}),
+                           t(f->db_ih, {GH}),     t(f->db_hh, {GH}),    t(f->dh0, {B, H}),
+                           t(f->dc0, {B, H})};
+    if (f->is_double) {
+      recurrent_forward<double>(cell, d, in, out, nullptr);
+      recurrent_backward<double>(cell, d, t(f->dy, {B, T_, H}), t(f->dh_n, {B, H}),
+                                 t(f->dc_n, {B, H}), in, out, g, nullptr);
+    } else {
+      recurrent_forward<float>(cell, d, in, out, nullptr);
+      recurrent_backward<float>(cell, d, t(f->dy, {B, T_, H}), t(f->dh_n, {B, H}),
+                                t(f->dc_n, {B, H}), in, out, g, nullptr);
+    }
+    f->launches = dev.launches;
+    f->cooperative_launches = dev.cooperative_launches;
+    return 0;
+  } catch (const std::exception& e) {
+    g_glue_error = e.what();
+    return 1;
+  }
+}
+
+}  // extern "C"

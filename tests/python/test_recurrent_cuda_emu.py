@@ -1,0 +1,468 @@
+"""The CUDA recurrent, GEMM and column-sum kernels run in a CPU emulator (tests/cuda_emu) and are
+compared with the CPU kernels. This checks the kernels' indexing, length masking, barriers and all
+three launch modes (resident / cooperative grid / one launch per step) on machines without a
+GPU; a barrier that not every thread reaches fails as a deadlock, and a missing barrier shows up
+as a result that changes with the emulator's scheduling seed. The host side (cuBLAS, launches,
+streams) needs a GPU: test_recurrent_cuda.py.
+
+Opt-in, as they take about 30 s (plus about 30 s to compile the emulator into build/cuda_emu/ the
+first time for given sources): CHRONOSCALE_TEST_EMU=1 pytest tests/python/test_recurrent_cuda_emu.py
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chronoscale import ops
+
+from helpers import random_lengths, rel_error
+
+ROOT = Path(__file__).resolve().parents[2]
+EMU = ROOT / "tests" / "cuda_emu"
+CELL_IDS = {"rnn_tanh": 0, "rnn_sigmoid": 1, "rnn_relu": 2, "lstm": 3, "gru": 4}
+GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_sigmoid": 1, "rnn_relu": 1}
+RESIDENT, GRID, STEP = 2, 1, 0
+P = ctypes.c_void_p
+
+
+class EmuRec(ctypes.Structure):
+    _fields_ = [
+        ("cell", ctypes.c_int),
+        ("is_double", ctypes.c_int),
+        ("B", ctypes.c_int64),
+        ("T", ctypes.c_int64),
+        ("H", ctypes.c_int),
+        ("nj", ctypes.c_int),
+        ("ks", ctypes.c_int),
+        ("rb", ctypes.c_int),
+        ("mode", ctypes.c_int),
+        ("gy", ctypes.c_int),
+        ("seed", ctypes.c_uint32),
+        ("len", P),
+        *[(n, P) for n in ("w_hh", "b_ih", "b_hh", "h0", "c0")],
+        *[(n, P) for n in ("gates", "hprev", "aux", "y", "h_n", "c_n")],
+        *[(n, P) for n in ("dy", "dh_n", "dc_n", "dgi", "dhg", "dh0", "dc0")],
+    ]
+
+
+class EmuFull(ctypes.Structure):
+    _fields_ = [
+        ("cell", ctypes.c_int),
+        ("is_double", ctypes.c_int),
+        *[(n, ctypes.c_int64) for n in ("B", "T", "I", "H")],
+        ("len", P),
+        *[(n, P) for n in ("x", "w_ih", "w_hh", "b_ih", "b_hh", "h0", "c0")],
+        *[(n, P) for n in ("y", "h_n", "c_n", "gates", "hprev", "aux")],
+        *[(n, P) for n in ("dy", "dh_n", "dc_n")],
+        *[(n, P) for n in ("dx", "dw_ih", "dw_hh", "db_ih", "db_hh", "dh0", "dc0")],
+        ("sms", ctypes.c_int),
+        ("refuse_cooperative_launch", ctypes.c_int),
+        ("seed", ctypes.c_uint32),
+        ("launches", ctypes.c_int),
+        ("cooperative_launches", ctypes.c_int),
+    ]
+
+
+HARNESS = ["harness.cpp", "host_glue.cpp"]
+HOST_SOURCES = ["recurrent_plan.cu", "recurrent_forward.cu", "recurrent_backward.cu", "cublas.cu"]
+
+
+def _sources():
+    files = [EMU / f for f in HARNESS] + [EMU / "emu.hpp", *sorted((EMU / "include").glob("*.h"))]
+    files += sorted((ROOT / "cuda").glob("*.cuh")) + [ROOT / "cuda" / f for f in HOST_SOURCES]
+    files += sorted((ROOT / "cpp" / "include" / "chronoscale").glob("*.hpp"))
+    return files
+
+
+@pytest.fixture(scope="module")
+def emu():
+    digest = hashlib.sha256()
+    for f in _sources():
+        digest.update(f.read_bytes())
+    lib = ROOT / "build" / "cuda_emu" / f"harness-{digest.hexdigest()[:16]}.so"
+    if os.environ.get("CHRONOSCALE_TEST_EMU", "") in ("", "0"):
+        pytest.skip("set CHRONOSCALE_TEST_EMU=1 to run the CUDA kernels in the CPU emulator")
+    if not lib.exists():
+        cxx = shutil.which(os.environ.get("CXX", "g++"))
+        if cxx is None:
+            pytest.skip("no C++ compiler")
+        lib.parent.mkdir(parents=True, exist_ok=True)
+        tmp = lib.with_suffix(f".{os.getpid()}.tmp")
+        inc = [f"-I{EMU / 'include'}", f"-I{ROOT / 'cuda'}", f"-I{ROOT / 'cpp' / 'include'}"]
+        cmd = [cxx, "-std=c++20", "-O1", "-shared", "-fPIC", "-Wno-unknown-pragmas", *inc]
+        srcs = [str(EMU / f) for f in HARNESS]
+        subprocess.run([*cmd, *srcs, "-o", str(tmp)], check=True)
+        tmp.rename(lib)
+    h = ctypes.CDLL(str(lib))
+    h.emu_last_error.restype = ctypes.c_char_p
+    h.emu_glue_error.restype = ctypes.c_char_p
+    i32, i64 = ctypes.c_int, ctypes.c_int64
+    h.emu_full.argtypes = [ctypes.POINTER(EmuFull)]
+    h.emu_cublas_gemm.argtypes = [i32, i32, i32, i64, i64, i64, P, i64, P, i64, P, i64]
+    i32, i64, u32 = ctypes.c_int, ctypes.c_int64, ctypes.c_uint32
+    h.emu_recurrent_forward.argtypes = [ctypes.POINTER(EmuRec)]
+    h.emu_recurrent_backward.argtypes = [ctypes.POINTER(EmuRec)]
+    h.emu_gemm.argtypes = [i32, i32, i32, i64, i64, i64, P, i64, P, i64, P, i64, i32, u32]
+    h.emu_colsum.argtypes = [i32, P, i64, i64, i64, P, i32, u32]
+    h.emu_plan.argtypes = [
+        i32,
+        i32,
+        i32,
+        i64,
+        i32,
+        i32,
+        i64,
+        i32,
+        ctypes.POINTER(i32),
+        ctypes.POINTER(i32),
+        ctypes.POINTER(i64),
+    ]
+    return h
+
+
+def _ptr(a):
+    return None if a is None else a.ctypes.data
+
+
+def _check(h, rc):
+    assert rc == 0, h.emu_last_error().decode()
+
+
+def make(rng, cell, B, T, I, H, dtype):
+    G, s = GATES[cell], 1.0 / np.sqrt(H)
+    p = {
+        "x": rng.standard_normal((B, T, I)),
+        "w_ih": rng.uniform(-s, s, (G * H, I)) * 2,
+        "w_hh": rng.uniform(-s, s, (G * H, H)) * 2,
+        "b_ih": rng.uniform(-s, s, G * H),
+        "b_hh": rng.uniform(-s, s, G * H),
+        "h0": rng.standard_normal((B, H)) * 0.5,
+        "c0": rng.standard_normal((B, H)) * 0.5 if cell == "lstm" else None,
+    }
+    return {k: (None if v is None else v.astype(dtype)) for k, v in p.items()}
+
+
+def cpu_forward(cell, p, lengths):
+    args = (p["x"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"], p["h0"])
+    if cell == "lstm":
+        return ops.lstm_forward(*args, p["c0"], lengths)
+    if cell == "gru":
+        y, h, cache = ops.gru_forward(*args, lengths)
+        return y, h, None, cache
+    y, h, cache = ops.rnn_forward(*args, lengths, activation=cell[4:])
+    return y, h, None, cache
+
+
+def cpu_backward(cell, dy, dh, dc, cache):
+    if cell == "lstm":
+        return ops.lstm_backward(dy, dh, dc, cache)
+    fn = ops.gru_backward if cell == "gru" else ops.rnn_backward
+    return fn(dy, dh, cache) + (None,)
+
+
+def tiles(B, nj, ks, rb):
+    return -(-B // (256 // (nj * ks) * rb))
+
+
+def emulate(h, cell, p, lengths, plan, seed, dy, dh_n, dc_n):
+    """Forward and backward through the emulated kernels; the GEMMs in NumPy."""
+    nj, ks, rb, mode, gy = plan
+    x = p["x"]
+    B, T, I = x.shape
+    GH, H = p["w_hh"].shape
+    dt = x.dtype
+    nan = np.array(np.nan, dt)
+    gates = np.ascontiguousarray((x.reshape(-1, I) @ p["w_ih"].T).reshape(B, T, GH))
+    out = {
+        k: np.full(s, nan)
+        for k, s in [
+            ("hprev", (B, T, H)),
+            ("aux", (B, T, H)),
+            ("y", (B, T, H)),
+            ("h_n", (B, H)),
+            ("c_n", (B, H)),
+        ]
+    }
+    lens = None if lengths is None else np.ascontiguousarray(lengths, dtype=np.int64)
+    r = EmuRec(CELL_IDS[cell], int(dt == np.float64), B, T, H, nj, ks, rb, mode, gy, seed)
+    r.len = _ptr(lens)
+    for k in ("w_hh", "b_ih", "b_hh", "h0", "c0"):
+        setattr(r, k, _ptr(p[k]))
+    r.gates = _ptr(gates)
+    for k, v in out.items():
+        setattr(r, k, _ptr(v))
+    _check(h, h.emu_recurrent_forward(ctypes.byref(r)))
+    fwd = dict(out, gates=gates.copy())
+    dgi, dhg = np.full((B, T, GH), nan), np.full((B, T, GH), nan)
+    dh0, dc0 = np.full((B, H), nan), np.full((B, H), nan)
+    for k, v in (
+        ("dy", dy),
+        ("dh_n", dh_n),
+        ("dc_n", dc_n),
+        ("dgi", dgi),
+        ("dhg", dhg),
+        ("dh0", dh0),
+        ("dc0", dc0),
+    ):
+        setattr(r, k, _ptr(v))
+    r.seed = seed + 1000
+    _check(h, h.emu_recurrent_backward(ctypes.byref(r)))
+    if cell != "gru":
+        dhg = dgi
+    R = B * T
+    g = {
+        "dx": (dgi.reshape(R, GH) @ p["w_ih"]).reshape(B, T, I),
+        "dw_ih": dgi.reshape(R, GH).T @ x.reshape(R, I),
+        "dw_hh": dhg.reshape(R, GH).T @ fwd["hprev"].reshape(R, H),
+        "db_ih": dgi.reshape(R, GH).sum(0),
+        "db_hh": dhg.reshape(R, GH).sum(0),
+        "dh0": dh0,
+        "dc0": dc0,
+    }
+    return fwd, g
+
+
+def compare(h, rng, cell, B, T, I, H, plan, dtype=np.float64, lengths="random", seeds=(1,)):
+    p = make(rng, cell, B, T, I, H, dtype)
+    if isinstance(lengths, str):
+        lengths = random_lengths(rng, B, T)
+    tol = 1e-12 if dtype == np.float64 else 1e-4
+    y, h_n, c_n, cache = cpu_forward(cell, p, lengths)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dh_n = rng.standard_normal(h_n.shape).astype(dtype)
+    dc_n = rng.standard_normal(h_n.shape).astype(dtype) if cell == "lstm" else None
+    ref = dict(
+        zip(
+            ["dx", "dw_ih", "dw_hh", "db_ih", "db_hh", "dh0", "dc0"],
+            cpu_backward(cell, dy, dh_n, dc_n, cache),
+        )
+    )
+    L = np.full(B, T) if lengths is None else np.asarray(lengths)
+    valid = (np.arange(T)[None, :] < L[:, None])[..., None]
+    for seed in seeds:
+        fwd, g = emulate(h, cell, p, lengths, plan, seed, dy, dh_n, dc_n)
+        pairs = [
+            ("y", fwd["y"], y),
+            ("h_n", fwd["h_n"], h_n),
+            ("hprev", fwd["hprev"], cache.hprev),
+            ("gates", np.where(valid, fwd["gates"], 0), np.where(valid, cache.gates, 0)),
+        ]
+        if cell == "lstm":
+            pairs += [("c_n", fwd["c_n"], c_n)]
+        if cache.aux is not None:
+            pairs += [("aux", np.where(valid, fwd["aux"], 0), np.where(valid, cache.aux, 0))]
+        pairs += [(k, g[k], v) for k, v in ref.items() if v is not None]
+        for name, got, want in pairs:
+            assert np.all(np.isfinite(got)), f"{name}: unwritten (NaN) entries, plan {plan}"
+            assert rel_error(got, want) < tol, f"{name}: {rel_error(got, want):.1e}, plan {plan}"
+        assert not fwd["gates"][~np.broadcast_to(valid, fwd["gates"].shape)].any()
+
+
+CELLS = ["lstm", "gru", "rnn_tanh", "rnn_sigmoid", "rnn_relu"]
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_resident_mode(emu, rng, cell):
+    B, T, I, H = 9, 7, 3, 12
+    compare(emu, rng, cell, B, T, I, H, (16, 4, 2, RESIDENT, tiles(B, 16, 4, 2)), seeds=(1, 2))
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_grid_mode_several_tiles_per_block(emu, rng, cell):
+    B, T, I, H = 7, 6, 4, 10
+    compare(emu, rng, cell, B, T, I, H, (4, 8, 2, GRID, 2), seeds=(3, 4))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_relu"])
+def test_step_mode(emu, rng, cell):
+    B, T, I, H = 6, 5, 2, 9
+    compare(emu, rng, cell, B, T, I, H, (2, 2, 4, STEP, tiles(B, 2, 2, 4)), seeds=(5,))
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [(1, 32, 1, GRID, 3), (8, 1, 8, GRID, 1), (32, 8, 1, RESIDENT, 9), (1, 1, 4, STEP, 1)],
+)
+def test_tile_shapes(emu, rng, plan):
+    nj, ks, rb, mode, gy = plan
+    B, T, I, H = 9, 4, 3, 17
+    if mode == RESIDENT:
+        gy = tiles(B, nj, ks, rb)
+    compare(emu, rng, "lstm", B, T, I, H, (nj, ks, rb, mode, gy))
+    compare(emu, rng, "gru", B, T, I, H, (nj, ks, rb, mode, gy))
+
+
+def test_lengths_zero_and_none(emu, rng):
+    plan = (4, 4, 1, GRID, 2)
+    compare(emu, rng, "lstm", 4, 5, 3, 6, plan, lengths=np.array([0, 5, 0, 2]))
+    compare(emu, rng, "gru", 4, 5, 3, 6, plan, lengths=np.array([0, 0, 0, 0]))
+    compare(emu, rng, "lstm", 4, 5, 3, 6, plan, lengths=None)
+    compare(emu, rng, "rnn_tanh", 3, 4, 3, 6, (8, 2, 2, RESIDENT, 1), lengths=[0, 0, 0])
+
+
+def test_float32(emu, rng):
+    compare(emu, rng, "lstm", 5, 6, 4, 20, (8, 4, 2, GRID, 1), dtype=np.float32)
+    compare(emu, rng, "gru", 5, 6, 4, 20, (32, 2, 1, RESIDENT, 2), dtype=np.float32)
+
+
+@pytest.mark.parametrize("ta,tb", [(0, 0), (0, 1), (1, 0), (1, 1)])
+@pytest.mark.parametrize("split", [1, 3])
+def test_builtin_gemm(emu, rng, ta, tb, split):
+    M, N, K = 70, 37, 45
+    a = rng.standard_normal((K, M) if ta else (M, K))
+    b = rng.standard_normal((N, K) if tb else (K, N))
+    c = np.full((M, N), np.nan)
+    rc = emu.emu_gemm(
+        1, ta, tb, M, N, K, _ptr(a), a.shape[1], _ptr(b), b.shape[1], _ptr(c), N, split, 7
+    )
+    _check(emu, rc)
+    want = (a.T if ta else a) @ (b.T if tb else b)
+    assert rel_error(c, want) < 1e-12
+
+
+@pytest.mark.parametrize("chunks", [1, 4])
+def test_column_sum(emu, rng, chunks):
+    a = rng.standard_normal((300, 70))
+    out = np.full(70, np.nan)
+    _check(emu, emu.emu_colsum(1, _ptr(a), 300, 70, 70, _ptr(out), chunks, 3))
+    assert rel_error(out, a.sum(0)) < 1e-12
+
+
+def plan_of(h, backward, G, elem, B, H, sms=132, optin=227 << 10, coop=1, regs=(64, 80, 128, 170)):
+    out = (ctypes.c_int * 8)()
+    smem = ctypes.c_int64()
+    r = (ctypes.c_int * 4)(*regs)
+    _check(h, h.emu_plan(backward, G, elem, B, H, sms, optin, coop, r, out, ctypes.byref(smem)))
+    return dict(zip(["nj", "ks", "rb", "nbg", "ld", "mode", "gx", "gy"], out), smem=smem.value)
+
+
+@pytest.mark.parametrize("backward", [0, 1])
+@pytest.mark.parametrize("G", [1, 3, 4])
+def test_planner_fits_the_device(emu, backward, G):
+    for B in (1, 64, 256, 1024, 5000):
+        for H in (1, 17, 64, 128, 256, 1024):
+            for elem in (4, 8):
+                q = plan_of(emu, backward, G, elem, B, H)
+                K = G * H if backward else H
+                nb = q["nbg"] * q["rb"]
+                assert q["nj"] * q["ks"] * q["nbg"] == 256
+                assert q["ld"] >= K and q["ld"] % 32 == q["ks"] % 32
+                assert q["smem"] == ((1 if backward else G) * q["nj"] + nb) * q["ld"] * elem
+                assert q["smem"] <= 227 << 10
+                assert q["gx"] == -(-H // q["nj"])
+                ntiles = -(-B // nb)
+                assert 1 <= q["gy"] <= ntiles
+                if q["mode"] == RESIDENT:
+                    assert q["gx"] == 1 and q["gy"] == ntiles
+    no_coop = plan_of(emu, 0, 4, 4, 64, 256, coop=0)
+    assert no_coop["mode"] == STEP
+
+
+def full(h, cell, p, lengths, dy, dh_n, dc_n, sms=2, refuse=0, seed=1):
+    """Forward + backward through chronoscale::cuda::recurrent_{forward,backward} (host code)."""
+    x = p["x"]
+    B, T, I = x.shape
+    GH, H = p["w_hh"].shape
+    dt = x.dtype
+
+    def nans(*shape):
+        return np.full(shape, np.nan, dt)
+
+    o = {"y": nans(B, T, H), "h_n": nans(B, H), "gates": nans(B, T, GH), "hprev": nans(B, T, H)}
+    o["c_n"] = nans(B, H) if cell == "lstm" else None
+    o["aux"] = nans(B, T, H) if cell in ("lstm", "gru") else None
+    g = {"dx": nans(B, T, I), "dw_ih": nans(GH, I), "dw_hh": nans(GH, H), "db_ih": nans(GH)}
+    g.update(db_hh=nans(GH), dh0=nans(B, H), dc0=nans(B, H) if cell == "lstm" else None)
+    lens = None if lengths is None else np.ascontiguousarray(lengths, dtype=np.int64)
+    f = EmuFull(CELL_IDS[cell], int(dt == np.float64), B, T, I, H, _ptr(lens))
+    for k, v in [*p.items(), *o.items(), *g.items(), ("dy", dy), ("dh_n", dh_n), ("dc_n", dc_n)]:
+        setattr(f, k, _ptr(v))
+    f.sms, f.refuse_cooperative_launch, f.seed = sms, refuse, seed
+    assert h.emu_full(ctypes.byref(f)) == 0, h.emu_glue_error().decode()
+    return o, g, f.launches, f.cooperative_launches
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize(
+    "mode,plan,refuse",
+    [("", "", 0), ("grid", "", 0), ("step", "", 0), ("grid", "", 1), ("", "8,4,2,1", 0)],
+)
+def test_host_code_matches_cpu(emu, rng, monkeypatch, cell, mode, plan, refuse):
+    monkeypatch.setenv("CHRONOSCALE_CUDA_RNN_MODE", mode)
+    monkeypatch.setenv("CHRONOSCALE_CUDA_RNN_PLAN", plan)
+    B, T, I, H = 6, 5, 3, 11
+    p = make(rng, cell, B, T, I, H, np.float64)
+    lengths = np.array([5, 1, 0, 3, 5, 2])
+    y, h_n, c_n, cache = cpu_forward(cell, p, lengths)
+    dy, dh_n = rng.standard_normal(y.shape), rng.standard_normal(h_n.shape)
+    dc_n = rng.standard_normal(h_n.shape) if cell == "lstm" else None
+    names = ["dx", "dw_ih", "dw_hh", "db_ih", "db_hh", "dh0", "dc0"]
+    ref = dict(zip(names, cpu_backward(cell, dy, dh_n, dc_n, cache)))
+    o, g, launches, coop = full(emu, cell, p, lengths, dy, dh_n, dc_n, refuse=refuse)
+    valid = (np.arange(T)[None, :] < lengths[:, None])[..., None]
+    pairs = [("y", o["y"], y), ("h_n", o["h_n"], h_n), ("hprev", o["hprev"], cache.hprev)]
+    pairs.append(("gates", np.where(valid, o["gates"], 0), np.where(valid, cache.gates, 0)))
+    if cell == "lstm":
+        pairs.append(("c_n", o["c_n"], c_n))
+    if cache.aux is not None:
+        pairs.append(("aux", np.where(valid, o["aux"], 0), np.where(valid, cache.aux, 0)))
+    pairs += [(k, g[k], v) for k, v in ref.items() if v is not None]
+    for name, got, want in pairs:
+        assert np.all(np.isfinite(got)), f"{name}: unwritten (NaN) entries"
+        assert rel_error(got, want) < 1e-12, f"{name}: {rel_error(got, want):.1e}"
+    steps = int(lengths.max())
+    if mode == "step" or refuse:
+        # per-step launches: forward steps, backward steps plus the dh0 phase
+        assert coop == 0 and launches == steps + steps + 1
+    elif mode == "grid":
+        assert coop == 2 and launches == 2
+    else:
+        assert launches == 2
+
+
+def test_cublas_binding_maps_row_major_products(emu, rng, tmp_path):
+    cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    fake = tmp_path / "libfakecublas.so"
+    subprocess.run(
+        [cc, "-shared", "-fPIC", "-O1", str(EMU / "fake_cublas.c"), "-o", str(fake)], check=True
+    )
+    assert emu.emu_cublas_load(str(fake).encode()) == 0, emu.emu_glue_error().decode()
+    buf = ctypes.create_string_buffer(512)
+    emu.emu_gemm_backend(buf, 512)
+    assert buf.value.decode() == f"cublas:{fake}"
+    M, N, K = 7, 5, 3
+    for dtype in (np.float32, np.float64):
+        for ta in (0, 1):
+            for tb in (0, 1):
+                a = rng.standard_normal((K, M) if ta else (M, K)).astype(dtype)
+                b = rng.standard_normal((N, K) if tb else (K, N)).astype(dtype)
+                c = np.full((M, N + 2), np.nan, dtype)  # ldc > N
+                served = emu.emu_cublas_gemm(
+                    int(dtype == np.float64),
+                    ta,
+                    tb,
+                    M,
+                    N,
+                    K,
+                    _ptr(a),
+                    a.shape[1],
+                    _ptr(b),
+                    b.shape[1],
+                    _ptr(c),
+                    N + 2,
+                )
+                assert served == 1, emu.emu_glue_error().decode()
+                want = (a.T if ta else a) @ (b.T if tb else b)
+                assert rel_error(c[:, :N], want) < 1e-6
+                assert np.isnan(c[:, N:]).all()  # columns past N untouched
+    assert emu.emu_cublas_load(b"/nonexistent/libcublas.so") == 1
