@@ -7,33 +7,13 @@
 #include <vector>
 
 #include "common.hpp"
+#include "host_view.hpp"
 
 namespace chronoscale {
 inline namespace v1 {
 namespace py_bind {
 
 namespace {
-
-// View of a NumPy array without the CUDA-protocol probe of view() (a plan is CPU only);
-// anything else goes through view() for its messages.
-Tensor host_view(py::handle obj, const char* name, bool optional = false) {
-  if (!py::isinstance<py::array>(obj)) return view(obj, name, optional);
-  auto a = py::reinterpret_borrow<py::array>(obj);
-  const py::dtype dt = a.dtype();
-  Tensor t;
-  if (dt.is(py::dtype::of<float>())) t.dtype = DType::float32;
-  else if (dt.is(py::dtype::of<double>())) t.dtype = DType::float64;
-  else if (dt.is(py::dtype::of<int64_t>())) t.dtype = DType::int64;
-  else return view(obj, name, optional);  // other dtypes / byte orders: view() explains
-  CS_CHECK(a.ndim() <= kMaxDims, ValueError, name, " has too many dims (", a.ndim(), ")");
-  CS_CHECK(a.flags() & py::array::c_style, ValueError, name,
-           " must be C-contiguous (call np.ascontiguousarray first)");
-  t.ndim = static_cast<int32_t>(a.ndim());
-  for (int i = 0; i < t.ndim; ++i) t.shape[i] = a.shape(i);
-  t.data = const_cast<void*>(a.data());
-  t.device = Device::cpu;
-  return t;
-}
 
 template <class E>
 E parse(const std::string& value, const char* what, std::initializer_list<const char*> names) {

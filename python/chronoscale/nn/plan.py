@@ -180,3 +180,13 @@ class PlanCache:
     def clear(self) -> None:
         self._plan = None
         self._model = None
+
+    # A copied or pickled model recompiles its plan on first use (the native plan is not copied).
+    def __deepcopy__(self, memo):
+        return PlanCache()
+
+    def __copy__(self):
+        return PlanCache()
+
+    def __reduce__(self):
+        return (PlanCache, ())
