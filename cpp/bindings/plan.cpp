@@ -113,7 +113,9 @@ void bind_plan(py::module_& m) {
       .def("output_shape",
            [](const Plan& p, int64_t B, int64_t T) {
              const auto s = p.output_shape(B, T);
-             return py::tuple(py::cast(s));
+             py::tuple t(s.size());
+             for (size_t i = 0; i < s.size(); ++i) t[i] = py::int_(s[i]);
+             return t;
            })
       .def(
           "run",
