@@ -73,7 +73,7 @@ void micro(int64_t K, const T* a, int64_t lda, const T* w, int64_t pstride, cons
 template <class T, int MR>
 void row_block(const T* a, int64_t lda, const PackedWeight<T>& Wt, const T* init, int64_t ldi,
                T* c, int64_t ldc) {
-  constexpr int NP = MR == 1 ? 4 : (MR == 4 ? 1 : 2);
+  constexpr int NP = MR == 1 ? 4 : (MR >= 4 ? 1 : 2);
   constexpr int64_t NR = kPanel<T>;
   const int64_t K = Wt.K, N = Wt.N, pstride = K * NR;
   const T* w = Wt.data.get();
@@ -97,8 +97,13 @@ void gemm_packed(int64_t M, const T* A, int64_t lda, const PackedWeight<T>& W, T
   const T* bias = W.bias.get();
   auto init = [&](int64_t m) { return accumulate ? C + m * ldc : bias; };
   const int64_t ldi = accumulate ? ldc : 0;
+  // 6 x 2 vectors of accumulators: each is updated every 6 FMAs, more than the FMA latency.
   int64_t m = 0;
-  for (; m + 4 <= M; m += 4) row_block<T, 4>(A + m * lda, lda, W, init(m), ldi, C + m * ldc, ldc);
+  for (; m + 6 <= M; m += 6) row_block<T, 6>(A + m * lda, lda, W, init(m), ldi, C + m * ldc, ldc);
+  if (M - m >= 4) {
+    row_block<T, 4>(A + m * lda, lda, W, init(m), ldi, C + m * ldc, ldc);
+    m += 4;
+  }
   switch (M - m) {
     case 3: row_block<T, 3>(A + m * lda, lda, W, init(m), ldi, C + m * ldc, ldc); break;
     case 2: row_block<T, 2>(A + m * lda, lda, W, init(m), ldi, C + m * ldc, ldc); break;

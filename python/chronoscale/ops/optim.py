@@ -125,7 +125,7 @@ def adam_step_many(
     n = len(params)
     if isinstance(steps, numbers.Integral) and not isinstance(steps, bool):
         steps = [int(steps)] * n
-    else:
+    elif not all(type(s) is int for s in steps):  # plain ints (the optimisers') pass as they are
         steps = [_step(s) for s in steps]
     _core.adam_step_many(params, grads, m, v, steps, float(lr), float(beta1), float(beta2),
                          float(eps), float(weight_decay), bool(decoupled))
