@@ -71,7 +71,7 @@ void bind_optim(py::module_& m) {
           const size_t n = seq.size();
           out.reserve(n);
           for (size_t i = 0; i < n; ++i) {
-            const std::string name = std::string(list) + "[" + std::to_string(i) + "]";
+            const std::string name = detail::cat(list, "[", i, "]");
             out.push_back(write ? host_inplace(seq[i], name.c_str())
                                 : host_view(seq[i], name.c_str()));
           }

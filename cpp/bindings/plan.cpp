@@ -3,6 +3,7 @@
 // directly, the output is allocated with a cached dtype, and the GIL is released for the run.
 #include "chronoscale/plan.hpp"
 
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -22,9 +23,10 @@ E parse(const std::string& value, const char* what, std::initializer_list<const 
     if (value == n) return static_cast<E>(i);
     ++i;
   }
-  std::string all;
-  for (const char* n : names) all += (all.empty() ? "" : ", ") + std::string(n);
-  throw ValueError(detail::cat(what, " must be one of ", all, ", got '", value, "'"));
+  std::ostringstream all;
+  int k = 0;
+  for (const char* n : names) all << (k++ ? ", " : "") << n;
+  throw ValueError(detail::cat(what, " must be one of ", all.str(), ", got '", value, "'"));
 }
 
 template <class V>
@@ -46,7 +48,7 @@ std::vector<LayerSpec> specs(const py::list& layers) {
     const std::string kind = get<std::string>(d, "kind", i, "");
     const std::string at = detail::cat("layers[", i, "].");
     auto t = [&](const char* key, bool optional) {
-      const std::string n = at + key;
+      const std::string n = detail::cat(at, key);
       return host_view(d.contains(key) ? py::handle(d[key]) : py::handle(py::none()), n.c_str(),
                        optional);
     };
@@ -59,17 +61,17 @@ std::vector<LayerSpec> specs(const py::list& layers) {
       w.stride = get<int64_t>(d, "stride", i, 0);
       w.partial = get<bool>(d, "partial", i, false);
       const auto mode = parse<PoolMode>(get<std::string>(d, "mode", i, "max"),
-                                        (at + "mode").c_str(), {"max", "mean", "sum"});
+                                        detail::cat(at, "mode").c_str(), {"max", "mean", "sum"});
       out.push_back(LayerSpec::pool(mode, w));
     } else if (kind == "recurrent") {
-      const auto cell = parse<Cell>(get<std::string>(d, "cell", i, ""), (at + "cell").c_str(),
+      const auto cell = parse<Cell>(get<std::string>(d, "cell", i, ""), detail::cat(at, "cell").c_str(),
                                     {"rnn_tanh", "rnn_sigmoid", "rnn_relu", "lstm", "gru"});
       out.push_back(LayerSpec::recurrent(cell, t("w_ih", false), t("w_hh", false),
                                          t("b_ih", true), t("b_hh", true),
                                          get<bool>(d, "return_sequences", i, false)));
     } else if (kind == "dense") {
       const auto act = parse<Activation>(get<std::string>(d, "activation", i, "none"),
-                                         (at + "activation").c_str(),
+                                         detail::cat(at, "activation").c_str(),
                                          {"none", "relu", "sigmoid", "tanh"});
       out.push_back(LayerSpec::dense(t("weight", false), t("bias", true), act));
     } else {
@@ -83,7 +85,7 @@ std::vector<LayerSpec> specs(const py::list& layers) {
 DType parse_dtype(const std::string& s) {
   if (s == "float32") return DType::float32;
   if (s == "float64") return DType::float64;
-  throw TypeError("dtype must be 'float32' or 'float64', got '" + s + "'");
+  throw TypeError(detail::cat("dtype must be 'float32' or 'float64', got '", s, "'"));
 }
 
 py::array empty_like_plan(DType dt, const std::vector<int64_t>& shape) {

@@ -108,8 +108,8 @@ void adam_step_many(const std::vector<Tensor>& params, const std::vector<Tensor>
            "params, grads, m, v and steps must have the same length, got ", n, ", ", grads.size(),
            ", ", m.size(), ", ", v.size(), ", ", steps.size());
   for (size_t i = 0; i < n; ++i) {
-    const std::string at = "[" + std::to_string(i) + "]";
-    const std::string pn = "params" + at, gn = "grads" + at, mn = "m" + at, vn = "v" + at;
+    const std::string pn = detail::cat("params[", i, "]"), gn = detail::cat("grads[", i, "]"),
+                      mn = detail::cat("m[", i, "]"), vn = detail::cat("v[", i, "]");
     check::floating(params[i], pn.c_str());
     check::cpu_only(params[i], "optimiser step");
     CS_CHECK(params[i].dtype == params[0].dtype, TypeError, pn, " must have the dtype of params[0] (",
@@ -129,7 +129,7 @@ void adam_step_many(const std::vector<Tensor>& params, const std::vector<Tensor>
     distinct(grads[i], gn.c_str(), v[i], vn.c_str());
     AdamOptions oi = o;
     oi.step = steps[i];
-    CS_CHECK(steps[i] >= 1, ValueError, "steps", at, " must be >= 1 (it counts updates from 1), got ",
+    CS_CHECK(steps[i] >= 1, ValueError, "steps[", i, "] must be >= 1 (it counts updates from 1), got ",
              steps[i]);
     check_adam(oi);
   }

@@ -243,9 +243,10 @@ void Plan::run(const Tensor& x, const Tensor& lengths, const Tensor& y, bool che
   bool ok = y.ndim == static_cast<int32_t>(ys.size());
   for (size_t d = 0; ok && d < ys.size(); ++d) ok = y.shape[d] == ys[d];
   if (!ok) {
-    std::string want = "[";
-    for (size_t d = 0; d < ys.size(); ++d) want += (d ? ", " : "") + std::to_string(ys[d]);
-    throw ValueError(detail::cat("y must have shape ", want, "] (the plan's output for x ",
+    Tensor want(nullptr, p.dtype, {});
+    want.ndim = static_cast<int32_t>(ys.size());
+    for (size_t d = 0; d < ys.size(); ++d) want.shape[d] = ys[d];
+    throw ValueError(detail::cat("y must have shape ", want.shape_str(), " (the plan's output for x ",
                                  x.shape_str(), "), got ", y.shape_str()));
   }
   if (check_finite) {
