@@ -49,6 +49,7 @@ void bind_linear(py::module_& m);
 void bind_optim(py::module_& m);
 void bind_dropout(py::module_& m);
 void bind_loss(py::module_& m);
+void bind_plan(py::module_& m);
 
 }  // namespace py_bind
 }  // namespace v1

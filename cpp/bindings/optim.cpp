@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common.hpp"
+#include "host_view.hpp"
 
 namespace chronoscale {
 inline namespace v1 {
@@ -58,6 +59,34 @@ void bind_optim(py::module_& m) {
         adam_step(P, G, M, V, o);
       },
       "Low-level Adam step; use chronoscale.ops.adam_step.");
+
+  m.def(
+      "adam_step_many",
+      [](const py::sequence& params, const py::sequence& grads, const py::sequence& ms,
+         const py::sequence& vs, const py::sequence& step_list, double lr, double beta1,
+         double beta2, double eps, double weight_decay, bool decoupled) {
+        std::vector<Tensor> P, G, M, V;
+        auto views = [](const py::sequence& seq, const char* list, bool write,
+                        std::vector<Tensor>& out) {
+          const size_t n = seq.size();
+          out.reserve(n);
+          for (size_t i = 0; i < n; ++i) {
+            const std::string name = detail::cat(list, "[", i, "]");
+            out.push_back(write ? host_inplace(seq[i], name.c_str())
+                                : host_view(seq[i], name.c_str()));
+          }
+        };
+        views(params, "params", true, P);
+        views(grads, "grads", false, G);
+        views(ms, "m", true, M);
+        views(vs, "v", true, V);
+        std::vector<int64_t> steps;
+        for (size_t i = 0; i < step_list.size(); ++i) steps.push_back(step_list[i].cast<int64_t>());
+        const AdamOptions o = adam_options(1, lr, beta1, beta2, eps, weight_decay, decoupled);
+        py::gil_scoped_release nogil;
+        adam_step_many(P, G, M, V, steps, o);
+      },
+      "Low-level fused Adam step over many parameters; use chronoscale.ops.adam_step_many.");
 
   m.def(
       "adam_step_rows",

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
+#include <utility>
 
 #include "cpu/optim.hpp"
 #include "validate.hpp"
@@ -95,6 +97,49 @@ void adam_step(const Tensor& param, const Tensor& grad, const Tensor& m, const T
   CS_DISPATCH_FLOAT(param.dtype, "adam_step", [&] {
     cpu::adam_step<scalar_t>(param.ptr<scalar_t>(), grad.ptr<scalar_t>(), m.ptr<scalar_t>(),
                              v.ptr<scalar_t>(), param.numel(), o);
+  });
+}
+
+void adam_step_many(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                    const std::vector<Tensor>& m, const std::vector<Tensor>& v,
+                    const std::vector<int64_t>& steps, const AdamOptions& o) {
+  const size_t n = params.size();
+  CS_CHECK(grads.size() == n && m.size() == n && v.size() == n && steps.size() == n, ValueError,
+           "params, grads, m, v and steps must have the same length, got ", n, ", ", grads.size(),
+           ", ", m.size(), ", ", v.size(), ", ", steps.size());
+  for (size_t i = 0; i < n; ++i) {
+    const std::string pn = detail::cat("params[", i, "]"), gn = detail::cat("grads[", i, "]"),
+                      mn = detail::cat("m[", i, "]"), vn = detail::cat("v[", i, "]");
+    check::floating(params[i], pn.c_str());
+    check::cpu_only(params[i], "optimiser step");
+    CS_CHECK(params[i].dtype == params[0].dtype, TypeError, pn, " must have the dtype of params[0] (",
+             dtype_name(params[0].dtype), "), got ", dtype_name(params[i].dtype));
+    for (auto [t, name] : {std::pair{&grads[i], &gn}, {&m[i], &mn}, {&v[i], &vn}}) {
+      check::defined(*t, name->c_str());
+      check::like(*t, params[i], name->c_str(), pn.c_str());
+      bool ok = t->ndim == params[i].ndim;
+      for (int d = 0; ok && d < t->ndim; ++d) ok = t->shape[d] == params[i].shape[d];
+      CS_CHECK(ok, ValueError, *name, " must have the shape of ", pn, " ",
+               params[i].shape_str(), ", got ", t->shape_str());
+    }
+    distinct(params[i], pn.c_str(), m[i], mn.c_str());
+    distinct(params[i], pn.c_str(), v[i], vn.c_str());
+    distinct(m[i], mn.c_str(), v[i], vn.c_str());
+    distinct(grads[i], gn.c_str(), m[i], mn.c_str());
+    distinct(grads[i], gn.c_str(), v[i], vn.c_str());
+    AdamOptions oi = o;
+    oi.step = steps[i];
+    CS_CHECK(steps[i] >= 1, ValueError, "steps[", i, "] must be >= 1 (it counts updates from 1), got ",
+             steps[i]);
+    check_adam(oi);
+  }
+  if (n == 0) return;
+  CS_DISPATCH_FLOAT(params[0].dtype, "adam_step_many", [&] {
+    std::vector<cpu::AdamSlice<scalar_t>> slices;
+    for (size_t i = 0; i < n; ++i)
+      slices.push_back({params[i].ptr<scalar_t>(), grads[i].ptr<scalar_t>(), m[i].ptr<scalar_t>(),
+                        v[i].ptr<scalar_t>(), params[i].numel(), steps[i]});
+    cpu::adam_step_many<scalar_t>(slices, o);
   });
 }
 

@@ -23,6 +23,7 @@
 #include "chronoscale/loss.hpp"
 #include "chronoscale/multiscale.hpp"
 #include "chronoscale/optim.hpp"
+#include "chronoscale/plan.hpp"
 #include "chronoscale/pool.hpp"
 #include "chronoscale/recurrent.hpp"
 #include "chronoscale/runtime.hpp"

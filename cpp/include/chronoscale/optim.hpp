@@ -47,6 +47,13 @@ struct SgdOptions {
 void adam_step(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v,
                const AdamOptions& o);
 
+/// Adam / AdamW over several parameters in one call (one optimiser step of a whole model):
+/// params[i], grads[i], m[i], v[i] as in adam_step, with step count steps[i] (>= 1) and the
+/// other options shared. Every array is validated before any is updated; errors name the list
+/// and index (e.g. grads[3]). Results equal adam_step on each parameter in turn.
+void adam_step_many(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                    const std::vector<Tensor>& m, const std::vector<Tensor>& v,
+                    const std::vector<int64_t>& steps, const AdamOptions& o);
 /// Sparse Adam / AdamW: param, m, v [V, D]; rows [U] int64 (host, distinct, in [0, V));
 /// grad_rows [U, D].
 void adam_step_rows(const Tensor& param, const Tensor& rows, const Tensor& grad_rows,

@@ -88,6 +88,34 @@ void adam_step(T* p, const T* g, T* m, T* v, int64_t n, const AdamOptions& o) {
 }
 
 template <class T>
+void adam_step_many(const std::vector<AdamSlice<T>>& slices, const AdamOptions& o) {
+  struct Piece {
+    size_t s;
+    int64_t i0, n;
+  };
+  std::vector<AdamCoef<T>> coef;
+  std::vector<Piece> pieces;
+  int64_t total = 0;
+  for (size_t s = 0; s < slices.size(); ++s) {
+    AdamOptions os = o;
+    os.step = slices[s].step;
+    coef.emplace_back(os);
+    for (int64_t i = 0; i < slices[s].n; i += kChunk)
+      pieces.push_back({s, i, slices[s].n - i < kChunk ? slices[s].n - i : kChunk});
+    total += slices[s].n;
+  }
+  // A model's worth of small arrays is cheaper on one thread than with a fork / join.
+  constexpr int64_t kManyParallel = int64_t(1) << 18;
+  const int64_t np = static_cast<int64_t>(pieces.size());
+#pragma omp parallel for schedule(static) if (total >= kManyParallel && np > 1)
+  for (int64_t k = 0; k < np; ++k) {
+    const Piece& q = pieces[k];
+    const AdamSlice<T>& a = slices[q.s];
+    adam_range(a.p + q.i0, a.g + q.i0, a.m + q.i0, a.v + q.i0, q.n, coef[q.s]);
+  }
+}
+
+template <class T>
 void adam_step_rows(T* p, const int64_t* rows, int64_t U, int64_t D, const T* g, T* m, T* v,
                     const AdamOptions& o) {
   const AdamCoef<T> c(o);
@@ -142,6 +170,7 @@ void scale(T* x, int64_t n, double s) {
 
 #define CS_INSTANTIATE(T)                                                                      \
   template void adam_step<T>(T*, const T*, T*, T*, int64_t, const AdamOptions&);               \
+  template void adam_step_many<T>(const std::vector<AdamSlice<T>>&, const AdamOptions&);      \
   template void adam_step_rows<T>(T*, const int64_t*, int64_t, int64_t, const T*, T*, T*,      \
                                   const AdamOptions&);                                         \
   template void sgd_step<T>(T*, const T*, T*, int64_t, const SgdOptions&);                     \

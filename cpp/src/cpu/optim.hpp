@@ -1,6 +1,7 @@
 #pragma once
 // CPU kernels of the optimisers; inputs are validated by cpp/src/optim.cpp.
 #include <cstdint>
+#include <vector>
 
 #include "chronoscale/optim.hpp"
 
@@ -10,6 +11,19 @@ namespace cpu {
 
 template <class T>
 void adam_step(T* p, const T* g, T* m, T* v, int64_t n, const AdamOptions& o);
+/// One dense Adam update per slice (p, g, m, v of n elements, its own step); one parallel
+/// region over all of them when the total is large, else serial.
+template <class T>
+struct AdamSlice {
+  T* p;
+  const T* g;
+  T* m;
+  T* v;
+  int64_t n;
+  int64_t step;
+};
+template <class T>
+void adam_step_many(const std::vector<AdamSlice<T>>& slices, const AdamOptions& o);
 template <class T>
 void adam_step_rows(T* p, const int64_t* rows, int64_t U, int64_t D, const T* g, T* m, T* v,
                     const AdamOptions& o);

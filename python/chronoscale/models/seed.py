@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import io, nn
 from ..nn import metrics
+from ..nn.plan import PlanCache
 from ._base import BaseModel, as_sequences, as_targets, fit_options
 
 
@@ -118,6 +119,7 @@ class SeedForecaster(BaseModel):
                 feature count than the fitted one with ``warm_start``), NaN / inf.
         """
         opts = fit_options(fit_kwargs)
+        self._plan_cache = PlanCache()  # new weights: predict compiles a new plan
         if not (self.warm_start and self._net is not None):
             self._net = None
         X = self._inputs(X)
@@ -137,11 +139,36 @@ class SeedForecaster(BaseModel):
                                verbose=verbose, **opts)
         return self
 
-    def predict(self, X, batch_size: int = 4096):
-        """Predictions ``[B]`` (sigmoid outputs in ``(0, 1)``) for windows ``X [B, T, F]``."""
-        self._check_fitted()
-        X = self._inputs(X)
-        return nn.predict_batches(self._net, X, batch_size)[:, 0]
+    def predict(self, X, batch_size=None):
+        """Predictions ``[B]`` (sigmoid outputs in ``(0, 1)``) for windows ``X [B, T, F]``.
+
+        Runs a compiled native plan (:mod:`chronoscale.nn.plan`) of the fitted network: one call
+        for the whole forward pass, recompiled automatically after ``fit``, ``load`` or any
+        optimiser step / ``load_state_dict`` on ``net`` (after writing into a parameter's array
+        in place, call ``nn.parameter.weights_changed()``). A C-contiguous ``X`` of the model's
+        dtype is used as it is; anything else is converted. ``batch_size`` is accepted for
+        compatibility and ignored (the plan works in bounded chunks).
+
+        Raises:
+            RuntimeError: not fitted. TypeError: non-numeric X.
+            ValueError: X not ``[B, T, F]`` with the fitted F, too few steps, NaN / inf.
+        """
+        net = self._net
+        if net is None:
+            self._check_fitted()
+        if not (type(X) is np.ndarray and X.ndim == 3 and X.dtype == net.dtype
+                and X.flags.c_contiguous and X.shape[2] == self.n_features_in_
+                and X.shape[1] >= self._min_steps() and X.shape[0] > 0):
+            X = self._inputs(X)
+        cache = self.__dict__.get("_plan_cache")
+        if cache is None:
+            cache = self._plan_cache = PlanCache()
+        try:
+            return cache.get(net).predict(X, None, True)[:, 0]
+        except ValueError as exc:
+            if "NaN" in str(exc):
+                raise ValueError("X contains NaN or inf") from None
+            raise
 
     def score(self, X, y) -> float:
         """R² (coefficient of determination) of ``predict(X)`` against ``y``, as scikit-learn

@@ -17,7 +17,7 @@ import inspect
 
 import numpy as np
 
-from .parameter import Parameter
+from .parameter import Parameter, weights_changed
 
 _LAYERS: dict[str, type] = {}
 # While loading a file: the number of parameter elements still allowed (the file's total), and
@@ -147,6 +147,7 @@ class Layer:
                     f"load_state_dict: {name} has shape {arr.shape}, expected {p.data.shape}"
                 )
             p.data[...] = arr
+        weights_changed()
 
     # -- building ------------------------------------------------------------------------------
     def build(self, in_features, rng=None, dtype=None) -> Layer:
@@ -161,6 +162,7 @@ class Layer:
         self.in_features = in_features
         self._build(in_features, _as_rng(rng))
         self.built = True
+        weights_changed()
         return self
 
     def _build(self, in_features, rng) -> None:
@@ -311,6 +313,7 @@ class Sequential(Layer):
         self.in_features = in_features
         self._build(in_features, _as_rng(rng))
         self.built = True
+        weights_changed()
         return self
 
     def forward(self, x, training: bool = False, lengths=None, timestamps=None):

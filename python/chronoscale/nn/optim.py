@@ -15,6 +15,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
+from .parameter import weights_changed
+
+_core_adam_many = ops.adam_step_many
 
 
 def clip_grad_norm(params, max_norm: float) -> float:
@@ -55,16 +58,24 @@ class Optimizer:
         if self.clipnorm is not None:
             clip_grad_norm(self.params, self.clipnorm)
         self.iterations += 1
+        dense = []
         for i, p in enumerate(self.params):
             if not p.trainable or not p.has_grad:
                 continue
             st = self.state[i]
-            st["step"] = st.get("step", 0) + 1
+            step = st["step"] = st.get("step", 0) + 1
             if p.is_sparse:
-                self._update_rows(i, p, p.rows, p.grad_rows, st["step"])
+                self._update_rows(i, p, p.rows, p.grad_rows, step)
             else:
-                g = np.ascontiguousarray(p.grad, dtype=p.data.dtype)
-                self._update(i, p, g, st["step"])
+                dense.append((i, p, np.ascontiguousarray(p.grad, dtype=p.data.dtype), step))
+        if dense:
+            self._update_many(dense)
+        weights_changed()
+
+    def _update_many(self, items) -> None:
+        """Dense updates of ``[(index, param, grad, step)]`` (one call each by default)."""
+        for i, p, g, step in items:
+            self._update(i, p, g, step)
 
     def state_dict(self) -> dict:
         """``{"iterations": int, "steps": [..], "<i>.<slot>": array}`` (live arrays)."""
@@ -119,6 +130,17 @@ class Adam(Optimizer):
     def _update(self, i, p, g, step):
         ops.adam_step(p.data, g, self._slot(i, "m"), self._slot(i, "v"), step, self.lr,
                       **self._hyper())
+
+    def _update_many(self, items):
+        # One native call for the whole model, when every parameter shares a dtype.
+        if len({p.data.dtype for _, p, _, _ in items}) != 1:
+            return super()._update_many(items)
+        slot = self._slot
+        _core_adam_many([p.data for _, p, _, _ in items], [g for _, _, g, _ in items],
+                        [slot(i, "m") for i, _, _, _ in items],
+                        [slot(i, "v") for i, _, _, _ in items],
+                        [step for _, _, _, step in items], self.lr, self.beta1, self.beta2,
+                        self.eps, self.weight_decay, self._decoupled)
 
     def _update_rows(self, i, p, rows, grad_rows, step):
         ops.adam_step_rows(p.data, rows, grad_rows, self._slot(i, "m"), self._slot(i, "v"),

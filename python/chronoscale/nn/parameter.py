@@ -4,6 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 
+_VERSION = [0]
+
+
+def weights_version() -> int:
+    """A counter that moves whenever chronoscale changes parameter values: optimiser steps,
+    ``load_state_dict``, ``build``, ``astype``, and assigning ``Parameter.data`` (including
+    ``p.data += ...``). Compiled inference plans compare it to know when to recompile. Writing
+    into the array in place (``p.data[...] = ...``) is not seen; call :func:`weights_changed`."""
+    return _VERSION[0]
+
+
+def weights_changed() -> None:
+    """Mark every parameter as possibly changed (invalidates compiled plans)."""
+    _VERSION[0] += 1
+
 
 class Parameter:
     """A trainable array and the gradient of the last backward pass.
@@ -19,17 +34,26 @@ class Parameter:
     embeddings, gets the sum); call :meth:`zero_grad` (optimisers do) before the next batch.
     """
 
-    __slots__ = ("data", "grad", "rows", "grad_rows", "trainable")
+    __slots__ = ("_data", "grad", "rows", "grad_rows", "trainable")
 
     def __init__(self, data, trainable: bool = True):
         data = np.asarray(data)
         if data.dtype not in (np.float32, np.float64):
             raise TypeError(f"Parameter data must be float32 or float64, got {data.dtype}")
-        self.data = np.ascontiguousarray(data)
+        self._data = np.ascontiguousarray(data)
         self.grad = None
         self.rows = None
         self.grad_rows = None
         self.trainable = bool(trainable)
+
+    @property
+    def data(self):
+        return self._data
+
+    @data.setter
+    def data(self, value) -> None:
+        self._data = value
+        _VERSION[0] += 1
 
     @property
     def shape(self) -> tuple:

@@ -35,7 +35,14 @@ from .multiscale import (
     multiscale_backward,
     multiscale_forward,
 )
-from .optim import adam_step, adam_step_rows, clip_grad_norm, sgd_step, sgd_step_rows
+from .optim import (
+    adam_step,
+    adam_step_many,
+    adam_step_rows,
+    clip_grad_norm,
+    sgd_step,
+    sgd_step_rows,
+)
 from .pool import (
     CountPoolCache,
     TimePoolCache,
@@ -67,6 +74,7 @@ __all__ = [
     "ScaleOutput",
     "TimePoolCache",
     "adam_step",
+    "adam_step_many",
     "adam_step_rows",
     "bce_with_logits_loss",
     "clip_grad_norm",

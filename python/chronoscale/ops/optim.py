@@ -94,6 +94,43 @@ def adam_step(
     )
 
 
+def adam_step_many(
+    params,
+    grads,
+    m,
+    v,
+    steps,
+    lr: float,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    decoupled: bool = False,
+) -> None:
+    """:func:`adam_step` over several parameters in one native call (a whole model's step).
+
+    Args:
+        params, grads, m, v: equally long sequences; entry ``i`` of each is as ``param``,
+            ``grad``, ``m``, ``v`` of :func:`adam_step` (all params of one dtype).
+        steps: one update count per parameter (an int applies to all), 1 on the first update.
+        lr, beta1, beta2, eps, weight_decay, decoupled: as in :func:`adam_step`, shared.
+
+    Every array is checked before any is updated. Results equal calling :func:`adam_step` on
+    each parameter.
+
+    Raises:
+        The errors of :func:`adam_step`, naming the list and index (``grads[3]``); ValueError
+        when the sequences differ in length.
+    """
+    n = len(params)
+    if isinstance(steps, numbers.Integral) and not isinstance(steps, bool):
+        steps = [int(steps)] * n
+    elif not all(type(s) is int for s in steps):  # plain ints (the optimisers') pass as they are
+        steps = [_step(s) for s in steps]
+    _core.adam_step_many(params, grads, m, v, steps, float(lr), float(beta1), float(beta2),
+                         float(eps), float(weight_decay), bool(decoupled))
+
+
 def adam_step_rows(
     param,
     rows,
