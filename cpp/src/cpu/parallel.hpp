@@ -45,6 +45,36 @@ inline void parallel_blocks(int64_t n, int64_t work, F&& f) {
   f(int64_t(0), n);
 }
 
+/// Threads a parallel region would get (1 without OpenMP).
+inline int max_threads() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+/// Run f(tid, nthreads) on `nth` threads that may call barrier(); serial when nth <= 1.
+template <class F>
+inline void parallel_team(int nth, F&& f) {
+#ifdef _OPENMP
+  if (nth > 1) {
+#pragma omp parallel num_threads(nth)
+    f(omp_get_thread_num(), omp_get_num_threads());
+    return;
+  }
+#endif
+  (void)nth;
+  f(0, 1);
+}
+
+/// Wait for the team of the enclosing parallel_team (no-op when serial).
+inline void barrier() {
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
+}
+
 /// out[j] (+)= sum_i a[i * cols + j], i < rows.
 template <class T>
 inline void column_sum(const T* a, int64_t rows, int64_t cols, T* out) {

@@ -1,16 +1,22 @@
 #pragma once
-// The CPU recurrent driver shared by RNN / LSTM / GRU. A cell type supplies the per-row gate math
-// (`forward_row`, `backward_row`); the driver does the batched input projection (one GEMM over all
-// B*T rows), the per-step recurrent GEMM, length masking, and the weight gradients as three GEMMs
-// over all steps at the end. Threads split the batch: each runs the whole time loop on its rows
-// with a single-threaded BLAS, so there is no synchronisation per step. No allocation or Python
-// inside the time loop.
+// The CPU recurrent driver shared by RNN / LSTM / GRU. A cell type supplies the gate math for a
+// row over a range of hidden units (`forward_row`, `backward_row`); the driver does the batched
+// input projection (one GEMM over all B*T rows), the per-step recurrent product, length masking,
+// and the weight gradients as three GEMMs over all steps at the end.
+//
+// Threads split the work of the time loop in one of two ways (StepPlan):
+//  * rows: each thread owns a block of batch rows and runs all T steps on it, no synchronisation;
+//  * units (B smaller than the team): every thread works on all rows but owns a range of hidden
+//    units, i.e. its slice of every gate's columns; one barrier per step publishes h_t / dh_t.
+// The per-step product goes through step_gemm (no per-call packing) for few rows, through the
+// BLAS otherwise. No allocation or Python inside the time loop.
 #include <cstring>
 #include <memory>
 
 #include "../blas.hpp"
 #include "chronoscale/recurrent.hpp"
 #include "parallel.hpp"
+#include "stepgemm.hpp"
 
 namespace chronoscale {
 inline namespace v1 {
@@ -21,19 +27,83 @@ std::unique_ptr<T[]> scratch(int64_t n) {
   return std::unique_ptr<T[]>(new T[n > 0 ? n : 1]);
 }
 
+constexpr int64_t kSmallRows = 8;          // step products with at most this many rows: step_gemm
+constexpr int64_t kUnitSplitWork = 32768;  // G*H*H per row and step above which units may split
+
+struct StepPlan {
+  int threads;   // team size
+  bool units;    // split hidden units (else batch rows)
+  bool small;    // per-step products through step_gemm (needs W_hh^T for the forward)
+};
+
+inline StepPlan plan_steps(const RecurrentDims& d) {
+  const int64_t B = d.B, H = d.H, GH = d.G * d.H;
+  int nth = max_threads();
+  if (B * d.T * GH * H < 4 * kParallelGrain) nth = 1;
+  if (nth > 1 && B < nth && GH * H >= kUnitSplitWork && H >= 16 * nth)
+    return {nth, true, true};
+  if (nth > B) nth = static_cast<int>(B);
+  return {nth, false, (B + nth - 1) / nth <= kSmallRows};
+}
+
+// Team member tid's share of [0, n): rows contiguously, units in multiples of 8 (whole packs).
+inline void share(int64_t n, int tid, int nth, bool packs, int64_t* lo, int64_t* hi) {
+  auto cut = [&](int k) {
+    const int64_t c = n * k / nth;
+    return packs && k < nth ? (c + 7) / 8 * 8 : c;
+  };
+  *lo = cut(tid);
+  *hi = cut(tid + 1) < n ? cut(tid + 1) : n;
+  if (*lo > n) *lo = n;
+}
+
+// Rows [lo, hi) of [r0, r1) that span the sequences still running at step t (hi == lo: none).
+inline void active_span(const int64_t* len, int64_t t, int64_t r0, int64_t r1, int64_t* lo,
+                        int64_t* hi) {
+  *lo = r0;
+  *hi = r1;
+  if (!len) return;
+  while (*lo < r1 && len[*lo] <= t) ++*lo;
+  while (*hi > *lo && len[*hi - 1] <= t) --*hi;
+}
+
+// C[M, cols u0..u1 of every gate] (+)= A[M, K] @ op(W) where the weight columns of gate k are
+// k*H + u0 .. k*H + u1. `wt` [K, G*H] (forward, step_gemm) or W [K, H] rows (backward).
+template <class T>
+void step_product(bool small, bool fwd, int64_t M, int64_t G, int64_t H, int64_t u0, int64_t u1,
+                  int64_t K, const T* A, int64_t lda, const T* w, const T* wt, T* C, int64_t ldc,
+                  bool acc) {
+  const int64_t nu = u1 - u0;
+  const bool whole = fwd && nu == H;  // gate slices are contiguous: one call over all G*H
+  const int64_t calls = whole ? 1 : (fwd ? G : 1), N = whole ? G * H : nu;
+  for (int64_t k = 0; k < calls; ++k) {
+    const int64_t c0 = fwd ? k * H + u0 : u0;
+    if (small) {
+      const T* b = fwd ? wt + c0 : w + c0;
+      step_gemm<T>(M, N, K, A, lda, b, fwd ? G * H : H, C + c0, ldc, acc);
+    } else if (fwd) {
+      blas::gemm<T>(false, true, M, N, K, T(1), A, lda, w + c0 * K, K, acc ? T(1) : T(0), C + c0,
+                    ldc);
+    } else {
+      blas::gemm<T>(false, false, M, N, K, T(1), A, lda, w + c0, H, acc ? T(1) : T(0), C + c0,
+                    ldc);
+    }
+  }
+}
+
 // Cell concept:
 //   static constexpr int G; bool kSplit (W_hh h + b_hh kept apart from the input part: GRU);
-//   bool kHasC (LSTM cell state); bool kHasAux (cache.aux used);
-//   forward_row(H, g, hg, h, c, aux): g holds pre-activations on entry (input part, plus the
-//     recurrent part unless kSplit) and the saved activations on exit; h, c updated in place.
-//   backward_row(H, dy, g, aux, hprev, cprev, dh, dc, dgi, dhg): dh holds dL/dh_t on entry
+//   bool kHasC (LSTM cell state); bool kHasAux (cache.aux used).
+//   forward_row(n, H, g, hg, bi, bh, h, c, aux): units j < n; gate k of unit j at [k*H + j].
+//     g holds the input projection (plus the recurrent part unless kSplit) on entry and the
+//     saved activations on exit; bi / bh the biases; h, c updated in place.
+//   backward_row(n, H, dy, g, aux, hprev, cprev, dh, dc, dgi, dhg): dh holds dL/dh_t on entry
 //     (without dy) and the direct part of dL/dh_{t-1} on exit; dc likewise.
 template <class Cell, class T>
 void recurrent_forward_cpu(const Cell& cell, const RecurrentDims& d, const RecurrentInputs& in,
                            const RecurrentOutputs& out) {
-  const int64_t B = d.B, T_ = d.T, I = d.I, H = d.H, GH = d.G * d.H;
+  const int64_t B = d.B, T_ = d.T, I = d.I, H = d.H, G = d.G, GH = d.G * d.H;
   const T* x = in.x.ptr<T>();
-  const T* w_ih = in.w_ih.ptr<T>();
   const T* w_hh = in.w_hh.ptr<T>();
   const T* b_ih = in.b_ih.defined() ? in.b_ih.ptr<T>() : nullptr;
   const T* b_hh = in.b_hh.defined() ? in.b_hh.ptr<T>() : nullptr;
@@ -44,61 +114,63 @@ void recurrent_forward_cpu(const Cell& cell, const RecurrentDims& d, const Recur
   T* gates = out.cache.gates.ptr<T>();
   T* hprev = out.cache.hprev.ptr<T>();
   T* aux = Cell::kHasAux ? out.cache.aux.ptr<T>() : nullptr;
-  T* h_n = out.h_n.ptr<T>();
-  T* c_n = Cell::kHasC ? out.c_n.ptr<T>() : nullptr;
+  T* h = out.h_n.ptr<T>();
+  T* c = Cell::kHasC ? out.c_n.ptr<T>() : nullptr;
 
-  // Input projection for every step at once, with the biases folded in.
-  blas::gemm_parallel<T>(false, true, B * T_, GH, I, T(1), x, I, w_ih, I, T(0), gates, GH);
-  if (b_ih || (b_hh && !Cell::kSplit)) {
-    parallel_for(B * T_, GH, [&](int64_t r) {
-      T* g = gates + r * GH;
-      for (int64_t j = 0; j < GH; ++j)
-        g[j] += (b_ih ? b_ih[j] : T(0)) + (b_hh && !Cell::kSplit ? b_hh[j] : T(0));
-    });
+  blas::gemm_parallel<T>(false, true, B * T_, GH, I, T(1), x, I, in.w_ih.ptr<T>(), I, T(0), gates,
+                         GH);
+  // Biases are added inside the gate math: bi to the input part, bh to the recurrent part.
+  auto bias = scratch<T>(2 * GH);
+  T *bi = bias.get(), *bh = bias.get() + GH;
+  for (int64_t j = 0; j < GH; ++j) {
+    bi[j] = (b_ih ? b_ih[j] : T(0)) + (b_hh && !Cell::kSplit ? b_hh[j] : T(0));
+    bh[j] = b_hh && Cell::kSplit ? b_hh[j] : T(0);
   }
+  const StepPlan plan = plan_steps(d);
+  auto wt = scratch<T>(plan.small ? GH * H : 0);
+  if (plan.small) transpose(GH, H, w_hh, H, wt.get());
+  auto hg_store = scratch<T>(Cell::kSplit ? B * GH : 0);
+  T* hg = hg_store.get();
 
-  // The recurrence: each thread owns a block of batch rows for all T steps (rows are independent,
-  // so no barrier per step); the state of a block lives in h_n / c_n.
-  parallel_blocks(B, B * T_ * GH * H, [&](int64_t b0, int64_t b1) {
-    const int64_t nb = b1 - b0;
-    T* h = h_n + b0 * H;
-    T* c = Cell::kHasC ? c_n + b0 * H : nullptr;
-    auto hg = scratch<T>(Cell::kSplit ? nb * GH : 0);
-    if (h0) std::memcpy(h, h0 + b0 * H, sizeof(T) * nb * H);
-    else std::memset(h, 0, sizeof(T) * nb * H);
-    if (Cell::kHasC) {
-      if (c0) std::memcpy(c, c0 + b0 * H, sizeof(T) * nb * H);
-      else std::memset(c, 0, sizeof(T) * nb * H);
+  parallel_team(plan.threads, [&](int tid, int nth) {
+    int64_t r0 = 0, r1 = B, u0 = 0, u1 = H;
+    share(plan.units ? H : B, tid, nth, plan.units, plan.units ? &u0 : &r0,
+          plan.units ? &u1 : &r1);
+    const int64_t nu = u1 - u0;
+    for (int64_t b = r0; b < r1; ++b) {
+      T* hb = h + b * H + u0;
+      if (h0) std::memcpy(hb, h0 + b * H + u0, sizeof(T) * nu);
+      else std::memset(hb, 0, sizeof(T) * nu);
+      std::memcpy(hprev + b * T_ * H + u0, hb, sizeof(T) * nu);
+      if (Cell::kHasC) {
+        if (c0) std::memcpy(c + b * H + u0, c0 + b * H + u0, sizeof(T) * nu);
+        else std::memset(c + b * H + u0, 0, sizeof(T) * nu);
+      }
     }
+    if (plan.units) barrier();
     for (int64_t t = 0; t < T_; ++t) {
-      for (int64_t b = b0; b < b1; ++b)
-        std::memcpy(hprev + (b * T_ + t) * H, h + (b - b0) * H, sizeof(T) * H);
-      bool any = !len;
-      for (int64_t b = b0; b < b1 && !any; ++b) any = len[b] > t;
-      if (any) {
-        if (Cell::kSplit) {
-          blas::gemm<T>(false, true, nb, GH, H, T(1), h, H, w_hh, H, T(0), hg.get(), GH);
-          if (b_hh)
-            for (int64_t r = 0; r < nb; ++r)
-              for (int64_t j = 0; j < GH; ++j) hg[r * GH + j] += b_hh[j];
+      int64_t lo, hi;
+      active_span(len, t, r0, r1, &lo, &hi);
+      if (hi > lo && nu > 0) {
+        T* C = Cell::kSplit ? hg + lo * GH : gates + (lo * T_ + t) * GH;
+        step_product<T>(plan.small, true, hi - lo, G, H, u0, u1, H, hprev + (lo * T_ + t) * H,
+                        T_ * H, w_hh, wt.get(), C, Cell::kSplit ? GH : T_ * GH, !Cell::kSplit);
+      }
+      for (int64_t b = r0; b < r1 && nu > 0; ++b) {
+        const int64_t r = b * T_ + t;
+        T* hb = h + b * H + u0;
+        if (!len || t < len[b]) {
+          cell.forward_row(nu, H, gates + r * GH + u0,
+                           Cell::kSplit ? hg + b * GH + u0 : nullptr, bi + u0, bh + u0, hb,
+                           Cell::kHasC ? c + b * H + u0 : nullptr,
+                           aux ? aux + r * H + u0 : nullptr);
+          std::memcpy(y + r * H + u0, hb, sizeof(T) * nu);
         } else {
-          blas::gemm<T>(false, true, nb, GH, H, T(1), h, H, w_hh, H, T(1),
-                        gates + (b0 * T_ + t) * GH, T_ * GH);
+          std::memset(y + r * H + u0, 0, sizeof(T) * nu);
         }
+        if (t + 1 < T_) std::memcpy(hprev + (r + 1) * H + u0, hb, sizeof(T) * nu);
       }
-      for (int64_t b = b0; b < b1; ++b) {
-        T* yr = y + (b * T_ + t) * H;
-        if (len && t >= len[b]) {
-          std::memset(yr, 0, sizeof(T) * H);
-          continue;
-        }
-        T* hr = h + (b - b0) * H;
-        cell.forward_row(H, gates + (b * T_ + t) * GH,
-                         Cell::kSplit ? hg.get() + (b - b0) * GH : nullptr, hr,
-                         Cell::kHasC ? c + (b - b0) * H : nullptr,
-                         aux ? aux + (b * T_ + t) * H : nullptr);
-        std::memcpy(yr, hr, sizeof(T) * H);
-      }
+      if (plan.units) barrier();
     }
   });
 }
@@ -107,9 +179,7 @@ template <class Cell, class T>
 void recurrent_backward_cpu(const Cell& cell, const RecurrentDims& d, const Tensor& dy_t,
                             const Tensor& dh_n, const Tensor& dc_n, const RecurrentInputs& in,
                             const RecurrentOutputs& fwd, const RecurrentGrads& g) {
-  const int64_t B = d.B, T_ = d.T, I = d.I, H = d.H, GH = d.G * d.H;
-  const T* x = in.x.ptr<T>();
-  const T* w_ih = in.w_ih.ptr<T>();
+  const int64_t B = d.B, T_ = d.T, I = d.I, H = d.H, G = d.G, GH = d.G * d.H;
   const T* w_hh = in.w_hh.ptr<T>();
   const int64_t* len = in.lengths.defined() ? in.lengths.ptr<int64_t>() : nullptr;
   const T* dy = dy_t.defined() ? dy_t.ptr<T>() : nullptr;
@@ -121,51 +191,60 @@ void recurrent_backward_cpu(const Cell& cell, const RecurrentDims& d, const Tens
   auto dgi = scratch<T>(B * T_ * GH);
   auto dhg_store = scratch<T>(Cell::kSplit ? B * T_ * GH : 0);
   T* dhg = Cell::kSplit ? dhg_store.get() : dgi.get();
-  auto dh_all = scratch<T>(B * H);
-  auto dc_all = scratch<T>(Cell::kHasC ? B * H : 0);
+  auto dh = scratch<T>(B * H);
+  auto dc = scratch<T>(Cell::kHasC ? B * H : 0);
+  auto zeros = scratch<T>(H);
+  std::memset(zeros.get(), 0, sizeof(T) * H);
+  const StepPlan plan = plan_steps(d);
 
-  parallel_blocks(B, B * T_ * GH * H, [&](int64_t b0, int64_t b1) {
-    const int64_t nb = b1 - b0;
-    T* dh = dh_all.get() + b0 * H;
-    T* dc = Cell::kHasC ? dc_all.get() + b0 * H : nullptr;
-    auto zeros = scratch<T>(H);
-    std::memset(zeros.get(), 0, sizeof(T) * H);
-    if (dh_n.defined()) std::memcpy(dh, dh_n.ptr<T>() + b0 * H, sizeof(T) * nb * H);
-    else std::memset(dh, 0, sizeof(T) * nb * H);
-    if (Cell::kHasC) {
-      if (dc_n.defined()) std::memcpy(dc, dc_n.ptr<T>() + b0 * H, sizeof(T) * nb * H);
-      else std::memset(dc, 0, sizeof(T) * nb * H);
+  parallel_team(plan.threads, [&](int tid, int nth) {
+    int64_t r0 = 0, r1 = B, u0 = 0, u1 = H;
+    share(plan.units ? H : B, tid, nth, plan.units, plan.units ? &u0 : &r0,
+          plan.units ? &u1 : &r1);
+    const int64_t nu = u1 - u0;
+    for (int64_t b = r0; b < r1; ++b) {
+      T* dhb = dh.get() + b * H + u0;
+      if (dh_n.defined()) std::memcpy(dhb, dh_n.ptr<T>() + b * H + u0, sizeof(T) * nu);
+      else std::memset(dhb, 0, sizeof(T) * nu);
+      if (Cell::kHasC) {
+        T* dcb = dc.get() + b * H + u0;
+        if (dc_n.defined()) std::memcpy(dcb, dc_n.ptr<T>() + b * H + u0, sizeof(T) * nu);
+        else std::memset(dcb, 0, sizeof(T) * nu);
+      }
     }
     for (int64_t t = T_ - 1; t >= 0; --t) {
-      bool any = false;
-      for (int64_t b = b0; b < b1; ++b) {
+      for (int64_t b = r0; b < r1 && nu > 0; ++b) {
         const int64_t r = b * T_ + t;
         if (len && t >= len[b]) {
-          std::memset(dgi.get() + r * GH, 0, sizeof(T) * GH);
-          if (Cell::kSplit) std::memset(dhg + r * GH, 0, sizeof(T) * GH);
+          for (int64_t k = 0; k < G; ++k) {
+            std::memset(dgi.get() + r * GH + k * H + u0, 0, sizeof(T) * nu);
+            if (Cell::kSplit) std::memset(dhg + r * GH + k * H + u0, 0, sizeof(T) * nu);
+          }
           continue;
         }
-        any = true;
         const T* cprev = nullptr;
         if (Cell::kHasC) cprev = t > 0 ? aux + (r - 1) * H : (c0 ? c0 + b * H : zeros.get());
-        cell.backward_row(H, dy ? dy + r * H : zeros.get(), gates + r * GH,
-                          aux ? aux + r * H : nullptr, hprev + r * H, cprev, dh + (b - b0) * H,
-                          Cell::kHasC ? dc + (b - b0) * H : nullptr, dgi.get() + r * GH,
-                          Cell::kSplit ? dhg + r * GH : nullptr);
+        cell.backward_row(nu, H, (dy ? dy + r * H : zeros.get()) + u0, gates + r * GH + u0,
+                          aux ? aux + r * H + u0 : nullptr, hprev + r * H + u0,
+                          cprev ? cprev + u0 : nullptr, dh.get() + b * H + u0,
+                          Cell::kHasC ? dc.get() + b * H + u0 : nullptr, dgi.get() + r * GH + u0,
+                          Cell::kSplit ? dhg + r * GH + u0 : nullptr);
       }
-      if (any)
-        blas::gemm<T>(false, false, nb, H, GH, T(1), dhg + (b0 * T_ + t) * GH, T_ * GH, w_hh, H,
-                      T(1), dh, H);
+      if (plan.units) barrier();
+      int64_t lo, hi;
+      active_span(len, t, r0, r1, &lo, &hi);
+      if (hi > lo && nu > 0)
+        step_product<T>(plan.small, false, hi - lo, G, H, u0, u1, GH, dhg + (lo * T_ + t) * GH,
+                        T_ * GH, w_hh, nullptr, dh.get() + lo * H, H, true);
     }
   });
-  if (g.dh0.defined()) std::memcpy(g.dh0.ptr<T>(), dh_all.get(), sizeof(T) * B * H);
-  if (Cell::kHasC && g.dc0.defined())
-    std::memcpy(g.dc0.ptr<T>(), dc_all.get(), sizeof(T) * B * H);
+  if (g.dh0.defined()) std::memcpy(g.dh0.ptr<T>(), dh.get(), sizeof(T) * B * H);
+  if (Cell::kHasC && g.dc0.defined()) std::memcpy(g.dc0.ptr<T>(), dc.get(), sizeof(T) * B * H);
 
   const int64_t R = B * T_;
-  blas::gemm_parallel<T>(false, false, R, I, GH, T(1), dgi.get(), GH, w_ih, I, T(0),
+  blas::gemm_parallel<T>(false, false, R, I, GH, T(1), dgi.get(), GH, in.w_ih.ptr<T>(), I, T(0),
                          g.dx.ptr<T>(), I);
-  blas::gemm_parallel<T>(true, false, GH, I, R, T(1), dgi.get(), GH, x, I, T(0),
+  blas::gemm_parallel<T>(true, false, GH, I, R, T(1), dgi.get(), GH, in.x.ptr<T>(), I, T(0),
                          g.dw_ih.ptr<T>(), I);
   blas::gemm_parallel<T>(true, false, GH, H, R, T(1), dhg, GH, hprev, H, T(0), g.dw_hh.ptr<T>(),
                          H);
