@@ -27,6 +27,32 @@ std::unique_ptr<T[]> scratch(int64_t n) {
   return std::unique_ptr<T[]>(new T[n > 0 ? n : 1]);
 }
 
+/// Scratch of n elements owned by the calling thread and reused by its next call: the backward's
+/// [B, T, G*H] buffers are large, and fresh pages cost a fault plus kernel-side zeroing each
+/// (~10% of a large backward). Kept at the largest size asked for, up to 1 GiB; freed when the
+/// thread exits. Valid until the thread's next call.
+template <class T>
+T* workspace(int64_t n) {
+  struct Buf {
+    std::unique_ptr<T[]> p;
+    int64_t cap = 0;
+  };
+  thread_local Buf w;
+  thread_local std::unique_ptr<T[]> big;  // above the cap: per call
+  constexpr int64_t kCap = (int64_t(1) << 30) / sizeof(T);
+  if (n > kCap) {
+    big.reset(new T[n]);
+    return big.get();
+  }
+  big.reset();
+  if (n > w.cap) {
+    w.p.reset();
+    w.p.reset(new T[n]);
+    w.cap = n;
+  }
+  return w.p.get();
+}
+
 constexpr int64_t kSmallRows = 8;          // step products with at most this many rows: step_gemm
 constexpr int64_t kUnitSplitWork = 32768;  // G*H*H per row and step above which units may split
 
@@ -128,7 +154,6 @@ void recurrent_forward_cpu(const Cell& cell, const RecurrentDims& d, const Recur
   }
   const StepPlan plan = plan_steps(d);
   auto wt = scratch<T>(plan.small ? GH * H : 0);
-  if (plan.small) transpose(GH, H, w_hh, H, wt.get());
   auto hg_store = scratch<T>(Cell::kSplit ? B * GH : 0);
   T* hg = hg_store.get();
 
@@ -137,6 +162,15 @@ void recurrent_forward_cpu(const Cell& cell, const RecurrentDims& d, const Recur
     share(plan.units ? H : B, tid, nth, plan.units, plan.units ? &u0 : &r0,
           plan.units ? &u1 : &r1);
     const int64_t nu = u1 - u0;
+    if (plan.small) {  // W_hh^T [H, G*H]: each thread transposes the columns it reads (units)
+      int64_t j0 = 0, j1 = GH;  // or a share of all columns (rows), then waits for the others
+      if (!plan.units) share(GH, tid, nth, false, &j0, &j1);
+      for (int64_t k = 0; k < (plan.units ? G : 1); ++k) {
+        const int64_t c0 = plan.units ? k * H + u0 : j0, n = plan.units ? nu : j1 - j0;
+        transpose(n, H, w_hh + c0 * H, H, GH, wt.get() + c0);
+      }
+      if (!plan.units) barrier();
+    }
     for (int64_t b = r0; b < r1; ++b) {
       T* hb = h + b * H + u0;
       if (h0) std::memcpy(hb, h0 + b * H + u0, sizeof(T) * nu);
@@ -188,9 +222,8 @@ void recurrent_backward_cpu(const Cell& cell, const RecurrentDims& d, const Tens
   const T* aux = Cell::kHasAux ? fwd.cache.aux.ptr<T>() : nullptr;
   const T* c0 = Cell::kHasC && in.c0.defined() ? in.c0.ptr<T>() : nullptr;
 
-  auto dgi = scratch<T>(B * T_ * GH);
-  auto dhg_store = scratch<T>(Cell::kSplit ? B * T_ * GH : 0);
-  T* dhg = Cell::kSplit ? dhg_store.get() : dgi.get();
+  T* dgi = workspace<T>((Cell::kSplit ? 2 : 1) * B * T_ * GH);
+  T* dhg = Cell::kSplit ? dgi + B * T_ * GH : dgi;
   auto dh = scratch<T>(B * H);
   auto dc = scratch<T>(Cell::kHasC ? B * H : 0);
   auto zeros = scratch<T>(H);
@@ -217,7 +250,7 @@ void recurrent_backward_cpu(const Cell& cell, const RecurrentDims& d, const Tens
         const int64_t r = b * T_ + t;
         if (len && t >= len[b]) {
           for (int64_t k = 0; k < G; ++k) {
-            std::memset(dgi.get() + r * GH + k * H + u0, 0, sizeof(T) * nu);
+            std::memset(dgi + r * GH + k * H + u0, 0, sizeof(T) * nu);
             if (Cell::kSplit) std::memset(dhg + r * GH + k * H + u0, 0, sizeof(T) * nu);
           }
           continue;
@@ -227,7 +260,7 @@ void recurrent_backward_cpu(const Cell& cell, const RecurrentDims& d, const Tens
         cell.backward_row(nu, H, (dy ? dy + r * H : zeros.get()) + u0, gates + r * GH + u0,
                           aux ? aux + r * H + u0 : nullptr, hprev + r * H + u0,
                           cprev ? cprev + u0 : nullptr, dh.get() + b * H + u0,
-                          Cell::kHasC ? dc.get() + b * H + u0 : nullptr, dgi.get() + r * GH + u0,
+                          Cell::kHasC ? dc.get() + b * H + u0 : nullptr, dgi + r * GH + u0,
                           Cell::kSplit ? dhg + r * GH + u0 : nullptr);
       }
       if (plan.units) barrier();
@@ -242,13 +275,13 @@ void recurrent_backward_cpu(const Cell& cell, const RecurrentDims& d, const Tens
   if (Cell::kHasC && g.dc0.defined()) std::memcpy(g.dc0.ptr<T>(), dc.get(), sizeof(T) * B * H);
 
   const int64_t R = B * T_;
-  blas::gemm_parallel<T>(false, false, R, I, GH, T(1), dgi.get(), GH, in.w_ih.ptr<T>(), I, T(0),
+  blas::gemm_parallel<T>(false, false, R, I, GH, T(1), dgi, GH, in.w_ih.ptr<T>(), I, T(0),
                          g.dx.ptr<T>(), I);
-  blas::gemm_parallel<T>(true, false, GH, I, R, T(1), dgi.get(), GH, in.x.ptr<T>(), I, T(0),
+  blas::gemm_parallel<T>(true, false, GH, I, R, T(1), dgi, GH, in.x.ptr<T>(), I, T(0),
                          g.dw_ih.ptr<T>(), I);
   blas::gemm_parallel<T>(true, false, GH, H, R, T(1), dhg, GH, hprev, H, T(0), g.dw_hh.ptr<T>(),
                          H);
-  if (g.db_ih.defined()) column_sum(dgi.get(), R, GH, g.db_ih.ptr<T>());
+  if (g.db_ih.defined()) column_sum(dgi, R, GH, g.db_ih.ptr<T>());
   if (g.db_hh.defined()) column_sum(dhg, R, GH, g.db_hh.ptr<T>());
 }
 

@@ -95,20 +95,20 @@ void step_gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T
 }
 
 template <class T>
-void transpose(int64_t N, int64_t K, const T* A, int64_t lda, T* Bt) {
+void transpose(int64_t N, int64_t K, const T* A, int64_t lda, int64_t ldb, T* Bt) {
   constexpr int64_t kb = 32;
   for (int64_t n0 = 0; n0 < N; n0 += kb)
     for (int64_t k0 = 0; k0 < K; k0 += kb)
       for (int64_t n = n0; n < N && n < n0 + kb; ++n)
-        for (int64_t k = k0; k < K && k < k0 + kb; ++k) Bt[k * N + n] = A[n * lda + k];
+        for (int64_t k = k0; k < K && k < k0 + kb; ++k) Bt[k * ldb + n] = A[n * lda + k];
 }
 
 template void step_gemm<float>(int64_t, int64_t, int64_t, const float*, int64_t, const float*,
                                int64_t, float*, int64_t, bool);
 template void step_gemm<double>(int64_t, int64_t, int64_t, const double*, int64_t, const double*,
                                 int64_t, double*, int64_t, bool);
-template void transpose<float>(int64_t, int64_t, const float*, int64_t, float*);
-template void transpose<double>(int64_t, int64_t, const double*, int64_t, double*);
+template void transpose<float>(int64_t, int64_t, const float*, int64_t, int64_t, float*);
+template void transpose<double>(int64_t, int64_t, const double*, int64_t, int64_t, double*);
 
 }  // namespace cpu
 }  // namespace v1

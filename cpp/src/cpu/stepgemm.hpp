@@ -14,9 +14,9 @@ template <class T>
 void step_gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
                T* C, int64_t ldc, bool accumulate);
 
-/// Bt[k, n] = A[n, k]: A [N, K] (lda), Bt [K, N] dense.
+/// Bt[k, n] = A[n, k] for n < N, k < K: A rows with stride lda, Bt rows with stride ldb.
 template <class T>
-void transpose(int64_t N, int64_t K, const T* A, int64_t lda, T* Bt);
+void transpose(int64_t N, int64_t K, const T* A, int64_t lda, int64_t ldb, T* Bt);
 
 }  // namespace cpu
 }  // namespace v1
