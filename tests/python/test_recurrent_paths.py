@@ -16,10 +16,10 @@ import chronoscale
 PATHS = {
     "serial": (3, 6, 5, 20, 1),
     "serial_b7": (7, 5, 4, 28, 1),
-    "rows_small": (6, 9, 5, 60, 2),
-    "rows_blas": (24, 7, 5, 36, 2),
-    "units": (1, 7, 5, 188, 2),
-    "units_b3": (3, 5, 4, 188, 4),
+    "rows_small": (12, 40, 5, 72, 2),
+    "rows_blas": (24, 40, 5, 48, 2),
+    "units": (1, 32, 5, 260, 2),
+    "units_b3": (3, 12, 4, 260, 4),
 }
 CELLS = ["lstm", "gru", "rnn_tanh"]
 

@@ -8,8 +8,8 @@
 //  * rows: each thread owns a block of batch rows and runs all T steps on it, no synchronisation;
 //  * units (B smaller than the team): every thread works on all rows but owns a range of hidden
 //    units, i.e. its slice of every gate's columns; one barrier per step publishes h_t / dh_t.
-// The per-step product goes through step_gemm (no per-call packing) for few rows, through the
-// BLAS otherwise. No allocation or Python inside the time loop.
+// The per-step product goes through step_gemm (weights packed once per pass) for few rows,
+// through the BLAS otherwise. No allocation or Python inside the time loop.
 #include <cstring>
 #include <memory>
 
@@ -53,20 +53,24 @@ T* workspace(int64_t n) {
   return w.p.get();
 }
 
-constexpr int64_t kSmallRows = 8;          // step products with at most this many rows: step_gemm
-constexpr int64_t kUnitSplitWork = 32768;  // G*H*H per row and step above which units may split
+constexpr int64_t kSmallRows = 8;  // step products with at most this many rows: step_gemm
+// Thread the time loop only above this many multiply-adds in the step products (a fork / join
+// costs microseconds, and far more when the cores are shared), and split hidden units (one
+// barrier per step) only when a step holds at least kUnitSplitWork of them.
+constexpr int64_t kThreadWork = int64_t(1) << 21;
+constexpr int64_t kUnitSplitWork = int64_t(1) << 16;
 
 struct StepPlan {
   int threads;   // team size
   bool units;    // split hidden units (else batch rows)
-  bool small;    // per-step products through step_gemm (needs W_hh^T for the forward)
+  bool small;    // per-step products through step_gemm
 };
 
 inline StepPlan plan_steps(const RecurrentDims& d) {
   const int64_t B = d.B, H = d.H, GH = d.G * d.H;
   int nth = max_threads();
-  if (B * d.T * GH * H < 4 * kParallelGrain) nth = 1;
-  if (nth > 1 && B < nth && GH * H >= kUnitSplitWork && H >= 16 * nth)
+  if (B * d.T * GH * H < kThreadWork) nth = 1;
+  if (nth > 1 && B < nth && B * GH * H >= kUnitSplitWork && H >= 16 * nth)
     return {nth, true, true};
   if (nth > B) nth = static_cast<int>(B);
   return {nth, false, (B + nth - 1) / nth <= kSmallRows};
@@ -93,29 +97,26 @@ inline void active_span(const int64_t* len, int64_t t, int64_t r0, int64_t r1, i
   while (*hi > *lo && len[*hi - 1] <= t) --*hi;
 }
 
-// C[M, cols u0..u1 of every gate] (+)= A[M, K] @ op(W) where the weight columns of gate k are
-// k*H + u0 .. k*H + u1. `wt` [K, G*H] (forward, step_gemm) or W [K, H] rows (backward).
+// The recurrent weights as one thread's step products read them: the columns it computes
+// (all G*H of W_hh^T for the forward, or gate k's units u0..u1 as group k; W_hh's units u0..u1
+// for the backward), packed for step_gemm. Empty when the BLAS serves the steps.
 template <class T>
-void step_product(bool small, bool fwd, int64_t M, int64_t G, int64_t H, int64_t u0, int64_t u1,
-                  int64_t K, const T* A, int64_t lda, const T* w, const T* wt, T* C, int64_t ldc,
-                  bool acc) {
-  const int64_t nu = u1 - u0;
-  const bool whole = fwd && nu == H;  // gate slices are contiguous: one call over all G*H
-  const int64_t calls = whole ? 1 : (fwd ? G : 1), N = whole ? G * H : nu;
-  for (int64_t k = 0; k < calls; ++k) {
-    const int64_t c0 = fwd ? k * H + u0 : u0;
-    if (small) {
-      const T* b = fwd ? wt + c0 : w + c0;
-      step_gemm<T>(M, N, K, A, lda, b, fwd ? G * H : H, C + c0, ldc, acc);
-    } else if (fwd) {
-      blas::gemm<T>(false, true, M, N, K, T(1), A, lda, w + c0 * K, K, acc ? T(1) : T(0), C + c0,
-                    ldc);
-    } else {
-      blas::gemm<T>(false, false, M, N, K, T(1), A, lda, w + c0, H, acc ? T(1) : T(0), C + c0,
-                    ldc);
-    }
+struct StepWeights {
+  std::unique_ptr<T[]> data;
+  int64_t cols = 0, group = 0;  // columns per group, elements per packed group
+
+  StepWeights(bool small, bool fwd, const T* w_hh, int64_t G, int64_t H, int64_t u0,
+              int64_t u1, bool units) {
+    if (!small) return;
+    const int64_t groups = fwd && units ? G : 1, K = fwd ? H : G * H;
+    cols = fwd && !units ? G * H : u1 - u0;
+    group = packed_size<T>(K, cols);
+    data = scratch<T>(groups * group);
+    for (int64_t k = 0; k < groups; ++k)
+      pack_panels<T>(K, cols, fwd ? w_hh + (k * H + u0) * H : w_hh + u0, H, fwd,
+                     data.get() + k * group);
   }
-}
+};
 
 // Cell concept:
 //   static constexpr int G; bool kSplit (W_hh h + b_hh kept apart from the input part: GRU);
@@ -153,7 +154,6 @@ void recurrent_forward_cpu(const Cell& cell, const RecurrentDims& d, const Recur
     bh[j] = b_hh && Cell::kSplit ? b_hh[j] : T(0);
   }
   const StepPlan plan = plan_steps(d);
-  auto wt = scratch<T>(plan.small ? GH * H : 0);
   auto hg_store = scratch<T>(Cell::kSplit ? B * GH : 0);
   T* hg = hg_store.get();
 
@@ -162,15 +162,7 @@ void recurrent_forward_cpu(const Cell& cell, const RecurrentDims& d, const Recur
     share(plan.units ? H : B, tid, nth, plan.units, plan.units ? &u0 : &r0,
           plan.units ? &u1 : &r1);
     const int64_t nu = u1 - u0;
-    if (plan.small) {  // W_hh^T [H, G*H]: each thread transposes the columns it reads (units)
-      int64_t j0 = 0, j1 = GH;  // or a share of all columns (rows), then waits for the others
-      if (!plan.units) share(GH, tid, nth, false, &j0, &j1);
-      for (int64_t k = 0; k < (plan.units ? G : 1); ++k) {
-        const int64_t c0 = plan.units ? k * H + u0 : j0, n = plan.units ? nu : j1 - j0;
-        transpose(n, H, w_hh + c0 * H, H, GH, wt.get() + c0);
-      }
-      if (!plan.units) barrier();
-    }
+    const StepWeights<T> wp(plan.small, true, w_hh, G, H, u0, u1, plan.units);
     for (int64_t b = r0; b < r1; ++b) {
       T* hb = h + b * H + u0;
       if (h0) std::memcpy(hb, h0 + b * H + u0, sizeof(T) * nu);
@@ -185,10 +177,19 @@ void recurrent_forward_cpu(const Cell& cell, const RecurrentDims& d, const Recur
     for (int64_t t = 0; t < T_; ++t) {
       int64_t lo, hi;
       active_span(len, t, r0, r1, &lo, &hi);
-      if (hi > lo && nu > 0) {
+      if (hi > lo && nu > 0) {  // C (+)= h_{t-1} @ W_hh^T for this thread's rows and columns
+        const T* A = hprev + (lo * T_ + t) * H;
         T* C = Cell::kSplit ? hg + lo * GH : gates + (lo * T_ + t) * GH;
-        step_product<T>(plan.small, true, hi - lo, G, H, u0, u1, H, hprev + (lo * T_ + t) * H,
-                        T_ * H, w_hh, wt.get(), C, Cell::kSplit ? GH : T_ * GH, !Cell::kSplit);
+        const int64_t ldc = Cell::kSplit ? GH : T_ * GH;
+        if (!plan.small)
+          blas::gemm<T>(false, true, hi - lo, GH, H, T(1), A, T_ * H, w_hh, H,
+                        Cell::kSplit ? T(0) : T(1), C, ldc);
+        else if (!plan.units)
+          step_gemm<T>(hi - lo, GH, H, A, T_ * H, wp.data.get(), C, ldc, !Cell::kSplit);
+        else
+          for (int64_t k = 0; k < G; ++k)
+            step_gemm<T>(hi - lo, nu, H, A, T_ * H, wp.data.get() + k * wp.group,
+                         C + k * H + u0, ldc, !Cell::kSplit);
       }
       for (int64_t b = r0; b < r1 && nu > 0; ++b) {
         const int64_t r = b * T_ + t;
@@ -235,6 +236,7 @@ void recurrent_backward_cpu(const Cell& cell, const RecurrentDims& d, const Tens
     share(plan.units ? H : B, tid, nth, plan.units, plan.units ? &u0 : &r0,
           plan.units ? &u1 : &r1);
     const int64_t nu = u1 - u0;
+    const StepWeights<T> wp(plan.small, false, w_hh, G, H, u0, u1, plan.units);
     for (int64_t b = r0; b < r1; ++b) {
       T* dhb = dh.get() + b * H + u0;
       if (dh_n.defined()) std::memcpy(dhb, dh_n.ptr<T>() + b * H + u0, sizeof(T) * nu);
@@ -266,9 +268,15 @@ void recurrent_backward_cpu(const Cell& cell, const RecurrentDims& d, const Tens
       if (plan.units) barrier();
       int64_t lo, hi;
       active_span(len, t, r0, r1, &lo, &hi);
-      if (hi > lo && nu > 0)
-        step_product<T>(plan.small, false, hi - lo, G, H, u0, u1, GH, dhg + (lo * T_ + t) * GH,
-                        T_ * GH, w_hh, nullptr, dh.get() + lo * H, H, true);
+      if (hi > lo && nu > 0) {  // dh (+)= dg_t @ W_hh for this thread's rows and units
+        const T* A = dhg + (lo * T_ + t) * GH;
+        if (plan.small)
+          step_gemm<T>(hi - lo, nu, GH, A, T_ * GH, wp.data.get(), dh.get() + lo * H + u0, H,
+                       true);
+        else
+          blas::gemm<T>(false, false, hi - lo, H, GH, T(1), A, T_ * GH, w_hh, H, T(1),
+                        dh.get() + lo * H, H);
+      }
     }
   });
   if (g.dh0.defined()) std::memcpy(g.dh0.ptr<T>(), dh.get(), sizeof(T) * B * H);

@@ -1,5 +1,6 @@
-// Register-tiled small-M GEMM (see stepgemm.hpp). Tiles hold MR rows x NV packs of C in
-// registers (MR * NV <= 12 packs, leaving room for the B packs and the broadcast A value).
+// Register-tiled small-M GEMM on panel-packed B (see stepgemm.hpp). A tile holds MR rows x S
+// packs of C in registers (MR * S <= 12, leaving registers for the B packs and the broadcast A
+// value); a panel of 6 packs is one tile wide for 1-2 rows and two tiles wide for 3-4 rows.
 #include "stepgemm.hpp"
 
 #include "simd.hpp"
@@ -9,106 +10,98 @@ inline namespace v1 {
 namespace cpu {
 namespace {
 
-template <class T, int MR, int NV>
-inline void tile(int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc,
-                 bool acc) {
+// Rows [0, MR) x columns [0, width) of C from one panel slice B (row stride P).
+template <class T, int MR, int S>
+inline void tile(int64_t K, const T* A, int64_t lda, const T* B, T* C, int64_t ldc,
+                 int64_t width, bool acc) {
   using V = pack_t<T>;
   constexpr int L = Pack<T>::L;
-  V c[MR][NV];
+  constexpr int64_t P = panel_cols<T>();
+  const bool full = width == S * L;
+  T tmp[MR][S * L];  // partial tiles go through here
+  if (!full)
+    for (int m = 0; m < MR; ++m)
+      for (int q = 0; q < S * L; ++q) tmp[m][q] = acc && q < width ? C[m * ldc + q] : T(0);
+  V c[MR][S];
   for (int m = 0; m < MR; ++m)
-    for (int v = 0; v < NV; ++v) c[m][v] = acc ? loadu<V>(C + m * ldc + v * L) : V{};
+    for (int s = 0; s < S; ++s)
+      c[m][s] = full ? (acc ? loadu<V>(C + m * ldc + s * L) : V{}) : loadu<V>(tmp[m] + s * L);
   for (int64_t k = 0; k < K; ++k) {
-    V b[NV];
-    for (int v = 0; v < NV; ++v) b[v] = loadu<V>(B + k * ldb + v * L);
+    V b[S];
+    for (int s = 0; s < S; ++s) b[s] = loadu<V>(B + k * P + s * L);
     for (int m = 0; m < MR; ++m) {
       const T a = A[m * lda + k];
-      for (int v = 0; v < NV; ++v) c[m][v] += a * b[v];
+      for (int s = 0; s < S; ++s) c[m][s] += a * b[s];
     }
   }
   for (int m = 0; m < MR; ++m)
-    for (int v = 0; v < NV; ++v) storeu(C + m * ldc + v * L, c[m][v]);
+    for (int s = 0; s < S; ++s) {
+      if (full) storeu(C + m * ldc + s * L, c[m][s]);
+      else storeu(tmp[m] + s * L, c[m][s]);
+    }
+  if (!full)
+    for (int m = 0; m < MR; ++m)
+      for (int64_t q = 0; q < width; ++q) C[m * ldc + q] = tmp[m][q];
 }
 
-// Columns past the last full pack.
-template <class T>
-void tail(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C,
-          int64_t ldc, bool acc) {
-  for (int64_t m = 0; m < M; ++m)
-    for (int64_t n = 0; n < N; ++n) {
-      T s = acc ? C[m * ldc + n] : T(0);
-      for (int64_t k = 0; k < K; ++k) s += A[m * lda + k] * B[k * ldb + n];
-      C[m * ldc + n] = s;
-    }
-}
-
-// One group of MR rows over all columns: panels of NV packs, then narrower ones.
-template <class T, int MR, int NV>
-void rows(int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C,
-          int64_t ldc, bool acc) {
-  constexpr int L = Pack<T>::L;
-  int64_t j = 0;
-  for (; j + NV * L <= N; j += NV * L) tile<T, MR, NV>(K, A, lda, B + j, ldb, C + j, ldc, acc);
-  if constexpr (NV > 1) {
-    const int64_t rest = (N - j) / L;
-    if (rest > 0) {
-      // NV - 1 >= rest >= 1: one narrower panel, dispatched at compile time.
-      if constexpr (NV > 4) {
-        if (rest >= 4) {
-          tile<T, MR, 4>(K, A, lda, B + j, ldb, C + j, ldc, acc);
-          j += 4 * L;
-        }
-      }
-      for (; j + L <= N; j += L) tile<T, MR, 1>(K, A, lda, B + j, ldb, C + j, ldc, acc);
-    }
+// MR rows x the columns [j, min(j + P, N)) of one panel.
+template <class T, int MR>
+inline void panel(int64_t N, int64_t j, int64_t K, const T* A, int64_t lda, const T* Bp, T* C,
+                  int64_t ldc, bool acc) {
+  constexpr int S = MR <= 2 ? 6 : 3;
+  constexpr int64_t P = panel_cols<T>(), W = S * Pack<T>::L;
+  for (int64_t q = 0; q < P && j + q < N; q += W) {
+    const int64_t width = N - j - q < W ? N - j - q : W;
+    tile<T, MR, S>(K, A, lda, Bp + j * K + q, C + j + q, ldc, width, acc);
   }
-  if (j < N) tail(int64_t(MR), N - j, K, A, lda, B + j, ldb, C + j, ldc, acc);
 }
 
 }  // namespace
 
 template <class T>
-void step_gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb,
-               T* C, int64_t ldc, bool acc) {
-  if (M <= 0 || N <= 0) return;
-  switch (M) {  // one row group: wider panels for fewer rows keep ~8-12 accumulators busy
-    case 1: return rows<T, 1, 8>(N, K, A, lda, B, ldb, C, ldc, acc);
-    case 2: return rows<T, 2, 6>(N, K, A, lda, B, ldb, C, ldc, acc);
-    case 3: return rows<T, 3, 4>(N, K, A, lda, B, ldb, C, ldc, acc);
-    default: break;
-  }
-  // Column panels outside, row groups of 4 inside: the B panel (K x 24 floats) stays in L1.
-  constexpr int L = Pack<T>::L, NV = 3;
-  for (int64_t j = 0; j < N; j += NV * L) {
-    const int64_t nj = N - j < NV * L ? N - j : NV * L;
-    int64_t i = 0;
-    for (; i + 4 <= M; i += 4) {
-      if (nj == NV * L) tile<T, 4, NV>(K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc, acc);
-      else rows<T, 4, NV>(nj, K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc, acc);
-    }
-    switch (M - i) {
-      case 1: rows<T, 1, NV>(nj, K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc, acc); break;
-      case 2: rows<T, 2, NV>(nj, K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc, acc); break;
-      case 3: rows<T, 3, NV>(nj, K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc, acc); break;
-      default: break;
+void pack_panels(int64_t K, int64_t N, const T* src, int64_t ldb, bool from_rows, T* out) {
+  constexpr int64_t P = panel_cols<T>();
+  for (int64_t j = 0; j < N; j += P) {
+    T* panel = out + j * K;
+    for (int64_t q = 0; q < P; ++q) {
+      const int64_t col = j + q;
+      if (col >= N) {
+        for (int64_t k = 0; k < K; ++k) panel[k * P + q] = T(0);
+      } else if (from_rows) {
+        const T* row = src + col * ldb;
+        for (int64_t k = 0; k < K; ++k) panel[k * P + q] = row[k];
+      } else {
+        for (int64_t k = 0; k < K; ++k) panel[k * P + q] = src[k * ldb + col];
+      }
     }
   }
 }
 
 template <class T>
-void transpose(int64_t N, int64_t K, const T* A, int64_t lda, int64_t ldb, T* Bt) {
-  constexpr int64_t kb = 32;
-  for (int64_t n0 = 0; n0 < N; n0 += kb)
-    for (int64_t k0 = 0; k0 < K; k0 += kb)
-      for (int64_t n = n0; n < N && n < n0 + kb; ++n)
-        for (int64_t k = k0; k < K && k < k0 + kb; ++k) Bt[k * ldb + n] = A[n * lda + k];
+void step_gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* Bp, T* C,
+               int64_t ldc, bool acc) {
+  // Panels outside, row groups of 4 inside: a panel is reused from cache by every group.
+  for (int64_t j = 0; j < N; j += panel_cols<T>()) {
+    int64_t i = 0;
+    for (; i + 4 <= M; i += 4) panel<T, 4>(N, j, K, A + i * lda, lda, Bp, C + i * ldc, ldc, acc);
+    const T* a = A + i * lda;
+    T* c = C + i * ldc;
+    switch (M - i) {
+      case 1: panel<T, 1>(N, j, K, a, lda, Bp, c, ldc, acc); break;
+      case 2: panel<T, 2>(N, j, K, a, lda, Bp, c, ldc, acc); break;
+      case 3: panel<T, 3>(N, j, K, a, lda, Bp, c, ldc, acc); break;
+      default: break;
+    }
+  }
 }
 
-template void step_gemm<float>(int64_t, int64_t, int64_t, const float*, int64_t, const float*,
-                               int64_t, float*, int64_t, bool);
-template void step_gemm<double>(int64_t, int64_t, int64_t, const double*, int64_t, const double*,
-                                int64_t, double*, int64_t, bool);
-template void transpose<float>(int64_t, int64_t, const float*, int64_t, int64_t, float*);
-template void transpose<double>(int64_t, int64_t, const double*, int64_t, int64_t, double*);
+#define CS_STEPGEMM(T)                                                                          \
+  template void pack_panels<T>(int64_t, int64_t, const T*, int64_t, bool, T*);                  \
+  template void step_gemm<T>(int64_t, int64_t, int64_t, const T*, int64_t, const T*, T*,        \
+                             int64_t, bool);
+CS_STEPGEMM(float)
+CS_STEPGEMM(double)
+#undef CS_STEPGEMM
 
 }  // namespace cpu
 }  // namespace v1
