@@ -1,11 +1,14 @@
 // Native benchmark of the CPU recurrent kernels: recurrent_forward + recurrent_backward (LSTM,
 // GRU; float32; full lengths) on chronoscale_core directly, no Python. Warm-up, then the median
-// (and minimum) of --repeat runs per size.
+// (and minimum) wall time of --repeat runs per size, and the median process CPU time (all
+// threads: shows spinning or oversubscription).
 //
 //   bench_rnn [--cells lstm,gru] [--sizes quick|full|"B,T,H;B,T,H"] [--input 64] [--repeat 11]
 //             [--warmup 2] [--threads N] [--blas PATH] [--json FILE]
 //
 // The BLAS comes from --blas PATH, else $CHRONOSCALE_BLAS_LIB, else the usual sonames.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -70,9 +73,22 @@ struct Buf {  // a float32 array and its view
 struct Result {
   std::string cell;
   Size s;
-  double median_ms, min_ms;
+  double median_ms, min_ms, cpu_ms;  // cpu_ms: median process CPU time (all threads)
   int repeat;
 };
+
+double cpu_now_ms() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e3 +
+         (u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-3;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
 
 Result run(Cell cell, const char* name, Size s, int64_t I, int repeat, int warmup) {
   const int64_t B = s.B, T = s.T, H = s.H, G = gate_count(cell), GH = G * H;
@@ -92,17 +108,16 @@ Result run(Cell cell, const char* name, Size s, int64_t I, int repeat, int warmu
     recurrent_backward(cell, dy.t, {}, {}, in, out, g);
   };
   for (int i = 0; i < warmup; ++i) once();
-  std::vector<double> ms;
+  std::vector<double> ms, cpu;
   for (int i = 0; i < repeat; ++i) {
+    const double c0 = cpu_now_ms();
     const auto t0 = std::chrono::steady_clock::now();
     once();
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
                      .count());
+    cpu.push_back(cpu_now_ms() - c0);
   }
-  std::sort(ms.begin(), ms.end());
-  const double med = ms.size() % 2 ? ms[ms.size() / 2]
-                                   : 0.5 * (ms[ms.size() / 2 - 1] + ms[ms.size() / 2]);
-  return {name, s, med, ms.front(), repeat};
+  return {name, s, median(ms), *std::min_element(ms.begin(), ms.end()), median(cpu), repeat};
 }
 
 std::string arg(int argc, char** argv, const char* key, const char* def) {
@@ -134,8 +149,8 @@ int main(int argc, char** argv) {
     const std::string cells = arg(argc, argv, "--cells", "lstm,gru");
     std::printf("# blas=%s (%s) threads=%d\n# build %s\n", blas_name().c_str(),
                 blas_path().c_str(), get_num_threads(), build_info_json().c_str());
-    std::printf("%-5s %5s %5s %5s %5s %12s %12s\n", "cell", "B", "T", "I", "H", "median_ms",
-                "min_ms");
+    std::printf("%-5s %5s %5s %5s %5s %12s %12s %12s\n", "cell", "B", "T", "I", "H", "median_ms",
+                "min_ms", "cpu_ms");
     std::vector<Result> results;
     for (const char* name : {"lstm", "gru"}) {
       if (cells.find(name) == std::string::npos) continue;
@@ -143,8 +158,8 @@ int main(int argc, char** argv) {
       for (const Size& s : sizes) {
         results.push_back(run(cell, name, s, I, repeat, warmup));
         const Result& r = results.back();
-        std::printf("%-5s %5ld %5ld %5ld %5ld %12.3f %12.3f\n", name, s.B, s.T, I, s.H,
-                    r.median_ms, r.min_ms);
+        std::printf("%-5s %5ld %5ld %5ld %5ld %12.3f %12.3f %12.3f\n", name, s.B, s.T, I, s.H,
+                    r.median_ms, r.min_ms, r.cpu_ms);
         std::fflush(stdout);
       }
     }
@@ -158,8 +173,9 @@ int main(int argc, char** argv) {
       for (size_t i = 0; i < results.size(); ++i) {
         const Result& r = results[i];
         std::fprintf(f, "  {\"cell\": \"%s\", \"B\": %ld, \"T\": %ld, \"I\": %ld, \"H\": %ld, "
-                        "\"median_ms\": %.4f, \"min_ms\": %.4f, \"repeat\": %d}%s\n",
-                     r.cell.c_str(), r.s.B, r.s.T, I, r.s.H, r.median_ms, r.min_ms, r.repeat,
+                        "\"median_ms\": %.4f, \"min_ms\": %.4f, \"cpu_ms\": %.4f, \"repeat\": %d}%s\n",
+                     r.cell.c_str(), r.s.B, r.s.T, I, r.s.H, r.median_ms, r.min_ms, r.cpu_ms,
+                     r.repeat,
                      i + 1 < results.size() ? "," : "");
       }
       std::fprintf(f, " ]}\n");

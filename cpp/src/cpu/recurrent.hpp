@@ -230,6 +230,10 @@ void recurrent_backward_cpu(const Cell& cell, const RecurrentDims& d, const Tens
   auto zeros = scratch<T>(H);
   std::memset(zeros.get(), 0, sizeof(T) * H);
   const StepPlan plan = plan_steps(d);
+  // Bias gradients are column sums of dgi / dhg, summed per thread while the rows are hot.
+  const int64_t nb = Cell::kSplit ? 2 * GH : GH;
+  auto db = scratch<T>(plan.threads * nb);
+  std::memset(db.get(), 0, sizeof(T) * plan.threads * nb);
 
   parallel_team(plan.threads, [&](int tid, int nth) {
     int64_t r0 = 0, r1 = B, u0 = 0, u1 = H;
@@ -237,6 +241,7 @@ void recurrent_backward_cpu(const Cell& cell, const RecurrentDims& d, const Tens
           plan.units ? &u1 : &r1);
     const int64_t nu = u1 - u0;
     const StepWeights<T> wp(plan.small, false, w_hh, G, H, u0, u1, plan.units);
+    T* dbt = db.get() + tid * nb;
     for (int64_t b = r0; b < r1; ++b) {
       T* dhb = dh.get() + b * H + u0;
       if (dh_n.defined()) std::memcpy(dhb, dh_n.ptr<T>() + b * H + u0, sizeof(T) * nu);
@@ -264,6 +269,10 @@ void recurrent_backward_cpu(const Cell& cell, const RecurrentDims& d, const Tens
                           cprev ? cprev + u0 : nullptr, dh.get() + b * H + u0,
                           Cell::kHasC ? dc.get() + b * H + u0 : nullptr, dgi + r * GH + u0,
                           Cell::kSplit ? dhg + r * GH + u0 : nullptr);
+        for (int64_t k = 0; k < G; ++k) {
+          add_to(dbt + k * H + u0, dgi + r * GH + k * H + u0, nu);
+          if (Cell::kSplit) add_to(dbt + GH + k * H + u0, dhg + r * GH + k * H + u0, nu);
+        }
       }
       if (plan.units) barrier();
       int64_t lo, hi;
@@ -289,8 +298,10 @@ void recurrent_backward_cpu(const Cell& cell, const RecurrentDims& d, const Tens
                          g.dw_ih.ptr<T>(), I);
   blas::gemm_parallel<T>(true, false, GH, H, R, T(1), dhg, GH, hprev, H, T(0), g.dw_hh.ptr<T>(),
                          H);
-  if (g.db_ih.defined()) column_sum(dgi, R, GH, g.db_ih.ptr<T>());
-  if (g.db_hh.defined()) column_sum(dhg, R, GH, g.db_hh.ptr<T>());
+  for (int k = 1; k < plan.threads; ++k) add_to(db.get(), db.get() + k * nb, nb);
+  if (g.db_ih.defined()) std::memcpy(g.db_ih.ptr<T>(), db.get(), sizeof(T) * GH);
+  if (g.db_hh.defined())
+    std::memcpy(g.db_hh.ptr<T>(), db.get() + (Cell::kSplit ? GH : 0), sizeof(T) * GH);
 }
 
 }  // namespace cpu
