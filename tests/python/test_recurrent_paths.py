@@ -1,7 +1,8 @@
 """The CPU recurrent driver's code paths, each against the float64 reference and directional
-finite differences: one thread; threads over batch rows with the small per-step kernel
-(few rows each) or the BLAS (many rows each); threads over hidden units (B < threads). Sizes are
-picked so that each path runs, with H not a multiple of the SIMD width and lengths 0, 1 and T."""
+finite differences: one thread; threads over batch rows; threads over hidden units (B < threads);
+row counts that hit every register tile of the step product. Sizes are picked so that each path
+runs (the driver threads only large enough work), with H not a multiple of the SIMD width and
+lengths 0, 1 and T."""
 
 from __future__ import annotations
 
@@ -12,13 +13,13 @@ from test_recurrent import backward, forward, make, reference
 
 import chronoscale
 
-# (B, T, I, H, threads): serial (3 rows, then 4 + 3 rows per step product); rows + small kernel; rows + BLAS; hidden-unit split.
+# (B, T, I, H, threads). The step product tiles rows in groups of 6 plus a remainder (1-5).
 PATHS = {
-    "serial": (3, 6, 5, 20, 1),
-    "serial_b7": (7, 5, 4, 28, 1),
-    "rows_small": (12, 40, 5, 72, 2),
-    "rows_blas": (24, 40, 5, 48, 2),
-    "units": (1, 32, 5, 260, 2),
+    "serial": (3, 6, 5, 20, 1),  # one group of 3 rows
+    "serial_b11": (11, 5, 4, 28, 1),  # 6 + 5 rows
+    "rows_4": (8, 60, 5, 72, 2),  # threads over batch rows, 4 rows each
+    "rows_12": (24, 40, 5, 48, 2),  # 12 rows each: 6 + 6
+    "units": (1, 32, 5, 260, 2),  # threads over hidden units (B < threads)
     "units_b3": (3, 12, 4, 260, 4),
 }
 CELLS = ["lstm", "gru", "rnn_tanh"]
@@ -86,7 +87,7 @@ def test_path_matches_reference_and_gradients(cell, path, rng, threads):
 
 
 @pytest.mark.parametrize("cell", CELLS)
-@pytest.mark.parametrize("path", ["rows_small", "rows_blas", "units"])
+@pytest.mark.parametrize("path", ["rows_4", "rows_12", "units"])
 def test_threaded_equals_serial_and_float32(cell, path, rng, threads):
     B, T, I, H, n = PATHS[path]
     p = make(rng, cell, B, T, I, H)

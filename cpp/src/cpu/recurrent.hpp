@@ -8,8 +8,8 @@
 //  * rows: each thread owns a block of batch rows and runs all T steps on it, no synchronisation;
 //  * units (B smaller than the team): every thread works on all rows but owns a range of hidden
 //    units, i.e. its slice of every gate's columns; one barrier per step publishes h_t / dh_t.
-// The per-step product goes through step_gemm (weights packed once per pass) for few rows,
-// through the BLAS otherwise. No allocation or Python inside the time loop.
+// The per-step products go through step_gemm on weights packed once per pass (a BLAS would
+// pack them again on each of the T calls); the BLAS serves the big GEMMs over all B*T rows. No allocation or Python inside the time loop.
 #include <cstring>
 #include <memory>
 
@@ -53,7 +53,6 @@ T* workspace(int64_t n) {
   return w.p.get();
 }
 
-constexpr int64_t kSmallRows = 8;  // step products with at most this many rows: step_gemm
 // Thread the time loop only above this many multiply-adds in the step products (a fork / join
 // costs microseconds, and far more when the cores are shared), and split hidden units (one
 // barrier per step) only when a step holds at least kUnitSplitWork of them.
@@ -61,9 +60,8 @@ constexpr int64_t kThreadWork = int64_t(1) << 21;
 constexpr int64_t kUnitSplitWork = int64_t(1) << 16;
 
 struct StepPlan {
-  int threads;   // team size
-  bool units;    // split hidden units (else batch rows)
-  bool small;    // per-step products through step_gemm
+  int threads;  // team size
+  bool units;   // split hidden units (else batch rows)
 };
 
 inline StepPlan plan_steps(const RecurrentDims& d) {
@@ -71,9 +69,9 @@ inline StepPlan plan_steps(const RecurrentDims& d) {
   int nth = max_threads();
   if (B * d.T * GH * H < kThreadWork) nth = 1;
   if (nth > 1 && B < nth && B * GH * H >= kUnitSplitWork && H >= 16 * nth)
-    return {nth, true, true};
+    return {nth, true};
   if (nth > B) nth = static_cast<int>(B);
-  return {nth, false, (B + nth - 1) / nth <= kSmallRows};
+  return {nth, false};
 }
 
 // Team member tid's share of [0, n): rows contiguously, units in multiples of 8 (whole packs).
@@ -99,15 +97,14 @@ inline void active_span(const int64_t* len, int64_t t, int64_t r0, int64_t r1, i
 
 // The recurrent weights as one thread's step products read them: the columns it computes
 // (all G*H of W_hh^T for the forward, or gate k's units u0..u1 as group k; W_hh's units u0..u1
-// for the backward), packed for step_gemm. Empty when the BLAS serves the steps.
+// for the backward), packed for step_gemm.
 template <class T>
 struct StepWeights {
   std::unique_ptr<T[]> data;
   int64_t cols = 0, group = 0;  // columns per group, elements per packed group
 
-  StepWeights(bool small, bool fwd, const T* w_hh, int64_t G, int64_t H, int64_t u0,
-              int64_t u1, bool units) {
-    if (!small) return;
+  StepWeights(bool fwd, const T* w_hh, int64_t G, int64_t H, int64_t u0, int64_t u1,
+              bool units) {
     const int64_t groups = fwd && units ? G : 1, K = fwd ? H : G * H;
     cols = fwd && !units ? G * H : u1 - u0;
     group = packed_size<T>(K, cols);
@@ -162,7 +159,7 @@ void recurrent_forward_cpu(const Cell& cell, const RecurrentDims& d, const Recur
     share(plan.units ? H : B, tid, nth, plan.units, plan.units ? &u0 : &r0,
           plan.units ? &u1 : &r1);
     const int64_t nu = u1 - u0;
-    const StepWeights<T> wp(plan.small, true, w_hh, G, H, u0, u1, plan.units);
+    const StepWeights<T> wp(true, w_hh, G, H, u0, u1, plan.units);
     for (int64_t b = r0; b < r1; ++b) {
       T* hb = h + b * H + u0;
       if (h0) std::memcpy(hb, h0 + b * H + u0, sizeof(T) * nu);
@@ -181,10 +178,7 @@ void recurrent_forward_cpu(const Cell& cell, const RecurrentDims& d, const Recur
         const T* A = hprev + (lo * T_ + t) * H;
         T* C = Cell::kSplit ? hg + lo * GH : gates + (lo * T_ + t) * GH;
         const int64_t ldc = Cell::kSplit ? GH : T_ * GH;
-        if (!plan.small)
-          blas::gemm<T>(false, true, hi - lo, GH, H, T(1), A, T_ * H, w_hh, H,
-                        Cell::kSplit ? T(0) : T(1), C, ldc);
-        else if (!plan.units)
+        if (!plan.units)
           step_gemm<T>(hi - lo, GH, H, A, T_ * H, wp.data.get(), C, ldc, !Cell::kSplit);
         else
           for (int64_t k = 0; k < G; ++k)
@@ -240,7 +234,7 @@ void recurrent_backward_cpu(const Cell& cell, const RecurrentDims& d, const Tens
     share(plan.units ? H : B, tid, nth, plan.units, plan.units ? &u0 : &r0,
           plan.units ? &u1 : &r1);
     const int64_t nu = u1 - u0;
-    const StepWeights<T> wp(plan.small, false, w_hh, G, H, u0, u1, plan.units);
+    const StepWeights<T> wp(false, w_hh, G, H, u0, u1, plan.units);
     T* dbt = db.get() + tid * nb;
     for (int64_t b = r0; b < r1; ++b) {
       T* dhb = dh.get() + b * H + u0;
@@ -279,12 +273,8 @@ void recurrent_backward_cpu(const Cell& cell, const RecurrentDims& d, const Tens
       active_span(len, t, r0, r1, &lo, &hi);
       if (hi > lo && nu > 0) {  // dh (+)= dg_t @ W_hh for this thread's rows and units
         const T* A = dhg + (lo * T_ + t) * GH;
-        if (plan.small)
-          step_gemm<T>(hi - lo, nu, GH, A, T_ * GH, wp.data.get(), dh.get() + lo * H + u0, H,
-                       true);
-        else
-          blas::gemm<T>(false, false, hi - lo, H, GH, T(1), A, T_ * GH, w_hh, H, T(1),
-                        dh.get() + lo * H, H);
+        step_gemm<T>(hi - lo, nu, GH, A, T_ * GH, wp.data.get(), dh.get() + lo * H + u0, H,
+                     true);
       }
     }
   });

@@ -28,7 +28,11 @@ inline void tile(int64_t K, const T* A, int64_t lda, const T* B, T* C, int64_t l
       c[m][s] = full ? (acc ? loadu<V>(C + m * ldc + s * L) : V{}) : loadu<V>(tmp[m] + s * L);
   for (int64_t k = 0; k < K; ++k) {
     V b[S];
-    for (int s = 0; s < S; ++s) b[s] = loadu<V>(B + k * P + s * L);
+    for (int s = 0; s < S; ++s) {
+      b[s] = loadu<V>(B + k * P + s * L);
+      // Keep the B packs in registers: folded into every FMA they would be loaded MR times.
+      asm("" : "+x"(b[s]));
+    }
     for (int m = 0; m < MR; ++m) {
       const T a = A[m * lda + k];
       for (int s = 0; s < S; ++s) c[m][s] += a * b[s];
@@ -48,7 +52,7 @@ inline void tile(int64_t K, const T* A, int64_t lda, const T* B, T* C, int64_t l
 template <class T, int MR>
 inline void panel(int64_t N, int64_t j, int64_t K, const T* A, int64_t lda, const T* Bp, T* C,
                   int64_t ldc, bool acc) {
-  constexpr int S = MR <= 2 ? 6 : 3;
+  constexpr int S = MR <= 2 ? 6 : (MR <= 4 ? 3 : 2);
   constexpr int64_t P = panel_cols<T>(), W = S * Pack<T>::L;
   for (int64_t q = 0; q < P && j + q < N; q += W) {
     const int64_t width = N - j - q < W ? N - j - q : W;
@@ -83,13 +87,15 @@ void step_gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T
   // Panels outside, row groups of 4 inside: a panel is reused from cache by every group.
   for (int64_t j = 0; j < N; j += panel_cols<T>()) {
     int64_t i = 0;
-    for (; i + 4 <= M; i += 4) panel<T, 4>(N, j, K, A + i * lda, lda, Bp, C + i * ldc, ldc, acc);
+    for (; i + 6 <= M; i += 6) panel<T, 6>(N, j, K, A + i * lda, lda, Bp, C + i * ldc, ldc, acc);
     const T* a = A + i * lda;
     T* c = C + i * ldc;
     switch (M - i) {
       case 1: panel<T, 1>(N, j, K, a, lda, Bp, c, ldc, acc); break;
       case 2: panel<T, 2>(N, j, K, a, lda, Bp, c, ldc, acc); break;
       case 3: panel<T, 3>(N, j, K, a, lda, Bp, c, ldc, acc); break;
+      case 4: panel<T, 4>(N, j, K, a, lda, Bp, c, ldc, acc); break;
+      case 5: panel<T, 5>(N, j, K, a, lda, Bp, c, ldc, acc); break;
       default: break;
     }
   }
