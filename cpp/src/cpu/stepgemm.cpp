@@ -3,6 +3,8 @@
 // value); a panel of 6 packs is one tile wide for 1-2 rows and two tiles wide for 3-4 rows.
 #include "stepgemm.hpp"
 
+#include <cstring>
+
 #include "simd.hpp"
 
 namespace chronoscale {
@@ -67,17 +69,18 @@ void pack_panels(int64_t K, int64_t N, const T* src, int64_t ldb, bool from_rows
   constexpr int64_t P = panel_cols<T>();
   for (int64_t j = 0; j < N; j += P) {
     T* panel = out + j * K;
-    for (int64_t q = 0; q < P; ++q) {
-      const int64_t col = j + q;
-      if (col >= N) {
-        for (int64_t k = 0; k < K; ++k) panel[k * P + q] = T(0);
-      } else if (from_rows) {
-        const T* row = src + col * ldb;
+    const int64_t w = N - j < P ? N - j : P;
+    if (from_rows) {  // read each source row once, sequentially
+      for (int64_t q = 0; q < w; ++q) {
+        const T* row = src + (j + q) * ldb;
         for (int64_t k = 0; k < K; ++k) panel[k * P + q] = row[k];
-      } else {
-        for (int64_t k = 0; k < K; ++k) panel[k * P + q] = src[k * ldb + col];
       }
+    } else {
+      for (int64_t k = 0; k < K; ++k) std::memcpy(panel + k * P, src + k * ldb + j, sizeof(T) * w);
     }
+    if (w < P)
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t q = w; q < P; ++q) panel[k * P + q] = T(0);
   }
 }
 
