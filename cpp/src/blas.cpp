@@ -87,7 +87,7 @@ Blas& ensure() {
   if (b.ready.load()) return b;
   std::vector<std::string> candidates;
   if (const char* env = std::getenv("CHRONOSCALE_BLAS_LIB")) candidates.emplace_back(env);
-  for (const char* so : {"libscipy_openblas.so", "libmkl_rt.so.2", "libmkl_rt.so",
+  for (const char* so : {"libscipy_openblas.so", "libmkl_rt.so.3", "libmkl_rt.so.2", "libmkl_rt.so",
                          "libopenblas.so.0", "libopenblas.so", "libcblas.so.3"})
     candidates.emplace_back(so);
   for (const auto& c : candidates)
