@@ -19,8 +19,8 @@ PATHS = {
     "serial_b11": (11, 5, 4, 28, 1),  # 6 + 5 rows
     "rows_4": (8, 60, 5, 72, 2),  # threads over batch rows, 4 rows each
     "rows_12": (24, 40, 5, 48, 2),  # 12 rows each: 6 + 6
-    "units": (1, 32, 5, 260, 2),  # threads over hidden units (B < threads)
-    "units_b3": (3, 12, 4, 260, 4),
+    "units": (1, 8, 5, 524, 2),  # threads over hidden units (B < threads)
+    "units_b3": (3, 4, 4, 524, 4),
 }
 CELLS = ["lstm", "gru", "rnn_tanh"]
 
