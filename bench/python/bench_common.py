@@ -118,6 +118,31 @@ def auto_repeat(fn, repeat: int, budget_s: float = 3.0) -> int:
     return max(3, min(repeat, int(budget_s / max(dt, 1e-6))))
 
 
+def _cpu_times() -> tuple[int, int]:
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    return sum(v), v[3] + v[4]  # total, idle + iowait
+
+
+def wait_quiet(max_load: float, min_idle: float = 0.85, window_s: float = 3.0,
+               timeout_s: float = 3600.0) -> bool:
+    """Block until the machine looks idle: 1-minute load average below max_load and at least
+    min_idle of all CPU time idle over window_s. For shared machines, where other jobs would
+    otherwise land inside the timings. Returns False on timeout (or without /proc)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            t0, i0 = _cpu_times()
+            time.sleep(window_s)
+            t1, i1 = _cpu_times()
+            load = os.getloadavg()[0]
+        except OSError:
+            return False
+        if load < max_load and (i1 - i0) >= min_idle * max(t1 - t0, 1):
+            return True
+    return False
+
+
 def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:

@@ -9,6 +9,7 @@ means chronoscale is faster). Both run in this process with the same thread coun
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -33,6 +34,9 @@ def main(argv=None) -> int:
     ap.add_argument("--budget", type=float, default=4.0,
                     help="seconds per size and library; slow sizes get fewer repetitions (>= 3)")
     ap.add_argument("--threads", type=int, default=None, help="threads for both (default: all)")
+    ap.add_argument("--wait-quiet", type=float, default=None, metavar="LOAD",
+                    help="before each size, wait until the 1-min load average is below LOAD "
+                         "and the CPUs are >= 85%% idle (shared machines)")
     ap.add_argument("--no-torch", action="store_true", help="time chronoscale alone")
     ap.add_argument("--json", default=None, help="write rows + hardware as JSON")
     ap.add_argument("--md", default=None, help="write the table as markdown")
@@ -52,13 +56,16 @@ def main(argv=None) -> int:
     rows = []
     for cell in args.cells.split(","):
         for B, T, H in parse_sizes(args.sizes):
+            if args.wait_quiet and not bc.wait_quiet(args.wait_quiet):
+                print("machine never got quiet: timing anyway", file=sys.stderr)
+            load = os.getloadavg()[0]
             p = bc.make_inputs(cell, B, T, H)
             fns = {"chronoscale": bc.chronoscale_runner(cell, p)}
             if with_torch:
                 fns["torch"] = bc.torch_runner(cell, p)
             n = min(bc.auto_repeat(f, args.repeat, args.budget) for f in fns.values())
             ms = bc.time_pair(fns, n)
-            row = {"cell": cell, "B": B, "T": T, "I": bc.INPUT, "H": H, "repeat": n,
+            row = {"cell": cell, "B": B, "T": T, "I": bc.INPUT, "H": H, "repeat": n, "load": load,
                    "chronoscale_ms": ms["chronoscale"], "torch_ms": ms.get("torch")}
             row["ratio"] = ms["torch"] / ms["chronoscale"] if with_torch else None
             rows.append(row)

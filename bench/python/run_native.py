@@ -82,6 +82,9 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=11)
     ap.add_argument("--budget", type=float, default=4.0, help="seconds per size for torch")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--wait-quiet", type=float, default=None, metavar="LOAD",
+                    help="before each size, wait until the 1-min load average is below LOAD "
+                         "and the CPUs are >= 85%% idle (shared machines)")
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--json", default=None)
     ap.add_argument("--md", default=None)
@@ -105,7 +108,10 @@ def main(argv=None) -> int:
     for cell in args.cells.split(","):
         for size in parse_sizes(args.sizes):
             B, T, H = size
-            row = {"cell": cell, "B": B, "T": T, "I": bc.INPUT, "H": H}
+            if args.wait_quiet and not bc.wait_quiet(args.wait_quiet):
+                print("machine never got quiet: timing anyway", file=sys.stderr)
+            row = {"cell": cell, "B": B, "T": T, "I": bc.INPUT, "H": H,
+                   "load": os.getloadavg()[0]}
             for name, path in blases.items():
                 row[f"native_{name}_ms"] = run_binary(binary, cell, size, path, threads,
                                                       args.repeat)
