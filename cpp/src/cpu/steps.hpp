@@ -47,7 +47,7 @@ T* workspace(int64_t n) {
 // costs microseconds, and far more when the cores are shared), and split hidden units (one
 // barrier per step) only when a step holds at least kUnitSplitWork of them.
 constexpr int64_t kThreadWork = int64_t(1) << 21;
-constexpr int64_t kUnitSplitWork = int64_t(1) << 16;
+constexpr int64_t kUnitSplitWork = int64_t(1) << 17;
 
 struct StepPlan {
   int threads;  // team size
