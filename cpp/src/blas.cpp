@@ -87,7 +87,7 @@ Blas& ensure() {
   if (b.ready.load()) return b;
   std::vector<std::string> candidates;
   if (const char* env = std::getenv("CHRONOSCALE_BLAS_LIB")) candidates.emplace_back(env);
-  for (const char* so : {"libscipy_openblas.so", "libmkl_rt.so.2", "libmkl_rt.so",
+  for (const char* so : {"libscipy_openblas.so", "libmkl_rt.so.3", "libmkl_rt.so.2", "libmkl_rt.so",
                          "libopenblas.so.0", "libopenblas.so", "libcblas.so.3"})
     candidates.emplace_back(so);
   for (const auto& c : candidates)
@@ -190,7 +190,7 @@ void gemm_parallel(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, c
 #ifdef _OPENMP
   nth = omp_get_max_threads();
   const int64_t min_rows = 16;
-  if (M * N * K < (int64_t(1) << 18)) nth = 1;
+  if (M * N * K < (int64_t(1) << 21)) nth = 1;  // fork / join costs more than it saves
   if (M / min_rows < nth) nth = static_cast<int>(M / min_rows > 1 ? M / min_rows : 1);
 #endif
   if (nth <= 1) return gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

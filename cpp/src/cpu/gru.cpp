@@ -12,38 +12,41 @@ struct GruCell {
   static constexpr bool kSplit = true, kHasC = false, kHasAux = true;
 
   template <class T>
-  void forward_row(int64_t H, T* g, const T* hg, T* h, T*, T* aux) const {
-#pragma omp simd
-    for (int64_t j = 0; j < H; ++j) {
-      const T r = sigmoid(g[j] + hg[j]);
-      const T z = sigmoid(g[H + j] + hg[H + j]);
-      const T n = tanh_(g[2 * H + j] + r * hg[2 * H + j]);
-      g[j] = r;
-      g[H + j] = z;
-      g[2 * H + j] = n;
-      aux[j] = hg[2 * H + j];
-      h[j] = (T(1) - z) * n + z * h[j];
-    }
+  void forward_row(int64_t n, int64_t H, T* g, const T* hg, const T* bi, const T* bh, T* h, T*,
+                   T* aux) const {
+    for_packs<T>(n, [&](int64_t j, auto tag) {
+      using V = decltype(tag);
+      const V r = sigmoid(ld<V>(g + j) + ld<V>(bi + j) + ld<V>(hg + j) + ld<V>(bh + j));
+      const V z = sigmoid(ld<V>(g + H + j) + ld<V>(bi + H + j) + ld<V>(hg + H + j) +
+                          ld<V>(bh + H + j));
+      const V hn = ld<V>(hg + 2 * H + j) + ld<V>(bh + 2 * H + j);
+      const V nn = tanh_(ld<V>(g + 2 * H + j) + ld<V>(bi + 2 * H + j) + r * hn);
+      st(g + j, r);
+      st(g + H + j, z);
+      st(g + 2 * H + j, nn);
+      st(aux + j, hn);
+      st(h + j, (T(1) - z) * nn + z * ld<V>(h + j));
+    });
   }
 
   template <class T>
-  void backward_row(int64_t H, const T* dy, const T* g, const T* aux, const T* hprev, const T*,
-                    T* dh, T*, T* dgi, T* dhg) const {
-#pragma omp simd
-    for (int64_t j = 0; j < H; ++j) {
-      const T r = g[j], z = g[H + j], n = g[2 * H + j];
-      const T dht = dh[j] + dy[j];
-      const T dn = dht * (T(1) - z) * (T(1) - n * n);
-      const T dr = dn * aux[j] * r * (T(1) - r);
-      const T dz = dht * (hprev[j] - n) * z * (T(1) - z);
-      dgi[j] = dr;
-      dgi[H + j] = dz;
-      dgi[2 * H + j] = dn;
-      dhg[j] = dr;
-      dhg[H + j] = dz;
-      dhg[2 * H + j] = dn * r;
-      dh[j] = dht * z;
-    }
+  void backward_row(int64_t n, int64_t H, const T* dy, const T* g, const T* aux, const T* hprev,
+                    const T*, T* dh, T*, T* dgi, T* dhg) const {
+    for_packs<T>(n, [&](int64_t j, auto tag) {
+      using V = decltype(tag);
+      const V r = ld<V>(g + j), z = ld<V>(g + H + j), nn = ld<V>(g + 2 * H + j);
+      const V dht = ld<V>(dh + j) + ld<V>(dy + j);
+      const V dn = dht * (T(1) - z) * (T(1) - nn * nn);
+      const V dr = dn * ld<V>(aux + j) * r * (T(1) - r);
+      const V dz = dht * (ld<V>(hprev + j) - nn) * z * (T(1) - z);
+      st(dgi + j, dr);
+      st(dgi + H + j, dz);
+      st(dgi + 2 * H + j, dn);
+      st(dhg + j, dr);
+      st(dhg + H + j, dz);
+      st(dhg + 2 * H + j, dn * r);
+      st(dh + j, dht * z);
+    });
   }
 };
 

@@ -12,38 +12,42 @@ struct LstmCell {
   static constexpr bool kSplit = false, kHasC = true, kHasAux = true;
 
   template <class T>
-  void forward_row(int64_t H, T* g, const T*, T* h, T* c, T* aux) const {
-#pragma omp simd
-    for (int64_t j = 0; j < H; ++j) {
-      const T i = sigmoid(g[j]), f = sigmoid(g[H + j]), gg = tanh_(g[2 * H + j]),
-              o = sigmoid(g[3 * H + j]);
-      const T cn = f * c[j] + i * gg;
-      g[j] = i;
-      g[H + j] = f;
-      g[2 * H + j] = gg;
-      g[3 * H + j] = o;
-      c[j] = cn;
-      aux[j] = cn;
-      h[j] = o * tanh_(cn);
-    }
+  void forward_row(int64_t n, int64_t H, T* g, const T*, const T* bi, const T*, T* h, T* c,
+                   T* aux) const {
+    for_packs<T>(n, [&](int64_t j, auto tag) {
+      using V = decltype(tag);
+      const V i = sigmoid(ld<V>(g + j) + ld<V>(bi + j));
+      const V f = sigmoid(ld<V>(g + H + j) + ld<V>(bi + H + j));
+      const V gg = tanh_(ld<V>(g + 2 * H + j) + ld<V>(bi + 2 * H + j));
+      const V o = sigmoid(ld<V>(g + 3 * H + j) + ld<V>(bi + 3 * H + j));
+      const V cn = f * ld<V>(c + j) + i * gg;
+      st(g + j, i);
+      st(g + H + j, f);
+      st(g + 2 * H + j, gg);
+      st(g + 3 * H + j, o);
+      st(c + j, cn);
+      st(aux + j, cn);
+      st(h + j, o * tanh_(cn));
+    });
   }
 
   template <class T>
-  void backward_row(int64_t H, const T* dy, const T* g, const T* aux, const T*, const T* cprev,
-                    T* dh, T* dc, T* dgi, T*) const {
-#pragma omp simd
-    for (int64_t j = 0; j < H; ++j) {
-      const T i = g[j], f = g[H + j], gg = g[2 * H + j], o = g[3 * H + j];
-      const T tc = tanh_(aux[j]);
-      const T dht = dh[j] + dy[j];
-      const T dct = dc[j] + dht * o * (T(1) - tc * tc);
-      dgi[j] = dct * gg * i * (T(1) - i);
-      dgi[H + j] = dct * cprev[j] * f * (T(1) - f);
-      dgi[2 * H + j] = dct * i * (T(1) - gg * gg);
-      dgi[3 * H + j] = dht * tc * o * (T(1) - o);
-      dc[j] = dct * f;
-      dh[j] = T(0);
-    }
+  void backward_row(int64_t n, int64_t H, const T* dy, const T* g, const T* aux, const T*,
+                    const T* cprev, T* dh, T* dc, T* dgi, T*) const {
+    for_packs<T>(n, [&](int64_t j, auto tag) {
+      using V = decltype(tag);
+      const V i = ld<V>(g + j), f = ld<V>(g + H + j), gg = ld<V>(g + 2 * H + j),
+              o = ld<V>(g + 3 * H + j);
+      const V tc = tanh_(ld<V>(aux + j));
+      const V dht = ld<V>(dh + j) + ld<V>(dy + j);
+      const V dct = ld<V>(dc + j) + dht * o * (T(1) - tc * tc);
+      st(dgi + j, dct * gg * i * (T(1) - i));
+      st(dgi + H + j, dct * ld<V>(cprev + j) * f * (T(1) - f));
+      st(dgi + 2 * H + j, dct * i * (T(1) - gg * gg));
+      st(dgi + 3 * H + j, dht * tc * o * (T(1) - o));
+      st(dc + j, dct * f);
+      st(dh + j, V{});
+    });
   }
 };
 

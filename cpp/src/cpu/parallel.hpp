@@ -45,20 +45,40 @@ inline void parallel_blocks(int64_t n, int64_t work, F&& f) {
   f(int64_t(0), n);
 }
 
-/// out[j] (+)= sum_i a[i * cols + j], i < rows.
+/// Threads a parallel region would get (1 without OpenMP).
+inline int max_threads() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+/// Run f(tid, nthreads) on `nth` threads that may call barrier(); serial when nth <= 1.
+template <class F>
+inline void parallel_team(int nth, F&& f) {
+#ifdef _OPENMP
+  if (nth > 1) {
+#pragma omp parallel num_threads(nth)
+    f(omp_get_thread_num(), omp_get_num_threads());
+    return;
+  }
+#endif
+  (void)nth;
+  f(0, 1);
+}
+
+/// Wait for the team of the enclosing parallel_team (no-op when serial).
+inline void barrier() {
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
+}
+
+/// acc[j] += x[j], j < n.
 template <class T>
-inline void column_sum(const T* a, int64_t rows, int64_t cols, T* out) {
-  constexpr int64_t kBlock = 64;
-  const int64_t nblocks = (cols + kBlock - 1) / kBlock;
-  parallel_for(nblocks, rows * kBlock, [&](int64_t blk) {
-    const int64_t j0 = blk * kBlock, j1 = j0 + kBlock < cols ? j0 + kBlock : cols;
-    T acc[kBlock] = {};
-    for (int64_t i = 0; i < rows; ++i) {
-      const T* r = a + i * cols;
-      for (int64_t j = j0; j < j1; ++j) acc[j - j0] += r[j];
-    }
-    for (int64_t j = j0; j < j1; ++j) out[j] = acc[j - j0];
-  });
+inline void add_to(T* __restrict acc, const T* __restrict x, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) acc[j] += x[j];
 }
 
 }  // namespace cpu

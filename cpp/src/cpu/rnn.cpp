@@ -12,37 +12,38 @@ struct RnnCell {
   static constexpr int G = 1;
   static constexpr bool kSplit = false, kHasC = false, kHasAux = false;
 
-  template <class T>
-  static T act(T v) {
+  template <class V>  // a scalar or a pack
+  static V act(V v) {
     if constexpr (Act == Cell::rnn_tanh) return tanh_(v);
     else if constexpr (Act == Cell::rnn_sigmoid) return sigmoid(v);
-    else return v > T(0) ? v : T(0);
+    else return v > 0 ? v : V{};
   }
-  template <class T>
-  static T act_grad(T h) {  // derivative expressed through the output h = act(v)
-    if constexpr (Act == Cell::rnn_tanh) return T(1) - h * h;
-    else if constexpr (Act == Cell::rnn_sigmoid) return h * (T(1) - h);
-    else return h > T(0) ? T(1) : T(0);
-  }
-
-  template <class T>
-  void forward_row(int64_t H, T* g, const T*, T* h, T*, T*) const {
-#pragma omp simd
-    for (int64_t j = 0; j < H; ++j) {
-      const T v = act(g[j]);
-      g[j] = v;
-      h[j] = v;
-    }
+  template <class V>
+  static V act_grad(V h) {  // derivative expressed through the output h = act(v)
+    if constexpr (Act == Cell::rnn_tanh) return 1 - h * h;
+    else if constexpr (Act == Cell::rnn_sigmoid) return h * (1 - h);
+    else return h > 0 ? V{} + 1 : V{};
   }
 
   template <class T>
-  void backward_row(int64_t H, const T* dy, const T* g, const T*, const T*, const T*, T* dh, T*,
-                    T* dgi, T*) const {
-#pragma omp simd
-    for (int64_t j = 0; j < H; ++j) {
-      dgi[j] = (dh[j] + dy[j]) * act_grad(g[j]);
-      dh[j] = T(0);
-    }
+  void forward_row(int64_t n, int64_t, T* g, const T*, const T* bi, const T*, T* h, T*,
+                   T*) const {
+    for_packs<T>(n, [&](int64_t j, auto tag) {
+      using V = decltype(tag);
+      const V v = act(ld<V>(g + j) + ld<V>(bi + j));
+      st(g + j, v);
+      st(h + j, v);
+    });
+  }
+
+  template <class T>
+  void backward_row(int64_t n, int64_t, const T* dy, const T* g, const T*, const T*, const T*,
+                    T* dh, T*, T* dgi, T*) const {
+    for_packs<T>(n, [&](int64_t j, auto tag) {
+      using V = decltype(tag);
+      st(dgi + j, (ld<V>(dh + j) + ld<V>(dy + j)) * act_grad(ld<V>(g + j)));
+      st(dh + j, V{});
+    });
   }
 };
 

@@ -1,0 +1,210 @@
+"""Shared pieces of the recurrent benchmarks: the size grid, inputs, the two runners (chronoscale
+and torch.nn), interleaved median timing, the hardware line and table/JSON/markdown output.
+
+Each measured call is one forward + backward pass over a full batch (no lengths): chronoscale
+``ops.<cell>_forward`` + ``ops.<cell>_backward(dy)``; torch ``nn.LSTM/GRU(x)`` then
+``torch.autograd.grad(y, [x, *params], dy)``, i.e. the same gradients (dx, dW, db) for the same
+loss ``sum(y * dy)``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+
+import chronoscale
+from chronoscale import ops
+
+CELLS = ("lstm", "gru")
+GATES = {"lstm": 4, "gru": 3}
+INPUT = 64
+GRIDS = {
+    # (B, T, H) triples; I = 64 throughout.
+    "full": [(b, t, h) for b, t, h in itertools.product((1, 64, 256), (50, 200), (64, 128, 256))],
+    "quick": [(1, 50, 64), (1, 50, 256), (64, 50, 128), (256, 50, 256)],
+}
+
+
+def make_inputs(cell: str, B: int, T: int, H: int, I: int = INPUT, seed: int = 0) -> dict:
+    """float32 inputs in the torch.nn layout, uniform(-1/sqrt(H), 1/sqrt(H)) weights like torch."""
+    rng = np.random.default_rng(seed)
+    G, s = GATES[cell], 1.0 / np.sqrt(H)
+
+    def u(*shape):
+        return rng.uniform(-s, s, shape).astype(np.float32)
+
+    return {
+        "x": rng.standard_normal((B, T, I)).astype(np.float32),
+        "w_ih": u(G * H, I), "w_hh": u(G * H, H), "b_ih": u(G * H), "b_hh": u(G * H),
+        "dy": rng.standard_normal((B, T, H)).astype(np.float32),
+    }
+
+
+def chronoscale_runner(cell: str, p: dict):
+    """A zero-argument callable doing one chronoscale forward + backward."""
+    x, w_ih, w_hh, b_ih, b_hh, dy = (p[k] for k in ("x", "w_ih", "w_hh", "b_ih", "b_hh", "dy"))
+    if cell == "lstm":
+        def run():
+            _, _, _, cache = ops.lstm_forward(x, w_ih, w_hh, b_ih, b_hh)
+            return ops.lstm_backward(dy, None, None, cache)
+    else:
+        def run():
+            _, _, cache = ops.gru_forward(x, w_ih, w_hh, b_ih, b_hh)
+            return ops.gru_backward(dy, None, cache)
+    return run
+
+
+def torch_runner(cell: str, p: dict):
+    """The same pass with torch.nn.LSTM / GRU on the same weights (CPU, float32)."""
+    import torch
+
+    B, T, I = p["x"].shape
+    H = p["w_hh"].shape[1]
+    m = (torch.nn.LSTM if cell == "lstm" else torch.nn.GRU)(I, H, batch_first=True)
+    with torch.no_grad():
+        for name in ("w_ih", "w_hh", "b_ih", "b_hh"):
+            attr = {"w_ih": "weight_ih_l0", "w_hh": "weight_hh_l0",
+                    "b_ih": "bias_ih_l0", "b_hh": "bias_hh_l0"}[name]
+            getattr(m, attr).copy_(torch.from_numpy(p[name]))
+    x = torch.from_numpy(p["x"]).requires_grad_()
+    dy = torch.from_numpy(p["dy"])
+    params = list(m.parameters())
+
+    def run():
+        y, _ = m(x)
+        return torch.autograd.grad(y, [x, *params], dy)
+    return run
+
+
+def set_threads(n: int | None) -> int:
+    """Give chronoscale and torch the same thread count; returns it."""
+    if n:
+        chronoscale.set_num_threads(n)
+    n = chronoscale.get_num_threads()
+    try:
+        import torch
+        torch.set_num_threads(n)
+    except ImportError:
+        pass
+    return n
+
+
+def time_pair(fns: dict, repeat: int, warmup: int = 1) -> dict:
+    """Median milliseconds of each callable; the callables run interleaved (a, b, a, b, ...) so
+    that noise from other processes hits both alike."""
+    for _ in range(warmup):
+        for f in fns.values():
+            f()
+    times = {k: [] for k in fns}
+    for _ in range(repeat):
+        for k, f in fns.items():
+            t0 = time.perf_counter()
+            f()
+            times[k].append((time.perf_counter() - t0) * 1e3)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def auto_repeat(fn, repeat: int, budget_s: float = 3.0) -> int:
+    """Fewer repetitions for slow sizes: at most what fits in budget_s, at least 3."""
+    t0 = time.perf_counter()
+    fn()
+    dt = time.perf_counter() - t0
+    return max(3, min(repeat, int(budget_s / max(dt, 1e-6))))
+
+
+def _cpu_times() -> tuple[int, int]:
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    return sum(v), v[3] + v[4]  # total, idle + iowait
+
+
+def wait_quiet(max_load: float, min_idle: float = 0.85, window_s: float = 3.0,
+               timeout_s: float = 3600.0) -> bool:
+    """Block until the machine looks idle: 1-minute load average below max_load and at least
+    min_idle of all CPU time idle over window_s. For shared machines, where other jobs would
+    otherwise land inside the timings. Returns False on timeout (or without /proc)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            t0, i0 = _cpu_times()
+            time.sleep(window_s)
+            t1, i1 = _cpu_times()
+            load = os.getloadavg()[0]
+        except OSError:
+            return False
+        if load < max_load and (i1 - i0) >= min_idle * max(t1 - t0, 1):
+            return True
+    return False
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def hardware() -> dict:
+    info = chronoscale.build_info()
+    hw = {
+        "cpu": cpu_model(), "cores": os.cpu_count(), "os": platform.platform(),
+        "python": platform.python_version(), "numpy": np.__version__,
+        "chronoscale": {k: info[k] for k in ("version", "compiler", "march_native", "avx2", "fma",
+                                             "avx512", "openmp", "blas", "blas_path",
+                                             "num_threads")},
+    }
+    try:
+        import torch
+        hw["torch"] = {"version": torch.__version__, "num_threads": torch.get_num_threads(),
+                       "mkldnn": torch.backends.mkldnn.is_available()}
+    except ImportError:
+        hw["torch"] = None
+    return hw
+
+
+def hardware_line(hw: dict) -> str:
+    c = hw["chronoscale"]
+    t = hw["torch"]
+    line = (f"CPU: {hw['cpu']} ({hw['cores']} cores) | chronoscale {c['version']} "
+            f"({c['compiler'].split(' (')[0]}, blas={c['blas']}, threads={c['num_threads']}, "
+            f"avx2={c['avx2']}, avx512={c['avx512']})")
+    if t:
+        line += f" | torch {t['version']} (threads={t['num_threads']})"
+    return line
+
+
+def format_table(rows: list[dict], names=("chronoscale", "torch")) -> str:
+    """Markdown table; ratio = torch / chronoscale (> 1: chronoscale is faster)."""
+    a, b = names
+    head = f"| cell | B | T | H | {a} ms | {b} ms | {b}/{a} |"
+    lines = [head, "|" + "---|" * 7]
+    for r in rows:
+        ratio = f"{r['ratio']:.2f}" if r.get("ratio") else "-"
+        tb = f"{r[b + '_ms']:.2f}" if r.get(b + "_ms") is not None else "-"
+        lines.append(f"| {r['cell']} | {r['B']} | {r['T']} | {r['H']} | {r[a + '_ms']:.2f} | "
+                     f"{tb} | {ratio} |")
+    ratios = [r["ratio"] for r in rows if r.get("ratio")]
+    if ratios:
+        lines.append(f"\nratio {b}/{a}: min {min(ratios):.2f}, median "
+                     f"{statistics.median(ratios):.2f}, max {max(ratios):.2f}")
+    return "\n".join(lines)
+
+
+def write_outputs(rows: list[dict], hw: dict, json_path: str | None, md_path: str | None,
+                  names=("chronoscale", "torch")) -> None:
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump({"hardware": hw, "rows": rows}, f, indent=1)
+    if md_path:
+        with open(md_path, "w") as f:
+            f.write(hardware_line(hw) + "\n\n" + format_table(rows, names) + "\n")
