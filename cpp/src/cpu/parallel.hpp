@@ -81,6 +81,22 @@ inline void add_to(T* __restrict acc, const T* __restrict x, int64_t n) {
   for (int64_t j = 0; j < n; ++j) acc[j] += x[j];
 }
 
+/// out[j] = sum_i a[i * cols + j], i < rows (parallel over column blocks; deterministic).
+template <class T>
+inline void column_sum(const T* a, int64_t rows, int64_t cols, T* out) {
+  constexpr int64_t kBlock = 64;
+  const int64_t nblocks = (cols + kBlock - 1) / kBlock;
+  parallel_for(nblocks, rows * kBlock, [&](int64_t blk) {
+    const int64_t j0 = blk * kBlock, j1 = j0 + kBlock < cols ? j0 + kBlock : cols;
+    T acc[kBlock] = {};
+    for (int64_t i = 0; i < rows; ++i) {
+      const T* r = a + i * cols;
+      for (int64_t j = j0; j < j1; ++j) acc[j - j0] += r[j];
+    }
+    for (int64_t j = j0; j < j1; ++j) out[j] = acc[j - j0];
+  });
+}
+
 }  // namespace cpu
 }  // namespace v1
 }  // namespace chronoscale

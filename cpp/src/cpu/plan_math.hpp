@@ -41,27 +41,9 @@ inline void store(float* p, const F8& v, int64_t n) {
   for (int64_t i = 0; i < n; ++i) p[i] = v[i];
 }
 
-inline F8 exp(F8 x) {
-  x = x < splat(-87.0f) ? splat(-87.0f) : x;
-  x = x > splat(88.0f) ? splat(88.0f) : x;
-  const F8 t = x * 1.44269504088896341f + 0.5f;
-  F8 k = __builtin_convertvector(__builtin_convertvector(t, I8), F8);  // trunc, then floor:
-  k = k > t ? k - 1.0f : k;
-  const F8 r = x - k * 0.693359375f + k * 2.12194440e-4f;
-  F8 p = splat(1.9875691500e-4f);
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  const I8 bits = (__builtin_convertvector(k, I8) + 127) << 23;
-  F8 scale;
-  std::memcpy(&scale, &bits, sizeof(scale));
-  return p * scale;
-}
-inline F8 sigmoid(const F8& x) { return 1.0f / (1.0f + exp(-x)); }
-inline F8 tanh(const F8& x) { return 2.0f / (1.0f + exp(-2.0f * x)) - 1.0f; }
+// The activations are mathfn.hpp's (one exp for scalars and packs): F8 is pack_t<float>.
+static_assert(sizeof(F8) == sizeof(pack_t<float>));
+inline F8 tanh(const F8& x) { return tanh_(x); }
 
 }  // namespace vmath
 
