@@ -38,7 +38,7 @@ RUNS = {
                "--dim", "64", "--units", "64", "--epochs", "6", "--batch-size", "128",
                "--set", "model.loss=sampled", "--set", "model.num_negatives=512"],
     "grocery": ["--data", f"{DATA}/amazon-grocery-rechorus/train.csv.gz", "--format", "table",
-                "--set", "data.name=amazon-grocery", "--scales", "1", "4", "30d", "--max-len",
+                "--set", "data.name=amazon-grocery", "--scales", "1", "4", "16", "--max-len",
                 "50", "--dim", "64", "--units", "64", "--epochs", "6", "--batch-size", "128",
                 "--set", "model.loss=sampled", "--set", "model.num_negatives=512"],
     "yoochoose": ["--data", f"{DATA}/yoochoose-100k/yoochoose-clicks-100k_train_full.txt.gz",
