@@ -30,14 +30,6 @@ const void* backward_kernel(int rb) {
   }
 }
 
-int64_t longest_or_one(const Tensor& lengths, int64_t B, int64_t T) {
-  if (!lengths.defined()) return T;
-  const int64_t* p = lengths.ptr<int64_t>();
-  int64_t m = 0;
-  for (int64_t b = 0; b < B; ++b) m = std::max(m, p[b]);
-  return std::max<int64_t>(m, 1);
-}
-
 template <class CellD, class T>
 void backward_cell(int act, const RecurrentDims& d, const Tensor& dy, const Tensor& dh_n,
                    const Tensor& dc_n, const RecurrentInputs& in, const RecurrentOutputs& fwd,
@@ -77,7 +69,7 @@ void backward_cell(int act, const RecurrentDims& d, const Tensor& dy, const Tens
                      d.T,
                      static_cast<int>(d.H),
                      act,
-                     static_cast<int>(longest_or_one(in.lengths, d.B, d.T))};
+                     static_cast<int>(steps_to_run(in.lengths, d.B, d.T))};
   const RecProblem prob{true, G, static_cast<int>(sizeof(T)), d.B, static_cast<int>(d.H)};
   RecPlan plan = plan_for(prob, props, backward_kernel<CellD, T>);
   RecTile tile = plan.tile;

@@ -28,15 +28,6 @@ const void* forward_kernel(int rb) {
   }
 }
 
-/// max(1, longest sequence): steps the kernels must run (host lengths, already validated).
-int64_t steps_to_run(const Tensor& lengths, int64_t B, int64_t T) {
-  if (!lengths.defined()) return T;
-  const int64_t* p = lengths.ptr<int64_t>();
-  int64_t m = 0;
-  for (int64_t b = 0; b < B; ++b) m = std::max(m, p[b]);
-  return std::max<int64_t>(m, 1);
-}
-
 template <class CellD, class T>
 void forward_cell(int act, const RecurrentDims& d, const RecurrentInputs& in,
                   const RecurrentOutputs& out, cudaStream_t s) {

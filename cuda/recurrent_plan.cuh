@@ -70,6 +70,15 @@ RecPlan plan_for(const RecProblem& p, const DeviceProps& d, KernelOf kernel_of) 
   return plan;
 }
 
+/// max(1, longest sequence): the steps the kernels must run (host lengths, already validated).
+inline int64_t steps_to_run(const Tensor& lengths, int64_t B, int64_t T) {
+  if (!lengths.defined()) return T;
+  const int64_t* p = lengths.ptr<int64_t>();
+  int64_t m = 0;
+  for (int64_t b = 0; b < B; ++b) m = p[b] > m ? p[b] : m;
+  return m > 1 ? m : 1;
+}
+
 }  // namespace cuda
 }  // namespace v1
 }  // namespace chronoscale

@@ -53,23 +53,31 @@ Tensor view(py::handle obj, const char* name, bool optional) {
     CS_CHECK(optional, ValueError, name, " is required, got None");
     return Tensor{};
   }
-  if (py::hasattr(obj, "__cuda_array_interface__")) return cuda_view(obj, name);
-  if (!py::isinstance<py::array>(obj))
+  // NumPy first: the common case pays no __cuda_array_interface__ probe (a failed hasattr
+  // raises and catches an AttributeError on every call).
+  if (!py::isinstance<py::array>(obj)) {
+    if (py::hasattr(obj, "__cuda_array_interface__")) return cuda_view(obj, name);
     throw TypeError(detail::cat(name, " must be a NumPy array (or a CUDA array), got ",
                                 std::string(py::str(py::type::of(obj).attr("__name__")))));
+  }
   auto a = py::reinterpret_borrow<py::array>(obj);
+  const py::dtype dt = a.dtype();
   Tensor t;
-  const auto kind = a.dtype().kind();
-  const auto size = a.dtype().itemsize();
-  if (kind == 'f' && size == 4) t.dtype = DType::float32;
-  else if (kind == 'f' && size == 8) t.dtype = DType::float64;
-  else if (kind == 'i' && size == 8) t.dtype = DType::int64;
-  else if (kind == 'i' && size == 4) t.dtype = DType::int32;
-  else
-    throw TypeError(detail::cat(name, " has unsupported dtype ",
-                                std::string(py::str(a.dtype())),
-                                " (expected float32, float64 or int64)"));
-  CS_CHECK(a.dtype().byteorder() != '>', TypeError, name, " must be in native byte order");
+  if (dt.is(py::dtype::of<float>())) t.dtype = DType::float32;
+  else if (dt.is(py::dtype::of<double>())) t.dtype = DType::float64;
+  else if (dt.is(py::dtype::of<int64_t>())) t.dtype = DType::int64;
+  else {  // equal but not identical descriptors, and the errors
+    CS_CHECK(dt.byteorder() != '>', TypeError, name, " must be in native byte order");
+    const char kind = dt.kind();
+    const auto size = dt.itemsize();
+    if (kind == 'f' && size == 4) t.dtype = DType::float32;
+    else if (kind == 'f' && size == 8) t.dtype = DType::float64;
+    else if (kind == 'i' && size == 8) t.dtype = DType::int64;
+    else if (kind == 'i' && size == 4) t.dtype = DType::int32;
+    else
+      throw TypeError(detail::cat(name, " has unsupported dtype ", std::string(py::str(dt)),
+                                  " (expected float32, float64 or int64)"));
+  }
   CS_CHECK(a.ndim() <= kMaxDims, ValueError, name, " has too many dims (", a.ndim(), ")");
   CS_CHECK(a.flags() & py::array::c_style, ValueError, name,
            " must be C-contiguous (call np.ascontiguousarray first)");

@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "common.hpp"
-#include "host_view.hpp"
 
 namespace chronoscale {
 inline namespace v1 {
@@ -72,8 +71,7 @@ void bind_optim(py::module_& m) {
           out.reserve(n);
           for (size_t i = 0; i < n; ++i) {
             const std::string name = detail::cat(list, "[", i, "]");
-            out.push_back(write ? host_inplace(seq[i], name.c_str())
-                                : host_view(seq[i], name.c_str()));
+            out.push_back(write ? inplace(seq[i], name.c_str()) : view(seq[i], name.c_str()));
           }
         };
         views(params, "params", true, P);

@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "common.hpp"
-#include "host_view.hpp"
 
 namespace chronoscale {
 inline namespace v1 {
@@ -49,7 +48,7 @@ std::vector<LayerSpec> specs(const py::list& layers) {
     const std::string at = detail::cat("layers[", i, "].");
     auto t = [&](const char* key, bool optional) {
       const std::string n = detail::cat(at, key);
-      return host_view(d.contains(key) ? py::handle(d[key]) : py::handle(py::none()), n.c_str(),
+      return view(d.contains(key) ? py::handle(d[key]) : py::handle(py::none()), n.c_str(),
                        optional);
     };
     if (kind == "conv1d") {
@@ -122,13 +121,13 @@ void bind_plan(py::module_& m) {
       .def(
           "run",
           [](Plan& p, py::handle x, py::handle lengths, bool check_finite) {
-            const Tensor X = host_view(x, "x");
-            const Tensor L = host_view(lengths, "lengths", true);
+            const Tensor X = view(x, "x");
+            const Tensor L = view(lengths, "lengths", true);
             CS_CHECK(X.ndim == 3, ValueError, "x must have shape [B, T, F], got ", X.shape_str());
             CS_CHECK(X.dtype == p.dtype(), TypeError, "x must be ", dtype_name(p.dtype()),
                      " (the plan's dtype), got ", dtype_name(X.dtype));
             py::array y = empty_like_plan(p.dtype(), p.output_shape(X.shape[0], X.shape[1]));
-            Tensor Y = host_view(y, "y");
+            Tensor Y = view(y, "y");
             {
               py::gil_scoped_release nogil;
               p.run(X, L, Y, check_finite);
