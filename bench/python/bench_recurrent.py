@@ -1,6 +1,7 @@
 """pytest-benchmark suite: LSTM / GRU forward + backward, chronoscale beside torch.nn (CPU).
 
-    PYTHONPATH=python python -m pytest bench/python/bench_recurrent.py --benchmark-columns=median,min,rounds
+    PYTHONPATH=python python -m pytest bench/python/bench_recurrent.py \
+        --benchmark-columns=median,min,rounds
 
 One benchmark group per (cell, B, T, H) holds the chronoscale / torch pair, so pytest-benchmark
 prints them side by side. Both use chronoscale.get_num_threads() threads (torch.set_num_threads).
@@ -12,9 +13,8 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
 import bench_common as bc
+import pytest
 
 SIZES = bc.GRIDS[os.environ.get("CHRONOSCALE_BENCH_SIZES", "full")]
 ROUNDS = int(os.environ.get("CHRONOSCALE_BENCH_ROUNDS", "11"))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import chronoscale
 import numpy as np
 import pytest
+
+import chronoscale
 from chronoscale import ops
+
 from helpers import numeric_grad, rel_error
 
 

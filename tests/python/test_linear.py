@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from chronoscale import ops
+
 from helpers import numeric_grad, rel_error
 
 ACTS = ["none", "relu", "sigmoid", "tanh"]

@@ -8,11 +8,12 @@ import gzip
 
 import numpy as np
 import pytest
-from helpers import numeric_grad, random_lengths, rel_error
 
 import chronoscale
 from chronoscale import nn
 from chronoscale.models import MultiScaleForecaster
+
+from helpers import numeric_grad, random_lengths, rel_error
 
 
 def _events(rng, B=6, T=9, F=3):

@@ -7,11 +7,12 @@ import gzip
 
 import numpy as np
 import pytest
-from helpers import numeric_grad, rel_error
 
 import chronoscale
 from chronoscale import nn
 from chronoscale.models import SeedForecaster
+
+from helpers import numeric_grad, rel_error
 
 
 def _fitted(F=5, dtype="float32", seed=0, **kw):

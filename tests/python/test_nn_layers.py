@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import numeric_grad, random_lengths, rel_error
 
 from chronoscale import nn
+
+from helpers import numeric_grad, random_lengths, rel_error
 
 
 def _check_grads(layer, x, rng, lengths=None, fwd_kwargs=None, x_grad=True, seed_each=None):

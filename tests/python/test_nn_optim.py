@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import rel_error
 
 from chronoscale import nn
+
+from helpers import rel_error
 
 
 def _adam_ref(p, grads, lr, b1, b2, eps, wd=0.0, decoupled=False):

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import rel_error
 from test_recurrent import backward, forward, make, reference
 
 import chronoscale
+
+from helpers import rel_error
 
 # (B, T, I, H, threads). The step product tiles rows in groups of 6 plus a remainder (1-5).
 PATHS = {
