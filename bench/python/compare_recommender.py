@@ -193,10 +193,26 @@ def build(ids, L, V, d, H, scales, dtype, seed=0):
 # -- equivalence check ----------------------------------------------------------------------------
 def check(torch) -> None:
     """float64, small sizes: copy chronoscale's weights into the PyTorch model; the loss, every
-    gradient and the weights after one Adam step (with clipping) must match."""
+    gradient and the weights after one Adam step (with clipping) must match -- with the full
+    softmax in one block and in blocks of 7 rows."""
+    from chronoscale.models import _recnet
+
+    block = _recnet._BLOCK
+    try:
+        for rows in (None, 7):
+            _check(torch, _recnet, rows)
+            _recnet._BLOCK = block
+    finally:
+        _recnet._BLOCK = block
+
+
+def _check(torch, _recnet, rows) -> None:
     torch.set_default_dtype(torch.float64)
     rng = np.random.default_rng(7)
     V, d, H, B, T, scales = 40, 8, 6, 5, 37, ("1", "4", "16")
+    if rows is not None:
+        _recnet._BLOCK = rows * V
+    label = "one block" if rows is None else f"blocks of {rows} rows"
     ids = rng.integers(0, V, (B, T))
     L = np.array([T, 1, 2, 17, 30])
     m = build(ids, L, V, d, H, scales, "float64", seed=3)
@@ -240,7 +256,8 @@ def check(torch) -> None:
     m2 = np.isfinite(ours_sc)
     assert np.allclose(ours_sc[m2], ts.numpy()[m2], rtol=1e-10, atol=1e-12)
     assert np.array_equal(ours_ids[m2], ti.numpy()[m2])
-    print(f"check OK (float64, V={V}, d={d}, H={H}, B={B}, T={T}, lengths={L.tolist()}): "
+    print(f"check OK, softmax in {label} (float64, V={V}, d={d}, H={H}, B={B}, T={T}, "
+          f"lengths={L.tolist()}): "
           f"loss {ours:.12f} vs torch {theirs.item():.12f}; worst gradient rel. error "
           f"{worst:.2e}; weights after one Adam step max |diff| {step_err:.2e}; recommend top-10 "
           f"equal")
