@@ -11,6 +11,7 @@ recommender's defaults). Times (median of --repeat after --warmup):
   recommend B=n  top-10 over the catalogue after each history's last event, seen items excluded
 
 and prints ms per call, sequences/s and the ratio torch / chronoscale (> 1: chronoscale faster).
+The two sides run alternately (AB, BA, ...) so that both see the same load on a shared machine.
 
     python bench/python/compare_recommender.py [--repeat 5] [--warmup 2] [--threads N]
         [--data random|ml1m] [--batch 256] [--seq-len 192] [--json out.json]
@@ -43,15 +44,21 @@ ML1M_SAMPLE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared"
                            "movielens-1m-sample", "sample_movielens_rating.dat.gz")
 
 
-def median_ms(fn, repeat: int, warmup: int) -> float:
+def paired_ms(ours, theirs, repeat: int, warmup: int) -> tuple:
+    """Median ms of each of two calls, timed alternately (AB, BA, AB, ...) so that both see the
+    same machine load; ``None`` skips a side (nan)."""
+    fns = [f for f in (ours, theirs) if f is not None]
     for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times) * 1e3)
+        for f in fns:
+            f()
+    times = {id(f): [] for f in fns}
+    for r in range(repeat):
+        for f in (fns if r % 2 == 0 else fns[::-1]):
+            t0 = time.perf_counter()
+            f()
+            times[id(f)].append(time.perf_counter() - t0)
+    return tuple(float(np.median(times[id(f)]) * 1e3) if f is not None else float("nan")
+                 for f in (ours, theirs))
 
 
 def histories(kind, B, T, V, rng):
@@ -101,6 +108,12 @@ def torch_model(torch, V, d, sizes, H, count_feature=True, eps=1e-8):
             ehat = self._unit(e)
             cos = F.pad((ehat[:, 1:] * ehat[:, :-1]).sum(-1), (1, 0)) * mask
             x = torch.cat([e, cos[..., None]], -1)
+            steps = torch.arange(1, T + 1, dtype=e.dtype)[None, :, None]
+            return torch.cat(self.cells(x, mask, closed) + [x], -1), torch.cumsum(ehat, 1) / steps
+
+        def cells(self, x, mask, closed):
+            """Per scale ``[B, T, H]``: the state after the last window closed through t."""
+            B, T = mask.shape
             states = []
             for k, gru, n in zip(sizes, self.grus, closed, strict=True):
                 W = -(-T // k)
@@ -112,8 +125,7 @@ def torch_model(torch, V, d, sizes, H, count_feature=True, eps=1e-8):
                 y, _ = gru(pooled)
                 y = F.pad(y, (0, 0, 1, 0))  # row 0: the zero state (no window closed)
                 states.append(torch.gather(y, 1, n[..., None].expand(B, T, H)))
-            steps = torch.arange(1, T + 1, dtype=e.dtype)[None, :, None]
-            return torch.cat(states + [x], -1), torch.cumsum(ehat, 1) / steps
+            return states
 
         def table(self):
             E = self.emb.weight
@@ -265,6 +277,79 @@ def _check(torch, _recnet, rows) -> None:
 
 
 # -- benchmark ------------------------------------------------------------------------------------
+def pieces(torch, m, tm, inp, ids, L, repeat, warmup) -> list:
+    """The two heavy parts of a train step, each side alone on the same inputs: the multi-scale
+    cells (pooling, 3 GRUs, gather at the scored events; forward, and forward + backward) and
+    the full softmax over the catalogue (logits GEMM, cross-entropy, backward GEMMs; chronoscale
+    in its row blocks, torch in one piece), and the softmax's three GEMMs alone (same blocks
+    both sides, 6 N V (2d + 1) flops: the floor of the softmax on this machine's BLAS)."""
+    net = m.net
+    B, T = ids.shape
+    b, t = np.nonzero(np.arange(T)[None, :] < (L - 1)[:, None])
+    x = net.cos.forward(net.emb.forward(ids, lengths=L), lengths=L)
+    Hs = sum(net.ms.units)
+    rng = np.random.default_rng(1)
+    dg = rng.standard_normal((len(b), Hs)).astype(x.dtype)
+    z = rng.standard_normal((len(b), 2 * net.dim + 1)).astype(x.dtype) * 0.1
+    F = net.table()[0]
+    target = ids[b, t + 1]
+
+    def cs_cells(backward):
+        net.ms.run(x, L)
+        net.ms.gather(b, t)
+        if backward:
+            net.ms.backward_rows(dg, b, t)
+
+    xt, dgt, tb, ttt = torch.from_numpy(x), torch.from_numpy(dg), inp["b"], inp["t"]
+
+    def th_cells(backward):
+        xx = xt.clone().requires_grad_(backward)
+        g = torch.cat([s[tb, ttt] for s in tm.cells(xx, inp["mask"], inp["closed"])], -1)
+        if backward:
+            g.backward(dgt)
+
+    from chronoscale import ops
+    from chronoscale.models import _recnet
+    from chronoscale.models._recnet import _full_softmax
+
+    zt, Ft, tt = torch.from_numpy(z), torch.from_numpy(F), torch.from_numpy(target)
+
+    def th_softmax():
+        zz, FF = zt.clone().requires_grad_(), Ft.clone().requires_grad_()
+        torch.nn.functional.cross_entropy(zz @ FF.T, tt).backward()
+
+    step = max(1, _recnet._BLOCK // F.shape[0])
+
+    def cs_gemms():  # the three GEMMs of _full_softmax, same blocks, no cross-entropy
+        for i in range(0, len(z), step):
+            logits, cache = ops.linear_forward(z[i:i + step], F)
+            ops.linear_backward(logits, cache)
+
+    def th_gemms():
+        for i in range(0, len(z), step):
+            zz = zt[i:i + step]
+            g = zz @ Ft.T
+            g @ Ft, g.T @ zz
+
+    def no_grad(fn):
+        def run():
+            with torch.no_grad():
+                fn()
+        return run
+
+    rows = []
+    for name, ours, theirs in [
+        ("cells forward", lambda: cs_cells(False), no_grad(lambda: th_cells(False))),
+        ("cells fwd+bwd", lambda: cs_cells(True), lambda: th_cells(True)),
+        ("softmax fwd+bwd", lambda: _full_softmax(z, F, target), th_softmax),
+        ("softmax GEMMs only", cs_gemms, th_gemms),
+    ]:
+        a, c = paired_ms(ours, theirs, repeat, warmup)
+        rows.append({"case": name, "chronoscale_ms": a, "torch_ms": c, "ratio": c / a,
+                     "chronoscale_seq_s": B / a * 1e3, "torch_seq_s": B / c * 1e3})
+    return rows
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--repeat", type=int, default=5)
@@ -275,6 +360,8 @@ def main(argv=None) -> dict:
     p.add_argument("--data", choices=("random", "ml1m"), default="random")
     p.add_argument("--only", choices=("both", "chronoscale", "torch"), default="both")
     p.add_argument("--check", action="store_true", help="float64 equivalence check only")
+    p.add_argument("--pieces", action="store_true",
+                   help="also time the cells and the full softmax alone, each side")
     p.add_argument("--profile", type=int, default=0, metavar="N",
                    help="cProfile N chronoscale train steps (after warm-up) and print the top")
     p.add_argument("--json", default=None)
@@ -343,10 +430,12 @@ def main(argv=None) -> dict:
         (f"recommend B={B}", lambda: m.recommend(ids, k=10, lengths=L), lambda: th_rec(inp),
          args.repeat),
     ]
-    rows = []
+    load0 = os.getloadavg()[0]
+    rows = [] if not args.pieces else pieces(torch, m, tm, inp, ids, L, args.repeat,
+                                             args.warmup)
     for name, ours, theirs, rep in cases:
-        a = median_ms(ours, rep, args.warmup) if args.only != "torch" else float("nan")
-        b = median_ms(theirs, rep, args.warmup) if args.only != "chronoscale" else float("nan")
+        a, b = paired_ms(ours if args.only != "torch" else None,
+                         theirs if args.only != "chronoscale" else None, rep, args.warmup)
         n = B if not name.endswith("B=1") else 1
         rows.append({"case": name, "chronoscale_ms": a, "torch_ms": b, "ratio": b / a,
                      "chronoscale_seq_s": n / a * 1e3, "torch_seq_s": n / b * 1e3})
@@ -356,12 +445,19 @@ def main(argv=None) -> dict:
     print(f"# {platform.processor() or platform.machine()}, {info['num_threads']} threads, "
           f"BLAS {info['blas']}, torch {torch.__version__}; data={args.data}, B={B}, T={T}, "
           f"positions={positions}, V={V}, d={d}, H={H}, GRU, scales {list(scales)}, "
-          f"median of {args.repeat} after {args.warmup} warm-up; load {os.getloadavg()[0]:.2f}")
+          f"median of {args.repeat} (alternating) after {args.warmup} warm-up; load "
+          f"{load0:.2f} -> {os.getloadavg()[0]:.2f}")
     print(f"{'case':<20} {'chronoscale ms':>15} {'torch ms':>10} {'chronoscale seq/s':>18} "
           f"{'torch seq/s':>12} {'torch/chronoscale':>18}")
     for r in rows:
         print(f"{r['case']:<20} {r['chronoscale_ms']:>15.1f} {r['torch_ms']:>10.1f} "
               f"{r['chronoscale_seq_s']:>18.1f} {r['torch_seq_s']:>12.1f} {r['ratio']:>17.2f}x")
+    gemm = [r for r in rows if r["case"] == "softmax GEMMs only"]
+    if gemm:
+        flops = 6.0 * positions * V * (2 * d + 1)
+        print(f"# softmax GEMMs: {flops / 1e9:.1f} GFLOP per step; chronoscale "
+              f"{flops / gemm[0]['chronoscale_ms'] / 1e6:.1f} GFLOP/s, torch "
+              f"{flops / gemm[0]['torch_ms'] / 1e6:.1f} GFLOP/s")
     result = {"rows": rows, "build_info": info, "torch": torch.__version__, "data": args.data,
               "B": B, "T": T, "positions": positions}
     if args.json:

@@ -12,9 +12,14 @@ Per event ``t`` of a user's history (ids ``[B, T]``, optional timestamps and sid
 ``m_t . E_v / |E_v|`` is exactly the mean over the history of ``cos(E_v, e_tau)``: the
 candidate-vs-history cosine, computed for every item at once as one more product with the
 row-normalised table. So every score is ``z_t . F_v`` with ``z_t = [u_t, beta m_t, 1]`` and
-``F = [E, E / |E|, b]`` (``[V, 2d + 1]``): one GEMM for the full softmax, one table for the
+``F = [E, E / |E|, b]`` (``[V, 2d + 1]``): GEMMs for the full softmax, one table for the
 sampled softmax. The table ``E`` is tied between input and output. Gradients flow back through
 both normalisations (NumPy glue per mini-batch; every kernel is native).
+
+Cost (training, ``N`` scored events): only those ``N`` rows of ``[h_t, x_t]`` are gathered and
+projected; the full softmax runs in row blocks of about ``_BLOCK`` logits (forward GEMM,
+cross-entropy, both backward GEMMs per block), so the ``[N, V]`` logits and their gradient
+never exist at once -- a block stays in cache and its memory is reused.
 """
 
 from __future__ import annotations
