@@ -61,12 +61,13 @@ def test_scatter_rows_matches_add_at(rng):
     H, size = 3, 9
     for keys in (np.array([-1, -1, 0, 0, 0, 2, 2, 5, -1, 6, 8, 8]),  # sorted runs, gaps
                  np.array([3, 3, -1, 1, 1, 3, 0]),  # a key in two runs: the fallback
+                 np.r_[-1, [1] * 70, -1, -1, [4] * 3, 7],  # a long run: reduceat
                  np.full(4, -1)):
         g = rng.normal(size=(len(keys), H))
         want = np.zeros((size, H))
         used = keys >= 0
         np.add.at(want, keys[used], g[used])
-        np.testing.assert_array_equal(_scatter_rows(g, keys, size), want)
+        np.testing.assert_allclose(_scatter_rows(g, keys, size), want, rtol=1e-14, atol=1e-14)
 
 
 @pytest.mark.parametrize("merge", ["concat", None])

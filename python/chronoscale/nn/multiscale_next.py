@@ -40,6 +40,9 @@ def closed_through(scale, closed_before, lengths, out_lengths):
     return np.ascontiguousarray(np.where(t1 <= L[:, None], n, 0), dtype=np.int64)
 
 
+_LONG_RUN = 64  # runs longer than this are summed with reduceat
+
+
 def _keys(b, n, W):
     """Row of ``y.reshape(B * W, H)`` holding the state for each position (``-1``: none
     closed, the zero state)."""
@@ -49,21 +52,25 @@ def _keys(b, n, W):
 def _scatter_rows(g, keys, size):
     """``out [size, H]`` with ``out[k]`` the sum of the rows of ``g [N, H]`` whose key is ``k``
     (keys ``< 0`` dropped), added in row order: the sums of ``np.add.at``, without its cost.
-    The positions of one window are consecutive rows, so the sums run over runs of equal keys,
-    one vectorised pass per offset within a run."""
+    The positions of one window are consecutive rows, so the sums run over runs of equal keys:
+    one vectorised pass per offset within a run (``reduceat`` when some run is long)."""
     out = np.zeros((size, g.shape[1]), dtype=g.dtype)
     if keys.size == 0:
         return out
     starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
     runs = np.diff(np.append(starts, keys.size))
-    keep = keys[starts] >= 0
-    seg, starts, runs = keys[starts][keep], starts[keep], runs[keep]
-    if seg.size == 0:
+    seg = keys[starts]
+    keep = seg >= 0
+    if not keep.any():
         return out
-    if np.any(seg[1:] <= seg[:-1]):  # a key in several runs (never for our indices)
+    if np.any(seg[keep][1:] <= seg[keep][:-1]):  # a key in several runs (never for our keys)
         used = keys >= 0
         np.add.at(out, keys[used], g[used])
         return out
+    if runs[keep].max() > _LONG_RUN:  # e.g. a wall-clock window's many events
+        out[seg[keep]] = np.add.reduceat(g, starts, axis=0)[keep]
+        return out
+    seg, starts, runs = seg[keep], starts[keep], runs[keep]
     out[seg] = g[starts]
     for r in range(1, int(runs.max())):
         longer = runs > r
