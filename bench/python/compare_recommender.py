@@ -19,7 +19,8 @@ The two sides run alternately (AB, BA, ...) so that both see the same load on a 
 
 ``--data ml1m`` uses the users of ``../shared/data/movielens-1m-sample`` (each user's most
 recent 192 events; the sample is thinned, so most histories are short) instead of uniformly
-random ids with every history T events long.
+random ids with every history T events long; the PyTorch GRUs then run on packed sequences
+(``pack_padded_sequence``) so that neither side computes the padding.
 """
 
 from __future__ import annotations
@@ -45,20 +46,25 @@ ML1M_SAMPLE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared"
 
 
 def paired_ms(ours, theirs, repeat: int, warmup: int) -> tuple:
-    """Median ms of each of two calls, timed alternately (AB, BA, AB, ...) so that both see the
-    same machine load; ``None`` skips a side (nan)."""
+    """``(wall ms, cpu ms)`` medians of each of two calls, timed alternately (AB, BA, AB, ...)
+    so that both see the same machine load; cpu is the process's CPU time over all its threads
+    (less sensitive to other processes than wall time, but it counts spinning threads). ``None``
+    skips a side (nan)."""
     fns = [f for f in (ours, theirs) if f is not None]
     for _ in range(warmup):
         for f in fns:
             f()
-    times = {id(f): [] for f in fns}
+    wall = {id(f): [] for f in fns}
+    cpu = {id(f): [] for f in fns}
     for r in range(repeat):
         for f in (fns if r % 2 == 0 else fns[::-1]):
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             f()
-            times[id(f)].append(time.perf_counter() - t0)
-    return tuple(float(np.median(times[id(f)]) * 1e3) if f is not None else float("nan")
-                 for f in (ours, theirs))
+            wall[id(f)].append(time.perf_counter() - t0)
+            cpu[id(f)].append(time.process_time() - c0)
+    nan = float("nan")
+    return tuple((float(np.median(wall[id(f)]) * 1e3), float(np.median(cpu[id(f)]) * 1e3))
+                 if f is not None else (nan, nan) for f in (ours, theirs))
 
 
 def histories(kind, B, T, V, rng):
@@ -122,7 +128,14 @@ def torch_model(torch, V, d, sizes, H, count_feature=True, eps=1e-8):
                 pooled = xs / torch.clamp(cnt, min=1)[..., None]
                 if count_feature:
                     pooled = torch.cat([pooled, torch.log1p(cnt)[..., None]], -1)
-                y, _ = gru(pooled)
+                windows = (cnt > 0).sum(1)
+                if bool((windows < W).any()):  # skip the padding, as chronoscale's kernel does
+                    packed = torch.nn.utils.rnn.pack_padded_sequence(
+                        pooled, windows, batch_first=True, enforce_sorted=False)
+                    y = torch.nn.utils.rnn.pad_packed_sequence(gru(packed)[0], batch_first=True,
+                                                               total_length=W)[0]
+                else:
+                    y, _ = gru(pooled)
                 y = F.pad(y, (0, 0, 1, 0))  # row 0: the zero state (no window closed)
                 states.append(torch.gather(y, 1, n[..., None].expand(B, T, H)))
             return states
@@ -206,19 +219,20 @@ def build(ids, L, V, d, H, scales, dtype, seed=0):
 def check(torch) -> None:
     """float64, small sizes: copy chronoscale's weights into the PyTorch model; the loss, every
     gradient and the weights after one Adam step (with clipping) must match -- with the full
-    softmax in one block and in blocks of 7 rows."""
+    softmax in one block and in blocks of 7 rows, with mixed lengths (the PyTorch GRUs on packed
+    sequences) and with every history full."""
     from chronoscale.models import _recnet
 
     block = _recnet._BLOCK
     try:
-        for rows in (None, 7):
-            _check(torch, _recnet, rows)
+        for rows, full in ((None, False), (7, False), (None, True)):
+            _check(torch, _recnet, rows, full)
             _recnet._BLOCK = block
     finally:
         _recnet._BLOCK = block
 
 
-def _check(torch, _recnet, rows) -> None:
+def _check(torch, _recnet, rows, full) -> None:
     torch.set_default_dtype(torch.float64)
     rng = np.random.default_rng(7)
     V, d, H, B, T, scales = 40, 8, 6, 5, 37, ("1", "4", "16")
@@ -226,7 +240,7 @@ def _check(torch, _recnet, rows) -> None:
         _recnet._BLOCK = rows * V
     label = "one block" if rows is None else f"blocks of {rows} rows"
     ids = rng.integers(0, V, (B, T))
-    L = np.array([T, 1, 2, 17, 30])
+    L = np.full(B, T) if full else np.array([T, 1, 2, 17, 30])  # torch packs these
     m = build(ids, L, V, d, H, scales, "float64", seed=3)
     net = m.net
     for p in net.parameters():  # non-trivial values everywhere
@@ -344,9 +358,10 @@ def pieces(torch, m, tm, inp, ids, L, repeat, warmup) -> list:
         ("softmax fwd+bwd", lambda: _full_softmax(z, F, target), th_softmax),
         ("softmax GEMMs only", cs_gemms, th_gemms),
     ]:
-        a, c = paired_ms(ours, theirs, repeat, warmup)
+        (a, ac), (c, cc) = paired_ms(ours, theirs, repeat, warmup)
         rows.append({"case": name, "chronoscale_ms": a, "torch_ms": c, "ratio": c / a,
-                     "chronoscale_seq_s": B / a * 1e3, "torch_seq_s": B / c * 1e3})
+                     "chronoscale_seq_s": B / a * 1e3, "torch_seq_s": B / c * 1e3,
+                     "chronoscale_cpu_ms": ac, "torch_cpu_ms": cc})
     return rows
 
 
@@ -434,11 +449,13 @@ def main(argv=None) -> dict:
     rows = [] if not args.pieces else pieces(torch, m, tm, inp, ids, L, args.repeat,
                                              args.warmup)
     for name, ours, theirs, rep in cases:
-        a, b = paired_ms(ours if args.only != "torch" else None,
-                         theirs if args.only != "chronoscale" else None, rep, args.warmup)
+        (a, ac), (b, bc) = paired_ms(ours if args.only != "torch" else None,
+                                     theirs if args.only != "chronoscale" else None, rep,
+                                     args.warmup)
         n = B if not name.endswith("B=1") else 1
         rows.append({"case": name, "chronoscale_ms": a, "torch_ms": b, "ratio": b / a,
-                     "chronoscale_seq_s": n / a * 1e3, "torch_seq_s": n / b * 1e3})
+                     "chronoscale_seq_s": n / a * 1e3, "torch_seq_s": n / b * 1e3,
+                     "chronoscale_cpu_ms": ac, "torch_cpu_ms": bc})
 
     info = chronoscale.build_info()
     positions = int(np.sum(L - 1))
@@ -448,10 +465,11 @@ def main(argv=None) -> dict:
           f"median of {args.repeat} (alternating) after {args.warmup} warm-up; load "
           f"{load0:.2f} -> {os.getloadavg()[0]:.2f}")
     print(f"{'case':<20} {'chronoscale ms':>15} {'torch ms':>10} {'chronoscale seq/s':>18} "
-          f"{'torch seq/s':>12} {'torch/chronoscale':>18}")
+          f"{'torch seq/s':>12} {'torch/chronoscale':>18} {'cpu ms cs / torch':>20}")
     for r in rows:
         print(f"{r['case']:<20} {r['chronoscale_ms']:>15.1f} {r['torch_ms']:>10.1f} "
-              f"{r['chronoscale_seq_s']:>18.1f} {r['torch_seq_s']:>12.1f} {r['ratio']:>17.2f}x")
+              f"{r['chronoscale_seq_s']:>18.1f} {r['torch_seq_s']:>12.1f} {r['ratio']:>17.2f}x "
+              f"{r['chronoscale_cpu_ms']:>10.0f} / {r['torch_cpu_ms']:<8.0f}")
     gemm = [r for r in rows if r["case"] == "softmax GEMMs only"]
     if gemm:
         flops = 6.0 * positions * V * (2 * d + 1)
