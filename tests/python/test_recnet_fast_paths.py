@@ -57,6 +57,13 @@ def test_train_loss_gradients_do_not_depend_on_the_block(rng, monkeypatch, loss)
         assert rel_error(g1[name], g0[name]) < 1e-12, name
 
 
+@pytest.mark.parametrize("B", [1, 20])
+def test_cumsum_time_matches_numpy(rng, B):
+    x = rng.normal(size=(B, 9, 4)).astype(np.float32)
+    for v in (x, x[:, ::-1]):
+        np.testing.assert_array_equal(_recnet._cumsum_time(v), np.cumsum(v, axis=1))
+
+
 def test_scatter_rows_matches_add_at(rng):
     H, size = 3, 9
     for keys in (np.array([-1, -1, 0, 0, 0, 2, 2, 5, -1, 6, 8, 8]),  # sorted runs, gaps
