@@ -12,9 +12,14 @@ Per event ``t`` of a user's history (ids ``[B, T]``, optional timestamps and sid
 ``m_t . E_v / |E_v|`` is exactly the mean over the history of ``cos(E_v, e_tau)``: the
 candidate-vs-history cosine, computed for every item at once as one more product with the
 row-normalised table. So every score is ``z_t . F_v`` with ``z_t = [u_t, beta m_t, 1]`` and
-``F = [E, E / |E|, b]`` (``[V, 2d + 1]``): one GEMM for the full softmax, one table for the
+``F = [E, E / |E|, b]`` (``[V, 2d + 1]``): GEMMs for the full softmax, one table for the
 sampled softmax. The table ``E`` is tied between input and output. Gradients flow back through
 both normalisations (NumPy glue per mini-batch; every kernel is native).
+
+Cost (training, ``N`` scored events): only those ``N`` rows of ``[h_t, x_t]`` are gathered and
+projected; the full softmax runs in row blocks of about ``_BLOCK`` logits (forward GEMM,
+cross-entropy, both backward GEMMs per block), so the ``[N, V]`` logits and their gradient
+never exist at once -- a block stays in cache and its memory is reused.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from ..nn.layer import _as_rng
 from ..nn.multiscale_next import MultiScaleNext
 
 _EPS = 1e-8  # the norm floor of the cosine kernels
+_BLOCK = 1 << 22  # logits per block of the full softmax (16 MiB in float32)
 
 
 def _normalize(x):
@@ -39,6 +45,19 @@ def _normalize_backward(dxhat, xhat, norm):
     n = np.maximum(norm, _EPS)[..., None]
     radial = np.einsum("...d,...d->...", xhat, dxhat)[..., None]
     return np.where((norm > _EPS)[..., None], dxhat - xhat * radial, dxhat) / n
+
+
+def _cumsum_time(x):
+    """``np.cumsum(x, axis=1)`` for ``x [B, T, d]`` (any strides), the same sums in the same
+    order; one vectorised add over ``[B, d]`` per step, which beats NumPy's strided
+    accumulate once ``B`` is not tiny."""
+    if x.shape[0] < 16:
+        return np.cumsum(x, axis=1)
+    out = np.empty(x.shape, dtype=x.dtype)
+    out[:, 0] = x[:, 0]
+    for t in range(1, x.shape[1]):
+        np.add(out[:, t - 1], x[:, t], out=out[:, t])
+    return out
 
 
 class RecNet(nn.Layer):
@@ -56,7 +75,7 @@ class RecNet(nn.Layer):
         self.ms = self.add_child("ms", MultiScaleNext(scales, units, cell=cell, pool=pool,
                                                       count_feature=count_feature))
         self.proj = self.add_child("proj", nn.Dense(self.dim))
-        self._enc = None
+        self._enc = None  # what backward_rows needs from forward_rows
 
     def build(self, in_features=None, rng=None, dtype=None):
         rng = _as_rng(rng)
@@ -77,28 +96,29 @@ class RecNet(nn.Layer):
         return any(s.kind == "time" for s in self.ms._scales)
 
     # -- forward pieces --------------------------------------------------------------------
-    def encode(self, ids, lengths, timestamps=None, features=None):
-        """``(f [B, T, sum(H) + d + 1 + F], m [B, T, d])``: the fusion input and the running
-        mean of normalised embeddings, per event (causal: row t uses events 0..t only)."""
+    def forward_rows(self, ids, lengths, b, t, timestamps=None, features=None):
+        """``(u [N, d], m [N, d], z [N, 2d + 1])`` after the events ``(b[n], t[n])`` (``N >= 1``,
+        ``t[n] < lengths[b[n]]``; causal: row n uses events ``0..t[n]`` of history ``b[n]``
+        only). Only those rows are gathered and projected; keeps what :meth:`backward_rows`
+        needs."""
         e = self.emb.forward(ids, lengths=lengths)
         x = self.cos.forward(e, lengths=lengths)
         if self.n_features:
             x = np.ascontiguousarray(np.concatenate([x, features], axis=-1))
-        h = self.ms.forward(x, lengths=lengths,
-                            timestamps=timestamps if self.needs_timestamps else None)
-        f = np.concatenate([h, x], axis=-1)
+        self.ms.run(x, lengths, timestamps if self.needs_timestamps else None)
+        H = sum(self.ms.units)
+        f = np.empty((len(b), H + x.shape[2]), dtype=x.dtype)  # the fusion input [h, x]
+        self.ms.gather(b, t, out=f[:, :H])
+        f[:, H:] = x[b, t]
+        u = self.proj.forward(f)
         ehat, enorm = _normalize(e)
-        steps = np.arange(1, e.shape[1] + 1, dtype=e.dtype)[None, :, None]
-        m = np.cumsum(ehat, axis=1) / steps
-        self._enc = (ehat, enorm, steps, f.shape)
-        return f, m
-
-    def users(self, f, m, b, t):
-        """``(u [N, d], m [N, d], z [N, 2d + 1])`` at the events ``(b[n], t[n])``."""
-        u = self.proj.forward(np.ascontiguousarray(f[b, t]))
-        mm = np.ascontiguousarray(m[b, t])
-        one = np.ones((len(b), 1), dtype=u.dtype)
-        z = np.ascontiguousarray(np.concatenate([u, self.beta.data[0] * mm, one], axis=1))
+        mm = _cumsum_time(ehat)[b, t] / (t + 1).astype(e.dtype)[:, None]
+        d = self.dim
+        z = np.empty((len(b), 2 * d + 1), dtype=u.dtype)
+        z[:, :d] = u
+        np.multiply(mm, self.beta.data[0], out=z[:, d:2 * d])
+        z[:, 2 * d] = 1
+        self._enc = (b, t, mm, ehat, enorm)
         return u, mm, z
 
     def table(self):
@@ -110,9 +130,9 @@ class RecNet(nn.Layer):
 
     def last(self, ids, lengths, timestamps=None, features=None):
         """``(u, z)`` after each history's last event (``lengths >= 1``)."""
-        f, m = self.encode(ids, lengths, timestamps, features)
         b = np.arange(ids.shape[0])
-        u, _, z = self.users(f, m, b, np.asarray(lengths) - 1)
+        u, _, z = self.forward_rows(ids, lengths, b, np.asarray(lengths) - 1, timestamps,
+                                    features)
         return u, z
 
     # -- training ------------------------------------------------------------------------------
@@ -121,43 +141,73 @@ class RecNet(nn.Layer):
         """Next-item loss at every event that has a next one (event t predicts item t + 1);
         accumulates every parameter's gradient. Returns ``(mean loss, positions)``, or
         ``(None, 0)`` when no history has two events."""
-        B, T = ids.shape
+        T = ids.shape[1]
         b, t = np.nonzero(np.arange(T)[None, :] < (np.asarray(lengths) - 1)[:, None])
         if b.size == 0:
             return None, 0
         target = np.ascontiguousarray(ids[b, t + 1], dtype=np.int64)
-        f, m = self.encode(ids, lengths, timestamps, features)
-        _, mm, z = self.users(f, m, b, t)
+        _, _, z = self.forward_rows(ids, lengths, b, t, timestamps, features)
         F, ehat, enorm = self.table()
         d, W = self.dim, self.emb.weight
         if loss == "full":
-            logits, cache = ops.linear_forward(z, F)
-            value, dlogits = ops.softmax_cross_entropy(logits, target)
-            dz, dF, _ = ops.linear_backward(dlogits, cache)
-            W.accumulate(dF[:, :d] + _normalize_backward(dF[:, d:2 * d], ehat, enorm))
+            value, dz, dF = _full_softmax(z, F, target)
+            dW = dF[:, :d] + _normalize_backward(dF[:, d:2 * d], ehat, enorm)
             self.item_bias.accumulate(dF[:, 2 * d:])
+            self.backward_rows(dz, dW)
+            W.accumulate(dW)
         else:
             value, dz, rows, drows = ops.sampled_softmax_loss(z, F, target, num_negatives,
                                                               seed, log_q=log_q)
             W.accumulate_rows(rows, drows[:, :d] + _normalize_backward(
                 drows[:, d:2 * d], ehat[rows], enorm[rows]))
             self.item_bias.accumulate_rows(rows, drows[:, 2 * d:])
-        self.backward_users(dz, mm, b, t, (B, T))
+            self.backward_rows(dz)
         return float(value), int(b.size)
 
-    def backward_users(self, dz, mm, b, t, shape):
-        """Backward of :meth:`users` after :meth:`encode` (accumulates the gradients)."""
-        d, (B, T) = self.dim, shape
-        ehat, enorm, steps, fshape = self._enc
+    def backward_rows(self, dz, dW=None):
+        """Backward of :meth:`forward_rows` from ``dz [N, 2d + 1]`` (accumulates the gradients).
+        ``dW``: a dense ``[V, d]`` gradient of the table that the embedding's rows are added to
+        (the caller accumulates it); None: they go to the table as sparse rows."""
+        b, t, mm, ehat, enorm = self._enc
+        d, (B, T) = self.dim, ehat.shape[:2]
         beta = self.beta.data[0]
         self.beta.accumulate(np.array([np.sum(dz[:, d:2 * d] * mm)]))
-        df = np.zeros(fshape, dtype=dz.dtype)
-        df[b, t] = self.proj.backward(np.ascontiguousarray(dz[:, :d]))
-        dm = np.zeros((B, T, d), dtype=dz.dtype)
-        dm[b, t] = beta * dz[:, d:2 * d]
-        dehat = np.flip(np.cumsum(np.flip(dm / steps, 1), axis=1), 1)  # mean over tau <= t
-        de = _normalize_backward(dehat, ehat, enorm)
+        df = self.proj.backward(np.ascontiguousarray(dz[:, :d]))  # [N, H + C]
         H = sum(self.ms.units)
-        dx = df[..., H:] + self.ms.backward(np.ascontiguousarray(df[..., :H]))
-        de += self.cos.backward(np.ascontiguousarray(dx[..., :d + 1]))
-        self.emb.backward(np.ascontiguousarray(de))
+        dx = self.ms.backward_rows(df[:, :H], b, t)  # [B, T, C]
+        dx[b, t] += df[:, H:]
+        dm = np.zeros((B, T, d), dtype=dz.dtype)
+        dm[b, t] = beta * dz[:, d:2 * d] / (t + 1).astype(dz.dtype)[:, None]
+        dehat = _cumsum_time(dm[:, ::-1])[:, ::-1]  # m_t is the mean over tau <= t
+        de = _normalize_backward(dehat, ehat, enorm)
+        de += self.cos.backward(dx[..., :d + 1])
+        if dW is None:
+            self.emb.backward(de)
+        else:
+            rows, grad = ops.embedding_backward(de, self.emb._cache, sparse=True)
+            dW[rows] += grad  # distinct rows
+
+
+def _full_softmax(z, F, target):
+    """``(mean cross-entropy, dz, dF)`` of the logits ``z F^T`` over all items, in blocks of
+    about ``_BLOCK`` logits (the ``[N, V]`` logits never exist at once: each block stays in
+    cache and its memory is reused)."""
+    N, V = z.shape[0], F.shape[0]
+    step = max(1, _BLOCK // V)
+    if N <= step:
+        logits, cache = ops.linear_forward(z, F)
+        value, dlogits = ops.softmax_cross_entropy(logits, target)
+        dz, dF, _ = ops.linear_backward(dlogits, cache)
+        return value, dz, dF
+    dz, dF, total = np.empty_like(z), np.zeros_like(F), 0.0
+    for i in range(0, N, step):
+        j = min(i + step, N)
+        logits, cache = ops.linear_forward(z[i:j], F)
+        value, dlogits = ops.softmax_cross_entropy(logits, target[i:j])
+        dzi, dFi, _ = ops.linear_backward(dlogits, cache)
+        w = (j - i) / N  # the block's mean -> the mean over all N rows
+        np.multiply(dzi, w, out=dz[i:j])
+        dFi *= w
+        dF += dFi
+        total += value * (j - i)
+    return total / N, dz, dF

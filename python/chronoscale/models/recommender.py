@@ -369,8 +369,8 @@ class MultiScaleRecommender(BaseModel):
         b = rd.take(data, np.arange(len(data["lengths"])), self._net.dtype)
         B, T = b["ids"].shape
         rows, cols = np.nonzero(np.arange(T)[None, :] < b["lengths"][:, None])
-        f, m = self._net.encode(b["ids"], b["lengths"], b["timestamps"], b["features"])
-        z = self._net.users(f, m, rows, cols)[2]
+        z = self._net.forward_rows(b["ids"], b["lengths"], rows, cols, b["timestamps"],
+                                   b["features"])[2]
         out = np.zeros((B, data["ids"].shape[1], self._net.num_items), dtype=z.dtype)
         out[rows, cols] = ops.linear_forward(z, self._net.table()[0])[0]
         return out

@@ -40,6 +40,44 @@ def closed_through(scale, closed_before, lengths, out_lengths):
     return np.ascontiguousarray(np.where(t1 <= L[:, None], n, 0), dtype=np.int64)
 
 
+_LONG_RUN = 64  # runs longer than this are summed with reduceat
+
+
+def _keys(b, n, W):
+    """Row of ``y.reshape(B * W, H)`` holding the state for each position (``-1``: none
+    closed, the zero state)."""
+    return np.where(n > 0, b * W + n - 1, -1)
+
+
+def _scatter_rows(g, keys, size):
+    """``out [size, H]`` with ``out[k]`` the sum of the rows of ``g [N, H]`` whose key is ``k``
+    (keys ``< 0`` dropped), added in row order: the sums of ``np.add.at``, without its cost.
+    The positions of one window are consecutive rows, so the sums run over runs of equal keys:
+    one vectorised pass per offset within a run (``reduceat`` when some run is long)."""
+    out = np.zeros((size, g.shape[1]), dtype=g.dtype)
+    if keys.size == 0:
+        return out
+    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+    runs = np.diff(np.append(starts, keys.size))
+    seg = keys[starts]
+    keep = seg >= 0
+    if not keep.any():
+        return out
+    if np.any(seg[keep][1:] <= seg[keep][:-1]):  # a key in several runs (never for our keys)
+        used = keys >= 0
+        np.add.at(out, keys[used], g[used])
+        return out
+    if runs[keep].max() > _LONG_RUN:  # e.g. a wall-clock window's many events
+        out[seg[keep]] = np.add.reduceat(g, starts, axis=0)[keep]
+        return out
+    seg, starts, runs = seg[keep], starts[keep], runs[keep]
+    out[seg] = g[starts]
+    for r in range(1, int(runs.max())):
+        longer = runs > r
+        out[seg[longer]] += g[starts[longer] + r]
+    return out
+
+
 class MultiScaleNext(MultiScale):
     """Multi-scale cells whose per-event output feeds a prediction of the next event.
 
@@ -48,6 +86,10 @@ class MultiScaleNext(MultiScale):
     once events ``0..t`` are seen (see the module docstring), zero where none has closed and
     past the lengths. Arguments and parameters as :class:`~chronoscale.nn.MultiScale` (the
     output mode is fixed). ``backward`` is MultiScale's causal backward with these indices.
+
+    Selected positions only (what a model that scores some events needs, without the
+    ``[B, T, sum(units)]`` block): :meth:`run` the cells, :meth:`gather` the states at events
+    ``(b[n], t[n])`` into rows, :meth:`backward_rows` from those rows' gradients.
     """
 
     def __init__(self, scales, units, cell: str = "gru", pool: str = "mean",
@@ -55,17 +97,78 @@ class MultiScaleNext(MultiScale):
         super().__init__(scales, units, cell=cell, pool=pool, count_feature=count_feature,
                          output="causal", merge=merge)
 
-    def forward(self, x, training=False, lengths=None, timestamps=None):
+    def run(self, x, lengths=None, timestamps=None) -> None:
+        """Run every scale's cell over ``x [B, T, C]`` (one native call) and keep, per scale,
+        the closed-through indices for :meth:`gather` / :meth:`backward_rows`."""
         self._ensure_built(x)
         weights = [tuple(p.data if p is not None else None for p in c) for c in self.cells]
         outs, self._cache = ops.multiscale_forward(
             x, self._scales, weights, cell=_NATIVE[self.cell], lengths=lengths,
             timestamps=timestamps, count_feature=self.count_feature,
         )
-        # MultiScale.backward scatters through outs[s].closed_before: store our indices there.
+        # closed_before holds our indices (steps closed through each event).
         self._outs = [o._replace(closed_before=closed_through(sc, o.closed_before, lengths,
                                                               o.out_lengths))
                       for sc, o in zip(self._scales, outs, strict=True)]
-        ys = [ops.gather_causal(o.y, o.closed_before) for o in self._outs]
+        self._shape = x.shape[:2]
         self.out_lengths = lengths
-        return np.concatenate(ys, axis=-1) if self.merge == "concat" else ys
+
+    def _row_keys(self, b, t):
+        if b is None:  # every position, row-major
+            B, T = self._shape
+            b = np.repeat(np.arange(B), T)
+            return [_keys(b, o.closed_before.reshape(-1), o.y.shape[1]) for o in self._outs]
+        return [_keys(b, o.closed_before[b, t], o.y.shape[1]) for o in self._outs]
+
+    def gather(self, b, t, out=None):
+        """States at the events ``(b[n], t[n])`` after :meth:`run`: ``[N, sum(units)]``, scales
+        side by side (``b = t = None``: every event, row-major ``[B * T, ...]``). ``out``: an
+        ``[N, sum(units)]`` array (may be a column slice of a larger one) to write into."""
+        keys = self._row_keys(b, t)
+        if out is None:
+            out = np.empty((keys[0].size, sum(self.units)), dtype=self._outs[0].y.dtype)
+        col = 0
+        for k, o, h in zip(keys, self._outs, self.units, strict=True):
+            B, W = o.y.shape[:2]
+            rows = np.take(o.y.reshape(B * W, h), np.maximum(k, 0), axis=0)
+            rows[k < 0] = 0
+            out[:, col:col + h] = rows
+            col += h
+        return out
+
+    def backward_rows(self, dg, b, t):
+        """Backward of :meth:`gather` then the cells: ``dg [N, sum(units)]`` (any strides) the
+        gradient w.r.t. the gathered rows; accumulates the weights' gradients and returns
+        ``dx [B, T, C]``."""
+        if self._cache is None:
+            raise RuntimeError("MultiScaleNext.backward called before forward")
+        seq, col = [], 0
+        for k, o, h in zip(self._row_keys(b, t), self._outs, self.units, strict=True):
+            B, W = o.y.shape[:2]
+            seq.append(_scatter_rows(dg[:, col:col + h], k, B * W).reshape(B, W, h))
+            col += h
+        dx, grads = ops.multiscale_backward(seq, None, None, self._cache)
+        for params, g in zip(self.cells, grads, strict=True):
+            for p, gp in zip(params, g, strict=True):
+                if p is not None and gp is not None:
+                    p.accumulate(gp)
+        return dx
+
+    def forward(self, x, training=False, lengths=None, timestamps=None):
+        self.run(x, lengths, timestamps)
+        B, T = self._shape
+        y = self.gather(None, None).reshape(B, T, -1)
+        if self.merge == "concat":
+            return y
+        cols = np.cumsum([0] + self.units)
+        return [np.ascontiguousarray(y[..., a:c]) for a, c in zip(cols[:-1], cols[1:])]
+
+    def backward(self, dy):
+        if self._cache is None:
+            raise RuntimeError("MultiScaleNext.backward called before forward")
+        B, T = self._shape
+        if self.merge != "concat":  # a list per scale, None: no gradient
+            dt = self._outs[0].y.dtype
+            dy = np.concatenate([np.zeros((B, T, h), dt) if d is None else np.asarray(d)
+                                 for d, h in zip(dy, self.units, strict=True)], axis=-1)
+        return self.backward_rows(dy.reshape(B * T, -1), None, None)

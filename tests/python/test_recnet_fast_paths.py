@@ -1,0 +1,114 @@
+"""The recommender's fast paths give what the plain definitions give: the blocked full softmax,
+MultiScaleNext's row gather / scatter (vs gather_causal and np.add.at), float64."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from chronoscale import nn, ops
+from chronoscale.models import MultiScaleRecommender, _recnet
+from chronoscale.nn.multiscale_next import _scatter_rows, closed_through
+
+from helpers import random_lengths, rel_error
+
+
+def test_blocked_full_softmax_matches_one_block(rng, monkeypatch):
+    N, V, K = 23, 7, 5
+    z, F = rng.normal(size=(N, K)), rng.normal(size=(V, K))
+    target = rng.integers(0, V, N)
+    want = _recnet._full_softmax(z, F, target)
+    logits = z @ F.T
+    lse = logits.max(1) + np.log(np.exp(logits - logits.max(1)[:, None]).sum(1))
+    assert want[0] == pytest.approx(np.mean(lse - logits[np.arange(N), target]), rel=1e-12)
+    for rows in (1, 3, 22):  # blocks of `rows` rows, the last one shorter
+        monkeypatch.setattr(_recnet, "_BLOCK", rows * V)
+        got = _recnet._full_softmax(z, F, target)
+        assert got[0] == pytest.approx(want[0], rel=1e-12)
+        for a, b in zip(got[1:], want[1:], strict=True):
+            assert rel_error(a, b) < 1e-12
+
+
+@pytest.mark.parametrize("loss", ["full", "sampled"])
+def test_train_loss_gradients_do_not_depend_on_the_block(rng, monkeypatch, loss):
+    V, B, T = 11, 4, 9
+    ids, L = rng.integers(0, V, (B, T)), random_lengths(rng, B, T)
+    m = MultiScaleRecommender(num_items=V, dim=3, units=2, scales=["1", "4"], dtype="float64",
+                              random_state=0).fit(ids, epochs=1, lengths=L, verbose=0)
+    for p in m.net.parameters():
+        p.data[...] += rng.normal(scale=0.3, size=p.data.shape)
+
+    def grads():
+        m.net.zero_grad()
+        value, _ = m.net.train_loss(ids, L, loss=loss, num_negatives=5, seed=3)
+        out = {}
+        for name, p in m.net.named_parameters():
+            g = np.zeros_like(p.data) if p.grad is None else p.grad.copy()
+            if p.rows is not None:
+                np.add.at(g, p.rows, p.grad_rows)
+            out[name] = g
+        return value, out
+
+    v0, g0 = grads()
+    monkeypatch.setattr(_recnet, "_BLOCK", 2 * V)
+    v1, g1 = grads()
+    assert v1 == pytest.approx(v0, rel=1e-12)
+    for name in g0:
+        assert rel_error(g1[name], g0[name]) < 1e-12, name
+
+
+@pytest.mark.parametrize("B", [1, 20])
+def test_cumsum_time_matches_numpy(rng, B):
+    x = rng.normal(size=(B, 9, 4)).astype(np.float32)
+    for v in (x, x[:, ::-1]):
+        np.testing.assert_array_equal(_recnet._cumsum_time(v), np.cumsum(v, axis=1))
+
+
+def test_scatter_rows_matches_add_at(rng):
+    H, size = 3, 9
+    for keys in (np.array([-1, -1, 0, 0, 0, 2, 2, 5, -1, 6, 8, 8]),  # sorted runs, gaps
+                 np.array([3, 3, -1, 1, 1, 3, 0]),  # a key in two runs: the fallback
+                 np.r_[-1, [1] * 70, -1, -1, [4] * 3, 7],  # a long run: reduceat
+                 np.full(4, -1)):
+        g = rng.normal(size=(len(keys), H))
+        want = np.zeros((size, H))
+        used = keys >= 0
+        np.add.at(want, keys[used], g[used])
+        np.testing.assert_allclose(_scatter_rows(g, keys, size), want, rtol=1e-14, atol=1e-14)
+
+
+@pytest.mark.parametrize("merge", ["concat", None])
+def test_multiscale_next_matches_gather_causal(rng, merge):
+    B, T, C = 5, 13, 3
+    x = rng.normal(size=(B, T, C))
+    L = random_lengths(rng, B, T)
+    ts = (1_700_000_000 + np.cumsum(rng.integers(0, 3000, (B, T)), axis=1)).astype(np.int64)
+    layer = nn.MultiScaleNext(["1", "4", "1h"], [2, 3, 2], cell="gru", count_feature=True,
+                              merge=merge).build(C, rng, np.float64)
+    y = layer.forward(x, lengths=L, timestamps=ts)
+    weights = [tuple(p.data for p in c) for c in layer.cells]
+    outs, cache = ops.multiscale_forward(x, layer._scales, weights, cell="gru", lengths=L,
+                                         timestamps=ts, count_feature=True)
+    idx = [closed_through(s, o.closed_before, L, o.out_lengths)
+           for s, o in zip(layer._scales, outs, strict=True)]
+    want = [ops.gather_causal(o.y, i) for o, i in zip(outs, idx, strict=True)]
+    got = y if merge is None else np.split(y, np.cumsum(layer.units)[:-1], axis=-1)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+    dys = [rng.normal(size=w.shape) for w in want]
+    layer.zero_grad()
+    dx = layer.backward(dys if merge is None else np.concatenate(dys, axis=-1))
+    seq = [ops.gather_causal_backward(d, i, o.y.shape[1])
+           for d, i, o in zip(dys, idx, outs, strict=True)]
+    dx_want, grads = ops.multiscale_backward(seq, None, None, cache)
+    assert rel_error(dx, dx_want) < 1e-13
+    for params, gs in zip(layer.cells, grads, strict=True):
+        for p, g in zip(params, gs, strict=True):
+            assert rel_error(p.grad, g) < 1e-13
+    # selected rows: the same states and, from their gradients, the same backward
+    b = rng.integers(0, B, 6)
+    t = np.minimum(rng.integers(0, T, 6), L[b] - 1)
+    order = np.lexsort((t, b))
+    b, t = b[order], t[order]
+    rows = layer.gather(b, t)
+    np.testing.assert_array_equal(rows, np.concatenate([w[b, t] for w in want], axis=-1))
