@@ -216,9 +216,9 @@ def score_contributions(model, hist: dict, items) -> tuple[np.ndarray, list[str]
     net = model.net
     data = model._read(hist, None, None, None)
     b = rd.take(data, np.arange(len(data["lengths"])), net.dtype)
-    f, m = net.encode(b["ids"], b["lengths"], b["timestamps"], b["features"])
     r, t = np.arange(len(b["lengths"])), b["lengths"] - 1
-    fl, ml = f[r, t].astype(np.float64), m[r, t].astype(np.float64)
+    f, m = net.fusion_inputs(b["ids"], b["lengths"], r, t, b["timestamps"], b["features"])
+    fl, ml = f.astype(np.float64), m.astype(np.float64)
     W = net.proj.weight.data.astype(np.float64)
     items = np.asarray(items, np.int64)
     E = net.emb.weight.data[items].astype(np.float64)

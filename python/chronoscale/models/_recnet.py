@@ -119,7 +119,14 @@ class RecNet(nn.Layer):
         np.multiply(mm, self.beta.data[0], out=z[:, d:2 * d])
         z[:, 2 * d] = 1
         self._enc = (b, t, mm, ehat, enorm)
+        self._fusion_in = f
         return u, mm, z
+
+    def fusion_inputs(self, ids, lengths, b, t, timestamps=None, features=None):
+        """``(f [N, H + C], m [N, d])``: the fusion input ``[h^1..h^S, x_t]`` and the history
+        mean of :meth:`forward_rows` for the rows ``(b[n], t[n])`` (for score attributions)."""
+        _, mm, _ = self.forward_rows(ids, lengths, b, t, timestamps, features)
+        return self._fusion_in, mm
 
     def table(self):
         """``(F [V, 2d + 1], E_hat, |E|)``: every item's scoring vector (see module doc)."""
