@@ -77,7 +77,8 @@ def main(argv=None) -> int:
             ratio = f"{row['ratio']:6.2f}" if row["ratio"] else "     -"
             tms = f"{row['torch_ms']:10.2f}" if with_torch else "         -"
             print(f"{cell:5s} B={B:4d} T={T:4d} H={H:4d}  chronoscale {ms['chronoscale']:10.2f} ms"
-                  f"  torch {tms} ms  torch/cs {ratio}  (n={n})", flush=True)
+                  f"  torch {tms} ms  torch/cs {ratio}  (n={n}, load {load:.2f})", flush=True)
+            bc.write_outputs(rows, hw, args.json, None)  # partial results survive an interrupt
     print()
     print(bc.format_table(rows))
     bc.write_outputs(rows, hw, args.json, args.md)

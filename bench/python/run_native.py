@@ -59,7 +59,8 @@ def blas_path(name: str) -> str:
     return path
 
 
-def run_binary(binary: Path, cell: str, size, blas: str, threads: int, repeat: int) -> float:
+def run_binary(binary: Path, cell: str, size, blas: str, threads: int, repeat: int,
+               metric: str = "median_ms") -> float:
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "r.json")
         cmd = [str(binary), "--cells", cell, "--sizes", ",".join(map(str, size)), "--blas", blas,
@@ -68,7 +69,7 @@ def run_binary(binary: Path, cell: str, size, blas: str, threads: int, repeat: i
         env = dict(os.environ, OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
         with open(out) as f:
-            return json.load(f)["rows"][0]["median_ms"]
+            return json.load(f)["rows"][0][metric]
 
 
 def main(argv=None) -> int:
@@ -82,6 +83,9 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=11)
     ap.add_argument("--budget", type=float, default=4.0, help="seconds per size for torch")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--metric", choices=("wall", "cpu"), default="wall",
+                    help="native time: median wall (default) or median process CPU time (more "
+                         "robust on a busy machine with --threads 1; not comparable to torch)")
     ap.add_argument("--wait-quiet", type=float, default=None, metavar="LOAD",
                     help="before each size, wait until the 1-min load average is below LOAD "
                          "and the CPUs are mostly idle (--quiet-idle); for shared machines")
@@ -104,7 +108,7 @@ def main(argv=None) -> int:
         except ImportError:
             with_torch = False
     hw = bc.hardware()
-    hw["native"] = {"binary": str(binary), "blas": blases}
+    hw["native"] = {"binary": str(binary), "blas": blases, "metric": args.metric}
     print(bc.hardware_line(hw), flush=True)
 
     rows = []
@@ -118,8 +122,9 @@ def main(argv=None) -> int:
             row = {"cell": cell, "B": B, "T": T, "I": bc.INPUT, "H": H,
                    "load": os.getloadavg()[0]}
             for name, path in blases.items():
-                row[f"native_{name}_ms"] = run_binary(binary, cell, size, path, threads,
-                                                      args.repeat)
+                row[f"native_{name}_ms"] = run_binary(
+                    binary, cell, size, path, threads, args.repeat,
+                    "cpu_ms" if args.metric == "cpu" else "median_ms")
             if with_torch:
                 fn = bc.torch_runner(cell, bc.make_inputs(cell, B, T, H))
                 n = bc.auto_repeat(fn, args.repeat, args.budget)
