@@ -35,3 +35,28 @@ def numeric_grad(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
         flat[i] = old
         gflat[i] = (fp - fm) / (2 * eps)
     return g
+
+
+def recurrent_forward(cell, p, lengths):
+    """Run ``chronoscale.ops`` forward for ``cell`` ("lstm", "gru", "rnn_<act>") on the dict ``p``
+    of x, w_ih, w_hh, b_ih, b_hh, h0 (and c0 for LSTM); returns ``(y, h_n, c_n or None, cache)``."""
+    from chronoscale import ops
+
+    args = (p["x"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"], p["h0"])
+    if cell == "lstm":
+        return ops.lstm_forward(*args, p["c0"], lengths)
+    if cell == "gru":
+        y, h, cache = ops.gru_forward(*args, lengths)
+        return y, h, None, cache
+    y, h, cache = ops.rnn_forward(*args, lengths, activation=cell[4:])
+    return y, h, None, cache
+
+
+def recurrent_backward(cell, dy, dh, dc, cache):
+    """The matching backward: ``(dx, dw_ih, dw_hh, db_ih, db_hh, dh0, dc0 or None)``."""
+    from chronoscale import ops
+
+    if cell == "lstm":
+        return ops.lstm_backward(dy, dh, dc, cache)
+    fn = ops.gru_backward if cell == "gru" else ops.rnn_backward
+    return fn(dy, dh, cache) + (None,)

@@ -7,7 +7,7 @@ import pytest
 
 from chronoscale import _core, ops
 
-from helpers import numeric_grad, random_lengths, rel_error
+from helpers import numeric_grad, random_lengths, recurrent_backward, recurrent_forward, rel_error
 
 CELLS = ["lstm", "gru", "rnn_tanh", "rnn_sigmoid", "rnn_relu"]
 GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_sigmoid": 1, "rnn_relu": 1}
@@ -68,27 +68,10 @@ def make(rng, cell, B, T, I, H, dtype=np.float64, bias=True, init=True):
     return {k: (None if v is None else v.astype(dtype)) for k, v in p.items()}
 
 
-def forward(cell, p, lengths):
-    if cell == "lstm":
-        return ops.lstm_forward(
-            p["x"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"], p["h0"], p["c0"], lengths
-        )
-    if cell == "gru":
-        y, h, cache = ops.gru_forward(
-            p["x"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"], p["h0"], lengths
-        )
-        return y, h, None, cache
-    y, h, cache = ops.rnn_forward(
-        p["x"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"], p["h0"], lengths, activation=cell[4:]
-    )
-    return y, h, None, cache
+forward = recurrent_forward
 
 
-def backward(cell, dy, dh, dc, cache):
-    if cell == "lstm":
-        return ops.lstm_backward(dy, dh, dc, cache)
-    fn = ops.gru_backward if cell == "gru" else ops.rnn_backward
-    return fn(dy, dh, cache) + (None,)
+backward = recurrent_backward
 
 
 @pytest.mark.parametrize("cell", CELLS)

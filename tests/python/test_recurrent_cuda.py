@@ -9,7 +9,7 @@ import pytest
 
 from chronoscale import _core, ops
 
-from helpers import random_lengths, rel_error
+from helpers import random_lengths, recurrent_backward, recurrent_forward, rel_error
 
 pytestmark = pytest.mark.gpu
 
@@ -39,22 +39,10 @@ def to_gpu(p):
     return {k: (None if v is None else cp.asarray(v)) for k, v in p.items()}
 
 
-def forward(cell, p, lengths):
-    args = (p["x"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"], p["h0"])
-    if cell == "lstm":
-        return ops.lstm_forward(*args, p["c0"], lengths)
-    if cell == "gru":
-        y, h, cache = ops.gru_forward(*args, lengths)
-        return y, h, None, cache
-    y, h, cache = ops.rnn_forward(*args, lengths, activation=cell[4:])
-    return y, h, None, cache
+forward = recurrent_forward
 
 
-def backward(cell, dy, dh, dc, cache):
-    if cell == "lstm":
-        return ops.lstm_backward(dy, dh, dc, cache)
-    fn = ops.gru_backward if cell == "gru" else ops.rnn_backward
-    return fn(dy, dh, cache) + (None,)
+backward = recurrent_backward
 
 
 def poison_pool(p, dtype):

@@ -21,9 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chronoscale import ops
-
-from helpers import random_lengths, rel_error
+from helpers import random_lengths, recurrent_backward, recurrent_forward, rel_error
 
 ROOT = Path(__file__).resolve().parents[2]
 EMU = ROOT / "tests" / "cuda_emu"
@@ -150,22 +148,10 @@ def make(rng, cell, B, T, I, H, dtype):
     return {k: (None if v is None else v.astype(dtype)) for k, v in p.items()}
 
 
-def cpu_forward(cell, p, lengths):
-    args = (p["x"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"], p["h0"])
-    if cell == "lstm":
-        return ops.lstm_forward(*args, p["c0"], lengths)
-    if cell == "gru":
-        y, h, cache = ops.gru_forward(*args, lengths)
-        return y, h, None, cache
-    y, h, cache = ops.rnn_forward(*args, lengths, activation=cell[4:])
-    return y, h, None, cache
+cpu_forward = recurrent_forward
 
 
-def cpu_backward(cell, dy, dh, dc, cache):
-    if cell == "lstm":
-        return ops.lstm_backward(dy, dh, dc, cache)
-    fn = ops.gru_backward if cell == "gru" else ops.rnn_backward
-    return fn(dy, dh, cache) + (None,)
+cpu_backward = recurrent_backward
 
 
 def tiles(B, nj, ks, rb):
