@@ -65,6 +65,20 @@ void bind_loss(py::module_& m) {
       "Low-level softmax cross-entropy; use chronoscale.ops.softmax_cross_entropy.");
 
   m.def(
+      "full_softmax_loss",
+      [](py::handle user, py::handle items, py::handle target, int64_t ignore_index) {
+        const Tensor U = view(user, "user"), I = view(items, "items"), T = view(target, "target");
+        Out du = out(U, shape_of(U)), di = out(I, shape_of(I));
+        double loss;
+        {
+          py::gil_scoped_release nogil;
+          loss = full_softmax_loss(U, I, T, ignore_index, du.t, di.t);
+        }
+        return py::make_tuple(loss, du.obj, di.obj);
+      },
+      "Low-level blocked full softmax over an item table; use chronoscale.ops.full_softmax_loss.");
+
+  m.def(
       "sampled_softmax_loss",
       [](py::handle user, py::handle items, py::handle target, int64_t num_samples,
          uint64_t seed, py::handle log_q, bool remove_accidental_hits, int64_t ignore_index) {

@@ -70,8 +70,14 @@ void bind_optim(py::module_& m) {
           const size_t n = seq.size();
           out.reserve(n);
           for (size_t i = 0; i < n; ++i) {
-            const std::string name = detail::cat(list, "[", i, "]");
-            out.push_back(write ? inplace(seq[i], name.c_str()) : view(seq[i], name.c_str()));
+            const py::object item = seq[i];
+            try {  // the indexed name is built only for the error message
+              out.push_back(write ? inplace(item, list) : view(item, list));
+            } catch (const std::exception&) {
+              const std::string name = detail::cat(list, "[", i, "]");
+              out.push_back(write ? inplace(item, name.c_str()) : view(item, name.c_str()));
+              throw;
+            }
           }
         };
         views(params, "params", true, P);

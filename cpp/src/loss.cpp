@@ -176,5 +176,32 @@ double sampled_softmax_loss(const SampledSoftmaxInputs& in, const SampledSoftmax
   });
 }
 
+double full_softmax_loss(const Tensor& user, const Tensor& items, const Tensor& target,
+                         int64_t ignore_index, const Tensor& d_user, const Tensor& d_items) {
+  check::floating(user, "user");
+  check::shape(user, "user", {-1, -1}, "[N, D]");
+  const int64_t N = user.shape[0], D = user.shape[1];
+  CS_CHECK(N > 0, ValueError, "user: no rows (N = 0)");
+  CS_CHECK(D > 0, ValueError, "user: vector size D must be > 0");
+  check::cpu_only(user, "full_softmax_loss");
+  check::defined(items, "items");
+  check::like(items, user, "items", "user");
+  check::shape(items, "items", {-1, D}, "[V, D]");
+  const int64_t V = items.shape[0];
+  CS_CHECK(V > 0, ValueError, "items: no rows (V = 0)");
+  CS_CHECK(V < (int64_t(1) << 31) && D < (int64_t(1) << 31), ValueError,
+           "items: V and D must be < 2^31 (the BLAS index range), got [", V, ", ", D, "]");
+  check_target_array(target);
+  check::shape(target, "target", {N}, "[N]");
+  const int64_t K = check_targets(target, V, ignore_index);
+  same_shape(d_user, user, "d_user", "user");
+  same_shape(d_items, items, "d_items", "items");
+  return CS_DISPATCH_FLOAT(user.dtype, "full_softmax_loss", [&] {
+    return cpu::full_softmax_loss<scalar_t>(user.ptr<scalar_t>(), items.ptr<scalar_t>(),
+                                            target.ptr<int64_t>(), N, V, D, ignore_index, K,
+                                            d_user.ptr<scalar_t>(), d_items.ptr<scalar_t>());
+  });
+}
+
 }  // namespace v1
 }  // namespace chronoscale

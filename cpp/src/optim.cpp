@@ -107,26 +107,38 @@ void adam_step_many(const std::vector<Tensor>& params, const std::vector<Tensor>
   CS_CHECK(grads.size() == n && m.size() == n && v.size() == n && steps.size() == n, ValueError,
            "params, grads, m, v and steps must have the same length, got ", n, ", ", grads.size(),
            ", ", m.size(), ", ", v.size(), ", ", steps.size());
-  for (size_t i = 0; i < n; ++i) {
-    const std::string pn = detail::cat("params[", i, "]"), gn = detail::cat("grads[", i, "]"),
-                      mn = detail::cat("m[", i, "]"), vn = detail::cat("v[", i, "]");
-    check::floating(params[i], pn.c_str());
+  // The names in messages ("params[3]") are built only when a check fails: the checks run once
+  // with fixed names and, on failure, again with the indexed names to throw the precise error.
+  auto check_slice = [&](size_t i, const char* pn, const char* gn, const char* mn,
+                         const char* vn) {
+    check::floating(params[i], pn);
     check::cpu_only(params[i], "optimiser step");
-    CS_CHECK(params[i].dtype == params[0].dtype, TypeError, pn, " must have the dtype of params[0] (",
-             dtype_name(params[0].dtype), "), got ", dtype_name(params[i].dtype));
-    for (auto [t, name] : {std::pair{&grads[i], &gn}, {&m[i], &mn}, {&v[i], &vn}}) {
-      check::defined(*t, name->c_str());
-      check::like(*t, params[i], name->c_str(), pn.c_str());
+    CS_CHECK(params[i].dtype == params[0].dtype, TypeError, pn,
+             " must have the dtype of params[0] (", dtype_name(params[0].dtype), "), got ",
+             dtype_name(params[i].dtype));
+    for (auto [t, name] : {std::pair{&grads[i], gn}, {&m[i], mn}, {&v[i], vn}}) {
+      check::defined(*t, name);
+      check::like(*t, params[i], name, pn);
       bool ok = t->ndim == params[i].ndim;
       for (int d = 0; ok && d < t->ndim; ++d) ok = t->shape[d] == params[i].shape[d];
-      CS_CHECK(ok, ValueError, *name, " must have the shape of ", pn, " ",
-               params[i].shape_str(), ", got ", t->shape_str());
+      CS_CHECK(ok, ValueError, name, " must have the shape of ", pn, " ", params[i].shape_str(),
+               ", got ", t->shape_str());
     }
-    distinct(params[i], pn.c_str(), m[i], mn.c_str());
-    distinct(params[i], pn.c_str(), v[i], vn.c_str());
-    distinct(m[i], mn.c_str(), v[i], vn.c_str());
-    distinct(grads[i], gn.c_str(), m[i], mn.c_str());
-    distinct(grads[i], gn.c_str(), v[i], vn.c_str());
+    distinct(params[i], pn, m[i], mn);
+    distinct(params[i], pn, v[i], vn);
+    distinct(m[i], mn, v[i], vn);
+    distinct(grads[i], gn, m[i], mn);
+    distinct(grads[i], gn, v[i], vn);
+  };
+  for (size_t i = 0; i < n; ++i) {
+    try {
+      check_slice(i, "params[i]", "grads[i]", "m[i]", "v[i]");
+    } catch (const std::exception&) {
+      const std::string pn = detail::cat("params[", i, "]"), gn = detail::cat("grads[", i, "]"),
+                        mn = detail::cat("m[", i, "]"), vn = detail::cat("v[", i, "]");
+      check_slice(i, pn.c_str(), gn.c_str(), mn.c_str(), vn.c_str());
+      throw;
+    }
     AdamOptions oi = o;
     oi.step = steps[i];
     CS_CHECK(steps[i] >= 1, ValueError, "steps[", i, "] must be >= 1 (it counts updates from 1), got ",

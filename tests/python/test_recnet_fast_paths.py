@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import chronoscale
 from chronoscale import nn, ops
 from chronoscale.models import MultiScaleRecommender, _recnet
 from chronoscale.nn.multiscale_next import _scatter_rows, closed_through
@@ -13,24 +14,22 @@ from chronoscale.nn.multiscale_next import _scatter_rows, closed_through
 from helpers import random_lengths, rel_error
 
 
-def test_blocked_full_softmax_matches_one_block(rng, monkeypatch):
+def test_full_softmax_matches_dense(rng):
     N, V, K = 23, 7, 5
     z, F = rng.normal(size=(N, K)), rng.normal(size=(V, K))
     target = rng.integers(0, V, N)
-    want = _recnet._full_softmax(z, F, target)
+    value, dz, dF = _recnet._full_softmax(z, F, target)
     logits = z @ F.T
     lse = logits.max(1) + np.log(np.exp(logits - logits.max(1)[:, None]).sum(1))
-    assert want[0] == pytest.approx(np.mean(lse - logits[np.arange(N), target]), rel=1e-12)
-    for rows in (1, 3, 22):  # blocks of `rows` rows, the last one shorter
-        monkeypatch.setattr(_recnet, "_BLOCK", rows * V)
-        got = _recnet._full_softmax(z, F, target)
-        assert got[0] == pytest.approx(want[0], rel=1e-12)
-        for a, b in zip(got[1:], want[1:], strict=True):
-            assert rel_error(a, b) < 1e-12
+    assert value == pytest.approx(np.mean(lse - logits[np.arange(N), target]), rel=1e-12)
+    p = np.exp(logits - lse[:, None])
+    p[np.arange(N), target] -= 1.0
+    p /= N
+    assert rel_error(dz, p @ F) < 1e-12 and rel_error(dF, p.T @ z) < 1e-12
 
 
 @pytest.mark.parametrize("loss", ["full", "sampled"])
-def test_train_loss_gradients_do_not_depend_on_the_block(rng, monkeypatch, loss):
+def test_train_loss_gradients_do_not_depend_on_threads(rng, loss):
     V, B, T = 11, 4, 9
     ids, L = rng.integers(0, V, (B, T)), random_lengths(rng, B, T)
     m = MultiScaleRecommender(num_items=V, dim=3, units=2, scales=["1", "4"], dtype="float64",
@@ -49,9 +48,14 @@ def test_train_loss_gradients_do_not_depend_on_the_block(rng, monkeypatch, loss)
             out[name] = g
         return value, out
 
-    v0, g0 = grads()
-    monkeypatch.setattr(_recnet, "_BLOCK", 2 * V)
-    v1, g1 = grads()
+    before = chronoscale.get_num_threads()
+    try:
+        chronoscale.set_num_threads(1)
+        v0, g0 = grads()
+        chronoscale.set_num_threads(2)
+        v1, g1 = grads()
+    finally:
+        chronoscale.set_num_threads(before)
     assert v1 == pytest.approx(v0, rel=1e-12)
     for name in g0:
         assert rel_error(g1[name], g0[name]) < 1e-12, name

@@ -87,5 +87,17 @@ SampledSoftmaxPlan sampled_softmax_plan(const SampledSoftmaxInputs& in);
 double sampled_softmax_loss(const SampledSoftmaxInputs& in, const SampledSoftmaxPlan& plan,
                             const Tensor& d_user, const Tensor& d_rows);
 
+/// Full softmax over an item table without the [N, V] logits in memory:
+///   logits = user @ items^T  ([N, V]),  loss = softmax_cross_entropy(logits, target)
+///   d_user = dlogits @ items  ([N, D]),  d_items = dlogits^T @ user  ([V, D])
+/// with dlogits as in softmax_cross_entropy (rows with target == ignore_index count for
+/// nothing; K == 0 gives loss 0 and zero gradients). The rows run in blocks whose logits stay in
+/// cache: forward GEMM, cross-entropy and both backward GEMMs per block. user [N, D] and items
+/// [V, D] float32 / float64 (same dtype), target [N] int64 on the host in [0, V) or ==
+/// ignore_index; d_user and d_items caller-allocated with user's dtype. d_items is deterministic
+/// for a given thread count (its sums over rows are grouped by the number of threads).
+double full_softmax_loss(const Tensor& user, const Tensor& items, const Tensor& target,
+                         int64_t ignore_index, const Tensor& d_user, const Tensor& d_items);
+
 }  // namespace v1
 }  // namespace chronoscale

@@ -27,6 +27,13 @@ template <class T>
 double sampled_softmax_loss(const SampledSoftmaxDims& d, const SampledSoftmaxInputs& in,
                             const SampledSoftmaxPlan& plan, T* d_user, T* d_rows);
 
+/// logits = user [N, D] @ items [V, D]^T, softmax cross-entropy, d_user [N, D] and d_items
+/// [V, D] (see chronoscale::full_softmax_loss); K = number of counted rows.
+template <class T>
+double full_softmax_loss(const T* user, const T* items, const int64_t* target, int64_t N,
+                         int64_t V, int64_t D, int64_t ignore_index, int64_t K, T* d_user,
+                         T* d_items);
+
 }  // namespace cpu
 }  // namespace v1
 }  // namespace chronoscale

@@ -17,9 +17,9 @@ sampled softmax. The table ``E`` is tied between input and output. Gradients flo
 both normalisations (NumPy glue per mini-batch; every kernel is native).
 
 Cost (training, ``N`` scored events): only those ``N`` rows of ``[h_t, x_t]`` are gathered and
-projected; the full softmax runs in row blocks of about ``_BLOCK`` logits (forward GEMM,
-cross-entropy, both backward GEMMs per block), so the ``[N, V]`` logits and their gradient
-never exist at once -- a block stays in cache and its memory is reused.
+projected; the full softmax is one native call (``ops.full_softmax_loss``) that runs the rows in
+cache-sized blocks (forward GEMM, cross-entropy, both backward GEMMs per block), so the
+``[N, V]`` logits and their gradient never exist at once.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from ..nn.layer import _as_rng
 from ..nn.multiscale_next import MultiScaleNext
 
 _EPS = 1e-8  # the norm floor of the cosine kernels
-_BLOCK = 1 << 22  # logits per block of the full softmax (16 MiB in float32)
 
 
 def _normalize(x):
@@ -196,25 +195,6 @@ class RecNet(nn.Layer):
 
 
 def _full_softmax(z, F, target):
-    """``(mean cross-entropy, dz, dF)`` of the logits ``z F^T`` over all items, in blocks of
-    about ``_BLOCK`` logits (the ``[N, V]`` logits never exist at once: each block stays in
-    cache and its memory is reused)."""
-    N, V = z.shape[0], F.shape[0]
-    step = max(1, _BLOCK // V)
-    if N <= step:
-        logits, cache = ops.linear_forward(z, F)
-        value, dlogits = ops.softmax_cross_entropy(logits, target)
-        dz, dF, _ = ops.linear_backward(dlogits, cache)
-        return value, dz, dF
-    dz, dF, total = np.empty_like(z), np.zeros_like(F), 0.0
-    for i in range(0, N, step):
-        j = min(i + step, N)
-        logits, cache = ops.linear_forward(z[i:j], F)
-        value, dlogits = ops.softmax_cross_entropy(logits, target[i:j])
-        dzi, dFi, _ = ops.linear_backward(dlogits, cache)
-        w = (j - i) / N  # the block's mean -> the mean over all N rows
-        np.multiply(dzi, w, out=dz[i:j])
-        dFi *= w
-        dF += dFi
-        total += value * (j - i)
-    return total / N, dz, dF
+    """``(mean cross-entropy, dz, dF)`` of the logits ``z F^T`` over all items: one native call
+    that runs the rows in cache-sized blocks, so the ``[N, V]`` logits never exist at once."""
+    return ops.full_softmax_loss(z, F, target)

@@ -19,6 +19,7 @@ from .embedding import EmbeddingCache, embedding_backward, embedding_forward
 from .linear import LinearCache, linear_backward, linear_forward
 from .loss import (
     bce_with_logits_loss,
+    full_softmax_loss,
     huber_loss,
     mae_loss,
     mse_loss,
@@ -105,6 +106,7 @@ __all__ = [
     "multiscale_forward",
     "rnn_backward",
     "rnn_forward",
+    "full_softmax_loss",
     "sampled_softmax_loss",
     "sampled_softmax_negatives",
     "sgd_step",

@@ -124,6 +124,36 @@ def softmax_cross_entropy(logits, target, ignore_index: int = -1):
     )
 
 
+def full_softmax_loss(user, items, target, ignore_index: int = -1):
+    """Full softmax cross-entropy of ``user`` against every row of an item table, with both
+    gradients, without the ``[N, V]`` logits in memory.
+
+    Same result as ``logits = user @ items.T`` followed by :func:`softmax_cross_entropy` and the
+    two backward products, but the rows run in cache-sized blocks (forward GEMM, cross-entropy,
+    both backward GEMMs per block), so memory is ``O(threads * block * V)`` instead of
+    ``2 N V`` and the logits are never written to main memory. A bias per item fits by an extra
+    column: ``user`` with a column of ones, ``items`` with the bias column.
+
+    Args:
+        user: ``[N, D]`` float32 or float64, C-contiguous (a query / user state per row).
+        items: ``[V, D]`` of ``user``'s dtype, C-contiguous (the item table).
+        target: ``[N]`` integers (converted to int64) in ``[0, V)`` or equal to ``ignore_index``.
+        ignore_index: the target value of rows to skip.
+
+    Returns:
+        ``(loss, d_user [N, D], d_items [V, D])``: the mean cross-entropy over the counted rows
+        and its gradients. ``d_items`` is deterministic for a given thread count (its sums over
+        rows are grouped per thread), ``d_user`` and the loss do not depend on it.
+
+    Raises:
+        TypeError: non-float or mixed dtypes, non-integer targets.
+        ValueError: shapes (``D`` mismatch, ``N == 0``, ``V == 0``), non-contiguous arrays, a
+            target out of range (the message names ``target`` and the row).
+    """
+    return _core.full_softmax_loss(user, items, _as_target(target),
+                                   _int(ignore_index, "ignore_index"))
+
+
 def sampled_softmax_negatives(num_items: int, num_samples: int, seed: int, log_q=None):
     """The negatives :func:`sampled_softmax_loss` draws for ``(num_items, num_samples, seed,
     log_q)``: ``[num_samples]`` int64 item ids in draw order (with replacement).
