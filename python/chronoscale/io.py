@@ -220,8 +220,11 @@ def save(model, path) -> None:
     write_file(path, tensors, kind="model", cls=type(model).__name__, config=config, meta=meta)
 
 
-def load(path):
+def load(path, device=None):
     """Load a model (or layer) saved with :func:`save`; returns an instance of the saved class.
+
+    ``device``: ``"cpu"`` or ``"cuda"`` puts a model there (None: the device it was saved with;
+    a layer always loads on the CPU, move it with ``layer.to(device)``).
 
     Raises:
         ValueError: not a chronoscale model file, corrupt or truncated, a class this version does
@@ -244,6 +247,6 @@ def load(path):
         raise ValueError(f"{path}: unknown model class {name!r} "
                          f"(known: {', '.join(sorted(_MODELS))})")
     try:
-        return _MODELS[name]._from_saved(header["config"], tensors, header["meta"])
+        return _MODELS[name]._from_saved(header["config"], tensors, header["meta"], device)
     except (TypeError, KeyError) as exc:
         raise ValueError(f"{path}: saved {name} does not match its configuration: {exc}") from None

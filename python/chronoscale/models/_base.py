@@ -7,6 +7,7 @@ import inspect
 import numpy as np
 
 from .. import io
+from ..nn import device as _device
 from ..nn.layer import loading
 
 _FIT_OPTIONS = ("shuffle", "seed", "metrics", "sample_weight", "monitor", "mode", "patience",
@@ -68,17 +69,25 @@ class BaseModel:
     def _save_state(self):
         self._check_fitted()
         config = self.get_params()
-        tensors = {f"net.{k}": v for k, v in self._net.state_dict().items()}
+        tensors = {f"net.{k}": _device.to_host(v) for k, v in self._net.state_dict().items()}
         meta = {"fitted": True, **self._meta()}
         history = getattr(self, "history_", None)
         if history is not None:
             meta["history"] = dict(history)
         return config, tensors, meta
 
+    def _place(self) -> None:
+        """Move the network to the model's ``device`` (after building or loading)."""
+        device = _device.check(getattr(self, "device", "cpu"))
+        if device != self._net.device:
+            self._net.to(device)
+
     @classmethod
-    def _from_saved(cls, config, tensors, meta):
+    def _from_saved(cls, config, tensors, meta, device=None):
         if not isinstance(config, dict):
             raise TypeError("config is not an object")
+        if device is not None:
+            config = {**config, "device": _device.check(device)}
         model = cls(**config)
         state = {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}
         if len(state) != len(tensors):
@@ -86,6 +95,7 @@ class BaseModel:
         with loading(state):
             model._build(meta, None)
         model._net.load_state_dict(state)
+        model._place()
         if "history" in meta:
             from ..nn.training import History
 
@@ -100,7 +110,8 @@ def as_sequences(X, dtype, name: str = "X", n_features=None):
     Raises:
         ValueError: not 3-D, empty, non-finite, or a feature count other than ``n_features``.
     """
-    X = np.asarray(X)
+    xp = _device.xp(X)
+    X = xp.asarray(X)
     if X.dtype.kind not in "fiub":
         raise TypeError(f"{name} must be numeric, got dtype {X.dtype}")
     if X.ndim != 3:
@@ -110,15 +121,15 @@ def as_sequences(X, dtype, name: str = "X", n_features=None):
     if n_features is not None and X.shape[2] != n_features:
         raise ValueError(f"{name} has {X.shape[2]} features, the model was fitted with "
                          f"{n_features}")
-    X = np.ascontiguousarray(X, dtype=dtype)
-    if not np.isfinite(X).all():
+    X = xp.ascontiguousarray(X, dtype=dtype)
+    if not xp.isfinite(X).all():
         raise ValueError(f"{name} contains NaN or inf")
     return X
 
 
 def as_targets(y, n: int, dtype, name: str = "y"):
-    """``y [B]`` or ``[B, 1]`` as a ``[B, 1]`` array of ``dtype``."""
-    y = np.asarray(y)
+    """``y [B]`` or ``[B, 1]`` as a ``[B, 1]`` host array of ``dtype``."""
+    y = np.asarray(_device.to_host(y))
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1 or y.shape[0] != n:

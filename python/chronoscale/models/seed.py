@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import io, nn
+from ..nn import device as _device
 from ..nn import metrics
 from ..nn.plan import PlanCache
 from ._base import BaseModel, as_sequences, as_targets, fit_options
@@ -35,12 +36,17 @@ class SeedForecaster(BaseModel):
             (same seed, same data -> bit-identical weights on the CPU); None: random.
         warm_start: False (default) re-initialises at every ``fit``; True continues training
             the fitted weights and optimiser state (Keras' behaviour for repeated ``fit``).
+        device: "cpu" (default, NumPy) or "cuda": the weights, the optimiser state and every
+            forward / backward pass live on the GPU (CuPy arrays, CUDA kernels); each
+            mini-batch is copied there once. ``predict`` returns a CuPy array for a CuPy ``X``
+            and a NumPy array otherwise.
     """
 
     def __init__(self, filters: int = 64, kernel_size: int = 3, pool_size: int = 2,
                  units: int = 50, learning_rate: float = 1e-3, beta_1: float = 0.9,
                  beta_2: float = 0.999, epsilon: float = 1e-7, clipnorm=None,
-                 dtype: str = "float32", random_state=None, warm_start: bool = False):
+                 dtype: str = "float32", random_state=None, warm_start: bool = False,
+                 device: str = "cpu"):
         self.filters = filters
         self.kernel_size = kernel_size
         self.pool_size = pool_size
@@ -53,6 +59,7 @@ class SeedForecaster(BaseModel):
         self.dtype = dtype
         self.random_state = random_state
         self.warm_start = warm_start
+        self.device = device
 
     # -- network -------------------------------------------------------------------------------
     def _meta(self) -> dict:
@@ -73,6 +80,7 @@ class SeedForecaster(BaseModel):
             nn.LSTM(self.units),
             nn.Dense(1, activation="sigmoid"),
         ]).build(n_features, rng, self.dtype)
+        self._place()
         self.n_features_in_ = n_features
         self.optimizer_ = None
 
@@ -156,6 +164,10 @@ class SeedForecaster(BaseModel):
         net = self._net
         if net is None:
             self._check_fitted()
+        if net.device != "cpu":  # layer by layer on the GPU (the compiled plan is CPU-only)
+            on_device = _device.is_device_array(X)
+            pred = nn.predict_batches(net, self._inputs(X), 4096)[:, 0]
+            return pred if on_device else _device.to_host(pred)
         if not (type(X) is np.ndarray and X.ndim == 3 and X.dtype == net.dtype
                 and X.flags.c_contiguous and X.shape[2] == self.n_features_in_
                 and X.shape[1] >= self._min_steps() and X.shape[0] > 0):

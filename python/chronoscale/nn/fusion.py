@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import device as _device
 from .layer import Layer
 
 
@@ -49,7 +50,7 @@ class ScaleFusion(Layer):
         self._ys = np.stack(ys, axis=1)  # [B, S, K]
         self._alpha = self.alpha
         self.out_lengths = None
-        return np.ascontiguousarray((self._ys * self._alpha[None]).sum(axis=1))
+        return _device.contiguous((self._ys * self._alpha[None]).sum(axis=1))
 
     def backward(self, dy):
         if self._ys is None:
@@ -57,4 +58,4 @@ class ScaleFusion(Layer):
         a = self._alpha
         dalpha = np.einsum("bk,bsk->sk", dy, self._ys)
         self.logits.accumulate(a * (dalpha - (a * dalpha).sum(axis=0, keepdims=True)))
-        return [np.ascontiguousarray(dy * a[s]) for s in range(a.shape[0])]
+        return [_device.contiguous(dy * a[s]) for s in range(a.shape[0])]

@@ -17,6 +17,7 @@ import inspect
 
 import numpy as np
 
+from . import device as _device
 from .parameter import Parameter, weights_changed
 
 _LAYERS: dict[str, type] = {}
@@ -76,6 +77,7 @@ class Layer:
         self.in_features = None
         self.dtype = np.dtype(np.float32)
         self.built = False
+        self.device = "cpu"
 
     # -- structure -----------------------------------------------------------------------------
     def add_param(self, name: str, shape, init=None) -> Parameter:
@@ -93,7 +95,7 @@ class Layer:
             data = np.zeros(shape, dtype=self.dtype) if init is None else np.asarray(init())
             if data.shape != shape:
                 raise AssertionError(f"{name}: initialiser gave {data.shape}, expected {shape}")
-        p = Parameter(np.asarray(data, dtype=self.dtype))
+        p = Parameter(_device.to_device(np.asarray(data, dtype=self.dtype), self.device))
         self._params[name] = p
         return p
 
@@ -124,8 +126,26 @@ class Layer:
             p.zero_grad()
 
     def state_dict(self) -> dict:
-        """``{name: array}`` (the live arrays, not copies)."""
+        """``{name: array}`` (the live arrays on the layer's device, not copies)."""
         return {n: p.data for n, p in self.named_parameters()}
+
+    def to(self, device) -> Layer:
+        """Move every parameter (and future builds) of this layer and its descendants to
+        ``device`` (``"cpu"``: NumPy, ``"cuda"``: CuPy); gradients are dropped. Returns self.
+
+        Raises:
+            ValueError: an unknown device. RuntimeError: ``"cuda"`` where chronoscale has no
+                CUDA build, device or CuPy.
+        """
+        device = _device.check(device)
+        if device == "cuda":
+            _device.require_cuda()
+        for layer in self.walk():
+            layer.device = device
+            for p in layer._params.values():
+                p.data = _device.to_device(p.data, device)
+                p.zero_grad()
+        return self
 
     def load_state_dict(self, state: dict, strict: bool = True) -> None:
         """Copy arrays into the parameters (shapes must match; dtypes are cast to the layer's).
@@ -141,12 +161,14 @@ class Layer:
         if missing or (strict and extra):
             raise ValueError(f"load_state_dict: missing {missing}, unexpected {extra}")
         for name, p in params.items():
-            arr = np.asarray(state[name])
+            arr = state[name]
+            if not _device.is_device_array(arr):
+                arr = np.asarray(arr)
             if arr.shape != p.data.shape:
                 raise ValueError(
                     f"load_state_dict: {name} has shape {arr.shape}, expected {p.data.shape}"
                 )
-            p.data[...] = arr
+            p.data[...] = _device.to_device(arr, self.device, p.data.dtype)
         weights_changed()
 
     # -- building ------------------------------------------------------------------------------
@@ -179,7 +201,7 @@ class Layer:
         """Cast every parameter (and future builds) to ``dtype``; returns self."""
         self.dtype = _as_dtype(dtype)
         for p in self._params.values():
-            p.data = np.ascontiguousarray(p.data, dtype=self.dtype)
+            p.data = _device.xp(p.data).ascontiguousarray(p.data, dtype=self.dtype)
             p.zero_grad()
         for child in self._children.values():
             child.astype(dtype)

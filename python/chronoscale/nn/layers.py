@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
+from . import device as _device
 from .init import glorot_uniform
 from .layer import Layer, mix_seed
 
@@ -128,7 +129,7 @@ class MaxPool1d(Layer):
         return y
 
     def backward(self, dy):
-        return ops.count_pool_backward(np.ascontiguousarray(dy), _check_cache(self))
+        return ops.count_pool_backward(_device.contiguous(dy), _check_cache(self))
 
 
 class Dense(Layer):
@@ -168,7 +169,7 @@ class Dense(Layer):
         return y
 
     def backward(self, dy):
-        dx, dw, db = ops.linear_backward(np.ascontiguousarray(dy), _check_cache(self))
+        dx, dw, db = ops.linear_backward(_device.contiguous(dy), _check_cache(self))
         self.weight.accumulate(dw)
         if self.bias is not None:
             self.bias.accumulate(db)
@@ -211,7 +212,7 @@ class Dropout(Layer):
 
     def backward(self, dy):
         cache = _check_cache(self)
-        return dy if cache is False else ops.dropout_backward(np.ascontiguousarray(dy), cache)
+        return dy if cache is False else ops.dropout_backward(_device.contiguous(dy), cache)
 
 
 class CosineFeatures(Layer):
@@ -243,9 +244,9 @@ class CosineFeatures(Layer):
     def backward(self, dy):
         if self._caches is None:
             raise RuntimeError("CosineFeatures.backward called before forward")
-        dx = np.ascontiguousarray(dy[..., : self._D])
+        dx = _device.contiguous(dy[..., : self._D])
         for i, cache in enumerate(self._caches):
-            dx = dx + ops.cosine_lag_backward(np.ascontiguousarray(dy[..., self._D + i]), cache)
+            dx = dx + ops.cosine_lag_backward(_device.contiguous(dy[..., self._D + i]), cache)
         return dx
 
 
@@ -268,4 +269,4 @@ class CosineQuery(Layer):
         return y
 
     def backward(self, dy):
-        return ops.cosine_query_backward(np.ascontiguousarray(dy), _check_cache(self))
+        return ops.cosine_query_backward(_device.contiguous(dy), _check_cache(self))

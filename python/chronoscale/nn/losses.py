@@ -10,14 +10,16 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
+from . import device as _device
 
 
 def _like(target, pred, name="target"):
-    t = np.asarray(target)
+    """``target`` with ``pred``'s shape, dtype and device (moved to the GPU for a CuPy pred)."""
+    t = _device.to_device(target, _device.device_of(pred), pred.dtype)
     if t.size != pred.size:
         raise ValueError(f"{name} has {t.size} elements, the prediction {pred.size} "
                          f"(shape {pred.shape})")
-    return np.ascontiguousarray(t.reshape(pred.shape), dtype=pred.dtype)
+    return t.reshape(pred.shape)
 
 
 def _weights(weights, pred):
@@ -47,7 +49,7 @@ def bce_with_logits(logits, target, weights=None):
 def softmax_cross_entropy(logits, target, ignore_index: int = -1):
     """Cross-entropy of ``logits [N, V]`` against class ids ``target [N]`` (``ignore_index``
     entries are skipped), full softmax over V."""
-    target = np.ascontiguousarray(np.asarray(target).reshape(-1), dtype=np.int64)
+    target = np.ascontiguousarray(_device.to_host(target).reshape(-1), dtype=np.int64)
     return ops.softmax_cross_entropy(logits, target, ignore_index=ignore_index)
 
 
@@ -55,7 +57,7 @@ def sampled_softmax(user, items, target, num_samples: int, seed: int, log_q=None
                     remove_accidental_hits: bool = True):
     """Sampled softmax with log-Q correction; returns ``(loss, d_user, rows, d_rows)``
     (``d_rows`` is the gradient of the item table's ``rows``)."""
-    target = np.ascontiguousarray(np.asarray(target).reshape(-1), dtype=np.int64)
+    target = np.ascontiguousarray(_device.to_host(target).reshape(-1), dtype=np.int64)
     return ops.sampled_softmax_loss(user, items, target, num_samples, seed, log_q=log_q,
                                     remove_accidental_hits=remove_accidental_hits)
 

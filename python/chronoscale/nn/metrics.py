@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import device as _device
+
 GREATER_IS_BETTER = {"r2", "accuracy"}
 
 
 def _pair(pred, target):
-    p = np.asarray(pred, dtype=np.float64)
-    t = np.asarray(target, dtype=np.float64)
+    p = np.asarray(_device.to_host(pred), dtype=np.float64)
+    t = np.asarray(_device.to_host(target), dtype=np.float64)
     if t.size != p.size:
         raise ValueError(f"target has {t.size} elements, the prediction {p.size}")
     return p.reshape(-1), t.reshape(-1)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
+from . import device as _device
 from .parameter import weights_changed
 
 _core_adam_many = ops.adam_step_many
@@ -67,7 +68,7 @@ class Optimizer:
             if p.is_sparse:
                 self._update_rows(i, p, p.rows, p.grad_rows, step)
             else:
-                dense.append((i, p, np.ascontiguousarray(p.grad, dtype=p.data.dtype), step))
+                dense.append((i, p, _device.contiguous(p.grad, p.data.dtype), step))
         if dense:
             self._update_many(dense)
         weights_changed()
@@ -99,11 +100,15 @@ class Optimizer:
             for name in self._slots:
                 key = f"{i}.{name}"
                 if key in state:
-                    arr = np.asarray(state[key])
+                    arr = state[key]
+                    if not _device.is_device_array(arr):
+                        arr = np.asarray(arr)
                     if arr.shape != p.data.shape:
                         raise ValueError(f"optimizer state {key} has shape {arr.shape}, "
                                          f"expected {p.data.shape}")
-                    self.state[i][name] = np.array(arr, dtype=p.data.dtype, order="C")
+                    self.state[i][name] = _device.xp(p.data).array(
+                        _device.to_device(arr, _device.device_of(p.data)), dtype=p.data.dtype,
+                        order="C")
 
     def get_config(self) -> dict:
         return {"class": type(self).__name__, "lr": self.lr, "clipnorm": self.clipnorm}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import device as _device
+
 _VERSION = [0]
 
 
@@ -37,10 +39,11 @@ class Parameter:
     __slots__ = ("_data", "grad", "rows", "grad_rows", "trainable")
 
     def __init__(self, data, trainable: bool = True):
-        data = np.asarray(data)
+        xp = _device.xp(data)
+        data = xp.asarray(data)
         if data.dtype not in (np.float32, np.float64):
             raise TypeError(f"Parameter data must be float32 or float64, got {data.dtype}")
-        self._data = np.ascontiguousarray(data)
+        self._data = xp.ascontiguousarray(data)
         self.grad = None
         self.rows = None
         self.grad_rows = None
@@ -79,11 +82,12 @@ class Parameter:
 
     def accumulate(self, grad) -> None:
         """Add a dense gradient of ``data``'s shape."""
-        grad = np.asarray(grad, dtype=self.data.dtype)
+        xp = _device.xp(self._data)
+        grad = xp.asarray(grad, dtype=self.data.dtype)
         if grad.shape != self.data.shape:
             raise ValueError(f"grad must have shape {self.data.shape}, got {grad.shape}")
         if self.grad is None:
-            self.grad = np.array(grad, copy=True, order="C")
+            self.grad = xp.array(grad, copy=True, order="C")
         else:
             self.grad += grad
         if self.rows is not None:  # a dense gradient absorbs pending sparse rows
@@ -92,8 +96,8 @@ class Parameter:
 
     def accumulate_rows(self, rows, grad_rows) -> None:
         """Add a sparse gradient: ``grad[rows] += grad_rows`` (``rows`` distinct int64)."""
-        rows = np.array(rows, dtype=np.int64, order="C")  # copies: clipping scales in place
-        grad_rows = np.array(grad_rows, dtype=self.data.dtype, order="C")
+        rows = np.array(_device.to_host(rows), dtype=np.int64, order="C")  # host ids (copied)
+        grad_rows = _device.xp(self._data).array(grad_rows, dtype=self.data.dtype, order="C")
         if self.grad is not None:
             np.add.at(self.grad, rows, grad_rows)
         elif self.rows is None:
@@ -101,7 +105,8 @@ class Parameter:
         else:
             both = np.concatenate([self.rows, rows])
             uniq, inv = np.unique(both, return_inverse=True)
-            summed = np.zeros((uniq.size,) + self.data.shape[1:], dtype=self.data.dtype)
+            summed = _device.xp(self._data).zeros((uniq.size,) + self.data.shape[1:],
+                                                  dtype=self.data.dtype)
             np.add.at(summed, inv, np.concatenate([self.grad_rows, grad_rows]))
             self.rows, self.grad_rows = uniq, summed
 

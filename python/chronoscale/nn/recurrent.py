@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
+from . import device as _device
 from .init import glorot_uniform, recurrent_kernel
 from .layer import Layer
 
@@ -69,7 +70,7 @@ class _Recurrent(Layer):
     def backward(self, dy):
         if self._cache is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
-        dy = np.ascontiguousarray(dy)
+        dy = _device.contiguous(dy)
         seq, last = (dy, None) if self.return_sequences else (None, dy)
         dx, dw_ih, dw_hh, db_ih, db_hh = self._grads(seq, last)
         self.w_ih.accumulate(dw_ih)
@@ -205,9 +206,9 @@ class MultiScale(Layer):
             raise RuntimeError("MultiScale.backward called before forward")
         if self.merge == "concat":
             splits = np.cumsum(self.units)[:-1]
-            dys = [np.ascontiguousarray(d) for d in np.split(dy, splits, axis=-1)]
+            dys = [_device.contiguous(d) for d in np.split(dy, splits, axis=-1)]
         else:
-            dys = [None if d is None else np.ascontiguousarray(d) for d in dy]
+            dys = [None if d is None else _device.contiguous(d) for d in dy]
         if self.output == "last":
             dx, grads = ops.multiscale_backward(None, dys, None, self._cache)
         else:

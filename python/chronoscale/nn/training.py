@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from .. import io
+from . import device as _device
 from . import losses as _losses
 from . import metrics as _metrics
 from .layer import mix_seed
@@ -45,12 +46,15 @@ def _n_items(data) -> int:
     return len(data)
 
 
-def _take(data, idx):
+def _take(data, idx, device="cpu"):
+    """Rows ``idx`` of an array or of each array of a dict, C-contiguous, on ``device``.
+    ``lengths`` stay on the host (the ops read them there)."""
     if data is None:
         return None
     if isinstance(data, dict):
-        return {k: (None if v is None else np.ascontiguousarray(v[idx])) for k, v in data.items()}
-    return np.ascontiguousarray(data[idx])
+        return {k: (None if v is None else _device.to_device(
+            v[idx], "cpu" if k == "lengths" else device)) for k, v in data.items()}
+    return _device.to_device(data[idx], device)
 
 
 def _forward(model, batch, training):
@@ -62,9 +66,10 @@ def _forward(model, batch, training):
 def predict_batches(model, x, batch_size: int = 256):
     """Forward ``x`` (array or dict of arrays) in inference mode, batch by batch; concatenated."""
     n = _n_items(x)
-    outs = [_forward(model, _take(x, slice(i, i + batch_size)), False)
+    device = getattr(model, "device", "cpu")
+    outs = [_forward(model, _take(x, slice(i, i + batch_size), device), False)
             for i in range(0, n, batch_size)]
-    return np.concatenate(outs, axis=0)
+    return _device.xp_for(device).concatenate(outs, axis=0)
 
 
 def _batch_seed(seed, epoch, i) -> int:
@@ -72,7 +77,7 @@ def _batch_seed(seed, epoch, i) -> int:
 
 
 def _state_copy(model) -> dict:
-    return {k: np.array(v, copy=True) for k, v in model.state_dict().items()}
+    return {k: _device.xp(v).array(v, copy=True) for k, v in model.state_dict().items()}
 
 
 def _mode(monitor, mode):
@@ -89,11 +94,13 @@ def _latest_checkpoint(directory):
 
 
 def _save_checkpoint(path, model, optimizer, hist, state):
-    tensors = {f"model/{k}": v for k, v in model.state_dict().items()}
+    host = _device.to_host
+    tensors = {f"model/{k}": host(v) for k, v in model.state_dict().items()}
     opt = optimizer.state_dict()
-    tensors.update({f"optim/{k}": v for k, v in opt.items() if isinstance(v, np.ndarray)})
+    tensors.update({f"optim/{k}": host(v) for k, v in opt.items()
+                    if isinstance(v, np.ndarray) or _device.is_device_array(v)})
     if state["best_weights"] is not None:
-        tensors.update({f"best/{k}": v for k, v in state["best_weights"].items()})
+        tensors.update({f"best/{k}": host(v) for k, v in state["best_weights"].items()})
     meta = {"epoch": state["epoch"], "seed": state["seed"], "history": dict(hist),
             "best": hist.best, "best_epoch": hist.best_epoch, "wait": state["wait"],
             "optimizer": {"iterations": opt["iterations"], "steps": opt["steps"],
@@ -193,6 +200,9 @@ def fit(model, x, y, *, optimizer: Optimizer, loss="mse", epochs: int = 10,
     from tqdm.auto import tqdm
 
     n_batches = (n + batch_size - 1) // batch_size
+    device = getattr(model, "device", "cpu")
+    if validation_data is not None:
+        validation_data = (validation_data[0], _device.to_device(validation_data[1], device))
     for epoch in range(state["epoch"] + 1, epochs + 1):
         order = (np.random.default_rng([seed, epoch]).permutation(n) if shuffle
                  else np.arange(n))
@@ -202,10 +212,10 @@ def fit(model, x, y, *, optimizer: Optimizer, loss="mse", epochs: int = 10,
         tot_loss, tot_metrics, seen = 0.0, dict.fromkeys(metric_fns, 0.0), 0
         for i in range(n_batches):
             idx = order[i * batch_size:(i + 1) * batch_size]
-            xb, yb = _take(x, idx), _take(y, idx)
+            xb, yb = _take(x, idx, device), _take(y, idx, device)
             model.set_seed(_batch_seed(seed, epoch, i))
             pred = _forward(model, xb, True)
-            wb = _take(sample_weight, idx)
+            wb = _take(sample_weight, idx, device)
             value, dpred = loss_fn(pred, yb) if wb is None else loss_fn(pred, yb, weights=wb)
             optimizer.zero_grad()
             model.backward(dpred)

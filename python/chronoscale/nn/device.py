@@ -1,0 +1,89 @@
+"""Devices of the nn layers and models: ``"cpu"`` (NumPy arrays) or ``"cuda"`` (CuPy arrays).
+
+A layer's parameters, gradients and optimiser state live on its device; ``Layer.to(device)``
+moves them. The native ops run on the device of their inputs, so a forward / backward pass
+on CUDA arrays stays on the GPU; only the per-batch inputs are copied there (``to_device``) and
+only the loss (a float), metrics and final predictions come back. Host-side bookkeeping
+(lengths, positions, shuffling) stays in NumPy.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+DEVICES = ("cpu", "cuda")
+
+
+def check(device) -> str:
+    """``device`` as ``"cpu"`` or ``"cuda"``; ValueError otherwise."""
+    if device not in DEVICES:
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    return device
+
+
+def require_cuda() -> None:
+    """Raise a clear RuntimeError unless chronoscale can run on a CUDA device here."""
+    from .. import build_info
+
+    info = build_info()
+    if not info.get("cuda"):
+        raise RuntimeError("device='cuda': this chronoscale was built without CUDA (reinstall "
+                           "with CHRONOSCALE_CUDA=ON); use device='cpu'")
+    if not info.get("cuda_available"):
+        raise RuntimeError("device='cuda': no usable CUDA device was found; use device='cpu'")
+    from .._cuda import _cupy
+
+    _cupy()  # CuPy installed (chronoscale[cuda])
+
+
+def _cupy_module():
+    return sys.modules.get("cupy")
+
+
+def is_device_array(a) -> bool:
+    """True for a CuPy array (CuPy must already be imported, which it is once one exists)."""
+    cp = _cupy_module()
+    return cp is not None and isinstance(a, cp.ndarray)
+
+
+def xp(a):
+    """The array module of ``a``: ``cupy`` for CuPy arrays, else ``numpy``."""
+    return _cupy_module() if is_device_array(a) else np
+
+
+def xp_for(device: str):
+    """The array module of ``device``."""
+    if device == "cpu":
+        return np
+    from .._cuda import _cupy
+
+    return _cupy()
+
+
+def to_device(a, device: str, dtype=None):
+    """``a`` (NumPy, CuPy or None) as a C-contiguous array on ``device``; no copy when it is
+    already there with the dtype."""
+    if a is None:
+        return None
+    if device == "cpu":
+        if is_device_array(a):
+            a = a.get()
+        return np.ascontiguousarray(a, dtype=dtype)
+    cp = xp_for("cuda")
+    return cp.ascontiguousarray(cp.asarray(a, dtype=dtype))
+
+
+def to_host(a):
+    """``a`` as a NumPy array (copied from the GPU when it is a CuPy array)."""
+    return a.get() if is_device_array(a) else np.asarray(a)
+
+
+def device_of(a) -> str:
+    return "cuda" if is_device_array(a) else "cpu"
+
+
+def contiguous(a, dtype=None):
+    """``a`` C-contiguous on its own device (``ascontiguousarray`` of NumPy or CuPy)."""
+    return xp(a).ascontiguousarray(a, dtype=dtype)
