@@ -99,6 +99,12 @@ class FakeArray(np.lib.mixins.NDArrayOperatorsMixin):
     T = property(lambda self: FakeArray(self._a.T))
     device = property(lambda self: "fake-cuda")
 
+    @property
+    def __cuda_array_interface__(self):  # how chronoscale.ops recognise device arrays (the
+        # _core wrapper unwraps FakeArrays before any native call reads this)
+        return {"shape": self._a.shape, "typestr": self._a.dtype.str,
+                "data": (self._a.ctypes.data, False), "version": 3, "strides": None}
+
     def __len__(self):
         return len(self._a)
 

@@ -86,3 +86,62 @@ def test_fit_checkpoint_resume_on_device(fake, rng, tmp_path):
                                        checkpoint_dir=tmp_path, resume=True)
     assert part.history_["epoch"] == [1, 2]
     assert np.array_equal(resumed.predict(X), full.predict(X))
+
+
+@pytest.mark.parametrize("scales,cell", [(["1", "4"], "lstm"), (["1", "1h"], "gru")])
+def test_multiscale_forecaster(fake, rng, tmp_path, scales, cell):
+    from chronoscale.models import MultiScaleForecaster
+
+    B, T, F = 30, 12, 3
+    X = rng.standard_normal((B, T, F)).astype(np.float32)
+    y = rng.standard_normal((B, 2))
+    L = rng.integers(1, T + 1, B)
+    ts = np.cumsum(rng.integers(60, 3000, (B, T)), axis=1)
+    kw = dict(scales=scales, cell=cell, units=5, random_state=0)
+    fit_kw = dict(lengths=L, timestamps=ts, epochs=2, batch_size=8, verbose=0,
+                  validation_data=(X[:6], y[:6], L[:6], ts[:6]))
+    cpu = MultiScaleForecaster(**kw).fit(X, y, **fit_kw)
+    dev = MultiScaleForecaster(device="cuda", **kw).fit(X, y, **fit_kw)
+    assert _on_device(dev.net)
+    assert dev.history_["val_loss"] == pytest.approx(cpu.history_["val_loss"], rel=1e-5)
+    want = cpu.predict(X, L, ts)
+    got = dev.predict(X, L, ts)
+    assert isinstance(got, np.ndarray) and np.allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert np.allclose(dev.predict(fake.asarray(X), L, ts).get(), want, rtol=1e-5, atol=1e-6)
+    ex = dev.explain(X, L, ts)
+    assert isinstance(ex, np.ndarray) and np.allclose(ex, cpu.explain(X, L, ts), atol=1e-5)
+    assert np.allclose(dev.scale_weights_, cpu.scale_weights_, atol=1e-6)
+    assert dev.score(X, y, L, ts) == pytest.approx(cpu.score(X, y, L, ts), rel=1e-4)
+    dev.save(tmp_path / "ms.csm")
+    back = chronoscale.load(tmp_path / "ms.csm", device="cpu")
+    assert np.allclose(back.predict(X, L, ts), want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("loss,scales", [("full", ["1", "4"]), ("sampled", ["1", "1h"])])
+def test_multiscale_recommender(fake, rng, tmp_path, loss, scales):
+    from chronoscale.models import MultiScaleRecommender
+
+    V, B, T = 30, 12, 15
+    ids = rng.integers(0, V, (B, T))
+    L = rng.integers(1, T + 1, B)
+    ts = np.cumsum(rng.integers(60, 4000, (B, T)), axis=1)
+    kw = dict(num_items=V, dim=4, units=3, scales=scales, random_state=0, max_len=T)
+    fit_kw = dict(epochs=2, batch_size=5, lengths=L, timestamps=ts, verbose=0, loss=loss,
+                  num_negatives=7)
+    cpu = MultiScaleRecommender(**kw).fit(ids, **fit_kw)
+    dev = MultiScaleRecommender(device="cuda", **kw).fit(ids, **fit_kw)
+    assert _on_device(dev.net)
+    assert dev.history_["loss"] == pytest.approx(cpu.history_["loss"], rel=1e-5)
+    q = dict(lengths=L, timestamps=ts)
+    top_d, s_d = dev.recommend(ids, k=5, **q)
+    top_c, s_c = cpu.recommend(ids, k=5, **q)
+    assert isinstance(top_d, np.ndarray) and np.array_equal(top_d, top_c)
+    assert np.allclose(s_d, s_c, rtol=1e-4, atol=1e-5)
+    cand = rng.integers(0, V, (B, 3))
+    assert np.allclose(dev.score(ids, cand, **q), cpu.score(ids, cand, **q), atol=1e-5)
+    assert np.allclose(dev.embed_users(ids, **q), cpu.embed_users(ids, **q), atol=1e-5)
+    ev_d, ev_c = dev.evaluate(ids, ids[:, 0], **q), cpu.evaluate(ids, ids[:, 0], **q)
+    assert ev_d == pytest.approx(ev_c, rel=1e-4)
+    dev.save(tmp_path / "rec.csm")
+    back = chronoscale.load(tmp_path / "rec.csm", device="cpu")
+    assert np.array_equal(back.recommend(ids, k=5, **q)[0], top_c)

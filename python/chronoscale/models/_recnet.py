@@ -27,10 +27,12 @@ from __future__ import annotations
 import numpy as np
 
 from .. import nn, ops
+from ..nn import device as _device
 from ..nn.layer import _as_rng
 from ..nn.multiscale_next import MultiScaleNext
 
 _EPS = 1e-8  # the norm floor of the cosine kernels
+_GPU_BLOCK = 1 << 26  # logits per block of the full softmax on a GPU (256 MiB in float32)
 
 
 def _normalize(x):
@@ -52,7 +54,7 @@ def _cumsum_time(x):
     accumulate once ``B`` is not tiny."""
     if x.shape[0] < 16:
         return np.cumsum(x, axis=1)
-    out = np.empty(x.shape, dtype=x.dtype)
+    out = _device.xp(x).empty(x.shape, dtype=x.dtype)
     out[:, 0] = x[:, 0]
     for t in range(1, x.shape[1]):
         np.add(out[:, t - 1], x[:, t], out=out[:, t])
@@ -100,20 +102,23 @@ class RecNet(nn.Layer):
         ``t[n] < lengths[b[n]]``; causal: row n uses events ``0..t[n]`` of history ``b[n]``
         only). Only those rows are gathered and projected; keeps what :meth:`backward_rows`
         needs."""
-        e = self.emb.forward(ids, lengths=lengths)
+        dev = self.device
+        e = self.emb.forward(_device.to_device(ids, dev), lengths=lengths)
         x = self.cos.forward(e, lengths=lengths)
         if self.n_features:
-            x = np.ascontiguousarray(np.concatenate([x, features], axis=-1))
+            x = _device.contiguous(_device.xp(x).concatenate(
+                [x, _device.to_device(features, dev, x.dtype)], axis=-1))
         self.ms.run(x, lengths, timestamps if self.needs_timestamps else None)
         H = sum(self.ms.units)
-        f = np.empty((len(b), H + x.shape[2]), dtype=x.dtype)  # the fusion input [h, x]
+        xp = _device.xp(x)
+        f = xp.empty((len(b), H + x.shape[2]), dtype=x.dtype)  # the fusion input [h, x]
         self.ms.gather(b, t, out=f[:, :H])
         f[:, H:] = x[b, t]
         u = self.proj.forward(f)
         ehat, enorm = _normalize(e)
-        mm = _cumsum_time(ehat)[b, t] / (t + 1).astype(e.dtype)[:, None]
+        mm = _cumsum_time(ehat)[b, t] / _device.to_device((t + 1).astype(e.dtype)[:, None], dev)
         d = self.dim
-        z = np.empty((len(b), 2 * d + 1), dtype=u.dtype)
+        z = xp.empty((len(b), 2 * d + 1), dtype=u.dtype)
         z[:, :d] = u
         np.multiply(mm, self.beta.data[0], out=z[:, d:2 * d])
         z[:, 2 * d] = 1
@@ -131,7 +136,7 @@ class RecNet(nn.Layer):
         """``(F [V, 2d + 1], E_hat, |E|)``: every item's scoring vector (see module doc)."""
         E = self.emb.weight.data
         ehat, enorm = _normalize(E)
-        return np.ascontiguousarray(np.concatenate([E, ehat, self.item_bias.data], axis=1)), \
+        return _device.contiguous(np.concatenate([E, ehat, self.item_bias.data], axis=1)), \
             ehat, enorm
 
     def last(self, ids, lengths, timestamps=None, features=None):
@@ -177,13 +182,15 @@ class RecNet(nn.Layer):
         b, t, mm, ehat, enorm = self._enc
         d, (B, T) = self.dim, ehat.shape[:2]
         beta = self.beta.data[0]
-        self.beta.accumulate(np.array([np.sum(dz[:, d:2 * d] * mm)]))
-        df = self.proj.backward(np.ascontiguousarray(dz[:, :d]))  # [N, H + C]
+        xp, dev = _device.xp(dz), self.device
+        self.beta.accumulate(xp.sum(dz[:, d:2 * d] * mm).reshape(1))
+        df = self.proj.backward(_device.contiguous(dz[:, :d]))  # [N, H + C]
         H = sum(self.ms.units)
         dx = self.ms.backward_rows(df[:, :H], b, t)  # [B, T, C]
         dx[b, t] += df[:, H:]
-        dm = np.zeros((B, T, d), dtype=dz.dtype)
-        dm[b, t] = beta * dz[:, d:2 * d] / (t + 1).astype(dz.dtype)[:, None]
+        dm = xp.zeros((B, T, d), dtype=dz.dtype)
+        steps = _device.to_device((t + 1).astype(dz.dtype)[:, None], dev)
+        dm[b, t] = beta * dz[:, d:2 * d] / steps
         dehat = _cumsum_time(dm[:, ::-1])[:, ::-1]  # m_t is the mean over tau <= t
         de = _normalize_backward(dehat, ehat, enorm)
         de += self.cos.backward(dx[..., :d + 1])
@@ -195,6 +202,21 @@ class RecNet(nn.Layer):
 
 
 def _full_softmax(z, F, target):
-    """``(mean cross-entropy, dz, dF)`` of the logits ``z F^T`` over all items: one native call
-    that runs the rows in cache-sized blocks, so the ``[N, V]`` logits never exist at once."""
-    return ops.full_softmax_loss(z, F, target)
+    """``(mean cross-entropy, dz, dF)`` of the logits ``z F^T`` over all items: on the CPU one
+    native call that runs the rows in cache-sized blocks (the ``[N, V]`` logits never exist at
+    once); on a GPU the same blocks through the device's GEMM and cross-entropy ops."""
+    if not _device.is_device_array(z):
+        return ops.full_softmax_loss(z, F, target)
+    N, V = z.shape[0], F.shape[0]
+    step = max(1, _GPU_BLOCK // V)
+    dz, dF, total = _device.xp(z).empty_like(z), None, 0.0
+    for i in range(0, N, step):
+        j = min(i + step, N)
+        logits, cache = ops.linear_forward(z[i:j], F)
+        value, dlogits = ops.softmax_cross_entropy(logits, target[i:j])
+        dzi, dFi, _ = ops.linear_backward(dlogits, cache)
+        w = (j - i) / N  # the block's mean -> the mean over all N rows
+        dz[i:j] = dzi * w
+        dF = dFi * w if dF is None else dF + dFi * w
+        total += value * (j - i)
+    return total / N, dz, dF

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import io, nn
+from ..nn import device as _device
 from ..nn import metrics
 from ..ops._common import as_lengths
 from ._base import BaseModel, as_sequences, fit_options
@@ -85,13 +86,15 @@ class MultiScaleForecaster(BaseModel):
         task: "regression" (linear heads) or "probability" (sigmoid heads).
         loss: "mse" (default), "mae" or "huber" (regression).
         learning_rate, epsilon, clipnorm: Adam (Keras defaults; clipnorm 1.0).
-        dtype, random_state, warm_start: as :class:`SeedForecaster`.
+        dtype, random_state, warm_start, device: as :class:`SeedForecaster` (``lengths`` and
+            ``timestamps`` stay on the host with ``device="cuda"``: they index the windows).
     """
 
     def __init__(self, scales=("1", "4", "16"), cell: str = "lstm", units=32, pool: str = "mean",
                  count_feature: bool = True, task: str = "regression", loss: str = "mse",
                  learning_rate: float = 1e-3, epsilon: float = 1e-7, clipnorm=1.0,
-                 dtype: str = "float32", random_state=None, warm_start: bool = False):
+                 dtype: str = "float32", random_state=None, warm_start: bool = False,
+                 device: str = "cpu"):
         self.scales = scales
         self.cell = cell
         self.units = units
@@ -105,6 +108,7 @@ class MultiScaleForecaster(BaseModel):
         self.dtype = dtype
         self.random_state = random_state
         self.warm_start = warm_start
+        self.device = device
 
     # -- network -------------------------------------------------------------------------------
     def _meta(self) -> dict:
@@ -121,6 +125,7 @@ class MultiScaleForecaster(BaseModel):
         units = self.units if np.isscalar(self.units) else list(self.units)
         self._net = _ForecastNet(scales, units, self.cell, self.pool, bool(self.count_feature),
                                  no, _TASKS[self.task][0]).build(nf, rng, self.dtype)
+        self._place()
         self.n_features_in_, self.n_outputs_ = nf, no
         self.optimizer_ = None
 
@@ -145,7 +150,7 @@ class MultiScaleForecaster(BaseModel):
             if lengths.shape != (B,):
                 raise ValueError(f"lengths must have shape [{B}], got {lengths.shape}")
         if timestamps is not None:
-            timestamps = np.asarray(timestamps)
+            timestamps = _device.to_host(timestamps)
             if timestamps.shape != (B, T):
                 raise ValueError(f"timestamps must have shape [{B}, {T}], got "
                                  f"{timestamps.shape}")
@@ -156,7 +161,7 @@ class MultiScaleForecaster(BaseModel):
         return {"x": X, "lengths": lengths, "timestamps": timestamps}
 
     def _targets(self, y, n, name="y"):
-        y = np.asarray(y)
+        y = _device.to_host(y)
         if y.ndim == 1:
             y = y[:, None]
         if y.ndim != 2 or y.shape[0] != n:
@@ -206,10 +211,11 @@ class MultiScaleForecaster(BaseModel):
         return out[..., 0] if self.n_outputs_ == 1 else out
 
     def predict(self, X, lengths=None, timestamps=None, batch_size: int = 1024):
-        """Predictions ``[B]`` (one output) or ``[B, K]``."""
+        """Predictions ``[B]`` (one output) or ``[B, K]`` (a CuPy array for a CuPy ``X``)."""
         self._check_fitted()
         inputs = self._inputs(X, lengths, timestamps)
-        return self._squeeze(nn.predict_batches(self._net, inputs, batch_size))
+        out = self._squeeze(nn.predict_batches(self._net, inputs, batch_size))
+        return out if _device.is_device_array(X) else _device.to_host(out)
 
     def explain(self, X, lengths=None, timestamps=None, batch_size: int = 1024):
         """Each scale's contribution ``alpha_s * y_s`` per prediction: ``[B, S]`` (one output)
@@ -217,22 +223,26 @@ class MultiScaleForecaster(BaseModel):
         self._check_fitted()
         inputs = self._inputs(X, lengths, timestamps)
         n, parts = inputs["x"].shape[0], []
+        device = self._net.device
         for i in range(0, n, batch_size):
-            batch = {k: (None if v is None else v[i:i + batch_size]) for k, v in inputs.items()}
+            batch = {k: (None if v is None else _device.to_device(
+                v[i:i + batch_size], "cpu" if k in ("lengths", "timestamps") else device))
+                for k, v in inputs.items()}
             ys = self._net.branches(**batch)
             parts.append(self._net.fusion.contributions(ys))
-        out = np.concatenate(parts, axis=0)
-        return out[..., 0] if self.n_outputs_ == 1 else out
+        out = _device.xp_for(device).concatenate(parts, axis=0)
+        out = out[..., 0] if self.n_outputs_ == 1 else out
+        return out if _device.is_device_array(X) else _device.to_host(out)
 
     @property
     def scale_weights_(self):
         """Fusion weights ``alpha [S]`` (one output) or ``[S, K]``."""
-        a = self.net.fusion.alpha
+        a = _device.to_host(self.net.fusion.alpha)
         return a[:, 0] if self.n_outputs_ == 1 else a
 
     def score(self, X, y, lengths=None, timestamps=None) -> float:
         """R² of ``predict`` against ``y`` (averaged over outputs when K > 1), like
         scikit-learn regressors: 1 is perfect, 0 is the mean predictor."""
-        pred = np.asarray(self.predict(X, lengths, timestamps)).reshape(len(X), -1)
+        pred = _device.to_host(self.predict(X, lengths, timestamps)).reshape(len(X), -1)
         y = self._targets(y, len(X))
         return float(np.mean([metrics.r2(pred[:, k], y[:, k]) for k in range(y.shape[1])]))

@@ -7,6 +7,7 @@ import time
 import numpy as np
 
 from .. import io, nn, ops
+from ..nn import device as _device
 from ..nn.layer import mix_seed
 from ..nn.training import History
 from . import _recdata as rd
@@ -76,13 +77,16 @@ class MultiScaleRecommender(BaseModel):
         dtype: "float32" (default) or "float64". random_state: seed for initialisation,
             shuffling and negative sampling (same seed and data -> identical weights on the CPU).
         warm_start: True continues training the fitted weights at the next ``fit``.
+        device: "cpu" (default) or "cuda": weights, optimiser state and the training and
+            scoring passes on the GPU (CuPy arrays, CUDA kernels). Histories stay NumPy on the
+            host; each mini-batch's ids are copied to the GPU, and results come back as NumPy.
     """
 
     def __init__(self, num_items=None, dim: int = 64, scales=("1", "4", "16"), cell: str = "gru",
                  units=64, pool: str = "mean", count_feature: bool = True,
                  use_values: bool = False, max_len: int = 200, learning_rate: float = 1e-3,
                  weight_decay: float = 0.0, clipnorm=5.0, dtype: str = "float32",
-                 random_state=None, warm_start: bool = False):
+                 random_state=None, warm_start: bool = False, device: str = "cpu"):
         self.num_items = num_items
         self.dim = dim
         self.scales = scales
@@ -98,6 +102,7 @@ class MultiScaleRecommender(BaseModel):
         self.dtype = dtype
         self.random_state = random_state
         self.warm_start = warm_start
+        self.device = device
 
     # -- network -------------------------------------------------------------------------------
     def _meta(self) -> dict:
@@ -114,6 +119,7 @@ class MultiScaleRecommender(BaseModel):
         units = self.units if np.isscalar(self.units) else list(self.units)
         self._net = RecNet(V, int(self.dim), scales, units, self.cell, self.pool,
                            bool(self.count_feature), nf).build(None, rng, self.dtype)
+        self._place()
         self.num_items_, self.n_features_in_ = V, nf
         self.optimizer_ = None
 
@@ -189,7 +195,9 @@ class MultiScaleRecommender(BaseModel):
                         np.random.default_rng(self.random_state))
             self._check_data(data)
             counts = np.bincount(data["seen"][1], minlength=int(V)) + 1.0
-            self._net.item_bias.data[:, 0] = np.log(counts / counts.sum())
+            bias = self._net.item_bias.data
+            bias[:, 0] = _device.to_device(np.log(counts / counts.sum()), self._net.device,
+                                           bias.dtype)
         self._check_data(data)
         if not (data["lengths"] > 1).any():
             raise ValueError("sequences: no history has two events (nothing to predict)")
@@ -288,7 +296,7 @@ class MultiScaleRecommender(BaseModel):
             yield idx, u, z
 
     def _all_scores(self, z, F, data, idx, exclude_seen):
-        scores = ops.linear_forward(z, F)[0]
+        scores = _device.to_host(ops.linear_forward(z, F)[0])  # top-k on the host
         if exclude_seen:
             rows, items = rd.seen_pairs(data, idx)
             scores[rows, items] = -np.inf
@@ -348,8 +356,9 @@ class MultiScaleRecommender(BaseModel):
         for idx, _, z in self._user_states(data, batch_size):
             c = cand[idx]
             Ec = E[c]
-            out.append(np.einsum("nd,ncd->nc", z[:, :d], Ec)
-                       + np.einsum("nd,ncd->nc", z[:, d:2 * d], _normalize(Ec)[0]) + b[c])
+            out.append(_device.to_host(
+                np.einsum("nd,ncd->nc", z[:, :d], Ec)
+                + np.einsum("nd,ncd->nc", z[:, d:2 * d], _normalize(Ec)[0]) + b[c]))
         return np.concatenate(out)
 
     def embed_users(self, histories, *, lengths=None, timestamps=None, features=None,
@@ -358,7 +367,8 @@ class MultiScaleRecommender(BaseModel):
         ``u . E^T`` plus the history-cosine and bias terms, see :meth:`score`)."""
         self._check_fitted()
         data = self._read(histories, lengths, timestamps, features)
-        return np.concatenate([u for _, u, _ in self._user_states(data, batch_size)])
+        return np.concatenate([_device.to_host(u) for _, u, _ in
+                               self._user_states(data, batch_size)])
 
     def position_scores(self, histories, *, lengths=None, timestamps=None, features=None):
         """Scores ``[B, T, V]`` of every item after every event (row ``t`` is what the model
@@ -372,7 +382,7 @@ class MultiScaleRecommender(BaseModel):
         z = self._net.forward_rows(b["ids"], b["lengths"], rows, cols, b["timestamps"],
                                    b["features"])[2]
         out = np.zeros((B, data["ids"].shape[1], self._net.num_items), dtype=z.dtype)
-        out[rows, cols] = ops.linear_forward(z, self._net.table()[0])[0]
+        out[rows, cols] = _device.to_host(ops.linear_forward(z, self._net.table()[0])[0])
         return out
 
     def evaluate(self, histories, targets, k: int = 10, exclude_seen: bool = True, *,
@@ -391,7 +401,7 @@ class MultiScaleRecommender(BaseModel):
         F = self._net.table()[0]
         ranks, nll = [], 0.0
         for idx, _, z in self._user_states(data, batch_size):
-            scores = ops.linear_forward(z, F)[0].astype(np.float64)
+            scores = _device.to_host(ops.linear_forward(z, F)[0]).astype(np.float64)
             t = targets[idx]
             mx = scores.max(axis=1)
             lse = mx + np.log(np.exp(scores - mx[:, None]).sum(axis=1))

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
+from . import device as _device
 from .recurrent import _NATIVE, MultiScale
 
 
@@ -53,8 +54,9 @@ def _scatter_rows(g, keys, size):
     """``out [size, H]`` with ``out[k]`` the sum of the rows of ``g [N, H]`` whose key is ``k``
     (keys ``< 0`` dropped), added in row order: the sums of ``np.add.at``, without its cost.
     The positions of one window are consecutive rows, so the sums run over runs of equal keys:
-    one vectorised pass per offset within a run (``reduceat`` when some run is long)."""
-    out = np.zeros((size, g.shape[1]), dtype=g.dtype)
+    one vectorised pass per offset within a run (``reduceat`` when some run is long). ``keys``
+    is a host array; ``g`` and ``out`` are on ``g``'s device."""
+    out = _device.xp(g).zeros((size, g.shape[1]), dtype=g.dtype)
     if keys.size == 0:
         return out
     starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
@@ -64,11 +66,11 @@ def _scatter_rows(g, keys, size):
     if not keep.any():
         return out
     if np.any(seg[keep][1:] <= seg[keep][:-1]):  # a key in several runs (never for our keys)
-        used = keys >= 0
+        used = np.flatnonzero(keys >= 0)
         np.add.at(out, keys[used], g[used])
         return out
     if runs[keep].max() > _LONG_RUN:  # e.g. a wall-clock window's many events
-        out[seg[keep]] = np.add.reduceat(g, starts, axis=0)[keep]
+        out[seg[keep]] = np.add.reduceat(g, starts, axis=0)[np.flatnonzero(keep)]
         return out
     seg, starts, runs = seg[keep], starts[keep], runs[keep]
     out[seg] = g[starts]
@@ -106,10 +108,11 @@ class MultiScaleNext(MultiScale):
             x, self._scales, weights, cell=_NATIVE[self.cell], lengths=lengths,
             timestamps=timestamps, count_feature=self.count_feature,
         )
-        # closed_before holds our indices (steps closed through each event).
-        self._outs = [o._replace(closed_before=closed_through(sc, o.closed_before, lengths,
-                                                              o.out_lengths))
-                      for sc, o in zip(self._scales, outs, strict=True)]
+        # closed_before holds our indices (steps closed through each event), on the host.
+        host = _device.to_host
+        self._outs = [o._replace(closed_before=closed_through(
+            sc, host(o.closed_before), lengths, host(o.out_lengths)))
+            for sc, o in zip(self._scales, outs, strict=True)]
         self._shape = x.shape[:2]
         self.out_lengths = lengths
 
@@ -125,13 +128,14 @@ class MultiScaleNext(MultiScale):
         side by side (``b = t = None``: every event, row-major ``[B * T, ...]``). ``out``: an
         ``[N, sum(units)]`` array (may be a column slice of a larger one) to write into."""
         keys = self._row_keys(b, t)
+        y0 = self._outs[0].y
         if out is None:
-            out = np.empty((keys[0].size, sum(self.units)), dtype=self._outs[0].y.dtype)
+            out = _device.xp(y0).empty((keys[0].size, sum(self.units)), dtype=y0.dtype)
         col = 0
         for k, o, h in zip(keys, self._outs, self.units, strict=True):
             B, W = o.y.shape[:2]
-            rows = np.take(o.y.reshape(B * W, h), np.maximum(k, 0), axis=0)
-            rows[k < 0] = 0
+            rows = o.y.reshape(B * W, h)[np.maximum(k, 0)]
+            rows[np.flatnonzero(k < 0)] = 0
             out[:, col:col + h] = rows
             col += h
         return out
@@ -161,14 +165,15 @@ class MultiScaleNext(MultiScale):
         if self.merge == "concat":
             return y
         cols = np.cumsum([0] + self.units)
-        return [np.ascontiguousarray(y[..., a:c]) for a, c in zip(cols[:-1], cols[1:])]
+        return [_device.contiguous(y[..., a:c]) for a, c in zip(cols[:-1], cols[1:])]
 
     def backward(self, dy):
         if self._cache is None:
             raise RuntimeError("MultiScaleNext.backward called before forward")
         B, T = self._shape
         if self.merge != "concat":  # a list per scale, None: no gradient
-            dt = self._outs[0].y.dtype
-            dy = np.concatenate([np.zeros((B, T, h), dt) if d is None else np.asarray(d)
+            y0 = self._outs[0].y
+            xp = _device.xp(y0)
+            dy = xp.concatenate([xp.zeros((B, T, h), y0.dtype) if d is None else xp.asarray(d)
                                  for d, h in zip(dy, self.units, strict=True)], axis=-1)
         return self.backward_rows(dy.reshape(B * T, -1), None, None)

@@ -28,6 +28,7 @@ from .layer import mix_seed
 from .optim import Optimizer
 
 _CKPT = "ckpt-{:05d}.csm"
+_HOST_KEYS = ("lengths", "timestamps")  # index metadata: stays in NumPy on every device
 
 
 class History(dict):
@@ -48,12 +49,12 @@ def _n_items(data) -> int:
 
 def _take(data, idx, device="cpu"):
     """Rows ``idx`` of an array or of each array of a dict, C-contiguous, on ``device``.
-    ``lengths`` stay on the host (the ops read them there)."""
+    ``lengths`` and ``timestamps`` stay on the host (the ops read them there)."""
     if data is None:
         return None
     if isinstance(data, dict):
         return {k: (None if v is None else _device.to_device(
-            v[idx], "cpu" if k == "lengths" else device)) for k, v in data.items()}
+            v[idx], "cpu" if k in _HOST_KEYS else device)) for k, v in data.items()}
     return _device.to_device(data[idx], device)
 
 
