@@ -3,7 +3,8 @@
 #   1. build and install the package with CUDA (CHRONOSCALE_CUDA=ON),
 #   2. the GPU tests: CHRONOSCALE_REQUIRE_GPU=1 pytest -m gpu (each result against the CPU),
 #   3. small runs of every recurrent launch mode under compute-sanitizer memcheck,
-#   4. the benchmark beside torch.nn.LSTM / GRU (bench_recurrent_gpu.py),
+#   4. the benchmark beside torch.nn.LSTM / GRU (bench_recurrent_gpu.py) and the multi-scale
+#      recommender beside its PyTorch twin (compare_recommender.py --device cuda),
 #   5. the same small runs under racecheck and synccheck, with the time left.
 # $OUT (a temporary folder when unset) gets run.log (everything printed), build_full.log and
 # bench_recurrent_gpu.json; the last lines printed are the benchmark table and step statuses. Each step has
@@ -72,6 +73,10 @@ command -v compute-sanitizer >/dev/null && have_sanitizer=1
 
 step bench 230 $PY bench/gpu/bench_recurrent_gpu.py --budget ${BENCH_BUDGET:-150} \
   --json "$OUT/bench_recurrent_gpu.json"
+
+# The multi-scale recommender on the GPU beside its PyTorch + cuDNN twin (B=256, T=192, V=3,706).
+step bench_recommender 90 $PY bench/python/compare_recommender.py --device cuda --repeat 5 \
+  --warmup 2 --json "$OUT/bench_recommender_gpu.json"
 
 if [ "$have_sanitizer" = 1 ]; then  # with what time is left
   sanitize racecheck 60

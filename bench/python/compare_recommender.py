@@ -16,6 +16,7 @@ The two sides run alternately (AB, BA, ...) so that both see the same load on a 
     python bench/python/compare_recommender.py [--repeat 5] [--warmup 2] [--threads N]
         [--data random|ml1m] [--batch 256] [--seq-len 192] [--json out.json]
     python bench/python/compare_recommender.py --check   # float64 equivalence, small sizes
+    python bench/python/compare_recommender.py --device cuda   # both on the GPU (torch + cuDNN)
 
 ``--data ml1m`` uses the users of ``../shared/data/movielens-1m-sample`` (each user's most
 recent 192 events; the sample is thinned, so most histories are short) instead of uniformly
@@ -114,7 +115,7 @@ def torch_model(torch, V, d, sizes, H, count_feature=True, eps=1e-8):
             ehat = self._unit(e)
             cos = F.pad((ehat[:, 1:] * ehat[:, :-1]).sum(-1), (1, 0)) * mask
             x = torch.cat([e, cos[..., None]], -1)
-            steps = torch.arange(1, T + 1, dtype=e.dtype)[None, :, None]
+            steps = torch.arange(1, T + 1, dtype=e.dtype, device=e.device)[None, :, None]
             return torch.cat(self.cells(x, mask, closed) + [x], -1), torch.cumsum(ehat, 1) / steps
 
         def cells(self, x, mask, closed):
@@ -154,7 +155,8 @@ def torch_model(torch, V, d, sizes, H, count_feature=True, eps=1e-8):
 
         def recommend(self, ids, mask, closed, last, seen_rows, seen_items, k):
             f, m = self.encode(ids, mask, closed)
-            scores = self.z(f, m, torch.arange(ids.shape[0]), last) @ self.table().T
+            rows = torch.arange(ids.shape[0], device=ids.device)
+            scores = self.z(f, m, rows, last) @ self.table().T
             scores[seen_rows, seen_items] = -float("inf")
             return torch.topk(scores, k, dim=1)
 
@@ -369,8 +371,12 @@ def main(argv=None) -> dict:
                    help="also time the cells and the full softmax alone, each side")
     p.add_argument("--profile", type=int, default=0, metavar="N",
                    help="cProfile N chronoscale train steps (after warm-up) and print the top")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="cuda: both models on the GPU (chronoscale device='cuda', torch + cuDNN)")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
+    if args.device == "cuda" and (args.pieces or args.profile or args.check):
+        p.error("--pieces, --profile and --check run on the CPU only")
     import torch
 
     if args.threads:
@@ -411,9 +417,18 @@ def main(argv=None) -> dict:
         return {}
     tm = torch_model(torch, V, d, [s.size for s in net.ms._scales], H)
     copy_weights(torch, m, tm)
-    topt = torch.optim.Adam(tm.parameters(), lr=1e-3, eps=1e-7)
     inp = torch_inputs(torch, m, ids, L)
     one = torch_inputs(torch, m, ids[:1, :int(L[0])], L[:1])
+    sync = lambda: None  # noqa: E731
+    if args.device == "cuda":  # both sides on the GPU; every timed call ends with a device sync
+        m.device = "cuda"
+        m._place()
+        m.optimizer_ = opt = chronoscale.nn.Adam(net.parameters(), lr=1e-3, clipnorm=5.0)
+        tm.to("cuda")
+        inp, one = ({k: ([x.cuda() for x in v] if isinstance(v, list) else v.cuda())
+                     for k, v in x.items()} for x in (inp, one))
+        sync = torch.cuda.synchronize
+    topt = torch.optim.Adam(tm.parameters(), lr=1e-3, eps=1e-7)
 
     def th_step():
         topt.zero_grad()
@@ -428,12 +443,18 @@ def main(argv=None) -> dict:
                                 x["seen_items"], 10)
 
     ids1, L1 = ids[:1, :int(L[0])], L[:1]
+    def synced(fn):
+        def run():
+            fn()
+            sync()
+        return run
+
     cases = [
-        (f"train step B={B}", cs_step, th_step, args.repeat),
-        ("recommend B=1", lambda: m.recommend(ids1, k=10, lengths=L1), lambda: th_rec(one),
-         max(20, args.repeat)),
-        (f"recommend B={B}", lambda: m.recommend(ids, k=10, lengths=L), lambda: th_rec(inp),
-         args.repeat),
+        (f"train step B={B}", synced(cs_step), synced(th_step), args.repeat),
+        ("recommend B=1", synced(lambda: m.recommend(ids1, k=10, lengths=L1)),
+         synced(lambda: th_rec(one)), max(20, args.repeat)),
+        (f"recommend B={B}", synced(lambda: m.recommend(ids, k=10, lengths=L)),
+         synced(lambda: th_rec(inp)), args.repeat),
     ]
     load0 = os.getloadavg()[0]
     rows = [] if not args.pieces else pieces(torch, m, tm, inp, ids, L, args.repeat,
@@ -449,7 +470,9 @@ def main(argv=None) -> dict:
 
     info = chronoscale.build_info()
     positions = int(np.sum(L - 1))
-    print(f"# {platform.processor() or platform.machine()}, {info['num_threads']} threads, "
+    where = (torch.cuda.get_device_name() if args.device == "cuda"
+             else platform.processor() or platform.machine())
+    print(f"# {where} ({args.device}), {info['num_threads']} threads, "
           f"BLAS {info['blas']}, torch {torch.__version__}; data={args.data}, B={B}, T={T}, "
           f"positions={positions}, V={V}, d={d}, H={H}, GRU, scales {list(scales)}, "
           f"median of {args.repeat} (alternating) after {args.warmup} warm-up; load "
@@ -467,6 +490,7 @@ def main(argv=None) -> dict:
               f"{flops / gemm[0]['chronoscale_ms'] / 1e6:.1f} GFLOP/s, torch "
               f"{flops / gemm[0]['torch_ms'] / 1e6:.1f} GFLOP/s")
     result = {"rows": rows, "build_info": info, "torch": torch.__version__, "data": args.data,
+              "device": args.device,
               "B": B, "T": T, "positions": positions}
     if args.json:
         with open(args.json, "w") as f:
