@@ -39,11 +39,25 @@ inline void pool_event(PoolMode mode, T* yr, int64_t* am, const T* xr, int64_t t
     if (mode == PoolMode::max)
       for (int64_t c = 0; c < C; ++c) am[c] = t;
   } else if (mode == PoolMode::max) {
-    for (int64_t c = 0; c < C; ++c)
-      if (xr[c] > yr[c]) {  // strict: ties keep the first index
-        yr[c] = xr[c];
-        am[c] = t;
+    // Selects into a scratch block, then plain copies back: GCC turns `v = cond ? new : v` in
+    // place into masked stores, which are microcoded (slow) on AMD cores.
+    constexpr int64_t kBlock = 64;
+    T yb[kBlock];
+    int64_t ab[kBlock];
+    for (int64_t c0 = 0; c0 < C; c0 += kBlock) {
+      const int64_t n = C - c0 < kBlock ? C - c0 : kBlock;
+      const T* x = xr + c0;
+      T* y = yr + c0;
+      int64_t* a = am + c0;
+#pragma omp simd
+      for (int64_t c = 0; c < n; ++c) {
+        const bool take = x[c] > y[c];  // strict: ties keep the first index
+        yb[c] = take ? x[c] : y[c];
+        ab[c] = take ? t : a[c];
       }
+      std::memcpy(y, yb, sizeof(T) * static_cast<size_t>(n));
+      std::memcpy(a, ab, sizeof(int64_t) * static_cast<size_t>(n));
+    }
   } else {
     add_row(yr, xr, T(1), C);
   }
