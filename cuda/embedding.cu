@@ -17,7 +17,8 @@ namespace chronoscale {
 inline namespace v1 {
 namespace cuda {
 
-namespace {
+// Named (not anonymous) so that the emulator harness can include pool.cu and this file together.
+namespace embedding_impl {
 
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 65535LL * 8;  // grid-stride loops cover the rest
@@ -39,7 +40,7 @@ struct RowArgs {
   const int64_t* slot;  // scatter: null (dense: row = id) or the compacted row of each id
   const T* src;         // gather: table [V, D]; scatter: dy [B, T, D]
   T* dst;               // gather: y [B, T, D]; scatter: out [rows, D]
-  int64_t B, T, D, V;
+  int64_t B, T_, D, V;
 };
 
 struct ScanArgs {
@@ -71,18 +72,18 @@ __global__ void check_ids_kernel(const IdsArgs a) {
 
 template <class T>
 __global__ void gather_kernel(const RowArgs<T> a) {
-  for (int64_t i = flat_index(); i < a.B * a.T * a.D; i += flat_stride()) {
+  for (int64_t i = flat_index(); i < a.B * a.T_ * a.D; i += flat_stride()) {
     const int64_t r = i / a.D, k = i % a.D;
-    const int64_t v = r % a.T < length_at(a.len, r / a.T, a.T) ? a.ids[r] : -1;
+    const int64_t v = r % a.T_ < length_at(a.len, r / a.T_, a.T_) ? a.ids[r] : -1;
     a.dst[i] = v >= 0 && v < a.V ? a.src[v * a.D + k] : T(0);
   }
 }
 
 template <class T>
 __global__ void scatter_add_kernel(const RowArgs<T> a) {
-  for (int64_t i = flat_index(); i < a.B * a.T * a.D; i += flat_stride()) {
+  for (int64_t i = flat_index(); i < a.B * a.T_ * a.D; i += flat_stride()) {
     const int64_t r = i / a.D, k = i % a.D;
-    if (r % a.T >= length_at(a.len, r / a.T, a.T)) continue;
+    if (r % a.T_ >= length_at(a.len, r / a.T_, a.T_)) continue;
     const int64_t v = a.ids[r];
     if (v < 0 || v >= a.V) continue;  // checked before the launch; never write out of range
     const int64_t row = a.slot ? a.slot[v] : v;
@@ -208,7 +209,9 @@ void check_ids(const EmbeddingDims& d, const Tensor& ids, const int64_t* len, cu
   raise_if_bad(d, ids, host_bad, s);
 }
 
-}  // namespace
+}  // namespace embedding_impl
+
+using namespace embedding_impl;
 
 void embedding_check_ids(const EmbeddingDims& d, const Tensor& ids, const Tensor& lengths,
                          void* stream) {

@@ -13,7 +13,8 @@ namespace chronoscale {
 inline namespace v1 {
 namespace cuda {
 
-namespace {
+// Named (not anonymous) so that the emulator harness can include embedding.cu and this file.
+namespace pool_impl {
 
 constexpr int kPoolThreads = 256;
 constexpr int64_t kPoolMaxBlocks = 65535LL * 8;  // grid-stride loops cover the rest
@@ -138,7 +139,9 @@ void launch(const void* kernel, int64_t items, const Args& a, void* stream, cons
         what);
 }
 
-}  // namespace
+}  // namespace pool_impl
+
+using namespace pool_impl;
 
 template <class T>
 void launch_pool_forward(PoolMode mode, const PoolShape& s, const T* x, const int64_t* counts,
