@@ -85,9 +85,12 @@ extern "C" {
 /// A pooling forward + backward. Inputs: kind (0 count, 1 time), mode, the window, x [B, T, C],
 /// ts [B, T] (time), len [B] (or null), dy [B, W, C]. Outputs: y [B, W, C], counts [B, W],
 /// out_len [B], argmax [B, W, C] (max), first [B], window_start [B, W], event_step [B, T]
-/// (time), dx [B, T, C]. W comes from the caller (the CPU op's W).
+/// (time), dx [B, T, C]. W comes from the caller (the CPU op's W). With multiscale set, the
+/// launch of cuda/multiscale.cu: y / dy are [B, W, C + 1] (log1p(count) in column C) and dx
+/// must hold the gradient to add to.
 struct EmuPool {
   int is_double, kind, mode, partial;
+  int multiscale;  // the driver's launch: y / dy rows of C + 1 (count column), dx accumulated
   int64_t B, T, C, W;
   int64_t size, stride, window, origin, max_windows;
   uint32_t seed;
@@ -103,14 +106,36 @@ const char* emu_pool_error() { return g_error.c_str(); }
 
 }  // extern "C"
 
+// The multi-scale driver's launches: one upload, count column, accumulated dx.
+template <class T>
+static void pool_run_driver(const EmuPool& p, const PoolShape& s, const int64_t* first_event,
+                            int64_t size, int64_t stride) {
+  const PoolMode mode = static_cast<PoolMode>(p.mode);
+  int64_t* am = mode == PoolMode::max ? p.argmax : nullptr;
+  HostUpload up;
+  const int64_t oc = up.add(p.counts, p.B * p.W), of = up.add(first_event, p.B * p.W),
+                oe = up.add(p.event_step, p.B * p.T);
+  up.upload(nullptr);
+  launch_pool_forward<T>(mode, s, static_cast<const T*>(p.x), up.at(oc),
+                         first_event ? up.at(of) : nullptr, stride, static_cast<T*>(p.y), am,
+                         true, nullptr);
+  if (p.kind == 0)
+    launch_count_pool_backward<T>(mode, size, stride, s, static_cast<const T*>(p.dy), up.at(oc),
+                                  am, static_cast<T*>(p.dx), true, nullptr);
+  else
+    launch_time_pool_backward<T>(mode, s, static_cast<const T*>(p.dy), up.at(oc), up.at(oe), am,
+                                 static_cast<T*>(p.dx), true, nullptr);
+}
+
 template <class T>
 static void pool_run(const EmuPool& p) {
   const PoolMode mode = static_cast<PoolMode>(p.mode);
-  const PoolShape s{p.B, p.T, p.C, p.W, p.C};
+  const PoolShape s{p.B, p.T, p.C, p.W, p.multiscale ? p.C + 1 : p.C};
   int64_t* am = mode == PoolMode::max ? p.argmax : nullptr;
   if (p.kind == 0) {
     const CountWindow win = pool_detail::normalized({p.size, p.stride, p.partial != 0});
     pool_detail::count_plan(win, p.B, p.T, p.W, p.len, p.out_len, p.counts);
+    if (p.multiscale) return pool_run_driver<T>(p, s, nullptr, win.size, win.stride);
     pool_forward<T>(mode, s, static_cast<const T*>(p.x), p.counts, nullptr, win.stride,
                     static_cast<T*>(p.y), am, nullptr);
     count_pool_backward<T>(mode, win.size, win.stride, s, static_cast<const T*>(p.dy), p.counts,
@@ -122,6 +147,7 @@ static void pool_run(const EmuPool& p) {
     std::vector<int64_t> first_event(p.B * p.W);
     pool_detail::time_index(win, p.B, p.T, p.W, p.ts, p.len, p.out_len, p.first, p.counts,
                             p.window_start, p.event_step, first_event.data());
+    if (p.multiscale) return pool_run_driver<T>(p, s, first_event.data(), 1, 1);
     pool_forward<T>(mode, s, static_cast<const T*>(p.x), p.counts, first_event.data(), 0,
                     static_cast<T*>(p.y), am, nullptr);
     time_pool_backward<T>(mode, s, static_cast<const T*>(p.dy), p.counts, p.event_step, am,

@@ -33,7 +33,7 @@ I64P = ctypes.POINTER(ctypes.c_int64)
 
 class EmuPool(ctypes.Structure):
     _fields_ = [
-        *[(n, ctypes.c_int) for n in ("is_double", "kind", "mode", "partial")],
+        *[(n, ctypes.c_int) for n in ("is_double", "kind", "mode", "partial", "multiscale")],
         *[(n, ctypes.c_int64) for n in ("B", "T", "C", "W")],
         *[(n, ctypes.c_int64) for n in ("size", "stride", "window", "origin", "max_windows")],
         ("seed", ctypes.c_uint32),
@@ -104,13 +104,15 @@ def _full(shape, dtype, value):
     return np.full(shape, value, dtype=dtype)
 
 
-def emulate_pool(h, kind, mode, x, lengths, dy, W, seed, ts=None, **win):
+def emulate_pool(h, kind, mode, x, lengths, dy, W, seed, ts=None, dx0=None, **win):
+    """dx0 given: the multi-scale driver's launches (count column in y / dy, dx += ...)."""
     B, T, C = x.shape
     dt = x.dtype
     nan = np.nan
+    driver = dx0 is not None
     out = {
-        "y": _full((B, W, C), dt, nan),
-        "dx": _full((B, T, C), dt, nan),
+        "y": _full((B, W, C + driver), dt, nan),
+        "dx": dx0.copy() if driver else _full((B, T, C), dt, nan),
         "counts": _full((B, W), np.int64, -7),
         "out_len": _full((B,), np.int64, -7),
         "argmax": _full((B, W, C), np.int64, -7),
@@ -118,7 +120,7 @@ def emulate_pool(h, kind, mode, x, lengths, dy, W, seed, ts=None, **win):
         "window_start": _full((B, W), np.int64, -7),
         "event_step": _full((B, T), np.int64, -7),
     }
-    r = EmuPool(int(dt == np.float64), kind, MODES[mode], int(win.get("partial", False)))
+    r = EmuPool(int(dt == np.float64), kind, MODES[mode], int(win.get("partial", False)), driver)
     r.B, r.T, r.C, r.W = B, T, C, W
     r.size, r.stride = win.get("size", 1), win.get("stride", 0)
     r.window, r.origin, r.max_windows = win.get("window", 0), win.get("origin", 0), win.get(
@@ -246,3 +248,30 @@ def test_embedding_bad_id_message_matches_cpu(emu, rng):
     lengths = np.array([3, 1], np.int64)
     g = emulate_embedding(emu, ids, table, lengths, dy, 1)
     np.testing.assert_array_equal(g["y"], ops.embedding_forward(ids, table, lengths)[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("kind", [0, 1])
+def test_driver_launches_count_column_and_accumulate(emu, rng, dtype, mode, kind):
+    """cuda/multiscale.cu pools into the cell input [B, W, C + 1] (log1p(count) last) and adds
+    every scale's gradient into one dx."""
+    B, T, C = 3, int(rng.integers(4, 12)), int(rng.integers(1, 5))
+    x = rng.standard_normal((B, T, C)).astype(dtype)
+    lengths = random_lengths(rng, B, T)
+    if kind == 0:
+        y, counts, ol, cache = ops.count_pool_forward(x, 3, 2, mode, lengths, True)
+        win = {"size": 3, "stride": 2, "partial": True}
+        back, ts = ops.count_pool_backward, None
+    else:
+        ts = random_timestamps(rng, B, T)
+        y, counts, ol, _, cache = ops.time_pool_forward(x, ts, 6, 0, mode, lengths)
+        win = {"window": 6}
+        back = ops.time_pool_backward
+    W = y.shape[1]
+    dz = rng.standard_normal((B, W, C + 1)).astype(dtype)
+    dx0 = rng.standard_normal((B, T, C)).astype(dtype)
+    g = emulate_pool(emu, kind, mode, x, lengths, dz, W, 7, ts=ts, dx0=dx0, **win)
+    z = np.concatenate([y, np.log1p(counts)[..., None].astype(dtype)], axis=2)
+    _close(g["y"], z, dtype, "z")
+    _close(g["dx"], dx0 + back(np.ascontiguousarray(dz[..., :C]), cache), dtype, "dx")
