@@ -2,6 +2,7 @@
 // Per scale the forward returns one tuple of arrays (the state the backward takes back):
 //   (out_lengths, first_window, z, counts, window_start, argmax, event_step, closed_before,
 //    y, h_n, c_n, gates, hprev, aux)    (None where a scale has no such array)
+// For CUDA x the float arrays and argmax are CuPy arrays; the integer plans stay NumPy.
 #include "chronoscale/multiscale.hpp"
 
 #include <pybind11/stl.h>
@@ -78,12 +79,14 @@ void bind_multiscale(py::module_& m) {
           const int64_t W = d.scales[s].W, I = d.scales[s].I, H = d.scales[s].H;
           const bool time = in.scales[s].kind == ScaleKind::time;
           const bool max = in.scales[s].mode == PoolMode::max;
+          // Integer plans are host (NumPy) arrays whatever the device of x; argmax follows x.
           auto i64 = [&](std::vector<int64_t> shape, bool want = true) {
-            return want ? out(X, shape, DType::int64) : Out{};
+            return want ? out(Tensor{}, shape, DType::int64) : Out{};
           };
           Out ol = i64({B}), first = i64({B}, time), z = out(X, {B, W, I}),
-              counts = i64({B, W}), start = i64({B, W}, time), am = i64({B, W, C}, max),
-              step = i64({B, T}, time), closed = i64({B, T});
+              counts = i64({B, W}), start = i64({B, W}, time),
+              am = max ? out(X, {B, W, C}, DType::int64) : Out{}, step = i64({B, T}, time),
+              closed = i64({B, T});
           Out y = out(X, {B, W, H}), h_n = out(X, {B, H}),
               c_n = in.cell == Cell::lstm ? out(X, {B, H}) : Out{},
               gates = out(X, {B, W, G * H}), hprev = out(X, {B, W, H}),

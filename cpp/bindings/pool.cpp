@@ -9,6 +9,9 @@ namespace py_bind {
 
 namespace {
 
+// The integer plan arrays are host (NumPy) arrays whatever the device of x (see pool.hpp);
+// argmax follows x.
+Out host_i64(const std::vector<int64_t>& shape) { return out(Tensor{}, shape, DType::int64); }
 Out i64(const Tensor& like, const std::vector<int64_t>& shape) {
   return out(like, shape, DType::int64);
 }
@@ -24,13 +27,14 @@ void bind_pool(py::module_& m) {
         const CountWindow win{size, stride, partial};
         const Tensor X = view(x, "x"), L = view(lengths, "lengths", true);
         const PoolDims d = count_pool_check(mode, win, X, L);
-        Out y = out(X, {d.B, d.W, d.C}), counts = i64(X, {d.B, d.W}), ol = i64(X, {d.B});
+        Out y = out(X, {d.B, d.W, d.C}), counts = host_i64({d.B, d.W}), ol = host_i64({d.B});
         Out am = mode == PoolMode::max ? i64(X, {d.B, d.W, d.C}) : Out{};
         PoolOutputs o;
         o.y = y.t, o.counts = counts.t, o.out_lengths = ol.t, o.argmax = am.t;
+        void* stream = current_stream(X);
         {
           py::gil_scoped_release nogil;
-          count_pool_forward(mode, win, X, L, o);
+          count_pool_forward(mode, win, X, L, o, stream);
         }
         return py::make_tuple(y.obj, counts.obj, ol.obj, obj_or_none(am));
       },
@@ -50,9 +54,10 @@ void bind_pool(py::module_& m) {
                  " dims");
         CS_CHECK(T > 0 && C > 0, ValueError, "x shape of the cache must be positive");
         Out dx = out(DY, {DY.shape[0], T, C});
+        void* stream = current_stream(DY);
         {
           py::gil_scoped_release nogil;
-          count_pool_backward(mode, {size, stride, partial}, DY, f, dx.t);
+          count_pool_backward(mode, {size, stride, partial}, DY, f, dx.t, stream);
         }
         return dx.obj;
       },
@@ -67,15 +72,16 @@ void bind_pool(py::module_& m) {
         const Tensor X = view(x, "x"), TS = view(timestamps, "timestamps"),
                      L = view(lengths, "lengths", true);
         const PoolDims d = time_pool_plan(mode, win, X, TS, L);
-        Out y = out(X, {d.B, d.W, d.C}), counts = i64(X, {d.B, d.W}), ol = i64(X, {d.B}),
-            first = i64(X, {d.B}), start = i64(X, {d.B, d.W}), step = i64(X, {d.B, d.T});
+        Out y = out(X, {d.B, d.W, d.C}), counts = host_i64({d.B, d.W}), ol = host_i64({d.B}),
+            first = host_i64({d.B}), start = host_i64({d.B, d.W}), step = host_i64({d.B, d.T});
         Out am = mode == PoolMode::max ? i64(X, {d.B, d.W, d.C}) : Out{};
         PoolOutputs o;
         o.y = y.t, o.counts = counts.t, o.out_lengths = ol.t, o.argmax = am.t;
         o.window_start = start.t, o.first_window = first.t, o.event_step = step.t;
+        void* stream = current_stream(X);
         {
           py::gil_scoped_release nogil;
-          time_pool_forward(mode, win, X, TS, L, o);
+          time_pool_forward(mode, win, X, TS, L, o, stream);
         }
         return py::make_tuple(y.obj, counts.obj, ol.obj, start.obj, first.obj, step.obj,
                               obj_or_none(am));
@@ -97,9 +103,10 @@ void bind_pool(py::module_& m) {
                  " dims");
         CS_CHECK(T > 0 && C > 0, ValueError, "x shape of the cache must be positive");
         Out dx = out(DY, {DY.shape[0], T, C});
+        void* stream = current_stream(DY);
         {
           py::gil_scoped_release nogil;
-          time_pool_backward(mode, DY, f, dx.t);
+          time_pool_backward(mode, DY, f, dx.t, stream);
         }
         return dx.obj;
       },

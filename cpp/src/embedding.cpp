@@ -3,17 +3,23 @@
 #include "chronoscale/embedding.hpp"
 
 #include "cpu/embedding.hpp"
+#include "cuda_dispatch.hpp"
 #include "validate.hpp"
+#ifdef CHRONOSCALE_WITH_CUDA
+#include "embedding.cuh"
+#endif
 
 namespace chronoscale {
 inline namespace v1 {
 
-EmbeddingDims embedding_check(const Tensor& ids, const Tensor& table, const Tensor& lengths) {
-  // Devices first: the id range check below reads ids on the host.
+EmbeddingDims embedding_dims(const Tensor& ids, const Tensor& table, const Tensor& lengths) {
+  // Devices first: nothing below may touch a pointer that is not usable.
   check::defined(ids, "ids");
   check::defined(table, "table");
-  check::cpu_only(ids, "embedding (ids)");
-  check::cpu_only(table, "embedding (table)");
+  check::cuda_usable(ids, "embedding", "ids");
+  check::cuda_usable(table, "embedding", "table");
+  CS_CHECK(ids.device == table.device, ValueError, "ids must be on the device of table (",
+           table.device == Device::cuda ? "CUDA" : "host", ")");
   check::dtype(ids, DType::int64, "ids");
   check::shape(ids, "ids", {-1, -1}, "[B, T]");
   const int64_t B = ids.shape[0], T = ids.shape[1];
@@ -25,17 +31,40 @@ EmbeddingDims embedding_check(const Tensor& ids, const Tensor& table, const Tens
   CS_CHECK(V > 0, ValueError, "table: no rows (V = 0)");
   CS_CHECK(D > 0, ValueError, "table: embedding size D must be > 0");
   check::lengths(lengths, B, T);
+  return {B, T, V, D};
+}
+
+namespace {
+
+void check_ids_host(const EmbeddingDims& d, const Tensor& ids, const Tensor& lengths) {
   const int64_t* id = ids.ptr<int64_t>();
-  for (int64_t b = 0; b < B; ++b) {
-    const int64_t L = lengths.defined() ? lengths.ptr<int64_t>()[b] : T;
+  for (int64_t b = 0; b < d.B; ++b) {
+    const int64_t L = lengths.defined() ? lengths.ptr<int64_t>()[b] : d.T;
     for (int64_t t = 0; t < L; ++t) {
-      const int64_t v = id[b * T + t];
-      CS_CHECK(v >= 0 && v < V, ValueError, "ids[", b, ", ", t, "] = ", v,
-               " is out of range for a table of V = ", V, " rows (valid ids are 0 .. ", V - 1,
-               "; this is the first bad id at a valid position)");
+      const int64_t v = id[b * d.T + t];
+      CS_CHECK(v >= 0 && v < d.V, ValueError, "ids[", b, ", ", t, "] = ", v,
+               " is out of range for a table of V = ", d.V, " rows (valid ids are 0 .. ",
+               d.V - 1, "; this is the first bad id at a valid position)");
     }
   }
-  return {B, T, V, D};
+}
+
+[[maybe_unused]] bool on_cuda(const Tensor& t) { return t.device == Device::cuda; }
+
+}  // namespace
+
+EmbeddingDims embedding_check(const Tensor& ids, const Tensor& table, const Tensor& lengths,
+                              void* stream) {
+  const EmbeddingDims d = embedding_dims(ids, table, lengths);
+#ifdef CHRONOSCALE_WITH_CUDA
+  if (on_cuda(ids)) {
+    cuda::embedding_check_ids(d, ids, lengths, stream);
+    return d;
+  }
+#endif
+  (void)stream;
+  check_ids_host(d, ids, lengths);
+  return d;
 }
 
 namespace {
@@ -43,21 +72,37 @@ namespace {
 void check_arg(const Tensor& t, const Tensor& table, const char* name,
                std::initializer_list<int64_t> dims, const char* expect) {
   check::like_shape(t, table, name, "table", dims, expect);
+  check::cuda_usable(t, "embedding", name);
 }
 
 }  // namespace
 
+// The CUDA functions check the id range on the device themselves (one synchronisation); the
+// CPU branch checks on the host first. Without CHRONOSCALE_WITH_CUDA, embedding_dims has already
+// thrown Unsupported for CUDA views.
+#ifdef CHRONOSCALE_WITH_CUDA
+#define CS_EMBEDDING_CUDA(...) \
+  if (on_cuda(ids)) return __VA_ARGS__;
+#else
+#define CS_EMBEDDING_CUDA(...) (void)stream;
+#endif
+
 void embedding_forward(const Tensor& ids, const Tensor& table, const Tensor& lengths,
                        const Tensor& y, void* stream) {
-  (void)stream;
-  const EmbeddingDims d = embedding_check(ids, table, lengths);
+  const EmbeddingDims d = embedding_dims(ids, table, lengths);
   check_arg(y, table, "y", {d.B, d.T, d.D}, "[B, T, D]");
-  CS_DISPATCH_FLOAT(table.dtype, "embedding_forward",
-                    [&] { cpu::embedding_forward<scalar_t>(d, ids, table, lengths, y); });
+  CS_DISPATCH_FLOAT(table.dtype, "embedding_forward", [&] {
+    CS_EMBEDDING_CUDA(cuda::embedding_forward<scalar_t>(d, ids, table, lengths, y, stream));
+    check_ids_host(d, ids, lengths);
+    cpu::embedding_forward<scalar_t>(d, ids, table, lengths, y);
+  });
 }
 
 EmbeddingGroups embedding_groups(const Tensor& ids, const Tensor& table, const Tensor& lengths) {
   const EmbeddingDims d = embedding_check(ids, table, lengths);
+  CS_CHECK(ids.device == Device::cpu, ValueError,
+           "embedding_groups: ids must be a host array (CUDA ids are grouped by "
+           "embedding_backward_sparse_rows)");
   return cpu::embedding_groups(d, ids, lengths);
 }
 
@@ -66,6 +111,9 @@ void embedding_backward_sparse(const Tensor& dy, const Tensor& ids, const Tensor
                                const Tensor& grad, void* stream) {
   (void)stream;
   const EmbeddingDims d = embedding_check(ids, table, lengths);
+  CS_CHECK(ids.device == Device::cpu, ValueError,
+           "embedding_backward_sparse: host groups need host arrays (use "
+           "embedding_backward_sparse_rows for CUDA arrays)");
   check_arg(dy, table, "dy", {d.B, d.T, d.D}, "[B, T, D]");
   const auto U = static_cast<int64_t>(g.rows.size());
   check_arg(grad, table, "grad", {U, d.D}, "[U, D]");
@@ -78,16 +126,47 @@ void embedding_backward_sparse(const Tensor& dy, const Tensor& ids, const Tensor
                     [&] { cpu::embedding_backward<scalar_t>(d, dy, g, false, grad); });
 }
 
+int64_t embedding_backward_sparse_rows(const Tensor& dy, const Tensor& ids, const Tensor& table,
+                                       const Tensor& lengths, const Tensor& rows,
+                                       const Tensor& grad, void* stream) {
+  const EmbeddingDims d = embedding_dims(ids, table, lengths);
+  check_arg(dy, table, "dy", {d.B, d.T, d.D}, "[B, T, D]");
+  check::dtype(rows, DType::int64, "rows");
+  check::shape(rows, "rows", {-1}, "[N]");
+  CS_CHECK(rows.device == table.device, ValueError, "rows must be on the device of table");
+  check::cuda_usable(rows, "embedding", "rows");
+  const int64_t N = rows.shape[0];
+  check_arg(grad, table, "grad", {N, d.D}, "[N, D]");
+  return CS_DISPATCH_FLOAT(table.dtype, "embedding_backward", [&]() -> int64_t {
+    CS_EMBEDDING_CUDA(
+        cuda::embedding_backward_sparse<scalar_t>(d, dy, ids, lengths, rows, grad, stream));
+    check_ids_host(d, ids, lengths);
+    const EmbeddingGroups g = cpu::embedding_groups(d, ids, lengths);
+    const auto U = static_cast<int64_t>(g.rows.size());
+    CS_CHECK(U <= N, ValueError, "rows / grad hold ", N, " rows but ", U,
+             " distinct ids are used");
+    for (int64_t u = 0; u < U; ++u) rows.ptr<int64_t>()[u] = g.rows[u];
+    const Tensor head(grad.data, grad.dtype, {U, d.D});
+    cpu::embedding_backward<scalar_t>(d, dy, g, false, head);
+    return U;
+  });
+}
+
 void embedding_backward_dense(const Tensor& dy, const Tensor& ids, const Tensor& table,
                               const Tensor& lengths, const Tensor& dtable, void* stream) {
-  (void)stream;
-  const EmbeddingDims d = embedding_check(ids, table, lengths);
+  const EmbeddingDims d = embedding_dims(ids, table, lengths);
   check_arg(dy, table, "dy", {d.B, d.T, d.D}, "[B, T, D]");
   check_arg(dtable, table, "dtable", {d.V, d.D}, "[V, D]");
-  const EmbeddingGroups g = cpu::embedding_groups(d, ids, lengths);
-  CS_DISPATCH_FLOAT(table.dtype, "embedding_backward",
-                    [&] { cpu::embedding_backward<scalar_t>(d, dy, g, true, dtable); });
+  CS_DISPATCH_FLOAT(table.dtype, "embedding_backward", [&] {
+    CS_EMBEDDING_CUDA(
+        cuda::embedding_backward_dense<scalar_t>(d, dy, ids, lengths, dtable, stream));
+    check_ids_host(d, ids, lengths);
+    const EmbeddingGroups g = cpu::embedding_groups(d, ids, lengths);
+    cpu::embedding_backward<scalar_t>(d, dy, g, true, dtable);
+  });
 }
+
+#undef CS_EMBEDDING_CUDA
 
 }  // namespace v1
 }  // namespace chronoscale

@@ -1,7 +1,8 @@
 // Multi-scale driver: validate every scale once, then per scale pool (cpu/pool.cpp kernels,
 // straight into the cell input), run the cell through the recurrent entry points, and count the windows
 // closed before each event. The backward runs the cell backward, then pools the input gradient
-// back onto the events, summing over scales.
+// back onto the events, summing over scales. CUDA inputs go to cuda/multiscale.cu after the same
+// validation (the integer plans stay host arrays there too).
 #include "chronoscale/multiscale.hpp"
 
 #include <cstring>
@@ -11,8 +12,12 @@
 
 #include "cpu/multiscale.hpp"
 #include "cpu/pool.hpp"
+#include "cuda_dispatch.hpp"
 #include "pool.hpp"
 #include "validate.hpp"
+#ifdef CHRONOSCALE_WITH_CUDA
+#include "multiscale.cuh"
+#endif
 
 namespace chronoscale {
 inline namespace v1 {
@@ -68,6 +73,9 @@ void check_weights(const MultiscaleInputs& in, size_t s, int64_t I, int64_t G, i
              in.count_feature ? "[G*H, I] with I = C + 1 (count_feature)" : "[G*H, I] with I = C");
   for (auto [t, field] : {std::pair{&w.b_ih, ".b_ih"}, std::pair{&w.b_hh, ".b_hh"}})
     if (t->defined()) check_like(*t, in.x, indexed("weights", s, field), {G * H}, "[G*H]");
+  for (auto [t, field] : {std::pair{&w.w_ih, ".w_ih"}, std::pair{&w.w_hh, ".w_hh"},
+                          std::pair{&w.b_ih, ".b_ih"}, std::pair{&w.b_hh, ".b_hh"}})
+    check::cuda_usable(*t, "multiscale", indexed("weights", s, field).c_str());
   *H_out = H;
 }
 
@@ -76,6 +84,7 @@ void check_weights(const MultiscaleInputs& in, size_t s, int64_t I, int64_t G, i
 MultiscaleDims multiscale_check(const MultiscaleInputs& in) {
   const auto [B, T, C] = check::sequence(in.x, "x", "[B, T, C]");
   check::lengths(in.lengths, B, T);
+  check::cuda_usable(in.x, "multiscale", "x");
   CS_CHECK(in.cell >= Cell::rnn_tanh && in.cell <= Cell::gru, ValueError, "cell must be one of ",
            "rnn_tanh, rnn_sigmoid, rnn_relu, lstm, gru");
   const size_t S = in.scales.size();
@@ -105,14 +114,20 @@ void check_pool_outputs(const MultiscaleInputs& in, const MultiscaleDims& d, siz
   check_like(p.y, in.x, indexed(what, s, ".pool.y"), {B, W, I}, "[B, W, I]");
   check_i64(p.counts, indexed(what, s, ".pool.counts"), {B, W}, "[B, W]");
   check_i64(p.out_lengths, indexed(what, s, ".pool.out_lengths"), {B}, "[B]");
-  if (sc.mode == PoolMode::max)
-    check_i64(p.argmax, indexed(what, s, ".pool.argmax"), {B, W, C}, "[B, W, C]");
+  if (sc.mode == PoolMode::max) {
+    const std::string name = indexed(what, s, ".pool.argmax");
+    check_argmax(p.argmax, in.x, name.c_str(), B, W, C);
+    check::cuda_usable(p.argmax, "multiscale", name.c_str());
+  }
+  check::cuda_usable(p.y, "multiscale", indexed(what, s, ".pool.y").c_str());
   if (sc.kind == ScaleKind::time) {
     check_i64(p.first_window, indexed(what, s, ".pool.first_window"), {B}, "[B]");
     check_i64(p.window_start, indexed(what, s, ".pool.window_start"), {B, W}, "[B, W]");
     check_i64(p.event_step, indexed(what, s, ".pool.event_step"), {B, T}, "[B, T]");
   }
 }
+
+[[maybe_unused]] bool on_cuda(const Tensor& x) { return x.device == Device::cuda; }
 
 RecurrentInputs cell_inputs(const MultiscaleInputs& in, size_t s, const PoolOutputs& p) {
   const ScaleWeights& w = in.weights[s];
@@ -181,8 +196,10 @@ void multiscale_forward(const MultiscaleInputs& in, const std::vector<ScaleOutpu
     check_pool_outputs(in, d, s, out[s], "out");
     check_i64(out[s].closed_before, indexed("out", s, ".closed_before"), {d.B, d.T}, "[B, T]");
   }
-  check::cpu_only(in.x, "multiscale");
   CS_DISPATCH_FLOAT(in.x.dtype, "multiscale", [&] {
+#ifdef CHRONOSCALE_WITH_CUDA
+    if (on_cuda(in.x)) return cuda::multiscale_forward<scalar_t>(in, d, out, stream);
+#endif
     for (size_t s = 0; s < out.size(); ++s) forward_scale<scalar_t>(in, d, s, out[s], stream);
   });
 }
@@ -214,8 +231,12 @@ void multiscale_backward(const MultiscaleInputs& in, const std::vector<ScaleOutp
     else
       check_time_cache(sc.mode, d.B, d.T, d.C, W, fwd[s].pool);
   }
-  check::cpu_only(in.x, "multiscale");
+  check::cuda_usable(dx, "multiscale", "dx");
   CS_DISPATCH_FLOAT(in.x.dtype, "multiscale", [&] {
+#ifdef CHRONOSCALE_WITH_CUDA
+    if (on_cuda(in.x))
+      return cuda::multiscale_backward<scalar_t>(in, d, fwd, dy, dh_n, dc_n, dx, grads, stream);
+#endif
     scalar_t* dxp = dx.ptr<scalar_t>();
     std::memset(dxp, 0, sizeof(scalar_t) * d.B * d.T * d.C);
     for (size_t s = 0; s < S; ++s)

@@ -6,7 +6,11 @@
 #include <vector>
 
 #include "cpu/pool.hpp"
+#include "cuda_dispatch.hpp"
 #include "validate.hpp"
+#ifdef CHRONOSCALE_WITH_CUDA
+#include "pool.cuh"
+#endif
 
 namespace chronoscale {
 inline namespace v1 {
@@ -100,11 +104,58 @@ int64_t time_plan(const TimeWindow& win, int64_t B, int64_t T, const int64_t* ts
   return W;
 }
 
+void count_plan(const CountWindow& win, int64_t B, int64_t T, int64_t W, const int64_t* len,
+                int64_t* out_len, int64_t* counts) {
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t L = len ? len[b] : T;
+    if (win.partial) out_len[b] = L / win.stride + (L % win.stride != 0);
+    else out_len[b] = L >= win.size ? (L - win.size) / win.stride + 1 : 0;
+    for (int64_t j = 0; j < W; ++j) {
+      const int64_t left = L - j * win.stride;
+      counts[b * W + j] = j < out_len[b] ? (left < win.size ? left : win.size) : 0;
+    }
+  }
+}
+
+void time_index(const TimeWindow& win, int64_t B, int64_t T, int64_t W, const int64_t* ts,
+                const int64_t* len, const int64_t* out_len, const int64_t* first,
+                int64_t* counts, int64_t* window_start, int64_t* event_step,
+                int64_t* first_event) {
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t L = len ? len[b] : T;
+    int64_t *cnt = counts + b * W, *fe = first_event + b * W, *es = event_step + b * T;
+    for (int64_t j = 0; j < W; ++j) {
+      cnt[j] = fe[j] = 0;
+      window_start[b * W + j] =
+          j < out_len[b]
+              ? static_cast<int64_t>(win.origin + static_cast<__int128>(first[b] + j) * win.window)
+              : 0;
+    }
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t j =
+          t < L ? cpu::time_window_index(ts[b * T + t], win.origin, win.window) - first[b] : -1;
+      es[t] = j < 0 ? -1 : j;
+      if (j < 0) continue;  // past the length, or before the last max_windows windows
+      if (cnt[j]++ == 0) fe[j] = t;  // sorted timestamps: a window's events are contiguous
+    }
+  }
+}
+
+void check_argmax(const Tensor& argmax, const Tensor& x, const char* name, int64_t B, int64_t W,
+                  int64_t C) {
+  check::dtype(argmax, DType::int64, name);
+  check::shape(argmax, name, {B, W, C}, "[B, W, C]");
+  CS_CHECK(argmax.device == x.device, ValueError, name, " must be on the device of x");
+}
+
 void check_count_cache(PoolMode mode, const CountWindow& win, int64_t B, int64_t T, int64_t C,
                        int64_t W, const PoolOutputs& f) {
   check_i64(f.counts, "cache.counts", {B, W}, "[B, W]");
   check_i64(f.out_lengths, "cache.out_lengths", {B}, "[B]");
-  if (mode == PoolMode::max) check_i64(f.argmax, "cache.argmax", {B, W, C}, "[B, W, C]");
+  if (mode == PoolMode::max) {
+    check::dtype(f.argmax, DType::int64, "cache.argmax");
+    check::shape(f.argmax, "cache.argmax", {B, W, C}, "[B, W, C]");
+  }
   const int64_t* ol = f.out_lengths.ptr<int64_t>();
   const int64_t* cnt = f.counts.ptr<int64_t>();
   for (int64_t b = 0; b < B; ++b) {
@@ -116,7 +167,7 @@ void check_count_cache(PoolMode mode, const CountWindow& win, int64_t B, int64_t
                b, ", ", j, "] = ", n, " does not fit the window (cache from another call?)");
     }
   }
-  if (mode != PoolMode::max) return;
+  if (mode != PoolMode::max || f.argmax.device != Device::cpu) return;
   const int64_t* am = f.argmax.ptr<int64_t>();
   for (int64_t i = 0; i < B * W * C; ++i)
     CS_CHECK(am[i] >= -1 && am[i] < T, ValueError, "cache.argmax holds ", am[i],
@@ -128,7 +179,10 @@ void check_time_cache(PoolMode mode, int64_t B, int64_t T, int64_t C, int64_t W,
   check_i64(f.counts, "cache.counts", {B, W}, "[B, W]");
   check_i64(f.out_lengths, "cache.out_lengths", {B}, "[B]");
   check_i64(f.event_step, "cache.event_step", {B, T}, "[B, T]");
-  if (mode == PoolMode::max) check_i64(f.argmax, "cache.argmax", {B, W, C}, "[B, W, C]");
+  if (mode == PoolMode::max) {
+    check::dtype(f.argmax, DType::int64, "cache.argmax");
+    check::shape(f.argmax, "cache.argmax", {B, W, C}, "[B, W, C]");
+  }
   const int64_t *ol = f.out_lengths.ptr<int64_t>(), *cnt = f.counts.ptr<int64_t>(),
                 *es = f.event_step.ptr<int64_t>();
   for (int64_t b = 0; b < B; ++b) {
@@ -141,7 +195,7 @@ void check_time_cache(PoolMode mode, int64_t B, int64_t T, int64_t C, int64_t W,
                " does not fit the windows (cache from another call?)");
     }
   }
-  if (mode != PoolMode::max) return;
+  if (mode != PoolMode::max || f.argmax.device != Device::cpu) return;
   const int64_t* am = f.argmax.ptr<int64_t>();
   for (int64_t i = 0; i < B * W * C; ++i)
     CS_CHECK(am[i] >= -1 && am[i] < T, ValueError, "cache.argmax holds ", am[i],
@@ -199,37 +253,62 @@ PoolDims count_pool_check(PoolMode mode, const CountWindow& w, const Tensor& x,
   const auto [B, T, C] = check_x(x);
   const int64_t W = count_pool_windows(w, T);
   check::lengths(lengths, B, T);
+  check::cuda_usable(x, "count_pool", "x");
   return {B, T, C, W};
 }
 
+[[maybe_unused]] bool on_cuda(const Tensor& x) { return x.device == Device::cuda; }
+
+// The CUDA branch is compiled only with CHRONOSCALE_WITH_CUDA; without it, check::cuda_usable
+// has already thrown Unsupported for CUDA views.
+#ifdef CHRONOSCALE_WITH_CUDA
+#define CS_POOL_CUDA(cond, ...) \
+  if (cond) return __VA_ARGS__;
+#else
+#define CS_POOL_CUDA(cond, ...) (void)stream;
+#endif
+
 void count_pool_forward(PoolMode mode, const CountWindow& w, const Tensor& x,
-                        const Tensor& lengths, const PoolOutputs& out) {
+                        const Tensor& lengths, const PoolOutputs& out, void* stream) {
   const auto [B, T, C, W] = count_pool_check(mode, w, x, lengths);
   check_like(out.y, x, "y", "x", {B, W, C}, "[B, W, C]");
   check_i64(out.counts, "counts", {B, W}, "[B, W]");
   check_i64(out.out_lengths, "out_lengths", {B}, "[B]");
-  if (mode == PoolMode::max) check_i64(out.argmax, "argmax", {B, W, C}, "[B, W, C]");
-  check::cpu_only(x, "count_pool");
+  if (mode == PoolMode::max) check_argmax(out.argmax, x, "argmax", B, W, C);
+  check::cuda_usable({{&x, "x"}, {&out.y, "y"}, {&out.argmax, "argmax"}}, "count_pool");
   const CountWindow win = normalized(w);
+  int64_t* am = mode == PoolMode::max ? out.argmax.ptr<int64_t>() : nullptr;
   CS_DISPATCH_FLOAT(x.dtype, "count_pool", [&] {
+    CS_POOL_CUDA(on_cuda(x), [&] {
+      int64_t* counts = out.counts.ptr<int64_t>();
+      count_plan(win, B, T, W, ptr_or_null(lengths), out.out_lengths.ptr<int64_t>(), counts);
+      cuda::pool_forward<scalar_t>(mode, {B, T, C, W, C}, x.ptr<scalar_t>(), counts, nullptr,
+                                   win.stride, out.y.ptr<scalar_t>(), am, stream);
+    }());
     cpu::count_pool_forward<scalar_t>(mode, win, {B, T, C, W, C}, x.ptr<scalar_t>(),
                                       ptr_or_null(lengths), out.y.ptr<scalar_t>(),
                                       out.counts.ptr<int64_t>(), out.out_lengths.ptr<int64_t>(),
-                                      mode == PoolMode::max ? out.argmax.ptr<int64_t>() : nullptr);
+                                      am);
   });
 }
 
 void count_pool_backward(PoolMode mode, const CountWindow& w, const Tensor& dy,
-                         const PoolOutputs& fwd, const Tensor& dx) {
+                         const PoolOutputs& fwd, const Tensor& dx, void* stream) {
   check_mode(mode);
   const CountWindow win = normalized(w);
   const auto [B, T, C, W] = check_grads(dy, fwd, dx);
   check_count_cache(mode, win, B, T, C, W, fwd);
-  check::cpu_only(dy, "count_pool");
+  if (mode == PoolMode::max) check_argmax(fwd.argmax, dy, "cache.argmax", B, W, C);
+  check::cuda_usable({{&dy, "dy"}, {&dx, "dx"}, {&fwd.argmax, "cache.argmax"}}, "count_pool");
+  const int64_t* am = mode == PoolMode::max ? fwd.argmax.ptr<int64_t>() : nullptr;
   CS_DISPATCH_FLOAT(dy.dtype, "count_pool", [&] {
+    CS_POOL_CUDA(on_cuda(dy), cuda::count_pool_backward<scalar_t>(
+                                  mode, win.size, win.stride, {B, T, C, W, C},
+                                  dy.ptr<scalar_t>(), fwd.counts.ptr<int64_t>(), am,
+                                  dx.ptr<scalar_t>(), stream));
     cpu::count_pool_backward<scalar_t>(mode, win, {B, T, C, W, C}, dy.ptr<scalar_t>(),
                                        fwd.counts.ptr<int64_t>(), fwd.out_lengths.ptr<int64_t>(),
-                                       ptr_or_null(fwd.argmax), dx.ptr<scalar_t>(), false);
+                                       am, dx.ptr<scalar_t>(), false);
   });
 }
 
@@ -241,6 +320,7 @@ PoolDims time_pool_plan(PoolMode mode, const TimeWindow& win, const Tensor& x,
   const auto [B, T, C] = check_x(x);
   check_timestamps(timestamps, B, T);
   check::lengths(lengths, B, T);
+  check::cuda_usable(x, "time_pool", "x");
   std::vector<int64_t> ol_tmp, first_tmp;
   int64_t *ol, *first;
   if (out_lengths.defined()) {
@@ -263,7 +343,8 @@ PoolDims time_pool_plan(PoolMode mode, const TimeWindow& win, const Tensor& x,
 }
 
 void time_pool_forward(PoolMode mode, const TimeWindow& win, const Tensor& x,
-                       const Tensor& timestamps, const Tensor& lengths, const PoolOutputs& out) {
+                       const Tensor& timestamps, const Tensor& lengths, const PoolOutputs& out,
+                       void* stream) {
   check::defined(out.out_lengths, "out_lengths");
   check::defined(out.first_window, "first_window");
   const auto [B, T, C, W] =
@@ -272,30 +353,49 @@ void time_pool_forward(PoolMode mode, const TimeWindow& win, const Tensor& x,
   check_i64(out.counts, "counts", {B, W}, "[B, W]");
   check_i64(out.window_start, "window_start", {B, W}, "[B, W]");
   check_i64(out.event_step, "event_step", {B, T}, "[B, T]");
-  if (mode == PoolMode::max) check_i64(out.argmax, "argmax", {B, W, C}, "[B, W, C]");
-  check::cpu_only(x, "time_pool");
+  if (mode == PoolMode::max) check_argmax(out.argmax, x, "argmax", B, W, C);
+  check::cuda_usable({{&x, "x"}, {&out.y, "y"}, {&out.argmax, "argmax"}}, "time_pool");
+  int64_t* am = mode == PoolMode::max ? out_or_null(out.argmax) : nullptr;
+  const int64_t *ol = out.out_lengths.ptr<int64_t>(), *first = out.first_window.ptr<int64_t>();
   CS_DISPATCH_FLOAT(x.dtype, "time_pool", [&] {
-    cpu::time_pool_forward<scalar_t>(
-        mode, win, {B, T, C, W, C}, x.ptr<scalar_t>(), timestamps.ptr<int64_t>(),
-        ptr_or_null(lengths), out.out_lengths.ptr<int64_t>(), out.first_window.ptr<int64_t>(),
-        out.y.ptr<scalar_t>(), out.counts.ptr<int64_t>(), out.window_start.ptr<int64_t>(),
-        out.event_step.ptr<int64_t>(), mode == PoolMode::max ? out_or_null(out.argmax) : nullptr);
+    CS_POOL_CUDA(on_cuda(x), [&] {
+      std::vector<int64_t> first_event(B * W);
+      int64_t* counts = out.counts.ptr<int64_t>();
+      time_index(win, B, T, W, timestamps.ptr<int64_t>(), ptr_or_null(lengths), ol, first,
+                 counts, out.window_start.ptr<int64_t>(), out.event_step.ptr<int64_t>(),
+                 first_event.data());
+      cuda::pool_forward<scalar_t>(mode, {B, T, C, W, C}, x.ptr<scalar_t>(), counts,
+                                   first_event.data(), 0, out.y.ptr<scalar_t>(), am, stream);
+    }());
+    cpu::time_pool_forward<scalar_t>(mode, win, {B, T, C, W, C}, x.ptr<scalar_t>(),
+                                     timestamps.ptr<int64_t>(), ptr_or_null(lengths), ol, first,
+                                     out.y.ptr<scalar_t>(), out.counts.ptr<int64_t>(),
+                                     out.window_start.ptr<int64_t>(),
+                                     out.event_step.ptr<int64_t>(), am);
   });
 }
 
-void time_pool_backward(PoolMode mode, const Tensor& dy, const PoolOutputs& fwd,
-                        const Tensor& dx) {
+void time_pool_backward(PoolMode mode, const Tensor& dy, const PoolOutputs& fwd, const Tensor& dx,
+                        void* stream) {
   check_mode(mode);
   const auto [B, T, C, W] = check_grads(dy, fwd, dx);
   check_time_cache(mode, B, T, C, W, fwd);
-  check::cpu_only(dy, "time_pool");
+  if (mode == PoolMode::max) check_argmax(fwd.argmax, dy, "cache.argmax", B, W, C);
+  check::cuda_usable({{&dy, "dy"}, {&dx, "dx"}, {&fwd.argmax, "cache.argmax"}}, "time_pool");
+  const int64_t* am = mode == PoolMode::max ? fwd.argmax.ptr<int64_t>() : nullptr;
   CS_DISPATCH_FLOAT(dy.dtype, "time_pool", [&] {
+    CS_POOL_CUDA(on_cuda(dy), cuda::time_pool_backward<scalar_t>(
+                                  mode, {B, T, C, W, C}, dy.ptr<scalar_t>(),
+                                  fwd.counts.ptr<int64_t>(), fwd.event_step.ptr<int64_t>(), am,
+                                  dx.ptr<scalar_t>(), stream));
     cpu::time_pool_backward<scalar_t>(mode, {B, T, C, W, C}, dy.ptr<scalar_t>(),
                                       fwd.counts.ptr<int64_t>(), fwd.out_lengths.ptr<int64_t>(),
-                                      fwd.event_step.ptr<int64_t>(), ptr_or_null(fwd.argmax),
-                                      dx.ptr<scalar_t>(), false);
+                                      fwd.event_step.ptr<int64_t>(), am, dx.ptr<scalar_t>(),
+                                      false);
   });
 }
+
+#undef CS_POOL_CUDA
 
 }  // namespace v1
 }  // namespace chronoscale

@@ -26,7 +26,26 @@ void check_timestamps(const Tensor& ts, int64_t B, int64_t T);
 int64_t time_plan(const TimeWindow& win, int64_t B, int64_t T, const int64_t* ts,
                   const int64_t* len, int64_t* out_len, int64_t* first);
 
-/// Backward cache of a count pooling: shapes and the values the kernel indexes with.
+/// Host plan of a count pooling (`win` normalized): out_len [B] and counts [B, W] (zero past
+/// out_len), the values the CPU kernel computes. The CUDA path plans on the host with this.
+void count_plan(const CountWindow& win, int64_t B, int64_t T, int64_t W, const int64_t* len,
+                int64_t* out_len, int64_t* counts);
+
+/// Host index arrays of a time pooling planned by time_plan (out_len, first): counts [B, W],
+/// window_start [B, W], event_step [B, T] and first_event [B, W] (index of each window's first
+/// event, 0 when empty), as the CPU kernel fills them. Used by the CUDA path.
+void time_index(const TimeWindow& win, int64_t B, int64_t T, int64_t W, const int64_t* ts,
+                const int64_t* len, const int64_t* out_len, const int64_t* first,
+                int64_t* counts, int64_t* window_start, int64_t* event_step,
+                int64_t* first_event);
+
+/// argmax [B, W, C] int64 on the device of `x` (the CUDA path keeps it on the device).
+void check_argmax(const Tensor& argmax, const Tensor& x, const char* name, int64_t B, int64_t W,
+                  int64_t C);
+
+/// Backward cache of a count pooling: shapes and the values the kernel indexes with. argmax
+/// values are checked on the host only: the CUDA kernels compare them with event indices and
+/// never address memory with them, so a device argmax is not read back.
 void check_count_cache(PoolMode mode, const CountWindow& win, int64_t B, int64_t T, int64_t C,
                        int64_t W, const PoolOutputs& fwd);
 

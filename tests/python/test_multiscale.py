@@ -387,3 +387,22 @@ def test_movielens_users_smoke(shared_data):
         if sc.endswith("d"):
             np.testing.assert_array_equal(o.counts.sum(axis=1), lengths)
         assert (np.diff(o.closed_before, axis=1)[:, : min(lengths) - 1] >= 0).all()
+
+
+def test_cuda_array_without_device_raises(rng):
+    import chronoscale
+
+    if chronoscale.build_info()["cuda_available"]:
+        pytest.skip("a CUDA device is available")
+
+    class Fake:
+        def __init__(self, shape):
+            self.__cuda_array_interface__ = {
+                "shape": shape,
+                "typestr": "<f4",
+                "data": (0, False),
+                "version": 3,
+            }
+
+    with pytest.raises(RuntimeError, match="CUDA"):
+        ops.multiscale_forward(Fake((2, 3, 4)), ["1"], [(Fake((16, 4)), Fake((16, 4)))])

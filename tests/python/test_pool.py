@@ -7,6 +7,7 @@ import gzip
 import numpy as np
 import pytest
 
+import chronoscale
 from chronoscale import ops
 
 from helpers import numeric_grad, random_lengths, rel_error
@@ -338,3 +339,27 @@ def test_time_bad_input(rng):
         ops.time_pool_backward(np.ones((2, y.shape[1] + 1, 3)), cache)
     with pytest.raises(TypeError, match="cache"):
         ops.count_pool_backward(y, cache)
+
+
+class _FakeCudaArray:
+    """Claims to be a CUDA array; its pointer must never be touched without a device."""
+
+    def __init__(self, shape, typestr="<f4"):
+        self.__cuda_array_interface__ = {
+            "shape": shape,
+            "typestr": typestr,
+            "data": (0, False),
+            "version": 3,
+        }
+
+
+def test_cuda_array_without_device_raises():
+    if chronoscale.build_info()["cuda_available"]:
+        pytest.skip("a CUDA device is available")
+    x = _FakeCudaArray((2, 3, 4))
+    with pytest.raises(RuntimeError, match="CUDA") as e:
+        ops.count_pool_forward(x, 2)
+    if chronoscale.build_info()["cuda"]:
+        assert isinstance(e.value, chronoscale.CudaError)
+    with pytest.raises(RuntimeError, match="CUDA"):
+        ops.time_pool_forward(x, np.zeros((2, 3), np.int64), 5)

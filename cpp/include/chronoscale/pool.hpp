@@ -8,8 +8,15 @@
 ///    window, empty windows included (count 0, zeros), optionally only the last `max_windows`.
 ///
 /// Shapes: B batch, T events, C channels, W output steps. x [B, T, C] float32 / float64,
-/// C-contiguous on the host; lengths [B] int64 (absent: all T); timestamps [B, T] int64 seconds,
-/// non-decreasing within each sequence's valid prefix. Outputs past out_lengths[b] are zero.
+/// C-contiguous, on the host or on a CUDA device; lengths [B] int64 on the host (absent: all T);
+/// timestamps [B, T] int64 seconds on the host, non-decreasing within each sequence's valid
+/// prefix. Outputs past out_lengths[b] are zero.
+///
+/// Devices: y, argmax (and dy, dx of the backward) live on the device of x; the integer plan
+/// arrays (counts, out_lengths, window_start, first_window, event_step) are always host arrays:
+/// they derive from the host lengths / timestamps, out_lengths is the lengths argument of the
+/// next op, and the backward validates them without reading device memory. CUDA work is queued
+/// on `stream` (cudaStream_t; null: the legacy default stream) without synchronisation.
 /// Modes: max (argmax kept for the backward; ties go to the first index), mean (sum / count),
 /// sum.
 #include <cstdint>
@@ -73,12 +80,12 @@ PoolDims count_pool_check(PoolMode mode, const CountWindow& win, const Tensor& x
 
 /// Count-window forward: fills y, counts, out_lengths and (max) argmax.
 void count_pool_forward(PoolMode mode, const CountWindow& win, const Tensor& x,
-                        const Tensor& lengths, const PoolOutputs& out);
+                        const Tensor& lengths, const PoolOutputs& out, void* stream = nullptr);
 
 /// Count-window backward: dy [B, W, C] (entries past out_lengths ignored) -> dx [B, T, C].
 /// Reads fwd.counts, fwd.out_lengths and (max) fwd.argmax.
 void count_pool_backward(PoolMode mode, const CountWindow& win, const Tensor& dy,
-                         const PoolOutputs& fwd, const Tensor& dx);
+                         const PoolOutputs& fwd, const Tensor& dx, void* stream = nullptr);
 
 /// Time-window plan (W depends on the data): validates mode, window, x [B, T, C], timestamps
 /// [B, T] (ValueError naming b and t when unsorted) and lengths, and returns the dimensions with
@@ -91,11 +98,13 @@ PoolDims time_pool_plan(PoolMode mode, const TimeWindow& win, const Tensor& x,
 /// Time-window forward: redoes the plan into out.out_lengths / out.first_window, then fills y,
 /// counts, window_start, event_step and (max) argmax; y must be [B, W, C] with the plan's W.
 void time_pool_forward(PoolMode mode, const TimeWindow& win, const Tensor& x,
-                       const Tensor& timestamps, const Tensor& lengths, const PoolOutputs& out);
+                       const Tensor& timestamps, const Tensor& lengths, const PoolOutputs& out,
+                       void* stream = nullptr);
 
 /// Time-window backward: dy [B, W, C] -> dx [B, T, C]. Reads fwd.counts, fwd.event_step and
 /// (max) fwd.argmax.
-void time_pool_backward(PoolMode mode, const Tensor& dy, const PoolOutputs& fwd, const Tensor& dx);
+void time_pool_backward(PoolMode mode, const Tensor& dy, const PoolOutputs& fwd, const Tensor& dx,
+                        void* stream = nullptr);
 
 }  // namespace v1
 }  // namespace chronoscale

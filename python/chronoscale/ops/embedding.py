@@ -62,7 +62,11 @@ def embedding_forward(ids, table, lengths=None):
         ValueError: shapes, non-contiguous arrays, lengths outside ``[0, T]``, ``B == 0`` or
             ``T == 0``, and ids outside ``[0, V)`` at a valid position (the message names ``ids``
             and gives the first bad ``(b, t)`` and its value).
-        RuntimeError: CUDA arrays (no CUDA path yet).
+        RuntimeError: CUDA arrays with a build without CUDA, or without a device.
+
+    ``ids`` and ``table`` may both be CUDA arrays (CuPy, ...; ``lengths`` stays a host array):
+    ``y`` is then a CuPy array computed on CuPy's current stream. The id range check then runs on
+    the device and waits for it once (it must raise before anything is written).
     """
     ids = _as_ids(ids)
     lengths = as_lengths(lengths)
@@ -83,7 +87,10 @@ def embedding_backward(dy, cache: EmbeddingCache, sparse: bool = True):
         at valid positions and ``grad[u]`` the sum of ``dy[b, t]`` over those positions with
         ``ids[b, t] == rows[u]`` (``dtable[rows] = grad``, every other row is zero).
         ``sparse=False``: ``dtable [V, D]``. Sums run in position order: the result is
-        deterministic and independent of the thread count.
+        deterministic and independent of the thread count. On CUDA the arrays (``rows``
+        included) are CuPy arrays; the ids are grouped on the device without sorting (one wait
+        for the number of distinct ids) and rows are summed with atomic adds, so the float
+        summation order is not fixed there.
     """
     if not isinstance(cache, EmbeddingCache):
         raise TypeError("cache must be the EmbeddingCache returned by embedding_forward")

@@ -142,11 +142,13 @@ class Scale:
 
 
 class ScaleOutput(NamedTuple):
-    """Results of one scale of :func:`multiscale_forward` (all NumPy arrays).
+    """Results of one scale of :func:`multiscale_forward`.
 
     ``y [B, W, H]`` cell outputs per pooled step (zero past ``out_lengths``), ``h_n [B, H]``,
     ``c_n [B, H]`` (LSTM) or None, ``out_lengths [B]`` int64, ``counts [B, W]`` int64 events per
-    step, ``closed_before [B, T]`` int64 steps closed strictly before each event.
+    step, ``closed_before [B, T]`` int64 steps closed strictly before each event. ``y``, ``h_n``
+    and ``c_n`` live on the device of ``x`` (CuPy arrays for CUDA input); the int64 arrays are
+    always NumPy arrays (planned on the host from ``lengths`` / ``timestamps``).
     """
 
     y: Any
@@ -212,7 +214,9 @@ def multiscale_forward(
     """Pool and run one recurrent cell per scale, in one native call.
 
     Args:
-        x: ``[B, T, C]`` float32 or float64 event features, C-contiguous.
+        x: ``[B, T, C]`` float32 or float64 event features, C-contiguous; a CUDA array (CuPy,
+            ...) runs every scale on the device, on CuPy's current stream, with the weights on
+            the same device.
         scales: list of :class:`Scale` (or specs for :meth:`Scale.parse`: ``"1"``, ``"4"``,
             ``"1h"``, ``"7d"`` ...).
         weights: one ``(w_ih [G*H_s, I_s], w_hh [G*H_s, H_s], b_ih [G*H_s], b_hh [G*H_s])`` per

@@ -5,6 +5,13 @@
 seconds aligned on ``origin``), keeping empty windows as zero steps with count 0 so that a
 recurrent cell run over the result sees elapsed time. Modes: ``"max"`` (gradient to the first
 argmax), ``"mean"`` (divided by the window's event count), ``"sum"``.
+
+Devices: ``x`` may be a NumPy array or a CUDA array (CuPy, any ``__cuda_array_interface__``
+producer); ``y``, ``dx`` and the max-mode ``argmax`` of the cache are then CuPy arrays on the
+same device, computed on CuPy's current stream. The integer plans (``counts``, ``out_lengths``,
+``window_start`` and the cache's ``first_window`` / ``event_step``) are always NumPy arrays:
+they come from the host ``lengths`` / ``timestamps`` and ``out_lengths`` is what the next op
+takes as its (host) ``lengths``.
 """
 
 from __future__ import annotations
@@ -109,7 +116,7 @@ def count_pool_forward(x, size, stride=None, mode="max", lengths=None, partial=F
     Output step ``j`` pools events ``[j*stride, j*stride + size)`` of each sequence.
 
     Args:
-        x: ``[B, T, C]`` float32 or float64, C-contiguous.
+        x: ``[B, T, C]`` float32 or float64, C-contiguous (NumPy or CUDA array).
         size: window size in events (>= 1). stride: step between windows (>= 1, default size).
         mode: ``"max"``, ``"mean"`` or ``"sum"``.
         lengths: ``[B]`` integers in ``[0, T]`` or None (all T).
@@ -122,6 +129,7 @@ def count_pool_forward(x, size, stride=None, mode="max", lengths=None, partial=F
     Returns:
         ``(y [B, W, C], counts [B, W] int64, out_lengths [B] int64, cache)``; ``y`` and
         ``counts`` are zero past ``out_lengths``; ``counts`` is the number of events pooled.
+        ``y`` lives on the device of ``x``; ``counts`` and ``out_lengths`` are NumPy arrays.
 
     Raises:
         TypeError: x not float32/float64, non-integer size/stride/lengths.
@@ -175,8 +183,8 @@ def time_pool_forward(x, timestamps, window, origin=0, mode="mean", lengths=None
     window to its last event's window; empty windows stay as zero steps with count 0.
 
     Args:
-        x: ``[B, T, C]`` float32 or float64, C-contiguous.
-        timestamps: ``[B, T]`` int64 seconds, non-decreasing within each sequence's valid prefix
+        x: ``[B, T, C]`` float32 or float64, C-contiguous (NumPy or CUDA array).
+        timestamps: ``[B, T]`` int64 seconds (a host array), non-decreasing within each sequence's valid prefix
             (entries past ``lengths`` are ignored). A float array is accepted when all finite and
             is floored to int64.
         window: window width in seconds (int > 0). origin: window alignment in seconds (int).
