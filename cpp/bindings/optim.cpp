@@ -54,8 +54,9 @@ void bind_optim(py::module_& m) {
         const Tensor P = inplace(param, "param"), G = view(grad, "grad"),
                      M = inplace(m1, "m"), V = inplace(v, "v");
         const AdamOptions o = adam_options(step, lr, beta1, beta2, eps, weight_decay, decoupled);
+        void* stream = current_stream(P);
         py::gil_scoped_release nogil;
-        adam_step(P, G, M, V, o);
+        adam_step(P, G, M, V, o, stream);
       },
       "Low-level Adam step; use chronoscale.ops.adam_step.");
 
@@ -81,8 +82,9 @@ void bind_optim(py::module_& m) {
         std::vector<int64_t> steps;
         for (size_t i = 0; i < step_list.size(); ++i) steps.push_back(step_list[i].cast<int64_t>());
         const AdamOptions o = adam_options(1, lr, beta1, beta2, eps, weight_decay, decoupled);
+        void* stream = P.empty() ? nullptr : current_stream(P[0]);
         py::gil_scoped_release nogil;
-        adam_step_many(P, G, M, V, steps, o);
+        adam_step_many(P, G, M, V, steps, o, stream);
       },
       "Low-level fused Adam step over many parameters; use chronoscale.ops.adam_step_many.");
 
@@ -94,8 +96,9 @@ void bind_optim(py::module_& m) {
         const Tensor P = inplace(param, "param"), R = view(rows, "rows"),
                      G = view(grad_rows, "grad_rows"), M = inplace(m1, "m"), V = inplace(v, "v");
         const AdamOptions o = adam_options(step, lr, beta1, beta2, eps, weight_decay, decoupled);
+        void* stream = current_stream(P);
         py::gil_scoped_release nogil;
-        adam_step_rows(P, R, G, M, V, o);
+        adam_step_rows(P, R, G, M, V, o, stream);
       },
       "Low-level sparse Adam step; use chronoscale.ops.adam_step_rows.");
 
@@ -106,8 +109,9 @@ void bind_optim(py::module_& m) {
         const Tensor P = inplace(param, "param"), G = view(grad, "grad"),
                      Bu = inplace(buf, "buf", true);
         const SgdOptions o = sgd_options(lr, momentum, weight_decay, nesterov);
+        void* stream = current_stream(P);
         py::gil_scoped_release nogil;
-        sgd_step(P, G, Bu, o);
+        sgd_step(P, G, Bu, o, stream);
       },
       "Low-level SGD step; use chronoscale.ops.sgd_step.");
 
@@ -118,8 +122,9 @@ void bind_optim(py::module_& m) {
         const Tensor P = inplace(param, "param"), R = view(rows, "rows"),
                      G = view(grad_rows, "grad_rows"), Bu = inplace(buf, "buf", true);
         const SgdOptions o = sgd_options(lr, momentum, weight_decay, nesterov);
+        void* stream = current_stream(P);
         py::gil_scoped_release nogil;
-        sgd_step_rows(P, R, G, Bu, o);
+        sgd_step_rows(P, R, G, Bu, o, stream);
       },
       "Low-level sparse SGD step; use chronoscale.ops.sgd_step_rows.");
 
@@ -132,8 +137,9 @@ void bind_optim(py::module_& m) {
           names.push_back("grads[" + std::to_string(i) + "]");
         for (size_t i = 0; i < grads.size(); ++i)
           gs.push_back(inplace(grads[i], names[i].c_str()));
+        void* stream = gs.empty() ? nullptr : current_stream(gs[0]);
         py::gil_scoped_release nogil;
-        return clip_grad_norm(gs, max_norm);
+        return clip_grad_norm(gs, max_norm, stream);
       },
       "Low-level gradient clipping; use chronoscale.ops.clip_grad_norm.");
 }
