@@ -15,7 +15,7 @@ namespace cuda {
 
 namespace {
 
-constexpr int64_t kChunk = 8192;  // elements per block of the elementwise losses
+constexpr int64_t kLossChunk = 8192;  // elements per block of the elementwise losses
 
 template <class T, int KIND>
 __device__ __forceinline__ T point_eval(T p, T t, T delta, T& g) {
@@ -45,8 +45,8 @@ __global__ void __launch_bounds__(train::kThreads)
     point_loss_kernel(const T* __restrict__ p, const T* __restrict__ t, const T* __restrict__ w,
                       int64_t n, T delta, T inv_n, T* __restrict__ d, double* __restrict__ part) {
   __shared__ double sh[train::kThreads];
-  const int64_t i0 = static_cast<int64_t>(blockIdx.x) * kChunk;
-  const int64_t i1 = i0 + kChunk < n ? i0 + kChunk : n;
+  const int64_t i0 = static_cast<int64_t>(blockIdx.x) * kLossChunk;
+  const int64_t i1 = i0 + kLossChunk < n ? i0 + kLossChunk : n;
   double s = 0.0;
   for (int64_t i = i0 + threadIdx.x; i < i1; i += blockDim.x) {
     T g;
@@ -102,7 +102,7 @@ template <class T, int KIND>
 void point_launch(const T* p, const T* t, const T* w, int64_t n, double delta, T* d,
                   double* part, cudaStream_t s) {
   const T inv_n = T(1.0 / static_cast<double>(n));
-  train::launch(point_loss_kernel<T, KIND>, dim3(train::blocks_for(n, kChunk)),
+  train::launch(point_loss_kernel<T, KIND>, dim3(train::blocks_for(n, kLossChunk)),
                 dim3(train::kThreads), s, "point_loss_kernel", p, t, w, n, T(delta), inv_n, d,
                 part);
 }
@@ -113,7 +113,7 @@ template <class T>
 double point_loss(PointLoss kind, const T* pred, const T* target, const T* weights, int64_t n,
                   double delta, T* dpred, void* stream) {
   const auto s = static_cast<cudaStream_t>(stream);
-  const int64_t nb = train::ceil_div(n, kChunk);
+  const int64_t nb = train::ceil_div(n, kLossChunk);
   CS_CHECK(nb <= train::kMaxGrid, ValueError, "loss: too many elements for the CUDA kernel (",
            n, ")");
   DeviceBuffer<double> part(nb + 1, s);

@@ -17,7 +17,7 @@ namespace cuda {
 
 namespace {
 
-constexpr int64_t kChunk = 8192;  // elements per chunk of the multi-tensor kernels
+constexpr int64_t kOptChunk = 8192;  // elements per chunk of the multi-tensor kernels
 
 // The coefficients of cpu/optim.cpp's AdamCoef, computed the same way on the host.
 template <class T>
@@ -182,7 +182,7 @@ SgdC<T> sgd_coef(const SgdOptions& o) {
 template <class T>
 void push_chunks(std::vector<NormChunk<T>>& table, const Tensor& t) {
   const int64_t n = t.numel();
-  for (int64_t i = 0; i < n; i += kChunk) table.push_back({t.ptr<T>() + i, std::min(kChunk, n - i)});
+  for (int64_t i = 0; i < n; i += kOptChunk) table.push_back({t.ptr<T>() + i, std::min(kOptChunk, n - i)});
 }
 
 unsigned chunk_blocks(size_t n) { return train::blocks_for(static_cast<int64_t>(n), 1); }
@@ -206,8 +206,8 @@ void adam_step_many(const std::vector<cpu::AdamSlice<T>>& slices, const AdamOpti
   for (size_t i = 0; i < slices.size(); ++i) {
     const auto& a = slices[i];
     coef.push_back(adam_coef<T>(o, a.step));
-    for (int64_t j = 0; j < a.n; j += kChunk)
-      table.push_back({a.p + j, a.g + j, a.m + j, a.v + j, std::min(kChunk, a.n - j),
+    for (int64_t j = 0; j < a.n; j += kOptChunk)
+      table.push_back({a.p + j, a.g + j, a.m + j, a.v + j, std::min(kOptChunk, a.n - j),
                        static_cast<int64_t>(i)});
   }
   if (table.empty()) return;

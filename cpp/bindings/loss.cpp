@@ -40,6 +40,7 @@ void bind_loss(py::module_& m) {
         const char* pn = k == PointLoss::bce_with_logits ? "logits" : "pred";
         const Tensor P = view(pred, pn), T = view(target, "target"),
                      W = view(weights, "weights", true);
+        loss_check_input(P, pn);
         Out d = out(P, shape_of(P));
         void* stream = current_stream(P);
         double loss;
@@ -55,6 +56,7 @@ void bind_loss(py::module_& m) {
       "softmax_cross_entropy",
       [](py::handle logits, py::handle target, int64_t ignore_index) {
         const Tensor L = view(logits, "logits"), T = view(target, "target");
+        loss_check_input(L, "logits");
         Out d = out(L, shape_of(L));
         void* stream = current_stream(L);
         double loss;

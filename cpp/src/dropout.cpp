@@ -36,6 +36,11 @@ void check_pair(const Tensor& in, const char* in_name, const Tensor& out, const 
 #define CS_DROPOUT_CALL(t, ...) ((void)stream, cpu::dropout_apply<scalar_t>(__VA_ARGS__))
 #endif
 
+void dropout_check(const Tensor& x, const char* name) {
+  check::floating(x, name);
+  check::cuda_usable(x, "dropout", name);
+}
+
 void dropout_check_p(double p) {
   CS_CHECK(p >= 0.0 && p < 1.0, ValueError, "p (the drop probability) must be in [0, 1), got ",
            p);

@@ -67,6 +67,12 @@ void check_target_array(const Tensor& target) {
 
 }  // namespace
 
+void loss_check_input(const Tensor& t, const char* name) {
+  check::floating(t, name);
+  CS_CHECK(t.numel() > 0, ValueError, name, " is empty (shape ", t.shape_str(), ")");
+  check::cuda_usable(t, "loss", name);
+}
+
 double point_loss(PointLoss kind, const Tensor& pred, const Tensor& target, const Tensor& weights,
                   double delta, const Tensor& dpred, const char* pred_name, void* stream) {
   check::floating(pred, pred_name);

@@ -18,6 +18,11 @@ inline namespace v1 {
 
 enum class PointLoss : int32_t { mse = 0, mae = 1, huber = 2, bce_with_logits = 3 };
 
+/// Validate a loss's main input `t` (named `name`): float32 / float64, at least one element,
+/// usable on its device (Unsupported for a CUDA array in a build without CUDA). Bindings call it
+/// before allocating the gradient.
+void loss_check_input(const Tensor& t, const char* name);
+
 /// Elementwise loss averaged over all n elements (torch reduction="mean"):
 ///   loss = (1/n) sum_i w_i l(p_i, t_i),   dpred_i = w_i dl/dp(p_i, t_i) / n   (w_i = 1 if absent)
 ///   mse:    l = (p - t)^2
