@@ -3,6 +3,8 @@
 // is still at hand).
 #include "chronoscale/optim.hpp"
 
+#include "chronoscale/cuda_info.hpp"
+
 #include <string>
 #include <vector>
 
@@ -35,6 +37,12 @@ AdamOptions adam_options(int64_t step, double lr, double beta1, double beta2, do
   return o;
 }
 
+/// CuPy's current stream for CUDA arrays. Asked only when a device exists: otherwise the entry
+/// point's validation raises the clear error (and CuPy need not be installed).
+void* stream_of(const Tensor& t) {
+  return t.device == Device::cuda && cuda_device_count() > 0 ? current_stream(t) : nullptr;
+}
+
 SgdOptions sgd_options(double lr, double momentum, double weight_decay, bool nesterov) {
   SgdOptions o;
   o.lr = lr;
@@ -54,7 +62,7 @@ void bind_optim(py::module_& m) {
         const Tensor P = inplace(param, "param"), G = view(grad, "grad"),
                      M = inplace(m1, "m"), V = inplace(v, "v");
         const AdamOptions o = adam_options(step, lr, beta1, beta2, eps, weight_decay, decoupled);
-        void* stream = current_stream(P);
+        void* stream = stream_of(P);
         py::gil_scoped_release nogil;
         adam_step(P, G, M, V, o, stream);
       },
@@ -82,7 +90,7 @@ void bind_optim(py::module_& m) {
         std::vector<int64_t> steps;
         for (size_t i = 0; i < step_list.size(); ++i) steps.push_back(step_list[i].cast<int64_t>());
         const AdamOptions o = adam_options(1, lr, beta1, beta2, eps, weight_decay, decoupled);
-        void* stream = P.empty() ? nullptr : current_stream(P[0]);
+        void* stream = P.empty() ? nullptr : stream_of(P[0]);
         py::gil_scoped_release nogil;
         adam_step_many(P, G, M, V, steps, o, stream);
       },
@@ -96,7 +104,7 @@ void bind_optim(py::module_& m) {
         const Tensor P = inplace(param, "param"), R = view(rows, "rows"),
                      G = view(grad_rows, "grad_rows"), M = inplace(m1, "m"), V = inplace(v, "v");
         const AdamOptions o = adam_options(step, lr, beta1, beta2, eps, weight_decay, decoupled);
-        void* stream = current_stream(P);
+        void* stream = stream_of(P);
         py::gil_scoped_release nogil;
         adam_step_rows(P, R, G, M, V, o, stream);
       },
@@ -109,7 +117,7 @@ void bind_optim(py::module_& m) {
         const Tensor P = inplace(param, "param"), G = view(grad, "grad"),
                      Bu = inplace(buf, "buf", true);
         const SgdOptions o = sgd_options(lr, momentum, weight_decay, nesterov);
-        void* stream = current_stream(P);
+        void* stream = stream_of(P);
         py::gil_scoped_release nogil;
         sgd_step(P, G, Bu, o, stream);
       },
@@ -122,7 +130,7 @@ void bind_optim(py::module_& m) {
         const Tensor P = inplace(param, "param"), R = view(rows, "rows"),
                      G = view(grad_rows, "grad_rows"), Bu = inplace(buf, "buf", true);
         const SgdOptions o = sgd_options(lr, momentum, weight_decay, nesterov);
-        void* stream = current_stream(P);
+        void* stream = stream_of(P);
         py::gil_scoped_release nogil;
         sgd_step_rows(P, R, G, Bu, o, stream);
       },
@@ -137,7 +145,7 @@ void bind_optim(py::module_& m) {
           names.push_back("grads[" + std::to_string(i) + "]");
         for (size_t i = 0; i < grads.size(); ++i)
           gs.push_back(inplace(grads[i], names[i].c_str()));
-        void* stream = gs.empty() ? nullptr : current_stream(gs[0]);
+        void* stream = gs.empty() ? nullptr : stream_of(gs[0]);
         py::gil_scoped_release nogil;
         return clip_grad_norm(gs, max_norm, stream);
       },
