@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from train_gpu import TOL, check, cp, poison, to_gpu
 
 from chronoscale import ops
 
 from helpers import random_lengths
-from train_gpu import TOL, check, cp, poison, to_gpu
 
 pytestmark = pytest.mark.gpu
 

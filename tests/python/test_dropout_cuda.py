@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from train_gpu import cp, to_gpu
 
 from chronoscale import ops
-
-from train_gpu import cp, to_gpu
 
 pytestmark = pytest.mark.gpu
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape,p,seed", [((7,), 0.5, 0), ((33, 17, 5), 0.1, 2**64 - 1),
-                                          ((1000, 300), 0.9, 12345), ((4, 4), 0.0, 3)])
+@pytest.mark.parametrize(
+    "shape,p,seed",
+    [((7,), 0.5, 0), ((33, 17, 5), 0.1, 2**64 - 1), ((1000, 300), 0.9, 12345), ((4, 4), 0.0, 3)],
+)
 def test_same_mask_as_cpu(rng, dtype, shape, p, seed):
     x = rng.standard_normal(shape).astype(dtype)
     y_c, cache_c = ops.dropout_forward(x, p, seed)
@@ -24,8 +25,9 @@ def test_same_mask_as_cpu(rng, dtype, shape, p, seed):
     assert isinstance(y_g, cp().ndarray)
     assert np.array_equal(cp().asnumpy(y_g), y_c)
     dy = rng.standard_normal(shape).astype(dtype)
-    assert np.array_equal(cp().asnumpy(ops.dropout_backward(to_gpu(dy), cache_g)),
-                          ops.dropout_backward(dy, cache_c))
+    assert np.array_equal(
+        cp().asnumpy(ops.dropout_backward(to_gpu(dy), cache_g)), ops.dropout_backward(dy, cache_c)
+    )
     m = cache_g.mask
     assert isinstance(m, cp().ndarray)
     assert np.array_equal(cp().asnumpy(m), cache_c.mask)

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from train_gpu import TOL, check, poison, to_gpu
 
 from chronoscale import ops
-
-from train_gpu import TOL, check, cp, poison, to_gpu
 
 pytestmark = pytest.mark.gpu
 
@@ -56,6 +55,7 @@ def test_torch_cuda_tensors_as_input(rng):
     x = rng.standard_normal((8, 16)).astype(np.float32)
     w = rng.standard_normal((4, 16)).astype(np.float32)
     want, _ = ops.linear_forward(x, w, None, "tanh")
-    got, _ = ops.linear_forward(torch.as_tensor(x, device="cuda"),
-                                torch.as_tensor(w, device="cuda"), None, "tanh")
+    got, _ = ops.linear_forward(
+        torch.as_tensor(x, device="cuda"), torch.as_tensor(w, device="cuda"), None, "tanh"
+    )
     check(got, want, TOL[np.float32], "y")

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from train_gpu import TOL, check, cp, poison, to_gpu
 
 from chronoscale import ops
-
-from train_gpu import TOL, check, cp, poison, to_gpu
 
 pytestmark = pytest.mark.gpu
 
@@ -27,8 +26,9 @@ POINT = {
 @pytest.mark.parametrize("shape", [(1,), (37, 5), (300, 1000)])
 def test_point_losses(rng, dtype, kind, shape):
     p = (rng.standard_normal(shape) * 2).astype(dtype)
-    t = (rng.uniform(0, 1, shape) if kind == "bce_with_logits" else
-         rng.standard_normal(shape)).astype(dtype)
+    t = (
+        rng.uniform(0, 1, shape) if kind == "bce_with_logits" else rng.standard_normal(shape)
+    ).astype(dtype)
     for w in (None, rng.uniform(0, 2, shape).astype(dtype)):
         loss_c, d_c = POINT[kind](p, t, weights=w)
         poison([shape], dtype)
@@ -64,9 +64,11 @@ def test_sampled_softmax(rng, dtype, log_q, hits):
     target[:3] = -1
     lq = -np.log1p(np.arange(V)).astype(dtype) if log_q else None
     loss_c, du_c, rows_c, dr_c = ops.sampled_softmax_loss(
-        user, items, target, S, 5, log_q=lq, remove_accidental_hits=hits)
+        user, items, target, S, 5, log_q=lq, remove_accidental_hits=hits
+    )
     loss_g, du_g, rows_g, dr_g = ops.sampled_softmax_loss(
-        *to_gpu(user, items), target, S, 5, log_q=lq, remove_accidental_hits=hits)
+        *to_gpu(user, items), target, S, 5, log_q=lq, remove_accidental_hits=hits
+    )
     assert isinstance(rows_g, np.ndarray) and np.array_equal(rows_g, rows_c)
     assert abs(loss_g - loss_c) <= TOL[dtype] * abs(loss_c)
     check(du_g, du_c, TOL[dtype], "d_user")

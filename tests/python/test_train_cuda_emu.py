@@ -82,7 +82,26 @@ def emu():
     h.emu_point_loss.argtypes = [I32, I32, P, P, P, I64, F64, P, ctypes.POINTER(F64)]
     h.emu_softmax_xent.argtypes = [I32, P, P, I64, I64, I64, I64, P, ctypes.POINTER(F64)]
     h.emu_sampled_softmax.argtypes = [
-        I32, P, P, P, I64, I64, I64, I64, P, I32, I32, I64, P, F64, P, I64, P, P, P, P,
+        I32,
+        P,
+        P,
+        P,
+        I64,
+        I64,
+        I64,
+        I64,
+        P,
+        I32,
+        I32,
+        I64,
+        P,
+        F64,
+        P,
+        I64,
+        P,
+        P,
+        P,
+        P,
         ctypes.POINTER(F64),
     ]
     return h
@@ -142,12 +161,39 @@ def test_linear(emu, rng, dtype, act):
         dx_c, dw_c, db_c = ops.linear_backward(dy, cache)
         for seed in SEEDS:
             y = _nan((N, O), dtype)
-            _run(emu, seed, emu.emu_linear_forward, _dbl(dtype), N, I, O, _p(x), _p(w), _p(b),
-                 ACTS[act], _p(y))
+            _run(
+                emu,
+                seed,
+                emu.emu_linear_forward,
+                _dbl(dtype),
+                N,
+                I,
+                O,
+                _p(x),
+                _p(w),
+                _p(b),
+                ACTS[act],
+                _p(y),
+            )
             _close(y, y_c, TOL[dtype], "y")
             dx, dw, db = _nan((N, I), dtype), _nan((O, I), dtype), _nan(O, dtype)
-            _run(emu, seed, emu.emu_linear_backward, _dbl(dtype), N, I, O, _p(dy), _p(x), _p(w),
-                 _p(y_c), ACTS[act], _p(dx), _p(dw), _p(db))
+            _run(
+                emu,
+                seed,
+                emu.emu_linear_backward,
+                _dbl(dtype),
+                N,
+                I,
+                O,
+                _p(dy),
+                _p(x),
+                _p(w),
+                _p(y_c),
+                ACTS[act],
+                _p(dx),
+                _p(dw),
+                _p(db),
+            )
             for name, got, want in (("dx", dx, dx_c), ("dw", dw, dw_c), ("db", db, db_c)):
                 _close(got, want, TOL[dtype], name)
 
@@ -173,12 +219,45 @@ def test_conv1d(emu, rng, dtype, relu, K):
         To = T - K + 1
         for seed in SEEDS:
             y = _nan((B, To, Cout), dtype)
-            _run(emu, seed, emu.emu_conv1d_forward, _dbl(dtype), B, T, Cin, Cout, K, _p(x), _p(w),
-                 _p(b), _p(lens), int(relu), _p(y))
+            _run(
+                emu,
+                seed,
+                emu.emu_conv1d_forward,
+                _dbl(dtype),
+                B,
+                T,
+                Cin,
+                Cout,
+                K,
+                _p(x),
+                _p(w),
+                _p(b),
+                _p(lens),
+                int(relu),
+                _p(y),
+            )
             _close(y, y_c, TOL[dtype], "y")
             dx, dw, db = _nan(x.shape, dtype), _nan(w.shape, dtype), _nan(Cout, dtype)
-            _run(emu, seed, emu.emu_conv1d_backward, _dbl(dtype), B, T, Cin, Cout, K, _p(dy),
-                 _p(x), _p(w), _p(lens), int(relu), _p(y_c), _p(dx), _p(dw), _p(db))
+            _run(
+                emu,
+                seed,
+                emu.emu_conv1d_backward,
+                _dbl(dtype),
+                B,
+                T,
+                Cin,
+                Cout,
+                K,
+                _p(dy),
+                _p(x),
+                _p(w),
+                _p(lens),
+                int(relu),
+                _p(y_c),
+                _p(dx),
+                _p(dw),
+                _p(db),
+            )
             for name, got, want in (("dx", dx, dx_c), ("dw", dw, dw_c), ("db", db, db_c)):
                 _close(got, want, TOL[dtype], name)
 
@@ -199,8 +278,15 @@ def _state(rng, shape, dtype):
 
 
 def _adam_args(c):
-    return [c["step"], c["lr"], c["beta1"], c["beta2"], c["eps"], c["weight_decay"],
-            int(c["decoupled"])]
+    return [
+        c["step"],
+        c["lr"],
+        c["beta1"],
+        c["beta2"],
+        c["eps"],
+        c["weight_decay"],
+        int(c["decoupled"]),
+    ]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -211,8 +297,18 @@ def test_adam_dense_and_rows(emu, rng, dtype, case):
     want = [a.copy() for a in (p, m, v)]
     ops.adam_step(want[0], g, want[1], want[2], **c)
     got = [a.copy() for a in (p, m, v)]
-    _run(emu, 1, emu.emu_adam, _dbl(dtype), _p(got[0]), _p(g), _p(got[1]), _p(got[2]), p.size,
-         *_adam_args(c))
+    _run(
+        emu,
+        1,
+        emu.emu_adam,
+        _dbl(dtype),
+        _p(got[0]),
+        _p(g),
+        _p(got[1]),
+        _p(got[2]),
+        p.size,
+        *_adam_args(c),
+    )
     for name, a, b in zip("pmv", got, want):
         _close(a, b, TOL[dtype], name)
     rows = np.array([17, 2, 9, 0, 22], dtype=np.int64)
@@ -220,8 +316,20 @@ def test_adam_dense_and_rows(emu, rng, dtype, case):
     want = [a.copy() for a in (p, m, v)]
     ops.adam_step_rows(want[0], rows, gr, want[1], want[2], **c)
     got = [a.copy() for a in (p, m, v)]
-    _run(emu, 2, emu.emu_adam_rows, _dbl(dtype), _p(got[0]), _p(rows), rows.size, 5, _p(gr),
-         _p(got[1]), _p(got[2]), *_adam_args(c))
+    _run(
+        emu,
+        2,
+        emu.emu_adam_rows,
+        _dbl(dtype),
+        _p(got[0]),
+        _p(rows),
+        rows.size,
+        5,
+        _p(gr),
+        _p(got[1]),
+        _p(got[2]),
+        *_adam_args(c),
+    )
     for name, a, b in zip("pmv", got, want):
         _close(a, b, TOL[dtype], f"rows {name}")
 
@@ -233,25 +341,43 @@ def test_adam_many_chunks(emu, rng, dtype):
     steps = [1, 5, 2, 9]
     states = [_state(rng, n, dtype) for n in sizes]
     want = [[s[0].copy(), s[2].copy(), s[3].copy()] for s in states]
-    ops.adam_step_many([w[0] for w in want], [s[1] for s in states], [w[1] for w in want],
-                       [w[2] for w in want], steps, **{k: v for k, v in c.items() if k != "step"})
+    ops.adam_step_many(
+        [w[0] for w in want],
+        [s[1] for s in states],
+        [w[1] for w in want],
+        [w[2] for w in want],
+        steps,
+        **{k: v for k, v in c.items() if k != "step"},
+    )
     got = [[s[0].copy(), s[2].copy(), s[3].copy()] for s in states]
 
     def arr(xs):
         return (P * len(xs))(*[x.ctypes.data for x in xs])
 
     n_arr, step_arr = np.array(sizes, dtype=np.int64), np.array(steps, dtype=np.int64)
-    _run(emu, 3, emu.emu_adam_many, _dbl(dtype), len(sizes), arr([q[0] for q in got]),
-         arr([s[1] for s in states]), arr([q[1] for q in got]), arr([q[2] for q in got]),
-         _p(n_arr), _p(step_arr), *_adam_args(c)[1:])
+    _run(
+        emu,
+        3,
+        emu.emu_adam_many,
+        _dbl(dtype),
+        len(sizes),
+        arr([q[0] for q in got]),
+        arr([s[1] for s in states]),
+        arr([q[1] for q in got]),
+        arr([q[2] for q in got]),
+        _p(n_arr),
+        _p(step_arr),
+        *_adam_args(c)[1:],
+    )
     for i, (a, b) in enumerate(zip(got, want)):
         for name, x, y in zip("pmv", a, b):
             _close(x, y, TOL[dtype], f"params[{i}] {name}")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("momentum,nesterov,wd", [(0.0, False, 0.0), (0.9, False, 0.01),
-                                                  (0.8, True, 0.0)])
+@pytest.mark.parametrize(
+    "momentum,nesterov,wd", [(0.0, False, 0.0), (0.9, False, 0.01), (0.8, True, 0.0)]
+)
 def test_sgd_dense_and_rows(emu, rng, dtype, momentum, nesterov, wd):
     p, g, buf, _ = _state(rng, (11, 4), dtype)
     kw = dict(lr=0.05, momentum=momentum, weight_decay=wd, nesterov=nesterov)
@@ -259,8 +385,20 @@ def test_sgd_dense_and_rows(emu, rng, dtype, momentum, nesterov, wd):
     want_p, want_b = p.copy(), None if use is None else use.copy()
     ops.sgd_step(want_p, g, want_b, **kw)
     got_p, got_b = p.copy(), None if use is None else use.copy()
-    _run(emu, 1, emu.emu_sgd, _dbl(dtype), _p(got_p), _p(g), _p(got_b), p.size, 0.05, momentum,
-         wd, int(nesterov))
+    _run(
+        emu,
+        1,
+        emu.emu_sgd,
+        _dbl(dtype),
+        _p(got_p),
+        _p(g),
+        _p(got_b),
+        p.size,
+        0.05,
+        momentum,
+        wd,
+        int(nesterov),
+    )
     _close(got_p, want_p, TOL[dtype], "param")
     if use is not None:
         _close(got_b, want_b, TOL[dtype], "buf")
@@ -269,8 +407,22 @@ def test_sgd_dense_and_rows(emu, rng, dtype, momentum, nesterov, wd):
     want_p, want_b = p.copy(), None if use is None else use.copy()
     ops.sgd_step_rows(want_p, rows, gr, want_b, **kw)
     got_p, got_b = p.copy(), None if use is None else use.copy()
-    _run(emu, 2, emu.emu_sgd_rows, _dbl(dtype), _p(got_p), _p(rows), 3, 4, _p(gr), _p(got_b),
-         0.05, momentum, wd, int(nesterov))
+    _run(
+        emu,
+        2,
+        emu.emu_sgd_rows,
+        _dbl(dtype),
+        _p(got_p),
+        _p(rows),
+        3,
+        4,
+        _p(gr),
+        _p(got_b),
+        0.05,
+        momentum,
+        wd,
+        int(nesterov),
+    )
     _close(got_p, want_p, TOL[dtype], "rows param")
     if use is not None:
         _close(got_b, want_b, TOL[dtype], "rows buf")
@@ -278,8 +430,10 @@ def test_sgd_dense_and_rows(emu, rng, dtype, momentum, nesterov, wd):
 
 @pytest.mark.parametrize("max_norm", [0.5, 1e9])
 def test_clip_grad_norm_mixed_dtypes(emu, rng, max_norm):
-    grads = [rng.standard_normal(n).astype(dt) for n, dt in
-             [(5, np.float32), (9000, np.float64), (300, np.float32), (1, np.float64)]]
+    grads = [
+        rng.standard_normal(n).astype(dt)
+        for n, dt in [(5, np.float32), (9000, np.float64), (300, np.float32), (1, np.float64)]
+    ]
     want = [g.copy() for g in grads]
     norm_c = ops.clip_grad_norm(want, max_norm)
     norms = []
@@ -288,8 +442,17 @@ def test_clip_grad_norm_mixed_dtypes(emu, rng, max_norm):
         out = F64()
         sizes = np.array([g.size for g in got], dtype=np.int64)
         dbl = np.array([_dbl(g.dtype) for g in got], dtype=np.int32)
-        _run(emu, seed, emu.emu_clip, len(got), (P * len(got))(*[g.ctypes.data for g in got]),
-             _p(sizes), _p(dbl), max_norm, ctypes.byref(out))
+        _run(
+            emu,
+            seed,
+            emu.emu_clip,
+            len(got),
+            (P * len(got))(*[g.ctypes.data for g in got]),
+            _p(sizes),
+            _p(dbl),
+            max_norm,
+            ctypes.byref(out),
+        )
         assert abs(out.value - norm_c) <= 1e-12 * norm_c
         for i, (a, b) in enumerate(zip(got, want)):
             _close(a, b, TOL[a.dtype.type], f"grads[{i}]")
@@ -305,16 +468,31 @@ def test_clip_grad_norm_mixed_dtypes(emu, rng, max_norm):
 def test_point_loss(emu, rng, dtype, kind):
     n = 20000  # three blocks of partial sums
     p = (rng.standard_normal(n) * 3).astype(dtype)
-    t = rng.uniform(0, 1, n).astype(dtype) if kind == "bce_with_logits" else \
-        rng.standard_normal(n).astype(dtype)
+    t = (
+        rng.uniform(0, 1, n).astype(dtype)
+        if kind == "bce_with_logits"
+        else rng.standard_normal(n).astype(dtype)
+    )
     t[:5] = p[:5]  # |p - t| == 0: the MAE / Huber kinks
     for w in (None, rng.uniform(0, 2, n).astype(dtype)):
         want, d_c = _core.point_loss(kind, p, t, w, 0.7)
         losses = []
         for seed in SEEDS:
             d, loss = _nan(n, dtype), F64()
-            _run(emu, seed, emu.emu_point_loss, _dbl(dtype), KINDS[kind], _p(p), _p(t), _p(w), n,
-                 0.7, _p(d), ctypes.byref(loss))
+            _run(
+                emu,
+                seed,
+                emu.emu_point_loss,
+                _dbl(dtype),
+                KINDS[kind],
+                _p(p),
+                _p(t),
+                _p(w),
+                n,
+                0.7,
+                _p(d),
+                ctypes.byref(loss),
+            )
             _close(d, d_c, TOL[dtype], "dpred")
             assert abs(loss.value - want) <= TOL[dtype] * abs(want)
             losses.append(loss.value)
@@ -332,8 +510,20 @@ def test_softmax_cross_entropy(emu, rng, dtype):
             K = int((tgt != -1).sum())
             for seed in SEEDS:
                 d, loss = _nan((N, V), dtype), F64()
-                _run(emu, seed, emu.emu_softmax_xent, _dbl(dtype), _p(x), _p(tgt), N, V, -1, K,
-                     _p(d), ctypes.byref(loss))
+                _run(
+                    emu,
+                    seed,
+                    emu.emu_softmax_xent,
+                    _dbl(dtype),
+                    _p(x),
+                    _p(tgt),
+                    N,
+                    V,
+                    -1,
+                    K,
+                    _p(d),
+                    ctypes.byref(loss),
+                )
                 assert np.array_equal(d, d_c) if K == 0 else rel_error(d, d_c) < TOL[dtype]
                 assert abs(loss.value - want) <= TOL[dtype] * max(abs(want), 1e-300)
 
@@ -341,8 +531,10 @@ def test_softmax_cross_entropy(emu, rng, dtype):
 def _plan(negatives, target, ignore_index):
     """The grouping of sampled_softmax_plan: distinct rows and their sources, in order."""
     S = negatives.size
-    pairs = sorted([(int(r), j) for j, r in enumerate(negatives)] +
-                   [(int(t), S + n) for n, t in enumerate(target) if t != ignore_index])
+    pairs = sorted(
+        [(int(r), j) for j, r in enumerate(negatives)]
+        + [(int(t), S + n) for n, t in enumerate(target) if t != ignore_index]
+    )
     rows, offsets, sources = [], [], []
     for i, (r, src) in enumerate(pairs):
         if i == 0 or r != pairs[i - 1][0]:
@@ -364,7 +556,8 @@ def test_sampled_softmax(emu, rng, dtype, with_log_q):
     log_q = rng.standard_normal(V).astype(dtype) if with_log_q else None
     for hits in (True, False):
         loss_c, du_c, rows_c, dr_c = ops.sampled_softmax_loss(
-            user, items, target, S, 99, log_q=log_q, remove_accidental_hits=hits)
+            user, items, target, S, 99, log_q=log_q, remove_accidental_hits=hits
+        )
         neg = ops.sampled_softmax_negatives(V, S, 99, log_q)
         rows, offsets, sources = _plan(neg, target, -1)
         assert np.array_equal(rows, rows_c)
@@ -375,10 +568,32 @@ def test_sampled_softmax(emu, rng, dtype, with_log_q):
             log_norm = float(lq.max() + np.log(np.exp(lq - lq.max()).sum()))
         for seed in SEEDS:
             du, dr, loss = _nan((N, D), dtype), _nan((rows.size, D), dtype), F64()
-            _run(emu, seed, emu.emu_sampled_softmax, _dbl(dtype), _p(user), _p(items), _p(target),
-                 N, D, V, S, _p(log_q), int(log_q is not None and log_q.dtype == np.float64),
-                 int(hits), -1, _p(neg), log_norm, _p(rows), rows.size, _p(offsets), _p(sources),
-                 _p(du), _p(dr), ctypes.byref(loss))
+            _run(
+                emu,
+                seed,
+                emu.emu_sampled_softmax,
+                _dbl(dtype),
+                _p(user),
+                _p(items),
+                _p(target),
+                N,
+                D,
+                V,
+                S,
+                _p(log_q),
+                int(log_q is not None and log_q.dtype == np.float64),
+                int(hits),
+                -1,
+                _p(neg),
+                log_norm,
+                _p(rows),
+                rows.size,
+                _p(offsets),
+                _p(sources),
+                _p(du),
+                _p(dr),
+                ctypes.byref(loss),
+            )
             _close(du, du_c, TOL[dtype], "d_user")
             _close(dr, dr_c, TOL[dtype], "d_rows")
             assert abs(loss.value - loss_c) <= TOL[dtype] * abs(loss_c)
