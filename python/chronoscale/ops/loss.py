@@ -148,7 +148,10 @@ def sampled_softmax_negatives(num_items: int, num_samples: int, seed: int, log_q
             finite, ``seed`` outside ``[0, 2**64)``.
     """
     return _core.sample_items(
-        _int(num_items, "num_items"), _int(num_samples, "num_samples"), check_seed(seed), log_q
+        _int(num_items, "num_items"),
+        _int(num_samples, "num_samples"),
+        check_seed(seed),
+        None if log_q is None else _host(log_q),
     )
 
 
