@@ -182,7 +182,8 @@ SgdC<T> sgd_coef(const SgdOptions& o) {
 template <class T>
 void push_chunks(std::vector<NormChunk<T>>& table, const Tensor& t) {
   const int64_t n = t.numel();
-  for (int64_t i = 0; i < n; i += kOptChunk) table.push_back({t.ptr<T>() + i, std::min(kOptChunk, n - i)});
+  for (int64_t i = 0; i < n; i += kOptChunk)
+    table.push_back({t.ptr<T>() + i, std::min(kOptChunk, n - i)});
 }
 
 unsigned chunk_blocks(size_t n) { return train::blocks_for(static_cast<int64_t>(n), 1); }
