@@ -63,7 +63,7 @@ __global__ void __launch_bounds__(train::kThreads)
   if (threadIdx.x == 0) part[blockIdx.x] = s;
 }
 
-// One block per row (grid-stride over rows); threads stride over the V classes.
+// Rows with more classes: one block per row (grid-stride over rows); threads stride over V.
 template <class T>
 __global__ void __launch_bounds__(train::kThreads)
     softmax_xent_kernel(const T* __restrict__ logits, const int64_t* __restrict__ target,
@@ -95,6 +95,43 @@ __global__ void __launch_bounds__(train::kThreads)
       d[v] = v == t ? d[v] * f - inv_k : d[v] * f;
     if (threadIdx.x == 0)
       row_loss[n] = static_cast<double>(m) + log(s) - static_cast<double>(x[t]);
+  }
+}
+
+// Rows with V <= kWarpRowMax classes: one warp per row (8 rows per block), no block barriers.
+constexpr int64_t kWarpRowMax = 1024;
+constexpr int kWarpsPerBlock = train::kThreads / 32;
+
+template <class T>
+__global__ void __launch_bounds__(train::kThreads)
+    softmax_xent_warp_kernel(const T* __restrict__ logits, const int64_t* __restrict__ target,
+                             int64_t N, int64_t V, int64_t ignore_index, T inv_k,
+                             T* __restrict__ dl, double* __restrict__ row_loss) {
+  const int lane = threadIdx.x % 32;
+  const int64_t step = static_cast<int64_t>(gridDim.x) * kWarpsPerBlock;
+  for (int64_t n = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32; n < N;
+       n += step) {  // warp-uniform
+    const T* x = logits + n * V;
+    T* d = dl + n * V;
+    const int64_t t = target[n];
+    if (t == ignore_index) {
+      for (int64_t v = lane; v < V; v += 32) d[v] = T(0);
+      if (lane == 0) row_loss[n] = 0.0;
+      continue;
+    }
+    T m = x[0];
+    for (int64_t v = lane; v < V; v += 32) m = x[v] > m ? x[v] : m;
+    m = train::warp_max(m);
+    double s = 0.0;
+    for (int64_t v = lane; v < V; v += 32) {
+      const T e = exp(x[v] - m);
+      d[v] = e;
+      s += static_cast<double>(e);
+    }
+    s = train::warp_sum(s);
+    const T f = inv_k / static_cast<T>(s);
+    for (int64_t v = lane; v < V; v += 32) d[v] = v == t ? d[v] * f - inv_k : d[v] * f;
+    if (lane == 0) row_loss[n] = static_cast<double>(m) + log(s) - static_cast<double>(x[t]);
   }
 }
 
@@ -146,9 +183,14 @@ double softmax_cross_entropy(const T* logits, const int64_t* target, int64_t N, 
   const auto dtarget = train::to_device(target, N, s);
   DeviceBuffer<double> row_loss(N + 1, s);
   const T inv_k = T(1.0 / static_cast<double>(K));
-  train::launch(softmax_xent_kernel<T>, dim3(train::blocks_for(N, 1)), dim3(train::kThreads), s,
-                "softmax_xent_kernel", logits, dtarget.get(), N, V, ignore_index, inv_k, dlogits,
-                row_loss.get());
+  if (V <= kWarpRowMax)
+    train::launch(softmax_xent_warp_kernel<T>, dim3(train::blocks_for(N, kWarpsPerBlock)),
+                  dim3(train::kThreads), s, "softmax_xent_warp_kernel", logits, dtarget.get(), N,
+                  V, ignore_index, inv_k, dlogits, row_loss.get());
+  else
+    train::launch(softmax_xent_kernel<T>, dim3(train::blocks_for(N, 1)), dim3(train::kThreads),
+                  s, "softmax_xent_kernel", logits, dtarget.get(), N, V, ignore_index, inv_k,
+                  dlogits, row_loss.get());
   train::finish_sum(row_loss.get(), N, 1.0, row_loss.get() + N, s);
   return train::read_scalar(row_loss.get() + N, s) / static_cast<double>(K);
 }

@@ -102,6 +102,23 @@ __device__ __forceinline__ T block_max(T v, T* sh) {
   return r;
 }
 
+/// Sum / maximum over the 32 lanes of a warp (butterfly: a fixed order, every lane gets it).
+/// Every lane of the warp must call it.
+__device__ __forceinline__ double warp_sum(double v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+template <class T>
+__device__ __forceinline__ T warp_max(T v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    const T u = __shfl_xor_sync(0xffffffffu, v, o);
+    v = u > v ? u : v;
+  }
+  return v;
+}
+
 /// out[0] = scale * sum of part[0 .. n) in a fixed order (one block of kThreads threads).
 static __global__ void __launch_bounds__(kThreads)
     finish_sum_kernel(const double* __restrict__ part, int64_t n, double scale,
