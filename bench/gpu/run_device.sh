@@ -70,6 +70,8 @@ sanitize() {
 have_sanitizer=0
 command -v compute-sanitizer >/dev/null && have_sanitizer=1
 [ "$have_sanitizer" = 1 ] && sanitize memcheck 60
+[ "$have_sanitizer" = 1 ] && step sanitize_train_memcheck 40 compute-sanitizer --tool memcheck \
+  --error-exitcode 9 $PY bench/gpu/sanitize_train.py
 
 step bench 230 $PY bench/gpu/bench_recurrent_gpu.py --budget ${BENCH_BUDGET:-150} \
   --json "$OUT/bench_recurrent_gpu.json"

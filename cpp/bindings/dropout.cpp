@@ -20,6 +20,7 @@ void bind_dropout(py::module_& m) {
       "dropout_forward",
       [](py::handle x, double p, uint64_t seed) {
         const Tensor X = view(x, "x");
+        dropout_check(X, "x");
         dropout_check_p(p);
         Out y = out(X, shape_of(X));
         void* stream = current_stream(X);
@@ -35,6 +36,7 @@ void bind_dropout(py::module_& m) {
       "dropout_backward",
       [](py::handle dy, double p, uint64_t seed) {
         const Tensor DY = view(dy, "dy");
+        dropout_check(DY, "dy");
         dropout_check_p(p);
         Out dx = out(DY, shape_of(DY));
         void* stream = current_stream(DY);

@@ -40,11 +40,13 @@ void bind_loss(py::module_& m) {
         const char* pn = k == PointLoss::bce_with_logits ? "logits" : "pred";
         const Tensor P = view(pred, pn), T = view(target, "target"),
                      W = view(weights, "weights", true);
+        loss_check_input(P, pn);
         Out d = out(P, shape_of(P));
+        void* stream = current_stream(P);
         double loss;
         {
           py::gil_scoped_release nogil;
-          loss = point_loss(k, P, T, W, delta, d.t, pn);
+          loss = point_loss(k, P, T, W, delta, d.t, pn, stream);
         }
         return py::make_tuple(loss, d.obj);
       },
@@ -54,11 +56,13 @@ void bind_loss(py::module_& m) {
       "softmax_cross_entropy",
       [](py::handle logits, py::handle target, int64_t ignore_index) {
         const Tensor L = view(logits, "logits"), T = view(target, "target");
+        loss_check_input(L, "logits");
         Out d = out(L, shape_of(L));
+        void* stream = current_stream(L);
         double loss;
         {
           py::gil_scoped_release nogil;
-          loss = softmax_cross_entropy(L, T, ignore_index, d.t);
+          loss = softmax_cross_entropy(L, T, ignore_index, d.t, stream);
         }
         return py::make_tuple(loss, d.obj);
       },
@@ -99,10 +103,11 @@ void bind_loss(py::module_& m) {
         const int64_t N = in.user.shape[0], D = in.user.shape[1];  // validated by the plan
         const auto U = static_cast<int64_t>(plan.rows.size());
         Out du = out(in.user, {N, D}), dr = out(in.user, {U, D});
+        void* stream = current_stream(in.user);
         double loss;
         {
           py::gil_scoped_release nogil;
-          loss = sampled_softmax_loss(in, plan, du.t, dr.t);
+          loss = sampled_softmax_loss(in, plan, du.t, dr.t, stream);
         }
         return py::make_tuple(loss, du.obj, int_array(plan.rows), dr.obj);
       },

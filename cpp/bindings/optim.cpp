@@ -3,6 +3,8 @@
 // is still at hand).
 #include "chronoscale/optim.hpp"
 
+#include "chronoscale/cuda_info.hpp"
+
 #include <string>
 #include <vector>
 
@@ -35,6 +37,12 @@ AdamOptions adam_options(int64_t step, double lr, double beta1, double beta2, do
   return o;
 }
 
+/// CuPy's current stream for CUDA arrays. Asked only when a device exists: otherwise the entry
+/// point's validation raises the clear error (and CuPy need not be installed).
+void* stream_of(const Tensor& t) {
+  return t.device == Device::cuda && cuda_device_count() > 0 ? current_stream(t) : nullptr;
+}
+
 SgdOptions sgd_options(double lr, double momentum, double weight_decay, bool nesterov) {
   SgdOptions o;
   o.lr = lr;
@@ -54,8 +62,9 @@ void bind_optim(py::module_& m) {
         const Tensor P = inplace(param, "param"), G = view(grad, "grad"),
                      M = inplace(m1, "m"), V = inplace(v, "v");
         const AdamOptions o = adam_options(step, lr, beta1, beta2, eps, weight_decay, decoupled);
+        void* stream = stream_of(P);
         py::gil_scoped_release nogil;
-        adam_step(P, G, M, V, o);
+        adam_step(P, G, M, V, o, stream);
       },
       "Low-level Adam step; use chronoscale.ops.adam_step.");
 
@@ -87,8 +96,9 @@ void bind_optim(py::module_& m) {
         std::vector<int64_t> steps;
         for (size_t i = 0; i < step_list.size(); ++i) steps.push_back(step_list[i].cast<int64_t>());
         const AdamOptions o = adam_options(1, lr, beta1, beta2, eps, weight_decay, decoupled);
+        void* stream = P.empty() ? nullptr : stream_of(P[0]);
         py::gil_scoped_release nogil;
-        adam_step_many(P, G, M, V, steps, o);
+        adam_step_many(P, G, M, V, steps, o, stream);
       },
       "Low-level fused Adam step over many parameters; use chronoscale.ops.adam_step_many.");
 
@@ -100,8 +110,9 @@ void bind_optim(py::module_& m) {
         const Tensor P = inplace(param, "param"), R = view(rows, "rows"),
                      G = view(grad_rows, "grad_rows"), M = inplace(m1, "m"), V = inplace(v, "v");
         const AdamOptions o = adam_options(step, lr, beta1, beta2, eps, weight_decay, decoupled);
+        void* stream = stream_of(P);
         py::gil_scoped_release nogil;
-        adam_step_rows(P, R, G, M, V, o);
+        adam_step_rows(P, R, G, M, V, o, stream);
       },
       "Low-level sparse Adam step; use chronoscale.ops.adam_step_rows.");
 
@@ -112,8 +123,9 @@ void bind_optim(py::module_& m) {
         const Tensor P = inplace(param, "param"), G = view(grad, "grad"),
                      Bu = inplace(buf, "buf", true);
         const SgdOptions o = sgd_options(lr, momentum, weight_decay, nesterov);
+        void* stream = stream_of(P);
         py::gil_scoped_release nogil;
-        sgd_step(P, G, Bu, o);
+        sgd_step(P, G, Bu, o, stream);
       },
       "Low-level SGD step; use chronoscale.ops.sgd_step.");
 
@@ -124,8 +136,9 @@ void bind_optim(py::module_& m) {
         const Tensor P = inplace(param, "param"), R = view(rows, "rows"),
                      G = view(grad_rows, "grad_rows"), Bu = inplace(buf, "buf", true);
         const SgdOptions o = sgd_options(lr, momentum, weight_decay, nesterov);
+        void* stream = stream_of(P);
         py::gil_scoped_release nogil;
-        sgd_step_rows(P, R, G, Bu, o);
+        sgd_step_rows(P, R, G, Bu, o, stream);
       },
       "Low-level sparse SGD step; use chronoscale.ops.sgd_step_rows.");
 
@@ -138,8 +151,9 @@ void bind_optim(py::module_& m) {
           names.push_back("grads[" + std::to_string(i) + "]");
         for (size_t i = 0; i < grads.size(); ++i)
           gs.push_back(inplace(grads[i], names[i].c_str()));
+        void* stream = gs.empty() ? nullptr : stream_of(gs[0]);
         py::gil_scoped_release nogil;
-        return clip_grad_norm(gs, max_norm);
+        return clip_grad_norm(gs, max_norm, stream);
       },
       "Low-level gradient clipping; use chronoscale.ops.clip_grad_norm.");
 }

@@ -2,7 +2,11 @@
 #include "chronoscale/conv1d.hpp"
 
 #include "cpu/conv1d.hpp"
+#include "cuda_dispatch.hpp"
 #include "validate.hpp"
+#ifdef CHRONOSCALE_WITH_CUDA
+#include "conv1d.cuh"
+#endif
 
 namespace chronoscale {
 inline namespace v1 {
@@ -18,15 +22,27 @@ int64_t out_length(const Conv1dDims& d, const Tensor& lengths, int64_t b) {
 void check_arg(const Tensor& t, const Tensor& x, const char* name,
                std::initializer_list<int64_t> dims, const char* expect) {
   check::like_shape(t, x, name, "x", dims, expect);
+  check::cuda_usable(t, "conv1d", name);
 }
+
+// The CUDA branch exists only with CHRONOSCALE_WITH_CUDA; without it check::cuda_usable has
+// already thrown Unsupported for CUDA views.
+#ifdef CHRONOSCALE_WITH_CUDA
+#define CS_CONV1D_CALL(name, ...)                                                  \
+  (in.x.device == Device::cuda ? cuda::name<scalar_t>(__VA_ARGS__, stream)         \
+                               : cpu::name<scalar_t>(__VA_ARGS__))
+#else
+#define CS_CONV1D_CALL(name, ...) ((void)stream, cpu::name<scalar_t>(__VA_ARGS__))
+#endif
 
 }  // namespace
 
 Conv1dDims conv1d_check(const Conv1dInputs& in) {
   const auto [B, T, Cin] = check::sequence(in.x, "x", "[B, T, Cin]");
-  check::cpu_only(in.x, "conv1d");
+  check::cuda_usable(in.x, "conv1d", "x");
   check::defined(in.w, "w");
   check::like(in.w, in.x, "w", "x");
+  check::cuda_usable(in.w, "conv1d", "w");
   check::shape(in.w, "w", {-1, Cin, -1}, "[Cout, Cin, K]");
   const int64_t Cout = in.w.shape[0], K = in.w.shape[2];
   CS_CHECK(Cout > 0, ValueError, "w: output channels Cout must be > 0");
@@ -40,7 +56,6 @@ Conv1dDims conv1d_check(const Conv1dInputs& in) {
 
 void conv1d_forward(const Conv1dInputs& in, const Tensor& y, const Tensor& out_lengths,
                     void* stream) {
-  (void)stream;
   const Conv1dDims d = conv1d_check(in);
   check_arg(y, in.x, "y", {d.B, d.To, d.Cout}, "[B, T - K + 1, Cout]");
   if (out_lengths.defined()) {
@@ -50,12 +65,11 @@ void conv1d_forward(const Conv1dInputs& in, const Tensor& y, const Tensor& out_l
     for (int64_t b = 0; b < d.B; ++b) out_lengths.ptr<int64_t>()[b] = out_length(d, in.lengths, b);
   }
   CS_DISPATCH_FLOAT(in.x.dtype, "conv1d_forward",
-                    [&] { cpu::conv1d_forward<scalar_t>(d, in, y); });
+                    [&] { CS_CONV1D_CALL(conv1d_forward, d, in, y); });
 }
 
 void conv1d_backward(const Tensor& dy, const Conv1dInputs& in, const Tensor& y, const Tensor& dx,
                      const Tensor& dw, const Tensor& db, void* stream) {
-  (void)stream;
   const Conv1dDims d = conv1d_check(in);
   check::defined(dy, "dy");
   check_arg(dy, in.x, "dy", {d.B, d.To, d.Cout}, "[B, T - K + 1, Cout]");
@@ -67,7 +81,7 @@ void conv1d_backward(const Tensor& dy, const Conv1dInputs& in, const Tensor& y, 
   check_arg(dw, in.x, "dw", {d.Cout, d.Cin, d.K}, "[Cout, Cin, K]");
   if (db.defined()) check_arg(db, in.x, "db", {d.Cout}, "[Cout]");
   CS_DISPATCH_FLOAT(in.x.dtype, "conv1d_backward",
-                    [&] { cpu::conv1d_backward<scalar_t>(d, dy, in, y, dx, dw, db); });
+                    [&] { CS_CONV1D_CALL(conv1d_backward, d, dy, in, y, dx, dw, db); });
 }
 
 }  // namespace v1

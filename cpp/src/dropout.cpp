@@ -2,7 +2,11 @@
 #include "chronoscale/dropout.hpp"
 
 #include "cpu/dropout.hpp"
+#include "cuda_dispatch.hpp"
 #include "validate.hpp"
+#ifdef CHRONOSCALE_WITH_CUDA
+#include "dropout.cuh"
+#endif
 
 namespace chronoscale {
 inline namespace v1 {
@@ -11,9 +15,9 @@ namespace {
 
 void check_pair(const Tensor& in, const char* in_name, const Tensor& out, const char* out_name) {
   check::floating(in, in_name);
-  check::cpu_only(in, "dropout");
   check::defined(out, out_name);
   check::like(out, in, out_name, in_name);
+  check::cuda_usable({{&in, in_name}, {&out, out_name}}, "dropout");
   bool ok = out.ndim == in.ndim;
   for (int i = 0; ok && i < in.ndim; ++i) ok = out.shape[i] == in.shape[i];
   CS_CHECK(ok, ValueError, out_name, " must have the shape of ", in_name, " ", in.shape_str(),
@@ -22,37 +26,50 @@ void check_pair(const Tensor& in, const char* in_name, const Tensor& out, const 
 
 }  // namespace
 
+// The CUDA branch exists only with CHRONOSCALE_WITH_CUDA; without it check::cuda_usable has
+// already thrown Unsupported for CUDA views.
+#ifdef CHRONOSCALE_WITH_CUDA
+#define CS_DROPOUT_CALL(t, ...)                                                     \
+  ((t).device == Device::cuda ? cuda::dropout_apply<scalar_t>(__VA_ARGS__, stream) \
+                              : cpu::dropout_apply<scalar_t>(__VA_ARGS__))
+#else
+#define CS_DROPOUT_CALL(t, ...) ((void)stream, cpu::dropout_apply<scalar_t>(__VA_ARGS__))
+#endif
+
+void dropout_check(const Tensor& x, const char* name) {
+  check::floating(x, name);
+  check::cuda_usable(x, "dropout", name);
+}
+
 void dropout_check_p(double p) {
   CS_CHECK(p >= 0.0 && p < 1.0, ValueError, "p (the drop probability) must be in [0, 1), got ",
            p);
 }
 
 void dropout_forward(const Tensor& x, double p, uint64_t seed, const Tensor& y, void* stream) {
-  (void)stream;
   check_pair(x, "x", y, "y");
   dropout_check_p(p);
   CS_DISPATCH_FLOAT(x.dtype, "dropout_forward", [&] {
-    cpu::dropout_apply<scalar_t>(x.ptr<scalar_t>(), x.numel(), p, seed, y.ptr<scalar_t>());
+    CS_DROPOUT_CALL(x, x.ptr<scalar_t>(), x.numel(), p, seed, y.ptr<scalar_t>());
   });
 }
 
 void dropout_backward(const Tensor& dy, double p, uint64_t seed, const Tensor& dx,
                       void* stream) {
-  (void)stream;
   check_pair(dy, "dy", dx, "dx");
   dropout_check_p(p);
   CS_DISPATCH_FLOAT(dy.dtype, "dropout_backward", [&] {
-    cpu::dropout_apply<scalar_t>(dy.ptr<scalar_t>(), dy.numel(), p, seed, dx.ptr<scalar_t>());
+    CS_DROPOUT_CALL(dy, dy.ptr<scalar_t>(), dy.numel(), p, seed, dx.ptr<scalar_t>());
   });
 }
 
 void dropout_mask(double p, uint64_t seed, const Tensor& mask, void* stream) {
-  (void)stream;
   check::floating(mask, "mask");
-  check::cpu_only(mask, "dropout");
+  check::cuda_usable(mask, "dropout", "mask");
   dropout_check_p(p);
   CS_DISPATCH_FLOAT(mask.dtype, "dropout_mask", [&] {
-    cpu::dropout_apply<scalar_t>(nullptr, mask.numel(), p, seed, mask.ptr<scalar_t>());
+    CS_DROPOUT_CALL(mask, static_cast<const scalar_t*>(nullptr), mask.numel(), p, seed,
+                    mask.ptr<scalar_t>());
   });
 }
 

@@ -2,7 +2,11 @@
 #include "chronoscale/linear.hpp"
 
 #include "cpu/linear.hpp"
+#include "cuda_dispatch.hpp"
 #include "validate.hpp"
+#ifdef CHRONOSCALE_WITH_CUDA
+#include "linear.cuh"
+#endif
 
 namespace chronoscale {
 inline namespace v1 {
@@ -24,6 +28,16 @@ void check_rows(const Tensor& t, const Tensor& x, int64_t last, const char* name
   }
 }
 
+// The CUDA branch exists only with CHRONOSCALE_WITH_CUDA; without it check::cuda_usable has
+// already thrown Unsupported for CUDA views.
+#ifdef CHRONOSCALE_WITH_CUDA
+#define CS_LINEAR_CALL(name, ...)                                                  \
+  (x.device == Device::cuda ? cuda::name<scalar_t>(__VA_ARGS__, stream)            \
+                            : cpu::name<scalar_t>(__VA_ARGS__))
+#else
+#define CS_LINEAR_CALL(name, ...) ((void)stream, cpu::name<scalar_t>(__VA_ARGS__))
+#endif
+
 }  // namespace
 
 Activation parse_activation(const std::string& name) {
@@ -43,35 +57,35 @@ LinearDims linear_check(const Tensor& x, const Tensor& w, const Tensor& b) {
   CS_CHECK(I > 0, ValueError, "x: input features I (last dim) must be > 0, got shape ",
            x.shape_str());
   CS_CHECK(N > 0, ValueError, "x: no rows (a leading dim is 0), got shape ", x.shape_str());
-  check::cpu_only(x, "linear");
+  check::cuda_usable(x, "linear", "x");
   check::defined(w, "w");
   check::like(w, x, "w", "x");
+  check::cuda_usable(w, "linear", "w");
   check::shape(w, "w", {-1, I}, "[O, I]");
   const int64_t O = w.shape[0];
   CS_CHECK(O > 0, ValueError, "w: output features O must be > 0");
   if (b.defined()) {
     check::like(b, x, "b", "x");
     check::shape(b, "b", {O}, "[O]");
+    check::cuda_usable(b, "linear", "b");
   }
   return {N, I, O};
 }
 
 void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Activation act,
                     const Tensor& y, void* stream) {
-  (void)stream;
   const LinearDims d = linear_check(x, w, b);
   check_rows(y, x, d.O, "y", "[..., O]");
+  check::cuda_usable(y, "linear_forward", "y");
   CS_DISPATCH_FLOAT(x.dtype, "linear_forward", [&] {
-    cpu::linear_forward<scalar_t>(d, x.ptr<scalar_t>(), w.ptr<scalar_t>(),
-                                  b.defined() ? b.ptr<scalar_t>() : nullptr, act,
-                                  y.ptr<scalar_t>());
+    CS_LINEAR_CALL(linear_forward, d, x.ptr<scalar_t>(), w.ptr<scalar_t>(),
+                   b.defined() ? b.ptr<scalar_t>() : nullptr, act, y.ptr<scalar_t>());
   });
 }
 
 void linear_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& y,
                      Activation act, const Tensor& dx, const Tensor& dw, const Tensor& db,
                      void* stream) {
-  (void)stream;
   const LinearDims d = linear_check(x, w, Tensor{});
   check_rows(dy, x, d.O, "dy", "[..., O]");
   if (act != Activation::none) {
@@ -87,11 +101,13 @@ void linear_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const T
     check::like(db, x, "db", "x");
     check::shape(db, "db", {d.O}, "[O]");
   }
+  check::cuda_usable({{&dy, "dy"}, {&y, "y"}, {&dx, "dx"}, {&dw, "dw"}, {&db, "db"}},
+                     "linear_backward");
   CS_DISPATCH_FLOAT(x.dtype, "linear_backward", [&] {
-    cpu::linear_backward<scalar_t>(d, dy.ptr<scalar_t>(), x.ptr<scalar_t>(), w.ptr<scalar_t>(),
-                                   y.defined() ? y.ptr<scalar_t>() : nullptr, act,
-                                   dx.ptr<scalar_t>(), dw.ptr<scalar_t>(),
-                                   db.defined() ? db.ptr<scalar_t>() : nullptr);
+    CS_LINEAR_CALL(linear_backward, d, dy.ptr<scalar_t>(), x.ptr<scalar_t>(),
+                   w.ptr<scalar_t>(), act != Activation::none ? y.ptr<scalar_t>() : nullptr,
+                   act, dx.ptr<scalar_t>(), dw.ptr<scalar_t>(),
+                   db.defined() ? db.ptr<scalar_t>() : nullptr);
   });
 }
 

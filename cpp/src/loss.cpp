@@ -6,7 +6,11 @@
 #include <utility>
 
 #include "cpu/loss.hpp"
+#include "cuda_dispatch.hpp"
 #include "validate.hpp"
+#ifdef CHRONOSCALE_WITH_CUDA
+#include "loss.cuh"
+#endif
 
 namespace chronoscale {
 inline namespace v1 {
@@ -16,6 +20,7 @@ namespace {
 void same_shape(const Tensor& t, const Tensor& ref, const char* name, const char* ref_name) {
   check::defined(t, name);
   check::like(t, ref, name, ref_name);
+  check::cuda_usable(t, "loss", name);
   bool ok = t.ndim == ref.ndim;
   for (int i = 0; ok && i < t.ndim; ++i) ok = t.shape[i] == ref.shape[i];
   CS_CHECK(ok, ValueError, name, " must have the shape of ", ref_name, " ", ref.shape_str(),
@@ -50,27 +55,43 @@ void check_target_array(const Tensor& target) {
   CS_CHECK(target.device == Device::cpu, ValueError, "target must be a host (NumPy) array");
 }
 
+// The CUDA branch exists only with CHRONOSCALE_WITH_CUDA; without it check::cuda_usable has
+// already thrown Unsupported for CUDA views.
+#ifdef CHRONOSCALE_WITH_CUDA
+#define CS_LOSS_CALL(t, name, ...)                                                \
+  ((t).device == Device::cuda ? cuda::name<scalar_t>(__VA_ARGS__, stream)         \
+                              : cpu::name<scalar_t>(__VA_ARGS__))
+#else
+#define CS_LOSS_CALL(t, name, ...) ((void)stream, cpu::name<scalar_t>(__VA_ARGS__))
+#endif
+
 }  // namespace
 
+void loss_check_input(const Tensor& t, const char* name) {
+  check::floating(t, name);
+  CS_CHECK(t.numel() > 0, ValueError, name, " is empty (shape ", t.shape_str(), ")");
+  check::cuda_usable(t, "loss", name);
+}
+
 double point_loss(PointLoss kind, const Tensor& pred, const Tensor& target, const Tensor& weights,
-                  double delta, const Tensor& dpred, const char* pred_name) {
+                  double delta, const Tensor& dpred, const char* pred_name, void* stream) {
   check::floating(pred, pred_name);
   CS_CHECK(pred.numel() > 0, ValueError, pred_name, " is empty (shape ", pred.shape_str(), ")");
-  check::cpu_only(pred, "loss");
+  check::cuda_usable(pred, "loss", pred_name);
   same_shape(target, pred, "target", pred_name);
   if (weights.defined()) same_shape(weights, pred, "weights", pred_name);
   same_shape(dpred, pred, "dpred", pred_name);
   if (kind == PointLoss::huber)
     CS_CHECK(delta > 0.0, ValueError, "delta must be > 0, got ", delta);
   return CS_DISPATCH_FLOAT(pred.dtype, "loss", [&] {
-    return cpu::point_loss<scalar_t>(kind, pred.ptr<scalar_t>(), target.ptr<scalar_t>(),
-                                     weights.defined() ? weights.ptr<scalar_t>() : nullptr,
-                                     pred.numel(), delta, dpred.ptr<scalar_t>());
+    return CS_LOSS_CALL(pred, point_loss, kind, pred.ptr<scalar_t>(), target.ptr<scalar_t>(),
+                        weights.defined() ? weights.ptr<scalar_t>() : nullptr, pred.numel(),
+                        delta, dpred.ptr<scalar_t>());
   });
 }
 
 double softmax_cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_index,
-                             const Tensor& dlogits) {
+                             const Tensor& dlogits, void* stream) {
   check::floating(logits, "logits");
   CS_CHECK(logits.ndim >= 2, ValueError, "logits must have shape [N, V] (or [..., V]), got ",
            logits.shape_str());
@@ -78,7 +99,7 @@ double softmax_cross_entropy(const Tensor& logits, const Tensor& target, int64_t
   CS_CHECK(V > 0, ValueError, "logits: no classes (V = 0)");
   const int64_t N = logits.numel() / V;
   CS_CHECK(N > 0, ValueError, "logits: no rows, got shape ", logits.shape_str());
-  check::cpu_only(logits, "softmax_cross_entropy");
+  check::cuda_usable(logits, "softmax_cross_entropy", "logits");
   check_target_array(target);
   bool ok = target.ndim == logits.ndim - 1;
   for (int i = 0; ok && i < target.ndim; ++i) ok = target.shape[i] == logits.shape[i];
@@ -91,8 +112,8 @@ double softmax_cross_entropy(const Tensor& logits, const Tensor& target, int64_t
   same_shape(dlogits, logits, "dlogits", "logits");
   const int64_t K = check_targets(target, V, ignore_index);
   return CS_DISPATCH_FLOAT(logits.dtype, "softmax_cross_entropy", [&] {
-    return cpu::softmax_cross_entropy<scalar_t>(logits.ptr<scalar_t>(), target.ptr<int64_t>(), N,
-                                                V, ignore_index, K, dlogits.ptr<scalar_t>());
+    return CS_LOSS_CALL(logits, softmax_cross_entropy, logits.ptr<scalar_t>(),
+                        target.ptr<int64_t>(), N, V, ignore_index, K, dlogits.ptr<scalar_t>());
   });
 }
 
@@ -102,9 +123,10 @@ SampledSoftmaxDims sampled_softmax_check(const SampledSoftmaxInputs& in) {
   const int64_t N = in.user.shape[0], D = in.user.shape[1];
   CS_CHECK(N > 0, ValueError, "user: no rows (N = 0)");
   CS_CHECK(D > 0, ValueError, "user: vector size D must be > 0");
-  check::cpu_only(in.user, "sampled_softmax_loss");
+  check::cuda_usable(in.user, "sampled_softmax_loss", "user");
   check::defined(in.items, "items");
   check::like(in.items, in.user, "items", "user");
+  check::cuda_usable(in.items, "sampled_softmax_loss", "items");
   check::shape(in.items, "items", {-1, D}, "[V, D]");
   const int64_t V = in.items.shape[0];
   CS_CHECK(V > 0, ValueError, "items: no rows (V = 0)");
@@ -151,7 +173,7 @@ SampledSoftmaxPlan sampled_softmax_plan(const SampledSoftmaxInputs& in) {
 }
 
 double sampled_softmax_loss(const SampledSoftmaxInputs& in, const SampledSoftmaxPlan& plan,
-                            const Tensor& d_user, const Tensor& d_rows) {
+                            const Tensor& d_user, const Tensor& d_rows, void* stream) {
   const SampledSoftmaxDims d = sampled_softmax_check(in);
   const auto U = static_cast<int64_t>(plan.rows.size());
   CS_CHECK(static_cast<int64_t>(plan.negatives.size()) == d.S &&
@@ -170,9 +192,10 @@ double sampled_softmax_loss(const SampledSoftmaxInputs& in, const SampledSoftmax
   check::defined(d_rows, "d_rows");
   check::like(d_rows, in.user, "d_rows", "user");
   check::shape(d_rows, "d_rows", {U, d.D}, "[U, D]");
+  check::cuda_usable({{&d_user, "d_user"}, {&d_rows, "d_rows"}}, "sampled_softmax_loss");
   return CS_DISPATCH_FLOAT(in.user.dtype, "sampled_softmax_loss", [&] {
-    return cpu::sampled_softmax_loss<scalar_t>(d, in, plan, d_user.ptr<scalar_t>(),
-                                               d_rows.ptr<scalar_t>());
+    return CS_LOSS_CALL(in.user, sampled_softmax_loss, d, in, plan, d_user.ptr<scalar_t>(),
+                        d_rows.ptr<scalar_t>());
   });
 }
 

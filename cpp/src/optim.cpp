@@ -7,7 +7,11 @@
 #include <utility>
 
 #include "cpu/optim.hpp"
+#include "cuda_dispatch.hpp"
 #include "validate.hpp"
+#ifdef CHRONOSCALE_WITH_CUDA
+#include "optim.cuh"
+#endif
 
 namespace chronoscale {
 inline namespace v1 {
@@ -17,6 +21,7 @@ namespace {
 void same_as(const Tensor& t, const Tensor& param, const char* name) {
   check::defined(t, name);
   check::like(t, param, name, "param");
+  check::cuda_usable(t, "optimiser step", name);
   bool ok = t.ndim == param.ndim;
   for (int i = 0; ok && i < t.ndim; ++i) ok = t.shape[i] == param.shape[i];
   CS_CHECK(ok, ValueError, name, " must have the shape of param ", param.shape_str(), ", got ",
@@ -31,8 +36,18 @@ void distinct(const Tensor& a, const char* an, const Tensor& b, const char* bn) 
 
 void check_param(const Tensor& param) {
   check::floating(param, "param");
-  check::cpu_only(param, "optimiser step");
+  check::cuda_usable(param, "optimiser step", "param");
 }
+
+// The CUDA branch exists only with CHRONOSCALE_WITH_CUDA; without it check::cuda_usable has
+// already thrown Unsupported for CUDA views.
+#ifdef CHRONOSCALE_WITH_CUDA
+#define CS_OPTIM_CALL(t, name, ...)                                               \
+  ((t).device == Device::cuda ? cuda::name<scalar_t>(__VA_ARGS__, stream)         \
+                              : cpu::name<scalar_t>(__VA_ARGS__))
+#else
+#define CS_OPTIM_CALL(t, name, ...) ((void)stream, cpu::name<scalar_t>(__VA_ARGS__))
+#endif
 
 void check_adam(const AdamOptions& o) {
   CS_CHECK(o.step >= 1, ValueError, "step must be >= 1 (it counts updates from 1), got ", o.step);
@@ -63,6 +78,7 @@ int64_t check_rows(const Tensor& param, const Tensor& rows, const Tensor& grad_r
   check::defined(grad_rows, "grad_rows");
   check::like(grad_rows, param, "grad_rows", "param");
   check::shape(grad_rows, "grad_rows", {U, D}, "[U, D]");
+  check::cuda_usable(grad_rows, "optimiser step", "grad_rows");
   const int64_t* r = rows.ptr<int64_t>();
   bool increasing = true;
   for (int64_t u = 0; u < U; ++u) {
@@ -83,7 +99,7 @@ int64_t check_rows(const Tensor& param, const Tensor& rows, const Tensor& grad_r
 }  // namespace
 
 void adam_step(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v,
-               const AdamOptions& o) {
+               const AdamOptions& o, void* stream) {
   check_param(param);
   same_as(grad, param, "grad");
   same_as(m, param, "m");
@@ -95,14 +111,14 @@ void adam_step(const Tensor& param, const Tensor& grad, const Tensor& m, const T
   distinct(grad, "grad", v, "v");
   check_adam(o);
   CS_DISPATCH_FLOAT(param.dtype, "adam_step", [&] {
-    cpu::adam_step<scalar_t>(param.ptr<scalar_t>(), grad.ptr<scalar_t>(), m.ptr<scalar_t>(),
-                             v.ptr<scalar_t>(), param.numel(), o);
+    CS_OPTIM_CALL(param, adam_step, param.ptr<scalar_t>(), grad.ptr<scalar_t>(),
+                  m.ptr<scalar_t>(), v.ptr<scalar_t>(), param.numel(), o);
   });
 }
 
 void adam_step_many(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
                     const std::vector<Tensor>& m, const std::vector<Tensor>& v,
-                    const std::vector<int64_t>& steps, const AdamOptions& o) {
+                    const std::vector<int64_t>& steps, const AdamOptions& o, void* stream) {
   const size_t n = params.size();
   CS_CHECK(grads.size() == n && m.size() == n && v.size() == n && steps.size() == n, ValueError,
            "params, grads, m, v and steps must have the same length, got ", n, ", ", grads.size(),
@@ -112,13 +128,16 @@ void adam_step_many(const std::vector<Tensor>& params, const std::vector<Tensor>
   auto check_slice = [&](size_t i, const char* pn, const char* gn, const char* mn,
                          const char* vn) {
     check::floating(params[i], pn);
-    check::cpu_only(params[i], "optimiser step");
     CS_CHECK(params[i].dtype == params[0].dtype, TypeError, pn,
              " must have the dtype of params[0] (", dtype_name(params[0].dtype), "), got ",
              dtype_name(params[i].dtype));
+    CS_CHECK(params[i].device == params[0].device, ValueError, pn,
+             " must be on the device of params[0]");
+    check::cuda_usable(params[i], "adam_step_many", pn);
     for (auto [t, name] : {std::pair{&grads[i], gn}, {&m[i], mn}, {&v[i], vn}}) {
       check::defined(*t, name);
       check::like(*t, params[i], name, pn);
+      check::cuda_usable(*t, "adam_step_many", name);
       bool ok = t->ndim == params[i].ndim;
       for (int d = 0; ok && d < t->ndim; ++d) ok = t->shape[d] == params[i].shape[d];
       CS_CHECK(ok, ValueError, name, " must have the shape of ", pn, " ", params[i].shape_str(),
@@ -151,12 +170,12 @@ void adam_step_many(const std::vector<Tensor>& params, const std::vector<Tensor>
     for (size_t i = 0; i < n; ++i)
       slices.push_back({params[i].ptr<scalar_t>(), grads[i].ptr<scalar_t>(), m[i].ptr<scalar_t>(),
                         v[i].ptr<scalar_t>(), params[i].numel(), steps[i]});
-    cpu::adam_step_many<scalar_t>(slices, o);
+    CS_OPTIM_CALL(params[0], adam_step_many, slices, o);
   });
 }
 
 void adam_step_rows(const Tensor& param, const Tensor& rows, const Tensor& grad_rows,
-                    const Tensor& m, const Tensor& v, const AdamOptions& o) {
+                    const Tensor& m, const Tensor& v, const AdamOptions& o, void* stream) {
   check_param(param);
   const int64_t U = check_rows(param, rows, grad_rows);
   same_as(m, param, "m");
@@ -166,13 +185,14 @@ void adam_step_rows(const Tensor& param, const Tensor& rows, const Tensor& grad_
   distinct(m, "m", v, "v");
   check_adam(o);
   CS_DISPATCH_FLOAT(param.dtype, "adam_step_rows", [&] {
-    cpu::adam_step_rows<scalar_t>(param.ptr<scalar_t>(), rows.ptr<int64_t>(), U, param.shape[1],
-                                  grad_rows.ptr<scalar_t>(), m.ptr<scalar_t>(),
-                                  v.ptr<scalar_t>(), o);
+    CS_OPTIM_CALL(param, adam_step_rows, param.ptr<scalar_t>(), rows.ptr<int64_t>(), U,
+                  param.shape[1], grad_rows.ptr<scalar_t>(), m.ptr<scalar_t>(),
+                  v.ptr<scalar_t>(), o);
   });
 }
 
-void sgd_step(const Tensor& param, const Tensor& grad, const Tensor& buf, const SgdOptions& o) {
+void sgd_step(const Tensor& param, const Tensor& grad, const Tensor& buf, const SgdOptions& o,
+              void* stream) {
   check_param(param);
   same_as(grad, param, "grad");
   check_sgd(o, buf);
@@ -183,13 +203,13 @@ void sgd_step(const Tensor& param, const Tensor& grad, const Tensor& buf, const 
     distinct(grad, "grad", buf, "buf");
   }
   CS_DISPATCH_FLOAT(param.dtype, "sgd_step", [&] {
-    cpu::sgd_step<scalar_t>(param.ptr<scalar_t>(), grad.ptr<scalar_t>(),
-                            use_buf ? buf.ptr<scalar_t>() : nullptr, param.numel(), o);
+    CS_OPTIM_CALL(param, sgd_step, param.ptr<scalar_t>(), grad.ptr<scalar_t>(),
+                  use_buf ? buf.ptr<scalar_t>() : nullptr, param.numel(), o);
   });
 }
 
 void sgd_step_rows(const Tensor& param, const Tensor& rows, const Tensor& grad_rows,
-                   const Tensor& buf, const SgdOptions& o) {
+                   const Tensor& buf, const SgdOptions& o, void* stream) {
   check_param(param);
   const int64_t U = check_rows(param, rows, grad_rows);
   check_sgd(o, buf);
@@ -199,19 +219,27 @@ void sgd_step_rows(const Tensor& param, const Tensor& rows, const Tensor& grad_r
     distinct(param, "param", buf, "buf");
   }
   CS_DISPATCH_FLOAT(param.dtype, "sgd_step_rows", [&] {
-    cpu::sgd_step_rows<scalar_t>(param.ptr<scalar_t>(), rows.ptr<int64_t>(), U, param.shape[1],
-                                 grad_rows.ptr<scalar_t>(),
-                                 use_buf ? buf.ptr<scalar_t>() : nullptr, o);
+    CS_OPTIM_CALL(param, sgd_step_rows, param.ptr<scalar_t>(), rows.ptr<int64_t>(), U,
+                  param.shape[1], grad_rows.ptr<scalar_t>(),
+                  use_buf ? buf.ptr<scalar_t>() : nullptr, o);
   });
 }
 
-double clip_grad_norm(const std::vector<Tensor>& grads, double max_norm) {
+double clip_grad_norm(const std::vector<Tensor>& grads, double max_norm, void* stream) {
   CS_CHECK(max_norm >= 0.0, ValueError, "max_norm must be >= 0, got ", max_norm);
   for (size_t i = 0; i < grads.size(); ++i) {
     const std::string name = "grads[" + std::to_string(i) + "]";
     check::floating(grads[i], name.c_str());
-    check::cpu_only(grads[i], "clip_grad_norm");
+    CS_CHECK(grads[i].device == grads[0].device, ValueError, name,
+             " must be on the device of grads[0]");
+    check::cuda_usable(grads[i], "clip_grad_norm", name.c_str());
   }
+#ifdef CHRONOSCALE_WITH_CUDA
+  if (!grads.empty() && grads[0].device == Device::cuda)
+    return cuda::clip_grad_norm(grads, max_norm, stream);
+#else
+  (void)stream;
+#endif
   double sq = 0.0;
   for (const Tensor& g : grads)
     sq += CS_DISPATCH_FLOAT(g.dtype, "clip_grad_norm", [&] {

@@ -7,7 +7,9 @@
 /// K kernel size, To = T - K + 1 output steps. The weight uses the torch.nn.Conv1d layout
 /// [Cout, Cin, K]; a Keras Conv1D kernel [K, Cin, Cout] converts with kernel.transpose(2, 1, 0).
 /// With lengths, out_lengths[b] = max(lengths[b] - K + 1, 0) and y[b, t] = 0 for
-/// t >= out_lengths[b], so no output sees a padded step. CPU only for now.
+/// t >= out_lengths[b], so no output sees a padded step. x, w, b and the outputs are CPU or CUDA
+/// arrays (one device; `stream` is the cudaStream_t the CUDA kernels use); lengths and
+/// out_lengths stay on the host.
 #include "chronoscale/tensor.hpp"
 
 namespace chronoscale {
@@ -26,7 +28,7 @@ struct Conv1dDims {
 };
 
 /// Validate; throws ValueError / TypeError naming the argument (ValueError naming w and K when
-/// T < K), Unsupported for CUDA arrays.
+/// T < K), Unsupported for CUDA arrays in a build without CUDA.
 Conv1dDims conv1d_check(const Conv1dInputs& in);
 
 /// Forward: y [B, To, Cout]; out_lengths [B] int64 on the host (optional) gets

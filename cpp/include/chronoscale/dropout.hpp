@@ -7,7 +7,8 @@
 /// and the index (splitmix64 of a seed-derived key and i, 53 bits). The mask therefore depends
 /// only on (seed, p, number of elements): not on the dtype, the thread count or the device, and
 /// the backward recomputes it instead of storing it. p in [0, 1); p == 0 keeps everything.
-/// CPU only for now.
+/// CPU or CUDA arrays (`stream`: the cudaStream_t of the CUDA kernel); the CUDA mask equals the
+/// CPU mask bit for bit.
 #include <cstdint>
 
 #include "chronoscale/tensor.hpp"
@@ -17,6 +18,10 @@ inline namespace v1 {
 
 /// Validate p (ValueError naming p unless 0 <= p < 1).
 void dropout_check_p(double p);
+
+/// Validate the input `x` (named `name`): float32 / float64, usable on its device (Unsupported
+/// for a CUDA array in a build without CUDA). Bindings call it before allocating outputs.
+void dropout_check(const Tensor& x, const char* name);
 
 /// y = x * mask (x any shape, float32 / float64; y caller-allocated with x's shape and dtype;
 /// y may be x itself).

@@ -6,7 +6,8 @@
 /// where n runs over all leading dims of x flattened (x [..., I] is viewed as [N, I], one GEMM).
 /// The weight uses the torch.nn.Linear layout [O, I]; a Keras Dense kernel [I, O] converts with
 /// np.ascontiguousarray(kernel.T). act is the identity, ReLU, the logistic sigmoid or tanh; the
-/// backward takes the activation's derivative from the saved output y. CPU only for now.
+/// backward takes the activation's derivative from the saved output y. CPU or CUDA arrays (one
+/// device; `stream` is the cudaStream_t the CUDA kernels use).
 #include <cstdint>
 #include <string>
 
@@ -27,7 +28,8 @@ struct LinearDims {
 };
 
 /// Validate x [..., I] (1 to 6 dims, N > 0, I > 0) float32 / float64, w [O, I] and b [O] (or
-/// absent) of x's dtype. Throws ValueError / TypeError naming the argument, Unsupported on CUDA.
+/// absent) of x's dtype. Throws ValueError / TypeError naming the argument, Unsupported for CUDA
+/// arrays in a build without CUDA.
 LinearDims linear_check(const Tensor& x, const Tensor& w, const Tensor& b);
 
 /// Forward: y [..., O] (x's leading dims, caller-allocated).

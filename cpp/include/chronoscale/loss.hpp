@@ -1,7 +1,13 @@
 #pragma once
 /// Losses: each returns the mean loss and writes the gradient w.r.t. the prediction in one fused
 /// pass. Sums are accumulated in float64 over fixed chunks added in order, so the loss is
-/// bit-identical for any thread count. CPU only for now.
+/// bit-identical for any thread count.
+///
+/// Device: the float arrays may be CUDA arrays (all of one call on the same device); class
+/// targets, log_q and the sampled-softmax plan stay host arrays (they are validated there) and
+/// are copied to the device on `stream` (cudaStream_t as void*, ignored on the CPU). On CUDA the
+/// loss is reduced on the device in float64 (fixed order) and the one scalar is copied back, so
+/// the call waits for the stream.
 #include <cstdint>
 #include <vector>
 
@@ -11,6 +17,11 @@ namespace chronoscale {
 inline namespace v1 {
 
 enum class PointLoss : int32_t { mse = 0, mae = 1, huber = 2, bce_with_logits = 3 };
+
+/// Validate a loss's main input `t` (named `name`): float32 / float64, at least one element,
+/// usable on its device (Unsupported for a CUDA array in a build without CUDA). Bindings call it
+/// before allocating the gradient.
+void loss_check_input(const Tensor& t, const char* name);
 
 /// Elementwise loss averaged over all n elements (torch reduction="mean"):
 ///   loss = (1/n) sum_i w_i l(p_i, t_i),   dpred_i = w_i dl/dp(p_i, t_i) / n   (w_i = 1 if absent)
@@ -23,7 +34,8 @@ enum class PointLoss : int32_t { mse = 0, mae = 1, huber = 2, bce_with_logits = 
 /// the caller-allocated dpred: pred's shape and dtype. delta > 0 (huber only).
 /// Errors name the prediction `pred_name` ("logits" for bce_with_logits, say).
 double point_loss(PointLoss kind, const Tensor& pred, const Tensor& target, const Tensor& weights,
-                  double delta, const Tensor& dpred, const char* pred_name = "pred");
+                  double delta, const Tensor& dpred, const char* pred_name = "pred",
+                  void* stream = nullptr);
 
 /// Softmax cross-entropy over the last axis: logits [..., V] (N rows), target [...] int64 on the
 /// host. Rows whose target equals ignore_index are excluded; the others need 0 <= target < V
@@ -32,7 +44,7 @@ double point_loss(PointLoss kind, const Tensor& pred, const Tensor& target, cons
 ///   dlogits[n] = (softmax(logits[n]) - onehot(target[n])) / K,   0 for ignored rows.
 /// K == 0 gives loss 0 and a zero gradient. dlogits is caller-allocated with logits' shape.
 double softmax_cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_index,
-                             const Tensor& dlogits);
+                             const Tensor& dlogits, void* stream = nullptr);
 
 /// Sampled softmax with the log-Q correction (Jean et al. 2015; Bengio & Senecal), for scoring
 /// against a large item table without the full softmax.
@@ -85,7 +97,7 @@ SampledSoftmaxPlan sampled_softmax_plan(const SampledSoftmaxInputs& in);
 /// Loss; writes d_user [N, D] and d_rows [U, D] (row u: gradient of items[plan.rows[u]]), both
 /// caller-allocated with user's dtype. `plan` comes from sampled_softmax_plan on the same inputs.
 double sampled_softmax_loss(const SampledSoftmaxInputs& in, const SampledSoftmaxPlan& plan,
-                            const Tensor& d_user, const Tensor& d_rows);
+                            const Tensor& d_user, const Tensor& d_rows, void* stream = nullptr);
 
 /// Full softmax over an item table without the [N, V] logits in memory:
 ///   logits = user @ items^T  ([N, V]),  loss = softmax_cross_entropy(logits, target)

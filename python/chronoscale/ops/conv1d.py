@@ -4,6 +4,11 @@ The weight uses the ``torch.nn.Conv1d`` layout ``[Cout, Cin, K]`` (``conv.weight
 as it is, ``.detach().numpy()``); note that torch convolves ``[B, C, T]`` while chronoscale keeps
 the batch-first ``[B, T, C]`` layout, so ``torch_out = y.transpose(0, 2, 1)``. A Keras ``Conv1D``
 stores ``kernel [K, Cin, Cout]``: use ``w = kernel.transpose(2, 1, 0)`` and ``b = bias``.
+
+NumPy arrays run on the CPU; CUDA arrays (CuPy, anything with ``__cuda_array_interface__``) run
+the CUDA kernels on CuPy's current stream and return CuPy arrays.
+``lengths`` are always host integers (CUDA lengths are copied to the host); ``out_lengths`` is a
+host (NumPy) array.
 """
 
 from __future__ import annotations
@@ -47,7 +52,8 @@ def conv1d_forward(x, w, b=None, lengths=None, relu: bool = False):
         TypeError: wrong dtypes or dtypes that differ from ``x``'s.
         ValueError: shapes that disagree, ``T < K`` (names ``w`` and ``K``), non-contiguous
             arrays, lengths outside ``[0, T]``, ``B == 0`` or ``T == 0``.
-        RuntimeError: CUDA arrays (no CUDA path yet).
+        RuntimeError: a CUDA array without a CUDA build (``chronoscale.CudaError`` when no CUDA
+            device is available or a CUDA call fails).
     """
     lengths = as_lengths(lengths)
     relu = bool(relu)

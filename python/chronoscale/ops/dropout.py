@@ -6,6 +6,10 @@ scaled by ``1 / (1 - p)``, so ``E[y] = x``. The mask depends only on ``(seed, p,
 the dtype, the thread count or the order of the work; the backward recomputes it from the seed
 instead of storing it. Use a new seed per step (e.g. ``base_seed * 1_000_003 + step``) and per
 layer.
+
+NumPy arrays run on the CPU; CUDA arrays (CuPy, anything with ``__cuda_array_interface__``) run
+the CUDA kernel on CuPy's current stream and return CuPy arrays, with the same mask as the CPU
+for the same ``(seed, p, size)``.
 """
 
 from __future__ import annotations
@@ -48,12 +52,19 @@ class DropoutCache:
     seed: int
     shape: tuple
     dtype: np.dtype
+    cuda: bool = False
 
     @property
     def mask(self) -> np.ndarray:
         """The factors ``y = x * mask``: ``1 / (1 - p)`` where kept, 0 where dropped (all ones
-        when ``p == 0``); computed on demand, with the input's shape and dtype."""
-        m = np.empty(self.shape, dtype=self.dtype)
+        when ``p == 0``); computed on demand, with the input's shape and dtype (a CuPy array
+        when the input was a CUDA array)."""
+        if self.cuda:
+            from .._cuda import empty
+
+            m = empty(self.shape, self.dtype)
+        else:
+            m = np.empty(self.shape, dtype=self.dtype)
         _core.dropout_mask(m, self.p, self.seed)
         return m
 
@@ -73,11 +84,13 @@ def dropout_forward(x, p: float, seed: int):
         TypeError: ``x`` not float32/float64, non-integer ``seed``, non-real ``p``.
         ValueError: ``p`` outside ``[0, 1)``, ``seed`` outside ``[0, 2**64)``, non-contiguous
             ``x``.
-        RuntimeError: CUDA arrays (no CUDA path yet).
+        RuntimeError: a CUDA array without a CUDA build (``chronoscale.CudaError`` when no CUDA
+            device is available or a CUDA call fails).
     """
     p, seed = _check_p(p), check_seed(seed)
     y = _core.dropout_forward(x, p, seed)
-    return y, DropoutCache(p, seed, tuple(y.shape), y.dtype)
+    cuda = hasattr(y, "__cuda_array_interface__")
+    return y, DropoutCache(p, seed, tuple(y.shape), np.dtype(y.dtype), cuda)
 
 
 def dropout_backward(dy, cache: DropoutCache):

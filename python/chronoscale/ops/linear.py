@@ -3,6 +3,9 @@
 The weight uses the ``torch.nn.Linear`` layout ``[O, I]`` (``lin.weight.detach().numpy()``
 passes as it is); a Keras ``Dense`` kernel ``[I, O]`` converts with
 ``np.ascontiguousarray(kernel.T)``.
+
+NumPy arrays run on the CPU; CUDA arrays (CuPy, anything with ``__cuda_array_interface__``) run
+the CUDA kernels on CuPy's current stream and return CuPy arrays.
 """
 
 from __future__ import annotations
@@ -54,7 +57,8 @@ def linear_forward(x, w, b=None, activation="none"):
         TypeError: wrong dtypes or dtypes that differ from ``x``'s.
         ValueError: shapes that disagree, an empty ``x`` (a zero dim), non-contiguous arrays, an
             unknown activation (names ``activation``).
-        RuntimeError: CUDA arrays (no CUDA path yet).
+        RuntimeError: a CUDA array without a CUDA build (``chronoscale.CudaError`` when no CUDA
+            device is available or a CUDA call fails).
     """
     activation = _activation(activation)
     y = _core.linear_forward(x, w, b, activation)

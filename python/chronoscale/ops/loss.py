@@ -7,6 +7,12 @@ multiply each element's loss, and the mean still divides by the number of elemen
 ``sampled_softmax_loss`` scores against sampled negatives with the log-Q correction, for large
 item tables. Sums are accumulated in float64 in a fixed order: the loss does not depend on the
 thread count.
+
+NumPy arrays run on the CPU; CUDA arrays (CuPy, anything with ``__cuda_array_interface__``) run
+the CUDA kernels on CuPy's current stream and return CuPy gradients. The loss is reduced on the
+device (float64, fixed order) and that one scalar is copied to the host, so a CUDA call waits for
+its stream. Class targets and ``log_q`` are host arrays (CUDA ones are copied to the host, where
+they are validated); ``rows`` of ``sampled_softmax_loss`` is a host array.
 """
 
 from __future__ import annotations
@@ -19,9 +25,18 @@ from .. import _core
 from .dropout import check_seed
 
 
+def _host(a):
+    """A host (NumPy) view of ``a``; CUDA arrays are copied to the host."""
+    if hasattr(a, "__cuda_array_interface__"):
+        from .._cuda import _cupy
+
+        return _cupy().asnumpy(a)
+    return np.asarray(a)
+
+
 def _as_target(target, name: str = "target"):
     """Integer class indices as int64 (any integer dtype is converted: they are indices)."""
-    arr = np.asarray(target)
+    arr = _host(target)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"{name} must hold integers (class indices), got dtype {arr.dtype}")
     if arr.dtype == np.uint64 and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
@@ -163,7 +178,10 @@ def sampled_softmax_negatives(num_items: int, num_samples: int, seed: int, log_q
             finite, ``seed`` outside ``[0, 2**64)``.
     """
     return _core.sample_items(
-        _int(num_items, "num_items"), _int(num_samples, "num_samples"), check_seed(seed), log_q
+        _int(num_items, "num_items"),
+        _int(num_samples, "num_samples"),
+        check_seed(seed),
+        None if log_q is None else _host(log_q),
     )
 
 
@@ -223,7 +241,7 @@ def sampled_softmax_loss(
         _as_target(target),
         _int(num_samples, "num_samples"),
         check_seed(seed),
-        log_q,
+        None if log_q is None else _host(log_q),
         bool(remove_accidental_hits),
         _int(ignore_index, "ignore_index"),
     )

@@ -1,7 +1,13 @@
 """Optimiser steps (Adam, AdamW, SGD with momentum; dense and sparse-row) and gradient clipping.
 
 Each step is one fused native pass that updates ``param`` and its state arrays **in place**
-(they must be writable, C-contiguous NumPy arrays of ``param``'s dtype). The formulas are those
+(they must be writable, C-contiguous arrays of ``param``'s dtype).
+
+NumPy arrays run on the CPU; CUDA arrays (CuPy, anything with ``__cuda_array_interface__``) run
+the CUDA kernels on CuPy's current stream (every array of one call on the same device). Row ids
+of the sparse updates are host integers (CUDA row ids are copied to the host, where they are
+validated). ``clip_grad_norm`` on CUDA arrays clips on the device and waits for the stream to
+return the norm. The formulas are those
 of ``torch.optim.Adam`` / ``AdamW`` / ``SGD`` (no dampening, amsgrad or maximize):
 
 Adam, step ``t`` counted from 1::
@@ -34,6 +40,15 @@ import numpy as np
 from .. import _core
 
 
+def _host(a):
+    """A host (NumPy) view of ``a``; CUDA arrays are copied to the host."""
+    if hasattr(a, "__cuda_array_interface__"):
+        from .._cuda import _cupy
+
+        return _cupy().asnumpy(a)
+    return np.asarray(a)
+
+
 def _step(step) -> int:
     if isinstance(step, bool) or not isinstance(step, numbers.Integral):
         raise TypeError(f"step must be an integer, got {type(step).__name__}")
@@ -41,8 +56,8 @@ def _step(step) -> int:
 
 
 def _rows(rows):
-    """rows as int64 (any integer dtype is converted: they are row indices)."""
-    arr = np.asarray(rows)
+    """rows as a host int64 array (any integer dtype is converted: they are row indices)."""
+    arr = _host(rows)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"rows must hold integers (they are row indices), got dtype {arr.dtype}")
     return arr if arr.dtype == np.int64 else arr.astype(np.int64)

@@ -1,0 +1,209 @@
+// CUDA elementwise losses and the full softmax cross-entropy. Each is one fused pass writing the
+// gradient while the loss is summed in float64: per fixed-size chunk (elementwise) or per row
+// (softmax), then one block adds the partial sums in a fixed order, so the loss does not depend
+// on scheduling. The scalar is copied back at the end (the only wait for the stream).
+#include <cuda_runtime.h>
+
+#include <cmath>
+
+#include "loss.cuh"
+#include "train_common.cuh"
+
+namespace chronoscale {
+inline namespace v1 {
+namespace cuda {
+
+namespace {
+
+constexpr int64_t kLossChunk = 8192;  // elements per block of the elementwise losses
+
+template <class T, int KIND>
+__device__ __forceinline__ T point_eval(T p, T t, T delta, T& g) {
+  if constexpr (KIND == static_cast<int>(PointLoss::mse)) {
+    const T e = p - t;
+    g = T(2) * e;
+    return e * e;
+  } else if constexpr (KIND == static_cast<int>(PointLoss::mae)) {
+    const T e = p - t;
+    g = e > T(0) ? T(1) : (e < T(0) ? T(-1) : T(0));
+    return e > T(0) ? e : -e;
+  } else if constexpr (KIND == static_cast<int>(PointLoss::huber)) {
+    const T e = p - t, a = e > T(0) ? e : -e;
+    const bool quad = a <= delta;
+    g = quad ? e : (e > T(0) ? delta : -delta);
+    return quad ? T(0.5) * e * e : delta * (a - T(0.5) * delta);
+  } else {  // bce_with_logits; exp(-|x|) in (0, 1] never overflows
+    const T e = exp(-(p > T(0) ? p : -p));
+    const T s = p >= T(0) ? T(1) / (T(1) + e) : e / (T(1) + e);
+    g = s - t;
+    return (p > T(0) ? p : T(0)) - p * t + log1p(e);
+  }
+}
+
+template <class T, int KIND>
+__global__ void __launch_bounds__(train::kThreads)
+    point_loss_kernel(const T* __restrict__ p, const T* __restrict__ t, const T* __restrict__ w,
+                      int64_t n, T delta, T inv_n, T* __restrict__ d, double* __restrict__ part) {
+  __shared__ double sh[train::kThreads];
+  const int64_t i0 = static_cast<int64_t>(blockIdx.x) * kLossChunk;
+  const int64_t i1 = i0 + kLossChunk < n ? i0 + kLossChunk : n;
+  double s = 0.0;
+  for (int64_t i = i0 + threadIdx.x; i < i1; i += blockDim.x) {
+    T g;
+    const T l = point_eval<T, KIND>(p[i], t[i], delta, g);
+    if (w) {
+      s += static_cast<double>(w[i] * l);
+      d[i] = w[i] * g * inv_n;
+    } else {
+      s += static_cast<double>(l);
+      d[i] = g * inv_n;
+    }
+  }
+  s = train::block_sum<train::kThreads>(s, sh);
+  if (threadIdx.x == 0) part[blockIdx.x] = s;
+}
+
+// Rows with more classes: one block per row (grid-stride over rows); threads stride over V.
+template <class T>
+__global__ void __launch_bounds__(train::kThreads)
+    softmax_xent_kernel(const T* __restrict__ logits, const int64_t* __restrict__ target,
+                        int64_t N, int64_t V, int64_t ignore_index, T inv_k, T* __restrict__ dl,
+                        double* __restrict__ row_loss) {
+  __shared__ T shm[train::kThreads];
+  __shared__ double shd[train::kThreads];
+  for (int64_t n = blockIdx.x; n < N; n += gridDim.x) {
+    const T* x = logits + n * V;
+    T* d = dl + n * V;
+    const int64_t t = target[n];
+    if (t == ignore_index) {
+      for (int64_t v = threadIdx.x; v < V; v += blockDim.x) d[v] = T(0);
+      if (threadIdx.x == 0) row_loss[n] = 0.0;
+      continue;
+    }
+    T m = x[0];
+    for (int64_t v = threadIdx.x; v < V; v += blockDim.x) m = x[v] > m ? x[v] : m;
+    m = train::block_max<train::kThreads>(m, shm);
+    double s = 0.0;
+    for (int64_t v = threadIdx.x; v < V; v += blockDim.x) {
+      const T e = exp(x[v] - m);
+      d[v] = e;
+      s += static_cast<double>(e);
+    }
+    s = train::block_sum<train::kThreads>(s, shd);
+    const T f = inv_k / static_cast<T>(s);
+    for (int64_t v = threadIdx.x; v < V; v += blockDim.x)  // each thread rescales its own d[v]
+      d[v] = v == t ? d[v] * f - inv_k : d[v] * f;
+    if (threadIdx.x == 0)
+      row_loss[n] = static_cast<double>(m) + log(s) - static_cast<double>(x[t]);
+  }
+}
+
+// Rows with V <= kWarpRowMax classes: one warp per row (8 rows per block), no block barriers.
+constexpr int64_t kWarpRowMax = 1024;
+constexpr int kWarpsPerBlock = train::kThreads / 32;
+
+template <class T>
+__global__ void __launch_bounds__(train::kThreads)
+    softmax_xent_warp_kernel(const T* __restrict__ logits, const int64_t* __restrict__ target,
+                             int64_t N, int64_t V, int64_t ignore_index, T inv_k,
+                             T* __restrict__ dl, double* __restrict__ row_loss) {
+  const int lane = threadIdx.x % 32;
+  const int64_t step = static_cast<int64_t>(gridDim.x) * kWarpsPerBlock;
+  for (int64_t n = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32; n < N;
+       n += step) {  // warp-uniform
+    const T* x = logits + n * V;
+    T* d = dl + n * V;
+    const int64_t t = target[n];
+    if (t == ignore_index) {
+      for (int64_t v = lane; v < V; v += 32) d[v] = T(0);
+      if (lane == 0) row_loss[n] = 0.0;
+      continue;
+    }
+    T m = x[0];
+    for (int64_t v = lane; v < V; v += 32) m = x[v] > m ? x[v] : m;
+    m = train::warp_max(m);
+    double s = 0.0;
+    for (int64_t v = lane; v < V; v += 32) {
+      const T e = exp(x[v] - m);
+      d[v] = e;
+      s += static_cast<double>(e);
+    }
+    s = train::warp_sum(s);
+    const T f = inv_k / static_cast<T>(s);
+    for (int64_t v = lane; v < V; v += 32) d[v] = v == t ? d[v] * f - inv_k : d[v] * f;
+    if (lane == 0) row_loss[n] = static_cast<double>(m) + log(s) - static_cast<double>(x[t]);
+  }
+}
+
+template <class T, int KIND>
+void point_launch(const T* p, const T* t, const T* w, int64_t n, double delta, T* d,
+                  double* part, cudaStream_t s) {
+  const T inv_n = T(1.0 / static_cast<double>(n));
+  train::launch(point_loss_kernel<T, KIND>, dim3(train::blocks_for(n, kLossChunk)),
+                dim3(train::kThreads), s, "point_loss_kernel", p, t, w, n, T(delta), inv_n, d,
+                part);
+}
+
+}  // namespace
+
+template <class T>
+double point_loss(PointLoss kind, const T* pred, const T* target, const T* weights, int64_t n,
+                  double delta, T* dpred, void* stream) {
+  const auto s = static_cast<cudaStream_t>(stream);
+  const int64_t nb = train::ceil_div(n, kLossChunk);
+  CS_CHECK(nb <= train::kMaxGrid, ValueError, "loss: too many elements for the CUDA kernel (",
+           n, ")");
+  DeviceBuffer<double> part(nb + 1, s);
+  switch (kind) {
+    case PointLoss::mse:
+      point_launch<T, 0>(pred, target, weights, n, delta, dpred, part.get(), s);
+      break;
+    case PointLoss::mae:
+      point_launch<T, 1>(pred, target, weights, n, delta, dpred, part.get(), s);
+      break;
+    case PointLoss::huber:
+      point_launch<T, 2>(pred, target, weights, n, delta, dpred, part.get(), s);
+      break;
+    case PointLoss::bce_with_logits:
+      point_launch<T, 3>(pred, target, weights, n, delta, dpred, part.get(), s);
+      break;
+  }
+  train::finish_sum(part.get(), nb, 1.0, part.get() + nb, s);
+  return train::read_scalar(part.get() + nb, s) / static_cast<double>(n);
+}
+
+template <class T>
+double softmax_cross_entropy(const T* logits, const int64_t* target, int64_t N, int64_t V,
+                             int64_t ignore_index, int64_t K, T* dlogits, void* stream) {
+  const auto s = static_cast<cudaStream_t>(stream);
+  if (K == 0) {
+    CS_CUDA_CHECK(cudaMemsetAsync(dlogits, 0, sizeof(T) * static_cast<size_t>(N * V), s));
+    return 0.0;
+  }
+  const auto dtarget = train::to_device(target, N, s);
+  DeviceBuffer<double> row_loss(N + 1, s);
+  const T inv_k = T(1.0 / static_cast<double>(K));
+  if (V <= kWarpRowMax)
+    train::launch(softmax_xent_warp_kernel<T>, dim3(train::blocks_for(N, kWarpsPerBlock)),
+                  dim3(train::kThreads), s, "softmax_xent_warp_kernel", logits, dtarget.get(), N,
+                  V, ignore_index, inv_k, dlogits, row_loss.get());
+  else
+    train::launch(softmax_xent_kernel<T>, dim3(train::blocks_for(N, 1)), dim3(train::kThreads),
+                  s, "softmax_xent_kernel", logits, dtarget.get(), N, V, ignore_index, inv_k,
+                  dlogits, row_loss.get());
+  train::finish_sum(row_loss.get(), N, 1.0, row_loss.get() + N, s);
+  return train::read_scalar(row_loss.get() + N, s) / static_cast<double>(K);
+}
+
+#define CS_INSTANTIATE(T)                                                                    \
+  template double point_loss<T>(PointLoss, const T*, const T*, const T*, int64_t, double, T*, \
+                                void*);                                                      \
+  template double softmax_cross_entropy<T>(const T*, const int64_t*, int64_t, int64_t,       \
+                                           int64_t, int64_t, T*, void*);
+CS_INSTANTIATE(float)
+CS_INSTANTIATE(double)
+#undef CS_INSTANTIATE
+
+}  // namespace cuda
+}  // namespace v1
+}  // namespace chronoscale

@@ -1,0 +1,31 @@
+#pragma once
+// CUDA losses: the functions of cpp/src/cpu/loss.hpp (device arrays; targets, row ids and log_q
+// stay on the host and are copied) with a trailing stream (cudaStream_t as void*). Each returns
+// the loss as a double: the sums are reduced on the device (float64, fixed order) and the one
+// scalar is copied back, so these calls wait for the stream. Plain C++ header, included by
+// cpp/src/loss.cpp.
+#include <cstdint>
+
+#include "chronoscale/loss.hpp"
+
+namespace chronoscale {
+inline namespace v1 {
+namespace cuda {
+
+template <class T>
+double point_loss(PointLoss kind, const T* pred, const T* target, const T* weights, int64_t n,
+                  double delta, T* dpred, void* stream);
+
+/// logits [N, V] on the device; target [N] on the host; K = rows with target != ignore_index.
+template <class T>
+double softmax_cross_entropy(const T* logits, const int64_t* target, int64_t N, int64_t V,
+                             int64_t ignore_index, int64_t K, T* dlogits, void* stream);
+
+/// user, items, d_user, d_rows on the device; in.target, in.log_q and the plan on the host.
+template <class T>
+double sampled_softmax_loss(const SampledSoftmaxDims& d, const SampledSoftmaxInputs& in,
+                            const SampledSoftmaxPlan& plan, T* d_user, T* d_rows, void* stream);
+
+}  // namespace cuda
+}  // namespace v1
+}  // namespace chronoscale

@@ -1,0 +1,141 @@
+#pragma once
+// Shared helpers of the CUDA kernels of the training ops (conv1d, linear, dropout, optimisers,
+// losses): kernel launches that also run in the CPU emulator (tests/cuda_emu), host -> device
+// copies on the op's stream, deterministic block / partial sums, and reading back a scalar.
+// Everything is queued on the op's stream; only read_scalar waits for it (the losses return a
+// Python float).
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "chronoscale/error.hpp"
+#include "cuda_check.hpp"
+#include "device_buffer.cuh"
+
+namespace chronoscale {
+inline namespace v1 {
+namespace cuda {
+namespace train {
+
+constexpr int kThreads = 256;                  // block size of the elementwise kernels
+constexpr int64_t kMaxGrid = int64_t(1) << 20;  // grid-stride loops cover the rest
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/// Blocks for n items at `per_block` items per block (at least 1, at most kMaxGrid).
+inline unsigned blocks_for(int64_t n, int64_t per_block = kThreads) {
+  const int64_t b = ceil_div(n, per_block);
+  return static_cast<unsigned>(b < 1 ? 1 : (b > kMaxGrid ? kMaxGrid : b));
+}
+
+/// kernel<<<grid, block, 0, stream>>>(args...), launch checked (CudaError naming `name`). In the
+/// emulator the blocks run one after the other (kernels may use static __shared__ arrays).
+template <class... P, class... A>
+void launch(void (*kernel)(P...), dim3 grid, dim3 block, cudaStream_t stream, const char* name,
+            A&&... args) {
+#ifdef CS_CUDA_EMU
+  (void)stream;
+  (void)name;
+  emu::launch(grid, block, 0, false, emu::device().seed++,
+              [&] { kernel(static_cast<P>(args)...); }, 1);
+#else
+  kernel<<<grid, block, 0, stream>>>(static_cast<P>(args)...);
+  check(cudaGetLastError(), name);
+#endif
+}
+
+/// Stream-ordered device copy of n host values (the host array may go away after the call).
+template <class T>
+DeviceBuffer<T> to_device(const T* host, int64_t n, cudaStream_t s) {
+  DeviceBuffer<T> buf(n, s);
+  if (n > 0)
+    CS_CUDA_CHECK(cudaMemcpyAsync(buf.get(), host, sizeof(T) * static_cast<size_t>(n),
+                                  cudaMemcpyHostToDevice, s));
+  return buf;
+}
+template <class T>
+DeviceBuffer<T> to_device(const std::vector<T>& host, cudaStream_t s) {
+  return to_device(host.data(), static_cast<int64_t>(host.size()), s);
+}
+
+/// Copy one double from the device and wait for the stream (the only synchronisation of the
+/// training ops: a loss is returned to Python as a float).
+inline double read_scalar(const double* dev, cudaStream_t s) {
+  double h = 0.0;
+  CS_CUDA_CHECK(cudaMemcpyAsync(&h, dev, sizeof(double), cudaMemcpyDeviceToHost, s));
+  CS_CUDA_CHECK(cudaStreamSynchronize(s));
+  return h;
+}
+
+/// Sum of v over the block (blockDim.x == NT, a power of two), in a fixed tree order; every
+/// thread gets the result. `sh` is NT doubles of shared memory.
+template <int NT>
+__device__ __forceinline__ double block_sum(double v, double* sh) {
+  sh[threadIdx.x] = v;
+  __syncthreads();
+#pragma unroll 1
+  for (int s = NT / 2; s > 0; s >>= 1) {
+    if (static_cast<int>(threadIdx.x) < s) sh[threadIdx.x] += sh[threadIdx.x + s];
+    __syncthreads();
+  }
+  const double r = sh[0];
+  __syncthreads();
+  return r;
+}
+
+/// Maximum of v over the block (blockDim.x == NT); every thread gets it.
+template <int NT, class T>
+__device__ __forceinline__ T block_max(T v, T* sh) {
+  sh[threadIdx.x] = v;
+  __syncthreads();
+#pragma unroll 1
+  for (int s = NT / 2; s > 0; s >>= 1) {
+    if (static_cast<int>(threadIdx.x) < s) {
+      const T o = sh[threadIdx.x + s];
+      sh[threadIdx.x] = o > sh[threadIdx.x] ? o : sh[threadIdx.x];
+    }
+    __syncthreads();
+  }
+  const T r = sh[0];
+  __syncthreads();
+  return r;
+}
+
+/// Sum / maximum over the 32 lanes of a warp (butterfly: a fixed order, every lane gets it).
+/// Every lane of the warp must call it.
+__device__ __forceinline__ double warp_sum(double v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+template <class T>
+__device__ __forceinline__ T warp_max(T v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    const T u = __shfl_xor_sync(0xffffffffu, v, o);
+    v = u > v ? u : v;
+  }
+  return v;
+}
+
+/// out[0] = scale * sum of part[0 .. n) in a fixed order (one block of kThreads threads).
+static __global__ void __launch_bounds__(kThreads)
+    finish_sum_kernel(const double* __restrict__ part, int64_t n, double scale,
+                      double* __restrict__ out) {
+  __shared__ double sh[kThreads];
+  double s = 0.0;
+  for (int64_t i = threadIdx.x; i < n; i += kThreads) s += part[i];
+  s = block_sum<kThreads>(s, sh);
+  if (threadIdx.x == 0) out[0] = s * scale;
+}
+
+/// Queue out[0] = scale * sum(part[0 .. n)).
+inline void finish_sum(const double* part, int64_t n, double scale, double* out, cudaStream_t s) {
+  launch(finish_sum_kernel, dim3(1), dim3(kThreads), s, "finish_sum_kernel", part, n, scale, out);
+}
+
+}  // namespace train
+}  // namespace cuda
+}  // namespace v1
+}  // namespace chronoscale

@@ -1,0 +1,85 @@
+"""CUDA losses against the CPU kernels: MSE, MAE, Huber, BCE with logits (with and without
+weights), full softmax cross-entropy (ignored rows, all rows ignored) and sampled softmax with
+log-Q (uniform and log_q, accidental hits on and off), float32 and float64; the loss is a Python
+float, the gradients CuPy arrays. Skipped without a CUDA build, a device and CuPy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from train_gpu import TOL, check, cp, poison, to_gpu
+
+from chronoscale import ops
+
+pytestmark = pytest.mark.gpu
+
+POINT = {
+    "mse": ops.mse_loss,
+    "mae": ops.mae_loss,
+    "huber": lambda p, t, weights=None: ops.huber_loss(p, t, 0.7, weights=weights),
+    "bce_with_logits": ops.bce_with_logits_loss,
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", list(POINT))
+@pytest.mark.parametrize("shape", [(1,), (37, 5), (300, 1000)])
+def test_point_losses(rng, dtype, kind, shape):
+    p = (rng.standard_normal(shape) * 2).astype(dtype)
+    t = (
+        rng.uniform(0, 1, shape) if kind == "bce_with_logits" else rng.standard_normal(shape)
+    ).astype(dtype)
+    for w in (None, rng.uniform(0, 2, shape).astype(dtype)):
+        loss_c, d_c = POINT[kind](p, t, weights=w)
+        poison([shape], dtype)
+        loss_g, d_g = POINT[kind](*to_gpu(p, t), weights=to_gpu(w) if w is not None else None)
+        assert isinstance(loss_g, float)
+        assert abs(loss_g - loss_c) <= TOL[dtype] * abs(loss_c)
+        check(d_g, d_c, TOL[dtype], "dpred")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("N,V", [(1, 1), (64, 10), (33, 5000)])
+def test_softmax_cross_entropy(rng, dtype, N, V):
+    x = (rng.standard_normal((N, V)) * 3).astype(dtype)
+    target = rng.integers(0, V, N).astype(np.int64)
+    if N > 2:
+        target[1] = -1
+    for tgt in (target, np.full(N, -1, np.int64)):
+        loss_c, d_c = ops.softmax_cross_entropy(x, tgt)
+        poison([x.shape], dtype)
+        loss_g, d_g = ops.softmax_cross_entropy(to_gpu(x), to_gpu(tgt))  # CUDA target too
+        assert abs(loss_g - loss_c) <= TOL[dtype] * max(abs(loss_c), 1e-30)
+        check(d_g, d_c, TOL[dtype], "dlogits")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("log_q", [False, True])
+@pytest.mark.parametrize("hits", [True, False])
+def test_sampled_softmax(rng, dtype, log_q, hits):
+    N, D, V, S = 128, 32, 1000, 64
+    user = rng.standard_normal((N, D)).astype(dtype)
+    items = (rng.standard_normal((V, D)) * 0.3).astype(dtype)
+    target = rng.integers(0, V, N).astype(np.int64)
+    target[:3] = -1
+    lq = -np.log1p(np.arange(V)).astype(dtype) if log_q else None
+    loss_c, du_c, rows_c, dr_c = ops.sampled_softmax_loss(
+        user, items, target, S, 5, log_q=lq, remove_accidental_hits=hits
+    )
+    loss_g, du_g, rows_g, dr_g = ops.sampled_softmax_loss(
+        *to_gpu(user, items), target, S, 5, log_q=lq, remove_accidental_hits=hits
+    )
+    assert isinstance(rows_g, np.ndarray) and np.array_equal(rows_g, rows_c)
+    assert abs(loss_g - loss_c) <= TOL[dtype] * abs(loss_c)
+    check(du_g, du_c, TOL[dtype], "d_user")
+    check(dr_g, dr_c, TOL[dtype], "d_rows")
+
+
+def test_non_default_stream(rng):
+    x = rng.standard_normal((16, 300)).astype(np.float32)
+    t = rng.integers(0, 300, 16)
+    want, d_c = ops.softmax_cross_entropy(x, t)
+    with cp().cuda.Stream(non_blocking=True):
+        got, d_g = ops.softmax_cross_entropy(to_gpu(x), t)
+    assert abs(got - want) <= 1e-5 * abs(want)
+    check(d_g, d_c, TOL[np.float32], "dlogits")

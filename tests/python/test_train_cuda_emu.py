@@ -1,0 +1,600 @@
+"""The CUDA kernels of the training ops (conv1d, linear, dropout, optimisers, losses) run in the
+CPU emulator (tests/cuda_emu/harness_train.cpp), host code included, and are compared with the
+CPU kernels (which test_conv1d.py, test_linear.py, ... check against references and finite
+differences). Each case runs under two emulator scheduling seeds: results must not change
+(a missing barrier in a reduction would show). GEMMs are CPU loops in the harness; cuBLAS,
+streams and real launches need a GPU (test_*_cuda.py).
+
+Opt-in: CHRONOSCALE_TEST_EMU=1 pytest tests/python/test_train_cuda_emu.py (about 5 s to build the
+harness into build/cuda_emu/ the first time for given sources, then a few seconds).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chronoscale import _core, ops
+
+from helpers import random_lengths, rel_error
+
+ROOT = Path(__file__).resolve().parents[2]
+EMU = ROOT / "tests" / "cuda_emu"
+SOURCES = ["conv1d.cu", "dropout.cu", "linear.cu", "loss.cu", "loss_sampled.cu", "optim.cu"]
+P = ctypes.c_void_p
+I32, I64, U64, F64 = ctypes.c_int, ctypes.c_int64, ctypes.c_uint64, ctypes.c_double
+DTYPES = [np.float32, np.float64]
+TOL = {np.float32: 2e-5, np.float64: 1e-12}
+ACTS = {"none": 0, "relu": 1, "sigmoid": 2, "tanh": 3}
+KINDS = {"mse": 0, "mae": 1, "huber": 2, "bce_with_logits": 3}
+SEEDS = (1, 2)
+
+
+def _sources():
+    files = [EMU / "harness_train.cpp", EMU / "emu.hpp", *sorted((EMU / "include").glob("*.h"))]
+    files += sorted((ROOT / "cuda").glob("*.cuh")) + [ROOT / "cuda" / f for f in SOURCES]
+    files += sorted((ROOT / "cpp" / "include" / "chronoscale").glob("*.hpp"))
+    files += [ROOT / "cpp" / "src" / "cpu" / f for f in ("rng.hpp", "optim.hpp")]
+    return files
+
+
+@pytest.fixture(scope="module")
+def emu():
+    if os.environ.get("CHRONOSCALE_TEST_EMU", "") in ("", "0"):
+        pytest.skip("set CHRONOSCALE_TEST_EMU=1 to run the CUDA kernels in the CPU emulator")
+    digest = hashlib.sha256()
+    for f in _sources():
+        digest.update(f.read_bytes())
+    lib = ROOT / "build" / "cuda_emu" / f"train-{digest.hexdigest()[:16]}.so"
+    if not lib.exists():
+        cxx = shutil.which(os.environ.get("CXX", "g++"))
+        if cxx is None:
+            pytest.skip("no C++ compiler")
+        lib.parent.mkdir(parents=True, exist_ok=True)
+        tmp = lib.with_suffix(f".{os.getpid()}.tmp")
+        inc = [EMU / "include", ROOT / "cuda", ROOT / "cpp" / "include", ROOT / "cpp" / "src"]
+        cmd = [cxx, "-std=c++20", "-O1", "-shared", "-fPIC", "-Wno-unknown-pragmas"]
+        cmd += [f"-I{d}" for d in inc] + [str(EMU / "harness_train.cpp"), "-o", str(tmp)]
+        subprocess.run(cmd, check=True)
+        tmp.rename(lib)
+    h = ctypes.CDLL(str(lib))
+    h.emu_train_error.restype = ctypes.c_char_p
+    h.emu_train_seed.argtypes = [ctypes.c_uint32]
+    h.emu_dropout.argtypes = [I32, P, I64, F64, U64, P]
+    h.emu_linear_forward.argtypes = [I32, I64, I64, I64, P, P, P, I32, P]
+    h.emu_linear_backward.argtypes = [I32, I64, I64, I64, P, P, P, P, I32, P, P, P]
+    h.emu_conv1d_forward.argtypes = [I32, I64, I64, I64, I64, I64, P, P, P, P, I32, P]
+    h.emu_conv1d_backward.argtypes = [I32, *[I64] * 5, P, P, P, P, I32, P, P, P, P]
+    adam = [I64, F64, F64, F64, F64, F64, I32]
+    h.emu_adam.argtypes = [I32, P, P, P, P, I64, *adam]
+    h.emu_adam_many.argtypes = [I32, I32, P, P, P, P, P, P, *adam[1:]]
+    h.emu_adam_rows.argtypes = [I32, P, P, I64, I64, P, P, P, *adam]
+    h.emu_sgd.argtypes = [I32, P, P, P, I64, F64, F64, F64, I32]
+    h.emu_sgd_rows.argtypes = [I32, P, P, I64, I64, P, P, F64, F64, F64, I32]
+    h.emu_clip.argtypes = [I32, P, P, P, F64, ctypes.POINTER(F64)]
+    h.emu_point_loss.argtypes = [I32, I32, P, P, P, I64, F64, P, ctypes.POINTER(F64)]
+    h.emu_softmax_xent.argtypes = [I32, P, P, I64, I64, I64, I64, P, ctypes.POINTER(F64)]
+    h.emu_sampled_softmax.argtypes = [
+        I32,
+        P,
+        P,
+        P,
+        I64,
+        I64,
+        I64,
+        I64,
+        P,
+        I32,
+        I32,
+        I64,
+        P,
+        F64,
+        P,
+        I64,
+        P,
+        P,
+        P,
+        P,
+        ctypes.POINTER(F64),
+    ]
+    return h
+
+
+def _p(a):
+    return None if a is None else a.ctypes.data
+
+
+def _dbl(dtype):
+    return int(np.dtype(dtype) == np.float64)
+
+
+def _run(h, seed, fn, *args):
+    h.emu_train_seed(seed)
+    rc = fn(*args)
+    assert rc == 0, h.emu_train_error().decode()
+
+
+def _nan(shape, dtype):
+    return np.full(shape, np.nan, dtype=dtype)
+
+
+def _close(got, want, tol, what):
+    assert np.all(np.isfinite(got)), f"{what}: unwritten (NaN) entries"
+    assert rel_error(got, want) < tol, f"{what}: rel. error {rel_error(got, want):.2e}"
+
+
+# ---- dropout ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dropout_same_mask_as_cpu(emu, rng, dtype):
+    for n, p, seed in [(1000, 0.3, 7), (777, 0.0, 2**64 - 1), (1500, 0.9, 12345)]:
+        x = rng.standard_normal(n).astype(dtype)
+        want, _ = ops.dropout_forward(x, p, seed)
+        got = _nan(n, dtype)
+        _run(emu, 1, emu.emu_dropout, _dbl(dtype), _p(x), n, p, seed, _p(got))
+        assert np.array_equal(got, want), "the CUDA mask differs from the CPU mask"
+        mask = _nan(n, dtype)
+        _run(emu, 2, emu.emu_dropout, _dbl(dtype), None, n, p, seed, _p(mask))
+        assert np.array_equal(mask * x, want)
+
+
+# ---- linear -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", list(ACTS))
+def test_linear(emu, rng, dtype, act):
+    N, I, O = int(rng.integers(1, 40)), int(rng.integers(1, 20)), int(rng.integers(1, 20))
+    x = rng.standard_normal((N, I)).astype(dtype)
+    w = rng.standard_normal((O, I)).astype(dtype)
+    for b in (rng.standard_normal(O).astype(dtype), None):
+        y_c, cache = ops.linear_forward(x, w, b, act)
+        dy = rng.standard_normal(y_c.shape).astype(dtype)
+        dx_c, dw_c, db_c = ops.linear_backward(dy, cache)
+        for seed in SEEDS:
+            y = _nan((N, O), dtype)
+            _run(
+                emu,
+                seed,
+                emu.emu_linear_forward,
+                _dbl(dtype),
+                N,
+                I,
+                O,
+                _p(x),
+                _p(w),
+                _p(b),
+                ACTS[act],
+                _p(y),
+            )
+            _close(y, y_c, TOL[dtype], "y")
+            dx, dw, db = _nan((N, I), dtype), _nan((O, I), dtype), _nan(O, dtype)
+            _run(
+                emu,
+                seed,
+                emu.emu_linear_backward,
+                _dbl(dtype),
+                N,
+                I,
+                O,
+                _p(dy),
+                _p(x),
+                _p(w),
+                _p(y_c),
+                ACTS[act],
+                _p(dx),
+                _p(dw),
+                _p(db),
+            )
+            for name, got, want in (("dx", dx, dx_c), ("dw", dw, dw_c), ("db", db, db_c)):
+                _close(got, want, TOL[dtype], name)
+
+
+# ---- conv1d -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("K", [1, 3])
+def test_conv1d(emu, rng, dtype, relu, K):
+    B, T = int(rng.integers(2, 5)), int(rng.integers(K, 9))
+    Cin, Cout = int(rng.integers(1, 6)), int(rng.integers(1, 6))
+    x = rng.standard_normal((B, T, Cin)).astype(dtype)
+    w = rng.standard_normal((Cout, Cin, K)).astype(dtype)
+    b = rng.standard_normal(Cout).astype(dtype)
+    lengths = random_lengths(rng, B, T)
+    lengths[-1] = 0
+    for lens in (lengths, None):
+        y_c, _, cache = ops.conv1d_forward(x, w, b, lens, relu)
+        dy = rng.standard_normal(y_c.shape).astype(dtype)
+        dx_c, dw_c, db_c = ops.conv1d_backward(dy, cache)
+        To = T - K + 1
+        for seed in SEEDS:
+            y = _nan((B, To, Cout), dtype)
+            _run(
+                emu,
+                seed,
+                emu.emu_conv1d_forward,
+                _dbl(dtype),
+                B,
+                T,
+                Cin,
+                Cout,
+                K,
+                _p(x),
+                _p(w),
+                _p(b),
+                _p(lens),
+                int(relu),
+                _p(y),
+            )
+            _close(y, y_c, TOL[dtype], "y")
+            dx, dw, db = _nan(x.shape, dtype), _nan(w.shape, dtype), _nan(Cout, dtype)
+            _run(
+                emu,
+                seed,
+                emu.emu_conv1d_backward,
+                _dbl(dtype),
+                B,
+                T,
+                Cin,
+                Cout,
+                K,
+                _p(dy),
+                _p(x),
+                _p(w),
+                _p(lens),
+                int(relu),
+                _p(y_c),
+                _p(dx),
+                _p(dw),
+                _p(db),
+            )
+            for name, got, want in (("dx", dx, dx_c), ("dw", dw, dw_c), ("db", db, db_c)):
+                _close(got, want, TOL[dtype], name)
+
+
+# ---- optimisers ---------------------------------------------------------------------------
+
+ADAM_CASES = [
+    dict(step=1, lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decoupled=False),
+    dict(step=7, lr=3e-3, beta1=0.8, beta2=0.99, eps=1e-6, weight_decay=0.1, decoupled=False),
+    dict(step=3, lr=1e-3, beta1=0.5, beta2=0.9, eps=1e-8, weight_decay=0.05, decoupled=True),
+]
+
+
+def _state(rng, shape, dtype):
+    return [rng.standard_normal(shape).astype(dtype) for _ in range(3)] + [
+        rng.uniform(0.0, 1.0, shape).astype(dtype)
+    ]
+
+
+def _adam_args(c):
+    return [
+        c["step"],
+        c["lr"],
+        c["beta1"],
+        c["beta2"],
+        c["eps"],
+        c["weight_decay"],
+        int(c["decoupled"]),
+    ]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", range(len(ADAM_CASES)))
+def test_adam_dense_and_rows(emu, rng, dtype, case):
+    c = ADAM_CASES[case]
+    p, g, m, v = _state(rng, (23, 5), dtype)
+    want = [a.copy() for a in (p, m, v)]
+    ops.adam_step(want[0], g, want[1], want[2], **c)
+    got = [a.copy() for a in (p, m, v)]
+    _run(
+        emu,
+        1,
+        emu.emu_adam,
+        _dbl(dtype),
+        _p(got[0]),
+        _p(g),
+        _p(got[1]),
+        _p(got[2]),
+        p.size,
+        *_adam_args(c),
+    )
+    for name, a, b in zip("pmv", got, want):
+        _close(a, b, TOL[dtype], name)
+    rows = np.array([17, 2, 9, 0, 22], dtype=np.int64)
+    gr = rng.standard_normal((rows.size, 5)).astype(dtype)
+    want = [a.copy() for a in (p, m, v)]
+    ops.adam_step_rows(want[0], rows, gr, want[1], want[2], **c)
+    got = [a.copy() for a in (p, m, v)]
+    _run(
+        emu,
+        2,
+        emu.emu_adam_rows,
+        _dbl(dtype),
+        _p(got[0]),
+        _p(rows),
+        rows.size,
+        5,
+        _p(gr),
+        _p(got[1]),
+        _p(got[2]),
+        *_adam_args(c),
+    )
+    for name, a, b in zip("pmv", got, want):
+        _close(a, b, TOL[dtype], f"rows {name}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adam_many_chunks(emu, rng, dtype):
+    c = dict(ADAM_CASES[1])
+    sizes = [3, 8192, 9000, 1]  # a slice over one chunk, a partial chunk, a tiny one
+    steps = [1, 5, 2, 9]
+    states = [_state(rng, n, dtype) for n in sizes]
+    want = [[s[0].copy(), s[2].copy(), s[3].copy()] for s in states]
+    ops.adam_step_many(
+        [w[0] for w in want],
+        [s[1] for s in states],
+        [w[1] for w in want],
+        [w[2] for w in want],
+        steps,
+        **{k: v for k, v in c.items() if k != "step"},
+    )
+    got = [[s[0].copy(), s[2].copy(), s[3].copy()] for s in states]
+
+    def arr(xs):
+        return (P * len(xs))(*[x.ctypes.data for x in xs])
+
+    n_arr, step_arr = np.array(sizes, dtype=np.int64), np.array(steps, dtype=np.int64)
+    _run(
+        emu,
+        3,
+        emu.emu_adam_many,
+        _dbl(dtype),
+        len(sizes),
+        arr([q[0] for q in got]),
+        arr([s[1] for s in states]),
+        arr([q[1] for q in got]),
+        arr([q[2] for q in got]),
+        _p(n_arr),
+        _p(step_arr),
+        *_adam_args(c)[1:],
+    )
+    for i, (a, b) in enumerate(zip(got, want)):
+        for name, x, y in zip("pmv", a, b):
+            _close(x, y, TOL[dtype], f"params[{i}] {name}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "momentum,nesterov,wd", [(0.0, False, 0.0), (0.9, False, 0.01), (0.8, True, 0.0)]
+)
+def test_sgd_dense_and_rows(emu, rng, dtype, momentum, nesterov, wd):
+    p, g, buf, _ = _state(rng, (11, 4), dtype)
+    kw = dict(lr=0.05, momentum=momentum, weight_decay=wd, nesterov=nesterov)
+    use = buf if momentum else None
+    want_p, want_b = p.copy(), None if use is None else use.copy()
+    ops.sgd_step(want_p, g, want_b, **kw)
+    got_p, got_b = p.copy(), None if use is None else use.copy()
+    _run(
+        emu,
+        1,
+        emu.emu_sgd,
+        _dbl(dtype),
+        _p(got_p),
+        _p(g),
+        _p(got_b),
+        p.size,
+        0.05,
+        momentum,
+        wd,
+        int(nesterov),
+    )
+    _close(got_p, want_p, TOL[dtype], "param")
+    if use is not None:
+        _close(got_b, want_b, TOL[dtype], "buf")
+    rows = np.array([3, 10, 0], dtype=np.int64)
+    gr = rng.standard_normal((3, 4)).astype(dtype)
+    want_p, want_b = p.copy(), None if use is None else use.copy()
+    ops.sgd_step_rows(want_p, rows, gr, want_b, **kw)
+    got_p, got_b = p.copy(), None if use is None else use.copy()
+    _run(
+        emu,
+        2,
+        emu.emu_sgd_rows,
+        _dbl(dtype),
+        _p(got_p),
+        _p(rows),
+        3,
+        4,
+        _p(gr),
+        _p(got_b),
+        0.05,
+        momentum,
+        wd,
+        int(nesterov),
+    )
+    _close(got_p, want_p, TOL[dtype], "rows param")
+    if use is not None:
+        _close(got_b, want_b, TOL[dtype], "rows buf")
+
+
+@pytest.mark.parametrize("max_norm", [0.5, 1e9])
+def test_clip_grad_norm_mixed_dtypes(emu, rng, max_norm):
+    grads = [
+        rng.standard_normal(n).astype(dt)
+        for n, dt in [(5, np.float32), (9000, np.float64), (300, np.float32), (1, np.float64)]
+    ]
+    want = [g.copy() for g in grads]
+    norm_c = ops.clip_grad_norm(want, max_norm)
+    norms = []
+    for seed in SEEDS:
+        got = [g.copy() for g in grads]
+        out = F64()
+        sizes = np.array([g.size for g in got], dtype=np.int64)
+        dbl = np.array([_dbl(g.dtype) for g in got], dtype=np.int32)
+        _run(
+            emu,
+            seed,
+            emu.emu_clip,
+            len(got),
+            (P * len(got))(*[g.ctypes.data for g in got]),
+            _p(sizes),
+            _p(dbl),
+            max_norm,
+            ctypes.byref(out),
+        )
+        assert abs(out.value - norm_c) <= 1e-12 * norm_c
+        for i, (a, b) in enumerate(zip(got, want)):
+            _close(a, b, TOL[a.dtype.type], f"grads[{i}]")
+        norms.append(out.value)
+    assert norms[0] == norms[1], "the norm depends on the scheduling"
+
+
+# ---- losses -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_point_loss(emu, rng, dtype, kind):
+    n = 20000  # three blocks of partial sums
+    p = (rng.standard_normal(n) * 3).astype(dtype)
+    t = (
+        rng.uniform(0, 1, n).astype(dtype)
+        if kind == "bce_with_logits"
+        else rng.standard_normal(n).astype(dtype)
+    )
+    t[:5] = p[:5]  # |p - t| == 0: the MAE / Huber kinks
+    for w in (None, rng.uniform(0, 2, n).astype(dtype)):
+        want, d_c = _core.point_loss(kind, p, t, w, 0.7)
+        losses = []
+        for seed in SEEDS:
+            d, loss = _nan(n, dtype), F64()
+            _run(
+                emu,
+                seed,
+                emu.emu_point_loss,
+                _dbl(dtype),
+                KINDS[kind],
+                _p(p),
+                _p(t),
+                _p(w),
+                n,
+                0.7,
+                _p(d),
+                ctypes.byref(loss),
+            )
+            _close(d, d_c, TOL[dtype], "dpred")
+            assert abs(loss.value - want) <= TOL[dtype] * abs(want)
+            losses.append(loss.value)
+        assert losses[0] == losses[1], "the loss depends on the scheduling"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_cross_entropy(emu, rng, dtype):
+    for N, V in [(7, 5), (19, 700), (3, 1500)]:  # a warp per row (V <= 1024), a block per row
+        x = (rng.standard_normal((N, V)) * 4).astype(dtype)
+        target = rng.integers(0, V, N).astype(np.int64)
+        target[1] = -1
+        for tgt in (target, np.full(N, -1, dtype=np.int64)):
+            want, d_c = ops.softmax_cross_entropy(x, tgt)
+            K = int((tgt != -1).sum())
+            for seed in SEEDS:
+                d, loss = _nan((N, V), dtype), F64()
+                _run(
+                    emu,
+                    seed,
+                    emu.emu_softmax_xent,
+                    _dbl(dtype),
+                    _p(x),
+                    _p(tgt),
+                    N,
+                    V,
+                    -1,
+                    K,
+                    _p(d),
+                    ctypes.byref(loss),
+                )
+                assert np.array_equal(d, d_c) if K == 0 else rel_error(d, d_c) < TOL[dtype]
+                assert abs(loss.value - want) <= TOL[dtype] * max(abs(want), 1e-300)
+
+
+def _plan(negatives, target, ignore_index):
+    """The grouping of sampled_softmax_plan: distinct rows and their sources, in order."""
+    S = negatives.size
+    pairs = sorted(
+        [(int(r), j) for j, r in enumerate(negatives)]
+        + [(int(t), S + n) for n, t in enumerate(target) if t != ignore_index]
+    )
+    rows, offsets, sources = [], [], []
+    for i, (r, src) in enumerate(pairs):
+        if i == 0 or r != pairs[i - 1][0]:
+            rows.append(r)
+            offsets.append(i)
+        sources.append(src)
+    offsets.append(len(pairs))
+    return [np.array(a, dtype=np.int64) for a in (rows, offsets, sources)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("with_log_q", [False, True])
+def test_sampled_softmax(emu, rng, dtype, with_log_q):
+    N, D, V, S = 9, 6, 13, 11
+    user = rng.standard_normal((N, D)).astype(dtype)
+    items = rng.standard_normal((V, D)).astype(dtype)
+    some = rng.integers(0, V, N).astype(np.int64)
+    some[2] = -1
+    log_q = rng.standard_normal(V).astype(dtype) if with_log_q else None
+    ignored = np.full(N, -1, np.int64)
+    for hits, target in ((True, some), (False, some), (True, ignored)):
+        loss_c, du_c, rows_c, dr_c = ops.sampled_softmax_loss(
+            user, items, target, S, 99, log_q=log_q, remove_accidental_hits=hits
+        )
+        neg = ops.sampled_softmax_negatives(V, S, 99, log_q)
+        rows, offsets, sources = _plan(neg, target, -1)
+        assert np.array_equal(rows, rows_c)
+        if log_q is None:
+            log_norm = float(np.log(V))
+        else:
+            lq = log_q.astype(np.float64)
+            log_norm = float(lq.max() + np.log(np.exp(lq - lq.max()).sum()))
+        for seed in SEEDS:
+            du, dr, loss = _nan((N, D), dtype), _nan((rows.size, D), dtype), F64()
+            _run(
+                emu,
+                seed,
+                emu.emu_sampled_softmax,
+                _dbl(dtype),
+                _p(user),
+                _p(items),
+                _p(target),
+                N,
+                D,
+                V,
+                S,
+                _p(log_q),
+                int(log_q is not None and log_q.dtype == np.float64),
+                int(hits),
+                -1,
+                _p(neg),
+                log_norm,
+                _p(rows),
+                rows.size,
+                _p(offsets),
+                _p(sources),
+                _p(du),
+                _p(dr),
+                ctypes.byref(loss),
+            )
+            _close(du, du_c, TOL[dtype], "d_user")
+            _close(dr, dr_c, TOL[dtype], "d_rows")
+            assert abs(loss.value - loss_c) <= TOL[dtype] * abs(loss_c)  # 0 == 0 when all ignored
