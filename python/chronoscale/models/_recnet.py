@@ -32,7 +32,6 @@ from ..nn.layer import _as_rng
 from ..nn.multiscale_next import MultiScaleNext
 
 _EPS = 1e-8  # the norm floor of the cosine kernels
-_GPU_BLOCK = 1 << 26  # logits per block of the full softmax on a GPU (256 MiB in float32)
 
 
 def _normalize(x):
@@ -202,21 +201,6 @@ class RecNet(nn.Layer):
 
 
 def _full_softmax(z, F, target):
-    """``(mean cross-entropy, dz, dF)`` of the logits ``z F^T`` over all items: on the CPU one
-    native call that runs the rows in cache-sized blocks (the ``[N, V]`` logits never exist at
-    once); on a GPU the same blocks through the device's GEMM and cross-entropy ops."""
-    if not _device.is_device_array(z):
-        return ops.full_softmax_loss(z, F, target)
-    N, V = z.shape[0], F.shape[0]
-    step = max(1, _GPU_BLOCK // V)
-    dz, dF, total = _device.xp(z).empty_like(z), None, 0.0
-    for i in range(0, N, step):
-        j = min(i + step, N)
-        logits, cache = ops.linear_forward(z[i:j], F)
-        value, dlogits = ops.softmax_cross_entropy(logits, target[i:j])
-        dzi, dFi, _ = ops.linear_backward(dlogits, cache)
-        w = (j - i) / N  # the block's mean -> the mean over all N rows
-        dz[i:j] = dzi * w
-        dF = dFi * w if dF is None else dF + dFi * w
-        total += value * (j - i)
-    return total / N, dz, dF
+    """``(mean cross-entropy, dz, dF)`` of the logits ``z F^T`` over all items, in row blocks
+    (:func:`chronoscale.ops.full_softmax_loss`: the ``[N, V]`` logits never exist at once)."""
+    return ops.full_softmax_loss(z, F, target)
