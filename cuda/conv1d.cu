@@ -148,14 +148,16 @@ void conv1d_backward(const Conv1dDims& d, const Tensor& dy, const Conv1dInputs& 
                 len.get(), d.B, d.T, d.To, Cout, K, g.get());
   if (db.defined()) column_sum<T>(s, g.get(), R, Cout, Cout, db.ptr<T>());
 
-  DeviceBuffer<T> w2(nw, s), P(R * KC, s);
-  train::launch(reorder_weight_kernel<T>, dim3(train::blocks_for(nw)), dim3(train::kThreads), s,
-                "conv1d reorder_weight_kernel", in.w.ptr<T>(), Cout, Cin, K,
-                static_cast<T*>(nullptr), w2.get());
-  gemm<T>(s, false, false, R, KC, Cout, g.get(), Cout, w2.get(), KC, P.get(), KC);
-  train::launch(col2im_gather_kernel<T>, dim3(train::blocks_for(R * Cin)),
-                dim3(train::kThreads), s, "conv1d col2im_gather_kernel", P.get(), R, Cin, K,
-                dx.ptr<T>());
+  if (dx.defined()) {  // absent: no input gradient wanted
+    DeviceBuffer<T> w2(nw, s), P(R * KC, s);
+    train::launch(reorder_weight_kernel<T>, dim3(train::blocks_for(nw)), dim3(train::kThreads),
+                  s, "conv1d reorder_weight_kernel", in.w.ptr<T>(), Cout, Cin, K,
+                  static_cast<T*>(nullptr), w2.get());
+    gemm<T>(s, false, false, R, KC, Cout, g.get(), Cout, w2.get(), KC, P.get(), KC);
+    train::launch(col2im_gather_kernel<T>, dim3(train::blocks_for(R * Cin)),
+                  dim3(train::kThreads), s, "conv1d col2im_gather_kernel", P.get(), R, Cin, K,
+                  dx.ptr<T>());
+  }
 
   DeviceBuffer<T> dw3(nw, s);
   const T* x = in.x.ptr<T>();

@@ -36,18 +36,18 @@ void bind_conv1d(py::module_& m) {
   m.def(
       "conv1d_backward",
       [](py::handle dy, py::handle x, py::handle w, py::handle b, py::handle lengths, bool relu,
-         py::handle y) {
+         py::handle y, bool input_grad) {
         const Conv1dInputs in = inputs(x, w, b, lengths, relu);
         const Conv1dDims d = conv1d_check(in);
         const Tensor DY = view(dy, "dy"), Y = view(y, "y", true);
-        Out dx = out(in.x, {d.B, d.T, d.Cin}), dw = out(in.x, {d.Cout, d.Cin, d.K}),
-            db = out(in.x, {d.Cout});
+        Out dx = input_grad ? out(in.x, {d.B, d.T, d.Cin}) : Out{},
+            dw = out(in.x, {d.Cout, d.Cin, d.K}), db = out(in.x, {d.Cout});
         void* stream = current_stream(in.x);
         {
           py::gil_scoped_release nogil;
           conv1d_backward(DY, in, Y, dx.t, dw.t, db.t, stream);
         }
-        return py::make_tuple(dx.obj, dw.obj, db.obj);
+        return py::make_tuple(obj_or_none(dx), dw.obj, db.obj);
       },
       "Low-level conv1d backward; use chronoscale.ops.conv1d_backward.");
 }

@@ -77,7 +77,7 @@ void conv1d_backward(const Tensor& dy, const Conv1dInputs& in, const Tensor& y, 
     CS_CHECK(y.defined(), ValueError, "y (the forward output) is required for the ReLU mask");
     check_arg(y, in.x, "y", {d.B, d.To, d.Cout}, "[B, T - K + 1, Cout]");
   }
-  check_arg(dx, in.x, "dx", {d.B, d.T, d.Cin}, "[B, T, Cin]");
+  if (dx.defined()) check_arg(dx, in.x, "dx", {d.B, d.T, d.Cin}, "[B, T, Cin]");
   check_arg(dw, in.x, "dw", {d.Cout, d.Cin, d.K}, "[Cout, Cin, K]");
   if (db.defined()) check_arg(db, in.x, "db", {d.Cout}, "[Cout]");
   CS_DISPATCH_FLOAT(in.x.dtype, "conv1d_backward",

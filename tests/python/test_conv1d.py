@@ -100,6 +100,18 @@ def test_backward_float32_matches_float64(rng):
         assert a32.dtype == np.float32 and rel_error(a32, a64) < 1e-5
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_backward_without_input_grad(rng, dtype):
+    x = rng.standard_normal((3, 7, 4)).astype(dtype)
+    w = rng.standard_normal((5, 4, 3)).astype(dtype)
+    dy = rng.standard_normal((3, 5, 5)).astype(dtype)
+    cache = ops.conv1d_forward(x, w, None, random_lengths(rng, 3, 7), True)[2]
+    full = ops.conv1d_backward(dy, cache)
+    dx, dw, db = ops.conv1d_backward(dy, cache, input_grad=False)
+    assert dx is None and full[0] is not None
+    assert np.array_equal(dw, full[1]) and np.array_equal(db, full[2])
+
+
 def test_bad_input(rng):
     x = rng.standard_normal((2, 5, 3))
     w = rng.standard_normal((4, 3, 2))

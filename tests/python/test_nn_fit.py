@@ -45,6 +45,29 @@ def test_fit_learns_and_reports_history(rng):
     assert hist.best_epoch is not None and hist.stopped_epoch is None
 
 
+def test_fit_skips_the_data_gradient_and_restores_the_flag(rng, monkeypatch):
+    from chronoscale import ops
+
+    seen = []
+    real = ops.conv1d_backward
+
+    def spy(dy, cache, input_grad=True):
+        seen.append(input_grad)
+        return real(dy, cache, input_grad)
+
+    monkeypatch.setattr(ops, "conv1d_backward", spy)
+    X, y = _data(rng, n=32)
+    model = nn.Sequential([nn.Conv1d(4, 3, activation="relu"), nn.LSTM(3),
+                           nn.Dense(1)]).build(3, rng=0)
+    nn.fit(model, X, y, optimizer=nn.Adam(model.parameters()), epochs=1, batch_size=16,
+           verbose=0)
+    assert seen == [False, False]  # two batches, no dx for the data
+    assert model.input_grad is True and "input_grad" not in model.__dict__
+    model.forward(X[:4], training=True)
+    assert model.backward(np.ones((4, 1), np.float32)).shape == X[:4].shape
+    assert seen[-1] is True
+
+
 def test_same_seed_gives_bit_identical_weights(rng):
     X, y = _data(rng)
     a, ha = _train(X, y, seed=123)

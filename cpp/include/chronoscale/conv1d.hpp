@@ -37,8 +37,9 @@ void conv1d_forward(const Conv1dInputs& in, const Tensor& y, const Tensor& out_l
                     void* stream = nullptr);
 
 /// Backward from dy [B, To, Cout] (ignored past out_lengths). `y` is the forward output, needed
-/// for the ReLU mask when in.relu (may be absent otherwise). Writes dx [B, T, Cin],
-/// dw [Cout, Cin, K] and db [Cout] (optional).
+/// for the ReLU mask when in.relu (may be absent otherwise). Writes dx [B, T, Cin] (optional:
+/// absent skips the input gradient, e.g. for a first layer fed with data), dw [Cout, Cin, K]
+/// and db [Cout] (optional).
 void conv1d_backward(const Tensor& dy, const Conv1dInputs& in, const Tensor& y, const Tensor& dx,
                      const Tensor& dw, const Tensor& db, void* stream = nullptr);
 

@@ -116,6 +116,7 @@ void conv1d_backward(const Conv1dDims& d, const Tensor& dy_t, const Conv1dInputs
   blas::gemm<T>(true, false, Cout, KC, R, T(1), g.get(), Cout, cols.get(), KC, T(0), dw2.get(),
                 KC);
   rows_to_weight(d, dw2.get(), dw_t.ptr<T>());
+  if (!dx_t.defined()) return;  // no input gradient wanted
   T* dcols = cols.get();  // reuse: the columns are no longer needed
   blas::gemm<T>(false, false, R, KC, Cout, T(1), g.get(), Cout, w2.get(), KC, T(0), dcols, KC);
 

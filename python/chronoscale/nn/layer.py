@@ -208,6 +208,9 @@ class Layer:
         return self
 
     _random = False  # True for layers that draw random numbers (dropout)
+    # False: backward need not return the input's gradient (a first layer fed with data);
+    # layers that can skip it do (conv1d), the others ignore it. Set by containers and fit.
+    input_grad = True
 
     def set_seed(self, seed: int) -> None:
         """Seed the layer's randomness (dropout masks) for the next forward passes; each random
@@ -351,7 +354,10 @@ class Sequential(Layer):
         return x
 
     def backward(self, dy):
-        for layer in reversed(self._children.values()):
+        layers = list(self._children.values())
+        if layers:
+            layers[0].input_grad = self.input_grad
+        for layer in reversed(layers):
             dy = layer.backward(dy)
         return dy
 

@@ -100,7 +100,7 @@ class Conv1d(Layer):
         return y
 
     def backward(self, dy):
-        dx, dw, db = ops.conv1d_backward(dy, _check_cache(self))
+        dx, dw, db = ops.conv1d_backward(dy, _check_cache(self), input_grad=self.input_grad)
         self.weight.accumulate(dw)
         if self.bias is not None:
             self.bias.accumulate(db)

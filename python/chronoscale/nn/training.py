@@ -14,6 +14,7 @@ the CPU: the same seed, data and initial weights give bit-identical weights.
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import time
@@ -129,6 +130,30 @@ def _load_checkpoint(path, model, optimizer, hist, state):
                  best_weights=split["best"] or None)
 
 
+def _without_input_grad(fn):
+    """Run ``fn(model, ...)`` with ``model.input_grad = False`` (training never uses the
+    gradient w.r.t. the data, so a first conv layer skips it), restored afterwards."""
+
+    @functools.wraps(fn)
+    def run(model, *args, **kwargs):
+        had = "input_grad" in getattr(model, "__dict__", {})
+        before = getattr(model, "input_grad", True)
+        try:
+            model.input_grad = False
+        except AttributeError:  # an object that does not take attributes: nothing to skip
+            return fn(model, *args, **kwargs)
+        try:
+            return fn(model, *args, **kwargs)
+        finally:
+            if had:
+                model.input_grad = before
+            else:
+                del model.input_grad
+
+    return run
+
+
+@_without_input_grad
 def fit(model, x, y, *, optimizer: Optimizer, loss="mse", epochs: int = 10,
         batch_size: int = 32, validation_data=None, shuffle: bool = True, seed=None,
         metrics=(), sample_weight=None, monitor=None, mode: str = "auto", patience=None,

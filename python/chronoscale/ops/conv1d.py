@@ -61,18 +61,20 @@ def conv1d_forward(x, w, b=None, lengths=None, relu: bool = False):
     return y, out_lengths, Conv1dCache(x, w, b, lengths, relu, y)
 
 
-def conv1d_backward(dy, cache: Conv1dCache):
+def conv1d_backward(dy, cache: Conv1dCache, input_grad: bool = True):
     """Gradients of :func:`conv1d_forward`.
 
     Args:
         dy: ``[B, T - K + 1, Cout]`` gradient w.r.t. ``y`` (ignored past ``out_lengths``).
         cache: the ``Conv1dCache`` returned by :func:`conv1d_forward`.
+        input_grad: False skips ``dx`` (one GEMM and the column gather fewer), e.g. for a
+            first layer fed with data.
 
     Returns:
-        ``(dx [B, T, Cin], dw [Cout, Cin, K], db [Cout])`` (``db`` is returned even when the
-        forward had no bias: it is the gradient w.r.t. a zero bias).
+        ``(dx [B, T, Cin] or None, dw [Cout, Cin, K], db [Cout])`` (``db`` is returned even when
+        the forward had no bias: it is the gradient w.r.t. a zero bias).
     """
     if not isinstance(cache, Conv1dCache):
         raise TypeError("cache must be the Conv1dCache returned by conv1d_forward")
     c = cache
-    return _core.conv1d_backward(dy, c.x, c.w, c.b, c.lengths, c.relu, c.y)
+    return _core.conv1d_backward(dy, c.x, c.w, c.b, c.lengths, c.relu, c.y, bool(input_grad))
