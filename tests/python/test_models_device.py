@@ -145,3 +145,25 @@ def test_multiscale_recommender(fake, rng, tmp_path, loss, scales):
     dev.save(tmp_path / "rec.csm")
     back = chronoscale.load(tmp_path / "rec.csm", device="cpu")
     assert np.array_equal(back.recommend(ids, k=5, **q)[0], top_c)
+
+
+@pytest.mark.parametrize("output", ["last", "causal"])
+def test_multiscale_layer_forward_backward(fake, rng, output):
+    B, T, C = 5, 13, 3
+    x = rng.standard_normal((B, T, C))
+    L = rng.integers(1, T + 1, B)
+    ts = np.cumsum(rng.integers(100, 5000, (B, T)), axis=1)
+    results = []
+    for device in ("cpu", "cuda"):
+        layer = nn.MultiScale(["1", "3", "2h"], 4, cell="gru", output=output).build(
+            C, rng=0, dtype="float64").to(device)
+        xd = fake.asarray(x) if device == "cuda" else x
+        y = layer.forward(xd, lengths=L, timestamps=ts)
+        dy = np.ones(y.shape)
+        dx = layer.backward(fake.asarray(dy) if device == "cuda" else dy)
+        grads = [device_mod.to_host(p.grad) for p in layer.parameters()]
+        results.append((device_mod.to_host(y), device_mod.to_host(dx), grads))
+    (y0, dx0, g0), (y1, dx1, g1) = results
+    assert np.allclose(y0, y1, atol=1e-12) and np.allclose(dx0, dx1, atol=1e-12)
+    for a, b in zip(g0, g1, strict=True):
+        assert np.allclose(a, b, atol=1e-12)

@@ -197,7 +197,7 @@ class MultiScale(Layer):
             ys = [o.h_n for o in outs]
             self.out_lengths = None
         else:
-            ys = [ops.gather_causal(o.y, o.closed_before) for o in outs]
+            ys = [ops.gather_causal(o.y, _device.to_host(o.closed_before)) for o in outs]
             self.out_lengths = lengths
         return np.concatenate(ys, axis=-1) if self.merge == "concat" else ys
 
@@ -213,7 +213,7 @@ class MultiScale(Layer):
             dx, grads = ops.multiscale_backward(None, dys, None, self._cache)
         else:
             seq = [None if d is None else
-                   ops.gather_causal_backward(d, o.closed_before, o.y.shape[1])
+                   ops.gather_causal_backward(d, _device.to_host(o.closed_before), o.y.shape[1])
                    for d, o in zip(dys, self._outs, strict=True)]
             dx, grads = ops.multiscale_backward(seq, None, None, self._cache)
         for params, g in zip(self.cells, grads, strict=True):

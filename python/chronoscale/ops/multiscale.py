@@ -310,6 +310,15 @@ def multiscale_backward(dys, dh_ns, dc_ns, cache):
     return dx, [tuple(g) for g in grads]
 
 
+def _array_module(a):
+    """CuPy for CUDA arrays (``__cuda_array_interface__``), else NumPy."""
+    if not isinstance(a, np.ndarray) and hasattr(a, "__cuda_array_interface__"):
+        from .._cuda import _cupy
+
+        return _cupy()
+    return np
+
+
 def _check_closed(y, closed_before, name="y"):
     if not isinstance(closed_before, np.ndarray) or closed_before.dtype.kind not in "iu":
         raise TypeError("closed_before must be an integer NumPy array [B, T]")
@@ -335,28 +344,36 @@ def gather_causal(y_s, closed_before_s):
     Raises:
         TypeError / ValueError: y_s not ``[B, W, H]``, closed_before of another batch size or
         outside ``[0, W]``.
+
+    A CuPy ``y_s`` gives a CuPy result (``closed_before`` stays a host array).
     """
-    y_s = np.asarray(y_s)
+    xp = _array_module(y_s)
+    y_s = xp.asarray(y_s)
     if y_s.ndim != 3:
         raise ValueError(f"y_s must have shape [B, W, H], got {y_s.shape}")
     _check_closed(y_s, closed_before_s)
-    idx = np.maximum(closed_before_s - 1, 0)[:, :, None]
-    out = np.take_along_axis(y_s, idx, axis=1)
-    out[closed_before_s == 0] = 0
-    return out
+    B, W, H = y_s.shape
+    T = closed_before_s.shape[1]
+    cb = closed_before_s.reshape(-1)
+    rows = np.repeat(np.arange(B) * W, T) + np.maximum(cb - 1, 0)
+    out = y_s.reshape(B * W, H)[rows]
+    out[np.flatnonzero(cb == 0)] = 0
+    return out.reshape(B, T, H)
 
 
 def gather_causal_backward(dg, closed_before_s, W):
-    """Gradient of :func:`gather_causal`: ``dg [B, T, H]`` -> ``dy_s [B, W, H]`` (scatter-add)."""
-    dg = np.asarray(dg)
+    """Gradient of :func:`gather_causal`: ``dg [B, T, H]`` -> ``dy_s [B, W, H]`` (scatter-add;
+    CuPy in, CuPy out)."""
+    xp = _array_module(dg)
+    dg = xp.asarray(dg)
     if dg.ndim != 3:
         raise ValueError(f"dg must have shape [B, T, H], got {dg.shape}")
     B, T, H = dg.shape
-    dy = np.zeros((B * W, H), dtype=dg.dtype)
+    dy = xp.zeros((B * W, H), dtype=dg.dtype)
     _check_closed(dy.reshape(B, W, H), closed_before_s)
     if closed_before_s.shape[1] != T:
         raise ValueError(f"closed_before must have shape [B, T] = {(B, T)}")
-    used = closed_before_s > 0
-    rows = (np.arange(B)[:, None] * W + closed_before_s - 1)[used]
-    np.add.at(dy, rows, dg[used])
+    used = np.flatnonzero(closed_before_s.reshape(-1) > 0)
+    rows = (np.arange(B)[:, None] * W + closed_before_s - 1).reshape(-1)[used]
+    np.add.at(dy, rows, dg.reshape(B * T, H)[used])
     return dy.reshape(B, W, H)
