@@ -9,9 +9,10 @@ NumPy integer arrays used as indices are allowed (CuPy accepts them).
 
 ``install(monkeypatch)`` puts a fake ``cupy`` module in ``sys.modules`` and wraps every
 function of ``chronoscale._core`` so that FakeArrays are unwrapped before the native call and the
-arrays it returns are wrapped again when any argument was a FakeArray: the native kernels run on the CPU, everything around them
-sees "device" arrays. It cannot find what only a real GPU shows (CuPy functions NumPy has but
-CuPy lacks, streams, the CUDA kernels themselves): those are the gpu-marked tests.
+arrays it returns are wrapped again when any argument was a FakeArray: the native kernels run on
+the CPU, everything around them sees "device" arrays. It cannot find what only a real GPU shows
+(CuPy functions NumPy has but CuPy lacks, streams, the CUDA kernels themselves): those are the
+gpu-marked tests.
 """
 
 from __future__ import annotations

@@ -134,6 +134,7 @@ def test_device_route_in_blocks(rng, monkeypatch):
     """The CUDA route (row blocks through the device GEMM and cross-entropy ops), run on the
     stand-in for CuPy (tests/python/fake_cupy.py) with blocks of 7 rows, equals the CPU op."""
     import fake_cupy
+
     from chronoscale.ops import loss as loss_mod
 
     user, items, target = case(rng, 40, 9, 5, ignore=0.3)

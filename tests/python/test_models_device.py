@@ -6,6 +6,7 @@ must equal the CPU model's. The real GPU runs are the gpu-marked tests."""
 
 from __future__ import annotations
 
+import fake_cupy
 import numpy as np
 import pytest
 
@@ -13,8 +14,6 @@ import chronoscale
 from chronoscale import nn
 from chronoscale.models import SeedForecaster
 from chronoscale.nn import device as device_mod
-
-import fake_cupy
 
 
 @pytest.fixture

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_multiscale import make_weights, random_timestamps
 
 from chronoscale import ops
 from chronoscale.ops import Scale
 
 from helpers import random_lengths, rel_error
-from test_multiscale import make_weights, random_timestamps
 
 pytestmark = pytest.mark.gpu
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_pool import random_timestamps
 
 from chronoscale import ops
 
 from helpers import random_lengths, rel_error
-from test_pool import random_timestamps
 
 pytestmark = pytest.mark.gpu
 

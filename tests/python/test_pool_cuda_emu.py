@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_pool import random_timestamps
 
 from chronoscale import ops
 
 from helpers import random_lengths, rel_error
-from test_pool import random_timestamps
 
 ROOT = Path(__file__).resolve().parents[2]
 EMU = ROOT / "tests" / "cuda_emu"

@@ -184,9 +184,9 @@ def time_pool_forward(x, timestamps, window, origin=0, mode="mean", lengths=None
 
     Args:
         x: ``[B, T, C]`` float32 or float64, C-contiguous (NumPy or CUDA array).
-        timestamps: ``[B, T]`` int64 seconds (a host array), non-decreasing within each sequence's valid prefix
-            (entries past ``lengths`` are ignored). A float array is accepted when all finite and
-            is floored to int64.
+        timestamps: ``[B, T]`` int64 seconds (a host array), non-decreasing within each
+            sequence's valid prefix (entries past ``lengths`` are ignored). A float array is
+            accepted when all finite and is floored to int64.
         window: window width in seconds (int > 0). origin: window alignment in seconds (int).
         mode: ``"max"``, ``"mean"`` or ``"sum"``.
         lengths: ``[B]`` integers in ``[0, T]`` or None (all T).
