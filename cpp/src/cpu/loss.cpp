@@ -8,6 +8,7 @@
 #include "loss.hpp"
 #include "mathfn.hpp"
 #include "parallel.hpp"
+#include "softmax_row.hpp"
 
 namespace chronoscale {
 inline namespace v1 {
@@ -16,9 +17,6 @@ namespace cpu {
 namespace {
 
 constexpr int64_t kChunk = 8192;
-
-inline float exp_(float x) { return fast_exp(x); }
-inline double exp_(double x) { return std::exp(x); }
 
 template <class T, class F>
 double pointwise(const T* p, const T* t, const T* w, int64_t n, T* d, F f) {
@@ -106,22 +104,7 @@ double softmax_cross_entropy(const T* logits, const int64_t* target, int64_t N, 
       std::memset(d, 0, sizeof(T) * static_cast<size_t>(V));
       return;
     }
-    T m = x[0];
-#pragma omp simd reduction(max : m)
-    for (int64_t v = 0; v < V; ++v) m = x[v] > m ? x[v] : m;
-    T s = T(0);
-#pragma omp simd reduction(+ : s)
-    for (int64_t v = 0; v < V; ++v) {
-      const T e = exp_(x[v] - m);
-      d[v] = e;
-      s += e;
-    }
-    const T f = inv_k / s;
-#pragma omp simd
-    for (int64_t v = 0; v < V; ++v) d[v] *= f;
-    d[t] -= inv_k;
-    row_loss[n] = static_cast<double>(m) + std::log(static_cast<double>(s)) -
-                  static_cast<double>(x[t]);
+    row_loss[n] = softmax_xent_row(x, d, V, t, inv_k);
   });
   double total = 0.0;
   for (double l : row_loss) total += l;
