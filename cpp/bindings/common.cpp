@@ -46,6 +46,82 @@ Tensor cuda_view(py::handle obj, const char* name) {
   return t;
 }
 
+// The DLPack ABI (dlpack.h, stable since v0.2): the part a view reads. The export is asked
+// for without a copy (copy=False; producers older than that keyword never copy), so the memory
+// belongs to the caller's array, which outlives the call; the capsule keeps its name
+// "dltensor" and its destructor hands the export back to the producer when view() returns.
+struct DLDevice_ {
+  int32_t device_type, device_id;
+};
+struct DLDataType_ {
+  uint8_t code, bits;
+  uint16_t lanes;
+};
+struct DLTensor_ {
+  void* data;
+  DLDevice_ device;
+  int32_t ndim;
+  DLDataType_ dtype;
+  int64_t* shape;
+  int64_t* strides;
+  uint64_t byte_offset;
+};
+struct DLManagedTensor_ {
+  DLTensor_ dl_tensor;
+  void* manager_ctx;
+  void (*deleter)(DLManagedTensor_*);
+};
+constexpr int32_t kDLCPU = 1, kDLCUDA = 2, kDLCUDAHost = 3, kDLCUDAManaged = 13;
+
+Tensor dlpack_view(py::handle obj, const char* name) {
+  py::tuple dev = obj.attr("__dlpack_device__")();
+  const int32_t type = dev[0].cast<int32_t>();
+  CS_CHECK(type == kDLCPU || type == kDLCUDA || type == kDLCUDAHost || type == kDLCUDAManaged,
+           TypeError, name, " is a DLPack array on device type ", type,
+           " (only CPU and CUDA arrays are supported)");
+  py::object stream = py::none();
+  if (type == kDLCUDA || type == kDLCUDAManaged) {  // ready on CuPy's current stream
+    auto cuda = py::module_::import("chronoscale._cuda");
+    const uintptr_t s = cuda.attr("current_stream_ptr")().cast<uintptr_t>();
+    stream = py::int_(s == 0 ? uintptr_t(1) : s);  // 1: the legacy default stream
+  }
+  py::object capsule;
+  try {
+    capsule = obj.attr("__dlpack__")(py::arg("stream") = stream, py::arg("copy") = false);
+  } catch (py::error_already_set& e) {
+    if (!e.matches(PyExc_TypeError)) throw;  // e.g. BufferError: no zero-copy export
+    capsule = obj.attr("__dlpack__")(py::arg("stream") = stream);  // before `copy` existed
+  }
+  auto* m = static_cast<DLManagedTensor_*>(PyCapsule_GetPointer(capsule.ptr(), "dltensor"));
+  if (!m) throw py::error_already_set();
+  const DLTensor_& d = m->dl_tensor;
+  Tensor t;
+  t.device = type == kDLCPU || type == kDLCUDAHost ? Device::cpu : Device::cuda;
+  const uint8_t code = d.dtype.code, bits = d.dtype.bits;
+  CS_CHECK(d.dtype.lanes == 1, TypeError, name, " has a vector dtype (lanes > 1)");
+  if (code == 2 && bits == 32) t.dtype = DType::float32;
+  else if (code == 2 && bits == 64) t.dtype = DType::float64;
+  else if (code == 0 && bits == 64) t.dtype = DType::int64;
+  else if (code == 0 && bits == 32) t.dtype = DType::int32;
+  else
+    throw TypeError(detail::cat(name, " has unsupported DLPack dtype (code ", int(code), ", ",
+                                int(bits), " bits; expected float32, float64 or int64)"));
+  CS_CHECK(d.ndim <= kMaxDims, ValueError, name, " has too many dims (", d.ndim, ")");
+  t.ndim = d.ndim;
+  for (int i = 0; i < t.ndim; ++i) t.shape[i] = d.shape[i];
+  if (d.strides) {
+    int64_t expect = 1;
+    for (int i = t.ndim - 1; i >= 0; --i) {
+      if (t.shape[i] > 1)
+        CS_CHECK(d.strides[i] == expect, ValueError, name,
+                 " must be C-contiguous (call .contiguous() / a contiguous copy first)");
+      expect *= t.shape[i];
+    }
+  }
+  t.data = static_cast<char*>(d.data) + d.byte_offset;
+  return t;
+}
+
 }  // namespace
 
 Tensor view(py::handle obj, const char* name, bool optional) {
@@ -57,7 +133,9 @@ Tensor view(py::handle obj, const char* name, bool optional) {
   // raises and catches an AttributeError on every call).
   if (!py::isinstance<py::array>(obj)) {
     if (py::hasattr(obj, "__cuda_array_interface__")) return cuda_view(obj, name);
-    throw TypeError(detail::cat(name, " must be a NumPy array (or a CUDA array), got ",
+    if (py::hasattr(obj, "__dlpack__") && py::hasattr(obj, "__dlpack_device__"))
+      return dlpack_view(obj, name);
+    throw TypeError(detail::cat(name, " must be a NumPy array (or a CUDA / DLPack array), got ",
                                 std::string(py::str(py::type::of(obj).attr("__name__")))));
   }
   auto a = py::reinterpret_borrow<py::array>(obj);

@@ -18,7 +18,7 @@ namespace {
 
 Tensor inplace(py::handle obj, const char* name, bool optional = false) {
   const Tensor t = view(obj, name, optional);
-  if (t.defined() && t.device == Device::cpu)
+  if (t.defined() && t.device == Device::cpu && py::isinstance<py::array>(obj))
     CS_CHECK(py::reinterpret_borrow<py::array>(obj).writeable(), ValueError, name,
              " must be writable (it is updated in place)");
   return t;
