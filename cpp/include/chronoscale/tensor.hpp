@@ -59,8 +59,12 @@ struct Tensor {
   std::string shape_str() const {
     if (!defined()) return "None";
     std::string s = "[";
-    for (int i = 0; i < ndim; ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-    return s + "]";
+    for (int i = 0; i < ndim; ++i) {
+      if (i) s.append(", ");
+      s.append(std::to_string(shape[i]));
+    }
+    s.push_back(']');
+    return s;
   }
 };
 
