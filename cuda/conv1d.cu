@@ -34,9 +34,8 @@ template <class T>
 __global__ void __launch_bounds__(train::kThreads)
     reorder_weight_kernel(const T* __restrict__ w, int64_t Cout, int64_t Cin, int64_t K,
                           T* __restrict__ w3, T* __restrict__ w2) {
-  const int64_t n = Cout * Cin * K, stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += stride) {
+  const int64_t n = Cout * Cin * K;
+  for (int64_t i = flat_index(); i < n; i += flat_stride()) {
     const int64_t k = i % K, c = (i / K) % Cin, o = i / (K * Cin);
     if (w3) w3[(k * Cout + o) * Cin + c] = w[i];
     if (w2) w2[(o * K + k) * Cin + c] = w[i];
@@ -48,9 +47,8 @@ template <class T>
 __global__ void __launch_bounds__(train::kThreads)
     gather_dw_kernel(const T* __restrict__ dw3, int64_t Cout, int64_t Cin, int64_t K,
                      T* __restrict__ dw) {
-  const int64_t n = Cout * Cin * K, stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += stride) {
+  const int64_t n = Cout * Cin * K;
+  for (int64_t i = flat_index(); i < n; i += flat_stride()) {
     const int64_t k = i % K, c = (i / K) % Cin, o = i / (K * Cin);
     dw[i] = dw3[(k * Cout + o) * Cin + c];
   }
@@ -62,10 +60,9 @@ __global__ void __launch_bounds__(train::kThreads)
     forward_epilogue_kernel(const T* __restrict__ Z, const T* __restrict__ bias,
                             const int64_t* __restrict__ len, int64_t B, int64_t T_, int64_t To,
                             int64_t Cout, int64_t K, int relu, T* __restrict__ y) {
-  const int64_t n = B * To * Cout, stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  const int64_t n = B * To * Cout;
   const int64_t KC = K * Cout;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += stride) {
+  for (int64_t i = flat_index(); i < n; i += flat_stride()) {
     const int64_t o = i % Cout, row = i / Cout, t = row % To, b = row / To;
     if (t >= out_len_of(len, b, K, To)) {
       y[i] = T(0);
@@ -84,9 +81,8 @@ __global__ void __launch_bounds__(train::kThreads)
     grad_long_kernel(const T* __restrict__ dy, const T* __restrict__ y,
                      const int64_t* __restrict__ len, int64_t B, int64_t T_, int64_t To,
                      int64_t Cout, int64_t K, T* __restrict__ g) {
-  const int64_t n = B * T_ * Cout, stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += stride) {
+  const int64_t n = B * T_ * Cout;
+  for (int64_t i = flat_index(); i < n; i += flat_stride()) {
     const int64_t o = i % Cout, row = i / Cout, t = row % T_, b = row / T_;
     T v = T(0);
     if (t < out_len_of(len, b, K, To)) {
@@ -103,10 +99,9 @@ template <class T>
 __global__ void __launch_bounds__(train::kThreads)
     col2im_gather_kernel(const T* __restrict__ P, int64_t R, int64_t Cin, int64_t K,
                          T* __restrict__ dx) {
-  const int64_t n = R * Cin, stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  const int64_t n = R * Cin;
   const int64_t KC = K * Cin;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += stride) {
+  for (int64_t i = flat_index(); i < n; i += flat_stride()) {
     const int64_t c = i % Cin, r = i / Cin;
     const int64_t k1 = r < K - 1 ? r : K - 1;
     T acc = T(0);

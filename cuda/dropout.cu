@@ -30,9 +30,7 @@ template <class T>
 __global__ void __launch_bounds__(train::kThreads)
     dropout_kernel(const T* __restrict__ in, int64_t n, uint64_t key, uint64_t threshold,
                    T scale, T* __restrict__ out) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += stride) {
+  for (int64_t i = flat_index(); i < n; i += flat_stride()) {
     const T f = u53_d(key, static_cast<uint64_t>(i)) >= threshold ? scale : T(0);
     out[i] = in ? in[i] * f : f;
   }

@@ -6,12 +6,11 @@
 // that tests/cuda_emu can run them.
 #include <cuda_runtime.h>
 
-#include <algorithm>
-
 #include "cuda_check.hpp"
 #include "cuda_lengths.cuh"
 #include "device_buffer.cuh"
 #include "embedding.cuh"
+#include "grid_stride.cuh"
 
 namespace chronoscale {
 inline namespace v1 {
@@ -51,12 +50,6 @@ struct ScanArgs {
   int64_t V, n_tiles;
 };
 
-__device__ __forceinline__ int64_t flat_index() {
-  return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-}
-__device__ __forceinline__ int64_t flat_stride() {
-  return static_cast<int64_t>(gridDim.x) * blockDim.x;
-}
 __device__ __forceinline__ int64_t length_at(const int64_t* len, int64_t b, int64_t T) {
   return len ? len[b] : T;
 }
@@ -154,10 +147,7 @@ __global__ void tile_scan_kernel(const ScanArgs a) {
   }
 }
 
-unsigned blocks_for(int64_t items) {
-  const int64_t n = (items + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(std::min<int64_t>(std::max<int64_t>(n, 1), kMaxBlocks));
-}
+unsigned blocks_for(int64_t items) { return grid_blocks(items, kThreads, kMaxBlocks); }
 
 template <class Args>
 void launch(const void* kernel, dim3 grid, int threads, const Args& a, cudaStream_t s,

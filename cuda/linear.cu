@@ -20,9 +20,7 @@ template <class T>
 __global__ void __launch_bounds__(train::kThreads)
     bias_act_kernel(T* __restrict__ y, const T* __restrict__ b, int64_t total, int64_t O,
                     int act) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
-       i += stride) {
+  for (int64_t i = flat_index(); i < total; i += flat_stride()) {
     const T z = b ? y[i] + b[i % O] : y[i];
     y[i] = train::activate(z, act);
   }
@@ -32,9 +30,7 @@ template <class T>
 __global__ void __launch_bounds__(train::kThreads)
     act_grad_kernel(const T* __restrict__ dy, const T* __restrict__ y, int64_t total, int act,
                     T* __restrict__ g) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
-       i += stride)
+  for (int64_t i = flat_index(); i < total; i += flat_stride())
     g[i] = train::activation_grad(dy[i], y[i], act);
 }
 

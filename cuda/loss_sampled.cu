@@ -9,6 +9,7 @@
 #include <cmath>
 #include <vector>
 
+#include "../cpp/src/sampled_log_q.hpp"
 #include "gemm.cuh"
 #include "loss.cuh"
 #include "train_common.cuh"
@@ -24,9 +25,8 @@ template <class T>
 __global__ void __launch_bounds__(train::kThreads)
     gather_rows_kernel(const T* __restrict__ items, const int64_t* __restrict__ neg, int64_t S,
                        int64_t D, T* __restrict__ eneg) {
-  const int64_t n = S * D, stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += stride)
+  const int64_t n = S * D;
+  for (int64_t i = flat_index(); i < n; i += flat_stride())
     eneg[i] = items[neg[i / D] * D + i % D];
 }
 
@@ -87,9 +87,8 @@ __global__ void __launch_bounds__(train::kThreads)
     add_target_kernel(const T* __restrict__ items, const int64_t* __restrict__ target,
                       const T* __restrict__ g0, int64_t N, int64_t D, int64_t ignore_index,
                       T* __restrict__ d_user) {
-  const int64_t n_el = N * D, stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n_el;
-       i += stride) {
+  const int64_t n_el = N * D;
+  for (int64_t i = flat_index(); i < n_el; i += flat_stride()) {
     const int64_t n = i / D, t = target[n];
     if (t != ignore_index) d_user[i] += g0[n] * items[t * D + i % D];
   }
@@ -123,15 +122,7 @@ double sampled_softmax_loss(const SampledSoftmaxDims& d, const SampledSoftmaxInp
   const auto s = static_cast<cudaStream_t>(stream);
   const int64_t N = d.N, D = d.D, S = d.S, U = static_cast<int64_t>(plan.rows.size());
   const int64_t* target = in.target.ptr<int64_t>();
-  // log(S q[i]) on the host, exactly as the CPU kernel computes it.
-  const double log_s = std::log(static_cast<double>(S));
-  auto log_sq = [&](int64_t i) {
-    if (!in.log_q.defined()) return log_s - plan.log_norm;
-    const double lq = in.log_q.dtype == DType::float32
-                          ? static_cast<double>(in.log_q.ptr<float>()[i])
-                          : in.log_q.ptr<double>()[i];
-    return log_s + lq - plan.log_norm;
-  };
+  const SampledLogQ log_sq(in, plan, S);  // on the host, as the CPU kernel computes it
   int64_t K = 0;
   // One host block of int64 (negatives, target, offsets, sources) and one of T (corrections).
   std::vector<int64_t> ints;

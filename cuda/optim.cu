@@ -74,15 +74,12 @@ __device__ __forceinline__ void sgd_elem(T* p, T g, T* buf, const SgdC<T>& c) {
   *p -= c.lr * (c.nesterov ? gi + c.mom * b : b);
 }
 
-#define CS_GRID_STRIDE(i, n)                                                                 \
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n);    \
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-
 template <class T>
 __global__ void __launch_bounds__(train::kThreads)
     adam_kernel(T* __restrict__ p, const T* __restrict__ g, T* __restrict__ m,
                 T* __restrict__ v, int64_t n, AdamC<T> c) {
-  CS_GRID_STRIDE(i, n) adam_elem(p + i, g[i], m + i, v + i, c);
+  for (int64_t i = flat_index(); i < n; i += flat_stride())
+    adam_elem(p + i, g[i], m + i, v + i, c);
 }
 
 template <class T>
@@ -111,7 +108,7 @@ template <class T>
 __global__ void __launch_bounds__(train::kThreads)
     adam_rows_kernel(T* __restrict__ p, const int64_t* __restrict__ rows, int64_t U, int64_t D,
                      const T* __restrict__ g, T* __restrict__ m, T* __restrict__ v, AdamC<T> c) {
-  CS_GRID_STRIDE(i, U * D) {
+  for (int64_t i = flat_index(); i < U * D; i += flat_stride()) {
     const int64_t e = rows[i / D] * D + i % D;
     adam_elem(p + e, g[i], m + e, v + e, c);
   }
@@ -121,14 +118,15 @@ template <class T>
 __global__ void __launch_bounds__(train::kThreads)
     sgd_kernel(T* __restrict__ p, const T* __restrict__ g, T* __restrict__ buf, int64_t n,
                SgdC<T> c) {
-  CS_GRID_STRIDE(i, n) sgd_elem(p + i, g[i], buf ? buf + i : nullptr, c);
+  for (int64_t i = flat_index(); i < n; i += flat_stride())
+    sgd_elem(p + i, g[i], buf ? buf + i : nullptr, c);
 }
 
 template <class T>
 __global__ void __launch_bounds__(train::kThreads)
     sgd_rows_kernel(T* __restrict__ p, const int64_t* __restrict__ rows, int64_t U, int64_t D,
                     const T* __restrict__ g, T* __restrict__ buf, SgdC<T> c) {
-  CS_GRID_STRIDE(i, U * D) {
+  for (int64_t i = flat_index(); i < U * D; i += flat_stride()) {
     const int64_t e = rows[i / D] * D + i % D;
     sgd_elem(p + e, g[i], buf ? buf + e : nullptr, c);
   }
@@ -171,8 +169,6 @@ __global__ void __launch_bounds__(train::kThreads)
     for (int64_t i = threadIdx.x; i < ch.n; i += blockDim.x) ch.p[i] *= f;
   }
 }
-
-#undef CS_GRID_STRIDE
 
 template <class T>
 SgdC<T> sgd_coef(const SgdOptions& o) {

@@ -3,9 +3,8 @@
 // them. Grid-stride loops over flat (row, channel) indices; no shared memory, no atomics.
 #include <cuda_runtime.h>
 
-#include <algorithm>
-
 #include "cuda_check.hpp"
+#include "grid_stride.cuh"
 #include "host_upload.cuh"
 #include "pool.cuh"
 
@@ -40,13 +39,6 @@ struct PoolBwdArgs {
   int64_t B, T_, C, W, ldy, size, stride;
   int mode, accumulate;
 };
-
-__device__ __forceinline__ int64_t flat_index() {
-  return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-}
-__device__ __forceinline__ int64_t flat_stride() {
-  return static_cast<int64_t>(gridDim.x) * blockDim.x;
-}
 
 template <class T>
 __global__ void pool_forward_kernel(const PoolFwdArgs<T> a) {
@@ -126,15 +118,11 @@ __global__ void time_pool_backward_kernel(const PoolBwdArgs<T> a) {
   }
 }
 
-unsigned blocks_for(int64_t items) {
-  const int64_t n = (items + kPoolThreads - 1) / kPoolThreads;
-  return static_cast<unsigned>(std::min<int64_t>(std::max<int64_t>(n, 1), kPoolMaxBlocks));
-}
-
 template <class Args>
 void launch(const void* kernel, int64_t items, const Args& a, void* stream, const char* what) {
   void* args[] = {const_cast<Args*>(&a)};
-  check(cudaLaunchKernel(kernel, dim3(blocks_for(items)), dim3(kPoolThreads), args, 0,
+  const dim3 grid(grid_blocks(items, kPoolThreads, kPoolMaxBlocks));
+  check(cudaLaunchKernel(kernel, grid, dim3(kPoolThreads), args, 0,
                          static_cast<cudaStream_t>(stream)),
         what);
 }

@@ -12,6 +12,7 @@
 #include "chronoscale/error.hpp"
 #include "cuda_check.hpp"
 #include "device_buffer.cuh"
+#include "grid_stride.cuh"
 
 namespace chronoscale {
 inline namespace v1 {
@@ -25,8 +26,7 @@ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /// Blocks for n items at `per_block` items per block (at least 1, at most kMaxGrid).
 inline unsigned blocks_for(int64_t n, int64_t per_block = kThreads) {
-  const int64_t b = ceil_div(n, per_block);
-  return static_cast<unsigned>(b < 1 ? 1 : (b > kMaxGrid ? kMaxGrid : b));
+  return grid_blocks(n, per_block, kMaxGrid);
 }
 
 /// kernel<<<grid, block, 0, stream>>>(args...), launch checked (CudaError naming `name`). In the

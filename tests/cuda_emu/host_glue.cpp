@@ -14,34 +14,7 @@
 #include "../../cuda/recurrent_backward.cu"
 #include "../../cuda/recurrent_forward.cu"
 
-namespace chronoscale {
-inline namespace v1 {
-namespace cuda {
-
-template <class T>
-void gemm(cudaStream_t, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A,
-          int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc) {
-  for (int64_t m = 0; m < M; ++m)
-    for (int64_t n = 0; n < N; ++n) {
-      T s = T(0);
-      for (int64_t k = 0; k < K; ++k)
-        s += (ta ? A[k * lda + m] : A[m * lda + k]) * (tb ? B[n * ldb + k] : B[k * ldb + n]);
-      C[m * ldc + n] = s;
-    }
-}
-
-template <class T>
-void column_sum(cudaStream_t, const T* A, int64_t rows, int64_t cols, int64_t ld, T* out) {
-  for (int64_t c = 0; c < cols; ++c) {
-    T s = T(0);
-    for (int64_t r = 0; r < rows; ++r) s += A[r * ld + c];
-    out[c] = s;
-  }
-}
-
-}  // namespace cuda
-}  // namespace v1
-}  // namespace chronoscale
+#include "cpu_gemm.hpp"  // gemm, column_sum
 
 using namespace chronoscale;
 using namespace chronoscale::cuda;

@@ -1,4 +1,4 @@
-"""Test utilities: random lengths, central finite differences, relative errors."""
+"""Test utilities: random lengths, finite differences, relative errors, fake CUDA arrays."""
 
 from __future__ import annotations
 
@@ -60,3 +60,27 @@ def recurrent_backward(cell, dy, dh, dc, cache):
         return ops.lstm_backward(dy, dh, dc, cache)
     fn = ops.gru_backward if cell == "gru" else ops.rnn_backward
     return fn(dy, dh, cache) + (None,)
+
+
+class FakeCudaArray:
+    """Claims to be a CUDA array (``__cuda_array_interface__`` with a null pointer): for the
+    checks that a build or machine without CUDA raises a clear error; the pointer is never read."""
+
+    def __init__(self, shape, typestr="<f4"):
+        self.shape = shape
+        self.__cuda_array_interface__ = {
+            "shape": shape,
+            "typestr": typestr,
+            "data": (0, False),
+            "version": 3,
+        }
+
+
+def skip_if_cuda_device():
+    """Skip the calling test where a CUDA device is available (it checks the error without one)."""
+    import pytest
+
+    import chronoscale
+
+    if chronoscale.build_info()["cuda_available"]:
+        pytest.skip("a CUDA device is available")

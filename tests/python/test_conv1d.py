@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import chronoscale
 from chronoscale import ops
 
-from helpers import numeric_grad, random_lengths, rel_error
+from helpers import FakeCudaArray, numeric_grad, random_lengths, rel_error, skip_if_cuda_device
 
 
 def ref_conv1d(x, w, b, lengths, relu):
@@ -141,20 +140,9 @@ def test_bad_input(rng):
 
 
 def test_cuda_array_raises_without_crash():
-    if chronoscale.build_info()["cuda_available"]:
-        pytest.skip("a CUDA device is available")
-
-    class Fake:
-        def __init__(self, shape):
-            self.__cuda_array_interface__ = {
-                "shape": shape,
-                "typestr": "<f4",
-                "data": (0, False),
-                "version": 3,
-            }
-
+    skip_if_cuda_device()
     with pytest.raises(RuntimeError, match="CUDA"):
-        ops.conv1d_forward(Fake((2, 5, 3)), Fake((4, 3, 2)))
+        ops.conv1d_forward(FakeCudaArray((2, 5, 3)), FakeCudaArray((4, 3, 2)))
 
 
 @pytest.mark.torch

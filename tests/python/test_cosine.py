@@ -8,7 +8,7 @@ import pytest
 import chronoscale
 from chronoscale import ops
 
-from helpers import numeric_grad, random_lengths, rel_error
+from helpers import FakeCudaArray, numeric_grad, random_lengths, rel_error, skip_if_cuda_device
 
 
 def _cos(a, b, eps):
@@ -198,28 +198,15 @@ def test_bad_input(rng):
         ops.cosine_lag_backward(np.zeros((2, 4)), None)
 
 
-class _FakeCudaArray:
-    """Claims to be a CUDA array; its pointer must never be touched without a device."""
-
-    def __init__(self, shape, typestr="<f4"):
-        self.__cuda_array_interface__ = {
-            "shape": shape,
-            "typestr": typestr,
-            "data": (0, False),
-            "version": 3,
-        }
-
-
 def test_cuda_array_without_device_raises():
-    if chronoscale.build_info()["cuda_available"]:
-        pytest.skip("a CUDA device is available")
-    x = _FakeCudaArray((2, 3, 4))
+    skip_if_cuda_device()
+    x = FakeCudaArray((2, 3, 4))
     with pytest.raises(RuntimeError, match="CUDA") as e:
         ops.cosine_lag_forward(x)
     if chronoscale.build_info()["cuda"]:
         assert isinstance(e.value, chronoscale.CudaError)
     with pytest.raises(RuntimeError, match="CUDA"):
-        ops.cosine_query_forward(_FakeCudaArray((2, 4)), x)
+        ops.cosine_query_forward(FakeCudaArray((2, 4)), x)
 
 
 @pytest.mark.torch

@@ -8,7 +8,7 @@ import pytest
 import chronoscale
 from chronoscale import ops
 
-from helpers import numeric_grad, random_lengths, rel_error
+from helpers import FakeCudaArray, numeric_grad, random_lengths, rel_error, skip_if_cuda_device
 
 
 def _valid_mask(lengths, T):
@@ -168,21 +168,10 @@ def test_bad_input(rng):
 
 
 def test_cuda_array_raises_without_crash(rng):
-    if chronoscale.build_info()["cuda_available"]:
-        pytest.skip("a CUDA device is available")
-
-    class Fake:
-        def __init__(self):
-            self.__cuda_array_interface__ = {
-                "shape": (2, 4),
-                "typestr": "<i8",
-                "data": (0, False),
-                "version": 3,
-            }
-
+    skip_if_cuda_device()
     # The id range check reads ids on the host: the device check must come first.
     with pytest.raises(RuntimeError, match="CUDA"):
-        ops.embedding_forward(Fake(), rng.standard_normal((5, 3)))
+        ops.embedding_forward(FakeCudaArray((2, 4), "<i8"), rng.standard_normal((5, 3)))
 
 
 @pytest.mark.torch

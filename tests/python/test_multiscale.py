@@ -10,7 +10,7 @@ import pytest
 from chronoscale import ops
 from chronoscale.ops import Scale
 
-from helpers import numeric_grad, random_lengths, rel_error
+from helpers import FakeCudaArray, numeric_grad, random_lengths, rel_error, skip_if_cuda_device
 
 CELLS = ["lstm", "gru", "rnn_tanh", "rnn_sigmoid", "rnn_relu"]
 GATES = {"lstm": 4, "gru": 3}
@@ -390,19 +390,7 @@ def test_movielens_users_smoke(shared_data):
 
 
 def test_cuda_array_without_device_raises(rng):
-    import chronoscale
-
-    if chronoscale.build_info()["cuda_available"]:
-        pytest.skip("a CUDA device is available")
-
-    class Fake:
-        def __init__(self, shape):
-            self.__cuda_array_interface__ = {
-                "shape": shape,
-                "typestr": "<f4",
-                "data": (0, False),
-                "version": 3,
-            }
-
+    skip_if_cuda_device()
+    x, w = FakeCudaArray((2, 3, 4)), FakeCudaArray((16, 4))
     with pytest.raises(RuntimeError, match="CUDA"):
-        ops.multiscale_forward(Fake((2, 3, 4)), ["1"], [(Fake((16, 4)), Fake((16, 4)))])
+        ops.multiscale_forward(x, ["1"], [(w, FakeCudaArray((16, 4)))])

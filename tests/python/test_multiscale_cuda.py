@@ -7,43 +7,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_multiscale import make_weights, random_timestamps
+from test_multiscale import SCALES, make_weights, random_timestamps
+from train_gpu import check_pair, to_gpu
 
 from chronoscale import ops
-from chronoscale.ops import Scale
 
-from helpers import random_lengths, rel_error
+from helpers import random_lengths
 
 pytestmark = pytest.mark.gpu
 
 CELLS = ["lstm", "gru", "rnn_tanh", "rnn_relu"]
-TOL = {np.float32: 1e-4, np.float64: 1e-10}
-SCALES = [
-    Scale.parse("1"),
-    Scale.count(3, stride=2, mode="max"),
-    Scale.count(4, mode="sum", partial=False),
-    Scale.parse("5s"),
-    Scale.time(7, origin=3, mode="max"),
-]
-
-
-def check_pair(gpu, cpu, dtype, what):
-    import cupy as cp
-
-    if cpu is None:
-        assert gpu is None, what
-        return
-    assert isinstance(gpu, cp.ndarray), f"{what}: expected a CuPy array, got {type(gpu)}"
-    g = cp.asnumpy(gpu)
-    assert g.dtype == cpu.dtype and g.shape == cpu.shape, what
-    assert np.all(np.isfinite(g)), f"{what}: non-finite (unwritten?) entries"
-    assert rel_error(g, cpu) < TOL[dtype], f"{what}: rel. error {rel_error(g, cpu):.2e}"
-
-
-def to_gpu(a):
-    import cupy as cp
-
-    return None if a is None else cp.asarray(a)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -10,7 +10,7 @@ import pytest
 import chronoscale
 from chronoscale import ops
 
-from helpers import numeric_grad, random_lengths, rel_error
+from helpers import FakeCudaArray, numeric_grad, random_lengths, rel_error, skip_if_cuda_device
 
 MODES = ["max", "mean", "sum"]
 _REDUCE = {"max": np.max, "mean": np.mean, "sum": np.sum}
@@ -341,22 +341,9 @@ def test_time_bad_input(rng):
         ops.count_pool_backward(y, cache)
 
 
-class _FakeCudaArray:
-    """Claims to be a CUDA array; its pointer must never be touched without a device."""
-
-    def __init__(self, shape, typestr="<f4"):
-        self.__cuda_array_interface__ = {
-            "shape": shape,
-            "typestr": typestr,
-            "data": (0, False),
-            "version": 3,
-        }
-
-
 def test_cuda_array_without_device_raises():
-    if chronoscale.build_info()["cuda_available"]:
-        pytest.skip("a CUDA device is available")
-    x = _FakeCudaArray((2, 3, 4))
+    skip_if_cuda_device()
+    x = FakeCudaArray((2, 3, 4))
     with pytest.raises(RuntimeError, match="CUDA") as e:
         ops.count_pool_forward(x, 2)
     if chronoscale.build_info()["cuda"]:

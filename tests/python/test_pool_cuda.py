@@ -7,25 +7,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from test_pool import random_timestamps
+from train_gpu import check_pair
 
 from chronoscale import ops
 
-from helpers import random_lengths, rel_error
+from helpers import random_lengths
 
 pytestmark = pytest.mark.gpu
 
 MODES = ["max", "mean", "sum"]
-TOL = {np.float32: 1e-4, np.float64: 1e-10}
-
-
-def check_pair(gpu, cpu, dtype, what):
-    import cupy as cp
-
-    assert isinstance(gpu, cp.ndarray), f"{what}: expected a CuPy array, got {type(gpu)}"
-    g = cp.asnumpy(gpu)
-    assert g.dtype == cpu.dtype and g.shape == cpu.shape, what
-    assert np.all(np.isfinite(g)), f"{what}: non-finite (unwritten?) entries"
-    assert rel_error(g, cpu) < TOL[dtype], f"{what}: rel. error {rel_error(g, cpu):.2e}"
 
 
 def check_host(gpu, cpu, what):

@@ -10,22 +10,16 @@ CHRONOSCALE_TEST_EMU=1 pytest tests/python/test_pool_cuda_emu.py
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import shutil
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
+from cuda_emu_build import CUDA, EMU, ROOT, load_harness
 from test_pool import random_timestamps
 
 from chronoscale import ops
 
 from helpers import random_lengths, rel_error
 
-ROOT = Path(__file__).resolve().parents[2]
-EMU = ROOT / "tests" / "cuda_emu"
 MODES = {"max": 0, "mean": 1, "sum": 2}
 P = ctypes.c_void_p
 I64P = ctypes.POINTER(ctypes.c_int64)
@@ -57,39 +51,17 @@ class EmuEmbedding(ctypes.Structure):
     ]
 
 
-SOURCES = ["harness_pool.cpp"]
 CPP = [ROOT / "cpp" / "src" / "pool.cpp", ROOT / "cpp" / "src" / "cpu" / "pool.cpp"]
-
-
-def _sources():
-    files = [EMU / f for f in SOURCES] + [EMU / "emu.hpp", *sorted((EMU / "include").glob("*.h"))]
-    files += [ROOT / "cuda" / f for f in ("pool.cu", "embedding.cu")]
-    files += sorted((ROOT / "cuda").glob("*.cuh")) + CPP
-    files += sorted((ROOT / "cpp" / "src").glob("*.hpp"))
-    files += sorted((ROOT / "cpp" / "include" / "chronoscale").glob("*.hpp"))
-    return files
 
 
 @pytest.fixture(scope="module")
 def emu():
-    if os.environ.get("CHRONOSCALE_TEST_EMU", "") in ("", "0"):
-        pytest.skip("set CHRONOSCALE_TEST_EMU=1 to run the CUDA kernels in the CPU emulator")
-    digest = hashlib.sha256()
-    for f in _sources():
-        digest.update(f.read_bytes())
-    lib = ROOT / "build" / "cuda_emu" / f"harness_pool-{digest.hexdigest()[:16]}.so"
-    if not lib.exists():
-        cxx = shutil.which(os.environ.get("CXX", "g++"))
-        if cxx is None:
-            pytest.skip("no C++ compiler")
-        lib.parent.mkdir(parents=True, exist_ok=True)
-        tmp = lib.with_suffix(f".{os.getpid()}.tmp")
-        inc = [EMU / "include", ROOT / "cuda", ROOT / "cpp" / "include", ROOT / "cpp" / "src"]
-        cmd = [cxx, "-std=c++20", "-O1", "-shared", "-fPIC", "-fopenmp", "-Wno-unknown-pragmas"]
-        cmd += [f"-I{p}" for p in inc] + [str(EMU / f) for f in SOURCES] + [str(c) for c in CPP]
-        subprocess.run([*cmd, "-o", str(tmp)], check=True)
-        tmp.rename(lib)
-    h = ctypes.CDLL(str(lib))
+    h = load_harness(
+        "harness_pool",
+        [EMU / "harness_pool.cpp", *CPP],
+        [CUDA / "pool.cu", CUDA / "embedding.cu"],
+        ["-fopenmp"],
+    )
     h.emu_pool_error.restype = ctypes.c_char_p
     h.emu_pool.argtypes = [ctypes.POINTER(EmuPool)]
     h.emu_embedding.argtypes = [ctypes.POINTER(EmuEmbedding)]

@@ -12,19 +12,16 @@ first time for given sources): CHRONOSCALE_TEST_EMU=1 pytest tests/python/test_r
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import os
 import shutil
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
+from cuda_emu_build import CUDA, EMU, load_harness
 
 from helpers import random_lengths, recurrent_backward, recurrent_forward, rel_error
 
-ROOT = Path(__file__).resolve().parents[2]
-EMU = ROOT / "tests" / "cuda_emu"
 CELL_IDS = {"rnn_tanh": 0, "rnn_sigmoid": 1, "rnn_relu": 2, "lstm": 3, "gru": 4}
 GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_sigmoid": 1, "rnn_relu": 1}
 RESIDENT, GRID, STEP = 2, 1, 0
@@ -73,33 +70,9 @@ HARNESS = ["harness.cpp", "host_glue.cpp"]
 HOST_SOURCES = ["recurrent_plan.cu", "recurrent_forward.cu", "recurrent_backward.cu", "cublas.cu"]
 
 
-def _sources():
-    files = [EMU / f for f in HARNESS] + [EMU / "emu.hpp", *sorted((EMU / "include").glob("*.h"))]
-    files += sorted((ROOT / "cuda").glob("*.cuh")) + [ROOT / "cuda" / f for f in HOST_SOURCES]
-    files += sorted((ROOT / "cpp" / "include" / "chronoscale").glob("*.hpp"))
-    return files
-
-
 @pytest.fixture(scope="module")
 def emu():
-    digest = hashlib.sha256()
-    for f in _sources():
-        digest.update(f.read_bytes())
-    lib = ROOT / "build" / "cuda_emu" / f"harness-{digest.hexdigest()[:16]}.so"
-    if os.environ.get("CHRONOSCALE_TEST_EMU", "") in ("", "0"):
-        pytest.skip("set CHRONOSCALE_TEST_EMU=1 to run the CUDA kernels in the CPU emulator")
-    if not lib.exists():
-        cxx = shutil.which(os.environ.get("CXX", "g++"))
-        if cxx is None:
-            pytest.skip("no C++ compiler")
-        lib.parent.mkdir(parents=True, exist_ok=True)
-        tmp = lib.with_suffix(f".{os.getpid()}.tmp")
-        inc = [f"-I{EMU / 'include'}", f"-I{ROOT / 'cuda'}", f"-I{ROOT / 'cpp' / 'include'}"]
-        cmd = [cxx, "-std=c++20", "-O1", "-shared", "-fPIC", "-Wno-unknown-pragmas", *inc]
-        srcs = [str(EMU / f) for f in HARNESS]
-        subprocess.run([*cmd, *srcs, "-o", str(tmp)], check=True)
-        tmp.rename(lib)
-    h = ctypes.CDLL(str(lib))
+    h = load_harness("harness", [EMU / f for f in HARNESS], [CUDA / f for f in HOST_SOURCES])
     h.emu_last_error.restype = ctypes.c_char_p
     h.emu_glue_error.restype = ctypes.c_char_p
     i32, i64 = ctypes.c_int, ctypes.c_int64

@@ -12,21 +12,15 @@ harness into build/cuda_emu/ the first time for given sources, then a few second
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import shutil
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
+from cuda_emu_build import CUDA, EMU, load_harness
 
 from chronoscale import _core, ops
 
 from helpers import random_lengths, rel_error
 
-ROOT = Path(__file__).resolve().parents[2]
-EMU = ROOT / "tests" / "cuda_emu"
 SOURCES = ["conv1d.cu", "dropout.cu", "linear.cu", "loss.cu", "loss_sampled.cu", "optim.cu"]
 P = ctypes.c_void_p
 I32, I64, U64, F64 = ctypes.c_int, ctypes.c_int64, ctypes.c_uint64, ctypes.c_double
@@ -37,34 +31,9 @@ KINDS = {"mse": 0, "mae": 1, "huber": 2, "bce_with_logits": 3}
 SEEDS = (1, 2)
 
 
-def _sources():
-    files = [EMU / "harness_train.cpp", EMU / "emu.hpp", *sorted((EMU / "include").glob("*.h"))]
-    files += sorted((ROOT / "cuda").glob("*.cuh")) + [ROOT / "cuda" / f for f in SOURCES]
-    files += sorted((ROOT / "cpp" / "include" / "chronoscale").glob("*.hpp"))
-    files += [ROOT / "cpp" / "src" / "cpu" / f for f in ("rng.hpp", "optim.hpp")]
-    return files
-
-
 @pytest.fixture(scope="module")
 def emu():
-    if os.environ.get("CHRONOSCALE_TEST_EMU", "") in ("", "0"):
-        pytest.skip("set CHRONOSCALE_TEST_EMU=1 to run the CUDA kernels in the CPU emulator")
-    digest = hashlib.sha256()
-    for f in _sources():
-        digest.update(f.read_bytes())
-    lib = ROOT / "build" / "cuda_emu" / f"train-{digest.hexdigest()[:16]}.so"
-    if not lib.exists():
-        cxx = shutil.which(os.environ.get("CXX", "g++"))
-        if cxx is None:
-            pytest.skip("no C++ compiler")
-        lib.parent.mkdir(parents=True, exist_ok=True)
-        tmp = lib.with_suffix(f".{os.getpid()}.tmp")
-        inc = [EMU / "include", ROOT / "cuda", ROOT / "cpp" / "include", ROOT / "cpp" / "src"]
-        cmd = [cxx, "-std=c++20", "-O1", "-shared", "-fPIC", "-Wno-unknown-pragmas"]
-        cmd += [f"-I{d}" for d in inc] + [str(EMU / "harness_train.cpp"), "-o", str(tmp)]
-        subprocess.run(cmd, check=True)
-        tmp.rename(lib)
-    h = ctypes.CDLL(str(lib))
+    h = load_harness("train", [EMU / "harness_train.cpp"], [CUDA / f for f in SOURCES])
     h.emu_train_error.restype = ctypes.c_char_p
     h.emu_train_seed.argtypes = [ctypes.c_uint32]
     h.emu_dropout.argtypes = [I32, P, I64, F64, U64, P]

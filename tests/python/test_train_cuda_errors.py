@@ -10,19 +10,8 @@ import pytest
 import chronoscale
 from chronoscale import ops
 
-
-class Fake:
-    """Claims to be a CUDA array; its (null) pointer must never be read."""
-
-    def __init__(self, shape, typestr="<f4"):
-        self.shape = shape
-        self.__cuda_array_interface__ = {
-            "shape": shape,
-            "typestr": typestr,
-            "data": (0, False),
-            "version": 3,
-        }
-
+from helpers import FakeCudaArray as Fake
+from helpers import skip_if_cuda_device
 
 CALLS = {
     "conv1d": lambda: ops.conv1d_forward(Fake((2, 5, 3)), Fake((4, 3, 2))),
@@ -50,8 +39,7 @@ CALLS = {
 
 @pytest.mark.parametrize("op", list(CALLS))
 def test_cuda_array_raises_without_device(op):
-    if chronoscale.build_info()["cuda_available"]:
-        pytest.skip("a CUDA device is available")
+    skip_if_cuda_device()
     with pytest.raises(RuntimeError, match="CUDA") as e:
         CALLS[op]()
     if chronoscale.build_info()["cuda"]:

@@ -1,5 +1,5 @@
-"""Helpers of the GPU tests of the training ops (test_{conv1d,linear,dropout,optim,loss}_cuda.py):
-every CUDA result is compared with the CPU kernels' result on the same random inputs."""
+"""Helpers of the GPU tests (test_*_cuda.py): every CUDA result is compared with the CPU kernels'
+result on the same random inputs."""
 
 from __future__ import annotations
 
@@ -30,6 +30,14 @@ def check(gpu, cpu, tol, what):
     assert g.dtype == cpu.dtype and g.shape == cpu.shape, what
     assert np.all(np.isfinite(g)), f"{what}: non-finite (unwritten?) entries"
     assert rel_error(g, cpu) < tol, f"{what}: rel. error {rel_error(g, cpu):.2e}"
+
+
+def check_pair(gpu, cpu, dtype, what):
+    """check() at TOL[dtype]; cpu None (an absent output) requires gpu None."""
+    if cpu is None:
+        assert gpu is None, what
+        return
+    check(gpu, cpu, TOL[dtype], what)
 
 
 def poison(shapes, dtype):

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "../blas.hpp"
+#include "../sampled_log_q.hpp"
 #include "loss.hpp"
 #include "mathfn.hpp"
 #include "parallel.hpp"
@@ -67,15 +68,7 @@ double sampled_softmax_loss(const SampledSoftmaxDims& d, const SampledSoftmaxInp
   const T* items = in.items.ptr<T>();
   const int64_t* target = in.target.ptr<int64_t>();
   const int64_t* neg = plan.negatives.data();
-  const double log_s = std::log(static_cast<double>(S));
-  // log(S q[i]): the log expected number of draws of item i.
-  auto log_sq = [&](int64_t i) {
-    if (!in.log_q.defined()) return log_s - plan.log_norm;
-    const double lq = in.log_q.dtype == DType::float32
-                          ? static_cast<double>(in.log_q.ptr<float>()[i])
-                          : in.log_q.ptr<double>()[i];
-    return log_s + lq - plan.log_norm;
-  };
+  const SampledLogQ log_sq(in, plan, S);  // log(S q[i]): expected draws of item i
   int64_t K = 0;
   for (int64_t n = 0; n < N; ++n) K += target[n] != in.ignore_index;
 

@@ -1,0 +1,38 @@
+#pragma once
+// Plain CPU loops standing in for chronoscale::cuda::gemm and column_sum (cuda/gemm.cuh) in the
+// emulator harnesses that run host code (host_glue.cpp, harness_train.cpp): "device" memory is
+// host memory there, and the GEMM and column-sum kernels are checked on their own (harness.cpp).
+#include <cuda_runtime.h>  // tests/cuda_emu/include: the emulator
+
+#include <cstdint>
+
+namespace chronoscale {
+inline namespace v1 {
+namespace cuda {
+
+/// C = op(A) op(B) (row-major, op = transpose where ta / tb); the stream is ignored.
+template <class T>
+void gemm(cudaStream_t, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A,
+          int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc) {
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      T s = T(0);
+      for (int64_t k = 0; k < K; ++k)
+        s += (ta ? A[k * lda + m] : A[m * lda + k]) * (tb ? B[n * ldb + k] : B[k * ldb + n]);
+      C[m * ldc + n] = s;
+    }
+}
+
+/// out[c] = sum over the rows of A[r, c] (row stride ld); the stream is ignored.
+template <class T>
+void column_sum(cudaStream_t, const T* A, int64_t rows, int64_t cols, int64_t ld, T* out) {
+  for (int64_t c = 0; c < cols; ++c) {
+    T s = T(0);
+    for (int64_t r = 0; r < rows; ++r) s += A[r * ld + c];
+    out[c] = s;
+  }
+}
+
+}  // namespace cuda
+}  // namespace v1
+}  // namespace chronoscale

@@ -1,0 +1,59 @@
+"""Build and load a CPU-emulator harness (tests/cuda_emu): CUDA sources compiled by the host C++
+compiler against the emulated runtime (tests/cuda_emu/include), loaded with ctypes. The shared
+library is cached in build/cuda_emu/ under a hash of every file it may read, so the first run
+for given sources compiles it and later runs reuse it. Opt-in: without CHRONOSCALE_TEST_EMU=1
+the tests that use it are skipped."""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EMU = ROOT / "tests" / "cuda_emu"
+CUDA = ROOT / "cuda"
+INCLUDES = [EMU / "include", CUDA, ROOT / "cpp" / "include", ROOT / "cpp" / "src"]
+FLAGS = ["-std=c++20", "-O1", "-shared", "-fPIC", "-Wno-unknown-pragmas"]
+
+
+def _headers():
+    """Headers any harness may include: the emulator's, cuda/, the public and internal ones."""
+    files = [*sorted(EMU.glob("*.hpp")), *sorted((EMU / "include").glob("*.h"))]
+    files += sorted(CUDA.glob("*.cuh"))
+    files += sorted((ROOT / "cpp" / "include" / "chronoscale").glob("*.hpp"))
+    for d in (ROOT / "cpp" / "src", ROOT / "cpp" / "src" / "cpu"):
+        files += sorted(d.glob("*.hpp"))
+    return files
+
+
+def require_emu():
+    if os.environ.get("CHRONOSCALE_TEST_EMU", "") in ("", "0"):
+        pytest.skip("set CHRONOSCALE_TEST_EMU=1 to run the CUDA kernels in the CPU emulator")
+
+
+def load_harness(name, sources, included=(), flags=()) -> ctypes.CDLL:
+    """Compile ``sources`` (paths, compiled and linked together) into
+    build/cuda_emu/<name>-<hash>.so and load it. ``included``: further files the sources
+    #include that are not headers (the cuda/*.cu files), hashed with them; ``flags``: extra
+    compiler flags (e.g. -fopenmp)."""
+    require_emu()
+    digest = hashlib.sha256(" ".join(flags).encode())
+    for f in [*sources, *included, *_headers()]:
+        digest.update(Path(f).read_bytes())
+    lib = ROOT / "build" / "cuda_emu" / f"{name}-{digest.hexdigest()[:16]}.so"
+    if not lib.exists():
+        cxx = shutil.which(os.environ.get("CXX", "g++"))
+        if cxx is None:
+            pytest.skip("no C++ compiler")
+        lib.parent.mkdir(parents=True, exist_ok=True)
+        tmp = lib.with_suffix(f".{os.getpid()}.tmp")
+        cmd = [cxx, *FLAGS, *flags, *[f"-I{d}" for d in INCLUDES], *[str(s) for s in sources]]
+        subprocess.run([*cmd, "-o", str(tmp)], check=True)
+        tmp.rename(lib)
+    return ctypes.CDLL(str(lib))
