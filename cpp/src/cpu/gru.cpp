@@ -12,15 +12,15 @@ struct GruCell {
   static constexpr bool kSplit = true, kHasC = false, kHasAux = true;
 
   template <class T>
-  void forward_row(int64_t n, int64_t H, T* g, const T* hg, const T* bi, const T* bh, T* h, T*,
-                   T* aux) const {
+  void forward_row(int64_t n, int64_t H, const T* gi, T* g, const T* hg, const T* bi,
+                   const T* bh, T* h, T*, T* aux) const {
     for_packs<T>(n, [&](int64_t j, auto tag) {
       using V = decltype(tag);
-      const V r = sigmoid(ld<V>(g + j) + ld<V>(bi + j) + ld<V>(hg + j) + ld<V>(bh + j));
-      const V z = sigmoid(ld<V>(g + H + j) + ld<V>(bi + H + j) + ld<V>(hg + H + j) +
+      const V r = sigmoid(ld<V>(gi + j) + ld<V>(bi + j) + ld<V>(hg + j) + ld<V>(bh + j));
+      const V z = sigmoid(ld<V>(gi + H + j) + ld<V>(bi + H + j) + ld<V>(hg + H + j) +
                           ld<V>(bh + H + j));
       const V hn = ld<V>(hg + 2 * H + j) + ld<V>(bh + 2 * H + j);
-      const V nn = tanh_(ld<V>(g + 2 * H + j) + ld<V>(bi + 2 * H + j) + r * hn);
+      const V nn = tanh_(ld<V>(gi + 2 * H + j) + ld<V>(bi + 2 * H + j) + r * hn);
       st(g + j, r);
       st(g + H + j, z);
       st(g + 2 * H + j, nn);

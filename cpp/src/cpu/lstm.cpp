@@ -12,14 +12,14 @@ struct LstmCell {
   static constexpr bool kSplit = false, kHasC = true, kHasAux = true;
 
   template <class T>
-  void forward_row(int64_t n, int64_t H, T* g, const T*, const T* bi, const T*, T* h, T* c,
-                   T* aux) const {
+  void forward_row(int64_t n, int64_t H, const T* gi, T* g, const T* hg, const T* bi, const T*,
+                   T* h, T* c, T* aux) const {
     for_packs<T>(n, [&](int64_t j, auto tag) {
       using V = decltype(tag);
-      const V i = sigmoid(ld<V>(g + j) + ld<V>(bi + j));
-      const V f = sigmoid(ld<V>(g + H + j) + ld<V>(bi + H + j));
-      const V gg = tanh_(ld<V>(g + 2 * H + j) + ld<V>(bi + 2 * H + j));
-      const V o = sigmoid(ld<V>(g + 3 * H + j) + ld<V>(bi + 3 * H + j));
+      auto pre = [&](int64_t k) {
+        return ld<V>(gi + k * H + j) + ld<V>(hg + k * H + j) + ld<V>(bi + k * H + j);
+      };
+      const V i = sigmoid(pre(0)), f = sigmoid(pre(1)), gg = tanh_(pre(2)), o = sigmoid(pre(3));
       const V cn = f * ld<V>(c + j) + i * gg;
       st(g + j, i);
       st(g + H + j, f);
