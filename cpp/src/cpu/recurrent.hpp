@@ -87,7 +87,7 @@ void recurrent_forward_cpu(const Cell& cell, const RecurrentDims& d, const Recur
     T* hs = hs_all + i0 * H;
     T* cs = cs_all + i0 * H;
     T* hg = hg_all + i0 * GH;
-    const StepWeights<T> wp(true, w_hh, G, H, u0, u1, plan.units);
+    const StepWeights<T> wp(true, w_hh, G, H, H, u0, u1, plan.units);
     auto unit_copy = [&](T* dst, const T* src) {
       if (src) std::memcpy(dst, src + u0, sizeof(T) * nu);
       else std::memset(dst, 0, sizeof(T) * nu);
@@ -181,7 +181,7 @@ void recurrent_backward_cpu(const Cell& cell, const RecurrentDims& d, const Tens
     T* dhs = dhs_all + i0 * H;
     T* dcs = dcs_all + i0 * H;
     const T** A = arows.get() + tid * B;
-    const StepWeights<T> wp(false, in.w_hh.ptr<T>(), G, H, u0, u1, plan.units);
+    const StepWeights<T> wp(false, in.w_hh.ptr<T>(), G, H, H, u0, u1, plan.units);
     T* dbt = db.get() + tid * nb;
     for (int64_t i = 0; i < n && nu > 0; ++i) {
       const int64_t b = rows[i];

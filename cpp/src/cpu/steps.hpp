@@ -153,24 +153,27 @@ void repack_rows(const RowOrder& o, int64_t B, int64_t T_, int64_t C, const T* s
   });
 }
 
-// The recurrent weights as one thread's step products read them: the columns it computes
-// (all G*H of W_hh^T for the forward, or gate k's units u0..u1 as group k; W_hh's units u0..u1
-// for the backward), packed for step_gemm.
+// A weight matrix W [G*H, C] (C = H for W_hh, I for W_ih) as one thread's step products read
+// it, packed for step_gemm:
+//  * forward (`transposed`): W^T [C, G*H], all G*H columns, or with `units` gate k's units
+//    c0..c1 as group k;
+//  * backward: W itself [G*H, C], its columns c0..c1.
 template <class T>
 struct StepWeights {
   std::unique_ptr<T[]> data;
   int64_t cols = 0, group = 0;  // columns per group, elements per packed group
 
-  StepWeights(bool fwd, const T* w_hh, int64_t G, int64_t H, int64_t u0, int64_t u1,
-              bool units) {
-    const int64_t groups = fwd && units ? G : 1, K = fwd ? H : G * H;
-    cols = fwd && !units ? G * H : u1 - u0;
-    group = packed_size<T>(K, cols);
+  StepWeights(bool transposed, const T* w, int64_t G, int64_t H, int64_t C, int64_t c0,
+              int64_t c1, bool units) {
+    const int64_t groups = transposed && units ? G : 1, depth = transposed ? C : G * H;
+    cols = transposed && !units ? G * H : c1 - c0;
+    group = packed_size<T>(depth, cols);
     data = scratch<T>(groups * group);
     for (int64_t k = 0; k < groups; ++k)
-      pack_panels<T>(K, cols, fwd ? w_hh + (k * H + u0) * H : w_hh + u0, H, fwd,
+      pack_panels<T>(depth, cols, transposed ? w + (k * H + c0) * C : w + c0, C, transposed,
                      data.get() + k * group);
   }
+  const T* operator[](int64_t k) const { return data.get() + k * group; }
 };
 
 }  // namespace cpu
