@@ -34,8 +34,16 @@ import numpy as np
 import chronoscale
 from chronoscale import ops
 
-ML1M = Path(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "data",
-            "movielens-1m-sample", "sample_movielens_rating.dat.gz")
+ML1M = Path(
+    os.path.dirname(os.path.abspath(__file__)),
+    "..",
+    "..",
+    "..",
+    "shared",
+    "data",
+    "movielens-1m-sample",
+    "sample_movielens_rating.dat.gz",
+)
 
 
 def skewed_lengths(kind: str, B: int, T: int, mean: float, rng) -> np.ndarray:
@@ -82,18 +90,25 @@ def chronoscale_cases(x, L, w, dy, xs, ws, dys):
             _, _, cache = ops.gru_forward(x, *w, lengths=L)
             if backward:
                 ops.gru_backward(dy, None, cache)
+
         return run
 
     def multiscale(backward):
         def run():
-            _, cache = ops.multiscale_forward(xs, ["1", "4", "16"], ws, cell="gru", lengths=L,
-                                              count_feature=True)
+            _, cache = ops.multiscale_forward(
+                xs, ["1", "4", "16"], ws, cell="gru", lengths=L, count_feature=True
+            )
             if backward:
                 ops.multiscale_backward(dys, None, None, cache)
+
         return run
 
-    return {"gru fwd": gru(False), "gru fwd+bwd": gru(True),
-            "multiscale fwd": multiscale(False), "multiscale fwd+bwd": multiscale(True)}
+    return {
+        "gru fwd": gru(False),
+        "gru fwd+bwd": gru(True),
+        "multiscale fwd": multiscale(False),
+        "multiscale fwd+bwd": multiscale(True),
+    }
 
 
 def torch_cases(torch, x, L, w, dy):
@@ -108,10 +123,12 @@ def torch_cases(torch, x, L, w, dy):
     def run_gru(xx):
         if full:
             return gru(xx)[0]
-        packed = torch.nn.utils.rnn.pack_padded_sequence(xx, Lt, batch_first=True,
-                                                         enforce_sorted=False)
-        return torch.nn.utils.rnn.pad_packed_sequence(gru(packed)[0], batch_first=True,
-                                                      total_length=T)[0]
+        packed = torch.nn.utils.rnn.pack_padded_sequence(
+            xx, Lt, batch_first=True, enforce_sorted=False
+        )
+        return torch.nn.utils.rnn.pad_packed_sequence(
+            gru(packed)[0], batch_first=True, total_length=T
+        )[0]
 
     def fwd():
         with torch.no_grad():
@@ -145,6 +162,7 @@ def main(argv=None) -> dict:
     if not args.no_torch:
         try:
             import torch
+
             torch.set_num_threads(chronoscale.get_num_threads())
         except ImportError:
             print("torch not installed: no reference column")
@@ -156,8 +174,10 @@ def main(argv=None) -> dict:
     w = gru_weights(rng, I, H)
     ws = [gru_weights(rng, I, H) for _ in range(3)]
     dy = rng.standard_normal((B, T, H)).astype(np.float32)
-    lengths = {"full": np.full(B, T, np.int64),
-               "skewed": skewed_lengths(args.lengths, B, T, args.mean, rng)}
+    lengths = {
+        "full": np.full(B, T, np.int64),
+        "skewed": skewed_lengths(args.lengths, B, T, args.mean, rng),
+    }
     frac = lengths["skewed"].sum() / (B * T)
     load0 = os.getloadavg()
     fns, labels = {}, []
@@ -177,19 +197,35 @@ def main(argv=None) -> dict:
                 labels.append(name)
     res = timed(fns, args.repeat, args.rounds)
     load1 = os.getloadavg()
-    print(f"B={B} T={T} H={H} I={I} float32, threads={chronoscale.get_num_threads()}, "
-          f"skewed lengths ({args.lengths}): mean {lengths['skewed'].mean():.1f}, "
-          f"{lengths['skewed'].sum()} events in {B * T} slots ({100 * frac:.1f}%)")
+    print(
+        f"B={B} T={T} H={H} I={I} float32, threads={chronoscale.get_num_threads()}, "
+        f"skewed lengths ({args.lengths}): mean {lengths['skewed'].mean():.1f}, "
+        f"{lengths['skewed'].sum()} events in {B * T} slots ({100 * frac:.1f}%)"
+    )
     print(f"load average before {load0[0]:.2f} {load0[1]:.2f}, after {load1[0]:.2f} {load1[1]:.2f}")
-    print(f"{'':22}{'full ms':>10}{'skewed ms':>11}{'ratio':>7}   {'cpu full':>9}{'cpu skew':>9}"
-          f"{'ratio':>7}")
-    out = {"B": B, "T": T, "H": H, "I": I, "event_fraction": float(frac),
-           "threads": chronoscale.get_num_threads(), "load": [load0, load1], "rows": {}}
+    print(
+        f"{'':22}{'full ms':>10}{'skewed ms':>11}{'ratio':>7}   {'cpu full':>9}{'cpu skew':>9}"
+        f"{'ratio':>7}"
+    )
+    out = {
+        "B": B,
+        "T": T,
+        "H": H,
+        "I": I,
+        "event_fraction": float(frac),
+        "threads": chronoscale.get_num_threads(),
+        "load": [load0, load1],
+        "rows": {},
+    }
     for name in labels:
         (wf, cf), (ws_, cs) = res[(name, "full")], res[(name, "skewed")]
         print(f"{name:22}{wf:10.1f}{ws_:11.1f}{ws_ / wf:7.3f}   {cf:9.1f}{cs:9.1f}{cs / cf:7.3f}")
-        out["rows"][name] = {"full_ms": wf, "skewed_ms": ws_, "full_cpu_ms": cf,
-                             "skewed_cpu_ms": cs}
+        out["rows"][name] = {
+            "full_ms": wf,
+            "skewed_ms": ws_,
+            "full_cpu_ms": cf,
+            "skewed_cpu_ms": cs,
+        }
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=1)

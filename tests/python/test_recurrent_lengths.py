@@ -58,8 +58,9 @@ def test_outputs_and_cache_past_lengths(cell, path, rng, threads):
     p = make(rng, cell, B, T, I, H)
     lengths = skewed_lengths(rng, B, T)
     y, h_n, c_n, cache = forward(cell, p, lengths)
-    y_ref, h_ref, c_ref = reference(cell, p["x"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"],
-                                    p["h0"], p["c0"], lengths)
+    y_ref, h_ref, c_ref = reference(
+        cell, p["x"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"], p["h0"], p["c0"], lengths
+    )
     np.testing.assert_allclose(y, y_ref, rtol=1e-11, atol=1e-11)
     np.testing.assert_allclose(h_n, h_ref, rtol=1e-11, atol=1e-11)
     if cell == "lstm":
@@ -68,9 +69,10 @@ def test_outputs_and_cache_past_lengths(cell, path, rng, threads):
         assert not y[b, L:].any()
         # hprev[b, t]: the state entering step t, carried unchanged past the length.
         np.testing.assert_array_equal(cache.hprev[b, 0], p["h0"][b])
-        np.testing.assert_array_equal(cache.hprev[b, 1:L + 1], y[b, :min(L, T - 1)])
+        np.testing.assert_array_equal(cache.hprev[b, 1 : L + 1], y[b, : min(L, T - 1)])
         if L + 1 < T:
-            np.testing.assert_array_equal(cache.hprev[b, L + 1:], np.broadcast_to(h_n[b], (T - L - 1, H)))
+            carried = np.broadcast_to(h_n[b], (T - L - 1, H))
+            np.testing.assert_array_equal(cache.hprev[b, L + 1 :], carried)
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -91,13 +93,13 @@ def test_padded_batch_equals_rows_run_alone(cell, path, rng, threads):
             np.testing.assert_array_equal(grads[5][b], wh[b])  # dh0 = dh_n
             continue
         q = dict(p)
-        q["x"] = p["x"][b:b + 1, :L].copy()
-        q["h0"] = p["h0"][b:b + 1]
-        q["c0"] = None if p["c0"] is None else p["c0"][b:b + 1]
+        q["x"] = p["x"][b : b + 1, :L].copy()
+        q["h0"] = p["h0"][b : b + 1]
+        q["c0"] = None if p["c0"] is None else p["c0"][b : b + 1]
         yb, hb, _, _ = forward(cell, q, None)
         np.testing.assert_allclose(y[b, :L], yb[0], rtol=1e-12, atol=1e-13)
         np.testing.assert_allclose(h_n[b], hb[0], rtol=1e-12, atol=1e-13)
-        _, gb = loss_grads(cell, q, None, wy[b:b + 1, :L], wh[b:b + 1])
+        _, gb = loss_grads(cell, q, None, wy[b : b + 1, :L], wh[b : b + 1])
         np.testing.assert_allclose(grads[0][b, :L], gb[0][0], rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(grads[5][b], gb[5][0], rtol=1e-10, atol=1e-12)
         for k, g in zip(("w_ih", "w_hh", "b_ih", "b_hh"), gb[1:5]):
@@ -156,7 +158,8 @@ def test_all_lengths_zero(cell, path, rng, threads):
         np.testing.assert_array_equal(c_n, p["c0"])
     dh, dc = rng.standard_normal((B, H)), rng.standard_normal((B, H))
     dx, dw_ih, dw_hh, db_ih, db_hh, dh0, dc0 = backward(
-        cell, rng.standard_normal((B, T, H)), dh, dc if cell == "lstm" else None, cache)
+        cell, rng.standard_normal((B, T, H)), dh, dc if cell == "lstm" else None, cache
+    )
     for g in (dx, dw_ih, dw_hh, db_ih, db_hh):
         assert not g.any()
     np.testing.assert_array_equal(dh0, dh)
@@ -173,8 +176,9 @@ def test_step_product_widths_and_gradients(cell, H, rng):
     p = make(rng, cell, B, T, I, H)
     lengths = skewed_lengths(rng, B, T)
     y, h_n, _, _ = forward(cell, p, lengths)
-    y_ref, h_ref, _ = reference(cell, p["x"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"],
-                                p["h0"], p["c0"], lengths)
+    y_ref, h_ref, _ = reference(
+        cell, p["x"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"], p["h0"], p["c0"], lengths
+    )
     np.testing.assert_allclose(y, y_ref, rtol=1e-11, atol=1e-11)
     wy, wh = rng.standard_normal((B, T, H)), rng.standard_normal((B, H))
     _, grads = loss_grads(cell, p, lengths, wy, wh)
@@ -191,5 +195,5 @@ def test_step_product_widths_and_gradients(cell, H, rng):
         assert abs(num - ana) <= 1e-6 * max(abs(num), abs(ana), 1.0), (name, num, ana)
     p32 = {k: (None if v is None else v.astype(np.float32)) for k, v in p.items()}
     _, g32 = loss_grads(cell, p32, lengths, wy.astype(np.float32), wh.astype(np.float32))
-    for a, b in zip(g32[:len(names(cell))], grads):
+    for a, b in zip(g32[: len(names(cell))], grads):
         assert a.dtype == np.float32 and rel_error(a, b) < 1e-4
