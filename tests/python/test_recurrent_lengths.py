@@ -197,3 +197,40 @@ def test_step_product_widths_and_gradients(cell, H, rng):
     _, g32 = loss_grads(cell, p32, lengths, wy.astype(np.float32), wh.astype(np.float32))
     for a, b in zip(g32[: len(names(cell))], grads):
         assert a.dtype == np.float32 and rel_error(a, b) < 1e-4
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("path", list(PATHS))
+def test_without_initial_state(cell, path, rng, threads):
+    """h0 / c0 absent (the first step's recurrent product is skipped) gives exactly what explicit
+    zero states give, matches the reference, and has finite-difference gradients."""
+    B, T, I, H, n = PATHS[path]
+    threads(n)
+    p = make(rng, cell, B, T, I, H, init=False)
+    lengths = skewed_lengths(rng, B, T)
+    wy, wh = rng.standard_normal((B, T, H)), rng.standard_normal((B, H))
+    y, h_n, c_n, _ = forward(cell, p, lengths)
+    y_ref, h_ref, _ = reference(
+        cell, p["x"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"], None, None, lengths
+    )
+    np.testing.assert_allclose(y, y_ref, rtol=1e-11, atol=1e-11)
+    np.testing.assert_allclose(h_n, h_ref, rtol=1e-11, atol=1e-11)
+    z = dict(p, h0=np.zeros((B, H)), c0=np.zeros((B, H)) if cell == "lstm" else None)
+    for a, b in zip(forward(cell, p, lengths)[:3], forward(cell, z, lengths)[:3]):
+        if a is not None:
+            np.testing.assert_array_equal(a, b)
+    loss, grads = loss_grads(cell, p, lengths, wy, wh)
+    for a, b in zip(grads, loss_grads(cell, z, lengths, wy, wh)[1]):
+        if a is not None:
+            np.testing.assert_array_equal(a, b)
+    eps = 1e-6
+    for name, g in zip(["x", "w_hh"], [grads[0], grads[2]]):
+        v = rng.standard_normal(p[name].shape)
+        base = p[name]
+        p[name] = base + eps * v
+        lp = loss_grads(cell, p, lengths, wy, wh)[0]
+        p[name] = base - eps * v
+        lm = loss_grads(cell, p, lengths, wy, wh)[0]
+        p[name] = base
+        num, ana = (lp - lm) / (2 * eps), float((g * v).sum())
+        assert abs(num - ana) <= 1e-6 * max(abs(num), abs(ana), 1.0), (name, num, ana)

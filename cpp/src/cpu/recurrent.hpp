@@ -103,9 +103,13 @@ void recurrent_forward_cpu(const Cell& cell, const RecurrentDims& d, const Recur
     for (int64_t t = 0; t < T_; ++t) {
       na = order.running_down(rows, na, t);
       if (na == 0) break;
-      // hg = h_{t-1} @ W_hh^T for the running rows and this thread's columns. Split by units,
-      // h_{t-1} is read from the cache, which no thread writes during step t.
-      if (!plan.units) {
+      // hg = h_{t-1} @ W_hh^T for the running rows and this thread's columns (zero at t = 0
+      // without h0). Split by units, h_{t-1} is read from the cache, which no thread writes
+      // during step t.
+      if (t == 0 && !h0) {
+        for (int64_t i = 0; i < na; ++i)
+          for (int64_t k = 0; k < G; ++k) std::memset(hg + i * GH + k * H + u0, 0, sizeof(T) * nu);
+      } else if (!plan.units) {
         step_gemm<T>(na, GH, H, hs, H, wp.data.get(), hg, GH, false);
       } else if (nu > 0) {
         const T** A = arows.get() + tid * B;
@@ -212,7 +216,9 @@ void recurrent_backward_cpu(const Cell& cell, const RecurrentDims& d, const Tens
       }
       for (int64_t i = 0; i < na; ++i) A[i] = dhg + order.packed(rows[i], t) * GH;
       if (plan.units) barrier();
-      if (nu > 0)  // dh (+)= dg_t @ W_hh for the running rows and this thread's units
+      // dh (+)= dg_t @ W_hh for the running rows and this thread's units; at t = 0 it only
+      // makes dh0.
+      if (nu > 0 && (t > 0 || g.dh0.defined()))
         step_gemm_rows<T>(na, nu, GH, A, wp.data.get(), dhs + u0, H, true);
     }
     for (int64_t i = 0; i < n && nu > 0; ++i) {
