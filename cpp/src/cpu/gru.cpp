@@ -12,17 +12,23 @@ struct GruCell {
   static constexpr bool kSplit = true, kHasC = false, kHasAux = true;
 
   template <class T>
-  void forward_row(int64_t n, int64_t H, T* g, const T* hg, const T* bi, const T* bh, T* h, T*,
-                   T* aux) const {
+  void forward_row(int64_t n, int64_t H, const T* gi, T* g, const T* hg, const T* bi,
+                   const T* bh, T* h, T*, T* aux) const {
+    // r and z first, in one pass over both gates when the row is whole: independent elements,
+    // so consecutive packs overlap; then n and h.
+    for (int64_t k = 0; k < (n == H ? 1 : 2); ++k) {
+      const int64_t o = k * H;
+      for_packs<T>(n == H ? 2 * H : n, [&](int64_t j, auto tag) {
+        using V = decltype(tag);
+        st(g + o + j, sigmoid(ld<V>(gi + o + j) + ld<V>(bi + o + j) + ld<V>(hg + o + j) +
+                              ld<V>(bh + o + j)));
+      });
+    }
     for_packs<T>(n, [&](int64_t j, auto tag) {
       using V = decltype(tag);
-      const V r = sigmoid(ld<V>(g + j) + ld<V>(bi + j) + ld<V>(hg + j) + ld<V>(bh + j));
-      const V z = sigmoid(ld<V>(g + H + j) + ld<V>(bi + H + j) + ld<V>(hg + H + j) +
-                          ld<V>(bh + H + j));
+      const V r = ld<V>(g + j), z = ld<V>(g + H + j);
       const V hn = ld<V>(hg + 2 * H + j) + ld<V>(bh + 2 * H + j);
-      const V nn = tanh_(ld<V>(g + 2 * H + j) + ld<V>(bi + 2 * H + j) + r * hn);
-      st(g + j, r);
-      st(g + H + j, z);
+      const V nn = tanh_(ld<V>(gi + 2 * H + j) + ld<V>(bi + 2 * H + j) + r * hn);
       st(g + 2 * H + j, nn);
       st(aux + j, hn);
       st(h + j, (T(1) - z) * nn + z * ld<V>(h + j));

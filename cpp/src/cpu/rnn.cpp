@@ -26,11 +26,11 @@ struct RnnCell {
   }
 
   template <class T>
-  void forward_row(int64_t n, int64_t, T* g, const T*, const T* bi, const T*, T* h, T*,
-                   T*) const {
+  void forward_row(int64_t n, int64_t, const T* gi, T* g, const T* hg, const T* bi, const T*,
+                   T* h, T*, T*) const {
     for_packs<T>(n, [&](int64_t j, auto tag) {
       using V = decltype(tag);
-      const V v = act(ld<V>(g + j) + ld<V>(bi + j));
+      const V v = act(ld<V>(gi + j) + ld<V>(hg + j) + ld<V>(bi + j));
       st(g + j, v);
       st(h + j, v);
     });

@@ -12,14 +12,17 @@ inline namespace v1 {
 namespace cpu {
 namespace {
 
-// Rows [0, MR) x columns [0, width) of C from one panel slice B (row stride P).
+// Rows [0, MR) x columns [0, width) of C from one panel slice B (row stride P); row m of A at
+// A[m] (row pointers: the backward's rows are scattered over the packed steps).
 template <class T, int MR, int S>
-inline void tile(int64_t K, const T* A, int64_t lda, const T* B, T* C, int64_t ldc,
-                 int64_t width, bool acc) {
+inline void tile(int64_t K, const T* const* A, const T* B, T* C, int64_t ldc, int64_t width,
+                 bool acc) {
   using V = pack_t<T>;
   constexpr int L = Pack<T>::L;
   constexpr int64_t P = panel_cols<T>();
   const bool full = width == S * L;
+  const T* a[MR];
+  for (int m = 0; m < MR; ++m) a[m] = A[m];
   T tmp[MR][S * L];  // partial tiles go through here
   if (!full)
     for (int m = 0; m < MR; ++m)
@@ -36,8 +39,8 @@ inline void tile(int64_t K, const T* A, int64_t lda, const T* B, T* C, int64_t l
       asm("" : "+x"(b[s]));
     }
     for (int m = 0; m < MR; ++m) {
-      const T a = A[m * lda + k];
-      for (int s = 0; s < S; ++s) c[m][s] += a * b[s];
+      const T v = a[m][k];
+      for (int s = 0; s < S; ++s) c[m][s] += v * b[s];
     }
   }
   for (int m = 0; m < MR; ++m)
@@ -50,15 +53,46 @@ inline void tile(int64_t K, const T* A, int64_t lda, const T* B, T* C, int64_t l
       for (int64_t q = 0; q < width; ++q) C[m * ldc + q] = tmp[m][q];
 }
 
+// The narrowest tile of at most S packs that covers `width` columns.
+template <class T, int MR, int S>
+inline void tile_upto(int64_t K, const T* const* A, const T* B, T* C, int64_t ldc, int64_t width,
+                      bool acc) {
+  if constexpr (S > 1)
+    if (width <= (S - 1) * Pack<T>::L)
+      return tile_upto<T, MR, S - 1>(K, A, B, C, ldc, width, acc);
+  tile<T, MR, S>(K, A, B, C, ldc, width, acc);
+}
+
 // MR rows x the columns [j, min(j + P, N)) of one panel.
 template <class T, int MR>
-inline void panel(int64_t N, int64_t j, int64_t K, const T* A, int64_t lda, const T* Bp, T* C,
+inline void panel(int64_t N, int64_t j, int64_t K, const T* const* A, const T* Bp, T* C,
                   int64_t ldc, bool acc) {
   constexpr int S = MR <= 2 ? 6 : (MR <= 4 ? 3 : 2);
   constexpr int64_t P = panel_cols<T>(), W = S * Pack<T>::L;
   for (int64_t q = 0; q < P && j + q < N; q += W) {
     const int64_t width = N - j - q < W ? N - j - q : W;
-    tile<T, MR, S>(K, A, lda, Bp + j * K + q, C + j + q, ldc, width, acc);
+    tile_upto<T, MR, S>(K, A, Bp + j * K + q, C + j + q, ldc, width, acc);
+  }
+}
+
+// C rows [0, M) against the panels of Bp; A rows by pointer.
+template <class T>
+void gemm_rows(int64_t M, int64_t N, int64_t K, const T* const* A, const T* Bp, T* C,
+               int64_t ldc, bool acc) {
+  // Panels outside, row groups inside: a panel is reused from cache by every group.
+  for (int64_t j = 0; j < N; j += panel_cols<T>()) {
+    int64_t i = 0;
+    for (; i + 6 <= M; i += 6) panel<T, 6>(N, j, K, A + i, Bp, C + i * ldc, ldc, acc);
+    const T* const* a = A + i;
+    T* c = C + i * ldc;
+    switch (M - i) {
+      case 1: panel<T, 1>(N, j, K, a, Bp, c, ldc, acc); break;
+      case 2: panel<T, 2>(N, j, K, a, Bp, c, ldc, acc); break;
+      case 3: panel<T, 3>(N, j, K, a, Bp, c, ldc, acc); break;
+      case 4: panel<T, 4>(N, j, K, a, Bp, c, ldc, acc); break;
+      case 5: panel<T, 5>(N, j, K, a, Bp, c, ldc, acc); break;
+      default: break;
+    }
   }
 }
 
@@ -87,27 +121,27 @@ void pack_panels(int64_t K, int64_t N, const T* src, int64_t ldb, bool from_rows
 template <class T>
 void step_gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* Bp, T* C,
                int64_t ldc, bool acc) {
-  // Panels outside, row groups of 4 inside: a panel is reused from cache by every group.
-  for (int64_t j = 0; j < N; j += panel_cols<T>()) {
-    int64_t i = 0;
-    for (; i + 6 <= M; i += 6) panel<T, 6>(N, j, K, A + i * lda, lda, Bp, C + i * ldc, ldc, acc);
-    const T* a = A + i * lda;
-    T* c = C + i * ldc;
-    switch (M - i) {
-      case 1: panel<T, 1>(N, j, K, a, lda, Bp, c, ldc, acc); break;
-      case 2: panel<T, 2>(N, j, K, a, lda, Bp, c, ldc, acc); break;
-      case 3: panel<T, 3>(N, j, K, a, lda, Bp, c, ldc, acc); break;
-      case 4: panel<T, 4>(N, j, K, a, lda, Bp, c, ldc, acc); break;
-      case 5: panel<T, 5>(N, j, K, a, lda, Bp, c, ldc, acc); break;
-      default: break;
-    }
+  constexpr int64_t kChunk = 96;  // rows per batch of row pointers
+  const T* rows[kChunk];
+  for (int64_t i0 = 0; i0 < M; i0 += kChunk) {
+    const int64_t m = M - i0 < kChunk ? M - i0 : kChunk;
+    for (int64_t i = 0; i < m; ++i) rows[i] = A + (i0 + i) * lda;
+    gemm_rows<T>(m, N, K, rows, Bp, C + i0 * ldc, ldc, acc);
   }
+}
+
+template <class T>
+void step_gemm_rows(int64_t M, int64_t N, int64_t K, const T* const* A, const T* Bp, T* C,
+                    int64_t ldc, bool acc) {
+  gemm_rows<T>(M, N, K, A, Bp, C, ldc, acc);
 }
 
 #define CS_STEPGEMM(T)                                                                          \
   template void pack_panels<T>(int64_t, int64_t, const T*, int64_t, bool, T*);                  \
   template void step_gemm<T>(int64_t, int64_t, int64_t, const T*, int64_t, const T*, T*,        \
-                             int64_t, bool);
+                             int64_t, bool);                                               \
+  template void step_gemm_rows<T>(int64_t, int64_t, int64_t, const T* const*, const T*, T*,    \
+                                  int64_t, bool);
 CS_STEPGEMM(float)
 CS_STEPGEMM(double)
 #undef CS_STEPGEMM

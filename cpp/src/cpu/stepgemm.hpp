@@ -31,6 +31,11 @@ template <class T>
 void step_gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* packed, T* C,
                int64_t ldc, bool accumulate);
 
+/// Same with row m of A at A[m].
+template <class T>
+void step_gemm_rows(int64_t M, int64_t N, int64_t K, const T* const* A, const T* packed, T* C,
+                    int64_t ldc, bool accumulate);
+
 }  // namespace cpu
 }  // namespace v1
 }  // namespace chronoscale

@@ -1,8 +1,12 @@
 #pragma once
 // Plumbing of the CPU recurrent time loop (recurrent.hpp): scratch buffers, the thread plan and
-// each thread's share, active rows, and the recurrent weights packed for step_gemm.
+// each thread's share, the order rows are stepped in, and the recurrent weights packed for
+// step_gemm.
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <memory>
+#include <vector>
 
 #include "chronoscale/recurrent.hpp"
 #include "parallel.hpp"
@@ -54,10 +58,11 @@ struct StepPlan {
   bool units;   // split hidden units (else batch rows)
 };
 
-inline StepPlan plan_steps(const RecurrentDims& d) {
+/// The plan for `steps` valid (row, step) pairs (B * T without lengths).
+inline StepPlan plan_steps(const RecurrentDims& d, int64_t steps) {
   const int64_t B = d.B, H = d.H, GH = d.G * d.H;
   int nth = max_threads();
-  if (B * d.T * GH * H < kThreadWork) nth = 1;
+  if (steps * GH * H < kThreadWork) nth = 1;
   if (nth > 1 && B < nth && B * GH * H >= kUnitSplitWork && H >= 16 * nth)
     return {nth, true};
   if (nth > B) nth = static_cast<int>(B);
@@ -75,34 +80,100 @@ inline void share(int64_t n, int tid, int nth, bool packs, int64_t* lo, int64_t*
   if (*lo > n) *lo = n;
 }
 
-// Rows [lo, hi) of [r0, r1) that span the sequences still running at step t (hi == lo: none).
-inline void active_span(const int64_t* len, int64_t t, int64_t r0, int64_t r1, int64_t* lo,
-                        int64_t* hi) {
-  *lo = r0;
-  *hi = r1;
-  if (!len) return;
-  while (*lo < r1 && len[*lo] <= t) ++*lo;
-  while (*hi > *lo && len[*hi - 1] <= t) --*hi;
+/// The order a pass steps the batch rows in. Rows are sorted by length, longest first (stable),
+/// and dealt round-robin into `groups` (a thread's rows in the rows plan, all rows in the units
+/// plan): the rows still running at any step are then a prefix of each group, so the step
+/// products cover only them, and every group holds about as many steps. The valid steps are
+/// numbered b-major (row b's steps t < len[b] at off[b] + t), which is b * T + t when every row
+/// runs all T steps (`full`); the big GEMMs then run over the valid rows only.
+class RowOrder {
+ public:
+  RowOrder(const int64_t* len, int64_t B, int64_t T) : len_(len), T_(T), off_(B) {
+    for (int64_t b = 0; b < B; ++b) {
+      off_[b] = valid_;
+      valid_ += length(b);
+    }
+    full_ = valid_ == B * T;
+    if (full_) len_ = nullptr;
+  }
+  int64_t length(int64_t b) const { return len_ ? len_[b] : T_; }
+  int64_t valid() const { return valid_; }  // steps t < len[b] over all rows
+  bool full() const { return full_; }
+  int64_t off(int64_t b) const { return off_[b]; }
+  int64_t packed(int64_t b, int64_t t) const { return off_[b] + t; }
+
+  /// Sort and deal the rows into `groups`; group g is rows(g)[0 .. size(g)).
+  void deal(int groups) {
+    const int64_t B = static_cast<int64_t>(off_.size());
+    std::vector<int64_t> sorted(B);
+    for (int64_t b = 0; b < B; ++b) sorted[b] = b;
+    if (len_)
+      std::stable_sort(sorted.begin(), sorted.end(),
+                       [&](int64_t a, int64_t b) { return len_[a] > len_[b]; });
+    rows_.resize(B);
+    start_.assign(groups + 1, 0);
+    for (int g = 0; g < groups; ++g)
+      start_[g + 1] = start_[g] + (B - g + groups - 1) / groups;  // positions g, g + groups, ...
+    for (int64_t p = 0; p < B; ++p) rows_[start_[p % groups] + p / groups] = sorted[p];
+  }
+  const int64_t* rows(int g) const { return rows_.data() + start_[g]; }
+  int64_t first(int g) const { return start_[g]; }  // position of the group's first row
+  int64_t size(int g) const { return start_[g + 1] - start_[g]; }
+
+  /// Rows of a group still running at step t, from the count `n` at the neighbouring step.
+  int64_t running_down(const int64_t* rows, int64_t n, int64_t t) const {  // t increasing
+    while (n > 0 && length(rows[n - 1]) <= t) --n;
+    return n;
+  }
+  int64_t running_up(const int64_t* rows, int64_t n, int64_t size, int64_t t) const {
+    while (n < size && length(rows[n]) > t) ++n;  // t decreasing
+    return n;
+  }
+
+ private:
+  const int64_t* len_;
+  int64_t T_, valid_ = 0;
+  bool full_ = true;
+  std::vector<int64_t> off_, rows_, start_;
+};
+
+/// Copy row b's valid steps of src [B, T, C] to the packed dst [valid, C] (`to_packed`) or back,
+/// zeroing the steps past its length in the unpacked array.
+template <class T>
+void repack_rows(const RowOrder& o, int64_t B, int64_t T_, int64_t C, const T* src, T* dst,
+                 bool to_packed) {
+  parallel_for(B, T_ * C, [&](int64_t b) {
+    const int64_t L = o.length(b);
+    if (to_packed) {
+      std::memcpy(dst + o.off(b) * C, src + b * T_ * C, sizeof(T) * L * C);
+    } else {
+      std::memcpy(dst + b * T_ * C, src + o.off(b) * C, sizeof(T) * L * C);
+      std::memset(dst + (b * T_ + L) * C, 0, sizeof(T) * (T_ - L) * C);
+    }
+  });
 }
 
-// The recurrent weights as one thread's step products read them: the columns it computes
-// (all G*H of W_hh^T for the forward, or gate k's units u0..u1 as group k; W_hh's units u0..u1
-// for the backward), packed for step_gemm.
+// A weight matrix W [G*H, C] (C = H for W_hh, I for W_ih) as one thread's step products read
+// it, packed for step_gemm:
+//  * forward (`transposed`): W^T [C, G*H], all G*H columns, or with `units` gate k's units
+//    c0..c1 as group k;
+//  * backward: W itself [G*H, C], its columns c0..c1.
 template <class T>
 struct StepWeights {
   std::unique_ptr<T[]> data;
   int64_t cols = 0, group = 0;  // columns per group, elements per packed group
 
-  StepWeights(bool fwd, const T* w_hh, int64_t G, int64_t H, int64_t u0, int64_t u1,
-              bool units) {
-    const int64_t groups = fwd && units ? G : 1, K = fwd ? H : G * H;
-    cols = fwd && !units ? G * H : u1 - u0;
-    group = packed_size<T>(K, cols);
+  StepWeights(bool transposed, const T* w, int64_t G, int64_t H, int64_t C, int64_t c0,
+              int64_t c1, bool units) {
+    const int64_t groups = transposed && units ? G : 1, depth = transposed ? C : G * H;
+    cols = transposed && !units ? G * H : c1 - c0;
+    group = packed_size<T>(depth, cols);
     data = scratch<T>(groups * group);
     for (int64_t k = 0; k < groups; ++k)
-      pack_panels<T>(K, cols, fwd ? w_hh + (k * H + u0) * H : w_hh + u0, H, fwd,
+      pack_panels<T>(depth, cols, transposed ? w + (k * H + c0) * C : w + c0, C, transposed,
                      data.get() + k * group);
   }
+  const T* operator[](int64_t k) const { return data.get() + k * group; }
 };
 
 }  // namespace cpu
