@@ -44,12 +44,16 @@ def _cupy_module():
 
 def is_device_array(a) -> bool:
     """True for a CuPy array (CuPy must already be imported, which it is once one exists)."""
+    if type(a) is np.ndarray:
+        return False
     cp = _cupy_module()
     return cp is not None and isinstance(a, cp.ndarray)
 
 
 def xp(a):
     """The array module of ``a``: ``cupy`` for CuPy arrays, else ``numpy``."""
+    if type(a) is np.ndarray:
+        return np
     return _cupy_module() if is_device_array(a) else np
 
 
@@ -86,4 +90,6 @@ def device_of(a) -> str:
 
 def contiguous(a, dtype=None):
     """``a`` C-contiguous on its own device (``ascontiguousarray`` of NumPy or CuPy)."""
+    if type(a) is np.ndarray:
+        return np.ascontiguousarray(a, dtype=dtype)
     return xp(a).ascontiguousarray(a, dtype=dtype)

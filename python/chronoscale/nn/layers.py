@@ -101,9 +101,9 @@ class Conv1d(Layer):
 
     def backward(self, dy):
         dx, dw, db = ops.conv1d_backward(dy, _check_cache(self), input_grad=self.input_grad)
-        self.weight.accumulate(dw)
+        self.weight.take(dw)
         if self.bias is not None:
-            self.bias.accumulate(db)
+            self.bias.take(db)
         return dx
 
 
@@ -170,9 +170,9 @@ class Dense(Layer):
 
     def backward(self, dy):
         dx, dw, db = ops.linear_backward(_device.contiguous(dy), _check_cache(self))
-        self.weight.accumulate(dw)
+        self.weight.take(dw)
         if self.bias is not None:
-            self.bias.accumulate(db)
+            self.bias.take(db)
         return dx
 
 

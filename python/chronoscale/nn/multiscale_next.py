@@ -155,7 +155,7 @@ class MultiScaleNext(MultiScale):
         for params, g in zip(self.cells, grads, strict=True):
             for p, gp in zip(params, g, strict=True):
                 if p is not None and gp is not None:
-                    p.accumulate(gp)
+                    p.take(gp)
         return dx
 
     def forward(self, x, training=False, lengths=None, timestamps=None):

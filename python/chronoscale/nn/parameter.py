@@ -94,6 +94,18 @@ class Parameter:
             np.add.at(self.grad, self.rows, self.grad_rows)
             self.rows = self.grad_rows = None
 
+    def take(self, grad) -> None:
+        """Add a dense gradient that the caller hands over (a fresh array no one else holds,
+        e.g. a native op's output): kept as it is, without a copy, when no gradient is pending
+        and it already has ``data``'s type, dtype, shape and C layout; else :meth:`accumulate`."""
+        d = self._data
+        if (self.grad is None and self.rows is None and type(grad) is type(d)
+                and grad.dtype == d.dtype and grad.shape == d.shape
+                and grad.flags.c_contiguous):
+            self.grad = grad
+        else:
+            self.accumulate(grad)
+
     def accumulate_rows(self, rows, grad_rows) -> None:
         """Add a sparse gradient: ``grad[rows] += grad_rows`` (``rows`` distinct int64)."""
         rows = np.array(_device.to_host(rows), dtype=np.int64, order="C")  # host ids (copied)

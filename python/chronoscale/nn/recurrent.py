@@ -73,11 +73,11 @@ class _Recurrent(Layer):
         dy = _device.contiguous(dy)
         seq, last = (dy, None) if self.return_sequences else (None, dy)
         dx, dw_ih, dw_hh, db_ih, db_hh = self._grads(seq, last)
-        self.w_ih.accumulate(dw_ih)
-        self.w_hh.accumulate(dw_hh)
-        self.b.accumulate(db_ih)
+        self.w_ih.take(dw_ih)
+        self.w_hh.take(dw_hh)
+        self.b.take(db_ih)
         if self.b_hh is not None:
-            self.b_hh.accumulate(db_hh)
+            self.b_hh.take(db_hh)
         return dx
 
 
@@ -219,5 +219,5 @@ class MultiScale(Layer):
         for params, g in zip(self.cells, grads, strict=True):
             for p, gp in zip(params, g, strict=True):
                 if p is not None and gp is not None:
-                    p.accumulate(gp)
+                    p.take(gp)
         return dx
