@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "mathfn.hpp"
+#include "simd.hpp"
 
 namespace chronoscale {
 inline namespace v1 {
@@ -22,8 +23,19 @@ inline double softmax_xent_row(const T* x, T* d, int64_t V, int64_t t, T scale) 
 #pragma omp simd reduction(max : m)
   for (int64_t v = 0; v < V; ++v) m = x[v] > m ? x[v] : m;
   T s = T(0);
-#pragma omp simd reduction(+ : s)
-  for (int64_t v = 0; v < V; ++v) {
+  int64_t v0 = 0;
+  if constexpr (sizeof(T) == 4) {  // explicit packs: the scalar fast_exp does not vectorise
+    using P = pack_t<float>;
+    constexpr int L = Pack<float>::L;
+    P acc{};
+    for (; v0 + L <= V; v0 += L) {
+      const P e = fast_exp(loadu<P>(x + v0) - m);
+      storeu(d + v0, e);
+      acc += e;
+    }
+    for (int l = 0; l < L; ++l) s += acc[l];
+  }
+  for (int64_t v = v0; v < V; ++v) {
     const T e = softmax_exp(x[v] - m);
     d[v] = e;
     s += e;
