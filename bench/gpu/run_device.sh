@@ -2,10 +2,10 @@
 # The prepared GPU check (one call on an H100 / H200 of a session lent a device; ~8 minutes):
 #   1. build and install the package with CUDA (CHRONOSCALE_CUDA=ON),
 #   2. the GPU tests: CHRONOSCALE_REQUIRE_GPU=1 pytest -m gpu (each result against the CPU),
-#   3. small runs of every recurrent launch mode under compute-sanitizer memcheck,
-#   4. the benchmark beside torch.nn.LSTM / GRU (bench_recurrent_gpu.py) and the multi-scale
+#   3. the benchmark beside torch.nn.LSTM / GRU (bench_recurrent_gpu.py) and the multi-scale
 #      recommender beside its PyTorch twin (compare_recommender.py --device cuda),
-#   5. the same small runs under racecheck and synccheck, with the time left.
+#   4. with the time left: small runs of every recurrent launch mode and of the training ops under
+#      compute-sanitizer memcheck, then the recurrent runs under racecheck and synccheck.
 # $OUT (a temporary folder when unset) gets run.log (everything printed), build_full.log and
 # bench_recurrent_gpu.json; the last lines printed are the benchmark table and step statuses. Each step has
 # its own time limit, cut to what is left of DEADLINE seconds (default 540, under the device
@@ -63,24 +63,22 @@ print('cuda', i['cuda'], 'available', i['cuda_available'], 'blas', i['blas'], 'a
 step pytest_gpu 150 env CHRONOSCALE_REQUIRE_GPU=1 $PY -m pytest -m gpu -q -p no:cacheprovider \
   -s -W ignore::DeprecationWarning tests/python
 
-sanitize() {
-  step "sanitize_$1" "$2" compute-sanitizer --tool "$1" --error-exitcode 9 \
-    $PY bench/gpu/sanitize_recurrent.py
-}
-have_sanitizer=0
-command -v compute-sanitizer >/dev/null && have_sanitizer=1
-[ "$have_sanitizer" = 1 ] && sanitize memcheck 60
-[ "$have_sanitizer" = 1 ] && step sanitize_train_memcheck 40 compute-sanitizer --tool memcheck \
-  --error-exitcode 9 $PY bench/gpu/sanitize_train.py
-
-step bench 230 $PY bench/gpu/bench_recurrent_gpu.py --budget ${BENCH_BUDGET:-150} \
+# The benchmarks first (the headline numbers), then the sanitizers with the time left.
+step bench 180 $PY bench/gpu/bench_recurrent_gpu.py --budget ${BENCH_BUDGET:-120} \
   --json "$OUT/bench_recurrent_gpu.json"
 
 # The multi-scale recommender on the GPU beside its PyTorch + cuDNN twin (B=256, T=192, V=3,706).
 step bench_recommender 90 $PY bench/python/compare_recommender.py --device cuda --repeat 5 \
   --warmup 2 --json "$OUT/bench_recommender_gpu.json"
 
-if [ "$have_sanitizer" = 1 ]; then  # with what time is left
+sanitize() {
+  step "sanitize_$1" "$2" compute-sanitizer --tool "$1" --error-exitcode 9 \
+    $PY bench/gpu/sanitize_recurrent.py
+}
+if command -v compute-sanitizer >/dev/null; then  # with what time is left
+  sanitize memcheck 60
+  step sanitize_train_memcheck 40 compute-sanitizer --tool memcheck --error-exitcode 9 \
+    $PY bench/gpu/sanitize_train.py
   sanitize racecheck 60
   sanitize synccheck 60
 else
