@@ -50,6 +50,21 @@ def names(cell):
     return ["x", "w_ih", "w_hh", "b_ih", "b_hh", "h0"] + (["c0"] if cell == "lstm" else [])
 
 
+
+def check_directional(rng, cell, p, lengths, wy, wh, which, grads, eps=1e-6):
+    """Central differences along a random direction per input named in ``which`` agree with
+    the analytic ``grads`` (float64)."""
+    for name, g in zip(which, grads):
+        v = rng.standard_normal(p[name].shape)
+        base = p[name]
+        p[name] = base + eps * v
+        lp = loss_grads(cell, p, lengths, wy, wh)[0]
+        p[name] = base - eps * v
+        lm = loss_grads(cell, p, lengths, wy, wh)[0]
+        p[name] = base
+        num, ana = (lp - lm) / (2 * eps), float((g * v).sum())
+        assert abs(num - ana) <= 1e-6 * max(abs(num), abs(ana), 1.0), (name, num, ana)
+
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("path", list(PATHS))
 def test_outputs_and_cache_past_lengths(cell, path, rng, threads):
@@ -182,17 +197,7 @@ def test_step_product_widths_and_gradients(cell, H, rng):
     np.testing.assert_allclose(y, y_ref, rtol=1e-11, atol=1e-11)
     wy, wh = rng.standard_normal((B, T, H)), rng.standard_normal((B, H))
     _, grads = loss_grads(cell, p, lengths, wy, wh)
-    eps = 1e-6
-    for name, g in zip(names(cell), grads):
-        v = rng.standard_normal(p[name].shape)
-        base = p[name]
-        p[name] = base + eps * v
-        lp = loss_grads(cell, p, lengths, wy, wh)[0]
-        p[name] = base - eps * v
-        lm = loss_grads(cell, p, lengths, wy, wh)[0]
-        p[name] = base
-        num, ana = (lp - lm) / (2 * eps), float((g * v).sum())
-        assert abs(num - ana) <= 1e-6 * max(abs(num), abs(ana), 1.0), (name, num, ana)
+    check_directional(rng, cell, p, lengths, wy, wh, names(cell), grads)
     p32 = {k: (None if v is None else v.astype(np.float32)) for k, v in p.items()}
     _, g32 = loss_grads(cell, p32, lengths, wy.astype(np.float32), wh.astype(np.float32))
     for a, b in zip(g32[: len(names(cell))], grads):
@@ -223,14 +228,4 @@ def test_without_initial_state(cell, path, rng, threads):
     for a, b in zip(grads, loss_grads(cell, z, lengths, wy, wh)[1]):
         if a is not None:
             np.testing.assert_array_equal(a, b)
-    eps = 1e-6
-    for name, g in zip(["x", "w_hh"], [grads[0], grads[2]]):
-        v = rng.standard_normal(p[name].shape)
-        base = p[name]
-        p[name] = base + eps * v
-        lp = loss_grads(cell, p, lengths, wy, wh)[0]
-        p[name] = base - eps * v
-        lm = loss_grads(cell, p, lengths, wy, wh)[0]
-        p[name] = base
-        num, ana = (lp - lm) / (2 * eps), float((g * v).sum())
-        assert abs(num - ana) <= 1e-6 * max(abs(num), abs(ana), 1.0), (name, num, ana)
+    check_directional(rng, cell, p, lengths, wy, wh, ["x", "w_hh"], [grads[0], grads[2]])
