@@ -1,10 +1,14 @@
-"""Models with ``device="cuda"`` on a stand-in for CuPy (tests/python/fake_cupy.py): the native
-kernels run on the CPU, but every array the models keep or pass between ops is a "device" array
-that refuses implicit conversion to NumPy and mixing with host arrays, as CuPy's do. So these
-tests find host/device mistakes in the Python glue on machines without a GPU, and the results
-must equal the CPU model's. The real GPU runs are the gpu-marked tests."""
+"""Models with ``device="cuda"``, compared with the same model on the CPU.
+
+Each test runs twice: on a stand-in for CuPy (tests/python/fake_cupy.py: the native kernels run
+on the CPU, but every array the models keep or pass between ops is a "device" array that refuses
+implicit conversion to NumPy and mixing with host arrays, as CuPy's do), where results must
+equal the CPU model's; and, gpu-marked, on a real GPU with CuPy, where float32 results must
+agree within the differences of GPU summation orders compounded over a few training steps."""
 
 from __future__ import annotations
+
+import types
 
 import fake_cupy
 import numpy as np
@@ -16,18 +20,26 @@ from chronoscale.models import SeedForecaster
 from chronoscale.nn import device as device_mod
 
 
-@pytest.fixture
-def fake(monkeypatch):
+@pytest.fixture(params=["fake", pytest.param("cuda", marks=pytest.mark.gpu)])
+def dxp(request, monkeypatch):
+    """``asarray`` onto the device (the CuPy stand-in, or CuPy on a real GPU) and the relative
+    tolerance of device vs CPU results: exact on the stand-in; on a GPU float32 sums run in
+    other orders, compounded over a few Adam steps."""
+    if request.param == "cuda":
+        import cupy
+
+        return types.SimpleNamespace(asarray=cupy.asarray, tol=2e-3)
     cp = fake_cupy.install(monkeypatch)
     monkeypatch.setattr(device_mod, "require_cuda", lambda: None)
-    return cp
+    return types.SimpleNamespace(asarray=cp.asarray, tol=1e-6)
 
 
 def _on_device(net):
-    return all(isinstance(p.data, fake_cupy.FakeArray) for p in net.parameters())
+    return all(device_mod.is_device_array(p.data) for p in net.parameters())
 
 
-def test_fake_array_refuses_host_mixing(fake):
+def test_fake_array_refuses_host_mixing(monkeypatch):
+    fake = fake_cupy.install(monkeypatch)
     a = fake.asarray(np.ones(3))
     with pytest.raises(TypeError):
         np.asarray(a)
@@ -45,7 +57,7 @@ def test_device_argument_is_checked():
             nn.Dense(3).build(2).to("cuda")
 
 
-def test_seed_forecaster(fake, rng, tmp_path):
+def test_seed_forecaster(dxp, rng, tmp_path):
     X = rng.standard_normal((40, 10, 3)).astype(np.float32)
     y = rng.uniform(0, 1, 40)
     Xv, yv = X[:8], y[:8]
@@ -55,26 +67,27 @@ def test_seed_forecaster(fake, rng, tmp_path):
     dev = SeedForecaster(device="cuda", **kw).fit(X, y, epochs=2, batch_size=16, verbose=0,
                                                   validation_data=(Xv, yv), metrics=["mae"])
     assert _on_device(dev.net)
-    assert dev.history_["loss"] == pytest.approx(cpu.history_["loss"], rel=1e-6)
-    assert dev.history_["val_mae"] == pytest.approx(cpu.history_["val_mae"], rel=1e-6)
+    tol = dxp.tol
+    assert dev.history_["loss"] == pytest.approx(cpu.history_["loss"], rel=tol)
+    assert dev.history_["val_mae"] == pytest.approx(cpu.history_["val_mae"], rel=tol)
     want = cpu.predict(X)
     got = dev.predict(X)
-    assert isinstance(got, np.ndarray) and np.allclose(got, want, rtol=1e-5, atol=1e-6)
-    got_dev = dev.predict(fake.asarray(X))
-    assert isinstance(got_dev, fake_cupy.FakeArray)
-    assert np.allclose(got_dev.get(), want, rtol=1e-5, atol=1e-6)
-    assert dev.score(X, y) == pytest.approx(cpu.score(X, y), rel=1e-5)
+    assert isinstance(got, np.ndarray) and np.allclose(got, want, rtol=10 * tol, atol=tol)
+    got_dev = dev.predict(dxp.asarray(X))
+    assert device_mod.is_device_array(got_dev)
+    assert np.allclose(got_dev.get(), want, rtol=10 * tol, atol=tol)
+    assert dev.score(X, y) == pytest.approx(cpu.score(X, y), rel=10 * tol, abs=tol)
     path = tmp_path / "seed.csm"
     dev.save(path)
     again = chronoscale.load(path)
     assert again.device == "cuda" and _on_device(again.net)
-    assert np.allclose(again.predict(X), want, rtol=1e-5, atol=1e-6)
+    assert np.allclose(again.predict(X), got, rtol=1e-5, atol=1e-6)
     host = chronoscale.load(path, device="cpu")
     assert host.device == "cpu" and not _on_device(host.net)
-    assert np.allclose(host.predict(X), want, rtol=1e-5, atol=1e-6)
+    assert np.allclose(host.predict(X), got, rtol=10 * tol, atol=tol)
 
 
-def test_fit_checkpoint_resume_on_device(fake, rng, tmp_path):
+def test_fit_checkpoint_resume_on_device(dxp, rng, tmp_path):
     X = rng.standard_normal((24, 8, 2)).astype(np.float32)
     y = rng.uniform(0, 1, 24)
     kw = dict(random_state=1, units=4, filters=3, device="cuda")
@@ -84,11 +97,11 @@ def test_fit_checkpoint_resume_on_device(fake, rng, tmp_path):
     resumed = SeedForecaster(**kw).fit(X, y, epochs=3, batch_size=8, verbose=0,
                                        checkpoint_dir=tmp_path, resume=True)
     assert part.history_["epoch"] == [1, 2]
-    assert np.array_equal(resumed.predict(X), full.predict(X))
+    assert np.allclose(resumed.predict(X), full.predict(X), rtol=dxp.tol, atol=dxp.tol)
 
 
 @pytest.mark.parametrize("scales,cell", [(["1", "4"], "lstm"), (["1", "1h"], "gru")])
-def test_multiscale_forecaster(fake, rng, tmp_path, scales, cell):
+def test_multiscale_forecaster(dxp, rng, tmp_path, scales, cell):
     from chronoscale.models import MultiScaleForecaster
 
     B, T, F = 30, 12, 3
@@ -102,22 +115,23 @@ def test_multiscale_forecaster(fake, rng, tmp_path, scales, cell):
     cpu = MultiScaleForecaster(**kw).fit(X, y, **fit_kw)
     dev = MultiScaleForecaster(device="cuda", **kw).fit(X, y, **fit_kw)
     assert _on_device(dev.net)
-    assert dev.history_["val_loss"] == pytest.approx(cpu.history_["val_loss"], rel=1e-5)
+    tol = dxp.tol
+    assert dev.history_["val_loss"] == pytest.approx(cpu.history_["val_loss"], rel=10 * tol)
     want = cpu.predict(X, L, ts)
     got = dev.predict(X, L, ts)
-    assert isinstance(got, np.ndarray) and np.allclose(got, want, rtol=1e-5, atol=1e-6)
-    assert np.allclose(dev.predict(fake.asarray(X), L, ts).get(), want, rtol=1e-5, atol=1e-6)
+    assert isinstance(got, np.ndarray) and np.allclose(got, want, rtol=10 * tol, atol=10 * tol)
+    assert np.allclose(dev.predict(dxp.asarray(X), L, ts).get(), got, rtol=1e-5, atol=1e-6)
     ex = dev.explain(X, L, ts)
-    assert isinstance(ex, np.ndarray) and np.allclose(ex, cpu.explain(X, L, ts), atol=1e-5)
-    assert np.allclose(dev.scale_weights_, cpu.scale_weights_, atol=1e-6)
-    assert dev.score(X, y, L, ts) == pytest.approx(cpu.score(X, y, L, ts), rel=1e-4)
+    assert isinstance(ex, np.ndarray) and np.allclose(ex, cpu.explain(X, L, ts), atol=10 * tol)
+    assert np.allclose(dev.scale_weights_, cpu.scale_weights_, atol=10 * tol)
+    assert dev.score(X, y, L, ts) == pytest.approx(cpu.score(X, y, L, ts), rel=100 * tol)
     dev.save(tmp_path / "ms.csm")
     back = chronoscale.load(tmp_path / "ms.csm", device="cpu")
-    assert np.allclose(back.predict(X, L, ts), want, rtol=1e-5, atol=1e-6)
+    assert np.allclose(back.predict(X, L, ts), got, rtol=10 * tol, atol=10 * tol)
 
 
 @pytest.mark.parametrize("loss,scales", [("full", ["1", "4"]), ("sampled", ["1", "1h"])])
-def test_multiscale_recommender(fake, rng, tmp_path, loss, scales):
+def test_multiscale_recommender(dxp, rng, tmp_path, loss, scales):
     from chronoscale.models import MultiScaleRecommender
 
     V, B, T = 30, 12, 15
@@ -130,24 +144,27 @@ def test_multiscale_recommender(fake, rng, tmp_path, loss, scales):
     cpu = MultiScaleRecommender(**kw).fit(ids, **fit_kw)
     dev = MultiScaleRecommender(device="cuda", **kw).fit(ids, **fit_kw)
     assert _on_device(dev.net)
-    assert dev.history_["loss"] == pytest.approx(cpu.history_["loss"], rel=1e-5)
+    tol = dxp.tol
+    assert dev.history_["loss"] == pytest.approx(cpu.history_["loss"], rel=10 * tol)
     q = dict(lengths=L, timestamps=ts)
     top_d, s_d = dev.recommend(ids, k=5, **q)
     top_c, s_c = cpu.recommend(ids, k=5, **q)
-    assert isinstance(top_d, np.ndarray) and np.array_equal(top_d, top_c)
-    assert np.allclose(s_d, s_c, rtol=1e-4, atol=1e-5)
+    assert isinstance(top_d, np.ndarray) and s_d.shape == s_c.shape
+    assert np.allclose(s_d, s_c, rtol=10 * tol, atol=10 * tol)  # the k best scores
+    # the items the device picked score (on the CPU model) what the device says
+    assert np.allclose(cpu.score(ids, top_d, **q), s_d, rtol=10 * tol, atol=10 * tol)
     cand = rng.integers(0, V, (B, 3))
-    assert np.allclose(dev.score(ids, cand, **q), cpu.score(ids, cand, **q), atol=1e-5)
-    assert np.allclose(dev.embed_users(ids, **q), cpu.embed_users(ids, **q), atol=1e-5)
+    assert np.allclose(dev.score(ids, cand, **q), cpu.score(ids, cand, **q), atol=10 * tol)
+    assert np.allclose(dev.embed_users(ids, **q), cpu.embed_users(ids, **q), atol=10 * tol)
     ev_d, ev_c = dev.evaluate(ids, ids[:, 0], **q), cpu.evaluate(ids, ids[:, 0], **q)
-    assert ev_d == pytest.approx(ev_c, rel=1e-4)
+    assert ev_d["loss"] == pytest.approx(ev_c["loss"], rel=10 * tol)
     dev.save(tmp_path / "rec.csm")
     back = chronoscale.load(tmp_path / "rec.csm", device="cpu")
-    assert np.array_equal(back.recommend(ids, k=5, **q)[0], top_c)
+    assert np.allclose(back.recommend(ids, k=5, **q)[1], s_d, rtol=10 * tol, atol=10 * tol)
 
 
 @pytest.mark.parametrize("output", ["last", "causal"])
-def test_multiscale_layer_forward_backward(fake, rng, output):
+def test_multiscale_layer_forward_backward(dxp, rng, output):
     B, T, C = 5, 13, 3
     x = rng.standard_normal((B, T, C))
     L = rng.integers(1, T + 1, B)
@@ -156,13 +173,13 @@ def test_multiscale_layer_forward_backward(fake, rng, output):
     for device in ("cpu", "cuda"):
         layer = nn.MultiScale(["1", "3", "2h"], 4, cell="gru", output=output).build(
             C, rng=0, dtype="float64").to(device)
-        xd = fake.asarray(x) if device == "cuda" else x
+        xd = dxp.asarray(x) if device == "cuda" else x
         y = layer.forward(xd, lengths=L, timestamps=ts)
         dy = np.ones(y.shape)
-        dx = layer.backward(fake.asarray(dy) if device == "cuda" else dy)
+        dx = layer.backward(dxp.asarray(dy) if device == "cuda" else dy)
         grads = [device_mod.to_host(p.grad) for p in layer.parameters()]
         results.append((device_mod.to_host(y), device_mod.to_host(dx), grads))
     (y0, dx0, g0), (y1, dx1, g1) = results
-    assert np.allclose(y0, y1, atol=1e-12) and np.allclose(dx0, dx1, atol=1e-12)
+    assert np.allclose(y0, y1, atol=1e-11) and np.allclose(dx0, dx1, atol=1e-11)
     for a, b in zip(g0, g1, strict=True):
-        assert np.allclose(a, b, atol=1e-12)
+        assert np.allclose(a, b, atol=1e-10)
