@@ -60,11 +60,11 @@ print('cuda', i['cuda'], 'available', i['cuda_available'], 'blas', i['blas'], 'a
 
 # From the repository root `import chronoscale` finds the installed package (the sources are
 # under python/, which is not on sys.path).
-step pytest_gpu 150 env CHRONOSCALE_REQUIRE_GPU=1 $PY -m pytest -m gpu -q -p no:cacheprovider \
+step pytest_gpu 200 env CHRONOSCALE_REQUIRE_GPU=1 $PY -m pytest -m gpu -q -p no:cacheprovider \
   -s -W ignore::DeprecationWarning tests/python
 
 # The benchmarks first (the headline numbers), then the sanitizers with the time left.
-step bench 180 $PY bench/gpu/bench_recurrent_gpu.py --budget ${BENCH_BUDGET:-120} \
+step bench 150 $PY bench/gpu/bench_recurrent_gpu.py --budget ${BENCH_BUDGET:-100} \
   --json "$OUT/bench_recurrent_gpu.json"
 
 # The multi-scale recommender on the GPU beside its PyTorch + cuDNN twin (B=256, T=192, V=3,706).
