@@ -49,8 +49,13 @@ exec > >(tee -a "$OUT/run.log") 2>&1
   git rev-parse --short HEAD 2>/dev/null
 } 2>&1
 
-# --no-deps: the device machine has no network, and numpy / tqdm are already there
-# (scipy-openblas32 is not: the CPU references then use another BLAS or the built-in GEMM).
+# --no-deps: the device machine has no network, and numpy / tqdm are already there.
+# scipy-openblas32 is not: carry it as a wheel in .whl/ (see README.md) so that the CPU
+# references use the same BLAS as everywhere else (without it: the built-in GEMM, slower).
+if ls .whl/*.whl >/dev/null 2>&1; then
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
 export CHRONOSCALE_CUDA=ON CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-16}
 step build 240 bash -c "$PY -m pip install --no-build-isolation --no-deps --force-reinstall -v . \
   > '$OUT/build_full.log' 2>&1; rc=\$?; grep -E 'ptxas|warning|error' '$OUT/build_full.log' | tail -20; \
