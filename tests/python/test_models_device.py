@@ -49,12 +49,19 @@ def test_fake_array_refuses_host_mixing(monkeypatch):
     assert isinstance(np.concatenate([a, a]), fake_cupy.FakeArray)
 
 
-def test_device_argument_is_checked():
+def test_device_argument_is_checked(rng):
     with pytest.raises(ValueError, match="device"):
         nn.Dense(3).build(2).to("gpu")
-    if not chronoscale.build_info().get("cuda"):
+    X, y = rng.standard_normal((8, 6, 2)), rng.uniform(0, 1, 8)
+    with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda'"):
+        SeedForecaster(device="tpu").fit(X, y, epochs=1, verbose=0)
+    info = chronoscale.build_info()
+    if not info.get("cuda"):
         with pytest.raises(RuntimeError, match="without CUDA"):
             nn.Dense(3).build(2).to("cuda")
+    if not info.get("cuda_available"):
+        with pytest.raises(RuntimeError, match="device='cuda'"):
+            SeedForecaster(device="cuda").fit(X, y, epochs=1, verbose=0)
 
 
 def test_seed_forecaster(dxp, rng, tmp_path):
