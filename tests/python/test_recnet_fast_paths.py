@@ -61,11 +61,25 @@ def test_train_loss_gradients_do_not_depend_on_threads(rng, loss):
         assert rel_error(g1[name], g0[name]) < 1e-12, name
 
 
-@pytest.mark.parametrize("B", [1, 20])
-def test_cumsum_time_matches_numpy(rng, B):
-    x = rng.normal(size=(B, 9, 4)).astype(np.float32)
-    for v in (x, x[:, ::-1]):
-        np.testing.assert_array_equal(_recnet._cumsum_time(v), np.cumsum(v, axis=1))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_packed_running_sums_equal_dense_cumsum(rng, dtype):
+    """_Events' time-major running sums (forward and reverse) are np.cumsum over time of the
+    zero-padded batch, bit for bit, at every event; lengths include 0, 1 and T."""
+    B, T, d = 11, 9, 3
+    L = rng.integers(0, T + 1, B)
+    L[:3] = [0, 1, T]
+    x = rng.normal(size=(B, T, d)).astype(dtype)
+    x[np.arange(T)[None, :] >= L[:, None]] = 0
+    ev = _recnet._Events(L, T)
+    assert ev.size == L.sum()
+    assert np.array_equal(np.sort(ev.b * T + ev.t),
+                          np.flatnonzero(np.arange(T)[None, :] < L[:, None]))
+    packed = x[ev.b, ev.t]
+    fwd, rev = ev.cumsum(packed), ev.rcumsum(packed)
+    np.testing.assert_array_equal(fwd, np.cumsum(x, axis=1)[ev.b, ev.t])
+    np.testing.assert_array_equal(rev, np.cumsum(x[:, ::-1], axis=1)[:, ::-1][ev.b, ev.t])
+    b, t = ev.b[::2], ev.t[::2]
+    np.testing.assert_array_equal(ev.index(b, t), np.arange(ev.size)[::2])
 
 
 def test_scatter_rows_matches_add_at(rng):

@@ -47,17 +47,53 @@ def _normalize_backward(dxhat, xhat, norm):
     return np.where((norm > _EPS)[..., None], dxhat - xhat * radial, dxhat) / n
 
 
-def _cumsum_time(x):
-    """``np.cumsum(x, axis=1)`` for ``x [B, T, d]`` (any strides), the same sums in the same
-    order; one vectorised add over ``[B, d]`` per step, which beats NumPy's strided
-    accumulate once ``B`` is not tiny."""
-    if x.shape[0] < 16:
-        return np.cumsum(x, axis=1)
-    out = _device.xp(x).empty(x.shape, dtype=x.dtype)
-    out[:, 0] = x[:, 0]
-    for t in range(1, x.shape[1]):
-        np.add(out[:, t - 1], x[:, t], out=out[:, t])
-    return out
+class _Events:
+    """The events of a padded batch in a time-major packed layout: slot ``off[t] + rank[b]``
+    holds event ``(b, t)``, the rows sorted by length (longest first), so the rows still going
+    at step ``t`` are the first ``k[t]`` slots of block ``t``. The history running sums then
+    cost one add per event (not per padded slot) and add in the same order as a dense
+    ``cumsum`` over time, so the results are the same bit for bit."""
+
+    def __init__(self, lengths, T):
+        L = np.asarray(lengths, dtype=np.int64)
+        order = np.argsort(-L, kind="stable")
+        self.rank = np.empty_like(order)
+        self.rank[order] = np.arange(L.size)
+        self.k = (L[order][None, :] > np.arange(T)[:, None]).sum(axis=1)  # [T] rows at step t
+        self.off = np.concatenate([[0], np.cumsum(self.k)])
+        self.size = int(self.off[-1])
+        t_of = np.repeat(np.arange(T), self.k)
+        self.b, self.t = order[np.arange(self.size) - self.off[t_of]], t_of  # slot -> (b, t)
+
+    def index(self, b, t):
+        """Slots of the events ``(b[n], t[n])``."""
+        return self.off[t] + self.rank[b]
+
+    def cumsum(self, x):
+        """Running sums over each history: ``out[slot(b, t)] = sum_{tau <= t} x[slot(b, tau)]``
+        for packed ``x [size, d]``."""
+        out = _device.xp(x).empty_like(x)
+        off, k = self.off, self.k
+        if self.size:
+            out[:k[0]] = x[:k[0]]
+        for t in range(1, len(k)):
+            n = int(k[t])
+            if n == 0:
+                break
+            np.add(out[off[t - 1]:off[t - 1] + n], x[off[t]:off[t] + n], out=out[off[t]:off[t] + n])
+        return out
+
+    def rcumsum(self, g):
+        """Reverse running sums: ``out[slot(b, t)] = sum_{tau >= t} g[slot(b, tau)]``."""
+        out = _device.xp(g).empty_like(g)
+        off, k = self.off, self.k
+        for t in range(len(k) - 1, -1, -1):
+            a, n = int(off[t]), int(k[t])
+            m = int(k[t + 1]) if t + 1 < len(k) else 0  # rows that go on to step t + 1
+            if m:
+                np.add(g[a:a + m], out[off[t + 1]:off[t + 1] + m], out=out[a:a + m])
+            out[a + m:a + n] = g[a + m:a + n]
+        return out
 
 
 class RecNet(nn.Layer):
@@ -114,14 +150,17 @@ class RecNet(nn.Layer):
         self.ms.gather(b, t, out=f[:, :H])
         f[:, H:] = x[b, t]
         u = self.proj.forward(f)
-        ehat, enorm = _normalize(e)
-        mm = _cumsum_time(ehat)[b, t] / _device.to_device((t + 1).astype(e.dtype)[:, None], dev)
+        ev = _Events(lengths if lengths is not None else np.full(e.shape[0], e.shape[1]),
+                     e.shape[1])
+        ehat, enorm = _normalize(e[ev.b, ev.t])  # [events, d]: only the events, packed
+        steps = _device.to_device((t + 1).astype(e.dtype)[:, None], dev)
+        mm = ev.cumsum(ehat)[ev.index(b, t)] / steps
         d = self.dim
         z = xp.empty((len(b), 2 * d + 1), dtype=u.dtype)
         z[:, :d] = u
         np.multiply(mm, self.beta.data[0], out=z[:, d:2 * d])
         z[:, 2 * d] = 1
-        self._enc = (b, t, mm, ehat, enorm)
+        self._enc = (b, t, mm, ehat, enorm, ev, e.shape[:2])
         self._fusion_in = f
         return u, mm, z
 
@@ -178,8 +217,8 @@ class RecNet(nn.Layer):
         """Backward of :meth:`forward_rows` from ``dz [N, 2d + 1]`` (accumulates the gradients).
         ``dW``: a dense ``[V, d]`` gradient of the table that the embedding's rows are added to
         (the caller accumulates it); None: they go to the table as sparse rows."""
-        b, t, mm, ehat, enorm = self._enc
-        d, (B, T) = self.dim, ehat.shape[:2]
+        b, t, mm, ehat, enorm, ev, (B, T) = self._enc
+        d = self.dim
         beta = self.beta.data[0]
         xp, dev = _device.xp(dz), self.device
         self.beta.accumulate(xp.sum(dz[:, d:2 * d] * mm).reshape(1))
@@ -187,12 +226,12 @@ class RecNet(nn.Layer):
         H = sum(self.ms.units)
         dx = self.ms.backward_rows(df[:, :H], b, t)  # [B, T, C]
         dx[b, t] += df[:, H:]
-        dm = xp.zeros((B, T, d), dtype=dz.dtype)
+        dm = xp.zeros((ev.size, d), dtype=dz.dtype)  # packed events
         steps = _device.to_device((t + 1).astype(dz.dtype)[:, None], dev)
-        dm[b, t] = beta * dz[:, d:2 * d] / steps
-        dehat = _cumsum_time(dm[:, ::-1])[:, ::-1]  # m_t is the mean over tau <= t
-        de = _normalize_backward(dehat, ehat, enorm)
-        de += self.cos.backward(dx[..., :d + 1])
+        dm[ev.index(b, t)] = beta * dz[:, d:2 * d] / steps
+        dehat = ev.rcumsum(dm)  # m_t is the mean over tau <= t
+        de = self.cos.backward(dx[..., :d + 1])
+        de[ev.b, ev.t] += _normalize_backward(dehat, ehat, enorm)
         if dW is None:
             self.emb.backward(de)
         else:
