@@ -22,6 +22,9 @@ inline void cuda_usable(const Tensor& t, const char* op, const char* name) {
 #ifdef CHRONOSCALE_WITH_CUDA
   CS_CHECK(cuda_device_count() > 0, CudaError, op, ": ", name,
            " is a CUDA array but no CUDA device is available");
+  // An empty array may carry a null pointer (CuPy allocates nothing for size 0); no kernel
+  // reads it, so only non-empty arrays need device memory on the current device.
+  if (t.numel() == 0) return;
   cuda::check_device_pointer(t.data, op, name);
 #else
   throw Unsupported(detail::cat(op, ": ", name,
