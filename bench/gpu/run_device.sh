@@ -65,8 +65,28 @@ print('cuda', i['cuda'], 'available', i['cuda_available'], 'blas', i['blas'], 'a
 
 # From the repository root `import chronoscale` finds the installed package (the sources are
 # under python/, which is not on sys.path).
-step pytest_gpu 200 env CHRONOSCALE_REQUIRE_GPU=1 $PY -m pytest -m gpu -q -p no:cacheprovider \
-  -s -W ignore::DeprecationWarning tests/python
+# One pytest process per test file, so that a crash in one file does not hide the others; a
+# file that crashes is run again under gdb (when there) for the native backtrace.
+gpu_tests() {
+  local files rc=0 f
+  files=$(grep -l "pytest.mark.gpu" tests/python/test_*.py)
+  for f in $files; do
+    echo "--- $f"
+    env CHRONOSCALE_REQUIRE_GPU=1 $PY -m pytest -m gpu -q -p no:cacheprovider -x \
+      -W ignore::DeprecationWarning "$f" 2>&1 | tail -25
+    local r=${PIPESTATUS[0]}
+    if [ "$r" -ge 128 ] || [ "$r" -eq 134 ] || [ "$r" -eq 139 ]; then
+      echo "--- $f crashed (exit $r)"
+      command -v gdb >/dev/null && timeout 60 gdb -q -batch -ex run -ex bt --args $PY -m pytest \
+        -m gpu -q -p no:cacheprovider -x "$f" 2>&1 | grep -E "^#|signal|test_" | head -40
+    fi
+    [ "$r" -eq 0 ] || [ "$r" -eq 5 ] || rc=1
+  done
+  return $rc
+}
+export -f gpu_tests
+export PY
+step pytest_gpu 240 bash -c gpu_tests
 
 # The benchmarks first (the headline numbers), then the sanitizers with the time left.
 step bench 150 $PY bench/gpu/bench_recurrent_gpu.py --budget ${BENCH_BUDGET:-100} \

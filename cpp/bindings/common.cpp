@@ -73,6 +73,13 @@ struct DLManagedTensor_ {
 };
 constexpr int32_t kDLCPU = 1, kDLCUDA = 2, kDLCUDAHost = 3, kDLCUDAManaged = 13;
 
+// A Python tuple of ints (no pybind11/stl.h caster needed).
+py::tuple shape_tuple(const std::vector<int64_t>& shape) {
+  py::tuple t(shape.size());
+  for (size_t i = 0; i < shape.size(); ++i) t[i] = py::int_(shape[i]);
+  return t;
+}
+
 Tensor dlpack_view(py::handle obj, const char* name) {
   py::tuple dev = obj.attr("__dlpack_device__")();
   const int32_t type = dev[0].cast<int32_t>();
@@ -169,7 +176,7 @@ Tensor view(py::handle obj, const char* name, bool optional) {
 py::object empty(const Tensor& like, const std::vector<int64_t>& shape, DType dtype) {
   if (like.device == Device::cuda) {
     auto cuda = py::module_::import("chronoscale._cuda");
-    return cuda.attr("empty")(py::tuple(py::cast(shape)), numpy_name(dtype));
+    return cuda.attr("empty")(shape_tuple(shape), numpy_name(dtype));
   }
   return py::array(py::dtype(numpy_name(dtype)), std::vector<py::ssize_t>(shape.begin(), shape.end()));
 }
@@ -177,7 +184,7 @@ py::object empty(const Tensor& like, const std::vector<int64_t>& shape, DType dt
 py::object zeros(const Tensor& like, const std::vector<int64_t>& shape, DType dtype) {
   if (like.device == Device::cuda) {
     auto cuda = py::module_::import("chronoscale._cuda");
-    return cuda.attr("zeros")(py::tuple(py::cast(shape)), numpy_name(dtype));
+    return cuda.attr("zeros")(shape_tuple(shape), numpy_name(dtype));
   }
   py::array a(py::dtype(numpy_name(dtype)), std::vector<py::ssize_t>(shape.begin(), shape.end()));
   std::memset(a.mutable_data(), 0, static_cast<size_t>(a.nbytes()));
