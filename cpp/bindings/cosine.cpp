@@ -16,8 +16,9 @@ void bind_cosine(py::module_& m) {
         Out y = out(in.x, {d.B, d.T}), xnorm = out(in.x, {d.B, d.T});
         void* stream = current_stream(in.x);
         {
-          py::gil_scoped_release nogil;
-          cosine_lag_forward(in, {y.t, xnorm.t, Tensor{}}, stream);
+          without_gil([&] {
+            cosine_lag_forward(in, {y.t, xnorm.t, Tensor{}}, stream);
+          });
         }
         return py::make_tuple(y.obj, xnorm.obj);
       },
@@ -34,8 +35,9 @@ void bind_cosine(py::module_& m) {
         Out dx = out(in.x, {d.B, d.T, d.D});
         void* stream = current_stream(in.x);
         {
-          py::gil_scoped_release nogil;
-          cosine_lag_backward(DY, in, fwd, dx.t, stream);
+          without_gil([&] {
+            cosine_lag_backward(DY, in, fwd, dx.t, stream);
+          });
         }
         return dx.obj;
       },
@@ -49,8 +51,9 @@ void bind_cosine(py::module_& m) {
         Out y = out(in.x, {d.B, d.T}), xnorm = out(in.x, {d.B, d.T}), qnorm = out(in.x, {d.B});
         void* stream = current_stream(in.x);
         {
-          py::gil_scoped_release nogil;
-          cosine_query_forward(in, {y.t, xnorm.t, qnorm.t}, stream);
+          without_gil([&] {
+            cosine_query_forward(in, {y.t, xnorm.t, qnorm.t}, stream);
+          });
         }
         return py::make_tuple(y.obj, xnorm.obj, qnorm.obj);
       },
@@ -68,8 +71,9 @@ void bind_cosine(py::module_& m) {
         Out dq = out(in.x, {d.B, d.D}), dx = out(in.x, {d.B, d.T, d.D});
         void* stream = current_stream(in.x);
         {
-          py::gil_scoped_release nogil;
-          cosine_query_backward(DY, in, fwd, dq.t, dx.t, stream);
+          without_gil([&] {
+            cosine_query_backward(DY, in, fwd, dq.t, dx.t, stream);
+          });
         }
         return py::make_tuple(dq.obj, dx.obj);
       },

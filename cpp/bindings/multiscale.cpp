@@ -104,8 +104,9 @@ void bind_multiscale(py::module_& m) {
         }
         void* stream = current_stream(X);
         {
-          py::gil_scoped_release nogil;
-          multiscale_forward(in, outs, stream);
+          without_gil([&] {
+            multiscale_forward(in, outs, stream);
+          });
         }
         return states;
       },
@@ -153,8 +154,9 @@ void bind_multiscale(py::module_& m) {
                                   DC = optional_views(dc_ns, "dc_ns");
         void* stream = current_stream(X);
         {
-          py::gil_scoped_release nogil;
-          multiscale_backward(in, fwd, DY, DH, DC, dx.t, grads, stream);
+          without_gil([&] {
+            multiscale_backward(in, fwd, DY, DH, DC, dx.t, grads, stream);
+          });
         }
         return py::make_tuple(dx.obj, wgrads);
       },

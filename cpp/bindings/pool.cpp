@@ -33,8 +33,9 @@ void bind_pool(py::module_& m) {
         o.y = y.t, o.counts = counts.t, o.out_lengths = ol.t, o.argmax = am.t;
         void* stream = current_stream(X);
         {
-          py::gil_scoped_release nogil;
-          count_pool_forward(mode, win, X, L, o, stream);
+          without_gil([&] {
+            count_pool_forward(mode, win, X, L, o, stream);
+          });
         }
         return py::make_tuple(y.obj, counts.obj, ol.obj, obj_or_none(am));
       },
@@ -56,8 +57,9 @@ void bind_pool(py::module_& m) {
         Out dx = out(DY, {DY.shape[0], T, C});
         void* stream = current_stream(DY);
         {
-          py::gil_scoped_release nogil;
-          count_pool_backward(mode, {size, stride, partial}, DY, f, dx.t, stream);
+          without_gil([&] {
+            count_pool_backward(mode, {size, stride, partial}, DY, f, dx.t, stream);
+          });
         }
         return dx.obj;
       },
@@ -80,8 +82,9 @@ void bind_pool(py::module_& m) {
         o.window_start = start.t, o.first_window = first.t, o.event_step = step.t;
         void* stream = current_stream(X);
         {
-          py::gil_scoped_release nogil;
-          time_pool_forward(mode, win, X, TS, L, o, stream);
+          without_gil([&] {
+            time_pool_forward(mode, win, X, TS, L, o, stream);
+          });
         }
         return py::make_tuple(y.obj, counts.obj, ol.obj, start.obj, first.obj, step.obj,
                               obj_or_none(am));
@@ -105,8 +108,9 @@ void bind_pool(py::module_& m) {
         Out dx = out(DY, {DY.shape[0], T, C});
         void* stream = current_stream(DY);
         {
-          py::gil_scoped_release nogil;
-          time_pool_backward(mode, DY, f, dx.t, stream);
+          without_gil([&] {
+            time_pool_backward(mode, DY, f, dx.t, stream);
+          });
         }
         return dx.obj;
       },
