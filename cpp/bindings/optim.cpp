@@ -157,9 +157,9 @@ void bind_optim(py::module_& m) {
         for (size_t i = 0; i < grads.size(); ++i)
           gs.push_back(inplace(grads[i], names[i].c_str()));
         void* stream = gs.empty() ? nullptr : stream_of(gs[0]);
-        without_gil([&] {
-          return clip_grad_norm(gs, max_norm, stream);
-        });
+        double norm = 0.0;
+        without_gil([&] { norm = clip_grad_norm(gs, max_norm, stream); });
+        return norm;
       },
       "Low-level gradient clipping; use chronoscale.ops.clip_grad_norm.");
 }
