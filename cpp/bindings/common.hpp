@@ -36,9 +36,9 @@ inline Out out(const Tensor& like, const std::vector<int64_t>& shape) {
 inline py::object obj_or_none(const Out& o) { return o.t.defined() ? o.obj : py::none(); }
 
 /// Run f() with the GIL released. An exception from f is caught inside the release scope and
-/// rethrown once the GIL is held again, so no unwinding crosses the release (on a lent H200
-/// with Python 3.12 / pybind11 3.1, exceptions unwinding out of a gil_scoped_release crashed
-/// the process).
+/// rethrown once the GIL is held again, so no unwinding crosses the release. (Added while
+/// chasing a crash on a lent H200 that turned out to be the image's compiler linking libstdc++
+/// statically, see bench/gpu/run_device.sh; kept as a guard, it costs one try block.)
 template <class F>
 void without_gil(F&& f) {
   std::exception_ptr err;
