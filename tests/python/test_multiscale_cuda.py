@@ -8,11 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from test_multiscale import SCALES, make_weights, random_timestamps
-from train_gpu import check_pair, to_gpu
+from train_gpu import TOL, check_pair, to_gpu
 
 from chronoscale import ops
 
-from helpers import random_lengths
+from helpers import random_lengths, rel_error
 
 pytestmark = pytest.mark.gpu
 
@@ -31,6 +31,15 @@ def test_multiscale_matches_cpu(rng, dtype, cell, count_feature):
     hidden = [int(h) for h in rng.integers(1, 40, size=len(SCALES))]
     weights = make_weights(rng, cell, C + count_feature, hidden, dtype, bias=cell != "gru")
     outs, cache = ops.multiscale_forward(x, SCALES, weights, cell, lengths, ts, count_feature)
+    # A tanh RNN over many windows with these random weights amplifies rounding: the CPU's own
+    # float32 result is up to 1e-1 from its float64 result (40 seeds, the 5 s mean windows). So
+    # in float32 the outputs may differ from the CPU's by a few times the CPU's own float32 error.
+    drift = [0.0] * len(SCALES)
+    if dtype == np.float32:
+        w64 = [tuple(None if a is None else a.astype(np.float64) for a in w) for w in weights]
+        o64, cache64 = ops.multiscale_forward(x.astype(np.float64), SCALES, w64, cell, lengths,
+                                              ts, count_feature)
+        drift = [rel_error(o.y.astype(np.float64), r.y) for o, r in zip(outs, o64)]
     wg = [tuple(to_gpu(a) for a in w) for w in weights]
     outs_g, cache_g = ops.multiscale_forward(to_gpu(x), SCALES, wg, cell, lengths, ts,
                                              count_feature)
@@ -39,9 +48,10 @@ def test_multiscale_matches_cpu(rng, dtype, cell, count_feature):
             assert isinstance(getattr(g, k), np.ndarray), f"scale {s} {k}: a NumPy array"
             np.testing.assert_array_equal(getattr(g, k), getattr(o, k), err_msg=f"{s} {k}")
         check_pair(cache_g.pooled(s), cache.pooled(s), dtype, f"scale {s} z")
-        check_pair(g.y, o.y, dtype, f"scale {s} y")
-        check_pair(g.h_n, o.h_n, dtype, f"scale {s} h_n")
-        check_pair(g.c_n, o.c_n, dtype, f"scale {s} c_n")
+        tol = max(TOL[dtype], 4 * drift[s])
+        check_pair(g.y, o.y, dtype, f"scale {s} y", tol)
+        check_pair(g.h_n, o.h_n, dtype, f"scale {s} h_n", tol)
+        check_pair(g.c_n, o.c_n, dtype, f"scale {s} c_n", tol)
 
     dys = [rng.standard_normal(o.y.shape).astype(dtype) for o in outs]
     dhs = [rng.standard_normal(o.h_n.shape).astype(dtype) for o in outs]
@@ -50,12 +60,22 @@ def test_multiscale_matches_cpu(rng, dtype, cell, count_feature):
     dys[1] = None
     dhs[3] = None
     dx, grads = ops.multiscale_backward(dys, dhs, dcs, cache)
+    bdrift = {}  # the CPU's own float32 error of each gradient (see drift above)
+    if dtype == np.float32:
+        up = [[None if a is None else a.astype(np.float64) for a in v] for v in (dys, dhs, dcs)]
+        dx64, grads64 = ops.multiscale_backward(*up, cache64)
+        bdrift["dx"] = rel_error(dx.astype(np.float64), dx64)
+        for s, (gc, g64) in enumerate(zip(grads, grads64)):
+            for name, a, b in zip(("dw_ih", "dw_hh", "db_ih", "db_hh"), gc, g64):
+                if a is not None:
+                    bdrift[f"{s} {name}"] = rel_error(a.astype(np.float64), b)
     dx_g, grads_g = ops.multiscale_backward([to_gpu(a) for a in dys], [to_gpu(a) for a in dhs],
                                             [to_gpu(a) for a in dcs], cache_g)
-    check_pair(dx_g, dx, dtype, "dx")
+    check_pair(dx_g, dx, dtype, "dx", max(TOL[dtype], 4 * bdrift.get("dx", 0.0)))
     for s, (gc, gg) in enumerate(zip(grads, grads_g)):
         for name, a, b in zip(("dw_ih", "dw_hh", "db_ih", "db_hh"), gg, gc):
-            check_pair(a, b, dtype, f"scale {s} {name}")
+            tol = max(TOL[dtype], 4 * bdrift.get(f"{s} {name}", 0.0))
+            check_pair(a, b, dtype, f"scale {s} {name}", tol)
 
 
 def test_multiscale_runs_on_the_current_stream(rng):

@@ -32,12 +32,12 @@ def check(gpu, cpu, tol, what):
     assert rel_error(g, cpu) < tol, f"{what}: rel. error {rel_error(g, cpu):.2e}"
 
 
-def check_pair(gpu, cpu, dtype, what):
-    """check() at TOL[dtype]; cpu None (an absent output) requires gpu None."""
+def check_pair(gpu, cpu, dtype, what, tol=None):
+    """check() at ``tol`` (default TOL[dtype]); cpu None (an absent output) requires gpu None."""
     if cpu is None:
         assert gpu is None, what
         return
-    check(gpu, cpu, TOL[dtype], what)
+    check(gpu, cpu, TOL[dtype] if tol is None else tol, what)
 
 
 def poison(shapes, dtype):
