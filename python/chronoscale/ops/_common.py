@@ -5,6 +5,24 @@ from __future__ import annotations
 import numpy as np
 
 
+def host(a):
+    """A host (NumPy) view of ``a``; CUDA arrays are copied to the host."""
+    if hasattr(a, "__cuda_array_interface__"):
+        from .._cuda import _cupy
+
+        return _cupy().asnumpy(a)
+    return np.asarray(a)
+
+
+def array_module(a):
+    """CuPy for CUDA arrays (``__cuda_array_interface__``), else NumPy."""
+    if not isinstance(a, np.ndarray) and hasattr(a, "__cuda_array_interface__"):
+        from .._cuda import _cupy
+
+        return _cupy()
+    return np
+
+
 def as_lengths(lengths, name: str = "lengths"):
     """``lengths`` as a host int64 C-contiguous array (None stays None).
 

@@ -22,21 +22,13 @@ import numbers
 import numpy as np
 
 from .. import _core
+from ._common import host
 from .dropout import check_seed
-
-
-def _host(a):
-    """A host (NumPy) view of ``a``; CUDA arrays are copied to the host."""
-    if hasattr(a, "__cuda_array_interface__"):
-        from .._cuda import _cupy
-
-        return _cupy().asnumpy(a)
-    return np.asarray(a)
 
 
 def _as_target(target, name: str = "target"):
     """Integer class indices as int64 (any integer dtype is converted: they are indices)."""
-    arr = _host(target)
+    arr = host(target)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"{name} must hold integers (class indices), got dtype {arr.dtype}")
     if arr.dtype == np.uint64 and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
@@ -220,7 +212,7 @@ def sampled_softmax_negatives(num_items: int, num_samples: int, seed: int, log_q
         _int(num_items, "num_items"),
         _int(num_samples, "num_samples"),
         check_seed(seed),
-        None if log_q is None else _host(log_q),
+        None if log_q is None else host(log_q),
     )
 
 
@@ -280,7 +272,7 @@ def sampled_softmax_loss(
         _as_target(target),
         _int(num_samples, "num_samples"),
         check_seed(seed),
-        None if log_q is None else _host(log_q),
+        None if log_q is None else host(log_q),
         bool(remove_accidental_hits),
         _int(ignore_index, "ignore_index"),
     )

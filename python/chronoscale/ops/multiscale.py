@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _core
-from ._common import as_lengths
+from ._common import array_module, as_lengths
 from .pool import _MODES, _as_int, as_timestamps
 from .recurrent import _CELLS
 
@@ -310,15 +310,6 @@ def multiscale_backward(dys, dh_ns, dc_ns, cache):
     return dx, [tuple(g) for g in grads]
 
 
-def _array_module(a):
-    """CuPy for CUDA arrays (``__cuda_array_interface__``), else NumPy."""
-    if not isinstance(a, np.ndarray) and hasattr(a, "__cuda_array_interface__"):
-        from .._cuda import _cupy
-
-        return _cupy()
-    return np
-
-
 def _check_closed(y, closed_before, name="y"):
     if not isinstance(closed_before, np.ndarray) or closed_before.dtype.kind not in "iu":
         raise TypeError("closed_before must be an integer NumPy array [B, T]")
@@ -347,7 +338,7 @@ def gather_causal(y_s, closed_before_s):
 
     A CuPy ``y_s`` gives a CuPy result (``closed_before`` stays a host array).
     """
-    xp = _array_module(y_s)
+    xp = array_module(y_s)
     y_s = xp.asarray(y_s)
     if y_s.ndim != 3:
         raise ValueError(f"y_s must have shape [B, W, H], got {y_s.shape}")
@@ -364,7 +355,7 @@ def gather_causal(y_s, closed_before_s):
 def gather_causal_backward(dg, closed_before_s, W):
     """Gradient of :func:`gather_causal`: ``dg [B, T, H]`` -> ``dy_s [B, W, H]`` (scatter-add;
     CuPy in, CuPy out)."""
-    xp = _array_module(dg)
+    xp = array_module(dg)
     dg = xp.asarray(dg)
     if dg.ndim != 3:
         raise ValueError(f"dg must have shape [B, T, H], got {dg.shape}")

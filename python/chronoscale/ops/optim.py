@@ -38,15 +38,7 @@ import numbers
 import numpy as np
 
 from .. import _core
-
-
-def _host(a):
-    """A host (NumPy) view of ``a``; CUDA arrays are copied to the host."""
-    if hasattr(a, "__cuda_array_interface__"):
-        from .._cuda import _cupy
-
-        return _cupy().asnumpy(a)
-    return np.asarray(a)
+from ._common import host
 
 
 def _step(step) -> int:
@@ -57,7 +49,7 @@ def _step(step) -> int:
 
 def _rows(rows):
     """rows as a host int64 array (any integer dtype is converted: they are row indices)."""
-    arr = _host(rows)
+    arr = host(rows)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"rows must hold integers (they are row indices), got dtype {arr.dtype}")
     return arr if arr.dtype == np.int64 else arr.astype(np.int64)
