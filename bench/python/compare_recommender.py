@@ -316,7 +316,6 @@ def pieces(torch, m, tm, inp, ids, L, repeat, warmup) -> list:
             g.backward(dgt)
 
     from chronoscale import ops
-    from chronoscale.models._recnet import _full_softmax
 
     zt, Ft, tt = torch.from_numpy(z), torch.from_numpy(F), torch.from_numpy(target)
 
@@ -347,7 +346,7 @@ def pieces(torch, m, tm, inp, ids, L, repeat, warmup) -> list:
     for name, ours, theirs in [
         ("cells forward", lambda: cs_cells(False), no_grad(lambda: th_cells(False))),
         ("cells fwd+bwd", lambda: cs_cells(True), lambda: th_cells(True)),
-        ("softmax fwd+bwd", lambda: _full_softmax(z, F, target), th_softmax),
+        ("softmax fwd+bwd", lambda: ops.full_softmax_loss(z, F, target), th_softmax),
         ("softmax GEMMs only", cs_gemms, th_gemms),
     ]:
         (a, ac), (c, cc) = paired_ms(ours, theirs, repeat, warmup)

@@ -199,7 +199,7 @@ class RecNet(nn.Layer):
         F, ehat, enorm = self.table()
         d, W = self.dim, self.emb.weight
         if loss == "full":
-            value, dz, dF = _full_softmax(z, F, target)
+            value, dz, dF = ops.full_softmax_loss(z, F, target)
             dW = dF[:, :d] + _normalize_backward(dF[:, d:2 * d], ehat, enorm)
             self.item_bias.accumulate(dF[:, 2 * d:])
             self.backward_rows(dz, dW)
@@ -237,9 +237,3 @@ class RecNet(nn.Layer):
         else:
             rows, grad = ops.embedding_backward(de, self.emb._cache, sparse=True)
             dW[rows] += grad  # distinct rows
-
-
-def _full_softmax(z, F, target):
-    """``(mean cross-entropy, dz, dF)`` of the logits ``z F^T`` over all items, in row blocks
-    (:func:`chronoscale.ops.full_softmax_loss`: the ``[N, V]`` logits never exist at once)."""
-    return ops.full_softmax_loss(z, F, target)
