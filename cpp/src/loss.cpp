@@ -117,22 +117,41 @@ double softmax_cross_entropy(const Tensor& logits, const Tensor& target, int64_t
   });
 }
 
-SampledSoftmaxDims sampled_softmax_check(const SampledSoftmaxInputs& in) {
-  check::floating(in.user, "user");
-  check::shape(in.user, "user", {-1, -1}, "[N, D]");
-  const int64_t N = in.user.shape[0], D = in.user.shape[1];
+namespace {
+
+struct TableDims {
+  int64_t N, D, V, K;  ///< K: counted rows (target != ignore_index)
+};
+
+/// The scoring of user rows against an item table: user [N, D] and items [V, D] of one float
+/// dtype with N, D, V > 0 (on a usable CUDA device when `cuda_ok`, else on the host), target
+/// [N] int64 on the host with its counted entries in [0, V).
+TableDims check_table(const Tensor& user, const Tensor& items, const Tensor& target,
+                      int64_t ignore_index, bool cuda_ok, const char* op) {
+  check::floating(user, "user");
+  check::shape(user, "user", {-1, -1}, "[N, D]");
+  const int64_t N = user.shape[0], D = user.shape[1];
   CS_CHECK(N > 0, ValueError, "user: no rows (N = 0)");
   CS_CHECK(D > 0, ValueError, "user: vector size D must be > 0");
-  check::cuda_usable(in.user, "sampled_softmax_loss", "user");
-  check::defined(in.items, "items");
-  check::like(in.items, in.user, "items", "user");
-  check::cuda_usable(in.items, "sampled_softmax_loss", "items");
-  check::shape(in.items, "items", {-1, D}, "[V, D]");
-  const int64_t V = in.items.shape[0];
+  if (cuda_ok) check::cuda_usable(user, op, "user");
+  else check::cpu_only(user, op);
+  check::defined(items, "items");
+  check::like(items, user, "items", "user");
+  if (cuda_ok) check::cuda_usable(items, op, "items");
+  check::shape(items, "items", {-1, D}, "[V, D]");
+  const int64_t V = items.shape[0];
   CS_CHECK(V > 0, ValueError, "items: no rows (V = 0)");
-  check_target_array(in.target);
-  check::shape(in.target, "target", {N}, "[N]");
-  check_targets(in.target, V, in.ignore_index);
+  check_target_array(target);
+  check::shape(target, "target", {N}, "[N]");
+  return {N, D, V, check_targets(target, V, ignore_index)};
+}
+
+}  // namespace
+
+SampledSoftmaxDims sampled_softmax_check(const SampledSoftmaxInputs& in) {
+  const TableDims t =
+      check_table(in.user, in.items, in.target, in.ignore_index, true, "sampled_softmax_loss");
+  const int64_t N = t.N, D = t.D, V = t.V;
   CS_CHECK(in.num_samples >= 1, ValueError, "num_samples must be >= 1, got ", in.num_samples);
   check_log_q(in.log_q, V);
   return {N, D, V, in.num_samples};
@@ -201,22 +220,10 @@ double sampled_softmax_loss(const SampledSoftmaxInputs& in, const SampledSoftmax
 
 double full_softmax_loss(const Tensor& user, const Tensor& items, const Tensor& target,
                          int64_t ignore_index, const Tensor& d_user, const Tensor& d_items) {
-  check::floating(user, "user");
-  check::shape(user, "user", {-1, -1}, "[N, D]");
-  const int64_t N = user.shape[0], D = user.shape[1];
-  CS_CHECK(N > 0, ValueError, "user: no rows (N = 0)");
-  CS_CHECK(D > 0, ValueError, "user: vector size D must be > 0");
-  check::cpu_only(user, "full_softmax_loss");
-  check::defined(items, "items");
-  check::like(items, user, "items", "user");
-  check::shape(items, "items", {-1, D}, "[V, D]");
-  const int64_t V = items.shape[0];
-  CS_CHECK(V > 0, ValueError, "items: no rows (V = 0)");
+  const TableDims t = check_table(user, items, target, ignore_index, false, "full_softmax_loss");
+  const int64_t N = t.N, D = t.D, V = t.V, K = t.K;
   CS_CHECK(V < (int64_t(1) << 31) && D < (int64_t(1) << 31), ValueError,
            "items: V and D must be < 2^31 (the BLAS index range), got [", V, ", ", D, "]");
-  check_target_array(target);
-  check::shape(target, "target", {N}, "[N]");
-  const int64_t K = check_targets(target, V, ignore_index);
   same_shape(d_user, user, "d_user", "user");
   same_shape(d_items, items, "d_items", "items");
   return CS_DISPATCH_FLOAT(user.dtype, "full_softmax_loss", [&] {
