@@ -11,18 +11,15 @@
 #include "../blas.hpp"
 #include "../sampled_log_q.hpp"
 #include "loss.hpp"
-#include "mathfn.hpp"
 #include "parallel.hpp"
 #include "rng.hpp"
+#include "softmax_row.hpp"
 
 namespace chronoscale {
 inline namespace v1 {
 namespace cpu {
 
 namespace {
-
-inline float exp_(float x) { return fast_exp(x); }
-inline double exp_(double x) { return std::exp(x); }
 
 template <class T>
 std::unique_ptr<T[]> scratch(int64_t n) {
@@ -105,11 +102,11 @@ double sampled_softmax_loss(const SampledSoftmaxDims& d, const SampledSoftmaxInp
       const bool keep = !(hits && neg[j] == t);
       m = keep && z[j] > m ? z[j] : m;
     }
-    const T e0 = exp_(z0 - m);
+    const T e0 = softmax_exp(z0 - m);
     T s = e0;
 #pragma omp simd reduction(+ : s)
     for (int64_t j = 0; j < S; ++j) {
-      const T e = (hits && neg[j] == t) ? T(0) : exp_(z[j] - m);
+      const T e = (hits && neg[j] == t) ? T(0) : softmax_exp(z[j] - m);
       z[j] = e;
       s += e;
     }
