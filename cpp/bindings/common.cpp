@@ -22,6 +22,19 @@ DType dtype_from_typestr(const std::string& ts, const char* name) {
 
 const char* numpy_name(DType d) { return dtype_name(d); }
 
+/// Throws unless strides (stride(i), in units where one element is `unit`) are C order for
+/// t's shape (axes of extent 1 may have any stride).
+template <class Stride>
+void check_c_order(const Tensor& t, int64_t unit, Stride stride, const char* name,
+                   const char* hint) {
+  int64_t expect = unit;
+  for (int i = t.ndim - 1; i >= 0; --i) {
+    if (t.shape[i] > 1)
+      CS_CHECK(stride(i) == expect, ValueError, name, " must be C-contiguous (", hint, ")");
+    expect *= t.shape[i];
+  }
+}
+
 Tensor cuda_view(py::handle obj, const char* name) {
   py::dict cai = obj.attr("__cuda_array_interface__");
   Tensor t;
@@ -35,13 +48,8 @@ Tensor cuda_view(py::handle obj, const char* name) {
   t.data = reinterpret_cast<void*>(data[0].cast<uintptr_t>());
   if (cai.contains("strides") && !cai["strides"].is_none()) {
     py::tuple strides = cai["strides"];
-    int64_t expect = dtype_size(t.dtype);
-    for (int i = t.ndim - 1; i >= 0; --i) {
-      if (t.shape[i] > 1)
-        CS_CHECK(strides[i].cast<int64_t>() == expect, ValueError, name,
-                 " must be C-contiguous (call .copy() / cupy.ascontiguousarray first)");
-      expect *= t.shape[i];
-    }
+    check_c_order(t, dtype_size(t.dtype), [&](int i) { return strides[i].cast<int64_t>(); },
+                  name, "call .copy() / cupy.ascontiguousarray first");
   }
   return t;
 }
@@ -116,15 +124,9 @@ Tensor dlpack_view(py::handle obj, const char* name) {
   CS_CHECK(d.ndim <= kMaxDims, ValueError, name, " has too many dims (", d.ndim, ")");
   t.ndim = d.ndim;
   for (int i = 0; i < t.ndim; ++i) t.shape[i] = d.shape[i];
-  if (d.strides) {
-    int64_t expect = 1;
-    for (int i = t.ndim - 1; i >= 0; --i) {
-      if (t.shape[i] > 1)
-        CS_CHECK(d.strides[i] == expect, ValueError, name,
-                 " must be C-contiguous (call .contiguous() / a contiguous copy first)");
-      expect *= t.shape[i];
-    }
-  }
+  if (d.strides)
+    check_c_order(t, 1, [&](int i) { return d.strides[i]; }, name,
+                  "call .contiguous() / a contiguous copy first");
   t.data = static_cast<char*>(d.data) + d.byte_offset;
   return t;
 }
