@@ -21,10 +21,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 
 import numpy as np
+from bench_common import cpu_model
 
 import chronoscale
 from chronoscale import nn
@@ -63,17 +63,6 @@ def torch_model(torch, F):
             return torch.sigmoid(self.dense(h[0]))[:, 0]
 
     return Seed()
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv=None) -> dict:
@@ -144,7 +133,7 @@ def main(argv=None) -> dict:
 
     info = chronoscale.build_info()
     load_after = os.getloadavg()
-    machine = (f"{cpu_name()}, {os.cpu_count()} cores, {info['num_threads']} threads (both "
+    machine = (f"{cpu_model()}, {os.cpu_count()} cores, {info['num_threads']} threads (both "
                f"libraries), BLAS {info['blas']}, torch {torch.__version__}, load average "
                f"{load_before[0]:.1f} -> {load_after[0]:.1f}")
     print(f"# {machine}")
