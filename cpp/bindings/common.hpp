@@ -5,7 +5,6 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
-#include <exception>
 #include <vector>
 
 #include "chronoscale/tensor.hpp"
@@ -34,24 +33,6 @@ inline Out out(const Tensor& like, const std::vector<int64_t>& shape) {
   return out(like, shape, like.dtype);
 }
 inline py::object obj_or_none(const Out& o) { return o.t.defined() ? o.obj : py::none(); }
-
-/// Run f() with the GIL released. An exception from f is caught inside the release scope and
-/// rethrown once the GIL is held again, so no unwinding crosses the release. (Added while
-/// chasing a crash on a lent H200 that turned out to be the image's compiler linking libstdc++
-/// statically, see bench/gpu/run_device.sh; kept as a guard, it costs one try block.)
-template <class F>
-void without_gil(F&& f) {
-  std::exception_ptr err;
-  {
-    py::gil_scoped_release nogil;
-    try {
-      f();
-    } catch (...) {
-      err = std::current_exception();
-    }
-  }
-  if (err) std::rethrow_exception(err);
-}
 
 /// cudaStream_t of CuPy's current stream when `t` is on CUDA, else nullptr.
 void* current_stream(const Tensor& t);

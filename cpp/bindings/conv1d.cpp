@@ -26,9 +26,8 @@ void bind_conv1d(py::module_& m) {
         const Tensor ol(out_lengths.mutable_data(), DType::int64, {d.B});
         void* stream = current_stream(in.x);
         {
-          without_gil([&] {
-            conv1d_forward(in, y.t, ol, stream);
-          });
+          py::gil_scoped_release nogil;
+          conv1d_forward(in, y.t, ol, stream);
         }
         return py::make_tuple(y.obj, out_lengths);
       },
@@ -45,9 +44,8 @@ void bind_conv1d(py::module_& m) {
             dw = out(in.x, {d.Cout, d.Cin, d.K}), db = out(in.x, {d.Cout});
         void* stream = current_stream(in.x);
         {
-          without_gil([&] {
-            conv1d_backward(DY, in, Y, dx.t, dw.t, db.t, stream);
-          });
+          py::gil_scoped_release nogil;
+          conv1d_backward(DY, in, Y, dx.t, dw.t, db.t, stream);
         }
         return py::make_tuple(obj_or_none(dx), dw.obj, db.obj);
       },

@@ -16,9 +16,8 @@ void bind_cosine(py::module_& m) {
         Out y = out(in.x, {d.B, d.T}), xnorm = out(in.x, {d.B, d.T});
         void* stream = current_stream(in.x);
         {
-          without_gil([&] {
-            cosine_lag_forward(in, {y.t, xnorm.t, Tensor{}}, stream);
-          });
+          py::gil_scoped_release nogil;
+          cosine_lag_forward(in, {y.t, xnorm.t, Tensor{}}, stream);
         }
         return py::make_tuple(y.obj, xnorm.obj);
       },
@@ -35,9 +34,8 @@ void bind_cosine(py::module_& m) {
         Out dx = out(in.x, {d.B, d.T, d.D});
         void* stream = current_stream(in.x);
         {
-          without_gil([&] {
-            cosine_lag_backward(DY, in, fwd, dx.t, stream);
-          });
+          py::gil_scoped_release nogil;
+          cosine_lag_backward(DY, in, fwd, dx.t, stream);
         }
         return dx.obj;
       },
@@ -51,9 +49,8 @@ void bind_cosine(py::module_& m) {
         Out y = out(in.x, {d.B, d.T}), xnorm = out(in.x, {d.B, d.T}), qnorm = out(in.x, {d.B});
         void* stream = current_stream(in.x);
         {
-          without_gil([&] {
-            cosine_query_forward(in, {y.t, xnorm.t, qnorm.t}, stream);
-          });
+          py::gil_scoped_release nogil;
+          cosine_query_forward(in, {y.t, xnorm.t, qnorm.t}, stream);
         }
         return py::make_tuple(y.obj, xnorm.obj, qnorm.obj);
       },
@@ -71,9 +68,8 @@ void bind_cosine(py::module_& m) {
         Out dq = out(in.x, {d.B, d.D}), dx = out(in.x, {d.B, d.T, d.D});
         void* stream = current_stream(in.x);
         {
-          without_gil([&] {
-            cosine_query_backward(DY, in, fwd, dq.t, dx.t, stream);
-          });
+          py::gil_scoped_release nogil;
+          cosine_query_backward(DY, in, fwd, dq.t, dx.t, stream);
         }
         return py::make_tuple(dq.obj, dx.obj);
       },

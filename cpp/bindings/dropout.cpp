@@ -25,9 +25,8 @@ void bind_dropout(py::module_& m) {
         Out y = out(X, shape_of(X));
         void* stream = current_stream(X);
         {
-          without_gil([&] {
-            dropout_forward(X, p, seed, y.t, stream);
-          });
+          py::gil_scoped_release nogil;
+          dropout_forward(X, p, seed, y.t, stream);
         }
         return y.obj;
       },
@@ -42,9 +41,8 @@ void bind_dropout(py::module_& m) {
         Out dx = out(DY, shape_of(DY));
         void* stream = current_stream(DY);
         {
-          without_gil([&] {
-            dropout_backward(DY, p, seed, dx.t, stream);
-          });
+          py::gil_scoped_release nogil;
+          dropout_backward(DY, p, seed, dx.t, stream);
         }
         return dx.obj;
       },
@@ -55,9 +53,8 @@ void bind_dropout(py::module_& m) {
       [](py::handle mask, double p, uint64_t seed) {
         const Tensor M = view(mask, "mask");
         void* stream = current_stream(M);
-        without_gil([&] {
-          dropout_mask(p, seed, M, stream);
-        });
+        py::gil_scoped_release nogil;
+        dropout_mask(p, seed, M, stream);
       },
       "Fill `mask` with the dropout factors of (p, seed); use DropoutCache.mask.");
 }

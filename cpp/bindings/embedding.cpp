@@ -19,9 +19,8 @@ void bind_embedding(py::module_& m) {
         Out y = out(W, {d.B, d.T, d.D});
         void* stream = current_stream(W);
         {
-          without_gil([&] {
-            embedding_forward(I, W, L, y.t, stream);
-          });
+          py::gil_scoped_release nogil;
+          embedding_forward(I, W, L, y.t, stream);
         }
         return y.obj;
       },
@@ -38,9 +37,8 @@ void bind_embedding(py::module_& m) {
         if (!sparse) {
           Out dtable = out(W, {d.V, d.D});
           {
-            without_gil([&] {
-              embedding_backward_dense(DY, I, W, L, dtable.t, stream);
-            });
+            py::gil_scoped_release nogil;
+            embedding_backward_dense(DY, I, W, L, dtable.t, stream);
           }
           return dtable.obj;
         }
@@ -52,27 +50,24 @@ void bind_embedding(py::module_& m) {
           Out rows = out(W, {n}, DType::int64), grad = out(W, {n, d.D});
           int64_t U = 0;
           if (n > 0) {
-            without_gil([&] {
-              U = embedding_backward_sparse_rows(DY, I, W, L, rows.t, grad.t, stream);
-            });
+            py::gil_scoped_release nogil;
+            U = embedding_backward_sparse_rows(DY, I, W, L, rows.t, grad.t, stream);
           }
           const py::slice head(0, U, 1);
           return py::make_tuple(rows.obj[head], grad.obj[head]);
         }
         EmbeddingGroups g;
         {
-          without_gil([&] {
-            g = embedding_groups(I, W, L);
-          });
+          py::gil_scoped_release nogil;
+          g = embedding_groups(I, W, L);
         }
         const auto U = static_cast<int64_t>(g.rows.size());
         py::array_t<int64_t> rows(U);
         if (U) std::memcpy(rows.mutable_data(), g.rows.data(), sizeof(int64_t) * U);
         Out grad = out(W, {U, d.D});
         {
-          without_gil([&] {
-            embedding_backward_sparse(DY, I, W, L, g, grad.t, stream);
-          });
+          py::gil_scoped_release nogil;
+          embedding_backward_sparse(DY, I, W, L, g, grad.t, stream);
         }
         return py::make_tuple(rows, grad.obj);
       },

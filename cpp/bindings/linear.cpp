@@ -30,9 +30,8 @@ void bind_linear(py::module_& m) {
         Out y = out(X, with_last(X, d.O));
         void* stream = current_stream(X);
         {
-          without_gil([&] {
-            linear_forward(X, W, Bi, act, y.t, stream);
-          });
+          py::gil_scoped_release nogil;
+          linear_forward(X, W, Bi, act, y.t, stream);
         }
         return y.obj;
       },
@@ -48,9 +47,8 @@ void bind_linear(py::module_& m) {
         Out dx = out(X, with_last(X, d.I)), dw = out(X, {d.O, d.I}), db = out(X, {d.O});
         void* stream = current_stream(X);
         {
-          without_gil([&] {
-            linear_backward(DY, X, W, Y, act, dx.t, dw.t, db.t, stream);
-          });
+          py::gil_scoped_release nogil;
+          linear_backward(DY, X, W, Y, act, dx.t, dw.t, db.t, stream);
         }
         return py::make_tuple(dx.obj, dw.obj, db.obj);
       },

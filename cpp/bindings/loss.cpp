@@ -45,9 +45,8 @@ void bind_loss(py::module_& m) {
         void* stream = current_stream(P);
         double loss;
         {
-          without_gil([&] {
-            loss = point_loss(k, P, T, W, delta, d.t, pn, stream);
-          });
+          py::gil_scoped_release nogil;
+          loss = point_loss(k, P, T, W, delta, d.t, pn, stream);
         }
         return py::make_tuple(loss, d.obj);
       },
@@ -62,9 +61,8 @@ void bind_loss(py::module_& m) {
         void* stream = current_stream(L);
         double loss;
         {
-          without_gil([&] {
-            loss = softmax_cross_entropy(L, T, ignore_index, d.t, stream);
-          });
+          py::gil_scoped_release nogil;
+          loss = softmax_cross_entropy(L, T, ignore_index, d.t, stream);
         }
         return py::make_tuple(loss, d.obj);
       },
@@ -77,9 +75,8 @@ void bind_loss(py::module_& m) {
         Out du = out(U, shape_of(U)), di = out(I, shape_of(I));
         double loss;
         {
-          without_gil([&] {
-            loss = full_softmax_loss(U, I, T, ignore_index, du.t, di.t);
-          });
+          py::gil_scoped_release nogil;
+          loss = full_softmax_loss(U, I, T, ignore_index, du.t, di.t);
         }
         return py::make_tuple(loss, du.obj, di.obj);
       },
@@ -100,9 +97,8 @@ void bind_loss(py::module_& m) {
         in.ignore_index = ignore_index;
         SampledSoftmaxPlan plan;
         {
-          without_gil([&] {
-            plan = sampled_softmax_plan(in);
-          });
+          py::gil_scoped_release nogil;
+          plan = sampled_softmax_plan(in);
         }
         const int64_t N = in.user.shape[0], D = in.user.shape[1];  // validated by the plan
         const auto U = static_cast<int64_t>(plan.rows.size());
@@ -110,9 +106,8 @@ void bind_loss(py::module_& m) {
         void* stream = current_stream(in.user);
         double loss;
         {
-          without_gil([&] {
-            loss = sampled_softmax_loss(in, plan, du.t, dr.t, stream);
-          });
+          py::gil_scoped_release nogil;
+          loss = sampled_softmax_loss(in, plan, du.t, dr.t, stream);
         }
         return py::make_tuple(loss, du.obj, int_array(plan.rows), dr.obj);
       },
@@ -124,9 +119,8 @@ void bind_loss(py::module_& m) {
         const Tensor LQ = view(log_q, "log_q", true);
         std::vector<int64_t> neg(static_cast<size_t>(num_samples > 0 ? num_samples : 0));
         {
-          without_gil([&] {
-            sample_items(num_items, num_samples, seed, LQ, neg.data());
-          });
+          py::gil_scoped_release nogil;
+          sample_items(num_items, num_samples, seed, LQ, neg.data());
         }
         return int_array(neg);
       },

@@ -104,9 +104,8 @@ void bind_multiscale(py::module_& m) {
         }
         void* stream = current_stream(X);
         {
-          without_gil([&] {
-            multiscale_forward(in, outs, stream);
-          });
+          py::gil_scoped_release nogil;
+          multiscale_forward(in, outs, stream);
         }
         return states;
       },
@@ -154,9 +153,8 @@ void bind_multiscale(py::module_& m) {
                                   DC = optional_views(dc_ns, "dc_ns");
         void* stream = current_stream(X);
         {
-          without_gil([&] {
-            multiscale_backward(in, fwd, DY, DH, DC, dx.t, grads, stream);
-          });
+          py::gil_scoped_release nogil;
+          multiscale_backward(in, fwd, DY, DH, DC, dx.t, grads, stream);
         }
         return py::make_tuple(dx.obj, wgrads);
       },

@@ -63,9 +63,8 @@ void bind_optim(py::module_& m) {
                      M = inplace(m1, "m"), V = inplace(v, "v");
         const AdamOptions o = adam_options(step, lr, beta1, beta2, eps, weight_decay, decoupled);
         void* stream = stream_of(P);
-        without_gil([&] {
-          adam_step(P, G, M, V, o, stream);
-        });
+        py::gil_scoped_release nogil;
+        adam_step(P, G, M, V, o, stream);
       },
       "Low-level Adam step; use chronoscale.ops.adam_step.");
 
@@ -98,9 +97,8 @@ void bind_optim(py::module_& m) {
         for (size_t i = 0; i < step_list.size(); ++i) steps.push_back(step_list[i].cast<int64_t>());
         const AdamOptions o = adam_options(1, lr, beta1, beta2, eps, weight_decay, decoupled);
         void* stream = P.empty() ? nullptr : stream_of(P[0]);
-        without_gil([&] {
-          adam_step_many(P, G, M, V, steps, o, stream);
-        });
+        py::gil_scoped_release nogil;
+        adam_step_many(P, G, M, V, steps, o, stream);
       },
       "Low-level fused Adam step over many parameters; use chronoscale.ops.adam_step_many.");
 
@@ -113,9 +111,8 @@ void bind_optim(py::module_& m) {
                      G = view(grad_rows, "grad_rows"), M = inplace(m1, "m"), V = inplace(v, "v");
         const AdamOptions o = adam_options(step, lr, beta1, beta2, eps, weight_decay, decoupled);
         void* stream = stream_of(P);
-        without_gil([&] {
-          adam_step_rows(P, R, G, M, V, o, stream);
-        });
+        py::gil_scoped_release nogil;
+        adam_step_rows(P, R, G, M, V, o, stream);
       },
       "Low-level sparse Adam step; use chronoscale.ops.adam_step_rows.");
 
@@ -127,9 +124,8 @@ void bind_optim(py::module_& m) {
                      Bu = inplace(buf, "buf", true);
         const SgdOptions o = sgd_options(lr, momentum, weight_decay, nesterov);
         void* stream = stream_of(P);
-        without_gil([&] {
-          sgd_step(P, G, Bu, o, stream);
-        });
+        py::gil_scoped_release nogil;
+        sgd_step(P, G, Bu, o, stream);
       },
       "Low-level SGD step; use chronoscale.ops.sgd_step.");
 
@@ -141,9 +137,8 @@ void bind_optim(py::module_& m) {
                      G = view(grad_rows, "grad_rows"), Bu = inplace(buf, "buf", true);
         const SgdOptions o = sgd_options(lr, momentum, weight_decay, nesterov);
         void* stream = stream_of(P);
-        without_gil([&] {
-          sgd_step_rows(P, R, G, Bu, o, stream);
-        });
+        py::gil_scoped_release nogil;
+        sgd_step_rows(P, R, G, Bu, o, stream);
       },
       "Low-level sparse SGD step; use chronoscale.ops.sgd_step_rows.");
 
@@ -157,9 +152,8 @@ void bind_optim(py::module_& m) {
         for (size_t i = 0; i < grads.size(); ++i)
           gs.push_back(inplace(grads[i], names[i].c_str()));
         void* stream = gs.empty() ? nullptr : stream_of(gs[0]);
-        double norm = 0.0;
-        without_gil([&] { norm = clip_grad_norm(gs, max_norm, stream); });
-        return norm;
+        py::gil_scoped_release nogil;
+        return clip_grad_norm(gs, max_norm, stream);
       },
       "Low-level gradient clipping; use chronoscale.ops.clip_grad_norm.");
 }

@@ -129,9 +129,8 @@ void bind_plan(py::module_& m) {
             py::array y = empty_like_plan(p.dtype(), p.output_shape(X.shape[0], X.shape[1]));
             Tensor Y = view(y, "y");
             {
-              without_gil([&] {
-                p.run(X, L, Y, check_finite);
-              });
+              py::gil_scoped_release nogil;
+              p.run(X, L, Y, check_finite);
             }
             return y;
           },

@@ -33,9 +33,8 @@ void bind_pool(py::module_& m) {
         o.y = y.t, o.counts = counts.t, o.out_lengths = ol.t, o.argmax = am.t;
         void* stream = current_stream(X);
         {
-          without_gil([&] {
-            count_pool_forward(mode, win, X, L, o, stream);
-          });
+          py::gil_scoped_release nogil;
+          count_pool_forward(mode, win, X, L, o, stream);
         }
         return py::make_tuple(y.obj, counts.obj, ol.obj, obj_or_none(am));
       },
@@ -57,9 +56,8 @@ void bind_pool(py::module_& m) {
         Out dx = out(DY, {DY.shape[0], T, C});
         void* stream = current_stream(DY);
         {
-          without_gil([&] {
-            count_pool_backward(mode, {size, stride, partial}, DY, f, dx.t, stream);
-          });
+          py::gil_scoped_release nogil;
+          count_pool_backward(mode, {size, stride, partial}, DY, f, dx.t, stream);
         }
         return dx.obj;
       },
@@ -82,9 +80,8 @@ void bind_pool(py::module_& m) {
         o.window_start = start.t, o.first_window = first.t, o.event_step = step.t;
         void* stream = current_stream(X);
         {
-          without_gil([&] {
-            time_pool_forward(mode, win, X, TS, L, o, stream);
-          });
+          py::gil_scoped_release nogil;
+          time_pool_forward(mode, win, X, TS, L, o, stream);
         }
         return py::make_tuple(y.obj, counts.obj, ol.obj, start.obj, first.obj, step.obj,
                               obj_or_none(am));
@@ -108,9 +105,8 @@ void bind_pool(py::module_& m) {
         Out dx = out(DY, {DY.shape[0], T, C});
         void* stream = current_stream(DY);
         {
-          without_gil([&] {
-            time_pool_backward(mode, DY, f, dx.t, stream);
-          });
+          py::gil_scoped_release nogil;
+          time_pool_backward(mode, DY, f, dx.t, stream);
         }
         return dx.obj;
       },

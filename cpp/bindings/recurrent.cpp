@@ -36,9 +36,8 @@ void bind_recurrent(py::module_& m) {
         RecurrentOutputs o{y.t, h_n.t, c_n.t, {gates.t, hprev.t, aux.t}};
         void* stream = current_stream(X);
         {
-          without_gil([&] {
-            recurrent_forward(cell, in, o, stream);
-          });
+          py::gil_scoped_release nogil;
+          recurrent_forward(cell, in, o, stream);
         }
         return py::make_tuple(y.obj, h_n.obj, obj_or_none(c_n), gates.obj, hprev.obj,
                               obj_or_none(aux));
@@ -66,9 +65,8 @@ void bind_recurrent(py::module_& m) {
                      DC = view(dc_n, "dc_n", true);
         void* stream = current_stream(X);
         {
-          without_gil([&] {
-            recurrent_backward(cell, DY, DH, DC, in, fwd, g, stream);
-          });
+          py::gil_scoped_release nogil;
+          recurrent_backward(cell, DY, DH, DC, in, fwd, g, stream);
         }
         return py::make_tuple(dx.obj, dw_ih.obj, dw_hh.obj, db_ih.obj, db_hh.obj, dh0.obj,
                               obj_or_none(dc0));
