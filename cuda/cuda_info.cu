@@ -3,6 +3,7 @@
 #include "chronoscale/cuda_info.hpp"
 #include "cuda_check.hpp"
 #include "cuda_info.cuh"
+#include "memory.cuh"
 
 namespace chronoscale {
 inline namespace v1 {
@@ -17,6 +18,10 @@ int cuda_device_count() {
     return n;
   }();
   return count;
+}
+
+void cuda_release_memory() {
+  if (cuda_device_count() > 0) cuda::release_scratch();
 }
 
 namespace cuda {

@@ -6,39 +6,28 @@
 
 #include "chronoscale/tensor.hpp"
 #include "cuda_check.hpp"
+#include "device_buffer.cuh"
+#include "memory.cuh"
 
 namespace chronoscale {
 inline namespace v1 {
 namespace cuda {
 
-/// Stream-ordered device copy of an optional host `lengths[B]` (nullptr when absent). The copy
-/// is freed on the same stream, after the kernels queued before the destructor ran.
+/// Stream-ordered device copy of an optional host `lengths[B]` (nullptr when absent), uploaded
+/// through the pinned staging of memory.cuh (no wait). The copy is freed on the same stream,
+/// after the kernels queued before the destructor ran.
 class DeviceLengths {
  public:
-  DeviceLengths(const Tensor& lengths, int64_t B, cudaStream_t stream) : stream_(stream) {
+  DeviceLengths(const Tensor& lengths, int64_t B, cudaStream_t stream) {
     if (!lengths.defined()) return;
-    const size_t bytes = sizeof(int64_t) * static_cast<size_t>(B);
-    CS_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&ptr_), bytes, stream_));
-    // Pageable source: the call returns once the host data is staged, so the caller's array
-    // may go away afterwards.
-    const cudaError_t err =
-        cudaMemcpyAsync(ptr_, lengths.data, bytes, cudaMemcpyHostToDevice, stream_);
-    if (err != cudaSuccess) {
-      (void)cudaFreeAsync(ptr_, stream_);
-      check(err, "cudaMemcpyAsync(lengths)");
-    }
+    buf_ = DeviceBuffer<int64_t>(B, stream);
+    upload(buf_.get(), lengths.data, sizeof(int64_t) * static_cast<size_t>(B), stream);
   }
-  ~DeviceLengths() {
-    if (ptr_) (void)cudaFreeAsync(ptr_, stream_);
-  }
-  DeviceLengths(const DeviceLengths&) = delete;
-  DeviceLengths& operator=(const DeviceLengths&) = delete;
 
-  const int64_t* get() const { return ptr_; }
+  const int64_t* get() const { return buf_.get(); }
 
  private:
-  int64_t* ptr_ = nullptr;
-  cudaStream_t stream_;
+  DeviceBuffer<int64_t> buf_;
 };
 
 }  // namespace cuda

@@ -1,13 +1,14 @@
 #pragma once
-// Stream-ordered scratch memory for CUDA kernels (cudaMallocAsync / cudaFreeAsync on the op's
-// stream): no device-wide synchronisation, and the memory is released only after the work queued
-// on the stream before the destructor ran.
+// Stream-ordered scratch memory for CUDA kernels (chronoscale's scratch pool, memory.cuh, and
+// cudaFreeAsync on the op's stream): no device-wide synchronisation, and the memory goes back to
+// the pool only after the work queued on the stream before the destructor ran.
 #include <cuda_runtime.h>
 
 #include <cstddef>
 #include <cstdint>
 
 #include "cuda_check.hpp"
+#include "memory.cuh"
 
 namespace chronoscale {
 inline namespace v1 {
@@ -20,8 +21,7 @@ class DeviceBuffer {
   /// `n` elements of T on `stream` (n == 0 allocates nothing).
   DeviceBuffer(int64_t n, cudaStream_t stream) : stream_(stream) {
     if (n <= 0) return;
-    CS_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&ptr_),
-                                  sizeof(T) * static_cast<size_t>(n), stream_));
+    ptr_ = static_cast<T*>(scratch_alloc(sizeof(T) * static_cast<size_t>(n), stream_));
   }
   ~DeviceBuffer() {
     if (ptr_) (void)cudaFreeAsync(ptr_, stream_);

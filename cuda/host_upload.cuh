@@ -1,7 +1,7 @@
 #pragma once
 // Several host int64 arrays (plans computed on the host: counts, event maps, ...) packed into one
-// device buffer with a single stream-ordered copy. Like DeviceLengths, the source is pageable
-// memory: cudaMemcpyAsync returns once the data is staged, so no device-wide wait is involved.
+// device buffer with a single stream-ordered copy through the pinned staging of memory.cuh (no
+// wait for the device).
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -26,8 +26,7 @@ class HostUpload {
   void upload(cudaStream_t stream) {
     dev_ = DeviceBuffer<int64_t>(static_cast<int64_t>(host_.size()), stream);
     if (host_.empty()) return;
-    CS_CUDA_CHECK(cudaMemcpyAsync(dev_.get(), host_.data(), sizeof(int64_t) * host_.size(),
-                                  cudaMemcpyHostToDevice, stream));
+    cuda::upload(dev_.get(), host_.data(), sizeof(int64_t) * host_.size(), stream);
   }
   /// Device address of the array appended at `offset` (after upload).
   const int64_t* at(int64_t offset) const { return dev_.get() + offset; }

@@ -6,6 +6,9 @@
 
 #include <cmath>
 
+#include <algorithm>
+
+#include "gemm.cuh"
 #include "loss.cuh"
 #include "train_common.cuh"
 
@@ -66,8 +69,8 @@ __global__ void __launch_bounds__(train::kThreads)
 // Rows with more classes: one block per row (grid-stride over rows); threads stride over V.
 template <class T>
 __global__ void __launch_bounds__(train::kThreads)
-    softmax_xent_kernel(const T* __restrict__ logits, const int64_t* __restrict__ target,
-                        int64_t N, int64_t V, int64_t ignore_index, T inv_k, T* __restrict__ dl,
+    softmax_xent_kernel(const T* logits, const int64_t* __restrict__ target, int64_t N,
+                        int64_t V, int64_t ignore_index, T inv_k, T* dl,
                         double* __restrict__ row_loss) {
   __shared__ T shm[train::kThreads];
   __shared__ double shd[train::kThreads];
@@ -80,6 +83,7 @@ __global__ void __launch_bounds__(train::kThreads)
       if (threadIdx.x == 0) row_loss[n] = 0.0;
       continue;
     }
+    const T xt = x[t];  // read before the barrier below, before any write (in place)
     T m = x[0];
     for (int64_t v = threadIdx.x; v < V; v += blockDim.x) m = x[v] > m ? x[v] : m;
     m = train::block_max<train::kThreads>(m, shm);
@@ -94,7 +98,7 @@ __global__ void __launch_bounds__(train::kThreads)
     for (int64_t v = threadIdx.x; v < V; v += blockDim.x)  // each thread rescales its own d[v]
       d[v] = v == t ? d[v] * f - inv_k : d[v] * f;
     if (threadIdx.x == 0)
-      row_loss[n] = static_cast<double>(m) + log(s) - static_cast<double>(x[t]);
+      row_loss[n] = static_cast<double>(m) + log(s) - static_cast<double>(xt);
   }
 }
 
@@ -104,9 +108,9 @@ constexpr int kWarpsPerBlock = train::kThreads / 32;
 
 template <class T>
 __global__ void __launch_bounds__(train::kThreads)
-    softmax_xent_warp_kernel(const T* __restrict__ logits, const int64_t* __restrict__ target,
-                             int64_t N, int64_t V, int64_t ignore_index, T inv_k,
-                             T* __restrict__ dl, double* __restrict__ row_loss) {
+    softmax_xent_warp_kernel(const T* logits, const int64_t* __restrict__ target, int64_t N,
+                             int64_t V, int64_t ignore_index, T inv_k, T* dl,
+                             double* __restrict__ row_loss) {
   const int lane = threadIdx.x % 32;
   const int64_t step = static_cast<int64_t>(gridDim.x) * kWarpsPerBlock;
   for (int64_t n = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32; n < N;
@@ -119,6 +123,7 @@ __global__ void __launch_bounds__(train::kThreads)
       if (lane == 0) row_loss[n] = 0.0;
       continue;
     }
+    const T xt = x[t];  // read before any write: dl may be logits (in place)
     T m = x[0];
     for (int64_t v = lane; v < V; v += 32) m = x[v] > m ? x[v] : m;
     m = train::warp_max(m);
@@ -131,8 +136,27 @@ __global__ void __launch_bounds__(train::kThreads)
     s = train::warp_sum(s);
     const T f = inv_k / static_cast<T>(s);
     for (int64_t v = lane; v < V; v += 32) d[v] = v == t ? d[v] * f - inv_k : d[v] * f;
-    if (lane == 0) row_loss[n] = static_cast<double>(m) + log(s) - static_cast<double>(x[t]);
+    if (lane == 0) row_loss[n] = static_cast<double>(m) + log(s) - static_cast<double>(xt);
   }
+}
+
+// Queue the cross-entropy rows (dlogits may be logits: in place); row_loss[N] per row.
+template <class T>
+void queue_softmax_xent(const T* logits, const int64_t* dtarget, int64_t N, int64_t V,
+                        int64_t ignore_index, T inv_k, T* dl, double* row_loss, cudaStream_t s) {
+  if (V <= kWarpRowMax)
+    train::launch(softmax_xent_warp_kernel<T>, dim3(train::blocks_for(N, kWarpsPerBlock)),
+                  dim3(train::kThreads), s, "softmax_xent_warp_kernel", logits, dtarget, N, V,
+                  ignore_index, inv_k, dl, row_loss);
+  else
+    train::launch(softmax_xent_kernel<T>, dim3(train::blocks_for(N, 1)), dim3(train::kThreads),
+                  s, "softmax_xent_kernel", logits, dtarget, N, V, ignore_index, inv_k, dl,
+                  row_loss);
+}
+
+template <class T>
+__global__ void add_kernel(T* __restrict__ dst, const T* __restrict__ src, int64_t n) {
+  for (int64_t i = flat_index(); i < n; i += flat_stride()) dst[i] += src[i];
 }
 
 template <class T, int KIND>
@@ -183,14 +207,41 @@ double softmax_cross_entropy(const T* logits, const int64_t* target, int64_t N, 
   const auto dtarget = train::to_device(target, N, s);
   DeviceBuffer<double> row_loss(N + 1, s);
   const T inv_k = T(1.0 / static_cast<double>(K));
-  if (V <= kWarpRowMax)
-    train::launch(softmax_xent_warp_kernel<T>, dim3(train::blocks_for(N, kWarpsPerBlock)),
-                  dim3(train::kThreads), s, "softmax_xent_warp_kernel", logits, dtarget.get(), N,
-                  V, ignore_index, inv_k, dlogits, row_loss.get());
-  else
-    train::launch(softmax_xent_kernel<T>, dim3(train::blocks_for(N, 1)), dim3(train::kThreads),
-                  s, "softmax_xent_kernel", logits, dtarget.get(), N, V, ignore_index, inv_k,
-                  dlogits, row_loss.get());
+  queue_softmax_xent(logits, dtarget.get(), N, V, ignore_index, inv_k, dlogits, row_loss.get(),
+                     s);
+  train::finish_sum(row_loss.get(), N, 1.0, row_loss.get() + N, s);
+  return train::read_scalar(row_loss.get() + N, s) / static_cast<double>(K);
+}
+
+template <class T>
+double full_softmax_loss(const T* user, const T* items, const int64_t* target, int64_t N,
+                         int64_t V, int64_t D, int64_t ignore_index, int64_t K, T* d_user,
+                         T* d_items, void* stream, int64_t block_logits) {
+  const auto s = static_cast<cudaStream_t>(stream);
+  if (K == 0) {
+    CS_CUDA_CHECK(cudaMemsetAsync(d_user, 0, sizeof(T) * static_cast<size_t>(N * D), s));
+    CS_CUDA_CHECK(cudaMemsetAsync(d_items, 0, sizeof(T) * static_cast<size_t>(V * D), s));
+    return 0.0;
+  }
+  const int64_t R = std::max<int64_t>(1, std::min<int64_t>(N, block_logits / V));
+  const auto dtarget = train::to_device(target, N, s);
+  DeviceBuffer<double> row_loss(N + 1, s);
+  const DeviceBuffer<T> logits(R * V, s);
+  const DeviceBuffer<T> part(R < N ? V * D : 0, s);  // d_items of the blocks after the first
+  const T inv_k = T(1.0 / static_cast<double>(K));
+  for (int64_t i = 0; i < N; i += R) {
+    const int64_t r = std::min(R, N - i);
+    const T* u = user + i * D;
+    gemm<T>(s, false, true, r, V, D, u, D, items, D, logits.get(), V);
+    queue_softmax_xent<T>(logits.get(), dtarget.get() + i, r, V, ignore_index, inv_k,
+                          logits.get(), row_loss.get() + i, s);
+    gemm<T>(s, false, false, r, D, V, logits.get(), V, items, D, d_user + i * D, D);
+    T* di = i == 0 ? d_items : part.get();
+    gemm<T>(s, true, false, V, D, r, logits.get(), V, u, D, di, D);
+    if (i > 0)
+      train::launch(add_kernel<T>, dim3(train::blocks_for(V * D)), dim3(train::kThreads), s,
+                    "add_kernel", d_items, part.get(), V * D);
+  }
   train::finish_sum(row_loss.get(), N, 1.0, row_loss.get() + N, s);
   return train::read_scalar(row_loss.get() + N, s) / static_cast<double>(K);
 }
@@ -199,7 +250,9 @@ double softmax_cross_entropy(const T* logits, const int64_t* target, int64_t N, 
   template double point_loss<T>(PointLoss, const T*, const T*, const T*, int64_t, double, T*, \
                                 void*);                                                      \
   template double softmax_cross_entropy<T>(const T*, const int64_t*, int64_t, int64_t,       \
-                                           int64_t, int64_t, T*, void*);
+                                           int64_t, int64_t, T*, void*);                     \
+  template double full_softmax_loss<T>(const T*, const T*, const int64_t*, int64_t, int64_t, \
+                                       int64_t, int64_t, int64_t, T*, T*, void*, int64_t);
 CS_INSTANTIATE(float)
 CS_INSTANTIATE(double)
 #undef CS_INSTANTIATE

@@ -21,6 +21,14 @@ template <class T>
 double softmax_cross_entropy(const T* logits, const int64_t* target, int64_t N, int64_t V,
                              int64_t ignore_index, int64_t K, T* dlogits, void* stream);
 
+/// Full softmax of user [N, D] against items [V, D] (device), target [N] on the host: row
+/// blocks of at most 2^26 logits, each one GEMM, the cross-entropy in place and the two
+/// backward GEMMs (d_items summed over the blocks). `block_logits`: logits per block (tests).
+template <class T>
+double full_softmax_loss(const T* user, const T* items, const int64_t* target, int64_t N,
+                         int64_t V, int64_t D, int64_t ignore_index, int64_t K, T* d_user,
+                         T* d_items, void* stream, int64_t block_logits = int64_t(1) << 26);
+
 /// user, items, d_user, d_rows on the device; in.target, in.log_q and the plan on the host.
 template <class T>
 double sampled_softmax_loss(const SampledSoftmaxDims& d, const SampledSoftmaxInputs& in,

@@ -45,13 +45,13 @@ void launch(void (*kernel)(P...), dim3 grid, dim3 block, cudaStream_t stream, co
 #endif
 }
 
-/// Stream-ordered device copy of n host values (the host array may go away after the call).
+/// Stream-ordered device copy of n host values through the pinned staging (memory.cuh): no
+/// wait, and the host array may go away after the call.
 template <class T>
 DeviceBuffer<T> to_device(const T* host, int64_t n, cudaStream_t s) {
   DeviceBuffer<T> buf(n, s);
   if (n > 0)
-    CS_CUDA_CHECK(cudaMemcpyAsync(buf.get(), host, sizeof(T) * static_cast<size_t>(n),
-                                  cudaMemcpyHostToDevice, s));
+    upload(buf.get(), host, sizeof(T) * static_cast<size_t>(n), s);
   return buf;
 }
 template <class T>

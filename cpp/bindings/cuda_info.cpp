@@ -15,6 +15,8 @@ void bind_cuda_info(py::module_& m) {
         "'cublas:<path>' or 'builtin (<why>)' for the CUDA kernels' GEMMs; 'none' without CUDA.");
   m.def("cuda_load_cublas", &cuda_load_cublas, py::arg("path"),
         "Use the cuBLAS library at `path` for the CUDA kernels' GEMMs (ValueError if it fails).");
+  m.def("cuda_release_memory", &cuda_release_memory, py::call_guard<py::gil_scoped_release>(),
+        "Return the unused memory of chronoscale's CUDA scratch pools to the driver.");
 }
 
 }  // namespace py_bind

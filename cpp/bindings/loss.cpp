@@ -73,10 +73,11 @@ void bind_loss(py::module_& m) {
       [](py::handle user, py::handle items, py::handle target, int64_t ignore_index) {
         const Tensor U = view(user, "user"), I = view(items, "items"), T = view(target, "target");
         Out du = out(U, shape_of(U)), di = out(I, shape_of(I));
+        void* stream = current_stream(U);
         double loss;
         {
           py::gil_scoped_release nogil;
-          loss = full_softmax_loss(U, I, T, ignore_index, du.t, di.t);
+          loss = full_softmax_loss(U, I, T, ignore_index, du.t, di.t, stream);
         }
         return py::make_tuple(loss, du.obj, di.obj);
       },

@@ -13,6 +13,7 @@ std::string cuda_gemm_backend() { return "none"; }
 void cuda_load_cublas(const std::string&) {
   throw Unsupported("cuda_load_cublas: chronoscale was built without CUDA");
 }
+void cuda_release_memory() {}
 #endif
 
 }  // namespace v1

@@ -44,7 +44,12 @@ _tune_malloc()
 
 from . import baselines, data, datasets, io, metrics, models, nn, ops  # noqa: E402
 from ._core import CudaError, __version__  # noqa: E402
-from ._runtime import build_info, get_num_threads, set_num_threads  # noqa: E402
+from ._runtime import (  # noqa: E402
+    build_info,
+    cuda_release_memory,
+    get_num_threads,
+    set_num_threads,
+)
 from .io import load, save  # noqa: E402
 
 __all__ = [
@@ -54,6 +59,7 @@ __all__ = [
     "data",
     "datasets",
     "build_info",
+    "cuda_release_memory",
     "get_num_threads",
     "io",
     "load",

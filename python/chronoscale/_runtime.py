@@ -95,6 +95,19 @@ def build_info() -> dict:
     return info
 
 
+def cuda_release_memory() -> None:
+    """Give the unused GPU memory of chronoscale's scratch pools back to the driver.
+
+    The CUDA ops take their temporary buffers from a stream-ordered pool per device that keeps
+    freed memory for the next call (the device's default pool would hand it back at every
+    synchronisation and map it again on the next step). Call this to release it, e.g. before
+    handing the GPU to another library; it waits for the queued work first. A no-op in a build
+    without CUDA or without a device. CuPy's own pool (the arrays chronoscale returns) is
+    separate: ``cupy.get_default_memory_pool().free_all_blocks()``.
+    """
+    _core.cuda_release_memory()
+
+
 def _cuda_device_count() -> int:
     fn = getattr(_core, "cuda_device_count", None)
     return fn() if fn is not None else 0

@@ -185,6 +185,12 @@ def _module():
     return m
 
 
+# Entries of each scale's tuple from _core.multiscale_forward that the binding returns as host
+# (NumPy) arrays whatever the device of x: out_lengths, first_window, counts, window_start,
+# event_step, closed_before (cpp/bindings/multiscale.cpp).
+_MULTISCALE_HOST = frozenset({0, 1, 3, 4, 6, 7})
+
+
 def install(monkeypatch):
     """Fake CuPy + a _core whose functions unwrap FakeArrays; returns the fake module."""
     import chronoscale._core as core
@@ -196,9 +202,14 @@ def install(monkeypatch):
         if name.startswith("_") or not callable(fn) or isinstance(fn, type):
             continue
 
-        def call(*a, _fn=fn, **k):
+        def call(*a, _fn=fn, _name=name, **k):
             out = _fn(*_unwrap(a), **_unwrap(k))
-            return _wrap(out) if _any_fake((a, k)) else out
+            if not _any_fake((a, k)):
+                return out
+            if _name == "multiscale_forward":  # per scale: the integer plans stay on the host
+                return [tuple(v if i in _MULTISCALE_HOST else _wrap(v) for i, v in enumerate(st))
+                        for st in out]
+            return _wrap(out)
 
         monkeypatch.setattr(core, name, call)
     return fake

@@ -128,22 +128,3 @@ def test_bad_input(rng):
         ops.full_softmax_loss(user[:0], items, target[:0])
     with pytest.raises(ValueError, match="items"):
         ops.full_softmax_loss(user, items[:0], target)
-
-
-def test_device_route_in_blocks(rng, monkeypatch):
-    """The CUDA route (row blocks through the device GEMM and cross-entropy ops), run on the
-    stand-in for CuPy (tests/python/fake_cupy.py) with blocks of 7 rows, equals the CPU op."""
-    import fake_cupy
-
-    from chronoscale.ops import loss as loss_mod
-
-    user, items, target = case(rng, 40, 9, 5, ignore=0.3)
-    want = ops.full_softmax_loss(user, items, target)
-    cp = fake_cupy.install(monkeypatch)
-    monkeypatch.setattr(loss_mod, "_CUDA_BLOCK", 7 * 9)
-    got = ops.full_softmax_loss(cp.asarray(user), cp.asarray(items), target)
-    assert isinstance(got[1], fake_cupy.FakeArray) and isinstance(got[2], fake_cupy.FakeArray)
-    assert got[0] == pytest.approx(want[0], rel=1e-12)
-    assert rel_error(got[1].get(), want[1]) < 1e-12 and rel_error(got[2].get(), want[2]) < 1e-12
-    none = ops.full_softmax_loss(cp.asarray(user), cp.asarray(items), np.full(40, -1))
-    assert none[0] == 0.0 and not none[1].get().any() and not none[2].get().any()

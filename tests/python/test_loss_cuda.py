@@ -1,5 +1,6 @@
 """CUDA losses against the CPU kernels: MSE, MAE, Huber, BCE with logits (with and without
-weights), full softmax cross-entropy (ignored rows, all rows ignored) and sampled softmax with
+weights), softmax cross-entropy (ignored rows, all rows ignored), the blocked full softmax over
+an item table, and sampled softmax with
 log-Q (uniform and log_q, accidental hits on and off), float32 and float64; the loss is a Python
 float, the gradients CuPy arrays. Skipped without a CUDA build, a device and CuPy."""
 
@@ -51,6 +52,24 @@ def test_softmax_cross_entropy(rng, dtype, N, V):
         loss_g, d_g = ops.softmax_cross_entropy(to_gpu(x), to_gpu(tgt))  # CUDA target too
         assert abs(loss_g - loss_c) <= TOL[dtype] * max(abs(loss_c), 1e-30)
         check(d_g, d_c, TOL[dtype], "dlogits")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("N,V,D", [(1, 1, 1), (300, 37, 9), (70000, 1000, 16)])
+def test_full_softmax(rng, dtype, N, V, D):
+    """The native blocked full softmax: (70000, 1000) is two blocks of 2^26 logits."""
+    user = rng.standard_normal((N, D)).astype(dtype)
+    items = (rng.standard_normal((V, D)) * 0.5).astype(dtype)
+    target = rng.integers(0, V, N).astype(np.int64)
+    target[rng.random(N) < 0.2] = -1
+    for tgt in (target, np.full(N, -1, np.int64)):
+        loss_c, du_c, di_c = ops.full_softmax_loss(user, items, tgt)
+        poison([user.shape, items.shape], dtype)
+        loss_g, du_g, di_g = ops.full_softmax_loss(*to_gpu(user, items), tgt)
+        assert isinstance(loss_g, float)
+        assert abs(loss_g - loss_c) <= TOL[dtype] * max(abs(loss_c), 1e-30)
+        check(du_g, du_c, TOL[dtype], "d_user")
+        check(di_g, di_c, TOL[dtype], "d_items")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

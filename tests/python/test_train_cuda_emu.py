@@ -50,6 +50,7 @@ def emu():
     h.emu_clip.argtypes = [I32, P, P, P, F64, ctypes.POINTER(F64)]
     h.emu_point_loss.argtypes = [I32, I32, P, P, P, I64, F64, P, ctypes.POINTER(F64)]
     h.emu_softmax_xent.argtypes = [I32, P, P, I64, I64, I64, I64, P, ctypes.POINTER(F64)]
+    h.emu_full_softmax.argtypes = [I32, P, P, P, *[I64] * 5, P, P, I64, ctypes.POINTER(F64)]
     h.emu_sampled_softmax.argtypes = [
         I32,
         P,
@@ -495,6 +496,31 @@ def test_softmax_cross_entropy(emu, rng, dtype):
                 )
                 assert np.array_equal(d, d_c) if K == 0 else rel_error(d, d_c) < TOL[dtype]
                 assert abs(loss.value - want) <= TOL[dtype] * max(abs(want), 1e-300)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_full_softmax_blocks(emu, rng, dtype):
+    """The native CUDA full softmax (row blocks: GEMM, cross-entropy in place, both backward
+    GEMMs, d_items summed over blocks) equals the CPU op, for one block and for several (some
+    with every row ignored), and with V above the one-warp-per-row limit."""
+    for N, V, D, block in [(23, 9, 5, 1 << 26), (23, 9, 5, 7 * 9), (9, 1100, 4, 2 * 1100)]:
+        user = rng.standard_normal((N, D)).astype(dtype)
+        items = rng.standard_normal((V, D)).astype(dtype)
+        target = rng.integers(0, V, N).astype(np.int64)
+        target[rng.random(N) < 0.3] = -1
+        target[:7] = -1  # the first block of 7 rows counts for nothing
+        for tgt in (target, np.full(N, -1, dtype=np.int64)):
+            want, du_c, di_c = ops.full_softmax_loss(user, items, tgt)
+            K = int((tgt != -1).sum())
+            for seed in SEEDS:
+                du, di, loss = _nan((N, D), dtype), _nan((V, D), dtype), F64()
+                _run(emu, seed, emu.emu_full_softmax, _dbl(dtype), _p(user), _p(items), _p(tgt),
+                     N, V, D, -1, K, _p(du), _p(di), block, ctypes.byref(loss))
+                if K == 0:
+                    assert loss.value == 0.0 and not du.any() and not di.any()
+                    continue
+                assert rel_error(du, du_c) < TOL[dtype] and rel_error(di, di_c) < TOL[dtype]
+                assert abs(loss.value - want) <= TOL[dtype] * abs(want)
 
 
 def _plan(negatives, target, ignore_index):

@@ -17,5 +17,9 @@ std::string cuda_gemm_backend();
 /// Throws ValueError when it cannot be loaded, Unsupported in a build without CUDA.
 void cuda_load_cublas(const std::string& path);
 
+/// Hand the unused memory of chronoscale's CUDA scratch pools back to the driver (waits for
+/// the devices first). The pools otherwise keep it for the next call. No-op without CUDA.
+void cuda_release_memory();
+
 }  // namespace v1
 }  // namespace chronoscale

@@ -108,8 +108,11 @@ double sampled_softmax_loss(const SampledSoftmaxInputs& in, const SampledSoftmax
 /// [V, D] float32 / float64 (same dtype), target [N] int64 on the host in [0, V) or ==
 /// ignore_index; d_user and d_items caller-allocated with user's dtype. d_items is deterministic
 /// for a given thread count (its sums over rows are grouped by the number of threads).
+/// CUDA arrays (user, items, d_user, d_items; target stays on the host) run blocks of up to
+/// 2^26 logits on the GPU: GEMM, cross-entropy in place, both backward GEMMs; `stream`.
 double full_softmax_loss(const Tensor& user, const Tensor& items, const Tensor& target,
-                         int64_t ignore_index, const Tensor& d_user, const Tensor& d_items);
+                         int64_t ignore_index, const Tensor& d_user, const Tensor& d_items,
+                         void* stream = nullptr);
 
 }  // namespace v1
 }  // namespace chronoscale

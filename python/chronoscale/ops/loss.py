@@ -152,10 +152,11 @@ def full_softmax_loss(user, items, target, ignore_index: int = -1):
         and its gradients. ``d_items`` is deterministic for a given thread count (its sums over
         rows are grouped per thread), ``d_user`` and the loss do not depend on it.
 
-    CUDA arrays (``user`` and ``items`` on the GPU, ``target`` on the host or the GPU) run the
-    same row blocks through the CUDA GEMM (``linear_forward`` / ``linear_backward``) and
-    :func:`softmax_cross_entropy` kernels, ``_CUDA_BLOCK`` logits per block; each block's loss
-    is one scalar copied to the host.
+    CUDA arrays (``user`` and ``items`` on the GPU, ``target`` on the host or the GPU) run in
+    one native call on CuPy's current stream: row blocks of up to 2**26 logits, each a cuBLAS
+    GEMM, the cross-entropy in place and the two backward GEMMs, ``d_items`` summed over the
+    blocks on the device; the loss is reduced on the device and read back once (the call's
+    only wait). ``d_user`` and ``d_items`` are CuPy arrays then.
 
     Raises:
         TypeError: non-float or mixed dtypes, non-integer targets.
@@ -163,41 +164,7 @@ def full_softmax_loss(user, items, target, ignore_index: int = -1):
             target out of range (the message names ``target`` and the row).
     """
     target, ignore_index = _as_target(target), _int(ignore_index, "ignore_index")
-    if hasattr(user, "__cuda_array_interface__"):
-        return _full_softmax_blocks(user, items, target, ignore_index)
     return _core.full_softmax_loss(user, items, target, ignore_index)
-
-
-_CUDA_BLOCK = 1 << 26  # logits per block of the full softmax on a GPU (256 MiB in float32)
-
-
-def _full_softmax_blocks(user, items, target, ignore_index):
-    """The full softmax in row blocks through the device ops (the CUDA path)."""
-    from .._cuda import _cupy
-    from .linear import linear_backward, linear_forward
-
-    if getattr(user, "ndim", 0) != 2 or getattr(items, "ndim", 0) != 2:
-        raise ValueError("user and items must have shapes [N, D] and [V, D]")
-    N, V = user.shape[0], items.shape[0]
-    if target.shape != (N,):
-        raise ValueError(f"target must have shape [N] = ({N},), got {target.shape}")
-    K = int(np.count_nonzero(target != ignore_index))
-    cp = _cupy()
-    d_user, d_items, total = cp.zeros_like(user), cp.zeros_like(items), 0.0
-    step = max(1, _CUDA_BLOCK // max(V, 1))
-    for i in range(0, N if K else 0, step):
-        j = min(i + step, N)
-        k = int(np.count_nonzero(target[i:j] != ignore_index))
-        if k == 0:
-            continue
-        logits, cache = linear_forward(user[i:j], items)
-        value, dlogits = softmax_cross_entropy(logits, target[i:j], ignore_index)
-        du, di, _ = linear_backward(dlogits, cache)
-        w = k / K  # the block's mean over its k rows -> the mean over all K rows
-        d_user[i:j] = du * w
-        d_items += di * w
-        total += value * k
-    return (total / K if K else 0.0), d_user, d_items
 
 
 def sampled_softmax_negatives(num_items: int, num_samples: int, seed: int, log_q=None):

@@ -92,6 +92,53 @@ inline cudaError_t cudaFreeAsync(void* p, cudaStream_t) {
   std::free(p);
   return cudaSuccess;
 }
+// Stream-ordered pools (memory.cuh): one emulated pool; allocations are plain mallocs.
+typedef void* cudaMemPool_t;
+enum cudaMemAllocationType : int { cudaMemAllocationTypePinned = 1 };
+enum cudaMemLocationType : int { cudaMemLocationTypeDevice = 1 };
+enum cudaMemPoolAttr : int { cudaMemPoolAttrReleaseThreshold = 4 };
+struct cudaMemLocation {
+  cudaMemLocationType type;
+  int id;
+};
+struct cudaMemPoolProps {
+  cudaMemAllocationType allocType;
+  int handleTypes;
+  cudaMemLocation location;
+};
+inline cudaError_t cudaMemPoolCreate(cudaMemPool_t* p, const cudaMemPoolProps*) {
+  static int pool;
+  *p = &pool;
+  return cudaSuccess;
+}
+inline cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t, cudaMemPoolAttr, void*) {
+  return cudaSuccess;
+}
+inline cudaError_t cudaMemPoolTrimTo(cudaMemPool_t, size_t) { return cudaSuccess; }
+inline cudaError_t cudaMallocFromPoolAsync(void** p, size_t n, cudaMemPool_t, cudaStream_t s) {
+  return cudaMallocAsync(p, n, s);
+}
+inline cudaError_t cudaSetDevice(int) { return cudaSuccess; }
+inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+// Pinned staging (memory.cuh): host memory; events complete at once (everything is synchronous).
+typedef void* cudaEvent_t;
+enum : int { cudaErrorNotReady = 600 };
+enum : unsigned { cudaHostAllocPortable = 1, cudaEventDisableTiming = 2 };
+inline cudaError_t cudaHostAlloc(void** p, size_t n, unsigned) {
+  *p = std::malloc(n ? n : 1);
+  return *p ? cudaSuccess : cudaErrorInvalidValue;
+}
+inline cudaError_t cudaFreeHost(void* p) {
+  std::free(p);
+  return cudaSuccess;
+}
+inline cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned) {
+  static int ev;
+  *e = &ev;
+  return cudaSuccess;
+}
+inline cudaError_t cudaEventRecord(cudaEvent_t, cudaStream_t) { return cudaSuccess; }
+inline cudaError_t cudaEventQuery(cudaEvent_t) { return cudaSuccess; }
 inline cudaError_t cudaMemcpyAsync(void* d, const void* s, size_t n, cudaMemcpyKind,
                                    cudaStream_t) {
   std::memcpy(d, s, n);

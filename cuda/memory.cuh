@@ -1,0 +1,161 @@
+#pragma once
+// Where the CUDA ops get memory without waiting for the device.
+//
+// Scratch (DeviceBuffer): cudaMallocFromPoolAsync from chronoscale's own stream-ordered pool per
+// device. Its release threshold is "never": the device's default pool has a threshold of 0 and
+// hands its memory back to the driver at every synchronisation, so after each loss read-back the
+// next step's scratch (hundreds of MiB for a recurrent backward) would be mapped again.
+// `release_scratch()` trims the pools (chronoscale.cuda_release_memory()).
+//
+// Host -> device copies (upload): through pinned staging blocks, so cudaMemcpyAsync is truly
+// asynchronous (from pageable memory it may wait). A block is reused once the event recorded
+// after its copy has completed; the host data may go away as soon as upload() returns.
+// Pools and blocks live for the process (never freed at exit: the driver may be gone by then).
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include "cuda_check.hpp"
+
+namespace chronoscale {
+inline namespace v1 {
+namespace cuda {
+
+namespace memory_detail {
+
+constexpr int kMaxDevices = 64;
+
+struct Pools {
+  std::mutex mu;
+  cudaMemPool_t pool[kMaxDevices] = {};
+};
+inline Pools& pools() {
+  static Pools* p = new Pools;  // leaked on purpose
+  return *p;
+}
+
+struct StagingBlock {
+  void* host = nullptr;
+  size_t cap = 0;
+  cudaEvent_t done = nullptr;
+  int device = 0;
+};
+struct Staging {
+  std::mutex mu;
+  std::vector<StagingBlock> blocks;
+  size_t total = 0;
+};
+inline Staging& staging() {
+  static Staging* s = new Staging;  // leaked on purpose
+  return *s;
+}
+
+constexpr size_t kMinBlock = size_t(64) << 10;     // smallest staging block
+constexpr size_t kMaxStaged = size_t(16) << 20;    // larger copies go straight from the source
+constexpr size_t kMaxStaging = size_t(256) << 20;  // pinned memory held at most
+
+inline int current_device() {
+  int dev = 0;
+  CS_CUDA_CHECK(cudaGetDevice(&dev));
+  return dev;
+}
+
+}  // namespace memory_detail
+
+/// chronoscale's scratch pool of the current device (created on first use).
+inline cudaMemPool_t scratch_pool() {
+  using namespace memory_detail;
+  const int dev = current_device();
+  CS_CHECK(dev >= 0 && dev < kMaxDevices, CudaError, "CUDA device ", dev, " out of range");
+  Pools& p = pools();
+  std::lock_guard<std::mutex> lock(p.mu);
+  if (!p.pool[dev]) {
+    cudaMemPoolProps props{};
+    props.allocType = cudaMemAllocationTypePinned;
+    props.location.type = cudaMemLocationTypeDevice;
+    props.location.id = dev;
+    cudaMemPool_t pool = nullptr;
+    CS_CUDA_CHECK(cudaMemPoolCreate(&pool, &props));
+    uint64_t keep = UINT64_MAX;
+    CS_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
+    p.pool[dev] = pool;
+  }
+  return p.pool[dev];
+}
+
+/// Stream-ordered allocation of `bytes` (> 0) from the scratch pool.
+inline void* scratch_alloc(size_t bytes, cudaStream_t stream) {
+  void* ptr = nullptr;
+  CS_CUDA_CHECK(cudaMallocFromPoolAsync(&ptr, bytes, scratch_pool(), stream));
+  return ptr;
+}
+
+/// Hands the scratch pools' unused memory back to the driver (after waiting for the devices'
+/// queued work, so that memory freed by it is unused).
+inline void release_scratch() {
+  using namespace memory_detail;
+  Pools& p = pools();
+  std::lock_guard<std::mutex> lock(p.mu);
+  int current = 0;
+  CS_CUDA_CHECK(cudaGetDevice(&current));
+  for (int dev = 0; dev < kMaxDevices; ++dev) {
+    if (!p.pool[dev]) continue;
+    CS_CUDA_CHECK(cudaSetDevice(dev));
+    CS_CUDA_CHECK(cudaDeviceSynchronize());
+    CS_CUDA_CHECK(cudaMemPoolTrimTo(p.pool[dev], 0));
+  }
+  CS_CUDA_CHECK(cudaSetDevice(current));
+}
+
+/// Queue a copy of `bytes` host bytes from `src` to device memory `dst` on `stream`; `src` may
+/// be freed or changed once this returns, and the call never waits for the device.
+inline void upload(void* dst, const void* src, size_t bytes, cudaStream_t stream) {
+  using namespace memory_detail;
+  if (bytes == 0) return;
+  if (bytes <= kMaxStaged) {
+    const int dev = current_device();
+    Staging& st = staging();
+    std::lock_guard<std::mutex> lock(st.mu);
+    StagingBlock* blk = nullptr;
+    for (StagingBlock& b : st.blocks) {
+      if (b.device != dev || b.cap < bytes) continue;
+      const cudaError_t q = cudaEventQuery(b.done);
+      if (q == cudaSuccess) {
+        blk = &b;
+        break;
+      }
+      if (q != cudaErrorNotReady) check(q, "cudaEventQuery(staging)");
+    }
+    if (!blk && st.total + bytes <= kMaxStaging) {
+      size_t cap = kMinBlock;
+      while (cap < bytes) cap *= 2;
+      StagingBlock b;
+      b.device = dev;
+      b.cap = cap;
+      CS_CUDA_CHECK(cudaHostAlloc(&b.host, cap, cudaHostAllocPortable));
+      const cudaError_t e = cudaEventCreateWithFlags(&b.done, cudaEventDisableTiming);
+      if (e != cudaSuccess) {
+        (void)cudaFreeHost(b.host);
+        check(e, "cudaEventCreateWithFlags(staging)");
+      }
+      st.blocks.push_back(b);
+      st.total += cap;
+      blk = &st.blocks.back();
+    }
+    if (blk) {
+      std::memcpy(blk->host, src, bytes);
+      CS_CUDA_CHECK(cudaMemcpyAsync(dst, blk->host, bytes, cudaMemcpyHostToDevice, stream));
+      CS_CUDA_CHECK(cudaEventRecord(blk->done, stream));
+      return;
+    }
+  }
+  // Large, or every staging block still in flight: a direct copy from the source.
+  CS_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream));
+}
+
+}  // namespace cuda
+}  // namespace v1
+}  // namespace chronoscale
