@@ -31,8 +31,9 @@ void sgd_step_rows(T* p, const int64_t* rows, int64_t U, int64_t D, const T* g, 
 
 /// clip_grad_norm on CUDA arrays (float32 and float64 may be mixed): the squares are summed in
 /// float64 in a fixed order, the clip factor is applied on the device, and the norm is copied
-/// back (the call waits for the stream).
-double clip_grad_norm(const std::vector<Tensor>& grads, double max_norm, void* stream);
+/// back (the call waits for the stream) when `read_norm`; otherwise NaN and no wait.
+double clip_grad_norm(const std::vector<Tensor>& grads, double max_norm, void* stream,
+                      bool read_norm);
 
 }  // namespace cuda
 }  // namespace v1

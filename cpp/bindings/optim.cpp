@@ -144,7 +144,7 @@ void bind_optim(py::module_& m) {
 
   m.def(
       "clip_grad_norm",
-      [](const py::sequence& grads, double max_norm) {
+      [](const py::sequence& grads, double max_norm, bool read_norm) {
         std::vector<Tensor> gs;
         std::vector<std::string> names;
         for (size_t i = 0; i < grads.size(); ++i)
@@ -153,8 +153,9 @@ void bind_optim(py::module_& m) {
           gs.push_back(inplace(grads[i], names[i].c_str()));
         void* stream = gs.empty() ? nullptr : stream_of(gs[0]);
         py::gil_scoped_release nogil;
-        return clip_grad_norm(gs, max_norm, stream);
+        return clip_grad_norm(gs, max_norm, stream, read_norm);
       },
+      py::arg("grads"), py::arg("max_norm"), py::arg("read_norm") = true,
       "Low-level gradient clipping; use chronoscale.ops.clip_grad_norm.");
 }
 

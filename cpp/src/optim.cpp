@@ -225,7 +225,8 @@ void sgd_step_rows(const Tensor& param, const Tensor& rows, const Tensor& grad_r
   });
 }
 
-double clip_grad_norm(const std::vector<Tensor>& grads, double max_norm, void* stream) {
+double clip_grad_norm(const std::vector<Tensor>& grads, double max_norm, void* stream,
+                      bool read_norm) {
   CS_CHECK(max_norm >= 0.0, ValueError, "max_norm must be >= 0, got ", max_norm);
   for (size_t i = 0; i < grads.size(); ++i) {
     const std::string name = "grads[" + std::to_string(i) + "]";
@@ -236,9 +237,10 @@ double clip_grad_norm(const std::vector<Tensor>& grads, double max_norm, void* s
   }
 #ifdef CHRONOSCALE_WITH_CUDA
   if (!grads.empty() && grads[0].device == Device::cuda)
-    return cuda::clip_grad_norm(grads, max_norm, stream);
+    return cuda::clip_grad_norm(grads, max_norm, stream, read_norm);
 #else
   (void)stream;
+  (void)read_norm;
 #endif
   double sq = 0.0;
   for (const Tensor& g : grads)

@@ -210,7 +210,7 @@ int emu_clip(int count, void** grads, const int64_t* n, const int* dbl, double m
   return guarded([&] {
     std::vector<Tensor> gs;
     for (int i = 0; i < count; ++i) gs.push_back(dev(grads[i], dbl[i] != 0, {n[i]}));
-    *norm = cuda::clip_grad_norm(gs, max_norm, nullptr);
+    *norm = cuda::clip_grad_norm(gs, max_norm, nullptr, true);
   });
 }
 

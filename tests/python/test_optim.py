@@ -153,6 +153,10 @@ def test_clip_grad_norm(rng):
     assert ops.clip_grad_norm(small, 1.0) < 1.0
     np.testing.assert_array_equal(small[0], before)  # below max_norm: untouched
     assert ops.clip_grad_norm([], 1.0) == 0.0
+    quiet = [r.astype(g.dtype) for g, r in zip(gs, ref)]
+    assert ops.clip_grad_norm(quiet, 2.0, return_norm=False) is None
+    for g, q in zip(gs, quiet):
+        np.testing.assert_array_equal(q, g)  # the same clipping without the norm
 
 
 def test_bad_input(rng):

@@ -120,6 +120,10 @@ def test_clip_grad_norm_matches_cpu(rng, max_norm):
         check(a, b, TOL[b.dtype.type], f"grads[{i}]")
     again = [to_gpu(g) for g in originals]
     assert ops.clip_grad_norm(again, max_norm) == norm_g, "the norm is not deterministic"
+    quiet = [to_gpu(g) for g in originals]
+    assert ops.clip_grad_norm(quiet, max_norm, return_norm=False) is None  # no wait
+    for i, (a, b) in enumerate(zip(quiet, again)):
+        assert bool((a == b).all()), f"grads[{i}]: return_norm=False clips differently"
 
 
 def test_non_default_stream(rng):

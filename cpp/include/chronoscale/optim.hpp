@@ -78,8 +78,10 @@ void sgd_step_rows(const Tensor& param, const Tensor& rows, const Tensor& grad_r
 /// the thread count). When max_norm / (norm + 1e-6) < 1 every array is scaled in place by that
 /// factor (torch.nn.utils.clip_grad_norm_). Returns the norm before clipping (NaN / inf are
 /// returned as they are, not raised). max_norm must be >= 0. All arrays on one device; on CUDA
-/// the clipping happens on the device and the call waits for the stream to return the norm.
-double clip_grad_norm(const std::vector<Tensor>& grads, double max_norm, void* stream = nullptr);
+/// the clipping happens on the device and the call waits for the stream to return the norm,
+/// unless `read_norm` is false: then nothing waits and the return value is NaN.
+double clip_grad_norm(const std::vector<Tensor>& grads, double max_norm, void* stream = nullptr,
+                      bool read_norm = true);
 
 }  // namespace v1
 }  // namespace chronoscale

@@ -21,13 +21,14 @@ from .parameter import weights_changed
 _core_adam_many = ops.adam_step_many
 
 
-def clip_grad_norm(params, max_norm: float) -> float:
+def clip_grad_norm(params, max_norm: float, return_norm: bool = True) -> float | None:
     """Scale all pending gradients in place so that their global L2 norm is at most
-    ``max_norm``; returns the norm before clipping."""
+    ``max_norm``; returns the norm before clipping (None with ``return_norm=False``, which on
+    the GPU does not wait for the device)."""
     grads = [g for p in params if p.trainable for g in p.grad_arrays()]
     if not grads:
-        return 0.0
-    return float(ops.clip_grad_norm(grads, float(max_norm)))
+        return 0.0 if return_norm else None
+    return ops.clip_grad_norm(grads, float(max_norm), return_norm)
 
 
 class Optimizer:
@@ -57,7 +58,7 @@ class Optimizer:
     def step(self) -> None:
         """Apply one update (then the gradients are left as they are; call zero_grad)."""
         if self.clipnorm is not None:
-            clip_grad_norm(self.params, self.clipnorm)
+            clip_grad_norm(self.params, self.clipnorm, return_norm=False)
         self.iterations += 1
         dense = []
         for i, p in enumerate(self.params):

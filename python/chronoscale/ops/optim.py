@@ -7,7 +7,7 @@ NumPy arrays run on the CPU; CUDA arrays (CuPy, anything with ``__cuda_array_int
 the CUDA kernels on CuPy's current stream (every array of one call on the same device). Row ids
 of the sparse updates are host integers (CUDA row ids are copied to the host, where they are
 validated). ``clip_grad_norm`` on CUDA arrays clips on the device and waits for the stream to
-return the norm. The formulas are those
+return the norm (``return_norm=False``: no wait). The formulas are those
 of ``torch.optim.Adam`` / ``AdamW`` / ``SGD`` (no dampening, amsgrad or maximize):
 
 Adam, step ``t`` counted from 1::
@@ -248,7 +248,7 @@ def sgd_step_rows(
     )
 
 
-def clip_grad_norm(grads, max_norm: float) -> float:
+def clip_grad_norm(grads, max_norm: float, return_norm: bool = True) -> float | None:
     """Clip gradients by their global L2 norm, in place (``torch.nn.utils.clip_grad_norm_``).
 
     ``norm = sqrt(sum over all arrays of sum(g**2))`` (accumulated in float64, independent of the
@@ -259,6 +259,8 @@ def clip_grad_norm(grads, max_norm: float) -> float:
         grads: a list (or other sequence) of float32 / float64 arrays, writable, C-contiguous;
             dtypes may differ between arrays. An empty list gives 0.0.
         max_norm: the largest allowed norm, ``>= 0``.
+        return_norm: False returns None; on CUDA arrays the call then never waits for the
+            device (the norm and the scaling stay on the GPU).
 
     Returns:
         The global norm before clipping, as a Python float. A NaN norm leaves the arrays as they
@@ -270,4 +272,5 @@ def clip_grad_norm(grads, max_norm: float) -> float:
     """
     if isinstance(grads, np.ndarray):
         grads = [grads]
-    return float(_core.clip_grad_norm(list(grads), float(max_norm)))
+    norm = _core.clip_grad_norm(list(grads), float(max_norm), bool(return_norm))
+    return float(norm) if return_norm else None
