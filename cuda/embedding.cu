@@ -203,6 +203,26 @@ void check_ids(const EmbeddingDims& d, const Tensor& ids, const int64_t* len, cu
 
 using namespace embedding_impl;
 
+// The ids as a device array: CUDA ids as they are (checked == false: the caller checks them on
+// the device); host ids (already checked on the host by cpp/src/embedding.cpp) uploaded through
+// the pinned staging, without waiting.
+struct DeviceIds {
+  DeviceBuffer<int64_t> copy;
+  Tensor t;
+  bool checked = false;
+};
+DeviceIds device_ids(const EmbeddingDims& d, const Tensor& ids, cudaStream_t s) {
+  DeviceIds r;
+  r.t = ids;
+  if (ids.device == Device::cuda) return r;
+  r.copy = DeviceBuffer<int64_t>(d.B * d.T, s);
+  upload(r.copy.get(), ids.data, sizeof(int64_t) * static_cast<size_t>(d.B * d.T), s);
+  r.t.data = r.copy.get();
+  r.t.device = Device::cuda;
+  r.checked = true;
+  return r;
+}
+
 void embedding_check_ids(const EmbeddingDims& d, const Tensor& ids, const Tensor& lengths,
                          void* stream) {
   const auto s = static_cast<cudaStream_t>(stream);
@@ -215,9 +235,10 @@ void embedding_forward(const EmbeddingDims& d, const Tensor& ids, const Tensor& 
                        const Tensor& lengths, const Tensor& y, void* stream) {
   const auto s = static_cast<cudaStream_t>(stream);
   const DeviceLengths len(lengths, d.B, s);
-  check_ids(d, ids, len.get(), s);
+  const DeviceIds di = device_ids(d, ids, s);
+  if (!di.checked) check_ids(d, ids, len.get(), s);
   launch(reinterpret_cast<const void*>(&gather_kernel<T>), dim3(blocks_for(d.B * d.T * d.D)),
-         kThreads, row_args<T>(d, ids, len.get(), nullptr, table.ptr<T>(), y.ptr<T>()), s,
+         kThreads, row_args<T>(d, di.t, len.get(), nullptr, table.ptr<T>(), y.ptr<T>()), s,
          "cudaLaunchKernel(embedding gather_kernel)");
 }
 
@@ -226,11 +247,12 @@ void embedding_backward_dense(const EmbeddingDims& d, const Tensor& dy, const Te
                               const Tensor& lengths, const Tensor& dtable, void* stream) {
   const auto s = static_cast<cudaStream_t>(stream);
   const DeviceLengths len(lengths, d.B, s);
-  check_ids(d, ids, len.get(), s);
+  const DeviceIds di = device_ids(d, ids, s);
+  if (!di.checked) check_ids(d, ids, len.get(), s);
   CS_CUDA_CHECK(cudaMemsetAsync(dtable.data, 0, sizeof(T) * d.V * d.D, s));
   launch(reinterpret_cast<const void*>(&scatter_add_kernel<T>),
          dim3(blocks_for(d.B * d.T * d.D)), kThreads,
-         row_args<T>(d, ids, len.get(), nullptr, dy.ptr<T>(), dtable.ptr<T>()), s,
+         row_args<T>(d, di.t, len.get(), nullptr, dy.ptr<T>(), dtable.ptr<T>()), s,
          "cudaLaunchKernel(embedding scatter_add_kernel)");
 }
 
@@ -240,12 +262,14 @@ int64_t embedding_backward_sparse(const EmbeddingDims& d, const Tensor& dy, cons
                                   void* stream) {
   const auto s = static_cast<cudaStream_t>(stream);
   const DeviceLengths len(lengths, d.B, s);
+  const DeviceIds di = device_ids(d, ids, s);
+  const Tensor& ids_d = di.t;
   const int64_t n_tiles = (d.V + kScanTile - 1) / kScanTile;
   const DeviceBuffer<int64_t> slot(d.V, s), tiles(n_tiles, s);
   const DeviceBuffer<long long> flags(2, s);  // [first bad position, number of used ids]
   CS_CUDA_CHECK(cudaMemsetAsync(slot.get(), 0, sizeof(int64_t) * d.V, s));
   CS_CUDA_CHECK(cudaMemsetAsync(flags.get(), kNoBad, sizeof(long long), s));
-  queue_check(d, ids, len.get(), flags.get(), slot.get(), s);
+  queue_check(d, ids_d, len.get(), flags.get(), slot.get(), s);
   const ScanArgs a{slot.get(), tiles.get(), reinterpret_cast<int64_t*>(flags.get() + 1),
                    rows.ptr<int64_t>(), d.V, n_tiles};
   launch(reinterpret_cast<const void*>(&tile_sum_kernel), dim3(static_cast<unsigned>(n_tiles)),
@@ -259,7 +283,7 @@ int64_t embedding_backward_sparse(const EmbeddingDims& d, const Tensor& dy, cons
   long long host[2] = {0, 0};
   CS_CUDA_CHECK(cudaMemcpyAsync(host, flags.get(), sizeof(host), cudaMemcpyDeviceToHost, s));
   CS_CUDA_CHECK(cudaStreamSynchronize(s));
-  raise_if_bad(d, ids, host[0], s);
+  raise_if_bad(d, ids_d, host[0], s);
   const int64_t U = host[1];
   CS_CHECK(U >= 0 && U <= rows.numel() && U <= grad.shape[0], ValueError, "rows / grad hold ",
            rows.numel(), " rows but ", U, " distinct ids are used");
@@ -267,7 +291,7 @@ int64_t embedding_backward_sparse(const EmbeddingDims& d, const Tensor& dy, cons
   CS_CUDA_CHECK(cudaMemsetAsync(grad.data, 0, sizeof(T) * U * d.D, s));
   launch(reinterpret_cast<const void*>(&scatter_add_kernel<T>),
          dim3(blocks_for(d.B * d.T * d.D)), kThreads,
-         row_args<T>(d, ids, len.get(), slot.get(), dy.ptr<T>(), grad.ptr<T>()), s,
+         row_args<T>(d, ids_d, len.get(), slot.get(), dy.ptr<T>(), grad.ptr<T>()), s,
          "cudaLaunchKernel(embedding scatter_add_kernel)");
   return U;
 }

@@ -18,8 +18,10 @@ EmbeddingDims embedding_dims(const Tensor& ids, const Tensor& table, const Tenso
   check::defined(table, "table");
   check::cuda_usable(ids, "embedding", "ids");
   check::cuda_usable(table, "embedding", "table");
-  CS_CHECK(ids.device == table.device, ValueError, "ids must be on the device of table (",
-           table.device == Device::cuda ? "CUDA" : "host", ")");
+  // Host ids with a CUDA table are allowed: they are checked on the host and uploaded.
+  CS_CHECK(ids.device == table.device || ids.device == Device::cpu, ValueError,
+           "ids must be on the device of table (", table.device == Device::cuda ? "CUDA" : "host",
+           ") or on the host");
   check::dtype(ids, DType::int64, "ids");
   check::shape(ids, "ids", {-1, -1}, "[B, T]");
   const int64_t B = ids.shape[0], T = ids.shape[1];
@@ -57,7 +59,7 @@ EmbeddingDims embedding_check(const Tensor& ids, const Tensor& table, const Tens
                               void* stream) {
   const EmbeddingDims d = embedding_dims(ids, table, lengths);
 #ifdef CHRONOSCALE_WITH_CUDA
-  if (on_cuda(ids)) {
+  if (on_cuda(ids)) {  // (host ids are checked on the host, whatever the table's device)
     cuda::embedding_check_ids(d, ids, lengths, stream);
     return d;
   }
@@ -77,12 +79,16 @@ void check_arg(const Tensor& t, const Tensor& table, const char* name,
 
 }  // namespace
 
-// The CUDA functions check the id range on the device themselves (one synchronisation); the
-// CPU branch checks on the host first. Without CHRONOSCALE_WITH_CUDA, embedding_dims has already
-// thrown Unsupported for CUDA views.
+// A CUDA table goes to the CUDA functions. CUDA ids are checked there, on the device (one
+// synchronisation); host ids are checked here first, on the host, and the CUDA functions then
+// upload them without waiting. The CPU branch checks on the host first. Without
+// CHRONOSCALE_WITH_CUDA, embedding_dims has already thrown Unsupported for CUDA views.
 #ifdef CHRONOSCALE_WITH_CUDA
-#define CS_EMBEDDING_CUDA(...) \
-  if (on_cuda(ids)) return __VA_ARGS__;
+#define CS_EMBEDDING_CUDA(...)                                  \
+  if (on_cuda(table)) {                                         \
+    if (!on_cuda(ids)) check_ids_host(d, ids, lengths);         \
+    return __VA_ARGS__;                                         \
+  }
 #else
 #define CS_EMBEDDING_CUDA(...) (void)stream;
 #endif

@@ -1,6 +1,6 @@
 """CUDA embedding against the CPU op (which test_embedding.py checks against NumPy): gather,
 dense and sparse (device-grouped) gradients, random ids and lengths, float32 and float64, the id
-range check on the device. Skipped without a CUDA build, a device and CuPy."""
+range check on the device, host ids with a CUDA table. Skipped without a CUDA build, a device and CuPy."""
 
 from __future__ import annotations
 
@@ -39,6 +39,14 @@ def test_embedding_matches_cpu(rng, dtype, V, hot):
     np.testing.assert_array_equal(cp.asnumpy(rows_g), rows)
     check_pair(grad_g, grad, dtype, "sparse grad")
     check_pair(dtable_g, dtable, dtype, "dense grad")
+    # host ids with the CUDA table: checked on the host, uploaded without a wait
+    yh, cache_h = ops.embedding_forward(ids, cp.asarray(table), lengths)
+    check_pair(yh, y, dtype, "y (host ids)")
+    rows_h, grad_h = ops.embedding_backward(dyg, cache_h, sparse=True)
+    np.testing.assert_array_equal(cp.asnumpy(rows_h), rows)
+    check_pair(grad_h, grad, dtype, "sparse grad (host ids)")
+    check_pair(ops.embedding_backward(dyg, cache_h, sparse=False), dtable, dtype,
+               "dense grad (host ids)")
 
 
 def test_out_of_range_id_raises_the_cpu_message(rng):
@@ -65,8 +73,10 @@ def test_mixed_devices_and_empty_lengths(rng):
     import cupy as cp
 
     table = cp.asarray(rng.standard_normal((6, 4)).astype(np.float32))
-    with pytest.raises(ValueError, match="ids"):
-        ops.embedding_forward(np.zeros((2, 3), np.int64), table)
+    with pytest.raises(ValueError, match="ids must be on the device of table"):
+        ops.embedding_forward(cp.zeros((2, 3), cp.int64), table.get())
+    with pytest.raises(ValueError, match=r"ids\[1, 0\] = 6"):  # host ids: the host check
+        ops.embedding_forward(np.array([[0, 1, 2], [6, 0, 0]], np.int64), table)
     ids = cp.zeros((2, 3), cp.int64)
     y, cache = ops.embedding_forward(ids, table, [0, 0])
     assert float(cp.abs(y).max()) == 0.0

@@ -138,7 +138,8 @@ class RecNet(nn.Layer):
         only). Only those rows are gathered and projected; keeps what :meth:`backward_rows`
         needs."""
         dev = self.device
-        e = self.emb.forward(_device.to_device(ids, dev), lengths=lengths)
+        # host ids also for a GPU table: checked on the host, uploaded without a wait
+        e = self.emb.forward(np.ascontiguousarray(ids, dtype=np.int64), lengths=lengths)
         x = self.cos.forward(e, lengths=lengths)
         if self.n_features:
             x = _device.contiguous(_device.xp(x).concatenate(
@@ -235,5 +236,4 @@ class RecNet(nn.Layer):
         if dW is None:
             self.emb.backward(de)
         else:
-            rows, grad = ops.embedding_backward(de, self.emb._cache, sparse=True)
-            dW[rows] += grad  # distinct rows
+            dW += ops.embedding_backward(de, self.emb._cache, sparse=False)

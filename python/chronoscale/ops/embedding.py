@@ -64,9 +64,11 @@ def embedding_forward(ids, table, lengths=None):
             and gives the first bad ``(b, t)`` and its value).
         RuntimeError: CUDA arrays with a build without CUDA, or without a device.
 
-    ``ids`` and ``table`` may both be CUDA arrays (CuPy, ...; ``lengths`` stays a host array):
-    ``y`` is then a CuPy array computed on CuPy's current stream. The id range check then runs on
-    the device and waits for it once (it must raise before anything is written).
+    ``table`` may be a CUDA array (CuPy, ...; ``lengths`` stays a host array): ``y`` is then a
+    CuPy array computed on CuPy's current stream. ``ids`` may then be a host array (checked on
+    the host and copied to the device without waiting for it: the fast way) or a CUDA array
+    (the id range check then runs on the device and waits for it once, since it must raise
+    before anything is written).
     """
     ids = _as_ids(ids)
     lengths = as_lengths(lengths)
@@ -90,7 +92,8 @@ def embedding_backward(dy, cache: EmbeddingCache, sparse: bool = True):
         deterministic and independent of the thread count. On CUDA the arrays (``rows``
         included) are CuPy arrays; the ids are grouped on the device without sorting (one wait
         for the number of distinct ids) and rows are summed with atomic adds, so the float
-        summation order is not fixed there.
+        summation order is not fixed there. ``sparse=False`` never waits for the device when the
+        cache's ids are a host array.
     """
     if not isinstance(cache, EmbeddingCache):
         raise TypeError("cache must be the EmbeddingCache returned by embedding_forward")
