@@ -147,8 +147,8 @@ class FakeArray(np.lib.mixins.NDArrayOperatorsMixin):
 class _FakeModule(types.ModuleType):
     def __getattr__(self, name):  # any other NumPy function, on FakeArrays
         fn = getattr(np, name)
-        if not callable(fn) or isinstance(fn, type):
-            return fn
+        if not callable(fn) or isinstance(fn, (type, np.ufunc)):  # ufuncs (add.at, ...)
+            return fn  # dispatch to FakeArray.__array_ufunc__ themselves
         return lambda *a, **k: _wrap(fn(*_unwrap(a), **_unwrap(k)))
 
 

@@ -1,6 +1,7 @@
 """CUDA embedding against the CPU op (which test_embedding.py checks against NumPy): gather,
 dense and sparse (device-grouped) gradients, random ids and lengths, float32 and float64, the id
-range check on the device, host ids with a CUDA table. Skipped without a CUDA build, a device and CuPy."""
+range check on the device, host ids with a CUDA table. Skipped without a CUDA build, a device
+and CuPy."""
 
 from __future__ import annotations
 

@@ -52,10 +52,16 @@ class _Events:
     holds event ``(b, t)``, the rows sorted by length (longest first), so the rows still going
     at step ``t`` are the first ``k[t]`` slots of block ``t``. The history running sums then
     cost one add per event (not per padded slot) and add in the same order as a dense
-    ``cumsum`` over time, so the results are the same bit for bit."""
+    ``cumsum`` over time, so the results are the same bit for bit.
+
+    On a GPU (device arrays) a loop of one small add per step would be one kernel launch per
+    step; there the sums scatter the events into a dense time-major ``[T, B, d]`` block (zero
+    where there is no event), run one ``cumsum`` over time and gather the events back."""
 
     def __init__(self, lengths, T):
         L = np.asarray(lengths, dtype=np.int64)
+        self.B, self.T = L.size, int(T)
+        self._dense_idx = None
         order = np.argsort(-L, kind="stable")
         self.rank = np.empty_like(order)
         self.rank[order] = np.arange(L.size)
@@ -69,9 +75,27 @@ class _Events:
         """Slots of the events ``(b[n], t[n])``."""
         return self.off[t] + self.rank[b]
 
+    def _dense_sums(self, x, reverse: bool):
+        """The running sums of a device array through the dense layout (see the class doc):
+        row ``rank`` of step ``t`` sits at ``t * B + rank`` (``(T - 1 - t) * B + rank`` for the
+        reverse sums, so that both are one forward ``cumsum``)."""
+        if self._dense_idx is None:  # uploaded once, used by the forward and the backward
+            r = np.arange(self.size) - self.off[self.t]
+            dev = _device.device_of(x)
+            self._dense_idx = (_device.to_device(self.t * self.B + r, dev),
+                               _device.to_device((self.T - 1 - self.t) * self.B + r, dev))
+        idx = self._dense_idx[1 if reverse else 0]
+        xp = _device.xp(x)
+        dense = xp.zeros((self.T * self.B, x.shape[1]), dtype=x.dtype)
+        dense[idx] = x
+        sums = xp.cumsum(dense.reshape(self.T, self.B, -1), axis=0)
+        return sums.reshape(self.T * self.B, -1)[idx]
+
     def cumsum(self, x):
         """Running sums over each history: ``out[slot(b, t)] = sum_{tau <= t} x[slot(b, tau)]``
         for packed ``x [size, d]``."""
+        if _device.is_device_array(x):
+            return self._dense_sums(x, reverse=False)
         out = _device.xp(x).empty_like(x)
         off, k = self.off, self.k
         if self.size:
@@ -85,6 +109,8 @@ class _Events:
 
     def rcumsum(self, g):
         """Reverse running sums: ``out[slot(b, t)] = sum_{tau >= t} g[slot(b, tau)]``."""
+        if _device.is_device_array(g):
+            return self._dense_sums(g, reverse=True)
         out = _device.xp(g).empty_like(g)
         off, k = self.off, self.k
         for t in range(len(k) - 1, -1, -1):
@@ -147,21 +173,25 @@ class RecNet(nn.Layer):
         self.ms.run(x, lengths, timestamps if self.needs_timestamps else None)
         H = sum(self.ms.units)
         xp = _device.xp(x)
+        B, T = e.shape[:2]
+        ev = _Events(lengths if lengths is not None else np.full(B, T), T)
+        # Row indices, each copied to the device once per batch: the scored events (b, t) in
+        # [B * T], every event in [B * T] (packed order), the scored events' packed slots.
+        pos, evpos, slots = (_device.to_device(a, dev) for a in
+                             (b * T + t, ev.b * T + ev.t, ev.index(b, t)))
         f = xp.empty((len(b), H + x.shape[2]), dtype=x.dtype)  # the fusion input [h, x]
         self.ms.gather(b, t, out=f[:, :H])
-        f[:, H:] = x[b, t]
+        f[:, H:] = x.reshape(B * T, -1)[pos]
         u = self.proj.forward(f)
-        ev = _Events(lengths if lengths is not None else np.full(e.shape[0], e.shape[1]),
-                     e.shape[1])
-        ehat, enorm = _normalize(e[ev.b, ev.t])  # [events, d]: only the events, packed
+        ehat, enorm = _normalize(e.reshape(B * T, -1)[evpos])  # [events, d]: packed
         steps = _device.to_device((t + 1).astype(e.dtype)[:, None], dev)
-        mm = ev.cumsum(ehat)[ev.index(b, t)] / steps
+        mm = ev.cumsum(ehat)[slots] / steps
         d = self.dim
         z = xp.empty((len(b), 2 * d + 1), dtype=u.dtype)
         z[:, :d] = u
         np.multiply(mm, self.beta.data[0], out=z[:, d:2 * d])
         z[:, 2 * d] = 1
-        self._enc = (b, t, mm, ehat, enorm, ev, e.shape[:2])
+        self._enc = (b, t, mm, ehat, enorm, ev, (B, T), (pos, evpos, slots, steps))
         self._fusion_in = f
         return u, mm, z
 
@@ -218,21 +248,20 @@ class RecNet(nn.Layer):
         """Backward of :meth:`forward_rows` from ``dz [N, 2d + 1]`` (accumulates the gradients).
         ``dW``: a dense ``[V, d]`` gradient of the table that the embedding's rows are added to
         (the caller accumulates it); None: they go to the table as sparse rows."""
-        b, t, mm, ehat, enorm, ev, (B, T) = self._enc
+        b, t, mm, ehat, enorm, ev, (B, T), (pos, evpos, slots, steps) = self._enc
         d = self.dim
         beta = self.beta.data[0]
-        xp, dev = _device.xp(dz), self.device
+        xp = _device.xp(dz)
         self.beta.accumulate(xp.sum(dz[:, d:2 * d] * mm).reshape(1))
         df = self.proj.backward(_device.contiguous(dz[:, :d]))  # [N, H + C]
         H = sum(self.ms.units)
-        dx = self.ms.backward_rows(df[:, :H], b, t)  # [B, T, C]
-        dx[b, t] += df[:, H:]
+        dx = _device.contiguous(self.ms.backward_rows(df[:, :H], b, t))  # [B, T, C]
+        dx.reshape(B * T, -1)[pos] += df[:, H:]
         dm = xp.zeros((ev.size, d), dtype=dz.dtype)  # packed events
-        steps = _device.to_device((t + 1).astype(dz.dtype)[:, None], dev)
-        dm[ev.index(b, t)] = beta * dz[:, d:2 * d] / steps
+        dm[slots] = beta * dz[:, d:2 * d] / steps
         dehat = ev.rcumsum(dm)  # m_t is the mean over tau <= t
-        de = self.cos.backward(dx[..., :d + 1])
-        de[ev.b, ev.t] += _normalize_backward(dehat, ehat, enorm)
+        de = _device.contiguous(self.cos.backward(dx[..., :d + 1]))
+        de.reshape(B * T, -1)[evpos] += _normalize_backward(dehat, ehat, enorm)
         if dW is None:
             self.emb.backward(de)
         else:

@@ -50,6 +50,16 @@ def _keys(b, n, W):
     return np.where(n > 0, b * W + n - 1, -1)
 
 
+def _scatter_rows_device(g, keys, size):
+    """:func:`_scatter_rows` for device arrays: one ``add.at`` (atomic adds on a GPU, so the
+    float summation order is not fixed) instead of a launch per offset within a run. ``keys``
+    is a device array."""
+    xp = _device.xp(g)
+    out = xp.zeros((size + 1, g.shape[1]), dtype=g.dtype)  # row `size`: the dropped keys
+    xp.add.at(out, xp.where(keys < 0, size, keys), g)
+    return out[:size]
+
+
 def _scatter_rows(g, keys, size):
     """``out [size, H]`` with ``out[k]`` the sum of the rows of ``g [N, H]`` whose key is ``k``
     (keys ``< 0`` dropped), added in row order: the sums of ``np.add.at``, without its cost.
@@ -115,6 +125,7 @@ class MultiScaleNext(MultiScale):
             for sc, o in zip(self._scales, outs, strict=True)]
         self._shape = x.shape[:2]
         self.out_lengths = lengths
+        self._dev_keys = None  # device keys of gather(), kept for backward_rows()
 
     def _row_keys(self, b, t):
         if b is None:  # every position, row-major
@@ -123,20 +134,39 @@ class MultiScaleNext(MultiScale):
             return [_keys(b, o.closed_before.reshape(-1), o.y.shape[1]) for o in self._outs]
         return [_keys(b, o.closed_before[b, t], o.y.shape[1]) for o in self._outs]
 
+    def _device_keys(self, b, t, keys):
+        """The keys of every scale as one device array ``[S, N]`` (one copy), kept for the
+        backward of the same rows."""
+        cached = getattr(self, "_dev_keys", None)
+        if cached is not None and cached[0] is b and cached[1] is t:
+            return cached[2]
+        dev = _device.to_device(np.stack(keys), _device.device_of(self._outs[0].y))
+        self._dev_keys = (b, t, dev)
+        return dev
+
     def gather(self, b, t, out=None):
         """States at the events ``(b[n], t[n])`` after :meth:`run`: ``[N, sum(units)]``, scales
         side by side (``b = t = None``: every event, row-major ``[B * T, ...]``). ``out``: an
         ``[N, sum(units)]`` array (may be a column slice of a larger one) to write into."""
         keys = self._row_keys(b, t)
         y0 = self._outs[0].y
+        xp = _device.xp(y0)
         if out is None:
-            out = _device.xp(y0).empty((keys[0].size, sum(self.units)), dtype=y0.dtype)
+            out = xp.empty((keys[0].size, sum(self.units)), dtype=y0.dtype)
+        on_device = xp is not np
+        if on_device:  # one copy of every scale's keys
+            dkeys = self._device_keys(b, t, keys)
         col = 0
-        for k, o, h in zip(keys, self._outs, self.units, strict=True):
+        for s, (k, o, h) in enumerate(zip(keys, self._outs, self.units, strict=True)):
             B, W = o.y.shape[:2]
-            rows = o.y.reshape(B * W, h)[np.maximum(k, 0)]
-            rows[np.flatnonzero(k < 0)] = 0
-            out[:, col:col + h] = rows
+            if on_device:
+                k_d = dkeys[s]
+                rows = o.y.reshape(B * W, h)[xp.maximum(k_d, 0)]
+                out[:, col:col + h] = xp.where((k_d >= 0)[:, None], rows, 0)
+            else:
+                rows = o.y.reshape(B * W, h)[np.maximum(k, 0)]
+                rows[np.flatnonzero(k < 0)] = 0
+                out[:, col:col + h] = rows
             col += h
         return out
 
@@ -147,9 +177,16 @@ class MultiScaleNext(MultiScale):
         if self._cache is None:
             raise RuntimeError("MultiScaleNext.backward called before forward")
         seq, col = [], 0
-        for k, o, h in zip(self._row_keys(b, t), self._outs, self.units, strict=True):
+        keys = self._row_keys(b, t)
+        on_device = _device.is_device_array(dg)
+        if on_device:
+            dkeys = self._device_keys(b, t, keys)
+        for s, (k, o, h) in enumerate(zip(keys, self._outs, self.units, strict=True)):
             B, W = o.y.shape[:2]
-            seq.append(_scatter_rows(dg[:, col:col + h], k, B * W).reshape(B, W, h))
+            g = dg[:, col:col + h]
+            rows = (_scatter_rows_device(g, dkeys[s], B * W) if on_device
+                    else _scatter_rows(g, k, B * W))
+            seq.append(rows.reshape(B, W, h))
             col += h
         dx, grads = ops.multiscale_backward(seq, None, None, self._cache)
         for params, g in zip(self.cells, grads, strict=True):
