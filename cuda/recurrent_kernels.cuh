@@ -184,6 +184,33 @@ __global__ void __launch_bounds__(kRecThreads)
   }
   // Ws is first read after the __syncthreads_or below.
 
+  // The input-side gates of step t for the owner's rows (zero for rows not running at t).
+  auto load_pre = [&](int t, int64_t row0, const int64_t (&L)[RB], T (&dst)[RB][G]) {
+#pragma unroll
+    for (int i = 0; i < RB; ++i) {
+      const int64_t o = (row0 + bg + tl.nbg * i) * a.T_ + t;
+#pragma unroll
+      for (int g = 0; g < G; ++g)
+        dst[i][g] = owner && t < L[i] ? a.gates[o * GH + int64_t(g) * H + j] + bi[g] : T(0);
+    }
+  };
+  // A resident block owns one batch tile for every step (one launch from t = 0): its rows'
+  // lengths, the next step's input-side gates (loaded one step ahead, so that their latency
+  // hides behind a whole step) and the LSTM cell states stay in registers.
+  int64_t Lr[RB];
+  T nxt[RB][G], creg[RB];
+  if (resident) {
+#pragma unroll
+    for (int i = 0; i < RB; ++i) {
+      const int64_t b = int64_t(blockIdx.y) * nb + bg + tl.nbg * i;
+      Lr[i] = b < a.B ? (a.len ? a.len[b] : a.T_) : 0;
+      creg[i] = T(0);
+      if constexpr (Cell::kHasC)
+        if (owner && b < a.B && a.c0) creg[i] = a.c0[b * H + j];
+    }
+    if (t_begin < t_end) load_pre(t_begin, int64_t(blockIdx.y) * nb, Lr, nxt);
+  }
+
   for (int t = t_begin; t < t_end; ++t) {
     for (int64_t bt = blockIdx.y; bt < ntiles; bt += gridDim.y) {
       const int64_t row0 = bt * nb;
@@ -194,16 +221,27 @@ __global__ void __launch_bounds__(kRecThreads)
 #pragma unroll
       for (int i = 0; i < RB; ++i) {
         const int64_t b = row0 + bg + tl.nbg * i;
-        L[i] = b < a.B ? (a.len ? a.len[b] : a.T_) : 0;
+        L[i] = resident ? Lr[i] : (b < a.B ? (a.len ? a.len[b] : a.T_) : 0);
         mine |= t < L[i];
-        cp[i] = T(0);
+      }
+      if (resident) {
 #pragma unroll
-        for (int g = 0; g < G; ++g) pre[i][g] = T(0);
-        if (!owner || t >= L[i]) continue;
-        const int64_t o = b * a.T_ + t;
+        for (int i = 0; i < RB; ++i) {
+          cp[i] = creg[i];
 #pragma unroll
-        for (int g = 0; g < G; ++g) pre[i][g] = a.gates[o * GH + int64_t(g) * H + j] + bi[g];
-        if constexpr (Cell::kHasC) cp[i] = t > 0 ? a.aux[(o - 1) * H + j] : (a.c0 ? a.c0[b * H + j] : T(0));
+          for (int g = 0; g < G; ++g) pre[i][g] = nxt[i][g];
+        }
+        if (t + 1 < t_end) load_pre(t + 1, row0, L, nxt);
+      } else {
+        load_pre(t, row0, L, pre);
+#pragma unroll
+        for (int i = 0; i < RB; ++i) {
+          const int64_t b = row0 + bg + tl.nbg * i;
+          cp[i] = T(0);
+          if constexpr (Cell::kHasC)
+            if (owner && t < L[i])
+              cp[i] = t > 0 ? a.aux[(b * a.T_ + t - 1) * H + j] : (a.c0 ? a.c0[b * H + j] : T(0));
+        }
       }
       // Barrier: Ws is complete, and every thread is done with Hs from the previous tile/step.
       const bool active = __syncthreads_or(mine);
@@ -255,6 +293,7 @@ __global__ void __launch_bounds__(kRecThreads)
           a.h_n[b * H + j] = h;
           if constexpr (Cell::kHasC) a.c_n[b * H + j] = c;
         }
+        if constexpr (Cell::kHasC) creg[i] = c;
         if (resident) Hs[r * tl.ld + j] = h;  // read by the next step after its barrier
       }
     }
