@@ -56,6 +56,7 @@ inline Staging& staging() {
 constexpr size_t kMinBlock = size_t(64) << 10;     // smallest staging block
 constexpr size_t kMaxStaged = size_t(16) << 20;    // larger copies go straight from the source
 constexpr size_t kMaxStaging = size_t(256) << 20;  // pinned memory held at most
+constexpr size_t kMaxBlocks = 64;                   // staging blocks (copies in flight) at most
 
 inline int current_device() {
   int dev = 0;
@@ -129,9 +130,9 @@ inline void upload(void* dst, const void* src, size_t bytes, cudaStream_t stream
       }
       if (q != cudaErrorNotReady) check(q, "cudaEventQuery(staging)");
     }
-    if (!blk && st.total + bytes <= kMaxStaging) {
-      size_t cap = kMinBlock;
-      while (cap < bytes) cap *= 2;
+    size_t cap = kMinBlock;
+    while (cap < bytes) cap *= 2;
+    if (!blk && st.total + cap <= kMaxStaging && st.blocks.size() < kMaxBlocks) {
       StagingBlock b;
       b.device = dev;
       b.cap = cap;
