@@ -1,6 +1,7 @@
 // CUDA multi-scale driver (see multiscale.cuh): host plans, one upload, then per scale the
-// pooling kernels of pool.cu and the recurrent entry points (which dispatch to the CUDA cells of
-// recurrent_forward.cu / recurrent_backward.cu), all on one stream.
+// pooling kernels of pool.cu, and the CUDA cells of recurrent_forward.cu (every scale's
+// recurrence in one fused launch where the plans allow) / recurrent_backward.cu, all on one
+// stream.
 #include <cuda_runtime.h>
 
 #include <vector>
@@ -12,6 +13,7 @@
 #include "host_upload.cuh"
 #include "multiscale.cuh"
 #include "pool.cuh"
+#include "recurrent.cuh"
 
 namespace chronoscale {
 inline namespace v1 {
@@ -63,6 +65,9 @@ void multiscale_forward(const MultiscaleInputs& in, const MultiscaleDims& d,
     cpu::closed_before(sc, B, T_, len, ts, ol, first, out[s].closed_before.ptr<int64_t>());
   }
   up.upload(static_cast<cudaStream_t>(stream));
+  std::vector<RecurrentDims> dims;
+  std::vector<RecurrentInputs> cells;
+  std::vector<RecurrentOutputs> outs;
   for (size_t s = 0; s < S; ++s) {
     const ScaleSpec& sc = in.scales[s];
     const PoolOutputs& p = out[s].pool;
@@ -73,8 +78,12 @@ void multiscale_forward(const MultiscaleInputs& in, const MultiscaleDims& d,
                            p.y.ptr<T>(),
                            sc.mode == PoolMode::max ? p.argmax.ptr<int64_t>() : nullptr,
                            in.count_feature, stream);
-    recurrent_forward(in.cell, cell_inputs(in, s, p), out[s].rnn, stream);
+    cells.push_back(cell_inputs(in, s, p));
+    dims.push_back(recurrent_check(in.cell, cells.back()));
+    outs.push_back(out[s].rnn);
   }
+  // Every scale's cell: the input projections, then one fused launch where the plans allow.
+  recurrent_forward_many<T>(in.cell, dims, cells, outs, stream);
 }
 
 template <class T>

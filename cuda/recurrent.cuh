@@ -7,6 +7,8 @@
 // recurrence, then dx, dW_ih, dW_hh as GEMMs over all steps and the bias gradients as column
 // sums. Everything is queued on `stream`; the only host-side waits are the pageable copy of
 // lengths (see cuda_lengths.cuh) and stream-ordered scratch allocation.
+#include <vector>
+
 #include "chronoscale/recurrent.hpp"
 
 namespace chronoscale {
@@ -16,6 +18,15 @@ namespace cuda {
 template <class T>
 void recurrent_forward(Cell cell, const RecurrentDims& d, const RecurrentInputs& in,
                        const RecurrentOutputs& out, void* stream);
+
+/// Several independent forward passes (validated by the caller; the scales of a multi-scale
+/// layer): their input projections, then one launch of the fused persistent kernel when every
+/// recurrence gets a resident plan with the same rows per thread (else one launch each).
+/// CHRONOSCALE_CUDA_RNN_FUSE=0 always launches them one by one.
+template <class T>
+void recurrent_forward_many(Cell cell, const std::vector<RecurrentDims>& d,
+                            const std::vector<RecurrentInputs>& in,
+                            const std::vector<RecurrentOutputs>& out, void* stream);
 
 template <class T>
 void recurrent_backward(Cell cell, const RecurrentDims& d, const Tensor& dy, const Tensor& dh_n,

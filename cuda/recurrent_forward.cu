@@ -1,9 +1,15 @@
 // Forward pass of the CUDA recurrent cells: gates = x W_ih^T for all steps (one GEMM), then the
 // persistent kernel (biases, W_hh h, activations, state update and every write, fused).
+// recurrent_forward_many runs several independent recurrences (the scales of a multi-scale
+// layer) with ONE persistent launch when all of them have resident plans.
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <vector>
 
 #include "cuda_check.hpp"
 #include "cuda_lengths.cuh"
@@ -29,54 +35,136 @@ const void* forward_kernel(int rb) {
 }
 
 template <class CellD, class T>
-void forward_cell(int act, const RecurrentDims& d, const RecurrentInputs& in,
-                  const RecurrentOutputs& out, cudaStream_t s) {
-  constexpr int G = CellD::G;
-  CS_CHECK(d.T <= INT_MAX && d.H <= INT_MAX / 4, ValueError,
-           "recurrent CUDA kernel: T and 4H must fit in 32 bits");
-  const int64_t GH = G * d.H;
-  const DeviceProps props = current_device_props();
-  gemm<T>(s, false, true, d.B * d.T, GH, d.I, in.x.ptr<T>(), d.I, in.w_ih.ptr<T>(), d.I,
-          out.cache.gates.ptr<T>(), GH);
-
-  const DeviceLengths len(in.lengths, d.B, s);
-  auto opt = [](const Tensor& t) { return t.defined() ? t.ptr<T>() : nullptr; };
-  const FwdArgs<T> a{in.w_hh.ptr<T>(),
-                     opt(in.b_ih),
-                     opt(in.b_hh),
-                     opt(in.h0),
-                     CellD::kHasC ? opt(in.c0) : nullptr,
-                     len.get(),
-                     out.cache.gates.ptr<T>(),
-                     out.cache.hprev.ptr<T>(),
-                     CellD::kHasAux ? out.cache.aux.ptr<T>() : nullptr,
-                     out.y.ptr<T>(),
-                     out.h_n.ptr<T>(),
-                     CellD::kHasC ? out.c_n.ptr<T>() : nullptr,
-                     d.B,
-                     d.T,
-                     static_cast<int>(d.H),
-                     act,
-                     static_cast<int>(steps_to_run(in.lengths, d.B, d.T))};
-  const RecProblem prob{false, G, static_cast<int>(sizeof(T)), d.B, static_cast<int>(d.H)};
-  RecPlan plan = plan_for(prob, props, forward_kernel<CellD, T>);
-  RecTile tile = plan.tile;
-  void* const func = const_cast<void*>(forward_kernel<CellD, T>(plan.rb));
-  if (plan.tile.mode != kModeStep) {  // every step in one launch
-    int t0 = 0, t1 = a.t_loop, tail = 1;
-    void* args[] = {const_cast<FwdArgs<T>*>(&a), &tile, &t0, &t1, &tail};
-    if (launch_recurrent(func, plan, args, s)) return;
-    plan = stepwise_plan(plan);  // the cooperative launch was refused
-    tile = plan.tile;
-  }
-  for (int t = 0; t < a.t_loop; ++t) {  // one launch per step; stream order is the barrier
-    int t0 = t, t1 = t + 1, tail = t + 1 == a.t_loop ? 1 : 0;
-    void* args[] = {const_cast<FwdArgs<T>*>(&a), &tile, &t0, &t1, &tail};
-    launch_recurrent(func, plan, args, s);
+const void* forward_many_kernel(int rb) {
+  switch (rb) {
+    case 1: return reinterpret_cast<const void*>(&recurrent_forward_many_kernel<CellD, T, 1>);
+    case 2: return reinterpret_cast<const void*>(&recurrent_forward_many_kernel<CellD, T, 2>);
+    case 4: return reinterpret_cast<const void*>(&recurrent_forward_many_kernel<CellD, T, 4>);
+    default: return reinterpret_cast<const void*>(&recurrent_forward_many_kernel<CellD, T, 8>);
   }
 }
 
+// One recurrence with its input projection queued (x W_ih^T for all steps), its lengths on the
+// device and its plan; launch() queues the persistent kernel.
+template <class CellD, class T>
+struct ForwardPrep {
+  DeviceLengths len;
+  FwdArgs<T> a{};
+  RecPlan plan{};
+
+  ForwardPrep(int act, const RecurrentDims& d, const RecurrentInputs& in,
+              const RecurrentOutputs& out, const DeviceProps& props, cudaStream_t s)
+      : len(in.lengths, d.B, s) {
+    constexpr int G = CellD::G;
+    CS_CHECK(d.T <= INT_MAX && d.H <= INT_MAX / 4, ValueError,
+             "recurrent CUDA kernel: T and 4H must fit in 32 bits");
+    const int64_t GH = G * d.H;
+    gemm<T>(s, false, true, d.B * d.T, GH, d.I, in.x.ptr<T>(), d.I, in.w_ih.ptr<T>(), d.I,
+            out.cache.gates.ptr<T>(), GH);
+    auto opt = [](const Tensor& t) { return t.defined() ? t.ptr<T>() : nullptr; };
+    a = FwdArgs<T>{in.w_hh.ptr<T>(),
+                   opt(in.b_ih),
+                   opt(in.b_hh),
+                   opt(in.h0),
+                   CellD::kHasC ? opt(in.c0) : nullptr,
+                   len.get(),
+                   out.cache.gates.ptr<T>(),
+                   out.cache.hprev.ptr<T>(),
+                   CellD::kHasAux ? out.cache.aux.ptr<T>() : nullptr,
+                   out.y.ptr<T>(),
+                   out.h_n.ptr<T>(),
+                   CellD::kHasC ? out.c_n.ptr<T>() : nullptr,
+                   d.B,
+                   d.T,
+                   static_cast<int>(d.H),
+                   act,
+                   static_cast<int>(steps_to_run(in.lengths, d.B, d.T))};
+    const RecProblem prob{false, G, static_cast<int>(sizeof(T)), d.B, static_cast<int>(d.H)};
+    plan = plan_for(prob, props, forward_kernel<CellD, T>);
+  }
+
+  void launch(cudaStream_t s) const {
+    RecPlan p = plan;
+    RecTile tile = p.tile;
+    void* const func = const_cast<void*>(forward_kernel<CellD, T>(p.rb));
+    if (p.tile.mode != kModeStep) {  // every step in one launch
+      int t0 = 0, t1 = a.t_loop, tail = 1;
+      void* args[] = {const_cast<FwdArgs<T>*>(&a), &tile, &t0, &t1, &tail};
+      if (launch_recurrent(func, p, args, s)) return;
+      p = stepwise_plan(p);  // the cooperative launch was refused
+      tile = p.tile;
+    }
+    for (int t = 0; t < a.t_loop; ++t) {  // one launch per step; stream order is the barrier
+      int t0 = t, t1 = t + 1, tail = t + 1 == a.t_loop ? 1 : 0;
+      void* args[] = {const_cast<FwdArgs<T>*>(&a), &tile, &t0, &t1, &tail};
+      launch_recurrent(func, p, args, s);
+    }
+  }
+};
+
+template <class CellD, class T>
+void forward_cell(int act, const RecurrentDims& d, const RecurrentInputs& in,
+                  const RecurrentOutputs& out, cudaStream_t s) {
+  ForwardPrep<CellD, T>(act, d, in, out, current_device_props(), s).launch(s);
+}
+
+// Whether the recurrences may share one launch: CHRONOSCALE_CUDA_RNN_FUSE=0 turns it off.
+bool fuse_allowed() {
+  const char* v = std::getenv("CHRONOSCALE_CUDA_RNN_FUSE");
+  return !(v && std::strcmp(v, "0") == 0);
+}
+
+template <class CellD, class T>
+void forward_many(int act, size_t n, const RecurrentDims* d, const RecurrentInputs* in,
+                  const RecurrentOutputs* out, cudaStream_t s) {
+  const DeviceProps props = current_device_props();
+  std::vector<std::unique_ptr<ForwardPrep<CellD, T>>> preps;
+  for (size_t i = 0; i < n; ++i)
+    preps.push_back(std::make_unique<ForwardPrep<CellD, T>>(act, d[i], in[i], out[i], props, s));
+  // One launch when every recurrence has a resident plan with the same rows per thread.
+  bool fuse = n >= 2 && n <= size_t(kMaxFused) && fuse_allowed();
+  int64_t blocks = 0;
+  size_t smem = 0;
+  for (const auto& p : preps) {
+    fuse = fuse && p->plan.tile.mode == kModeResident && p->plan.rb == preps[0]->plan.rb;
+    blocks += p->plan.gy;
+    smem = std::max(smem, p->plan.smem);
+  }
+  if (!fuse || blocks > 65535) {
+    for (const auto& p : preps) p->launch(s);
+    return;
+  }
+  FwdMany<T> m{};
+  m.n = static_cast<int>(n);
+  for (size_t i = 0; i < n; ++i) {
+    m.a[i] = preps[i]->a;
+    m.tl[i] = preps[i]->plan.tile;
+    m.y0[i + 1] = m.y0[i] + preps[i]->plan.gy;
+  }
+  const void* func = forward_many_kernel<CellD, T>(preps[0]->plan.rb);
+  allow_max_smem(func, props);
+  void* args[] = {&m};
+  check(cudaLaunchKernel(func, dim3(1, m.y0[n]), dim3(kRecThreads), args, smem, s),
+        "cudaLaunchKernel(fused recurrent kernel)");
+}
+
 }  // namespace
+
+template <class T>
+void recurrent_forward_many(Cell cell, const std::vector<RecurrentDims>& d,
+                            const std::vector<RecurrentInputs>& in,
+                            const std::vector<RecurrentOutputs>& out, void* stream) {
+  const auto s = static_cast<cudaStream_t>(stream);
+  CS_CHECK(d.size() == in.size() && d.size() == out.size(), ValueError,
+           "recurrent_forward_many: one dims, inputs and outputs per recurrence");
+  switch (cell) {
+    case Cell::lstm: return forward_many<LstmCellD, T>(0, d.size(), d.data(), in.data(), out.data(), s);
+    case Cell::gru: return forward_many<GruCellD, T>(0, d.size(), d.data(), in.data(), out.data(), s);
+    default:
+      return forward_many<RnnCellD, T>(static_cast<int>(cell), d.size(), d.data(), in.data(),
+                                       out.data(), s);
+  }
+}
 
 template <class T>
 void recurrent_forward(Cell cell, const RecurrentDims& d, const RecurrentInputs& in,
@@ -93,6 +181,12 @@ template void recurrent_forward<float>(Cell, const RecurrentDims&, const Recurre
                                        const RecurrentOutputs&, void*);
 template void recurrent_forward<double>(Cell, const RecurrentDims&, const RecurrentInputs&,
                                         const RecurrentOutputs&, void*);
+template void recurrent_forward_many<float>(Cell, const std::vector<RecurrentDims>&,
+                                            const std::vector<RecurrentInputs>&,
+                                            const std::vector<RecurrentOutputs>&, void*);
+template void recurrent_forward_many<double>(Cell, const std::vector<RecurrentDims>&,
+                                             const std::vector<RecurrentInputs>&,
+                                             const std::vector<RecurrentOutputs>&, void*);
 
 }  // namespace cuda
 }  // namespace v1

@@ -153,10 +153,12 @@ __device__ __forceinline__ void forward_pad(const FwdArgs<T>& a, int64_t b, int 
   if (t + 1 < a.T_) a.hprev[(o + 1) * H + j] = hf;
 }
 
+/// The forward steps [t_begin, t_end) of block (bx, by) of a grid with gy blocks along y (the
+/// launch's blockIdx / gridDim, or a block's place within its scale in the fused launch).
 template <class Cell, class T, int RB>
-__global__ void __launch_bounds__(kRecThreads)
-    recurrent_forward_kernel(const FwdArgs<T> a, const RecTile tl, int t_begin, int t_end,
-                             int tail) {
+__device__ __forceinline__ void recurrent_forward_run(const FwdArgs<T>& a, const RecTile& tl,
+                                                      int t_begin, int t_end, int tail,
+                                                      unsigned bx, unsigned by, unsigned gy) {
   constexpr int G = Cell::G;
   T* Ws = dynamic_smem<T>();               // [G * nj][ld]
   T* Hs = Ws + G * tl.nj * tl.ld;           // [nbg * RB][ld]: h_{t-1} of the tile's rows
@@ -164,7 +166,7 @@ __global__ void __launch_bounds__(kRecThreads)
   const int64_t GH = int64_t(G) * H;
   const int kk = threadIdx.x % tl.ks, q = threadIdx.x / tl.ks;
   const int jj = q % tl.nj, bg = q / tl.nj;
-  const int j0 = blockIdx.x * tl.nj, j = j0 + jj;
+  const int j0 = int(bx) * tl.nj, j = j0 + jj;
   const bool owner = kk == 0 && j < H;
   const int nb = tl.nbg * RB;
   const int64_t ntiles = (a.B + nb - 1) / nb;
@@ -202,17 +204,17 @@ __global__ void __launch_bounds__(kRecThreads)
   if (resident) {
 #pragma unroll
     for (int i = 0; i < RB; ++i) {
-      const int64_t b = int64_t(blockIdx.y) * nb + bg + tl.nbg * i;
+      const int64_t b = int64_t(by) * nb + bg + tl.nbg * i;
       Lr[i] = b < a.B ? (a.len ? a.len[b] : a.T_) : 0;
       creg[i] = T(0);
       if constexpr (Cell::kHasC)
         if (owner && b < a.B && a.c0) creg[i] = a.c0[b * H + j];
     }
-    if (t_begin < t_end) load_pre(t_begin, int64_t(blockIdx.y) * nb, Lr, nxt);
+    if (t_begin < t_end) load_pre(t_begin, int64_t(by) * nb, Lr, nxt);
   }
 
   for (int t = t_begin; t < t_end; ++t) {
-    for (int64_t bt = blockIdx.y; bt < ntiles; bt += gridDim.y) {
+    for (int64_t bt = by; bt < ntiles; bt += gy) {
       const int64_t row0 = bt * nb;
       // Inputs off the recurrence are loaded before the barrier so their latency overlaps it.
       int64_t L[RB];
@@ -302,13 +304,42 @@ __global__ void __launch_bounds__(kRecThreads)
 
   if (tail) {  // steps no sequence reaches: owner-only writes, no barrier needed
     for (int t = a.t_loop; t < a.T_; ++t)
-      for (int64_t bt = blockIdx.y; bt < ntiles; bt += gridDim.y)
+      for (int64_t bt = by; bt < ntiles; bt += gy)
 #pragma unroll
         for (int i = 0; i < RB; ++i) {
           const int64_t b = bt * nb + bg + tl.nbg * i;
           if (owner && b < a.B) forward_pad<Cell>(a, b, t, j);
         }
   }
+}
+
+template <class Cell, class T, int RB>
+__global__ void __launch_bounds__(kRecThreads)
+    recurrent_forward_kernel(const FwdArgs<T> a, const RecTile tl, int t_begin, int t_end,
+                             int tail) {
+  recurrent_forward_run<Cell, T, RB>(a, tl, t_begin, t_end, tail, blockIdx.x, blockIdx.y,
+                                     gridDim.y);
+}
+
+/// Several independent recurrences (the scales of a multi-scale layer) in ONE launch: scale s
+/// owns the blocks y0[s] <= blockIdx.y < y0[s + 1], each with a resident plan (one block per
+/// batch tile, every unit, gridDim.x == 1), so that no block waits for another and the scales'
+/// different step counts do not hold each other up.
+constexpr int kMaxFused = 8;
+template <class T>
+struct FwdMany {
+  FwdArgs<T> a[kMaxFused];
+  RecTile tl[kMaxFused];
+  unsigned y0[kMaxFused + 1];
+  int n;
+};
+
+template <class Cell, class T, int RB>
+__global__ void __launch_bounds__(kRecThreads) recurrent_forward_many_kernel(const FwdMany<T> m) {
+  int s = 0;
+  while (s + 1 < m.n && blockIdx.y >= m.y0[s + 1]) ++s;
+  recurrent_forward_run<Cell, T, RB>(m.a[s], m.tl[s], 0, m.a[s].t_loop, 1, 0,
+                                     blockIdx.y - m.y0[s], m.y0[s + 1] - m.y0[s]);
 }
 
 }  // namespace cuda

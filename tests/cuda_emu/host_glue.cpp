@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <vector>
 
 #include "../../cuda/cublas.cu"
 #include "../../cuda/recurrent_backward.cu"
@@ -34,6 +35,12 @@ void register_rb() {
                   tail = *static_cast<int*>(args[4]);
         emu::launch(g, b, smem, coop, emu::device().seed++,
                     [&] { recurrent_forward_kernel<CellD, T, RB>(a, tl, t0, t1, tail); });
+      };
+  reg[reinterpret_cast<const void*>(&recurrent_forward_many_kernel<CellD, T, RB>)] =
+      [](void** args, dim3 g, dim3 b, size_t smem, bool coop) {
+        const auto m = *static_cast<FwdMany<T>*>(args[0]);
+        emu::launch(g, b, smem, coop, emu::device().seed++,
+                    [&] { recurrent_forward_many_kernel<CellD, T, RB>(m); });
       };
   reg[reinterpret_cast<const void*>(&recurrent_backward_kernel<CellD, T, RB>)] =
       [](void** args, dim3 g, dim3 b, size_t smem, bool coop) {
@@ -120,47 +127,107 @@ int emu_cublas_gemm(int is_double, int ta, int tb, int64_t M, int64_t N, int64_t
   }
 }
 
+}  // extern "C"
+
+namespace {
+
+struct FullArgs {
+  Cell cell;
+  RecurrentDims d;
+  RecurrentInputs in;
+  RecurrentOutputs out;
+  RecurrentGrads g;
+  Tensor dy, dh_n, dc_n;
+};
+
+FullArgs full_args(const EmuFull* f) {
+  const DType dt = f->is_double ? DType::float64 : DType::float32;
+  const Device cu = Device::cuda;
+  auto t = [&](void* p, std::initializer_list<int64_t> dims) {
+    return p ? Tensor(p, dt, dims, cu) : Tensor{};
+  };
+  const int64_t B = f->B, T_ = f->T, I = f->I, H = f->H;
+  const Cell cell = static_cast<Cell>(f->cell);
+  const int G = cell == Cell::lstm ? 4 : (cell == Cell::gru ? 3 : 1);  // gate_count()
+  const int64_t GH = G * H;
+  FullArgs a{cell, {B, T_, I, H, G}, {}, {}, {}, {}, {}, {}};
+  a.in = {t(f->x, {B, T_, I}), t(f->w_ih, {GH, I}), t(f->w_hh, {GH, H}), t(f->b_ih, {GH}),
+          t(f->b_hh, {GH}),    t(f->h0, {B, H}),    t(f->c0, {B, H}),    Tensor{}};
+  if (f->len) a.in.lengths = Tensor(const_cast<int64_t*>(f->len), DType::int64, {B});
+  a.out = {t(f->y, {B, T_, H}),
+           t(f->h_n, {B, H}),
+           t(f->c_n, {B, H}),
+           {t(f->gates, {B, T_, GH}), t(f->hprev, {B, T_, H}), t(f->aux, {B, T_, H})}};
+  a.g = {t(f->dx, {B, T_, I}), t(f->dw_ih, {GH, I}), t(f->dw_hh, {GH, H}), t(f->db_ih, {GH}),
+         t(f->db_hh, {GH}),    t(f->dh0, {B, H}),    t(f->dc0, {B, H})};
+  a.dy = t(f->dy, {B, T_, H});
+  a.dh_n = t(f->dh_n, {B, H});
+  a.dc_n = t(f->dc_n, {B, H});
+  return a;
+}
+
+template <class T>
+void backward_of(const FullArgs& a) {
+  recurrent_backward<T>(a.cell, a.d, a.dy, a.dh_n, a.dc_n, a.in, a.out, a.g, nullptr);
+}
+
+void setup_device(const EmuFull* f) {
+  register_all();
+  emu::Device& dev = emu::device();
+  dev.sms = f->sms;
+  dev.refuse_cooperative_launch = f->refuse_cooperative_launch != 0;
+  dev.seed = f->seed;
+  dev.launches = dev.cooperative_launches = 0;
+}
+
+}  // namespace
+
+extern "C" {
+
 int emu_full(EmuFull* f) {
   try {
-    register_all();
-    emu::Device& dev = emu::device();
-    dev.sms = f->sms;
-    dev.refuse_cooperative_launch = f->refuse_cooperative_launch != 0;
-    dev.seed = f->seed;
-    dev.launches = dev.cooperative_launches = 0;
-    const DType dt = f->is_double ? DType::float64 : DType::float32;
-    const Device cu = Device::cuda;
-    auto t = [&](void* p, std::initializer_list<int64_t> dims) {
-      return p ? Tensor(p, dt, dims, cu) : Tensor{};
-    };
-    const int64_t B = f->B, T_ = f->T, I = f->I, H = f->H;
-    const Cell cell = static_cast<Cell>(f->cell);
-    const int G = cell == Cell::lstm ? 4 : (cell == Cell::gru ? 3 : 1);  // gate_count()
-    const int64_t GH = G * H;
-    RecurrentInputs in{t(f->x, {B, T_, I}), t(f->w_ih, {GH, I}), t(f->w_hh, {GH, H}),
-                       t(f->b_ih, {GH}),    t(f->b_hh, {GH}),    t(f->h0, {B, H}),
-                       t(f->c0, {B, H}),    Tensor{}};
-    if (f->len) in.lengths = Tensor(const_cast<int64_t*>(f->len), DType::int64, {B});
-    const RecurrentOutputs out{t(f->y, {B, T_, H}),
-                               t(f->h_n, {B, H}),
-                               t(f->c_n, {B, H}),
-                               {t(f->gates, {B, T_, GH}), t(f->hprev, {B, T_, H}),
-                                t(f->aux, {B, T_, H})}};
-    const RecurrentDims d{B, T_, I, H, G};
-    const RecurrentGrads g{t(f->dx, {B, T_, I}),  t(f->dw_ih, {GH, I}), t(f->dw_hh, {GH, H}),
-                           t(f->db_ih, {GH}),     t(f->db_hh, {GH}),    t(f->dh0, {B, H}),
-                           t(f->dc0, {B, H})};
+    setup_device(f);
+    const FullArgs a = full_args(f);
     if (f->is_double) {
-      recurrent_forward<double>(cell, d, in, out, nullptr);
-      recurrent_backward<double>(cell, d, t(f->dy, {B, T_, H}), t(f->dh_n, {B, H}),
-                                 t(f->dc_n, {B, H}), in, out, g, nullptr);
+      recurrent_forward<double>(a.cell, a.d, a.in, a.out, nullptr);
+      backward_of<double>(a);
     } else {
-      recurrent_forward<float>(cell, d, in, out, nullptr);
-      recurrent_backward<float>(cell, d, t(f->dy, {B, T_, H}), t(f->dh_n, {B, H}),
-                                t(f->dc_n, {B, H}), in, out, g, nullptr);
+      recurrent_forward<float>(a.cell, a.d, a.in, a.out, nullptr);
+      backward_of<float>(a);
     }
-    f->launches = dev.launches;
-    f->cooperative_launches = dev.cooperative_launches;
+    f->launches = emu::device().launches;
+    f->cooperative_launches = emu::device().cooperative_launches;
+    return 0;
+  } catch (const std::exception& e) {
+    g_glue_error = e.what();
+    return 1;
+  }
+}
+
+/// n independent recurrences (one cell and dtype): forward through
+/// chronoscale::cuda::recurrent_forward_many, then each backward. The launch counts of the
+/// forward alone go to fs[0].
+int emu_full_many(EmuFull* fs, int n) {
+  try {
+    setup_device(&fs[0]);
+    std::vector<FullArgs> all;
+    std::vector<RecurrentDims> d;
+    std::vector<RecurrentInputs> in;
+    std::vector<RecurrentOutputs> out;
+    for (int i = 0; i < n; ++i) {
+      all.push_back(full_args(&fs[i]));
+      d.push_back(all.back().d);
+      in.push_back(all.back().in);
+      out.push_back(all.back().out);
+    }
+    if (fs[0].is_double) recurrent_forward_many<double>(all[0].cell, d, in, out, nullptr);
+    else recurrent_forward_many<float>(all[0].cell, d, in, out, nullptr);
+    fs[0].launches = emu::device().launches;
+    fs[0].cooperative_launches = emu::device().cooperative_launches;
+    for (const FullArgs& a : all) {
+      if (fs[0].is_double) backward_of<double>(a);
+      else backward_of<float>(a);
+    }
     return 0;
   } catch (const std::exception& e) {
     g_glue_error = e.what();

@@ -1,7 +1,7 @@
 """CUDA multi-scale driver against the CPU driver (which test_multiscale.py checks against the
 composed single ops and finite differences): every cell, count and time scales of every pooling
 mode, the count feature, random lengths (including 0), gradients of x and of every weight,
-float32 and float64. Skipped without a CUDA build, a device and CuPy."""
+float32 and float64, the scales' recurrences fused into one launch or not. Skipped without a CUDA build, a device and CuPy."""
 
 from __future__ import annotations
 
@@ -22,7 +22,11 @@ CELLS = ["lstm", "gru", "rnn_tanh", "rnn_relu"]
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("count_feature", [False, True])
-def test_multiscale_matches_cpu(rng, dtype, cell, count_feature):
+@pytest.mark.parametrize("fuse", ["", "0"])
+def test_multiscale_matches_cpu(rng, monkeypatch, dtype, cell, count_feature, fuse):
+    """fuse "": the scales' recurrences in one fused launch where their plans allow;
+    "0": one launch per scale (CHRONOSCALE_CUDA_RNN_FUSE=0)."""
+    monkeypatch.setenv("CHRONOSCALE_CUDA_RNN_FUSE", fuse)
     B, T, C = int(rng.integers(3, 33)), int(rng.integers(8, 60)), int(rng.integers(1, 24))
     x = rng.standard_normal((B, T, C)).astype(dtype)
     ts = random_timestamps(rng, B, T)

@@ -77,6 +77,7 @@ def emu():
     h.emu_glue_error.restype = ctypes.c_char_p
     i32, i64 = ctypes.c_int, ctypes.c_int64
     h.emu_full.argtypes = [ctypes.POINTER(EmuFull)]
+    h.emu_full_many.argtypes = [ctypes.POINTER(EmuFull), ctypes.c_int]
     h.emu_cublas_gemm.argtypes = [i32, i32, i32, i64, i64, i64, P, i64, P, i64, P, i64]
     i32, i64, u32 = ctypes.c_int, ctypes.c_int64, ctypes.c_uint32
     h.emu_recurrent_forward.argtypes = [ctypes.POINTER(EmuRec)]
@@ -325,8 +326,9 @@ def test_planner_fits_the_device(emu, backward, G):
     assert no_coop["mode"] == STEP
 
 
-def full(h, cell, p, lengths, dy, dh_n, dc_n, sms=2, refuse=0, seed=1):
-    """Forward + backward through chronoscale::cuda::recurrent_{forward,backward} (host code)."""
+def prepare_full(f, cell, p, lengths, dy, dh_n, dc_n, sms=2, refuse=0, seed=1):
+    """Fill the EmuFull ``f`` for one recurrence; returns its output and gradient arrays (NaN
+    until written) and the arrays ``f`` points into (keep them alive)."""
     x = p["x"]
     B, T, I = x.shape
     GH, H = p["w_hh"].shape
@@ -341,12 +343,49 @@ def full(h, cell, p, lengths, dy, dh_n, dc_n, sms=2, refuse=0, seed=1):
     g = {"dx": nans(B, T, I), "dw_ih": nans(GH, I), "dw_hh": nans(GH, H), "db_ih": nans(GH)}
     g.update(db_hh=nans(GH), dh0=nans(B, H), dc0=nans(B, H) if cell == "lstm" else None)
     lens = None if lengths is None else np.ascontiguousarray(lengths, dtype=np.int64)
-    f = EmuFull(CELL_IDS[cell], int(dt == np.float64), B, T, I, H, _ptr(lens))
+    for k, v in [("cell", CELL_IDS[cell]), ("is_double", int(dt == np.float64)), ("B", B),
+                 ("T", T), ("I", I), ("H", H), ("len", _ptr(lens))]:
+        setattr(f, k, v)
     for k, v in [*p.items(), *o.items(), *g.items(), ("dy", dy), ("dh_n", dh_n), ("dc_n", dc_n)]:
         setattr(f, k, _ptr(v))
     f.sms, f.refuse_cooperative_launch, f.seed = sms, refuse, seed
+    return o, g, (lens, p, dy, dh_n, dc_n)
+
+
+def full(h, cell, p, lengths, dy, dh_n, dc_n, sms=2, refuse=0, seed=1):
+    """Forward + backward through chronoscale::cuda::recurrent_{forward,backward} (host code)."""
+    f = EmuFull()
+    o, g, _keep = prepare_full(f, cell, p, lengths, dy, dh_n, dc_n, sms, refuse, seed)
     assert h.emu_full(ctypes.byref(f)) == 0, h.emu_glue_error().decode()
     return o, g, f.launches, f.cooperative_launches
+
+
+def reference(rng, cell, p, lengths):
+    """CPU forward and backward of ``p`` with random output gradients: ``(want, (dy, dh_n,
+    dc_n))`` with ``want`` the outputs, cache and input gradients to compare."""
+    y, h_n, c_n, cache = cpu_forward(cell, p, lengths)
+    dy, dh_n = rng.standard_normal(y.shape), rng.standard_normal(h_n.shape)
+    dc_n = rng.standard_normal(h_n.shape) if cell == "lstm" else None
+    names = ["dx", "dw_ih", "dw_hh", "db_ih", "db_hh", "dh0", "dc0"]
+    ref = dict(zip(names, cpu_backward(cell, dy, dh_n, dc_n, cache)))
+    return (y, h_n, c_n, cache, ref), (dy, dh_n, dc_n)
+
+
+def compare_full(cell, o, g, want, lengths, T):
+    """Every output, cache entry (at valid steps) and gradient of the emulated run against the
+    CPU's (float64: rel. error < 1e-12), all written (no NaN left)."""
+    y, h_n, c_n, cache, ref = want
+    valid = (np.arange(T)[None, :] < lengths[:, None])[..., None]
+    pairs = [("y", o["y"], y), ("h_n", o["h_n"], h_n), ("hprev", o["hprev"], cache.hprev)]
+    pairs.append(("gates", np.where(valid, o["gates"], 0), np.where(valid, cache.gates, 0)))
+    if cell == "lstm":
+        pairs.append(("c_n", o["c_n"], c_n))
+    if cache.aux is not None:
+        pairs.append(("aux", np.where(valid, o["aux"], 0), np.where(valid, cache.aux, 0)))
+    pairs += [(k, g[k], v) for k, v in ref.items() if v is not None]
+    for name, got, exp in pairs:
+        assert np.all(np.isfinite(got)), f"{name}: unwritten (NaN) entries"
+        assert rel_error(got, exp) < 1e-12, f"{name}: {rel_error(got, exp):.1e}"
 
 
 @pytest.mark.parametrize("cell", CELLS)
@@ -360,23 +399,9 @@ def test_host_code_matches_cpu(emu, rng, monkeypatch, cell, mode, plan, refuse):
     B, T, I, H = 6, 5, 3, 11
     p = make(rng, cell, B, T, I, H, np.float64)
     lengths = np.array([5, 1, 0, 3, 5, 2])
-    y, h_n, c_n, cache = cpu_forward(cell, p, lengths)
-    dy, dh_n = rng.standard_normal(y.shape), rng.standard_normal(h_n.shape)
-    dc_n = rng.standard_normal(h_n.shape) if cell == "lstm" else None
-    names = ["dx", "dw_ih", "dw_hh", "db_ih", "db_hh", "dh0", "dc0"]
-    ref = dict(zip(names, cpu_backward(cell, dy, dh_n, dc_n, cache)))
-    o, g, launches, coop = full(emu, cell, p, lengths, dy, dh_n, dc_n, refuse=refuse)
-    valid = (np.arange(T)[None, :] < lengths[:, None])[..., None]
-    pairs = [("y", o["y"], y), ("h_n", o["h_n"], h_n), ("hprev", o["hprev"], cache.hprev)]
-    pairs.append(("gates", np.where(valid, o["gates"], 0), np.where(valid, cache.gates, 0)))
-    if cell == "lstm":
-        pairs.append(("c_n", o["c_n"], c_n))
-    if cache.aux is not None:
-        pairs.append(("aux", np.where(valid, o["aux"], 0), np.where(valid, cache.aux, 0)))
-    pairs += [(k, g[k], v) for k, v in ref.items() if v is not None]
-    for name, got, want in pairs:
-        assert np.all(np.isfinite(got)), f"{name}: unwritten (NaN) entries"
-        assert rel_error(got, want) < 1e-12, f"{name}: {rel_error(got, want):.1e}"
+    want, grads_out = reference(rng, cell, p, lengths)
+    o, g, launches, coop = full(emu, cell, p, lengths, *grads_out, refuse=refuse)
+    compare_full(cell, o, g, want, lengths, T)
     steps = int(lengths.max())
     if mode == "step" or refuse:
         # per-step launches: forward steps, backward steps plus the dh0 phase
@@ -385,6 +410,33 @@ def test_host_code_matches_cpu(emu, rng, monkeypatch, cell, mode, plan, refuse):
         assert coop == 2 and launches == 2
     else:
         assert launches == 2
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("fuse", ["", "0"])
+def test_fused_scales_match_cpu(emu, rng, monkeypatch, cell, fuse):
+    """recurrent_forward_many, the multi-scale driver's path: three recurrences with different
+    steps, hidden sizes and lengths (some 0) share ONE launch of the fused kernel (their plans
+    are resident), or run one launch each with CHRONOSCALE_CUDA_RNN_FUSE=0; every output, cache
+    entry and gradient equals the CPU's."""
+    monkeypatch.setenv("CHRONOSCALE_CUDA_RNN_FUSE", fuse)
+    monkeypatch.delenv("CHRONOSCALE_CUDA_RNN_MODE", raising=False)
+    monkeypatch.delenv("CHRONOSCALE_CUDA_RNN_PLAN", raising=False)
+    B, I = 7, 3
+    fs = (EmuFull * 3)()
+    runs = []
+    for f, (T, H) in zip(fs, [(9, 11), (3, 5), (1, 16)]):
+        p = make(rng, cell, B, T, I, H, np.float64)
+        lengths = rng.integers(0, T + 1, B)
+        lengths[:2] = [T, 0]
+        want, grads_out = reference(rng, cell, p, lengths)
+        o, g, keep = prepare_full(f, cell, p, lengths, *grads_out)
+        runs.append((o, g, want, lengths, T, keep))
+    assert emu.emu_full_many(fs, 3) == 0, emu.emu_glue_error().decode()
+    for o, g, want, lengths, T, _ in runs:
+        compare_full(cell, o, g, want, lengths, T)
+    assert fs[0].cooperative_launches == 0
+    assert fs[0].launches == (3 if fuse == "0" else 1), "the forward launches"
 
 
 def test_cublas_binding_maps_row_major_products(emu, rng, tmp_path):
