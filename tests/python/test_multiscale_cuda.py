@@ -1,7 +1,8 @@
 """CUDA multi-scale driver against the CPU driver (which test_multiscale.py checks against the
 composed single ops and finite differences): every cell, count and time scales of every pooling
 mode, the count feature, random lengths (including 0), gradients of x and of every weight,
-float32 and float64, the scales' recurrences fused into one launch or not. Skipped without a CUDA build, a device and CuPy."""
+float32 and float64, the scales' recurrences fused into one launch or not. Skipped without a
+CUDA build, a device and CuPy."""
 
 from __future__ import annotations
 
