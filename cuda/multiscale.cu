@@ -79,8 +79,8 @@ void multiscale_forward(const MultiscaleInputs& in, const MultiscaleDims& d,
                            sc.mode == PoolMode::max ? p.argmax.ptr<int64_t>() : nullptr,
                            in.count_feature, stream);
     cells.push_back(cell_inputs(in, s, p));
-    dims.push_back(recurrent_check(in.cell, cells.back()));
     outs.push_back(out[s].rnn);
+    dims.push_back(recurrent_forward_check(in.cell, cells.back(), outs.back()));
   }
   // Every scale's cell: the input projections, then one fused launch where the plans allow.
   recurrent_forward_many<T>(in.cell, dims, cells, outs, stream);
@@ -104,23 +104,37 @@ void multiscale_backward(const MultiscaleInputs& in, const MultiscaleDims& d,
   }
   up.upload(s_);
   CS_CUDA_CHECK(cudaMemsetAsync(dx.data, 0, sizeof(T) * B * T_ * C, s_));
+  // Every scale's cell backward into its dz (the persistent kernels in one fused launch where
+  // the plans allow), then each scale's pooling backward adds dz onto dx.
+  std::vector<DeviceBuffer<T>> dz;
+  RecurrentBackwardMany w;
+  for (size_t s = 0; s < S; ++s) {
+    const int64_t W = d.scales[s].W, I = d.scales[s].I;
+    dz.emplace_back(B * W * I, s_);
+    const ScaleGrads& g = grads[s];
+    w.in.push_back(cell_inputs(in, s, fwd[s].pool));
+    w.dy.push_back(dy[s]);
+    w.dh_n.push_back(dh_n[s]);
+    w.dc_n.push_back(dc_n[s]);
+    w.fwd.push_back(fwd[s].rnn);
+    w.grads.push_back({Tensor(dz.back().get(), in.x.dtype, {B, W, I}, Device::cuda), g.dw_ih,
+                       g.dw_hh, g.db_ih, g.db_hh, Tensor{}, Tensor{}});
+    w.dims.push_back(recurrent_backward_check(in.cell, dy[s], dh_n[s], dc_n[s], w.in.back(),
+                                              w.fwd.back(), w.grads.back()));
+  }
+  recurrent_backward_many<T>(in.cell, w, stream);
   for (size_t s = 0; s < S; ++s) {
     const ScaleSpec& sc = in.scales[s];
     const PoolOutputs& p = fwd[s].pool;
     const int64_t W = d.scales[s].W, I = d.scales[s].I;
-    const DeviceBuffer<T> dz(B * W * I, s_);
-    const Tensor DZ(dz.get(), in.x.dtype, {B, W, I}, Device::cuda);
-    const ScaleGrads& g = grads[s];
-    recurrent_backward(in.cell, dy[s], dh_n[s], dc_n[s], cell_inputs(in, s, p), fwd[s].rnn,
-                       {DZ, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh, Tensor{}, Tensor{}}, stream);
     const PoolShape ps{B, T_, C, W, I};
     const int64_t* am = sc.mode == PoolMode::max ? p.argmax.ptr<int64_t>() : nullptr;
     if (sc.kind == ScaleKind::count) {
       const CountWindow win = normalized(sc.count);
-      launch_count_pool_backward<T>(sc.mode, win.size, win.stride, ps, dz.get(),
+      launch_count_pool_backward<T>(sc.mode, win.size, win.stride, ps, dz[s].get(),
                                     up.at(off_counts[s]), am, dx.ptr<T>(), true, stream);
     } else {
-      launch_time_pool_backward<T>(sc.mode, ps, dz.get(), up.at(off_counts[s]),
+      launch_time_pool_backward<T>(sc.mode, ps, dz[s].get(), up.at(off_counts[s]),
                                    up.at(off_step[s]), am, dx.ptr<T>(), true, stream);
     }
   }

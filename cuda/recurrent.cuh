@@ -33,6 +33,21 @@ void recurrent_backward(Cell cell, const RecurrentDims& d, const Tensor& dy, con
                         const Tensor& dc_n, const RecurrentInputs& in, const RecurrentOutputs& fwd,
                         const RecurrentGrads& grads, void* stream);
 
+/// The arguments of recurrent_backward for several independent recurrences, one entry each.
+struct RecurrentBackwardMany {
+  std::vector<RecurrentDims> dims;
+  std::vector<Tensor> dy, dh_n, dc_n;
+  std::vector<RecurrentInputs> in;
+  std::vector<RecurrentOutputs> fwd;
+  std::vector<RecurrentGrads> grads;
+};
+
+/// Their backward passes (validated by the caller): the persistent kernels in one fused launch
+/// when every recurrence gets a resident plan with the same rows per thread (else one each),
+/// then each one's gradient GEMMs.
+template <class T>
+void recurrent_backward_many(Cell cell, const RecurrentBackwardMany& w, void* stream);
+
 }  // namespace cuda
 }  // namespace v1
 }  // namespace chronoscale

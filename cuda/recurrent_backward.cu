@@ -1,10 +1,13 @@
 // Backward pass of the CUDA recurrent cells: the persistent kernel runs the dh recurrence and
 // writes the gate gradients of every step; dx, dW_ih, dW_hh are then GEMMs over all B*T rows and
-// the bias gradients deterministic column sums.
+// the bias gradients deterministic column sums. recurrent_backward_many runs the persistent
+// kernels of several independent recurrences in one launch where their plans allow.
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <climits>
+#include <memory>
+#include <vector>
 
 #include "cuda_check.hpp"
 #include "cuda_lengths.cuh"
@@ -31,82 +34,180 @@ const void* backward_kernel(int rb) {
 }
 
 template <class CellD, class T>
-void backward_cell(int act, const RecurrentDims& d, const Tensor& dy, const Tensor& dh_n,
-                   const Tensor& dc_n, const RecurrentInputs& in, const RecurrentOutputs& fwd,
-                   const RecurrentGrads& g, cudaStream_t s) {
-  constexpr int G = CellD::G;
-  CS_CHECK(d.T <= INT_MAX && d.H <= INT_MAX / 4, ValueError,
-           "recurrent CUDA kernel: T and 4H must fit in 32 bits");
-  const int64_t GH = G * d.H, R = d.B * d.T;
-  const DeviceProps props = current_device_props();
-  auto opt = [](const Tensor& t) { return t.defined() ? t.ptr<T>() : nullptr; };
-
-  // Scratch, stream-ordered: freed after the GEMMs below have been queued.
-  DeviceBuffer<T> dgi(R * GH, s);
-  DeviceBuffer<T> dhg_split(CellD::kSplit ? R * GH : 0, s);
-  T* dhg = CellD::kSplit ? dhg_split.get() : dgi.get();
-  DeviceBuffer<T> dh(d.B * d.H, s), dc(CellD::kHasC ? d.B * d.H : 0, s);
-  const DeviceLengths len(in.lengths, d.B, s);
-
-  T* dh0 = opt(g.dh0);
-  T* dc0 = CellD::kHasC ? opt(g.dc0) : nullptr;
-  const BwdArgs<T> a{in.w_hh.ptr<T>(),
-                     fwd.cache.gates.ptr<T>(),
-                     fwd.cache.hprev.ptr<T>(),
-                     CellD::kHasAux ? fwd.cache.aux.ptr<T>() : nullptr,
-                     CellD::kHasC ? opt(in.c0) : nullptr,
-                     len.get(),
-                     opt(dy),
-                     opt(dh_n),
-                     CellD::kHasC ? opt(dc_n) : nullptr,
-                     dgi.get(),
-                     dhg,
-                     dh.get(),
-                     dc.get(),
-                     dh0,
-                     dc0,
-                     d.B,
-                     d.T,
-                     static_cast<int>(d.H),
-                     act,
-                     static_cast<int>(steps_to_run(in.lengths, d.B, d.T))};
-  const RecProblem prob{true, G, static_cast<int>(sizeof(T)), d.B, static_cast<int>(d.H)};
-  RecPlan plan = plan_for(prob, props, backward_kernel<CellD, T>);
-  RecTile tile = plan.tile;
-  void* const func = const_cast<void*>(backward_kernel<CellD, T>(plan.rb));
-  const int t_last = (dh0 || dc0) ? -1 : 0;  // -1: the phase that forms dh0 / dc0
-  bool done = false;
-  if (plan.tile.mode != kModeStep) {
-    int t0 = a.t_loop - 1, t1 = t_last, init = 1;
-    void* args[] = {const_cast<BwdArgs<T>*>(&a), &tile, &t0, &t1, &init};
-    done = launch_recurrent(func, plan, args, s);
-    if (!done) {
-      plan = stepwise_plan(plan);
-      tile = plan.tile;
-    }
-  }
-  for (int t = a.t_loop - 1; !done && t >= t_last; --t) {
-    int t0 = t, t1 = t, init = t == a.t_loop - 1 ? 1 : 0;
-    void* args[] = {const_cast<BwdArgs<T>*>(&a), &tile, &t0, &t1, &init};
-    launch_recurrent(func, plan, args, s);
-  }
-
-  const T* x = in.x.ptr<T>();
-  gemm<T>(s, false, false, R, d.I, GH, dgi.get(), GH, in.w_ih.ptr<T>(), d.I, g.dx.ptr<T>(), d.I);
-  gemm<T>(s, true, false, GH, d.I, R, dgi.get(), GH, x, d.I, g.dw_ih.ptr<T>(), d.I);
-  gemm<T>(s, true, false, GH, d.H, R, dhg, GH, fwd.cache.hprev.ptr<T>(), d.H, g.dw_hh.ptr<T>(),
-          d.H);
-  if (g.db_ih.defined()) column_sum<T>(s, dgi.get(), R, GH, GH, g.db_ih.ptr<T>());
-  if (g.db_hh.defined()) {
-    if (!CellD::kSplit && g.db_ih.defined())  // dhg == dgi: same sums
-      CS_CUDA_CHECK(cudaMemcpyAsync(g.db_hh.ptr<T>(), g.db_ih.ptr<T>(), sizeof(T) * GH,
-                                    cudaMemcpyDeviceToDevice, s));
-    else
-      column_sum<T>(s, dhg, R, GH, GH, g.db_hh.ptr<T>());
+const void* backward_many_kernel(int rb) {
+  switch (rb) {
+    case 1: return reinterpret_cast<const void*>(&recurrent_backward_many_kernel<CellD, T, 1>);
+    case 2: return reinterpret_cast<const void*>(&recurrent_backward_many_kernel<CellD, T, 2>);
+    case 4: return reinterpret_cast<const void*>(&recurrent_backward_many_kernel<CellD, T, 4>);
+    default: return reinterpret_cast<const void*>(&recurrent_backward_many_kernel<CellD, T, 8>);
   }
 }
 
+// One backward: its scratch (stream-ordered: freed after the GEMMs of finish() are queued),
+// lengths on the device, kernel arguments and plan. launch() queues the persistent kernel (the
+// dh recurrence), finish() the weight / input gradient GEMMs and the bias sums.
+template <class CellD, class T>
+struct BackwardPrep {
+  RecurrentDims d;
+  const RecurrentInputs& in;
+  const RecurrentOutputs& fwd;
+  const RecurrentGrads& g;
+  DeviceBuffer<T> dgi, dhg_split, dh, dc;
+  DeviceLengths len;
+  BwdArgs<T> a{};
+  RecPlan plan{};
+  RecProblem prob{};
+  DeviceProps props{};
+  int t_last = 0;  // -1: the phase that forms dh0 / dc0
+
+  BackwardPrep(int act, const RecurrentDims& dims, const Tensor& dy, const Tensor& dh_n,
+               const Tensor& dc_n, const RecurrentInputs& in_, const RecurrentOutputs& fwd_,
+               const RecurrentGrads& g_, const DeviceProps& props_, cudaStream_t s)
+      : d(dims),
+        in(in_),
+        fwd(fwd_),
+        g(g_),
+        dgi(dims.B * dims.T * CellD::G * dims.H, s),
+        dhg_split(CellD::kSplit ? dims.B * dims.T * CellD::G * dims.H : 0, s),
+        dh(dims.B * dims.H, s),
+        dc(CellD::kHasC ? dims.B * dims.H : 0, s),
+        len(in_.lengths, dims.B, s) {
+    constexpr int G = CellD::G;
+    CS_CHECK(d.T <= INT_MAX && d.H <= INT_MAX / 4, ValueError,
+             "recurrent CUDA kernel: T and 4H must fit in 32 bits");
+    auto opt = [](const Tensor& t) { return t.defined() ? t.ptr<T>() : nullptr; };
+    T* dh0 = opt(g.dh0);
+    T* dc0 = CellD::kHasC ? opt(g.dc0) : nullptr;
+    a = BwdArgs<T>{in.w_hh.ptr<T>(),
+                   fwd.cache.gates.ptr<T>(),
+                   fwd.cache.hprev.ptr<T>(),
+                   CellD::kHasAux ? fwd.cache.aux.ptr<T>() : nullptr,
+                   CellD::kHasC ? opt(in.c0) : nullptr,
+                   len.get(),
+                   opt(dy),
+                   opt(dh_n),
+                   CellD::kHasC ? opt(dc_n) : nullptr,
+                   dgi.get(),
+                   dhg(),
+                   dh.get(),
+                   dc.get(),
+                   dh0,
+                   dc0,
+                   d.B,
+                   d.T,
+                   static_cast<int>(d.H),
+                   act,
+                   static_cast<int>(steps_to_run(in.lengths, d.B, d.T))};
+    t_last = (dh0 || dc0) ? -1 : 0;
+    prob = RecProblem{true, G, static_cast<int>(sizeof(T)), d.B, static_cast<int>(d.H)};
+    props = props_;
+    plan = plan_for(prob, props, backward_kernel<CellD, T>);
+  }
+
+  void replan(int rb) {
+    try {
+      plan = plan_for(prob, props, backward_kernel<CellD, T>, rb);
+    } catch (const Unsupported&) {  // no tile with rb rows per thread fits: keep the plan
+    }
+  }
+
+  T* dhg() const { return CellD::kSplit ? dhg_split.get() : dgi.get(); }
+
+  void launch(cudaStream_t s) const {
+    RecPlan p = plan;
+    RecTile tile = p.tile;
+    void* const func = const_cast<void*>(backward_kernel<CellD, T>(p.rb));
+    bool done = false;
+    if (p.tile.mode != kModeStep) {
+      int t0 = a.t_loop - 1, t1 = t_last, init = 1;
+      void* args[] = {const_cast<BwdArgs<T>*>(&a), &tile, &t0, &t1, &init};
+      done = launch_recurrent(func, p, args, s);
+      if (!done) {
+        p = stepwise_plan(p);
+        tile = p.tile;
+      }
+    }
+    for (int t = a.t_loop - 1; !done && t >= t_last; --t) {
+      int t0 = t, t1 = t, init = t == a.t_loop - 1 ? 1 : 0;
+      void* args[] = {const_cast<BwdArgs<T>*>(&a), &tile, &t0, &t1, &init};
+      launch_recurrent(func, p, args, s);
+    }
+  }
+
+  void finish(cudaStream_t s) const {
+    const int64_t GH = CellD::G * d.H, R = d.B * d.T;
+    const T* x = in.x.ptr<T>();
+    gemm<T>(s, false, false, R, d.I, GH, dgi.get(), GH, in.w_ih.ptr<T>(), d.I, g.dx.ptr<T>(),
+            d.I);
+    gemm<T>(s, true, false, GH, d.I, R, dgi.get(), GH, x, d.I, g.dw_ih.ptr<T>(), d.I);
+    gemm<T>(s, true, false, GH, d.H, R, dhg(), GH, fwd.cache.hprev.ptr<T>(), d.H,
+            g.dw_hh.ptr<T>(), d.H);
+    if (g.db_ih.defined()) column_sum<T>(s, dgi.get(), R, GH, GH, g.db_ih.ptr<T>());
+    if (g.db_hh.defined()) {
+      if (!CellD::kSplit && g.db_ih.defined())  // dhg == dgi: same sums
+        CS_CUDA_CHECK(cudaMemcpyAsync(g.db_hh.ptr<T>(), g.db_ih.ptr<T>(), sizeof(T) * GH,
+                                      cudaMemcpyDeviceToDevice, s));
+      else
+        column_sum<T>(s, dhg(), R, GH, GH, g.db_hh.ptr<T>());
+    }
+  }
+};
+
+template <class CellD, class T>
+void backward_cell(int act, const RecurrentDims& d, const Tensor& dy, const Tensor& dh_n,
+                   const Tensor& dc_n, const RecurrentInputs& in, const RecurrentOutputs& fwd,
+                   const RecurrentGrads& g, cudaStream_t s) {
+  const BackwardPrep<CellD, T> p(act, d, dy, dh_n, dc_n, in, fwd, g, current_device_props(), s);
+  p.launch(s);
+  p.finish(s);
+}
+
+template <class CellD, class T>
+void backward_many(int act, const RecurrentBackwardMany& w, cudaStream_t s) {
+  const DeviceProps props = current_device_props();
+  const size_t n = w.dims.size();
+  std::vector<std::unique_ptr<BackwardPrep<CellD, T>>> preps;
+  for (size_t i = 0; i < n; ++i)
+    preps.push_back(std::make_unique<BackwardPrep<CellD, T>>(
+        act, w.dims[i], w.dy[i], w.dh_n[i], w.dc_n[i], w.in[i], w.fwd[i], w.grads[i], props, s));
+  const int rb = fused_rb(preps);  // one launch when every plan is resident with one rb
+  if (rb != 0) {
+    size_t smem = 0;
+    for (const auto& p : preps) smem = std::max(smem, p->plan.smem);
+    BwdMany<T> m{};
+    m.n = static_cast<int>(n);
+    for (size_t i = 0; i < n; ++i) {
+      m.a[i] = preps[i]->a;
+      m.tl[i] = preps[i]->plan.tile;
+      m.t_last[i] = preps[i]->t_last;
+      m.y0[i + 1] = m.y0[i] + preps[i]->plan.gy;
+    }
+    const void* func = backward_many_kernel<CellD, T>(rb);
+    allow_max_smem(func, props);
+    void* args[] = {&m};
+    check(cudaLaunchKernel(func, dim3(1, m.y0[n]), dim3(kRecThreads), args, smem, s),
+          "cudaLaunchKernel(fused recurrent backward kernel)");
+  } else {
+    for (const auto& p : preps) p->launch(s);
+  }
+  for (const auto& p : preps) p->finish(s);
+}
+
 }  // namespace
+
+template <class T>
+void recurrent_backward_many(Cell cell, const RecurrentBackwardMany& w, void* stream) {
+  const auto s = static_cast<cudaStream_t>(stream);
+  const size_t n = w.dims.size();
+  CS_CHECK(w.dy.size() == n && w.dh_n.size() == n && w.dc_n.size() == n && w.in.size() == n &&
+               w.fwd.size() == n && w.grads.size() == n,
+           ValueError, "recurrent_backward_many: one entry per recurrence in every list");
+  switch (cell) {
+    case Cell::lstm: return backward_many<LstmCellD, T>(0, w, s);
+    case Cell::gru: return backward_many<GruCellD, T>(0, w, s);
+    default: return backward_many<RnnCellD, T>(static_cast<int>(cell), w, s);
+  }
+}
 
 template <class T>
 void recurrent_backward(Cell cell, const RecurrentDims& d, const Tensor& dy, const Tensor& dh_n,
@@ -127,6 +228,8 @@ template void recurrent_backward<float>(Cell, const RecurrentDims&, const Tensor
 template void recurrent_backward<double>(Cell, const RecurrentDims&, const Tensor&, const Tensor&,
                                          const Tensor&, const RecurrentInputs&,
                                          const RecurrentOutputs&, const RecurrentGrads&, void*);
+template void recurrent_backward_many<float>(Cell, const RecurrentBackwardMany&, void*);
+template void recurrent_backward_many<double>(Cell, const RecurrentBackwardMany&, void*);
 
 }  // namespace cuda
 }  // namespace v1

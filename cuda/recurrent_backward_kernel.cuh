@@ -15,10 +15,12 @@ namespace chronoscale {
 inline namespace v1 {
 namespace cuda {
 
+/// Steps t_first down to t_last of block (bx, by) of a grid with gy blocks along y (see
+/// recurrent_forward_run).
 template <class Cell, class T, int RB>
-__global__ void __launch_bounds__(kRecThreads)
-    recurrent_backward_kernel(const BwdArgs<T> a, const RecTile tl, int t_first, int t_last,
-                              int init) {
+__device__ __forceinline__ void recurrent_backward_run(const BwdArgs<T>& a, const RecTile& tl,
+                                                       int t_first, int t_last, int init,
+                                                       unsigned bx, unsigned by, unsigned gy) {
   constexpr int G = Cell::G;
   T* Ws = dynamic_smem<T>();               // [nj][ld]: Ws[u][c] = W_hh[c, j0 + u], c < G*H
   T* Ds = Ws + tl.nj * tl.ld;               // [nbg * RB][ld]: dhg_{t+1} of the tile's rows
@@ -26,7 +28,7 @@ __global__ void __launch_bounds__(kRecThreads)
   const int GH = G * H;
   const int kk = threadIdx.x % tl.ks, q = threadIdx.x / tl.ks;
   const int jj = q % tl.nj, bg = q / tl.nj;
-  const int j0 = blockIdx.x * tl.nj, j = j0 + jj;
+  const int j0 = int(bx) * tl.nj, j = j0 + jj;
   const bool owner = kk == 0 && j < H;
   const int nb = tl.nbg * RB;
   const int64_t ntiles = (a.B + nb - 1) / nb;
@@ -40,7 +42,7 @@ __global__ void __launch_bounds__(kRecThreads)
     for (int e = threadIdx.x; e < nb * tl.ld; e += kRecThreads) Ds[e] = T(0);
 
   if (init) {  // owner-only state: no barrier needed
-    for (int64_t bt = blockIdx.y; bt < ntiles; bt += gridDim.y)
+    for (int64_t bt = by; bt < ntiles; bt += gy)
 #pragma unroll
       for (int i = 0; i < RB; ++i) {
         const int64_t b = bt * nb + bg + tl.nbg * i;
@@ -60,7 +62,7 @@ __global__ void __launch_bounds__(kRecThreads)
   }
 
   for (int t = t_first; t >= t_last; --t) {
-    for (int64_t bt = blockIdx.y; bt < ntiles; bt += gridDim.y) {
+    for (int64_t bt = by; bt < ntiles; bt += gy) {
       const int64_t row0 = bt * nb;
       int64_t L[RB];
       T act[RB][G], auxv[RB], hp[RB], cp[RB], dyv[RB];
@@ -142,6 +144,33 @@ __global__ void __launch_bounds__(kRecThreads)
     }
     if (tl.mode == kModeGrid && t > t_last) cooperative_groups::this_grid().sync();
   }
+}
+
+template <class Cell, class T, int RB>
+__global__ void __launch_bounds__(kRecThreads)
+    recurrent_backward_kernel(const BwdArgs<T> a, const RecTile tl, int t_first, int t_last,
+                              int init) {
+  recurrent_backward_run<Cell, T, RB>(a, tl, t_first, t_last, init, blockIdx.x, blockIdx.y,
+                                      gridDim.y);
+}
+
+/// The backward of several independent recurrences in one launch (see FwdMany): scale s runs
+/// its steps t_loop - 1 down to t_last[s] (-1 when it forms dh0 / dc0) on its blocks.
+template <class T>
+struct BwdMany {
+  BwdArgs<T> a[kMaxFused];
+  RecTile tl[kMaxFused];
+  int t_last[kMaxFused];
+  unsigned y0[kMaxFused + 1];
+  int n;
+};
+
+template <class Cell, class T, int RB>
+__global__ void __launch_bounds__(kRecThreads) recurrent_backward_many_kernel(const BwdMany<T> m) {
+  int s = 0;
+  while (s + 1 < m.n && blockIdx.y >= m.y0[s + 1]) ++s;
+  recurrent_backward_run<Cell, T, RB>(m.a[s], m.tl[s], m.a[s].t_loop - 1, m.t_last[s], 1, 0,
+                                      blockIdx.y - m.y0[s], m.y0[s + 1] - m.y0[s]);
 }
 
 }  // namespace cuda

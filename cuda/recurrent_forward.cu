@@ -51,9 +51,11 @@ struct ForwardPrep {
   DeviceLengths len;
   FwdArgs<T> a{};
   RecPlan plan{};
+  RecProblem prob{};
+  DeviceProps props{};
 
   ForwardPrep(int act, const RecurrentDims& d, const RecurrentInputs& in,
-              const RecurrentOutputs& out, const DeviceProps& props, cudaStream_t s)
+              const RecurrentOutputs& out, const DeviceProps& props_, cudaStream_t s)
       : len(in.lengths, d.B, s) {
     constexpr int G = CellD::G;
     CS_CHECK(d.T <= INT_MAX && d.H <= INT_MAX / 4, ValueError,
@@ -79,8 +81,16 @@ struct ForwardPrep {
                    static_cast<int>(d.H),
                    act,
                    static_cast<int>(steps_to_run(in.lengths, d.B, d.T))};
-    const RecProblem prob{false, G, static_cast<int>(sizeof(T)), d.B, static_cast<int>(d.H)};
+    prob = RecProblem{false, G, static_cast<int>(sizeof(T)), d.B, static_cast<int>(d.H)};
+    props = props_;
     plan = plan_for(prob, props, forward_kernel<CellD, T>);
+  }
+
+  void replan(int rb) {
+    try {
+      plan = plan_for(prob, props, forward_kernel<CellD, T>, rb);
+    } catch (const Unsupported&) {  // no tile with rb rows per thread fits: keep the plan
+    }
   }
 
   void launch(cudaStream_t s) const {
@@ -108,12 +118,6 @@ void forward_cell(int act, const RecurrentDims& d, const RecurrentInputs& in,
   ForwardPrep<CellD, T>(act, d, in, out, current_device_props(), s).launch(s);
 }
 
-// Whether the recurrences may share one launch: CHRONOSCALE_CUDA_RNN_FUSE=0 turns it off.
-bool fuse_allowed() {
-  const char* v = std::getenv("CHRONOSCALE_CUDA_RNN_FUSE");
-  return !(v && std::strcmp(v, "0") == 0);
-}
-
 template <class CellD, class T>
 void forward_many(int act, size_t n, const RecurrentDims* d, const RecurrentInputs* in,
                   const RecurrentOutputs* out, cudaStream_t s) {
@@ -121,19 +125,13 @@ void forward_many(int act, size_t n, const RecurrentDims* d, const RecurrentInpu
   std::vector<std::unique_ptr<ForwardPrep<CellD, T>>> preps;
   for (size_t i = 0; i < n; ++i)
     preps.push_back(std::make_unique<ForwardPrep<CellD, T>>(act, d[i], in[i], out[i], props, s));
-  // One launch when every recurrence has a resident plan with the same rows per thread.
-  bool fuse = n >= 2 && n <= size_t(kMaxFused) && fuse_allowed();
-  int64_t blocks = 0;
-  size_t smem = 0;
-  for (const auto& p : preps) {
-    fuse = fuse && p->plan.tile.mode == kModeResident && p->plan.rb == preps[0]->plan.rb;
-    blocks += p->plan.gy;
-    smem = std::max(smem, p->plan.smem);
-  }
-  if (!fuse || blocks > 65535) {
+  const int rb = fused_rb(preps);  // one launch when every plan is resident with one rb
+  if (rb == 0) {
     for (const auto& p : preps) p->launch(s);
     return;
   }
+  size_t smem = 0;
+  for (const auto& p : preps) smem = std::max(smem, p->plan.smem);
   FwdMany<T> m{};
   m.n = static_cast<int>(n);
   for (size_t i = 0; i < n; ++i) {
@@ -141,7 +139,7 @@ void forward_many(int act, size_t n, const RecurrentDims* d, const RecurrentInpu
     m.tl[i] = preps[i]->plan.tile;
     m.y0[i + 1] = m.y0[i] + preps[i]->plan.gy;
   }
-  const void* func = forward_many_kernel<CellD, T>(preps[0]->plan.rb);
+  const void* func = forward_many_kernel<CellD, T>(rb);
   allow_max_smem(func, props);
   void* args[] = {&m};
   check(cudaLaunchKernel(func, dim3(1, m.y0[n]), dim3(kRecThreads), args, smem, s),

@@ -115,17 +115,17 @@ bool evaluate(const RecProblem& p, const DeviceProps& d, const BlocksPerSm& occu
   return true;
 }
 
-using Key = std::tuple<const void*, int, int64_t, int, std::string, std::string>;
+using Key = std::tuple<const void*, int, int64_t, int, std::string, std::string, int>;
 
 }  // namespace
 
 RecPlan plan_recurrent(const RecProblem& p, const DeviceProps& d, const BlocksPerSm& occupancy,
-                       const void* family) {
+                       const void* family, int only_rb) {
   const std::string mode_env = env("CHRONOSCALE_CUDA_RNN_MODE");
   const std::string plan_env = env("CHRONOSCALE_CUDA_RNN_PLAN");
   CS_CHECK(mode_env.empty() || mode_env == "step" || mode_env == "grid", ValueError,
            "CHRONOSCALE_CUDA_RNN_MODE must be 'step', 'grid' or unset, got '", mode_env, "'");
-  const Key key{family, d.device, p.B, p.H, mode_env, plan_env};
+  const Key key{family, d.device, p.B, p.H, mode_env, plan_env, only_rb};
   static std::mutex mu;
   static std::map<Key, RecPlan> cache;
   {
@@ -141,7 +141,7 @@ RecPlan plan_recurrent(const RecProblem& p, const DeviceProps& d, const BlocksPe
   Candidate best{};
   bool found = false;
   for (int rb : {1, 2, 4, 8}) {
-    if (f.rb && rb != f.rb) continue;
+    if ((f.rb && rb != f.rb) || (only_rb && rb != only_rb)) continue;
     for (int nj = 1; nj <= nj_max; nj *= 2) {
       if (f.nj && nj != f.nj) continue;
       for (int ks = 1; ks <= 32 && nj * ks <= kRecThreads; ks *= 2) {
@@ -163,6 +163,11 @@ RecPlan plan_recurrent(const RecProblem& p, const DeviceProps& d, const BlocksPe
   if (cache.size() > 512) cache.clear();  // many distinct batch sizes: start over
   cache[key] = best.plan;
   return best.plan;
+}
+
+bool fuse_recurrences() {
+  const std::string v = env("CHRONOSCALE_CUDA_RNN_FUSE");
+  return v != "0";
 }
 
 RecPlan stepwise_plan(const RecPlan& plan) {

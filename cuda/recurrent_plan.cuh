@@ -39,9 +39,10 @@ struct RecProblem {
 using BlocksPerSm = std::function<int(int rb, size_t smem)>;
 
 /// The plan for `p` on device `d`; `family` identifies the kernel set (cache key). Throws
-/// Unsupported when no tile fits (hidden size too large for shared memory).
+/// Unsupported when no tile fits (hidden size too large for shared memory). `only_rb` > 0: the
+/// best plan with that many rows per thread (to share a fused launch with other recurrences).
 RecPlan plan_recurrent(const RecProblem& p, const DeviceProps& d, const BlocksPerSm& occupancy,
-                       const void* family);
+                       const void* family, int only_rb = 0);
 
 /// The same tile as `plan` in the one-launch-per-step mode (after a cooperative launch failed).
 RecPlan stepwise_plan(const RecPlan& plan);
@@ -57,7 +58,7 @@ bool launch_recurrent(const void* func, const RecPlan& plan, void** args, cudaSt
 
 /// plan_recurrent with the occupancy of the kernels `kernel_of(rb)`.
 template <class KernelOf>
-RecPlan plan_for(const RecProblem& p, const DeviceProps& d, KernelOf kernel_of) {
+RecPlan plan_for(const RecProblem& p, const DeviceProps& d, KernelOf kernel_of, int only_rb = 0) {
   const BlocksPerSm occupancy = [&](int rb, size_t smem) {
     const void* f = kernel_of(rb);
     allow_max_smem(f, d);
@@ -65,9 +66,33 @@ RecPlan plan_for(const RecProblem& p, const DeviceProps& d, KernelOf kernel_of) 
     CS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, f, kRecThreads, smem));
     return n;
   };
-  const RecPlan plan = plan_recurrent(p, d, occupancy, kernel_of(1));
+  const RecPlan plan = plan_recurrent(p, d, occupancy, kernel_of(1), only_rb);
   allow_max_smem(kernel_of(plan.rb), d);  // a cached plan skipped the occupancy calls
   return plan;
+}
+
+/// False when CHRONOSCALE_CUDA_RNN_FUSE=0: several recurrences never share a launch.
+bool fuse_recurrences();
+
+/// Whether several prepared recurrences (each with `plan`, `a.t_loop` and `replan(rb)`, which
+/// re-plans with that many rows per thread and keeps the plan when none fits) can share one
+/// fused launch: every plan resident with the same rows per thread. Plans with another rb are
+/// re-planned with the rb of the recurrence that runs the most steps. Returns that rb, or 0.
+template <class Preps>
+int fused_rb(Preps& preps) {
+  if (preps.size() < 2 || preps.size() > size_t(kMaxFused) || !fuse_recurrences()) return 0;
+  size_t lead = 0;
+  for (size_t i = 1; i < preps.size(); ++i)
+    if (preps[i]->a.t_loop > preps[lead]->a.t_loop) lead = i;
+  if (preps[lead]->plan.tile.mode != kModeResident) return 0;
+  const int rb = preps[lead]->plan.rb;
+  int64_t blocks = 0;
+  for (auto& p : preps) {
+    if (p->plan.rb != rb) p->replan(rb);
+    if (p->plan.tile.mode != kModeResident || p->plan.rb != rb) return 0;
+    blocks += p->plan.gy;
+  }
+  return blocks <= 65535 ? rb : 0;
 }
 
 /// max(1, longest sequence): the steps the kernels must run (host lengths, already validated).

@@ -84,9 +84,8 @@ void check_cuda(Cell cell, std::initializer_list<std::pair<const Tensor*, const 
 
 }  // namespace
 
-void recurrent_forward(Cell cell, const RecurrentInputs& in, const RecurrentOutputs& out,
-                       void* stream) {
-  (void)stream;  // used by the CUDA branch only
+RecurrentDims recurrent_forward_check(Cell cell, const RecurrentInputs& in,
+                                      const RecurrentOutputs& out) {
   const RecurrentDims d = recurrent_check(cell, in);
   check_out(out.y, in.x, "y", {d.B, d.T, d.H}, "[B, T, H]");
   check_out(out.h_n, in.x, "h_n", {d.B, d.H}, "[B, H]");
@@ -96,6 +95,13 @@ void recurrent_forward(Cell cell, const RecurrentInputs& in, const RecurrentOutp
                     {&in.b_hh, "b_hh"}, {&in.h0, "h0"}, {&in.c0, "c0"}, {&out.y, "y"},
                     {&out.h_n, "h_n"}, {&out.c_n, "c_n"}, {&out.cache.gates, "cache.gates"},
                     {&out.cache.hprev, "cache.hprev"}, {&out.cache.aux, "cache.aux"}});
+  return d;
+}
+
+void recurrent_forward(Cell cell, const RecurrentInputs& in, const RecurrentOutputs& out,
+                       void* stream) {
+  (void)stream;  // used by the CUDA branch only
+  const RecurrentDims d = recurrent_forward_check(cell, in, out);
   CS_DISPATCH_FLOAT(in.x.dtype, cell_name(cell), [&] {
 #ifdef CHRONOSCALE_WITH_CUDA
     if (on_cuda(in.x)) return cuda::recurrent_forward<scalar_t>(cell, d, in, out, stream);
@@ -108,10 +114,9 @@ void recurrent_forward(Cell cell, const RecurrentInputs& in, const RecurrentOutp
   });
 }
 
-void recurrent_backward(Cell cell, const Tensor& dy, const Tensor& dh_n, const Tensor& dc_n,
-                        const RecurrentInputs& in, const RecurrentOutputs& fwd,
-                        const RecurrentGrads& g, void* stream) {
-  (void)stream;  // used by the CUDA branch only
+RecurrentDims recurrent_backward_check(Cell cell, const Tensor& dy, const Tensor& dh_n,
+                                       const Tensor& dc_n, const RecurrentInputs& in,
+                                       const RecurrentOutputs& fwd, const RecurrentGrads& g) {
   const RecurrentDims d = recurrent_check(cell, in);
   check_cache(cell, d, fwd.cache, in.x);
   if (dy.defined()) check_out(dy, in.x, "dy", {d.B, d.T, d.H}, "[B, T, H]");
@@ -133,6 +138,14 @@ void recurrent_backward(Cell cell, const Tensor& dy, const Tensor& dh_n, const T
                     {&fwd.cache.hprev, "cache.hprev"}, {&fwd.cache.aux, "cache.aux"},
                     {&g.dx, "dx"}, {&g.dw_ih, "dw_ih"}, {&g.dw_hh, "dw_hh"}, {&g.db_ih, "db_ih"},
                     {&g.db_hh, "db_hh"}, {&g.dh0, "dh0"}, {&g.dc0, "dc0"}});
+  return d;
+}
+
+void recurrent_backward(Cell cell, const Tensor& dy, const Tensor& dh_n, const Tensor& dc_n,
+                        const RecurrentInputs& in, const RecurrentOutputs& fwd,
+                        const RecurrentGrads& g, void* stream) {
+  (void)stream;  // used by the CUDA branch only
+  const RecurrentDims d = recurrent_backward_check(cell, dy, dh_n, dc_n, in, fwd, g);
   CS_DISPATCH_FLOAT(in.x.dtype, cell_name(cell), [&] {
 #ifdef CHRONOSCALE_WITH_CUDA
     if (on_cuda(in.x))

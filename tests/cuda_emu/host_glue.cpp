@@ -42,6 +42,12 @@ void register_rb() {
         emu::launch(g, b, smem, coop, emu::device().seed++,
                     [&] { recurrent_forward_many_kernel<CellD, T, RB>(m); });
       };
+  reg[reinterpret_cast<const void*>(&recurrent_backward_many_kernel<CellD, T, RB>)] =
+      [](void** args, dim3 g, dim3 b, size_t smem, bool coop) {
+        const auto m = *static_cast<BwdMany<T>*>(args[0]);
+        emu::launch(g, b, smem, coop, emu::device().seed++,
+                    [&] { recurrent_backward_many_kernel<CellD, T, RB>(m); });
+      };
   reg[reinterpret_cast<const void*>(&recurrent_backward_kernel<CellD, T, RB>)] =
       [](void** args, dim3 g, dim3 b, size_t smem, bool coop) {
         const auto a = *static_cast<BwdArgs<T>*>(args[0]);
@@ -204,9 +210,9 @@ int emu_full(EmuFull* f) {
   }
 }
 
-/// n independent recurrences (one cell and dtype): forward through
-/// chronoscale::cuda::recurrent_forward_many, then each backward. The launch counts of the
-/// forward alone go to fs[0].
+/// n >= 2 independent recurrences (one cell and dtype) through
+/// chronoscale::cuda::recurrent_forward_many and recurrent_backward_many. The launch counts of
+/// the forward go to fs[0], those of the backward to fs[1].
 int emu_full_many(EmuFull* fs, int n) {
   try {
     setup_device(&fs[0]);
@@ -224,10 +230,21 @@ int emu_full_many(EmuFull* fs, int n) {
     else recurrent_forward_many<float>(all[0].cell, d, in, out, nullptr);
     fs[0].launches = emu::device().launches;
     fs[0].cooperative_launches = emu::device().cooperative_launches;
+    emu::device().launches = emu::device().cooperative_launches = 0;
+    RecurrentBackwardMany w;
     for (const FullArgs& a : all) {
-      if (fs[0].is_double) backward_of<double>(a);
-      else backward_of<float>(a);
+      w.dims.push_back(a.d);
+      w.dy.push_back(a.dy);
+      w.dh_n.push_back(a.dh_n);
+      w.dc_n.push_back(a.dc_n);
+      w.in.push_back(a.in);
+      w.fwd.push_back(a.out);
+      w.grads.push_back(a.g);
     }
+    if (fs[0].is_double) recurrent_backward_many<double>(all[0].cell, w, nullptr);
+    else recurrent_backward_many<float>(all[0].cell, w, nullptr);
+    fs[1].launches = emu::device().launches;
+    fs[1].cooperative_launches = emu::device().cooperative_launches;
     return 0;
   } catch (const std::exception& e) {
     g_glue_error = e.what();

@@ -415,10 +415,10 @@ def test_host_code_matches_cpu(emu, rng, monkeypatch, cell, mode, plan, refuse):
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("fuse", ["", "0"])
 def test_fused_scales_match_cpu(emu, rng, monkeypatch, cell, fuse):
-    """recurrent_forward_many, the multi-scale driver's path: three recurrences with different
-    steps, hidden sizes and lengths (some 0) share ONE launch of the fused kernel (their plans
-    are resident), or run one launch each with CHRONOSCALE_CUDA_RNN_FUSE=0; every output, cache
-    entry and gradient equals the CPU's."""
+    """recurrent_forward_many / recurrent_backward_many, the multi-scale driver's path: three
+    recurrences with different steps, hidden sizes and lengths (some 0) share ONE launch of the
+    fused kernel each way (their plans are resident), or run one launch each with
+    CHRONOSCALE_CUDA_RNN_FUSE=0; every output, cache entry and gradient equals the CPU's."""
     monkeypatch.setenv("CHRONOSCALE_CUDA_RNN_FUSE", fuse)
     monkeypatch.delenv("CHRONOSCALE_CUDA_RNN_MODE", raising=False)
     monkeypatch.delenv("CHRONOSCALE_CUDA_RNN_PLAN", raising=False)
@@ -435,8 +435,9 @@ def test_fused_scales_match_cpu(emu, rng, monkeypatch, cell, fuse):
     assert emu.emu_full_many(fs, 3) == 0, emu.emu_glue_error().decode()
     for o, g, want, lengths, T, _ in runs:
         compare_full(cell, o, g, want, lengths, T)
-    assert fs[0].cooperative_launches == 0
+    assert fs[0].cooperative_launches == fs[1].cooperative_launches == 0
     assert fs[0].launches == (3 if fuse == "0" else 1), "the forward launches"
+    assert fs[1].launches == (3 if fuse == "0" else 1), "the backward launches"
 
 
 def test_cublas_binding_maps_row_major_products(emu, rng, tmp_path):

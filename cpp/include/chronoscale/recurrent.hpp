@@ -62,6 +62,15 @@ struct RecurrentDims {
 /// Validate the inputs of a forward pass; throws ValueError / TypeError naming the argument.
 RecurrentDims recurrent_check(Cell cell, const RecurrentInputs& in);
 
+/// Every check of recurrent_forward (inputs, output and cache shapes, devices); returns the dims.
+RecurrentDims recurrent_forward_check(Cell cell, const RecurrentInputs& in,
+                                      const RecurrentOutputs& out);
+
+/// Every check of recurrent_backward; returns the dims.
+RecurrentDims recurrent_backward_check(Cell cell, const Tensor& dy, const Tensor& dh_n,
+                                       const Tensor& dc_n, const RecurrentInputs& in,
+                                       const RecurrentOutputs& fwd, const RecurrentGrads& g);
+
 /// Forward pass. Outputs are caller-allocated with the shapes above.
 void recurrent_forward(Cell cell, const RecurrentInputs& in, const RecurrentOutputs& out,
                        void* stream = nullptr);
