@@ -170,7 +170,9 @@ void backward_many(int act, const RecurrentBackwardMany& w, cudaStream_t s) {
   for (size_t i = 0; i < n; ++i)
     preps.push_back(std::make_unique<BackwardPrep<CellD, T>>(
         act, w.dims[i], w.dy[i], w.dh_n[i], w.dc_n[i], w.in[i], w.fwd[i], w.grads[i], props, s));
-  const int rb = fused_rb(preps);  // one launch when every plan is resident with one rb
+  const int rb = fused_rb(preps, [&](int r, size_t smem) {  // one launch when it pays
+    return coresident_blocks(backward_many_kernel<CellD, T>(r), smem, props);
+  });
   if (rb != 0) {
     size_t smem = 0;
     for (const auto& p : preps) smem = std::max(smem, p->plan.smem);

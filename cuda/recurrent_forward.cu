@@ -125,7 +125,9 @@ void forward_many(int act, size_t n, const RecurrentDims* d, const RecurrentInpu
   std::vector<std::unique_ptr<ForwardPrep<CellD, T>>> preps;
   for (size_t i = 0; i < n; ++i)
     preps.push_back(std::make_unique<ForwardPrep<CellD, T>>(act, d[i], in[i], out[i], props, s));
-  const int rb = fused_rb(preps);  // one launch when every plan is resident with one rb
+  const int rb = fused_rb(preps, [&](int r, size_t smem) {  // one launch when it pays
+    return coresident_blocks(forward_many_kernel<CellD, T>(r), smem, props);
+  });
   if (rb == 0) {
     for (const auto& p : preps) p->launch(s);
     return;

@@ -9,6 +9,7 @@
 //   CHRONOSCALE_CUDA_RNN_PLAN=nj,ks,rb[,gy]   force a tile (and cap gridDim.y)
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 
@@ -76,10 +77,13 @@ bool fuse_recurrences();
 
 /// Whether several prepared recurrences (each with `plan`, `a.t_loop` and `replan(rb)`, which
 /// re-plans with that many rows per thread and keeps the plan when none fits) can share one
-/// fused launch: every plan resident with the same rows per thread. Plans with another rb are
-/// re-planned with the rb of the recurrence that runs the most steps. Returns that rb, or 0.
-template <class Preps>
-int fused_rb(Preps& preps) {
+/// fused launch: every plan resident with the same rows per thread, and all their blocks
+/// co-resident on the device (`capacity(rb, smem)`: blocks of the fused kernel that fit at
+/// once). Otherwise blocks of the short recurrences would queue behind the long one's, which is
+/// slower than one launch after the other. Plans with another rb are re-planned with the rb of
+/// the recurrence that runs the most steps. Returns that rb, or 0.
+template <class Preps, class Capacity>
+int fused_rb(Preps& preps, Capacity capacity) {
   if (preps.size() < 2 || preps.size() > size_t(kMaxFused) || !fuse_recurrences()) return 0;
   size_t lead = 0;
   for (size_t i = 1; i < preps.size(); ++i)
@@ -87,12 +91,22 @@ int fused_rb(Preps& preps) {
   if (preps[lead]->plan.tile.mode != kModeResident) return 0;
   const int rb = preps[lead]->plan.rb;
   int64_t blocks = 0;
+  size_t smem = 0;
   for (auto& p : preps) {
     if (p->plan.rb != rb) p->replan(rb);
     if (p->plan.tile.mode != kModeResident || p->plan.rb != rb) return 0;
     blocks += p->plan.gy;
+    smem = std::max(smem, p->plan.smem);
   }
-  return blocks <= 65535 ? rb : 0;
+  return blocks <= 65535 && blocks <= capacity(rb, smem) ? rb : 0;
+}
+
+/// Blocks of `func` (kRecThreads threads, `smem` bytes) that fit on the device at once.
+inline int64_t coresident_blocks(const void* func, size_t smem, const DeviceProps& d) {
+  allow_max_smem(func, d);
+  int n = 0;
+  CS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, func, kRecThreads, smem));
+  return int64_t(n) * d.sms;
 }
 
 /// max(1, longest sequence): the steps the kernels must run (host lengths, already validated).
