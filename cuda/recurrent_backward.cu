@@ -25,29 +25,19 @@ namespace {
 
 template <class CellD, class T>
 const void* backward_kernel(int rb) {
-  switch (rb) {
-    case 1: return reinterpret_cast<const void*>(&recurrent_backward_kernel<CellD, T, 1>);
-    case 2: return reinterpret_cast<const void*>(&recurrent_backward_kernel<CellD, T, 2>);
-    case 4: return reinterpret_cast<const void*>(&recurrent_backward_kernel<CellD, T, 4>);
-    default: return reinterpret_cast<const void*>(&recurrent_backward_kernel<CellD, T, 8>);
-  }
+  return CS_REC_KERNEL(recurrent_backward_kernel, rb);
 }
 
 template <class CellD, class T>
 const void* backward_many_kernel(int rb) {
-  switch (rb) {
-    case 1: return reinterpret_cast<const void*>(&recurrent_backward_many_kernel<CellD, T, 1>);
-    case 2: return reinterpret_cast<const void*>(&recurrent_backward_many_kernel<CellD, T, 2>);
-    case 4: return reinterpret_cast<const void*>(&recurrent_backward_many_kernel<CellD, T, 4>);
-    default: return reinterpret_cast<const void*>(&recurrent_backward_many_kernel<CellD, T, 8>);
-  }
+  return CS_REC_KERNEL(recurrent_backward_many_kernel, rb);
 }
 
 // One backward: its scratch (stream-ordered: freed after the GEMMs of finish() are queued),
 // lengths on the device, kernel arguments and plan. launch() queues the persistent kernel (the
 // dh recurrence), finish() the weight / input gradient GEMMs and the bias sums.
 template <class CellD, class T>
-struct BackwardPrep {
+struct BackwardPrep : Planned {
   RecurrentDims d;
   const RecurrentInputs& in;
   const RecurrentOutputs& fwd;
@@ -55,14 +45,11 @@ struct BackwardPrep {
   DeviceBuffer<T> dgi, dhg_split, dh, dc;
   DeviceLengths len;
   BwdArgs<T> a{};
-  RecPlan plan{};
-  RecProblem prob{};
-  DeviceProps props{};
   int t_last = 0;  // -1: the phase that forms dh0 / dc0
 
   BackwardPrep(int act, const RecurrentDims& dims, const Tensor& dy, const Tensor& dh_n,
                const Tensor& dc_n, const RecurrentInputs& in_, const RecurrentOutputs& fwd_,
-               const RecurrentGrads& g_, const DeviceProps& props_, cudaStream_t s)
+               const RecurrentGrads& g_, const DeviceProps& props, cudaStream_t s)
       : d(dims),
         in(in_),
         fwd(fwd_),
@@ -99,16 +86,8 @@ struct BackwardPrep {
                    act,
                    static_cast<int>(steps_to_run(in.lengths, d.B, d.T))};
     t_last = (dh0 || dc0) ? -1 : 0;
-    prob = RecProblem{true, G, static_cast<int>(sizeof(T)), d.B, static_cast<int>(d.H)};
-    props = props_;
-    plan = plan_for(prob, props, backward_kernel<CellD, T>);
-  }
-
-  void replan(int rb) {
-    try {
-      plan = plan_for(prob, props, backward_kernel<CellD, T>, rb);
-    } catch (const Unsupported&) {  // no tile with rb rows per thread fits: keep the plan
-    }
+    make({true, G, static_cast<int>(sizeof(T)), d.B, static_cast<int>(d.H)}, props,
+         backward_kernel<CellD, T>);
   }
 
   T* dhg() const { return CellD::kSplit ? dhg_split.get() : dgi.get(); }
@@ -174,21 +153,8 @@ void backward_many(int act, const RecurrentBackwardMany& w, cudaStream_t s) {
     return coresident_blocks(backward_many_kernel<CellD, T>(r), smem, props);
   });
   if (rb != 0) {
-    size_t smem = 0;
-    for (const auto& p : preps) smem = std::max(smem, p->plan.smem);
-    BwdMany<T> m{};
-    m.n = static_cast<int>(n);
-    for (size_t i = 0; i < n; ++i) {
-      m.a[i] = preps[i]->a;
-      m.tl[i] = preps[i]->plan.tile;
-      m.t_last[i] = preps[i]->t_last;
-      m.y0[i + 1] = m.y0[i] + preps[i]->plan.gy;
-    }
-    const void* func = backward_many_kernel<CellD, T>(rb);
-    allow_max_smem(func, props);
-    void* args[] = {&m};
-    check(cudaLaunchKernel(func, dim3(1, m.y0[n]), dim3(kRecThreads), args, smem, s),
-          "cudaLaunchKernel(fused recurrent backward kernel)");
+    launch_fused<BwdArgs<T>>(backward_many_kernel<CellD, T>(rb), preps, props, s,
+                             "cudaLaunchKernel(fused recurrent backward kernel)");
   } else {
     for (const auto& p : preps) p->launch(s);
   }

@@ -154,21 +154,12 @@ __global__ void __launch_bounds__(kRecThreads)
                                       gridDim.y);
 }
 
-/// The backward of several independent recurrences in one launch (see FwdMany): scale s runs
-/// its steps t_loop - 1 down to t_last[s] (-1 when it forms dh0 / dc0) on its blocks.
-template <class T>
-struct BwdMany {
-  BwdArgs<T> a[kMaxFused];
-  RecTile tl[kMaxFused];
-  int t_last[kMaxFused];
-  unsigned y0[kMaxFused + 1];
-  int n;
-};
-
+/// The backward of several independent recurrences in one launch (see Fused): scale s runs its
+/// steps t_loop - 1 down to t_last[s] (-1 when it forms dh0 / dc0) on its blocks.
 template <class Cell, class T, int RB>
-__global__ void __launch_bounds__(kRecThreads) recurrent_backward_many_kernel(const BwdMany<T> m) {
-  int s = 0;
-  while (s + 1 < m.n && blockIdx.y >= m.y0[s + 1]) ++s;
+__global__ void __launch_bounds__(kRecThreads)
+    recurrent_backward_many_kernel(const Fused<BwdArgs<T>> m) {
+  const int s = m.scale_of(blockIdx.y);
   recurrent_backward_run<Cell, T, RB>(m.a[s], m.tl[s], m.a[s].t_loop - 1, m.t_last[s], 1, 0,
                                       blockIdx.y - m.y0[s], m.y0[s + 1] - m.y0[s]);
 }

@@ -26,36 +26,24 @@ namespace {
 
 template <class CellD, class T>
 const void* forward_kernel(int rb) {
-  switch (rb) {
-    case 1: return reinterpret_cast<const void*>(&recurrent_forward_kernel<CellD, T, 1>);
-    case 2: return reinterpret_cast<const void*>(&recurrent_forward_kernel<CellD, T, 2>);
-    case 4: return reinterpret_cast<const void*>(&recurrent_forward_kernel<CellD, T, 4>);
-    default: return reinterpret_cast<const void*>(&recurrent_forward_kernel<CellD, T, 8>);
-  }
+  return CS_REC_KERNEL(recurrent_forward_kernel, rb);
 }
 
 template <class CellD, class T>
 const void* forward_many_kernel(int rb) {
-  switch (rb) {
-    case 1: return reinterpret_cast<const void*>(&recurrent_forward_many_kernel<CellD, T, 1>);
-    case 2: return reinterpret_cast<const void*>(&recurrent_forward_many_kernel<CellD, T, 2>);
-    case 4: return reinterpret_cast<const void*>(&recurrent_forward_many_kernel<CellD, T, 4>);
-    default: return reinterpret_cast<const void*>(&recurrent_forward_many_kernel<CellD, T, 8>);
-  }
+  return CS_REC_KERNEL(recurrent_forward_many_kernel, rb);
 }
 
 // One recurrence with its input projection queued (x W_ih^T for all steps), its lengths on the
 // device and its plan; launch() queues the persistent kernel.
 template <class CellD, class T>
-struct ForwardPrep {
+struct ForwardPrep : Planned {
   DeviceLengths len;
   FwdArgs<T> a{};
-  RecPlan plan{};
-  RecProblem prob{};
-  DeviceProps props{};
+  int t_last = 0;  // (the backward's; unused)
 
   ForwardPrep(int act, const RecurrentDims& d, const RecurrentInputs& in,
-              const RecurrentOutputs& out, const DeviceProps& props_, cudaStream_t s)
+              const RecurrentOutputs& out, const DeviceProps& props, cudaStream_t s)
       : len(in.lengths, d.B, s) {
     constexpr int G = CellD::G;
     CS_CHECK(d.T <= INT_MAX && d.H <= INT_MAX / 4, ValueError,
@@ -81,16 +69,8 @@ struct ForwardPrep {
                    static_cast<int>(d.H),
                    act,
                    static_cast<int>(steps_to_run(in.lengths, d.B, d.T))};
-    prob = RecProblem{false, G, static_cast<int>(sizeof(T)), d.B, static_cast<int>(d.H)};
-    props = props_;
-    plan = plan_for(prob, props, forward_kernel<CellD, T>);
-  }
-
-  void replan(int rb) {
-    try {
-      plan = plan_for(prob, props, forward_kernel<CellD, T>, rb);
-    } catch (const Unsupported&) {  // no tile with rb rows per thread fits: keep the plan
-    }
+    make({false, G, static_cast<int>(sizeof(T)), d.B, static_cast<int>(d.H)}, props,
+         forward_kernel<CellD, T>);
   }
 
   void launch(cudaStream_t s) const {
@@ -132,20 +112,8 @@ void forward_many(int act, size_t n, const RecurrentDims* d, const RecurrentInpu
     for (const auto& p : preps) p->launch(s);
     return;
   }
-  size_t smem = 0;
-  for (const auto& p : preps) smem = std::max(smem, p->plan.smem);
-  FwdMany<T> m{};
-  m.n = static_cast<int>(n);
-  for (size_t i = 0; i < n; ++i) {
-    m.a[i] = preps[i]->a;
-    m.tl[i] = preps[i]->plan.tile;
-    m.y0[i + 1] = m.y0[i] + preps[i]->plan.gy;
-  }
-  const void* func = forward_many_kernel<CellD, T>(rb);
-  allow_max_smem(func, props);
-  void* args[] = {&m};
-  check(cudaLaunchKernel(func, dim3(1, m.y0[n]), dim3(kRecThreads), args, smem, s),
-        "cudaLaunchKernel(fused recurrent kernel)");
+  launch_fused<FwdArgs<T>>(forward_many_kernel<CellD, T>(rb), preps, props, s,
+                           "cudaLaunchKernel(fused recurrent kernel)");
 }
 
 }  // namespace

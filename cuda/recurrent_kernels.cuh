@@ -326,18 +326,26 @@ __global__ void __launch_bounds__(kRecThreads)
 /// batch tile, every unit, gridDim.x == 1), so that no block waits for another and the scales'
 /// different step counts do not hold each other up.
 constexpr int kMaxFused = 8;
-template <class T>
-struct FwdMany {
-  FwdArgs<T> a[kMaxFused];
+template <class Args>
+struct Fused {
+  Args a[kMaxFused];
   RecTile tl[kMaxFused];
+  int t_last[kMaxFused];  ///< backward: the last step (-1: the dh0 / dc0 phase)
   unsigned y0[kMaxFused + 1];
   int n;
+
+  /// The recurrence that block row `by` belongs to.
+  __device__ __forceinline__ int scale_of(unsigned by) const {
+    int s = 0;
+    while (s + 1 < n && by >= y0[s + 1]) ++s;
+    return s;
+  }
 };
 
 template <class Cell, class T, int RB>
-__global__ void __launch_bounds__(kRecThreads) recurrent_forward_many_kernel(const FwdMany<T> m) {
-  int s = 0;
-  while (s + 1 < m.n && blockIdx.y >= m.y0[s + 1]) ++s;
+__global__ void __launch_bounds__(kRecThreads)
+    recurrent_forward_many_kernel(const Fused<FwdArgs<T>> m) {
+  const int s = m.scale_of(blockIdx.y);
   recurrent_forward_run<Cell, T, RB>(m.a[s], m.tl[s], 0, m.a[s].t_loop, 1, 0,
                                      blockIdx.y - m.y0[s], m.y0[s + 1] - m.y0[s]);
 }

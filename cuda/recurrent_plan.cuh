@@ -72,6 +72,28 @@ RecPlan plan_for(const RecProblem& p, const DeviceProps& d, KernelOf kernel_of, 
   return plan;
 }
 
+/// A recurrence's plan with what re-planning it needs (problem, device, kernel family).
+struct Planned {
+  RecProblem prob{};
+  DeviceProps props{};
+  const void* (*kernel_of)(int rb) = nullptr;
+  RecPlan plan{};
+
+  void make(const RecProblem& p, const DeviceProps& d, const void* (*kernels)(int rb)) {
+    prob = p;
+    props = d;
+    kernel_of = kernels;
+    plan = plan_for(prob, props, kernel_of);
+  }
+  /// Re-plan with `rb` rows per thread; keeps the plan when no such tile fits.
+  void replan(int rb) {
+    try {
+      plan = plan_for(prob, props, kernel_of, rb);
+    } catch (const Unsupported&) {
+    }
+  }
+};
+
 /// False when CHRONOSCALE_CUDA_RNN_FUSE=0: several recurrences never share a launch.
 bool fuse_recurrences();
 
@@ -100,6 +122,33 @@ int fused_rb(Preps& preps, Capacity capacity) {
   }
   return blocks <= 65535 && blocks <= capacity(rb, smem) ? rb : 0;
 }
+
+/// One launch of the fused kernel `func` for the prepared recurrences `preps` (see fused_rb):
+/// recurrence i on its own range of gy blocks along y, with the largest shared memory of them.
+template <class Args, class Preps>
+void launch_fused(const void* func, const Preps& preps, const DeviceProps& d, cudaStream_t s,
+                  const char* what) {
+  Fused<Args> m{};
+  m.n = static_cast<int>(preps.size());
+  size_t smem = 0;
+  for (size_t i = 0; i < preps.size(); ++i) {
+    m.a[i] = preps[i]->a;
+    m.tl[i] = preps[i]->plan.tile;
+    m.t_last[i] = preps[i]->t_last;
+    m.y0[i + 1] = m.y0[i] + preps[i]->plan.gy;
+    smem = std::max(smem, preps[i]->plan.smem);
+  }
+  allow_max_smem(func, d);
+  void* args[] = {&m};
+  check(cudaLaunchKernel(func, dim3(1, m.y0[m.n]), dim3(kRecThreads), args, smem, s), what);
+}
+
+/// The kernel name<CellD, T, rb> (rb in {1, 2, 4, 8}) as a launch handle.
+#define CS_REC_KERNEL(name, rb)                                                      \
+  ((rb) == 1   ? reinterpret_cast<const void*>(&name<CellD, T, 1>)                   \
+   : (rb) == 2 ? reinterpret_cast<const void*>(&name<CellD, T, 2>)                   \
+   : (rb) == 4 ? reinterpret_cast<const void*>(&name<CellD, T, 4>)                   \
+               : reinterpret_cast<const void*>(&name<CellD, T, 8>))
 
 /// Blocks of `func` (kRecThreads threads, `smem` bytes) that fit on the device at once.
 inline int64_t coresident_blocks(const void* func, size_t smem, const DeviceProps& d) {

@@ -38,13 +38,13 @@ void register_rb() {
       };
   reg[reinterpret_cast<const void*>(&recurrent_forward_many_kernel<CellD, T, RB>)] =
       [](void** args, dim3 g, dim3 b, size_t smem, bool coop) {
-        const auto m = *static_cast<FwdMany<T>*>(args[0]);
+        const auto m = *static_cast<Fused<FwdArgs<T>>*>(args[0]);
         emu::launch(g, b, smem, coop, emu::device().seed++,
                     [&] { recurrent_forward_many_kernel<CellD, T, RB>(m); });
       };
   reg[reinterpret_cast<const void*>(&recurrent_backward_many_kernel<CellD, T, RB>)] =
       [](void** args, dim3 g, dim3 b, size_t smem, bool coop) {
-        const auto m = *static_cast<BwdMany<T>*>(args[0]);
+        const auto m = *static_cast<Fused<BwdArgs<T>>*>(args[0]);
         emu::launch(g, b, smem, coop, emu::device().seed++,
                     [&] { recurrent_backward_many_kernel<CellD, T, RB>(m); });
       };
