@@ -46,7 +46,8 @@ exec > >(tee -a "$OUT/run.log") 2>&1
   nvcc --version | tail -2
   $PY -c "import sys, cupy, numpy; print(sys.version.split()[0], 'cupy', cupy.__version__, 'numpy', numpy.__version__)"
   $PY -c "import torch; print('torch', torch.__version__, 'cudnn', torch.backends.cudnn.version())"
-  git rev-parse --short HEAD 2>/dev/null
+  # The device's copy of the tree may carry a stale .git: pass COMMIT=<sha> on the command line.
+  echo "commit ${COMMIT:-$(git rev-parse --short HEAD 2>/dev/null) (from .git; may be stale)}"
 } 2>&1
 
 # --no-deps: the device machine has no network, and numpy / tqdm are already there.
