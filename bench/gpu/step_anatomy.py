@@ -12,7 +12,10 @@ on the CPU) and counts, per step and per source line of chronoscale:
   h2d      host arrays copied to the device
   sync     device values read on the host
 
-    python bench/gpu/step_anatomy.py [--batch 256] [--seq-len 192] [--top 25]
+    python bench/gpu/step_anatomy.py [--case train|recommend] [--batch 256] [--seq-len 192]
+        [--top 25]
+
+(``--case recommend``: one ``recommend(k=10)`` call over ``--batch`` histories instead.)
 
 The counts are exact for the code path; how long each costs needs a GPU (compare_recommender.py
 --device cuda).
@@ -157,6 +160,7 @@ def main(argv=None) -> dict:
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--seq-len", type=int, default=192)
     p.add_argument("--top", type=int, default=25)
+    p.add_argument("--case", choices=("train", "recommend"), default="train")
     args = p.parse_args(argv)
     import compare_recommender as cr
     import pytest
@@ -176,6 +180,9 @@ def main(argv=None) -> dict:
         idx = np.arange(B)
 
         def step():
+            if args.case == "recommend":
+                m.recommend(ids, k=10, lengths=L)
+                return
             batch = rd.take(data, idx, net.dtype)
             opt.zero_grad()
             net.train_loss(batch["ids"], batch["lengths"], None, None, "full")
@@ -187,7 +194,8 @@ def main(argv=None) -> dict:
         ON[0] = False
     finally:
         mp.undo()
-    print(f"one MultiScaleRecommender train step, B={B} T={T} (device='cuda' on the stand-in)")
+    what = "recommend(k=10) call" if args.case == "recommend" else "train step"
+    print(f"one MultiScaleRecommender {what}, B={B} T={T} (device='cuda' on the stand-in)")
     for kind in ("native", "cupy", "h2d", "sync"):
         print(f"  {kind:6s} {COUNTS[kind]:6d}")
     print(f"\ntop {args.top} source lines:")

@@ -296,11 +296,31 @@ class MultiScaleRecommender(BaseModel):
             yield idx, u, z
 
     def _all_scores(self, z, F, data, idx, exclude_seen):
-        scores = _device.to_host(ops.linear_forward(z, F)[0])  # top-k on the host
+        """Scores ``[n, V]`` over the catalogue, on ``z``'s device (seen items ``-inf``)."""
+        scores = ops.linear_forward(z, F)[0]
         if exclude_seen:
             rows, items = rd.seen_pairs(data, idx)
+            if _device.is_device_array(scores):
+                dev = _device.device_of(scores)
+                rows, items = _device.to_device(rows, dev), _device.to_device(items, dev)
             scores[rows, items] = -np.inf
         return scores
+
+    @staticmethod
+    def _top_k(scores, k):
+        """``(ids [n, k], scores [n, k])`` on the host, best first, ties by item id. On the GPU
+        a stable sort of the negated scores (only the top ``k`` come back to the host); on the
+        CPU a partition, then a sort of the ``k``."""
+        if _device.is_device_array(scores):
+            xp = _device.xp(scores)
+            top = xp.argsort(-scores, axis=1, kind="stable")[:, :k]
+            vals = xp.take_along_axis(scores, top, axis=1)
+            return _device.to_host(top).astype(np.int64), _device.to_host(vals)
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        vals = np.take_along_axis(scores, top, axis=1)
+        order = np.lexsort((top, -vals))
+        return (np.take_along_axis(top, order, axis=1).astype(np.int64),
+                np.take_along_axis(vals, order, axis=1))
 
     def recommend(self, histories, k: int = 10, exclude_seen: bool = True, *, lengths=None,
                   timestamps=None, features=None, batch_size: int = 256):
@@ -321,12 +341,9 @@ class MultiScaleRecommender(BaseModel):
         k = min(int(k), self._net.num_items)
         out_ids, out_scores = [], []
         for idx, _, z in self._user_states(data, batch_size):
-            scores = self._all_scores(z, F, data, idx, exclude_seen)
-            top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-            vals = np.take_along_axis(scores, top, axis=1)
-            order = np.lexsort((top, -vals))
-            out_ids.append(np.take_along_axis(top, order, axis=1).astype(np.int64))
-            out_scores.append(np.take_along_axis(vals, order, axis=1))
+            top, vals = self._top_k(self._all_scores(z, F, data, idx, exclude_seen), k)
+            out_ids.append(top)
+            out_scores.append(vals)
         return np.concatenate(out_ids), np.concatenate(out_scores)
 
     def score(self, histories, candidates, *, lengths=None, timestamps=None, features=None,
