@@ -43,6 +43,10 @@ using SgemmFn = Status (*)(Handle, int, int, int, int, int, const float*, const 
 using DgemmFn = Status (*)(Handle, int, int, int, int, int, const double*, const double*, int,
                            const double*, int, const double*, double*, int);
 using StatusStringFn = const char* (*)(Status);
+// cublasGemmEx: data types as cudaDataType_t (CUDA_R_32F = 0, CUDA_R_16BF = 14), compute type
+// CUBLAS_COMPUTE_32F = 68, algorithm CUBLAS_GEMM_DEFAULT = -1.
+using GemmExFn = Status (*)(Handle, int, int, int, int, int, const void*, const void*, int, int,
+                            const void*, int, int, const void*, void*, int, int, int, int);
 
 struct CublasLib {
   std::string path;
@@ -51,6 +55,7 @@ struct CublasLib {
   SetMathFn set_math = nullptr;
   SgemmFn sgemm = nullptr;
   DgemmFn dgemm = nullptr;
+  GemmExFn gemm_ex = nullptr;  // optional
   StatusStringFn status_string = nullptr;
 };
 
@@ -81,6 +86,7 @@ const CublasLib* try_open(const std::string& path, std::string* why) {
   L->set_math = reinterpret_cast<SetMathFn>(dlsym(so, "cublasSetMathMode"));
   L->sgemm = reinterpret_cast<SgemmFn>(dlsym(so, "cublasSgemm_v2"));
   L->dgemm = reinterpret_cast<DgemmFn>(dlsym(so, "cublasDgemm_v2"));
+  L->gemm_ex = reinterpret_cast<GemmExFn>(dlsym(so, "cublasGemmEx"));
   L->status_string = reinterpret_cast<StatusStringFn>(dlsym(so, "cublasGetStatusString"));
   if (!L->create || !L->set_stream || !L->sgemm || !L->dgemm) {
     *why = path + " lacks cublasCreate_v2 / cublasSetStream_v2 / cublasSgemm_v2 / cublasDgemm_v2";
@@ -174,6 +180,27 @@ bool cublas_gemm(cudaStream_t stream, bool ta, bool tb, int64_t M, int64_t N, in
   if (s != 0)
     throw CudaError(detail::cat(sizeof(T) == 4 ? "cublasSgemm" : "cublasDgemm", " failed: ",
                                 status_text(*L, s)));
+  return true;
+}
+
+bool cublas_gemm_bf16(cudaStream_t stream, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                      const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, float* C,
+                      int64_t ldc) {
+  if (forced_builtin()) return false;
+  for (int64_t v : {M, N, K, lda, ldb, ldc})
+    if (!fits_int(v)) return false;
+  const CublasLib* L = library();
+  if (!L || !L->gemm_ex) return false;
+  Handle h = handle_for(*L);
+  if (!h) return false;
+  Status s = L->set_stream(h, stream);
+  if (s != 0) throw CudaError("cublasSetStream failed: " + status_text(*L, s));
+  constexpr int kR32F = 0, kR16BF = 14, kCompute32F = 68, kGemmDefault = -1;
+  const float one = 1.0f, zero = 0.0f;
+  // Row-major -> column-major as in cublas_gemm: swap the operands, keep the op flags.
+  s = L->gemm_ex(h, tb ? 1 : 0, ta ? 1 : 0, int(N), int(M), int(K), &one, B, kR16BF, int(ldb),
+                 A, kR16BF, int(lda), &zero, C, kR32F, int(ldc), kCompute32F, kGemmDefault);
+  if (s != 0) throw CudaError("cublasGemmEx (bf16) failed: " + status_text(*L, s));
   return true;
 }
 

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "bf16.cuh"
 #include "cuda_check.hpp"
 #include "device_buffer.cuh"
 #include "device_props.cuh"
@@ -66,6 +67,19 @@ void gemm(cudaStream_t s, bool ta, bool tb, int64_t M, int64_t N, int64_t K, con
   if (!ta && tb) return builtin_gemm<T, false, true>(s, M, N, K, A, lda, B, ldb, C, ldc);
   if (ta && !tb) return builtin_gemm<T, true, false>(s, M, N, K, A, lda, B, ldb, C, ldc);
   return builtin_gemm<T, true, true>(s, M, N, K, A, lda, B, ldb, C, ldc);
+}
+
+void gemm_bf16(cudaStream_t s, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+               const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, float* C,
+               int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K > 0 && cublas_gemm_bf16(s, ta, tb, M, N, K, A, lda, B, ldb, C, ldc)) return;
+  // Without cuBLAS: the bf16 values widened to float32 (exact), then the float32 GEMM.
+  const int64_t na = (ta ? K : M) * lda, nb = (tb ? N : K) * ldb;
+  const DeviceBuffer<float> a(na, s), b(nb, s);
+  from_bf16(A, a.get(), na, s);
+  from_bf16(B, b.get(), nb, s);
+  gemm<float>(s, ta, tb, M, N, K, a.get(), lda, b.get(), ldb, C, ldc);
 }
 
 template <class T>

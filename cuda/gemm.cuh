@@ -15,6 +15,19 @@ template <class T>
 void gemm(cudaStream_t stream, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
           const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc);
 
+/// C (float32) = op(A) @ op(B) with A and B in bfloat16 storage (uint16_t, see bf16.cuh) and
+/// float32 accumulation: cuBLAS GemmEx (tensor cores) when loaded, else the operands widened to
+/// float32 scratch and the float32 GEMM (the same products, slower).
+void gemm_bf16(cudaStream_t stream, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+               const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, float* C,
+               int64_t ldc);
+
+/// The cuBLAS part of gemm_bf16 (cublasGemmEx, CUDA_R_16BF inputs, CUBLAS_COMPUTE_32F); false
+/// when cuBLAS (or its GemmEx) is not available or the sizes exceed 32-bit indices.
+bool cublas_gemm_bf16(cudaStream_t stream, bool trans_a, bool trans_b, int64_t M, int64_t N,
+                      int64_t K, const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb,
+                      float* C, int64_t ldc);
+
 /// out[c] = sum over r < rows of A[r * ld + c], c < cols; deterministic (fixed order).
 template <class T>
 void column_sum(cudaStream_t stream, const T* A, int64_t rows, int64_t cols, int64_t ld, T* out);

@@ -7,7 +7,9 @@
 #include <cmath>
 
 #include <algorithm>
+#include <type_traits>
 
+#include "bf16.cuh"
 #include "gemm.cuh"
 #include "loss.cuh"
 #include "train_common.cuh"
@@ -216,7 +218,7 @@ double softmax_cross_entropy(const T* logits, const int64_t* target, int64_t N, 
 template <class T>
 double full_softmax_loss(const T* user, const T* items, const int64_t* target, int64_t N,
                          int64_t V, int64_t D, int64_t ignore_index, int64_t K, T* d_user,
-                         T* d_items, void* stream, int64_t block_logits) {
+                         T* d_items, void* stream, int64_t block_logits, bool bf16) {
   const auto s = static_cast<cudaStream_t>(stream);
   if (K == 0) {
     CS_CUDA_CHECK(cudaMemsetAsync(d_user, 0, sizeof(T) * static_cast<size_t>(N * D), s));
@@ -229,15 +231,36 @@ double full_softmax_loss(const T* user, const T* items, const int64_t* target, i
   const DeviceBuffer<T> logits(R * V, s);
   const DeviceBuffer<T> part(R < N ? V * D : 0, s);  // d_items of the blocks after the first
   const T inv_k = T(1.0 / static_cast<double>(K));
+  // bf16: the three products read bfloat16 copies of their operands (tensor cores), accumulate
+  // and write float32; the logits and the cross-entropy stay float32.
+  constexpr bool kFloat = std::is_same_v<T, float>;
+  const bool half = kFloat && bf16;
+  const DeviceBuffer<uint16_t> items_h(half ? V * D : 0, s), user_h(half ? R * D : 0, s),
+      dl_h(half ? R * V : 0, s);
+  if constexpr (kFloat)
+    if (half) to_bf16(items, items_h.get(), V * D, s);
   for (int64_t i = 0; i < N; i += R) {
     const int64_t r = std::min(R, N - i);
     const T* u = user + i * D;
-    gemm<T>(s, false, true, r, V, D, u, D, items, D, logits.get(), V);
-    queue_softmax_xent<T>(logits.get(), dtarget.get() + i, r, V, ignore_index, inv_k,
-                          logits.get(), row_loss.get() + i, s);
-    gemm<T>(s, false, false, r, D, V, logits.get(), V, items, D, d_user + i * D, D);
     T* di = i == 0 ? d_items : part.get();
-    gemm<T>(s, true, false, V, D, r, logits.get(), V, u, D, di, D);
+    if constexpr (kFloat) {
+      if (half) {
+        to_bf16(u, user_h.get(), r * D, s);
+        gemm_bf16(s, false, true, r, V, D, user_h.get(), D, items_h.get(), D, logits.get(), V);
+        queue_softmax_xent<T>(logits.get(), dtarget.get() + i, r, V, ignore_index, inv_k,
+                              logits.get(), row_loss.get() + i, s);
+        to_bf16(logits.get(), dl_h.get(), r * V, s);
+        gemm_bf16(s, false, false, r, D, V, dl_h.get(), V, items_h.get(), D, d_user + i * D, D);
+        gemm_bf16(s, true, false, V, D, r, dl_h.get(), V, user_h.get(), D, di, D);
+      }
+    }
+    if (!half) {
+      gemm<T>(s, false, true, r, V, D, u, D, items, D, logits.get(), V);
+      queue_softmax_xent<T>(logits.get(), dtarget.get() + i, r, V, ignore_index, inv_k,
+                            logits.get(), row_loss.get() + i, s);
+      gemm<T>(s, false, false, r, D, V, logits.get(), V, items, D, d_user + i * D, D);
+      gemm<T>(s, true, false, V, D, r, logits.get(), V, u, D, di, D);
+    }
     if (i > 0)
       train::launch(add_kernel<T>, dim3(train::blocks_for(V * D)), dim3(train::kThreads), s,
                     "add_kernel", d_items, part.get(), V * D);
@@ -252,7 +275,8 @@ double full_softmax_loss(const T* user, const T* items, const int64_t* target, i
   template double softmax_cross_entropy<T>(const T*, const int64_t*, int64_t, int64_t,       \
                                            int64_t, int64_t, T*, void*);                     \
   template double full_softmax_loss<T>(const T*, const T*, const int64_t*, int64_t, int64_t, \
-                                       int64_t, int64_t, int64_t, T*, T*, void*, int64_t);
+                                       int64_t, int64_t, int64_t, T*, T*, void*, int64_t,    \
+                                       bool);
 CS_INSTANTIATE(float)
 CS_INSTANTIATE(double)
 #undef CS_INSTANTIATE

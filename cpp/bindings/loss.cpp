@@ -70,17 +70,19 @@ void bind_loss(py::module_& m) {
 
   m.def(
       "full_softmax_loss",
-      [](py::handle user, py::handle items, py::handle target, int64_t ignore_index) {
+      [](py::handle user, py::handle items, py::handle target, int64_t ignore_index, bool bf16) {
         const Tensor U = view(user, "user"), I = view(items, "items"), T = view(target, "target");
         Out du = out(U, shape_of(U)), di = out(I, shape_of(I));
         void* stream = current_stream(U);
         double loss;
         {
           py::gil_scoped_release nogil;
-          loss = full_softmax_loss(U, I, T, ignore_index, du.t, di.t, stream);
+          loss = full_softmax_loss(U, I, T, ignore_index, du.t, di.t, stream, bf16);
         }
         return py::make_tuple(loss, du.obj, di.obj);
       },
+      py::arg("user"), py::arg("items"), py::arg("target"), py::arg("ignore_index"),
+      py::arg("bf16") = false,
       "Low-level blocked full softmax over an item table; use chronoscale.ops.full_softmax_loss.");
 
   m.def(

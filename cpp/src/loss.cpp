@@ -220,17 +220,29 @@ double sampled_softmax_loss(const SampledSoftmaxInputs& in, const SampledSoftmax
 
 double full_softmax_loss(const Tensor& user, const Tensor& items, const Tensor& target,
                          int64_t ignore_index, const Tensor& d_user, const Tensor& d_items,
-                         void* stream) {
+                         void* stream, bool bf16) {
   const TableDims t = check_table(user, items, target, ignore_index, true, "full_softmax_loss");
+  CS_CHECK(!bf16 || user.device == Device::cuda, ValueError,
+           "precision='bfloat16' runs on CUDA arrays only (user and items are host arrays)");
+  CS_CHECK(!bf16 || user.dtype == DType::float32, ValueError,
+           "precision='bfloat16' needs float32 user and items");
   const int64_t N = t.N, D = t.D, V = t.V, K = t.K;
   CS_CHECK(V < (int64_t(1) << 31) && D < (int64_t(1) << 31), ValueError,
            "items: V and D must be < 2^31 (the BLAS index range), got [", V, ", ", D, "]");
   same_shape(d_user, user, "d_user", "user");
   same_shape(d_items, items, "d_items", "items");
   return CS_DISPATCH_FLOAT(user.dtype, "full_softmax_loss", [&] {
-    return CS_LOSS_CALL(user, full_softmax_loss, user.ptr<scalar_t>(), items.ptr<scalar_t>(),
-                        target.ptr<int64_t>(), N, V, D, ignore_index, K, d_user.ptr<scalar_t>(),
-                        d_items.ptr<scalar_t>());
+#ifdef CHRONOSCALE_WITH_CUDA
+    if (user.device == Device::cuda)
+      return cuda::full_softmax_loss<scalar_t>(user.ptr<scalar_t>(), items.ptr<scalar_t>(),
+                                               target.ptr<int64_t>(), N, V, D, ignore_index, K,
+                                               d_user.ptr<scalar_t>(), d_items.ptr<scalar_t>(),
+                                               stream, int64_t(1) << 26, bf16);
+#endif
+    (void)stream;
+    return cpu::full_softmax_loss<scalar_t>(user.ptr<scalar_t>(), items.ptr<scalar_t>(),
+                                            target.ptr<int64_t>(), N, V, D, ignore_index, K,
+                                            d_user.ptr<scalar_t>(), d_items.ptr<scalar_t>());
   });
 }
 

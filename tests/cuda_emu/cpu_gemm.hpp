@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>  // tests/cuda_emu/include: the emulator
 
 #include <cstdint>
+#include <cstring>
 
 namespace chronoscale {
 inline namespace v1 {
@@ -19,6 +20,25 @@ void gemm(cudaStream_t, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const
       T s = T(0);
       for (int64_t k = 0; k < K; ++k)
         s += (ta ? A[k * lda + m] : A[m * lda + k]) * (tb ? B[n * ldb + k] : B[k * ldb + n]);
+      C[m * ldc + n] = s;
+    }
+}
+
+/// gemm of bf16 storage (uint16_t: the upper half of a float32) into float32.
+inline void gemm_bf16(cudaStream_t, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                      const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, float* C,
+                      int64_t ldc) {
+  auto f = [](uint16_t h) {
+    const uint32_t u = static_cast<uint32_t>(h) << 16;
+    float x;
+    std::memcpy(&x, &u, sizeof(x));
+    return x;
+  };
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      float s = 0.0f;
+      for (int64_t k = 0; k < K; ++k)
+        s += f(ta ? A[k * lda + m] : A[m * lda + k]) * f(tb ? B[n * ldb + k] : B[k * ldb + n]);
       C[m * ldc + n] = s;
     }
 }

@@ -235,12 +235,13 @@ int emu_softmax_xent(int dbl, const void* logits, const int64_t* target, int64_t
 
 int emu_full_softmax(int dbl, const void* user, const void* items, const int64_t* target,
                      int64_t N, int64_t V, int64_t D, int64_t ignore_index, int64_t K,
-                     void* d_user, void* d_items, int64_t block_logits, double* loss) {
+                     void* d_user, void* d_items, int64_t block_logits, int bf16,
+                     double* loss) {
   return guarded([&] {
     CS_EMU_FLOAT(dbl, *loss = cuda::full_softmax_loss<T>(
                           static_cast<const T*>(user), static_cast<const T*>(items), target, N,
                           V, D, ignore_index, K, static_cast<T*>(d_user),
-                          static_cast<T*>(d_items), nullptr, block_logits));
+                          static_cast<T*>(d_items), nullptr, block_logits, bf16 != 0));
   });
 }
 

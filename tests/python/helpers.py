@@ -14,6 +14,33 @@ def random_lengths(rng, B: int, T: int) -> np.ndarray:
     return lengths
 
 
+def bf16_round(a) -> np.ndarray:
+    """float32 values rounded to bfloat16 (round to nearest even), as float32 (no NaN)."""
+    u = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    u = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16) << 16
+    return u.astype(np.uint32).view(np.float32)
+
+
+def bf16_full_softmax_reference(user, items, target, ignore_index=-1):
+    """ops.full_softmax_loss(precision="bfloat16") in float64: the logits from bfloat16-rounded
+    user and items, the float32 gradient of the logits rounded to bfloat16 for both backward
+    products. Returns ``(loss, d_user, d_items)``."""
+    u, e = bf16_round(user).astype(np.float64), bf16_round(items).astype(np.float64)
+    logits = u @ e.T
+    keep = target != ignore_index
+    K = max(int(keep.sum()), 1)
+    m = logits.max(axis=1, keepdims=True)
+    p = np.exp(logits - m)
+    s = p.sum(axis=1, keepdims=True)
+    rows = np.nonzero(keep)[0]
+    loss = float(np.sum(np.log(s[rows, 0]) + m[rows, 0] - logits[rows, target[rows]])) / K
+    d = p / s / K
+    d[rows, target[rows]] -= 1.0 / K
+    d[~keep] = 0.0
+    d = bf16_round(d.astype(np.float32)).astype(np.float64)
+    return loss, d @ e, d.T @ u
+
+
 def rel_error(a, b) -> float:
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)

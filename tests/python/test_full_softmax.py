@@ -9,7 +9,7 @@ import pytest
 import chronoscale
 from chronoscale import ops
 
-from helpers import numeric_grad, rel_error
+from helpers import bf16_round, numeric_grad, rel_error
 
 
 def reference(user, items, target, ignore_index=-1):
@@ -128,3 +128,18 @@ def test_bad_input(rng):
         ops.full_softmax_loss(user[:0], items, target[:0])
     with pytest.raises(ValueError, match="items"):
         ops.full_softmax_loss(user, items[:0], target)
+
+
+def test_precision_argument(rng):
+    user, items, target = case(rng, 6, 5, 3, np.float32)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        ops.full_softmax_loss(user, items, target, precision="float16")
+    with pytest.raises(ValueError, match="bfloat16.*CUDA"):
+        ops.full_softmax_loss(user, items, target, precision="bfloat16")
+
+
+def test_bf16_reference_rounds_like_the_hardware():
+    """helpers.bf16_round: ties to even, 8 significant bits."""
+    x = np.array([1.0, 1.0 + 2.0**-8, 1.0 + 3 * 2.0**-8, 1.0 + 2.0**-9, -2.5], np.float32)
+    np.testing.assert_array_equal(bf16_round(x), [1.0, 1.0, 1.0 + 4 * 2.0**-8, 1.0, -2.5])
+

@@ -12,6 +12,8 @@ from train_gpu import TOL, check, cp, poison, to_gpu
 
 from chronoscale import ops
 
+from helpers import bf16_full_softmax_reference
+
 pytestmark = pytest.mark.gpu
 
 POINT = {
@@ -70,6 +72,27 @@ def test_full_softmax(rng, dtype, N, V, D):
         assert abs(loss_g - loss_c) <= TOL[dtype] * max(abs(loss_c), 1e-30)
         check(du_g, du_c, TOL[dtype], "d_user")
         check(di_g, di_c, TOL[dtype], "d_items")
+
+
+@pytest.mark.parametrize("gemm", ["cublas", "builtin"])
+@pytest.mark.parametrize("N,V,D", [(300, 37, 9), (70000, 1000, 16)])
+def test_full_softmax_bf16(rng, monkeypatch, gemm, N, V, D):
+    """precision="bfloat16": cuBLAS GemmEx on bfloat16 copies (or, with the built-in GEMM, the
+    same values widened to float32) against the float64 model of exactly that."""
+    if gemm == "builtin":
+        monkeypatch.setenv("CHRONOSCALE_CUDA_GEMM", "builtin")
+    user = rng.standard_normal((N, D)).astype(np.float32)
+    items = (rng.standard_normal((V, D)) * 0.5).astype(np.float32)
+    target = rng.integers(0, V, N).astype(np.int64)
+    target[::7] = -1
+    want = bf16_full_softmax_reference(user, items, target)
+    loss, du, di = ops.full_softmax_loss(*to_gpu(user, items), target, precision="bfloat16")
+    assert abs(loss - want[0]) <= 1e-4 * abs(want[0])
+    check(du, want[1].astype(np.float32), 3e-3, "d_user")
+    check(di, want[2].astype(np.float32), 3e-3, "d_items")
+    with pytest.raises(ValueError, match="float32"):
+        ops.full_softmax_loss(*to_gpu(user.astype(np.float64), items.astype(np.float64)),
+                              target, precision="bfloat16")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -19,7 +19,7 @@ from cuda_emu_build import CUDA, EMU, load_harness
 
 from chronoscale import _core, ops
 
-from helpers import random_lengths, rel_error
+from helpers import bf16_full_softmax_reference, random_lengths, rel_error
 
 SOURCES = ["conv1d.cu", "dropout.cu", "linear.cu", "loss.cu", "loss_sampled.cu", "optim.cu"]
 P = ctypes.c_void_p
@@ -50,7 +50,8 @@ def emu():
     h.emu_clip.argtypes = [I32, P, P, P, F64, ctypes.POINTER(F64)]
     h.emu_point_loss.argtypes = [I32, I32, P, P, P, I64, F64, P, ctypes.POINTER(F64)]
     h.emu_softmax_xent.argtypes = [I32, P, P, I64, I64, I64, I64, P, ctypes.POINTER(F64)]
-    h.emu_full_softmax.argtypes = [I32, P, P, P, *[I64] * 5, P, P, I64, ctypes.POINTER(F64)]
+    h.emu_full_softmax.argtypes = [I32, P, P, P, *[I64] * 5, P, P, I64, I32,
+                                   ctypes.POINTER(F64)]
     h.emu_sampled_softmax.argtypes = [
         I32,
         P,
@@ -515,12 +516,34 @@ def test_full_softmax_blocks(emu, rng, dtype):
             for seed in SEEDS:
                 du, di, loss = _nan((N, D), dtype), _nan((V, D), dtype), F64()
                 _run(emu, seed, emu.emu_full_softmax, _dbl(dtype), _p(user), _p(items), _p(tgt),
-                     N, V, D, -1, K, _p(du), _p(di), block, ctypes.byref(loss))
+                     N, V, D, -1, K, _p(du), _p(di), block, 0, ctypes.byref(loss))
                 if K == 0:
                     assert loss.value == 0.0 and not du.any() and not di.any()
                     continue
                 assert rel_error(du, du_c) < TOL[dtype] and rel_error(di, di_c) < TOL[dtype]
                 assert abs(loss.value - want) <= TOL[dtype] * abs(want)
+
+
+def test_full_softmax_bf16(emu, rng):
+    """precision="bfloat16": bfloat16 copies of the three products' operands, float32
+    accumulation (gemm_bf16, here its CPU stand-in), against the float64 model of exactly that
+    (helpers.bf16_full_softmax_reference), in one and in several row blocks."""
+    N, V, D = 23, 37, 8
+    user = rng.standard_normal((N, D)).astype(np.float32)
+    items = (rng.standard_normal((V, D)) * 0.5).astype(np.float32)
+    target = rng.integers(0, V, N).astype(np.int64)
+    target[::5] = -1
+    K = int((target != -1).sum())
+    want = bf16_full_softmax_reference(user, items, target)
+    exact = ops.full_softmax_loss(user, items, target)
+    for block in (1 << 26, 6 * V):
+        du, di, loss = _nan((N, D), np.float32), _nan((V, D), np.float32), F64()
+        _run(emu, 1, emu.emu_full_softmax, 0, _p(user), _p(items), _p(target), N, V, D, -1, K,
+             _p(du), _p(di), block, 1, ctypes.byref(loss))
+        assert abs(loss.value - want[0]) <= 1e-5 * abs(want[0])
+        assert rel_error(du, want[1]) < 2e-3 and rel_error(di, want[2]) < 2e-3
+        # bfloat16 is coarser than float32: further from the float32 op, but close to it
+        assert 1e-4 < rel_error(du, exact[1]) < 3e-2
 
 
 def _plan(negatives, target, ignore_index):

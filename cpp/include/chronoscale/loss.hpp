@@ -110,9 +110,11 @@ double sampled_softmax_loss(const SampledSoftmaxInputs& in, const SampledSoftmax
 /// for a given thread count (its sums over rows are grouped by the number of threads).
 /// CUDA arrays (user, items, d_user, d_items; target stays on the host) run blocks of up to
 /// 2^26 logits on the GPU: GEMM, cross-entropy in place, both backward GEMMs; `stream`.
+/// `bf16`: CUDA float32 arrays only: the GEMMs read bfloat16 copies of their operands
+/// (tensor cores) and accumulate in float32; ValueError on the CPU or with float64.
 double full_softmax_loss(const Tensor& user, const Tensor& items, const Tensor& target,
                          int64_t ignore_index, const Tensor& d_user, const Tensor& d_items,
-                         void* stream = nullptr);
+                         void* stream = nullptr, bool bf16 = false);
 
 }  // namespace v1
 }  // namespace chronoscale

@@ -131,7 +131,10 @@ def softmax_cross_entropy(logits, target, ignore_index: int = -1):
     )
 
 
-def full_softmax_loss(user, items, target, ignore_index: int = -1):
+_PRECISIONS = ("float32", "bfloat16")
+
+
+def full_softmax_loss(user, items, target, ignore_index: int = -1, precision: str = "float32"):
     """Full softmax cross-entropy of ``user`` against every row of an item table, with both
     gradients, without the ``[N, V]`` logits in memory.
 
@@ -146,6 +149,11 @@ def full_softmax_loss(user, items, target, ignore_index: int = -1):
         items: ``[V, D]`` of ``user``'s dtype, C-contiguous (the item table).
         target: ``[N]`` integers (converted to int64) in ``[0, V)`` or equal to ``ignore_index``.
         ignore_index: the target value of rows to skip.
+        precision: ``"float32"`` (the products in the arrays' dtype) or ``"bfloat16"`` (CUDA
+            float32 arrays only): the three products read bfloat16 copies of ``user``,
+            ``items`` and the logits' gradient (tensor cores through cuBLAS), accumulate and
+            write float32; the logits and the cross-entropy stay float32. About 3 significant
+            digits in the gradients (bfloat16 rounding of the operands), for GEMM-bound steps.
 
     Returns:
         ``(loss, d_user [N, D], d_items [V, D])``: the mean cross-entropy over the counted rows
@@ -161,10 +169,13 @@ def full_softmax_loss(user, items, target, ignore_index: int = -1):
     Raises:
         TypeError: non-float or mixed dtypes, non-integer targets.
         ValueError: shapes (``D`` mismatch, ``N == 0``, ``V == 0``), non-contiguous arrays, a
-            target out of range (the message names ``target`` and the row).
+            target out of range (the message names ``target`` and the row), an unknown
+            ``precision`` or ``"bfloat16"`` with host or float64 arrays.
     """
+    if precision not in _PRECISIONS:
+        raise ValueError(f"precision must be one of {_PRECISIONS}, got {precision!r}")
     target, ignore_index = _as_target(target), _int(ignore_index, "ignore_index")
-    return _core.full_softmax_loss(user, items, target, ignore_index)
+    return _core.full_softmax_loss(user, items, target, ignore_index, precision == "bfloat16")
 
 
 def sampled_softmax_negatives(num_items: int, num_samples: int, seed: int, log_q=None):
