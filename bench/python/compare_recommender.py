@@ -18,6 +18,10 @@ The two sides run alternately (AB, BA, ...) so that both see the same load on a 
     python bench/python/compare_recommender.py --check   # float64 equivalence, small sizes
     python bench/python/compare_recommender.py --device cuda   # both on the GPU (torch + cuDNN)
 
+On the GPU a second train-step row runs the products in bfloat16 on both sides: chronoscale's
+full softmax with ``precision="bfloat16"`` (its three GEMMs on bfloat16 copies, float32
+accumulation) and the PyTorch twin's forward under ``torch.autocast(bfloat16)``.
+
 ``--data ml1m`` uses the users of ``../shared/data/movielens-1m-sample`` (each user's most
 recent 192 events; the sample is thinned, so most histories are short) instead of uniformly
 random ids with every history T events long; the PyTorch GRUs then run on packed sequences
@@ -393,11 +397,11 @@ def main(argv=None) -> dict:
     idx = np.arange(B)
     calls = [0]
 
-    def cs_step():
+    def cs_step(precision="float32"):
         batch = rd.take(data, idx, net.dtype)
         opt.zero_grad()
         net.train_loss(batch["ids"], batch["lengths"], None, None, "full", 256,
-                       mix_seed(0, 1, calls[0]), None)
+                       mix_seed(0, 1, calls[0]), None, precision)
         opt.step()
         calls[0] += 1
 
@@ -429,10 +433,12 @@ def main(argv=None) -> dict:
         sync = torch.cuda.synchronize
     topt = torch.optim.Adam(tm.parameters(), lr=1e-3, eps=1e-7)
 
-    def th_step():
+    def th_step(bf16=False):
         topt.zero_grad()
-        tm.loss(inp["ids"], inp["mask"], inp["closed"], inp["b"], inp["t"],
-                inp["target"]).backward()
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
+            loss = tm.loss(inp["ids"], inp["mask"], inp["closed"], inp["b"], inp["t"],
+                           inp["target"])
+        loss.backward()
         torch.nn.utils.clip_grad_norm_(tm.parameters(), 5.0)
         topt.step()
 
@@ -455,6 +461,9 @@ def main(argv=None) -> dict:
         (f"recommend B={B}", synced(lambda: m.recommend(ids, k=10, lengths=L)),
          synced(lambda: th_rec(inp)), args.repeat),
     ]
+    if args.device == "cuda":  # both sides with bfloat16 products (torch: autocast)
+        cases.insert(1, (f"train step B={B} bf16", synced(lambda: cs_step("bfloat16")),
+                         synced(lambda: th_step(True)), args.repeat))
     load0 = os.getloadavg()[0]
     rows = [] if not args.pieces else pieces(torch, m, tm, inp, ids, L, args.repeat,
                                              args.warmup)

@@ -284,6 +284,10 @@ def test_bad_inputs(rng):
         m.fit(ids, loss="bpr", **kw)
     with pytest.raises(ValueError, match="monitor"):
         m.fit(ids, monitor="val_ndcg@10", **kw)
+    with pytest.raises(ValueError, match="softmax_precision must be"):
+        m.fit(ids, softmax_precision="float16", **kw)
+    with pytest.raises(ValueError, match="bfloat16.*device='cuda'"):
+        m.fit(ids, softmax_precision="bfloat16", **kw)
     with pytest.raises(RuntimeError, match="not fitted"):
         MultiScaleRecommender().recommend(ids)
 

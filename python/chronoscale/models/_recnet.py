@@ -217,10 +217,11 @@ class RecNet(nn.Layer):
 
     # -- training ------------------------------------------------------------------------------
     def train_loss(self, ids, lengths, timestamps=None, features=None, loss="full",
-                   num_negatives=256, seed=0, log_q=None):
+                   num_negatives=256, seed=0, log_q=None, precision="float32"):
         """Next-item loss at every event that has a next one (event t predicts item t + 1);
         accumulates every parameter's gradient. Returns ``(mean loss, positions)``, or
-        ``(None, 0)`` when no history has two events."""
+        ``(None, 0)`` when no history has two events. ``precision``: of the full softmax's
+        products (``ops.full_softmax_loss``)."""
         T = ids.shape[1]
         b, t = np.nonzero(np.arange(T)[None, :] < (np.asarray(lengths) - 1)[:, None])
         if b.size == 0:
@@ -230,7 +231,7 @@ class RecNet(nn.Layer):
         F, ehat, enorm = self.table()
         d, W = self.dim, self.emb.weight
         if loss == "full":
-            value, dz, dF = ops.full_softmax_loss(z, F, target)
+            value, dz, dF = ops.full_softmax_loss(z, F, target, precision=precision)
             dW = dF[:, :d] + _normalize_backward(dF[:, d:2 * d], ehat, enorm)
             self.item_bias.accumulate(dF[:, 2 * d:])
             self.backward_rows(dz, dW)

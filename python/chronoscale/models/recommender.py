@@ -156,7 +156,8 @@ class MultiScaleRecommender(BaseModel):
     def fit(self, sequences, epochs: int = 10, batch_size: int = 64, *, lengths=None,
             timestamps=None, features=None, loss: str = "full", num_negatives: int = 256,
             validation_data=None, monitor=None, patience=None, min_delta: float = 0.0,
-            restore_best: bool = True, verbose: int = 1, seed=None):
+            restore_best: bool = True, verbose: int = 1, seed=None,
+            softmax_precision: str = "float32"):
         """Train next-item prediction at every event of every history.
 
         Event ``t`` predicts item ``t + 1`` (histories with one event add no target). ``loss``:
@@ -170,7 +171,11 @@ class MultiScaleRecommender(BaseModel):
         ``val_ndcg@10``, ``val_hr@10``; full ranking, seen items excluded). ``monitor`` (default
         "val_ndcg@10" with validation data, else "loss") drives ``patience`` early stopping and
         ``restore_best``. ``verbose``: 0 silent, 1 tqdm bar, 2 a line per epoch. ``seed``
-        (default ``random_state``) fixes shuffling and negatives. Returns self (``history_``).
+        (default ``random_state``) fixes shuffling and negatives. ``softmax_precision``:
+        "bfloat16" runs the full softmax's three GEMMs on bfloat16 copies with float32
+        accumulation (``ops.full_softmax_loss(precision=...)``; ``device="cuda"``, float32,
+        ``loss="full"`` only): the GEMM-bound part of a GPU step on tensor cores. Returns self
+        (``history_``).
 
         Raises:
             ValueError: bad inputs (see the class docstring), an unknown ``loss`` / ``monitor``,
@@ -178,6 +183,13 @@ class MultiScaleRecommender(BaseModel):
         """
         if loss not in ("full", "sampled"):
             raise ValueError(f"loss must be 'full' or 'sampled', got {loss!r}")
+        if softmax_precision not in ("float32", "bfloat16"):
+            raise ValueError("softmax_precision must be 'float32' or 'bfloat16', got "
+                             f"{softmax_precision!r}")
+        if softmax_precision == "bfloat16" and (self.device != "cuda" or loss != "full"
+                                                or np.dtype(self.dtype) != np.float32):
+            raise ValueError("softmax_precision='bfloat16' needs device='cuda', dtype='float32' "
+                             "and loss='full'")
         for name, v in (("epochs", epochs), ("batch_size", batch_size),
                         ("num_negatives", num_negatives)):
             if int(v) < 1:
@@ -215,7 +227,7 @@ class MultiScaleRecommender(BaseModel):
             seed = int(np.random.SeedSequence().generate_state(1)[0])
         self.history_ = self._train(data, val, int(epochs), int(batch_size), loss,
                                     int(num_negatives), log_q, monitor, patience, min_delta,
-                                    restore_best, verbose, int(seed))
+                                    restore_best, verbose, int(seed), softmax_precision)
         return self
 
     def _validation(self, validation_data):
@@ -239,7 +251,8 @@ class MultiScaleRecommender(BaseModel):
         return data, targets
 
     def _train(self, data, val, epochs, batch_size, loss, num_negatives, log_q, monitor,
-               patience, min_delta, restore_best, verbose, seed) -> History:
+               patience, min_delta, restore_best, verbose, seed,
+               softmax_precision="float32") -> History:
         from tqdm.auto import tqdm
 
         net, opt, n = self._net, self.optimizer_, len(data["lengths"])
@@ -255,7 +268,8 @@ class MultiScaleRecommender(BaseModel):
                 opt.zero_grad()
                 value, count = net.train_loss(batch["ids"], batch["lengths"],
                                               batch["timestamps"], batch["features"], loss,
-                                              num_negatives, mix_seed(seed, epoch, i), log_q)
+                                              num_negatives, mix_seed(seed, epoch, i), log_q,
+                                              softmax_precision)
                 if count:
                     opt.step()
                     total, positions = total + value * count, positions + count
