@@ -200,6 +200,8 @@ bool cublas_gemm_bf16(cudaStream_t stream, bool ta, bool tb, int64_t M, int64_t 
   // Row-major -> column-major as in cublas_gemm: swap the operands, keep the op flags.
   s = L->gemm_ex(h, tb ? 1 : 0, ta ? 1 : 0, int(N), int(M), int(K), &one, B, kR16BF, int(ldb),
                  A, kR16BF, int(lda), &zero, C, kR32F, int(ldc), kCompute32F, kGemmDefault);
+  constexpr Status kArchMismatch = 8, kNotSupported = 15;  // e.g. bf16 before sm_80
+  if (s == kArchMismatch || s == kNotSupported) return false;  // the widened fallback
   if (s != 0) throw CudaError("cublasGemmEx (bf16) failed: " + status_text(*L, s));
   return true;
 }

@@ -73,9 +73,15 @@ void gemm_bf16(cudaStream_t s, bool ta, bool tb, int64_t M, int64_t N, int64_t K
                const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, float* C,
                int64_t ldc) {
   if (M <= 0 || N <= 0) return;
-  if (K > 0 && cublas_gemm_bf16(s, ta, tb, M, N, K, A, lda, B, ldb, C, ldc)) return;
+  if (K <= 0) {
+    CS_CUDA_CHECK(cudaMemset2DAsync(C, sizeof(float) * ldc, 0, sizeof(float) * N, M, s));
+    return;
+  }
+  if (cublas_gemm_bf16(s, ta, tb, M, N, K, A, lda, B, ldb, C, ldc)) return;
   // Without cuBLAS: the bf16 values widened to float32 (exact), then the float32 GEMM.
-  const int64_t na = (ta ? K : M) * lda, nb = (tb ? N : K) * ldb;
+  // Elements the operands span: rows x ld, less the unused tail of the last row.
+  const int64_t na = ((ta ? K : M) - 1) * lda + (ta ? M : K);
+  const int64_t nb = ((tb ? N : K) - 1) * ldb + (tb ? K : N);
   const DeviceBuffer<float> a(na, s), b(nb, s);
   from_bf16(A, a.get(), na, s);
   from_bf16(B, b.get(), nb, s);

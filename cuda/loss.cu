@@ -126,6 +126,7 @@ __global__ void __launch_bounds__(train::kThreads)
       continue;
     }
     const T xt = x[t];  // read before any write: dl may be logits (in place)
+    __syncwarp();       // every lane's read of x[t] before the lane owning t overwrites it
     T m = x[0];
     for (int64_t v = lane; v < V; v += 32) m = x[v] > m ? x[v] : m;
     m = train::warp_max(m);

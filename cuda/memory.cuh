@@ -87,10 +87,18 @@ inline cudaMemPool_t scratch_pool() {
   return p.pool[dev];
 }
 
-/// Stream-ordered allocation of `bytes` (> 0) from the scratch pool.
+/// Stream-ordered allocation of `bytes` (> 0) from the scratch pool. Out of memory: the pool's
+/// unused memory goes back to the driver and the allocation is tried once more.
 inline void* scratch_alloc(size_t bytes, cudaStream_t stream) {
   void* ptr = nullptr;
-  CS_CUDA_CHECK(cudaMallocFromPoolAsync(&ptr, bytes, scratch_pool(), stream));
+  const cudaMemPool_t pool = scratch_pool();
+  cudaError_t err = cudaMallocFromPoolAsync(&ptr, bytes, pool, stream);
+  if (err == cudaErrorMemoryAllocation) {
+    (void)cudaGetLastError();
+    CS_CUDA_CHECK(cudaMemPoolTrimTo(pool, 0));
+    err = cudaMallocFromPoolAsync(&ptr, bytes, pool, stream);
+  }
+  check(err, "cudaMallocFromPoolAsync(scratch)");
   return ptr;
 }
 
@@ -102,17 +110,21 @@ inline void release_scratch() {
   std::lock_guard<std::mutex> lock(p.mu);
   int current = 0;
   CS_CUDA_CHECK(cudaGetDevice(&current));
+  struct Restore {  // the caller's device, also when a call below throws
+    int dev;
+    ~Restore() { (void)cudaSetDevice(dev); }
+  } restore{current};
   for (int dev = 0; dev < kMaxDevices; ++dev) {
     if (!p.pool[dev]) continue;
     CS_CUDA_CHECK(cudaSetDevice(dev));
     CS_CUDA_CHECK(cudaDeviceSynchronize());
     CS_CUDA_CHECK(cudaMemPoolTrimTo(p.pool[dev], 0));
   }
-  CS_CUDA_CHECK(cudaSetDevice(current));
 }
 
 /// Queue a copy of `bytes` host bytes from `src` to device memory `dst` on `stream`; `src` may
-/// be freed or changed once this returns, and the call never waits for the device.
+/// be freed or changed once this returns. Copies up to 16 MiB go through a free pinned staging
+/// block and never wait for the device.
 inline void upload(void* dst, const void* src, size_t bytes, cudaStream_t stream) {
   using namespace memory_detail;
   if (bytes == 0) return;
@@ -136,15 +148,16 @@ inline void upload(void* dst, const void* src, size_t bytes, cudaStream_t stream
       StagingBlock b;
       b.device = dev;
       b.cap = cap;
-      CS_CUDA_CHECK(cudaHostAlloc(&b.host, cap, cudaHostAllocPortable));
-      const cudaError_t e = cudaEventCreateWithFlags(&b.done, cudaEventDisableTiming);
-      if (e != cudaSuccess) {
-        (void)cudaFreeHost(b.host);
-        check(e, "cudaEventCreateWithFlags(staging)");
+      if (cudaHostAlloc(&b.host, cap, cudaHostAllocPortable) == cudaSuccess) {
+        if (cudaEventCreateWithFlags(&b.done, cudaEventDisableTiming) == cudaSuccess) {
+          st.blocks.push_back(b);
+          st.total += cap;
+          blk = &st.blocks.back();
+        } else {
+          (void)cudaFreeHost(b.host);
+        }
       }
-      st.blocks.push_back(b);
-      st.total += cap;
-      blk = &st.blocks.back();
+      if (!blk) (void)cudaGetLastError();  // no pinned memory: the direct copy below
     }
     if (blk) {
       std::memcpy(blk->host, src, bytes);
@@ -153,8 +166,16 @@ inline void upload(void* dst, const void* src, size_t bytes, cudaStream_t stream
       return;
     }
   }
-  // Large, or every staging block still in flight: a direct copy from the source.
+  // Large, or no staging block free: a direct copy from the source. From pageable memory the
+  // call returns once the data is staged; from page-locked memory the copy would still read
+  // `src` after the return, so it is waited for (the only wait here, and a rare one).
   CS_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream));
+  cudaPointerAttributes attr{};
+  if (cudaPointerGetAttributes(&attr, src) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return;
+  }
+  if (attr.type == cudaMemoryTypeHost) CS_CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
 }  // namespace cuda

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "device_props.cuh"
 #include "recurrent_kernels.cuh"
@@ -85,11 +86,12 @@ struct Planned {
     kernel_of = kernels;
     plan = plan_for(prob, props, kernel_of);
   }
-  /// Re-plan with `rb` rows per thread; keeps the plan when no such tile fits.
-  void replan(int rb) {
+  /// The plan with `rb` rows per thread; `plan` itself when no such tile fits.
+  RecPlan plan_with(int rb) const {
     try {
-      plan = plan_for(prob, props, kernel_of, rb);
+      return plan_for(prob, props, kernel_of, rb);
     } catch (const Unsupported&) {
+      return plan;
     }
   }
 };
@@ -97,13 +99,13 @@ struct Planned {
 /// False when CHRONOSCALE_CUDA_RNN_FUSE=0: several recurrences never share a launch.
 bool fuse_recurrences();
 
-/// Whether several prepared recurrences (each with `plan`, `a.t_loop` and `replan(rb)`, which
-/// re-plans with that many rows per thread and keeps the plan when none fits) can share one
-/// fused launch: every plan resident with the same rows per thread, and all their blocks
-/// co-resident on the device (`capacity(rb, smem)`: blocks of the fused kernel that fit at
-/// once). Otherwise blocks of the short recurrences would queue behind the long one's, which is
-/// slower than one launch after the other. Plans with another rb are re-planned with the rb of
-/// the recurrence that runs the most steps. Returns that rb, or 0.
+/// Whether several prepared recurrences (Planned, with `a.t_loop`) can share one fused launch:
+/// every plan resident with the same rows per thread, and all their blocks co-resident on the
+/// device (`capacity(rb, smem)`: blocks of the fused kernel that fit at once). Otherwise blocks
+/// of the short recurrences would queue behind the long one's, which is slower than one launch
+/// after the other. Plans with another rb are re-planned with the rb of the recurrence that
+/// runs the most steps; they replace the plans only when the launch is fused. Returns that rb,
+/// or 0 (every plan as it was).
 template <class Preps, class Capacity>
 int fused_rb(Preps& preps, Capacity capacity) {
   if (preps.size() < 2 || preps.size() > size_t(kMaxFused) || !fuse_recurrences()) return 0;
@@ -114,13 +116,17 @@ int fused_rb(Preps& preps, Capacity capacity) {
   const int rb = preps[lead]->plan.rb;
   int64_t blocks = 0;
   size_t smem = 0;
-  for (auto& p : preps) {
-    if (p->plan.rb != rb) p->replan(rb);
-    if (p->plan.tile.mode != kModeResident || p->plan.rb != rb) return 0;
-    blocks += p->plan.gy;
-    smem = std::max(smem, p->plan.smem);
+  std::vector<RecPlan> plans;
+  for (const auto& p : preps) {
+    plans.push_back(p->plan.rb == rb ? p->plan : p->plan_with(rb));
+    const RecPlan& q = plans.back();
+    if (q.tile.mode != kModeResident || q.rb != rb) return 0;
+    blocks += q.gy;
+    smem = std::max(smem, q.smem);
   }
-  return blocks <= 65535 && blocks <= capacity(rb, smem) ? rb : 0;
+  if (blocks > 65535 || blocks > capacity(rb, smem)) return 0;
+  for (size_t i = 0; i < preps.size(); ++i) preps[i]->plan = plans[i];
+  return rb;
 }
 
 /// One launch of the fused kernel `func` for the prepared recurrences `preps` (see fused_rb):

@@ -117,7 +117,7 @@ void embedding_backward_sparse(const Tensor& dy, const Tensor& ids, const Tensor
                                const Tensor& grad, void* stream) {
   (void)stream;
   const EmbeddingDims d = embedding_check(ids, table, lengths);
-  CS_CHECK(ids.device == Device::cpu, ValueError,
+  CS_CHECK(ids.device == Device::cpu && table.device == Device::cpu, ValueError,
            "embedding_backward_sparse: host groups need host arrays (use "
            "embedding_backward_sparse_rows for CUDA arrays)");
   check_arg(dy, table, "dy", {d.B, d.T, d.D}, "[B, T, D]");

@@ -228,6 +228,11 @@ inline int __syncthreads_or(int pred) {
 }
 inline void __syncthreads() { (void)__syncthreads_or(0); }
 
+/// Warp barrier (full warps only, like the shuffles).
+inline void __syncwarp(unsigned = 0xffffffffu) {
+  emu::Thread& t = emu::me();
+  emu::wait(t.block->warps[t.warp].bar);
+}
 template <class T>
 inline T __shfl_xor_sync(unsigned mask, T v, int off) {
   emu::Thread& t = emu::me();

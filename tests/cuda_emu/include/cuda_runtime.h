@@ -17,6 +17,7 @@ typedef void* cudaStream_t;
 enum : int {
   cudaSuccess = 0,
   cudaErrorInvalidValue = 1,
+  cudaErrorMemoryAllocation = 2,
   cudaErrorCooperativeLaunchTooLarge = 720,
   cudaErrorNotSupported = 801,
 };
@@ -119,6 +120,18 @@ inline cudaError_t cudaMallocFromPoolAsync(void** p, size_t n, cudaMemPool_t, cu
   return cudaMallocAsync(p, n, s);
 }
 inline cudaError_t cudaSetDevice(int) { return cudaSuccess; }
+inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+enum cudaMemoryType : int { cudaMemoryTypeUnregistered = 0, cudaMemoryTypeHost = 1 };
+struct cudaPointerAttributes {
+  cudaMemoryType type;
+  int device;
+};
+/// Emulated memory is plain host memory: reported as unregistered (pageable).
+inline cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* a, const void*) {
+  a->type = cudaMemoryTypeUnregistered;
+  a->device = 0;
+  return cudaSuccess;
+}
 inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
 // Pinned staging (memory.cuh): host memory; events complete at once (everything is synchronous).
 typedef void* cudaEvent_t;
