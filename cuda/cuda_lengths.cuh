@@ -18,6 +18,7 @@ namespace cuda {
 /// after the kernels queued before the destructor ran.
 class DeviceLengths {
  public:
+  DeviceLengths() = default;
   DeviceLengths(const Tensor& lengths, int64_t B, cudaStream_t stream) {
     if (!lengths.defined()) return;
     buf_ = DeviceBuffer<int64_t>(B, stream);

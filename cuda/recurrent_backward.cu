@@ -33,12 +33,15 @@ const void* backward_many_kernel(int rb) {
   return CS_REC_KERNEL(recurrent_backward_many_kernel, rb);
 }
 
-// One backward: its scratch (stream-ordered: freed after the GEMMs of finish() are queued),
-// lengths on the device, kernel arguments and plan. launch() queues the persistent kernel (the
-// dh recurrence), finish() the weight / input gradient GEMMs and the bias sums.
+// One backward: its plan at construction; alloc() its scratch (stream-ordered: freed after the
+// GEMMs of finish() are queued), lengths on the device and kernel arguments; launch() queues
+// the persistent kernel (the dh recurrence), finish() the weight / input gradient GEMMs and the
+// bias sums.
 template <class CellD, class T>
 struct BackwardPrep : Planned {
   RecurrentDims d;
+  int act;
+  const Tensor &dy, &dh_n, &dc_n;
   const RecurrentInputs& in;
   const RecurrentOutputs& fwd;
   const RecurrentGrads& g;
@@ -47,21 +50,24 @@ struct BackwardPrep : Planned {
   BwdArgs<T> a{};
   int t_last = 0;  // -1: the phase that forms dh0 / dc0
 
-  BackwardPrep(int act, const RecurrentDims& dims, const Tensor& dy, const Tensor& dh_n,
-               const Tensor& dc_n, const RecurrentInputs& in_, const RecurrentOutputs& fwd_,
-               const RecurrentGrads& g_, const DeviceProps& props, cudaStream_t s)
-      : d(dims),
-        in(in_),
-        fwd(fwd_),
-        g(g_),
-        dgi(dims.B * dims.T * CellD::G * dims.H, s),
-        dhg_split(CellD::kSplit ? dims.B * dims.T * CellD::G * dims.H : 0, s),
-        dh(dims.B * dims.H, s),
-        dc(CellD::kHasC ? dims.B * dims.H : 0, s),
-        len(in_.lengths, dims.B, s) {
-    constexpr int G = CellD::G;
+  BackwardPrep(int act_, const RecurrentDims& dims, const Tensor& dy_, const Tensor& dh_n_,
+               const Tensor& dc_n_, const RecurrentInputs& in_, const RecurrentOutputs& fwd_,
+               const RecurrentGrads& g_, const DeviceProps& props)
+      : d(dims), act(act_), dy(dy_), dh_n(dh_n_), dc_n(dc_n_), in(in_), fwd(fwd_), g(g_) {
     CS_CHECK(d.T <= INT_MAX && d.H <= INT_MAX / 4, ValueError,
              "recurrent CUDA kernel: T and 4H must fit in 32 bits");
+    t_last = (g.dh0.defined() || (CellD::kHasC && g.dc0.defined())) ? -1 : 0;
+    make({true, CellD::G, static_cast<int>(sizeof(T)), d.B, static_cast<int>(d.H)}, props,
+         backward_kernel<CellD, T>);
+  }
+
+  void alloc(cudaStream_t s) {
+    const int64_t rows = d.B * d.T * CellD::G * d.H;
+    dgi = DeviceBuffer<T>(rows, s);
+    dhg_split = DeviceBuffer<T>(CellD::kSplit ? rows : 0, s);
+    dh = DeviceBuffer<T>(d.B * d.H, s);
+    dc = DeviceBuffer<T>(CellD::kHasC ? d.B * d.H : 0, s);
+    len = DeviceLengths(in.lengths, d.B, s);
     auto opt = [](const Tensor& t) { return t.defined() ? t.ptr<T>() : nullptr; };
     T* dh0 = opt(g.dh0);
     T* dc0 = CellD::kHasC ? opt(g.dc0) : nullptr;
@@ -85,9 +91,6 @@ struct BackwardPrep : Planned {
                    static_cast<int>(d.H),
                    act,
                    static_cast<int>(steps_to_run(in.lengths, d.B, d.T))};
-    t_last = (dh0 || dc0) ? -1 : 0;
-    make({true, G, static_cast<int>(sizeof(T)), d.B, static_cast<int>(d.H)}, props,
-         backward_kernel<CellD, T>);
   }
 
   T* dhg() const { return CellD::kSplit ? dhg_split.get() : dgi.get(); }
@@ -136,7 +139,8 @@ template <class CellD, class T>
 void backward_cell(int act, const RecurrentDims& d, const Tensor& dy, const Tensor& dh_n,
                    const Tensor& dc_n, const RecurrentInputs& in, const RecurrentOutputs& fwd,
                    const RecurrentGrads& g, cudaStream_t s) {
-  const BackwardPrep<CellD, T> p(act, d, dy, dh_n, dc_n, in, fwd, g, current_device_props(), s);
+  BackwardPrep<CellD, T> p(act, d, dy, dh_n, dc_n, in, fwd, g, current_device_props());
+  p.alloc(s);
   p.launch(s);
   p.finish(s);
 }
@@ -148,16 +152,22 @@ void backward_many(int act, const RecurrentBackwardMany& w, cudaStream_t s) {
   std::vector<std::unique_ptr<BackwardPrep<CellD, T>>> preps;
   for (size_t i = 0; i < n; ++i)
     preps.push_back(std::make_unique<BackwardPrep<CellD, T>>(
-        act, w.dims[i], w.dy[i], w.dh_n[i], w.dc_n[i], w.in[i], w.fwd[i], w.grads[i], props, s));
+        act, w.dims[i], w.dy[i], w.dh_n[i], w.dc_n[i], w.in[i], w.fwd[i], w.grads[i], props));
   const int rb = fused_rb(preps, [&](int r, size_t smem) {  // one launch when it pays
     return coresident_blocks(backward_many_kernel<CellD, T>(r), smem, props);
   });
-  if (rb != 0) {
-    launch_fused<BwdArgs<T>>(backward_many_kernel<CellD, T>(rb), preps, props, s,
-                             "cudaLaunchKernel(fused recurrent backward kernel)");
-  } else {
-    for (const auto& p : preps) p->launch(s);
+  if (rb == 0) {  // one after the other, each scale's scratch freed before the next one's
+    for (auto& p : preps) {
+      p->alloc(s);
+      p->launch(s);
+      p->finish(s);
+      p.reset();
+    }
+    return;
   }
+  for (auto& p : preps) p->alloc(s);  // fused: every scale's scratch at once
+  launch_fused<BwdArgs<T>>(backward_many_kernel<CellD, T>(rb), preps, props, s,
+                           "cudaLaunchKernel(fused recurrent backward kernel)");
   for (const auto& p : preps) p->finish(s);
 }
 
