@@ -82,6 +82,42 @@ def test_packed_running_sums_equal_dense_cumsum(rng, dtype):
     np.testing.assert_array_equal(ev.index(b, t), np.arange(ev.size)[::2])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_device_running_sums_equal_packed(rng, monkeypatch, dtype):
+    """On device arrays (the CuPy stand-in) _Events sums through one dense cumsum over time;
+    they equal the packed loop's (which the GPU path replaces) at every event."""
+    import fake_cupy
+
+    B, T, d = 11, 9, 3
+    L = rng.integers(0, T + 1, B)
+    L[:3] = [0, 1, T]
+    ev = _recnet._Events(L, T)
+    packed = rng.normal(size=(ev.size, d)).astype(dtype)
+    want_f, want_r = ev.cumsum(packed), ev.rcumsum(packed)
+    cp = fake_cupy.install(monkeypatch)
+    dev = _recnet._Events(L, T)
+    got_f, got_r = dev.cumsum(cp.asarray(packed)), dev.rcumsum(cp.asarray(packed))
+    assert isinstance(got_f, fake_cupy.FakeArray) and isinstance(got_r, fake_cupy.FakeArray)
+    np.testing.assert_allclose(got_f.get(), want_f, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(got_r.get(), want_r, rtol=1e-6, atol=1e-6)
+
+
+def test_device_scatter_rows_matches_host(rng, monkeypatch):
+    """_scatter_rows_device (one add.at on the device) gives _scatter_rows' sums."""
+    import fake_cupy
+
+    from chronoscale.nn.multiscale_next import _scatter_rows_device
+
+    H, size = 3, 9
+    keys = np.array([-1, -1, 0, 0, 0, 2, 2, 5, -1, 6, 8, 8])
+    g = rng.normal(size=(len(keys), H))
+    want = _scatter_rows(g, keys, size)
+    cp = fake_cupy.install(monkeypatch)
+    got = _scatter_rows_device(cp.asarray(g), cp.asarray(keys), size)
+    assert isinstance(got, fake_cupy.FakeArray) and got.shape == (size, H)
+    np.testing.assert_allclose(got.get(), want, rtol=1e-14, atol=1e-14)
+
+
 def test_scatter_rows_matches_add_at(rng):
     H, size = 3, 9
     for keys in (np.array([-1, -1, 0, 0, 0, 2, 2, 5, -1, 6, 8, 8]),  # sorted runs, gaps
