@@ -14,6 +14,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <map>
 #include <mutex>
 #include <string>
@@ -153,20 +154,29 @@ Handle handle_for(const CublasLib& L) {
 
 bool fits_int(int64_t v) { return v >= 0 && v <= INT_MAX; }
 
+// The library and this thread's handle, set to `stream`, when cuBLAS may serve a product of
+// these sizes (not forced off, loaded, 32-bit sizes); else {nullptr, nullptr}.
+std::pair<const CublasLib*, Handle> ready(cudaStream_t stream,
+                                          std::initializer_list<int64_t> sizes) {
+  if (forced_builtin()) return {nullptr, nullptr};
+  for (int64_t v : sizes)
+    if (!fits_int(v)) return {nullptr, nullptr};
+  const CublasLib* L = library();
+  Handle h = L ? handle_for(*L) : nullptr;
+  if (!h) return {nullptr, nullptr};
+  const Status s = L->set_stream(h, stream);
+  if (s != 0) throw CudaError("cublasSetStream failed: " + status_text(*L, s));
+  return {L, h};
+}
+
 }  // namespace
 
 template <class T>
 bool cublas_gemm(cudaStream_t stream, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
                  const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc) {
-  if (forced_builtin()) return false;
-  for (int64_t v : {M, N, K, lda, ldb, ldc})
-    if (!fits_int(v)) return false;
-  const CublasLib* L = library();
-  if (!L) return false;
-  Handle h = handle_for(*L);
+  const auto [L, h] = ready(stream, {M, N, K, lda, ldb, ldc});
   if (!h) return false;
-  Status s = L->set_stream(h, stream);
-  if (s != 0) throw CudaError("cublasSetStream failed: " + status_text(*L, s));
+  Status s;
   // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the operands; a
   // row-major matrix read column-major is its transpose, so each op flag carries over as is.
   const T one = T(1), zero = T(0);
@@ -186,20 +196,14 @@ bool cublas_gemm(cudaStream_t stream, bool ta, bool tb, int64_t M, int64_t N, in
 bool cublas_gemm_bf16(cudaStream_t stream, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
                       const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, float* C,
                       int64_t ldc) {
-  if (forced_builtin()) return false;
-  for (int64_t v : {M, N, K, lda, ldb, ldc})
-    if (!fits_int(v)) return false;
-  const CublasLib* L = library();
-  if (!L || !L->gemm_ex) return false;
-  Handle h = handle_for(*L);
-  if (!h) return false;
-  Status s = L->set_stream(h, stream);
-  if (s != 0) throw CudaError("cublasSetStream failed: " + status_text(*L, s));
+  const auto [L, h] = ready(stream, {M, N, K, lda, ldb, ldc});
+  if (!h || !L->gemm_ex) return false;
   constexpr int kR32F = 0, kR16BF = 14, kCompute32F = 68, kGemmDefault = -1;
   const float one = 1.0f, zero = 0.0f;
   // Row-major -> column-major as in cublas_gemm: swap the operands, keep the op flags.
-  s = L->gemm_ex(h, tb ? 1 : 0, ta ? 1 : 0, int(N), int(M), int(K), &one, B, kR16BF, int(ldb),
-                 A, kR16BF, int(lda), &zero, C, kR32F, int(ldc), kCompute32F, kGemmDefault);
+  const Status s = L->gemm_ex(h, tb ? 1 : 0, ta ? 1 : 0, int(N), int(M), int(K), &one, B, kR16BF, int(ldb),
+                               A, kR16BF, int(lda), &zero, C, kR32F, int(ldc), kCompute32F,
+                               kGemmDefault);
   constexpr Status kArchMismatch = 8, kNotSupported = 15;  // e.g. bf16 before sm_80
   if (s == kArchMismatch || s == kNotSupported) return false;  // the widened fallback
   if (s != 0) throw CudaError("cublasGemmEx (bf16) failed: " + status_text(*L, s));

@@ -238,30 +238,31 @@ double full_softmax_loss(const T* user, const T* items, const int64_t* target, i
   const bool half = kFloat && bf16;
   const DeviceBuffer<uint16_t> items_h(half ? V * D : 0, s), user_h(half ? R * D : 0, s),
       dl_h(half ? R * V : 0, s);
-  if constexpr (kFloat)
-    if (half) to_bf16(items, items_h.get(), V * D, s);
+  // Operand x (n values) in bfloat16 (into `h`) when `half`.
+  auto narrow = [&](const T* x, const DeviceBuffer<uint16_t>& h, int64_t n) {
+    if constexpr (kFloat)
+      if (half) to_bf16(x, h.get(), n, s);
+  };
+  // C = op(A) op(B), from the bfloat16 copies (Ah, Bh) when `half`.
+  auto product = [&](bool ta, bool tb, int64_t M, int64_t Nc, int64_t Kc, const T* A,
+                     const DeviceBuffer<uint16_t>& Ah, int64_t lda, const T* B,
+                     const DeviceBuffer<uint16_t>& Bh, int64_t ldb, T* C, int64_t ldc) {
+    if constexpr (kFloat)
+      if (half) return gemm_bf16(s, ta, tb, M, Nc, Kc, Ah.get(), lda, Bh.get(), ldb, C, ldc);
+    gemm<T>(s, ta, tb, M, Nc, Kc, A, lda, B, ldb, C, ldc);
+  };
+  narrow(items, items_h, V * D);
   for (int64_t i = 0; i < N; i += R) {
     const int64_t r = std::min(R, N - i);
     const T* u = user + i * D;
     T* di = i == 0 ? d_items : part.get();
-    if constexpr (kFloat) {
-      if (half) {
-        to_bf16(u, user_h.get(), r * D, s);
-        gemm_bf16(s, false, true, r, V, D, user_h.get(), D, items_h.get(), D, logits.get(), V);
-        queue_softmax_xent<T>(logits.get(), dtarget.get() + i, r, V, ignore_index, inv_k,
-                              logits.get(), row_loss.get() + i, s);
-        to_bf16(logits.get(), dl_h.get(), r * V, s);
-        gemm_bf16(s, false, false, r, D, V, dl_h.get(), V, items_h.get(), D, d_user + i * D, D);
-        gemm_bf16(s, true, false, V, D, r, dl_h.get(), V, user_h.get(), D, di, D);
-      }
-    }
-    if (!half) {
-      gemm<T>(s, false, true, r, V, D, u, D, items, D, logits.get(), V);
-      queue_softmax_xent<T>(logits.get(), dtarget.get() + i, r, V, ignore_index, inv_k,
-                            logits.get(), row_loss.get() + i, s);
-      gemm<T>(s, false, false, r, D, V, logits.get(), V, items, D, d_user + i * D, D);
-      gemm<T>(s, true, false, V, D, r, logits.get(), V, u, D, di, D);
-    }
+    narrow(u, user_h, r * D);
+    product(false, true, r, V, D, u, user_h, D, items, items_h, D, logits.get(), V);
+    queue_softmax_xent<T>(logits.get(), dtarget.get() + i, r, V, ignore_index, inv_k,
+                          logits.get(), row_loss.get() + i, s);
+    narrow(logits.get(), dl_h, r * V);
+    product(false, false, r, D, V, logits.get(), dl_h, V, items, items_h, D, d_user + i * D, D);
+    product(true, false, V, D, r, logits.get(), dl_h, V, u, user_h, D, di, D);
     if (i > 0)
       train::launch(add_kernel<T>, dim3(train::blocks_for(V * D)), dim3(train::kThreads), s,
                     "add_kernel", d_items, part.get(), V * D);
