@@ -136,16 +136,6 @@ struct BackwardPrep : Planned {
 };
 
 template <class CellD, class T>
-void backward_cell(int act, const RecurrentDims& d, const Tensor& dy, const Tensor& dh_n,
-                   const Tensor& dc_n, const RecurrentInputs& in, const RecurrentOutputs& fwd,
-                   const RecurrentGrads& g, cudaStream_t s) {
-  BackwardPrep<CellD, T> p(act, d, dy, dh_n, dc_n, in, fwd, g, current_device_props());
-  p.alloc(s);
-  p.launch(s);
-  p.finish(s);
-}
-
-template <class CellD, class T>
 void backward_many(int act, const RecurrentBackwardMany& w, cudaStream_t s) {
   const DeviceProps props = current_device_props();
   const size_t n = w.dims.size();
@@ -191,13 +181,7 @@ template <class T>
 void recurrent_backward(Cell cell, const RecurrentDims& d, const Tensor& dy, const Tensor& dh_n,
                         const Tensor& dc_n, const RecurrentInputs& in, const RecurrentOutputs& fwd,
                         const RecurrentGrads& g, void* stream) {
-  const auto s = static_cast<cudaStream_t>(stream);
-  switch (cell) {
-    case Cell::lstm: return backward_cell<LstmCellD, T>(0, d, dy, dh_n, dc_n, in, fwd, g, s);
-    case Cell::gru: return backward_cell<GruCellD, T>(0, d, dy, dh_n, dc_n, in, fwd, g, s);
-    default:
-      return backward_cell<RnnCellD, T>(static_cast<int>(cell), d, dy, dh_n, dc_n, in, fwd, g, s);
-  }
+  recurrent_backward_many<T>(cell, {{d}, {dy}, {dh_n}, {dc_n}, {in}, {fwd}, {g}}, stream);
 }
 
 template void recurrent_backward<float>(Cell, const RecurrentDims&, const Tensor&, const Tensor&,

@@ -93,12 +93,6 @@ struct ForwardPrep : Planned {
 };
 
 template <class CellD, class T>
-void forward_cell(int act, const RecurrentDims& d, const RecurrentInputs& in,
-                  const RecurrentOutputs& out, cudaStream_t s) {
-  ForwardPrep<CellD, T>(act, d, in, out, current_device_props(), s).launch(s);
-}
-
-template <class CellD, class T>
 void forward_many(int act, size_t n, const RecurrentDims* d, const RecurrentInputs* in,
                   const RecurrentOutputs* out, cudaStream_t s) {
   const DeviceProps props = current_device_props();
@@ -116,33 +110,32 @@ void forward_many(int act, size_t n, const RecurrentDims* d, const RecurrentInpu
                            "cudaLaunchKernel(fused recurrent kernel)");
 }
 
+template <class T>
+void forward_cells(Cell cell, size_t n, const RecurrentDims* d, const RecurrentInputs* in,
+                   const RecurrentOutputs* out, cudaStream_t s) {
+  switch (cell) {
+    case Cell::lstm: return forward_many<LstmCellD, T>(0, n, d, in, out, s);
+    case Cell::gru: return forward_many<GruCellD, T>(0, n, d, in, out, s);
+    default: return forward_many<RnnCellD, T>(static_cast<int>(cell), n, d, in, out, s);
+  }
+}
+
 }  // namespace
 
 template <class T>
 void recurrent_forward_many(Cell cell, const std::vector<RecurrentDims>& d,
                             const std::vector<RecurrentInputs>& in,
                             const std::vector<RecurrentOutputs>& out, void* stream) {
-  const auto s = static_cast<cudaStream_t>(stream);
   CS_CHECK(d.size() == in.size() && d.size() == out.size(), ValueError,
            "recurrent_forward_many: one dims, inputs and outputs per recurrence");
-  switch (cell) {
-    case Cell::lstm: return forward_many<LstmCellD, T>(0, d.size(), d.data(), in.data(), out.data(), s);
-    case Cell::gru: return forward_many<GruCellD, T>(0, d.size(), d.data(), in.data(), out.data(), s);
-    default:
-      return forward_many<RnnCellD, T>(static_cast<int>(cell), d.size(), d.data(), in.data(),
-                                       out.data(), s);
-  }
+  forward_cells<T>(cell, d.size(), d.data(), in.data(), out.data(),
+                   static_cast<cudaStream_t>(stream));
 }
 
 template <class T>
 void recurrent_forward(Cell cell, const RecurrentDims& d, const RecurrentInputs& in,
                        const RecurrentOutputs& out, void* stream) {
-  const auto s = static_cast<cudaStream_t>(stream);
-  switch (cell) {
-    case Cell::lstm: return forward_cell<LstmCellD, T>(0, d, in, out, s);
-    case Cell::gru: return forward_cell<GruCellD, T>(0, d, in, out, s);
-    default: return forward_cell<RnnCellD, T>(static_cast<int>(cell), d, in, out, s);
-  }
+  forward_cells<T>(cell, 1, &d, &in, &out, static_cast<cudaStream_t>(stream));
 }
 
 template void recurrent_forward<float>(Cell, const RecurrentDims&, const RecurrentInputs&,
