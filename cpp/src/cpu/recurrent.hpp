@@ -79,11 +79,7 @@ void recurrent_forward_cpu(const Cell& cell, const RecurrentDims& d, const Recur
   auto arows = std::unique_ptr<const T*[]>(new const T*[plan.units ? plan.threads * B : 1]);
 
   parallel_team(plan.threads, [&](int tid, int nth) {
-    const int grp = plan.units ? 0 : tid;
-    int64_t u0 = 0, u1 = H;
-    if (plan.units) share(H, tid, nth, true, &u0, &u1);
-    const int64_t nu = u1 - u0, n = order.size(grp), i0 = order.first(grp);
-    const int64_t* rows = order.rows(grp);
+    const auto [u0, u1, nu, n, i0, rows] = team_share(plan, order, H, tid, nth);
     T* hs = hs_all + i0 * H;
     T* cs = cs_all + i0 * H;
     T* hg = hg_all + i0 * GH;
@@ -177,11 +173,7 @@ void recurrent_backward_cpu(const Cell& cell, const RecurrentDims& d, const Tens
   auto arows = std::unique_ptr<const T*[]>(new const T*[plan.threads * B]);  // per thread
 
   parallel_team(plan.threads, [&](int tid, int nth) {
-    const int grp = plan.units ? 0 : tid;
-    int64_t u0 = 0, u1 = H;
-    if (plan.units) share(H, tid, nth, true, &u0, &u1);
-    const int64_t nu = u1 - u0, n = order.size(grp), i0 = order.first(grp);
-    const int64_t* rows = order.rows(grp);
+    const auto [u0, u1, nu, n, i0, rows] = team_share(plan, order, H, tid, nth);
     T* dhs = dhs_all + i0 * H;
     T* dcs = dcs_all + i0 * H;
     const T** A = arows.get() + tid * B;

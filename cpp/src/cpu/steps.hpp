@@ -137,6 +137,20 @@ class RowOrder {
   std::vector<int64_t> off_, rows_, start_;
 };
 
+/// What team member tid of nth works on in a step plan: hidden units [u0, u1) (all of them in
+/// the rows plan) and its group's n rows `rows`, which start at position i0 of the order.
+struct TeamShare {
+  int64_t u0, u1, nu, n, i0;
+  const int64_t* rows;
+};
+inline TeamShare team_share(const StepPlan& plan, const RowOrder& order, int64_t H, int tid,
+                            int nth) {
+  const int grp = plan.units ? 0 : tid;
+  int64_t u0 = 0, u1 = H;
+  if (plan.units) share(H, tid, nth, true, &u0, &u1);
+  return {u0, u1, u1 - u0, order.size(grp), order.first(grp), order.rows(grp)};
+}
+
 /// Copy row b's valid steps of src [B, T, C] to the packed dst [valid, C] (`to_packed`) or back,
 /// zeroing the steps past its length in the unpacked array.
 template <class T>
