@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_recurrent import make
 
 from chronoscale import _core, ops
 
@@ -14,23 +15,8 @@ from helpers import random_lengths, recurrent_backward, recurrent_forward, rel_e
 pytestmark = pytest.mark.gpu
 
 CELLS = ["lstm", "gru", "rnn_tanh", "rnn_sigmoid", "rnn_relu"]
-GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_sigmoid": 1, "rnn_relu": 1}
 TOL = {np.float32: 1e-4, np.float64: 1e-10}
 POISON = {np.float32: np.float32(np.nan), np.float64: np.nan}
-
-
-def make(rng, cell, B, T, I, H, dtype, bias=True, init=True):
-    G, s = GATES[cell], 1.0 / np.sqrt(H)
-    p = {
-        "x": rng.standard_normal((B, T, I)),
-        "w_ih": rng.uniform(-s, s, (G * H, I)) * 2,
-        "w_hh": rng.uniform(-s, s, (G * H, H)) * 2,
-        "b_ih": rng.uniform(-s, s, G * H) if bias else None,
-        "b_hh": rng.uniform(-s, s, G * H) if bias else None,
-        "h0": rng.standard_normal((B, H)) * 0.5 if init else None,
-        "c0": rng.standard_normal((B, H)) * 0.5 if init and cell == "lstm" else None,
-    }
-    return {k: (None if v is None else v.astype(dtype)) for k, v in p.items()}
 
 
 def to_gpu(p):

@@ -19,11 +19,11 @@ import subprocess
 import numpy as np
 import pytest
 from cuda_emu_build import CUDA, EMU, load_harness
+from test_recurrent import make
 
 from helpers import random_lengths, recurrent_backward, recurrent_forward, rel_error
 
 CELL_IDS = {"rnn_tanh": 0, "rnn_sigmoid": 1, "rnn_relu": 2, "lstm": 3, "gru": 4}
-GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_sigmoid": 1, "rnn_relu": 1}
 RESIDENT, GRID, STEP = 2, 1, 0
 P = ctypes.c_void_p
 
@@ -106,20 +106,6 @@ def _ptr(a):
 
 def _check(h, rc):
     assert rc == 0, h.emu_last_error().decode()
-
-
-def make(rng, cell, B, T, I, H, dtype):
-    G, s = GATES[cell], 1.0 / np.sqrt(H)
-    p = {
-        "x": rng.standard_normal((B, T, I)),
-        "w_ih": rng.uniform(-s, s, (G * H, I)) * 2,
-        "w_hh": rng.uniform(-s, s, (G * H, H)) * 2,
-        "b_ih": rng.uniform(-s, s, G * H),
-        "b_hh": rng.uniform(-s, s, G * H),
-        "h0": rng.standard_normal((B, H)) * 0.5,
-        "c0": rng.standard_normal((B, H)) * 0.5 if cell == "lstm" else None,
-    }
-    return {k: (None if v is None else v.astype(dtype)) for k, v in p.items()}
 
 
 cpu_forward = recurrent_forward
