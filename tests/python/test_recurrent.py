@@ -71,6 +71,20 @@ def make(rng, cell, B, T, I, H, dtype=np.float64, bias=True, init=True):
 forward = recurrent_forward
 
 
+def forward_checked(cell, p, lengths, tol):
+    """The op's forward of ``p`` (``forward``'s ``(y, h_n, c_n, cache)``) after checking y,
+    h_n and c_n against the float64 reference within ``tol``."""
+    y, h_n, c_n, cache = forward(cell, p, lengths)
+    y_ref, h_ref, c_ref = reference(
+        cell, p["x"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"], p["h0"], p["c0"], lengths
+    )
+    np.testing.assert_allclose(y, y_ref, rtol=tol, atol=tol)
+    np.testing.assert_allclose(h_n, h_ref, rtol=tol, atol=tol)
+    if cell == "lstm":
+        np.testing.assert_allclose(c_n, c_ref, rtol=tol, atol=tol)
+    return y, h_n, c_n, cache
+
+
 backward = recurrent_backward
 
 
@@ -81,14 +95,7 @@ def test_forward_matches_reference(cell, trial, rng):
     I, H = int(rng.integers(1, 7)), int(rng.integers(1, 6))
     p = make(rng, cell, B, T, I, H, bias=trial != 1, init=trial != 2)
     lengths = random_lengths(rng, B, T)
-    y, h_n, c_n, _ = forward(cell, p, lengths)
-    y_ref, h_ref, c_ref = reference(
-        cell, p["x"], p["w_ih"], p["w_hh"], p["b_ih"], p["b_hh"], p["h0"], p["c0"], lengths
-    )
-    np.testing.assert_allclose(y, y_ref, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(h_n, h_ref, rtol=1e-12, atol=1e-12)
-    if cell == "lstm":
-        np.testing.assert_allclose(c_n, c_ref, rtol=1e-12, atol=1e-12)
+    y = forward_checked(cell, p, lengths, 1e-12)[0]
     for b in range(B):
         assert not y[b, lengths[b] :].any()
 
