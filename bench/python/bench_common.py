@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -141,6 +142,24 @@ def wait_quiet(max_load: float, min_idle: float = 0.85, window_s: float = 3.0,
         if load < max_load and (i1 - i0) >= min_idle * max(t1 - t0, 1):
             return True
     return False
+
+
+def add_quiet_arguments(ap) -> None:
+    """The --wait-quiet / --quiet-idle / --quiet-timeout options of the size sweeps."""
+    ap.add_argument("--wait-quiet", type=float, default=None, metavar="LOAD",
+                    help="before each size, wait until the 1-min load average is below LOAD "
+                         "and the CPUs are mostly idle (--quiet-idle); for shared machines")
+    ap.add_argument("--quiet-idle", type=float, default=0.85,
+                    help="idle fraction of all CPUs over 3 s that --wait-quiet waits for")
+    ap.add_argument("--quiet-timeout", type=float, default=180.0,
+                    help="seconds --wait-quiet waits at most per size (then times anyway)")
+
+
+def quiet_before_size(args) -> None:
+    """With --wait-quiet, :func:`wait_quiet` before a size (a warning when it times out)."""
+    if args.wait_quiet and not wait_quiet(args.wait_quiet, args.quiet_idle,
+                                          timeout_s=args.quiet_timeout):
+        print("machine never got quiet: timing anyway", file=sys.stderr)
 
 
 def cpu_model() -> str:

@@ -34,13 +34,7 @@ def main(argv=None) -> int:
     ap.add_argument("--budget", type=float, default=4.0,
                     help="seconds per size and library; slow sizes get fewer repetitions (>= 3)")
     ap.add_argument("--threads", type=int, default=None, help="threads for both (default: all)")
-    ap.add_argument("--wait-quiet", type=float, default=None, metavar="LOAD",
-                    help="before each size, wait until the 1-min load average is below LOAD "
-                         "and the CPUs are mostly idle (--quiet-idle); for shared machines")
-    ap.add_argument("--quiet-idle", type=float, default=0.85,
-                    help="idle fraction of all CPUs over 3 s that --wait-quiet waits for")
-    ap.add_argument("--quiet-timeout", type=float, default=180.0,
-                    help="seconds --wait-quiet waits at most per size (then times anyway)")
+    bc.add_quiet_arguments(ap)
     ap.add_argument("--no-torch", action="store_true", help="time chronoscale alone")
     ap.add_argument("--json", default=None, help="write rows + hardware as JSON")
     ap.add_argument("--md", default=None, help="write the table as markdown")
@@ -60,9 +54,7 @@ def main(argv=None) -> int:
     rows = []
     for cell in args.cells.split(","):
         for B, T, H in parse_sizes(args.sizes):
-            if args.wait_quiet and not bc.wait_quiet(
-                    args.wait_quiet, args.quiet_idle, timeout_s=args.quiet_timeout):
-                print("machine never got quiet: timing anyway", file=sys.stderr)
+            bc.quiet_before_size(args)
             load = os.getloadavg()[0]
             p = bc.make_inputs(cell, B, T, H)
             fns = {"chronoscale": bc.chronoscale_runner(cell, p)}

@@ -86,13 +86,7 @@ def main(argv=None) -> int:
     ap.add_argument("--metric", choices=("wall", "cpu"), default="wall",
                     help="native time: median wall (default) or median process CPU time (more "
                          "robust on a busy machine with --threads 1; not comparable to torch)")
-    ap.add_argument("--wait-quiet", type=float, default=None, metavar="LOAD",
-                    help="before each size, wait until the 1-min load average is below LOAD "
-                         "and the CPUs are mostly idle (--quiet-idle); for shared machines")
-    ap.add_argument("--quiet-idle", type=float, default=0.85,
-                    help="idle fraction of all CPUs over 3 s that --wait-quiet waits for")
-    ap.add_argument("--quiet-timeout", type=float, default=180.0,
-                    help="seconds --wait-quiet waits at most per size (then times anyway)")
+    bc.add_quiet_arguments(ap)
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--json", default=None)
     ap.add_argument("--md", default=None)
@@ -116,9 +110,7 @@ def main(argv=None) -> int:
     for cell in args.cells.split(","):
         for size in parse_sizes(args.sizes):
             B, T, H = size
-            if args.wait_quiet and not bc.wait_quiet(
-                    args.wait_quiet, args.quiet_idle, timeout_s=args.quiet_timeout):
-                print("machine never got quiet: timing anyway", file=sys.stderr)
+            bc.quiet_before_size(args)
             row = {"cell": cell, "B": B, "T": T, "I": bc.INPUT, "H": H,
                    "load": os.getloadavg()[0]}
             for name, path in blases.items():
