@@ -201,9 +201,9 @@ bool cublas_gemm_bf16(cudaStream_t stream, bool ta, bool tb, int64_t M, int64_t 
   constexpr int kR32F = 0, kR16BF = 14, kCompute32F = 68, kGemmDefault = -1;
   const float one = 1.0f, zero = 0.0f;
   // Row-major -> column-major as in cublas_gemm: swap the operands, keep the op flags.
-  const Status s = L->gemm_ex(h, tb ? 1 : 0, ta ? 1 : 0, int(N), int(M), int(K), &one, B, kR16BF, int(ldb),
-                               A, kR16BF, int(lda), &zero, C, kR32F, int(ldc), kCompute32F,
-                               kGemmDefault);
+  const Status s =
+      L->gemm_ex(h, tb ? 1 : 0, ta ? 1 : 0, int(N), int(M), int(K), &one, B, kR16BF, int(ldb), A,
+                 kR16BF, int(lda), &zero, C, kR32F, int(ldc), kCompute32F, kGemmDefault);
   constexpr Status kArchMismatch = 8, kNotSupported = 15;  // e.g. bf16 before sm_80
   if (s == kArchMismatch || s == kNotSupported) return false;  // the widened fallback
   if (s != 0) throw CudaError("cublasGemmEx (bf16) failed: " + status_text(*L, s));

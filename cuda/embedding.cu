@@ -203,23 +203,25 @@ void check_ids(const EmbeddingDims& d, const Tensor& ids, const int64_t* len, cu
 
 using namespace embedding_impl;
 
-// The ids as a device array: CUDA ids as they are (checked == false: the caller checks them on
-// the device); host ids (already checked on the host by cpp/src/embedding.cpp) uploaded through
-// the pinned staging, without waiting.
-struct DeviceIds {
-  DeviceBuffer<int64_t> copy;
-  Tensor t;
-  bool checked = false;
+// The lengths and ids of an op on the device. CUDA ids as they are, range-checked here when
+// `check` (the op's one wait); host ids, already checked on the host by
+// cpp/src/embedding.cpp, uploaded through the pinned staging without waiting.
+struct DeviceInputs {
+  DeviceLengths len;
+  DeviceBuffer<int64_t> copy;  // the uploaded host ids
+  Tensor ids;                  // device ids
 };
-DeviceIds device_ids(const EmbeddingDims& d, const Tensor& ids, cudaStream_t s) {
-  DeviceIds r;
-  r.t = ids;
-  if (ids.device == Device::cuda) return r;
+DeviceInputs device_inputs(const EmbeddingDims& d, const Tensor& ids, const Tensor& lengths,
+                           cudaStream_t s, bool check) {
+  DeviceInputs r{DeviceLengths(lengths, d.B, s), {}, ids};
+  if (ids.device == Device::cuda) {
+    if (check) check_ids(d, ids, r.len.get(), s);
+    return r;
+  }
   r.copy = DeviceBuffer<int64_t>(d.B * d.T, s);
   upload(r.copy.get(), ids.data, sizeof(int64_t) * static_cast<size_t>(d.B * d.T), s);
-  r.t.data = r.copy.get();
-  r.t.device = Device::cuda;
-  r.checked = true;
+  r.ids.data = r.copy.get();
+  r.ids.device = Device::cuda;
   return r;
 }
 
@@ -234,11 +236,9 @@ template <class T>
 void embedding_forward(const EmbeddingDims& d, const Tensor& ids, const Tensor& table,
                        const Tensor& lengths, const Tensor& y, void* stream) {
   const auto s = static_cast<cudaStream_t>(stream);
-  const DeviceLengths len(lengths, d.B, s);
-  const DeviceIds di = device_ids(d, ids, s);
-  if (!di.checked) check_ids(d, ids, len.get(), s);
+  const DeviceInputs in = device_inputs(d, ids, lengths, s, true);
   launch(reinterpret_cast<const void*>(&gather_kernel<T>), dim3(blocks_for(d.B * d.T * d.D)),
-         kThreads, row_args<T>(d, di.t, len.get(), nullptr, table.ptr<T>(), y.ptr<T>()), s,
+         kThreads, row_args<T>(d, in.ids, in.len.get(), nullptr, table.ptr<T>(), y.ptr<T>()), s,
          "cudaLaunchKernel(embedding gather_kernel)");
 }
 
@@ -246,13 +246,11 @@ template <class T>
 void embedding_backward_dense(const EmbeddingDims& d, const Tensor& dy, const Tensor& ids,
                               const Tensor& lengths, const Tensor& dtable, void* stream) {
   const auto s = static_cast<cudaStream_t>(stream);
-  const DeviceLengths len(lengths, d.B, s);
-  const DeviceIds di = device_ids(d, ids, s);
-  if (!di.checked) check_ids(d, ids, len.get(), s);
+  const DeviceInputs in = device_inputs(d, ids, lengths, s, true);
   CS_CUDA_CHECK(cudaMemsetAsync(dtable.data, 0, sizeof(T) * d.V * d.D, s));
   launch(reinterpret_cast<const void*>(&scatter_add_kernel<T>),
          dim3(blocks_for(d.B * d.T * d.D)), kThreads,
-         row_args<T>(d, di.t, len.get(), nullptr, dy.ptr<T>(), dtable.ptr<T>()), s,
+         row_args<T>(d, in.ids, in.len.get(), nullptr, dy.ptr<T>(), dtable.ptr<T>()), s,
          "cudaLaunchKernel(embedding scatter_add_kernel)");
 }
 
@@ -261,15 +259,16 @@ int64_t embedding_backward_sparse(const EmbeddingDims& d, const Tensor& dy, cons
                                   const Tensor& lengths, const Tensor& rows, const Tensor& grad,
                                   void* stream) {
   const auto s = static_cast<cudaStream_t>(stream);
-  const DeviceLengths len(lengths, d.B, s);
-  const DeviceIds di = device_ids(d, ids, s);
-  const Tensor& ids_d = di.t;
+  // The range check runs below, with the marking of the used ids.
+  const DeviceInputs in = device_inputs(d, ids, lengths, s, false);
+  const Tensor& ids_d = in.ids;
+  const int64_t* len = in.len.get();
   const int64_t n_tiles = (d.V + kScanTile - 1) / kScanTile;
   const DeviceBuffer<int64_t> slot(d.V, s), tiles(n_tiles, s);
   const DeviceBuffer<long long> flags(2, s);  // [first bad position, number of used ids]
   CS_CUDA_CHECK(cudaMemsetAsync(slot.get(), 0, sizeof(int64_t) * d.V, s));
   CS_CUDA_CHECK(cudaMemsetAsync(flags.get(), kNoBad, sizeof(long long), s));
-  queue_check(d, ids_d, len.get(), flags.get(), slot.get(), s);
+  queue_check(d, ids_d, len, flags.get(), slot.get(), s);
   const ScanArgs a{slot.get(), tiles.get(), reinterpret_cast<int64_t*>(flags.get() + 1),
                    rows.ptr<int64_t>(), d.V, n_tiles};
   launch(reinterpret_cast<const void*>(&tile_sum_kernel), dim3(static_cast<unsigned>(n_tiles)),
@@ -291,7 +290,7 @@ int64_t embedding_backward_sparse(const EmbeddingDims& d, const Tensor& dy, cons
   CS_CUDA_CHECK(cudaMemsetAsync(grad.data, 0, sizeof(T) * U * d.D, s));
   launch(reinterpret_cast<const void*>(&scatter_add_kernel<T>),
          dim3(blocks_for(d.B * d.T * d.D)), kThreads,
-         row_args<T>(d, ids_d, len.get(), slot.get(), dy.ptr<T>(), grad.ptr<T>()), s,
+         row_args<T>(d, ids_d, len, slot.get(), dy.ptr<T>(), grad.ptr<T>()), s,
          "cudaLaunchKernel(embedding scatter_add_kernel)");
   return U;
 }
