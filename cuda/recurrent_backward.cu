@@ -23,13 +23,14 @@ namespace cuda {
 
 namespace {
 
+// (The backward has no register-resident variant: the planner never sets reg for it.)
 template <class CellD, class T>
-const void* backward_kernel(int rb) {
+const void* backward_kernel(int rb, bool) {
   return CS_REC_KERNEL(recurrent_backward_kernel, rb);
 }
 
 template <class CellD, class T>
-const void* backward_many_kernel(int rb) {
+const void* backward_many_kernel(int rb, bool) {
   return CS_REC_KERNEL(recurrent_backward_many_kernel, rb);
 }
 
@@ -98,7 +99,7 @@ struct BackwardPrep : Planned {
   void launch(cudaStream_t s) const {
     RecPlan p = plan;
     RecTile tile = p.tile;
-    void* const func = const_cast<void*>(backward_kernel<CellD, T>(p.rb));
+    void* const func = const_cast<void*>(backward_kernel<CellD, T>(p.rb, false));
     bool done = false;
     if (p.tile.mode != kModeStep) {
       int t0 = a.t_loop - 1, t1 = t_last, init = 1;
@@ -143,8 +144,8 @@ void backward_many(int act, const RecurrentBackwardMany& w, cudaStream_t s) {
   for (size_t i = 0; i < n; ++i)
     preps.push_back(std::make_unique<BackwardPrep<CellD, T>>(
         act, w.dims[i], w.dy[i], w.dh_n[i], w.dc_n[i], w.in[i], w.fwd[i], w.grads[i], props));
-  const int rb = fused_rb(preps, [&](int r, size_t smem) {  // one launch when it pays
-    return coresident_blocks(backward_many_kernel<CellD, T>(r), smem, props);
+  const int rb = fused_rb(preps, [&](int r, bool, size_t smem) {  // one launch when it pays
+    return coresident_blocks(backward_many_kernel<CellD, T>(r, false), smem, props);
   });
   if (rb == 0) {  // one after the other, each scale's scratch freed before the next one's
     for (auto& p : preps) {
@@ -156,7 +157,7 @@ void backward_many(int act, const RecurrentBackwardMany& w, cudaStream_t s) {
     return;
   }
   for (auto& p : preps) p->alloc(s);  // fused: every scale's scratch at once
-  launch_fused<BwdArgs<T>>(backward_many_kernel<CellD, T>(rb), preps, props, s,
+  launch_fused<BwdArgs<T>>(backward_many_kernel<CellD, T>(rb, false), preps, props, s,
                            "cudaLaunchKernel(fused recurrent backward kernel)");
   for (const auto& p : preps) p->finish(s);
 }

@@ -23,7 +23,9 @@ __device__ __forceinline__ void recurrent_backward_run(const BwdArgs<T>& a, cons
                                                        unsigned bx, unsigned by, unsigned gy) {
   constexpr int G = Cell::G;
   T* Ws = dynamic_smem<T>();               // [nj][ld]: Ws[u][c] = W_hh[c, j0 + u], c < G*H
-  T* Ds = Ws + tl.nj * tl.ld;               // [nbg * RB][ld]: dhg_{t+1} of the tile's rows
+  // [nbg * RB][ld]: dhg_{t+1} of the tile's rows; resident: two such buffers, dhg_t in buffer
+  // t & 1, so that step t reads one and writes the other (one barrier per step).
+  T* Ds = Ws + tl.nj * tl.ld;
   const int H = a.H;
   const int GH = G * H;
   const int kk = threadIdx.x % tl.ks, q = threadIdx.x / tl.ks;
@@ -39,7 +41,7 @@ __device__ __forceinline__ void recurrent_backward_run(const BwdArgs<T>& a, cons
     Ws[u * tl.ld + c] = j0 + u < H ? a.w_hh[int64_t(c) * H + j0 + u] : T(0);
   }
   if (resident)  // rows past B are never written by an owner; keep them finite
-    for (int e = threadIdx.x; e < nb * tl.ld; e += kRecThreads) Ds[e] = T(0);
+    for (int e = threadIdx.x; e < 2 * nb * tl.ld; e += kRecThreads) Ds[e] = T(0);
 
   if (init) {  // owner-only state: no barrier needed
     for (int64_t bt = by; bt < ntiles; bt += gy)
@@ -85,8 +87,11 @@ __device__ __forceinline__ void recurrent_backward_run(const BwdArgs<T>& a, cons
           cp[i] = t > 0 ? a.aux[(o - 1) * H + j] : (a.c0 ? a.c0[b * H + j] : T(0));
         if (a.dy) dyv[i] = a.dy[o * H + j];
       }
-      // Barrier: every thread is done with Ds from the previous tile / step.
+      // Barrier: every thread is done with Ds from the previous tile / step (resident: with the
+      // buffer this step writes) and the previous step's dhg is written.
       const bool need_dot = __syncthreads_or(mine_dot);
+      T* const Dc = resident ? Ds + ((t + 1) & 1) * nb * tl.ld : Ds;  // dhg_{t+1}
+      T* const Dn = Ds + (t & 1) * nb * tl.ld;                         // resident: dhg_t
       T acc[1][RB];
       if (need_dot) {  // block-uniform
         if (!resident) {
@@ -94,12 +99,11 @@ __device__ __forceinline__ void recurrent_backward_run(const BwdArgs<T>& a, cons
             const int r = e / GH, c = e % GH;
             const int64_t b = row0 + r;
             // t + 1 < T here (some row has t + 1 < len <= T); written by every block at t + 1.
-            Ds[r * tl.ld + c] = b < a.B ? __ldcg(a.dhg + (b * a.T_ + t + 1) * GH + c) : T(0);
+            Dc[r * tl.ld + c] = b < a.B ? __ldcg(a.dhg + (b * a.T_ + t + 1) * GH + c) : T(0);
           }
           __syncthreads();
         }
-        tile_dot<T, 1, RB>(Ws, Ds, GH, tl, kk, jj, bg, acc);
-        if (resident) __syncthreads();  // all dot reads of Ds before the owners overwrite it
+        tile_dot<T, 1, RB>(Ws, Dc, GH, tl, kk, jj, bg, acc);
       } else {
 #pragma unroll
         for (int i = 0; i < RB; ++i) acc[0][i] = T(0);
@@ -124,7 +128,7 @@ __device__ __forceinline__ void recurrent_backward_run(const BwdArgs<T>& a, cons
           for (int g = 0; g < G; ++g) {
             a.dgi[o + int64_t(g) * H] = T(0);
             if constexpr (Cell::kSplit) a.dhg[o + int64_t(g) * H] = T(0);
-            if (resident) Ds[r * tl.ld + g * H + j] = T(0);
+            if (resident) Dn[r * tl.ld + g * H + j] = T(0);
           }
           continue;
         }
@@ -136,7 +140,7 @@ __device__ __forceinline__ void recurrent_backward_run(const BwdArgs<T>& a, cons
         for (int g = 0; g < G; ++g) {
           a.dgi[o + int64_t(g) * H] = dgi[g];
           if constexpr (Cell::kSplit) a.dhg[o + int64_t(g) * H] = dhg[g];
-          if (resident) Ds[r * tl.ld + g * H + j] = dhg[g];
+          if (resident) Dn[r * tl.ld + g * H + j] = dhg[g];
         }
         if constexpr (Cell::kHasC) a.dc[bj] = dcv;
         a.dh[bj] = direct;

@@ -25,13 +25,13 @@ namespace cuda {
 namespace {
 
 template <class CellD, class T>
-const void* forward_kernel(int rb) {
-  return CS_REC_KERNEL(recurrent_forward_kernel, rb);
+const void* forward_kernel(int rb, bool reg) {
+  return CS_REC_KERNEL_REG(recurrent_forward_kernel, rb, reg);
 }
 
 template <class CellD, class T>
-const void* forward_many_kernel(int rb) {
-  return CS_REC_KERNEL(recurrent_forward_many_kernel, rb);
+const void* forward_many_kernel(int rb, bool reg) {
+  return CS_REC_KERNEL_REG(recurrent_forward_many_kernel, rb, reg);
 }
 
 // One recurrence with its input projection queued (x W_ih^T for all steps), its lengths on the
@@ -76,7 +76,7 @@ struct ForwardPrep : Planned {
   void launch(cudaStream_t s) const {
     RecPlan p = plan;
     RecTile tile = p.tile;
-    void* const func = const_cast<void*>(forward_kernel<CellD, T>(p.rb));
+    void* const func = const_cast<void*>(forward_kernel<CellD, T>(p.rb, p.tile.reg));
     if (p.tile.mode != kModeStep) {  // every step in one launch
       int t0 = 0, t1 = a.t_loop, tail = 1;
       void* args[] = {const_cast<FwdArgs<T>*>(&a), &tile, &t0, &t1, &tail};
@@ -99,14 +99,15 @@ void forward_many(int act, size_t n, const RecurrentDims* d, const RecurrentInpu
   std::vector<std::unique_ptr<ForwardPrep<CellD, T>>> preps;
   for (size_t i = 0; i < n; ++i)
     preps.push_back(std::make_unique<ForwardPrep<CellD, T>>(act, d[i], in[i], out[i], props, s));
-  const int rb = fused_rb(preps, [&](int r, size_t smem) {  // one launch when it pays
-    return coresident_blocks(forward_many_kernel<CellD, T>(r), smem, props);
+  const int rb = fused_rb(preps, [&](int r, bool reg, size_t smem) {  // one launch if it pays
+    return coresident_blocks(forward_many_kernel<CellD, T>(r, reg), smem, props);
   });
   if (rb == 0) {
     for (const auto& p : preps) p->launch(s);
     return;
   }
-  launch_fused<FwdArgs<T>>(forward_many_kernel<CellD, T>(rb), preps, props, s,
+  launch_fused<FwdArgs<T>>(forward_many_kernel<CellD, T>(rb, preps[0]->plan.tile.reg), preps,
+                           props, s,
                            "cudaLaunchKernel(fused recurrent kernel)");
 }
 

@@ -20,7 +20,11 @@
 //                  one grid barrier per step is enough.
 //   kModeResident: a block owns every unit (gridDim.x == 1) and exactly one batch tile
 //                  (gridDim.y == number of tiles): the state never leaves shared memory and
-//                  blocks never wait for each other; __syncthreads() orders the steps.
+//                  blocks never wait for each other. h alternates between two shared buffers
+//                  (step t reads one and writes the other), so one __syncthreads() per step
+//                  orders the steps. With tile.reg (forward, one row per thread, small H) each
+//                  thread keeps its k-slice of W_hh in registers instead of shared memory: the
+//                  dot product then reads only h from shared memory (the B = 1 latency case).
 //   kModeStep:     fallback when the grid cannot be co-resident: the host launches one step per
 //                  kernel (stream order replaces the grid barrier).
 // Steps past the longest sequence (t >= t_loop) carry no work and are filled without barriers.
@@ -54,7 +58,23 @@ struct RecTile {
   int nbg;   ///< row groups: kRecThreads / (nj * ks)
   int ld;    ///< shared-memory row stride in elements (padded against bank conflicts)
   int mode;  ///< RecMode
+  int reg;   ///< 1: the forward's W_hh slices in registers (kModeResident, rb == 1); else 0
 };
+
+/// 32-bit registers per thread that hold W_hh in the register-resident forward, and the k
+/// values of one dot product a thread can hold for G gates of `elem` bytes (KR of the kernel):
+/// the tile qualifies when ceil(H / ks) <= reg_slice(G, elem).
+constexpr int kWRegs = 64;
+__host__ __device__ constexpr int reg_slice(int G, int elem) { return kWRegs * 4 / (G * elem); }
+
+/// Elements of dynamic shared memory of a recurrent block: the W_hh slice (unless it is in
+/// registers) and the tile's state rows (twice in the resident mode: the steps alternate).
+/// K: dot length (forward H, backward G * H); cpt: W rows per unit (forward G, backward 1).
+__host__ __device__ constexpr int64_t rec_smem_elems(int cpt, int nj, int nbg, int rb, int ld,
+                                                     int mode, int reg) {
+  return (int64_t(reg ? 0 : cpt * nj) + int64_t(nbg) * rb * (mode == kModeResident ? 2 : 1)) *
+         ld;
+}
 
 template <class T>
 struct FwdArgs {
@@ -95,10 +115,20 @@ struct BwdArgs {
   int H, act, t_loop;
 };
 
+/// Sums acc over the ks lanes of a group with shuffles (every lane ends with the total). Every
+/// thread of the block must call it (the shuffles use the full warp mask).
+template <class T, int CPT, int RB>
+__device__ __forceinline__ void lane_sum(int ks, T (&acc)[CPT][RB]) {
+  for (int off = ks >> 1; off > 0; off >>= 1)
+#pragma unroll
+    for (int c = 0; c < CPT; ++c)
+#pragma unroll
+      for (int i = 0; i < RB; ++i) acc[c][i] += __shfl_xor_sync(0xffffffffu, acc[c][i], off);
+}
+
 /// acc[c][i] = sum_k Ws[(c * nj + jj) * ld + k] * Vs[(bg + nbg * i) * ld + k], summed over the
-/// ks lanes of the group (every lane ends with the total). Every thread of the block must call
-/// it (the shuffles use the full warp mask). Banks: the plan pads ld to ld % 32 == ks % 32, so
-/// the lanes of a warp (kk fastest, then jj or bg) read 32 distinct banks or the same word.
+/// ks lanes of the group (lane_sum). Banks: the plan pads ld to ld % 32 == ks % 32, so the
+/// lanes of a warp (kk fastest, then jj or bg) read 32 distinct banks or the same word.
 template <class T, int CPT, int RB>
 __device__ __forceinline__ void tile_dot(const T* __restrict__ Ws, const T* __restrict__ Vs,
                                          int K, const RecTile& tl, int kk, int jj, int bg,
@@ -122,11 +152,34 @@ __device__ __forceinline__ void tile_dot(const T* __restrict__ Ws, const T* __re
 #pragma unroll
       for (int i = 0; i < RB; ++i) acc[c][i] = fma(wv[c], hv[i], acc[c][i]);
   }
-  for (int off = tl.ks >> 1; off > 0; off >>= 1)
+  lane_sum(tl.ks, acc);
+}
+
+/// tile_dot with the thread's W values in registers: Wr[c][s] = W row c at k = kk + s * ks
+/// (zero past K), so only the state vectors are read from shared memory.
+template <class T, int CPT, int RB, int KR>
+__device__ __forceinline__ void tile_dot_reg(const T (&Wr)[CPT][KR], const T* __restrict__ Vs,
+                                             int K, const RecTile& tl, int kk, int bg,
+                                             T (&acc)[CPT][RB]) {
+#pragma unroll
+  for (int c = 0; c < CPT; ++c)
+#pragma unroll
+    for (int i = 0; i < RB; ++i) acc[c][i] = T(0);
+  const T* v = Vs + bg * tl.ld;
+  const int vstep = tl.nbg * tl.ld;
+#pragma unroll
+  for (int s = 0; s < KR; ++s) {
+    const int k = kk + s * tl.ks;
+    if (k >= K) break;  // the plan guarantees ceil(K / ks) <= KR
+    T hv[RB];
+#pragma unroll
+    for (int i = 0; i < RB; ++i) hv[i] = v[i * vstep + k];
 #pragma unroll
     for (int c = 0; c < CPT; ++c)
 #pragma unroll
-      for (int i = 0; i < RB; ++i) acc[c][i] += __shfl_xor_sync(0xffffffffu, acc[c][i], off);
+      for (int i = 0; i < RB; ++i) acc[c][i] = fma(Wr[c][s], hv[i], acc[c][i]);
+  }
+  lane_sum(tl.ks, acc);
 }
 
 /// Forward bookkeeping of row b at a step t >= lengths[b] (unit j, owner thread only): zero
@@ -155,13 +208,17 @@ __device__ __forceinline__ void forward_pad(const FwdArgs<T>& a, int64_t b, int 
 
 /// The forward steps [t_begin, t_end) of block (bx, by) of a grid with gy blocks along y (the
 /// launch's blockIdx / gridDim, or a block's place within its scale in the fused launch).
-template <class Cell, class T, int RB>
+/// REG: the register-resident variant (tl.reg; resident mode, every unit in the block).
+template <class Cell, class T, int RB, bool REG>
 __device__ __forceinline__ void recurrent_forward_run(const FwdArgs<T>& a, const RecTile& tl,
                                                       int t_begin, int t_end, int tail,
                                                       unsigned bx, unsigned by, unsigned gy) {
   constexpr int G = Cell::G;
-  T* Ws = dynamic_smem<T>();               // [G * nj][ld]
-  T* Hs = Ws + G * tl.nj * tl.ld;           // [nbg * RB][ld]: h_{t-1} of the tile's rows
+  constexpr int KR = REG ? reg_slice(G, int(sizeof(T))) : 1;
+  T* Ws = dynamic_smem<T>();               // [G * nj][ld] (none with REG)
+  // [nbg * RB][ld]: h_{t-1} of the tile's rows; resident: two such buffers, h_{t-1} in
+  // buffer t & 1 (h0 in buffer 0), step t writes h_t into the other.
+  T* const Hs = REG ? Ws : Ws + G * tl.nj * tl.ld;
   const int H = a.H;
   const int64_t GH = int64_t(G) * H;
   const int kk = threadIdx.x % tl.ks, q = threadIdx.x / tl.ks;
@@ -172,9 +229,20 @@ __device__ __forceinline__ void recurrent_forward_run(const FwdArgs<T>& a, const
   const int64_t ntiles = (a.B + nb - 1) / nb;
   const bool resident = tl.mode == kModeResident;
 
-  for (int e = threadIdx.x; e < G * tl.nj * H; e += kRecThreads) {
-    const int row = e / H, k = e % H, u = j0 + row % tl.nj, g = row / tl.nj;
-    Ws[row * tl.ld + k] = u < H ? a.w_hh[(int64_t(g) * H + u) * H + k] : T(0);
+  T Wr[G][KR];  // REG: W_hh[g * H + j, kk + s * ks]
+  if constexpr (REG) {
+#pragma unroll
+    for (int g = 0; g < G; ++g)
+#pragma unroll
+      for (int s = 0; s < KR; ++s) {
+        const int k = kk + s * tl.ks;
+        Wr[g][s] = j < H && k < H ? a.w_hh[(int64_t(g) * H + j) * H + k] : T(0);
+      }
+  } else {
+    for (int e = threadIdx.x; e < G * tl.nj * H; e += kRecThreads) {
+      const int row = e / H, k = e % H, u = j0 + row % tl.nj, g = row / tl.nj;
+      Ws[row * tl.ld + k] = u < H ? a.w_hh[(int64_t(g) * H + u) * H + k] : T(0);
+    }
   }
   T bi[G], bh[G];
 #pragma unroll
@@ -245,8 +313,11 @@ __device__ __forceinline__ void recurrent_forward_run(const FwdArgs<T>& a, const
               cp[i] = t > 0 ? a.aux[(b * a.T_ + t - 1) * H + j] : (a.c0 ? a.c0[b * H + j] : T(0));
         }
       }
-      // Barrier: Ws is complete, and every thread is done with Hs from the previous tile/step.
+      // Barrier: Ws is complete, every thread is done with Hs from the previous tile / step
+      // (resident: with the buffer this step writes) and the previous step's h is written.
       const bool active = __syncthreads_or(mine);
+      T* const Hc = resident ? Hs + (t & 1) * nb * tl.ld : Hs;  // h_{t-1}
+      T* const Hn = Hs + ((t + 1) & 1) * nb * tl.ld;            // resident: h_t
       T acc[G][RB];
       if (active) {  // block-uniform
         if (!resident || t == 0) {
@@ -258,12 +329,12 @@ __device__ __forceinline__ void recurrent_forward_run(const FwdArgs<T>& a, const
               if (t == 0) v = a.h0 ? a.h0[b * H + k] : T(0);
               else v = __ldcg(a.hprev + (b * a.T_ + t) * H + k);  // other blocks wrote it
             }
-            Hs[r * tl.ld + k] = v;
+            Hc[r * tl.ld + k] = v;
           }
           __syncthreads();
         }
-        tile_dot<T, G, RB>(Ws, Hs, H, tl, kk, jj, bg, acc);
-        if (resident) __syncthreads();  // all dot reads of Hs before the owners overwrite it
+        if constexpr (REG) tile_dot_reg<T, G, RB, KR>(Wr, Hc, H, tl, kk, bg, acc);
+        else tile_dot<T, G, RB>(Ws, Hc, H, tl, kk, jj, bg, acc);
       } else {
 #pragma unroll
         for (int g = 0; g < G; ++g)
@@ -283,7 +354,7 @@ __device__ __forceinline__ void recurrent_forward_run(const FwdArgs<T>& a, const
         T hg[G], act[G], h, c, auxv;
 #pragma unroll
         for (int g = 0; g < G; ++g) hg[g] = acc[g][i] + bh[g];
-        const T hp = Hs[r * tl.ld + j];
+        const T hp = Hc[r * tl.ld + j];
         Cell::forward(pre[i], hg, hp, cp[i], act, h, c, auxv, a.act);
 #pragma unroll
         for (int g = 0; g < G; ++g) a.gates[o * GH + int64_t(g) * H + j] = act[g];
@@ -296,7 +367,7 @@ __device__ __forceinline__ void recurrent_forward_run(const FwdArgs<T>& a, const
           if constexpr (Cell::kHasC) a.c_n[b * H + j] = c;
         }
         if constexpr (Cell::kHasC) creg[i] = c;
-        if (resident) Hs[r * tl.ld + j] = h;  // read by the next step after its barrier
+        if (resident) Hn[r * tl.ld + j] = h;  // read by the next step after its barrier
       }
     }
     if (tl.mode == kModeGrid && t + 1 < t_end) cooperative_groups::this_grid().sync();
@@ -313,12 +384,12 @@ __device__ __forceinline__ void recurrent_forward_run(const FwdArgs<T>& a, const
   }
 }
 
-template <class Cell, class T, int RB>
+template <class Cell, class T, int RB, bool REG = false>
 __global__ void __launch_bounds__(kRecThreads)
     recurrent_forward_kernel(const FwdArgs<T> a, const RecTile tl, int t_begin, int t_end,
                              int tail) {
-  recurrent_forward_run<Cell, T, RB>(a, tl, t_begin, t_end, tail, blockIdx.x, blockIdx.y,
-                                     gridDim.y);
+  recurrent_forward_run<Cell, T, RB, REG>(a, tl, t_begin, t_end, tail, blockIdx.x, blockIdx.y,
+                                          gridDim.y);
 }
 
 /// Several independent recurrences (the scales of a multi-scale layer) in ONE launch: scale s
@@ -342,12 +413,12 @@ struct Fused {
   }
 };
 
-template <class Cell, class T, int RB>
+template <class Cell, class T, int RB, bool REG = false>
 __global__ void __launch_bounds__(kRecThreads)
     recurrent_forward_many_kernel(const Fused<FwdArgs<T>> m) {
   const int s = m.scale_of(blockIdx.y);
-  recurrent_forward_run<Cell, T, RB>(m.a[s], m.tl[s], 0, m.a[s].t_loop, 1, 0,
-                                     blockIdx.y - m.y0[s], m.y0[s + 1] - m.y0[s]);
+  recurrent_forward_run<Cell, T, RB, REG>(m.a[s], m.tl[s], 0, m.a[s].t_loop, 1, 0,
+                                          blockIdx.y - m.y0[s], m.y0[s + 1] - m.y0[s]);
 }
 
 }  // namespace cuda

@@ -66,24 +66,33 @@ struct Candidate {
   double cost;
 };
 
-// Evaluates one tile; returns false when it does not fit.
+// Evaluates one tile (reg: the forward's W_hh in registers, resident tiles with rb == 1 whose
+// dot-product slice fits reg_slice); returns false when it does not fit.
 bool evaluate(const RecProblem& p, const DeviceProps& d, const BlocksPerSm& occupancy, int nj,
-              int ks, int rb, Pref pref, int64_t forced_gy, Candidate* out) {
+              int ks, int rb, bool reg, Pref pref, int64_t forced_gy, Candidate* out) {
   const int K = p.backward ? p.G * p.H : p.H;
   const int cpt = p.backward ? 1 : p.G;
   const int nbg = kRecThreads / (nj * ks);
   const int64_t nb = int64_t(nbg) * rb, tiles = cdiv(p.B, nb), NU = cdiv(p.H, nj);
   const int ld = int(cdiv(K, 32) * 32) + (ks % 32);  // see tile_dot in recurrent_kernels.cuh
-  const size_t smem = size_t(cpt * nj + nb) * size_t(ld) * size_t(p.elem);
+  bool resident = pref == Pref::automatic && NU == 1 && tiles <= kMaxGridY &&
+                  (forced_gy == 0 || forced_gy >= tiles);
+  auto smem_of = [&](bool res) {
+    return size_t(rec_smem_elems(cpt, nj, nbg, rb, ld, res ? kModeResident : kModeGrid, reg)) *
+           size_t(p.elem);
+  };
+  if (resident && smem_of(true) > d.smem_optin) resident = false;  // its second state buffer
+  if (reg && (p.backward || !resident || rb != 1 || cdiv(K, ks) > reg_slice(p.G, p.elem)))
+    return false;
+  const size_t smem = smem_of(resident);
   if (smem > d.smem_optin) return false;
-  const int bps = occupancy(rb, smem);
+  const int bps = occupancy(rb, reg, smem);
   if (bps <= 0) return false;
   const int64_t capacity = int64_t(bps) * d.sms;
 
   int mode;
   int64_t gy;
-  if (pref == Pref::automatic && NU == 1 && tiles <= kMaxGridY &&
-      (forced_gy == 0 || forced_gy >= tiles)) {
+  if (resident) {
     mode = kModeResident;
     gy = tiles;
   } else if (pref != Pref::step && d.cooperative && NU <= capacity) {
@@ -98,7 +107,7 @@ bool evaluate(const RecProblem& p, const DeviceProps& d, const BlocksPerSm& occu
 
   // Cycles per step (see the file comment). Warps per block: kRecThreads / 32.
   const double warps = kRecThreads / 32.0, iters = double(cdiv(K, ks));
-  const double lds = warps * iters * (cpt + rb) + warps * cpt * rb * ilog2(ks);
+  const double lds = warps * iters * ((reg ? 0 : cpt) + rb) + warps * cpt * rb * ilog2(ks);
   const double fill = mode == kModeResident ? 0.0 : warps * double(cdiv(nb * K, kRecThreads));
   const double fma = warps * iters * cpt * rb / 4.0;
   const double thr = std::max(lds + fill, fma);
@@ -110,12 +119,13 @@ bool evaluate(const RecProblem& p, const DeviceProps& d, const BlocksPerSm& occu
                                         : (mode == kModeStep ? 4000.0 : 0.0);
   const double cost = waves * double(cdiv(tiles, gy)) * (thr * per_sm + lat) + sync;
 
-  out->plan = RecPlan{RecTile{nj, ks, nbg, ld, mode}, rb, unsigned(NU), unsigned(gy), smem, tiles};
+  out->plan = RecPlan{RecTile{nj, ks, nbg, ld, mode, reg ? 1 : 0}, rb, unsigned(NU), unsigned(gy),
+                      smem, tiles};
   out->cost = cost;
   return true;
 }
 
-using Key = std::tuple<const void*, int, int64_t, int, std::string, std::string, int>;
+using Key = std::tuple<const void*, int, int64_t, int, std::string, std::string, std::string, int>;
 
 }  // namespace
 
@@ -123,9 +133,12 @@ RecPlan plan_recurrent(const RecProblem& p, const DeviceProps& d, const BlocksPe
                        const void* family, int only_rb) {
   const std::string mode_env = env("CHRONOSCALE_CUDA_RNN_MODE");
   const std::string plan_env = env("CHRONOSCALE_CUDA_RNN_PLAN");
+  const std::string reg_env = env("CHRONOSCALE_CUDA_RNN_REG");
+  CS_CHECK(reg_env.empty() || reg_env == "0" || reg_env == "1", ValueError,
+           "CHRONOSCALE_CUDA_RNN_REG must be '0', '1' or unset, got '", reg_env, "'");
   CS_CHECK(mode_env.empty() || mode_env == "step" || mode_env == "grid", ValueError,
            "CHRONOSCALE_CUDA_RNN_MODE must be 'step', 'grid' or unset, got '", mode_env, "'");
-  const Key key{family, d.device, p.B, p.H, mode_env, plan_env, only_rb};
+  const Key key{family, d.device, p.B, p.H, mode_env, plan_env, reg_env, only_rb};
   static std::mutex mu;
   static std::map<Key, RecPlan> cache;
   {
@@ -147,11 +160,14 @@ RecPlan plan_recurrent(const RecProblem& p, const DeviceProps& d, const BlocksPe
       for (int ks = 1; ks <= 32 && nj * ks <= kRecThreads; ks *= 2) {
         if (f.ks && ks != f.ks) continue;
         if (!f.ks && ks > 1 && ks > K) continue;  // idle lanes
-        Candidate c;
-        if (!evaluate(p, d, occupancy, nj, ks, rb, pref, f.gy, &c)) continue;
-        if (!found || c.cost < best.cost) {
-          best = c;
-          found = true;
+        for (bool reg : {false, true}) {
+          if (reg && (p.backward || reg_env == "0")) continue;
+          Candidate c;
+          if (!evaluate(p, d, occupancy, nj, ks, rb, reg, pref, f.gy, &c)) continue;
+          if (!found || c.cost < best.cost) {
+            best = c;
+            found = true;
+          }
         }
       }
     }

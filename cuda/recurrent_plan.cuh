@@ -7,6 +7,7 @@
 //   CHRONOSCALE_CUDA_RNN_MODE=step   one launch per step (the fallback path)
 //   CHRONOSCALE_CUDA_RNN_MODE=grid   never the resident mode (cooperative when it fits)
 //   CHRONOSCALE_CUDA_RNN_PLAN=nj,ks,rb[,gy]   force a tile (and cap gridDim.y)
+//   CHRONOSCALE_CUDA_RNN_REG=0       never keep W_hh in registers (the forward's small-H plans)
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -37,8 +38,13 @@ struct RecProblem {
   int H;
 };
 
-/// Blocks of the kernel for `rb` that fit on one multiprocessor with `smem` bytes (0: none).
-using BlocksPerSm = std::function<int(int rb, size_t smem)>;
+/// Blocks of the kernel for `rb` (`reg`: its register-resident variant) that fit on one
+/// multiprocessor with `smem` bytes (0: none).
+using BlocksPerSm = std::function<int(int rb, bool reg, size_t smem)>;
+
+/// A kernel family's launch handles: the kernel for `rb` rows per thread (`reg`: W_hh in
+/// registers; only forward kernels with rb == 1 have that variant).
+using KernelOf = const void* (*)(int rb, bool reg);
 
 /// The plan for `p` on device `d`; `family` identifies the kernel set (cache key). Throws
 /// Unsupported when no tile fits (hidden size too large for shared memory). `only_rb` > 0: the
@@ -58,18 +64,18 @@ void allow_max_smem(const void* func, const DeviceProps& d);
 /// any other failure.
 bool launch_recurrent(const void* func, const RecPlan& plan, void** args, cudaStream_t stream);
 
-/// plan_recurrent with the occupancy of the kernels `kernel_of(rb)`.
-template <class KernelOf>
-RecPlan plan_for(const RecProblem& p, const DeviceProps& d, KernelOf kernel_of, int only_rb = 0) {
-  const BlocksPerSm occupancy = [&](int rb, size_t smem) {
-    const void* f = kernel_of(rb);
+/// plan_recurrent with the occupancy of the kernels `kernel_of(rb, reg)`.
+inline RecPlan plan_for(const RecProblem& p, const DeviceProps& d, KernelOf kernel_of,
+                        int only_rb = 0) {
+  const BlocksPerSm occupancy = [&](int rb, bool reg, size_t smem) {
+    const void* f = kernel_of(rb, reg);
     allow_max_smem(f, d);
     int n = 0;
     CS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, f, kRecThreads, smem));
     return n;
   };
-  const RecPlan plan = plan_recurrent(p, d, occupancy, kernel_of(1), only_rb);
-  allow_max_smem(kernel_of(plan.rb), d);  // a cached plan skipped the occupancy calls
+  const RecPlan plan = plan_recurrent(p, d, occupancy, kernel_of(1, false), only_rb);
+  allow_max_smem(kernel_of(plan.rb, plan.tile.reg), d);  // a cached plan skipped the queries
   return plan;
 }
 
@@ -77,10 +83,10 @@ RecPlan plan_for(const RecProblem& p, const DeviceProps& d, KernelOf kernel_of, 
 struct Planned {
   RecProblem prob{};
   DeviceProps props{};
-  const void* (*kernel_of)(int rb) = nullptr;
+  KernelOf kernel_of = nullptr;
   RecPlan plan{};
 
-  void make(const RecProblem& p, const DeviceProps& d, const void* (*kernels)(int rb)) {
+  void make(const RecProblem& p, const DeviceProps& d, KernelOf kernels) {
     prob = p;
     props = d;
     kernel_of = kernels;
@@ -100,12 +106,13 @@ struct Planned {
 bool fuse_recurrences();
 
 /// Whether several prepared recurrences (Planned, with `a.t_loop`) can share one fused launch:
-/// every plan resident with the same rows per thread, and all their blocks co-resident on the
-/// device (`capacity(rb, smem)`: blocks of the fused kernel that fit at once). Otherwise blocks
-/// of the short recurrences would queue behind the long one's, which is slower than one launch
-/// after the other. Plans with another rb are re-planned with the rb of the recurrence that
-/// runs the most steps; they replace the plans only when the launch is fused. Returns that rb,
-/// or 0 (every plan as it was).
+/// every plan resident with the same rows per thread and W_hh placement (tile.reg), and all
+/// their blocks co-resident on the device (`capacity(rb, reg, smem)`: blocks of the fused kernel
+/// that fit at once). Otherwise blocks of the short recurrences would queue behind the long
+/// one's, which is slower than one launch after the other. Plans with another rb are re-planned
+/// with the rb of the recurrence that runs the most steps; they replace the plans only when the
+/// launch is fused. Returns that rb, or 0 (every plan as it was); the fused kernel is then the
+/// one for (rb, preps[0]->plan.tile.reg).
 template <class Preps, class Capacity>
 int fused_rb(Preps& preps, Capacity capacity) {
   if (preps.size() < 2 || preps.size() > size_t(kMaxFused) || !fuse_recurrences()) return 0;
@@ -113,18 +120,18 @@ int fused_rb(Preps& preps, Capacity capacity) {
   for (size_t i = 1; i < preps.size(); ++i)
     if (preps[i]->a.t_loop > preps[lead]->a.t_loop) lead = i;
   if (preps[lead]->plan.tile.mode != kModeResident) return 0;
-  const int rb = preps[lead]->plan.rb;
+  const int rb = preps[lead]->plan.rb, reg = preps[lead]->plan.tile.reg;
   int64_t blocks = 0;
   size_t smem = 0;
   std::vector<RecPlan> plans;
   for (const auto& p : preps) {
     plans.push_back(p->plan.rb == rb ? p->plan : p->plan_with(rb));
     const RecPlan& q = plans.back();
-    if (q.tile.mode != kModeResident || q.rb != rb) return 0;
+    if (q.tile.mode != kModeResident || q.rb != rb || q.tile.reg != reg) return 0;
     blocks += q.gy;
     smem = std::max(smem, q.smem);
   }
-  if (blocks > 65535 || blocks > capacity(rb, smem)) return 0;
+  if (blocks > 65535 || blocks > capacity(rb, reg != 0, smem)) return 0;
   for (size_t i = 0; i < preps.size(); ++i) preps[i]->plan = plans[i];
   return rb;
 }
@@ -155,6 +162,9 @@ void launch_fused(const void* func, const Preps& preps, const DeviceProps& d, cu
    : (rb) == 2 ? reinterpret_cast<const void*>(&name<CellD, T, 2>)                   \
    : (rb) == 4 ? reinterpret_cast<const void*>(&name<CellD, T, 4>)                   \
                : reinterpret_cast<const void*>(&name<CellD, T, 8>))
+/// The same with the register-resident variant name<CellD, T, 1, true> when `reg`.
+#define CS_REC_KERNEL_REG(name, rb, reg)                                             \
+  ((reg) ? reinterpret_cast<const void*>(&name<CellD, T, 1, true>) : CS_REC_KERNEL(name, rb))
 
 /// Blocks of `func` (kRecThreads threads, `smem` bytes) that fit on the device at once.
 inline int64_t coresident_blocks(const void* func, size_t smem, const DeviceProps& d) {

@@ -62,10 +62,11 @@ def timed(fn, cp, min_reps=5, max_reps=30, target_s=0.6):
     return float(np.median(out)), float(np.min(out)), reps
 
 
-def kernel_time_us(fn, cp, torch, n=20):
+def kernel_time_us(fn, cp, torch, n=20, top=None):
     """Sum of the CUDA kernel and memcpy durations per call of fn(), from CUPTI through the torch
     profiler (it sees every kernel of the process, ours included), or None without torch.
-    Unlike events around a call, this leaves out the host's time to queue the work."""
+    Unlike events around a call, this leaves out the host's time to queue the work. ``top``: a
+    list that gets the four longest kernels as ``[microseconds per call, name]``."""
     if torch is None:
         return None
     try:
@@ -77,10 +78,15 @@ def kernel_time_us(fn, cp, torch, n=20):
             for _ in range(n):
                 fn()
             cp.cuda.Device().synchronize()
-        total = 0.0
+        total, rows = 0.0, []
         for e in prof.key_averages():
             t = getattr(e, "self_device_time_total", None)
-            total += t if t is not None else getattr(e, "self_cuda_time_total", 0.0)
+            t = t if t is not None else getattr(e, "self_cuda_time_total", 0.0)
+            total += t
+            if t > 0:
+                rows.append([t / n, e.key[:90]])
+        if top is not None:
+            top.extend(sorted(rows, reverse=True)[:4])
         return total / n
     except Exception as e:  # profiler unavailable: report, do not fail the benchmark
         print(f"(kernel timing unavailable: {e})")
@@ -200,8 +206,17 @@ def main():
             fwd()
         cp.cuda.Device().synchronize()
         wall_us = (time.perf_counter() - t0) / n * 1e6
-        row = {"H": H, "ours_gpu_us": gpu_ms * 1e3, "ours_wall_us": wall_us}
-        row["ours_kernels_us"] = kernel_time_us(fwd, cp, torch)
+        row = {"H": H, "ours_gpu_us": gpu_ms * 1e3, "ours_wall_us": wall_us, "ours_top": []}
+        row["ours_kernels_us"] = kernel_time_us(fwd, cp, torch, top=row["ours_top"])
+        # The same call with W_hh kept in shared memory (CHRONOSCALE_CUDA_RNN_REG=0): the A/B of
+        # the register-resident forward, which the planner picks for small H.
+        os.environ["CHRONOSCALE_CUDA_RNN_REG"] = "0"
+        try:
+            smem_ms = timed(fwd, cp, min_reps=50, max_reps=200, target_s=0.2)[0]
+            row["ours_smem_gpu_us"] = smem_ms * 1e3
+            row["ours_smem_kernels_us"] = kernel_time_us(fwd, cp, torch)
+        finally:
+            del os.environ["CHRONOSCALE_CUDA_RNN_REG"]
         if torch is not None:
             tf, _ = torch_step("lstm", 1, 50, args.input, H, torch)
             row["torch_gpu_us"] = timed(tf, cp, min_reps=50, max_reps=200, target_s=0.2)[0] * 1e3
@@ -277,8 +292,12 @@ def print_summary(results):
         diff = m["parity_lstm_vs_torch_fp32"]
         print(f"LSTM output vs torch (fp32, copied weights): rel. diff {diff:.1e}")
     print("B=1 T=50 LSTM forward latency, us (events: call on an idle GPU incl. host queueing;")
-    print("  wall: synchronous call; kernels: sum of GPU kernel durations per call, CUPTI)")
-    print("     H  ours-events  ours-wall  ours-kernels  torch-events  torch-kernels")
+    print("  wall: synchronous call; kernels: sum of GPU kernel durations per call, CUPTI;")
+    print("  smem: W_hh in shared memory, CHRONOSCALE_CUDA_RNN_REG=0)")
+    print(
+        "     H  ours-events  ours-wall  ours-kernels  smem-events  smem-kernels"
+        "  torch-events  torch-kernels"
+    )
 
     def num(v):
         return float("nan") if v is None else v
@@ -286,9 +305,12 @@ def print_summary(results):
     for r in results["latency_b1_t50"]:
         print(
             f"  {r['H']:4d} {r['ours_gpu_us']:12.1f} {r['ours_wall_us']:10.1f}"
-            f" {num(r.get('ours_kernels_us')):13.1f} {num(r.get('torch_gpu_us')):13.1f}"
+            f" {num(r.get('ours_kernels_us')):13.1f} {num(r.get('ours_smem_gpu_us')):12.1f}"
+            f" {num(r.get('ours_smem_kernels_us')):13.1f} {num(r.get('torch_gpu_us')):13.1f}"
             f" {num(r.get('torch_kernels_us')):14.1f}"
         )
+        for us, name in r.get("ours_top", [])[:3]:
+            print(f"        {us:8.1f} us  {name}")
     print("training step (fwd+bwd) medians, ms; speedup = torch / ours:")
     for r in results["train_step"]:
         print("  " + fmt_row(r))

@@ -37,6 +37,7 @@ struct EmuRec {
   int64_t B, T;
   int H;
   int nj, ks, rb, mode, gy;  // tile and grid; kModeResident needs gy == number of tiles
+  int reg;                   // forward: W_hh in registers (kModeResident, rb == 1)
   uint32_t seed;             // scheduling order
   const int64_t* len;
   const void *w_hh, *b_ih, *b_hh, *h0, *c0;
@@ -60,10 +61,10 @@ int64_t t_loop_of(const EmuRec& r) {
 
 RecTile tile_of(const EmuRec& r, int K) {
   const int ld = (K + 31) / 32 * 32 + r.ks % 32;
-  return RecTile{r.nj, r.ks, kRecThreads / (r.nj * r.ks), ld, r.mode};
+  return RecTile{r.nj, r.ks, kRecThreads / (r.nj * r.ks), ld, r.mode, r.reg};
 }
 
-template <class CellD, class T, int RB>
+template <class CellD, class T, int RB, bool REG = false>
 void forward_rb(const EmuRec& r) {
   const bool has_c = CellD::kHasC;
   const FwdArgs<T> a{static_cast<const T*>(r.w_hh), static_cast<const T*>(r.b_ih),
@@ -74,12 +75,13 @@ void forward_rb(const EmuRec& r) {
                      static_cast<T*>(r.h_n), has_c ? static_cast<T*>(r.c_n) : nullptr, r.B, r.T,
                      r.H, r.cell, int(t_loop_of(r))};
   const RecTile tl = tile_of(r, r.H);
-  const size_t smem = size_t(CellD::G * tl.nj + tl.nbg * RB) * tl.ld * sizeof(T);
+  const size_t smem =
+      size_t(rec_smem_elems(CellD::G, tl.nj, tl.nbg, RB, tl.ld, tl.mode, tl.reg)) * sizeof(T);
   const dim3 grid((r.H + r.nj - 1) / r.nj, r.gy);
   uint32_t seed = r.seed;
   auto go = [&](int t0, int t1, int tail) {
     emu::launch(grid, dim3(kRecThreads), smem, tl.mode == kModeGrid, seed++,
-                [&] { recurrent_forward_kernel<CellD, T, RB>(a, tl, t0, t1, tail); });
+                [&] { recurrent_forward_kernel<CellD, T, RB, REG>(a, tl, t0, t1, tail); });
   };
   if (tl.mode == kModeStep)
     for (int t = 0; t < a.t_loop; ++t) go(t, t + 1, t + 1 == a.t_loop);
@@ -102,7 +104,7 @@ void backward_rb(const EmuRec& r) {
                      dc.data(), static_cast<T*>(r.dh0), dc0, r.B, r.T, r.H, r.cell,
                      int(t_loop_of(r))};
   const RecTile tl = tile_of(r, CellD::G * r.H);
-  const size_t smem = size_t(tl.nj + tl.nbg * RB) * tl.ld * sizeof(T);
+  const size_t smem = size_t(rec_smem_elems(1, tl.nj, tl.nbg, RB, tl.ld, tl.mode, 0)) * sizeof(T);
   const dim3 grid((r.H + r.nj - 1) / r.nj, r.gy);
   const int t_last = (r.dh0 || dc0) ? -1 : 0;
   uint32_t seed = r.seed;
@@ -118,6 +120,12 @@ void backward_rb(const EmuRec& r) {
 
 template <class CellD, class T>
 void dispatch(const EmuRec& r, bool backward) {
+  if (r.reg) {
+    constexpr int KR = reg_slice(CellD::G, int(sizeof(T)));
+    if (backward || r.rb != 1 || r.mode != kModeResident || r.H > KR * r.ks || r.nj < r.H)
+      throw std::runtime_error("reg needs a resident forward tile with rb 1 and H <= KR * ks");
+    return forward_rb<CellD, T, 1, true>(r);
+  }
   switch (r.rb) {
     case 1: return backward ? backward_rb<CellD, T, 1>(r) : forward_rb<CellD, T, 1>(r);
     case 2: return backward ? backward_rb<CellD, T, 2>(r) : forward_rb<CellD, T, 2>(r);
@@ -220,7 +228,8 @@ int emu_colsum(int is_double, const void* A, int64_t rows, int64_t cols, int64_t
 
 /// The planner's choice for an H100-like device (sms multiprocessors, smem_optin bytes, 228 KiB
 /// per multiprocessor, 64 Ki registers, 2048 threads); regs[rb index] = registers per thread of
-/// the kernel with rb rows (1, 2, 4, 8). out = {nj, ks, rb, nbg, ld, mode, gx, gy}, out_smem.
+/// the kernel with rb rows (1, 2, 4, 8), regs[4] of the register-resident forward (rb 1).
+/// out = {nj, ks, rb, nbg, ld, mode, gx, gy, reg}, out_smem.
 int emu_plan(int backward, int G, int elem, int64_t B, int H, int sms, int64_t smem_optin,
              int cooperative, const int* regs, int* out, int64_t* out_smem) {
   try {
@@ -229,8 +238,8 @@ int emu_plan(int backward, int G, int elem, int64_t B, int H, int sms, int64_t s
     d.sms = sms;
     d.smem_optin = size_t(smem_optin);
     d.cooperative = cooperative != 0;
-    const BlocksPerSm occ = [&](int rb, size_t smem) {
-      const int idx = rb == 1 ? 0 : rb == 2 ? 1 : rb == 4 ? 2 : 3;
+    const BlocksPerSm occ = [&](int rb, bool reg, size_t smem) {
+      const int idx = reg ? 4 : rb == 1 ? 0 : rb == 2 ? 1 : rb == 4 ? 2 : 3;
       const int by_threads = 2048 / kRecThreads;
       const int by_smem = int((228 << 10) / (smem + 1024));
       const int by_regs = 65536 / (regs[idx] * kRecThreads);
@@ -239,9 +248,9 @@ int emu_plan(int backward, int G, int elem, int64_t B, int H, int sms, int64_t s
     static int family_tag;
     const RecPlan p = plan_recurrent(RecProblem{backward != 0, G, elem, B, H}, d, occ,
                                      &family_tag + (backward ? 1 : 0) + 2 * G + 16 * elem);
-    const int v[8] = {p.tile.nj, p.tile.ks, p.rb, p.tile.nbg, p.tile.ld, p.tile.mode,
-                      int(p.gx), int(p.gy)};
-    for (int i = 0; i < 8; ++i) out[i] = v[i];
+    const int v[9] = {p.tile.nj, p.tile.ks, p.rb, p.tile.nbg, p.tile.ld, p.tile.mode,
+                      int(p.gx), int(p.gy), p.tile.reg};
+    for (int i = 0; i < 9; ++i) out[i] = v[i];
     *out_smem = int64_t(p.smem);
     return 0;
   } catch (const std::exception& e) {

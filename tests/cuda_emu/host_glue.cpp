@@ -59,8 +59,32 @@ void register_rb() {
       };
 }
 
+// The register-resident forward variants (rb == 1 only).
+template <class CellD, class T>
+void register_reg() {
+  auto& reg = emu::kernel_registry();
+  reg[reinterpret_cast<const void*>(&recurrent_forward_kernel<CellD, T, 1, true>)] =
+      [](void** args, dim3 g, dim3 b, size_t smem, bool coop) {
+        const auto a = *static_cast<FwdArgs<T>*>(args[0]);
+        const auto tl = *static_cast<RecTile*>(args[1]);
+        const int t0 = *static_cast<int*>(args[2]), t1 = *static_cast<int*>(args[3]),
+                  tail = *static_cast<int*>(args[4]);
+        ++emu::device().reg_launches;
+        emu::launch(g, b, smem, coop, emu::device().seed++,
+                    [&] { recurrent_forward_kernel<CellD, T, 1, true>(a, tl, t0, t1, tail); });
+      };
+  reg[reinterpret_cast<const void*>(&recurrent_forward_many_kernel<CellD, T, 1, true>)] =
+      [](void** args, dim3 g, dim3 b, size_t smem, bool coop) {
+        const auto m = *static_cast<Fused<FwdArgs<T>>*>(args[0]);
+        ++emu::device().reg_launches;
+        emu::launch(g, b, smem, coop, emu::device().seed++,
+                    [&] { recurrent_forward_many_kernel<CellD, T, 1, true>(m); });
+      };
+}
+
 template <class CellD, class T>
 void register_cell() {
+  register_reg<CellD, T>();
   register_rb<CellD, T, 1>();
   register_rb<CellD, T, 2>();
   register_rb<CellD, T, 4>();
@@ -95,6 +119,7 @@ struct EmuFull {
   int sms, refuse_cooperative_launch;
   uint32_t seed;
   int launches, cooperative_launches;  // out
+  int reg_launches;                    // out: of them, register-resident forward kernels
 };
 
 const char* emu_glue_error() { return g_glue_error.c_str(); }
@@ -183,7 +208,7 @@ void setup_device(const EmuFull* f) {
   dev.sms = f->sms;
   dev.refuse_cooperative_launch = f->refuse_cooperative_launch != 0;
   dev.seed = f->seed;
-  dev.launches = dev.cooperative_launches = 0;
+  dev.launches = dev.cooperative_launches = dev.reg_launches = 0;
 }
 
 }  // namespace
@@ -203,6 +228,7 @@ int emu_full(EmuFull* f) {
     }
     f->launches = emu::device().launches;
     f->cooperative_launches = emu::device().cooperative_launches;
+    f->reg_launches = emu::device().reg_launches;
     return 0;
   } catch (const std::exception& e) {
     g_glue_error = e.what();
@@ -230,6 +256,7 @@ int emu_full_many(EmuFull* fs, int n) {
     else recurrent_forward_many<float>(all[0].cell, d, in, out, nullptr);
     fs[0].launches = emu::device().launches;
     fs[0].cooperative_launches = emu::device().cooperative_launches;
+    fs[0].reg_launches = emu::device().reg_launches;
     emu::device().launches = emu::device().cooperative_launches = 0;
     RecurrentBackwardMany w;
     for (const FullArgs& a : all) {

@@ -135,6 +135,18 @@ def test_every_launch_mode(rng, monkeypatch, cell, mode, plan):
     run_and_compare(rng, cell, 12, 11, 5, 40, lengths=lengths)
 
 
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("reg", ["", "0"])
+def test_register_resident_forward(rng, monkeypatch, cell, reg):
+    """B = 1 and B = 3 with H <= 64: the planner keeps the forward's W_hh in registers (the
+    latency case) unless CHRONOSCALE_CUDA_RNN_REG=0; both equal the CPU, gradients included."""
+    monkeypatch.setenv("CHRONOSCALE_CUDA_RNN_REG", reg)
+    monkeypatch.delenv("CHRONOSCALE_CUDA_RNN_MODE", raising=False)
+    monkeypatch.delenv("CHRONOSCALE_CUDA_RNN_PLAN", raising=False)
+    run_and_compare(rng, cell, 1, 23, 9, 64)
+    run_and_compare(rng, cell, 3, 17, 5, 29, lengths=np.array([17, 0, 6]))
+
+
 def test_bad_plan_override_raises(rng, monkeypatch):
     monkeypatch.setenv("CHRONOSCALE_CUDA_RNN_PLAN", "3,1,1")
     p = to_gpu(make(rng, "gru", 2, 3, 4, 5, np.float32))

@@ -40,6 +40,7 @@ class EmuRec(ctypes.Structure):
         ("rb", ctypes.c_int),
         ("mode", ctypes.c_int),
         ("gy", ctypes.c_int),
+        ("reg", ctypes.c_int),
         ("seed", ctypes.c_uint32),
         ("len", P),
         *[(n, P) for n in ("w_hh", "b_ih", "b_hh", "h0", "c0")],
@@ -63,6 +64,7 @@ class EmuFull(ctypes.Structure):
         ("seed", ctypes.c_uint32),
         ("launches", ctypes.c_int),
         ("cooperative_launches", ctypes.c_int),
+        ("reg_launches", ctypes.c_int),
     ]
 
 
@@ -120,7 +122,7 @@ def tiles(B, nj, ks, rb):
 
 def emulate(h, cell, p, lengths, plan, seed, dy, dh_n, dc_n):
     """Forward and backward through the emulated kernels; the GEMMs in NumPy."""
-    nj, ks, rb, mode, gy = plan
+    nj, ks, rb, mode, gy, *reg = plan
     x = p["x"]
     B, T, I = x.shape
     GH, H = p["w_hh"].shape
@@ -138,7 +140,8 @@ def emulate(h, cell, p, lengths, plan, seed, dy, dh_n, dc_n):
         ]
     }
     lens = None if lengths is None else np.ascontiguousarray(lengths, dtype=np.int64)
-    r = EmuRec(CELL_IDS[cell], int(dt == np.float64), B, T, H, nj, ks, rb, mode, gy, seed)
+    reg = reg[0] if reg else 0
+    r = EmuRec(CELL_IDS[cell], int(dt == np.float64), B, T, H, nj, ks, rb, mode, gy, reg, seed)
     r.len = _ptr(lens)
     for k in ("w_hh", "b_ih", "b_hh", "h0", "c0"):
         setattr(r, k, _ptr(p[k]))
@@ -147,6 +150,7 @@ def emulate(h, cell, p, lengths, plan, seed, dy, dh_n, dc_n):
         setattr(r, k, _ptr(v))
     _check(h, h.emu_recurrent_forward(ctypes.byref(r)))
     fwd = dict(out, gates=gates.copy())
+    r.reg = 0  # the backward keeps W_hh in shared memory
     dgi, dhg = np.full((B, T, GH), nan), np.full((B, T, GH), nan)
     dh0, dc0 = np.full((B, H), nan), np.full((B, H), nan)
     for k, v in (
@@ -246,6 +250,68 @@ def test_tile_shapes(emu, rng, plan):
     compare(emu, rng, "gru", B, T, I, H, (nj, ks, rb, mode, gy))
 
 
+# k values of one dot product a thread of the register-resident forward holds (reg_slice).
+GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_sigmoid": 1, "rnn_relu": 1}
+KR = {(c, e): 256 // (GATES[c] * e) for c in CELLS for e in (4, 8)}
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_register_resident_forward(emu, rng, cell, dtype):
+    """W_hh in registers (resident tiles, one row per thread): full k-slices (H = KR * ks where
+    KR * ks <= 64), a ragged last slice, one batch row (the latency case) and several tiles
+    with random lengths; equal to the CPU (the backward as usual)."""
+    kr = KR[cell, np.dtype(dtype).itemsize]
+    for B, H, nj, ks in [(1, min(kr * 4, 64), 64, 4), (9, 13, 16, 2), (3, 7, 8, 1)]:
+        assert -(-H // ks) <= kr
+        plan = (nj, ks, 1, RESIDENT, tiles(B, nj, ks, 1), 1)
+        compare(emu, rng, cell, B, 6, 3, H, plan, dtype=dtype, seeds=(1, 2))
+
+
+def test_register_resident_planned_and_refused(emu, monkeypatch):
+    """The planner keeps W_hh in registers for the B = 1 LSTM / GRU forward at H = 64 in
+    float32 (never for the backward, never with CHRONOSCALE_CUDA_RNN_REG=0); the harness
+    refuses a tile whose slice would not fit."""
+    for G in (3, 4):
+        q = plan_of(emu, 0, G, 4, 1, 64)
+        assert q["reg"] == 1 and q["mode"] == RESIDENT and q["rb"] == 1
+        assert q["smem"] == 2 * q["nbg"] * q["ld"] * 4  # two h buffers, no W_hh
+        assert plan_of(emu, 1, G, 4, 1, 64)["reg"] == 0
+    assert plan_of(emu, 0, 4, 4, 1, 256)["reg"] == 0  # 4 x 256 / ks words: too many
+    monkeypatch.setenv("CHRONOSCALE_CUDA_RNN_REG", "0")
+    assert plan_of(emu, 0, 4, 4, 1, 64)["reg"] == 0
+    monkeypatch.setenv("CHRONOSCALE_CUDA_RNN_REG", "2")
+    out, smem, r = (ctypes.c_int * 9)(), ctypes.c_int64(), (ctypes.c_int * 5)(64, 80, 128, 170, 128)
+    assert emu.emu_plan(0, 4, 4, 1, 64, 132, 227 << 10, 1, r, out, ctypes.byref(smem)) == 1
+    assert "CHRONOSCALE_CUDA_RNN_REG" in emu.emu_last_error().decode()
+    rng = np.random.default_rng(0)
+    p = make(rng, "lstm", 1, 3, 2, 20, np.float64)  # 20 > KR(8) * ks(2)
+    r = EmuRec(CELL_IDS["lstm"], 1, 1, 3, 20, 32, 2, 1, RESIDENT, 1, 1, 1)
+    r.w_hh = _ptr(p["w_hh"])
+    assert emu.emu_recurrent_forward(ctypes.byref(r)) == 1
+    assert "reg needs" in emu.emu_last_error().decode()
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("reg", ["", "0"])
+def test_host_code_register_resident(emu, rng, monkeypatch, cell, reg):
+    """The host code's own plan for a B = 1 / B = 3 forward with small H keeps W_hh in
+    registers (one launch of that kernel; the backward's plan is unchanged) unless
+    CHRONOSCALE_CUDA_RNN_REG=0; both equal the CPU."""
+    monkeypatch.setenv("CHRONOSCALE_CUDA_RNN_REG", reg)
+    monkeypatch.delenv("CHRONOSCALE_CUDA_RNN_MODE", raising=False)
+    monkeypatch.delenv("CHRONOSCALE_CUDA_RNN_PLAN", raising=False)
+    for B, lengths in [(1, None), (3, np.array([4, 0, 2]))]:
+        p = make(rng, cell, B, 4, 3, 6, np.float64)
+        L = np.full(B, 4) if lengths is None else lengths
+        want, grads_out = reference(rng, cell, p, lengths)
+        f = EmuFull()
+        o, g, _keep = prepare_full(f, cell, p, lengths, *grads_out)
+        assert emu.emu_full(ctypes.byref(f)) == 0, emu.emu_glue_error().decode()
+        compare_full(cell, o, g, want, L, 4)
+        assert f.launches == 2 and f.reg_launches == (0 if reg == "0" else 1)
+
+
 def test_lengths_zero_and_none(emu, rng):
     plan = (4, 4, 1, GRID, 2)
     compare(emu, rng, "lstm", 4, 5, 3, 6, plan, lengths=np.array([0, 5, 0, 2]))
@@ -282,12 +348,15 @@ def test_column_sum(emu, rng, chunks):
     assert rel_error(out, a.sum(0)) < 1e-12
 
 
-def plan_of(h, backward, G, elem, B, H, sms=132, optin=227 << 10, coop=1, regs=(64, 80, 128, 170)):
-    out = (ctypes.c_int * 8)()
+def plan_of(
+    h, backward, G, elem, B, H, sms=132, optin=227 << 10, coop=1, regs=(64, 80, 128, 170, 128)
+):
+    out = (ctypes.c_int * 9)()
     smem = ctypes.c_int64()
-    r = (ctypes.c_int * 4)(*regs)
+    r = (ctypes.c_int * 5)(*regs)
     _check(h, h.emu_plan(backward, G, elem, B, H, sms, optin, coop, r, out, ctypes.byref(smem)))
-    return dict(zip(["nj", "ks", "rb", "nbg", "ld", "mode", "gx", "gy"], out), smem=smem.value)
+    names = ["nj", "ks", "rb", "nbg", "ld", "mode", "gx", "gy", "reg"]
+    return dict(zip(names, out), smem=smem.value)
 
 
 @pytest.mark.parametrize("backward", [0, 1])
@@ -301,7 +370,12 @@ def test_planner_fits_the_device(emu, backward, G):
                 nb = q["nbg"] * q["rb"]
                 assert q["nj"] * q["ks"] * q["nbg"] == 256
                 assert q["ld"] >= K and q["ld"] % 32 == q["ks"] % 32
-                assert q["smem"] == ((1 if backward else G) * q["nj"] + nb) * q["ld"] * elem
+                w_rows = 0 if q["reg"] else (1 if backward else G) * q["nj"]
+                h_rows = nb * (2 if q["mode"] == RESIDENT else 1)  # resident: two buffers
+                assert q["smem"] == (w_rows + h_rows) * q["ld"] * elem
+                if q["reg"]:  # the register-resident forward: its k-slice fits kWRegs words
+                    assert not backward and q["mode"] == RESIDENT and q["rb"] == 1
+                    assert -(-H // q["ks"]) * G * elem <= 64 * 4
                 assert q["smem"] <= 227 << 10
                 assert q["gx"] == -(-H // q["nj"])
                 ntiles = -(-B // nb)
@@ -329,8 +403,15 @@ def prepare_full(f, cell, p, lengths, dy, dh_n, dc_n, sms=2, refuse=0, seed=1):
     g = {"dx": nans(B, T, I), "dw_ih": nans(GH, I), "dw_hh": nans(GH, H), "db_ih": nans(GH)}
     g.update(db_hh=nans(GH), dh0=nans(B, H), dc0=nans(B, H) if cell == "lstm" else None)
     lens = None if lengths is None else np.ascontiguousarray(lengths, dtype=np.int64)
-    for k, v in [("cell", CELL_IDS[cell]), ("is_double", int(dt == np.float64)), ("B", B),
-                 ("T", T), ("I", I), ("H", H), ("len", _ptr(lens))]:
+    for k, v in [
+        ("cell", CELL_IDS[cell]),
+        ("is_double", int(dt == np.float64)),
+        ("B", B),
+        ("T", T),
+        ("I", I),
+        ("H", H),
+        ("len", _ptr(lens)),
+    ]:
         setattr(f, k, v)
     for k, v in [*p.items(), *o.items(), *g.items(), ("dy", dy), ("dh_n", dh_n), ("dc_n", dc_n)]:
         setattr(f, k, _ptr(v))
@@ -399,7 +480,7 @@ def test_host_code_matches_cpu(emu, rng, monkeypatch, cell, mode, plan, refuse):
 
 
 @pytest.mark.parametrize("cell", CELLS)
-@pytest.mark.parametrize("fuse,B", [("", 7), ("0", 7), ("", 3000)])
+@pytest.mark.parametrize("fuse,B", [("", 7), ("0", 7), ("", 3000), ("", 1)])
 def test_fused_scales_match_cpu(emu, rng, monkeypatch, cell, fuse, B):
     """recurrent_forward_many / recurrent_backward_many, the multi-scale driver's path: three
     recurrences with different steps, hidden sizes and lengths (some 0) share ONE launch of the
@@ -417,7 +498,7 @@ def test_fused_scales_match_cpu(emu, rng, monkeypatch, cell, fuse, B):
     for f, (T, H) in zip(fs, [(9, 11), (3, 5), (1, 16)]):
         p = make(rng, cell, B, T, I, H, np.float64)
         lengths = rng.integers(0, T + 1, B)
-        lengths[:2] = [T, 0]
+        lengths[:2] = [T, 0][:B]
         want, grads_out = reference(rng, cell, p, lengths)
         o, g, keep = prepare_full(f, cell, p, lengths, *grads_out)
         runs.append((o, g, want, lengths, T, keep))
@@ -427,6 +508,8 @@ def test_fused_scales_match_cpu(emu, rng, monkeypatch, cell, fuse, B):
     assert fs[0].cooperative_launches == fs[1].cooperative_launches == 0
     fused = fuse != "0" and B < 3000
     assert fs[0].launches == (1 if fused else 3), "the forward launches"
+    if B == 1:  # small H, one row: the fused forward keeps W_hh in registers
+        assert fs[0].reg_launches == 1
     assert fs[1].launches == (1 if fused else 3), "the backward launches"
 
 

@@ -46,6 +46,7 @@ struct Device {
   bool refuse_cooperative_launch = false;  // cudaLaunchCooperativeKernel -> too large
   uint32_t seed = 1;
   int launches = 0, cooperative_launches = 0;
+  int reg_launches = 0;  // of register-resident recurrent kernels (tests/cuda_emu/host_glue.cpp)
 };
 inline Device& device() {
   static Device d;
