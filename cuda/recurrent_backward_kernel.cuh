@@ -105,8 +105,7 @@ __device__ __forceinline__ void recurrent_backward_run(const BwdArgs<T>& a, cons
         }
         tile_dot<T, 1, RB>(Ws, Dc, GH, tl, kk, jj, bg, acc);
       } else {
-#pragma unroll
-        for (int i = 0; i < RB; ++i) acc[0][i] = T(0);
+        zero_acc(acc);
       }
 #pragma unroll
       for (int i = 0; i < RB; ++i) {

@@ -115,6 +115,14 @@ struct BwdArgs {
   int H, act, t_loop;
 };
 
+template <class T, int CPT, int RB>
+__device__ __forceinline__ void zero_acc(T (&acc)[CPT][RB]) {
+#pragma unroll
+  for (int c = 0; c < CPT; ++c)
+#pragma unroll
+    for (int i = 0; i < RB; ++i) acc[c][i] = T(0);
+}
+
 /// Sums acc over the ks lanes of a group with shuffles (every lane ends with the total). Every
 /// thread of the block must call it (the shuffles use the full warp mask).
 template <class T, int CPT, int RB>
@@ -133,10 +141,7 @@ template <class T, int CPT, int RB>
 __device__ __forceinline__ void tile_dot(const T* __restrict__ Ws, const T* __restrict__ Vs,
                                          int K, const RecTile& tl, int kk, int jj, int bg,
                                          T (&acc)[CPT][RB]) {
-#pragma unroll
-  for (int c = 0; c < CPT; ++c)
-#pragma unroll
-    for (int i = 0; i < RB; ++i) acc[c][i] = T(0);
+  zero_acc(acc);
   const T* w = Ws + jj * tl.ld;
   const T* v = Vs + bg * tl.ld;
   const int wstep = tl.nj * tl.ld, vstep = tl.nbg * tl.ld;
@@ -161,10 +166,7 @@ template <class T, int CPT, int RB, int KR>
 __device__ __forceinline__ void tile_dot_reg(const T (&Wr)[CPT][KR], const T* __restrict__ Vs,
                                              int K, const RecTile& tl, int kk, int bg,
                                              T (&acc)[CPT][RB]) {
-#pragma unroll
-  for (int c = 0; c < CPT; ++c)
-#pragma unroll
-    for (int i = 0; i < RB; ++i) acc[c][i] = T(0);
+  zero_acc(acc);
   const T* v = Vs + bg * tl.ld;
   const int vstep = tl.nbg * tl.ld;
 #pragma unroll
@@ -336,10 +338,7 @@ __device__ __forceinline__ void recurrent_forward_run(const FwdArgs<T>& a, const
         if constexpr (REG) tile_dot_reg<T, G, RB, KR>(Wr, Hc, H, tl, kk, bg, acc);
         else tile_dot<T, G, RB>(Ws, Hc, H, tl, kk, jj, bg, acc);
       } else {
-#pragma unroll
-        for (int g = 0; g < G; ++g)
-#pragma unroll
-          for (int i = 0; i < RB; ++i) acc[g][i] = T(0);
+        zero_acc(acc);
       }
 #pragma unroll
       for (int i = 0; i < RB; ++i) {
