@@ -21,6 +21,9 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+from bench_common import host_us, kernel_profile  # noqa: E402
+
 
 def parse():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -63,34 +66,15 @@ def timed(fn, cp, min_reps=5, max_reps=30, target_s=0.6):
 
 
 def kernel_time_us(fn, cp, torch, n=20, top=None):
-    """Sum of the CUDA kernel and memcpy durations per call of fn(), from CUPTI through the torch
-    profiler (it sees every kernel of the process, ours included), or None without torch.
-    Unlike events around a call, this leaves out the host's time to queue the work. ``top``: a
-    list that gets the four longest kernels as ``[microseconds per call, name]``."""
+    """Sum of the CUDA kernel and copy durations per call of fn() (CUPTI, see
+    bench_common.kernel_profile), or None without torch. ``top``: a list that gets the four
+    longest kernels as ``[microseconds per call, name]``."""
     if torch is None:
         return None
-    try:
-        from torch.profiler import ProfilerActivity, profile
-
-        fn()
-        cp.cuda.Device().synchronize()
-        with profile(activities=[ProfilerActivity.CUDA]) as prof:
-            for _ in range(n):
-                fn()
-            cp.cuda.Device().synchronize()
-        total, rows = 0.0, []
-        for e in prof.key_averages():
-            t = getattr(e, "self_device_time_total", None)
-            t = t if t is not None else getattr(e, "self_cuda_time_total", 0.0)
-            total += t
-            if t > 0:
-                rows.append([t / n, e.key[:90]])
-        if top is not None:
-            top.extend(sorted(rows, reverse=True)[:4])
-        return total / n
-    except Exception as e:  # profiler unavailable: report, do not fail the benchmark
-        print(f"(kernel timing unavailable: {e})")
-        return None
+    total, longest = kernel_profile(fn, cp.cuda.Device().synchronize, torch, n)
+    if top is not None:
+        top.extend(longest)
+    return total
 
 
 def ours_step(cell, B, T, I, H, cp, ops):
@@ -208,6 +192,7 @@ def main():
         wall_us = (time.perf_counter() - t0) / n * 1e6
         row = {"H": H, "ours_gpu_us": gpu_ms * 1e3, "ours_wall_us": wall_us, "ours_top": []}
         row["ours_kernels_us"] = kernel_time_us(fwd, cp, torch, top=row["ours_top"])
+        row["ours_host_us"] = host_us(fwd, cp.cuda.Device().synchronize)
         # The same call with W_hh kept in shared memory (CHRONOSCALE_CUDA_RNN_REG=0): the A/B of
         # the register-resident forward, which the planner picks for small H.
         os.environ["CHRONOSCALE_CUDA_RNN_REG"] = "0"
@@ -221,6 +206,7 @@ def main():
             tf, _ = torch_step("lstm", 1, 50, args.input, H, torch)
             row["torch_gpu_us"] = timed(tf, cp, min_reps=50, max_reps=200, target_s=0.2)[0] * 1e3
             row["torch_kernels_us"] = kernel_time_us(tf, cp, torch)
+            row["torch_host_us"] = host_us(tf, cp.cuda.Device().synchronize)
         results["latency_b1_t50"].append(row)
     meta["gemm_backend"] = _core.cuda_gemm_backend()
     if torch is not None:
@@ -293,10 +279,11 @@ def print_summary(results):
         print(f"LSTM output vs torch (fp32, copied weights): rel. diff {diff:.1e}")
     print("B=1 T=50 LSTM forward latency, us (events: call on an idle GPU incl. host queueing;")
     print("  wall: synchronous call; kernels: sum of GPU kernel durations per call, CUPTI;")
-    print("  smem: W_hh in shared memory, CHRONOSCALE_CUDA_RNN_REG=0)")
+    print("  smem: W_hh in shared memory, CHRONOSCALE_CUDA_RNN_REG=0; host: time to return")
+    print("  from a call on an idle GPU without waiting for it)")
     print(
-        "     H  ours-events  ours-wall  ours-kernels  smem-events  smem-kernels"
-        "  torch-events  torch-kernels"
+        "     H  ours-events  ours-wall  ours-kernels  ours-host  smem-events  smem-kernels"
+        "  torch-events  torch-kernels  torch-host"
     )
 
     def num(v):
@@ -305,9 +292,10 @@ def print_summary(results):
     for r in results["latency_b1_t50"]:
         print(
             f"  {r['H']:4d} {r['ours_gpu_us']:12.1f} {r['ours_wall_us']:10.1f}"
-            f" {num(r.get('ours_kernels_us')):13.1f} {num(r.get('ours_smem_gpu_us')):12.1f}"
-            f" {num(r.get('ours_smem_kernels_us')):13.1f} {num(r.get('torch_gpu_us')):13.1f}"
-            f" {num(r.get('torch_kernels_us')):14.1f}"
+            f" {num(r.get('ours_kernels_us')):13.1f} {num(r.get('ours_host_us')):10.1f}"
+            f" {num(r.get('ours_smem_gpu_us')):12.1f} {num(r.get('ours_smem_kernels_us')):13.1f}"
+            f" {num(r.get('torch_gpu_us')):13.1f} {num(r.get('torch_kernels_us')):14.1f}"
+            f" {num(r.get('torch_host_us')):11.1f}"
         )
         for us, name in r.get("ours_top", [])[:3]:
             print(f"        {us:8.1f} us  {name}")

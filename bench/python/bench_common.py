@@ -227,3 +227,46 @@ def write_outputs(rows: list[dict], hw: dict, json_path: str | None, md_path: st
     if md_path:
         with open(md_path, "w") as f:
             f.write(hardware_line(hw) + "\n\n" + format_table(rows, names) + "\n")
+
+
+def kernel_profile(fn, sync, torch, n: int = 20, top: int = 4):
+    """GPU time of fn() from CUPTI through the torch profiler (it sees every kernel and copy of
+    the process, chronoscale's and CuPy's included): ``(microseconds per call, longest)``, with
+    ``longest`` the ``top`` kernels / copies as ``[microseconds per call, name]``; ``(None, [])``
+    when the profiler is unavailable. Unlike events or a clock around a call, this leaves out the
+    host's time to queue the work, so ``wall - kernels`` is what the host (or a wait) adds.
+    ``sync()`` waits for the device."""
+    try:
+        from torch.profiler import ProfilerActivity, profile
+
+        fn()
+        sync()
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            for _ in range(n):
+                fn()
+            sync()
+        total, rows = 0.0, []
+        for e in prof.key_averages():
+            t = getattr(e, "self_device_time_total", None)
+            t = t if t is not None else getattr(e, "self_cuda_time_total", 0.0)
+            total += t
+            if t > 0:
+                rows.append([t / n, e.key[:90]])
+        return total / n, sorted(rows, reverse=True)[:top]
+    except Exception as e:  # profiler unavailable: report, do not fail the benchmark
+        print(f"(kernel timing unavailable: {e})")
+        return None, []
+
+
+def host_us(fn, sync, n: int = 50) -> float:
+    """Median microseconds for fn() to return, started on an idle device and not waited for:
+    the host's time to check the arguments and queue the work (``sync()`` waits for the device
+    between calls)."""
+    out = []
+    for _ in range(n):
+        sync()
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    sync()
+    return float(np.median(out)) * 1e6

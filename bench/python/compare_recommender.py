@@ -476,6 +476,14 @@ def main(argv=None) -> dict:
                      "chronoscale_seq_s": n / a * 1e3, "torch_seq_s": n / b * 1e3,
                      "chronoscale_cpu_ms": ac, "torch_cpu_ms": bc})
 
+    gpu = {}
+    if args.device == "cuda":  # GPU time per train step (CUPTI): what the device itself needs
+        from bench_common import kernel_profile
+
+        for side, fn in (("chronoscale", synced(cs_step)), ("torch", synced(th_step))):
+            us, top = kernel_profile(fn, sync, torch, n=args.repeat, top=8)
+            gpu[side] = {"kernels_ms": None if us is None else us / 1e3, "top": top}
+
     info = chronoscale.build_info()
     positions = int(np.sum(L - 1))
     where = (torch.cuda.get_device_name() if args.device == "cuda"
@@ -491,6 +499,12 @@ def main(argv=None) -> dict:
         print(f"{r['case']:<20} {r['chronoscale_ms']:>15.1f} {r['torch_ms']:>10.1f} "
               f"{r['chronoscale_seq_s']:>18.1f} {r['torch_seq_s']:>12.1f} {r['ratio']:>17.2f}x "
               f"{r['chronoscale_cpu_ms']:>10.0f} / {r['torch_cpu_ms']:<8.0f}")
+    for side, g in gpu.items():  # wall - kernels = what the host and its waits add
+        if g["kernels_ms"] is not None:
+            print(f"# {side} train step: GPU kernels and copies {g['kernels_ms']:.2f} ms per step;"
+                  " longest:")
+            for us, name in g["top"]:
+                print(f"#   {us / 1e3:8.3f} ms  {name}")
     gemm = [r for r in rows if r["case"] == "softmax GEMMs only"]
     if gemm:
         flops = 6.0 * positions * V * (2 * d + 1)
@@ -498,7 +512,7 @@ def main(argv=None) -> dict:
               f"{flops / gemm[0]['chronoscale_ms'] / 1e6:.1f} GFLOP/s, torch "
               f"{flops / gemm[0]['torch_ms'] / 1e6:.1f} GFLOP/s")
     result = {"rows": rows, "build_info": info, "torch": torch.__version__, "data": args.data,
-              "device": args.device,
+              "device": args.device, "gpu_profile": gpu,
               "B": B, "T": T, "positions": positions}
     if args.json:
         with open(args.json, "w") as f:
