@@ -35,8 +35,12 @@ void check_c_order(const Tensor& t, int64_t unit, Stride stride, const char* nam
   }
 }
 
-Tensor cuda_view(py::handle obj, const char* name) {
-  py::dict cai = obj.attr("__cuda_array_interface__");
+// `cai`: the array's __cuda_array_interface__ (read once per view: CuPy builds the dict anew at
+// every access).
+Tensor cuda_view(const py::object& cai_obj, const char* name) {
+  CS_CHECK(py::isinstance<py::dict>(cai_obj), TypeError, name,
+           ".__cuda_array_interface__ is not a dict");
+  const auto cai = py::reinterpret_borrow<py::dict>(cai_obj);
   Tensor t;
   t.device = Device::cuda;
   t.dtype = dtype_from_typestr(py::str(cai["typestr"]), name);
@@ -141,7 +145,8 @@ Tensor view(py::handle obj, const char* name, bool optional) {
   // NumPy first: the common case pays no __cuda_array_interface__ probe (a failed hasattr
   // raises and catches an AttributeError on every call).
   if (!py::isinstance<py::array>(obj)) {
-    if (py::hasattr(obj, "__cuda_array_interface__")) return cuda_view(obj, name);
+    const py::object cai = py::getattr(obj, "__cuda_array_interface__", py::none());
+    if (!cai.is_none()) return cuda_view(cai, name);
     if (py::hasattr(obj, "__dlpack__") && py::hasattr(obj, "__dlpack_device__"))
       return dlpack_view(obj, name);
     throw TypeError(detail::cat(name, " must be a NumPy array (or a CUDA / DLPack array), got ",

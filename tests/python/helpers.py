@@ -91,16 +91,18 @@ def recurrent_backward(cell, dy, dh, dc, cache):
 
 class FakeCudaArray:
     """Claims to be a CUDA array (``__cuda_array_interface__`` with a null pointer): for the
-    checks that a build or machine without CUDA raises a clear error; the pointer is never read."""
+    checks that a build or machine without CUDA raises a clear error; the pointer is never read.
+    ``reads`` counts the accesses of the interface (CuPy builds its dict anew at each one)."""
 
     def __init__(self, shape, typestr="<f4"):
         self.shape = shape
-        self.__cuda_array_interface__ = {
-            "shape": shape,
-            "typestr": typestr,
-            "data": (0, False),
-            "version": 3,
-        }
+        self.typestr = typestr
+        self.reads = 0
+
+    @property
+    def __cuda_array_interface__(self):
+        self.reads += 1
+        return {"shape": self.shape, "typestr": self.typestr, "data": (0, False), "version": 3}
 
 
 def skip_if_cuda_device():
