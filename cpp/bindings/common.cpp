@@ -11,6 +11,21 @@ namespace py_bind {
 
 namespace {
 
+// chronoscale._cuda's helpers, looked up once: every CUDA op calls them (kept for the life of
+// the process and never destroyed, so interpreter shutdown cannot run into them; the bindings
+// run with the GIL held, so the first lookup does not race).
+struct CudaHelpers {
+  py::object empty, zeros, stream;
+};
+const CudaHelpers& cuda_helpers() {
+  static const CudaHelpers* h = nullptr;
+  if (!h) {
+    auto m = py::module_::import("chronoscale._cuda");
+    h = new CudaHelpers{m.attr("empty"), m.attr("zeros"), m.attr("current_stream_ptr")};
+  }
+  return *h;
+}
+
 DType dtype_from_typestr(const std::string& ts, const char* name) {
   if (ts == "<f4") return DType::float32;
   if (ts == "<f8") return DType::float64;
@@ -100,8 +115,7 @@ Tensor dlpack_view(py::handle obj, const char* name) {
            " (only CPU and CUDA arrays are supported)");
   py::object stream = py::none();
   if (type == kDLCUDA || type == kDLCUDAManaged) {  // ready on CuPy's current stream
-    auto cuda = py::module_::import("chronoscale._cuda");
-    const uintptr_t s = cuda.attr("current_stream_ptr")().cast<uintptr_t>();
+    const uintptr_t s = cuda_helpers().stream().cast<uintptr_t>();
     stream = py::int_(s == 0 ? uintptr_t(1) : s);  // 1: the legacy default stream
   }
   py::object capsule;
@@ -181,18 +195,12 @@ Tensor view(py::handle obj, const char* name, bool optional) {
 }
 
 py::object empty(const Tensor& like, const std::vector<int64_t>& shape, DType dtype) {
-  if (like.device == Device::cuda) {
-    auto cuda = py::module_::import("chronoscale._cuda");
-    return cuda.attr("empty")(shape_tuple(shape), numpy_name(dtype));
-  }
+  if (like.device == Device::cuda) return cuda_helpers().empty(shape_tuple(shape), numpy_name(dtype));
   return py::array(py::dtype(numpy_name(dtype)), std::vector<py::ssize_t>(shape.begin(), shape.end()));
 }
 
 py::object zeros(const Tensor& like, const std::vector<int64_t>& shape, DType dtype) {
-  if (like.device == Device::cuda) {
-    auto cuda = py::module_::import("chronoscale._cuda");
-    return cuda.attr("zeros")(shape_tuple(shape), numpy_name(dtype));
-  }
+  if (like.device == Device::cuda) return cuda_helpers().zeros(shape_tuple(shape), numpy_name(dtype));
   py::array a(py::dtype(numpy_name(dtype)), std::vector<py::ssize_t>(shape.begin(), shape.end()));
   std::memset(a.mutable_data(), 0, static_cast<size_t>(a.nbytes()));
   return a;
@@ -201,14 +209,24 @@ py::object zeros(const Tensor& like, const std::vector<int64_t>& shape, DType dt
 Out out(const Tensor& like, const std::vector<int64_t>& shape, DType dtype, bool zero) {
   Out o;
   o.obj = zero ? zeros(like, shape, dtype) : empty(like, shape, dtype);
-  o.t = view(o.obj, "output");
+  if (like.device != Device::cuda) {
+    o.t = view(o.obj, "output");
+    return o;
+  }
+  // A new C-contiguous CuPy array of this shape and dtype: only its address is needed (cheaper
+  // than its __cuda_array_interface__, which CuPy builds as a dict).
+  CS_CHECK(shape.size() <= static_cast<size_t>(kMaxDims), ValueError, "output has too many dims");
+  o.t.device = Device::cuda;
+  o.t.dtype = dtype;
+  o.t.ndim = static_cast<int32_t>(shape.size());
+  for (int i = 0; i < o.t.ndim; ++i) o.t.shape[i] = shape[size_t(i)];
+  o.t.data = reinterpret_cast<void*>(o.obj.attr("data").attr("ptr").cast<uintptr_t>());
   return o;
 }
 
 void* current_stream(const Tensor& t) {
   if (t.device != Device::cuda) return nullptr;
-  auto cuda = py::module_::import("chronoscale._cuda");
-  return reinterpret_cast<void*>(cuda.attr("current_stream_ptr")().cast<uintptr_t>());
+  return reinterpret_cast<void*>(cuda_helpers().stream().cast<uintptr_t>());
 }
 
 }  // namespace py_bind
