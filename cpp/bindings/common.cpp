@@ -149,6 +149,49 @@ Tensor dlpack_view(py::handle obj, const char* name) {
   return t;
 }
 
+/// The DType of a NumPy dtype (CuPy arrays carry NumPy dtypes too).
+DType dtype_of(const py::dtype& dt, const char* name) {
+  if (dt.is(py::dtype::of<float>())) return DType::float32;
+  if (dt.is(py::dtype::of<double>())) return DType::float64;
+  if (dt.is(py::dtype::of<int64_t>())) return DType::int64;
+  // equal but not identical descriptors, and the errors
+  CS_CHECK(dt.byteorder() != '>', TypeError, name, " must be in native byte order");
+  const char kind = dt.kind();
+  const auto size = dt.itemsize();
+  if (kind == 'f' && size == 4) return DType::float32;
+  if (kind == 'f' && size == 8) return DType::float64;
+  if (kind == 'i' && size == 8) return DType::int64;
+  if (kind == 'i' && size == 4) return DType::int32;
+  throw TypeError(detail::cat(name, " has unsupported dtype ", std::string(py::str(dt)),
+                              " (expected float32, float64 or int64)"));
+}
+
+/// Whether `obj` is exactly a cupy.ndarray (of the CuPy in sys.modules, looked up at every call
+/// so that a replaced module is honoured; no CuPy loaded: false).
+bool is_cupy_ndarray(py::handle obj) {
+  PyObject* cupy = PyDict_GetItemString(PyImport_GetModuleDict(), "cupy");  // borrowed
+  if (!cupy) return false;
+  const py::object nd = py::getattr(cupy, "ndarray", py::none());
+  return nd.ptr() == reinterpret_cast<PyObject*>(Py_TYPE(obj.ptr()));
+}
+
+/// A C-contiguous cupy.ndarray read through its dtype, shape and data pointer: a few attribute
+/// reads instead of __cuda_array_interface__, whose dict (with dtype.descr and the current
+/// stream) CuPy builds at every access. Not C-contiguous: an absent view (the caller takes the
+/// interface path, which reports it).
+Tensor cupy_view(py::handle obj, const char* name) {
+  if (!obj.attr("flags").attr("c_contiguous").cast<bool>()) return Tensor{};
+  Tensor t;
+  t.device = Device::cuda;
+  t.dtype = dtype_of(obj.attr("dtype").cast<py::dtype>(), name);
+  const auto shape = obj.attr("shape").cast<py::tuple>();
+  CS_CHECK(shape.size() <= static_cast<size_t>(kMaxDims), ValueError, name, " has too many dims");
+  t.ndim = static_cast<int32_t>(shape.size());
+  for (int i = 0; i < t.ndim; ++i) t.shape[i] = shape[size_t(i)].cast<int64_t>();
+  t.data = reinterpret_cast<void*>(obj.attr("data").attr("ptr").cast<uintptr_t>());
+  return t;
+}
+
 }  // namespace
 
 Tensor view(py::handle obj, const char* name, bool optional) {
@@ -159,6 +202,8 @@ Tensor view(py::handle obj, const char* name, bool optional) {
   // NumPy first: the common case pays no __cuda_array_interface__ probe (a failed hasattr
   // raises and catches an AttributeError on every call).
   if (!py::isinstance<py::array>(obj)) {
+    if (is_cupy_ndarray(obj))
+      if (Tensor t = cupy_view(obj, name); t.defined()) return t;
     const py::object cai = py::getattr(obj, "__cuda_array_interface__", py::none());
     if (!cai.is_none()) return cuda_view(cai, name);
     if (py::hasattr(obj, "__dlpack__") && py::hasattr(obj, "__dlpack_device__"))
@@ -167,23 +212,8 @@ Tensor view(py::handle obj, const char* name, bool optional) {
                                 std::string(py::str(py::type::of(obj).attr("__name__")))));
   }
   auto a = py::reinterpret_borrow<py::array>(obj);
-  const py::dtype dt = a.dtype();
   Tensor t;
-  if (dt.is(py::dtype::of<float>())) t.dtype = DType::float32;
-  else if (dt.is(py::dtype::of<double>())) t.dtype = DType::float64;
-  else if (dt.is(py::dtype::of<int64_t>())) t.dtype = DType::int64;
-  else {  // equal but not identical descriptors, and the errors
-    CS_CHECK(dt.byteorder() != '>', TypeError, name, " must be in native byte order");
-    const char kind = dt.kind();
-    const auto size = dt.itemsize();
-    if (kind == 'f' && size == 4) t.dtype = DType::float32;
-    else if (kind == 'f' && size == 8) t.dtype = DType::float64;
-    else if (kind == 'i' && size == 8) t.dtype = DType::int64;
-    else if (kind == 'i' && size == 4) t.dtype = DType::int32;
-    else
-      throw TypeError(detail::cat(name, " has unsupported dtype ", std::string(py::str(dt)),
-                                  " (expected float32, float64 or int64)"));
-  }
+  t.dtype = dtype_of(a.dtype(), name);
   CS_CHECK(a.ndim() <= kMaxDims, ValueError, name, " has too many dims (", a.ndim(), ")");
   CS_CHECK(a.flags() & py::array::c_style, ValueError, name,
            " must be C-contiguous (call np.ascontiguousarray first)");

@@ -97,12 +97,19 @@ class FakeCudaArray:
     def __init__(self, shape, typestr="<f4"):
         self.shape = shape
         self.typestr = typestr
+        self.strides = None  # C-contiguous
         self.reads = 0
 
     @property
     def __cuda_array_interface__(self):
         self.reads += 1
-        return {"shape": self.shape, "typestr": self.typestr, "data": (0, False), "version": 3}
+        return {
+            "shape": self.shape,
+            "typestr": self.typestr,
+            "data": (0, False),
+            "version": 3,
+            "strides": self.strides,
+        }
 
 
 def skip_if_cuda_device():
