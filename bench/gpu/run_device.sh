@@ -4,8 +4,10 @@
 #   2. the GPU tests: CHRONOSCALE_REQUIRE_GPU=1 pytest -m gpu (each result against the CPU),
 #   3. the benchmark beside torch.nn.LSTM / GRU (bench_recurrent_gpu.py) and the multi-scale
 #      recommender beside its PyTorch twin (compare_recommender.py --device cuda),
-#   4. with the time left: small runs of every recurrent launch mode and of the training ops under
-#      compute-sanitizer memcheck, then the recurrent runs under racecheck and synccheck.
+#   4. with the time left: the recurrent runs of every launch mode under compute-sanitizer
+#      racecheck, Nsight Compute counters of the recurrent kernels at four shapes
+#      (profile_recurrent.py, summarised by ncu_summary.py), then memcheck (recurrent runs and
+#      training ops) and synccheck.
 # $OUT (a temporary folder when unset) gets run.log (everything printed), build_full.log and
 # bench_recurrent_gpu.json; the last lines printed are the benchmark table and step statuses. Each step has
 # its own time limit, cut to what is left of DEADLINE seconds (default 540, under the device
@@ -107,14 +109,26 @@ sanitize() {
   step "sanitize_$1" "$2" compute-sanitizer --tool "$1" --error-exitcode 9 \
     $PY bench/gpu/sanitize_recurrent.py
 }
-if command -v compute-sanitizer >/dev/null; then  # with what time is left
+# With the time left: racecheck first (the resident blocks' alternating state buffers are the
+# newest barrier logic), then the kernels' hardware counters (ncu), then the other checks.
+if command -v compute-sanitizer >/dev/null; then
+  sanitize racecheck 60
+else
+  echo "compute-sanitizer not found: sanitizer runs skipped"
+fi
+if command -v ncu >/dev/null; then
+  step ncu 90 bash -c "ncu --clock-control none --csv --page raw --section SpeedOfLight \
+    --section Occupancy --section LaunchStats --section WarpStateStats -k regex:recurrent_ \
+    $PY bench/gpu/profile_recurrent.py > '$OUT/ncu.csv' 2> '$OUT/ncu.err'; rc=\$?; \
+    $PY bench/gpu/ncu_summary.py '$OUT/ncu.csv' || tail -5 '$OUT/ncu.err'; exit \$rc"
+else
+  echo "ncu not found: kernel counters skipped"
+fi
+if command -v compute-sanitizer >/dev/null; then
   sanitize memcheck 60
   step sanitize_train_memcheck 40 compute-sanitizer --tool memcheck --error-exitcode 9 \
     $PY bench/gpu/sanitize_train.py
-  sanitize racecheck 60
   sanitize synccheck 60
-else
-  echo "compute-sanitizer not found: sanitizer runs skipped"
 fi
 
 [ -f "$OUT/bench_recurrent_gpu.json" ] && $PY bench/gpu/bench_recurrent_gpu.py \
