@@ -89,6 +89,9 @@ bool evaluate(const RecProblem& p, const DeviceProps& d, const BlocksPerSm& occu
   const int bps = occupancy(rb, reg, smem);
   if (bps <= 0) return false;
   const int64_t capacity = int64_t(bps) * d.sms;
+  // The register-resident forward is for small batches: all its blocks at once (its blocks hold
+  // more registers; a second wave would wait for the first's whole sequence).
+  if (reg && tiles > capacity) return false;
 
   int mode;
   int64_t gy;

@@ -270,14 +270,17 @@ def test_register_resident_forward(emu, rng, cell, dtype):
 
 def test_register_resident_planned_and_refused(emu, monkeypatch):
     """The planner keeps W_hh in registers for the B = 1 LSTM / GRU forward at H = 64 in
-    float32 (never for the backward, never with CHRONOSCALE_CUDA_RNN_REG=0); the harness
-    refuses a tile whose slice would not fit."""
+    float32 (never for the backward, never with CHRONOSCALE_CUDA_RNN_REG=0, never when its
+    blocks would not all fit at once); the harness refuses a tile whose slice would not fit."""
     for G in (3, 4):
         q = plan_of(emu, 0, G, 4, 1, 64)
         assert q["reg"] == 1 and q["mode"] == RESIDENT and q["rb"] == 1
         assert q["smem"] == 2 * q["nbg"] * q["ld"] * 4  # two h buffers, no W_hh
         assert plan_of(emu, 1, G, 4, 1, 64)["reg"] == 0
     assert plan_of(emu, 0, 4, 4, 1, 256)["reg"] == 0  # 4 x 256 / ks words: too many
+    # 256 one-row blocks of 162 registers: more than fit at once (132 SMs x 1), so not in
+    # registers (a second wave would wait for the first's whole sequence).
+    assert plan_of(emu, 0, 4, 4, 256, 64, regs=(106, 167, 164, 255, 162))["reg"] == 0
     monkeypatch.setenv("CHRONOSCALE_CUDA_RNN_REG", "0")
     assert plan_of(emu, 0, 4, 4, 1, 64)["reg"] == 0
     monkeypatch.setenv("CHRONOSCALE_CUDA_RNN_REG", "2")
