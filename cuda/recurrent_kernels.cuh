@@ -69,7 +69,7 @@ __host__ __device__ constexpr int reg_slice(int G, int elem) { return kWRegs * 4
 
 /// Elements of dynamic shared memory of a recurrent block: the W_hh slice (unless it is in
 /// registers) and the tile's state rows (twice in the resident mode: the steps alternate).
-/// K: dot length (forward H, backward G * H); cpt: W rows per unit (forward G, backward 1).
+/// cpt: W rows per unit (forward G, backward 1); ld: the row stride (dot length, padded).
 __host__ __device__ constexpr int64_t rec_smem_elems(int cpt, int nj, int nbg, int rb, int ld,
                                                      int mode, int reg) {
   return (int64_t(reg ? 0 : cpt * nj) + int64_t(nbg) * rb * (mode == kModeResident ? 2 : 1)) *
