@@ -12,12 +12,13 @@ import numpy as np
 
 from chronoscale import ops
 
-RUNS = [  # (CHRONOSCALE_CUDA_RNN_MODE, CHRONOSCALE_CUDA_RNN_PLAN, CHRONOSCALE_CUDA_GEMM)
-    ("", "", ""),
-    ("grid", "", ""),
-    ("step", "", "builtin"),
-    ("grid", "8,32,1,1", ""),
-    ("", "32,2,2", "builtin"),
+RUNS = [  # CHRONOSCALE_CUDA_RNN_MODE, _RNN_PLAN, _GEMM, _RNN_REG
+    ("", "", "", ""),  # the planner's choice: resident, the forward's W_hh in registers
+    ("", "", "", "0"),  # resident, W_hh in shared memory
+    ("grid", "", "", ""),
+    ("step", "", "builtin", ""),
+    ("grid", "8,32,1,1", "", ""),
+    ("", "32,2,2", "builtin", ""),
 ]
 
 
@@ -42,10 +43,11 @@ def main():
     B, T, I, H = 5, 6, 3, 20
     lengths = np.array([6, 1, 0, 4, 6])
     bad = 0
-    for mode, plan, gemm in RUNS:
+    for mode, plan, gemm, reg in RUNS:
         os.environ["CHRONOSCALE_CUDA_RNN_MODE"] = mode
         os.environ["CHRONOSCALE_CUDA_RNN_PLAN"] = plan
         os.environ["CHRONOSCALE_CUDA_GEMM"] = gemm
+        os.environ["CHRONOSCALE_CUDA_RNN_REG"] = reg
         for cell, G in (("lstm", 4), ("gru", 3), ("rnn", 1)):
             p = [
                 rng.standard_normal(s).astype(np.float32) * 0.5
@@ -62,6 +64,7 @@ def main():
             bad += not ok
             print(
                 f"mode={mode or 'auto':4s} plan={plan or 'auto':9s} gemm={gemm or 'auto':7s}"
+                f" reg={reg or 'auto':4s}"
                 f" {cell:4s} max rel. error {err:.1e} {'ok' if ok else 'MISMATCH'}",
                 flush=True,
             )
