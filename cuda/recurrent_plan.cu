@@ -128,7 +128,9 @@ bool evaluate(const RecProblem& p, const DeviceProps& d, const BlocksPerSm& occu
   return true;
 }
 
-using Key = std::tuple<const void*, int, int64_t, int, std::string, std::string, std::string, int>;
+// (family, device, B, H, mode / plan / reg overrides, only_rb)
+using Key =
+    std::tuple<const void*, int, int64_t, int, std::string, std::string, std::string, int>;
 
 }  // namespace
 

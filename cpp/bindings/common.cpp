@@ -225,12 +225,15 @@ Tensor view(py::handle obj, const char* name, bool optional) {
 }
 
 py::object empty(const Tensor& like, const std::vector<int64_t>& shape, DType dtype) {
-  if (like.device == Device::cuda) return cuda_helpers().empty(shape_tuple(shape), numpy_name(dtype));
-  return py::array(py::dtype(numpy_name(dtype)), std::vector<py::ssize_t>(shape.begin(), shape.end()));
+  if (like.device == Device::cuda)
+    return cuda_helpers().empty(shape_tuple(shape), numpy_name(dtype));
+  return py::array(py::dtype(numpy_name(dtype)),
+                   std::vector<py::ssize_t>(shape.begin(), shape.end()));
 }
 
 py::object zeros(const Tensor& like, const std::vector<int64_t>& shape, DType dtype) {
-  if (like.device == Device::cuda) return cuda_helpers().zeros(shape_tuple(shape), numpy_name(dtype));
+  if (like.device == Device::cuda)
+    return cuda_helpers().zeros(shape_tuple(shape), numpy_name(dtype));
   py::array a(py::dtype(numpy_name(dtype)), std::vector<py::ssize_t>(shape.begin(), shape.end()));
   std::memset(a.mutable_data(), 0, static_cast<size_t>(a.nbytes()));
   return a;
