@@ -87,16 +87,26 @@ inline cudaMemPool_t scratch_pool() {
   return p.pool[dev];
 }
 
-/// Stream-ordered allocation of `bytes` (> 0) from the scratch pool. Out of memory: the pool's
-/// unused memory goes back to the driver and the allocation is tried once more.
+/// Stream-ordered allocation of `bytes` (> 0) from the scratch pool. Out of memory: after the
+/// stream's queued work (so that memory it freed counts as unused), the pool's unused memory
+/// goes back to the driver and the allocation is tried once more.
 inline void* scratch_alloc(size_t bytes, cudaStream_t stream) {
   void* ptr = nullptr;
   const cudaMemPool_t pool = scratch_pool();
   cudaError_t err = cudaMallocFromPoolAsync(&ptr, bytes, pool, stream);
   if (err == cudaErrorMemoryAllocation) {
     (void)cudaGetLastError();
+    CS_CUDA_CHECK(cudaStreamSynchronize(stream));
     CS_CUDA_CHECK(cudaMemPoolTrimTo(pool, 0));
     err = cudaMallocFromPoolAsync(&ptr, bytes, pool, stream);
+  }
+  if (err == cudaErrorMemoryAllocation) {
+    (void)cudaGetLastError();
+    throw CudaError(detail::cat(
+        "cudaMallocFromPoolAsync(scratch) failed: out of memory for ", bytes,
+        " bytes of scratch (other allocators may hold the memory: CuPy's pool gives its unused "
+        "blocks back with cupy.get_default_memory_pool().free_all_blocks(), chronoscale's with "
+        "chronoscale.cuda_release_memory())"));
   }
   check(err, "cudaMallocFromPoolAsync(scratch)");
   return ptr;
@@ -141,6 +151,9 @@ inline void upload(void* dst, const void* src, size_t bytes, cudaStream_t stream
         break;
       }
       if (q != cudaErrorNotReady) check(q, "cudaEventQuery(staging)");
+      // "Not ready" is no error; where the runtime keeps it as the last error, clear it, or
+      // the next launch check (cudaGetLastError) would report it.
+      if (cudaPeekAtLastError() == cudaErrorNotReady) (void)cudaGetLastError();
     }
     size_t cap = kMinBlock;
     while (cap < bytes) cap *= 2;

@@ -128,14 +128,14 @@ bool evaluate(const RecProblem& p, const DeviceProps& d, const BlocksPerSm& occu
   return true;
 }
 
-// (family, device, B, H, mode / plan / reg overrides, only_rb)
+// (family, device, B, H, mode / plan / reg overrides, only_rb, no_reg)
 using Key =
-    std::tuple<const void*, int, int64_t, int, std::string, std::string, std::string, int>;
+    std::tuple<const void*, int, int64_t, int, std::string, std::string, std::string, int, bool>;
 
 }  // namespace
 
 RecPlan plan_recurrent(const RecProblem& p, const DeviceProps& d, const BlocksPerSm& occupancy,
-                       const void* family, int only_rb) {
+                       const void* family, int only_rb, bool no_reg) {
   const std::string mode_env = env("CHRONOSCALE_CUDA_RNN_MODE");
   const std::string plan_env = env("CHRONOSCALE_CUDA_RNN_PLAN");
   const std::string reg_env = env("CHRONOSCALE_CUDA_RNN_REG");
@@ -143,7 +143,7 @@ RecPlan plan_recurrent(const RecProblem& p, const DeviceProps& d, const BlocksPe
            "CHRONOSCALE_CUDA_RNN_REG must be '0', '1' or unset, got '", reg_env, "'");
   CS_CHECK(mode_env.empty() || mode_env == "step" || mode_env == "grid", ValueError,
            "CHRONOSCALE_CUDA_RNN_MODE must be 'step', 'grid' or unset, got '", mode_env, "'");
-  const Key key{family, d.device, p.B, p.H, mode_env, plan_env, reg_env, only_rb};
+  const Key key{family, d.device, p.B, p.H, mode_env, plan_env, reg_env, only_rb, no_reg};
   static std::mutex mu;
   static std::map<Key, RecPlan> cache;
   {
@@ -166,7 +166,7 @@ RecPlan plan_recurrent(const RecProblem& p, const DeviceProps& d, const BlocksPe
         if (f.ks && ks != f.ks) continue;
         if (!f.ks && ks > 1 && ks > K) continue;  // idle lanes
         for (bool reg : {false, true}) {
-          if (reg && (p.backward || reg_env == "0")) continue;
+          if (reg && (p.backward || no_reg || reg_env == "0")) continue;
           Candidate c;
           if (!evaluate(p, d, occupancy, nj, ks, rb, reg, pref, f.gy, &c)) continue;
           if (!found || c.cost < best.cost) {

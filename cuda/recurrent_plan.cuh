@@ -48,9 +48,10 @@ using KernelOf = const void* (*)(int rb, bool reg);
 
 /// The plan for `p` on device `d`; `family` identifies the kernel set (cache key). Throws
 /// Unsupported when no tile fits (hidden size too large for shared memory). `only_rb` > 0: the
-/// best plan with that many rows per thread (to share a fused launch with other recurrences).
+/// best plan with that many rows per thread; `no_reg`: none with W_hh in registers (both to
+/// share a fused launch with other recurrences).
 RecPlan plan_recurrent(const RecProblem& p, const DeviceProps& d, const BlocksPerSm& occupancy,
-                       const void* family, int only_rb = 0);
+                       const void* family, int only_rb = 0, bool no_reg = false);
 
 /// The same tile as `plan` in the one-launch-per-step mode (after a cooperative launch failed).
 RecPlan stepwise_plan(const RecPlan& plan);
@@ -66,7 +67,7 @@ bool launch_recurrent(const void* func, const RecPlan& plan, void** args, cudaSt
 
 /// plan_recurrent with the occupancy of the kernels `kernel_of(rb, reg)`.
 inline RecPlan plan_for(const RecProblem& p, const DeviceProps& d, KernelOf kernel_of,
-                        int only_rb = 0) {
+                        int only_rb = 0, bool no_reg = false) {
   const BlocksPerSm occupancy = [&](int rb, bool reg, size_t smem) {
     const void* f = kernel_of(rb, reg);
     allow_max_smem(f, d);
@@ -74,7 +75,7 @@ inline RecPlan plan_for(const RecProblem& p, const DeviceProps& d, KernelOf kern
     CS_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, f, kRecThreads, smem));
     return n;
   };
-  const RecPlan plan = plan_recurrent(p, d, occupancy, kernel_of(1, false), only_rb);
+  const RecPlan plan = plan_recurrent(p, d, occupancy, kernel_of(1, false), only_rb, no_reg);
   allow_max_smem(kernel_of(plan.rb, plan.tile.reg), d);  // a cached plan skipped the queries
   return plan;
 }
@@ -92,10 +93,11 @@ struct Planned {
     kernel_of = kernels;
     plan = plan_for(prob, props, kernel_of);
   }
-  /// The plan with `rb` rows per thread; `plan` itself when no such tile fits.
-  RecPlan plan_with(int rb) const {
+  /// The plan with `rb` rows per thread (0: any) and, with `no_reg`, W_hh in shared memory;
+  /// `plan` itself when no such tile fits.
+  RecPlan plan_with(int rb, bool no_reg = false) const {
     try {
-      return plan_for(prob, props, kernel_of, rb);
+      return plan_for(prob, props, kernel_of, rb, no_reg);
     } catch (const Unsupported&) {
       return plan;
     }
@@ -110,7 +112,8 @@ bool fuse_recurrences();
 /// their blocks co-resident on the device (`capacity(rb, reg, smem)`: blocks of the fused kernel
 /// that fit at once). Otherwise blocks of the short recurrences would queue behind the long
 /// one's, which is slower than one launch after the other. Plans with another rb are re-planned
-/// with the rb of the recurrence that runs the most steps; they replace the plans only when the
+/// with the rb of the recurrence that runs the most steps, and when the plans disagree on
+/// tile.reg all are re-planned with W_hh in shared memory; they replace the plans only when the
 /// launch is fused. Returns that rb, or 0 (every plan as it was); the fused kernel is then the
 /// one for (rb, preps[0]->plan.tile.reg).
 template <class Preps, class Capacity>
@@ -119,21 +122,35 @@ int fused_rb(Preps& preps, Capacity capacity) {
   size_t lead = 0;
   for (size_t i = 1; i < preps.size(); ++i)
     if (preps[i]->a.t_loop > preps[lead]->a.t_loop) lead = i;
-  if (preps[lead]->plan.tile.mode != kModeResident) return 0;
-  const int rb = preps[lead]->plan.rb, reg = preps[lead]->plan.tile.reg;
-  int64_t blocks = 0;
-  size_t smem = 0;
-  std::vector<RecPlan> plans;
-  for (const auto& p : preps) {
-    plans.push_back(p->plan.rb == rb ? p->plan : p->plan_with(rb));
-    const RecPlan& q = plans.back();
-    if (q.tile.mode != kModeResident || q.rb != rb || q.tile.reg != reg) return 0;
-    blocks += q.gy;
-    smem = std::max(smem, q.smem);
+  // First as planned; when the recurrences disagree on W_hh in registers, once more with all of
+  // them in shared memory.
+  for (bool no_reg : {false, true}) {
+    const RecPlan lp = no_reg ? preps[lead]->plan_with(0, true) : preps[lead]->plan;
+    if (lp.tile.mode != kModeResident) return 0;
+    const int rb = lp.rb, reg = lp.tile.reg;
+    int64_t blocks = 0;
+    size_t smem = 0;
+    bool same = true, any_reg = false;
+    std::vector<RecPlan> plans;
+    for (const auto& p : preps) {
+      const bool keep = !no_reg && p->plan.rb == rb;
+      plans.push_back(keep ? p->plan : p->plan_with(rb, no_reg));
+      const RecPlan& q = plans.back();
+      any_reg |= q.tile.reg != 0;
+      if (q.tile.mode != kModeResident || q.rb != rb) return 0;
+      same &= q.tile.reg == reg;
+      blocks += q.gy;
+      smem = std::max(smem, q.smem);
+    }
+    if (!same) {
+      if (no_reg || !any_reg) return 0;
+      continue;
+    }
+    if (blocks > 65535 || blocks > capacity(rb, reg != 0, smem)) return 0;
+    for (size_t i = 0; i < preps.size(); ++i) preps[i]->plan = plans[i];
+    return rb;
   }
-  if (blocks > 65535 || blocks > capacity(rb, reg != 0, smem)) return 0;
-  for (size_t i = 0; i < preps.size(); ++i) preps[i]->plan = plans[i];
-  return rb;
+  return 0;
 }
 
 /// One launch of the fused kernel `func` for the prepared recurrences `preps` (see fused_rb):

@@ -516,6 +516,27 @@ def test_fused_scales_match_cpu(emu, rng, monkeypatch, cell, fuse, B):
     assert fs[1].launches == (1 if fused else 3), "the backward launches"
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_fused_scales_disagreeing_on_registers(emu, rng, monkeypatch, cell):
+    """Two scales at B = 1 whose own plans differ in W_hh placement (H = 11 fits the float64
+    register slice, H = 48 does not): the fused launch re-plans both with W_hh in shared memory
+    (one launch, no register kernel) and equals the CPU."""
+    for k in ("FUSE", "MODE", "PLAN"):
+        monkeypatch.delenv(f"CHRONOSCALE_CUDA_RNN_{k}", raising=False)
+    fs = (EmuFull * 2)()
+    runs = []
+    for f, (T, H) in zip(fs, [(6, 11), (3, 48)]):
+        p = make(rng, cell, 1, T, 3, H, np.float64)
+        lengths = np.array([T])
+        want, grads_out = reference(rng, cell, p, lengths)
+        o, g, keep = prepare_full(f, cell, p, lengths, *grads_out)
+        runs.append((o, g, want, lengths, T, keep))
+    assert emu.emu_full_many(fs, 2) == 0, emu.emu_glue_error().decode()
+    for o, g, want, lengths, T, _ in runs:
+        compare_full(cell, o, g, want, lengths, T)
+    assert fs[0].launches == 1 and fs[0].reg_launches == 0
+
+
 def test_cublas_binding_maps_row_major_products(emu, rng, tmp_path):
     cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
     if cc is None:
