@@ -19,6 +19,7 @@
 #include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "chronoscale/cuda_info.hpp"
 #include "cuda_check.hpp"
@@ -132,14 +133,49 @@ std::string status_text(const CublasLib& L, Status s) {
   return t ? std::string(t) : "cuBLAS status " + std::to_string(s);
 }
 
-// This thread's handle for (library, current device), or nullptr when cublasCreate fails (the
-// reason is recorded and the built-in GEMM is used instead).
+using HandleKey = std::pair<const CublasLib*, int>;  // (library, device)
+
+// Handles of threads that have ended, for the next threads to take (a cuBLAS handle may move
+// between threads; it is only never used by two at once). Never destroyed: it outlives every
+// thread, the main thread's exit included, and holds no CUDA call for exit time.
+struct SpareHandles {
+  std::mutex mu;
+  std::map<HandleKey, std::vector<Handle>> free;
+};
+SpareHandles& spare_handles() {
+  static auto* s = new SpareHandles;
+  return *s;
+}
+
+// A thread's handles; at thread exit they go to the spares instead of leaking.
+struct ThreadHandles {
+  std::map<HandleKey, Handle> h;
+  ~ThreadHandles() {
+    SpareHandles& sp = spare_handles();
+    std::lock_guard<std::mutex> lock(sp.mu);
+    for (const auto& [key, handle] : h)
+      if (handle) sp.free[key].push_back(handle);
+  }
+};
+
+// This thread's handle for (library, current device): a spare one or a new one; nullptr when
+// cublasCreate fails (the reason is recorded and the built-in GEMM is used instead).
 Handle handle_for(const CublasLib& L) {
-  thread_local std::map<std::pair<const CublasLib*, int>, Handle> handles;
+  thread_local ThreadHandles mine;
+  auto& handles = mine.h;
   int dev = 0;
   CS_CUDA_CHECK(cudaGetDevice(&dev));
-  const auto key = std::make_pair(&L, dev);
+  const HandleKey key{&L, dev};
   if (auto it = handles.find(key); it != handles.end()) return it->second;
+  {
+    SpareHandles& sp = spare_handles();
+    std::lock_guard<std::mutex> lock(sp.mu);
+    if (auto it = sp.free.find(key); it != sp.free.end() && !it->second.empty()) {
+      const Handle h = it->second.back();
+      it->second.pop_back();
+      return handles[key] = h;
+    }
+  }
   Handle h = nullptr;
   const Status s = L.create(&h);
   if (s != 0 || !h) {

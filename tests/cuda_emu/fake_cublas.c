@@ -3,7 +3,10 @@
 typedef struct FakeCtx* Handle;
 static int fake_ctx;
 
-int cublasCreate_v2(Handle* h) { *h = (Handle)&fake_ctx; return 0; }
+static int creates;
+int cublasCreate_v2(Handle* h) { *h = (Handle)&fake_ctx; ++creates; return 0; }
+/* Handles created so far (tests: handles of ended threads are reused, not leaked). */
+int fake_cublas_creates(void) { return creates; }
 int cublasSetStream_v2(Handle h, void* s) { (void)h; (void)s; return 0; }
 int cublasSetMathMode(Handle h, int m) { (void)h; return m == 0 ? 0 : 7; }
 const char* cublasGetStatusString(int s) { return s ? "fake failure" : "fake success"; }

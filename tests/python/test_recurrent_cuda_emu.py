@@ -15,6 +15,7 @@ import ctypes
 import os
 import shutil
 import subprocess
+import threading
 
 import numpy as np
 import pytest
@@ -574,4 +575,16 @@ def test_cublas_binding_maps_row_major_products(emu, rng, tmp_path):
                 want = (a.T if ta else a) @ (b.T if tb else b)
                 assert rel_error(c[:, :N], want) < 1e-6
                 assert np.isnan(c[:, N:]).all()  # columns past N untouched
+    # Threads that end hand their handle on: four threads one after another create one handle.
+    fake_lib = ctypes.CDLL(str(fake))
+    a, b = rng.standard_normal((M, K)), rng.standard_normal((K, N))
+    c = np.empty((M, N))
+    args = (1, 0, 0, M, N, K, _ptr(a), K, _ptr(b), N, _ptr(c), N)
+    before = fake_lib.fake_cublas_creates()
+    for _ in range(4):
+        t = threading.Thread(target=emu.emu_cublas_gemm, args=args)
+        t.start()
+        t.join()
+    assert fake_lib.fake_cublas_creates() - before == 1
+    assert rel_error(c, a @ b) < 1e-12
     assert emu.emu_cublas_load(b"/nonexistent/libcublas.so") == 1
