@@ -74,6 +74,11 @@ inline cudaMemPool_t scratch_pool() {
   Pools& p = pools();
   std::lock_guard<std::mutex> lock(p.mu);
   if (!p.pool[dev]) {
+    int supported = 0;
+    CS_CUDA_CHECK(cudaDeviceGetAttribute(&supported, cudaDevAttrMemoryPoolsSupported, dev));
+    CS_CHECK(supported != 0, CudaError, "CUDA device ", dev,
+             " does not support stream-ordered memory pools (cudaDevAttrMemoryPoolsSupported = 0, "
+             "e.g. some virtual GPUs or old drivers); chronoscale's CUDA ops need them");
     cudaMemPoolProps props{};
     props.allocType = cudaMemAllocationTypePinned;
     props.location.type = cudaMemLocationTypeDevice;

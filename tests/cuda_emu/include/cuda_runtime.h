@@ -25,6 +25,7 @@ enum cudaDeviceAttr : int {
   cudaDevAttrMultiProcessorCount = 16,
   cudaDevAttrMaxSharedMemoryPerBlockOptin = 97,
   cudaDevAttrCooperativeLaunch = 95,
+  cudaDevAttrMemoryPoolsSupported = 115,
 };
 enum cudaFuncAttribute : int {
   cudaFuncAttributeMaxDynamicSharedMemorySize = 8,
