@@ -483,6 +483,26 @@ def test_host_code_matches_cpu(emu, rng, monkeypatch, cell, mode, plan, refuse):
         assert launches == 2
 
 
+def run_many(h, rng, cell, B, scales, random_lengths):
+    """Recurrences of `B` rows with the (T, H) of `scales` (I = 3, float64; lengths random with
+    a full and an empty row, or all full) through emu_full_many; every output, cache entry and
+    gradient is compared with the CPU's. Returns the EmuFull array (launch counts: forward in
+    [0], backward in [1])."""
+    fs = (EmuFull * len(scales))()
+    runs = []
+    for f, (T, H) in zip(fs, scales):
+        p = make(rng, cell, B, T, 3, H, np.float64)
+        lengths = rng.integers(0, T + 1, B) if random_lengths else np.full(B, T)
+        lengths[:2] = [T, 0][:B]
+        want, grads_out = reference(rng, cell, p, lengths)
+        o, g, keep = prepare_full(f, cell, p, lengths, *grads_out)
+        runs.append((o, g, want, lengths, T, keep))
+    assert h.emu_full_many(fs, len(scales)) == 0, h.emu_glue_error().decode()
+    for o, g, want, lengths, T, _ in runs:
+        compare_full(cell, o, g, want, lengths, T)
+    return fs
+
+
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("fuse,B", [("", 7), ("0", 7), ("", 3000), ("", 1)])
 def test_fused_scales_match_cpu(emu, rng, monkeypatch, cell, fuse, B):
@@ -496,19 +516,7 @@ def test_fused_scales_match_cpu(emu, rng, monkeypatch, cell, fuse, B):
     monkeypatch.setenv("CHRONOSCALE_CUDA_RNN_FUSE", fuse)
     monkeypatch.delenv("CHRONOSCALE_CUDA_RNN_MODE", raising=False)
     monkeypatch.delenv("CHRONOSCALE_CUDA_RNN_PLAN", raising=False)
-    I = 3
-    fs = (EmuFull * 3)()
-    runs = []
-    for f, (T, H) in zip(fs, [(9, 11), (3, 5), (1, 16)]):
-        p = make(rng, cell, B, T, I, H, np.float64)
-        lengths = rng.integers(0, T + 1, B)
-        lengths[:2] = [T, 0][:B]
-        want, grads_out = reference(rng, cell, p, lengths)
-        o, g, keep = prepare_full(f, cell, p, lengths, *grads_out)
-        runs.append((o, g, want, lengths, T, keep))
-    assert emu.emu_full_many(fs, 3) == 0, emu.emu_glue_error().decode()
-    for o, g, want, lengths, T, _ in runs:
-        compare_full(cell, o, g, want, lengths, T)
+    fs = run_many(emu, rng, cell, B, [(9, 11), (3, 5), (1, 16)], random_lengths=True)
     assert fs[0].cooperative_launches == fs[1].cooperative_launches == 0
     fused = fuse != "0" and B < 3000
     assert fs[0].launches == (1 if fused else 3), "the forward launches"
@@ -524,17 +532,7 @@ def test_fused_scales_disagreeing_on_registers(emu, rng, monkeypatch, cell):
     (one launch, no register kernel) and equals the CPU."""
     for k in ("FUSE", "MODE", "PLAN"):
         monkeypatch.delenv(f"CHRONOSCALE_CUDA_RNN_{k}", raising=False)
-    fs = (EmuFull * 2)()
-    runs = []
-    for f, (T, H) in zip(fs, [(6, 11), (3, 48)]):
-        p = make(rng, cell, 1, T, 3, H, np.float64)
-        lengths = np.array([T])
-        want, grads_out = reference(rng, cell, p, lengths)
-        o, g, keep = prepare_full(f, cell, p, lengths, *grads_out)
-        runs.append((o, g, want, lengths, T, keep))
-    assert emu.emu_full_many(fs, 2) == 0, emu.emu_glue_error().decode()
-    for o, g, want, lengths, T, _ in runs:
-        compare_full(cell, o, g, want, lengths, T)
+    fs = run_many(emu, rng, cell, 1, [(6, 11), (3, 48)], random_lengths=False)
     assert fs[0].launches == 1 and fs[0].reg_launches == 0
 
 
