@@ -163,9 +163,7 @@ struct ThreadHandles {
 Handle handle_for(const CublasLib& L) {
   thread_local ThreadHandles mine;
   auto& handles = mine.h;
-  int dev = 0;
-  CS_CUDA_CHECK(cudaGetDevice(&dev));
-  const HandleKey key{&L, dev};
+  const HandleKey key{&L, current_device()};
   if (auto it = handles.find(key); it != handles.end()) return it->second;
   {
     SpareHandles& sp = spare_handles();

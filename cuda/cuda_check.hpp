@@ -16,6 +16,13 @@ inline void check(cudaError_t err, const char* call) {
   throw CudaError(detail::cat(call, " failed: ", cudaGetErrorString(err)));
 }
 
+/// The calling thread's current CUDA device (cudaGetDevice, checked).
+inline int current_device() {
+  int dev = 0;
+  check(cudaGetDevice(&dev), "cudaGetDevice");
+  return dev;
+}
+
 }  // namespace cuda
 }  // namespace v1
 }  // namespace chronoscale

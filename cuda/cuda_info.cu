@@ -36,8 +36,7 @@ void check_device_pointer(const void* p, const char* op, const char* name) {
   }
   CS_CHECK(attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged, ValueError,
            op, ": ", name, " claims to be a CUDA array but does not point to device memory");
-  int current = 0;
-  CS_CUDA_CHECK(cudaGetDevice(&current));
+  const int current = current_device();
   CS_CHECK(attr.device == current, ValueError, op, ": ", name, " lives on CUDA device ",
            attr.device, " but the current device is ", current,
            " (use `with cupy.cuda.Device(", attr.device, "):`)");

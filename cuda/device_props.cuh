@@ -24,8 +24,7 @@ inline DeviceProps current_device_props() {
   static std::mutex mu;
   static DeviceProps cache[kMaxDevices];
   static bool known[kMaxDevices] = {};
-  int dev = 0;
-  CS_CUDA_CHECK(cudaGetDevice(&dev));
+  const int dev = current_device();
   std::lock_guard<std::mutex> lock(mu);
   if (dev >= 0 && dev < kMaxDevices && known[dev]) return cache[dev];
   DeviceProps p;

@@ -58,12 +58,6 @@ constexpr size_t kMaxStaged = size_t(16) << 20;    // larger copies go straight 
 constexpr size_t kMaxStaging = size_t(256) << 20;  // pinned memory held at most
 constexpr size_t kMaxBlocks = 64;                   // staging blocks (copies in flight) at most
 
-inline int current_device() {
-  int dev = 0;
-  CS_CUDA_CHECK(cudaGetDevice(&dev));
-  return dev;
-}
-
 }  // namespace memory_detail
 
 /// chronoscale's scratch pool of the current device (created on first use).
@@ -123,8 +117,7 @@ inline void release_scratch() {
   using namespace memory_detail;
   Pools& p = pools();
   std::lock_guard<std::mutex> lock(p.mu);
-  int current = 0;
-  CS_CUDA_CHECK(cudaGetDevice(&current));
+  const int current = current_device();
   struct Restore {  // the caller's device, also when a call below throws
     int dev;
     ~Restore() { (void)cudaSetDevice(dev); }
