@@ -7,7 +7,6 @@
 #include "chronoscale/tensor.hpp"
 #include "cuda_check.hpp"
 #include "device_buffer.cuh"
-#include "memory.cuh"
 
 namespace chronoscale {
 inline namespace v1 {
@@ -20,9 +19,7 @@ class DeviceLengths {
  public:
   DeviceLengths() = default;
   DeviceLengths(const Tensor& lengths, int64_t B, cudaStream_t stream) {
-    if (!lengths.defined()) return;
-    buf_ = DeviceBuffer<int64_t>(B, stream);
-    upload(buf_.get(), lengths.data, sizeof(int64_t) * static_cast<size_t>(B), stream);
+    if (lengths.defined()) buf_ = to_device(lengths.ptr<int64_t>(), B, stream);
   }
 
   const int64_t* get() const { return buf_.get(); }

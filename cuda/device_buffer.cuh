@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "cuda_check.hpp"
 #include "memory.cuh"
@@ -45,6 +46,19 @@ class DeviceBuffer {
   T* ptr_ = nullptr;
   cudaStream_t stream_ = nullptr;
 };
+
+/// Stream-ordered device copy of n host values through the pinned staging (memory.cuh): no
+/// wait, and the host array may go away after the call.
+template <class T>
+DeviceBuffer<T> to_device(const T* host, int64_t n, cudaStream_t s) {
+  DeviceBuffer<T> buf(n, s);
+  if (n > 0) upload(buf.get(), host, sizeof(T) * static_cast<size_t>(n), s);
+  return buf;
+}
+template <class T>
+DeviceBuffer<T> to_device(const std::vector<T>& host, cudaStream_t s) {
+  return to_device(host.data(), static_cast<int64_t>(host.size()), s);
+}
 
 }  // namespace cuda
 }  // namespace v1

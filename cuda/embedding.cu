@@ -218,8 +218,7 @@ DeviceInputs device_inputs(const EmbeddingDims& d, const Tensor& ids, const Tens
     if (check) check_ids(d, ids, r.len.get(), s);
     return r;
   }
-  r.copy = DeviceBuffer<int64_t>(d.B * d.T, s);
-  upload(r.copy.get(), ids.data, sizeof(int64_t) * static_cast<size_t>(d.B * d.T), s);
+  r.copy = to_device(ids.ptr<int64_t>(), d.B * d.T, s);
   r.ids.data = r.copy.get();
   r.ids.device = Device::cuda;
   return r;

@@ -23,11 +23,7 @@ class HostUpload {
     return off;
   }
   /// Copies everything appended so far to the device on `stream`.
-  void upload(cudaStream_t stream) {
-    dev_ = DeviceBuffer<int64_t>(static_cast<int64_t>(host_.size()), stream);
-    if (host_.empty()) return;
-    cuda::upload(dev_.get(), host_.data(), sizeof(int64_t) * host_.size(), stream);
-  }
+  void upload(cudaStream_t stream) { dev_ = to_device(host_, stream); }
   /// Device address of the array appended at `offset` (after upload).
   const int64_t* at(int64_t offset) const { return dev_.get() + offset; }
 

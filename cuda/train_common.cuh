@@ -45,19 +45,7 @@ void launch(void (*kernel)(P...), dim3 grid, dim3 block, cudaStream_t stream, co
 #endif
 }
 
-/// Stream-ordered device copy of n host values through the pinned staging (memory.cuh): no
-/// wait, and the host array may go away after the call.
-template <class T>
-DeviceBuffer<T> to_device(const T* host, int64_t n, cudaStream_t s) {
-  DeviceBuffer<T> buf(n, s);
-  if (n > 0)
-    upload(buf.get(), host, sizeof(T) * static_cast<size_t>(n), s);
-  return buf;
-}
-template <class T>
-DeviceBuffer<T> to_device(const std::vector<T>& host, cudaStream_t s) {
-  return to_device(host.data(), static_cast<int64_t>(host.size()), s);
-}
+using cuda::to_device;  // (device_buffer.cuh)
 
 /// Copy one double from the device and wait for the stream (the only synchronisation of the
 /// training ops: a loss is returned to Python as a float).
