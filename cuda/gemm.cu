@@ -52,16 +52,21 @@ void builtin_gemm(cudaStream_t s, int64_t M, int64_t N, int64_t K, const T* A, i
   CS_CUDA_CHECK_LAUNCH("split_sum_kernel");
 }
 
+// An empty product: nothing to write (M or N is 0) or C = 0 (K is 0). True when handled.
+template <class T>
+bool empty_product(cudaStream_t s, int64_t M, int64_t N, int64_t K, T* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return true;
+  if (K > 0) return false;
+  CS_CUDA_CHECK(cudaMemset2DAsync(C, sizeof(T) * ldc, 0, sizeof(T) * N, M, s));
+  return true;
+}
+
 }  // namespace
 
 template <class T>
 void gemm(cudaStream_t s, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A,
           int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0) {
-    CS_CUDA_CHECK(cudaMemset2DAsync(C, sizeof(T) * ldc, 0, sizeof(T) * N, M, s));
-    return;
-  }
+  if (empty_product(s, M, N, K, C, ldc)) return;
   if (cublas_gemm<T>(s, ta, tb, M, N, K, A, lda, B, ldb, C, ldc)) return;
   if (!ta && !tb) return builtin_gemm<T, false, false>(s, M, N, K, A, lda, B, ldb, C, ldc);
   if (!ta && tb) return builtin_gemm<T, false, true>(s, M, N, K, A, lda, B, ldb, C, ldc);
@@ -72,11 +77,7 @@ void gemm(cudaStream_t s, bool ta, bool tb, int64_t M, int64_t N, int64_t K, con
 void gemm_bf16(cudaStream_t s, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
                const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, float* C,
                int64_t ldc) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0) {
-    CS_CUDA_CHECK(cudaMemset2DAsync(C, sizeof(float) * ldc, 0, sizeof(float) * N, M, s));
-    return;
-  }
+  if (empty_product(s, M, N, K, C, ldc)) return;
   if (cublas_gemm_bf16(s, ta, tb, M, N, K, A, lda, B, ldb, C, ldc)) return;
   // Without cuBLAS: the bf16 values widened to float32 (exact), then the float32 GEMM.
   // Elements the operands span: rows x ld, less the unused tail of the last row.
