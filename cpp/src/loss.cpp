@@ -124,20 +124,19 @@ struct TableDims {
 };
 
 /// The scoring of user rows against an item table: user [N, D] and items [V, D] of one float
-/// dtype with N, D, V > 0 (on a usable CUDA device when `cuda_ok`, else on the host), target
-/// [N] int64 on the host with its counted entries in [0, V).
+/// dtype with N, D, V > 0 (host arrays, or CUDA arrays on a usable device), target [N] int64 on
+/// the host with its counted entries in [0, V).
 TableDims check_table(const Tensor& user, const Tensor& items, const Tensor& target,
-                      int64_t ignore_index, bool cuda_ok, const char* op) {
+                      int64_t ignore_index, const char* op) {
   check::floating(user, "user");
   check::shape(user, "user", {-1, -1}, "[N, D]");
   const int64_t N = user.shape[0], D = user.shape[1];
   CS_CHECK(N > 0, ValueError, "user: no rows (N = 0)");
   CS_CHECK(D > 0, ValueError, "user: vector size D must be > 0");
-  if (cuda_ok) check::cuda_usable(user, op, "user");
-  else check::cpu_only(user, op);
+  check::cuda_usable(user, op, "user");
   check::defined(items, "items");
   check::like(items, user, "items", "user");
-  if (cuda_ok) check::cuda_usable(items, op, "items");
+  check::cuda_usable(items, op, "items");
   check::shape(items, "items", {-1, D}, "[V, D]");
   const int64_t V = items.shape[0];
   CS_CHECK(V > 0, ValueError, "items: no rows (V = 0)");
@@ -150,7 +149,7 @@ TableDims check_table(const Tensor& user, const Tensor& items, const Tensor& tar
 
 SampledSoftmaxDims sampled_softmax_check(const SampledSoftmaxInputs& in) {
   const TableDims t =
-      check_table(in.user, in.items, in.target, in.ignore_index, true, "sampled_softmax_loss");
+      check_table(in.user, in.items, in.target, in.ignore_index, "sampled_softmax_loss");
   const int64_t N = t.N, D = t.D, V = t.V;
   CS_CHECK(in.num_samples >= 1, ValueError, "num_samples must be >= 1, got ", in.num_samples);
   check_log_q(in.log_q, V);
@@ -221,7 +220,7 @@ double sampled_softmax_loss(const SampledSoftmaxInputs& in, const SampledSoftmax
 double full_softmax_loss(const Tensor& user, const Tensor& items, const Tensor& target,
                          int64_t ignore_index, const Tensor& d_user, const Tensor& d_items,
                          void* stream, bool bf16) {
-  const TableDims t = check_table(user, items, target, ignore_index, true, "full_softmax_loss");
+  const TableDims t = check_table(user, items, target, ignore_index, "full_softmax_loss");
   CS_CHECK(!bf16 || user.device == Device::cuda, ValueError,
            "precision='bfloat16' runs on CUDA arrays only (user and items are host arrays)");
   CS_CHECK(!bf16 || user.dtype == DType::float32, ValueError,
