@@ -65,16 +65,13 @@ def timed(fn, cp, min_reps=5, max_reps=30, target_s=0.6):
     return float(np.median(out)), float(np.min(out)), reps
 
 
-def kernel_time_us(fn, cp, torch, n=20, top=None):
-    """Sum of the CUDA kernel and copy durations per call of fn() (CUPTI, see
-    bench_common.kernel_profile), or None without torch. ``top``: a list that gets the four
-    longest kernels as ``[microseconds per call, name]``."""
+def kernel_time_us(fn, cp, torch, n=20):
+    """``(microseconds per call, longest)``: the CUDA kernel and copy durations of fn() (CUPTI,
+    see bench_common.kernel_profile) and its four longest kernels as ``[microseconds per call,
+    name]``; ``(None, [])`` without torch."""
     if torch is None:
-        return None
-    total, longest = kernel_profile(fn, cp.cuda.Device().synchronize, torch, n)
-    if top is not None:
-        top.extend(longest)
-    return total
+        return None, []
+    return kernel_profile(fn, cp.cuda.Device().synchronize, torch, n)
 
 
 def ours_step(cell, B, T, I, H, cp, ops):
@@ -190,8 +187,8 @@ def main():
             fwd()
         cp.cuda.Device().synchronize()
         wall_us = (time.perf_counter() - t0) / n * 1e6
-        row = {"H": H, "ours_gpu_us": gpu_ms * 1e3, "ours_wall_us": wall_us, "ours_top": []}
-        row["ours_kernels_us"] = kernel_time_us(fwd, cp, torch, top=row["ours_top"])
+        row = {"H": H, "ours_gpu_us": gpu_ms * 1e3, "ours_wall_us": wall_us}
+        row["ours_kernels_us"], row["ours_top"] = kernel_time_us(fwd, cp, torch)
         row["ours_host_us"] = host_us(fwd, cp.cuda.Device().synchronize)
         # The same call with W_hh kept in shared memory (CHRONOSCALE_CUDA_RNN_REG=0): the A/B of
         # the register-resident forward, which the planner picks for small H.
@@ -199,13 +196,13 @@ def main():
         try:
             smem_ms = timed(fwd, cp, min_reps=50, max_reps=200, target_s=0.2)[0]
             row["ours_smem_gpu_us"] = smem_ms * 1e3
-            row["ours_smem_kernels_us"] = kernel_time_us(fwd, cp, torch)
+            row["ours_smem_kernels_us"] = kernel_time_us(fwd, cp, torch)[0]
         finally:
             del os.environ["CHRONOSCALE_CUDA_RNN_REG"]
         if torch is not None:
             tf, _ = torch_step("lstm", 1, 50, args.input, H, torch)
             row["torch_gpu_us"] = timed(tf, cp, min_reps=50, max_reps=200, target_s=0.2)[0] * 1e3
-            row["torch_kernels_us"] = kernel_time_us(tf, cp, torch)
+            row["torch_kernels_us"] = kernel_time_us(tf, cp, torch)[0]
             row["torch_host_us"] = host_us(tf, cp.cuda.Device().synchronize)
         results["latency_b1_t50"].append(row)
     meta["gemm_backend"] = _core.cuda_gemm_backend()
