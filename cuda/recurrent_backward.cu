@@ -1,4 +1,5 @@
-// Backward pass of the CUDA recurrent cells: the persistent kernel runs the dh recurrence and
+// Backward pass of the CUDA recurrent cells: the persistent kernel (large batches: a GEMM and an
+// elementwise kernel per step, recurrent_gemm_mode.cuh) runs the dh recurrence and
 // writes the gate gradients of every step; dx, dW_ih, dW_hh are then GEMMs over all B*T rows and
 // the bias gradients deterministic column sums. recurrent_backward_many runs the persistent
 // kernels of several independent recurrences in one launch where their plans allow.
@@ -15,6 +16,7 @@
 #include "device_props.cuh"
 #include "gemm.cuh"
 #include "recurrent.cuh"
+#include "recurrent_gemm_mode.cuh"
 #include "recurrent_plan.cuh"
 
 namespace chronoscale {
@@ -97,6 +99,7 @@ struct BackwardPrep : Planned {
   T* dhg() const { return CellD::kSplit ? dhg_split.get() : dgi.get(); }
 
   void launch(cudaStream_t s) const {
+    if (plan.tile.mode == kModeGemm) return recurrent_backward_gemm_mode<CellD>(a, t_last, s);
     RecPlan p = plan;
     RecTile tile = p.tile;
     void* const func = const_cast<void*>(backward_kernel<CellD, T>(p.rb, false));

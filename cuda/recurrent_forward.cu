@@ -1,5 +1,6 @@
 // Forward pass of the CUDA recurrent cells: gates = x W_ih^T for all steps (one GEMM), then the
-// persistent kernel (biases, W_hh h, activations, state update and every write, fused).
+// persistent kernel (biases, W_hh h, activations, state update and every write, fused), or for
+// large batches a GEMM and an elementwise kernel per step (recurrent_gemm_mode.cuh).
 // recurrent_forward_many runs several independent recurrences (the scales of a multi-scale
 // layer) with ONE persistent launch when all of them have resident plans.
 #include <cuda_runtime.h>
@@ -16,6 +17,7 @@
 #include "device_props.cuh"
 #include "gemm.cuh"
 #include "recurrent.cuh"
+#include "recurrent_gemm_mode.cuh"
 #include "recurrent_plan.cuh"
 
 namespace chronoscale {
@@ -74,6 +76,7 @@ struct ForwardPrep : Planned {
   }
 
   void launch(cudaStream_t s) const {
+    if (plan.tile.mode == kModeGemm) return recurrent_forward_gemm_mode<CellD>(a, s);
     RecPlan p = plan;
     RecTile tile = p.tile;
     void* const func = const_cast<void*>(forward_kernel<CellD, T>(p.rb, p.tile.reg));

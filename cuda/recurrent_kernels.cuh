@@ -27,6 +27,7 @@
 //                  dot product then reads only h from shared memory (the B = 1 latency case).
 //   kModeStep:     fallback when the grid cannot be co-resident: the host launches one step per
 //                  kernel (stream order replaces the grid barrier).
+//   (kModeGemm, large batches, runs none of these kernels: see recurrent_gemm_mode.cuh.)
 // Steps past the longest sequence (t >= t_loop) carry no work and are filled without barriers.
 #include <cooperative_groups.h>
 #include <cuda_runtime.h>
@@ -49,7 +50,9 @@ __device__ __forceinline__ T* dynamic_smem() {
   return reinterpret_cast<T*>(cs_dynamic_smem);
 }
 #endif
-enum RecMode : int { kModeStep = 0, kModeGrid = 1, kModeResident = 2 };
+/// kModeGemm: no persistent kernel, one GEMM and one elementwise kernel per step
+/// (recurrent_gemm_mode.cuh).
+enum RecMode : int { kModeStep = 0, kModeGrid = 1, kModeResident = 2, kModeGemm = 3 };
 
 /// Launch geometry shared by the host plan and the kernels.
 struct RecTile {

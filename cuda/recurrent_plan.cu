@@ -141,8 +141,11 @@ RecPlan plan_recurrent(const RecProblem& p, const DeviceProps& d, const BlocksPe
   const std::string reg_env = env("CHRONOSCALE_CUDA_RNN_REG");
   CS_CHECK(reg_env.empty() || reg_env == "0" || reg_env == "1", ValueError,
            "CHRONOSCALE_CUDA_RNN_REG must be '0', '1' or unset, got '", reg_env, "'");
-  CS_CHECK(mode_env.empty() || mode_env == "step" || mode_env == "grid", ValueError,
-           "CHRONOSCALE_CUDA_RNN_MODE must be 'step', 'grid' or unset, got '", mode_env, "'");
+  CS_CHECK(mode_env.empty() || mode_env == "step" || mode_env == "grid" || mode_env == "gemm" ||
+               mode_env == "persistent",
+           ValueError,
+           "CHRONOSCALE_CUDA_RNN_MODE must be 'step', 'grid', 'gemm', 'persistent' or unset, got '",
+           mode_env, "'");
   const Key key{family, d.device, p.B, p.H, mode_env, plan_env, reg_env, only_rb, no_reg};
   static std::mutex mu;
   static std::map<Key, RecPlan> cache;
@@ -150,8 +153,19 @@ RecPlan plan_recurrent(const RecProblem& p, const DeviceProps& d, const BlocksPe
     std::lock_guard<std::mutex> lock(mu);
     if (auto it = cache.find(key); it != cache.end()) return it->second;
   }
-  const Pref pref = mode_env == "step" ? Pref::step : (mode_env == "grid" ? Pref::grid : Pref::automatic);
+  auto remember = [&](const RecPlan& plan) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (cache.size() > 512) cache.clear();  // many distinct batch sizes: start over
+    cache[key] = plan;
+    return plan;
+  };
   const Forced f = parse_forced(plan_env);
+  // The GEMM mode: forced, or automatic for large steps (not when a persistent tile is asked for).
+  const bool big = int64_t(p.B) * p.G * p.H * p.H >= kGemmModeMinWork;
+  if (only_rb == 0 && plan_env.empty() && (mode_env == "gemm" || (mode_env.empty() && big))) {
+    return remember(RecPlan{RecTile{0, 0, 0, 0, kModeGemm, 0}, 1, 0, 0, 0, 0});
+  }
+  const Pref pref = mode_env == "step" ? Pref::step : (mode_env == "grid" ? Pref::grid : Pref::automatic);
   const int K = p.backward ? p.G * p.H : p.H;
   int nj_max = 1;
   while (nj_max < p.H && nj_max < kRecThreads) nj_max *= 2;
@@ -180,10 +194,7 @@ RecPlan plan_recurrent(const RecProblem& p, const DeviceProps& d, const BlocksPe
   CS_CHECK(found, Unsupported, "recurrent CUDA kernel: hidden size H = ", p.H,
            " needs more shared memory than the device offers (", d.smem_optin,
            " bytes per block)", plan_env.empty() ? "" : " with CHRONOSCALE_CUDA_RNN_PLAN");
-  std::lock_guard<std::mutex> lock(mu);
-  if (cache.size() > 512) cache.clear();  // many distinct batch sizes: start over
-  cache[key] = best.plan;
-  return best.plan;
+  return remember(best.plan);
 }
 
 bool fuse_recurrences() {

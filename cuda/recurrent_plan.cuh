@@ -6,6 +6,10 @@
 // Tuning and testing overrides (read at every call):
 //   CHRONOSCALE_CUDA_RNN_MODE=step   one launch per step (the fallback path)
 //   CHRONOSCALE_CUDA_RNN_MODE=grid   never the resident mode (cooperative when it fits)
+//   CHRONOSCALE_CUDA_RNN_MODE=gemm   always the GEMM mode (one cuBLAS GEMM + one elementwise
+//                                    kernel per step, recurrent_gemm_mode.cuh); unset, it is
+//                                    chosen when B * G * H * H >= kGemmModeMinWork
+//   CHRONOSCALE_CUDA_RNN_MODE=persistent   never the GEMM mode (otherwise automatic)
 //   CHRONOSCALE_CUDA_RNN_PLAN=nj,ks,rb[,gy]   force a tile (and cap gridDim.y)
 //   CHRONOSCALE_CUDA_RNN_REG=0       never keep W_hh in registers (the forward's small-H plans)
 #include <cuda_runtime.h>
@@ -38,6 +42,11 @@ struct RecProblem {
   int H;
 };
 
+/// Multiply-adds of one step's recurrent product (B * G * H * H) from which the automatic plan is
+/// the GEMM mode: there one step's GEMM keeps the device busy (H200 run of 390f3c2: the persistent
+/// LSTM training step was 0.42-0.56x cuDNN's at B = 1024, H = 256 and 0.89-1.02x at H = 128).
+constexpr int64_t kGemmModeMinWork = int64_t(1) << 26;
+
 /// Blocks of the kernel for `rb` (`reg`: its register-resident variant) that fit on one
 /// multiprocessor with `smem` bytes (0: none).
 using BlocksPerSm = std::function<int(int rb, bool reg, size_t smem)>;
@@ -46,10 +55,11 @@ using BlocksPerSm = std::function<int(int rb, bool reg, size_t smem)>;
 /// registers; only forward kernels with rb == 1 have that variant).
 using KernelOf = const void* (*)(int rb, bool reg);
 
-/// The plan for `p` on device `d`; `family` identifies the kernel set (cache key). Throws
-/// Unsupported when no tile fits (hidden size too large for shared memory). `only_rb` > 0: the
-/// best plan with that many rows per thread; `no_reg`: none with W_hh in registers (both to
-/// share a fused launch with other recurrences).
+/// The plan for `p` on device `d`; `family` identifies the kernel set (cache key): the GEMM mode
+/// (tile.mode == kModeGemm, no tile) for large problems (see kGemmModeMinWork), else the best
+/// persistent tile. Throws Unsupported when no tile fits (hidden size too large for shared
+/// memory). `only_rb` > 0: the best persistent plan with that many rows per thread; `no_reg`:
+/// none with W_hh in registers (both to share a fused launch with other recurrences).
 RecPlan plan_recurrent(const RecProblem& p, const DeviceProps& d, const BlocksPerSm& occupancy,
                        const void* family, int only_rb = 0, bool no_reg = false);
 
@@ -76,7 +86,8 @@ inline RecPlan plan_for(const RecProblem& p, const DeviceProps& d, KernelOf kern
     return n;
   };
   const RecPlan plan = plan_recurrent(p, d, occupancy, kernel_of(1, false), only_rb, no_reg);
-  allow_max_smem(kernel_of(plan.rb, plan.tile.reg), d);  // a cached plan skipped the queries
+  if (plan.tile.mode != kModeGemm)  // a cached plan skipped the queries
+    allow_max_smem(kernel_of(plan.rb, plan.tile.reg), d);
   return plan;
 }
 

@@ -6,7 +6,16 @@ medians of several repetitions. PyTorch runs twice: as configured by default (cu
 tensor cores) and with TF32 off (IEEE float32, the same arithmetic as chronoscale). Also the
 B = 1, T = 50 LSTM forward latency. Prints a table; --json (or $OUT) gets every number.
 
+Large batches (B >= 256): an A/B of the two recurrent strategies on the same inputs, to calibrate
+the automatic choice (CHRONOSCALE_CUDA_RNN_MODE unset: the gemm mode when B*G*H*H >= 2**26, G = 4
+for the LSTM, 3 for the GRU). The training step is timed again with CHRONOSCALE_CUDA_RNN_MODE=gemm
+(per time step one cuBLAS GEMM plus one fused elementwise kernel) and =persistent (the persistent
+kernels), alternating between the two in a few short rounds; the rows get "step_gemm",
+"step_persistent" (ms) and "auto" (the rule's pick, computed here), and the summary a second
+table. It counts against --budget (a few seconds for the default grid); --no-mode-ab skips it.
+
     python bench/gpu/bench_recurrent_gpu.py [--quick] [--budget SECONDS] [--json PATH]
+        [--no-mode-ab] [--summary PATH]
 """
 
 from __future__ import annotations
@@ -24,6 +33,13 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 from bench_common import host_us, kernel_profile  # noqa: E402
 
+MODE_ENV = "CHRONOSCALE_CUDA_RNN_MODE"
+AB_MODES = ("persistent", "gemm")  # the A/B's values of MODE_ENV, timed in this order per round
+AB_MIN_BATCH = 256  # the A/B runs for the grid's sizes with B >= this
+# The automatic rule: the gemm mode when B*G*H*H >= GEMM_MODE_WORK (kGemmModeMinWork in
+# cuda/recurrent_plan.cuh; keep the two equal).
+GEMM_MODE_WORK = 2**26
+
 
 def parse():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -33,8 +49,18 @@ def parse():
     ap.add_argument("--hidden", default="64,128,256")
     ap.add_argument("--input", type=int, default=64)
     ap.add_argument("--quick", action="store_true", help="B=64,256 T=50 only")
-    ap.add_argument("--budget", type=float, default=240.0, help="seconds for the grid table")
+    ap.add_argument(
+        "--budget",
+        type=float,
+        default=240.0,
+        help="seconds for the grid table (its gemm / persistent A/B included)",
+    )
     ap.add_argument("--json", default=None)
+    ap.add_argument(
+        "--no-mode-ab",
+        action="store_true",
+        help=f"skip the {MODE_ENV}=gemm vs =persistent A/B of the B >= {AB_MIN_BATCH} sizes",
+    )
     ap.add_argument("--summary", default=None, help="print the table of a saved JSON and exit")
     return ap.parse_args()
 
@@ -63,6 +89,52 @@ def timed(fn, cp, min_reps=5, max_reps=30, target_s=0.6):
         stop.synchronize()
         out.append(cp.cuda.get_elapsed_time(start, stop))
     return float(np.median(out)), float(np.min(out)), reps
+
+
+def auto_mode(cell, B, H):
+    """The mode that CHRONOSCALE_CUDA_RNN_MODE unset picks: "gemm" when B*G*H*H >= 2**26,
+    else "persistent" (the planner's rule restated; G = 4 LSTM, 3 GRU)."""
+    G = 4 if cell == "lstm" else 3
+    return "gemm" if B * G * H * H >= GEMM_MODE_WORK else "persistent"
+
+
+def timed_modes(fn, cp, est_ms, rounds=3, target_s=0.1, max_reps=6):
+    """A/B of fn() under each of AB_MODES: ``({mode: median ms or None}, {mode: error})``.
+
+    ``rounds`` rounds alternate the modes (persistent, gemm, persistent, gemm, ...); in each, a
+    mode gets one untimed call after the switch, then ``reps`` calls timed with CUDA events as in
+    timed(). ``reps`` (2 to max_reps) comes from est_ms, the step's time measured before, so that
+    all rounds together take about target_s per mode. A mode whose call raises (e.g. a build
+    that does not know it) gets None and the error's text, and is not called again. MODE_ENV is
+    restored to its value before the call afterwards, also on an exception."""
+    reps = int(min(max_reps, max(2, target_s * 1e3 / (rounds * max(est_ms, 1e-3)))))
+    samples = {m: [] for m in AB_MODES}
+    errors = {}
+    start, stop = cp.cuda.Event(), cp.cuda.Event()
+    old = os.environ.get(MODE_ENV)
+    try:
+        for _ in range(rounds):
+            for m in AB_MODES:
+                if m in errors:
+                    continue
+                os.environ[MODE_ENV] = m
+                try:
+                    fn()
+                    for _ in range(reps):
+                        start.record()
+                        fn()
+                        stop.record()
+                        stop.synchronize()
+                        samples[m].append(cp.cuda.get_elapsed_time(start, stop))
+                except Exception as e:  # recorded; the benchmark goes on
+                    errors[m] = f"{type(e).__name__}: {e}"
+    finally:
+        if old is None:
+            os.environ.pop(MODE_ENV, None)
+        else:
+            os.environ[MODE_ENV] = old
+    med = {m: (None if m in errors else float(np.median(v))) for m, v in samples.items()}
+    return med, errors
 
 
 def kernel_time_us(fn, cp, torch, n=20):
@@ -167,6 +239,8 @@ def main():
         "torch": getattr(torch, "__version__", None),
         "cudnn": torch.backends.cudnn.version() if torch is not None else None,
         "python": platform.python_version(),
+        # Set from outside, it overrides the automatic choice in every row's ours_* timings.
+        "rnn_mode_env": os.environ.get(MODE_ENV),
     }
     try:
         meta["commit"] = subprocess.run(
@@ -175,6 +249,12 @@ def main():
     except OSError:
         meta["commit"] = None
     results = {"meta": meta, "train_step": [], "latency_b1_t50": []}
+    results["mode_ab"] = {
+        "enabled": not args.no_mode_ab,
+        "min_batch": AB_MIN_BATCH,
+        "gemm_work_threshold": GEMM_MODE_WORK,
+        "seconds": 0.0,
+    }
 
     # Latency first (small, and the issue's target): B = 1, T = 50 LSTM forward.
     for H in [64, 128, 256]:
@@ -225,6 +305,15 @@ def main():
                     fwd, step = ours_step(cell, B, T, args.input, H, cp, ops)
                     row["ours_fwd_ms"] = timed(fwd, cp)[0]
                     row["ours_step_ms"] = timed(step, cp)[0]
+                    if B >= AB_MIN_BATCH and not args.no_mode_ab:
+                        t0 = time.monotonic()
+                        med, errors = timed_modes(step, cp, row["ours_step_ms"])
+                        results["mode_ab"]["seconds"] += time.monotonic() - t0
+                        row["step_persistent"] = med["persistent"]
+                        row["step_gemm"] = med["gemm"]
+                        row["auto"] = auto_mode(cell, B, H)
+                        if errors:
+                            row["mode_ab_error"] = errors
                     del fwd, step
                     if torch is not None:
                         tf, ts = torch_step(cell, B, T, args.input, H, torch)
@@ -238,6 +327,8 @@ def main():
                     cp.get_default_memory_pool().free_all_blocks()
                     results["train_step"].append(row)
                     print(fmt_row(row), flush=True)
+                    if "auto" in row:
+                        print(fmt_ab(row), flush=True)
     results["skipped_for_budget"] = skipped
 
     print_summary(results)
@@ -265,12 +356,81 @@ def fmt_row(r):
     )
 
 
+def fmt_ms(v, width=8):
+    return f"{v:{width}.3f}" if isinstance(v, (int, float)) else f"{'-':>{width}s}"
+
+
+def fmt_ab(r):
+    """The live line of a size's gemm vs persistent A/B."""
+    line = (
+        f"     A/B {MODE_ENV}: persistent {fmt_ms(r.get('step_persistent'))}"
+        f" gemm {fmt_ms(r.get('step_gemm'))} ms (auto: {r.get('auto', '-')})"
+    )
+    for m, err in (r.get("mode_ab_error") or {}).items():
+        line += f"\n       {m} failed: {err[:200]}"
+    return line
+
+
+def work_log2(r):
+    """log2(B*G*H*H), the quantity of the automatic rule (gemm from 26 on)."""
+    G = 4 if r["cell"] == "lstm" else 3
+    return float(np.log2(r["B"] * G * r["H"] * r["H"]))
+
+
+def print_mode_ab(results):
+    """The second table: gemm vs persistent at large batch (nothing for a JSON without it)."""
+    ab = results.get("mode_ab") or {}
+    rows = [r for r in results["train_step"] if "step_gemm" in r or "step_persistent" in r]
+    if not rows:
+        if ab and not ab.get("enabled", True):
+            print("large batch: gemm vs persistent: not run (--no-mode-ab)")
+        return
+    print(
+        f"large batch: gemm vs persistent ({MODE_ENV}=gemm / =persistent, training step medians,"
+        f" ms, {ab.get('seconds', float('nan')):.1f} s in all);\n  speedup = persistent / gemm;"
+        " auto = the rule's pick (gemm when B*G*H*H >= 2**26), '!': the other mode was more"
+        " than 5% faster"
+    )
+    print(
+        "  cell     B    T    H  log2(BGH^2)  ours persistent  ours gemm   gemm speedup"
+        "  auto pick    torch step  torch fp32"
+    )
+    n = n_gemm = n_right = 0
+    for r in rows:
+        p, g = r.get("step_persistent"), r.get("step_gemm")
+        auto = r.get("auto", "-")
+        sp = "-"
+        if isinstance(p, (int, float)) and isinstance(g, (int, float)) and g > 0:
+            sp = f"{p / g:.2f}x"
+            n += 1
+            n_gemm += g < p
+            fast, slow = ("gemm", p) if g < p else ("persistent", g)
+            other_faster = auto != fast and slow > 1.05 * min(p, g)
+            n_right += not other_faster
+            if other_faster:
+                auto += "!"
+        print(
+            f"  {r['cell']:4s} {r['B']:5d} {r['T']:4d} {r['H']:4d} {work_log2(r):12.2f}"
+            f" {fmt_ms(p, 16)} {fmt_ms(g, 10)} {sp:>14s}  {auto:11s}"
+            f" {fmt_ms(r.get('torch_step_ms'), 10)} {fmt_ms(r.get('torch_fp32_step_ms'), 11)}"
+        )
+        for m, err in (r.get("mode_ab_error") or {}).items():
+            print(f"        {m} failed: {err[:200]}")
+    if n:
+        print(
+            f"  gemm faster at {n_gemm} of {n} sizes; the automatic rule picks the faster mode"
+            f" (or one within 5%) at {n_right} of {n}"
+        )
+
+
 def print_summary(results):
     m = results["meta"]
     print(
         f"\n== {m['device']} ({m['sms']} SMs), chronoscale {m['chronoscale']} @ {m['commit']},"
         f" gemm {m['gemm_backend']}, torch {m['torch']}, cuDNN {m['cudnn']}"
     )
+    if m.get("rnn_mode_env"):
+        print(f"{MODE_ENV}={m['rnn_mode_env']} was set: the ours columns are that mode, not auto")
     if "parity_lstm_vs_torch_fp32" in m:
         diff = m["parity_lstm_vs_torch_fp32"]
         print(f"LSTM output vs torch (fp32, copied weights): rel. diff {diff:.1e}")
@@ -301,6 +461,7 @@ def print_summary(results):
         print("  " + fmt_row(r))
     if results.get("skipped_for_budget"):
         print(f"  ({results['skipped_for_budget']} configurations skipped: --budget reached)")
+    print_mode_ab(results)
 
 
 if __name__ == "__main__":

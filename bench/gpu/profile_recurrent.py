@@ -1,7 +1,9 @@
 """One CUDA recurrent forward + backward per shape, for Nsight Compute (run_device.sh's `ncu`
 step): the shapes where the persistent kernels matter most (the B=1 latency case, the
 recommender's main scale, and the two training shapes slowest against cuDNN on the first H200
-run). Each recurrent kernel launch is one ncu result; `ncu_summary.py` prints them.
+run). Each recurrent kernel launch is one ncu result; `ncu_summary.py` prints them. The
+persistent kernels are profiled at every shape (CHRONOSCALE_CUDA_RNN_MODE=persistent: the
+largest one would otherwise run in the GEMM mode, one small kernel per step).
 
     ncu --clock-control none --csv --page raw --section SpeedOfLight --section Occupancy \\
         --section LaunchStats --section WarpStateStats -k regex:recurrent_ \\
@@ -9,6 +11,8 @@ run). Each recurrent kernel launch is one ncu result; `ncu_summary.py` prints th
 """
 
 from __future__ import annotations
+
+import os
 
 import cupy as cp
 
@@ -23,6 +27,7 @@ SHAPES = [  # (cell, B, T, I, H)
 
 
 def main():
+    os.environ["CHRONOSCALE_CUDA_RNN_MODE"] = "persistent"
     rs = cp.random.RandomState(0)
     for cell, B, T, I, H in SHAPES:
         G = 4 if cell == "lstm" else 3

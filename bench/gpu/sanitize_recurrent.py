@@ -19,6 +19,8 @@ RUNS = [  # CHRONOSCALE_CUDA_RNN_MODE, _RNN_PLAN, _GEMM, _RNN_REG
     ("step", "", "builtin", ""),
     ("grid", "8,32,1,1", "", ""),
     ("", "32,2,2", "builtin", ""),
+    ("gemm", "", "", ""),  # one GEMM + one elementwise kernel per step (large batches)
+    ("gemm", "", "builtin", ""),
 ]
 
 

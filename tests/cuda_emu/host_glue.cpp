@@ -82,8 +82,47 @@ void register_reg() {
       };
 }
 
+// The GEMM mode's elementwise kernels (recurrent_gemm_mode.cuh); gemm_launches counts them.
+template <class CellD, class T>
+void register_gemm_mode() {
+  auto& reg = emu::kernel_registry();
+  reg[reinterpret_cast<const void*>(&recurrent_gemm_forward_step<CellD, T>)] =
+      [](void** args, dim3 g, dim3 b, size_t smem, bool coop) {
+        const auto a = *static_cast<FwdArgs<T>*>(args[0]);
+        const T* rec = *static_cast<const T**>(args[1]);
+        const int t = *static_cast<int*>(args[2]);
+        ++emu::device().gemm_launches;
+        emu::launch(g, b, smem, coop, emu::device().seed++,
+                    [&] { recurrent_gemm_forward_step<CellD, T>(a, rec, t); });
+      };
+  reg[reinterpret_cast<const void*>(&recurrent_gemm_forward_tail<CellD, T>)] =
+      [](void** args, dim3 g, dim3 b, size_t smem, bool coop) {
+        const auto a = *static_cast<FwdArgs<T>*>(args[0]);
+        ++emu::device().gemm_launches;
+        emu::launch(g, b, smem, coop, emu::device().seed++,
+                    [&] { recurrent_gemm_forward_tail<CellD, T>(a); });
+      };
+  reg[reinterpret_cast<const void*>(&recurrent_gemm_backward_init<CellD, T>)] =
+      [](void** args, dim3 g, dim3 b, size_t smem, bool coop) {
+        const auto a = *static_cast<BwdArgs<T>*>(args[0]);
+        ++emu::device().gemm_launches;
+        emu::launch(g, b, smem, coop, emu::device().seed++,
+                    [&] { recurrent_gemm_backward_init<CellD, T>(a); });
+      };
+  reg[reinterpret_cast<const void*>(&recurrent_gemm_backward_step<CellD, T>)] =
+      [](void** args, dim3 g, dim3 b, size_t smem, bool coop) {
+        const auto a = *static_cast<BwdArgs<T>*>(args[0]);
+        const T* rec = *static_cast<const T**>(args[1]);
+        const int t = *static_cast<int*>(args[2]);
+        ++emu::device().gemm_launches;
+        emu::launch(g, b, smem, coop, emu::device().seed++,
+                    [&] { recurrent_gemm_backward_step<CellD, T>(a, rec, t); });
+      };
+}
+
 template <class CellD, class T>
 void register_cell() {
+  register_gemm_mode<CellD, T>();
   register_reg<CellD, T>();
   register_rb<CellD, T, 1>();
   register_rb<CellD, T, 2>();
@@ -120,6 +159,7 @@ struct EmuFull {
   uint32_t seed;
   int launches, cooperative_launches;  // out
   int reg_launches;                    // out: of them, register-resident forward kernels
+  int gemm_launches;                   // out: of them, the GEMM mode's elementwise kernels
 };
 
 const char* emu_glue_error() { return g_glue_error.c_str(); }
@@ -208,7 +248,7 @@ void setup_device(const EmuFull* f) {
   dev.sms = f->sms;
   dev.refuse_cooperative_launch = f->refuse_cooperative_launch != 0;
   dev.seed = f->seed;
-  dev.launches = dev.cooperative_launches = dev.reg_launches = 0;
+  dev.launches = dev.cooperative_launches = dev.reg_launches = dev.gemm_launches = 0;
 }
 
 }  // namespace
@@ -229,6 +269,7 @@ int emu_full(EmuFull* f) {
     f->launches = emu::device().launches;
     f->cooperative_launches = emu::device().cooperative_launches;
     f->reg_launches = emu::device().reg_launches;
+    f->gemm_launches = emu::device().gemm_launches;
     return 0;
   } catch (const std::exception& e) {
     g_glue_error = e.what();
@@ -257,7 +298,8 @@ int emu_full_many(EmuFull* fs, int n) {
     fs[0].launches = emu::device().launches;
     fs[0].cooperative_launches = emu::device().cooperative_launches;
     fs[0].reg_launches = emu::device().reg_launches;
-    emu::device().launches = emu::device().cooperative_launches = 0;
+    fs[0].gemm_launches = emu::device().gemm_launches;
+    emu::device().launches = emu::device().cooperative_launches = emu::device().gemm_launches = 0;
     RecurrentBackwardMany w;
     for (const FullArgs& a : all) {
       w.dims.push_back(a.d);
@@ -272,6 +314,7 @@ int emu_full_many(EmuFull* fs, int n) {
     else recurrent_backward_many<float>(all[0].cell, w, nullptr);
     fs[1].launches = emu::device().launches;
     fs[1].cooperative_launches = emu::device().cooperative_launches;
+    fs[1].gemm_launches = emu::device().gemm_launches;
     return 0;
   } catch (const std::exception& e) {
     g_glue_error = e.what();

@@ -126,6 +126,7 @@ def test_matches_cpu_float64(rng, cell):
         ("grid", "2,4,2"),  # 2 units per block, 4 lanes per dot
         ("", "64,2,2"),  # resident (H <= 64): 3 blocks of 4 rows, no inter-block barrier
         ("step", "1,32,8"),  # one unit per block, a whole warp per dot
+        ("gemm", ""),  # one cuBLAS GEMM + one elementwise kernel per step (large batches)
     ],
 )
 def test_every_launch_mode(rng, monkeypatch, cell, mode, plan):
@@ -157,6 +158,26 @@ def test_bad_plan_override_raises(rng, monkeypatch):
 def test_large_batch_many_tiles(rng):
     run_and_compare(rng, "lstm", 300, 9, 16, 64)
     run_and_compare(rng, "gru", 70, 6, 8, 256)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_large_batch_gemm_mode_planned(rng, monkeypatch, cell):
+    """B * G * H * H >= 2^26: the planner's own choice is the GEMM mode; with random lengths
+    (some past the longest, some empty) it equals the CPU, gradients included, and so does
+    the persistent plan of the same size."""
+    monkeypatch.delenv("CHRONOSCALE_CUDA_RNN_PLAN", raising=False)
+    B, T, H = 1024, 6, 128
+    lengths = rng.integers(0, T, B)  # every row shorter than T: the forward's tail kernel
+    for mode in ("", "persistent"):
+        monkeypatch.setenv("CHRONOSCALE_CUDA_RNN_MODE", mode)
+        run_and_compare(rng, cell, B, T, 8, H, lengths=lengths)
+
+
+def test_bad_mode_raises(rng, monkeypatch):
+    monkeypatch.setenv("CHRONOSCALE_CUDA_RNN_MODE", "cudnn")
+    p = to_gpu(make(rng, "lstm", 2, 3, 4, 5, np.float32))
+    with pytest.raises(ValueError, match="CHRONOSCALE_CUDA_RNN_MODE"):
+        forward("lstm", p, None)
 
 
 def test_builtin_gemm_matches_cublas(rng, monkeypatch):

@@ -25,7 +25,7 @@ from test_recurrent import make
 from helpers import random_lengths, recurrent_backward, recurrent_forward, rel_error
 
 CELL_IDS = {"rnn_tanh": 0, "rnn_sigmoid": 1, "rnn_relu": 2, "lstm": 3, "gru": 4}
-RESIDENT, GRID, STEP = 2, 1, 0
+RESIDENT, GRID, STEP, GEMM = 2, 1, 0, 3
 P = ctypes.c_void_p
 
 
@@ -66,6 +66,7 @@ class EmuFull(ctypes.Structure):
         ("launches", ctypes.c_int),
         ("cooperative_launches", ctypes.c_int),
         ("reg_launches", ctypes.c_int),
+        ("gemm_launches", ctypes.c_int),
     ]
 
 
@@ -365,7 +366,8 @@ def plan_of(
 
 @pytest.mark.parametrize("backward", [0, 1])
 @pytest.mark.parametrize("G", [1, 3, 4])
-def test_planner_fits_the_device(emu, backward, G):
+def test_planner_fits_the_device(emu, monkeypatch, backward, G):
+    monkeypatch.setenv("CHRONOSCALE_CUDA_RNN_MODE", "persistent")  # every size gets a tile
     for B in (1, 64, 256, 1024, 5000):
         for H in (1, 17, 64, 128, 256, 1024):
             for elem in (4, 8):
@@ -462,7 +464,15 @@ def compare_full(cell, o, g, want, lengths, T):
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize(
     "mode,plan,refuse",
-    [("", "", 0), ("grid", "", 0), ("step", "", 0), ("grid", "", 1), ("", "8,4,2,1", 0)],
+    [
+        ("", "", 0),
+        ("grid", "", 0),
+        ("step", "", 0),
+        ("grid", "", 1),
+        ("", "8,4,2,1", 0),
+        ("gemm", "", 0),
+        ("persistent", "", 0),
+    ],
 )
 def test_host_code_matches_cpu(emu, rng, monkeypatch, cell, mode, plan, refuse):
     monkeypatch.setenv("CHRONOSCALE_CUDA_RNN_MODE", mode)
@@ -479,8 +489,70 @@ def test_host_code_matches_cpu(emu, rng, monkeypatch, cell, mode, plan, refuse):
         assert coop == 0 and launches == steps + steps + 1
     elif mode == "grid":
         assert coop == 2 and launches == 2
+    elif mode == "gemm":
+        # one elementwise kernel per step each way, the backward's init and dh0 phase
+        assert coop == 0 and launches == steps + 1 + steps + 1
     else:
         assert launches == 2
+
+
+def gemm_mode_full(h, rng, cell, B, T, H, lengths, **make_args):
+    """Forward + backward of the host code in the GEMM mode, compared with the CPU; returns the
+    EmuFull (launch counts)."""
+    p = make(rng, cell, B, T, 3, H, np.float64, **make_args)
+    want, grads_out = reference(rng, cell, p, lengths)
+    f = EmuFull()
+    o, g, _keep = prepare_full(f, cell, p, lengths, *grads_out)
+    assert h.emu_full(ctypes.byref(f)) == 0, h.emu_glue_error().decode()
+    compare_full(cell, o, g, want, np.full(B, T) if lengths is None else lengths, T)
+    return f
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_gemm_mode_matches_cpu(emu, rng, monkeypatch, cell):
+    """CHRONOSCALE_CUDA_RNN_MODE=gemm (one GEMM and one elementwise kernel per step): random
+    lengths with steps no row reaches (the forward's tail kernel), without h0 / c0 (no GEMM at
+    the first step) and without biases, full rows, all rows empty; every output, cache entry
+    and gradient equals the CPU's, and only the GEMM mode's kernels run."""
+    monkeypatch.setenv("CHRONOSCALE_CUDA_RNN_MODE", "gemm")
+    monkeypatch.delenv("CHRONOSCALE_CUDA_RNN_PLAN", raising=False)
+    T = 7
+    for B, H, lengths, kw in [
+        (5, 9, np.array([4, 0, 2, 4, 1]), {}),
+        (4, 6, rng.integers(0, T + 1, 4), {"init": False}),
+        (3, 5, None, {"bias": False, "init": False}),
+        (2, 4, np.array([0, 0]), {}),
+    ]:
+        f = gemm_mode_full(emu, rng, cell, B, T, H, lengths, **kw)
+        steps = T if lengths is None else max(int(np.max(lengths)), 1)
+        forward = steps + (1 if steps < T else 0)  # the tail kernel pads steps >= t_loop
+        assert f.launches == f.gemm_launches == forward + 1 + steps + 1
+        assert f.cooperative_launches == 0
+
+
+def test_planner_chooses_gemm_mode(emu, monkeypatch):
+    """Unset, the GEMM mode is planned when one step's product B * G * H * H reaches 2^26
+    multiply-adds (forward and backward alike), never with MODE=persistent or a forced tile,
+    always with MODE=gemm; an unknown mode is a clear error."""
+    monkeypatch.delenv("CHRONOSCALE_CUDA_RNN_MODE", raising=False)
+    monkeypatch.delenv("CHRONOSCALE_CUDA_RNN_PLAN", raising=False)
+    for backward in (0, 1):
+        for G, B, H in [(4, 1024, 128), (4, 256, 256), (3, 1024, 256), (1, 1024, 256)]:
+            big = B * G * H * H >= 1 << 26
+            assert (plan_of(emu, backward, G, 4, B, H)["mode"] == GEMM) == big, (G, B, H)
+        assert plan_of(emu, backward, 4, 4, 4096, 128)["mode"] == GEMM
+        assert plan_of(emu, backward, 4, 8, 1023, 128)["mode"] != GEMM
+    monkeypatch.setenv("CHRONOSCALE_CUDA_RNN_MODE", "persistent")
+    assert plan_of(emu, 0, 4, 4, 1024, 256)["mode"] in (RESIDENT, GRID, STEP)
+    monkeypatch.setenv("CHRONOSCALE_CUDA_RNN_MODE", "gemm")
+    assert plan_of(emu, 0, 4, 4, 1, 16)["mode"] == GEMM
+    monkeypatch.setenv("CHRONOSCALE_CUDA_RNN_PLAN", "8,4,2")
+    assert plan_of(emu, 1, 4, 4, 1024, 256)["mode"] != GEMM
+    monkeypatch.delenv("CHRONOSCALE_CUDA_RNN_PLAN")
+    monkeypatch.setenv("CHRONOSCALE_CUDA_RNN_MODE", "cudnn")
+    out, smem, r = (ctypes.c_int * 9)(), ctypes.c_int64(), (ctypes.c_int * 5)(64, 80, 128, 170, 128)
+    assert emu.emu_plan(0, 4, 4, 1, 64, 132, 227 << 10, 1, r, out, ctypes.byref(smem)) == 1
+    assert "'gemm', 'persistent'" in emu.emu_last_error().decode()
 
 
 def run_many(h, rng, cell, B, scales, random_lengths):
@@ -523,6 +595,17 @@ def test_fused_scales_match_cpu(emu, rng, monkeypatch, cell, fuse, B):
     if B == 1:  # small H, one row: the fused forward keeps W_hh in registers
         assert fs[0].reg_launches == 1
     assert fs[1].launches == (1 if fused else 3), "the backward launches"
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_fused_scales_in_gemm_mode(emu, rng, monkeypatch, cell):
+    """The multi-scale path in the GEMM mode: no fused launch (each recurrence runs its own
+    steps), every result equal to the CPU's."""
+    monkeypatch.setenv("CHRONOSCALE_CUDA_RNN_MODE", "gemm")
+    monkeypatch.delenv("CHRONOSCALE_CUDA_RNN_PLAN", raising=False)
+    fs = run_many(emu, rng, cell, 5, [(6, 7), (3, 5)], random_lengths=True)
+    assert fs[0].launches == fs[0].gemm_launches >= 2
+    assert fs[1].launches == fs[1].gemm_launches >= 4
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])

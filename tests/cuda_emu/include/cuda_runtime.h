@@ -48,6 +48,7 @@ struct Device {
   uint32_t seed = 1;
   int launches = 0, cooperative_launches = 0;
   int reg_launches = 0;  // of register-resident recurrent kernels (tests/cuda_emu/host_glue.cpp)
+  int gemm_launches = 0;  // of the recurrent GEMM mode's elementwise kernels (host_glue.cpp)
 };
 inline Device& device() {
   static Device d;

@@ -1,0 +1,231 @@
+#pragma once
+// The GEMM mode of the recurrent cells (plan mode kModeGemm, chosen for large batches; see
+// recurrent_plan.cuh). The persistent kernels do the recurrent products on the CUDA cores of a
+// few hundred blocks that each hold a slice of W_hh; at large B * G * H * H one step is a GEMM
+// big enough for cuBLAS to run near the device's peak, so each step is queued as
+//   forward  t = 0 .. t_loop - 1:  rec = h_{t-1} W_hh^T   [B, G*H]  (GEMM; none when h_{-1} = 0)
+//                                  then recurrent_gemm_forward_step (the cell's gate maths, all
+//                                  writes and the padding of finished rows; one thread per
+//                                  (row, unit))
+//   backward t = t_loop - 1 .. t_last:  rec = dhg_{t+1} W_hh  [B, H]  (GEMM; none at the first)
+//                                  then recurrent_gemm_backward_step
+// (what cuDNN does at large batch). Stream order is the barrier between steps. The cache, the
+// outputs and the gradients are exactly those of the persistent kernels (same FwdArgs /
+// BwdArgs, same cell maths, same padding rules), so the weight-gradient GEMMs afterwards are
+// shared.
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "cuda_check.hpp"
+#include "device_buffer.cuh"
+#include "gemm.cuh"
+#include "grid_stride.cuh"
+#include "recurrent_kernels.cuh"
+
+namespace chronoscale {
+inline namespace v1 {
+namespace cuda {
+
+constexpr int kGemmModeThreads = 256;
+
+/// Forward step t of every (row b, unit j): `rec` [B, G*H] = h_{t-1} W_hh^T, or null when it is
+/// zero (t == 0 without h0).
+template <class Cell, class T>
+__global__ void __launch_bounds__(kGemmModeThreads)
+    recurrent_gemm_forward_step(const FwdArgs<T> a, const T* __restrict__ rec, int t) {
+  constexpr int G = Cell::G;
+  const int H = a.H;
+  const int64_t GH = int64_t(G) * H;
+  for (int64_t e = flat_index(); e < a.B * H; e += flat_stride()) {
+    const int64_t b = e / H;
+    const int j = static_cast<int>(e % H);
+    const int64_t L = a.len ? a.len[b] : a.T_;
+    if (t >= L) {
+      forward_pad<Cell>(a, b, t, j);
+      continue;
+    }
+    const int64_t o = b * a.T_ + t;
+    T pre[G], hg[G], act[G], h, c, auxv;
+#pragma unroll
+    for (int g = 0; g < G; ++g) {
+      T bi = a.b_ih ? a.b_ih[g * H + j] : T(0), bh = T(0);
+      if (a.b_hh) (Cell::kSplit ? bh : bi) += a.b_hh[g * H + j];
+      pre[g] = a.gates[o * GH + int64_t(g) * H + j] + bi;
+      hg[g] = (rec ? rec[b * GH + int64_t(g) * H + j] : T(0)) + bh;
+    }
+    const T hp = t == 0 ? (a.h0 ? a.h0[e] : T(0)) : a.hprev[o * H + j];
+    T cp = T(0);
+    if constexpr (Cell::kHasC) cp = t > 0 ? a.aux[(o - 1) * H + j] : (a.c0 ? a.c0[e] : T(0));
+    Cell::forward(pre, hg, hp, cp, act, h, c, auxv, a.act);
+#pragma unroll
+    for (int g = 0; g < G; ++g) a.gates[o * GH + int64_t(g) * H + j] = act[g];
+    if constexpr (Cell::kHasAux) a.aux[o * H + j] = auxv;
+    a.y[o * H + j] = h;
+    if (t == 0) a.hprev[o * H + j] = hp;
+    if (t + 1 < a.T_) a.hprev[(o + 1) * H + j] = h;
+    if (t + 1 == L) {
+      a.h_n[e] = h;
+      if constexpr (Cell::kHasC) a.c_n[e] = c;
+    }
+  }
+}
+
+/// The steps t_loop .. T - 1 that no sequence reaches: padding only.
+template <class Cell, class T>
+__global__ void __launch_bounds__(kGemmModeThreads)
+    recurrent_gemm_forward_tail(const FwdArgs<T> a) {
+  const int64_t steps = a.T_ - a.t_loop;
+  for (int64_t e = flat_index(); e < a.B * steps * a.H; e += flat_stride()) {
+    const int64_t r = e / a.H;
+    forward_pad<Cell>(a, r / steps, static_cast<int>(a.t_loop + r % steps),
+                      static_cast<int>(e % a.H));
+  }
+}
+
+/// The running gradients from dh_n / dc_n, and zero gate gradients at the steps past t_loop.
+template <class Cell, class T>
+__global__ void __launch_bounds__(kGemmModeThreads)
+    recurrent_gemm_backward_init(const BwdArgs<T> a) {
+  constexpr int G = Cell::G;
+  const int H = a.H;
+  const int64_t GH = int64_t(G) * H;
+  for (int64_t e = flat_index(); e < a.B * H; e += flat_stride()) {
+    const int64_t b = e / H;
+    const int j = static_cast<int>(e % H);
+    a.dh[e] = a.dh_n ? a.dh_n[e] : T(0);
+    if constexpr (Cell::kHasC) a.dc[e] = a.dc_n ? a.dc_n[e] : T(0);
+    for (int64_t t = a.t_loop; t < a.T_; ++t) {
+      const int64_t o = (b * a.T_ + t) * GH + j;
+#pragma unroll
+      for (int g = 0; g < G; ++g) {
+        a.dgi[o + int64_t(g) * H] = T(0);
+        if constexpr (Cell::kSplit) a.dhg[o + int64_t(g) * H] = T(0);
+      }
+    }
+  }
+}
+
+/// Backward step t (t == -1: dh0 / dc0) of every (row b, unit j): `rec` [B, H] = dhg_{t+1} W_hh,
+/// or null at the first step (t + 1 == t_loop: no row runs step t + 1).
+template <class Cell, class T>
+__global__ void __launch_bounds__(kGemmModeThreads)
+    recurrent_gemm_backward_step(const BwdArgs<T> a, const T* __restrict__ rec, int t) {
+  constexpr int G = Cell::G;
+  const int H = a.H;
+  const int64_t GH = int64_t(G) * H;
+  for (int64_t e = flat_index(); e < a.B * H; e += flat_stride()) {
+    const int64_t b = e / H;
+    const int j = static_cast<int>(e % H);
+    const int64_t L = a.len ? a.len[b] : a.T_;
+    T dhv = a.dh[e];
+    if (rec && t + 1 < L) dhv += rec[e];
+    if (t < 0) {
+      if (a.dh0) a.dh0[e] = dhv;
+      if constexpr (Cell::kHasC)
+        if (a.dc0) a.dc0[e] = a.dc[e];
+      continue;
+    }
+    const int64_t ot = b * a.T_ + t, o = ot * GH + j;
+    if (t >= L) {  // dh, dc pass through unchanged
+#pragma unroll
+      for (int g = 0; g < G; ++g) {
+        a.dgi[o + int64_t(g) * H] = T(0);
+        if constexpr (Cell::kSplit) a.dhg[o + int64_t(g) * H] = T(0);
+      }
+      continue;
+    }
+    T act[G], dgi[G], dhg[G], direct, auxv = T(0), hp = T(0), cp = T(0), dcv = T(0);
+#pragma unroll
+    for (int g = 0; g < G; ++g) act[g] = a.gates[o + int64_t(g) * H];
+    if constexpr (Cell::kHasAux) auxv = a.aux[ot * H + j];
+    if constexpr (Cell::kSplit) hp = a.hprev[ot * H + j];
+    if constexpr (Cell::kHasC) {
+      cp = t > 0 ? a.aux[(ot - 1) * H + j] : (a.c0 ? a.c0[e] : T(0));
+      dcv = a.dc[e];
+    }
+    const T dyv = a.dy ? a.dy[ot * H + j] : T(0);
+    Cell::backward(act, auxv, hp, cp, dhv + dyv, dcv, dgi, dhg, direct, a.act);
+#pragma unroll
+    for (int g = 0; g < G; ++g) {
+      a.dgi[o + int64_t(g) * H] = dgi[g];
+      if constexpr (Cell::kSplit) a.dhg[o + int64_t(g) * H] = dhg[g];
+    }
+    if constexpr (Cell::kHasC) a.dc[e] = dcv;
+    a.dh[e] = direct;
+  }
+}
+
+namespace gemm_mode {
+
+inline unsigned blocks_for(int64_t items) {
+  return grid_blocks(items, kGemmModeThreads, int64_t(1) << 16);
+}
+
+inline void launch(const void* kernel, int64_t items, void** args, cudaStream_t s,
+                   const char* what) {
+  check(cudaLaunchKernel(kernel, dim3(blocks_for(items)), dim3(kGemmModeThreads), args, 0, s),
+        what);
+}
+
+}  // namespace gemm_mode
+
+/// The forward recurrence of `a` in the GEMM mode (x W_ih^T already in a.gates).
+template <class Cell, class T>
+void recurrent_forward_gemm_mode(const FwdArgs<T>& a, cudaStream_t s) {
+  const int64_t GH = int64_t(Cell::G) * a.H;
+  DeviceBuffer<T> rec(a.B * GH, s);
+  FwdArgs<T> args = a;
+  const void* step = reinterpret_cast<const void*>(&recurrent_gemm_forward_step<Cell, T>);
+  for (int t = 0; t < a.t_loop; ++t) {
+    // h_{t-1}: h0 at t == 0 (none: zero), else cache.hprev[:, t] (every row's, written by the
+    // previous step kernel; finished rows carry their final state).
+    const T* hsrc = t == 0 ? a.h0 : a.hprev + int64_t(t) * a.H;
+    const T* r = nullptr;
+    if (hsrc) {
+      gemm<T>(s, false, true, a.B, GH, a.H, hsrc, t == 0 ? a.H : a.T_ * a.H, a.w_hh, a.H,
+              rec.get(), GH);
+      r = rec.get();
+    }
+    int tt = t;
+    void* kargs[] = {&args, &r, &tt};
+    gemm_mode::launch(step, a.B * a.H, kargs, s, "cudaLaunchKernel(recurrent_gemm_forward_step)");
+  }
+  if (a.t_loop < a.T_) {
+    void* kargs[] = {&args};
+    gemm_mode::launch(reinterpret_cast<const void*>(&recurrent_gemm_forward_tail<Cell, T>),
+                      a.B * (a.T_ - a.t_loop) * a.H, kargs, s,
+                      "cudaLaunchKernel(recurrent_gemm_forward_tail)");
+  }
+}
+
+/// The backward recurrence of `a` in the GEMM mode: steps t_loop - 1 down to t_last (-1: the
+/// dh0 / dc0 phase), writing a.dgi / a.dhg for the weight-gradient GEMMs.
+template <class Cell, class T>
+void recurrent_backward_gemm_mode(const BwdArgs<T>& a, int t_last, cudaStream_t s) {
+  const int64_t GH = int64_t(Cell::G) * a.H;
+  DeviceBuffer<T> rec(a.B * a.H, s);
+  BwdArgs<T> args = a;
+  {
+    void* kargs[] = {&args};
+    gemm_mode::launch(reinterpret_cast<const void*>(&recurrent_gemm_backward_init<Cell, T>),
+                      a.B * a.H, kargs, s, "cudaLaunchKernel(recurrent_gemm_backward_init)");
+  }
+  const void* step = reinterpret_cast<const void*>(&recurrent_gemm_backward_step<Cell, T>);
+  for (int t = a.t_loop - 1; t >= t_last; --t) {
+    const T* r = nullptr;
+    if (t + 1 < a.t_loop) {  // dhg_{t+1} of every row (zero for rows that did not run t + 1)
+      gemm<T>(s, false, false, a.B, a.H, GH, a.dhg + int64_t(t + 1) * GH, a.T_ * GH, a.w_hh,
+              a.H, rec.get(), a.H);
+      r = rec.get();
+    }
+    int tt = t;
+    void* kargs[] = {&args, &r, &tt};
+    gemm_mode::launch(step, a.B * a.H, kargs, s,
+                      "cudaLaunchKernel(recurrent_gemm_backward_step)");
+  }
+}
+
+}  // namespace cuda
+}  // namespace v1
+}  // namespace chronoscale
