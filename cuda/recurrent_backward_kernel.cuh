@@ -15,6 +15,22 @@ namespace chronoscale {
 inline namespace v1 {
 namespace cuda {
 
+/// The forward cache and dy that the gate backward of row b, unit j at step t < lengths[b]
+/// reads (hp: GRU only; cp: LSTM only; dyv: 0 without dy).
+template <class Cell, class T>
+__device__ __forceinline__ void backward_load(const BwdArgs<T>& a, int64_t b, int t, int j,
+                                              T (&act)[Cell::G], T& auxv, T& hp, T& cp, T& dyv) {
+  const int H = a.H;
+  const int64_t o = b * a.T_ + t, GH = int64_t(Cell::G) * H;
+#pragma unroll
+  for (int g = 0; g < Cell::G; ++g) act[g] = a.gates[o * GH + int64_t(g) * H + j];
+  if constexpr (Cell::kHasAux) auxv = a.aux[o * H + j];
+  if constexpr (Cell::kSplit) hp = a.hprev[o * H + j];
+  if constexpr (Cell::kHasC)
+    cp = t > 0 ? a.aux[(o - 1) * H + j] : (a.c0 ? a.c0[b * H + j] : T(0));
+  if (a.dy) dyv = a.dy[o * H + j];
+}
+
 /// Steps t_first down to t_last of block (bx, by) of a grid with gy blocks along y (see
 /// recurrent_forward_run).
 template <class Cell, class T, int RB>
@@ -78,14 +94,7 @@ __device__ __forceinline__ void recurrent_backward_run(const BwdArgs<T>& a, cons
 #pragma unroll
         for (int g = 0; g < G; ++g) act[i][g] = T(0);
         if (!owner || t < 0 || t >= L[i]) continue;
-        const int64_t o = b * a.T_ + t;
-#pragma unroll
-        for (int g = 0; g < G; ++g) act[i][g] = a.gates[o * GH + int64_t(g) * H + j];
-        if constexpr (Cell::kHasAux) auxv[i] = a.aux[o * H + j];
-        if constexpr (Cell::kSplit) hp[i] = a.hprev[o * H + j];
-        if constexpr (Cell::kHasC)
-          cp[i] = t > 0 ? a.aux[(o - 1) * H + j] : (a.c0 ? a.c0[b * H + j] : T(0));
-        if (a.dy) dyv[i] = a.dy[o * H + j];
+        backward_load<Cell>(a, b, t, j, act[i], auxv[i], hp[i], cp[i], dyv[i]);
       }
       // Barrier: every thread is done with Ds from the previous tile / step (resident: with the
       // buffer this step writes) and the previous step's dhg is written.

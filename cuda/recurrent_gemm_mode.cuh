@@ -58,16 +58,7 @@ __global__ void __launch_bounds__(kGemmModeThreads)
     T cp = T(0);
     if constexpr (Cell::kHasC) cp = t > 0 ? a.aux[(o - 1) * H + j] : (a.c0 ? a.c0[e] : T(0));
     Cell::forward(pre, hg, hp, cp, act, h, c, auxv, a.act);
-#pragma unroll
-    for (int g = 0; g < G; ++g) a.gates[o * GH + int64_t(g) * H + j] = act[g];
-    if constexpr (Cell::kHasAux) a.aux[o * H + j] = auxv;
-    a.y[o * H + j] = h;
-    if (t == 0) a.hprev[o * H + j] = hp;
-    if (t + 1 < a.T_) a.hprev[(o + 1) * H + j] = h;
-    if (t + 1 == L) {
-      a.h_n[e] = h;
-      if constexpr (Cell::kHasC) a.c_n[e] = c;
-    }
+    forward_store<Cell>(a, b, t, j, L, act, hp, h, c, auxv);
   }
 }
 
@@ -126,7 +117,7 @@ __global__ void __launch_bounds__(kGemmModeThreads)
         if (a.dc0) a.dc0[e] = a.dc[e];
       continue;
     }
-    const int64_t ot = b * a.T_ + t, o = ot * GH + j;
+    const int64_t o = (b * a.T_ + t) * GH + j;
     if (t >= L) {  // dh, dc pass through unchanged
 #pragma unroll
       for (int g = 0; g < G; ++g) {
@@ -135,16 +126,9 @@ __global__ void __launch_bounds__(kGemmModeThreads)
       }
       continue;
     }
-    T act[G], dgi[G], dhg[G], direct, auxv = T(0), hp = T(0), cp = T(0), dcv = T(0);
-#pragma unroll
-    for (int g = 0; g < G; ++g) act[g] = a.gates[o + int64_t(g) * H];
-    if constexpr (Cell::kHasAux) auxv = a.aux[ot * H + j];
-    if constexpr (Cell::kSplit) hp = a.hprev[ot * H + j];
-    if constexpr (Cell::kHasC) {
-      cp = t > 0 ? a.aux[(ot - 1) * H + j] : (a.c0 ? a.c0[e] : T(0));
-      dcv = a.dc[e];
-    }
-    const T dyv = a.dy ? a.dy[ot * H + j] : T(0);
+    T act[G], dgi[G], dhg[G], direct, auxv = T(0), hp = T(0), cp = T(0), dyv = T(0), dcv = T(0);
+    backward_load<Cell>(a, b, t, j, act, auxv, hp, cp, dyv);
+    if constexpr (Cell::kHasC) dcv = a.dc[e];
     Cell::backward(act, auxv, hp, cp, dhv + dyv, dcv, dgi, dhg, direct, a.act);
 #pragma unroll
     for (int g = 0; g < G; ++g) {

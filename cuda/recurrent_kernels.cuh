@@ -211,6 +211,27 @@ __device__ __forceinline__ void forward_pad(const FwdArgs<T>& a, int64_t b, int 
   if (t + 1 < a.T_) a.hprev[(o + 1) * H + j] = hf;
 }
 
+/// Forward writes of row b, unit j at a step t < lengths[b] = L (owner thread only): the saved
+/// activations, aux, y, the next step's cache.hprev (and this step's at t == 0: hp) and, at the
+/// last step, the final states.
+template <class Cell, class T>
+__device__ __forceinline__ void forward_store(const FwdArgs<T>& a, int64_t b, int t, int j,
+                                              int64_t L, const T (&act)[Cell::G], T hp, T h, T c,
+                                              T auxv) {
+  const int H = a.H;
+  const int64_t GH = int64_t(Cell::G) * H, o = b * a.T_ + t;
+#pragma unroll
+  for (int g = 0; g < Cell::G; ++g) a.gates[o * GH + int64_t(g) * H + j] = act[g];
+  if constexpr (Cell::kHasAux) a.aux[o * H + j] = auxv;
+  a.y[o * H + j] = h;
+  if (t == 0) a.hprev[o * H + j] = hp;
+  if (t + 1 < a.T_) a.hprev[(o + 1) * H + j] = h;
+  if (t + 1 == L) {
+    a.h_n[b * H + j] = h;
+    if constexpr (Cell::kHasC) a.c_n[b * H + j] = c;
+  }
+}
+
 /// The forward steps [t_begin, t_end) of block (bx, by) of a grid with gy blocks along y (the
 /// launch's blockIdx / gridDim, or a block's place within its scale in the fused launch).
 /// REG: the register-resident variant (tl.reg; resident mode, every unit in the block).
@@ -352,22 +373,12 @@ __device__ __forceinline__ void recurrent_forward_run(const FwdArgs<T>& a, const
           continue;
         }
         const int r = bg + tl.nbg * i;
-        const int64_t o = b * a.T_ + t;
         T hg[G], act[G], h, c, auxv;
 #pragma unroll
         for (int g = 0; g < G; ++g) hg[g] = acc[g][i] + bh[g];
         const T hp = Hc[r * tl.ld + j];
         Cell::forward(pre[i], hg, hp, cp[i], act, h, c, auxv, a.act);
-#pragma unroll
-        for (int g = 0; g < G; ++g) a.gates[o * GH + int64_t(g) * H + j] = act[g];
-        if constexpr (Cell::kHasAux) a.aux[o * H + j] = auxv;
-        a.y[o * H + j] = h;
-        if (t == 0) a.hprev[o * H + j] = hp;
-        if (t + 1 < a.T_) a.hprev[(o + 1) * H + j] = h;
-        if (t + 1 == L[i]) {
-          a.h_n[b * H + j] = h;
-          if constexpr (Cell::kHasC) a.c_n[b * H + j] = c;
-        }
+        forward_store<Cell>(a, b, t, j, L[i], act, hp, h, c, auxv);
         if constexpr (Cell::kHasC) creg[i] = c;
         if (resident) Hn[r * tl.ld + j] = h;  // read by the next step after its barrier
       }
