@@ -6,8 +6,9 @@
 // kernel for all steps (recurrent_kernels.cuh). Backward: one persistent kernel for the dh
 // recurrence, then dx, dW_ih, dW_hh as GEMMs over all steps and the bias gradients as column
 // sums. For large batches (B * G * H * H >= 2^26) the recurrences instead run one GEMM and one
-// elementwise kernel per step (recurrent_gemm_mode.cuh). Everything is queued on `stream`; the only host-side waits are the pageable copy of
-// lengths (see cuda_lengths.cuh) and stream-ordered scratch allocation.
+// elementwise kernel per step (recurrent_gemm_mode.cuh). Everything is queued on `stream`; the
+// only host-side waits are the pageable copy of lengths (see cuda_lengths.cuh) and
+// stream-ordered scratch allocation.
 #include <vector>
 
 #include "chronoscale/recurrent.hpp"
