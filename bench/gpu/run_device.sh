@@ -74,14 +74,15 @@ print('cuda', i['cuda'], 'available', i['cuda_available'], 'blas', i['blas'], 'a
 
 # From the repository root `import chronoscale` finds the installed package (the sources are
 # under python/, which is not on sys.path).
-# One pytest process per test file, so that a crash in one file does not hide the others; a
-# file that crashes is run again under gdb (when there) for the native backtrace.
+# One pytest process per test file, so that a crash in one file does not hide the others (and
+# up to 5 failures per file are reported, not only the first); a file that crashes is run again
+# under gdb (when there) for the native backtrace.
 gpu_tests() {
   local files rc=0 f
   files=$(grep -l "pytest.mark.gpu" tests/python/test_*.py)
   for f in $files; do
     echo "--- $f"
-    env CHRONOSCALE_REQUIRE_GPU=1 $PY -m pytest -m gpu -q -p no:cacheprovider -x \
+    env CHRONOSCALE_REQUIRE_GPU=1 $PY -m pytest -m gpu -q -p no:cacheprovider --maxfail=5 \
       -W ignore::DeprecationWarning "$f" 2>&1 | tail -25
     local r=${PIPESTATUS[0]}
     if [ "$r" -ge 128 ] || [ "$r" -eq 134 ] || [ "$r" -eq 139 ]; then
