@@ -334,11 +334,13 @@ def test_float32(emu, rng):
 @pytest.mark.parametrize("split", [1, 3])
 def test_builtin_gemm(emu, rng, ta, tb, split):
     M, N, K = 70, 37, 45
-    a = rng.standard_normal((K, M) if ta else (M, K))
-    b = rng.standard_normal((N, K) if tb else (K, N))
+    # lda / ldb past the row lengths: row-strided operands (the recurrent GEMM mode's steps)
+    aw = rng.standard_normal((K, M + 5) if ta else (M, K + 5))
+    bw = rng.standard_normal((N, K + 2) if tb else (K, N + 2))
+    a, b = aw[:, : aw.shape[1] - 5], bw[:, : bw.shape[1] - 2]
     c = np.full((M, N), np.nan)
     rc = emu.emu_gemm(
-        1, ta, tb, M, N, K, _ptr(a), a.shape[1], _ptr(b), b.shape[1], _ptr(c), N, split, 7
+        1, ta, tb, M, N, K, _ptr(aw), aw.shape[1], _ptr(bw), bw.shape[1], _ptr(c), N, split, 7
     )
     _check(emu, rc)
     want = (a.T if ta else a) @ (b.T if tb else b)
@@ -635,8 +637,11 @@ def test_cublas_binding_maps_row_major_products(emu, rng, tmp_path):
     for dtype in (np.float32, np.float64):
         for ta in (0, 1):
             for tb in (0, 1):
-                a = rng.standard_normal((K, M) if ta else (M, K)).astype(dtype)
-                b = rng.standard_normal((N, K) if tb else (K, N)).astype(dtype)
+                # lda, ldb, ldc past the row lengths (row-strided operands, as the recurrent
+                # GEMM mode's per-step products over [B, T, H] arrays)
+                aw = rng.standard_normal((K, M + 3) if ta else (M, K + 3)).astype(dtype)
+                bw = rng.standard_normal((N, K + 1) if tb else (K, N + 1)).astype(dtype)
+                a, b = aw[:, : aw.shape[1] - 3], bw[:, : bw.shape[1] - 1]
                 c = np.full((M, N + 2), np.nan, dtype)  # ldc > N
                 served = emu.emu_cublas_gemm(
                     int(dtype == np.float64),
@@ -645,10 +650,10 @@ def test_cublas_binding_maps_row_major_products(emu, rng, tmp_path):
                     M,
                     N,
                     K,
-                    _ptr(a),
-                    a.shape[1],
-                    _ptr(b),
-                    b.shape[1],
+                    _ptr(aw),
+                    aw.shape[1],
+                    _ptr(bw),
+                    bw.shape[1],
                     _ptr(c),
                     N + 2,
                 )
