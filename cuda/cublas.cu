@@ -205,6 +205,8 @@ std::pair<const CublasLib*, Handle> ready(cudaStream_t stream,
 
 }  // namespace
 
+bool cublas_serves() { return !forced_builtin() && library() != nullptr; }
+
 template <class T>
 bool cublas_gemm(cudaStream_t stream, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
                  const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc) {

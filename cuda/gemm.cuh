@@ -32,6 +32,10 @@ bool cublas_gemm_bf16(cudaStream_t stream, bool trans_a, bool trans_b, int64_t M
 template <class T>
 void column_sum(cudaStream_t stream, const T* A, int64_t rows, int64_t cols, int64_t ld, T* out);
 
+/// Whether cuBLAS serves the float GEMMs: it loads and CHRONOSCALE_CUDA_GEMM=builtin is not set
+/// (the recurrent planner uses the per-step GEMM mode only then).
+bool cublas_serves();
+
 /// The cuBLAS part: queue the product through cuBLAS and return true, or return false when
 /// cuBLAS is not available or the sizes exceed its 32-bit indices (the caller then uses the
 /// built-in kernel). Throws CudaError when cuBLAS reports an error.

@@ -158,7 +158,7 @@ inline void launch(const void* kernel, int64_t items, void** args, cudaStream_t 
 template <class Cell, class T>
 void recurrent_forward_gemm_mode(const FwdArgs<T>& a, cudaStream_t s) {
   const int64_t GH = int64_t(Cell::G) * a.H;
-  DeviceBuffer<T> rec(a.B * GH, s);
+  DeviceBuffer<T> rec(a.h0 || a.t_loop > 1 ? a.B * GH : 0, s);  // none when no GEMM runs
   FwdArgs<T> args = a;
   const void* step = reinterpret_cast<const void*>(&recurrent_gemm_forward_step<Cell, T>);
   for (int t = 0; t < a.t_loop; ++t) {
@@ -188,7 +188,9 @@ void recurrent_forward_gemm_mode(const FwdArgs<T>& a, cudaStream_t s) {
 template <class Cell, class T>
 void recurrent_backward_gemm_mode(const BwdArgs<T>& a, int t_last, cudaStream_t s) {
   const int64_t GH = int64_t(Cell::G) * a.H;
-  DeviceBuffer<T> rec(a.B * a.H, s);
+  // A GEMM runs at the steps t with t + 1 < t_loop, the dh0 phase (t == -1) only for dh0.
+  auto gemm_at = [&](int t) { return t + 1 < a.t_loop && (t >= 0 || a.dh0); };
+  DeviceBuffer<T> rec(gemm_at(t_last) || gemm_at(0) ? a.B * a.H : 0, s);
   BwdArgs<T> args = a;
   {
     void* kargs[] = {&args};
@@ -198,7 +200,7 @@ void recurrent_backward_gemm_mode(const BwdArgs<T>& a, int t_last, cudaStream_t 
   const void* step = reinterpret_cast<const void*>(&recurrent_gemm_backward_step<Cell, T>);
   for (int t = a.t_loop - 1; t >= t_last; --t) {
     const T* r = nullptr;
-    if (t + 1 < a.t_loop) {  // dhg_{t+1} of every row (zero for rows that did not run t + 1)
+    if (gemm_at(t)) {  // dhg_{t+1} of every row (zero for rows that did not run t + 1)
       gemm<T>(s, false, false, a.B, a.H, GH, a.dhg + int64_t(t + 1) * GH, a.T_ * GH, a.w_hh,
               a.H, rec.get(), a.H);
       r = rec.get();

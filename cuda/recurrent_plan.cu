@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "cuda_check.hpp"
+#include "gemm.cuh"
 #include "recurrent_plan.cuh"
 
 namespace chronoscale {
@@ -128,9 +129,9 @@ bool evaluate(const RecProblem& p, const DeviceProps& d, const BlocksPerSm& occu
   return true;
 }
 
-// (family, device, B, H, mode / plan / reg overrides, only_rb, no_reg)
-using Key =
-    std::tuple<const void*, int, int64_t, int, std::string, std::string, std::string, int, bool>;
+// (family, device, B, H, mode / plan / reg overrides, only_rb, no_reg, cuBLAS serves)
+using Key = std::tuple<const void*, int, int64_t, int, std::string, std::string, std::string, int,
+                       bool, bool>;
 
 }  // namespace
 
@@ -146,7 +147,8 @@ RecPlan plan_recurrent(const RecProblem& p, const DeviceProps& d, const BlocksPe
            ValueError,
            "CHRONOSCALE_CUDA_RNN_MODE must be 'step', 'grid', 'gemm', 'persistent' or unset, got '",
            mode_env, "'");
-  const Key key{family, d.device, p.B, p.H, mode_env, plan_env, reg_env, only_rb, no_reg};
+  const bool cublas = cublas_serves();
+  const Key key{family, d.device, p.B, p.H, mode_env, plan_env, reg_env, only_rb, no_reg, cublas};
   static std::mutex mu;
   static std::map<Key, RecPlan> cache;
   {
@@ -160,11 +162,14 @@ RecPlan plan_recurrent(const RecProblem& p, const DeviceProps& d, const BlocksPe
     return plan;
   };
   const Forced f = parse_forced(plan_env);
-  // The GEMM mode: forced, or automatic for large steps (not when a persistent tile is asked for).
+  // The GEMM mode: forced, or automatic for large steps when cuBLAS serves the GEMMs (the
+  // built-in kernel is far from peak), or when no persistent tile fits (below). Never when a
+  // persistent tile is asked for.
+  const RecPlan gemm_plan{RecTile{0, 0, 0, 0, kModeGemm, 0}, 1, 0, 0, 0, 0};
+  const bool tile_wanted = only_rb != 0 || !plan_env.empty() || mode_env == "persistent";
   const bool big = int64_t(p.B) * p.G * p.H * p.H >= kGemmModeMinWork;
-  if (only_rb == 0 && plan_env.empty() && (mode_env == "gemm" || (mode_env.empty() && big))) {
-    return remember(RecPlan{RecTile{0, 0, 0, 0, kModeGemm, 0}, 1, 0, 0, 0, 0});
-  }
+  if (!tile_wanted && (mode_env == "gemm" || (mode_env.empty() && big && cublas)))
+    return remember(gemm_plan);
   const Pref pref = mode_env == "step" ? Pref::step : (mode_env == "grid" ? Pref::grid : Pref::automatic);
   const int K = p.backward ? p.G * p.H : p.H;
   int nj_max = 1;
@@ -191,6 +196,8 @@ RecPlan plan_recurrent(const RecProblem& p, const DeviceProps& d, const BlocksPe
       }
     }
   }
+  // H too large for shared memory: the GEMM mode has no such limit.
+  if (!found && !tile_wanted && mode_env.empty()) return remember(gemm_plan);
   CS_CHECK(found, Unsupported, "recurrent CUDA kernel: hidden size H = ", p.H,
            " needs more shared memory than the device offers (", d.smem_optin,
            " bytes per block)", plan_env.empty() ? "" : " with CHRONOSCALE_CUDA_RNN_PLAN");

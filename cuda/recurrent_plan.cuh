@@ -8,7 +8,9 @@
 //   CHRONOSCALE_CUDA_RNN_MODE=grid   never the resident mode (cooperative when it fits)
 //   CHRONOSCALE_CUDA_RNN_MODE=gemm   always the GEMM mode (one cuBLAS GEMM + one elementwise
 //                                    kernel per step, recurrent_gemm_mode.cuh); unset, it is
-//                                    chosen when B * G * H * H >= kGemmModeMinWork
+//                                    chosen when B * G * H * H >= kGemmModeMinWork and cuBLAS
+//                                    serves the GEMMs, or when no persistent tile fits (H too
+//                                    large for shared memory)
 //   CHRONOSCALE_CUDA_RNN_MODE=persistent   never the GEMM mode (otherwise automatic)
 //   CHRONOSCALE_CUDA_RNN_PLAN=nj,ks,rb[,gy]   force a tile (and cap gridDim.y)
 //   CHRONOSCALE_CUDA_RNN_REG=0       never keep W_hh in registers (the forward's small-H plans)
@@ -56,10 +58,12 @@ using BlocksPerSm = std::function<int(int rb, bool reg, size_t smem)>;
 using KernelOf = const void* (*)(int rb, bool reg);
 
 /// The plan for `p` on device `d`; `family` identifies the kernel set (cache key): the GEMM mode
-/// (tile.mode == kModeGemm, no tile) for large problems (see kGemmModeMinWork), else the best
-/// persistent tile. Throws Unsupported when no tile fits (hidden size too large for shared
-/// memory). `only_rb` > 0: the best persistent plan with that many rows per thread; `no_reg`:
-/// none with W_hh in registers (both to share a fused launch with other recurrences).
+/// (tile.mode == kModeGemm, no tile) for large problems served by cuBLAS (see kGemmModeMinWork)
+/// and for hidden sizes too large for the persistent kernels' shared memory, else the best
+/// persistent tile. Throws Unsupported when a persistent tile is required (`only_rb`, a forced
+/// tile or mode) and none fits. `only_rb` > 0: the best persistent plan with that many rows per
+/// thread; `no_reg`: none with W_hh in registers (both to share a fused launch with other
+/// recurrences).
 RecPlan plan_recurrent(const RecProblem& p, const DeviceProps& d, const BlocksPerSm& occupancy,
                        const void* family, int only_rb = 0, bool no_reg = false);
 
@@ -130,6 +134,8 @@ bool fuse_recurrences();
 template <class Preps, class Capacity>
 int fused_rb(Preps& preps, Capacity capacity) {
   if (preps.size() < 2 || preps.size() > size_t(kMaxFused) || !fuse_recurrences()) return 0;
+  for (const auto& p : preps)  // a recurrence planned in the GEMM mode keeps it
+    if (p->plan.tile.mode == kModeGemm) return 0;
   size_t lead = 0;
   for (size_t i = 1; i < preps.size(); ++i)
     if (preps[i]->a.t_loop > preps[lead]->a.t_loop) lead = i;

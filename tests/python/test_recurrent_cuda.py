@@ -160,17 +160,26 @@ def test_large_batch_many_tiles(rng):
     run_and_compare(rng, "gru", 70, 6, 8, 256)
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_large_batch_gemm_mode_planned(rng, monkeypatch, cell):
-    """B * G * H * H >= 2^26: the planner's own choice is the GEMM mode; with random lengths
-    (some past the longest, some empty) it equals the CPU, gradients included, and so does
-    the persistent plan of the same size."""
+@pytest.mark.parametrize("cell,H", [("lstm", 128), ("gru", 160)])
+def test_large_batch_gemm_mode_planned(rng, monkeypatch, cell, H):
+    """B * G * H * H >= 2^26 (with cuBLAS): the planner's own choice is the GEMM mode; with
+    random lengths (some past the longest, some empty) it equals the CPU, gradients included,
+    and so does the persistent plan of the same size."""
     monkeypatch.delenv("CHRONOSCALE_CUDA_RNN_PLAN", raising=False)
-    B, T, H = 1024, 6, 128
+    B, T = 1024, 6
     lengths = rng.integers(0, T, B)  # every row shorter than T: the forward's tail kernel
     for mode in ("", "persistent"):
         monkeypatch.setenv("CHRONOSCALE_CUDA_RNN_MODE", mode)
         run_and_compare(rng, cell, B, T, 8, H, lengths=lengths)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
+def test_gemm_mode_float64_without_bias_or_initial_state(rng, monkeypatch, cell):
+    """CHRONOSCALE_CUDA_RNN_MODE=gemm in float64 (cublasDgemm), no biases, no h0 / c0 (no
+    GEMM at the first step), random lengths."""
+    monkeypatch.setenv("CHRONOSCALE_CUDA_RNN_MODE", "gemm")
+    monkeypatch.delenv("CHRONOSCALE_CUDA_RNN_PLAN", raising=False)
+    run_and_compare(rng, cell, 7, 9, 5, 21, dtype=np.float64, bias=False, init=False)
 
 
 def test_bad_mode_raises(rng, monkeypatch):

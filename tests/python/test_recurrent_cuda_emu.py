@@ -532,19 +532,32 @@ def test_gemm_mode_matches_cpu(emu, rng, monkeypatch, cell):
         assert f.cooperative_launches == 0
 
 
-def test_planner_chooses_gemm_mode(emu, monkeypatch):
+def test_planner_chooses_gemm_mode(emu, monkeypatch, fake_cublas):
     """Unset, the GEMM mode is planned when one step's product B * G * H * H reaches 2^26
-    multiply-adds (forward and backward alike), never with MODE=persistent or a forced tile,
-    always with MODE=gemm; an unknown mode is a clear error."""
+    multiply-adds (forward and backward alike) and cuBLAS serves the GEMMs, or when no
+    persistent tile fits in shared memory; never with MODE=persistent or a forced tile, always
+    with MODE=gemm; an unknown mode is a clear error."""
     monkeypatch.delenv("CHRONOSCALE_CUDA_RNN_MODE", raising=False)
     monkeypatch.delenv("CHRONOSCALE_CUDA_RNN_PLAN", raising=False)
+    monkeypatch.delenv("CHRONOSCALE_CUDA_GEMM", raising=False)
     for backward in (0, 1):
         for G, B, H in [(4, 1024, 128), (4, 256, 256), (3, 1024, 256), (1, 1024, 256)]:
             big = B * G * H * H >= 1 << 26
             assert (plan_of(emu, backward, G, 4, B, H)["mode"] == GEMM) == big, (G, B, H)
         assert plan_of(emu, backward, 4, 4, 4096, 128)["mode"] == GEMM
         assert plan_of(emu, backward, 4, 8, 1023, 128)["mode"] != GEMM
+    # The built-in GEMM kernel is far from cuBLAS: large problems keep the persistent kernels.
+    monkeypatch.setenv("CHRONOSCALE_CUDA_GEMM", "builtin")
+    assert plan_of(emu, 1, 4, 4, 1024, 256)["mode"] != GEMM
+    # No persistent tile fits (the float64 LSTM backward's W_hh^T slice at H = 1536): the GEMM
+    # mode at any batch size, unless a persistent tile is required.
+    assert plan_of(emu, 1, 4, 8, 1, 1536)["mode"] == GEMM
+    monkeypatch.delenv("CHRONOSCALE_CUDA_GEMM")
+    assert plan_of(emu, 1, 4, 8, 1, 1536)["mode"] == GEMM
     monkeypatch.setenv("CHRONOSCALE_CUDA_RNN_MODE", "persistent")
+    out, smem, r = (ctypes.c_int * 9)(), ctypes.c_int64(), (ctypes.c_int * 5)(64, 80, 128, 170, 128)
+    assert emu.emu_plan(1, 4, 8, 1, 1536, 132, 227 << 10, 1, r, out, ctypes.byref(smem)) == 1
+    assert "needs more shared memory" in emu.emu_last_error().decode()
     assert plan_of(emu, 0, 4, 4, 1024, 256)["mode"] in (RESIDENT, GRID, STEP)
     monkeypatch.setenv("CHRONOSCALE_CUDA_RNN_MODE", "gemm")
     assert plan_of(emu, 0, 4, 4, 1, 16)["mode"] == GEMM
@@ -621,14 +634,22 @@ def test_fused_scales_disagreeing_on_registers(emu, rng, monkeypatch, cell):
     assert fs[0].launches == 1 and fs[0].reg_launches == 0
 
 
-def test_cublas_binding_maps_row_major_products(emu, rng, tmp_path):
+@pytest.fixture(scope="module")
+def fake_cublas(emu, tmp_path_factory):
+    """tests/cuda_emu/fake_cublas.c built and loaded as the emulator's cuBLAS; its path."""
     cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
     if cc is None:
         pytest.skip("no C compiler")
-    fake = tmp_path / "libfakecublas.so"
+    fake = tmp_path_factory.mktemp("cublas") / "libfakecublas.so"
     subprocess.run(
         [cc, "-shared", "-fPIC", "-O1", str(EMU / "fake_cublas.c"), "-o", str(fake)], check=True
     )
+    assert emu.emu_cublas_load(str(fake).encode()) == 0, emu.emu_glue_error().decode()
+    return fake
+
+
+def test_cublas_binding_maps_row_major_products(emu, rng, fake_cublas):
+    fake = fake_cublas
     assert emu.emu_cublas_load(str(fake).encode()) == 0, emu.emu_glue_error().decode()
     buf = ctypes.create_string_buffer(512)
     emu.emu_gemm_backend(buf, 512)
