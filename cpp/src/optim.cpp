@@ -3,8 +3,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "cpu/optim.hpp"
 #include "cuda_dispatch.hpp"
@@ -28,10 +30,57 @@ void same_as(const Tensor& t, const Tensor& param, const char* name) {
            t.shape_str());
 }
 
+/// Whether the memory of a and b overlaps (the same array, or views of one buffer).
+bool overlap(const Tensor& a, const Tensor& b) {
+  if (!a.defined() || !b.defined() || a.numel() == 0 || b.numel() == 0) return false;
+  const auto a0 = reinterpret_cast<uintptr_t>(a.data), b0 = reinterpret_cast<uintptr_t>(b.data);
+  const auto a1 = a0 + uintptr_t(a.numel() * dtype_size(a.dtype));
+  const auto b1 = b0 + uintptr_t(b.numel() * dtype_size(b.dtype));
+  return a0 < b1 && b0 < a1;
+}
+
 void distinct(const Tensor& a, const char* an, const Tensor& b, const char* bn) {
-  if (a.defined() && b.defined())
-    CS_CHECK(a.data != b.data || a.numel() == 0, ValueError, an, " and ", bn,
-             " must be different arrays");
+  CS_CHECK(!overlap(a, b), ValueError, an, " and ", bn,
+           " must be different arrays (they share memory)");
+}
+
+/// adam_step_many: no entry's param, m or v may share memory with any other array of the call
+/// (an update would otherwise depend on the order of the entries); grads may share memory with
+/// each other (they are only read).
+void no_shared_memory(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                      const std::vector<Tensor>& m, const std::vector<Tensor>& v) {
+  struct Range {
+    uintptr_t lo, hi;
+    bool written;
+    const char* list;
+    size_t i;
+  };
+  std::vector<Range> r;
+  auto add = [&](const std::vector<Tensor>& ts, const char* list, bool written) {
+    for (size_t i = 0; i < ts.size(); ++i) {
+      const Tensor& t = ts[i];
+      if (!t.defined() || t.numel() == 0) continue;
+      const auto lo = reinterpret_cast<uintptr_t>(t.data);
+      r.push_back({lo, lo + uintptr_t(t.numel() * dtype_size(t.dtype)), written, list, i});
+    }
+  };
+  add(params, "params", true);
+  add(m, "m", true);
+  add(v, "v", true);
+  add(grads, "grads", false);
+  // Stable: ties keep the order params, m, v, grads (and the index), so messages are fixed.
+  std::stable_sort(r.begin(), r.end(),
+                   [](const Range& a, const Range& b) { return a.lo < b.lo; });
+  // Sweep in address order: a range meets an earlier one when it starts below the largest end
+  // so far (of any range if it is written, of the written ones if it is only read).
+  const Range *far_any = nullptr, *far_written = nullptr;
+  for (const Range& c : r) {
+    const Range* hit = c.written ? far_any : far_written;
+    CS_CHECK(!hit || c.lo >= hit->hi, ValueError, c.list, "[", c.i, "] and ", hit->list, "[",
+             hit->i, "] share memory: every param, m and v must be its own array");
+    if (!far_any || c.hi > far_any->hi) far_any = &c;
+    if (c.written && (!far_written || c.hi > far_written->hi)) far_written = &c;
+  }
 }
 
 void check_param(const Tensor& param) {
@@ -51,17 +100,23 @@ void check_param(const Tensor& param) {
 
 void check_adam(const AdamOptions& o) {
   CS_CHECK(o.step >= 1, ValueError, "step must be >= 1 (it counts updates from 1), got ", o.step);
-  CS_CHECK(o.lr >= 0.0, ValueError, "lr must be >= 0, got ", o.lr);
+  CS_CHECK(o.lr >= 0.0 && std::isfinite(o.lr), ValueError, "lr must be finite and >= 0, got ",
+           o.lr);
   CS_CHECK(o.beta1 >= 0.0 && o.beta1 < 1.0, ValueError, "beta1 must be in [0, 1), got ", o.beta1);
   CS_CHECK(o.beta2 >= 0.0 && o.beta2 < 1.0, ValueError, "beta2 must be in [0, 1), got ", o.beta2);
-  CS_CHECK(o.eps >= 0.0, ValueError, "eps must be >= 0, got ", o.eps);
-  CS_CHECK(o.weight_decay >= 0.0, ValueError, "weight_decay must be >= 0, got ", o.weight_decay);
+  CS_CHECK(o.eps >= 0.0 && std::isfinite(o.eps), ValueError, "eps must be finite and >= 0, got ",
+           o.eps);
+  CS_CHECK(o.weight_decay >= 0.0 && std::isfinite(o.weight_decay), ValueError,
+           "weight_decay must be finite and >= 0, got ", o.weight_decay);
 }
 
 void check_sgd(const SgdOptions& o, const Tensor& buf) {
-  CS_CHECK(o.lr >= 0.0, ValueError, "lr must be >= 0, got ", o.lr);
-  CS_CHECK(o.momentum >= 0.0, ValueError, "momentum must be >= 0, got ", o.momentum);
-  CS_CHECK(o.weight_decay >= 0.0, ValueError, "weight_decay must be >= 0, got ", o.weight_decay);
+  CS_CHECK(o.lr >= 0.0 && std::isfinite(o.lr), ValueError, "lr must be finite and >= 0, got ",
+           o.lr);
+  CS_CHECK(o.momentum >= 0.0 && std::isfinite(o.momentum), ValueError,
+           "momentum must be finite and >= 0, got ", o.momentum);
+  CS_CHECK(o.weight_decay >= 0.0 && std::isfinite(o.weight_decay), ValueError,
+           "weight_decay must be finite and >= 0, got ", o.weight_decay);
   CS_CHECK(!o.nesterov || o.momentum > 0.0, ValueError, "nesterov needs momentum > 0");
   CS_CHECK(o.momentum == 0.0 || buf.defined(), ValueError,
            "buf (the momentum buffer) is required when momentum != 0");
@@ -164,6 +219,7 @@ void adam_step_many(const std::vector<Tensor>& params, const std::vector<Tensor>
              steps[i]);
     check_adam(oi);
   }
+  no_shared_memory(params, grads, m, v);
   if (n == 0) return;
   CS_DISPATCH_FLOAT(params[0].dtype, "adam_step_many", [&] {
     std::vector<cpu::AdamSlice<scalar_t>> slices;

@@ -226,6 +226,7 @@ void check_like(const Tensor& t, const Tensor& ref, const char* name, const char
 PoolDims check_grads(const Tensor& dy, const PoolOutputs& fwd, const Tensor& dx) {
   check_i64(fwd.counts, "cache.counts", {-1, -1}, "[B, W]");
   const int64_t B = fwd.counts.shape[0], W = fwd.counts.shape[1];
+  check::shape(dy, "dy", {B, W, -1}, "[B, W, C]");  // first: dx is allocated from dy's shape
   check::floating(dx, "dx");
   check::shape(dx, "dx", {B, -1, -1}, "[B, T, C]");
   const int64_t T = dx.shape[1], C = dx.shape[2];

@@ -177,6 +177,12 @@ def test_bad_input(rng):
         ops.cosine_lag_forward(x, lag=0)
     with pytest.raises(ValueError, match="eps"):
         ops.cosine_lag_forward(x, eps=0.0)
+    with pytest.raises(TypeError, match="eps must be a real number, got None"):
+        ops.cosine_lag_forward(x, eps=None)
+    with pytest.raises(TypeError, match="eps must be a real number"):
+        ops.cosine_query_forward(q, x, eps="x")
+    with pytest.raises(TypeError, match="lag must be an integer, got bool"):
+        ops.cosine_lag_forward(x, lag=True)
     with pytest.raises(ValueError, match="lengths"):
         ops.cosine_lag_forward(x, lengths=[1, 5])
     with pytest.raises(ValueError, match="lengths"):

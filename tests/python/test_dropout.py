@@ -117,3 +117,5 @@ def test_bad_input(rng):
         ops.dropout_backward(np.zeros((4, 5), np.float32), cache)
     with pytest.raises(TypeError, match="cache"):
         ops.dropout_backward(x, object())
+    with pytest.raises(TypeError, match="dy must be a NumPy or CUDA array, got list"):
+        ops.dropout_backward(x.tolist(), cache)

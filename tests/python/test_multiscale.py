@@ -255,6 +255,16 @@ def test_gather_causal_matches_loop(rng):
         ops.gather_causal(y, closed[:2])
     with pytest.raises(TypeError, match="closed_before"):
         ops.gather_causal(y, closed.astype(np.float64))
+    # Unsigned indices (0 must not wrap to the last window), no window at all (W = 0).
+    np.testing.assert_array_equal(ops.gather_causal(y, closed.astype(np.uint8)), want)
+    np.testing.assert_array_equal(ops.gather_causal_backward(dg, closed.astype(np.uint8), W), dy)
+    empty = ops.gather_causal(np.zeros((B, 0, H)), np.zeros((B, T), np.int64))
+    assert empty.shape == (B, T, H) and not empty.any()
+    assert ops.gather_causal_backward(dg, np.zeros((B, T), np.int64), 0).shape == (B, 0, H)
+    with pytest.raises(TypeError, match="y_s must be float32 or float64"):
+        ops.gather_causal(y.astype(np.int32), closed)
+    with pytest.raises(ValueError, match="W .* must be an integer >= 0"):
+        ops.gather_causal_backward(dg, closed, -1)
 
 
 # ------------------------------------------------------------------------------------ Scale
@@ -283,6 +293,10 @@ def test_scale_parse_and_constructors():
             Scale.parse(bad)
     with pytest.raises(ValueError, match="size"):
         Scale.count(0)
+    with pytest.raises(ValueError, match="size must fit in 64 bits"):
+        Scale.count(2**64)
+    with pytest.raises(ValueError, match="window_seconds must fit in 64 bits"):
+        Scale.time(2**64)
     with pytest.raises(ValueError, match="stride"):
         Scale.count(2, stride=0)
     with pytest.raises(ValueError, match="window"):

@@ -205,6 +205,25 @@ def test_bad_input(rng):
         ops.clip_grad_norm([p], -1.0)
     with pytest.raises(TypeError, match=r"grads\[1\]"):
         ops.clip_grad_norm([p, np.zeros(3, np.int64)], 1.0)
+    # Overlapping views (not only the same array object), non-finite or non-numeric scalars.
+    buf = np.zeros(13)
+    with pytest.raises(ValueError, match="m and v must be different arrays"):
+        ops.adam_step(p.ravel(), z.ravel(), buf[:12], buf[1:], 1, 0.1)
+    with pytest.raises(ValueError, match="param and buf must be different arrays"):
+        ops.sgd_step(p.ravel(), z.ravel(), p.ravel(), 0.1, momentum=0.9)
+    for bad in (float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="lr must be finite"):
+            ops.adam_step(p, z, z.copy(), z.copy(), 1, bad)
+        with pytest.raises(ValueError, match="lr must be finite"):
+            ops.sgd_step(p, z, None, bad)
+    with pytest.raises(ValueError, match="weight_decay must be finite"):
+        ops.adam_step(p, z, z.copy(), z.copy(), 1, 0.1, weight_decay=float("inf"))
+    with pytest.raises(TypeError, match="lr must be a real number, got None"):
+        ops.adam_step(p, z, z.copy(), z.copy(), 1, None)
+    with pytest.raises(TypeError, match="max_norm must be a real number"):
+        ops.clip_grad_norm([p], "x")
+    with pytest.raises(ValueError, match=r"step must be in \[1, 2\*\*63\)"):
+        ops.adam_step(p, z, z.copy(), z.copy(), 2**70, 0.1)
 
 
 @pytest.mark.torch

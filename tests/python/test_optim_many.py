@@ -59,12 +59,26 @@ def test_errors_name_the_entry_and_update_nothing(rng):
         ops.adam_step_many(p, g[:1], m, v, 1, lr=1e-3)
     with pytest.raises(ValueError, match=r"steps\[1\] must be >= 1"):
         ops.adam_step_many(p, g, m, v, [1, 0], lr=1e-3)
-    with pytest.raises(TypeError, match="step must be an integer"):
+    with pytest.raises(TypeError, match=r"steps\[1\] must be an integer"):
         ops.adam_step_many(p, g, m, v, [1, 1.5], lr=1e-3)
     with pytest.raises(ValueError, match=r"params\[0\] and m\[0\] must be different"):
         ops.adam_step_many(p, g, [p[0], m[1]], v, 1, lr=1e-3)
     with pytest.raises(ValueError, match="beta1"):
         ops.adam_step_many(p, g, m, v, 1, lr=1e-3, beta1=1.0)
+    with pytest.raises(ValueError, match=r"steps\[1\] must be in \[1, 2\*\*63\)"):
+        ops.adam_step_many(p, g, m, v, [1, 2**70], lr=1e-3)
+    # Memory shared across entries: the same param twice, a state shared by two params, a
+    # param that another entry reads as its grad (nothing is updated).
+    q, gq, mq, vq = _arrays(rng, [(4,), (4,)], np.float32)
+    q_before = [a.copy() for a in q]
+    with pytest.raises(ValueError, match=r"params\[1\] and params\[0\] share memory"):
+        ops.adam_step_many([q[0], q[0]], gq, mq, vq, 1, lr=1e-3)
+    with pytest.raises(ValueError, match=r"m\[1\] and m\[0\] share memory"):
+        ops.adam_step_many(q, gq, [mq[0], mq[0]], vq, 1, lr=1e-3)
+    with pytest.raises(ValueError, match=r"grads\[1\] and params\[0\] share memory"):
+        ops.adam_step_many(q, [gq[0], q[0]], mq, vq, 1, lr=1e-3)
+    for a, b in zip(q, q_before, strict=True):
+        np.testing.assert_array_equal(a, b)
     frozen = p[1].copy()
     frozen.flags.writeable = False
     with pytest.raises(ValueError, match=r"params\[1\] must be writable"):

@@ -261,6 +261,8 @@ def test_count_bad_input(rng):
         ops.count_pool_forward(x, 2, 0)
     with pytest.raises(TypeError, match="size"):
         ops.count_pool_forward(x, 2.0)
+    with pytest.raises(TypeError, match="size must be an integer, got bool"):
+        ops.count_pool_forward(x, True)
     with pytest.raises(ValueError, match="mode"):
         ops.count_pool_forward(x, 2, mode="median")
     with pytest.raises(ValueError, match="lengths"):
@@ -280,6 +282,8 @@ def test_count_bad_input(rng):
         ops.count_pool_backward(np.ones((2, 2, 4)), cache)
     with pytest.raises(ValueError, match="dy"):
         ops.count_pool_backward(np.ones((2, 4, 3))[:, ::2], cache)
+    with pytest.raises(ValueError, match=r"dy must have shape \[B, W, C\]"):
+        ops.count_pool_backward(np.ones((0, 3, 3)), cache)  # B = 0: named dy, not dx
     with pytest.raises(TypeError, match="cache"):
         ops.count_pool_backward(y, None)
 

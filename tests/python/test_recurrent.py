@@ -218,5 +218,7 @@ def test_bad_input_raises_clear_errors(rng):
         ops.lstm_backward(np.zeros((2, 3, 4), np.float32), None, None, cache)
     with pytest.raises(ValueError, match="not gru_forward"):
         ops.gru_backward(None, None, cache)
+    with pytest.raises(ValueError, match="lstm_forward, not rnn_forward"):
+        ops.rnn_backward(None, None, cache)
     with pytest.raises(TypeError, match="cache"):
         ops.lstm_backward(None, None, None, {"gates": 1})

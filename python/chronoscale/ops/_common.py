@@ -14,6 +14,14 @@ def host(a):
     return np.asarray(a)
 
 
+def real(value, name: str) -> float:
+    """``value`` as a Python float; TypeError naming the argument when it is not a number."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {value!r}") from None
+
+
 def array_module(a):
     """CuPy for CUDA arrays (``__cuda_array_interface__``), else NumPy."""
     if not isinstance(a, np.ndarray) and hasattr(a, "__cuda_array_interface__"):

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import _core
-from ._common import as_lengths
+from ._common import as_lengths, real
+from .pool import _as_int
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,6 +61,7 @@ def cosine_lag_forward(x, lag: int = 1, lengths=None, eps: float = 1e-8):
             device is available or a CUDA call fails).
     """
     lengths = as_lengths(lengths)
+    lag, eps = _as_int(lag, "lag"), real(eps, "eps")
     y, xnorm = _core.cosine_lag_forward(x, lag, lengths, eps)
     return y, CosineCache("lag", x, None, lengths, lag, eps, y, xnorm, None)
 
@@ -95,6 +97,7 @@ def cosine_query_forward(q, x, lengths=None, eps: float = 1e-8):
             against ``[B, D]`` and ``x``'s dtype and device.
     """
     lengths = as_lengths(lengths)
+    eps = real(eps, "eps")
     y, xnorm, qnorm = _core.cosine_query_forward(q, x, lengths, eps)
     return y, CosineCache("query", x, q, lengths, 1, eps, y, xnorm, qnorm)
 

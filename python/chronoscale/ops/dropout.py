@@ -101,15 +101,17 @@ def dropout_backward(dy, cache: DropoutCache):
         cache: the ``DropoutCache`` returned by :func:`dropout_forward`.
 
     Raises:
-        TypeError: ``cache`` is not a DropoutCache, ``dy`` has another dtype.
+        TypeError: ``cache`` is not a DropoutCache, ``dy`` is not an array or has another dtype.
         ValueError: ``dy`` has another shape or is non-contiguous.
     """
     if not isinstance(cache, DropoutCache):
         raise TypeError("cache must be the DropoutCache returned by dropout_forward")
-    shape = tuple(getattr(dy, "shape", ()))
+    if not hasattr(dy, "shape") or not hasattr(dy, "dtype"):
+        raise TypeError(f"dy must be a NumPy or CUDA array, got {type(dy).__name__}")
+    shape = tuple(dy.shape)
     if shape != cache.shape:
         raise ValueError(f"dy must have the shape of the forward input {cache.shape}, got {shape}")
-    dtype = getattr(dy, "dtype", None)
-    if dtype is not None and np.dtype(dtype) != cache.dtype:
+    dtype = dy.dtype
+    if np.dtype(dtype) != cache.dtype:
         raise TypeError(f"dy must have the dtype of the forward input ({cache.dtype}), got {dtype}")
     return _core.dropout_backward(dy, cache.p, cache.seed)

@@ -22,7 +22,7 @@ import numbers
 import numpy as np
 
 from .. import _core
-from ._common import host
+from ._common import host, real
 from .dropout import check_seed
 
 
@@ -82,7 +82,7 @@ def huber_loss(pred, target, delta: float = 1.0, weights=None):
     Raises:
         The errors of :func:`mse_loss`; ValueError naming ``delta`` when ``delta <= 0``.
     """
-    return _core.point_loss("huber", pred, target, weights, float(delta))
+    return _core.point_loss("huber", pred, target, weights, real(delta, "delta"))
 
 
 def bce_with_logits_loss(logits, target, weights=None):

@@ -17,6 +17,7 @@ matching state for every position (the zero initial state when none has closed).
 
 from __future__ import annotations
 
+import numbers
 import re
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -311,6 +312,7 @@ def multiscale_backward(dys, dh_ns, dc_ns, cache):
 
 
 def _check_closed(y, closed_before, name="y"):
+    """closed_before checked against ``y [B, W, ...]`` and returned as int64."""
     if not isinstance(closed_before, np.ndarray) or closed_before.dtype.kind not in "iu":
         raise TypeError("closed_before must be an integer NumPy array [B, T]")
     if closed_before.ndim != 2 or closed_before.shape[0] != y.shape[0]:
@@ -319,6 +321,12 @@ def _check_closed(y, closed_before, name="y"):
         )
     if closed_before.size and (closed_before.min() < 0 or closed_before.max() > y.shape[1]):
         raise ValueError(f"closed_before must lie in [0, W] with W = {y.shape[1]}")
+    return closed_before.astype(np.int64, copy=False)  # unsigned: cb - 1 must not wrap
+
+
+def _check_float(a, name):
+    if a.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name} must be float32 or float64, got {a.dtype}")
 
 
 def gather_causal(y_s, closed_before_s):
@@ -342,9 +350,12 @@ def gather_causal(y_s, closed_before_s):
     y_s = xp.asarray(y_s)
     if y_s.ndim != 3:
         raise ValueError(f"y_s must have shape [B, W, H], got {y_s.shape}")
-    _check_closed(y_s, closed_before_s)
+    _check_float(y_s, "y_s")
+    closed_before_s = _check_closed(y_s, closed_before_s)
     B, W, H = y_s.shape
     T = closed_before_s.shape[1]
+    if W == 0:  # no window has closed: every event sees the initial state
+        return xp.zeros((B, T, H), dtype=y_s.dtype)
     cb = closed_before_s.reshape(-1)
     rows = np.repeat(np.arange(B) * W, T) + np.maximum(cb - 1, 0)
     out = y_s.reshape(B * W, H)[rows]
@@ -359,9 +370,12 @@ def gather_causal_backward(dg, closed_before_s, W):
     dg = xp.asarray(dg)
     if dg.ndim != 3:
         raise ValueError(f"dg must have shape [B, T, H], got {dg.shape}")
+    _check_float(dg, "dg")
+    if isinstance(W, bool) or not isinstance(W, numbers.Integral) or W < 0:
+        raise ValueError(f"W (the scale's steps) must be an integer >= 0, got {W!r}")
     B, T, H = dg.shape
-    dy = xp.zeros((B * W, H), dtype=dg.dtype)
-    _check_closed(dy.reshape(B, W, H), closed_before_s)
+    dy = xp.zeros((B * int(W), H), dtype=dg.dtype)
+    closed_before_s = _check_closed(dy.reshape(B, W, H), closed_before_s)
     if closed_before_s.shape[1] != T:
         raise ValueError(f"closed_before must have shape [B, T] = {(B, T)}")
     used = np.flatnonzero(closed_before_s.reshape(-1) > 0)

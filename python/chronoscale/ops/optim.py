@@ -38,12 +38,16 @@ import numbers
 import numpy as np
 
 from .. import _core
-from ._common import host
+from ._common import host, real
+
+_I64 = 2**63
 
 
-def _step(step) -> int:
+def _step(step, name: str = "step") -> int:
     if isinstance(step, bool) or not isinstance(step, numbers.Integral):
-        raise TypeError(f"step must be an integer, got {type(step).__name__}")
+        raise TypeError(f"{name} must be an integer, got {type(step).__name__}")
+    if not -_I64 <= step < _I64:
+        raise ValueError(f"{name} must be in [1, 2**63), got {step}")
     return int(step)
 
 
@@ -81,10 +85,11 @@ def adam_step(
 
     Raises:
         TypeError: dtypes that differ from ``param``'s (or are not float32/float64), a
-            non-integer ``step``.
+            non-integer ``step``, a hyper-parameter that is not a number.
         ValueError: shapes that differ from ``param``'s, non-contiguous or read-only arrays,
-            ``param``/``m``/``v`` being the same array, ``step < 1``, ``lr < 0``, betas outside
-            ``[0, 1)``, ``eps < 0``, ``weight_decay < 0``.
+            ``param``/``m``/``v`` (or ``grad`` and ``m``/``v``) sharing memory, ``step`` outside
+            ``[1, 2**63)``, ``lr``, ``eps`` or ``weight_decay`` negative or not finite, betas
+            outside ``[0, 1)``.
     """
     _core.adam_step(
         param,
@@ -92,11 +97,11 @@ def adam_step(
         m,
         v,
         _step(step),
-        float(lr),
-        float(beta1),
-        float(beta2),
-        float(eps),
-        float(weight_decay),
+        real(lr, "lr"),
+        real(beta1, "beta1"),
+        real(beta2, "beta2"),
+        real(eps, "eps"),
+        real(weight_decay, "weight_decay"),
         bool(decoupled),
     )
 
@@ -123,7 +128,9 @@ def adam_step_many(
         lr, beta1, beta2, eps, weight_decay, decoupled: as in :func:`adam_step`, shared.
 
     Every array is checked before any is updated. Results equal calling :func:`adam_step` on
-    each parameter.
+    each parameter. No param, m or v may share memory with any other array of the call (the
+    same param listed twice, one state array for two params, a param another entry reads as
+    its grad): ValueError naming both.
 
     Raises:
         The errors of :func:`adam_step`, naming the list and index (``grads[3]``); ValueError
@@ -131,11 +138,12 @@ def adam_step_many(
     """
     n = len(params)
     if isinstance(steps, numbers.Integral) and not isinstance(steps, bool):
-        steps = [int(steps)] * n
-    elif not all(type(s) is int for s in steps):  # plain ints (the optimisers') pass as they are
-        steps = [_step(s) for s in steps]
-    _core.adam_step_many(params, grads, m, v, steps, float(lr), float(beta1), float(beta2),
-                         float(eps), float(weight_decay), bool(decoupled))
+        steps = [_step(steps, "steps")] * n
+    elif not all(type(s) is int and -_I64 <= s < _I64 for s in steps):  # the optimisers' ints
+        steps = [_step(s, f"steps[{i}]") for i, s in enumerate(steps)]
+    _core.adam_step_many(params, grads, m, v, steps, real(lr, "lr"), real(beta1, "beta1"),
+                         real(beta2, "beta2"), real(eps, "eps"),
+                         real(weight_decay, "weight_decay"), bool(decoupled))
 
 
 def adam_step_rows(
@@ -176,11 +184,11 @@ def adam_step_rows(
         m,
         v,
         _step(step),
-        float(lr),
-        float(beta1),
-        float(beta2),
-        float(eps),
-        float(weight_decay),
+        real(lr, "lr"),
+        real(beta1, "beta1"),
+        real(beta2, "beta2"),
+        real(eps, "eps"),
+        real(weight_decay, "weight_decay"),
         bool(decoupled),
     )
 
@@ -204,12 +212,19 @@ def sgd_step(
         lr, momentum, weight_decay, nesterov: as in ``torch.optim.SGD`` (dampening 0).
 
     Raises:
-        TypeError: dtypes that differ from ``param``'s.
-        ValueError: shapes, non-contiguous or read-only arrays, ``lr < 0``, ``momentum < 0``,
-            ``weight_decay < 0``, ``nesterov`` without momentum, ``buf`` None with momentum.
+        TypeError: dtypes that differ from ``param``'s, a hyper-parameter that is not a number.
+        ValueError: shapes, non-contiguous or read-only arrays, ``buf`` sharing memory with
+            ``param`` or ``grad``, ``lr``, ``momentum`` or ``weight_decay`` negative or not
+            finite, ``nesterov`` without momentum, ``buf`` None with momentum.
     """
     _core.sgd_step(
-        param, grad, buf, float(lr), float(momentum), float(weight_decay), bool(nesterov)
+        param,
+        grad,
+        buf,
+        real(lr, "lr"),
+        real(momentum, "momentum"),
+        real(weight_decay, "weight_decay"),
+        bool(nesterov),
     )
 
 
@@ -241,9 +256,9 @@ def sgd_step_rows(
         _rows(rows),
         grad_rows,
         buf,
-        float(lr),
-        float(momentum),
-        float(weight_decay),
+        real(lr, "lr"),
+        real(momentum, "momentum"),
+        real(weight_decay, "weight_decay"),
         bool(nesterov),
     )
 
@@ -272,5 +287,5 @@ def clip_grad_norm(grads, max_norm: float, return_norm: bool = True) -> float | 
     """
     if isinstance(grads, np.ndarray):
         grads = [grads]
-    norm = _core.clip_grad_norm(list(grads), float(max_norm), bool(return_norm))
+    norm = _core.clip_grad_norm(list(grads), real(max_norm, "max_norm"), bool(return_norm))
     return float(norm) if return_norm else None

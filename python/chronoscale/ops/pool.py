@@ -35,10 +35,16 @@ def _mode_id(mode) -> int:
 
 
 def _as_int(value, name: str) -> int:
+    """``value`` as an int64-sized Python int (TypeError / ValueError naming it otherwise)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an integer, got bool")
     try:
-        return operator.index(value)
+        v = operator.index(value)
     except TypeError:
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
+    if not -(2**63) <= v < 2**63:
+        raise ValueError(f"{name} must fit in 64 bits, got {v}")
+    return v
 
 
 def as_timestamps(timestamps, name: str = "timestamps"):

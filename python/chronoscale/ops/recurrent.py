@@ -166,5 +166,7 @@ def rnn_backward(dy, dh_n, cache):
     """Gradients of an RNN forward pass: ``(dx, dw_ih, dw_hh, db_ih, db_hh, dh0)``."""
     if not isinstance(cache, RecurrentCache):
         raise TypeError("cache must be the RecurrentCache returned by rnn_forward")
+    if not cache.cell.startswith("rnn_"):
+        raise ValueError(f"cache comes from {cache.cell}_forward, not rnn_forward")
     dx, dw_ih, dw_hh, db_ih, db_hh, dh0, _ = _backward(cache.cell, dy, dh_n, None, cache)
     return dx, dw_ih, dw_hh, db_ih, db_hh, dh0
