@@ -33,7 +33,9 @@ Tensors are C-order (row-major) arrays, little-endian; dtypes are ``float32``, `
 ``int32``, ``int64``, ``uint8``; offsets are multiples of 64 from ``data_start`` (so a reader can
 map the file and use the arrays in place); ``nbytes == prod(shape) * itemsize``. A reader must
 reject an unknown magic, a newer format version, a header or tensor outside the file, and a CRC
-mismatch.
+mismatch. :func:`load` (and ``fit(resume=...)``) also require every tensor to have exactly the
+dtype and shape of the parameter it loads into: a valid-looking file whose ``dtype`` was
+relabelled (say ``float32`` -> ``int32``) is refused, never reinterpreted or cast.
 """
 
 from __future__ import annotations
@@ -60,7 +62,8 @@ def register(cls):
     """Class decorator: make a model class loadable by :func:`load` under its ``__name__``.
 
     The class must implement ``_save_state() -> (config: dict, tensors: dict, meta: dict)`` and
-    the classmethod ``_from_saved(config, tensors, meta)``.
+    the classmethod ``_from_saved(config, tensors, meta, device=None, path=...)`` (which checks
+    the tensors with :func:`check_tensor_types` before loading them).
     """
     _MODELS[cls.__name__] = cls
     return cls
@@ -140,6 +143,26 @@ def _check_entry(path, e, data_size):
         raise _bad(path, f"tensor {name!r}: nbytes {nbytes} does not match shape {shape}")
     if off + nbytes > data_size:
         raise _bad(path, f"tensor {name!r} lies outside the data section")
+
+
+def check_tensor_types(path, tensors: dict, expected: dict) -> None:
+    """Require each tensor of ``tensors`` that ``expected`` names to have exactly the dtype and
+    shape of ``expected[name]`` (the array it loads into: NumPy or CuPy). Names ``expected``
+    lacks are left to the caller (it reports unexpected names).
+
+    Raises:
+        ValueError: a dtype or shape mismatch; the message names the tensor.
+    """
+    for name, arr in tensors.items():
+        want = expected.get(name)
+        if want is None:
+            continue
+        if arr.dtype != want.dtype:
+            raise ValueError(f"{path}: tensor {name!r} has dtype {arr.dtype}, the model's "
+                             f"parameter is {want.dtype}")
+        if tuple(arr.shape) != tuple(want.shape):
+            raise ValueError(f"{path}: tensor {name!r} has shape {list(arr.shape)}, the model's "
+                             f"parameter has {list(want.shape)}")
 
 
 def read_file(path):
@@ -226,9 +249,12 @@ def load(path, device=None):
     ``device``: ``"cpu"`` or ``"cuda"`` puts a model there (None: the device it was saved with;
     a layer always loads on the CPU, move it with ``layer.to(device)``).
 
+    Every tensor must have exactly the dtype and shape of the parameter it loads into (no cast).
+
     Raises:
         ValueError: not a chronoscale model file, corrupt or truncated, a class this version does
-            not know, or tensors that do not fit the saved configuration.
+            not know, or tensors that do not fit the saved configuration (names, shapes,
+            dtypes; the message names the tensor).
     """
     header, tensors = read_file(path)
     if header.get("kind") == "layer":
@@ -239,6 +265,7 @@ def load(path, device=None):
         except (TypeError, KeyError, ValueError, AttributeError) as exc:
             raise ValueError(f"{path}: saved layer does not match its configuration: "
                              f"{exc}") from None
+        check_tensor_types(path, tensors, layer.state_dict())
         return layer
     if header.get("kind") != "model":
         raise ValueError(f"{path}: holds a {header.get('kind')!r}, not a model")
@@ -247,6 +274,7 @@ def load(path, device=None):
         raise ValueError(f"{path}: unknown model class {name!r} "
                          f"(known: {', '.join(sorted(_MODELS))})")
     try:
-        return _MODELS[name]._from_saved(header["config"], tensors, header["meta"], device)
+        return _MODELS[name]._from_saved(header["config"], tensors, header["meta"], device,
+                                         path=path)
     except (TypeError, KeyError) as exc:
         raise ValueError(f"{path}: saved {name} does not match its configuration: {exc}") from None

@@ -164,3 +164,60 @@ def test_write_errors(tmp_path):
     with pytest.raises(TypeError, match="JSON"):
         io.write_file(tmp_path / "x.csm", {}, meta={"nan": float("nan")})
     assert not (tmp_path / "x.csm").exists() and not (tmp_path / "x.csm.tmp").exists()
+
+
+def _relabel(name, **fields):
+    """Edit: set ``fields`` (dtype, shape) of tensor ``name`` (``nbytes`` kept: the bytes are
+    the same, only what they are said to be changes; the CRCs stay valid)."""
+    def edit(h):
+        entry = next(e for e in h["tensors"] if e["name"] == name)
+        entry.update(fields)
+    return edit
+
+
+@pytest.mark.parametrize("fields,match", [
+    ({"dtype": "int32"}, r"tensor '0\.weight_ih' has dtype int32, the model's parameter is "
+                         "float32"),
+    ({"shape": [2, 12]}, r"0\.weight_ih has shape \(2, 12\), expected \(12, 2\)"),
+])
+def test_relabelled_layer_tensor_raises_value_error(rng, tmp_path, fields, match):
+    _, raw = _file(tmp_path, rng)
+    header = json.loads(raw[32:32 + struct.unpack_from("<Q", raw, 16)[0]])
+    entry = next(e for e in header["tensors"] if e["name"] == "0.weight_ih")
+    assert entry["dtype"] == "float32" and entry["shape"] == [12, 2]  # LSTM(3) on 2 features
+    bad = tmp_path / "relabelled.csm"
+    bad.write_bytes(_rewrite_header(raw, _relabel("0.weight_ih", **fields)))
+    with pytest.raises(ValueError, match=match):
+        chronoscale.load(bad)
+
+
+@pytest.mark.parametrize("dtype,wrong", [("float32", "int32"), ("float64", "int64"),
+                                         ("float32", "uint8")])
+def test_relabelled_model_tensor_raises_value_error(rng, tmp_path, dtype, wrong):
+    from chronoscale.models import SeedForecaster
+
+    X = rng.standard_normal((6, 8, 2))
+    model = SeedForecaster(filters=2, units=2, dtype=dtype, random_state=0)
+    model.fit(X, rng.random(6), epochs=1, verbose=0)
+    path = tmp_path / "m.csm"
+    model.save(path)
+    raw = path.read_bytes()
+    np.testing.assert_array_equal(chronoscale.load(path).predict(X), model.predict(X))
+
+    def edit(h):  # same bytes under another dtype: the shape grows by the itemsize ratio
+        e = next(e for e in h["tensors"] if e["name"] == "net.0.weight")
+        ratio = np.dtype(dtype).itemsize // np.dtype(wrong).itemsize
+        e["dtype"], e["shape"] = wrong, [e["shape"][0] * ratio, *e["shape"][1:]]
+
+    bad = tmp_path / "bad.csm"
+    bad.write_bytes(_rewrite_header(raw, edit))
+    with pytest.raises(ValueError, match=f"tensor 'net.0.weight' has dtype {wrong}, the "
+                                         f"model's parameter is {dtype}"):
+        chronoscale.load(bad)
+    bad.write_bytes(_rewrite_header(raw, _relabel("net.4.weight", shape=[2, 1])))  # was [1, 2]
+    with pytest.raises(ValueError, match=r"tensor 'net.4.weight' has shape \[2, 1\]"):
+        chronoscale.load(bad)
+    # a hostile config value for an integer hyper-parameter is refused too (never truncated)
+    bad.write_bytes(_rewrite_header(raw, lambda h: h["config"].update({"units": 2.5})))
+    with pytest.raises(ValueError, match="units must be an integer"):
+        chronoscale.load(bad)

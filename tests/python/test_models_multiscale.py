@@ -131,6 +131,62 @@ def test_input_errors(rng):
         MultiScaleForecaster(scales=["1h"]).fit(X, y, timestamps=ts[:, ::-1].copy(), verbose=0)
 
 
+
+@pytest.mark.parametrize("params,exc,match", [
+    ({"units": 2.5}, TypeError, "units must be an integer, got 2.5"),
+    ({"units": -2}, ValueError, "units must be >= 1, got -2"),
+    ({"units": 0}, ValueError, "units must be >= 1"),
+    ({"units": True}, TypeError, "units must be an integer"),
+    ({"units": "4"}, TypeError, "units must be an integer"),
+    ({"units": [2, 0]}, ValueError, r"units\[1\] must be >= 1"),
+    ({"random_state": 1.5}, TypeError, "random_state must be an integer"),
+    ({"random_state": -1}, ValueError, "random_state must be >= 0"),
+])
+def test_integer_hyper_parameters_are_not_truncated(rng, params, exc, match):
+    X, _ = _events(rng, B=6)
+    with pytest.raises(exc, match=match):
+        MultiScaleForecaster(scales=["1", "2"], **params).fit(X, rng.random(6), verbose=0)
+
+
+@pytest.mark.parametrize("fit_kw,exc,match", [
+    ({"epochs": 0}, ValueError, "epochs must be >= 1, got 0"),
+    ({"epochs": 1.5}, TypeError, "epochs must be an integer, got 1.5"),
+    ({"batch_size": 2.5}, TypeError, "batch_size must be an integer, got 2.5"),
+    ({"seed": 1.5}, TypeError, "seed must be an integer, got 1.5"),
+    ({"sample_weight": np.full(6, np.nan)}, ValueError, "sample_weight contains NaN or inf"),
+    ({"sample_weight": -np.ones(6)}, ValueError, "sample_weight must be >= 0"),
+    ({"sample_weight": np.zeros(6)}, ValueError, "sample_weight is all zeros"),
+])
+def test_fit_arguments_are_checked(rng, fit_kw, exc, match):
+    X, _ = _events(rng, B=6)
+    y = rng.random(6)
+    model = MultiScaleForecaster(scales=["1", "2"], units=2, random_state=0, warm_start=True)
+    model.fit(X, y, epochs=1, verbose=0)
+    before = model.predict(X)
+    with pytest.raises(exc, match=match):
+        model.fit(X, y, verbose=0, **fit_kw)
+    np.testing.assert_array_equal(model.predict(X), before)  # nothing was trained
+    with pytest.raises(TypeError, match="batch_size must be an integer"):
+        model.predict(X, batch_size=2.5)
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        model.explain(X, batch_size=0)
+
+
+def test_epochs_zero_is_refused_the_same_way_by_every_model(rng):
+    from chronoscale.models import MultiScaleRecommender, SeedForecaster
+
+    X, _ = _events(rng, B=6)
+    y = rng.random(6)
+    messages = []
+    for fit in (lambda: MultiScaleForecaster(scales=["1"], units=2).fit(X, y, epochs=0),
+                lambda: SeedForecaster(filters=2, units=2).fit(X, y, epochs=0),
+                lambda: MultiScaleRecommender(dim=2, units=2, scales=["1"]).fit(
+                    rng.integers(0, 5, (6, 7)), epochs=0)):
+        with pytest.raises(ValueError) as info:
+            fit()
+        messages.append(str(info.value))
+    assert messages == ["epochs must be >= 1, got 0"] * 3
+
 def _cdnow_events(path, cutoff_day=273, horizon_days=84, T=32):
     """Per customer: daily purchases before the cutoff (last T), features [log $, log CDs,
     gap to the previous purchase, recency at the cutoff], timestamps in seconds, lengths; target

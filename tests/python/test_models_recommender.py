@@ -292,6 +292,102 @@ def test_bad_inputs(rng):
         MultiScaleRecommender().recommend(ids)
 
 
+
+def test_evaluate_and_validation_targets_are_checked(rng):
+    m, (ids, L, ts, feats) = _fitted(rng, V=9)
+    kw = dict(lengths=L, timestamps=ts, features=feats)
+    n = len(L)
+    good = rng.integers(0, 9, n)
+    ref = m.evaluate(ids, good, **kw)
+    # integral floats and [N, 1] give the same metrics; nothing is truncated or wrapped
+    assert m.evaluate(ids, good.astype(np.float64), **kw) == ref
+    assert m.evaluate(ids, good[:, None].astype(np.int32), **kw) == ref
+    for bad, exc, match in [
+        (np.full(n, -1), ValueError, r"targets must lie in \[0, num_items=9\), got \[-1"),
+        (np.full(n, 100), ValueError, r"targets must lie in \[0, num_items=9\)"),
+        (np.full(n, 9), ValueError, r"targets must lie in \[0, num_items=9\)"),
+        (np.full(n, 2**64 - 1, np.uint64), ValueError, "targets must lie in"),
+        (np.full(n, 2.7), ValueError, "targets must hold whole item ids, got 2.7"),
+        (np.full(n, np.nan), ValueError, "targets must hold whole item ids"),
+        (np.full(n, "3"), TypeError, "targets must hold integer item ids"),
+        (np.ones(n, bool), TypeError, "targets must hold integer item ids"),
+        (good[:-1], ValueError, rf"targets must have shape \[{n}\]"),
+        (np.tile(good, (2, 1)), ValueError, rf"targets must have shape \[{n}\]"),
+    ]:
+        with pytest.raises(exc, match=match):
+            m.evaluate(ids, bad, **kw)
+    for k, exc, match in [(0, ValueError, "k must be >= 1, got 0"),
+                          (2.7, TypeError, "k must be an integer, got 2.7"),
+                          (True, TypeError, "k must be an integer")]:
+        with pytest.raises(exc, match=match):
+            m.evaluate(ids, good, k=k, **kw)
+        with pytest.raises(exc, match=match):
+            m.recommend(ids, k=k, **kw)
+    assert set(m.evaluate(ids, good, k=np.int64(3), **kw)) == {"loss", "ndcg@3", "hr@3"}
+    # the same checks on fit's validation targets (before any training)
+    x = MultiScaleRecommender(dim=3, units=2, scales=["1"], random_state=0)
+    with pytest.raises(ValueError, match=r"validation_data targets must lie in \[0, "):
+        x.fit(ids, lengths=L, epochs=1, verbose=0, validation_data=(ids, np.full(n, -1)))
+    with pytest.raises(ValueError, match="validation_data targets must hold whole"):
+        x.fit(ids, lengths=L, epochs=1, verbose=0, validation_data=(ids, np.full(n, 2.7)))
+
+
+@pytest.mark.parametrize("params,exc,match", [
+    ({"num_items": 0}, ValueError, "num_items must be >= 1, got 0"),
+    ({"num_items": 9.5}, TypeError, "num_items must be an integer, got 9.5"),
+    ({"num_items": True}, TypeError, "num_items must be an integer"),
+    ({"dim": 2.5}, TypeError, "dim must be an integer"),
+    ({"dim": 0}, ValueError, "dim must be >= 1"),
+    ({"units": -2}, ValueError, "units must be >= 1, got -2"),
+    ({"units": [2, 2.5]}, TypeError, r"units\[1\] must be an integer"),
+    ({"max_len": 0}, ValueError, "max_len must be >= 1"),
+    ({"random_state": 1.5}, TypeError, "random_state must be an integer"),
+    ({"random_state": -1}, ValueError, "random_state must be >= 0"),
+])
+def test_integer_hyper_parameters_are_not_truncated(rng, params, exc, match):
+    ids, L, _, _ = _events(rng, 6, 7, 9)
+    kw = {"dim": 3, "units": [2, 2], "scales": ["1", "2"], **params}
+    with pytest.raises(exc, match=match):
+        MultiScaleRecommender(**kw).fit(ids, lengths=L, epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("fit_kw,exc,match", [
+    ({"epochs": 0}, ValueError, "epochs must be >= 1, got 0"),
+    ({"epochs": 2.7}, TypeError, "epochs must be an integer, got 2.7"),
+    ({"batch_size": 2.5}, TypeError, "batch_size must be an integer, got 2.5"),
+    ({"num_negatives": 0, "loss": "sampled"}, ValueError, "num_negatives must be >= 1"),
+    ({"seed": 1.5}, TypeError, "seed must be an integer, got 1.5"),
+    ({"seed": -3}, ValueError, "seed must be >= 0"),
+])
+def test_fit_arguments_are_not_truncated(rng, fit_kw, exc, match):
+    m, (ids, L, ts, feats) = _fitted(rng, V=9, warm_start=True)
+    before = {k: v.copy() for k, v in m.net.state_dict().items()}
+    with pytest.raises(exc, match=match):
+        m.fit(ids, lengths=L, timestamps=ts, features=feats, verbose=0, **fit_kw)
+    for k, v in before.items():  # refused before training
+        np.testing.assert_array_equal(v, m.net.state_dict()[k])
+    with pytest.raises(TypeError, match="batch_size must be an integer"):
+        m.recommend(ids, batch_size=2.5, lengths=L, timestamps=ts, features=feats)
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        m.embed_users(ids, batch_size=0, lengths=L, timestamps=ts, features=feats)
+
+
+def test_inferred_catalogue_must_be_dense(rng):
+    ids, L, _, _ = _events(rng, 6, 7, 9)
+    m = MultiScaleRecommender(dim=3, units=2, scales=["1"], random_state=0)
+    for top in (2**63 - 1, 50_000_000):
+        sparse = np.where(ids == 0, top, ids)
+        with pytest.raises(ValueError, match=r"items: the largest id is .*dense 0\.\.V-1.*"
+                                             r"from_columns.*num_items"):
+            m.fit(sparse, epochs=1, verbose=0)
+    # the bound grows with the data: a large id in a modest log is fine up to 2**20 items
+    m.fit(np.where(ids == 0, 5_000, ids), epochs=1, verbose=0)
+    assert m.num_items_ == 5_001
+    # an explicit num_items is taken as it is (the ids are checked against it)
+    with pytest.raises(ValueError, match="items: ids must be < num_items = 9"):
+        MultiScaleRecommender(num_items=9, dim=3, units=2, scales=["1"]).fit(
+            np.where(ids == 0, 9, ids), epochs=1, verbose=0)
+
 def _movielens(shared_data):
     """ML-100K as a training log (every user's events but the last) and the held-out items."""
     with gzip.open(shared_data / "movielens-100k" / "ml-100k.inter.gz", "rt") as f:

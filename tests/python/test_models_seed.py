@@ -210,6 +210,37 @@ def test_input_errors(rng):
         model.predict(np.full((2, 10, 5), "a"))
 
 
+
+@pytest.mark.parametrize("params,exc,match", [
+    ({"filters": 2.5}, TypeError, "filters must be an integer, got 2.5"),
+    ({"kernel_size": 0}, ValueError, "kernel_size must be >= 1, got 0"),
+    ({"pool_size": True}, TypeError, "pool_size must be an integer"),
+    ({"units": -2}, ValueError, "units must be >= 1, got -2"),
+    ({"random_state": 1.5}, TypeError, "random_state must be an integer"),
+])
+def test_integer_hyper_parameters_are_not_truncated(rng, params, exc, match):
+    X, y = _windows(rng, B=8)
+    with pytest.raises(exc, match=match):
+        SeedForecaster(**{"filters": 2, "units": 2, **params}).fit(X, y, verbose=0)
+    assert SeedForecaster(filters=np.int64(2), units=np.int32(2), random_state=np.uint8(1)).fit(
+        X, y, epochs=np.int64(1), batch_size=np.int16(4), verbose=0).is_fitted
+
+
+@pytest.mark.parametrize("fit_kw,exc,match", [
+    ({"epochs": 0}, ValueError, "epochs must be >= 1, got 0"),
+    ({"batch_size": 2.5}, TypeError, "batch_size must be an integer, got 2.5"),
+    ({"seed": 1.5}, TypeError, "seed must be an integer, got 1.5"),
+    ({"checkpoint_every": 0}, ValueError, "checkpoint_every must be >= 1, got 0"),
+    ({"sample_weight": np.full(8, np.nan)}, ValueError, "sample_weight contains NaN or inf"),
+    ({"sample_weight": np.r_[-1.0, np.ones(7)]}, ValueError, "sample_weight must be >= 0"),
+])
+def test_fit_arguments_are_checked(rng, tmp_path, fit_kw, exc, match):
+    X, y = _windows(rng, B=8)
+    with pytest.raises(exc, match=match):
+        SeedForecaster(filters=2, units=2).fit(X, y, verbose=0, checkpoint_dir=tmp_path / "c",
+                                               **fit_kw)
+    assert not (tmp_path / "c").exists()
+
 # -- learning on real data ---------------------------------------------------------------------
 def _cdnow_weekly(path):
     """Per-customer weekly spend [customers, weeks] from CDNOW_master.txt.gz."""

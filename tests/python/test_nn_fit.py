@@ -3,7 +3,10 @@ progress output, inputs with lengths, errors."""
 
 from __future__ import annotations
 
+import json
 import os
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -145,11 +148,17 @@ def test_dict_inputs_lengths_and_sample_weight(rng):
     assert len(hist["val_loss"]) == 2
     pred = nn.predict_batches(model, {"x": X, "lengths": lengths}, batch_size=7)
     assert pred.shape == (48, 1)
-    before = _weights(model)
-    nn.fit(model, X, y, optimizer=nn.SGD(model.parameters(), lr=0.1), epochs=1, seed=0,
-           verbose=0, sample_weight=np.zeros(len(X), np.float32))
-    for k, v in before.items():
-        np.testing.assert_array_equal(v, model.state_dict()[k])
+    # the weights scale the loss mean(w * loss): w = 2 at lr 0.05 is w = 1 at lr 0.1 (plain SGD)
+    runs = []
+    for lr, w in ((0.1, None), (0.05, np.full(len(X), 2.0, np.float32))):
+        m = _model()
+        nn.fit(m, X, y, optimizer=nn.SGD(m.parameters(), lr=lr), epochs=1, seed=0,
+               verbose=0, sample_weight=w)
+        runs.append(_weights(m))
+    fresh = _weights(_model())
+    assert any(not np.array_equal(v, fresh[k]) for k, v in runs[0].items())
+    for k, v in runs[0].items():
+        np.testing.assert_allclose(runs[1][k], v, rtol=1e-5, atol=1e-7)
 
 
 def test_fit_errors(rng, tmp_path):
@@ -170,6 +179,82 @@ def test_fit_errors(rng, tmp_path):
         nn.fit(model, X, y, optimizer=opt, resume=bad, verbose=0)
     other = nn.Sequential([nn.LSTM(3), nn.Dense(1)]).build(3, rng=0)
     _train(X, y, seed=0, epochs=1, checkpoint_dir=tmp_path / "c")
-    with pytest.raises(ValueError, match="load_state_dict"):
+    with pytest.raises(ValueError, match="tensor 'model/0.weight_ih' has shape"):
         nn.fit(other, X, y, optimizer=nn.Adam(other.parameters()), epochs=2,
                checkpoint_dir=tmp_path / "c", resume=True, verbose=0)
+
+
+@pytest.mark.parametrize("kw,exc,match", [
+    ({"epochs": 0}, ValueError, "epochs must be >= 1, got 0"),
+    ({"epochs": 2.5}, TypeError, "epochs must be an integer, got 2.5"),
+    ({"epochs": 3.0}, TypeError, "epochs must be an integer"),
+    ({"epochs": True}, TypeError, "epochs must be an integer"),
+    ({"batch_size": 2.5}, TypeError, "batch_size must be an integer"),
+    ({"batch_size": 0}, ValueError, "batch_size must be >= 1"),
+    ({"seed": 1.5}, TypeError, "seed must be an integer"),
+    ({"seed": -1}, ValueError, "seed must be >= 0"),
+    ({"checkpoint_every": 0}, ValueError, "checkpoint_every must be >= 1, got 0"),
+    ({"checkpoint_every": 1.5}, TypeError, "checkpoint_every must be an integer"),
+])
+def test_fit_rejects_bad_integer_arguments(rng, tmp_path, kw, exc, match):
+    X, y = _data(rng, n=16)
+    model = _model()
+    before = _weights(model)
+    with pytest.raises(exc, match=match):
+        nn.fit(model, X, y, optimizer=nn.Adam(model.parameters()), verbose=0,
+               checkpoint_dir=tmp_path / "ck", **kw)
+    assert not (tmp_path / "ck").exists()  # nothing trained, nothing written
+    for k, v in before.items():
+        np.testing.assert_array_equal(v, model.state_dict()[k])
+    # NumPy integers are integers
+    nn.fit(model, X, y, optimizer=nn.Adam(model.parameters()), epochs=np.int64(1),
+           batch_size=np.int32(8), seed=np.uint32(3), checkpoint_every=np.int64(1), verbose=0)
+
+
+@pytest.mark.parametrize("weight,exc,match", [
+    (np.full(16, np.nan), ValueError, "sample_weight contains NaN or inf"),
+    (np.r_[np.ones(15), np.inf], ValueError, "sample_weight contains NaN or inf"),
+    (np.r_[np.ones(15), -0.5], ValueError, "sample_weight must be >= 0"),
+    (np.zeros(16), ValueError, "sample_weight is all zeros"),
+    (np.ones(15), ValueError, "sample_weight has 15 rows, x has 16"),
+    (np.array(1.0), ValueError, "sample_weight has no rows"),
+    (np.full(16, "a"), TypeError, "sample_weight must be numeric"),
+])
+def test_fit_rejects_bad_sample_weight(rng, weight, exc, match):
+    X, y = _data(rng, n=16)
+    model = _model()
+    with pytest.raises(exc, match=match):
+        nn.fit(model, X, y, optimizer=nn.Adam(model.parameters()), sample_weight=weight,
+               verbose=0)
+    # zeros on some rows, a list: fine
+    hist = nn.fit(model, X, y, optimizer=nn.Adam(model.parameters()), epochs=1, verbose=0,
+                  sample_weight=[0.0] * 8 + [1.5] * 8)
+    assert np.isfinite(hist["loss"]).all()
+
+
+def test_resume_rejects_a_relabelled_checkpoint_tensor(rng, tmp_path):
+    X, y = _data(rng, n=16)
+    _train(X, y, seed=0, epochs=1, checkpoint_dir=tmp_path)
+    path = tmp_path / "ckpt-00001.csm"
+    raw = path.read_bytes()
+    hsize = struct.unpack_from("<Q", raw, 16)[0]
+    start = (32 + hsize + 63) // 64 * 64
+    for name in ("model/0.weight_ih", "optim/0.m"):
+        header = json.loads(raw[32:32 + hsize])
+        entry = next(e for e in header["tensors"] if e["name"] == name)
+        assert entry["dtype"] == "float32"
+        entry["dtype"] = "int32"  # same bytes, valid CRCs: only the label lies
+        hb = json.dumps(header).encode()
+        pad = (32 + len(hb) + 63) // 64 * 64 - 32 - len(hb)
+        bad = tmp_path / "bad" / "ckpt-00001.csm"
+        bad.parent.mkdir(exist_ok=True)
+        bad.write_bytes(struct.pack("<8sIIQII", raw[:8], 1, 0, len(hb), zlib.crc32(hb), 0)
+                        + hb + b"\0" * pad + raw[start:])
+        model = _model()
+        before = _weights(model)
+        with pytest.raises(ValueError, match=f"tensor '{name}' has dtype int32, the model's "
+                                             "parameter is float32"):
+            nn.fit(model, X, y, optimizer=nn.Adam(model.parameters()), epochs=2, verbose=0,
+                   resume=bad)
+        for k, v in before.items():  # refused before anything was loaded
+            np.testing.assert_array_equal(v, model.state_dict()[k])

@@ -9,6 +9,7 @@ import numpy as np
 from .. import io
 from ..nn import device as _device
 from ..nn.layer import loading
+from ..nn.training import check_int
 
 _FIT_OPTIONS = ("shuffle", "seed", "metrics", "sample_weight", "monitor", "mode", "patience",
                 "min_delta", "restore_best", "checkpoint_dir", "checkpoint_every", "resume")
@@ -83,7 +84,7 @@ class BaseModel:
             self._net.to(device)
 
     @classmethod
-    def _from_saved(cls, config, tensors, meta, device=None):
+    def _from_saved(cls, config, tensors, meta, device=None, path="<tensors>"):
         if not isinstance(config, dict):
             raise TypeError("config is not an object")
         if device is not None:
@@ -94,6 +95,8 @@ class BaseModel:
             raise KeyError("tensors outside 'net.'")
         with loading(state):
             model._build(meta, None)
+        io.check_tensor_types(path, tensors, {f"net.{k}": v
+                                              for k, v in model._net.state_dict().items()})
         model._net.load_state_dict(state)
         model._place()
         if "history" in meta:
@@ -140,10 +143,29 @@ def as_targets(y, n: int, dtype, name: str = "y"):
     return y
 
 
-def fit_options(kwargs: dict) -> dict:
-    """The ``nn.fit`` keyword arguments a model's ``fit`` passes through."""
+def check_seed(value, name: str = "random_state"):
+    """None, or an integer ``>= 0`` (a NumPy seed): TypeError / ValueError naming ``name``."""
+    return None if value is None else check_int(value, name, 0)
+
+
+def check_units(units, name: str = "units"):
+    """One positive integer, or a list / tuple / array of them (one per scale)."""
+    if isinstance(units, (list, tuple, np.ndarray)) and np.ndim(units) == 1:
+        return [check_int(u, f"{name}[{i}]") for i, u in enumerate(units)]
+    return check_int(units, name)
+
+
+def fit_options(kwargs: dict, epochs=1, batch_size=1) -> dict:
+    """The ``nn.fit`` keyword arguments a model's ``fit`` passes through, with ``epochs``,
+    ``batch_size``, ``seed`` and ``checkpoint_every`` checked up front (before the model is
+    touched; ``nn.fit`` checks them again, with the same messages)."""
     unknown = sorted(set(kwargs) - set(_FIT_OPTIONS))
     if unknown:
         raise TypeError(f"fit() got unexpected keyword arguments {unknown}; "
                         f"accepted: {list(_FIT_OPTIONS)}")
+    check_int(epochs, "epochs")
+    check_int(batch_size, "batch_size")
+    check_seed(kwargs.get("seed"), "seed")
+    if "checkpoint_every" in kwargs:
+        check_int(kwargs["checkpoint_every"], "checkpoint_every")
     return dict(kwargs)

@@ -8,7 +8,7 @@ from .. import io, nn
 from ..nn import device as _device
 from ..nn import metrics
 from ..ops._common import as_lengths
-from ._base import BaseModel, as_sequences, fit_options
+from ._base import BaseModel, as_sequences, check_int, check_seed, check_units, fit_options
 
 _TASKS = {"regression": (None, "mse"), "probability": ("sigmoid", "mse")}
 
@@ -80,7 +80,7 @@ class MultiScaleForecaster(BaseModel):
 
     Args:
         scales: list of scale specs (see :meth:`chronoscale.ops.Scale.parse`).
-        cell: "lstm", "gru" or "rnn". units: hidden size (one int, or one per scale).
+        cell: "lstm", "gru" or "rnn". units: hidden size (one positive int, or one per scale).
         pool: "mean", "max" or "sum" pooling of a window's events.
         count_feature: append ``log1p(events in the window)`` to each pooled step.
         task: "regression" (linear heads) or "probability" (sigmoid heads).
@@ -114,7 +114,13 @@ class MultiScaleForecaster(BaseModel):
     def _meta(self) -> dict:
         return {"n_features": self.n_features_in_, "n_outputs": self.n_outputs_}
 
+    def _check_params(self):
+        """The integer hyper-parameters (TypeError / ValueError naming them); checked units."""
+        check_seed(self.random_state)
+        return check_units(self.units)
+
     def _build(self, meta, rng) -> None:
+        units = self._check_params()
         if self.task not in _TASKS:
             raise ValueError(f"task must be 'regression' or 'probability', got {self.task!r}")
         nf, no = meta["n_features"], meta["n_outputs"]
@@ -122,7 +128,6 @@ class MultiScaleForecaster(BaseModel):
             if type(v) is not int or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         scales = [self.scales] if isinstance(self.scales, str) else list(self.scales)
-        units = self.units if np.isscalar(self.units) else list(self.units)
         self._net = _ForecastNet(scales, units, self.cell, self.pool, bool(self.count_feature),
                                  no, _TASKS[self.task][0]).build(nf, rng, self.dtype)
         self._place()
@@ -182,8 +187,15 @@ class MultiScaleForecaster(BaseModel):
         ``validation_data``: ``(X, y)`` or ``(X, y, lengths, timestamps)``. Other keyword
         arguments go to :func:`chronoscale.nn.fit` (``seed`` defaults to ``random_state``).
         Returns self; ``self.history_`` holds the per-epoch history.
+
+        Raises:
+            TypeError: a non-integer ``epochs``, ``batch_size``, ``seed``, ``units`` or
+                ``random_state`` (floats are refused, never truncated).
+            ValueError: bad shapes, NaN / inf, ``epochs``, ``batch_size`` or ``units`` < 1, a
+                negative seed, bad ``sample_weight`` (see :func:`chronoscale.nn.fit`).
         """
-        opts = fit_options(fit_kwargs)
+        opts = fit_options(fit_kwargs, epochs, batch_size)
+        self._check_params()
         if not (self.warm_start and self._net is not None):
             self._net = None
         inputs = self._inputs(X, lengths, timestamps)
@@ -213,6 +225,7 @@ class MultiScaleForecaster(BaseModel):
     def predict(self, X, lengths=None, timestamps=None, batch_size: int = 1024):
         """Predictions ``[B]`` (one output) or ``[B, K]`` (a CuPy array for a CuPy ``X``)."""
         self._check_fitted()
+        batch_size = check_int(batch_size, "batch_size")
         inputs = self._inputs(X, lengths, timestamps)
         out = self._squeeze(nn.predict_batches(self._net, inputs, batch_size))
         return out if _device.is_device_array(X) else _device.to_host(out)
@@ -221,6 +234,7 @@ class MultiScaleForecaster(BaseModel):
         """Each scale's contribution ``alpha_s * y_s`` per prediction: ``[B, S]`` (one output)
         or ``[B, S, K]``; summing over S gives :meth:`predict`. Scale order is ``scales``."""
         self._check_fitted()
+        batch_size = check_int(batch_size, "batch_size")
         inputs = self._inputs(X, lengths, timestamps)
         n, parts = inputs["x"].shape[0], []
         device = self._net.device

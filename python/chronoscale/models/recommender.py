@@ -11,10 +11,39 @@ from ..nn import device as _device
 from ..nn.layer import mix_seed
 from ..nn.training import History
 from . import _recdata as rd
-from ._base import BaseModel
+from ._base import BaseModel, check_int, check_seed, check_units
 from ._recnet import RecNet, _normalize
 
 _MONITORS = {"loss": "min", "val_loss": "min", "val_ndcg@10": "max", "val_hr@10": "max"}
+# An inferred catalogue (num_items=None: max id + 1) may hold at most max(_INFER_FLOOR,
+# _INFER_PER_EVENT * events) items, never more than _INFER_MAX: ids must be dense 0..V-1.
+_INFER_FLOOR = 1 << 20
+_INFER_PER_EVENT = 16
+_INFER_MAX = 2**31 - 1
+
+
+def _item_targets(targets, n: int, num_items: int, name: str = "targets"):
+    """``targets [n]`` (or ``[n, 1]``) as int64 item ids in ``[0, num_items)``. Integer dtypes,
+    or floats holding whole numbers (e.g. ids that went through pandas); never truncated.
+
+    Raises:
+        TypeError: not numeric (or bool). ValueError: shape, non-integral, outside the range.
+    """
+    t = np.asarray(_device.to_host(targets))
+    if t.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must hold integer item ids, got dtype {t.dtype}")
+    if t.ndim == 2 and t.shape[1] == 1:
+        t = t[:, 0]
+    if t.shape != (n,):
+        raise ValueError(f"{name} must have shape [{n}], got {list(t.shape)}")
+    if t.dtype.kind == "f":
+        whole = np.isfinite(t) & (t == np.floor(t))
+        if not whole.all():
+            raise ValueError(f"{name} must hold whole item ids, got {t[~whole][0].item()!r}")
+    if n and (t.min() < 0 or t.max() >= num_items):
+        raise ValueError(f"{name} must lie in [0, num_items={num_items}), got "
+                         f"[{t.min()}, {t.max()}]")
+    return np.ascontiguousarray(t, dtype=np.int64)
 
 
 @io.register
@@ -65,17 +94,23 @@ class MultiScaleRecommender(BaseModel):
     the one side feature when ``use_values``; exclusion uses the user's whole log).
 
     Args:
-        num_items: catalogue size V (None: from the data at ``fit``; an Interactions log gives
-            its ``num_items``, arrays ``max id + 1``).
-        dim: embedding and user-state size d. units: cell size per scale (int or list).
+        num_items: catalogue size V, an integer >= 1 (None: from the data at ``fit``; an
+            Interactions log gives its ``num_items``, arrays ``max id + 1``, which may be at
+            most ``max(2**20, 16 * events)`` and below ``2**31``, else ValueError: ids are
+            dense ``0..V-1``; remap raw ids with :func:`chronoscale.data.from_columns` /
+            :func:`~chronoscale.data.read_interactions`, or pass ``num_items``).
+        dim: embedding and user-state size d. units: cell size per scale (int or list);
+            ``num_items``, ``dim``, ``units``, ``max_len`` are integers >= 1 (floats are
+            refused, never truncated).
         scales: scale specs (:meth:`chronoscale.ops.Scale.parse`). cell: "gru", "lstm", "rnn".
         pool: "mean", "max" or "sum" over a window's events. count_feature: append
             ``log1p(events in the window)`` to each pooled step.
         use_values: with an Interactions input, use its ``value`` column as a side feature.
-        max_len: most recent events kept per user from an Interactions log.
+        max_len: most recent events kept per user from an Interactions log (None: all).
         learning_rate, weight_decay, clipnorm: Adam (L2 ``weight_decay``; global-norm clipping).
-        dtype: "float32" (default) or "float64". random_state: seed for initialisation,
-            shuffling and negative sampling (same seed and data -> identical weights on the CPU).
+        dtype: "float32" (default) or "float64". random_state: int seed >= 0 (or None) for
+            initialisation, shuffling and negative sampling (same seed and data -> identical
+            weights on the CPU).
         warm_start: True continues training the fitted weights at the next ``fit``.
         device: "cpu" (default) or "cuda": weights, optimiser state and the training and
             scoring passes on the GPU (CuPy arrays, CUDA kernels). Histories stay NumPy on the
@@ -108,7 +143,18 @@ class MultiScaleRecommender(BaseModel):
     def _meta(self) -> dict:
         return {"num_items": self.num_items_, "n_features": self.n_features_in_}
 
+    def _check_params(self):
+        """The integer hyper-parameters (TypeError / ValueError naming them); checked units."""
+        if self.num_items is not None:
+            check_int(self.num_items, "num_items")
+        check_int(self.dim, "dim")
+        if self.max_len is not None:
+            check_int(self.max_len, "max_len")
+        check_seed(self.random_state)
+        return check_units(self.units)
+
     def _build(self, meta, rng) -> None:
+        units = self._check_params()
         V, nf = meta["num_items"], meta["n_features"]
         if type(V) is not int or V < 1 or type(nf) is not int or nf < 0:
             raise ValueError(f"num_items must be a positive integer and n_features >= 0, got "
@@ -116,7 +162,6 @@ class MultiScaleRecommender(BaseModel):
         if np.dtype(self.dtype) not in (np.float32, np.float64):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
         scales = [self.scales] if isinstance(self.scales, str) else list(self.scales)
-        units = self.units if np.isscalar(self.units) else list(self.units)
         self._net = RecNet(V, int(self.dim), scales, units, self.cell, self.pool,
                            bool(self.count_feature), nf).build(None, rng, self.dtype)
         self._place()
@@ -178,8 +223,13 @@ class MultiScaleRecommender(BaseModel):
         (``history_``).
 
         Raises:
+            TypeError: a non-integer ``epochs``, ``batch_size``, ``num_negatives``, ``seed`` or
+                integer hyper-parameter (floats are refused, never truncated); non-integer
+                validation targets.
             ValueError: bad inputs (see the class docstring), an unknown ``loss`` / ``monitor``,
-                ``epochs``, ``batch_size`` or ``num_negatives`` < 1, no history with 2 events.
+                ``epochs``, ``batch_size`` or ``num_negatives`` < 1, a negative seed, an
+                inferred catalogue too large for dense ids (see ``num_items``), validation
+                targets not ``[N]`` in ``[0, num_items)``, no history with 2 events.
         """
         if loss not in ("full", "sampled"):
             raise ValueError(f"loss must be 'full' or 'sampled', got {loss!r}")
@@ -190,10 +240,10 @@ class MultiScaleRecommender(BaseModel):
                                                 or np.dtype(self.dtype) != np.float32):
             raise ValueError("softmax_precision='bfloat16' needs device='cuda', dtype='float32' "
                              "and loss='full'")
-        for name, v in (("epochs", epochs), ("batch_size", batch_size),
-                        ("num_negatives", num_negatives)):
-            if int(v) < 1:
-                raise ValueError(f"{name} must be >= 1, got {v}")
+        epochs, batch_size = check_int(epochs, "epochs"), check_int(batch_size, "batch_size")
+        num_negatives = check_int(num_negatives, "num_negatives")
+        seed = check_seed(seed, "seed")
+        self._check_params()
         monitor = monitor or ("val_ndcg@10" if validation_data is not None else "loss")
         if monitor not in _MONITORS or (monitor.startswith("val_") and validation_data is None):
             raise ValueError(f"monitor must be one of {sorted(_MONITORS)} (val_* need "
@@ -201,7 +251,7 @@ class MultiScaleRecommender(BaseModel):
         data = rd.read_histories(sequences, lengths, timestamps, features,
                                  max_len=self.max_len, use_values=self.use_values)
         if not (self.warm_start and self._net is not None):
-            V = self.num_items or data["num_items"] or int(data["seen"][1].max()) + 1
+            V = self.num_items or data["num_items"] or self._infer_num_items(data)
             nf = 0 if data["features"] is None else int(data["features"].shape[2])
             self._build({"num_items": int(V), "n_features": nf},
                         np.random.default_rng(self.random_state))
@@ -225,10 +275,26 @@ class MultiScaleRecommender(BaseModel):
         seed = self.random_state if seed is None else seed
         if seed is None:
             seed = int(np.random.SeedSequence().generate_state(1)[0])
-        self.history_ = self._train(data, val, int(epochs), int(batch_size), loss,
-                                    int(num_negatives), log_q, monitor, patience, min_delta,
-                                    restore_best, verbose, int(seed), softmax_precision)
+        self.history_ = self._train(data, val, epochs, batch_size, loss, num_negatives, log_q,
+                                    monitor, patience, min_delta, restore_best, verbose,
+                                    int(seed), softmax_precision)
         return self
+
+    @staticmethod
+    def _infer_num_items(data) -> int:
+        """``max id + 1`` of arrays without ``num_items``, refused when it is too large for a
+        dense catalogue (each item gets a ``dim``-row of the table and of Adam's state)."""
+        items = data["seen"][1]
+        V = int(items.max()) + 1
+        bound = min(max(_INFER_FLOOR, _INFER_PER_EVENT * len(items)), _INFER_MAX)
+        if V > bound:
+            raise ValueError(
+                f"items: the largest id is {V - 1}, so num_items=None would infer a catalogue "
+                f"of {V} items for {len(items)} events (at most {bound}): item ids must be "
+                "dense 0..V-1. Remap raw ids, e.g. with chronoscale.data.from_columns(user, "
+                "item, timestamp) (its Interactions log can be passed to fit), or pass "
+                "num_items explicitly")
+        return V
 
     def _validation(self, validation_data):
         if validation_data is None:
@@ -236,10 +302,8 @@ class MultiScaleRecommender(BaseModel):
         if isinstance(validation_data, tuple) and len(validation_data) == 2:
             hist, targets = validation_data
             data = self._read(hist, None, None, None)
-            targets = np.asarray(targets, dtype=np.int64).reshape(-1)
-            if targets.shape != data["lengths"].shape:
-                raise ValueError(f"validation targets must have shape {data['lengths'].shape}")
-            return data, targets
+            return data, _item_targets(targets, len(data["lengths"]), self._net.num_items,
+                                       "validation_data targets")
         data = self._read(validation_data, None, None, None)
         L = data["lengths"]
         if L.min() < 2:
@@ -345,14 +409,14 @@ class MultiScaleRecommender(BaseModel):
         when fewer than ``k`` items remain). ``k`` is capped at ``num_items``.
 
         Raises:
-            RuntimeError: not fitted. ValueError: ``k < 1`` or bad histories.
+            RuntimeError: not fitted. TypeError: a non-integer ``k`` or ``batch_size``.
+            ValueError: ``k`` or ``batch_size`` < 1, bad histories.
         """
         self._check_fitted()
-        if int(k) < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
+        k, batch_size = check_int(k, "k"), check_int(batch_size, "batch_size")
         data = self._read(histories, lengths, timestamps, features)
         F = self._net.table()[0]
-        k = min(int(k), self._net.num_items)
+        k = min(k, self._net.num_items)
         out_ids, out_scores = [], []
         for idx, _, z in self._user_states(data, batch_size):
             top, vals = self._top_k(self._all_scores(z, F, data, idx, exclude_seen), k)
@@ -371,6 +435,7 @@ class MultiScaleRecommender(BaseModel):
                 not ``[N, C]`` or outside ``[0, num_items)``, bad histories.
         """
         self._check_fitted()
+        batch_size = check_int(batch_size, "batch_size")
         data = self._read(histories, lengths, timestamps, features)
         cand = np.asarray(candidates)
         if cand.dtype.kind not in "iu":
@@ -397,6 +462,7 @@ class MultiScaleRecommender(BaseModel):
         """Fused user states ``u [N, d]`` after each history's last event (the scores are
         ``u . E^T`` plus the history-cosine and bias terms, see :meth:`score`)."""
         self._check_fitted()
+        batch_size = check_int(batch_size, "batch_size")
         data = self._read(histories, lengths, timestamps, features)
         return np.concatenate([_device.to_host(u) for _, u, _ in
                                self._user_states(data, batch_size)])
@@ -419,13 +485,20 @@ class MultiScaleRecommender(BaseModel):
     def evaluate(self, histories, targets, k: int = 10, exclude_seen: bool = True, *,
                  lengths=None, timestamps=None, features=None, batch_size: int = 256) -> dict:
         """Next-item metrics with full ranking: ``{"loss": cross-entropy, "ndcg@k", "hr@k"}``
-        for ``targets [N]`` (a target among the excluded history items counts as a miss)."""
+        for ``targets [N]`` (a target among the excluded history items counts as a miss).
+
+        ``targets``: item ids in ``[0, num_items)``, an integer array (floats only when they
+        hold whole numbers; never truncated), shape ``[N]`` or ``[N, 1]``.
+
+        Raises:
+            RuntimeError: not fitted. TypeError: non-numeric ``targets``, a non-integer ``k``
+                or ``batch_size``. ValueError: ``targets`` of another shape, non-integral or
+                outside ``[0, num_items)``; ``k`` or ``batch_size`` < 1; bad histories.
+        """
         self._check_fitted()
+        k, batch_size = check_int(k, "k"), check_int(batch_size, "batch_size")
         data = self._read(histories, lengths, timestamps, features)
-        targets = np.asarray(targets, dtype=np.int64).reshape(-1)
-        if targets.shape != data["lengths"].shape:
-            raise ValueError(f"targets must have shape {data['lengths'].shape}, got "
-                             f"{targets.shape}")
+        targets = _item_targets(targets, len(data["lengths"]), self._net.num_items)
         return self._evaluate(data, targets, k, exclude_seen, batch_size)
 
     def _evaluate(self, data, targets, k=10, exclude_seen=True, batch_size=256) -> dict:

@@ -8,7 +8,7 @@ from .. import io, nn
 from ..nn import device as _device
 from ..nn import metrics
 from ..nn.plan import PlanCache
-from ._base import BaseModel, as_sequences, as_targets, fit_options
+from ._base import BaseModel, as_sequences, as_targets, check_int, check_seed, fit_options
 
 
 @io.register
@@ -65,14 +65,16 @@ class SeedForecaster(BaseModel):
     def _meta(self) -> dict:
         return {"n_features": self.n_features_in_}
 
+    def _check_params(self) -> None:
+        for name in ("filters", "kernel_size", "pool_size", "units"):
+            check_int(getattr(self, name), name)
+        check_seed(self.random_state)
+
     def _build(self, meta, rng) -> None:
         n_features = meta["n_features"]
         if type(n_features) is not int or n_features < 1:
             raise ValueError(f"n_features must be a positive integer, got {n_features!r}")
-        for name in ("filters", "kernel_size", "pool_size", "units"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        self._check_params()
         self._net = nn.Sequential([
             nn.Conv1d(self.filters, self.kernel_size, activation="relu"),
             nn.MaxPool1d(self.pool_size),
@@ -123,10 +125,16 @@ class SeedForecaster(BaseModel):
             self; the per-epoch :class:`~chronoscale.nn.History` is ``self.history_``.
 
         Raises:
+            TypeError: a non-integer ``epochs``, ``batch_size``, ``seed`` or architecture
+                argument (``filters``, ``kernel_size``, ``pool_size``, ``units``,
+                ``random_state``: floats are refused, never truncated).
             ValueError: shapes (X not 3-D, y not [B] / [B, 1], too few steps, a different
-                feature count than the fitted one with ``warm_start``), NaN / inf.
+                feature count than the fitted one with ``warm_start``), NaN / inf, ``epochs``,
+                ``batch_size`` or an architecture argument < 1, a negative seed, bad
+                ``sample_weight`` (see :func:`chronoscale.nn.fit`).
         """
-        opts = fit_options(fit_kwargs)
+        opts = fit_options(fit_kwargs, epochs, batch_size)
+        self._check_params()
         self._plan_cache = PlanCache()  # new weights: predict compiles a new plan
         if not (self.warm_start and self._net is not None):
             self._net = None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import glob
+import numbers
 import os
 import time
 
@@ -40,6 +41,45 @@ class History(dict):
     best_epoch = None
     best = None
     stopped_epoch = None
+
+
+def check_int(value, name: str, minimum: int = 1) -> int:
+    """``value`` as a Python ``int >= minimum``: an ``int`` or NumPy integer, never a bool or a
+    float (``2.5``, and ``3.0`` too, is refused rather than truncated). Shared by ``fit`` and the
+    models' integer hyper-parameters.
+
+    Raises:
+        TypeError: not an integer. ValueError: smaller than ``minimum``.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r:.50}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_sample_weight(sample_weight, n: int):
+    """``sample_weight`` (``[N]`` or target-shaped) checked: numeric, ``N`` rows, finite, ``>= 0``
+    and not all zero (the losses are ``mean(w * loss)``: all-zero weights train nothing). Arrays
+    pass through as they are (NumPy or CuPy); other sequences become NumPy arrays.
+
+    Raises:
+        TypeError: not numeric. ValueError: rows other than ``N``, NaN / inf, a negative weight,
+            all weights zero.
+    """
+    xp = _device.xp(sample_weight)
+    w = sample_weight if hasattr(sample_weight, "dtype") else xp.asarray(sample_weight)
+    if w.dtype.kind not in "fiub":
+        raise TypeError(f"sample_weight must be numeric, got dtype {w.dtype}")
+    if w.ndim == 0 or len(w) != n:
+        raise ValueError(f"sample_weight has {len(w) if w.ndim else 'no'} rows, x has {n}")
+    if not bool(xp.isfinite(w).all()):
+        raise ValueError("sample_weight contains NaN or inf")
+    if bool((w < 0).any()):
+        raise ValueError("sample_weight must be >= 0, got a negative weight")
+    if not bool(w.any()):
+        raise ValueError("sample_weight is all zeros: nothing would be trained")
+    return w
 
 
 def _n_items(data) -> int:
@@ -110,10 +150,22 @@ def _save_checkpoint(path, model, optimizer, hist, state):
     io.write_file(path, tensors, kind="checkpoint", meta=meta)
 
 
+def _expected_checkpoint_tensors(model, optimizer) -> dict:
+    """``{file tensor name: array of the dtype and shape it loads into}`` for a checkpoint."""
+    live = model.state_dict()
+    expected = {f"model/{k}": v for k, v in live.items()}
+    expected.update({f"best/{k}": v for k, v in live.items()})
+    for i, p in enumerate(optimizer.params):
+        for slot in getattr(optimizer, "_slots", ()):
+            expected[f"optim/{i}.{slot}"] = p.data
+    return expected
+
+
 def _load_checkpoint(path, model, optimizer, hist, state):
     header, tensors = io.read_file(path)
     if header.get("kind") != "checkpoint":
         raise ValueError(f"{path}: not a training checkpoint")
+    io.check_tensor_types(path, tensors, _expected_checkpoint_tensors(model, optimizer))
     meta = header["meta"]
     split = {"model": {}, "optim": {}, "best": {}}
     for name, arr in tensors.items():
@@ -175,7 +227,9 @@ def fit(model, x, y, *, optimizer: Optimizer, loss="mse", epochs: int = 10,
             and dropout (None: drawn from the OS and recorded in checkpoints).
         metrics: names from :mod:`chronoscale.nn.metrics` ("mse", "mae", "rmse", "r2") or a dict
             ``{name: f(pred, target) -> float}``; reported on train batches and validation data.
-        sample_weight: ``[N]`` or target-shaped per-element loss weights, or None.
+        sample_weight: ``[N]`` or target-shaped per-element loss weights (finite, ``>= 0``,
+            not all zero: the loss is ``mean(w * loss)``, so all-zero weights would train
+            nothing), or None.
         monitor: what early stopping / best weights follow ("val_loss" with validation data,
             else "loss"; or e.g. "val_mae"). mode: "min", "max" or "auto" (max for r2).
         patience: stop after this many epochs without an improvement larger than ``min_delta``;
@@ -183,7 +237,7 @@ def fit(model, x, y, *, optimizer: Optimizer, loss="mse", epochs: int = 10,
             weights at the end.
         verbose: 0 silent, 1 a tqdm bar per epoch, 2 one line per epoch.
         checkpoint_dir, checkpoint_every: write ``ckpt-<epoch>.csm`` (weights, optimiser state,
-            history, early-stopping state) every N epochs.
+            history, early-stopping state) every ``checkpoint_every >= 1`` epochs.
         resume: True resumes from the latest checkpoint in ``checkpoint_dir`` (if any), a path
             resumes from that file; training continues up to ``epochs`` in total.
 
@@ -191,8 +245,12 @@ def fit(model, x, y, *, optimizer: Optimizer, loss="mse", epochs: int = 10,
         :class:`History`.
 
     Raises:
-        ValueError: mismatched lengths of x and y, empty data, batch_size < 1, unknown monitor,
-            a checkpoint that does not match the model.
+        TypeError: ``epochs``, ``batch_size``, ``checkpoint_every`` or ``seed`` not an integer
+            (a float such as 2.5 is refused, never truncated); a non-numeric ``sample_weight``.
+        ValueError: mismatched lengths of x and y, empty data, ``epochs``, ``batch_size`` or
+            ``checkpoint_every`` < 1, a negative ``seed``, a ``sample_weight`` that is
+            negative, NaN / inf or all zero, unknown monitor, a checkpoint that does not match
+            the model (names, shapes or dtypes).
     """
     loss_fn = _losses.get(loss)
     metric_fns = _metrics.resolve(metrics)
@@ -201,10 +259,13 @@ def fit(model, x, y, *, optimizer: Optimizer, loss="mse", epochs: int = 10,
         raise ValueError("x: no training sequences")
     if len(y) != n:
         raise ValueError(f"y has {len(y)} rows, x has {n}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if sample_weight is not None and len(sample_weight) != n:
-        raise ValueError(f"sample_weight has {len(sample_weight)} rows, x has {n}")
+    epochs = check_int(epochs, "epochs")
+    batch_size = check_int(batch_size, "batch_size")
+    checkpoint_every = check_int(checkpoint_every, "checkpoint_every")
+    if seed is not None:
+        seed = check_int(seed, "seed", 0)
+    if sample_weight is not None:
+        sample_weight = check_sample_weight(sample_weight, n)
     monitor = monitor or ("val_loss" if validation_data is not None else "loss")
     known = ["loss", *metric_fns] + (["val_loss", *(f"val_{m}" for m in metric_fns)]
                                      if validation_data is not None else [])
