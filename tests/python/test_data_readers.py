@@ -3,9 +3,12 @@ header handling, frames, errors; and the vectorised tokenizer against Python's o
 
 from __future__ import annotations
 
+import csv
 import gzip
 import json
+import re
 import sys
+import zlib
 
 import numpy as np
 import pytest
@@ -338,6 +341,211 @@ def test_chunked_reading_matches_one_chunk(tmp_path, monkeypatch, rng):
     assert events(whole) == events(parts) and len(whole) == n
 
 
+# ------------------------------------------------------------------ malformed input (fuzzer)
+
+
+def _causes(err):
+    """The chain of exceptions behind ``err`` (``raise ... from``)."""
+    out = []
+    while err.__cause__ is not None:
+        err = err.__cause__
+        out.append(type(err))
+    return out
+
+
+@pytest.mark.parametrize("ts", ["1e30", "9223372036854775808", "-1e19", "inf", "nan"])
+def test_text_timestamp_out_of_int64_raises_naming_file_and_line(tmp_path, ts):
+    p = write(tmp_path, "r.csv", f"userId,movieId,rating,timestamp\n2,3,1,5\n\n1,10,4.0,{ts}\n")
+    with pytest.raises(ValueError, match=r"r\.csv: line 4: timestamp"):
+        read_interactions(p)
+
+
+def test_timestamp_overflow_after_unit_conversion_raises(tmp_path):
+    p = write(tmp_path, "r.csv", "u,i,t\n1,2,0\n1,3,106751991167301\n")  # days * 86400 > 2**63
+    with pytest.raises(ValueError, match=r"r\.csv: line 3: timestamp"):
+        read_interactions(p, columns={"user": "u", "item": "i", "timestamp": "t"}, time_unit="D")
+    p = write(tmp_path, "m.dat", "1::2::3::4\n1::2::3::1e30\n")  # through the '::' reader
+    with pytest.raises(ValueError, match=r"m\.dat: line 2: timestamp"):
+        read_interactions(p)
+
+
+@pytest.mark.parametrize(
+    "ts, unit",
+    [
+        ([0, 2**62], "D"),
+        ([0.0, 1e15], "D"),
+        ([0.0, 1e19], "s"),
+        ([0.0, np.nan], "s"),
+        (np.array([1, 2**64 - 1], np.uint64), "s"),
+        (np.array([1, 10**15], "datetime64[Y]"), "s"),
+        (np.array(["2020-01-01", "NaT"], "datetime64[s]"), "s"),
+        (["2020-01-01", "999999999999-01-01"], "s"),
+        ([20200101, 2**62], "yyyymmdd"),
+    ],
+)
+def test_frame_timestamp_overflow_raises_never_wraps(ts, unit):
+    d = {"user": [1, 2], "item": [1, 2], "timestamp": ts}
+    with pytest.raises(ValueError, match=r"timestamp .*\(row 1\)"):
+        read_interactions(d, time_unit=unit)
+
+
+def test_timestamps_at_the_int64_limits_are_exact(tmp_path):
+    big = 2**63 - 1
+    x = read_interactions({"user": [1, 2], "item": [1, 2], "timestamp": [-(2**63), big]})
+    assert x.timestamp.tolist() == [-(2**63), big]
+    lim = big // 86400
+    x = read_interactions({"user": [1, 2], "item": [1, 2], "timestamp": [-lim, lim]}, time_unit="D")
+    assert x.timestamp.tolist() == [-lim * 86400, lim * 86400]
+    # 19-digit nanosecond timestamps are parsed exactly (not through float64)
+    p = write(tmp_path, "ns.csv", "user,item,timestamp\n1,2,1659304800999999999\n")
+    assert read_interactions(p, time_unit="ns").timestamp.tolist() == [1659304800]
+
+
+def test_columns_negative_position_or_wrong_type(tmp_path):
+    p = write(tmp_path, "r.csv", "1,10,4.0,100\n2,11,3.0,200\n")
+    with pytest.raises(ValueError, match=r"columns\['user'\] = -1 is negative"):
+        read_interactions(p, format="table", header=False, columns={"user": -1, "item": 1})
+    with pytest.raises(ValueError, match=r"columns\['item'\] = 9 is out of range"):
+        read_interactions(p, format="table", header=False, columns={"user": 0, "item": 9})
+    with pytest.raises(TypeError, match="columns must be a mapping"):
+        read_interactions(p, columns=["user"])
+    with pytest.raises(TypeError, match=r"columns\['user'\] must be a column name"):
+        read_interactions(p, format="table", header=False, columns={"user": True, "item": 1})
+    with pytest.raises(TypeError, match="columns keys"):
+        read_interactions(p, format="table", header=False, columns={0: "user"})
+    with pytest.raises(ValueError, match="time_unit"):
+        read_interactions(p, time_unit="hours")
+
+
+def test_session_ragged_row_names_file_and_line(tmp_path):
+    p = write(tmp_path, "r2.tsv", "SessionId\tItemId\tTime\n1\t10\n")
+    with pytest.raises(ValueError, match=r"r2\.tsv: line 2 has 2 fields"):
+        read_interactions(p, format="session")
+    p = write(tmp_path, "r3.tsv", "SessionId\tItemId\tTime\n1\t10\t5\n2\t11\n")
+    with pytest.raises(ValueError, match=r"r3\.tsv: line 3 has 2 fields"):
+        read_interactions(p)
+
+
+_OTTO_OK = '{"session": 1, "events": [{"aid": 5, "ts": 1000, "type": "clicks"}]}\n'
+
+
+@pytest.mark.parametrize(
+    "bad, match, cause",
+    [
+        ('{"session": 1, "events": [{"aid": 5}]}', "event 0 has no 'ts'", KeyError),
+        ('{"session": 1, "events": [', "not valid JSON", json.JSONDecodeError),
+        ('{"session": 1, "events": 5}', "events must be a list", TypeError),
+        ("[1, 2, 3]", "got a JSON list", TypeError),
+        ('{"events": []}', "missing key 'session'", KeyError),
+        ('{"session": 1, "events": [{"aid": 5, "ts": 1, "type": "buy"}]}', "'buy'", ValueError),
+        ('{"session": 1, "events": [{"aid": "x", "ts": 1, "type": "carts"}]}', "aid", ValueError),
+        (
+            '{"session": 1, "events": [{"aid": 5, "ts": 1e30, "type": "carts"}]}',
+            "ts",
+            OverflowError,
+        ),
+        ('{"session": 99999999999999999999, "events": []}', "session", OverflowError),
+    ],
+)
+def test_otto_malformed_line_names_file_and_line(tmp_path, bad, match, cause):
+    p = write(tmp_path, "o.jsonl", _OTTO_OK + "\n" + bad + "\n" + _OTTO_OK)
+    with pytest.raises(ValueError, match=r"o\.jsonl: line 3: .*" + re.escape(match)) as info:
+        read_interactions(p)
+    assert cause in _causes(info.value)
+
+
+def test_otto_not_utf8(tmp_path):
+    p = tmp_path / "o.jsonl"
+    p.write_bytes(_OTTO_OK.encode() + b'{"session": 2, "events": [], "x": "caf\xe9"}\n')
+    with pytest.raises(ValueError, match=r"o\.jsonl: line 2: not UTF-8") as info:
+        read_interactions(p)
+    assert UnicodeDecodeError in _causes(info.value)
+
+
+def test_gzip_truncated_or_corrupt(tmp_path):
+    data = gzip.compress(b"user,item,timestamp\n" + b"1,2,3\n" * 1000)
+    p = tmp_path / "cut.csv.gz"
+    p.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"cut\.csv\.gz: truncated gzip") as info:
+        read_interactions(p)
+    assert EOFError in _causes(info.value)
+    q = tmp_path / "junk.csv.gz"
+    q.write_bytes(b"\x1f\x8b\x08\x00garbagegarbage")
+    with pytest.raises(ValueError, match=r"junk\.csv\.gz: corrupt gzip") as info:
+        read_interactions(q)
+    assert zlib.error in _causes(info.value)
+    r = tmp_path / "crc.csv.gz"  # intact deflate stream, wrong checksum
+    r.write_bytes(data[:-8] + b"\0\0\0\0" + data[-4:])
+    with pytest.raises(ValueError, match=r"crc\.csv\.gz: corrupt gzip") as info:
+        read_interactions(r)
+    assert gzip.BadGzipFile in _causes(info.value)
+
+
+def test_binary_and_non_utf8_files(tmp_path):
+    p = tmp_path / "bin.csv"
+    p.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(ValueError, match=r"bin\.csv: line 2: not UTF-8") as info:
+        read_interactions(p)
+    assert UnicodeDecodeError in _causes(info.value)
+    q = tmp_path / "latin1.csv"
+    q.write_bytes(b"userId,movieId,rating,timestamp\n1,2,4.0,100\n1,caf\xe9,4.0,100\n")
+    with pytest.raises(ValueError, match=r"latin1\.csv: line 3: item is not UTF-8") as info:
+        read_interactions(q)
+    assert UnicodeDecodeError in _causes(info.value)
+
+
+def test_malformed_quoted_csv(tmp_path):
+    p = write(tmp_path, "q.csv", 'user,item,timestamp\n"a",b,1\nc,d\re,2\n')
+    with pytest.raises(ValueError, match=r"q\.csv: line 3: malformed CSV") as info:
+        read_interactions(p)
+    assert csv.Error in _causes(info.value)
+
+
+def test_bad_fields_name_file_and_line(tmp_path):
+    head = "userId,movieId,rating,timestamp\n1,2,4,5\n\n"
+    cases = {
+        "v.csv": (head + "1,3,abc,6\n", r"v\.csv: line 4: value 'abc' is not a number"),
+        "t.csv": (head + "1,3,4,later\n", r"t\.csv: line 4: timestamp 'later' is not a number"),
+        "f.csv": (head + "1,3,1e300,6\n", r"f\.csv: line 4: value 1e\+300 does not fit float32"),
+        "d.csv": ("user,item,date\n1,2,2020-01-01\n1,3,2020-13-01\n", r"d\.csv: line 3: "),
+        "u.csv": (head + "nan,3,4,6\n", r"u\.csv: line 4: user has missing"),
+    }
+    for name, (text, match) in cases.items():
+        with pytest.raises(ValueError, match=match):
+            read_interactions(write(tmp_path, name, text))
+    p = write(
+        tmp_path, "c.txt", "customer_id date number_of_cds dollar_value\n1 19970101 1 2\n1 x 1 2\n"
+    )
+    with pytest.raises(ValueError, match=r"c\.txt: line 3: date 'x' is not a number"):
+        read_interactions(p, format="cdnow")
+    p = write(
+        tmp_path,
+        "views.csv",
+        "session_id;user_id;item_id;timeframe;eventdate\n1;NA;5;1e30;2016-05-09\n",
+    )
+    with pytest.raises(ValueError, match=r"views\.csv: line 2: timeframe"):
+        read_interactions(p)
+    p = write(tmp_path, "obd.csv", "timestamp,item_id,click\n2020-01-01,1,0\n")
+    with pytest.raises(ValueError, match=r"obd\.csv: .*'position'"):
+        read_interactions(p, format="open-bandit")
+
+
+def test_error_lines_across_chunks(tmp_path, monkeypatch):
+    """Line numbers stay right with small chunks, blank lines and gzip."""
+    from chronoscale.data import _io
+
+    monkeypatch.setattr(_io.iter_chunks, "__defaults__", (None, 61))
+    lines = ["user,item,timestamp"] + [f"{k % 5},{k},{k}" if k % 7 else "" for k in range(300)]
+    lines[250] = "1,2,1e30"
+    p = write(tmp_path, "big.csv.gz", "\n".join(lines) + "\n", gz=True)
+    with pytest.raises(ValueError, match=r"big\.csv\.gz: line 251: timestamp"):
+        read_interactions(p)
+    lines[250] = "1,2"
+    p = write(tmp_path, "rag.csv", "\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=r"rag\.csv: line 251 has 2 fields"):
+        read_interactions(p)
+
+
 # ------------------------------------------------------------------------------- tokenizer
 
 
@@ -377,3 +585,13 @@ def test_parse_datetime_matches_numpy(rng):
     assert _text.parse_datetime(buf, st[:, 0], en[:, 0]).tolist() == secs.tolist()
     buf, st, en = _fields("2021-02-29\n")
     assert _text.parse_datetime(buf, st[:, 0], en[:, 0]) is None
+
+
+def test_parse_int_19_digits_exact_or_none():
+    buf, st, en = _fields("9223372036854775807\n-9223372036854775807\n1000000000000000001\n")
+    got = _text.parse_int(buf, st[:, 0], en[:, 0]).tolist()
+    assert got == [2**63 - 1, -(2**63) + 1, 10**18 + 1]
+    for text in ("9223372036854775808\n", "19223372036854775807\n"):  # would overflow int64
+        buf, st, en = _fields(text)
+        assert _text.parse_int(buf, st[:, 0], en[:, 0]) is None
+        assert _text.parse_auto(buf, st[:, 0], en[:, 0])[0] == "float"

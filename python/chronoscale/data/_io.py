@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,11 +35,21 @@ def open_binary(path):
     return raw, raw
 
 
+def _read(stream, n: int, path) -> bytes:
+    """``stream.read(n)``; undecodable gzip data raises ValueError naming the file."""
+    try:
+        return stream.read(n)
+    except EOFError as err:  # gzip stream cut short
+        raise ValueError(f"{Path(path).name}: truncated gzip data ({err})") from err
+    except (zlib.error, gzip.BadGzipFile) as err:
+        raise ValueError(f"{Path(path).name}: corrupt gzip data ({err})") from err
+
+
 def peek_lines(path, n: int = 64, max_bytes: int = 1 << 20) -> list[str]:
     """Up to ``n`` first lines of the (decompressed) file, decoded as UTF-8 without newlines."""
     stream, raw = open_binary(path)
     try:
-        head = stream.read(max_bytes)
+        head = _read(stream, max_bytes, path)
     finally:
         stream.close()
         raw.close()
@@ -66,7 +77,7 @@ def iter_chunks(
     rest = b""
     try:
         while True:
-            block = stream.read(chunk_bytes)
+            block = _read(stream, chunk_bytes, path)
             if bar is not None:
                 bar.update(raw.tell() - bar.n)
             if not block:
@@ -106,6 +117,24 @@ def unify(parts: list[tuple[str, np.ndarray]]) -> np.ndarray:
     return np.concatenate([a.astype(conv) if k != kind else a for k, a in parts])
 
 
+def _chunk_fields(path, delimiter, skip, progress, replace) -> Iterator[tuple]:
+    """``(fields, first_line)`` per chunk: the chunk's fields (``_text.Fields``) and the 1-based
+    number of its first line, after dropping ``skip`` lines and applying ``replace``."""
+    where = f"{Path(path).name}: "
+    line_no = 1
+    for chunk in iter_chunks(path, progress):
+        if skip:
+            chunk, done = _skip_lines(chunk, skip)
+            skip -= done
+            line_no += done
+        if not chunk:
+            continue
+        if replace is not None:
+            chunk = chunk.replace(*replace)
+        yield _text.split_fields(_text.as_buffer(chunk), delimiter, where, line_no), line_no
+        line_no += chunk.count(b"\n")
+
+
 def read_columns(
     path,
     delimiter: str | None,
@@ -120,58 +149,93 @@ def read_columns(
     ``skip`` header lines are dropped; blank lines are ignored; every other line must have as
     many fields as the first. ``usecols`` selects columns (by position); ``kinds`` forces a
     column's kind (``"str"`` keeps ids with leading zeros apart, ``"datetime"`` parses ISO dates
-    to int64 seconds); others are parsed as the narrowest of int64, float64, str.
-    ``replace=(old, new)`` rewrites every chunk first (e.g. ``::`` to a one-byte delimiter).
+    to int64 seconds, ``"int"`` / ``"float"``); others are parsed as the narrowest of int64,
+    float64, str. ``replace=(old, new)`` rewrites every chunk first (e.g. ``::`` to a one-byte
+    delimiter). Malformed input (ragged lines, a field not of its forced kind, bad gzip data, a
+    quoted chunk that is not UTF-8 / CSV) raises ValueError naming the file and the line.
     """
     kinds = kinds or {}
+    name = Path(path).name
     cols: dict[int, list] = {}
-    line_no, ncols = 1, None
-    for chunk in iter_chunks(path, progress):
-        if skip:
-            chunk, done = _skip_lines(chunk, skip)
-            skip -= done
-            line_no += done
-        if not chunk:
-            continue
-        if replace is not None:
-            chunk = chunk.replace(*replace)
-        fields = _text.split_fields(_text.as_buffer(chunk), delimiter)
-        buf = fields.buf  # a quoted chunk comes back re-encoded
-        st, en = _text.table(fields, f"{Path(path).name}: ", line_no)
-        line_no += chunk.count(b"\n")
+    ncols = None
+    for fields, first_line in _chunk_fields(path, delimiter, skip, progress, replace):
+        st, en = _text.table(fields, f"{name}: ", first_line)
         if st.size == 0:
             continue
         if ncols is None:
             ncols = st.shape[1]
             for c in usecols or []:
                 if not -ncols <= c < ncols:
-                    raise ValueError(f"{Path(path).name}: column {c} out of range ({ncols} fields)")
+                    raise ValueError(
+                        f"{name}: line {first_line + int(fields.line[0])} has {ncols} fields, "
+                        f"too few for column {c} (0-based)"
+                    )
         elif st.shape[1] != ncols:
             raise ValueError(
-                f"{Path(path).name}: lines near line {line_no} have {st.shape[1]} fields, "
-                f"expected {ncols}"
+                f"{name}: line {first_line + int(fields.line[0])} has {st.shape[1]} fields, "
+                f"expected {ncols} like the first line"
             )
         for c in usecols if usecols is not None else range(ncols):
-            cols.setdefault(c, []).append(_parse(buf, st[:, c], en[:, c], kinds.get(c), path))
+            kind, v = _parse(fields.buf, st[:, c], en[:, c], kinds.get(c))
+            if v is None:
+                rows_line = first_line + fields.line[:: st.shape[1]]
+                raise _field_error(name, fields.buf, st[:, c], en[:, c], kinds[c], rows_line)
+            cols.setdefault(c, []).append((kind, v))
     if ncols is None:
         return [np.zeros(0, np.int64) for _ in usecols or []]
     return [unify(cols[c]) for c in (usecols if usecols is not None else range(ncols))]
 
 
-def _parse(buf, s, e, kind, path):
+_PARSERS = {"int": _text.parse_int, "float": _text.parse_float, "datetime": _text.parse_datetime}
+_KIND_TEXT = {
+    "int": "an integer",
+    "float": "a number",
+    "datetime": "a date/time YYYY-MM-DD[ HH:MM:SS]",
+}
+
+
+def _parse(buf, s, e, kind) -> tuple[str, np.ndarray | None]:
+    """``(kind, values)``; values None when a field is not of the forced ``kind``."""
     if kind is None:
         return _text.parse_auto(buf, s, e)
     if kind == "str":
         return "str", _text.parse_str(buf, s, e)
-    if kind == "datetime":
-        v = _text.parse_datetime(buf, s, e)
-        if v is None:
-            raise ValueError(f"{Path(path).name}: a date/time field is not YYYY-MM-DD[ HH:MM:SS]")
-        return "int", v
-    v = _text.parse_int(buf, s, e) if kind == "int" else _text.parse_float(buf, s, e)
-    if v is None:
-        raise ValueError(f"{Path(path).name}: a field expected to be {kind} is not")
-    return kind, v
+    if kind not in _PARSERS:
+        raise ValueError(f"unknown column kind {kind!r}")
+    return ("int" if kind == "datetime" else kind), _PARSERS[kind](buf, s, e)
+
+
+def _field_error(name, buf, s, e, kind, rows_line) -> ValueError:
+    """The ValueError for the first field of ``s:e`` that does not parse as ``kind``."""
+    parse = _PARSERS[kind]
+    r = _text.first_failing(lambda lo, hi: parse(buf, s[lo:hi], e[lo:hi]) is not None, len(s))
+    text = buf[s[r] : e[r]].tobytes().decode("utf-8", "replace")
+    return ValueError(f"{name}: line {int(rows_line[r])}: {text!r} is not {_KIND_TEXT[kind]}")
+
+
+def line_of_row(path, delimiter, skip, row: int, replace=None) -> int | None:
+    """1-based line number of the ``row``-th (0-based) non-blank line after ``skip`` lines, i.e.
+    of row ``row`` of ``read_columns`` / line ``row`` of ``read_ragged`` with the same
+    arguments; None past the end. Reads the file again: for error messages only."""
+    for fields, first_line in _chunk_fields(path, delimiter, skip, False, replace):
+        lines = np.unique(fields.line)
+        if row < len(lines):
+            return first_line + int(lines[row])
+        row -= len(lines)
+    return None
+
+
+def first_non_utf8_line(path) -> int | None:
+    """1-based number of the first line that is not valid UTF-8, None if there is none. Reads
+    the file again: for error messages only."""
+    line_no = 1
+    for chunk in iter_chunks(path, False):
+        try:
+            chunk.decode("utf-8")
+        except UnicodeDecodeError as err:
+            return line_no + chunk.count(b"\n", 0, err.start)
+        line_no += chunk.count(b"\n")
+    return None
 
 
 def read_ragged(path, progress: bool | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -18,6 +18,7 @@ _WS[[9, 10, 11, 12, 13, 32]] = True
 _NL, _CR, _SPACE, _MINUS, _PLUS, _DOT, _QUOTE = 10, 13, 32, 45, 43, 46, 34
 _UNIT_SEP = 0x1F  # field separator used when re-encoding a quoted CSV chunk
 _POW10 = 10.0 ** np.arange(19)
+_I64_HEAD = np.iinfo(np.int64).max // 10  # 2**63 - 1 without its last digit
 
 
 class Fields:
@@ -41,17 +42,21 @@ def as_buffer(chunk: bytes) -> np.ndarray:
     return np.frombuffer(chunk, np.uint8)
 
 
-def split_fields(buf: np.ndarray, delimiter: str | None) -> Fields:
+def split_fields(
+    buf: np.ndarray, delimiter: str | None, where: str = "", first_line: int = 1
+) -> Fields:
     """Fields of every non-blank line. ``delimiter=None`` splits on runs of whitespace (leading
     and trailing whitespace ignored); otherwise on each occurrence of the one-byte delimiter,
-    with spaces around a field stripped and ``"`` quoting handled (via the csv module)."""
+    with spaces around a field stripped and ``"`` quoting handled (via the csv module).
+    A quoted chunk that is not UTF-8 or not valid CSV raises ValueError naming ``where`` (e.g.
+    the file) and the line (``first_line`` numbers the chunk's first line)."""
     if delimiter is None:
         return _split_whitespace(buf)
     d = delimiter.encode()
     if len(d) != 1:
         raise ValueError(f"delimiter must be one byte, got {delimiter!r}")
     if _QUOTE in buf:
-        buf = _requote(buf, delimiter)
+        buf = _requote(buf, delimiter, where, first_line)
         d = bytes([_UNIT_SEP])
     is_nl = buf == _NL
     sep = np.flatnonzero(is_nl | (buf == d[0]))  # every field ends at one of these, in order
@@ -88,11 +93,21 @@ def _split_whitespace(buf: np.ndarray) -> Fields:
     return Fields(buf, start, end, line, len(nl))
 
 
-def _requote(buf: np.ndarray, delimiter: str) -> np.ndarray:
-    """Re-encode a chunk with quoted fields through the csv module, joined by a unit separator."""
-    text = buf.tobytes().decode("utf-8")
+def _requote(buf: np.ndarray, delimiter: str, where: str = "", first_line: int = 1) -> np.ndarray:
+    """Re-encode a chunk with quoted fields through the csv module, joined by a unit separator
+    (one output line per input line, blank ones included, so that line numbers still hold)."""
+    raw = buf.tobytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = first_line + raw.count(b"\n", 0, err.start)
+        raise ValueError(f"{where}line {line}: not UTF-8 text ({err.reason})") from err
     rows = csv.reader(io.StringIO(text), delimiter=delimiter)
-    out = "\n".join(chr(_UNIT_SEP).join(r) for r in rows if r) + "\n"
+    try:
+        out = "\n".join(chr(_UNIT_SEP).join(r) for r in rows) + "\n"
+    except csv.Error as err:
+        line = first_line + max(rows.line_num - 1, 0)
+        raise ValueError(f"{where}line {line}: malformed CSV ({err})") from err
     return np.frombuffer(out.encode("utf-8"), np.uint8)
 
 
@@ -120,17 +135,24 @@ def _gather(buf, pos):
 
 def _digits(buf, s, e):
     """Unsigned integer value of digit-only ranges, or None when a range has another byte or
-    more than 18 digits."""
+    does not fit int64 (more than 19 digits, or 19 digits above 2**63 - 1)."""
     n = e - s
-    if len(n) and (n.min() < 1 or n.max() > 18):
+    if len(n) and (n.min() < 1 or n.max() > 19):
         return None
     v = np.zeros(len(s), np.int64)
-    for j in range(int(n.max(initial=0))):
+    for j in range(min(int(n.max(initial=0)), 18)):
         active = j < n
         c = _gather(buf, s + j).astype(np.int64) - 48
         if ((c < 0) | (c > 9))[active].any():
             return None
         v = np.where(active, v * 10 + c, v)
+    if len(n) and n.max() == 19:  # the 19th digit may overflow: check before multiplying
+        long = n == 19
+        c = _gather(buf, s[long] + 18).astype(np.int64) - 48
+        head = v[long]
+        if ((c < 0) | (c > 9) | (head > _I64_HEAD) | ((head == _I64_HEAD) & (c > 7))).any():
+            return None
+        v[long] = head * 10 + c
     return v
 
 
@@ -266,6 +288,20 @@ def parse_datetime(buf, s, e) -> np.ndarray | None:
             return None
         secs[has_time] += hh * 3600 + mi * 60 + ss
     return secs - off
+
+
+def first_failing(ok, n: int) -> int:
+    """Index of the first bad item among ``n`` by bisection, given ``ok(lo, hi)``: True when the
+    items ``lo:hi`` are all good (a vectorised check; O(n) work in all). ``ok(0, n)`` must be
+    False. For error messages: finds the row to report without a Python loop over rows."""
+    lo, hi = 0, n
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if ok(lo, mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 def civil_days(y, m, d) -> np.ndarray | None:

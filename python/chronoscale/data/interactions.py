@@ -9,7 +9,39 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from . import _text
+
 DEDUPE_RULES = (None, "exact", "first", "last")
+TIME_UNITS = ("s", "ms", "us", "ns", "D", "yyyymmdd")
+_SCALE = {"s": 1, "ms": 1000, "us": 10**6, "ns": 10**9, "D": 1}
+_I64_MAX = int(np.iinfo(np.int64).max)
+_F64_LIM = 2.0**63  # a finite float64 x casts to int64 exactly iff -2**63 <= floor(x) < 2**63
+#: seconds per datetime64 unit coarser than a second (Y and M at their longest, to be safe)
+_COARSE = {"Y": 366 * 86400, "M": 31 * 86400, "W": 7 * 86400, "D": 86400, "h": 3600, "m": 60}
+_FINE = {"ms": 10**3, "us": 10**6, "ns": 10**9, "ps": 10**12, "fs": 10**15, "as": 10**18}
+
+
+class ColumnError(ValueError):
+    """A ValueError about the values of a column. ``row`` is the first bad row (input order)
+    when known, so that a reader can name the file line; the message then ends ``(row N)``."""
+
+    def __init__(self, message: str, row: int | None = None):
+        super().__init__(message if row is None else f"{message} (row {row})")
+        self.message, self.row = message, row
+
+
+def _first_bad(bad: np.ndarray) -> int:
+    return int(np.flatnonzero(np.ravel(bad))[0])
+
+
+def _show(v) -> str:
+    """A short repr of one (NumPy or bytes) value for a message."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, bytes):
+        v = v.decode("utf-8", "replace")
+    r = repr(v)
+    return r if len(r) <= 40 else r[:37] + "..."
 
 
 @dataclass(frozen=True, eq=False)
@@ -197,56 +229,164 @@ def _sorted_by_user_time(u, ts) -> bool:
     return bool((du >= 0).all() and ((du > 0) | (np.diff(ts) >= 0)).all())
 
 
-def as_seconds(ts, time_unit: str = "s") -> np.ndarray:
+def as_seconds(ts, time_unit: str = "s", *, name: str = "timestamp") -> np.ndarray:
     """int64 seconds (floored) from numbers in ``time_unit`` (``s``, ``ms``, ``us``, ``ns``,
-    ``D`` days, ``yyyymmdd`` dates at midnight UTC), or from datetime64 / ISO date strings."""
-    ts = np.asarray(ts)
-    if ts.dtype.kind == "M":
-        return ts.astype("datetime64[s]").astype(np.int64)
-    if ts.dtype.kind in "USO":
-        try:
-            return ts.astype("datetime64[s]").astype(np.int64)
-        except ValueError as err:
-            raise ValueError(f"timestamp strings are not ISO dates: {err}") from None
-    if ts.dtype.kind not in "iuf":
-        raise TypeError(f"timestamp must be numeric, datetime64 or ISO strings, got {ts.dtype}")
-    if time_unit == "yyyymmdd":
-        from ._text import civil_days
+    ``D`` days, ``yyyymmdd`` dates at midnight UTC), or from datetime64 / ISO date strings.
 
-        d = ts.astype(np.int64)
-        days = civil_days(d // 10000, d // 100 % 100, d % 100)
-        if days is None:
-            raise ValueError("timestamp: a YYYYMMDD value is not a valid date")
-        return days * 86400
-    scale = {"s": 1, "ms": 1000, "us": 10**6, "ns": 10**9, "D": 1}
-    if time_unit not in scale:
-        raise ValueError(
-            f"time_unit must be one of {sorted(scale) + ['yyyymmdd']}, got {time_unit!r}"
-        )
+    Raises ValueError (a ``ColumnError`` naming ``name`` and the first bad row) for missing
+    values (NaN, NaT), infinities, values whose seconds do not fit int64 (never wrapped),
+    strings that are not ISO dates, invalid YYYYMMDD dates, or an unknown ``time_unit``;
+    TypeError for other dtypes.
+    """
+    if time_unit not in TIME_UNITS:
+        raise ValueError(f"time_unit must be one of {TIME_UNITS}, got {time_unit!r}")
+    ts = np.asarray(ts)
+    if ts.dtype.kind in "USO":
+        ts = _parse_iso(ts, name)
+    if ts.dtype.kind == "M":
+        return _datetime_seconds(ts, name)
+    if ts.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be numeric, datetime64 or ISO strings, got {ts.dtype}")
+    if time_unit == "yyyymmdd":
+        return _yyyymmdd_seconds(ts, name)
     if ts.dtype.kind == "f":
-        if not np.isfinite(ts).all():
-            raise ValueError("timestamp has missing or non-finite values")
-        out = np.floor(ts * 86400.0 if time_unit == "D" else ts / scale[time_unit]).astype(np.int64)
-    else:
-        ts = ts.astype(np.int64)
-        out = ts * 86400 if time_unit == "D" else np.floor_divide(ts, scale[time_unit])
+        out = np.floor(ts * 86400.0 if time_unit == "D" else ts / _SCALE[time_unit])
+        if out.size and not (out.min() >= -_F64_LIM and out.max() < _F64_LIM):  # NaN fails too
+            row = _first_bad(~((out >= -_F64_LIM) & (out < _F64_LIM)))
+            v = ts.ravel()[row]
+            if not np.isfinite(v):
+                raise ColumnError(f"{name} has missing or non-finite values ({v})", row)
+            raise ColumnError(f"{name} {v} ({time_unit}) does not fit int64 seconds", row)
+        return out.astype(np.int64)
+    if ts.dtype.kind == "u" and ts.size and ts.max() > _I64_MAX:
+        row = _first_bad(ts > _I64_MAX)
+        raise ColumnError(f"{name} {ts.ravel()[row]} ({time_unit}) does not fit int64", row)
+    ts = ts.astype(np.int64)
+    if time_unit != "D":
+        return np.floor_divide(ts, _SCALE[time_unit])
+    lim = _I64_MAX // 86400
+    if ts.size and not (ts.min() >= -lim and ts.max() <= lim):
+        row = _first_bad((ts < -lim) | (ts > lim))
+        raise ColumnError(f"{name} {ts.ravel()[row]} (D) does not fit int64 seconds", row)
+    return ts * 86400
+
+
+def _parse_iso(ts: np.ndarray, name: str) -> np.ndarray:
+    """datetime64[s] from ISO strings; years too large for int64 seconds raise, not wrap."""
+    try:
+        out = ts.astype("datetime64[s]")
+    except (ValueError, TypeError) as err:
+        flat = ts.ravel()
+
+        def ok(lo, hi):
+            try:
+                flat[lo:hi].astype("datetime64[s]")
+            except (ValueError, TypeError):
+                return False
+            return True
+
+        row = _text.first_failing(ok, len(flat))
+        raise ColumnError(f"{name} {_show(flat[row])} is not an ISO date", row) from err
+    if ts.dtype.kind in "US" and ts.size and ts.dtype.itemsize >= 12:
+        # NumPy wraps a year of 12+ digits silently: check those (rarely any) by their year
+        dash = np.char.find(ts, "-" if ts.dtype.kind == "U" else b"-", 1)
+        big = (np.where(dash > 0, dash, np.char.str_len(ts)) >= 12).ravel()
+        if big.any():
+            y = ts.ravel()[big].astype("datetime64[Y]").view(np.int64)
+            lim = _I64_MAX // _COARSE["Y"]
+            over = (y < -lim) | (y > lim)
+            if over.any():
+                row = int(np.flatnonzero(big)[_first_bad(over)])
+                raise ColumnError(
+                    f"{name} {_show(ts.ravel()[row])} does not fit int64 seconds", row
+                )
     return out
+
+
+def _datetime_seconds(ts: np.ndarray, name: str) -> np.ndarray:
+    """int64 seconds of datetime64 values, floored; NaT and out-of-range values raise."""
+    unit, count = np.datetime_data(ts.dtype)
+    v = ts.view(np.int64)
+    if unit in _COARSE:
+        lo = -(_I64_MAX // (_COARSE[unit] * count))
+        hi = -lo
+    else:  # NaT is int64 min; NumPy's floor division wraps within one unit of it
+        lo, hi = -_I64_MAX + _FINE.get(unit, 1), _I64_MAX
+    if v.size and not (v.min() >= lo and v.max() <= hi):
+        row = _first_bad((v < lo) | (v > hi))
+        if np.isnat(ts.ravel()[row]):
+            raise ColumnError(f"{name} has missing values (NaT)", row)
+        raise ColumnError(f"{name} {ts.ravel()[row]} does not fit int64 seconds", row)
+    return ts.astype("datetime64[s]").astype(np.int64)
+
+
+def _yyyymmdd_seconds(ts: np.ndarray, name: str) -> np.ndarray:
+    if ts.size and not (ts.min() >= 0 and ts.max() <= 99991231):  # NaN fails too
+        row = _first_bad(~((ts >= 0) & (ts <= 99991231)))
+        raise ColumnError(f"{name} {ts.ravel()[row]} is not a YYYYMMDD date", row)
+    d = ts.astype(np.int64)
+    days = _text.civil_days(d // 10000, d // 100 % 100, d % 100)
+    if days is None:
+        flat = d.ravel()
+
+        def ok(lo, hi):
+            x = flat[lo:hi]
+            return _text.civil_days(x // 10000, x // 100 % 100, x % 100) is not None
+
+        row = _text.first_failing(ok, len(flat))
+        raise ColumnError(f"{name} {flat[row]} is not a valid YYYYMMDD date", row)
+    return days * 86400
 
 
 def _check_ids(a, name: str) -> np.ndarray:
     a = np.asarray(a)
     if a.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
-    if a.dtype.kind == "f":
-        if np.isnan(a).any():
-            raise ValueError(f"{name} has missing values (NaN)")
-        if (a == np.round(a)).all():
-            a = a.astype(np.int64)
+    if a.dtype.kind == "f" and len(a):
+        lo, hi = a.min(), a.max()
+        if not (np.isfinite(lo) and np.isfinite(hi)):  # NaN propagates to min and max
+            row = _first_bad(~np.isfinite(a))
+            raise ColumnError(f"{name} has missing or infinite values ({a[row]})", row)
+        if lo >= -_F64_LIM and hi < _F64_LIM and (a == np.round(a)).all():
+            a = a.astype(np.int64)  # whole numbers in range only: never wrapped
     elif a.dtype.kind == "O":
-        if any(v is None for v in a[: min(len(a), 1 << 20)]):
-            raise ValueError(f"{name} has missing values (None)")
+        head = a[: min(len(a), 1 << 20)]
+        if any(v is None for v in head):
+            row = next(j for j, v in enumerate(head) if v is None)
+            raise ColumnError(f"{name} has missing values (None)", row)
         a = a.astype(str)
     return a
+
+
+def _utf8_error(name: str, err: UnicodeDecodeError) -> ColumnError:
+    return ColumnError(f"{name} is not UTF-8 text ({err.reason})")
+
+
+def _as_values(value, n: int) -> np.ndarray:
+    """float32 ``value`` column; a non-number or a number beyond float32 raises ColumnError."""
+
+    def convert(v):
+        with np.errstate(over="raise"):  # 1e300 would silently become inf
+            return np.asarray(v, dtype=np.float32)
+
+    try:
+        val = convert(value)
+    except (TypeError, ValueError, FloatingPointError) as err:
+        flat = np.asarray(value).ravel()
+
+        def ok(lo, hi):
+            try:
+                convert(flat[lo:hi])
+            except (TypeError, ValueError, FloatingPointError):
+                return False
+            return True
+
+        row = _text.first_failing(ok, len(flat))
+        what = "does not fit float32" if isinstance(err, FloatingPointError) else "is not a number"
+        raise ColumnError(f"value {_show(flat[row])} {what}", row) from err
+    if val.shape != (n,):
+        raise ValueError(f"value must have shape ({n},), got {val.shape}")
+    return val
 
 
 def from_columns(
@@ -275,8 +415,10 @@ def from_columns(
     item, timestamp); ``"first"`` / ``"last"`` keep only the earliest / latest event of each
     (user, item) pair. ``k_core``: ``k`` or ``(k_user, k_item)``: repeatedly drop users with
     fewer than ``k_user`` events and items with fewer than ``k_item`` until none is left
-    (applied after de-duplication). Raises ValueError on mismatched lengths, missing ids or bad
-    options.
+    (applied after de-duplication). Raises ValueError on mismatched lengths, missing or
+    non-finite ids, ids that are not UTF-8, values that are not numbers or exceed float32,
+    timestamps that are missing or do not fit int64 seconds (see ``as_seconds``; never wrapped)
+    or bad options.
     """
     user, item = _check_ids(user, "user"), _check_ids(item, "item")
     n = len(user)
@@ -290,21 +432,28 @@ def from_columns(
         if ts.shape != (n,):
             raise ValueError(f"timestamp must have shape ({n},), got {ts.shape}")
         ts = as_seconds(ts) if ts.dtype.kind != "i" else ts.astype(np.int64)
-    if value is None:
-        val = np.ones(n, np.float32)
-    else:
-        val = np.asarray(value, dtype=np.float32)
-        if val.shape != (n,):
-            raise ValueError(f"value must have shape ({n},), got {val.shape}")
-    extra = {k: _decoded(np.asarray(v)) for k, v in (extra or {}).items()}
+    val = np.ones(n, np.float32) if value is None else _as_values(value, n)
+    decoded = {}
+    for k, v in (extra or {}).items():
+        try:
+            decoded[k] = _decoded(np.asarray(v))
+        except UnicodeDecodeError as err:
+            raise _utf8_error(f"extra column {k!r}", err) from err
+    extra = decoded
     for k, v in extra.items():
         if v.shape[:1] != (n,):
             raise ValueError(f"extra column {k!r} must have {n} rows, got shape {v.shape}")
     if dedupe not in DEDUPE_RULES:
         raise ValueError(f"dedupe must be one of {DEDUPE_RULES}, got {dedupe!r}")
 
-    user_ids, u = encode_ids(user)
-    item_ids, i = encode_ids(item)
+    try:
+        user_ids, u = encode_ids(user)
+    except UnicodeDecodeError as err:
+        raise _utf8_error("user", err) from err
+    try:
+        item_ids, i = encode_ids(item)
+    except UnicodeDecodeError as err:
+        raise _utf8_error("item", err) from err
     if not _sorted_by_user_time(u, ts):
         order = np.lexsort((ts, u))  # stable: ties keep the input order
         u, i, ts, val = u[order], i[order], ts[order], val[order]

@@ -16,8 +16,9 @@ loader returns timestamps as int64 seconds; the conversion is noted per format:
                    synthesised as 0, 1, 2, ... per user (``synthetic_time=True``)
 ``pairs``          ``user item`` per line, grouped by user in time order (SASRec); order only,
                    synthesised as for ``sequence``
-``otto``           OTTO JSONL ``{"session", "events": [{"aid", "ts", "type"}]}``; sessions are the
-                   users; ``value`` = event type (0 clicks, 1 carts, 2 orders); ms floored to s
+``otto``           OTTO JSONL ``{"session", "events": [{"aid", "ts", "type"}]}`` (session, aid, ts
+                   integers); sessions are the users; ``value`` = event type (0 clicks, 1 carts,
+                   2 orders); ms floored to s
 ``cdnow``          ``customer_id date number_of_cds dollar_value`` (whitespace, header); date
                    YYYYMMDD -> midnight UTC; no item ids: one item ``"purchase"``;
                    ``value`` = dollar_value, ``extra["number_of_cds"]``
@@ -39,12 +40,20 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from . import _io
-from .interactions import Interactions, as_seconds, from_columns
+from . import _io, _text
+from .interactions import (
+    TIME_UNITS,
+    ColumnError,
+    Interactions,
+    _show,
+    as_seconds,
+    from_columns,
+)
 
 ROLES = ("user", "item", "timestamp", "value")
 _ALIASES = {
@@ -82,10 +91,11 @@ def read_interactions(
     source : path (str / Path, gzip detected by content), a pandas / polars DataFrame, a pyarrow
         Table, or a mapping of column name -> array.
     format : one of ``FORMATS`` (see the module docstring); detected when None.
-    columns : role -> column name (or 0-based position for headerless text), roles ``user``,
-        ``item``, ``timestamp``, ``value``; any other key keeps that column in ``extra``. Roles not
-        given are found by common names (``userId``, ``item_id``, ``SessionId``, ``rating``...).
-        Without a timestamp column the row order is taken as time order (``synthetic_time``).
+    columns : a mapping role -> column name (str) or 0-based position (int >= 0, e.g. for
+        headerless text), roles ``user``, ``item``, ``timestamp``, ``value``; any other (str) key
+        keeps that column in ``extra``. Roles not given are found by common names (``userId``,
+        ``item_id``, ``SessionId``, ``rating``...). Without a timestamp column the row order is
+        taken as time order (``synthetic_time``).
     delimiter : one character, ``"::"``, or None (sniffed: tab, comma, semicolon, pipe, else
         runs of whitespace).
     header : whether text has a header line; None detects it.
@@ -98,13 +108,22 @@ def read_interactions(
 
     Raises
     ------
-    ValueError for an unknown format, a file that does not fit its format (the message names
-    the file and line), or a missing column; ImportError for Parquet without pyarrow/polars;
-    FileNotFoundError for a missing file.
+    ValueError for an unknown format or ``time_unit``, a negative or out-of-range column
+    position, a missing column, or a file that does not fit its format: ragged lines, fields of
+    the wrong kind, malformed JSON / CSV, corrupt or truncated gzip data, text that is not
+    UTF-8 (the message names the file and, where the reader can tell, the line; the original
+    exception is chained). Also for unusable values, in files and frames alike: missing or
+    non-finite ids, values that are not numbers or exceed float32, timestamps that are missing
+    or whose seconds do not fit int64 (never wrapped; frames name the row). TypeError when
+    ``columns`` is not a mapping of str -> column name / position; ImportError for Parquet
+    without pyarrow/polars; FileNotFoundError for a missing file.
     """
     opts = dict(dedupe=dedupe, k_core=k_core)
     if format is not None and format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+    _check_columns(columns)
+    if time_unit not in TIME_UNITS:
+        raise ValueError(f"time_unit must be one of {TIME_UNITS}, got {time_unit!r}")
     if not isinstance(source, (str, Path)):
         cols = _frame_columns(source)
         meta = {"format": "frame", "source": type(source).__name__}
@@ -118,11 +137,76 @@ def read_interactions(
     ver = version if version is not None else file_version(path)
     meta = {"format": fmt, "source": str(path)}
     args = (path, columns, delimiter, header, time_unit, progress)
-    cols, meta_more = _LOADERS[fmt](*args)
+    cols, meta_more, locate = _LOADERS[fmt](*args)
     meta.update(meta_more)
-    if fmt != "parquet":  # the loader named the roles and converted timestamps to seconds
-        return _from_named(cols, None, "s", label, ver, meta, opts)
-    return _from_named(cols, columns, time_unit, label, ver, meta, opts)
+    try:
+        if fmt != "parquet":  # the loader named the roles and converted timestamps to seconds
+            return _from_named(cols, None, "s", label, ver, meta, opts)
+        return _from_named(cols, columns, time_unit, label, ver, meta, opts)
+    except ColumnError as err:
+        raise _file_error(path, err, locate) from err
+
+
+def _check_columns(columns) -> None:
+    if columns is None:
+        return
+    if not isinstance(columns, Mapping):
+        raise TypeError(
+            "columns must be a mapping of role (or extra column) -> column name or 0-based "
+            f"position, e.g. {{'user': 'userId', 'item': 1}}, got {type(columns).__name__}"
+        )
+    for key, col in columns.items():
+        if not isinstance(key, str):
+            raise TypeError(f"columns keys must be roles or column names (str), got {key!r}")
+        if isinstance(col, (bool, np.bool_)) or not isinstance(col, (str, int, np.integer)):
+            raise TypeError(
+                f"columns[{key!r}] must be a column name (str) or a 0-based position (int), "
+                f"got {type(col).__name__}"
+            )
+        if not isinstance(col, str) and col < 0:
+            raise ValueError(f"columns[{key!r}] = {col} is negative; positions are 0-based")
+
+
+def _file_error(path: Path, err: ColumnError, locate=None) -> ValueError:
+    """``err`` (about a column's values) as a ValueError naming the file and, when the loader
+    can map the bad row back (``locate(row) -> line``) or the text is not UTF-8, the line."""
+    line = None
+    if err.row is not None and locate is not None:
+        line = locate(err.row)
+    elif isinstance(err.__cause__, UnicodeDecodeError):
+        line = _io.first_non_utf8_line(path)
+    if line is None:
+        return ValueError(f"{path.name}: {err}")
+    return ValueError(f"{path.name}: line {line}: {err.message}")
+
+
+def _rows_of(path, d, skip):
+    """``locate(row) -> line`` for the rows that ``_read_text(path, d, skip, ...)`` returns."""
+    if d == "::":
+        return partial(_io.line_of_row, path, "\x1f", skip, replace=(b"::", b"\x1f"))
+    return partial(_io.line_of_row, path, d, skip)
+
+
+def _first_non_number(a: np.ndarray) -> int:
+    """Index of the first entry that is not a number (error path only: a loop)."""
+    for j, v in enumerate(a.tolist()):
+        try:
+            float(v)
+        except (TypeError, ValueError):
+            return j
+    return 0
+
+
+def _to_seconds(a, unit: str, path: Path, locate, name: str = "timestamp") -> np.ndarray:
+    """A numeric column parsed from text as int64 seconds; the ValueError for a field that is
+    not a number or out of range names the file and line."""
+    if a.dtype.kind not in "iuf":
+        row = _first_non_number(a)
+        raise ValueError(f"{path.name}: line {locate(row)}: {name} {_show(a[row])} is not a number")
+    try:
+        return as_seconds(a, unit, name=name)
+    except ColumnError as err:
+        raise _file_error(path, err, locate) from err
 
 
 def _base_name(path: Path) -> str:
@@ -158,7 +242,10 @@ def _split(line: str, delimiter: str | None) -> list[str]:
         return line.split()
     if len(delimiter) != 1 or '"' not in line:
         return [t.strip() for t in line.split(delimiter)]
-    return [t.strip() for t in next(csv.reader([line], delimiter=delimiter), [])]
+    try:
+        return [t.strip() for t in next(csv.reader([line], delimiter=delimiter), [])]
+    except csv.Error:  # not CSV after all: the reader reports it with the line number
+        return [t.strip() for t in line.split(delimiter)]
 
 
 def _is_number(tok: str) -> bool:
@@ -171,7 +258,7 @@ def _is_number(tok: str) -> bool:
 
 def detect_format(path) -> str:
     """The ``format`` that ``read_interactions`` would use for this file (from its name and first
-    lines). Raises ValueError when the file is empty."""
+    lines). Raises ValueError when the file is empty or its gzip data is corrupt or truncated."""
     path = Path(path)
     low = _base_name(path).lower()
     if low.endswith((".parquet", ".pq")):
@@ -233,9 +320,11 @@ def _resolve(names: list[str], columns, ncols: int) -> dict[str, int]:
     norm = [_norm(n) for n in names]
     for role, col in (columns or {}).items():
         if isinstance(col, (int, np.integer)):
-            if not -ncols <= col < ncols:
-                raise ValueError(f"columns[{role!r}] = {col} is out of range ({ncols} columns)")
-            out[role] = int(col) % ncols
+            if not 0 <= col < ncols:
+                raise ValueError(
+                    f"columns[{role!r}] = {col} is out of range (0-based, {ncols} columns)"
+                )
+            out[role] = int(col)
         elif col in names:
             out[role] = names.index(col)
         elif _norm(col) in norm:
@@ -275,7 +364,7 @@ def _resolve(names: list[str], columns, ncols: int) -> dict[str, int]:
 def _load_table(path, columns, delimiter, header, time_unit, progress):
     lines = _io.peek_lines(path)
     if not lines:
-        return {}, {"rows": 0}
+        return {}, {"rows": 0}, None
     d = delimiter if delimiter is not None else _sniff_delimiter(lines[0])
     if header is None:
         header = _has_header(lines, d)
@@ -286,13 +375,16 @@ def _load_table(path, columns, delimiter, header, time_unit, progress):
     kinds = {}
     sample = _split(lines[1 if header else 0], d) if len(lines) > int(bool(header)) else []
     ts_col = where.get("timestamp")
-    if ts_col is not None and sample and not _is_number(sample[ts_col]):
+    # (a short sample line is left for the reader to report with its line number)
+    if ts_col is not None and ts_col < len(sample) and not _is_number(sample[ts_col]):
         kinds[ts_col] = "datetime"
-    arrays = _read_text(path, d, int(bool(header)), usecols, kinds, progress)
+    skip = int(bool(header))
+    arrays = _read_text(path, d, skip, usecols, kinds, progress)
     cols = {role: arrays[usecols.index(j)] for role, j in where.items()}
+    locate = _rows_of(path, d, skip)
     if ts_col is not None and ts_col not in kinds:
-        cols["timestamp"] = as_seconds(cols["timestamp"], time_unit)
-    return cols, {"columns": {r: (hdr[j] or j) for r, j in where.items()}}
+        cols["timestamp"] = _to_seconds(cols["timestamp"], time_unit, path, locate)
+    return cols, {"columns": {r: (hdr[j] or j) for r, j in where.items()}}, locate
 
 
 def _read_text(path, d, skip, usecols, kinds, progress):
@@ -310,66 +402,152 @@ def _load_movielens_dat(path, columns, delimiter, header, time_unit, progress):
 
 def _load_sequence(path, columns, delimiter, header, time_unit, progress):
     keys, items, line = _io.read_ragged(path, progress)
-    return {"user": keys[line], "item": items}, {"time": "synthetic (order only)"}
+
+    def locate(row):
+        return _io.line_of_row(path, None, 0, int(line[row]))
+
+    return {"user": keys[line], "item": items}, {"time": "synthetic (order only)"}, locate
 
 
 def _load_pairs(path, columns, delimiter, header, time_unit, progress):
-    cols, meta = _load_table(
+    cols, meta, locate = _load_table(
         path, {"user": 0, "item": 1, **(columns or {})}, delimiter, header, "s", progress
     )
     cols.pop("timestamp", None)
     meta["time"] = "synthetic (order only)"
-    return cols, meta
+    return cols, meta, locate
 
 
 def _load_otto(path, columns, delimiter, header, time_unit, progress):
-    sess, aid, ts, typ, counts = [], [], [], [], []
+    sess, aid, ts, typ, counts, rec_line = [], [], [], [], [], []
+    line_no = 1
     for chunk in _io.iter_chunks(path, progress):
-        for line in chunk.splitlines():
+        for k, line in enumerate(chunk.split(b"\n"), line_no):
             if not line.strip():
                 continue
-            rec = json.loads(line)
-            ev = rec["events"]
-            sess.append(rec["session"])
-            counts.append(len(ev))
-            aid.extend([e["aid"] for e in ev])
-            ts.extend([e["ts"] for e in ev])
-            typ.extend([_OTTO_TYPES.index(e["type"]) for e in ev])
+            try:
+                rec = json.loads(line)
+                ev = rec["events"]
+                if type(ev) is not list:
+                    raise TypeError("events is not a list")
+                sess.append(rec["session"])
+                counts.append(len(ev))
+                aid.extend([e["aid"] for e in ev])
+                ts.extend([e["ts"] for e in ev])
+                typ.extend([_OTTO_TYPES.index(e["type"]) for e in ev])
+            except (ValueError, KeyError, TypeError, RecursionError) as err:
+                raise ValueError(f"{path.name}: line {k}: {_otto_problem(line, err)}") from err
+            rec_line.append(k)
+        line_no += chunk.count(b"\n")
+    ends = np.cumsum(np.asarray(counts, np.int64))
+
+    def event_line(row):
+        return rec_line[int(np.searchsorted(ends, row, "right"))]
+
+    ms = _otto_ints(ts, "ts", path, event_line)
     cols = {
-        "user": np.repeat(np.asarray(sess, np.int64), counts),
-        "item": np.asarray(aid, np.int64),
-        "timestamp": np.floor_divide(np.asarray(ts, np.int64), 1000),
+        "user": np.repeat(_otto_ints(sess, "session", path, rec_line.__getitem__), counts),
+        "item": _otto_ints(aid, "aid", path, event_line),
+        "timestamp": np.floor_divide(ms, 1000),
         "value": np.asarray(typ, np.float32),
     }
-    return cols, {
-        "time": "milliseconds floored to seconds",
-        "value": "event type 0/1/2 = " + "/".join(_OTTO_TYPES),
-    }
+    return (
+        cols,
+        {
+            "time": "milliseconds floored to seconds",
+            "value": "event type 0/1/2 = " + "/".join(_OTTO_TYPES),
+        },
+        event_line,
+    )
+
+
+def _otto_ints(values: list, key: str, path: Path, line_of) -> np.ndarray:
+    """int64 array of the JSON numbers (converted like ``int()``, as NumPy does); a value that
+    is not one or does not fit int64 raises ValueError naming the file and line."""
+
+    def convert(vals):
+        return np.fromiter(vals, np.int64, len(vals))
+
+    try:
+        return convert(values)
+    except (TypeError, ValueError, OverflowError) as err:
+
+        def ok(lo, hi):
+            try:
+                convert(values[lo:hi])
+            except (TypeError, ValueError, OverflowError):
+                return False
+            return True
+
+        j = _text.first_failing(ok, len(values))
+        raise ValueError(
+            f"{path.name}: line {line_of(j)}: {key} must be an int64 integer, "
+            f"got {_show(values[j])}"
+        ) from err
+
+
+def _otto_problem(line: bytes, err: Exception) -> str:
+    """What is wrong with one OTTO line (error path only)."""
+    if isinstance(err, UnicodeDecodeError):
+        return f"not UTF-8 text ({err.reason})"
+    if isinstance(err, (json.JSONDecodeError, RecursionError)):
+        return f"not valid JSON ({err})"
+    rec = json.loads(line)
+    form = 'expected {"session": int, "events": [{"aid": int, "ts": int, "type": str}]}'
+    if not isinstance(rec, dict):
+        return f"{form}, got a JSON {type(rec).__name__}"
+    for key in ("session", "events"):
+        if key not in rec:
+            return f"missing key {key!r}; {form}"
+    if not isinstance(rec["events"], list):
+        return f"events must be a list, got {type(rec['events']).__name__}"
+    for j, ev in enumerate(rec["events"]):
+        if not isinstance(ev, dict):
+            return f"event {j} is not an object; {form}"
+        for key in ("aid", "ts", "type"):
+            if key not in ev:
+                return f"event {j} has no {key!r}; {form}"
+        if ev["type"] not in _OTTO_TYPES:
+            return f"event {j}: type {ev['type']!r} is not one of {_OTTO_TYPES}"
+    return f"{form} ({type(err).__name__}: {err})"
 
 
 def _load_cdnow(path, columns, delimiter, header, time_unit, progress):
     arrays = _io.read_columns(path, None, 1, [0, 1, 2, 3], {0: "str"}, progress)
     n = len(arrays[0])
+    locate = partial(_io.line_of_row, path, None, 1)
     cols = {
         "user": arrays[0],
         "item": np.full(n, "purchase"),
-        "timestamp": as_seconds(arrays[1], "yyyymmdd"),
+        "timestamp": _to_seconds(arrays[1], "yyyymmdd", path, locate, "date"),
         "value": arrays[3],
         "number_of_cds": arrays[2],
     }
-    return cols, {"time": "YYYYMMDD at midnight UTC", "value": "dollar_value"}
+    return cols, {"time": "YYYYMMDD at midnight UTC", "value": "dollar_value"}, locate
 
 
 def _load_diginetica(path, columns, delimiter, header, time_unit, progress):
     sess, item, frame, day = _io.read_columns(path, ";", 1, [0, 2, 3, 4], {4: "datetime"}, progress)
-    cols = {"user": sess, "item": item, "timestamp": day + np.floor_divide(frame, 1000)}
-    return cols, {"time": "eventdate midnight UTC + timeframe ms floored to s; session = user"}
+    locate = partial(_io.line_of_row, path, ";", 1)
+    frame = _to_seconds(frame, "ms", path, locate, "timeframe")  # floored like floor_divide
+    cols = {"user": sess, "item": item, "timestamp": day + frame}
+    return (
+        cols,
+        {"time": "eventdate midnight UTC + timeframe ms floored to s; session = user"},
+        locate,
+    )
 
 
 def _load_open_bandit(path, columns, delimiter, header, time_unit, progress):
-    names = _split(_io.peek_lines(path, 1)[0], ",")
+    head = _io.peek_lines(path, 1)
+    if not head:
+        return {}, {}, None
+    names = _split(head[0].lstrip("\ufeff"), ",")
     want = ["timestamp", "item_id", "position", "click", "propensity_score"]
     feats = [j for j, nm in enumerate(names) if nm.startswith("user_feature_")]
+    missing = [w for w in want if w not in names] + ([] if feats else ["user_feature_*"])
+    if missing:
+        raise ValueError(f"{path.name}: line 1: no column {missing[0]!r} (Open Bandit Dataset)")
     pos = [names.index(w) for w in want]
     arrays = _io.read_columns(path, ",", 1, pos + feats, {pos[0]: "datetime"}, progress)
     a = dict(zip(want, arrays))
@@ -384,26 +562,35 @@ def _load_open_bandit(path, columns, delimiter, header, time_unit, progress):
         "position": a["position"],
         "propensity_score": a["propensity_score"],
     }
-    return cols, {
+    meta = {
         "time": "ISO UTC, microseconds floored to s",
         "user": "user_feature_0..3 combination (no user id in the data)",
     }
+    return cols, meta, partial(_io.line_of_row, path, ",", 1)
 
 
 def _load_parquet(path, columns, delimiter, header, time_unit, progress):
     try:
         import pyarrow.parquet as pq
-
-        table = pq.read_table(path)
     except ImportError:
+        pq = None
+    if pq is not None:
+        errors = (ValueError, OSError)  # pyarrow's ArrowInvalid, ArrowIOError
+        read = pq.read_table
+    else:
         try:
             import polars as pl
         except ImportError:
             raise ImportError(
                 f"reading {Path(path).name} (Parquet) needs pyarrow or polars: pip install pyarrow"
             ) from None
-        table = pl.read_parquet(path)
-    return _frame_columns(table), {}
+        errors = (ValueError, OSError, getattr(pl.exceptions, "PolarsError", ValueError))
+        read = pl.read_parquet
+    try:
+        table = read(path)
+    except errors as err:
+        raise ValueError(f"{Path(path).name}: not a readable Parquet file ({err})") from err
+    return _frame_columns(table), {}, None
 
 
 _LOADERS = {
