@@ -304,6 +304,20 @@ def first_failing(ok, n: int) -> int:
     return lo
 
 
+def first_raising(convert, values, errors) -> int:
+    """Index of the first item of ``values`` on which ``convert`` (vectorised, called on slices)
+    raises one of ``errors`` (first_failing by bisection; ``convert(values)`` must raise)."""
+
+    def ok(lo, hi):
+        try:
+            convert(values[lo:hi])
+        except errors:
+            return False
+        return True
+
+    return first_failing(ok, len(values))
+
+
 def civil_days(y, m, d) -> np.ndarray | None:
     """Days since 1970-01-01 of proleptic Gregorian dates (int arrays), or None when a date is
     invalid (month outside 1..12 or day outside the month)."""

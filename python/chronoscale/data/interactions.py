@@ -277,15 +277,9 @@ def _parse_iso(ts: np.ndarray, name: str) -> np.ndarray:
         out = ts.astype("datetime64[s]")
     except (ValueError, TypeError) as err:
         flat = ts.ravel()
-
-        def ok(lo, hi):
-            try:
-                flat[lo:hi].astype("datetime64[s]")
-            except (ValueError, TypeError):
-                return False
-            return True
-
-        row = _text.first_failing(ok, len(flat))
+        row = _text.first_raising(
+            lambda v: v.astype("datetime64[s]"), flat, (ValueError, TypeError)
+        )
         raise ColumnError(f"{name} {_show(flat[row])} is not an ISO date", row) from err
     if ts.dtype.kind in "US" and ts.size and ts.dtype.itemsize >= 12:
         # NumPy wraps a year of 12+ digits silently: check those (rarely any) by their year
@@ -373,15 +367,7 @@ def _as_values(value, n: int) -> np.ndarray:
         val = convert(value)
     except (TypeError, ValueError, FloatingPointError) as err:
         flat = np.asarray(value).ravel()
-
-        def ok(lo, hi):
-            try:
-                convert(flat[lo:hi])
-            except (TypeError, ValueError, FloatingPointError):
-                return False
-            return True
-
-        row = _text.first_failing(ok, len(flat))
+        row = _text.first_raising(convert, flat, (TypeError, ValueError, FloatingPointError))
         what = "does not fit float32" if isinstance(err, FloatingPointError) else "is not a number"
         raise ColumnError(f"value {_show(flat[row])} {what}", row) from err
     if val.shape != (n,):

@@ -471,15 +471,7 @@ def _otto_ints(values: list, key: str, path: Path, line_of) -> np.ndarray:
     try:
         return convert(values)
     except (TypeError, ValueError, OverflowError) as err:
-
-        def ok(lo, hi):
-            try:
-                convert(values[lo:hi])
-            except (TypeError, ValueError, OverflowError):
-                return False
-            return True
-
-        j = _text.first_failing(ok, len(values))
+        j = _text.first_raising(convert, values, (TypeError, ValueError, OverflowError))
         raise ValueError(
             f"{path.name}: line {line_of(j)}: {key} must be an int64 integer, "
             f"got {_show(values[j])}"
