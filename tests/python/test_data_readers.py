@@ -341,6 +341,39 @@ def test_chunked_reading_matches_one_chunk(tmp_path, monkeypatch, rng):
     assert events(whole) == events(parts) and len(whole) == n
 
 
+def test_quoted_fields_with_line_breaks(tmp_path, monkeypatch):
+    """A quoted CSV field may hold line breaks (review texts): the row is read as one event,
+    in one chunk or split across many (never cut inside the field), and the line numbers of
+    later errors still count every line of the file."""
+    from chronoscale.data import _io
+
+    rows = [
+        'u1,i1,"great, really",100',
+        'u2,i2,"two\nlines, and ""quotes""\n",200',
+        'u1,i3,"",300',
+        'u3,i1,"three\r\nline\nreview",400',
+        "u2,i3,plain,500",
+    ]
+    text = "user,item,review,timestamp\n" + "\n".join(rows) + "\n"
+    p = write(tmp_path, "r.csv", text)
+    want = [
+        ("u1", "i1", 100),
+        ("u2", "i2", 200),
+        ("u1", "i3", 300),
+        ("u3", "i1", 400),
+        ("u2", "i3", 500),
+    ]
+    want.sort()
+    got = read_interactions(p, format="table")
+    assert sorted(e[:3] for e in events(got)) == want
+    for size in (7, 23, 41):  # chunk ends inside the quoted fields
+        monkeypatch.setattr(_io.iter_chunks, "__defaults__", (None, size))
+        assert sorted(e[:3] for e in events(read_interactions(p, format="table"))) == want
+    bad = write(tmp_path, "bad.csv", text + "u4,i4,ok,soon\n")  # line 11 of the file
+    with pytest.raises(ValueError, match=r"bad\.csv: line 11\b"):
+        read_interactions(bad, format="table")
+
+
 # ------------------------------------------------------------------ malformed input (fuzzer)
 
 

@@ -68,10 +68,28 @@ def _progress_bar(path, size: int, progress: bool | None):
     return tqdm(total=size, unit="B", unit_scale=True, desc=f"reading {Path(path).name}")
 
 
+def _row_end(block: bytes, quoted: bool) -> int:
+    """Index after the last line end of ``block`` (which starts at a row start) that ends a row:
+    with ``quoted`` (CSV), a newline inside a quoted field does not (an even number of ``"``
+    before it: doubled quotes inside a field count twice). 0 when there is none."""
+    pos = block.rfind(b"\n")
+    if not quoted or pos < 0 or b'"' not in block:
+        return pos + 1
+    # Walk back over the newlines, counting the quotes after each once (O(len(block)) in all).
+    total, after, end = block.count(b'"'), 0, len(block)
+    while pos >= 0:
+        after += block.count(b'"', pos, end)
+        if (total - after) % 2 == 0:
+            return pos + 1
+        end, pos = pos, block.rfind(b"\n", 0, pos)
+    return 0
+
+
 def iter_chunks(
-    path, progress: bool | None = None, chunk_bytes: int = CHUNK_BYTES
+    path, progress: bool | None = None, chunk_bytes: int = CHUNK_BYTES, *, quoted: bool = False
 ) -> Iterator[bytes]:
-    """The decompressed file in pieces of about ``chunk_bytes`` that end at a line end."""
+    """The decompressed file in pieces of about ``chunk_bytes`` that end at a line end (with
+    ``quoted``: at a row end of a CSV file, never inside a quoted field that holds newlines)."""
     stream, raw = open_binary(path)
     bar = _progress_bar(path, os.fstat(raw.fileno()).st_size, progress)
     rest = b""
@@ -83,7 +101,7 @@ def iter_chunks(
             if not block:
                 break
             block = rest + block
-            cut = block.rfind(b"\n") + 1
+            cut = _row_end(block, quoted)
             if cut == 0:
                 rest = block
                 continue
@@ -122,7 +140,7 @@ def _chunk_fields(path, delimiter, skip, progress, replace) -> Iterator[tuple]:
     number of its first line, after dropping ``skip`` lines and applying ``replace``."""
     where = f"{Path(path).name}: "
     line_no = 1
-    for chunk in iter_chunks(path, progress):
+    for chunk in iter_chunks(path, progress, quoted=delimiter is not None):
         if skip:
             chunk, done = _skip_lines(chunk, skip)
             skip -= done

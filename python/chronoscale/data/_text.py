@@ -95,7 +95,9 @@ def _split_whitespace(buf: np.ndarray) -> Fields:
 
 def _requote(buf: np.ndarray, delimiter: str, where: str = "", first_line: int = 1) -> np.ndarray:
     """Re-encode a chunk with quoted fields through the csv module, joined by a unit separator
-    (one output line per input line, blank ones included, so that line numbers still hold)."""
+    (one output line per input line, blank ones included, so that line numbers still hold: a
+    row whose quoted fields span several lines is followed by a blank line for each extra line,
+    and the line breaks inside its fields become spaces)."""
     raw = buf.tobytes()
     try:
         text = raw.decode("utf-8")
@@ -103,8 +105,21 @@ def _requote(buf: np.ndarray, delimiter: str, where: str = "", first_line: int =
         line = first_line + raw.count(b"\n", 0, err.start)
         raise ValueError(f"{where}line {line}: not UTF-8 text ({err.reason})") from err
     rows = csv.reader(io.StringIO(text), delimiter=delimiter)
+    sep = chr(_UNIT_SEP)
+
+    def lines():
+        last = 0
+        for r in rows:
+            span = rows.line_num - last  # input lines this row took (1 unless a field has \n)
+            last = rows.line_num
+            if span == 1:
+                yield sep.join(r) + "\n"
+            else:
+                flat = (f.replace("\r\n", " ").replace("\n", " ").replace("\r", " ") for f in r)
+                yield sep.join(flat) + "\n" * span
+
     try:
-        out = "\n".join(chr(_UNIT_SEP).join(r) for r in rows) + "\n"
+        out = "".join(lines())
     except csv.Error as err:
         line = first_line + max(rows.line_num - 1, 0)
         raise ValueError(f"{where}line {line}: malformed CSV ({err})") from err
