@@ -17,13 +17,12 @@ they are validated); ``rows`` of ``sampled_softmax_loss`` is a host array.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from .. import _core
 from ._common import host, real
 from .dropout import check_seed
+from .pool import _as_int
 
 
 def _as_target(target, name: str = "target"):
@@ -37,9 +36,8 @@ def _as_target(target, name: str = "target"):
 
 
 def _int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    return int(value)
+    """An int64-sized integer (TypeError / ValueError naming ``name`` otherwise)."""
+    return _as_int(value, name)
 
 
 def mse_loss(pred, target, weights=None):

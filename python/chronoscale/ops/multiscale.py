@@ -373,6 +373,7 @@ def gather_causal_backward(dg, closed_before_s, W):
     _check_float(dg, "dg")
     if isinstance(W, bool) or not isinstance(W, numbers.Integral) or W < 0:
         raise ValueError(f"W (the scale's steps) must be an integer >= 0, got {W!r}")
+    W = int(W)  # (a NumPy unsigned W would turn the row indices into floats)
     B, T, H = dg.shape
     dy = xp.zeros((B * int(W), H), dtype=dg.dtype)
     closed_before_s = _check_closed(dy.reshape(B, W, H), closed_before_s)
