@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 
@@ -12,6 +14,19 @@ def host(a):
 
         return _cupy().asnumpy(a)
     return np.asarray(a)
+
+
+def as_int(value, name: str) -> int:
+    """``value`` as an int64-sized Python int (TypeError / ValueError naming it otherwise)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an integer, got bool")
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
+    if not -(2**63) <= v < 2**63:
+        raise ValueError(f"{name} must fit in 64 bits, got {v}")
+    return v
 
 
 def real(value, name: str) -> float:

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import _core
-from ._common import as_lengths, real
-from .pool import _as_int
+from ._common import as_int, as_lengths, real
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,7 +60,7 @@ def cosine_lag_forward(x, lag: int = 1, lengths=None, eps: float = 1e-8):
             device is available or a CUDA call fails).
     """
     lengths = as_lengths(lengths)
-    lag, eps = _as_int(lag, "lag"), real(eps, "eps")
+    lag, eps = as_int(lag, "lag"), real(eps, "eps")
     y, xnorm = _core.cosine_lag_forward(x, lag, lengths, eps)
     return y, CosineCache("lag", x, None, lengths, lag, eps, y, xnorm, None)
 

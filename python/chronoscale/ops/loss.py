@@ -20,9 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
-from ._common import host, real
+from ._common import as_int, host, real
 from .dropout import check_seed
-from .pool import _as_int
 
 
 def _as_target(target, name: str = "target"):
@@ -33,11 +32,6 @@ def _as_target(target, name: str = "target"):
     if arr.dtype == np.uint64 and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
         raise ValueError(f"{name} holds values above the int64 range")
     return arr if arr.dtype == np.int64 else arr.astype(np.int64)
-
-
-def _int(value, name: str) -> int:
-    """An int64-sized integer (TypeError / ValueError naming ``name`` otherwise)."""
-    return _as_int(value, name)
 
 
 def mse_loss(pred, target, weights=None):
@@ -125,7 +119,7 @@ def softmax_cross_entropy(logits, target, ignore_index: int = -1):
             ``target`` and the first bad row).
     """
     return _core.softmax_cross_entropy(
-        logits, _as_target(target), _int(ignore_index, "ignore_index")
+        logits, _as_target(target), as_int(ignore_index, "ignore_index")
     )
 
 
@@ -172,7 +166,7 @@ def full_softmax_loss(user, items, target, ignore_index: int = -1, precision: st
     """
     if precision not in _PRECISIONS:
         raise ValueError(f"precision must be one of {_PRECISIONS}, got {precision!r}")
-    target, ignore_index = _as_target(target), _int(ignore_index, "ignore_index")
+    target, ignore_index = _as_target(target), as_int(ignore_index, "ignore_index")
     return _core.full_softmax_loss(user, items, target, ignore_index, precision == "bfloat16")
 
 
@@ -185,8 +179,8 @@ def sampled_softmax_negatives(num_items: int, num_samples: int, seed: int, log_q
             finite, ``seed`` outside ``[0, 2**64)``.
     """
     return _core.sample_items(
-        _int(num_items, "num_items"),
-        _int(num_samples, "num_samples"),
+        as_int(num_items, "num_items"),
+        as_int(num_samples, "num_samples"),
         check_seed(seed),
         None if log_q is None else host(log_q),
     )
@@ -246,9 +240,9 @@ def sampled_softmax_loss(
         user,
         items,
         _as_target(target),
-        _int(num_samples, "num_samples"),
+        as_int(num_samples, "num_samples"),
         check_seed(seed),
         None if log_q is None else host(log_q),
         bool(remove_accidental_hits),
-        _int(ignore_index, "ignore_index"),
+        as_int(ignore_index, "ignore_index"),
     )

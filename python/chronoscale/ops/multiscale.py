@@ -25,8 +25,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _core
-from ._common import array_module, as_lengths
-from .pool import _MODES, _as_int, as_timestamps
+from ._common import array_module, as_int, as_lengths
+from .pool import _MODES, as_timestamps
 from .recurrent import _CELLS
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -63,14 +63,14 @@ class Scale:
         if self.mode not in _MODES:
             raise ValueError(f"mode must be 'max', 'mean' or 'sum', got {self.mode!r}")
         for name in ("size", "stride", "window", "origin"):
-            _as_int(getattr(self, name), name)
+            as_int(getattr(self, name), name)
         if self.kind == "count" and self.size < 1:
             raise ValueError(f"size must be >= 1, got {self.size}")
         if self.kind == "count" and self.stride < 1:
             raise ValueError(f"stride must be >= 1, got {self.stride}")
         if self.kind == "time" and self.window < 1:
             raise ValueError(f"window must be >= 1 second, got {self.window}")
-        if self.max_windows is not None and _as_int(self.max_windows, "max_windows") < 1:
+        if self.max_windows is not None and as_int(self.max_windows, "max_windows") < 1:
             raise ValueError(f"max_windows must be >= 1 or None, got {self.max_windows}")
 
     @classmethod
@@ -80,8 +80,8 @@ class Scale:
         ``partial=True`` (default) also keeps the trailing, incomplete window of each sequence;
         it is never used causally before it is complete. ``Scale.count(1)`` is the fine scale.
         """
-        size = _as_int(size, "size")
-        stride = size if stride is None else _as_int(stride, "stride")
+        size = as_int(size, "size")
+        stride = size if stride is None else as_int(stride, "stride")
         return cls("count", mode, size=size, stride=stride, partial=bool(partial))
 
     @classmethod
@@ -92,9 +92,9 @@ class Scale:
         sequence's most recent windows; which ones depends on the last event, so use it for the
         latest state (serving), not for per-position training (it is not causal).
         """
-        window = _as_int(window_seconds, "window_seconds")
+        window = as_int(window_seconds, "window_seconds")
         return cls(
-            "time", mode, window=window, origin=_as_int(origin, "origin"), max_windows=max_windows
+            "time", mode, window=window, origin=as_int(origin, "origin"), max_windows=max_windows
         )
 
     @classmethod

@@ -16,14 +16,13 @@ takes as its (host) ``lengths``.
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .. import _core
-from ._common import as_lengths
+from ._common import as_int, as_lengths
 
 _MODES = {"max": 0, "mean": 1, "sum": 2}
 
@@ -32,19 +31,6 @@ def _mode_id(mode) -> int:
     if mode not in _MODES:
         raise ValueError(f"mode must be 'max', 'mean' or 'sum', got {mode!r}")
     return _MODES[mode]
-
-
-def _as_int(value, name: str) -> int:
-    """``value`` as an int64-sized Python int (TypeError / ValueError naming it otherwise)."""
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an integer, got bool")
-    try:
-        v = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
-    if not -(2**63) <= v < 2**63:
-        raise ValueError(f"{name} must fit in 64 bits, got {v}")
-    return v
 
 
 def as_timestamps(timestamps, name: str = "timestamps"):
@@ -142,10 +128,10 @@ def count_pool_forward(x, size, stride=None, mode="max", lengths=None, partial=F
         ValueError: bad mode; size or stride < 1; ``T < size`` with ``partial=False`` (names
             ``size``); wrong shape, non-contiguous x, lengths outside ``[0, T]``, B or T == 0.
     """
-    size = _as_int(size, "size")
+    size = as_int(size, "size")
     if size < 1:
         raise ValueError(f"size must be >= 1, got {size}")
-    stride = size if stride is None else _as_int(stride, "stride")
+    stride = size if stride is None else as_int(stride, "stride")
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
     mode_id = _mode_id(mode)
@@ -212,10 +198,10 @@ def time_pool_forward(x, timestamps, window, origin=0, mode="mean", lengths=None
             (use max_windows or a larger window); wrong shapes, non-contiguous arrays, lengths
             outside ``[0, T]``, B or T == 0.
     """
-    window = _as_int(window, "window")
-    origin = _as_int(origin, "origin")
+    window = as_int(window, "window")
+    origin = as_int(origin, "origin")
     if max_windows is not None:
-        max_windows = _as_int(max_windows, "max_windows")
+        max_windows = as_int(max_windows, "max_windows")
         if max_windows < 1:
             raise ValueError(f"max_windows must be >= 1 or None, got {max_windows}")
     mode_id = _mode_id(mode)
