@@ -30,13 +30,18 @@ void same_as(const Tensor& t, const Tensor& param, const char* name) {
            t.shape_str());
 }
 
+/// The bytes [lo, hi) of t (empty for an undefined or empty array).
+std::pair<uintptr_t, uintptr_t> bytes_of(const Tensor& t) {
+  if (!t.defined() || t.numel() == 0) return {0, 0};
+  const auto lo = reinterpret_cast<uintptr_t>(t.data);
+  return {lo, lo + uintptr_t(t.numel() * dtype_size(t.dtype))};
+}
+
 /// Whether the memory of a and b overlaps (the same array, or views of one buffer).
 bool overlap(const Tensor& a, const Tensor& b) {
-  if (!a.defined() || !b.defined() || a.numel() == 0 || b.numel() == 0) return false;
-  const auto a0 = reinterpret_cast<uintptr_t>(a.data), b0 = reinterpret_cast<uintptr_t>(b.data);
-  const auto a1 = a0 + uintptr_t(a.numel() * dtype_size(a.dtype));
-  const auto b1 = b0 + uintptr_t(b.numel() * dtype_size(b.dtype));
-  return a0 < b1 && b0 < a1;
+  const auto [a0, a1] = bytes_of(a);
+  const auto [b0, b1] = bytes_of(b);
+  return a0 < a1 && b0 < b1 && a0 < b1 && b0 < a1;
 }
 
 void distinct(const Tensor& a, const char* an, const Tensor& b, const char* bn) {
@@ -58,10 +63,8 @@ void no_shared_memory(const std::vector<Tensor>& params, const std::vector<Tenso
   std::vector<Range> r;
   auto add = [&](const std::vector<Tensor>& ts, const char* list, bool written) {
     for (size_t i = 0; i < ts.size(); ++i) {
-      const Tensor& t = ts[i];
-      if (!t.defined() || t.numel() == 0) continue;
-      const auto lo = reinterpret_cast<uintptr_t>(t.data);
-      r.push_back({lo, lo + uintptr_t(t.numel() * dtype_size(t.dtype)), written, list, i});
+      const auto [lo, hi] = bytes_of(ts[i]);
+      if (lo < hi) r.push_back({lo, hi, written, list, i});
     }
   };
   add(params, "params", true);
