@@ -432,14 +432,13 @@ def from_columns(
     if dedupe not in DEDUPE_RULES:
         raise ValueError(f"dedupe must be one of {DEDUPE_RULES}, got {dedupe!r}")
 
-    try:
-        user_ids, u = encode_ids(user)
-    except UnicodeDecodeError as err:
-        raise _utf8_error("user", err) from err
-    try:
-        item_ids, i = encode_ids(item)
-    except UnicodeDecodeError as err:
-        raise _utf8_error("item", err) from err
+    encoded = []
+    for role, ids in (("user", user), ("item", item)):
+        try:
+            encoded.append(encode_ids(ids))
+        except UnicodeDecodeError as err:
+            raise _utf8_error(role, err) from err
+    (user_ids, u), (item_ids, i) = encoded
     if not _sorted_by_user_time(u, ts):
         order = np.lexsort((ts, u))  # stable: ties keep the input order
         u, i, ts, val = u[order], i[order], ts[order], val[order]

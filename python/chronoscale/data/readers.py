@@ -187,21 +187,11 @@ def _rows_of(path, d, skip):
     return partial(_io.line_of_row, path, d, skip)
 
 
-def _first_non_number(a: np.ndarray) -> int:
-    """Index of the first entry that is not a number (error path only: a loop)."""
-    for j, v in enumerate(a.tolist()):
-        try:
-            float(v)
-        except (TypeError, ValueError):
-            return j
-    return 0
-
-
 def _to_seconds(a, unit: str, path: Path, locate, name: str = "timestamp") -> np.ndarray:
     """A numeric column parsed from text as int64 seconds; the ValueError for a field that is
     not a number or out of range names the file and line."""
     if a.dtype.kind not in "iuf":
-        row = _first_non_number(a)
+        row = _text.first_raising(lambda v: v.astype(np.float64), a, (TypeError, ValueError))
         raise ValueError(f"{path.name}: line {locate(row)}: {name} {_show(a[row])} is not a number")
     try:
         return as_seconds(a, unit, name=name)
