@@ -19,7 +19,9 @@ namespace chronoscale {
 inline namespace v1 {
 namespace cuda {
 
-__device__ __forceinline__ float sigmoid_d(float v) { return 1.0f / (1.0f + expf(-v)); }
+// float: __fdividef (reciprocal and multiply, 2 ulp) instead of the IEEE division, whose
+// slow-path branch serialised the gates' sigmoids on the recurrent critical path; 1 / inf = 0.
+__device__ __forceinline__ float sigmoid_d(float v) { return __fdividef(1.0f, 1.0f + expf(-v)); }
 __device__ __forceinline__ double sigmoid_d(double v) { return 1.0 / (1.0 + exp(-v)); }
 __device__ __forceinline__ float tanh_d(float v) { return tanhf(v); }
 __device__ __forceinline__ double tanh_d(double v) { return tanh(v); }

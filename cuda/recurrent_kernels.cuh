@@ -172,18 +172,21 @@ __device__ __forceinline__ void tile_dot_reg(const T (&Wr)[CPT][KR], const T* __
   zero_acc(acc);
   const T* v = Vs + bg * tl.ld;
   const int vstep = tl.nbg * tl.ld;
+  // All KR loads first (predicated, no early exit): a `break` at k >= K made every load wait
+  // for the previous FMAs (one shared-memory latency per s on the B = 1 critical path).
+  T hv[KR][RB];
 #pragma unroll
   for (int s = 0; s < KR; ++s) {
-    const int k = kk + s * tl.ks;
-    if (k >= K) break;  // the plan guarantees ceil(K / ks) <= KR
-    T hv[RB];
+    const int k = kk + s * tl.ks;  // the plan guarantees ceil(K / ks) <= KR; Wr is 0 past K
 #pragma unroll
-    for (int i = 0; i < RB; ++i) hv[i] = v[i * vstep + k];
+    for (int i = 0; i < RB; ++i) hv[s][i] = k < K ? v[i * vstep + k] : T(0);
+  }
+#pragma unroll
+  for (int s = 0; s < KR; ++s)
 #pragma unroll
     for (int c = 0; c < CPT; ++c)
 #pragma unroll
-      for (int i = 0; i < RB; ++i) acc[c][i] = fma(Wr[c][s], hv[i], acc[c][i]);
-  }
+      for (int i = 0; i < RB; ++i) acc[c][i] = fma(Wr[c][s], hv[s][i], acc[c][i]);
   lane_sum(tl.ks, acc);
 }
 
@@ -253,7 +256,7 @@ __device__ __forceinline__ void recurrent_forward_run(const FwdArgs<T>& a, const
   const bool owner = kk == 0 && j < H;
   const int nb = tl.nbg * RB;
   const int64_t ntiles = (a.B + nb - 1) / nb;
-  const bool resident = tl.mode == kModeResident;
+  const bool resident = REG || tl.mode == kModeResident;  // REG plans are resident
 
   T Wr[G][KR];  // REG: W_hh[g * H + j, kk + s * ks]
   if constexpr (REG) {
@@ -280,14 +283,15 @@ __device__ __forceinline__ void recurrent_forward_run(const FwdArgs<T>& a, const
   }
   // Ws is first read after the __syncthreads_or below.
 
-  // The input-side gates of step t for the owner's rows (zero for rows not running at t).
+  // The input-side gates of step t for the owner's rows (zero for rows not running at t), as
+  // loaded: the bias is added where they are used, so that a load issued one step ahead is not
+  // waited for at once (an add right after the load stalled every step on its latency).
   auto load_pre = [&](int t, int64_t row0, const int64_t (&L)[RB], T (&dst)[RB][G]) {
 #pragma unroll
     for (int i = 0; i < RB; ++i) {
-      const int64_t o = (row0 + bg + tl.nbg * i) * a.T_ + t;
+      const T* gi = a.gates + ((row0 + bg + tl.nbg * i) * a.T_ + t) * GH + j;
 #pragma unroll
-      for (int g = 0; g < G; ++g)
-        dst[i][g] = owner && t < L[i] ? a.gates[o * GH + int64_t(g) * H + j] + bi[g] : T(0);
+      for (int g = 0; g < G; ++g) dst[i][g] = owner && t < L[i] ? gi[g * H] : T(0);
     }
   };
   // A resident block owns one batch tile for every step (one launch from t = 0): its rows'
@@ -373,11 +377,14 @@ __device__ __forceinline__ void recurrent_forward_run(const FwdArgs<T>& a, const
           continue;
         }
         const int r = bg + tl.nbg * i;
-        T hg[G], act[G], h, c, auxv;
+        T pb[G], hg[G], act[G], h, c, auxv;
 #pragma unroll
-        for (int g = 0; g < G; ++g) hg[g] = acc[g][i] + bh[g];
+        for (int g = 0; g < G; ++g) {
+          pb[g] = pre[i][g] + bi[g];
+          hg[g] = acc[g][i] + bh[g];
+        }
         const T hp = Hc[r * tl.ld + j];
-        Cell::forward(pre[i], hg, hp, cp[i], act, h, c, auxv, a.act);
+        Cell::forward(pb, hg, hp, cp[i], act, h, c, auxv, a.act);
         forward_store<Cell>(a, b, t, j, L[i], act, hp, h, c, auxv);
         if constexpr (Cell::kHasC) creg[i] = c;
         if (resident) Hn[r * tl.ld + j] = h;  // read by the next step after its barrier

@@ -32,10 +32,10 @@ def short_name(name: str) -> str:
     if "many" in name:
         kind += "-many"
     cell = next((c for c in ("Lstm", "Gru", "Rnn") if c in name), "?").lower()
-    m = re.search(r"(float|double),\s*(\d)(?:,\s*(true|false))?", name)
+    m = re.search(r"(float|double),\s*(\d)(?:,\s*(true|false|1|0))?", name)
     if not m:
         return f"{kind} {cell}"
-    reg = " reg" if m.group(3) == "true" else ""
+    reg = " reg" if m.group(3) in ("true", "1") else ""
     return f"{kind} {cell} {m.group(1)[0]} rb{m.group(2)}{reg}"
 
 
@@ -57,10 +57,11 @@ def summarize(rows: list[dict], units: dict) -> list[str]:
         for _, metric in COLUMNS:
             v = number(r.get(metric, ""))
             unit = units.get(metric, "")
-            if v is not None and metric == "gpu__time_duration.sum":
-                v = v / 1e3 if unit == "nsecond" else v * 1e3 if unit == "msecond" else v
+            if v is not None and metric == "gpu__time_duration.sum":  # ncu 2025: "ns"
+                v = v / 1e3 if unit in ("ns", "nsecond") else (
+                    v * 1e3 if unit in ("ms", "msecond") else v)
             if v is not None and metric == "launch__shared_mem_per_block_dynamic":
-                v = v / 1024 if unit in ("byte", "") else v
+                v = v / 1024 if unit.split("/")[0] in ("byte", "") else v  # "byte/block"
             vals.append("" if v is None else f"{v:.1f}" if v < 1e5 else f"{v:.3g}")
         stalls = []
         for k, v in r.items():

@@ -3,7 +3,8 @@
 #   1. build and install the package with CUDA (CHRONOSCALE_CUDA=ON),
 #   2. the GPU tests: CHRONOSCALE_REQUIRE_GPU=1 pytest -m gpu (each result against the CPU),
 #   3. the benchmark beside torch.nn.LSTM / GRU (bench_recurrent_gpu.py) and the multi-scale
-#      recommender beside its PyTorch twin (compare_recommender.py --device cuda),
+#      recommender beside its PyTorch twin (compare_recommender.py --device cuda), then a
+#      cProfile of its GPU train step (--profile 5),
 #   4. with the time left: the recurrent runs of every launch mode under compute-sanitizer
 #      racecheck, Nsight Compute counters of the recurrent kernels at four shapes
 #      (profile_recurrent.py, summarised by ncu_summary.py), then memcheck (recurrent runs and
@@ -105,6 +106,9 @@ step pytest_gpu 240 bash -c gpu_tests
 # The multi-scale recommender on the GPU beside its PyTorch + cuDNN twin (B=256, T=192, V=3,706).
 step bench_recommender 90 $PY bench/python/compare_recommender.py --device cuda --repeat 5 \
   --warmup 2 --json "$OUT/bench_recommender_gpu.json"
+# Where the host's time goes in that GPU train step (cProfile; waits show as time in syncs).
+step profile_recommender 60 $PY bench/python/compare_recommender.py --device cuda --profile 5 \
+  --warmup 2
 
 sanitize() {
   step "sanitize_$1" "$2" compute-sanitizer --tool "$1" --error-exitcode 9 \

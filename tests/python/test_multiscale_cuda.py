@@ -18,6 +18,8 @@ from helpers import random_lengths, rel_error
 pytestmark = pytest.mark.gpu
 
 CELLS = ["lstm", "gru", "rnn_tanh", "rnn_relu"]
+# GPU vs CPU in float32 may differ by this many times the CPU's own float32 error (see below).
+DRIFT_FACTOR = 10
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -38,7 +40,10 @@ def test_multiscale_matches_cpu(rng, monkeypatch, dtype, cell, count_feature, fu
     outs, cache = ops.multiscale_forward(x, SCALES, weights, cell, lengths, ts, count_feature)
     # A tanh RNN over many windows with these random weights amplifies rounding: the CPU's own
     # float32 result is up to 1e-1 from its float64 result (40 seeds, the 5 s mean windows). So
-    # in float32 the outputs may differ from the CPU's by a few times the CPU's own float32 error.
+    # in float32 the outputs may differ from the CPU's by several times the CPU's own float32
+    # error: the GPU's own error is a different draw of the same amplified rounding (H200,
+    # 2026-11-28: 4.5x the CPU's drift at one seed). Where nothing amplifies rounding the drift
+    # is ~1e-6 and the bound stays TOL.
     drift = [0.0] * len(SCALES)
     if dtype == np.float32:
         w64 = [tuple(None if a is None else a.astype(np.float64) for a in w) for w in weights]
@@ -53,7 +58,7 @@ def test_multiscale_matches_cpu(rng, monkeypatch, dtype, cell, count_feature, fu
             assert isinstance(getattr(g, k), np.ndarray), f"scale {s} {k}: a NumPy array"
             np.testing.assert_array_equal(getattr(g, k), getattr(o, k), err_msg=f"{s} {k}")
         check_pair(cache_g.pooled(s), cache.pooled(s), dtype, f"scale {s} z")
-        tol = max(TOL[dtype], 4 * drift[s])
+        tol = max(TOL[dtype], DRIFT_FACTOR * drift[s])
         check_pair(g.y, o.y, dtype, f"scale {s} y", tol)
         check_pair(g.h_n, o.h_n, dtype, f"scale {s} h_n", tol)
         check_pair(g.c_n, o.c_n, dtype, f"scale {s} c_n", tol)
@@ -76,10 +81,10 @@ def test_multiscale_matches_cpu(rng, monkeypatch, dtype, cell, count_feature, fu
                     bdrift[f"{s} {name}"] = rel_error(a.astype(np.float64), b)
     dx_g, grads_g = ops.multiscale_backward([to_gpu(a) for a in dys], [to_gpu(a) for a in dhs],
                                             [to_gpu(a) for a in dcs], cache_g)
-    check_pair(dx_g, dx, dtype, "dx", max(TOL[dtype], 4 * bdrift.get("dx", 0.0)))
+    check_pair(dx_g, dx, dtype, "dx", max(TOL[dtype], DRIFT_FACTOR * bdrift.get("dx", 0.0)))
     for s, (gc, gg) in enumerate(zip(grads, grads_g)):
         for name, a, b in zip(("dw_ih", "dw_hh", "db_ih", "db_hh"), gg, gc):
-            tol = max(TOL[dtype], 4 * bdrift.get(f"{s} {name}", 0.0))
+            tol = max(TOL[dtype], DRIFT_FACTOR * bdrift.get(f"{s} {name}", 0.0))
             check_pair(a, b, dtype, f"scale {s} {name}", tol)
 
 
