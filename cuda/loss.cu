@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <cmath>
+#include <limits>
 
 #include <algorithm>
 #include <type_traits>
@@ -219,12 +220,14 @@ double softmax_cross_entropy(const T* logits, const int64_t* target, int64_t N, 
 template <class T>
 double full_softmax_loss(const T* user, const T* items, const int64_t* target, int64_t N,
                          int64_t V, int64_t D, int64_t ignore_index, int64_t K, T* d_user,
-                         T* d_items, void* stream, int64_t block_logits, bool bf16) {
+                         T* d_items, void* stream, int64_t block_logits, bool bf16,
+                         double* loss_out) {
   const auto s = static_cast<cudaStream_t>(stream);
   if (K == 0) {
     CS_CUDA_CHECK(cudaMemsetAsync(d_user, 0, sizeof(T) * static_cast<size_t>(N * D), s));
     CS_CUDA_CHECK(cudaMemsetAsync(d_items, 0, sizeof(T) * static_cast<size_t>(V * D), s));
-    return 0.0;
+    if (loss_out) CS_CUDA_CHECK(cudaMemsetAsync(loss_out, 0, sizeof(double), s));  // 0.0
+    return loss_out ? std::numeric_limits<double>::quiet_NaN() : 0.0;
   }
   const int64_t R = std::max<int64_t>(1, std::min<int64_t>(N, block_logits / V));
   const auto dtarget = train::to_device(target, N, s);
@@ -267,6 +270,10 @@ double full_softmax_loss(const T* user, const T* items, const int64_t* target, i
       train::launch(add_kernel<T>, dim3(train::blocks_for(V * D)), dim3(train::kThreads), s,
                     "add_kernel", d_items, part.get(), V * D);
   }
+  if (loss_out) {  // the mean on the device, no wait
+    train::finish_sum(row_loss.get(), N, 1.0 / static_cast<double>(K), loss_out, s);
+    return std::numeric_limits<double>::quiet_NaN();
+  }
   train::finish_sum(row_loss.get(), N, 1.0, row_loss.get() + N, s);
   return train::read_scalar(row_loss.get() + N, s) / static_cast<double>(K);
 }
@@ -278,7 +285,7 @@ double full_softmax_loss(const T* user, const T* items, const int64_t* target, i
                                            int64_t, int64_t, T*, void*);                     \
   template double full_softmax_loss<T>(const T*, const T*, const int64_t*, int64_t, int64_t, \
                                        int64_t, int64_t, int64_t, T*, T*, void*, int64_t,    \
-                                       bool);
+                                       bool, double*);
 CS_INSTANTIATE(float)
 CS_INSTANTIATE(double)
 #undef CS_INSTANTIATE

@@ -25,12 +25,14 @@ double softmax_cross_entropy(const T* logits, const int64_t* target, int64_t N, 
 /// blocks of at most 2^26 logits, each one GEMM, the cross-entropy in place and the two
 /// backward GEMMs (d_items summed over the blocks). `block_logits`: logits per block (tests).
 /// `bf16` (float32 only): the three GEMMs read bfloat16 copies of their operands (gemm_bf16:
-/// float32 accumulation); logits, cross-entropy and results stay float32.
+/// float32 accumulation); logits, cross-entropy and results stay float32. `loss_out` (device,
+/// one double) or null: where the mean loss goes without a wait (the call then returns NaN);
+/// null: it is read back (the call's only wait) and returned.
 template <class T>
 double full_softmax_loss(const T* user, const T* items, const int64_t* target, int64_t N,
                          int64_t V, int64_t D, int64_t ignore_index, int64_t K, T* d_user,
                          T* d_items, void* stream, int64_t block_logits = int64_t(1) << 26,
-                         bool bf16 = false);
+                         bool bf16 = false, double* loss_out = nullptr);
 
 /// user, items, d_user, d_rows on the device; in.target, in.log_q and the plan on the host.
 template <class T>

@@ -242,8 +242,10 @@ def main():
         # Set from outside, it overrides the automatic choice in every row's ours_* timings.
         "rnn_mode_env": os.environ.get(MODE_ENV),
     }
+    # COMMIT (run_device.sh's command line) first: the device's copy of .git can be stale.
+    meta["commit"] = os.environ.get("COMMIT")
     try:
-        meta["commit"] = subprocess.run(
+        meta["commit"] = meta["commit"] or subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
         ).stdout.strip()
     except OSError:

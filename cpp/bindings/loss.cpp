@@ -70,19 +70,25 @@ void bind_loss(py::module_& m) {
 
   m.def(
       "full_softmax_loss",
-      [](py::handle user, py::handle items, py::handle target, int64_t ignore_index, bool bf16) {
+      [](py::handle user, py::handle items, py::handle target, int64_t ignore_index, bool bf16,
+         bool device_loss) {
         const Tensor U = view(user, "user"), I = view(items, "items"), T = view(target, "target");
         Out du = out(U, shape_of(U)), di = out(I, shape_of(I));
+        // device_loss with CUDA arrays: the loss stays on the device (a 0-d float64 array) and
+        // the call does not wait; with host arrays it is a float as usual.
+        const bool on_device = device_loss && U.device == Device::cuda;
+        Out lo = on_device ? out(U, {}, DType::float64) : Out{};
         void* stream = current_stream(U);
         double loss;
         {
           py::gil_scoped_release nogil;
-          loss = full_softmax_loss(U, I, T, ignore_index, du.t, di.t, stream, bf16);
+          loss = full_softmax_loss(U, I, T, ignore_index, du.t, di.t, stream, bf16,
+                                   on_device ? &lo.t : nullptr);
         }
-        return py::make_tuple(loss, du.obj, di.obj);
+        return py::make_tuple(on_device ? lo.obj : py::float_(loss), du.obj, di.obj);
       },
       py::arg("user"), py::arg("items"), py::arg("target"), py::arg("ignore_index"),
-      py::arg("bf16") = false,
+      py::arg("bf16") = false, py::arg("device_loss") = false,
       "Low-level blocked full softmax over an item table; use chronoscale.ops.full_softmax_loss.");
 
   m.def(

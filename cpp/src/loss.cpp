@@ -219,8 +219,13 @@ double sampled_softmax_loss(const SampledSoftmaxInputs& in, const SampledSoftmax
 
 double full_softmax_loss(const Tensor& user, const Tensor& items, const Tensor& target,
                          int64_t ignore_index, const Tensor& d_user, const Tensor& d_items,
-                         void* stream, bool bf16) {
+                         void* stream, bool bf16, const Tensor* loss_out) {
   const TableDims t = check_table(user, items, target, ignore_index, "full_softmax_loss");
+  CS_CHECK(!loss_out || (user.device == Device::cuda && loss_out->device == Device::cuda &&
+                         loss_out->dtype == DType::float64 && loss_out->numel() == 1),
+           ValueError,
+           "full_softmax_loss: a device loss needs CUDA arrays and a float64 scalar on their "
+           "device");
   CS_CHECK(!bf16 || user.device == Device::cuda, ValueError,
            "precision='bfloat16' runs on CUDA arrays only (user and items are host arrays)");
   CS_CHECK(!bf16 || user.dtype == DType::float32, ValueError,
@@ -236,7 +241,8 @@ double full_softmax_loss(const Tensor& user, const Tensor& items, const Tensor& 
       return cuda::full_softmax_loss<scalar_t>(user.ptr<scalar_t>(), items.ptr<scalar_t>(),
                                                target.ptr<int64_t>(), N, V, D, ignore_index, K,
                                                d_user.ptr<scalar_t>(), d_items.ptr<scalar_t>(),
-                                               stream, int64_t(1) << 26, bf16);
+                                               stream, int64_t(1) << 26, bf16,
+                                               loss_out ? loss_out->ptr<double>() : nullptr);
 #endif
     (void)stream;
     return cpu::full_softmax_loss<scalar_t>(user.ptr<scalar_t>(), items.ptr<scalar_t>(),

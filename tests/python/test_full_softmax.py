@@ -138,6 +138,16 @@ def test_precision_argument(rng):
         ops.full_softmax_loss(user, items, target, precision="bfloat16")
 
 
+def test_loss_on_device_is_ignored_for_host_arrays(rng):
+    """loss_on_device only changes CUDA calls: host arrays still give a float, the same one."""
+    user, items, target = case(rng, 9, 6, 4, np.float64)
+    a = ops.full_softmax_loss(user, items, target)
+    b = ops.full_softmax_loss(user, items, target, loss_on_device=True)
+    assert isinstance(b[0], float) and b[0] == a[0]
+    np.testing.assert_array_equal(a[1], b[1])
+    np.testing.assert_array_equal(a[2], b[2])
+
+
 def test_bf16_reference_rounds_like_the_hardware():
     """helpers.bf16_round: ties to even, 8 significant bits."""
     x = np.array([1.0, 1.0 + 2.0**-8, 1.0 + 3 * 2.0**-8, 1.0 + 2.0**-9, -2.5], np.float32)

@@ -72,6 +72,14 @@ def test_full_softmax(rng, dtype, N, V, D):
         assert abs(loss_g - loss_c) <= TOL[dtype] * max(abs(loss_c), 1e-30)
         check(du_g, du_c, TOL[dtype], "d_user")
         check(di_g, di_c, TOL[dtype], "d_items")
+        # loss_on_device: a 0-d float64 CuPy array (no wait), the same value and gradients
+        loss_d, du_d, di_d = ops.full_softmax_loss(*to_gpu(user, items), tgt,
+                                                   loss_on_device=True)
+        assert isinstance(loss_d, cp().ndarray) and loss_d.shape == ()
+        assert loss_d.dtype == np.float64
+        assert abs(float(loss_d) - loss_c) <= TOL[dtype] * max(abs(loss_c), 1e-30)
+        check(du_d, du_c, TOL[dtype], "d_user (loss_on_device)")
+        check(di_d, di_c, TOL[dtype], "d_items (loss_on_device)")
 
 
 @pytest.mark.parametrize("gemm", ["cublas", "builtin"])

@@ -166,3 +166,41 @@ def test_multiscale_next_matches_gather_causal(rng, merge):
     b, t = b[order], t[order]
     rows = layer.gather(b, t)
     np.testing.assert_array_equal(rows, np.concatenate([w[b, t] for w in want], axis=-1))
+
+
+@pytest.mark.parametrize("same_rows", [True, False])
+def test_device_backward_rows_matches_host(rng, monkeypatch, same_rows):
+    """MultiScaleNext on a device (the CuPy stand-in): gather then backward_rows give the host
+    layer's rows, dx and weight gradients, whether backward_rows gets gather's own (b, t)
+    arrays (its device keys are reused) or equal copies (computed again)."""
+    import fake_cupy
+
+    from chronoscale.nn import device as device_mod
+
+    B, T, C = 4, 11, 3
+    x = rng.normal(size=(B, T, C))
+    L = random_lengths(rng, B, T)
+    L[0] = T
+    b, t = np.nonzero(np.arange(T)[None, :] < L[:, None])
+    dg = rng.normal(size=(b.size, 7))
+
+    def run(layer, xx, to_dev):
+        layer.run(xx, lengths=L)
+        rows = layer.gather(b, t)
+        layer.zero_grad()
+        dx = layer.backward_rows(to_dev(dg), b if same_rows else b.copy(),
+                                 t if same_rows else t.copy())
+        return rows, dx, [p.grad for c in layer.cells for p in c if p is not None]
+
+    def make():
+        return nn.MultiScaleNext(["1", "3"], [3, 4], cell="gru").build(C, np.random.default_rng(0),
+                                                                     np.float64)
+
+    want = run(make(), x, lambda a: a)
+    cp = fake_cupy.install(monkeypatch)
+    monkeypatch.setattr(device_mod, "require_cuda", lambda: None)
+    got = run(make().to("cuda"), cp.asarray(x), cp.asarray)
+    np.testing.assert_allclose(got[0].get(), want[0], rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(got[1].get(), want[1], rtol=1e-12, atol=1e-12)
+    for a, w in zip(got[2], want[2], strict=True):
+        np.testing.assert_allclose(a.get(), w, rtol=1e-12, atol=1e-12)

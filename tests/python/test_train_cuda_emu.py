@@ -12,6 +12,7 @@ harness into build/cuda_emu/ the first time for given sources, then a few second
 from __future__ import annotations
 
 import ctypes
+import itertools
 
 import numpy as np
 import pytest
@@ -51,7 +52,7 @@ def emu():
     h.emu_point_loss.argtypes = [I32, I32, P, P, P, I64, F64, P, ctypes.POINTER(F64)]
     h.emu_softmax_xent.argtypes = [I32, P, P, I64, I64, I64, I64, P, ctypes.POINTER(F64)]
     h.emu_full_softmax.argtypes = [I32, P, P, P, *[I64] * 5, P, P, I64, I32,
-                                   ctypes.POINTER(F64)]
+                                   ctypes.POINTER(F64), I32]
     h.emu_sampled_softmax.argtypes = [
         I32,
         P,
@@ -503,7 +504,8 @@ def test_softmax_cross_entropy(emu, rng, dtype):
 def test_full_softmax_blocks(emu, rng, dtype):
     """The native CUDA full softmax (row blocks: GEMM, cross-entropy in place, both backward
     GEMMs, d_items summed over blocks) equals the CPU op, for one block and for several (some
-    with every row ignored), and with V above the one-warp-per-row limit."""
+    with every row ignored), and with V above the one-warp-per-row limit; the loss read back
+    or written to device memory (loss_out, no wait; the call returns NaN)."""
     for N, V, D, block in [(23, 9, 5, 1 << 26), (23, 9, 5, 7 * 9), (9, 1100, 4, 2 * 1100)]:
         user = rng.standard_normal((N, D)).astype(dtype)
         items = rng.standard_normal((V, D)).astype(dtype)
@@ -513,10 +515,10 @@ def test_full_softmax_blocks(emu, rng, dtype):
         for tgt in (target, np.full(N, -1, dtype=np.int64)):
             want, du_c, di_c = ops.full_softmax_loss(user, items, tgt)
             K = int((tgt != -1).sum())
-            for seed in SEEDS:
-                du, di, loss = _nan((N, D), dtype), _nan((V, D), dtype), F64()
+            for seed, device_loss in zip(SEEDS, itertools.cycle((0, 1))):
+                du, di, loss = _nan((N, D), dtype), _nan((V, D), dtype), F64(np.nan)
                 _run(emu, seed, emu.emu_full_softmax, _dbl(dtype), _p(user), _p(items), _p(tgt),
-                     N, V, D, -1, K, _p(du), _p(di), block, 0, ctypes.byref(loss))
+                     N, V, D, -1, K, _p(du), _p(di), block, 0, ctypes.byref(loss), device_loss)
                 if K == 0:
                     assert loss.value == 0.0 and not du.any() and not di.any()
                     continue
@@ -539,7 +541,7 @@ def test_full_softmax_bf16(emu, rng):
     for block in (1 << 26, 6 * V):
         du, di, loss = _nan((N, D), np.float32), _nan((V, D), np.float32), F64()
         _run(emu, 1, emu.emu_full_softmax, 0, _p(user), _p(items), _p(target), N, V, D, -1, K,
-             _p(du), _p(di), block, 1, ctypes.byref(loss))
+             _p(du), _p(di), block, 1, ctypes.byref(loss), 0)
         assert abs(loss.value - want[0]) <= 1e-5 * abs(want[0])
         assert rel_error(du, want[1]) < 2e-3 and rel_error(di, want[2]) < 2e-3
         # bfloat16 is coarser than float32: further from the float32 op, but close to it

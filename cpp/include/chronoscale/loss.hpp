@@ -112,9 +112,13 @@ double sampled_softmax_loss(const SampledSoftmaxInputs& in, const SampledSoftmax
 /// 2^26 logits on the GPU: GEMM, cross-entropy in place, both backward GEMMs; `stream`.
 /// `bf16`: CUDA float32 arrays only: the GEMMs read bfloat16 copies of their operands
 /// (tensor cores) and accumulate in float32; ValueError on the CPU or with float64.
+/// `loss_out`: null, or a CUDA float64 scalar (one element) on user's device: the mean loss is
+/// written there on the stream and NaN is returned, so that the call does not wait for the
+/// device (ValueError with host arrays or another shape / dtype / device).
 double full_softmax_loss(const Tensor& user, const Tensor& items, const Tensor& target,
                          int64_t ignore_index, const Tensor& d_user, const Tensor& d_items,
-                         void* stream = nullptr, bool bf16 = false);
+                         void* stream = nullptr, bool bf16 = false,
+                         const Tensor* loss_out = nullptr);
 
 }  // namespace v1
 }  // namespace chronoscale

@@ -231,7 +231,9 @@ class RecNet(nn.Layer):
         F, ehat, enorm = self.table()
         d, W = self.dim, self.emb.weight
         if loss == "full":
-            value, dz, dF = ops.full_softmax_loss(z, F, target, precision=precision)
+            # The loss stays on the device until the backward is queued (no wait here).
+            value, dz, dF = ops.full_softmax_loss(z, F, target, precision=precision,
+                                                  loss_on_device=True)
             dW = dF[:, :d] + _normalize_backward(dF[:, d:2 * d], ehat, enorm)
             self.item_bias.accumulate(dF[:, 2 * d:])
             self.backward_rows(dz, dW)

@@ -126,7 +126,8 @@ def softmax_cross_entropy(logits, target, ignore_index: int = -1):
 _PRECISIONS = ("float32", "bfloat16")
 
 
-def full_softmax_loss(user, items, target, ignore_index: int = -1, precision: str = "float32"):
+def full_softmax_loss(user, items, target, ignore_index: int = -1, precision: str = "float32",
+                      loss_on_device: bool = False):
     """Full softmax cross-entropy of ``user`` against every row of an item table, with both
     gradients, without the ``[N, V]`` logits in memory.
 
@@ -146,17 +147,21 @@ def full_softmax_loss(user, items, target, ignore_index: int = -1, precision: st
             ``items`` and the logits' gradient (tensor cores through cuBLAS), accumulate and
             write float32; the logits and the cross-entropy stay float32. About 3 significant
             digits in the gradients (bfloat16 rounding of the operands), for GEMM-bound steps.
+        loss_on_device: with CUDA arrays, return the loss as a 0-d float64 CuPy array instead
+            of a float, so that the call does not wait for the device (read it later with
+            ``float(loss)``, after queuing the backward); ignored for host arrays.
 
     Returns:
         ``(loss, d_user [N, D], d_items [V, D])``: the mean cross-entropy over the counted rows
-        and its gradients. ``d_items`` is deterministic for a given thread count (its sums over
-        rows are grouped per thread), ``d_user`` and the loss do not depend on it.
+        (a float; see ``loss_on_device``) and its gradients. ``d_items`` is deterministic for
+        a given thread count (its sums over rows are grouped per thread), ``d_user`` and the
+        loss do not depend on it.
 
     CUDA arrays (``user`` and ``items`` on the GPU, ``target`` on the host or the GPU) run in
     one native call on CuPy's current stream: row blocks of up to 2**26 logits, each a cuBLAS
     GEMM, the cross-entropy in place and the two backward GEMMs, ``d_items`` summed over the
     blocks on the device; the loss is reduced on the device and read back once (the call's
-    only wait). ``d_user`` and ``d_items`` are CuPy arrays then.
+    only wait; none with ``loss_on_device``). ``d_user`` and ``d_items`` are CuPy arrays then.
 
     Raises:
         TypeError: non-float or mixed dtypes, non-integer targets.
@@ -167,7 +172,8 @@ def full_softmax_loss(user, items, target, ignore_index: int = -1, precision: st
     if precision not in _PRECISIONS:
         raise ValueError(f"precision must be one of {_PRECISIONS}, got {precision!r}")
     target, ignore_index = _as_target(target), as_int(ignore_index, "ignore_index")
-    return _core.full_softmax_loss(user, items, target, ignore_index, precision == "bfloat16")
+    return _core.full_softmax_loss(user, items, target, ignore_index, precision == "bfloat16",
+                                   bool(loss_on_device))
 
 
 def sampled_softmax_negatives(num_items: int, num_samples: int, seed: int, log_q=None):
