@@ -169,10 +169,14 @@ def test_multiscale_next_matches_gather_causal(rng, merge):
 
 
 @pytest.mark.parametrize("same_rows", [True, False])
-def test_device_backward_rows_matches_host(rng, monkeypatch, same_rows):
-    """MultiScaleNext on a device (the CuPy stand-in): gather then backward_rows give the host
-    layer's rows, dx and weight gradients, whether backward_rows gets gather's own (b, t)
-    arrays (its device keys are reused) or equal copies (computed again)."""
+@pytest.mark.parametrize("scales", [["1", "3"], ["2", "1h", "30m"]])
+@pytest.mark.parametrize("with_lengths", [True, False])
+def test_device_rows_match_host(rng, monkeypatch, same_rows, scales, with_lengths):
+    """MultiScaleNext on a device (the CuPy stand-in), whose row keys are computed on the
+    device: gather then backward_rows, and the full forward / backward, give the host layer's
+    states, dx and weight gradients exactly, with count and wall-clock scales, with and without
+    lengths, whether backward_rows gets gather's own (b, t) arrays (its device keys are reused)
+    or equal copies (computed again)."""
     import fake_cupy
 
     from chronoscale.nn import device as device_mod
@@ -181,26 +185,33 @@ def test_device_backward_rows_matches_host(rng, monkeypatch, same_rows):
     x = rng.normal(size=(B, T, C))
     L = random_lengths(rng, B, T)
     L[0] = T
-    b, t = np.nonzero(np.arange(T)[None, :] < L[:, None])
-    dg = rng.normal(size=(b.size, 7))
+    lengths = L if with_lengths else None
+    Lk = L if with_lengths else np.full(B, T)
+    ts = (1_700_000_000 + np.cumsum(rng.integers(0, 1500, (B, T)), axis=1)).astype(np.int64)
+    b, t = np.nonzero(np.arange(T)[None, :] < Lk[:, None])
+    dg = rng.normal(size=(b.size, 3 * len(scales)))
+    dy = rng.normal(size=(B, T, 3 * len(scales)))
 
-    def run(layer, xx, to_dev):
-        layer.run(xx, lengths=L)
+    def run(layer, to_dev):
+        layer.run(to_dev(x), lengths=lengths, timestamps=ts)
         rows = layer.gather(b, t)
         layer.zero_grad()
         dx = layer.backward_rows(to_dev(dg), b if same_rows else b.copy(),
                                  t if same_rows else t.copy())
-        return rows, dx, [p.grad for c in layer.cells for p in c if p is not None]
+        grads = [p.grad.copy() for c in layer.cells for p in c if p is not None]
+        y = layer.forward(to_dev(x), lengths=lengths, timestamps=ts)  # every event
+        layer.zero_grad()
+        dx_all = layer.backward(to_dev(dy))
+        return [rows, dx, y, dx_all] + grads
 
     def make():
-        return nn.MultiScaleNext(["1", "3"], [3, 4], cell="gru").build(C, np.random.default_rng(0),
-                                                                     np.float64)
+        return nn.MultiScaleNext(scales, [3] * len(scales), cell="gru").build(
+            C, np.random.default_rng(0), np.float64)
 
-    want = run(make(), x, lambda a: a)
+    want = run(make(), lambda a: a)
     cp = fake_cupy.install(monkeypatch)
     monkeypatch.setattr(device_mod, "require_cuda", lambda: None)
-    got = run(make().to("cuda"), cp.asarray(x), cp.asarray)
-    np.testing.assert_allclose(got[0].get(), want[0], rtol=1e-13, atol=1e-13)
-    np.testing.assert_allclose(got[1].get(), want[1], rtol=1e-12, atol=1e-12)
-    for a, w in zip(got[2], want[2], strict=True):
-        np.testing.assert_allclose(a.get(), w, rtol=1e-12, atol=1e-12)
+    got = run(make().to("cuda"), cp.asarray)
+    for g, w in zip(got, want, strict=True):
+        assert isinstance(g, fake_cupy.FakeArray)
+        np.testing.assert_allclose(g.get(), w, rtol=1e-12, atol=1e-12)

@@ -111,61 +111,89 @@ class MultiScaleNext(MultiScale):
 
     def run(self, x, lengths=None, timestamps=None) -> None:
         """Run every scale's cell over ``x [B, T, C]`` (one native call) and keep, per scale,
-        the closed-through indices for :meth:`gather` / :meth:`backward_rows`."""
+        what the closed-through indices of :meth:`gather` / :meth:`backward_rows` come from."""
         self._ensure_built(x)
         weights = [tuple(p.data if p is not None else None for p in c) for c in self.cells]
         outs, self._cache = ops.multiscale_forward(
             x, self._scales, weights, cell=_NATIVE[self.cell], lengths=lengths,
             timestamps=timestamps, count_feature=self.count_feature,
         )
-        # closed_before holds our indices (steps closed through each event), on the host.
+        # closed_before (time scales: our indices as they are) and out_lengths, on the host;
+        # the count scales' indices follow from them and the lengths (closed_through), on the
+        # host when a host path needs them (_closed), else on the device (_device_keys).
         host = _device.to_host
-        self._outs = [o._replace(closed_before=closed_through(
-            sc, host(o.closed_before), lengths, host(o.out_lengths)))
-            for sc, o in zip(self._scales, outs, strict=True)]
+        self._outs = [o._replace(closed_before=host(o.closed_before),
+                                 out_lengths=host(o.out_lengths)) for o in outs]
+        self._closed_idx = [None] * len(outs)
         self._shape = x.shape[:2]
+        self._lengths = None if lengths is None else np.asarray(lengths, dtype=np.int64)
         self.out_lengths = lengths
         self._dev_keys = None  # device keys of gather(), kept for backward_rows()
 
+    def _closed(self, s):
+        """Scale ``s``'s closed-through indices ``[B, T]`` on the host (computed once)."""
+        if self._closed_idx[s] is None:
+            o = self._outs[s]
+            self._closed_idx[s] = closed_through(self._scales[s], o.closed_before,
+                                                 self._lengths, o.out_lengths)
+        return self._closed_idx[s]
+
     def _row_keys(self, b, t):
+        """Host keys of every scale for the events ``(b[n], t[n])`` (None: every event)."""
+        S = range(len(self._outs))
         if b is None:  # every position, row-major
             B, T = self._shape
             b = np.repeat(np.arange(B), T)
-            return [_keys(b, o.closed_before.reshape(-1), o.y.shape[1]) for o in self._outs]
-        return [_keys(b, o.closed_before[b, t], o.y.shape[1]) for o in self._outs]
+            return [_keys(b, self._closed(s).reshape(-1), self._outs[s].y.shape[1]) for s in S]
+        return [_keys(b, self._closed(s)[b, t], self._outs[s].y.shape[1]) for s in S]
 
-    def _device_keys(self, b, t, keys=None):
-        """The keys of every scale as one device array ``[S, N]`` (one copy), kept for the
-        backward of the same rows (``keys``: :meth:`_row_keys`, computed here when None and
-        not cached)."""
+    def _device_keys(self, b, t):
+        """The keys of every scale as one device array ``[S, N]``, computed on the device from
+        the events' indices (a few array operations per scale instead of the host's fancy
+        indexing and a copy of the keys), kept for the backward of the same rows. Equal to
+        :meth:`_row_keys`."""
         cached = getattr(self, "_dev_keys", None)
         if cached is not None and cached[0] is b and cached[1] is t:
             return cached[2]
-        if keys is None:
-            keys = self._row_keys(b, t)
-        dev = _device.to_device(np.stack(keys), _device.device_of(self._outs[0].y))
-        self._dev_keys = (b, t, dev)
-        return dev
+        y0 = self._outs[0].y
+        xp, dev = _device.xp(y0), _device.device_of(y0)
+        B, T = self._shape
+        if b is None:
+            bd, td = xp.repeat(xp.arange(B), T), xp.tile(xp.arange(T), B)
+        else:  # one copy for both
+            bd, td = _device.to_device(np.stack([np.asarray(b, dtype=np.int64),
+                                                 np.asarray(t, dtype=np.int64)]), dev)
+        L = np.full(B, T, np.int64) if self._lengths is None else self._lengths
+        per_b = _device.to_device(np.stack([L] + [o.out_lengths for o in self._outs]), dev)
+        t1, Lb = td + 1, per_b[0][bd]
+        keys = xp.empty((len(self._outs), bd.size), dtype=np.int64)
+        for s, (sc, o) in enumerate(zip(self._scales, self._outs, strict=True)):
+            if sc.kind == "time":  # the native indices as they are
+                n = _device.to_device(o.closed_before, dev)[bd, td]
+            else:  # closed_through on the device
+                n = xp.where(t1 >= sc.size, (t1 - sc.size) // sc.stride + 1, 0)
+                n = xp.where(t1 <= Lb, xp.minimum(n, per_b[s + 1][bd]), 0)
+            keys[s] = xp.where(n > 0, bd * o.y.shape[1] + n - 1, -1)
+        self._dev_keys = (b, t, keys)
+        return keys
 
     def gather(self, b, t, out=None):
         """States at the events ``(b[n], t[n])`` after :meth:`run`: ``[N, sum(units)]``, scales
         side by side (``b = t = None``: every event, row-major ``[B * T, ...]``). ``out``: an
         ``[N, sum(units)]`` array (may be a column slice of a larger one) to write into."""
-        keys = self._row_keys(b, t)
         y0 = self._outs[0].y
         xp = _device.xp(y0)
+        on_device = xp is not np
+        # keys on the device from the events' indices, or on the host
+        keys = self._device_keys(b, t) if on_device else self._row_keys(b, t)
         if out is None:
             out = xp.empty((keys[0].size, sum(self.units)), dtype=y0.dtype)
-        on_device = xp is not np
-        if on_device:  # one copy of every scale's keys
-            dkeys = self._device_keys(b, t, keys)
         col = 0
-        for s, (k, o, h) in enumerate(zip(keys, self._outs, self.units, strict=True)):
+        for k, o, h in zip(keys, self._outs, self.units, strict=True):
             B, W = o.y.shape[:2]
             if on_device:
-                k_d = dkeys[s]
-                rows = o.y.reshape(B * W, h)[xp.maximum(k_d, 0)]
-                out[:, col:col + h] = xp.where((k_d >= 0)[:, None], rows, 0)
+                rows = o.y.reshape(B * W, h)[xp.maximum(k, 0)]
+                out[:, col:col + h] = xp.where((k >= 0)[:, None], rows, 0)
             else:
                 rows = o.y.reshape(B * W, h)[np.maximum(k, 0)]
                 rows[np.flatnonzero(k < 0)] = 0
@@ -181,8 +209,8 @@ class MultiScaleNext(MultiScale):
             raise RuntimeError("MultiScaleNext.backward called before forward")
         seq, col = [], 0
         on_device = _device.is_device_array(dg)
-        # On a device only the device keys are used: those of gather() for the same rows are
-        # reused without computing the host keys again (about 1 ms per call at B=256, T=192).
+        # On a device the keys are device arrays (those of gather() for the same rows, reused);
+        # the host keys are only computed on the host path.
         keys = None if on_device else self._row_keys(b, t)
         if on_device:
             dkeys = self._device_keys(b, t)
