@@ -628,3 +628,33 @@ def test_parse_int_19_digits_exact_or_none():
         buf, st, en = _fields(text)
         assert _text.parse_int(buf, st[:, 0], en[:, 0]) is None
         assert _text.parse_auto(buf, st[:, 0], en[:, 0])[0] == "float"
+
+
+def test_long_ids_stay_distinct(tmp_path):
+    """Ids of more than 19 digits (beyond int64) are read as text, never as float64, which
+    would round neighbouring ids to one value; the same in a session file's tokens."""
+    a, b = "12345678901234567890", "12345678901234567891"
+    assert float(a) == float(b)  # what a float column would have merged
+    x = read_interactions(write(tmp_path, "long.csv", f"user,item,timestamp\n{a},1,5\n{b},1,6\n"))
+    assert x.num_users == 2 and sorted(x.user_ids.tolist()) == [a, b]
+    y = read_interactions(write(tmp_path, "tok.csv", f"user,item,timestamp\n1,{a},5\n1,{b},6\n"))
+    assert y.num_items == 2
+    z = read_interactions(write(tmp_path, "Long.txt", f"1 {a}\n1 {b}\n2 {a}\n"))
+    assert z.num_items == 2 and z.num_users == 2
+
+
+def test_missing_ids_and_values_name_the_line(tmp_path):
+    """Empty ids, ids spelling NaN / inf, and NaN / inf values raise with the file line (a
+    missing user would otherwise become one user named '')."""
+    head = "user,item,rating,timestamp\nu1,i1,4,5\n"
+    cases = {
+        "e.csv": (head + ",i2,4,6\n", r"e\.csv: line 3: user has missing values \(''\)"),
+        "n.csv": (head + "u1,NaN,4,6\n", r"n\.csv: line 3: item has missing values \('NaN'\)"),
+        "v.csv": (head + "u1,i2,nan,6\n", r"v\.csv: line 3: value has missing or infinite"),
+        "w.csv": (head + "u1,i2,-inf,6\n", r"w\.csv: line 3: value has missing or infinite"),
+    }
+    for name, (text, match) in cases.items():
+        with pytest.raises(ValueError, match=match):
+            read_interactions(write(tmp_path, name, text))
+    ok = read_interactions(write(tmp_path, "ok.csv", head + "nancy,info,4,6\n"))
+    assert sorted(ok.user_ids.tolist()) == ["nancy", "u1"]

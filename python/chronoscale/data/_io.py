@@ -166,7 +166,8 @@ def read_columns(
 
     ``skip`` header lines are dropped; blank lines are ignored; every other line must have as
     many fields as the first. ``usecols`` selects columns (by position); ``kinds`` forces a
-    column's kind (``"str"`` keeps ids with leading zeros apart, ``"datetime"`` parses ISO dates
+    column's kind (``"str"`` keeps ids with leading zeros apart, ``"id"``: int64 where every
+    field of a chunk is an integer, else str, never float, ``"datetime"`` parses ISO dates
     to int64 seconds, ``"int"`` / ``"float"``); others are parsed as the narrowest of int64,
     float64, str. ``replace=(old, new)`` rewrites every chunk first (e.g. ``::`` to a one-byte
     delimiter). Malformed input (ragged lines, a field not of its forced kind, bad gzip data, a
@@ -216,6 +217,8 @@ def _parse(buf, s, e, kind) -> tuple[str, np.ndarray | None]:
     """``(kind, values)``; values None when a field is not of the forced ``kind``."""
     if kind is None:
         return _text.parse_auto(buf, s, e)
+    if kind == "id":
+        return _text.parse_id(buf, s, e)
     if kind == "str":
         return "str", _text.parse_str(buf, s, e)
     if kind not in _PARSERS:
@@ -270,8 +273,8 @@ def read_ragged(path, progress: bool | None = None) -> tuple[np.ndarray, np.ndar
         if f.start.size == 0:
             continue
         first = np.concatenate([[True], f.line[1:] != f.line[:-1]])
-        keys.append(_text.parse_auto(buf, f.start[first], f.end[first]))
-        toks.append(_text.parse_auto(buf, f.start[~first], f.end[~first]))
+        keys.append(_text.parse_id(buf, f.start[first], f.end[first]))
+        toks.append(_text.parse_id(buf, f.start[~first], f.end[~first]))
         lines.append(np.cumsum(first)[~first] - 1 + nlines)
         nlines += int(first.sum())
     if not keys:

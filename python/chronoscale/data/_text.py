@@ -240,6 +240,14 @@ def parse_str(buf, s, e) -> np.ndarray:
     return mat.view(f"S{W}").reshape(-1)
 
 
+def parse_id(buf, s, e) -> tuple[str, np.ndarray]:
+    """``("int", int64)`` or ``("str", str)``: ids are never parsed as floats, so that ids of
+    more than 19 digits (or float-formatted ones) stay distinct instead of rounding to the same
+    float64."""
+    v = parse_int(buf, s, e)
+    return ("int", v) if v is not None else ("str", parse_str(buf, s, e))
+
+
 def parse_auto(buf, s, e) -> tuple[str, np.ndarray]:
     """``("int", int64)``, ``("float", float64)`` or ``("str", str)``, the narrowest that fits."""
     v = parse_int(buf, s, e)

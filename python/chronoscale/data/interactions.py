@@ -349,7 +349,35 @@ def _check_ids(a, name: str) -> np.ndarray:
             row = next(j for j, v in enumerate(head) if v is None)
             raise ColumnError(f"{name} has missing values (None)", row)
         a = a.astype(str)
+    if a.dtype.kind in "SU" and len(a):
+        row = _missing_text(a)
+        if row is not None:
+            raise ColumnError(f"{name} has missing values ({_show(a[row])})", row)
     return a
+
+
+# Text ids that stand for a missing value (what a float column would hold as NaN / inf).
+_MISSING_TEXT = {"", "nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity",
+                 "-infinity"}
+
+
+def _missing_text(a: np.ndarray) -> int | None:
+    """First row of a text id column (``S`` or ``U``) that is empty or spells NaN / inf, else
+    None. Only the few fields of a matching length and first letter are compared as text."""
+    a = np.ascontiguousarray(a)
+    n = np.char.str_len(a)
+    cand = np.flatnonzero((n == 0) | ((n >= 3) & (n <= 9)))
+    if cand.size and a.dtype.itemsize:
+        unit = np.uint8 if a.dtype.kind == "S" else np.uint32
+        first = a.view(unit).reshape(len(a), -1)[cand, 0]
+        starts = np.array([ord(c) for c in "nNiI+-"], dtype=unit)
+        cand = cand[(n[cand] == 0) | np.isin(first, starts)]
+    for r in cand:
+        v = a[r]
+        text = v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+        if text.lower() in _MISSING_TEXT:
+            return int(r)
+    return None
 
 
 def _utf8_error(name: str, err: UnicodeDecodeError) -> ColumnError:
@@ -357,7 +385,8 @@ def _utf8_error(name: str, err: UnicodeDecodeError) -> ColumnError:
 
 
 def _as_values(value, n: int) -> np.ndarray:
-    """float32 ``value`` column; a non-number or a number beyond float32 raises ColumnError."""
+    """float32 ``value`` column; a non-number, NaN, inf or a number beyond float32 raises
+    ColumnError."""
 
     def convert(v):
         with np.errstate(over="raise"):  # 1e300 would silently become inf
@@ -372,6 +401,9 @@ def _as_values(value, n: int) -> np.ndarray:
         raise ColumnError(f"value {_show(flat[row])} {what}", row) from err
     if val.shape != (n,):
         raise ValueError(f"value must have shape ({n},), got {val.shape}")
+    if n and not np.isfinite(val).all():  # "nan" / "inf" parse as numbers; a rating is never
+        row = _first_bad(~np.isfinite(val))
+        raise ColumnError(f"value has missing or infinite values ({_show(val[row])})", row)
     return val
 
 
@@ -402,7 +434,8 @@ def from_columns(
     (user, item) pair. ``k_core``: ``k`` or ``(k_user, k_item)``: repeatedly drop users with
     fewer than ``k_user`` events and items with fewer than ``k_item`` until none is left
     (applied after de-duplication). Raises ValueError on mismatched lengths, missing or
-    non-finite ids, ids that are not UTF-8, values that are not numbers or exceed float32,
+    non-finite ids (None, NaN, inf, and text ids that are empty or spell NaN / inf), ids that
+    are not UTF-8, values that are not numbers, are NaN / inf or exceed float32,
     timestamps that are missing or do not fit int64 seconds (see ``as_seconds``; never wrapped)
     or bad options.
     """

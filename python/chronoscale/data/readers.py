@@ -95,7 +95,9 @@ def read_interactions(
         headerless text), roles ``user``, ``item``, ``timestamp``, ``value``; any other (str) key
         keeps that column in ``extra``. Roles not given are found by common names (``userId``,
         ``item_id``, ``SessionId``, ``rating``...). Without a timestamp column the row order is
-        taken as time order (``synthetic_time``).
+        taken as time order (``synthetic_time``). User and item ids in text files are read as
+        integers, or as text when a field is not an integer (never as floats: ids of more than
+        19 digits stay distinct).
     delimiter : one character, ``"::"``, or None (sniffed: tab, comma, semicolon, pipe, else
         runs of whitespace).
     header : whether text has a header line; None detects it.
@@ -113,7 +115,8 @@ def read_interactions(
     the wrong kind, malformed JSON / CSV, corrupt or truncated gzip data, text that is not
     UTF-8 (the message names the file and, where the reader can tell, the line; the original
     exception is chained). Also for unusable values, in files and frames alike: missing or
-    non-finite ids, values that are not numbers or exceed float32, timestamps that are missing
+    non-finite ids (empty fields and text spelling NaN / inf too), values that are not numbers,
+    are NaN / inf or exceed float32, timestamps that are missing
     or whose seconds do not fit int64 (never wrapped; frames name the row). TypeError when
     ``columns`` is not a mapping of str -> column name / position; ImportError for Parquet
     without pyarrow/polars; FileNotFoundError for a missing file.
@@ -362,7 +365,8 @@ def _load_table(path, columns, delimiter, header, time_unit, progress):
     hdr = first if header else [""] * len(first)
     where = _resolve(hdr, columns, len(first))
     usecols = sorted(set(where.values()))
-    kinds = {}
+    # user / item ids: integers or text, never floats (20-digit ids would round together)
+    kinds = {where[r]: "id" for r in ("user", "item")}
     sample = _split(lines[1 if header else 0], d) if len(lines) > int(bool(header)) else []
     ts_col = where.get("timestamp")
     # (a short sample line is left for the reader to report with its line number)
@@ -509,7 +513,9 @@ def _load_cdnow(path, columns, delimiter, header, time_unit, progress):
 
 
 def _load_diginetica(path, columns, delimiter, header, time_unit, progress):
-    sess, item, frame, day = _io.read_columns(path, ";", 1, [0, 2, 3, 4], {4: "datetime"}, progress)
+    sess, item, frame, day = _io.read_columns(
+        path, ";", 1, [0, 2, 3, 4], {0: "id", 2: "id", 4: "datetime"}, progress
+    )
     locate = partial(_io.line_of_row, path, ";", 1)
     frame = _to_seconds(frame, "ms", path, locate, "timeframe")  # floored like floor_divide
     cols = {"user": sess, "item": item, "timestamp": day + frame}
@@ -531,7 +537,9 @@ def _load_open_bandit(path, columns, delimiter, header, time_unit, progress):
     if missing:
         raise ValueError(f"{path.name}: line 1: no column {missing[0]!r} (Open Bandit Dataset)")
     pos = [names.index(w) for w in want]
-    arrays = _io.read_columns(path, ",", 1, pos + feats, {pos[0]: "datetime"}, progress)
+    arrays = _io.read_columns(
+        path, ",", 1, pos + feats, {pos[0]: "datetime", pos[1]: "id"}, progress
+    )
     a = dict(zip(want, arrays))
     user = arrays[len(want)].astype(str)
     for f in arrays[len(want) + 1 :]:
