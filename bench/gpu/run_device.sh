@@ -106,7 +106,10 @@ step pytest_gpu 240 bash -c gpu_tests
 # The multi-scale recommender on the GPU beside its PyTorch + cuDNN twin (B=256, T=192, V=3,706).
 step bench_recommender 90 $PY bench/python/compare_recommender.py --device cuda --repeat 5 \
   --warmup 2 --json "$OUT/bench_recommender_gpu.json"
-# Where the host's time goes in that GPU train step (cProfile; waits show as time in syncs).
+# Where the host's time goes in that GPU train step: each phase's host time without and with a
+# sync after it, then a cProfile (waits show as time in the call that waits).
+step phases_recommender 40 $PY bench/python/compare_recommender.py --device cuda --phases 7 \
+  --warmup 3
 step profile_recommender 60 $PY bench/python/compare_recommender.py --device cuda --profile 5 \
   --warmup 2
 

@@ -384,6 +384,39 @@ def profile_steps(step, sync, warmup: int, n: int) -> dict:
     return {}
 
 
+PHASES = ("forward rows", "loss", "backward rows", "loss read-back", "optimiser + final sync")
+
+
+def time_phases(step, sync, warmup: int, n: int) -> dict:
+    """Host time of each phase of ``step`` (``step(mark=...)`` calls ``mark`` between phases),
+    medians of ``n`` steps after ``warmup``: first as the step runs (a phase's time is its host
+    work, plus any wait inside it), then with ``sync()`` after every phase (each phase's own
+    device time shows). Where the first column is close to the second, the host is the bound."""
+    out = {}
+    for synced in (False, True):
+        rows = []
+        for r in range(warmup + n):
+            t = [time.perf_counter()]
+
+            def mark(t=t, synced=synced):
+                if synced:
+                    sync()
+                t.append(time.perf_counter())
+
+            step(mark=mark)
+            sync()
+            t.append(time.perf_counter())
+            if r >= warmup:
+                rows.append(np.diff(t))
+        out["synced" if synced else "as run"] = np.median(rows, axis=0) * 1e3
+    print(f"# phases of a chronoscale train step, ms (median of {n})")
+    print(f"{'phase':<24} {'as run':>8} {'synced':>8}")
+    for j, name in enumerate(PHASES):
+        print(f"{name:<24} {out['as run'][j]:>8.2f} {out['synced'][j]:>8.2f}")
+    print(f"{'total':<24} {out['as run'].sum():>8.2f} {out['synced'].sum():>8.2f}")
+    return {k: v.tolist() for k, v in out.items()}
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--repeat", type=int, default=5)
@@ -396,6 +429,10 @@ def main(argv=None) -> dict:
     p.add_argument("--check", action="store_true", help="float64 equivalence check only")
     p.add_argument("--pieces", action="store_true",
                    help="also time the cells and the full softmax alone, each side")
+    p.add_argument("--phases", type=int, default=0, metavar="N",
+                   help="time the phases of N chronoscale train steps (forward rows, loss, "
+                        "backward rows, loss read-back, optimiser), without and with a sync "
+                        "after each phase, and print the medians")
     p.add_argument("--profile", type=int, default=0, metavar="N",
                    help="cProfile N chronoscale train steps (after warm-up) and print the top")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
@@ -421,16 +458,20 @@ def main(argv=None) -> dict:
     idx = np.arange(B)
     calls = [0]
 
-    def cs_step(precision="float32"):
+    def cs_step(precision="float32", mark=None):
         batch = rd.take(data, idx, net.dtype)
         opt.zero_grad()
         net.train_loss(batch["ids"], batch["lengths"], None, None, "full", 256,
-                       mix_seed(0, 1, calls[0]), None, precision)
+                       mix_seed(0, 1, calls[0]), None, precision, _mark=mark)
+        if mark:
+            mark()  # the loss read-back ends train_loss
         opt.step()
         calls[0] += 1
 
     if args.profile and args.device == "cpu":
         return profile_steps(cs_step, lambda: None, args.warmup, args.profile)
+    if args.phases and args.device == "cpu":
+        return time_phases(cs_step, lambda: None, args.warmup, args.phases)
     tm = torch_model(torch, V, d, [s.size for s in net.ms._scales], H)
     copy_weights(torch, m, tm)
     inp = torch_inputs(torch, m, ids, L)
@@ -446,6 +487,8 @@ def main(argv=None) -> dict:
         sync = torch.cuda.synchronize
         if args.profile:  # where the host's time goes in a GPU step (waits show as sync time)
             return profile_steps(cs_step, sync, args.warmup, args.profile)
+        if args.phases:
+            return time_phases(cs_step, sync, args.warmup, args.phases)
     topt = torch.optim.Adam(tm.parameters(), lr=1e-3, eps=1e-7)
 
     def th_step(bf16=False):

@@ -217,23 +217,27 @@ class RecNet(nn.Layer):
 
     # -- training ------------------------------------------------------------------------------
     def train_loss(self, ids, lengths, timestamps=None, features=None, loss="full",
-                   num_negatives=256, seed=0, log_q=None, precision="float32"):
+                   num_negatives=256, seed=0, log_q=None, precision="float32", _mark=None):
         """Next-item loss at every event that has a next one (event t predicts item t + 1);
         accumulates every parameter's gradient. Returns ``(mean loss, positions)``, or
         ``(None, 0)`` when no history has two events. ``precision``: of the full softmax's
-        products (``ops.full_softmax_loss``)."""
+        products (``ops.full_softmax_loss``). ``_mark``: called after the forward rows, the
+        loss and the backward (the benchmarks time the phases with it)."""
+        mark = _mark or (lambda: None)
         T = ids.shape[1]
         b, t = np.nonzero(np.arange(T)[None, :] < (np.asarray(lengths) - 1)[:, None])
         if b.size == 0:
             return None, 0
         target = np.ascontiguousarray(ids[b, t + 1], dtype=np.int64)
         _, _, z = self.forward_rows(ids, lengths, b, t, timestamps, features)
+        mark()
         F, ehat, enorm = self.table()
         d, W = self.dim, self.emb.weight
         if loss == "full":
             # The loss stays on the device until the backward is queued (no wait here).
             value, dz, dF = ops.full_softmax_loss(z, F, target, precision=precision,
                                                   loss_on_device=True)
+            mark()
             dW = dF[:, :d] + _normalize_backward(dF[:, d:2 * d], ehat, enorm)
             self.item_bias.accumulate(dF[:, 2 * d:])
             self.backward_rows(dz, dW)
@@ -241,10 +245,12 @@ class RecNet(nn.Layer):
         else:
             value, dz, rows, drows = ops.sampled_softmax_loss(z, F, target, num_negatives,
                                                               seed, log_q=log_q)
+            mark()
             W.accumulate_rows(rows, drows[:, :d] + _normalize_backward(
                 drows[:, d:2 * d], ehat[rows], enorm[rows]))
             self.item_bias.accumulate_rows(rows, drows[:, 2 * d:])
             self.backward_rows(dz)
+        mark()
         return float(value), int(b.size)
 
     def backward_rows(self, dz, dW=None):
