@@ -81,9 +81,9 @@ class _Events:
         reverse sums, so that both are one forward ``cumsum``)."""
         if self._dense_idx is None:  # uploaded once, used by the forward and the backward
             r = np.arange(self.size) - self.off[self.t]
-            dev = _device.device_of(x)
-            self._dense_idx = (_device.to_device(self.t * self.B + r, dev),
-                               _device.to_device((self.T - 1 - self.t) * self.B + r, dev))
+            self._dense_idx = _device.to_device_many(
+                [self.t * self.B + r, (self.T - 1 - self.t) * self.B + r],
+                _device.device_of(x))
         idx = self._dense_idx[1 if reverse else 0]
         xp = _device.xp(x)
         dense = xp.zeros((self.T * self.B, x.shape[1]), dtype=x.dtype)
@@ -175,16 +175,17 @@ class RecNet(nn.Layer):
         xp = _device.xp(x)
         B, T = e.shape[:2]
         ev = _Events(lengths if lengths is not None else np.full(B, T), T)
-        # Row indices, each copied to the device once per batch: the scored events (b, t) in
-        # [B * T], every event in [B * T] (packed order), the scored events' packed slots.
-        pos, evpos, slots = (_device.to_device(a, dev) for a in
-                             (b * T + t, ev.b * T + ev.t, ev.index(b, t)))
+        # Row indices, copied to the device once per batch (one copy for all): the scored events
+        # (b, t) in [B * T], every event in [B * T] (packed order), the scored events' packed
+        # slots, and t (for the history lengths t + 1).
+        pos, evpos, slots, t_dev = _device.to_device_many(
+            [b * T + t, ev.b * T + ev.t, ev.index(b, t), t], dev)
         f = xp.empty((len(b), H + x.shape[2]), dtype=x.dtype)  # the fusion input [h, x]
         self.ms.gather(b, t, out=f[:, :H])
         f[:, H:] = x.reshape(B * T, -1)[pos]
         u = self.proj.forward(f)
         ehat, enorm = _normalize(e.reshape(B * T, -1)[evpos])  # [events, d]: packed
-        steps = _device.to_device((t + 1).astype(e.dtype)[:, None], dev)
+        steps = (t_dev + 1).astype(e.dtype)[:, None]
         mm = ev.cumsum(ehat)[slots] / steps
         d = self.dim
         z = xp.empty((len(b), 2 * d + 1), dtype=u.dtype)

@@ -79,6 +79,19 @@ def to_device(a, device: str, dtype=None):
     return cp.ascontiguousarray(cp.asarray(a, dtype=dtype))
 
 
+def to_device_many(arrays, device: str, dtype=np.int64) -> list:
+    """Several host arrays on ``device`` with one copy (concatenated, then split into views of
+    their shapes): each copy from pageable host memory costs host time, whatever its size."""
+    arrays = [np.asarray(a, dtype=dtype) for a in arrays]
+    flat = to_device(np.concatenate([a.ravel() for a in arrays]) if arrays else
+                     np.zeros(0, dtype), device)
+    out, at = [], 0
+    for a in arrays:
+        out.append(flat[at:at + a.size].reshape(a.shape))
+        at += a.size
+    return out
+
+
 def to_host(a):
     """``a`` as a NumPy array (copied from the GPU when it is a CuPy array)."""
     return a.get() if is_device_array(a) else np.asarray(a)
