@@ -158,13 +158,13 @@ class MultiScaleNext(MultiScale):
         y0 = self._outs[0].y
         xp, dev = _device.xp(y0), _device.device_of(y0)
         B, T = self._shape
+        L = np.full(B, T, np.int64) if self._lengths is None else self._lengths
+        per_b = np.stack([L] + [o.out_lengths for o in self._outs])
         if b is None:
             bd, td = xp.repeat(xp.arange(B), T), xp.tile(xp.arange(T), B)
-        else:  # one copy for both
-            bd, td = _device.to_device(np.stack([np.asarray(b, dtype=np.int64),
-                                                 np.asarray(t, dtype=np.int64)]), dev)
-        L = np.full(B, T, np.int64) if self._lengths is None else self._lengths
-        per_b = _device.to_device(np.stack([L] + [o.out_lengths for o in self._outs]), dev)
+            per_b = _device.to_device(per_b, dev)
+        else:  # one copy for all
+            bd, td, per_b = _device.to_device_many([b, t, per_b], dev)
         t1, Lb = td + 1, per_b[0][bd]
         keys = xp.empty((len(self._outs), bd.size), dtype=np.int64)
         for s, (sc, o) in enumerate(zip(self._scales, self._outs, strict=True)):
