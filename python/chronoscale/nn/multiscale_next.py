@@ -165,15 +165,16 @@ class MultiScaleNext(MultiScale):
             per_b = _device.to_device(per_b, dev)
         else:  # one copy for all
             bd, td, per_b = _device.to_device_many([b, t, per_b], dev)
-        t1, Lb = td + 1, per_b[0][bd]
+        t1 = td + 1
+        running = t1 <= per_b[0][bd]  # event t within its sequence (else no window counts)
         keys = xp.empty((len(self._outs), bd.size), dtype=np.int64)
         for s, (sc, o) in enumerate(zip(self._scales, self._outs, strict=True)):
             if sc.kind == "time":  # the native indices as they are
                 n = _device.to_device(o.closed_before, dev)[bd, td]
-            else:  # closed_through on the device
-                n = xp.where(t1 >= sc.size, (t1 - sc.size) // sc.stride + 1, 0)
-                n = xp.where(t1 <= Lb, xp.minimum(n, per_b[s + 1][bd]), 0)
-            keys[s] = xp.where(n > 0, bd * o.y.shape[1] + n - 1, -1)
+            else:  # closed_through: (t + 1 - size) // stride + 1 windows, floored at 0 (floor
+                # division makes it <= 0 before the first window closes), at most out_lengths
+                n = xp.clip((t1 - sc.size) // sc.stride + 1, 0, per_b[s + 1][bd]) * running
+            keys[s] = xp.where(n > 0, bd * o.y.shape[1] + (n - 1), -1)
         self._dev_keys = (b, t, keys)
         return keys
 
