@@ -281,3 +281,26 @@ def test_score_contributions_add_up(rng):
     assert c.shape == (B, 4) and names[:2] == ["scale 1", "scale 1h"]
     np.testing.assert_allclose(c.sum(1), model.score(hist, target[:, None])[:, 0], rtol=1e-4,
                                atol=1e-5)
+
+
+@needs_recommender
+def test_model_hyper_parameters_reach_the_model(capsys, tmp_path, log_csv):
+    """[model] count_feature, weight_decay and clipnorm (--set or TOML) are passed to the
+    estimator; weight_decay is refused for the forecaster, which has none."""
+    import chronoscale
+
+    model = tmp_path / "rec.csm"
+    args = ["--data", str(log_csv), "--format", "table", "--task", "recommend", "--scales", "1",
+            "4", "--dim", "8", "--max-len", "20", *FAST, "--set", "model.weight_decay=0.001",
+            "--set", "model.count_feature=false", "--set", "model.clipnorm=2"]
+    assert main(["train", *args, "-o", str(model), "--out", str(tmp_path)]) == 0
+    m = chronoscale.load(model)
+    assert (m.weight_decay, m.count_feature, m.clipnorm) == (0.001, False, 2.0)
+    f = tmp_path / "f.csm"
+    assert main(["train", *_forecast_args(log_csv), "--set", "model.count_feature=false",
+                 "-o", str(f), "--out", str(tmp_path / "f")]) == 0
+    assert chronoscale.load(f).count_feature is False
+    capsys.readouterr()
+    assert main(["train", *_forecast_args(log_csv), "--set", "model.weight_decay=0.1",
+                 "--out", str(tmp_path / "g")]) == 2
+    assert "weight_decay applies to the recommender" in _err_line(capsys)

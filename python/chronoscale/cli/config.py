@@ -18,8 +18,9 @@ Layout (every key optional; ``task`` is picked from the model or the data when l
                 min_history, short_users, max_test
     [forecast]  series_by, period, what, extra, history, horizon, stride, transform, calendar,
                 max_train_windows, season, ma_window, nonnegative
-    [model]     scales, cell, units, dim, max_len, pool, learning_rate, epochs, batch_size,
-                loss, num_negatives, patience
+    [model]     scales, cell, units, dim, max_len, pool, count_feature, learning_rate,
+                weight_decay (recommender), clipnorm, epochs, batch_size, loss, num_negatives,
+                patience
     [eval]      k, exclude_history, baselines, max_queries
 """
 
@@ -91,7 +92,10 @@ SPEC: dict = {
         "dim": ((int,), 64),
         "max_len": ((int,), 50),
         "pool": ((str,), "mean"),
+        "count_feature": ((bool,), None),  # None: the model's default (True)
         "learning_rate": (_NUM, None),
+        "weight_decay": (_NUM, None),  # Adam L2; the recommender only
+        "clipnorm": (_NUM, None),  # global-norm clipping; None: the model's default
         "epochs": ((int,), 10),
         "batch_size": ((int,), None),
         "loss": ((str,), None),

@@ -112,9 +112,10 @@ def make_model(cfg: dict, num_items: int, synthetic_time: bool):
     if synthetic_time and any(not s.isdigit() for s in scales):
         raise ValueError(f"the data has no timestamps (order only): use count scales, got "
                          f"{scales}")
+    opt = {k: m[k] for k in ("count_feature", "weight_decay", "clipnorm") if m[k] is not None}
     return cls(num_items=int(num_items), dim=m["dim"], scales=scales, cell=m["cell"] or "gru",
                units=m["units"], pool=m["pool"], max_len=m["max_len"],
-               learning_rate=m["learning_rate"] or 1e-3, random_state=cfg["seed"])
+               learning_rate=m["learning_rate"] or 1e-3, random_state=cfg["seed"], **opt)
 
 
 def uses_time(model) -> bool:

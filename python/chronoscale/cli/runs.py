@@ -125,12 +125,16 @@ def make_forecaster(cfg: dict, task: SeriesTask):
     from ..models import MultiScaleForecaster
 
     m = cfg["model"]
+    if m["weight_decay"] is not None:
+        raise UsageError("model.weight_decay applies to the recommender only (the forecaster's "
+                         "optimiser has none)")
     scales = m["scales"] or default_forecast_scales(task.period)
     scales = [scales] if isinstance(scales, str) else [str(s) for s in scales]
+    opt = {k: m[k] for k in ("count_feature", "clipnorm") if m[k] is not None}
     return MultiScaleForecaster(scales=scales, cell=m["cell"] or "lstm", units=m["units"],
                                 pool=m["pool"], loss=m["loss"] or "mse",
                                 learning_rate=m["learning_rate"] or 3e-3,
-                                random_state=cfg["seed"])
+                                random_state=cfg["seed"], **opt)
 
 
 class ForecastRun:
