@@ -28,6 +28,14 @@ from . import device as _device
 from .recurrent import _NATIVE, MultiScale
 
 
+def _count_closed(xp, scale, t1, out_len, running):
+    """Windows of the count ``scale`` closed once ``t1`` events are seen: ``(t1 - size) //
+    stride + 1`` (floor division makes it <= 0 before the first window closes), floored at 0,
+    at most ``out_len``, 0 where not ``running`` (past the sequence's length). Host or device
+    arrays (``xp``), any broadcastable shapes."""
+    return xp.clip((t1 - scale.size) // scale.stride + 1, 0, out_len) * running
+
+
 def closed_through(scale, closed_before, lengths, out_lengths):
     """``[B, T]`` int64: steps of ``scale`` closed once events ``0..t`` are seen (0 past a
     sequence's length). ``closed_before``/``out_lengths`` come from ``multiscale_forward``."""
@@ -35,10 +43,9 @@ def closed_through(scale, closed_before, lengths, out_lengths):
     if scale.kind == "time":
         return closed_before
     t1 = np.arange(1, T + 1, dtype=np.int64)[None, :]  # events seen after event t
-    n = np.where(t1 >= scale.size, (t1 - scale.size) // scale.stride + 1, 0)
-    n = np.minimum(np.broadcast_to(n, (B, T)), np.asarray(out_lengths)[:, None])
     L = np.full(B, T, np.int64) if lengths is None else np.asarray(lengths)
-    return np.ascontiguousarray(np.where(t1 <= L[:, None], n, 0), dtype=np.int64)
+    n = _count_closed(np, scale, t1, np.asarray(out_lengths)[:, None], t1 <= L[:, None])
+    return np.ascontiguousarray(np.broadcast_to(n, (B, T)), dtype=np.int64)
 
 
 _LONG_RUN = 64  # runs longer than this are summed with reduceat
@@ -171,9 +178,8 @@ class MultiScaleNext(MultiScale):
         for s, (sc, o) in enumerate(zip(self._scales, self._outs, strict=True)):
             if sc.kind == "time":  # the native indices as they are
                 n = _device.to_device(o.closed_before, dev)[bd, td]
-            else:  # closed_through: (t + 1 - size) // stride + 1 windows, floored at 0 (floor
-                # division makes it <= 0 before the first window closes), at most out_lengths
-                n = xp.clip((t1 - sc.size) // sc.stride + 1, 0, per_b[s + 1][bd]) * running
+            else:  # closed_through's count on the device
+                n = _count_closed(xp, sc, t1, per_b[s + 1][bd], running)
             keys[s] = xp.where(n > 0, bd * o.y.shape[1] + (n - 1), -1)
         self._dev_keys = (b, t, keys)
         return keys
