@@ -31,6 +31,28 @@ __device__ __forceinline__ void backward_load(const BwdArgs<T>& a, int64_t b, in
   if (a.dy) dyv = a.dy[o * H + j];
 }
 
+/// Zero gate gradients of row b, unit j at the flat offset o = (b * T + t) * G * H + j (a step
+/// the row does not run).
+template <class Cell, class T>
+__device__ __forceinline__ void backward_zero_gates(const BwdArgs<T>& a, int64_t o) {
+#pragma unroll
+  for (int g = 0; g < Cell::G; ++g) {
+    a.dgi[o + int64_t(g) * a.H] = T(0);
+    if constexpr (Cell::kSplit) a.dhg[o + int64_t(g) * a.H] = T(0);
+  }
+}
+
+/// Start of the backward of row b, unit j: the running dh / dc from dh_n / dc_n, and zero gate
+/// gradients at the steps t_loop .. T - 1 that no sequence reaches.
+template <class Cell, class T>
+__device__ __forceinline__ void backward_init(const BwdArgs<T>& a, int64_t b, int j) {
+  const int64_t bj = b * a.H + j, GH = int64_t(Cell::G) * a.H;
+  a.dh[bj] = a.dh_n ? a.dh_n[bj] : T(0);
+  if constexpr (Cell::kHasC) a.dc[bj] = a.dc_n ? a.dc_n[bj] : T(0);
+  for (int64_t t = a.t_loop; t < a.T_; ++t)
+    backward_zero_gates<Cell>(a, (b * a.T_ + t) * GH + j);
+}
+
 /// Steps t_first down to t_last of block (bx, by) of a grid with gy blocks along y (see
 /// recurrent_forward_run).
 template <class Cell, class T, int RB>
@@ -64,18 +86,7 @@ __device__ __forceinline__ void recurrent_backward_run(const BwdArgs<T>& a, cons
 #pragma unroll
       for (int i = 0; i < RB; ++i) {
         const int64_t b = bt * nb + bg + tl.nbg * i;
-        if (!owner || b >= a.B) continue;
-        const int64_t bj = b * H + j;
-        a.dh[bj] = a.dh_n ? a.dh_n[bj] : T(0);
-        if constexpr (Cell::kHasC) a.dc[bj] = a.dc_n ? a.dc_n[bj] : T(0);
-        for (int64_t t = a.t_loop; t < a.T_; ++t) {  // steps no sequence reaches
-          const int64_t o = (b * a.T_ + t) * GH + j;
-#pragma unroll
-          for (int g = 0; g < G; ++g) {
-            a.dgi[o + int64_t(g) * H] = T(0);
-            if constexpr (Cell::kSplit) a.dhg[o + int64_t(g) * H] = T(0);
-          }
-        }
+        if (owner && b < a.B) backward_init<Cell>(a, b, j);
       }
   }
 
@@ -132,12 +143,10 @@ __device__ __forceinline__ void recurrent_backward_run(const BwdArgs<T>& a, cons
         }
         const int64_t o = (b * a.T_ + t) * GH + j;
         if (t >= L[i]) {  // dh, dc pass through unchanged
+          backward_zero_gates<Cell>(a, o);
+          if (resident)
 #pragma unroll
-          for (int g = 0; g < G; ++g) {
-            a.dgi[o + int64_t(g) * H] = T(0);
-            if constexpr (Cell::kSplit) a.dhg[o + int64_t(g) * H] = T(0);
-            if (resident) Dn[r * tl.ld + g * H + j] = T(0);
-          }
+            for (int g = 0; g < G; ++g) Dn[r * tl.ld + g * H + j] = T(0);
           continue;
         }
         T dcv = T(0);

@@ -46,13 +46,12 @@ __global__ void __launch_bounds__(kGemmModeThreads)
       continue;
     }
     const int64_t o = b * a.T_ + t;
-    T pre[G], hg[G], act[G], h, c, auxv;
+    T bi[G], bh[G], pre[G], hg[G], act[G], h, c, auxv;
+    gate_biases<Cell>(a, j, bi, bh);
 #pragma unroll
     for (int g = 0; g < G; ++g) {
-      T bi = a.b_ih ? a.b_ih[g * H + j] : T(0), bh = T(0);
-      if (a.b_hh) (Cell::kSplit ? bh : bi) += a.b_hh[g * H + j];
-      pre[g] = a.gates[o * GH + int64_t(g) * H + j] + bi;
-      hg[g] = (rec ? rec[b * GH + int64_t(g) * H + j] : T(0)) + bh;
+      pre[g] = a.gates[o * GH + int64_t(g) * H + j] + bi[g];
+      hg[g] = (rec ? rec[b * GH + int64_t(g) * H + j] : T(0)) + bh[g];
     }
     const T hp = t == 0 ? (a.h0 ? a.h0[e] : T(0)) : a.hprev[o * H + j];
     T cp = T(0);
@@ -78,23 +77,8 @@ __global__ void __launch_bounds__(kGemmModeThreads)
 template <class Cell, class T>
 __global__ void __launch_bounds__(kGemmModeThreads)
     recurrent_gemm_backward_init(const BwdArgs<T> a) {
-  constexpr int G = Cell::G;
-  const int H = a.H;
-  const int64_t GH = int64_t(G) * H;
-  for (int64_t e = flat_index(); e < a.B * H; e += flat_stride()) {
-    const int64_t b = e / H;
-    const int j = static_cast<int>(e % H);
-    a.dh[e] = a.dh_n ? a.dh_n[e] : T(0);
-    if constexpr (Cell::kHasC) a.dc[e] = a.dc_n ? a.dc_n[e] : T(0);
-    for (int64_t t = a.t_loop; t < a.T_; ++t) {
-      const int64_t o = (b * a.T_ + t) * GH + j;
-#pragma unroll
-      for (int g = 0; g < G; ++g) {
-        a.dgi[o + int64_t(g) * H] = T(0);
-        if constexpr (Cell::kSplit) a.dhg[o + int64_t(g) * H] = T(0);
-      }
-    }
-  }
+  for (int64_t e = flat_index(); e < a.B * a.H; e += flat_stride())
+    backward_init<Cell>(a, e / a.H, static_cast<int>(e % a.H));
 }
 
 /// Backward step t (t == -1: dh0 / dc0) of every (row b, unit j): `rec` [B, H] = dhg_{t+1} W_hh,
@@ -119,11 +103,7 @@ __global__ void __launch_bounds__(kGemmModeThreads)
     }
     const int64_t o = (b * a.T_ + t) * GH + j;
     if (t >= L) {  // dh, dc pass through unchanged
-#pragma unroll
-      for (int g = 0; g < G; ++g) {
-        a.dgi[o + int64_t(g) * H] = T(0);
-        if constexpr (Cell::kSplit) a.dhg[o + int64_t(g) * H] = T(0);
-      }
+      backward_zero_gates<Cell>(a, o);
       continue;
     }
     T act[G], dgi[G], dhg[G], direct, auxv = T(0), hp = T(0), cp = T(0), dyv = T(0), dcv = T(0);

@@ -235,6 +235,20 @@ __device__ __forceinline__ void forward_store(const FwdArgs<T>& a, int64_t b, in
   }
 }
 
+/// Biases of unit j (zero for j >= H): bi[g] = b_ih (+ b_hh unless the cell splits them),
+/// bh[g] = b_hh when it does (added to the recurrent side).
+template <class Cell, class T>
+__device__ __forceinline__ void gate_biases(const FwdArgs<T>& a, int j, T (&bi)[Cell::G],
+                                            T (&bh)[Cell::G]) {
+#pragma unroll
+  for (int g = 0; g < Cell::G; ++g) {
+    bi[g] = bh[g] = T(0);
+    if (j >= a.H) continue;
+    if (a.b_ih) bi[g] += a.b_ih[g * a.H + j];
+    if (a.b_hh) (Cell::kSplit ? bh[g] : bi[g]) += a.b_hh[g * a.H + j];
+  }
+}
+
 /// The forward steps [t_begin, t_end) of block (bx, by) of a grid with gy blocks along y (the
 /// launch's blockIdx / gridDim, or a block's place within its scale in the fused launch).
 /// REG: the register-resident variant (tl.reg; resident mode, every unit in the block).
@@ -274,13 +288,7 @@ __device__ __forceinline__ void recurrent_forward_run(const FwdArgs<T>& a, const
     }
   }
   T bi[G], bh[G];
-#pragma unroll
-  for (int g = 0; g < G; ++g) {
-    bi[g] = bh[g] = T(0);
-    if (j >= H) continue;
-    if (a.b_ih) bi[g] += a.b_ih[g * H + j];
-    if (a.b_hh) (Cell::kSplit ? bh[g] : bi[g]) += a.b_hh[g * H + j];
-  }
+  gate_biases<Cell>(a, j, bi, bh);
   // Ws is first read after the __syncthreads_or below.
 
   // The input-side gates of step t for the owner's rows (zero for rows not running at t), as
