@@ -386,6 +386,15 @@ def _causes(err):
     return out
 
 
+def _fails_because(path, data: bytes, match: str, cause: type) -> None:
+    """``path`` holding ``data`` fails to read with a ValueError matching ``match`` whose
+    chained causes include ``cause``."""
+    path.write_bytes(data)
+    with pytest.raises(ValueError, match=match) as info:
+        read_interactions(path)
+    assert cause in _causes(info.value)
+
+
 @pytest.mark.parametrize("ts", ["1e30", "9223372036854775808", "-1e19", "inf", "nan"])
 def test_text_timestamp_out_of_int64_raises_naming_file_and_line(tmp_path, ts):
     p = write(tmp_path, "r.csv", f"userId,movieId,rating,timestamp\n2,3,1,5\n\n1,10,4.0,{ts}\n")
@@ -488,43 +497,28 @@ def test_otto_malformed_line_names_file_and_line(tmp_path, bad, match, cause):
 
 
 def test_otto_not_utf8(tmp_path):
-    p = tmp_path / "o.jsonl"
-    p.write_bytes(_OTTO_OK.encode() + b'{"session": 2, "events": [], "x": "caf\xe9"}\n')
-    with pytest.raises(ValueError, match=r"o\.jsonl: line 2: not UTF-8") as info:
-        read_interactions(p)
-    assert UnicodeDecodeError in _causes(info.value)
+    _fails_because(tmp_path / "o.jsonl",
+                   _OTTO_OK.encode() + b'{"session": 2, "events": [], "x": "caf\xe9"}\n',
+                   r"o\.jsonl: line 2: not UTF-8", UnicodeDecodeError)
 
 
 def test_gzip_truncated_or_corrupt(tmp_path):
     data = gzip.compress(b"user,item,timestamp\n" + b"1,2,3\n" * 1000)
-    p = tmp_path / "cut.csv.gz"
-    p.write_bytes(data[: len(data) // 2])
-    with pytest.raises(ValueError, match=r"cut\.csv\.gz: truncated gzip") as info:
-        read_interactions(p)
-    assert EOFError in _causes(info.value)
-    q = tmp_path / "junk.csv.gz"
-    q.write_bytes(b"\x1f\x8b\x08\x00garbagegarbage")
-    with pytest.raises(ValueError, match=r"junk\.csv\.gz: corrupt gzip") as info:
-        read_interactions(q)
-    assert zlib.error in _causes(info.value)
-    r = tmp_path / "crc.csv.gz"  # intact deflate stream, wrong checksum
-    r.write_bytes(data[:-8] + b"\0\0\0\0" + data[-4:])
-    with pytest.raises(ValueError, match=r"crc\.csv\.gz: corrupt gzip") as info:
-        read_interactions(r)
-    assert gzip.BadGzipFile in _causes(info.value)
+    _fails_because(tmp_path / "cut.csv.gz", data[: len(data) // 2],
+                   r"cut\.csv\.gz: truncated gzip", EOFError)
+    _fails_because(tmp_path / "junk.csv.gz", b"\x1f\x8b\x08\x00garbagegarbage",
+                   r"junk\.csv\.gz: corrupt gzip", zlib.error)
+    # intact deflate stream, wrong checksum
+    _fails_because(tmp_path / "crc.csv.gz", data[:-8] + b"\0\0\0\0" + data[-4:],
+                   r"crc\.csv\.gz: corrupt gzip", gzip.BadGzipFile)
 
 
 def test_binary_and_non_utf8_files(tmp_path):
-    p = tmp_path / "bin.csv"
-    p.write_bytes(bytes(range(256)) * 4)
-    with pytest.raises(ValueError, match=r"bin\.csv: line 2: not UTF-8") as info:
-        read_interactions(p)
-    assert UnicodeDecodeError in _causes(info.value)
-    q = tmp_path / "latin1.csv"
-    q.write_bytes(b"userId,movieId,rating,timestamp\n1,2,4.0,100\n1,caf\xe9,4.0,100\n")
-    with pytest.raises(ValueError, match=r"latin1\.csv: line 3: item is not UTF-8") as info:
-        read_interactions(q)
-    assert UnicodeDecodeError in _causes(info.value)
+    _fails_because(tmp_path / "bin.csv", bytes(range(256)) * 4, r"bin\.csv: line 2: not UTF-8",
+                   UnicodeDecodeError)
+    _fails_because(tmp_path / "latin1.csv",
+                   b"userId,movieId,rating,timestamp\n1,2,4.0,100\n1,caf\xe9,4.0,100\n",
+                   r"latin1\.csv: line 3: item is not UTF-8", UnicodeDecodeError)
 
 
 def test_malformed_quoted_csv(tmp_path):
