@@ -285,17 +285,18 @@ def test_score_contributions_add_up(rng):
 
 @needs_recommender
 def test_model_hyper_parameters_reach_the_model(capsys, tmp_path, log_csv):
-    """[model] count_feature, weight_decay and clipnorm (--set or TOML) are passed to the
-    estimator; weight_decay is refused for the forecaster, which has none."""
+    """[model] count_feature, weight_decay, clipnorm and dropout (--set or TOML) are passed to
+    the estimator; weight_decay and dropout are refused for the forecaster, which has none."""
     import chronoscale
 
     model = tmp_path / "rec.csm"
     args = ["--data", str(log_csv), "--format", "table", "--task", "recommend", "--scales", "1",
             "4", "--dim", "8", "--max-len", "20", *FAST, "--set", "model.weight_decay=0.001",
-            "--set", "model.count_feature=false", "--set", "model.clipnorm=2"]
+            "--set", "model.count_feature=false", "--set", "model.clipnorm=2",
+            "--set", "model.dropout=0.25"]
     assert main(["train", *args, "-o", str(model), "--out", str(tmp_path)]) == 0
     m = chronoscale.load(model)
-    assert (m.weight_decay, m.count_feature, m.clipnorm) == (0.001, False, 2.0)
+    assert (m.weight_decay, m.count_feature, m.clipnorm, m.dropout) == (0.001, False, 2.0, 0.25)
     f = tmp_path / "f.csm"
     assert main(["train", *_forecast_args(log_csv), "--set", "model.count_feature=false",
                  "-o", str(f), "--out", str(tmp_path / "f")]) == 0
@@ -304,3 +305,25 @@ def test_model_hyper_parameters_reach_the_model(capsys, tmp_path, log_csv):
     assert main(["train", *_forecast_args(log_csv), "--set", "model.weight_decay=0.1",
                  "--out", str(tmp_path / "g")]) == 2
     assert "weight_decay applies to the recommender" in _err_line(capsys)
+    assert main(["train", *_forecast_args(log_csv), "--set", "model.dropout=0.1",
+                 "--out", str(tmp_path / "h")]) == 2
+    assert "dropout applies to the recommender" in _err_line(capsys)
+
+
+@needs_recommender
+def test_model_monitor_reaches_fit(capsys, tmp_path, log_csv):
+    """[model] monitor picks what early stopping and the kept epoch follow; an unknown one is
+    refused with the model's message."""
+    import chronoscale
+
+    model = tmp_path / "rec.csm"
+    args = ["--data", str(log_csv), "--format", "table", "--task", "recommend", "--scales", "1",
+            "--dim", "8", "--max-len", "20", *FAST, "--epochs", "3",
+            "--set", "model.patience=3", "--set", "model.monitor=val_loss"]
+    assert main(["train", *args, "-o", str(model), "--out", str(tmp_path)]) == 0
+    h = chronoscale.load(model).history_
+    assert len(h["val_loss"]) == 3 and h.best == min(h["val_loss"])
+    capsys.readouterr()
+    assert main(["train", *args, "--set", "model.monitor=val_mae",
+                 "--out", str(tmp_path / "bad")]) != 0
+    assert "monitor must be one of" in capsys.readouterr().err

@@ -137,15 +137,17 @@ def test_multiscale_forecaster(dxp, rng, tmp_path, scales, cell):
     assert np.allclose(back.predict(X, L, ts), got, rtol=10 * tol, atol=10 * tol)
 
 
-@pytest.mark.parametrize("loss,scales", [("full", ["1", "4"]), ("sampled", ["1", "1h"])])
-def test_multiscale_recommender(dxp, rng, tmp_path, loss, scales):
+@pytest.mark.parametrize("loss,scales,dropout", [("full", ["1", "4"], 0.0),
+                                                ("sampled", ["1", "1h"], 0.3)])
+def test_multiscale_recommender(dxp, rng, tmp_path, loss, scales, dropout):
     from chronoscale.models import MultiScaleRecommender
 
     V, B, T = 30, 12, 15
     ids = rng.integers(0, V, (B, T))
     L = rng.integers(1, T + 1, B)
     ts = np.cumsum(rng.integers(60, 4000, (B, T)), axis=1)
-    kw = dict(num_items=V, dim=4, units=3, scales=scales, random_state=0, max_len=T)
+    kw = dict(num_items=V, dim=4, units=3, scales=scales, random_state=0, max_len=T,
+              dropout=dropout)
     fit_kw = dict(epochs=2, batch_size=5, lengths=L, timestamps=ts, verbose=0, loss=loss,
                   num_negatives=7)
     cpu = MultiScaleRecommender(**kw).fit(ids, **fit_kw)

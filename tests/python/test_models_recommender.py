@@ -62,9 +62,13 @@ def _dense_grad(p):
     return g
 
 
-@pytest.mark.parametrize("cell,loss", [("gru", "full"), ("lstm", "sampled"), ("rnn", "full")])
-def test_gradients_end_to_end(rng, cell, loss):
-    m, (ids, L, ts, feats) = _fitted(rng, cell=cell)
+@pytest.mark.parametrize("cell,loss,dropout", [("gru", "full", 0.0), ("lstm", "sampled", 0.0),
+                                               ("rnn", "full", 0.0), ("gru", "full", 0.4),
+                                               ("lstm", "sampled", 0.3)])
+def test_gradients_end_to_end(rng, cell, loss, dropout):
+    """Every parameter's gradient against finite differences of the training loss (with
+    dropout: the masks come from the call's seed, so every evaluation uses the same ones)."""
+    m, (ids, L, ts, feats) = _fitted(rng, cell=cell, dropout=dropout)
     net, V = m.net, m.net.num_items
     b = rd.take(rd.read_histories(ids, L, ts, feats), np.arange(len(L)), np.float64)
     log_q = np.log(np.arange(1.0, V + 1))
@@ -77,6 +81,27 @@ def test_gradients_end_to_end(rng, cell, loss):
         num = numeric_grad(lambda: net.train_loss(*args)[0], p.data, eps=1e-5)
         assert np.abs(num).max() > 0, name
         assert rel_error(analytic[name], num) < 1e-6, name
+
+
+def test_dropout_only_while_training(rng):
+    """Dropout changes the training loss (and with the seed, the same way each time) but not
+    the scores: recommend, score and embed_users equal those of the same weights without it."""
+    m, (ids, L, ts, feats) = _fitted(rng, dropout=0.5)
+    net = m.net
+    b = rd.take(rd.read_histories(ids, L, ts, feats), np.arange(len(L)), np.float64)
+    args = (b["ids"], b["lengths"], b["timestamps"], b["features"], "full", 4, 7)
+    with_drop = [net.train_loss(*args)[0] for _ in range(2)]
+    other_seed = net.train_loss(*args[:-1], 8)[0]
+    q = dict(lengths=L, timestamps=ts, features=feats)
+    top, scores = m.recommend(ids, k=4, **q)
+    users = m.embed_users(ids, **q)
+    net.drop_x.rate = net.drop_f.rate = 0.0
+    without = net.train_loss(*args)[0]
+    assert with_drop[0] == with_drop[1] and other_seed != with_drop[0] != without
+    top0, scores0 = m.recommend(ids, k=4, **q)
+    np.testing.assert_array_equal(top, top0)
+    np.testing.assert_array_equal(scores, scores0)
+    np.testing.assert_array_equal(users, m.embed_users(ids, **q))
 
 
 def test_closed_through_matches_definition(rng):
@@ -176,6 +201,9 @@ def test_save_load_recommend_identical(rng, tmp_path):
     cand = rng.integers(0, 20, (len(L), 4))
     np.testing.assert_array_equal(m.score(ids, cand, **kw), m2.score(ids, cand, **kw))
     np.testing.assert_array_equal(m.embed_users(ids, **kw), m2.embed_users(ids, **kw))
+    assert dict(m2.history_) == dict(m.history_)
+    assert (m2.history_.best, m2.history_.best_epoch, m2.history_.stopped_epoch) == (
+        m.history_.best, m.history_.best_epoch, m.history_.stopped_epoch) != (None, None, None)
 
 
 def test_users_with_one_event(rng):
@@ -234,14 +262,15 @@ def test_interactions_input_and_exclusion_of_the_whole_log():
         assert not set(top[u]) & set(inter.item[inter.user == u])
 
 
-def test_seeded_fit_is_reproducible_and_early_stopping(rng):
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_seeded_fit_is_reproducible_and_early_stopping(rng, dropout):
     V = 30
     ids, L, _, _ = _events(rng, 24, 9, V)
     targets = rng.integers(0, V, 24)
 
     def run():
         m = MultiScaleRecommender(num_items=V, dim=4, units=4, scales=["1", "3"],
-                                  random_state=5)
+                                  random_state=5, dropout=dropout)
         return m.fit(ids, epochs=3, batch_size=8, lengths=L, verbose=0, patience=1,
                      validation_data=({"items": ids, "lengths": L}, targets))
 
@@ -343,6 +372,10 @@ def test_evaluate_and_validation_targets_are_checked(rng):
     ({"max_len": 0}, ValueError, "max_len must be >= 1"),
     ({"random_state": 1.5}, TypeError, "random_state must be an integer"),
     ({"random_state": -1}, ValueError, "random_state must be >= 0"),
+    ({"dropout": 1.0}, ValueError, r"dropout must be in \[0, 1\), got 1.0"),
+    ({"dropout": float("nan")}, ValueError, "dropout must be in"),
+    ({"dropout": "0.2"}, TypeError, "dropout must be a real number, got str"),
+    ({"dropout": True}, TypeError, "dropout must be a real number, got bool"),
 ])
 def test_integer_hyper_parameters_are_not_truncated(rng, params, exc, match):
     ids, L, _, _ = _events(rng, 6, 7, 9)

@@ -19,8 +19,8 @@ Layout (every key optional; ``task`` is picked from the model or the data when l
     [forecast]  series_by, period, what, extra, history, horizon, stride, transform, calendar,
                 max_train_windows, season, ma_window, nonnegative
     [model]     scales, cell, units, dim, max_len, pool, count_feature, learning_rate,
-                weight_decay (recommender), clipnorm, epochs, batch_size, loss, num_negatives,
-                patience
+                weight_decay and dropout (recommender), clipnorm, epochs, batch_size, loss,
+                num_negatives, patience, monitor
     [eval]      k, exclude_history, baselines, max_queries
 """
 
@@ -96,11 +96,13 @@ SPEC: dict = {
         "learning_rate": (_NUM, None),
         "weight_decay": (_NUM, None),  # Adam L2; the recommender only
         "clipnorm": (_NUM, None),  # global-norm clipping; None: the model's default
+        "dropout": (_NUM, None),  # training-time dropout rate; the recommender only
         "epochs": ((int,), 10),
         "batch_size": ((int,), None),
         "loss": ((str,), None),
         "num_negatives": ((int,), 256),
         "patience": ((int,), None),
+        "monitor": ((str,), None),  # what patience follows; None: the model's default
     },
     "eval": {
         "k": ((int, list), None),

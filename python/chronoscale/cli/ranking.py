@@ -112,7 +112,8 @@ def make_model(cfg: dict, num_items: int, synthetic_time: bool):
     if synthetic_time and any(not s.isdigit() for s in scales):
         raise ValueError(f"the data has no timestamps (order only): use count scales, got "
                          f"{scales}")
-    opt = {k: m[k] for k in ("count_feature", "weight_decay", "clipnorm") if m[k] is not None}
+    opt = {k: m[k] for k in ("count_feature", "weight_decay", "clipnorm", "dropout")
+           if m[k] is not None}
     return cls(num_items=int(num_items), dim=m["dim"], scales=scales, cell=m["cell"] or "gru",
                units=m["units"], pool=m["pool"], max_len=m["max_len"],
                learning_rate=m["learning_rate"] or 1e-3, random_state=cfg["seed"], **opt)
@@ -140,7 +141,8 @@ def fit_model(model, cfg, train, valid, verbose: int = 1):
             val = ({k: v[ok] for k, v in vh.items()}, vq.items[ok])
     model.fit(data, epochs=m["epochs"], batch_size=m["batch_size"] or 64,
               loss=m["loss"] or "full", num_negatives=m["num_negatives"],
-              validation_data=val, patience=m["patience"], verbose=verbose)
+              validation_data=val, patience=m["patience"], verbose=verbose,
+              monitor=m["monitor"])
     return model
 
 

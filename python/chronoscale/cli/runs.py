@@ -125,9 +125,10 @@ def make_forecaster(cfg: dict, task: SeriesTask):
     from ..models import MultiScaleForecaster
 
     m = cfg["model"]
-    if m["weight_decay"] is not None:
-        raise UsageError("model.weight_decay applies to the recommender only (the forecaster's "
-                         "optimiser has none)")
+    for key, why in (("weight_decay", "the forecaster's optimiser has none"),
+                     ("dropout", "the forecaster has no dropout")):
+        if m[key] is not None:
+            raise UsageError(f"model.{key} applies to the recommender only ({why})")
     scales = m["scales"] or default_forecast_scales(task.period)
     scales = [scales] if isinstance(scales, str) else [str(s) for s in scales]
     opt = {k: m[k] for k in ("count_feature", "clipnorm") if m[k] is not None}
@@ -179,7 +180,7 @@ class ForecastRun:
         with self.t("train"):
             model.fit(X, y, timestamps=ts, epochs=m["epochs"], batch_size=m["batch_size"] or 64,
                       validation_data=(Xv, yv, None, tsv), verbose=verbose,
-                      patience=m["patience"])
+                      patience=m["patience"], monitor=m["monitor"])
         self.model = model
         return model
 

@@ -75,6 +75,8 @@ class BaseModel:
         history = getattr(self, "history_", None)
         if history is not None:
             meta["history"] = dict(history)
+            meta["history_state"] = {k: getattr(history, k)
+                                     for k in ("best", "best_epoch", "stopped_epoch")}
         return config, tensors, meta
 
     def _place(self) -> None:
@@ -103,6 +105,9 @@ class BaseModel:
             from ..nn.training import History
 
             model.history_ = History(meta["history"])
+            for k, v in (meta.get("history_state") or {}).items():  # absent in older files
+                if k in ("best", "best_epoch", "stopped_epoch"):
+                    setattr(model.history_, k, v)
         return model
 
 
@@ -146,6 +151,16 @@ def as_targets(y, n: int, dtype, name: str = "y"):
 def check_seed(value, name: str = "random_state"):
     """None, or an integer ``>= 0`` (a NumPy seed): TypeError / ValueError naming ``name``."""
     return None if value is None else check_int(value, name, 0)
+
+
+def check_rate(value, name: str) -> float:
+    """A real number in ``[0, 1)`` (a dropout rate): TypeError / ValueError naming ``name``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
+                                                                     np.floating)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    if not 0.0 <= float(value) < 1.0:  # also refuses NaN
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+    return float(value)
 
 
 def check_units(units, name: str = "units"):

@@ -16,6 +16,11 @@ row-normalised table. So every score is ``z_t . F_v`` with ``z_t = [u_t, beta m_
 sampled softmax. The table ``E`` is tied between input and output. Gradients flow back through
 both normalisations (NumPy glue per mini-batch; every kernel is native).
 
+Dropout (``dropout > 0``, training only): inverted dropout on ``x`` (what the cells and the
+fusion see) and on the fusion input ``[h_t, x_t]``; ``m_t`` and the cosine with the previous
+event use the embeddings as they are. Masks come from the seed of :meth:`RecNet.set_seed`
+(``train_loss`` sets it from its ``seed``), so the backward and a rerun use the same ones.
+
 Cost (training, ``N`` scored events): only those ``N`` rows of ``[h_t, x_t]`` are gathered and
 projected; the full softmax is one native call (``ops.full_softmax_loss``) that runs the rows in
 cache-sized blocks (forward GEMM, cross-entropy, both backward GEMMs per block), so the
@@ -126,7 +131,7 @@ class RecNet(nn.Layer):
     """See the module docstring. ``n_features`` side channels per event (0: none)."""
 
     def __init__(self, num_items: int, dim: int, scales, units, cell: str, pool: str,
-                 count_feature: bool, n_features: int = 0):
+                 count_feature: bool, n_features: int = 0, dropout: float = 0.0):
         super().__init__()
         self.num_items, self.dim, self.n_features = int(num_items), int(dim), int(n_features)
         self.scales, self.cell, self.pool = [str(s) for s in scales], cell, pool
@@ -137,6 +142,10 @@ class RecNet(nn.Layer):
         self.ms = self.add_child("ms", MultiScaleNext(scales, units, cell=cell, pool=pool,
                                                       count_feature=count_feature))
         self.proj = self.add_child("proj", nn.Dense(self.dim))
+        # Training only: on the event inputs x (cells and fusion) and on the fusion input [h, x].
+        self.dropout = float(dropout)
+        self.drop_x = self.add_child("drop_x", nn.Dropout(self.dropout))
+        self.drop_f = self.add_child("drop_f", nn.Dropout(self.dropout))
         self._enc = None  # what backward_rows needs from forward_rows
 
     def build(self, in_features=None, rng=None, dtype=None):
@@ -158,11 +167,11 @@ class RecNet(nn.Layer):
         return any(s.kind == "time" for s in self.ms._scales)
 
     # -- forward pieces --------------------------------------------------------------------
-    def forward_rows(self, ids, lengths, b, t, timestamps=None, features=None):
+    def forward_rows(self, ids, lengths, b, t, timestamps=None, features=None, training=False):
         """``(u [N, d], m [N, d], z [N, 2d + 1])`` after the events ``(b[n], t[n])`` (``N >= 1``,
         ``t[n] < lengths[b[n]]``; causal: row n uses events ``0..t[n]`` of history ``b[n]``
         only). Only those rows are gathered and projected; keeps what :meth:`backward_rows`
-        needs."""
+        needs. ``training``: apply the dropout (masks from the seed of :meth:`set_seed`)."""
         dev = self.device
         # host ids also for a GPU table: checked on the host, uploaded without a wait
         e = self.emb.forward(np.ascontiguousarray(ids, dtype=np.int64), lengths=lengths)
@@ -170,6 +179,7 @@ class RecNet(nn.Layer):
         if self.n_features:
             x = _device.contiguous(_device.xp(x).concatenate(
                 [x, _device.to_device(features, dev, x.dtype)], axis=-1))
+        x = self.drop_x.forward(x, training)
         self.ms.run(x, lengths, timestamps if self.needs_timestamps else None)
         H = sum(self.ms.units)
         xp = _device.xp(x)
@@ -183,7 +193,7 @@ class RecNet(nn.Layer):
         f = xp.empty((len(b), H + x.shape[2]), dtype=x.dtype)  # the fusion input [h, x]
         self.ms.gather(b, t, out=f[:, :H])
         f[:, H:] = x.reshape(B * T, -1)[pos]
-        u = self.proj.forward(f)
+        u = self.proj.forward(self.drop_f.forward(f, training))
         ehat, enorm = _normalize(e.reshape(B * T, -1)[evpos])  # [events, d]: packed
         steps = (t_dev + 1).astype(e.dtype)[:, None]
         mm = ev.cumsum(ehat)[slots] / steps
@@ -230,7 +240,9 @@ class RecNet(nn.Layer):
         if b.size == 0:
             return None, 0
         target = np.ascontiguousarray(ids[b, t + 1], dtype=np.int64)
-        _, _, z = self.forward_rows(ids, lengths, b, t, timestamps, features)
+        if self.dropout:
+            self.set_seed(seed)
+        _, _, z = self.forward_rows(ids, lengths, b, t, timestamps, features, training=True)
         mark()
         F, ehat, enorm = self.table()
         d, W = self.dim, self.emb.weight
@@ -263,10 +275,11 @@ class RecNet(nn.Layer):
         beta = self.beta.data[0]
         xp = _device.xp(dz)
         self.beta.accumulate(xp.sum(dz[:, d:2 * d] * mm).reshape(1))
-        df = self.proj.backward(_device.contiguous(dz[:, :d]))  # [N, H + C]
+        df = self.drop_f.backward(self.proj.backward(_device.contiguous(dz[:, :d])))  # [N, H+C]
         H = sum(self.ms.units)
         dx = _device.contiguous(self.ms.backward_rows(df[:, :H], b, t))  # [B, T, C]
         dx.reshape(B * T, -1)[pos] += df[:, H:]
+        dx = self.drop_x.backward(dx)
         dm = xp.zeros((ev.size, d), dtype=dz.dtype)  # packed events
         dm[slots] = beta * dz[:, d:2 * d] / steps
         dehat = ev.rcumsum(dm)  # m_t is the mean over tau <= t

@@ -11,7 +11,7 @@ from ..nn import device as _device
 from ..nn.layer import mix_seed
 from ..nn.training import History
 from . import _recdata as rd
-from ._base import BaseModel, check_int, check_seed, check_units
+from ._base import BaseModel, check_int, check_rate, check_seed, check_units
 from ._recnet import RecNet, _normalize
 
 _MONITORS = {"loss": "min", "val_loss": "min", "val_ndcg@10": "max", "val_hr@10": "max"}
@@ -108,6 +108,10 @@ class MultiScaleRecommender(BaseModel):
         use_values: with an Interactions input, use its ``value`` column as a side feature.
         max_len: most recent events kept per user from an Interactions log (None: all).
         learning_rate, weight_decay, clipnorm: Adam (L2 ``weight_decay``; global-norm clipping).
+        dropout: inverted-dropout rate in ``[0, 1)`` while training (identity when scoring) on
+            each event's input ``x_t`` (before the cells and the fusion) and on the fusion
+            input ``[h^1_t, ..., h^S_t, x_t]``; 0 (default) turns it off. Masks come from the
+            training seed, so a seeded run is reproducible.
         dtype: "float32" (default) or "float64". random_state: int seed >= 0 (or None) for
             initialisation, shuffling and negative sampling (same seed and data -> identical
             weights on the CPU).
@@ -120,8 +124,9 @@ class MultiScaleRecommender(BaseModel):
     def __init__(self, num_items=None, dim: int = 64, scales=("1", "4", "16"), cell: str = "gru",
                  units=64, pool: str = "mean", count_feature: bool = True,
                  use_values: bool = False, max_len: int = 200, learning_rate: float = 1e-3,
-                 weight_decay: float = 0.0, clipnorm=5.0, dtype: str = "float32",
-                 random_state=None, warm_start: bool = False, device: str = "cpu"):
+                 weight_decay: float = 0.0, clipnorm=5.0, dropout: float = 0.0,
+                 dtype: str = "float32", random_state=None, warm_start: bool = False,
+                 device: str = "cpu"):
         self.num_items = num_items
         self.dim = dim
         self.scales = scales
@@ -134,6 +139,7 @@ class MultiScaleRecommender(BaseModel):
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.clipnorm = clipnorm
+        self.dropout = dropout
         self.dtype = dtype
         self.random_state = random_state
         self.warm_start = warm_start
@@ -151,6 +157,7 @@ class MultiScaleRecommender(BaseModel):
         if self.max_len is not None:
             check_int(self.max_len, "max_len")
         check_seed(self.random_state)
+        check_rate(self.dropout, "dropout")
         return check_units(self.units)
 
     def _build(self, meta, rng) -> None:
@@ -163,7 +170,8 @@ class MultiScaleRecommender(BaseModel):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
         scales = [self.scales] if isinstance(self.scales, str) else list(self.scales)
         self._net = RecNet(V, int(self.dim), scales, units, self.cell, self.pool,
-                           bool(self.count_feature), nf).build(None, rng, self.dtype)
+                           bool(self.count_feature), nf, float(self.dropout)
+                           ).build(None, rng, self.dtype)
         self._place()
         self.num_items_, self.n_features_in_ = V, nf
         self.optimizer_ = None
