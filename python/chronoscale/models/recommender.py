@@ -223,7 +223,9 @@ class MultiScaleRecommender(BaseModel):
         is the target); evaluated after every epoch (``val_loss`` full cross-entropy,
         ``val_ndcg@10``, ``val_hr@10``; full ranking, seen items excluded). ``monitor`` (default
         "val_ndcg@10" with validation data, else "loss") drives ``patience`` early stopping and
-        ``restore_best``. ``verbose``: 0 silent, 1 tqdm bar, 2 a line per epoch. ``seed``
+        ``restore_best``; with few validation targets (about a thousand) NDCG@10 is noisy
+        enough to stop training early, and "val_loss" is the steadier choice (bench/ACCURACY.md:
+        ML-100K). ``verbose``: 0 silent, 1 tqdm bar, 2 a line per epoch. ``seed``
         (default ``random_state``) fixes shuffling and negatives. ``softmax_precision``:
         "bfloat16" runs the full softmax's three GEMMs on bfloat16 copies with float32
         accumulation (``ops.full_softmax_loss(precision=...)``; ``device="cuda"``, float32,
