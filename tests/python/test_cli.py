@@ -311,6 +311,28 @@ def test_model_hyper_parameters_reach_the_model(capsys, tmp_path, log_csv):
 
 
 @needs_recommender
+def test_strided_count_scales_on_order_only_data(capsys, tmp_path, rng):
+    """"16/4"-style count scales are count windows: accepted for data without timestamps
+    (where wall-clock scales are refused), saved and served by `recommend`."""
+    seq = tmp_path / "seq.txt"
+    seq.write_text("".join(f"{u} " + " ".join(str(i) for i in rng.integers(1, 25, 15)) + "\n"
+                           for u in range(10)))
+    model = tmp_path / "m.csm"
+    base = ["--data", str(seq), "--format", "sequence", "--task", "recommend", "--dim", "8",
+            *FAST]
+    assert main(["train", *base, "--scales", "1", "4/2", "-o", str(model),
+                 "--out", str(tmp_path / "a")]) == 0
+    import chronoscale
+
+    assert chronoscale.load(model).scales == ["1", "4/2"]
+    assert main(["recommend", "--model", str(model), "--data", str(seq), "--format", "sequence",
+                 "--users", "3", "-k", "2"]) == 0
+    capsys.readouterr()
+    assert main(["train", *base, "--scales", "1", "1h", "--out", str(tmp_path / "b")]) != 0
+    assert "no timestamps" in capsys.readouterr().err
+
+
+@needs_recommender
 def test_model_monitor_reaches_fit(capsys, tmp_path, log_csv):
     """[model] monitor picks what early stopping and the kept epoch follow; an unknown one is
     refused with the model's message."""

@@ -206,6 +206,32 @@ def test_save_load_recommend_identical(rng, tmp_path):
         m.history_.best, m.history_.best_epoch, m.history_.stopped_epoch) != (None, None, None)
 
 
+def test_save_scale_objects_as_specs(rng, tmp_path):
+    """Scales given as Scale objects or NumPy integers are saved as their specs ("16/4" for a
+    strided count window) and load to the same model; a Scale whose settings no spec holds is
+    refused at save, before anything is written."""
+    from chronoscale.ops import Scale
+
+    ids = rng.integers(0, 20, (8, 12))
+    m = MultiScaleRecommender(num_items=20, dim=4, units=3, random_state=0,
+                              scales=["1", Scale.count(4, stride=2), np.int64(3)])
+    m.fit(ids, epochs=1, verbose=0)
+    m.save(tmp_path / "a.csm")
+    back = cs.load(tmp_path / "a.csm")
+    assert back.scales == ["1", "4/2", "3"]
+    for a, b in zip(m.recommend(ids, 5), back.recommend(ids, 5), strict=True):
+        np.testing.assert_array_equal(a, b)
+    for odd in (Scale.count(4, mode="max"), Scale.count(4, partial=False),
+                Scale.time(3600, origin=60)):
+        bad = MultiScaleRecommender(num_items=20, dim=4, units=3, scales=["1", odd],
+                                    random_state=0)
+        bad.fit(ids, epochs=1, verbose=0, timestamps=np.cumsum(np.ones((8, 12), np.int64) * 600,
+                                                                axis=1))
+        with pytest.raises(TypeError, match="cannot be saved"):
+            bad.save(tmp_path / "b.csm")
+        assert not (tmp_path / "b.csm").exists()
+
+
 def test_users_with_one_event(rng):
     V, B, T = 17, 6, 5
     ids, L, ts, _ = _events(rng, B, T, V, lengths=[5, 1, 1, 3, 1, 2])

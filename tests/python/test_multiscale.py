@@ -285,10 +285,16 @@ def test_scale_parse_and_constructors():
         assert sc.kind == "time" and sc.window == seconds and sc.mode == "mean"
     assert str(Scale.parse("7d")) == "1w" and str(Scale.parse("90s")) == "90s"
     assert str(Scale.count(3, stride=2)) == "3/2" and str(Scale.parse("4")) == "4"
+    # "size/stride" count specs: what str() gives, parsed back
+    assert Scale.parse("3/2") == Scale.count(3, stride=2) == Scale.parse(" 3 / 2 ")
+    assert Scale.parse("4/4") == Scale.count(4) and Scale.parse("16/1").stride == 1
+    for sc in (Scale.count(16, stride=4), Scale.count(5, stride=7), Scale.count(1)):
+        assert Scale.parse(str(sc)) == sc
     assert Scale.parse("1h", mode="max").mode == "max"
     assert Scale.count(3).stride == 3 and Scale.count(3).partial
     assert Scale.time(60, origin=-30, max_windows=5).max_windows == 5
-    for bad in ["", "0", "0h", "1x", "-4", "1.5h", "h", "1 h x"]:
+    for bad in ["", "0", "0h", "1x", "-4", "1.5h", "h", "1 h x", "4/0", "0/2", "4/2h", "4/",
+                "/2", "4//2"]:
         with pytest.raises(ValueError, match="scale spec"):
             Scale.parse(bad)
     with pytest.raises(ValueError, match="size"):

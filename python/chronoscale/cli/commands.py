@@ -174,7 +174,9 @@ def recommend(args, flags) -> int:
         raise UsageError(f"user(s) {', '.join(map(str, bad))} have no history with items the "
                          "model knows")
     hist = {"items": items, "lengths": lengths}
-    if any(not str(s).isdigit() for s in np.atleast_1d(model.scales)):
+    from .ranking import uses_time
+
+    if uses_time(model):
         hist["timestamps"] = ts
     ids, scores = model.recommend(hist, k=args.k, exclude_seen=not args.include_seen)
     rows = []

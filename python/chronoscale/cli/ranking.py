@@ -109,7 +109,7 @@ def make_model(cfg: dict, num_items: int, synthetic_time: bool):
     m = cfg["model"]
     scales = m["scales"] or ["1", "4", "16"]
     scales = [scales] if isinstance(scales, str) else [str(s) for s in scales]
-    if synthetic_time and any(not s.isdigit() for s in scales):
+    if synthetic_time and any(is_time_scale(s) for s in scales):
         raise ValueError(f"the data has no timestamps (order only): use count scales, got "
                          f"{scales}")
     opt = {k: m[k] for k in ("count_feature", "weight_decay", "clipnorm", "dropout")
@@ -121,7 +121,18 @@ def make_model(cfg: dict, num_items: int, synthetic_time: bool):
 
 def uses_time(model) -> bool:
     scales = model.scales if not isinstance(model.scales, str) else [model.scales]
-    return any(not str(s).isdigit() for s in scales)
+    return any(is_time_scale(s) for s in scales)
+
+
+def is_time_scale(spec) -> bool:
+    """Whether a scale spec is a wall-clock window ("1h"; not "4" or "16/4"). A spec that is
+    neither counts as time here; the model's own parse reports it."""
+    from ..ops import Scale
+
+    try:
+        return Scale.parse(spec).kind == "time"
+    except ValueError:
+        return True
 
 
 def fit_model(model, cfg, train, valid, verbose: int = 1):

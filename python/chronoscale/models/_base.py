@@ -70,6 +70,8 @@ class BaseModel:
     def _save_state(self):
         self._check_fitted()
         config = self.get_params()
+        if "scales" in config:
+            config["scales"] = scale_specs(config["scales"], config.get("pool", "mean"))
         tensors = {f"net.{k}": _device.to_host(v) for k, v in self._net.state_dict().items()}
         meta = {"fitted": True, **self._meta()}
         history = getattr(self, "history_", None)
@@ -151,6 +153,32 @@ def as_targets(y, n: int, dtype, name: str = "y"):
 def check_seed(value, name: str = "random_state"):
     """None, or an integer ``>= 0`` (a NumPy seed): TypeError / ValueError naming ``name``."""
     return None if value is None else check_int(value, name, 0)
+
+
+def scale_specs(scales, pool: str):
+    """A model's ``scales`` as JSON spec strings for its saved config: each one's
+    :meth:`~chronoscale.ops.Scale.parse` spec (``"4"``, ``"16/4"``, ``"1h"``), which the loaded
+    model parses back with its ``pool``.
+
+    Raises:
+        TypeError: a :class:`~chronoscale.ops.Scale` whose settings no spec holds (a time
+            window's origin or max_windows, ``partial=False``, or a pooling mode other than
+            the model's ``pool``): the saved model would pool differently.
+    """
+    from ..ops import Scale
+
+    one = isinstance(scales, (str, Scale))
+    out = []
+    for s in [scales] if one else list(scales):
+        sc = Scale.parse(s, mode=pool)
+        spec = str(sc)
+        if Scale.parse(spec, mode=pool) != sc:
+            raise TypeError(
+                f"scale {sc!r} cannot be saved: the file keeps scales as specs ('4', '16/4', "
+                f"'1h') pooled with the model's pool={pool!r}, which would drop its settings; "
+                "pass specs, or Scale objects with the defaults of Scale.parse")
+        out.append(spec)
+    return out[0] if one else out
 
 
 def check_rate(value, name: str) -> float:

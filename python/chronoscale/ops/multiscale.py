@@ -30,7 +30,7 @@ from .pool import _MODES, as_timestamps
 from .recurrent import _CELLS
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_SPEC = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
+_SPEC = re.compile(r"^\s*(\d+)\s*(?:/\s*(\d+)\s*)?([smhdw]?)\s*$")
 _KINDS = {"count": 0, "time": 1}
 
 
@@ -102,24 +102,30 @@ class Scale:
         """A scale from a short spec.
 
         A bare integer is a count window (``"1"`` the fine scale, every event; ``"4"`` every 4
-        events); an integer with a unit ``s``, ``m``, ``h``, ``d`` or ``w`` is a wall-clock
-        window (``"90s"``, ``"30m"``, ``"1h"``, ``"1d"``, ``"7d"``, ``"2w"``). Raises ValueError
-        for anything else, or a zero size.
+        events); ``"size/stride"`` a count window of ``size`` events every ``stride`` events
+        (``"16/4"``: the last 16 events, every 4; what ``str()`` of such a scale gives); an
+        integer with a unit ``s``, ``m``, ``h``, ``d`` or ``w`` is a wall-clock window
+        (``"90s"``, ``"30m"``, ``"1h"``, ``"1d"``, ``"7d"``, ``"2w"``). Raises ValueError for
+        anything else, or a zero size or stride.
         """
         if isinstance(spec, Scale):
             return spec
         if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
             return cls.count(int(spec), mode=mode)
         m = _SPEC.match(spec) if isinstance(spec, str) else None
-        if m is None:
+        if m is None or (m.group(2) is not None and m.group(3)):
             raise ValueError(
-                f"scale spec must look like '4' (events) or '90s', '30m', '1h', '1d', '2w', "
-                f"got {spec!r}"
+                f"scale spec must look like '4' or '16/4' (events, every stride events) or "
+                f"'90s', '30m', '1h', '1d', '2w', got {spec!r}"
             )
-        n, unit = int(m.group(1)), m.group(2)
+        n, stride, unit = int(m.group(1)), m.group(2), m.group(3)
         if n == 0:
             raise ValueError(f"scale spec {spec!r}: size must be >= 1")
-        return cls.count(n, mode=mode) if not unit else cls.time(n * _UNITS[unit], mode=mode)
+        if stride is not None and int(stride) == 0:
+            raise ValueError(f"scale spec {spec!r}: stride must be >= 1")
+        if unit:
+            return cls.time(n * _UNITS[unit], mode=mode)
+        return cls.count(n, stride=None if stride is None else int(stride), mode=mode)
 
     def __str__(self) -> str:
         if self.kind == "count":
