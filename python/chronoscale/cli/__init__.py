@@ -66,7 +66,8 @@ def _common(p, task_flags: bool = True):
     f.add_argument("--horizon", type=int, help="periods forecast (and held out)")
     m = p.add_argument_group("model")
     m.add_argument("--scales", nargs="+", metavar="SCALE",
-                   help="time scales: event counts ('1', '4') or windows ('1h', '1d', '7d')")
+                   help="time scales: event counts ('1', '4'; '16/4': the last 16 events, "
+                        "every 4) or windows ('1h', '1d', '7d')")
     m.add_argument("--cell", choices=["lstm", "gru", "rnn"], help="recurrent cell")
     m.add_argument("--units", type=int, help="hidden units per scale")
     m.add_argument("--dim", type=int, help="item embedding size (recommender)")
