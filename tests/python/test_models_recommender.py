@@ -102,6 +102,9 @@ def test_dropout_only_while_training(rng):
     np.testing.assert_array_equal(top, top0)
     np.testing.assert_array_equal(scores, scores0)
     np.testing.assert_array_equal(users, m.embed_users(ids, **q))
+    m.set_params(dropout=0.2, warm_start=True)  # a warm start trains with the new rate
+    m.fit(ids, epochs=1, batch_size=5, lengths=L, timestamps=ts, features=feats, verbose=0)
+    assert m.net.drop_x.rate == m.net.drop_f.rate == 0.2
 
 
 def test_closed_through_matches_definition(rng):
