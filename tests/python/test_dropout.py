@@ -29,6 +29,35 @@ def test_mask_rate_and_scaling(rng, p):
     assert abs(1.0 - follow.mean() - p) < 6 * np.sqrt(p * (1 - p) / follow.size)
 
 
+def _documented_mask(n, p, seed):
+    """The mask of the module docstring, in Python integers: element i is kept when the 53-bit
+    draw ``splitmix64(key + (i + 1) * golden) >> 11`` of ``key = mix(seed ^ salt)`` is at least
+    ``ceil(p * 2**53)``."""
+    m64 = (1 << 64) - 1
+
+    def mix(z):
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & m64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & m64
+        return z ^ (z >> 31)
+
+    key = mix(seed ^ 0x64726F706F757431)
+    threshold = int(np.ceil(np.ldexp(p, 53)))
+    return np.array([(mix((key + (i + 1) * 0x9E3779B97F4A7C15) & m64) >> 11) >= threshold
+                     for i in range(n)])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_mask_is_the_documented_hash(rng, dtype):
+    """The kernel's mask, bit for bit, is the documented function of (seed, p, index), so the
+    CPU and CUDA kernels (and any reimplementation) agree."""
+    for p, seed in [(0.5, 12345), (0.1, 0), (0.93, 2**64 - 1), (0.3, int(rng.integers(2**62)))]:
+        x = rng.standard_normal(3001).astype(dtype)
+        y, cache = ops.dropout_forward(x, p, seed)
+        keep = _documented_mask(x.size, p, seed)
+        np.testing.assert_array_equal(cache.mask != 0, keep)
+        np.testing.assert_array_equal(y, np.where(keep, x * dtype(1 / (1 - p)), x * dtype(0)))
+
+
 def test_same_seed_same_mask_other_seed_independent(rng):
     x = rng.standard_normal(100_000)
     p = 0.3
