@@ -111,9 +111,10 @@ class MultiScaleRecommender(BaseModel):
         dropout: inverted-dropout rate in ``[0, 1)`` while training (identity when scoring) on
             each event's input ``x_t`` (before the cells and the fusion) and on the fusion
             input ``[h^1_t, ..., h^S_t, x_t]``; 0 (default) turns it off. Masks come from the
-            training seed, so a seeded run is reproducible. 0.5 lifted NDCG@10 by 0.004-0.011
-            on sparse Amazon logs and by 0.007 on ML-100K trained to convergence, and cost
-            0.046 on a 6-epoch Yoochoose run (bench/ACCURACY.md): it needs longer training.
+            training seed, so a seeded run is reproducible. Trained to convergence (early
+            stopping), 0.5 lifted NDCG@10 by 0.004-0.011 on sparse Amazon logs, 0.007 on
+            ML-100K and 0.047 on Yoochoose, but cost 0.046 in a 6-epoch Yoochoose run
+            (bench/ACCURACY.md): it needs longer training.
         dtype: "float32" (default) or "float64". random_state: int seed >= 0 (or None) for
             initialisation, shuffling and negative sampling (same seed and data -> identical
             weights on the CPU).
