@@ -217,12 +217,14 @@ def test_save_scale_objects_as_specs(rng, tmp_path):
 
     ids = rng.integers(0, 20, (8, 12))
     m = MultiScaleRecommender(num_items=20, dim=4, units=3, random_state=0,
-                              scales=["1", Scale.count(4, stride=2), np.int64(3)])
-    m.fit(ids, epochs=1, verbose=0)
+                              scales=["1", Scale.count(4, stride=2), np.int64(3), "60m"])
+    ts = np.cumsum(rng.integers(60, 3000, (8, 12)), axis=1)
+    m.fit(ids, epochs=1, verbose=0, timestamps=ts)
     m.save(tmp_path / "a.csm")
     back = cs.load(tmp_path / "a.csm")
-    assert back.scales == ["1", "4/2", "3"]
-    for a, b in zip(m.recommend(ids, 5), back.recommend(ids, 5), strict=True):
+    assert back.scales == ["1", "4/2", "3", "60m"]  # strings as given
+    for a, b in zip(m.recommend(ids, 5, timestamps=ts), back.recommend(ids, 5, timestamps=ts),
+                    strict=True):
         np.testing.assert_array_equal(a, b)
     for odd in (Scale.count(4, mode="max"), Scale.count(4, partial=False),
                 Scale.time(3600, origin=60)):

@@ -156,9 +156,10 @@ def check_seed(value, name: str = "random_state"):
 
 
 def scale_specs(scales, pool: str):
-    """A model's ``scales`` as JSON spec strings for its saved config: each one's
-    :meth:`~chronoscale.ops.Scale.parse` spec (``"4"``, ``"16/4"``, ``"1h"``), which the loaded
-    model parses back with its ``pool``.
+    """A model's ``scales`` as JSON spec strings for its saved config: spec strings as given
+    (``"7d"`` stays ``"7d"``), other scales (:class:`~chronoscale.ops.Scale` objects, integers)
+    as their :meth:`~chronoscale.ops.Scale.parse` spec (``"4"``, ``"16/4"``, ``"1h"``), which
+    the loaded model parses back with its ``pool``.
 
     Raises:
         TypeError: a :class:`~chronoscale.ops.Scale` whose settings no spec holds (a time
@@ -171,7 +172,7 @@ def scale_specs(scales, pool: str):
     out = []
     for s in [scales] if one else list(scales):
         sc = Scale.parse(s, mode=pool)
-        spec = str(sc)
+        spec = s if isinstance(s, str) else str(sc)
         if Scale.parse(spec, mode=pool) != sc:
             raise TypeError(
                 f"scale {sc!r} cannot be saved: the file keeps scales as specs ('4', '16/4', "
