@@ -182,16 +182,6 @@ def scale_specs(scales, pool: str):
     return out[0] if one else out
 
 
-def check_rate(value, name: str) -> float:
-    """A real number in ``[0, 1)`` (a dropout rate): TypeError / ValueError naming ``name``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
-                                                                     np.floating)):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    if not 0.0 <= float(value) < 1.0:  # also refuses NaN
-        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
-    return float(value)
-
-
 def check_units(units, name: str = "units"):
     """One positive integer, or a list / tuple / array of them (one per scale)."""
     if isinstance(units, (list, tuple, np.ndarray)) and np.ndim(units) == 1:

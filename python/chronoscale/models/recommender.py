@@ -10,8 +10,9 @@ from .. import io, nn, ops
 from ..nn import device as _device
 from ..nn.layer import mix_seed
 from ..nn.training import History
+from ..ops.dropout import check_rate
 from . import _recdata as rd
-from ._base import BaseModel, check_int, check_rate, check_seed, check_units
+from ._base import BaseModel, check_int, check_seed, check_units
 from ._recnet import RecNet, _normalize
 
 _MONITORS = {"loss": "min", "val_loss": "min", "val_ndcg@10": "max", "val_hr@10": "max"}

@@ -34,13 +34,19 @@ def check_seed(seed, name: str = "seed") -> int:
     return seed
 
 
+def check_rate(value, name: str, label: str | None = None) -> float:
+    """A drop probability: a real number (not a bool) in ``[0, 1)`` as a float; TypeError /
+    ValueError naming ``name`` (``label`` in the range message, default ``name``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not 0.0 <= value < 1.0:  # also rejects NaN
+        raise ValueError(f"{label or name} must be in [0, 1), got {value}")
+    return value
+
+
 def _check_p(p) -> float:
-    if isinstance(p, bool) or not isinstance(p, numbers.Real):
-        raise TypeError(f"p must be a real number, got {type(p).__name__}")
-    p = float(p)
-    if not 0.0 <= p < 1.0:  # also rejects NaN
-        raise ValueError(f"p (the drop probability) must be in [0, 1), got {p}")
-    return p
+    return check_rate(p, "p", "p (the drop probability)")
 
 
 @dataclass(frozen=True, eq=False)
