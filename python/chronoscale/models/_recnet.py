@@ -143,10 +143,18 @@ class RecNet(nn.Layer):
                                                       count_feature=count_feature))
         self.proj = self.add_child("proj", nn.Dense(self.dim))
         # Training only: on the event inputs x (cells and fusion) and on the fusion input [h, x].
-        self.dropout = float(dropout)
-        self.drop_x = self.add_child("drop_x", nn.Dropout(self.dropout))
-        self.drop_f = self.add_child("drop_f", nn.Dropout(self.dropout))
+        self.drop_x = self.add_child("drop_x", nn.Dropout(dropout))
+        self.drop_f = self.add_child("drop_f", nn.Dropout(dropout))
         self._enc = None  # what backward_rows needs from forward_rows
+
+    @property
+    def dropout(self) -> float:
+        """The rate of both dropout layers (set both at once; checked by the model)."""
+        return self.drop_x.rate
+
+    @dropout.setter
+    def dropout(self, rate) -> None:
+        self.drop_x.rate = self.drop_f.rate = float(rate)
 
     def build(self, in_features=None, rng=None, dtype=None):
         rng = _as_rng(rng)

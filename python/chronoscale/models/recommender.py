@@ -279,7 +279,7 @@ class MultiScaleRecommender(BaseModel):
             raise ValueError("sequences: no history has two events (nothing to predict)")
         val = self._validation(validation_data)
         net = self._net
-        net.dropout = net.drop_x.rate = net.drop_f.rate = float(self.dropout)  # warm starts too
+        net.dropout = self.dropout  # warm starts too
         log_q = None
         if loss == "sampled":
             counts = np.bincount(data["seen"][1], minlength=net.num_items)
