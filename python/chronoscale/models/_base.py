@@ -14,6 +14,9 @@ from ..nn.training import check_int
 _FIT_OPTIONS = ("shuffle", "seed", "metrics", "sample_weight", "monitor", "mode", "patience",
                 "min_delta", "restore_best", "checkpoint_dir", "checkpoint_every", "resume")
 
+# The History attributes a saved model keeps beside its per-epoch lists (meta "history_state").
+_HISTORY_STATE = ("best", "best_epoch", "stopped_epoch")
+
 
 class BaseModel:
     """``get_params`` / ``set_params`` (scikit-learn conventions: every constructor argument is
@@ -77,8 +80,7 @@ class BaseModel:
         history = getattr(self, "history_", None)
         if history is not None:
             meta["history"] = dict(history)
-            meta["history_state"] = {k: getattr(history, k)
-                                     for k in ("best", "best_epoch", "stopped_epoch")}
+            meta["history_state"] = {k: getattr(history, k) for k in _HISTORY_STATE}
         return config, tensors, meta
 
     def _place(self) -> None:
@@ -108,7 +110,7 @@ class BaseModel:
 
             model.history_ = History(meta["history"])
             for k, v in (meta.get("history_state") or {}).items():  # absent in older files
-                if k in ("best", "best_epoch", "stopped_epoch"):
+                if k in _HISTORY_STATE:
                     setattr(model.history_, k, v)
         return model
 
