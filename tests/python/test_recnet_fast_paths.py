@@ -9,7 +9,7 @@ import pytest
 import chronoscale
 from chronoscale import nn, ops
 from chronoscale.models import MultiScaleRecommender, _recnet
-from chronoscale.nn.multiscale_next import _scatter_rows, closed_through
+from chronoscale.nn.multiscale_next import closed_through
 
 from helpers import random_lengths, rel_error
 
@@ -102,33 +102,30 @@ def test_device_running_sums_equal_packed(rng, monkeypatch, dtype):
     np.testing.assert_allclose(got_r.get(), want_r, rtol=1e-6, atol=1e-6)
 
 
-def test_device_scatter_rows_matches_host(rng, monkeypatch):
-    """_scatter_rows_device (one add.at on the device) gives _scatter_rows' sums."""
+def test_scatter_rows_matches_add_at(rng, monkeypatch):
+    """The row-gradient sums of MultiScaleNext.backward_rows (ops.scatter_rows over the keys of
+    each scale): equal to add.at for the key patterns the layer makes (sorted runs with gaps, a
+    wall-clock window's long run) and any other (a key in two runs), on the host and on the
+    device stand-in."""
     import fake_cupy
 
-    from chronoscale.nn.multiscale_next import _scatter_rows_device
-
     H, size = 3, 9
-    keys = np.array([-1, -1, 0, 0, 0, 2, 2, 5, -1, 6, 8, 8])
-    g = rng.normal(size=(len(keys), H))
-    want = _scatter_rows(g, keys, size)
-    cp = fake_cupy.install(monkeypatch)
-    got = _scatter_rows_device(cp.asarray(g), cp.asarray(keys), size)
-    assert isinstance(got, fake_cupy.FakeArray) and got.shape == (size, H)
-    np.testing.assert_allclose(got.get(), want, rtol=1e-14, atol=1e-14)
-
-
-def test_scatter_rows_matches_add_at(rng):
-    H, size = 3, 9
-    for keys in (np.array([-1, -1, 0, 0, 0, 2, 2, 5, -1, 6, 8, 8]),  # sorted runs, gaps
-                 np.array([3, 3, -1, 1, 1, 3, 0]),  # a key in two runs: the fallback
-                 np.r_[-1, [1] * 70, -1, -1, [4] * 3, 7],  # a long run: reduceat
+    cases = []
+    for keys in (np.array([-1, -1, 0, 0, 0, 2, 2, 5, -1, 6, 8, 8]),
+                 np.array([3, 3, -1, 1, 1, 3, 0]),
+                 np.r_[-1, [1] * 70, -1, -1, [4] * 3, 7],
                  np.full(4, -1)):
         g = rng.normal(size=(len(keys), H))
         want = np.zeros((size, H))
         used = keys >= 0
         np.add.at(want, keys[used], g[used])
-        np.testing.assert_allclose(_scatter_rows(g, keys, size), want, rtol=1e-14, atol=1e-14)
+        np.testing.assert_allclose(ops.scatter_rows(g, keys, size), want, rtol=1e-14, atol=1e-14)
+        cases.append((keys, g, want))
+    cp = fake_cupy.install(monkeypatch)
+    for keys, g, want in cases:
+        got = ops.scatter_rows(cp.asarray(g), cp.asarray(keys), size)
+        assert isinstance(got, fake_cupy.FakeArray) and got.shape == (size, H)
+        np.testing.assert_allclose(got.get(), want, rtol=1e-14, atol=1e-14)
 
 
 @pytest.mark.parametrize("merge", ["concat", None])

@@ -199,12 +199,12 @@ class RecNet(nn.Layer):
         pos, evpos, slots, t_dev = _device.to_device_many(
             [b * T + t, ev.b * T + ev.t, ev.index(b, t), t], dev)
         f = xp.empty((len(b), H + x.shape[2]), dtype=x.dtype)  # the fusion input [h, x]
-        self.ms.gather(b, t, out=f[:, :H])
-        f[:, H:] = x.reshape(B * T, -1)[pos]
+        self.ms.gather(b, t, out=f)
+        ops.gather_rows(x.reshape(B * T, -1), pos, f, col=H)
         u = self.proj.forward(self.drop_f.forward(f, training))
-        ehat, enorm = _normalize(e.reshape(B * T, -1)[evpos])  # [events, d]: packed
+        ehat, enorm = _normalize(ops.gather_rows(e.reshape(B * T, -1), evpos))  # packed events
         steps = (t_dev + 1).astype(e.dtype)[:, None]
-        mm = ev.cumsum(ehat)[slots] / steps
+        mm = ops.gather_rows(ev.cumsum(ehat), slots) / steps
         d = self.dim
         z = xp.empty((len(b), 2 * d + 1), dtype=u.dtype)
         z[:, :d] = u
@@ -285,14 +285,15 @@ class RecNet(nn.Layer):
         self.beta.accumulate(xp.sum(dz[:, d:2 * d] * mm).reshape(1))
         df = self.drop_f.backward(self.proj.backward(_device.contiguous(dz[:, :d])))  # [N, H+C]
         H = sum(self.ms.units)
-        dx = _device.contiguous(self.ms.backward_rows(df[:, :H], b, t))  # [B, T, C]
-        dx.reshape(B * T, -1)[pos] += df[:, H:]
+        dx = _device.contiguous(self.ms.backward_rows(df, b, t))  # [B, T, C]
+        ops.scatter_rows(df, pos, out=dx.reshape(B * T, -1), col=H)  # dx[pos] += df[:, H:]
         dx = self.drop_x.backward(dx)
         dm = xp.zeros((ev.size, d), dtype=dz.dtype)  # packed events
         dm[slots] = beta * dz[:, d:2 * d] / steps
         dehat = ev.rcumsum(dm)  # m_t is the mean over tau <= t
         de = _device.contiguous(self.cos.backward(dx[..., :d + 1]))
-        de.reshape(B * T, -1)[evpos] += _normalize_backward(dehat, ehat, enorm)
+        ops.scatter_rows(_normalize_backward(dehat, ehat, enorm), evpos,
+                         out=de.reshape(B * T, -1))  # de[evpos] += ...
         if dW is None:
             self.emb.backward(de)
         else:

@@ -48,53 +48,10 @@ def closed_through(scale, closed_before, lengths, out_lengths):
     return np.ascontiguousarray(np.broadcast_to(n, (B, T)), dtype=np.int64)
 
 
-_LONG_RUN = 64  # runs longer than this are summed with reduceat
-
-
 def _keys(b, n, W):
     """Row of ``y.reshape(B * W, H)`` holding the state for each position (``-1``: none
     closed, the zero state)."""
     return np.where(n > 0, b * W + n - 1, -1)
-
-
-def _scatter_rows_device(g, keys, size):
-    """:func:`_scatter_rows` for device arrays: one ``add.at`` (atomic adds on a GPU, so the
-    float summation order is not fixed) instead of a launch per offset within a run. ``keys``
-    is a device array."""
-    xp = _device.xp(g)
-    out = xp.zeros((size + 1, g.shape[1]), dtype=g.dtype)  # row `size`: the dropped keys
-    xp.add.at(out, xp.where(keys < 0, size, keys), g)
-    return out[:size]
-
-
-def _scatter_rows(g, keys, size):
-    """``out [size, H]`` with ``out[k]`` the sum of the rows of ``g [N, H]`` whose key is ``k``
-    (keys ``< 0`` dropped), added in row order: the sums of ``np.add.at``, without its cost.
-    The positions of one window are consecutive rows, so the sums run over runs of equal keys:
-    one vectorised pass per offset within a run (``reduceat`` when some run is long). ``keys``
-    is a host array; ``g`` and ``out`` are on ``g``'s device."""
-    out = _device.xp(g).zeros((size, g.shape[1]), dtype=g.dtype)
-    if keys.size == 0:
-        return out
-    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
-    runs = np.diff(np.append(starts, keys.size))
-    seg = keys[starts]
-    keep = seg >= 0
-    if not keep.any():
-        return out
-    if np.any(seg[keep][1:] <= seg[keep][:-1]):  # a key in several runs (never for our keys)
-        used = np.flatnonzero(keys >= 0)
-        np.add.at(out, keys[used], g[used])
-        return out
-    if runs[keep].max() > _LONG_RUN:  # e.g. a wall-clock window's many events
-        out[seg[keep]] = np.add.reduceat(g, starts, axis=0)[np.flatnonzero(keep)]
-        return out
-    seg, starts, runs = seg[keep], starts[keep], runs[keep]
-    out[seg] = g[starts]
-    for r in range(1, int(runs.max())):
-        longer = runs > r
-        out[seg[longer]] += g[starts[longer] + r]
-    return out
 
 
 class MultiScaleNext(MultiScale):
@@ -184,48 +141,38 @@ class MultiScaleNext(MultiScale):
         self._dev_keys = (b, t, keys)
         return keys
 
-    def gather(self, b, t, out=None):
+    def gather(self, b, t, out=None, col: int = 0):
         """States at the events ``(b[n], t[n])`` after :meth:`run`: ``[N, sum(units)]``, scales
-        side by side (``b = t = None``: every event, row-major ``[B * T, ...]``). ``out``: an
-        ``[N, sum(units)]`` array (may be a column slice of a larger one) to write into."""
+        side by side (``b = t = None``: every event, row-major ``[B * T, ...]``). ``out``: a
+        C-contiguous ``[N, W]`` array to write them into instead, at columns ``[col, col +
+        sum(units))`` (its other columns are left as they are)."""
         y0 = self._outs[0].y
         xp = _device.xp(y0)
-        on_device = xp is not np
         # keys on the device from the events' indices, or on the host
-        keys = self._device_keys(b, t) if on_device else self._row_keys(b, t)
+        keys = self._device_keys(b, t) if xp is not np else self._row_keys(b, t)
         if out is None:
             out = xp.empty((keys[0].size, sum(self.units)), dtype=y0.dtype)
-        col = 0
         for k, o, h in zip(keys, self._outs, self.units, strict=True):
-            B, W = o.y.shape[:2]
-            if on_device:
-                rows = o.y.reshape(B * W, h)[xp.maximum(k, 0)]
-                out[:, col:col + h] = xp.where((k >= 0)[:, None], rows, 0)
-            else:
-                rows = o.y.reshape(B * W, h)[np.maximum(k, 0)]
-                rows[np.flatnonzero(k < 0)] = 0
-                out[:, col:col + h] = rows
+            B, W = o.y.shape[:2]  # one native call: rows of y by key, zeros where key < 0
+            ops.gather_rows(_device.contiguous(o.y).reshape(B * W, h), k, out, col=col)
             col += h
         return out
 
-    def backward_rows(self, dg, b, t):
-        """Backward of :meth:`gather` then the cells: ``dg [N, sum(units)]`` (any strides) the
-        gradient w.r.t. the gathered rows; accumulates the weights' gradients and returns
-        ``dx [B, T, C]``."""
+    def backward_rows(self, dg, b, t, col: int = 0):
+        """Backward of :meth:`gather` then the cells: ``dg [N, W]`` holds the gradient w.r.t. the
+        gathered rows in columns ``[col, col + sum(units))``; accumulates the weights' gradients
+        and returns ``dx [B, T, C]``."""
         if self._cache is None:
             raise RuntimeError("MultiScaleNext.backward called before forward")
-        seq, col = [], 0
-        on_device = _device.is_device_array(dg)
+        dg = _device.contiguous(dg)
         # On a device the keys are device arrays (those of gather() for the same rows, reused);
         # the host keys are only computed on the host path.
-        keys = None if on_device else self._row_keys(b, t)
-        if on_device:
-            dkeys = self._device_keys(b, t)
-        for s, (o, h) in enumerate(zip(self._outs, self.units, strict=True)):
-            B, W = o.y.shape[:2]
-            g = dg[:, col:col + h]
-            rows = (_scatter_rows_device(g, dkeys[s], B * W) if on_device
-                    else _scatter_rows(g, keys[s], B * W))
+        keys = (self._device_keys(b, t) if _device.is_device_array(dg)
+                else self._row_keys(b, t))
+        seq = []
+        for k, o, h in zip(keys, self._outs, self.units, strict=True):
+            B, W = o.y.shape[:2]  # one native call: the rows' gradients summed per key
+            rows = ops.scatter_rows(dg, k, size=B * W, col=col, width=h)
             seq.append(rows.reshape(B, W, h))
             col += h
         dx, grads = ops.multiscale_backward(seq, None, None, self._cache)

@@ -61,6 +61,7 @@ from .recurrent import (
     rnn_backward,
     rnn_forward,
 )
+from .rows import gather_rows, scatter_rows
 
 __all__ = [
     "Conv1dCache",
@@ -93,6 +94,7 @@ __all__ = [
     "embedding_forward",
     "gather_causal",
     "gather_causal_backward",
+    "gather_rows",
     "gru_backward",
     "gru_forward",
     "huber_loss",
@@ -109,6 +111,7 @@ __all__ = [
     "full_softmax_loss",
     "sampled_softmax_loss",
     "sampled_softmax_negatives",
+    "scatter_rows",
     "sgd_step",
     "sgd_step_rows",
     "softmax_cross_entropy",

@@ -1,0 +1,62 @@
+// Bindings of the row gather / scatter; ops/rows.py wraps them with the documented signatures.
+#include "chronoscale/rows.hpp"
+
+#include "chronoscale/error.hpp"
+#include "common.hpp"
+
+namespace chronoscale {
+inline namespace v1 {
+namespace py_bind {
+
+namespace {
+
+// `given` as the output (its view), or a new array of `shape` on the device of `like`.
+Out output(py::handle given, const Tensor& like, const std::vector<int64_t>& shape, bool zero) {
+  if (!given.is_none()) return {py::reinterpret_borrow<py::object>(given), view(given, "out")};
+  return out(like, shape, like.dtype, zero);
+}
+
+}  // namespace
+
+void bind_rows(py::module_& m) {
+  m.def(
+      "gather_rows",
+      [](py::handle src, py::handle index, py::handle out_arr, int64_t col) {
+        const Tensor S = view(src, "src"), I = view(index, "index");
+        if (out_arr.is_none()) gather_rows_check(S, I, Tensor{}, col);
+        Out o = output(out_arr, S, {I.shape[0], S.shape[1]}, false);
+        gather_rows_check(S, I, o.t, col);
+        void* stream = current_stream(S);
+        {
+          py::gil_scoped_release nogil;
+          gather_rows(S, I, o.t, col, stream);
+        }
+        return o.obj;
+      },
+      "Low-level row gather; use chronoscale.ops.gather_rows.");
+
+  m.def(
+      "scatter_rows",
+      [](py::handle g, py::handle index, py::handle out_arr, int64_t size, int64_t col,
+         int64_t width) {
+        const Tensor G = view(g, "g"), I = view(index, "index");
+        if (out_arr.is_none()) {
+          scatter_rows_check(G, I, Tensor{}, col);
+          CS_CHECK(size >= 0, ValueError, "size must be >= 0, got ", size);
+          CS_CHECK(width >= 0, ValueError, "width must be >= 0, got ", width);
+        }
+        Out o = output(out_arr, G, {size, width}, true);
+        scatter_rows_check(G, I, o.t, col);
+        void* stream = current_stream(G);
+        {
+          py::gil_scoped_release nogil;
+          scatter_rows(G, I, o.t, col, stream);
+        }
+        return o.obj;
+      },
+      "Low-level row scatter-add; use chronoscale.ops.scatter_rows.");
+}
+
+}  // namespace py_bind
+}  // namespace v1
+}  // namespace chronoscale

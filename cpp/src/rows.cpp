@@ -1,0 +1,94 @@
+// Device-neutral entry points of the row gather / scatter: validate once, then dispatch on
+// device and dtype.
+#include "chronoscale/rows.hpp"
+
+#include "cpu/rows.hpp"
+#include "cuda_dispatch.hpp"
+#include "validate.hpp"
+#ifdef CHRONOSCALE_WITH_CUDA
+#include "rows.cuh"
+#endif
+
+namespace chronoscale {
+inline namespace v1 {
+
+namespace {
+
+// `in` is the input (src [M, H] of a gather, g [N, W] of a scatter), `out` the output (the other
+// shape; absent: only the inputs are checked, before a new output is allocated).
+RowsDims check_rows(const Tensor& in, const Tensor& out, const Tensor& index, int64_t col,
+                    bool gather) {
+  const char* op = gather ? "gather_rows" : "scatter_rows";
+  const char* in_name = gather ? "src" : "g";
+  const char* wide_name = gather ? "out" : "g";
+  check::floating(in, in_name);
+  check::shape(in, in_name, {-1, -1}, gather ? "[M, H]" : "[N, W]");
+  check::dtype(index, DType::int64, "index");
+  check::shape(index, "index", {-1}, "[N]");
+  CS_CHECK(index.device == in.device, ValueError, op, ": index must be on the device of ",
+           in_name, " (", in.device == Device::cuda ? "CUDA" : "the host", ")");
+  if (out.defined()) {
+    check::floating(out, "out");
+    check::like(out, in, "out", in_name);
+    check::shape(out, "out", {-1, -1}, gather ? "[N, W]" : "[M, H]");
+  }
+  const Tensor& rows = gather ? in : out;
+  const Tensor& wide = gather ? out : in;
+  const int64_t N = index.shape[0];
+  if (wide.defined())
+    CS_CHECK(wide.shape[0] == N, ValueError, "index must have shape [N] with N = ",
+             wide.shape[0], " (the rows of ", wide_name, "), got ", index.shape_str());
+  RowsDims d{N, 0, 0, 0, col};
+  if (rows.defined()) d.M = rows.shape[0], d.H = rows.shape[1];
+  d.W = wide.defined() ? wide.shape[1] : d.H;
+  if (rows.defined())
+    CS_CHECK(col >= 0 && col + d.H <= d.W, ValueError, op, ": columns [", col, ", ", col + d.H,
+             ") of ", wide_name, " do not fit its width W = ", d.W);
+  check::cuda_usable({{&in, in_name}, {&out, "out"}, {&index, "index"}}, op);
+  return d;
+}
+
+}  // namespace
+
+RowsDims gather_rows_check(const Tensor& src, const Tensor& index, const Tensor& out,
+                           int64_t col) {
+  return check_rows(src, out, index, col, true);
+}
+
+RowsDims scatter_rows_check(const Tensor& g, const Tensor& index, const Tensor& out,
+                            int64_t col) {
+  return check_rows(g, out, index, col, false);
+}
+
+// The CUDA branch exists only with CHRONOSCALE_WITH_CUDA; without it check::cuda_usable has
+// already thrown Unsupported for CUDA views.
+#ifdef CHRONOSCALE_WITH_CUDA
+#define CS_ROWS_CALL(t, name, ...)                                                \
+  ((t).device == Device::cuda ? cuda::name<scalar_t>(__VA_ARGS__, stream)        \
+                              : cpu::name<scalar_t>(__VA_ARGS__))
+#else
+#define CS_ROWS_CALL(t, name, ...) ((void)stream, cpu::name<scalar_t>(__VA_ARGS__))
+#endif
+
+void gather_rows(const Tensor& src, const Tensor& index, const Tensor& out, int64_t col,
+                 void* stream) {
+  check::defined(out, "out");
+  const RowsDims d = gather_rows_check(src, index, out, col);
+  CS_DISPATCH_FLOAT(src.dtype, "gather_rows", [&] {
+    CS_ROWS_CALL(src, gather_rows, d, src.ptr<scalar_t>(), index.ptr<int64_t>(),
+                 out.ptr<scalar_t>());
+  });
+}
+
+void scatter_rows(const Tensor& g, const Tensor& index, const Tensor& out, int64_t col,
+                  void* stream) {
+  check::defined(out, "out");
+  const RowsDims d = scatter_rows_check(g, index, out, col);
+  CS_DISPATCH_FLOAT(out.dtype, "scatter_rows", [&] {
+    CS_ROWS_CALL(out, scatter_rows, d, g.ptr<scalar_t>(), index.ptr<int64_t>(),
+                 out.ptr<scalar_t>());
+  });
+}
+
+}  // namespace v1
+}  // namespace chronoscale

@@ -1,0 +1,62 @@
+// CUDA row gather / scatter (see rows.cuh): one thread per (row, column), consecutive threads on
+// consecutive columns, so each row is read and written coalesced. The scatter adds with
+// atomicAdd (float, and double on sm_60+); an index outside [0, M) reads and writes nothing.
+#include <cuda_runtime.h>
+
+#include "rows.cuh"
+#include "train_common.cuh"
+
+namespace chronoscale {
+inline namespace v1 {
+namespace cuda {
+
+// Named (not anonymous) so that the emulator harness can reach the kernels.
+namespace rows_impl {
+
+template <class T>
+__global__ void __launch_bounds__(train::kThreads)
+    gather_rows_kernel(const RowsDims d, const T* __restrict__ src,
+                       const int64_t* __restrict__ index, T* __restrict__ out) {
+  for (int64_t i = flat_index(); i < d.N * d.H; i += flat_stride()) {
+    const int64_t n = i / d.H, k = i - n * d.H, v = index[n];
+    out[n * d.W + d.col + k] = v >= 0 && v < d.M ? src[v * d.H + k] : T(0);
+  }
+}
+
+template <class T>
+__global__ void __launch_bounds__(train::kThreads)
+    scatter_rows_kernel(const RowsDims d, const T* __restrict__ g,
+                        const int64_t* __restrict__ index, T* __restrict__ out) {
+  for (int64_t i = flat_index(); i < d.N * d.H; i += flat_stride()) {
+    const int64_t n = i / d.H, k = i - n * d.H, v = index[n];
+    if (v >= 0 && v < d.M) atomicAdd(out + v * d.H + k, g[n * d.W + d.col + k]);
+  }
+}
+
+}  // namespace rows_impl
+
+template <class T>
+void gather_rows(const RowsDims& d, const T* src, const int64_t* index, T* out, void* stream) {
+  if (d.N * d.H == 0) return;
+  train::launch(rows_impl::gather_rows_kernel<T>, dim3(train::blocks_for(d.N * d.H)),
+                dim3(train::kThreads), static_cast<cudaStream_t>(stream), "gather_rows_kernel",
+                d, src, index, out);
+}
+
+template <class T>
+void scatter_rows(const RowsDims& d, const T* g, const int64_t* index, T* out, void* stream) {
+  if (d.N * d.H == 0) return;
+  train::launch(rows_impl::scatter_rows_kernel<T>, dim3(train::blocks_for(d.N * d.H)),
+                dim3(train::kThreads), static_cast<cudaStream_t>(stream), "scatter_rows_kernel",
+                d, g, index, out);
+}
+
+#define CS_INSTANTIATE_ROWS(T)                                                               \
+  template void gather_rows<T>(const RowsDims&, const T*, const int64_t*, T*, void*);       \
+  template void scatter_rows<T>(const RowsDims&, const T*, const int64_t*, T*, void*);
+CS_INSTANTIATE_ROWS(float)
+CS_INSTANTIATE_ROWS(double)
+
+}  // namespace cuda
+}  // namespace v1
+}  // namespace chronoscale

@@ -1,0 +1,197 @@
+"""Row gather / scatter (ops.gather_rows, ops.scatter_rows) on the CPU: against float64 NumPy
+references on random shapes, indices (with "none" entries: negative and >= M) and column blocks;
+the scatter is the gather's adjoint and its gradient (finite differences); repeated indices sum
+in index order for any thread count; bad input raises naming the argument."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import chronoscale
+from chronoscale import ops
+
+from helpers import FakeCudaArray, numeric_grad, rel_error, skip_if_cuda_device
+
+
+def random_index(rng, N, M):
+    """Indices in [-2, M + 1]: mostly valid, some "none" on both sides, repeats likely."""
+    return rng.integers(-2, M + 2, size=N)
+
+
+def gather_reference(src, index, out, col):
+    out = np.array(out, dtype=np.float64)
+    M, H = src.shape
+    for n, v in enumerate(index):
+        out[n, col:col + H] = src[v] if 0 <= v < M else 0.0
+    return out
+
+
+def scatter_reference(g, index, out, col):
+    out = np.array(out, dtype=np.float64)
+    M, H = out.shape
+    for n, v in enumerate(index):
+        if 0 <= v < M:
+            out[v] += g[n, col:col + H]
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("trial", range(6))
+def test_gather_matches_reference(rng, dtype, trial):
+    N, M, H = rng.integers(1, 300), rng.integers(1, 50), rng.integers(1, 40)
+    W = H + rng.integers(0, 9)
+    col = int(rng.integers(0, W - H + 1))
+    src = rng.standard_normal((M, H)).astype(dtype)
+    index = random_index(rng, N, M)
+    out = rng.standard_normal((N, W)).astype(dtype)
+    want = gather_reference(src, index, out, col)
+    got = ops.gather_rows(src, index, out, col=col)
+    assert got is out  # written in place; the other columns keep their values
+    assert np.array_equal(got, want.astype(dtype))
+    fresh = ops.gather_rows(src, index)
+    assert fresh.shape == (N, H) and fresh.dtype == dtype
+    assert np.array_equal(fresh, want[:, col:col + H].astype(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("trial", range(6))
+def test_scatter_matches_reference(rng, dtype, trial):
+    N, M, H = rng.integers(1, 300), rng.integers(1, 50), rng.integers(1, 70)
+    W = H + rng.integers(0, 9)
+    col = int(rng.integers(0, W - H + 1))
+    g = rng.standard_normal((N, W)).astype(dtype)
+    index = random_index(rng, N, M)
+    want = scatter_reference(g, index, np.zeros((M, H)), col)
+    tol = 1e-6 if dtype == np.float32 else 1e-13
+    fresh = ops.scatter_rows(g, index, size=M, col=col, width=H)
+    assert fresh.shape == (M, H) and fresh.dtype == dtype
+    assert rel_error(fresh, want) < tol
+    base = rng.standard_normal((M, H)).astype(dtype)
+    got = ops.scatter_rows(g, index, out=base.copy(), col=col)  # adds to what is there
+    assert rel_error(got, want + base) < tol
+    if col == 0 and H == W:
+        assert rel_error(ops.scatter_rows(g, index, size=M), want) < tol  # width = W - col
+
+
+def test_scatter_is_the_adjoint_of_gather(rng):
+    M, H, N, W, col = 13, 7, 90, 11, 3
+    src = rng.standard_normal((M, H))
+    g = rng.standard_normal((N, W))
+    index = random_index(rng, N, M)
+    out = np.zeros((N, W))
+    lhs = np.sum(ops.gather_rows(src, index, out, col=col) * g)
+    rhs = np.sum(src * ops.scatter_rows(g, index, size=M, col=col, width=H))
+    assert abs(lhs - rhs) < 1e-12 * max(1.0, abs(lhs))
+
+
+def test_gather_gradient_by_finite_differences(rng):
+    """d/d src of sum(w * gather(src)) is scatter(w): checked numerically in float64."""
+    M, H, N = 6, 4, 25
+    src = rng.standard_normal((M, H))
+    index = random_index(rng, N, M)
+    w = rng.standard_normal((N, H))
+    num = numeric_grad(lambda: float(np.sum(w * ops.gather_rows(src, index))), src)
+    assert rel_error(ops.scatter_rows(w, index, size=M), num) < 1e-8
+
+
+def test_scatter_repeated_indices_sum_in_order(rng):
+    """Many rows onto few: the float32 sums equal a serial float32 sum in index order, bit for
+    bit, at 1 and 2 threads (also when the work is large enough to run in parallel)."""
+    N, M, H = 20000, 5, 96
+    g = rng.standard_normal((N, H)).astype(np.float32)
+    index = rng.integers(0, M, size=N)
+    want = np.zeros((M, H), np.float32)
+    for m in range(M):  # np.add.reduce in order (cumsum is sequential)
+        rows = g[index == m]
+        want[m] = np.cumsum(rows, axis=0, dtype=np.float32)[-1] if len(rows) else 0
+    old = chronoscale.get_num_threads()
+    try:
+        for threads in (1, 2):
+            chronoscale.set_num_threads(threads)
+            assert np.array_equal(ops.scatter_rows(g, index, size=M), want)
+    finally:
+        chronoscale.set_num_threads(old)
+
+
+def test_index_dtypes_and_empty(rng):
+    src = rng.standard_normal((5, 3)).astype(np.float32)
+    want = ops.gather_rows(src, np.array([4, 0, -1]))
+    for dt in (np.int32, np.uint8, np.int16):
+        assert np.array_equal(ops.gather_rows(src, np.array([4, 0, 255 if dt == np.uint8 else -1],
+                                                            dtype=dt)), want)
+    assert ops.gather_rows(src, np.zeros(0, np.int64)).shape == (0, 3)
+    assert np.array_equal(ops.scatter_rows(np.zeros((0, 3), np.float32), np.zeros(0, np.int64),
+                                           size=4), np.zeros((4, 3), np.float32))
+    assert ops.scatter_rows(src, np.arange(5), size=0).shape == (0, 3)  # every row dropped
+
+
+def test_bad_input_raises(rng):
+    src = rng.standard_normal((5, 3)).astype(np.float32)
+    idx = np.array([0, 1])
+    with pytest.raises(TypeError, match="index must hold integers"):
+        ops.gather_rows(src, idx.astype(np.float64))
+    with pytest.raises(TypeError, match="index must hold integers"):
+        ops.gather_rows(src, np.array([True, False]))
+    with pytest.raises(TypeError, match="src must be float32 or float64"):
+        ops.gather_rows(src.astype(np.int32), idx)
+    with pytest.raises(TypeError, match="out must have the dtype of src"):
+        ops.gather_rows(src, idx, np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"src must have shape \[M, H\]"):
+        ops.gather_rows(src[None], idx)
+    with pytest.raises(ValueError, match=r"index must have shape \[N\]"):
+        ops.gather_rows(src, idx[None])
+    with pytest.raises(ValueError, match=r"with N = 3 \(the rows of out"):
+        ops.gather_rows(src, idx, np.zeros((3, 3), np.float32))
+    with pytest.raises(ValueError, match=r"columns \[1, 4\) of out do not fit"):
+        ops.gather_rows(src, idx, np.zeros((2, 3), np.float32), col=1)
+    with pytest.raises(ValueError, match=r"columns \[-1, 2\)"):
+        ops.gather_rows(src, idx, np.zeros((2, 3), np.float32), col=-1)
+    with pytest.raises(ValueError, match="contiguous"):
+        ops.gather_rows(src[:, :2], idx)
+    with pytest.raises(ValueError, match="contiguous"):
+        ops.gather_rows(src, idx, np.zeros((2, 6), np.float32)[:, :3])
+    with pytest.raises(ValueError, match="int64 range"):
+        ops.gather_rows(src, np.array([2**63], dtype=np.uint64))
+    with pytest.raises(TypeError, match="col must be an integer"):
+        ops.gather_rows(src, idx, col=0.5)
+    g = rng.standard_normal((2, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match="needs size"):
+        ops.scatter_rows(g, idx)
+    with pytest.raises(ValueError, match="size must be >= 0"):
+        ops.scatter_rows(g, idx, size=-1)
+    with pytest.raises(ValueError, match=r"columns \[2, 5\) of g do not fit"):
+        ops.scatter_rows(g, idx, out=np.zeros((4, 3), np.float32), col=2)
+    with pytest.raises(TypeError, match="out must be float32 or float64"):
+        ops.scatter_rows(g, idx, out=np.zeros((4, 3), np.int64))
+    with pytest.raises(TypeError, match="out must have the dtype of g"):
+        ops.scatter_rows(g.astype(np.float64), idx, out=np.zeros((4, 3), np.float32))
+    with pytest.raises(ValueError, match=r"g must have shape \[N, W\]"):
+        ops.scatter_rows(g[0], idx, size=4)
+
+
+def test_cuda_array_without_device_raises():
+    skip_if_cuda_device()
+    src = FakeCudaArray((4, 3))
+    with pytest.raises(RuntimeError, match="CUDA") as e:
+        ops.gather_rows(src, FakeCudaArray((2,), "<i8"))
+    if chronoscale.build_info()["cuda"]:
+        assert isinstance(e.value, chronoscale.CudaError)
+    with pytest.raises(ValueError, match="index must be on the device of src"):
+        ops.gather_rows(src, np.array([0, 1]))
+    with pytest.raises(RuntimeError, match="CUDA"):
+        ops.scatter_rows(FakeCudaArray((2, 3)), FakeCudaArray((2,), "<i8"), size=4)
+
+
+@pytest.mark.torch
+def test_torch_parity(rng):
+    torch = pytest.importorskip("torch")
+    M, H, N = 40, 16, 300
+    src = rng.standard_normal((M, H)).astype(np.float32)
+    index = rng.integers(0, M, size=N)
+    g = rng.standard_normal((N, H)).astype(np.float32)
+    t_idx = torch.from_numpy(index)
+    want_g = torch.from_numpy(src).index_select(0, t_idx).numpy()
+    want_s = torch.zeros(M, H).index_add_(0, t_idx, torch.from_numpy(g)).numpy()
+    assert np.array_equal(ops.gather_rows(src, index), want_g)
+    assert rel_error(ops.scatter_rows(g, index, size=M), want_s) < 1e-6
