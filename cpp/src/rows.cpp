@@ -90,5 +90,37 @@ void scatter_rows(const Tensor& g, const Tensor& index, const Tensor& out, int64
   });
 }
 
+int64_t window_rows_check(const WindowRowsArgs& a) {
+  const char* op = "window_rows";
+  check::dtype(a.b, DType::int64, "b");
+  check::shape(a.b, "b", {-1}, "[N]");
+  check::like_shape(a.t, a.b, "t", "b", {a.b.shape[0]}, "[N]");
+  CS_CHECK(a.B >= 0 && a.T >= 0 && a.W >= 0, ValueError, op, ": B, T and W must be >= 0, got ",
+           a.B, ", ", a.T, ", ", a.W);
+  if (a.closed.defined()) {
+    check::like_shape(a.closed, a.b, "closed", "b", {a.B, a.T}, "[B, T]");
+  } else {
+    CS_CHECK(a.size >= 1 && a.stride >= 1, ValueError, op,
+             ": a count window needs size >= 1 and stride >= 1, got ", a.size, " and ", a.stride);
+    check::defined(a.out_lengths, "out_lengths");
+    check::like_shape(a.out_lengths, a.b, "out_lengths", "b", {a.B}, "[B]");
+    if (a.lengths.defined()) check::like_shape(a.lengths, a.b, "lengths", "b", {a.B}, "[B]");
+  }
+  check::cuda_usable({{&a.b, "b"}, {&a.t, "t"}, {&a.lengths, "lengths"},
+                      {&a.out_lengths, "out_lengths"}, {&a.closed, "closed"}}, op);
+  return a.b.shape[0];
+}
+
+void window_rows(const WindowRowsArgs& a, const Tensor& rows, void* stream) {
+  const int64_t N = window_rows_check(a);
+  check::like_shape(rows, a.b, "rows", "b", {N}, "[N]");
+  check::cuda_usable(rows, "window_rows", "rows");
+#ifdef CHRONOSCALE_WITH_CUDA
+  if (a.b.device == Device::cuda) return cuda::window_rows(a, rows.ptr<int64_t>(), stream);
+#endif
+  (void)stream;
+  cpu::window_rows(a, rows.ptr<int64_t>());
+}
+
 }  // namespace v1
 }  // namespace chronoscale

@@ -72,4 +72,18 @@ int emu_scatter_rows(int is_double, int64_t N, int64_t M, int64_t H, int64_t W, 
   });
 }
 
+/// rows [N] of window_rows for the events (b, t) [N]; len / out_len [B], closed [B, T] or null.
+int emu_window_rows(int64_t N, const int64_t* b, const int64_t* t, int64_t B, int64_t T,
+                    int64_t W, int64_t size, int64_t stride, const int64_t* len,
+                    const int64_t* out_len, const int64_t* closed, int64_t* rows, uint32_t seed) {
+  return guarded(seed, [&] {
+    const auto dev = [](const int64_t* p, std::initializer_list<int64_t> dims) {
+      return p ? Tensor(const_cast<int64_t*>(p), DType::int64, dims, Device::cuda) : Tensor{};
+    };
+    const WindowRowsArgs a{dev(b, {N}),      dev(t, {N}),         dev(len, {B}),
+                           dev(out_len, {B}), dev(closed, {B, T}), B, T, W, size, stride};
+    cuda::window_rows(a, rows, nullptr);
+  });
+}
+
 }  // extern "C"

@@ -90,6 +90,12 @@ op("sampled_softmax_loss", a)
 op("sampled_softmax_negatives", dict(num_items=V, num_samples=5, seed=3, log_q=(V,)))
 op("gather_causal", dict(y_s=(B, 3, 2), closed_before_s=CB))
 op("gather_causal_backward", dict(dg=(B, T, 2), closed_before_s=CB, W=3))
+IDX = np.array([5, -1, 2])
+op("gather_rows", dict(src=(V, 4), index=IDX, out=(3, 6), col=1))
+op("scatter_rows", dict(g=(3, 6), index=IDX, size=V, out=None, col=1, width=4))
+a = dict(b=np.array([0, 1, 2]), t=np.array([4, 1, 0]), shape=[B, T], W=3, lengths=LEN)
+op("window_rows", dict(a, scale=ops.Scale.count(2), out_lengths=np.array([3, 1, 0])))
+op("window_rows", dict(a, scale=ops.Scale.time(10), closed=CB), label="window_rows(time)")
 
 a = dict(x=(B, T, 4), scales=["1", "2", "10s"], cell="lstm", lengths=LEN, timestamps=TS)
 a["count_feature"], d, dg = False, {}, [f"d{k}{s}" for k in "yhc" for s in range(3)]
@@ -232,10 +238,12 @@ def memory_cap(extra=4 << 30):
 # (op, mutation label) -> reason: remaining problems, run as strict xfails by test_known_problem.
 MEM = "MemoryError (bad_alloc / NumPy) instead of a ValueError for an absurd size"
 SSL, SSN, GCB = "sampled_softmax_loss", "sampled_softmax_negatives", "gather_causal_backward"
+SCR = "scatter_rows"
 KNOWN = {(GCB, "dg:broadcast_2^31"): MEM + " (B = 2**31 + 5)"}
 for o, k, why, vals in [
     (SSL, "num_samples", MEM, (2**31, 2**40)), (SSN, "num_samples", MEM, (2**31, 2**40)),
-    (GCB, "W", MEM, (2**31, 2**40))]:  # fmt: skip
+    (GCB, "W", MEM, (2**31, 2**40)), (SCR, "size", MEM, (2**31, 2**40)),
+    (SCR, "width", MEM, (2**31, 2**40))]:  # fmt: skip
     KNOWN.update({(o, f"{k}={v}"): why for v in vals})
 
 

@@ -195,3 +195,100 @@ def test_torch_parity(rng):
     want_s = torch.zeros(M, H).index_add_(0, t_idx, torch.from_numpy(g)).numpy()
     assert np.array_equal(ops.gather_rows(src, index), want_g)
     assert rel_error(ops.scatter_rows(g, index, size=M), want_s) < 1e-6
+
+
+# ----------------------------------------------------------------------------- window_rows
+
+
+def window_case(rng, B=5, T=13):
+    """A batch through multiscale_forward: lengths (some 0), timestamps, and count (strided,
+    partial and not) and wall-clock scales; returns what window_rows takes per scale."""
+    from test_pool import random_timestamps
+
+    L = rng.integers(0, T + 1, size=B)
+    L[0] = T
+    ts = random_timestamps(rng, B, T)
+    x = rng.normal(size=(B, T, 2))
+    scales = [ops.Scale.parse(s) for s in ("1", "3", "4/2", "2/3", "7s", "20s")]
+    scales.append(ops.Scale.count(3, partial=False))
+    w = [(rng.normal(size=(3, 3)), rng.normal(size=(3, 1))) for _ in scales]
+    outs, _ = ops.multiscale_forward(x, scales, w, cell="gru", lengths=L, timestamps=ts,
+                                     count_feature=True)
+    return L, scales, outs
+
+
+def window_rows_definition(sc, o, L, b, t, T):
+    """The row from the windows' definition (count: window j holds events [j*stride, j*stride +
+    size), closed after event t iff j*stride + size <= t + 1, at most out_lengths of them)."""
+    W = o.y.shape[1]
+    if not (0 <= b < len(L) and 0 <= t < T):
+        return -1
+    if sc.kind == "time":
+        c = int(o.closed_before[b, t])
+    elif t >= L[b]:
+        c = 0
+    else:
+        c = min(sum(1 for j in range(T + 1) if j * sc.stride + sc.size <= t + 1),
+                int(o.out_lengths[b]))
+    return b * W + c - 1 if c > 0 else -1
+
+
+def test_window_rows_match_definition(rng):
+    T = 13
+    for _ in range(3):
+        L, scales, outs = window_case(rng, T=T)
+        B = len(L)
+        b = np.r_[rng.integers(0, B, 60), -1, B, 0, 2]  # and events outside the batch
+        t = np.r_[rng.integers(0, T, 60), 0, 0, -1, T]
+        for sc, o in zip(scales, outs, strict=True):
+            got = ops.window_rows(sc, b, t, (B, T), o.y.shape[1], lengths=L,
+                                  out_lengths=o.out_lengths, closed=o.closed_before)
+            want = [window_rows_definition(sc, o, L, bb, tt, T) for bb, tt in zip(b, t)]
+            assert got.dtype == np.int64
+            np.testing.assert_array_equal(got, want, err_msg=str(sc))
+
+
+def test_window_rows_on_the_device_stand_in(rng, monkeypatch):
+    """Device arrays in, a device array out, equal to the host result."""
+    import fake_cupy
+
+    L, scales, outs = window_case(rng)
+    B, T = 5, 13
+    b, t = rng.integers(0, B, 40), rng.integers(0, T, 40)
+    want = [ops.window_rows(sc, b, t, (B, T), o.y.shape[1], L, o.out_lengths, o.closed_before)
+            for sc, o in zip(scales, outs, strict=True)]
+    cp = fake_cupy.install(monkeypatch)
+    for sc, o, w in zip(scales, outs, want, strict=True):
+        got = ops.window_rows(sc, cp.asarray(b), cp.asarray(t), (B, T), o.y.shape[1],
+                              cp.asarray(L), cp.asarray(o.out_lengths),
+                              cp.asarray(o.closed_before))
+        assert isinstance(got, fake_cupy.FakeArray)
+        np.testing.assert_array_equal(got.get(), w)
+
+
+def test_window_rows_bad_input():
+    sc, tsc = ops.Scale.count(2), ops.Scale.time(60)
+    b = t = np.zeros(3, np.int64)
+    ol = np.ones(2, np.int64)
+    with pytest.raises(ValueError, match="count scale needs out_lengths"):
+        ops.window_rows(sc, b, t, (2, 4), 3)
+    with pytest.raises(ValueError, match="wall-clock scale needs closed"):
+        ops.window_rows(tsc, b, t, (2, 4), 3, out_lengths=ol)
+    with pytest.raises(TypeError, match="scale must be a chronoscale.ops.Scale"):
+        ops.window_rows("2", b, t, (2, 4), 3, out_lengths=ol)
+    with pytest.raises(TypeError, match="b must hold integers"):
+        ops.window_rows(sc, b.astype(float), t, (2, 4), 3, out_lengths=ol)
+    with pytest.raises(ValueError, match=r"t must have shape \[N\]"):
+        ops.window_rows(sc, b, t[:2], (2, 4), 3, out_lengths=ol)
+    with pytest.raises(ValueError, match=r"out_lengths must have shape \[B\]"):
+        ops.window_rows(sc, b, t, (3, 4), 3, out_lengths=ol)
+    with pytest.raises(ValueError, match=r"lengths must have shape \[B\]"):
+        ops.window_rows(sc, b, t, (2, 4), 3, lengths=[1, 2, 3], out_lengths=ol)
+    with pytest.raises(ValueError, match=r"closed must have shape \[B, T\]"):
+        ops.window_rows(tsc, b, t, (2, 4), 3, closed=np.zeros((2, 5), np.int64))
+    with pytest.raises(ValueError, match=r"shape must be the batch's \(B, T\)"):
+        ops.window_rows(sc, b, t, (2, 4, 1), 3, out_lengths=ol)
+    with pytest.raises(ValueError, match="B, T and W must be >= 0"):
+        ops.window_rows(sc, b, t, (2, 4), -1, out_lengths=ol)
+    with pytest.raises(ValueError, match=r"shape \[B, T\]|B, T and W"):
+        ops.window_rows(sc, b, t, (-1, 4), 3, out_lengths=ol)

@@ -60,3 +60,19 @@ def test_host_index_refused(rng):
     src = to_gpu(rng.standard_normal((5, 3)).astype(np.float32))
     with pytest.raises(ValueError, match="index must be on the device of src"):
         ops.gather_rows(src, np.array([0, 1]))
+
+
+def test_window_rows_match_cpu(rng):
+    from test_rows import window_case
+
+    L, scales, outs = window_case(rng)
+    B, T = len(L), 13
+    b = np.r_[rng.integers(0, B, 3000), -1, B]
+    t = np.r_[rng.integers(0, T, 3000), 0, 0]
+    for sc, o in zip(scales, outs, strict=True):
+        W = o.y.shape[1]
+        want = ops.window_rows(sc, b, t, (B, T), W, L, o.out_lengths, o.closed_before)
+        got = ops.window_rows(sc, to_gpu(b), to_gpu(t), (B, T), W, to_gpu(L),
+                              to_gpu(o.out_lengths), to_gpu(o.closed_before))
+        assert isinstance(got, cp().ndarray)
+        np.testing.assert_array_equal(cp().asnumpy(got), want, err_msg=str(sc))

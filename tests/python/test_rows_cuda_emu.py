@@ -2,7 +2,8 @@
 (tests/cuda_emu/harness_rows.cpp) and compared with the CPU ops (which test_rows.py checks
 against references and finite differences): random shapes, column blocks and indices with
 "none" entries on both sides, float32 and float64, two scheduling seeds (the scatter's
-repeated indices add in a different order under each).
+repeated indices add in a different order under each); window_rows on count and wall-clock
+scales of a real multi-scale batch, events outside the batch included.
 
 Opt-in: CHRONOSCALE_TEST_EMU=1 pytest tests/python/test_rows_cuda_emu.py
 """
@@ -28,6 +29,7 @@ def emu():
     h.emu_rows_error.restype = ctypes.c_char_p
     for f in (h.emu_gather_rows, h.emu_scatter_rows):
         f.argtypes = [I32, I64, I64, I64, I64, I64, P, P, P, U32]
+    h.emu_window_rows.argtypes = [I64, P, P, *[I64] * 5, P, P, P, P, U32]
     return h
 
 
@@ -59,3 +61,23 @@ def test_gather_and_scatter_match_cpu(emu, rng, dtype, trial):
         got = _call(emu, "scatter", g, index, acc.copy(), col, seed)
         assert rel_error(got, want_scatter) < (1e-5 if dtype == np.float32 else 1e-12)
 
+
+
+def test_window_rows_match_cpu(emu, rng):
+    from test_rows import window_case
+
+    L, scales, outs = window_case(rng)
+    B, T = len(L), 13
+    b = np.r_[rng.integers(0, B, 300), -1, B, 0, 1]
+    t = np.r_[rng.integers(0, T, 300), 0, 0, -1, T]
+    p = lambda a: None if a is None else a.ctypes.data  # noqa: E731
+    for sc, o in zip(scales, outs, strict=True):
+        W = o.y.shape[1]
+        want = ops.window_rows(sc, b, t, (B, T), W, L, o.out_lengths, o.closed_before)
+        time = sc.kind == "time"
+        got = np.full(b.size, 99, np.int64)
+        rc = emu.emu_window_rows(b.size, p(b), p(t), B, T, W, sc.size, sc.stride,
+                                 None if time else p(L), None if time else p(o.out_lengths),
+                                 p(o.closed_before) if time else None, p(got), 1)
+        assert rc == 0, emu.emu_rows_error().decode()
+        np.testing.assert_array_equal(got, want, err_msg=str(sc))

@@ -43,5 +43,32 @@ void gather_rows(const Tensor& src, const Tensor& index, const Tensor& out, int6
 void scatter_rows(const Tensor& g, const Tensor& index, const Tensor& out, int64_t col,
                   void* stream = nullptr);
 
+/// Which row of one scale's outputs y [B, W, H] (as y.reshape(B * W, H)) holds the state for a
+/// prediction right after event (b[n], t[n]): the scale's last step whose window is closed once
+/// events 0..t have been seen (the index of gather_rows; MultiScaleNext in Python).
+///
+///   c = closed[b, t]                                          a wall-clock scale (closed given)
+///   c = clamp(floor((t + 1 - size) / stride) + 1, 0, out_lengths[b]) if t < lengths[b], else 0
+///                                                             a count scale
+///   rows[n] = b * W + min(c, W) - 1 if c > 0, else -1 (none: no window closed yet)
+///
+/// An event outside the batch (b not in [0, B) or t not in [0, T)) gives -1. Every array lives on
+/// the device of b (the per-sequence arrays uploaded by the caller on CUDA).
+struct WindowRowsArgs {
+  Tensor b, t;          ///< [N] int64 events
+  Tensor lengths;       ///< [B] int64 events per sequence, or absent (all T); count scales
+  Tensor out_lengths;   ///< [B] int64 steps of the scale per sequence; count scales
+  Tensor closed;        ///< [B, T] int64 steps closed through each event; wall-clock scales
+  int64_t B = 0, T = 0, W = 0;      ///< batch, events per sequence, steps of the scale
+  int64_t size = 1, stride = 1;     ///< count window (size >= 1, stride >= 1)
+};
+
+/// Validate window_rows (TypeError / ValueError naming the argument, CudaError / Unsupported);
+/// returns N.
+int64_t window_rows_check(const WindowRowsArgs& a);
+
+/// rows [N] int64 on the device of b (see WindowRowsArgs).
+void window_rows(const WindowRowsArgs& a, const Tensor& rows, void* stream = nullptr);
+
 }  // namespace v1
 }  // namespace chronoscale

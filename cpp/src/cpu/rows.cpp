@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "../window_rows_math.hpp"
 #include "parallel.hpp"
 
 namespace chronoscale {
@@ -38,6 +39,18 @@ void scatter_rows(const RowsDims& d, const T* g, const int64_t* index, T* out) {
 #pragma omp simd
       for (int64_t k = k0; k < k1; ++k) o[k] += s[k];
     }
+  });
+}
+
+void window_rows(const WindowRowsArgs& a, int64_t* rows) {
+  const int64_t* b = a.b.ptr<int64_t>();
+  const int64_t* t = a.t.ptr<int64_t>();
+  const int64_t* len = a.lengths.defined() ? a.lengths.ptr<int64_t>() : nullptr;
+  const int64_t* out_len = a.out_lengths.defined() ? a.out_lengths.ptr<int64_t>() : nullptr;
+  const int64_t* closed = a.closed.defined() ? a.closed.ptr<int64_t>() : nullptr;
+  parallel_for(a.b.shape[0], 8, [&](int64_t n) {
+    rows[n] = window_rows_math::row_of(b[n], t[n], a.B, a.T, a.W, a.size, a.stride, len,
+                                       out_len, closed);
   });
 }
 

@@ -12,6 +12,8 @@ void gather_rows(const RowsDims& d, const T* src, const int64_t* index, T* out);
 template <class T>
 void scatter_rows(const RowsDims& d, const T* g, const int64_t* index, T* out);
 
+void window_rows(const WindowRowsArgs& a, int64_t* rows);
+
 }  // namespace cpu
 }  // namespace v1
 }  // namespace chronoscale

@@ -48,12 +48,6 @@ def closed_through(scale, closed_before, lengths, out_lengths):
     return np.ascontiguousarray(np.broadcast_to(n, (B, T)), dtype=np.int64)
 
 
-def _keys(b, n, W):
-    """Row of ``y.reshape(B * W, H)`` holding the state for each position (``-1``: none
-    closed, the zero state)."""
-    return np.where(n > 0, b * W + n - 1, -1)
-
-
 class MultiScaleNext(MultiScale):
     """Multi-scale cells whose per-event output feeds a prediction of the next event.
 
@@ -83,63 +77,48 @@ class MultiScaleNext(MultiScale):
             timestamps=timestamps, count_feature=self.count_feature,
         )
         # closed_before (time scales: our indices as they are) and out_lengths, on the host;
-        # the count scales' indices follow from them and the lengths (closed_through), on the
-        # host when a host path needs them (_closed), else on the device (_device_keys).
+        # the rows of every scale follow from them and the lengths (_rows).
         host = _device.to_host
         self._outs = [o._replace(closed_before=host(o.closed_before),
                                  out_lengths=host(o.out_lengths)) for o in outs]
-        self._closed_idx = [None] * len(outs)
         self._shape = x.shape[:2]
         self._lengths = None if lengths is None else np.asarray(lengths, dtype=np.int64)
         self.out_lengths = lengths
-        self._dev_keys = None  # device keys of gather(), kept for backward_rows()
+        self._rows_cache = None  # the rows of gather(), kept for backward_rows()
 
-    def _closed(self, s):
-        """Scale ``s``'s closed-through indices ``[B, T]`` on the host (computed once)."""
-        if self._closed_idx[s] is None:
-            o = self._outs[s]
-            self._closed_idx[s] = closed_through(self._scales[s], o.closed_before,
-                                                 self._lengths, o.out_lengths)
-        return self._closed_idx[s]
-
-    def _row_keys(self, b, t):
-        """Host keys of every scale for the events ``(b[n], t[n])`` (None: every event)."""
-        S = range(len(self._outs))
-        if b is None:  # every position, row-major
-            B, T = self._shape
-            b = np.repeat(np.arange(B), T)
-            return [_keys(b, self._closed(s).reshape(-1), self._outs[s].y.shape[1]) for s in S]
-        return [_keys(b, self._closed(s)[b, t], self._outs[s].y.shape[1]) for s in S]
-
-    def _device_keys(self, b, t):
-        """The keys of every scale as one device array ``[S, N]``, computed on the device from
-        the events' indices (a few array operations per scale instead of the host's fancy
-        indexing and a copy of the keys), kept for the backward of the same rows. Equal to
-        :meth:`_row_keys`."""
-        cached = getattr(self, "_dev_keys", None)
+    def _rows(self, b, t):
+        """Per scale, the rows of its outputs ``y.reshape(B * W, H)`` holding the states at the
+        events ``(b[n], t[n])`` (``-1``: none closed yet, the zero state), on the device of the
+        outputs: one native call per scale (``ops.window_rows``), the event indices and the
+        per-sequence counts copied to a device in one copy. ``b = t = None``: every event,
+        row-major. Kept for the backward of the same rows (``b`` and ``t`` the same objects)."""
+        cached = self._rows_cache
         if cached is not None and cached[0] is b and cached[1] is t:
             return cached[2]
         y0 = self._outs[0].y
-        xp, dev = _device.xp(y0), _device.device_of(y0)
         B, T = self._shape
-        L = np.full(B, T, np.int64) if self._lengths is None else self._lengths
-        per_b = np.stack([L] + [o.out_lengths for o in self._outs])
-        if b is None:
-            bd, td = xp.repeat(xp.arange(B), T), xp.tile(xp.arange(T), B)
-            per_b = _device.to_device(per_b, dev)
-        else:  # one copy for all
-            bd, td, per_b = _device.to_device_many([b, t, per_b], dev)
-        t1 = td + 1
-        running = t1 <= per_b[0][bd]  # event t within its sequence (else no window counts)
-        keys = xp.empty((len(self._outs), bd.size), dtype=np.int64)
-        for s, (sc, o) in enumerate(zip(self._scales, self._outs, strict=True)):
-            if sc.kind == "time":  # the native indices as they are
-                n = _device.to_device(o.closed_before, dev)[bd, td]
-            else:  # closed_through's count on the device
-                n = _count_closed(xp, sc, t1, per_b[s + 1][bd], running)
-            keys[s] = xp.where(n > 0, bd * o.y.shape[1] + (n - 1), -1)
-        self._dev_keys = (b, t, keys)
-        return keys
+        per_b = [self._lengths] + [o.out_lengths for o in self._outs]
+        closed = [o.closed_before if sc.kind == "time" else None
+                  for sc, o in zip(self._scales, self._outs, strict=True)]
+        bd, td = b, t
+        if _device.is_device_array(y0):
+            xp, dev = _device.xp(y0), _device.device_of(y0)
+            host = [a for a in [*per_b, *closed] if a is not None]
+            if b is None:  # every position: made on the device
+                bd, td = xp.repeat(xp.arange(B), T), xp.tile(xp.arange(T), B)
+                up = _device.to_device_many(host, dev)
+            else:
+                bd, td, *up = _device.to_device_many([b, t, *host], dev)
+            it = iter(up)  # the uploaded arrays back in the places of the host ones
+            per_b = [None if a is None else next(it) for a in per_b]
+            closed = [None if a is None else next(it) for a in closed]
+        elif b is None:
+            bd, td = np.repeat(np.arange(B), T), np.tile(np.arange(T), B)
+        rows = [ops.window_rows(sc, bd, td, (B, T), o.y.shape[1], lengths=per_b[0],
+                                out_lengths=per_b[s + 1], closed=closed[s])
+                for s, (sc, o) in enumerate(zip(self._scales, self._outs, strict=True))]
+        self._rows_cache = (b, t, rows)
+        return rows
 
     def gather(self, b, t, out=None, col: int = 0):
         """States at the events ``(b[n], t[n])`` after :meth:`run`: ``[N, sum(units)]``, scales
@@ -148,8 +127,7 @@ class MultiScaleNext(MultiScale):
         sum(units))`` (its other columns are left as they are)."""
         y0 = self._outs[0].y
         xp = _device.xp(y0)
-        # keys on the device from the events' indices, or on the host
-        keys = self._device_keys(b, t) if xp is not np else self._row_keys(b, t)
+        keys = self._rows(b, t)
         if out is None:
             out = xp.empty((keys[0].size, sum(self.units)), dtype=y0.dtype)
         for k, o, h in zip(keys, self._outs, self.units, strict=True):
@@ -165,10 +143,7 @@ class MultiScaleNext(MultiScale):
         if self._cache is None:
             raise RuntimeError("MultiScaleNext.backward called before forward")
         dg = _device.contiguous(dg)
-        # On a device the keys are device arrays (those of gather() for the same rows, reused);
-        # the host keys are only computed on the host path.
-        keys = (self._device_keys(b, t) if _device.is_device_array(dg)
-                else self._row_keys(b, t))
+        keys = self._rows(b, t)  # those of gather() for the same rows
         seq = []
         for k, o, h in zip(keys, self._outs, self.units, strict=True):
             B, W = o.y.shape[:2]  # one native call: the rows' gradients summed per key

@@ -61,7 +61,7 @@ from .recurrent import (
     rnn_backward,
     rnn_forward,
 )
-from .rows import gather_rows, scatter_rows
+from .rows import gather_rows, scatter_rows, window_rows
 
 __all__ = [
     "Conv1dCache",
@@ -117,4 +117,5 @@ __all__ = [
     "softmax_cross_entropy",
     "time_pool_backward",
     "time_pool_forward",
+    "window_rows",
 ]

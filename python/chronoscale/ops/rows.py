@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import _core
 from ._common import as_int
+from .multiscale import Scale
 
 
 def _as_index(index):
@@ -95,3 +96,65 @@ def scatter_rows(g, index, size: int | None = None, out=None, col: int = 0,
     else:
         size = width = 0
     return _core.scatter_rows(g, _as_index(index), out, size, col, width)
+
+
+def _host_int64(a, name):
+    if a is None or hasattr(a, "__cuda_array_interface__"):
+        return a
+    a = np.asarray(a)
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integers, got dtype {a.dtype}")
+    return np.ascontiguousarray(a, dtype=np.int64)
+
+
+def window_rows(scale, b, t, shape, W: int, lengths=None, out_lengths=None, closed=None):
+    """The row of one scale's outputs ``y.reshape(B * W, H)`` that holds the state for a
+    prediction right after the event ``(b[n], t[n])``: the scale's last step whose window is
+    closed once events ``0..t`` are seen (what :class:`~chronoscale.nn.MultiScaleNext` gathers;
+    pass the result to :func:`gather_rows` / :func:`scatter_rows`).
+
+    * count scale (``scale.kind == "count"``): ``c = clip(floor((t + 1 - size) / stride) + 1, 0,
+      out_lengths[b])`` for ``t < lengths[b]``, else 0;
+    * wall-clock scale: ``c = closed[b, t]`` (the ``closed_before`` of
+      :func:`multiscale_forward`: windows that ended at or before the event's time);
+
+    and ``rows[n] = b * W + c - 1`` (``c`` at most ``W``), ``-1`` where ``c == 0`` or the event is
+    outside the batch (``b`` not in ``[0, B)``, ``t`` not in ``[0, T)``).
+
+    Args:
+        scale: the :class:`Scale` (its ``size`` / ``stride`` for a count scale).
+        b, t: ``[N]`` integers, the events (NumPy or CUDA arrays; int64 on a device).
+        shape: ``(B, T)`` of the batch.
+        W: the scale's steps (``y.shape[1]``).
+        lengths: ``[B]`` events per sequence (count scales; None: all ``T``).
+        out_lengths: ``[B]`` the scale's steps per sequence (count scales).
+        closed: ``[B, T]`` (wall-clock scales).
+
+    Every array lives on the device of ``b`` (int64 there; host arrays of other integer dtypes
+    are converted). Returns ``rows [N]`` int64 on that device (one kernel on a GPU).
+
+    Raises:
+        TypeError / ValueError naming the argument (dtypes, shapes, devices, a missing
+        ``out_lengths`` or ``closed``).
+    """
+    if not isinstance(scale, Scale):
+        raise TypeError(f"scale must be a chronoscale.ops.Scale, got {type(scale).__name__}")
+    try:
+        B, T = shape
+    except (TypeError, ValueError):
+        raise ValueError(f"shape must be the batch's (B, T), got {shape!r}") from None
+    B, T = as_int(B, "B"), as_int(T, "T")
+    time = scale.kind == "time"
+    if time and closed is None:
+        raise ValueError("window_rows: a wall-clock scale needs closed ([B, T])")
+    if not time and out_lengths is None:
+        raise ValueError("window_rows: a count scale needs out_lengths ([B])")
+    arrays = [_host_int64(a, n) for a, n in ((b, "b"), (t, "t"), (lengths, "lengths"),
+                                             (out_lengths, "out_lengths"), (closed, "closed"))]
+    b, t, lengths, out_lengths, closed = arrays
+    if time:
+        lengths = out_lengths = None
+    else:
+        closed = None
+    return _core.window_rows(b, t, B, T, as_int(W, "W"), lengths, out_lengths,
+                             scale.size, scale.stride, closed)
