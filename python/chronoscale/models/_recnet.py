@@ -40,16 +40,18 @@ _EPS = 1e-8  # the norm floor of the cosine kernels
 
 
 def _normalize(x):
-    """``(x / max(|x|, eps), |x|)`` over the last axis."""
-    norm = np.sqrt(np.einsum("...d,...d->...", x, x))
-    return x / np.maximum(norm, _EPS)[..., None], norm
+    """``(x / max(|x|, eps), |x|)`` over the last axis (one native call, ``ops.normalize_*``)."""
+    y, norm = ops.normalize_forward(_device.contiguous(x).reshape(-1, x.shape[-1]), _EPS)
+    return y.reshape(x.shape), norm.reshape(x.shape[:-1])
 
 
 def _normalize_backward(dxhat, xhat, norm):
     """Gradient of :func:`_normalize` (the floor is a constant below ``eps``)."""
-    n = np.maximum(norm, _EPS)[..., None]
-    radial = np.einsum("...d,...d->...", xhat, dxhat)[..., None]
-    return np.where((norm > _EPS)[..., None], dxhat - xhat * radial, dxhat) / n
+    d = xhat.shape[-1]
+    dx = ops.normalize_backward(_device.contiguous(dxhat).reshape(-1, d),
+                                _device.contiguous(xhat).reshape(-1, d),
+                                _device.contiguous(norm).reshape(-1), _EPS)
+    return dx.reshape(xhat.shape)
 
 
 class _Events:

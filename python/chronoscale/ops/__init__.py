@@ -36,6 +36,7 @@ from .multiscale import (
     multiscale_backward,
     multiscale_forward,
 )
+from .normalize import normalize_backward, normalize_forward
 from .optim import (
     adam_step,
     adam_step_many,
@@ -106,6 +107,8 @@ __all__ = [
     "mse_loss",
     "multiscale_backward",
     "multiscale_forward",
+    "normalize_backward",
+    "normalize_forward",
     "rnn_backward",
     "rnn_forward",
     "full_softmax_loss",
