@@ -95,14 +95,21 @@ def test_gather_gradient_by_finite_differences(rng):
     assert rel_error(ops.scatter_rows(w, index, size=M), num) < 1e-8
 
 
-def test_scatter_repeated_indices_sum_in_order(rng):
+@pytest.mark.parametrize("order", ["random", "sorted"])
+def test_scatter_repeated_indices_sum_in_order(rng, order):
     """Many rows onto few: the float32 sums equal a serial float32 sum in index order, bit for
-    bit, at 1 and 2 threads (also when the work is large enough to run in parallel)."""
-    N, M, H = 20000, 5, 96
+    bit, at 1 and 2 threads (the work is large enough to run in parallel). "sorted": the valid
+    indices never decrease, with "none" entries inside and between runs (the window rows of
+    MultiScaleNext): the threads split the rows between runs."""
+    N, M, H = 20000, 40, 96
     g = rng.standard_normal((N, H)).astype(np.float32)
     index = rng.integers(0, M, size=N)
+    if order == "sorted":
+        index = np.sort(index)
+        index[rng.random(N) < 0.2] = -1  # none, also between equal indices
+        index[rng.random(N) < 0.02] = M + 3
     want = np.zeros((M, H), np.float32)
-    for m in range(M):  # np.add.reduce in order (cumsum is sequential)
+    for m in range(M):  # a sequential float32 sum in index order
         rows = g[index == m]
         want[m] = np.cumsum(rows, axis=0, dtype=np.float32)[-1] if len(rows) else 0
     old = chronoscale.get_num_threads()
@@ -110,6 +117,8 @@ def test_scatter_repeated_indices_sum_in_order(rng):
         for threads in (1, 2):
             chronoscale.set_num_threads(threads)
             assert np.array_equal(ops.scatter_rows(g, index, size=M), want)
+            assert np.array_equal(ops.scatter_rows(g, index, size=M, col=5, width=H - 9),
+                                  want[:, 5:-4])
     finally:
         chronoscale.set_num_threads(old)
 

@@ -1,0 +1,110 @@
+"""Row gather / scatter-add and row normalisation: chronoscale vs PyTorch (and NumPy), same run,
+same threads, at the recommender's sizes (B=256, T=192: 48,896 scored events).
+
+    gather_rows    states [B*W, H] rows by index -> [N, H]       torch.index_select / NumPy take
+    scatter_rows   [N, H] rows summed into [B*W, H] by index     torch.index_add_ / np.add.at
+    normalize      [N, d] rows to unit length, forward + backward torch F.normalize + backward
+
+Calls alternate between the sides; medians after one warm-up call each; ratio = other ms /
+chronoscale ms (> 1: chronoscale faster). ``--device cuda`` times CuPy arrays against torch CUDA
+tensors (synchronised after each call).
+
+    python bench/python/compare_rows.py [--events 48896] [--rows 49152] [--hidden 128]
+        [--dim 64] [--repeat 21] [--threads N] [--device cpu|cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+import chronoscale
+from chronoscale import ops
+
+
+def paired(fns: dict, repeat: int, sync) -> dict:
+    names = list(fns)
+    times = {k: [] for k in names}
+    for r in range(repeat + 1):  # round 0 is the warm-up
+        for name in names if r % 2 == 0 else names[::-1]:
+            sync()
+            t0 = time.perf_counter()
+            fns[name]()
+            sync()
+            if r:
+                times[name].append(time.perf_counter() - t0)
+    return {k: float(np.median(v) * 1e3) for k, v in times.items()}
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--events", type=int, default=48896)
+    ap.add_argument("--rows", type=int, default=256 * 192)
+    ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--repeat", type=int, default=21)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    a = ap.parse_args(argv)
+    import torch
+
+    if a.threads:
+        chronoscale.set_num_threads(a.threads)
+    torch.set_num_threads(chronoscale.get_num_threads())
+    rng = np.random.default_rng(0)
+    y = rng.standard_normal((a.rows, a.hidden), dtype=np.float32)
+    g = rng.standard_normal((a.events, a.hidden), dtype=np.float32)
+    idx = np.sort(rng.integers(0, a.rows, a.events))  # window rows: sorted, repeated
+    e = rng.standard_normal((a.events, a.dim), dtype=np.float32)
+    de = rng.standard_normal((a.events, a.dim), dtype=np.float32)
+    sync = lambda: None  # noqa: E731
+    dev = "cpu"
+    if a.device == "cuda":
+        import cupy as cp
+
+        dev, sync = "cuda", lambda: (cp.cuda.get_current_stream().synchronize(),
+                                     torch.cuda.synchronize())
+        y, g, idx, e, de = (cp.asarray(v) for v in (y, g, idx, e, de))
+    t = {k: torch.as_tensor(v, device=dev) for k, v in
+         (("y", y), ("g", g), ("idx", idx), ("e", e), ("de", de))}
+
+    def normalize_ours():
+        yh, n = ops.normalize_forward(e)
+        ops.normalize_backward(de, yh, n)
+
+    def normalize_torch():
+        x = t["e"].detach().requires_grad_(True)
+        torch.nn.functional.normalize(x, dim=1).backward(t["de"])
+
+    cases = {
+        "gather_rows": {"chronoscale": lambda: ops.gather_rows(y, idx),
+                        "torch": lambda: t["y"].index_select(0, t["idx"])},
+        "scatter_rows": {"chronoscale": lambda: ops.scatter_rows(g, idx, size=a.rows),
+                         "torch": lambda: torch.zeros_like(t["y"]).index_add_(0, t["idx"], t["g"])},
+        "normalize fwd+bwd": {"chronoscale": normalize_ours, "torch": normalize_torch},
+    }
+    if a.device == "cpu":
+        cases["gather_rows"]["numpy"] = lambda: y[idx]
+
+        def add_at():
+            out = np.zeros_like(y)
+            np.add.at(out, idx, g)
+        cases["scatter_rows"]["numpy"] = add_at
+    print(f"# {a.device}, {chronoscale.get_num_threads()} threads, torch {torch.__version__}; "
+          f"N={a.events} events, {a.rows} rows x H={a.hidden}, d={a.dim}, float32, "
+          f"median of {a.repeat}")
+    print(f"{'op':<20} {'chronoscale ms':>15} {'torch ms':>10} {'torch/cs':>9} {'numpy ms':>9}")
+    results = {}
+    for name, fns in cases.items():
+        ms = paired(fns, a.repeat, sync)
+        results[name] = ms
+        npy = f"{ms['numpy']:9.2f}" if "numpy" in ms else f"{'-':>9}"
+        print(f"{name:<20} {ms['chronoscale']:15.2f} {ms['torch']:10.2f} "
+              f"{ms['torch'] / ms['chronoscale']:8.2f}x {npy}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
