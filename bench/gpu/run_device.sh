@@ -112,6 +112,8 @@ step phases_recommender 40 $PY bench/python/compare_recommender.py --device cuda
   --warmup 3
 step profile_recommender 60 $PY bench/python/compare_recommender.py --device cuda --profile 5 \
   --warmup 2
+# The recommender's row glue as single kernels (gather / scatter by index, row normalisation).
+step bench_rows 30 $PY bench/python/compare_rows.py --device cuda --repeat 11
 
 sanitize() {
   step "sanitize_$1" "$2" compute-sanitizer --tool "$1" --error-exitcode 9 \

@@ -360,13 +360,18 @@ def gather_causal(y_s, closed_before_s):
     closed_before_s = _check_closed(y_s, closed_before_s)
     B, W, H = y_s.shape
     T = closed_before_s.shape[1]
-    if W == 0:  # no window has closed: every event sees the initial state
-        return xp.zeros((B, T, H), dtype=y_s.dtype)
-    cb = closed_before_s.reshape(-1)
-    rows = np.repeat(np.arange(B) * W, T) + np.maximum(cb - 1, 0)
-    out = y_s.reshape(B * W, H)[rows]
-    out[np.flatnonzero(cb == 0)] = 0
+    rows = _causal_rows(closed_before_s, W, xp)
+    # one native call: y_s rows by index, zeros where none has closed (index -1)
+    out = _core.gather_rows(xp.ascontiguousarray(y_s).reshape(B * W, H), rows, None, 0)
     return out.reshape(B, T, H)
+
+
+def _causal_rows(closed_before_s, W, xp):
+    """Row of ``y_s.reshape(B * W, H)`` per event (``-1``: none closed), on ``xp``'s device."""
+    B, T = closed_before_s.shape
+    rows = np.where(closed_before_s > 0, np.arange(B)[:, None] * W + closed_before_s - 1, -1)
+    rows = np.ascontiguousarray(rows.reshape(-1), dtype=np.int64)
+    return rows if xp is np else xp.asarray(rows)
 
 
 def gather_causal_backward(dg, closed_before_s, W):
@@ -381,11 +386,11 @@ def gather_causal_backward(dg, closed_before_s, W):
         raise ValueError(f"W (the scale's steps) must be an integer >= 0, got {W!r}")
     W = int(W)  # (a NumPy unsigned W would turn the row indices into floats)
     B, T, H = dg.shape
-    dy = xp.zeros((B * int(W), H), dtype=dg.dtype)
-    closed_before_s = _check_closed(dy.reshape(B, W, H), closed_before_s)
+    closed_before_s = _check_closed(np.empty((B, W, 0)), closed_before_s)
     if closed_before_s.shape[1] != T:
         raise ValueError(f"closed_before must have shape [B, T] = {(B, T)}")
-    used = np.flatnonzero(closed_before_s.reshape(-1) > 0)
-    rows = (np.arange(B)[:, None] * W + closed_before_s - 1).reshape(-1)[used]
-    np.add.at(dy, rows, dg.reshape(B * T, H)[used])
+    # one native call: the events' gradients summed into the rows they read (in event order on
+    # the CPU)
+    dy = _core.scatter_rows(xp.ascontiguousarray(dg).reshape(B * T, H),
+                            _causal_rows(closed_before_s, W, xp), None, B * W, 0, H)
     return dy.reshape(B, W, H)
