@@ -66,7 +66,9 @@ __global__ void __launch_bounds__(train::kThreads)
   }
 }
 
-inline unsigned row_blocks(int64_t rows) { return train::blocks_for(rows, kWarpsPerBlock); }
+inline unsigned row_blocks(int64_t rows) {
+  return train::blocks_for(rows, kWarpsPerBlock);
+}
 
 }  // namespace normalize_impl
 
@@ -87,10 +89,10 @@ void normalize_backward(const NormalizeDims& d, const T* dy, const T* y, const T
                 "normalize backward_kernel", d, dy, y, norm, eps, dx);
 }
 
-#define CS_INSTANTIATE_NORMALIZE(T)                                                        \
-  template void normalize_forward<T>(const NormalizeDims&, const T*, T, T*, T*, void*);    \
-  template void normalize_backward<T>(const NormalizeDims&, const T*, const T*, const T*, T, \
-                                      T*, void*);
+#define CS_INSTANTIATE_NORMALIZE(T)                                                              \
+  template void normalize_forward<T>(const NormalizeDims&, const T*, T, T*, T*, void*);          \
+  template void normalize_backward<T>(const NormalizeDims&, const T*, const T*, const T*, T, T*, \
+                                      void*);
 CS_INSTANTIATE_NORMALIZE(float)
 CS_INSTANTIATE_NORMALIZE(double)
 

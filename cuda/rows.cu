@@ -49,16 +49,16 @@ template <class T>
 void gather_rows(const RowsDims& d, const T* src, const int64_t* index, T* out, void* stream) {
   if (d.N * d.H == 0) return;
   train::launch(rows_impl::gather_rows_kernel<T>, dim3(train::blocks_for(d.N * d.H)),
-                dim3(train::kThreads), static_cast<cudaStream_t>(stream), "gather_rows_kernel",
-                d, src, index, out);
+                dim3(train::kThreads), static_cast<cudaStream_t>(stream), "gather_rows_kernel", d,
+                src, index, out);
 }
 
 template <class T>
 void scatter_rows(const RowsDims& d, const T* g, const int64_t* index, T* out, void* stream) {
   if (d.N * d.H == 0) return;
   train::launch(rows_impl::scatter_rows_kernel<T>, dim3(train::blocks_for(d.N * d.H)),
-                dim3(train::kThreads), static_cast<cudaStream_t>(stream), "scatter_rows_kernel",
-                d, g, index, out);
+                dim3(train::kThreads), static_cast<cudaStream_t>(stream), "scatter_rows_kernel", d,
+                g, index, out);
 }
 
 void window_rows(const WindowRowsArgs& a, int64_t* rows, void* stream) {
@@ -71,8 +71,8 @@ void window_rows(const WindowRowsArgs& a, int64_t* rows, void* stream) {
                 ptr(a.out_lengths), ptr(a.closed), rows);
 }
 
-#define CS_INSTANTIATE_ROWS(T)                                                               \
-  template void gather_rows<T>(const RowsDims&, const T*, const int64_t*, T*, void*);       \
+#define CS_INSTANTIATE_ROWS(T)                                                        \
+  template void gather_rows<T>(const RowsDims&, const T*, const int64_t*, T*, void*); \
   template void scatter_rows<T>(const RowsDims&, const T*, const int64_t*, T*, void*);
 CS_INSTANTIATE_ROWS(float)
 CS_INSTANTIATE_ROWS(double)

@@ -60,9 +60,16 @@ void bind_rows(py::module_& m) {
       "window_rows",
       [](py::handle b, py::handle t, int64_t B, int64_t T, int64_t W, py::handle lengths,
          py::handle out_lengths, int64_t size, int64_t stride, py::handle closed) {
-        WindowRowsArgs a{view(b, "b"), view(t, "t"), view(lengths, "lengths", true),
-                         view(out_lengths, "out_lengths", true), view(closed, "closed", true),
-                         B, T, W, size, stride};
+        WindowRowsArgs a{view(b, "b"),
+                         view(t, "t"),
+                         view(lengths, "lengths", true),
+                         view(out_lengths, "out_lengths", true),
+                         view(closed, "closed", true),
+                         B,
+                         T,
+                         W,
+                         size,
+                         stride};
         const int64_t N = window_rows_check(a);
         Out rows = out(a.b, {N}, DType::int64);
         void* stream = current_stream(a.b);

@@ -25,16 +25,6 @@ void check_arg(const Tensor& t, const Tensor& x, const char* name,
   check::cuda_usable(t, "conv1d", name);
 }
 
-// The CUDA branch exists only with CHRONOSCALE_WITH_CUDA; without it check::cuda_usable has
-// already thrown Unsupported for CUDA views.
-#ifdef CHRONOSCALE_WITH_CUDA
-#define CS_CONV1D_CALL(name, ...)                                                  \
-  (in.x.device == Device::cuda ? cuda::name<scalar_t>(__VA_ARGS__, stream)         \
-                               : cpu::name<scalar_t>(__VA_ARGS__))
-#else
-#define CS_CONV1D_CALL(name, ...) ((void)stream, cpu::name<scalar_t>(__VA_ARGS__))
-#endif
-
 }  // namespace
 
 Conv1dDims conv1d_check(const Conv1dInputs& in) {
@@ -65,7 +55,7 @@ void conv1d_forward(const Conv1dInputs& in, const Tensor& y, const Tensor& out_l
     for (int64_t b = 0; b < d.B; ++b) out_lengths.ptr<int64_t>()[b] = out_length(d, in.lengths, b);
   }
   CS_DISPATCH_FLOAT(in.x.dtype, "conv1d_forward",
-                    [&] { CS_CONV1D_CALL(conv1d_forward, d, in, y); });
+                    [&] { CS_DEVICE_CALL(in.x, conv1d_forward, d, in, y); });
 }
 
 void conv1d_backward(const Tensor& dy, const Conv1dInputs& in, const Tensor& y, const Tensor& dx,
@@ -81,7 +71,7 @@ void conv1d_backward(const Tensor& dy, const Conv1dInputs& in, const Tensor& y, 
   check_arg(dw, in.x, "dw", {d.Cout, d.Cin, d.K}, "[Cout, Cin, K]");
   if (db.defined()) check_arg(db, in.x, "db", {d.Cout}, "[Cout]");
   CS_DISPATCH_FLOAT(in.x.dtype, "conv1d_backward",
-                    [&] { CS_CONV1D_CALL(conv1d_backward, d, dy, in, y, dx, dw, db); });
+                    [&] { CS_DEVICE_CALL(in.x, conv1d_backward, d, dy, in, y, dx, dw, db); });
 }
 
 }  // namespace v1

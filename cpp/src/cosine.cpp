@@ -31,8 +31,6 @@ void check_arg(const Tensor& t, const Tensor& x, const char* name,
   check::cuda_usable(t, op, name);
 }
 
-[[maybe_unused]] bool on_cuda(const Tensor& x) { return x.device == Device::cuda; }
-
 }  // namespace
 
 CosineDims cosine_lag_check(const CosineInputs& in) {
@@ -48,22 +46,12 @@ CosineDims cosine_query_check(const CosineInputs& in) {
   return d;
 }
 
-// The CUDA branch is compiled only with CHRONOSCALE_WITH_CUDA; without it, check::cuda_usable
-// has already thrown Unsupported for CUDA views.
-#ifdef CHRONOSCALE_WITH_CUDA
-#define CS_COSINE_CALL(name, ...)                                           \
-  (on_cuda(in.x) ? cuda::name<scalar_t>(__VA_ARGS__, stream)                \
-                 : cpu::name<scalar_t>(__VA_ARGS__))
-#else
-#define CS_COSINE_CALL(name, ...) ((void)stream, cpu::name<scalar_t>(__VA_ARGS__))
-#endif
-
 void cosine_lag_forward(const CosineInputs& in, const CosineCache& out, void* stream) {
   const char* op = "cosine_lag_forward";
   const CosineDims d = cosine_lag_check(in);
   check_arg(out.y, in.x, "y", {d.B, d.T}, "[B, T]", op);
   check_arg(out.xnorm, in.x, "xnorm", {d.B, d.T}, "[B, T]", op);
-  CS_DISPATCH_FLOAT(in.x.dtype, op, [&] { CS_COSINE_CALL(cosine_lag_forward, d, in, out); });
+  CS_DISPATCH_FLOAT(in.x.dtype, op, [&] { CS_DEVICE_CALL(in.x, cosine_lag_forward, d, in, out); });
 }
 
 void cosine_lag_backward(const Tensor& dy, const CosineInputs& in, const CosineCache& fwd,
@@ -75,7 +63,7 @@ void cosine_lag_backward(const Tensor& dy, const CosineInputs& in, const CosineC
   check_arg(fwd.xnorm, in.x, "cache.xnorm", {d.B, d.T}, "[B, T]", op);
   check_arg(dx, in.x, "dx", {d.B, d.T, d.D}, "[B, T, D]", op);
   CS_DISPATCH_FLOAT(in.x.dtype, op,
-                    [&] { CS_COSINE_CALL(cosine_lag_backward, d, dy, in, fwd, dx); });
+                    [&] { CS_DEVICE_CALL(in.x, cosine_lag_backward, d, dy, in, fwd, dx); });
 }
 
 void cosine_query_forward(const CosineInputs& in, const CosineCache& out, void* stream) {
@@ -84,7 +72,8 @@ void cosine_query_forward(const CosineInputs& in, const CosineCache& out, void* 
   check_arg(out.y, in.x, "y", {d.B, d.T}, "[B, T]", op);
   check_arg(out.xnorm, in.x, "xnorm", {d.B, d.T}, "[B, T]", op);
   check_arg(out.qnorm, in.x, "qnorm", {d.B}, "[B]", op);
-  CS_DISPATCH_FLOAT(in.x.dtype, op, [&] { CS_COSINE_CALL(cosine_query_forward, d, in, out); });
+  CS_DISPATCH_FLOAT(in.x.dtype, op,
+                    [&] { CS_DEVICE_CALL(in.x, cosine_query_forward, d, in, out); });
 }
 
 void cosine_query_backward(const Tensor& dy, const CosineInputs& in, const CosineCache& fwd,
@@ -98,7 +87,7 @@ void cosine_query_backward(const Tensor& dy, const CosineInputs& in, const Cosin
   check_arg(dq, in.x, "dq", {d.B, d.D}, "[B, D]", op);
   check_arg(dx, in.x, "dx", {d.B, d.T, d.D}, "[B, T, D]", op);
   CS_DISPATCH_FLOAT(in.x.dtype, op,
-                    [&] { CS_COSINE_CALL(cosine_query_backward, d, dy, in, fwd, dq, dx); });
+                    [&] { CS_DEVICE_CALL(in.x, cosine_query_backward, d, dy, in, fwd, dq, dx); });
 }
 
 }  // namespace v1

@@ -41,3 +41,15 @@ inline void cuda_usable(std::initializer_list<std::pair<const Tensor*, const cha
 }  // namespace check
 }  // namespace v1
 }  // namespace chronoscale
+
+/// Inside CS_DISPATCH_FLOAT (scalar_t bound) with a `stream` in scope:
+/// cuda::name<scalar_t>(args..., stream) when the view `t` is on CUDA, else
+/// cpu::name<scalar_t>(args...). The CUDA branch exists only with CHRONOSCALE_WITH_CUDA;
+/// without it check::cuda_usable has already thrown Unsupported for CUDA views.
+#ifdef CHRONOSCALE_WITH_CUDA
+#define CS_DEVICE_CALL(t, name, ...)                                                     \
+  ((t).device == ::chronoscale::Device::cuda ? cuda::name<scalar_t>(__VA_ARGS__, stream) \
+                                             : cpu::name<scalar_t>(__VA_ARGS__))
+#else
+#define CS_DEVICE_CALL(t, name, ...) ((void)stream, cpu::name<scalar_t>(__VA_ARGS__))
+#endif

@@ -26,16 +26,6 @@ void check_pair(const Tensor& in, const char* in_name, const Tensor& out, const 
 
 }  // namespace
 
-// The CUDA branch exists only with CHRONOSCALE_WITH_CUDA; without it check::cuda_usable has
-// already thrown Unsupported for CUDA views.
-#ifdef CHRONOSCALE_WITH_CUDA
-#define CS_DROPOUT_CALL(t, ...)                                                     \
-  ((t).device == Device::cuda ? cuda::dropout_apply<scalar_t>(__VA_ARGS__, stream) \
-                              : cpu::dropout_apply<scalar_t>(__VA_ARGS__))
-#else
-#define CS_DROPOUT_CALL(t, ...) ((void)stream, cpu::dropout_apply<scalar_t>(__VA_ARGS__))
-#endif
-
 void dropout_check(const Tensor& x, const char* name) {
   check::floating(x, name);
   check::cuda_usable(x, "dropout", name);
@@ -50,7 +40,7 @@ void dropout_forward(const Tensor& x, double p, uint64_t seed, const Tensor& y, 
   check_pair(x, "x", y, "y");
   dropout_check_p(p);
   CS_DISPATCH_FLOAT(x.dtype, "dropout_forward", [&] {
-    CS_DROPOUT_CALL(x, x.ptr<scalar_t>(), x.numel(), p, seed, y.ptr<scalar_t>());
+    CS_DEVICE_CALL(x, dropout_apply, x.ptr<scalar_t>(), x.numel(), p, seed, y.ptr<scalar_t>());
   });
 }
 
@@ -59,7 +49,7 @@ void dropout_backward(const Tensor& dy, double p, uint64_t seed, const Tensor& d
   check_pair(dy, "dy", dx, "dx");
   dropout_check_p(p);
   CS_DISPATCH_FLOAT(dy.dtype, "dropout_backward", [&] {
-    CS_DROPOUT_CALL(dy, dy.ptr<scalar_t>(), dy.numel(), p, seed, dx.ptr<scalar_t>());
+    CS_DEVICE_CALL(dy, dropout_apply, dy.ptr<scalar_t>(), dy.numel(), p, seed, dx.ptr<scalar_t>());
   });
 }
 
@@ -68,8 +58,8 @@ void dropout_mask(double p, uint64_t seed, const Tensor& mask, void* stream) {
   check::cuda_usable(mask, "dropout", "mask");
   dropout_check_p(p);
   CS_DISPATCH_FLOAT(mask.dtype, "dropout_mask", [&] {
-    CS_DROPOUT_CALL(mask, static_cast<const scalar_t*>(nullptr), mask.numel(), p, seed,
-                    mask.ptr<scalar_t>());
+    CS_DEVICE_CALL(mask, dropout_apply, static_cast<const scalar_t*>(nullptr), mask.numel(), p,
+                   seed, mask.ptr<scalar_t>());
   });
 }
 

@@ -28,16 +28,6 @@ void check_rows(const Tensor& t, const Tensor& x, int64_t last, const char* name
   }
 }
 
-// The CUDA branch exists only with CHRONOSCALE_WITH_CUDA; without it check::cuda_usable has
-// already thrown Unsupported for CUDA views.
-#ifdef CHRONOSCALE_WITH_CUDA
-#define CS_LINEAR_CALL(name, ...)                                                  \
-  (x.device == Device::cuda ? cuda::name<scalar_t>(__VA_ARGS__, stream)            \
-                            : cpu::name<scalar_t>(__VA_ARGS__))
-#else
-#define CS_LINEAR_CALL(name, ...) ((void)stream, cpu::name<scalar_t>(__VA_ARGS__))
-#endif
-
 }  // namespace
 
 Activation parse_activation(const std::string& name) {
@@ -78,7 +68,7 @@ void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Activatio
   check_rows(y, x, d.O, "y", "[..., O]");
   check::cuda_usable(y, "linear_forward", "y");
   CS_DISPATCH_FLOAT(x.dtype, "linear_forward", [&] {
-    CS_LINEAR_CALL(linear_forward, d, x.ptr<scalar_t>(), w.ptr<scalar_t>(),
+    CS_DEVICE_CALL(x, linear_forward, d, x.ptr<scalar_t>(), w.ptr<scalar_t>(),
                    b.defined() ? b.ptr<scalar_t>() : nullptr, act, y.ptr<scalar_t>());
   });
 }
@@ -104,10 +94,9 @@ void linear_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const T
   check::cuda_usable({{&dy, "dy"}, {&y, "y"}, {&dx, "dx"}, {&dw, "dw"}, {&db, "db"}},
                      "linear_backward");
   CS_DISPATCH_FLOAT(x.dtype, "linear_backward", [&] {
-    CS_LINEAR_CALL(linear_backward, d, dy.ptr<scalar_t>(), x.ptr<scalar_t>(),
-                   w.ptr<scalar_t>(), act != Activation::none ? y.ptr<scalar_t>() : nullptr,
-                   act, dx.ptr<scalar_t>(), dw.ptr<scalar_t>(),
-                   db.defined() ? db.ptr<scalar_t>() : nullptr);
+    CS_DEVICE_CALL(x, linear_backward, d, dy.ptr<scalar_t>(), x.ptr<scalar_t>(), w.ptr<scalar_t>(),
+                   act != Activation::none ? y.ptr<scalar_t>() : nullptr, act, dx.ptr<scalar_t>(),
+                   dw.ptr<scalar_t>(), db.defined() ? db.ptr<scalar_t>() : nullptr);
   });
 }
 

@@ -55,16 +55,6 @@ void check_target_array(const Tensor& target) {
   CS_CHECK(target.device == Device::cpu, ValueError, "target must be a host (NumPy) array");
 }
 
-// The CUDA branch exists only with CHRONOSCALE_WITH_CUDA; without it check::cuda_usable has
-// already thrown Unsupported for CUDA views.
-#ifdef CHRONOSCALE_WITH_CUDA
-#define CS_LOSS_CALL(t, name, ...)                                                \
-  ((t).device == Device::cuda ? cuda::name<scalar_t>(__VA_ARGS__, stream)         \
-                              : cpu::name<scalar_t>(__VA_ARGS__))
-#else
-#define CS_LOSS_CALL(t, name, ...) ((void)stream, cpu::name<scalar_t>(__VA_ARGS__))
-#endif
-
 }  // namespace
 
 void loss_check_input(const Tensor& t, const char* name) {
@@ -84,9 +74,9 @@ double point_loss(PointLoss kind, const Tensor& pred, const Tensor& target, cons
   if (kind == PointLoss::huber)
     CS_CHECK(delta > 0.0, ValueError, "delta must be > 0, got ", delta);
   return CS_DISPATCH_FLOAT(pred.dtype, "loss", [&] {
-    return CS_LOSS_CALL(pred, point_loss, kind, pred.ptr<scalar_t>(), target.ptr<scalar_t>(),
-                        weights.defined() ? weights.ptr<scalar_t>() : nullptr, pred.numel(),
-                        delta, dpred.ptr<scalar_t>());
+    return CS_DEVICE_CALL(pred, point_loss, kind, pred.ptr<scalar_t>(), target.ptr<scalar_t>(),
+                          weights.defined() ? weights.ptr<scalar_t>() : nullptr, pred.numel(),
+                          delta, dpred.ptr<scalar_t>());
   });
 }
 
@@ -112,8 +102,8 @@ double softmax_cross_entropy(const Tensor& logits, const Tensor& target, int64_t
   same_shape(dlogits, logits, "dlogits", "logits");
   const int64_t K = check_targets(target, V, ignore_index);
   return CS_DISPATCH_FLOAT(logits.dtype, "softmax_cross_entropy", [&] {
-    return CS_LOSS_CALL(logits, softmax_cross_entropy, logits.ptr<scalar_t>(),
-                        target.ptr<int64_t>(), N, V, ignore_index, K, dlogits.ptr<scalar_t>());
+    return CS_DEVICE_CALL(logits, softmax_cross_entropy, logits.ptr<scalar_t>(),
+                          target.ptr<int64_t>(), N, V, ignore_index, K, dlogits.ptr<scalar_t>());
   });
 }
 
@@ -212,8 +202,8 @@ double sampled_softmax_loss(const SampledSoftmaxInputs& in, const SampledSoftmax
   check::shape(d_rows, "d_rows", {U, d.D}, "[U, D]");
   check::cuda_usable({{&d_user, "d_user"}, {&d_rows, "d_rows"}}, "sampled_softmax_loss");
   return CS_DISPATCH_FLOAT(in.user.dtype, "sampled_softmax_loss", [&] {
-    return CS_LOSS_CALL(in.user, sampled_softmax_loss, d, in, plan, d_user.ptr<scalar_t>(),
-                        d_rows.ptr<scalar_t>());
+    return CS_DEVICE_CALL(in.user, sampled_softmax_loss, d, in, plan, d_user.ptr<scalar_t>(),
+                          d_rows.ptr<scalar_t>());
   });
 }
 

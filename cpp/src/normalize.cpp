@@ -27,19 +27,10 @@ void check_like(const Tensor& t, const Tensor& ref, const char* name, const char
 NormalizeDims normalize_check(const Tensor& x, double eps, const char* name) {
   check::floating(x, name);
   check::shape(x, name, {-1, -1}, "[N, D]");
-  CS_CHECK(std::isfinite(eps) && eps > 0, ValueError, "eps must be a finite number > 0, got ",
-           eps);
+  CS_CHECK(std::isfinite(eps) && eps > 0, ValueError, "eps must be a finite number > 0, got ", eps);
   check::cuda_usable(x, "normalize", name);
   return {x.shape[0], x.shape[1]};
 }
-
-#ifdef CHRONOSCALE_WITH_CUDA
-#define CS_NORMALIZE_CALL(t, name, ...)                                         \
-  ((t).device == Device::cuda ? cuda::name<scalar_t>(__VA_ARGS__, stream)      \
-                              : cpu::name<scalar_t>(__VA_ARGS__))
-#else
-#define CS_NORMALIZE_CALL(t, name, ...) ((void)stream, cpu::name<scalar_t>(__VA_ARGS__))
-#endif
 
 void normalize_forward(const Tensor& x, double eps, const Tensor& y, const Tensor& norm,
                        void* stream) {
@@ -47,8 +38,8 @@ void normalize_forward(const Tensor& x, double eps, const Tensor& y, const Tenso
   check_like(y, x, "y", "x", {d.N, d.D}, "[N, D]");
   check_like(norm, x, "norm", "x", {d.N}, "[N]");
   CS_DISPATCH_FLOAT(x.dtype, "normalize_forward", [&] {
-    CS_NORMALIZE_CALL(x, normalize_forward, d, x.ptr<scalar_t>(), static_cast<scalar_t>(eps),
-                      y.ptr<scalar_t>(), norm.ptr<scalar_t>());
+    CS_DEVICE_CALL(x, normalize_forward, d, x.ptr<scalar_t>(), static_cast<scalar_t>(eps),
+                   y.ptr<scalar_t>(), norm.ptr<scalar_t>());
   });
 }
 
@@ -59,8 +50,8 @@ void normalize_backward(const Tensor& dy, const Tensor& y, const Tensor& norm, d
   check_like(norm, y, "norm", "y", {d.N}, "[N]");
   check_like(dx, y, "dx", "y", {d.N, d.D}, "[N, D]");
   CS_DISPATCH_FLOAT(y.dtype, "normalize_backward", [&] {
-    CS_NORMALIZE_CALL(y, normalize_backward, d, dy.ptr<scalar_t>(), y.ptr<scalar_t>(),
-                      norm.ptr<scalar_t>(), static_cast<scalar_t>(eps), dx.ptr<scalar_t>());
+    CS_DEVICE_CALL(y, normalize_backward, d, dy.ptr<scalar_t>(), y.ptr<scalar_t>(),
+                   norm.ptr<scalar_t>(), static_cast<scalar_t>(eps), dx.ptr<scalar_t>());
   });
 }
 

@@ -91,16 +91,6 @@ void check_param(const Tensor& param) {
   check::cuda_usable(param, "optimiser step", "param");
 }
 
-// The CUDA branch exists only with CHRONOSCALE_WITH_CUDA; without it check::cuda_usable has
-// already thrown Unsupported for CUDA views.
-#ifdef CHRONOSCALE_WITH_CUDA
-#define CS_OPTIM_CALL(t, name, ...)                                               \
-  ((t).device == Device::cuda ? cuda::name<scalar_t>(__VA_ARGS__, stream)         \
-                              : cpu::name<scalar_t>(__VA_ARGS__))
-#else
-#define CS_OPTIM_CALL(t, name, ...) ((void)stream, cpu::name<scalar_t>(__VA_ARGS__))
-#endif
-
 void check_adam(const AdamOptions& o) {
   CS_CHECK(o.step >= 1, ValueError, "step must be >= 1 (it counts updates from 1), got ", o.step);
   CS_CHECK(o.lr >= 0.0 && std::isfinite(o.lr), ValueError, "lr must be finite and >= 0, got ",
@@ -169,8 +159,8 @@ void adam_step(const Tensor& param, const Tensor& grad, const Tensor& m, const T
   distinct(grad, "grad", v, "v");
   check_adam(o);
   CS_DISPATCH_FLOAT(param.dtype, "adam_step", [&] {
-    CS_OPTIM_CALL(param, adam_step, param.ptr<scalar_t>(), grad.ptr<scalar_t>(),
-                  m.ptr<scalar_t>(), v.ptr<scalar_t>(), param.numel(), o);
+    CS_DEVICE_CALL(param, adam_step, param.ptr<scalar_t>(), grad.ptr<scalar_t>(), m.ptr<scalar_t>(),
+                   v.ptr<scalar_t>(), param.numel(), o);
   });
 }
 
@@ -229,7 +219,7 @@ void adam_step_many(const std::vector<Tensor>& params, const std::vector<Tensor>
     for (size_t i = 0; i < n; ++i)
       slices.push_back({params[i].ptr<scalar_t>(), grads[i].ptr<scalar_t>(), m[i].ptr<scalar_t>(),
                         v[i].ptr<scalar_t>(), params[i].numel(), steps[i]});
-    CS_OPTIM_CALL(params[0], adam_step_many, slices, o);
+    CS_DEVICE_CALL(params[0], adam_step_many, slices, o);
   });
 }
 
@@ -244,9 +234,9 @@ void adam_step_rows(const Tensor& param, const Tensor& rows, const Tensor& grad_
   distinct(m, "m", v, "v");
   check_adam(o);
   CS_DISPATCH_FLOAT(param.dtype, "adam_step_rows", [&] {
-    CS_OPTIM_CALL(param, adam_step_rows, param.ptr<scalar_t>(), rows.ptr<int64_t>(), U,
-                  param.shape[1], grad_rows.ptr<scalar_t>(), m.ptr<scalar_t>(),
-                  v.ptr<scalar_t>(), o);
+    CS_DEVICE_CALL(param, adam_step_rows, param.ptr<scalar_t>(), rows.ptr<int64_t>(), U,
+                   param.shape[1], grad_rows.ptr<scalar_t>(), m.ptr<scalar_t>(), v.ptr<scalar_t>(),
+                   o);
   });
 }
 
@@ -262,8 +252,8 @@ void sgd_step(const Tensor& param, const Tensor& grad, const Tensor& buf, const 
     distinct(grad, "grad", buf, "buf");
   }
   CS_DISPATCH_FLOAT(param.dtype, "sgd_step", [&] {
-    CS_OPTIM_CALL(param, sgd_step, param.ptr<scalar_t>(), grad.ptr<scalar_t>(),
-                  use_buf ? buf.ptr<scalar_t>() : nullptr, param.numel(), o);
+    CS_DEVICE_CALL(param, sgd_step, param.ptr<scalar_t>(), grad.ptr<scalar_t>(),
+                   use_buf ? buf.ptr<scalar_t>() : nullptr, param.numel(), o);
   });
 }
 
@@ -278,9 +268,9 @@ void sgd_step_rows(const Tensor& param, const Tensor& rows, const Tensor& grad_r
     distinct(param, "param", buf, "buf");
   }
   CS_DISPATCH_FLOAT(param.dtype, "sgd_step_rows", [&] {
-    CS_OPTIM_CALL(param, sgd_step_rows, param.ptr<scalar_t>(), rows.ptr<int64_t>(), U,
-                  param.shape[1], grad_rows.ptr<scalar_t>(),
-                  use_buf ? buf.ptr<scalar_t>() : nullptr, o);
+    CS_DEVICE_CALL(param, sgd_step_rows, param.ptr<scalar_t>(), rows.ptr<int64_t>(), U,
+                   param.shape[1], grad_rows.ptr<scalar_t>(),
+                   use_buf ? buf.ptr<scalar_t>() : nullptr, o);
   });
 }
 

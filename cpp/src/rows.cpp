@@ -25,8 +25,8 @@ RowsDims check_rows(const Tensor& in, const Tensor& out, const Tensor& index, in
   check::shape(in, in_name, {-1, -1}, gather ? "[M, H]" : "[N, W]");
   check::dtype(index, DType::int64, "index");
   check::shape(index, "index", {-1}, "[N]");
-  CS_CHECK(index.device == in.device, ValueError, op, ": index must be on the device of ",
-           in_name, " (", in.device == Device::cuda ? "CUDA" : "the host", ")");
+  CS_CHECK(index.device == in.device, ValueError, op, ": index must be on the device of ", in_name,
+           " (", in.device == Device::cuda ? "CUDA" : "the host", ")");
   if (out.defined()) {
     check::floating(out, "out");
     check::like(out, in, "out", in_name);
@@ -36,8 +36,8 @@ RowsDims check_rows(const Tensor& in, const Tensor& out, const Tensor& index, in
   const Tensor& wide = gather ? out : in;
   const int64_t N = index.shape[0];
   if (wide.defined())
-    CS_CHECK(wide.shape[0] == N, ValueError, "index must have shape [N] with N = ",
-             wide.shape[0], " (the rows of ", wide_name, "), got ", index.shape_str());
+    CS_CHECK(wide.shape[0] == N, ValueError, "index must have shape [N] with N = ", wide.shape[0],
+             " (the rows of ", wide_name, "), got ", index.shape_str());
   RowsDims d{N, 0, 0, 0, col};
   if (rows.defined()) d.M = rows.shape[0], d.H = rows.shape[1];
   d.W = wide.defined() ? wide.shape[1] : d.H;
@@ -50,33 +50,21 @@ RowsDims check_rows(const Tensor& in, const Tensor& out, const Tensor& index, in
 
 }  // namespace
 
-RowsDims gather_rows_check(const Tensor& src, const Tensor& index, const Tensor& out,
-                           int64_t col) {
+RowsDims gather_rows_check(const Tensor& src, const Tensor& index, const Tensor& out, int64_t col) {
   return check_rows(src, out, index, col, true);
 }
 
-RowsDims scatter_rows_check(const Tensor& g, const Tensor& index, const Tensor& out,
-                            int64_t col) {
+RowsDims scatter_rows_check(const Tensor& g, const Tensor& index, const Tensor& out, int64_t col) {
   return check_rows(g, out, index, col, false);
 }
-
-// The CUDA branch exists only with CHRONOSCALE_WITH_CUDA; without it check::cuda_usable has
-// already thrown Unsupported for CUDA views.
-#ifdef CHRONOSCALE_WITH_CUDA
-#define CS_ROWS_CALL(t, name, ...)                                                \
-  ((t).device == Device::cuda ? cuda::name<scalar_t>(__VA_ARGS__, stream)        \
-                              : cpu::name<scalar_t>(__VA_ARGS__))
-#else
-#define CS_ROWS_CALL(t, name, ...) ((void)stream, cpu::name<scalar_t>(__VA_ARGS__))
-#endif
 
 void gather_rows(const Tensor& src, const Tensor& index, const Tensor& out, int64_t col,
                  void* stream) {
   check::defined(out, "out");
   const RowsDims d = gather_rows_check(src, index, out, col);
   CS_DISPATCH_FLOAT(src.dtype, "gather_rows", [&] {
-    CS_ROWS_CALL(src, gather_rows, d, src.ptr<scalar_t>(), index.ptr<int64_t>(),
-                 out.ptr<scalar_t>());
+    CS_DEVICE_CALL(src, gather_rows, d, src.ptr<scalar_t>(), index.ptr<int64_t>(),
+                   out.ptr<scalar_t>());
   });
 }
 
@@ -85,8 +73,8 @@ void scatter_rows(const Tensor& g, const Tensor& index, const Tensor& out, int64
   check::defined(out, "out");
   const RowsDims d = scatter_rows_check(g, index, out, col);
   CS_DISPATCH_FLOAT(out.dtype, "scatter_rows", [&] {
-    CS_ROWS_CALL(out, scatter_rows, d, g.ptr<scalar_t>(), index.ptr<int64_t>(),
-                 out.ptr<scalar_t>());
+    CS_DEVICE_CALL(out, scatter_rows, d, g.ptr<scalar_t>(), index.ptr<int64_t>(),
+                   out.ptr<scalar_t>());
   });
 }
 
@@ -95,8 +83,8 @@ int64_t window_rows_check(const WindowRowsArgs& a) {
   check::dtype(a.b, DType::int64, "b");
   check::shape(a.b, "b", {-1}, "[N]");
   check::like_shape(a.t, a.b, "t", "b", {a.b.shape[0]}, "[N]");
-  CS_CHECK(a.B >= 0 && a.T >= 0 && a.W >= 0, ValueError, op, ": B, T and W must be >= 0, got ",
-           a.B, ", ", a.T, ", ", a.W);
+  CS_CHECK(a.B >= 0 && a.T >= 0 && a.W >= 0, ValueError, op, ": B, T and W must be >= 0, got ", a.B,
+           ", ", a.T, ", ", a.W);
   if (a.closed.defined()) {
     check::like_shape(a.closed, a.b, "closed", "b", {a.B, a.T}, "[B, T]");
   } else {
@@ -106,8 +94,12 @@ int64_t window_rows_check(const WindowRowsArgs& a) {
     check::like_shape(a.out_lengths, a.b, "out_lengths", "b", {a.B}, "[B]");
     if (a.lengths.defined()) check::like_shape(a.lengths, a.b, "lengths", "b", {a.B}, "[B]");
   }
-  check::cuda_usable({{&a.b, "b"}, {&a.t, "t"}, {&a.lengths, "lengths"},
-                      {&a.out_lengths, "out_lengths"}, {&a.closed, "closed"}}, op);
+  check::cuda_usable({{&a.b, "b"},
+                      {&a.t, "t"},
+                      {&a.lengths, "lengths"},
+                      {&a.out_lengths, "out_lengths"},
+                      {&a.closed, "closed"}},
+                     op);
   return a.b.shape[0];
 }
 

@@ -23,9 +23,9 @@ CS_HOST_DEVICE int64_t floor_div(int64_t a, int64_t s) {
 
 /// rows[n] for the event (b, t): -1 outside the batch or before the first closed window.
 /// closed: [B, T] or null (a count scale with lengths / out_len, lengths null = all T).
-CS_HOST_DEVICE int64_t row_of(int64_t b, int64_t t, int64_t B, int64_t T, int64_t W,
-                              int64_t size, int64_t stride, const int64_t* lengths,
-                              const int64_t* out_len, const int64_t* closed) {
+CS_HOST_DEVICE int64_t row_of(int64_t b, int64_t t, int64_t B, int64_t T, int64_t W, int64_t size,
+                              int64_t stride, const int64_t* lengths, const int64_t* out_len,
+                              const int64_t* closed) {
   if (b < 0 || b >= B || t < 0 || t >= T) return -1;
   int64_t c;
   if (closed) {

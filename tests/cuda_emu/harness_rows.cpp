@@ -1,13 +1,19 @@
-// C entry points (for ctypes) that run the CUDA row gather / scatter (cuda/rows.cu: kernels and
-// their host side) in the CPU emulator (emu.hpp). tests/python/test_rows_cuda_emu.py builds it
-// with g++ -std=c++20 -shared -fPIC -I tests/cuda_emu/include -I cuda -I cpp/include -I cpp/src
-// and compares the results with the CPU kernels of the real module. "Device" memory is host
+// C entry points (for ctypes) that run the CUDA row glue of the models -- the row gather /
+// scatter and window rows (cuda/rows.cu) and the row normalisation (cuda/normalize.cu), kernels
+// and host side -- in the CPU emulator (emu.hpp). tests/python/test_rows_cuda_emu.py and
+// test_normalize_cuda_emu.py build it with
+//   g++ -std=c++20 -shared -fPIC -I tests/cuda_emu/include -I cuda -I cpp/include -I cpp/src
+// and compare the results with the CPU kernels of the real module. "Device" memory is host
 // memory here, so the Python side passes NumPy buffers.
 #include <cuda_runtime.h>  // tests/cuda_emu/include: the emulator
 
+#include <cmath>
 #include <cstdint>
 #include <exception>
 #include <string>
+#include <type_traits>
+
+using std::sqrt;
 
 // Device atomics, which the shared emulator headers do not provide. Threads are coroutines on
 // one OS thread that only switch at barriers, so a read-modify-write is atomic.
@@ -18,6 +24,7 @@ inline T atomicAdd(T* p, T v) {
   return old;
 }
 
+#include "../../cuda/normalize.cu"
 #include "../../cuda/rows.cu"
 
 using namespace chronoscale;
@@ -38,50 +45,65 @@ int guarded(uint32_t seed, F&& f) {
   }
 }
 
+// f(in, out) with the buffers cast to float or double.
+template <class F>
+int typed(int is_double, uint32_t seed, const void* in, void* out, F&& f) {
+  return guarded(seed, [&] {
+    if (is_double)
+      f(static_cast<const double*>(in), static_cast<double*>(out));
+    else
+      f(static_cast<const float*>(in), static_cast<float*>(out));
+  });
+}
+
 }  // namespace
 
 extern "C" {
 
-const char* emu_rows_error() { return g_error.c_str(); }
+const char* emu_rows_error() {
+  return g_error.c_str();
+}
 
 /// out [N, W] columns [col, col + H) = src [M, H] rows of index [N] (zeros where none).
 int emu_gather_rows(int is_double, int64_t N, int64_t M, int64_t H, int64_t W, int64_t col,
                     const void* src, const int64_t* index, void* out, uint32_t seed) {
-  return guarded(seed, [&] {
-    const RowsDims d{N, M, H, W, col};
-    if (is_double)
-      cuda::gather_rows<double>(d, static_cast<const double*>(src), index,
-                                static_cast<double*>(out), nullptr);
-    else
-      cuda::gather_rows<float>(d, static_cast<const float*>(src), index,
-                               static_cast<float*>(out), nullptr);
+  return typed(is_double, seed, src, out, [&](const auto* in, auto* o) {
+    cuda::gather_rows(RowsDims{N, M, H, W, col}, in, index, o, nullptr);
   });
 }
 
 /// out [M, H] += g [N, W] columns [col, col + H) at the rows of index [N].
 int emu_scatter_rows(int is_double, int64_t N, int64_t M, int64_t H, int64_t W, int64_t col,
                      const void* g, const int64_t* index, void* out, uint32_t seed) {
-  return guarded(seed, [&] {
-    const RowsDims d{N, M, H, W, col};
-    if (is_double)
-      cuda::scatter_rows<double>(d, static_cast<const double*>(g), index,
-                                 static_cast<double*>(out), nullptr);
-    else
-      cuda::scatter_rows<float>(d, static_cast<const float*>(g), index,
-                                static_cast<float*>(out), nullptr);
+  return typed(is_double, seed, g, out, [&](const auto* in, auto* o) {
+    cuda::scatter_rows(RowsDims{N, M, H, W, col}, in, index, o, nullptr);
+  });
+}
+
+/// Normalisation forward (x [N, D] -> y [N, D], norm [N]) then backward (dy -> dx [N, D]).
+int emu_normalize(int is_double, int64_t N, int64_t D, double eps, const void* x, const void* dy,
+                  void* y, void* norm, void* dx, uint32_t seed) {
+  return typed(is_double, seed, x, y, [&](const auto* xp, auto* yp) {
+    using T = std::remove_pointer_t<decltype(yp)>;
+    const NormalizeDims d{N, D};
+    const T e = static_cast<T>(eps);
+    cuda::normalize_forward<T>(d, xp, e, yp, static_cast<T*>(norm), nullptr);
+    cuda::normalize_backward<T>(d, static_cast<const T*>(dy), yp, static_cast<const T*>(norm), e,
+                                static_cast<T*>(dx), nullptr);
   });
 }
 
 /// rows [N] of window_rows for the events (b, t) [N]; len / out_len [B], closed [B, T] or null.
-int emu_window_rows(int64_t N, const int64_t* b, const int64_t* t, int64_t B, int64_t T,
-                    int64_t W, int64_t size, int64_t stride, const int64_t* len,
-                    const int64_t* out_len, const int64_t* closed, int64_t* rows, uint32_t seed) {
+int emu_window_rows(int64_t N, const int64_t* b, const int64_t* t, int64_t B, int64_t T, int64_t W,
+                    int64_t size, int64_t stride, const int64_t* len, const int64_t* out_len,
+                    const int64_t* closed, int64_t* rows, uint32_t seed) {
   return guarded(seed, [&] {
     const auto dev = [](const int64_t* p, std::initializer_list<int64_t> dims) {
       return p ? Tensor(const_cast<int64_t*>(p), DType::int64, dims, Device::cuda) : Tensor{};
     };
-    const WindowRowsArgs a{dev(b, {N}),      dev(t, {N}),         dev(len, {B}),
-                           dev(out_len, {B}), dev(closed, {B, T}), B, T, W, size, stride};
+    const WindowRowsArgs a{
+        dev(b, {N}), dev(t, {N}), dev(len, {B}), dev(out_len, {B}), dev(closed, {B, T}), B, T,
+        W,           size,        stride};
     cuda::window_rows(a, rows, nullptr);
   });
 }

@@ -1,5 +1,5 @@
 """The CUDA row normalisation (cuda/normalize.cu: kernels and host side) run in the CPU emulator
-(tests/cuda_emu/harness_normalize.cpp) and compared with the CPU ops (which test_normalize.py
+(tests/cuda_emu/harness_rows.cpp) and compared with the CPU ops (which test_normalize.py
 checks against references and finite differences): random shapes (D below, at and above the
 warp's 32 lanes), zero rows, a large norm floor, float32 and float64, two scheduling seeds.
 
@@ -25,8 +25,8 @@ U32, F64 = ctypes.c_uint32, ctypes.c_double
 
 @pytest.fixture(scope="module")
 def emu():
-    h = load_harness("normalize", [EMU / "harness_normalize.cpp"], [CUDA / "normalize.cu"])
-    h.emu_normalize_error.restype = ctypes.c_char_p
+    h = load_harness("rows", [EMU / "harness_rows.cpp"], [CUDA / "rows.cu", CUDA / "normalize.cu"])
+    h.emu_rows_error.restype = ctypes.c_char_p
     h.emu_normalize.argtypes = [I32, I64, I64, F64, P, P, P, P, P, U32]
     return h
 
@@ -43,6 +43,6 @@ def test_matches_cpu(emu, rng, dtype, N, D, eps):
         y, n, dx = np.empty_like(x), np.empty(N, dtype), np.empty_like(x)
         rc = emu.emu_normalize(int(dtype == np.float64), N, D, eps, x.ctypes.data, dy.ctypes.data,
                                y.ctypes.data, n.ctypes.data, dx.ctypes.data, seed)
-        assert rc == 0, emu.emu_normalize_error().decode()
+        assert rc == 0, emu.emu_rows_error().decode()
         assert rel_error(y, want_y) < tol and rel_error(n, want_n) < tol
         assert rel_error(dx, want_dx) < 10 * tol

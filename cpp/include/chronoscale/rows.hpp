@@ -29,8 +29,7 @@ struct RowsDims {
 /// one device, 0 <= col and col + H <= W. Throws TypeError / ValueError naming the argument,
 /// Unsupported / CudaError when a CUDA array cannot be used. An absent `out` (a Tensor{}) checks
 /// the inputs alone, before a new output is allocated.
-RowsDims gather_rows_check(const Tensor& src, const Tensor& index, const Tensor& out,
-                           int64_t col);
+RowsDims gather_rows_check(const Tensor& src, const Tensor& index, const Tensor& out, int64_t col);
 /// Validate scatter_rows: g [N, W] float, index [N] int64, out [M, H] (same rules).
 RowsDims scatter_rows_check(const Tensor& g, const Tensor& index, const Tensor& out, int64_t col);
 
@@ -55,12 +54,12 @@ void scatter_rows(const Tensor& g, const Tensor& index, const Tensor& out, int64
 /// An event outside the batch (b not in [0, B) or t not in [0, T)) gives -1. Every array lives on
 /// the device of b (the per-sequence arrays uploaded by the caller on CUDA).
 struct WindowRowsArgs {
-  Tensor b, t;          ///< [N] int64 events
-  Tensor lengths;       ///< [B] int64 events per sequence, or absent (all T); count scales
-  Tensor out_lengths;   ///< [B] int64 steps of the scale per sequence; count scales
-  Tensor closed;        ///< [B, T] int64 steps closed through each event; wall-clock scales
-  int64_t B = 0, T = 0, W = 0;      ///< batch, events per sequence, steps of the scale
-  int64_t size = 1, stride = 1;     ///< count window (size >= 1, stride >= 1)
+  Tensor b, t;                  ///< [N] int64 events
+  Tensor lengths;               ///< [B] int64 events per sequence, or absent (all T); count scales
+  Tensor out_lengths;           ///< [B] int64 steps of the scale per sequence; count scales
+  Tensor closed;                ///< [B, T] int64 steps closed through each event; wall-clock scales
+  int64_t B = 0, T = 0, W = 0;  ///< batch, events per sequence, steps of the scale
+  int64_t size = 1, stride = 1;  ///< count window (size >= 1, stride >= 1)
 };
 
 /// Validate window_rows (TypeError / ValueError naming the argument, CudaError / Unsupported);

@@ -46,8 +46,8 @@ void normalize_backward(const NormalizeDims& d, const T* dy, const T* y, const T
   });
 }
 
-#define CS_INSTANTIATE_NORMALIZE(T)                                                  \
-  template void normalize_forward<T>(const NormalizeDims&, const T*, T, T*, T*);     \
+#define CS_INSTANTIATE_NORMALIZE(T)                                              \
+  template void normalize_forward<T>(const NormalizeDims&, const T*, T, T*, T*); \
   template void normalize_backward<T>(const NormalizeDims&, const T*, const T*, const T*, T, T*);
 CS_INSTANTIATE_NORMALIZE(float)
 CS_INSTANTIATE_NORMALIZE(double)

@@ -21,8 +21,10 @@ void gather_rows(const RowsDims& d, const T* src, const int64_t* index, T* out) 
   parallel_for(d.N, H, [&](int64_t n) {
     T* o = out + n * d.W + d.col;
     const int64_t v = index[n];
-    if (v >= 0 && v < d.M) std::memcpy(o, src + v * H, sizeof(T) * H);
-    else std::memset(o, 0, sizeof(T) * H);
+    if (v >= 0 && v < d.M)
+      std::memcpy(o, src + v * H, sizeof(T) * H);
+    else
+      std::memset(o, 0, sizeof(T) * H);
   });
 }
 
@@ -92,8 +94,8 @@ void window_rows(const WindowRowsArgs& a, int64_t* rows) {
   const int64_t* out_len = a.out_lengths.defined() ? a.out_lengths.ptr<int64_t>() : nullptr;
   const int64_t* closed = a.closed.defined() ? a.closed.ptr<int64_t>() : nullptr;
   parallel_for(a.b.shape[0], 8, [&](int64_t n) {
-    rows[n] = window_rows_math::row_of(b[n], t[n], a.B, a.T, a.W, a.size, a.stride, len,
-                                       out_len, closed);
+    rows[n] =
+        window_rows_math::row_of(b[n], t[n], a.B, a.T, a.W, a.size, a.stride, len, out_len, closed);
   });
 }
 
