@@ -24,8 +24,7 @@ void bind_rows(py::module_& m) {
       [](py::handle src, py::handle index, py::handle out_arr, int64_t col) {
         const Tensor S = view(src, "src"), I = view(index, "index");
         if (out_arr.is_none()) gather_rows_check(S, I, Tensor{}, col);
-        Out o = output(out_arr, S, {I.shape[0], S.shape[1]}, false);
-        gather_rows_check(S, I, o.t, col);
+        Out o = output(out_arr, S, {I.shape[0], S.shape[1]}, false);  // checked by gather_rows
         void* stream = current_stream(S);
         {
           py::gil_scoped_release nogil;
@@ -45,8 +44,7 @@ void bind_rows(py::module_& m) {
           CS_CHECK(size >= 0, ValueError, "size must be >= 0, got ", size);
           CS_CHECK(width >= 0, ValueError, "width must be >= 0, got ", width);
         }
-        Out o = output(out_arr, G, {size, width}, true);
-        scatter_rows_check(G, I, o.t, col);
+        Out o = output(out_arr, G, {size, width}, true);  // checked by scatter_rows
         void* stream = current_stream(G);
         {
           py::gil_scoped_release nogil;
