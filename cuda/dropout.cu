@@ -28,8 +28,8 @@ __device__ __forceinline__ uint64_t u53_d(uint64_t key, uint64_t i) {
 
 template <class T>
 __global__ void __launch_bounds__(train::kThreads)
-    dropout_kernel(const T* __restrict__ in, int64_t n, uint64_t key, uint64_t threshold,
-                   T scale, T* __restrict__ out) {
+    dropout_kernel(const T* in, int64_t n, uint64_t key, uint64_t threshold, T scale, T* out) {
+  // (no __restrict__: out may be in itself, an in-place dropout)
   for (int64_t i = flat_index(); i < n; i += flat_stride()) {
     const T f = u53_d(key, static_cast<uint64_t>(i)) >= threshold ? scale : T(0);
     out[i] = in ? in[i] * f : f;

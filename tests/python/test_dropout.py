@@ -148,3 +148,50 @@ def test_bad_input(rng):
         ops.dropout_backward(x, object())
     with pytest.raises(TypeError, match="dy must be a NumPy or CUDA array, got list"):
         ops.dropout_backward(x.tolist(), cache)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_out_and_in_place(rng, dtype):
+    """out= writes the same values as a new array; out=x (and out=dy) overwrite in place."""
+    x = rng.standard_normal((300, 70)).astype(dtype)
+    y, cache = ops.dropout_forward(x, 0.4, 9)
+    buf = np.empty_like(x)
+    y2, _ = ops.dropout_forward(x, 0.4, 9, out=buf)
+    assert y2 is buf and np.array_equal(buf, y)
+    xi = x.copy()
+    y3, cache3 = ops.dropout_forward(xi, 0.4, 9, out=xi)
+    assert y3 is xi and np.array_equal(xi, y)
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    want = ops.dropout_backward(dy, cache)
+    dyi = dy.copy()
+    assert ops.dropout_backward(dyi, cache3, out=dyi) is dyi and np.array_equal(dyi, want)
+    with pytest.raises(ValueError, match=r"out must have the shape of x \(300, 70\)"):
+        ops.dropout_forward(x, 0.4, 9, out=np.empty((300, 71), dtype))
+    with pytest.raises(TypeError, match="out must have the dtype of x"):
+        ops.dropout_forward(x, 0.4, 9, out=np.empty((300, 70), np.float16))
+    with pytest.raises(TypeError, match="out must be a NumPy or CUDA array"):
+        ops.dropout_forward(x, 0.4, 9, out=[1.0])
+    with pytest.raises(ValueError, match="contiguous"):
+        ops.dropout_forward(x, 0.4, 9, out=np.empty((300, 140), dtype)[:, ::2])
+    with pytest.raises(ValueError, match=r"out must have the shape of dy"):
+        ops.dropout_backward(dy, cache, out=np.empty((3, 3), dtype))
+
+
+def test_layer_in_place_same_values(rng):
+    """nn.Dropout(inplace=True) gives the layer's usual output and gradient, written into its
+    input and its output gradient."""
+    from chronoscale import nn
+
+    x = rng.standard_normal((8, 5, 6)).astype(np.float32)
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    plain, inpl = nn.Dropout(0.3), nn.Dropout(0.3, inplace=True)
+    for layer in (plain, inpl):
+        layer.set_seed(4)
+    want = plain.forward(x, training=True)
+    want_dx = plain.backward(dy)
+    xi, dyi = x.copy(), dy.copy()
+    got = inpl.forward(xi, training=True)
+    assert got is xi and np.array_equal(got, want)
+    dx = inpl.backward(dyi)
+    assert dx is dyi and np.array_equal(dx, want_dx)
+    assert inpl.forward(x, training=False) is x  # identity when not training

@@ -40,3 +40,16 @@ def test_non_default_stream(rng):
         y, _ = ops.dropout_forward(to_gpu(x), 0.3, 77)
         s.synchronize()
     assert np.array_equal(cp().asnumpy(y), want)
+
+
+def test_in_place_same_as_cpu(rng):
+    x = rng.standard_normal((1000, 300)).astype(np.float32)
+    want, cache_c = ops.dropout_forward(x, 0.5, 5)
+    xg = to_gpu(x)
+    y, cache_g = ops.dropout_forward(xg, 0.5, 5, out=xg)
+    assert y is xg and np.array_equal(cp().asnumpy(xg), want)
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    dyg = to_gpu(dy)
+    dx = ops.dropout_backward(dyg, cache_g, out=dyg)
+    assert dx is dyg
+    assert np.array_equal(cp().asnumpy(dyg), ops.dropout_backward(dy, cache_c))

@@ -68,7 +68,7 @@ a = dict(x=(B, T, 4), w=(2, 4, 3), b=(2,), lengths=LEN, relu=True)
 pair("conv1d", a, dict(dy=(B, T - 2, 2)), input_grad=True)
 pair("cosine_lag", dict(x=(B, T, 4), lag=1, lengths=LEN, eps=1e-8), dict(dy=(B, T)))
 pair("cosine_query", dict(q=(B, 4), x=(B, T, 4), lengths=LEN, eps=1e-8), dict(dy=(B, T)))
-pair("dropout", dict(x=(B, T, 4), p=0.3, seed=7), dict(dy=(B, T, 4)))
+pair("dropout", dict(x=(B, T, 4), p=0.3, seed=7, out=None), dict(dy=(B, T, 4)))
 pair("linear", dict(x=(B, T, 4), w=(2, 4), b=(2,), activation="tanh"), dict(dy=(B, T, 2)))
 for sp in (True, False):
     a, lab = dict(ids=IDS, table=(V, 4), lengths=LEN), f"embedding_backward(sparse={sp})"

@@ -116,6 +116,9 @@ def test_dropout_same_mask_as_cpu(emu, rng, dtype):
         mask = _nan(n, dtype)
         _run(emu, 2, emu.emu_dropout, _dbl(dtype), None, n, p, seed, _p(mask))
         assert np.array_equal(mask * x, want)
+        inplace = x.copy()  # out = in: the in-place dropout of nn.Dropout(inplace=True)
+        _run(emu, 3, emu.emu_dropout, _dbl(dtype), _p(inplace), n, p, seed, _p(inplace))
+        assert np.array_equal(inplace, want)
 
 
 # ---- linear -------------------------------------------------------------------------------

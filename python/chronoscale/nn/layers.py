@@ -181,16 +181,18 @@ class Dropout(Layer):
 
     Masks come from the native counter-based RNG keyed by a seed: the layer's seed (set by
     :meth:`set_seed`, which ``fit`` calls per batch) plus a per-call counter, so training is
-    reproducible.
+    reproducible. ``inplace=True``: while training, the forward overwrites its input and the
+    backward its gradient (no new arrays; for a caller that does not use them afterwards).
     """
 
     _random = True
 
-    def __init__(self, rate: float):
+    def __init__(self, rate: float, inplace: bool = False):
         super().__init__()
         if not 0.0 <= float(rate) < 1.0:
             raise ValueError(f"rate must be in [0, 1), got {rate}")
         self.rate = float(rate)
+        self.inplace = bool(inplace)
         self._seed = 0
         self._calls = 0
         self._cache = None
@@ -207,12 +209,15 @@ class Dropout(Layer):
             return x
         seed = mix_seed(self._seed, self._calls)
         self._calls += 1
-        y, self._cache = ops.dropout_forward(x, self.rate, seed)
+        y, self._cache = ops.dropout_forward(x, self.rate, seed, out=x if self.inplace else None)
         return y
 
     def backward(self, dy):
         cache = _check_cache(self)
-        return dy if cache is False else ops.dropout_backward(_device.contiguous(dy), cache)
+        if cache is False:
+            return dy
+        dy = _device.contiguous(dy)
+        return ops.dropout_backward(dy, cache, out=dy if self.inplace else None)
 
 
 class CosineFeatures(Layer):

@@ -75,16 +75,33 @@ class DropoutCache:
         return m
 
 
-def dropout_forward(x, p: float, seed: int):
+def _check_out(out, like, name):
+    """``out`` (None or an array with ``like``'s shape and dtype; the core checks the rest)."""
+    if out is None:
+        return None
+    if not hasattr(out, "shape") or not hasattr(out, "dtype"):
+        raise TypeError(f"out must be a NumPy or CUDA array, got {type(out).__name__}")
+    if tuple(out.shape) != tuple(like.shape):
+        raise ValueError(f"out must have the shape of {name} {tuple(like.shape)}, got "
+                         f"{tuple(out.shape)}")
+    if np.dtype(out.dtype) != np.dtype(like.dtype):
+        raise TypeError(f"out must have the dtype of {name} ({like.dtype}), got {out.dtype}")
+    return out
+
+
+def dropout_forward(x, p: float, seed: int, out=None):
     """Inverted dropout: ``y = x * keep / (1 - p)``.
 
     Args:
         x: any shape, float32 or float64, C-contiguous.
         p: drop probability in ``[0, 1)``; ``p == 0`` returns a copy of ``x``.
         seed: integer in ``[0, 2**64)``; the same seed (and size) gives the same mask.
+        out: None (a new array) or a C-contiguous array of ``x``'s shape, dtype and device to
+            write ``y`` into; ``out=x`` drops in place (no new memory; ``x`` is overwritten).
 
     Returns:
-        ``(y, cache)``; ``y`` has ``x``'s shape and dtype; ``cache.mask`` gives the factors.
+        ``(y, cache)``; ``y`` (``out`` when given) has ``x``'s shape and dtype; ``cache.mask``
+        gives the factors.
 
     Raises:
         TypeError: ``x`` not float32/float64, non-integer ``seed``, non-real ``p``.
@@ -94,17 +111,21 @@ def dropout_forward(x, p: float, seed: int):
             device is available or a CUDA call fails).
     """
     p, seed = _check_p(p), check_seed(seed)
-    y = _core.dropout_forward(x, p, seed)
+    if out is not None and hasattr(x, "shape") and hasattr(x, "dtype"):
+        _check_out(out, x, "x")
+    y = _core.dropout_forward(x, p, seed, out)
     cuda = hasattr(y, "__cuda_array_interface__")
     return y, DropoutCache(p, seed, tuple(y.shape), np.dtype(y.dtype), cuda)
 
 
-def dropout_backward(dy, cache: DropoutCache):
+def dropout_backward(dy, cache: DropoutCache, out=None):
     """Gradient of :func:`dropout_forward`: ``dx = dy * mask`` (the forward's mask).
 
     Args:
         dy: gradient w.r.t. ``y``: the forward input's shape and dtype.
         cache: the ``DropoutCache`` returned by :func:`dropout_forward`.
+        out: None (a new array) or an array like ``dy`` to write ``dx`` into (``out=dy``: in
+            place).
 
     Raises:
         TypeError: ``cache`` is not a DropoutCache, ``dy`` is not an array or has another dtype.
@@ -120,4 +141,4 @@ def dropout_backward(dy, cache: DropoutCache):
     dtype = dy.dtype
     if np.dtype(dtype) != cache.dtype:
         raise TypeError(f"dy must have the dtype of the forward input ({cache.dtype}), got {dtype}")
-    return _core.dropout_backward(dy, cache.p, cache.seed)
+    return _core.dropout_backward(dy, cache.p, cache.seed, _check_out(out, dy, "dy"))
