@@ -12,10 +12,13 @@ on the CPU) and counts, per step and per source line of chronoscale:
   h2d      host arrays copied to the device
   sync     device values read on the host
 
-    python bench/gpu/step_anatomy.py [--case train|recommend] [--batch 256] [--seq-len 192]
-        [--top 25]
+    python bench/gpu/step_anatomy.py [--case train|recommend|forecast] [--batch 256]
+        [--seq-len 192] [--top 25]
 
-(``--case recommend``: one ``recommend(k=10)`` call over ``--batch`` histories instead.)
+(``--case recommend``: one ``recommend(k=10)`` call over ``--batch`` histories instead;
+``--case forecast``: one epoch of ``MultiScaleForecaster.fit`` on one batch of ``--batch``
+sequences of 4 features, LSTM 64 units, scales 1/4/16 -- one training step with its data
+upload and loss read-back.)
 
 The counts are exact for the code path; how long each costs needs a GPU (compare_recommender.py
 --device cuda).
@@ -160,7 +163,7 @@ def main(argv=None) -> dict:
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--seq-len", type=int, default=192)
     p.add_argument("--top", type=int, default=25)
-    p.add_argument("--case", choices=("train", "recommend"), default="train")
+    p.add_argument("--case", choices=("train", "recommend", "forecast"), default="train")
     args = p.parse_args(argv)
     import compare_recommender as cr
     import pytest
@@ -171,6 +174,8 @@ def main(argv=None) -> dict:
     mp = pytest.MonkeyPatch()
     try:
         install(mp)
+        if args.case == "forecast":
+            return _forecast(args, rng)
         m = cr.build(ids, L, V, 64, 128, ("1", "4", "16"), "float32")
         m.device = "cuda"
         m._place()
@@ -195,7 +200,30 @@ def main(argv=None) -> dict:
     finally:
         mp.undo()
     what = "recommend(k=10) call" if args.case == "recommend" else "train step"
-    print(f"one MultiScaleRecommender {what}, B={B} T={T} (device='cuda' on the stand-in)")
+    return _report(args, f"one MultiScaleRecommender {what}, B={B} T={T} (device='cuda' on "
+                         "the stand-in)")
+
+
+def _forecast(args, rng) -> dict:
+    """The forecaster case of :func:`main` (inside its stand-in)."""
+    from chronoscale.models import MultiScaleForecaster
+
+    B, T = args.batch, args.seq_len
+    X = rng.standard_normal((B, T, 4)).astype(np.float32)
+    y = rng.standard_normal(B).astype(np.float32)
+    L = rng.integers(1, T + 1, B)
+    m = MultiScaleForecaster(units=64, device="cuda", random_state=0)
+    m.fit(X, y, lengths=L, epochs=1, batch_size=B, verbose=0)  # warm-up (build, allocations)
+    m.set_params(warm_start=True)
+    ON[0] = True
+    m.fit(X, y, lengths=L, epochs=1, batch_size=B, verbose=0)
+    ON[0] = False
+    return _report(args, f"one MultiScaleForecaster training step (fit, 1 epoch, 1 batch), "
+                         f"B={B} T={T} (device='cuda' on the stand-in)")
+
+
+def _report(args, title) -> dict:
+    print(title)
     for kind in ("native", "cupy", "h2d", "sync"):
         print(f"  {kind:6s} {COUNTS[kind]:6d}")
     print(f"\ntop {args.top} source lines:")
