@@ -82,15 +82,19 @@ class _Events:
         """Slots of the events ``(b[n], t[n])``."""
         return self.off[t] + self.rank[b]
 
+    def dense_index(self) -> list:
+        """Host arrays of the dense layout's rows (see :meth:`_dense_sums`): for the running sums
+        and for the reverse ones. A caller that copies other indices to the device may copy
+        these with them and set ``_dense_idx`` to the device arrays."""
+        r = np.arange(self.size) - self.off[self.t]
+        return [self.t * self.B + r, (self.T - 1 - self.t) * self.B + r]
+
     def _dense_sums(self, x, reverse: bool):
         """The running sums of a device array through the dense layout (see the class doc):
         row ``rank`` of step ``t`` sits at ``t * B + rank`` (``(T - 1 - t) * B + rank`` for the
         reverse sums, so that both are one forward ``cumsum``)."""
         if self._dense_idx is None:  # uploaded once, used by the forward and the backward
-            r = np.arange(self.size) - self.off[self.t]
-            self._dense_idx = _device.to_device_many(
-                [self.t * self.B + r, (self.T - 1 - self.t) * self.B + r],
-                _device.device_of(x))
+            self._dense_idx = _device.to_device_many(self.dense_index(), _device.device_of(x))
         idx = self._dense_idx[1 if reverse else 0]
         xp = _device.xp(x)
         dense = xp.zeros((self.T * self.B, x.shape[1]), dtype=x.dtype)
@@ -199,9 +203,12 @@ class RecNet(nn.Layer):
         ev = _Events(lengths if lengths is not None else np.full(B, T), T)
         # Row indices, copied to the device once per batch (one copy for all): the scored events
         # (b, t) in [B * T], every event in [B * T] (packed order), the scored events' packed
-        # slots, and t (for the history lengths t + 1).
-        pos, evpos, slots, t_dev = _device.to_device_many(
-            [b * T + t, ev.b * T + ev.t, ev.index(b, t), t], dev)
+        # slots, t (for the history lengths t + 1) and, on a GPU, the rows of the running sums.
+        dense = ev.dense_index() if _device.is_device_array(x) else []
+        pos, evpos, slots, t_dev, *dense = _device.to_device_many(
+            [b * T + t, ev.b * T + ev.t, ev.index(b, t), t, *dense], dev)
+        if dense:
+            ev._dense_idx = dense
         f = xp.empty((len(b), H + x.shape[2]), dtype=x.dtype)  # the fusion input [h, x]
         self.ms.gather(b, t, out=f)
         ops.gather_rows(x.reshape(B * T, -1), pos, f, col=H)
