@@ -165,6 +165,8 @@ def main(argv=None) -> dict:
     p.add_argument("--top", type=int, default=25)
     p.add_argument("--case", choices=("train", "recommend", "forecast"), default="train")
     args = p.parse_args(argv)
+    COUNTS.clear()
+    SITES.clear()
     import compare_recommender as cr
     import pytest
 

@@ -1,0 +1,47 @@
+"""What one GPU training step asks of the device, counted on the CuPy stand-in
+(bench/gpu/step_anatomy.py): no step may wait for the device (a sync stalls the host-bound
+GPU step), and the numbers of CuPy operations, native calls and host-to-device copies stay
+within the budgets below (each one is a kernel launch or a copy queued by Python). A change
+that needs more must say why and raise the budget; counts, not times, so the test is exact on
+any machine."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def anatomy():
+    sys.path.insert(0, str(ROOT / "bench" / "gpu"))
+    try:
+        import step_anatomy
+    finally:
+        sys.path.remove(str(ROOT / "bench" / "gpu"))
+    return step_anatomy
+
+
+# case -> (arguments, budgets: the most of each kind per step; measured at the time of writing
+# in the comment)
+CASES = {
+    "train": (["--batch", "16", "--seq-len", "24"],
+              dict(sync=0, cupy=19, native=29, h2d=3)),  # 0 / 19 / 29 / 3
+    "recommend": (["--case", "recommend", "--batch", "2", "--seq-len", "24"],
+                  dict(sync=2, cupy=12, native=16, h2d=4)),  # top-k ids and scores read back
+    "forecast": (["--case", "forecast", "--batch", "16", "--seq-len", "24"],
+                 dict(sync=0, cupy=16, native=11, h2d=2)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_gpu_step_stays_within_its_launch_budget(anatomy, case, capsys):
+    args, budget = CASES[case]
+    counts = anatomy.main([*args, "--top", "0"])
+    capsys.readouterr()
+    over = {k: (counts.get(k, 0), v) for k, v in budget.items() if counts.get(k, 0) > v}
+    assert not over, f"{case}: (counted, budget) {over}; run bench/gpu/step_anatomy.py"
+    assert counts.get("native", 0) > 0  # the stand-in saw the native calls at all
