@@ -9,7 +9,9 @@ on the CPU) and counts, per step and per source line of chronoscale:
 
   native   calls into chronoscale._core with device arrays (each one or more kernel launches)
   cupy     CuPy operations that launch a kernel (ufuncs, reductions, fancy indexing, copies)
-  h2d      host arrays copied to the device
+  h2d      host arrays copied to the device from Python (a native call's own copies of its
+           host arguments -- lengths, batch sizes -- go through pinned staging and are not
+           counted)
   sync     device values read on the host
 
     python bench/gpu/step_anatomy.py [--case train|recommend|forecast] [--batch 256]

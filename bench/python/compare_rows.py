@@ -4,6 +4,9 @@ same threads, at the recommender's sizes (B=256, T=192: 48,896 scored events).
     gather_rows    states [B*W, H] rows by index -> [N, H]       torch.index_select / NumPy take
     scatter_rows   [N, H] rows summed into [B*W, H] by index     torch.index_add_ / np.add.at
     normalize      [N, d] rows to unit length, forward + backward torch F.normalize + backward
+    packed_cumsum  running sums over packed histories [N, d],     torch.cumsum of the padded
+                   forward + reverse                              [B, T, d] block, both ways
+                                                                  / NumPy loop over time steps
 
 Calls alternate between the sides; medians after one warm-up call each; ratio = other ms /
 chronoscale ms (> 1: chronoscale faster). ``--device cuda`` times CuPy arrays against torch CUDA
@@ -57,6 +60,15 @@ def main(argv=None) -> dict:
     y = rng.standard_normal((a.rows, a.hidden), dtype=np.float32)
     g = rng.standard_normal((a.events, a.hidden), dtype=np.float32)
     idx = np.sort(rng.integers(0, a.rows, a.events))  # window rows: sorted, repeated
+    B = 256  # histories of the packed sums: lengths in [1, T], T = rows / B
+    T = max(1, a.rows // B)
+    lens = np.sort(rng.integers(1, T + 1, B))[::-1]
+    bs = (lens[None, :] > np.arange(T)[:, None]).sum(axis=1)
+    off = np.concatenate([[0], np.cumsum(bs)])
+    xp_h = rng.standard_normal((int(off[-1]), a.dim), dtype=np.float32)
+    pad_h = np.zeros((B, T, a.dim), np.float32)
+    for t in range(T):
+        pad_h[:bs[t], t] = xp_h[off[t]:off[t + 1]]
     e = rng.standard_normal((a.events, a.dim), dtype=np.float32)
     de = rng.standard_normal((a.events, a.dim), dtype=np.float32)
     sync = lambda: None  # noqa: E731
@@ -67,8 +79,9 @@ def main(argv=None) -> dict:
         dev, sync = "cuda", lambda: (cp.cuda.get_current_stream().synchronize(),
                                      torch.cuda.synchronize())
         y, g, idx, e, de = (cp.asarray(v) for v in (y, g, idx, e, de))
+    packed = xp_h if a.device == "cpu" else cp.asarray(xp_h)
     t = {k: torch.as_tensor(v, device=dev) for k, v in
-         (("y", y), ("g", g), ("idx", idx), ("e", e), ("de", de))}
+         (("y", y), ("g", g), ("idx", idx), ("e", e), ("de", de), ("pad", pad_h))}
 
     def normalize_ours():
         yh, n = ops.normalize_forward(e)
@@ -78,12 +91,30 @@ def main(argv=None) -> dict:
         x = t["e"].detach().requires_grad_(True)
         torch.nn.functional.normalize(x, dim=1).backward(t["de"])
 
+    def packed_ours():
+        ops.packed_cumsum(packed, bs)
+        ops.packed_cumsum(packed, bs, reverse=True)
+
+    def packed_torch():
+        torch.cumsum(t["pad"], dim=1)
+        torch.cumsum(t["pad"].flip(1), dim=1).flip(1)
+
+    def packed_numpy():  # the recommender's loop before ops.packed_cumsum (forward only x2)
+        for _ in range(2):
+            out = np.empty_like(xp_h)
+            out[:bs[0]] = xp_h[:bs[0]]
+            for s in range(1, T):
+                n = int(bs[s])
+                np.add(out[off[s - 1]:off[s - 1] + n], xp_h[off[s]:off[s] + n],
+                       out=out[off[s]:off[s] + n])
+
     cases = {
         "gather_rows": {"chronoscale": lambda: ops.gather_rows(y, idx),
                         "torch": lambda: t["y"].index_select(0, t["idx"])},
         "scatter_rows": {"chronoscale": lambda: ops.scatter_rows(g, idx, size=a.rows),
                          "torch": lambda: torch.zeros_like(t["y"]).index_add_(0, t["idx"], t["g"])},
         "normalize fwd+bwd": {"chronoscale": normalize_ours, "torch": normalize_torch},
+        "packed_cumsum f+r": {"chronoscale": packed_ours, "torch": packed_torch},
     }
     if a.device == "cpu":
         cases["gather_rows"]["numpy"] = lambda: y[idx]
@@ -92,6 +123,7 @@ def main(argv=None) -> dict:
             out = np.zeros_like(y)
             np.add.at(out, idx, g)
         cases["scatter_rows"]["numpy"] = add_at
+        cases["packed_cumsum f+r"]["numpy"] = packed_numpy
     print(f"# {a.device}, {chronoscale.get_num_threads()} threads, torch {torch.__version__}; "
           f"N={a.events} events, {a.rows} rows x H={a.hidden}, d={a.dim}, float32, "
           f"median of {a.repeat}")

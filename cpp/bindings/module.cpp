@@ -38,4 +38,5 @@ PYBIND11_MODULE(_core, m) {
   cs::py_bind::bind_plan(m);
   cs::py_bind::bind_rows(m);
   cs::py_bind::bind_normalize(m);
+  cs::py_bind::bind_packed(m);
 }

@@ -1,7 +1,8 @@
 // C entry points (for ctypes) that run the CUDA row glue of the models -- the row gather /
-// scatter and window rows (cuda/rows.cu) and the row normalisation (cuda/normalize.cu), kernels
-// and host side -- in the CPU emulator (emu.hpp). tests/python/test_rows_cuda_emu.py and
-// test_normalize_cuda_emu.py build it with
+// scatter and window rows (cuda/rows.cu), the row normalisation (cuda/normalize.cu) and the
+// packed running sums (cuda/packed.cu), kernels and host side -- in the CPU emulator (emu.hpp).
+// tests/python/test_rows_cuda_emu.py, test_normalize_cuda_emu.py and test_packed_cuda_emu.py
+// build it with
 //   g++ -std=c++20 -shared -fPIC -I tests/cuda_emu/include -I cuda -I cpp/include -I cpp/src
 // and compare the results with the CPU kernels of the real module. "Device" memory is host
 // memory here, so the Python side passes NumPy buffers.
@@ -25,6 +26,7 @@ inline T atomicAdd(T* p, T v) {
 }
 
 #include "../../cuda/normalize.cu"
+#include "../../cuda/packed.cu"
 #include "../../cuda/rows.cu"
 
 using namespace chronoscale;
@@ -90,6 +92,15 @@ int emu_normalize(int is_double, int64_t N, int64_t D, double eps, const void* x
     cuda::normalize_forward<T>(d, xp, e, yp, static_cast<T*>(norm), nullptr);
     cuda::normalize_backward<T>(d, static_cast<const T*>(dy), yp, static_cast<const T*>(norm), e,
                                 static_cast<T*>(dx), nullptr);
+  });
+}
+
+/// out [N, D] = the packed running sums of x [N, D] with batch_sizes [T] (a host array).
+int emu_packed_cumsum(int is_double, int64_t N, int64_t D, const int64_t* batch_sizes, int64_t T,
+                      int reverse, const void* x, void* out, uint32_t seed) {
+  return typed(is_double, seed, x, out, [&](const auto* in, auto* o) {
+    const Tensor bs(const_cast<int64_t*>(batch_sizes), DType::int64, {T});
+    cuda::packed_cumsum(PackedDims{N, D, T}, in, bs, reverse != 0, o, nullptr);
   });
 }
 

@@ -57,3 +57,8 @@ def load_harness(name, sources, included=(), flags=()) -> ctypes.CDLL:
         subprocess.run([*cmd, "-o", str(tmp)], check=True)
         tmp.rename(lib)
     return ctypes.CDLL(str(lib))
+
+
+# The harness of the models' row glue (tests/cuda_emu/harness_rows.cpp): load_harness(*ROW_GLUE).
+ROW_GLUE = ("rows", [EMU / "harness_rows.cpp"],
+            [CUDA / f for f in ("rows.cu", "normalize.cu", "packed.cu")])

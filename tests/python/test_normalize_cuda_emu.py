@@ -12,7 +12,7 @@ import ctypes
 
 import numpy as np
 import pytest
-from cuda_emu_build import CUDA, EMU, load_harness
+from cuda_emu_build import ROW_GLUE, load_harness
 from test_normalize import random_rows
 
 from chronoscale import ops
@@ -25,7 +25,7 @@ U32, F64 = ctypes.c_uint32, ctypes.c_double
 
 @pytest.fixture(scope="module")
 def emu():
-    h = load_harness("rows", [EMU / "harness_rows.cpp"], [CUDA / "rows.cu", CUDA / "normalize.cu"])
+    h = load_harness(*ROW_GLUE)
     h.emu_rows_error.restype = ctypes.c_char_p
     h.emu_normalize.argtypes = [I32, I64, I64, F64, P, P, P, P, P, U32]
     return h

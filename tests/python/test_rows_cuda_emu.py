@@ -14,7 +14,7 @@ import ctypes
 
 import numpy as np
 import pytest
-from cuda_emu_build import CUDA, EMU, load_harness
+from cuda_emu_build import ROW_GLUE, load_harness
 
 from chronoscale import ops
 
@@ -25,7 +25,7 @@ P, I32, I64, U32 = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, ctypes.c_uint3
 
 @pytest.fixture(scope="module")
 def emu():
-    h = load_harness("rows", [EMU / "harness_rows.cpp"], [CUDA / "rows.cu", CUDA / "normalize.cu"])
+    h = load_harness(*ROW_GLUE)
     h.emu_rows_error.restype = ctypes.c_char_p
     for f in (h.emu_gather_rows, h.emu_scatter_rows):
         f.argtypes = [I32, I64, I64, I64, I64, I64, P, P, P, U32]

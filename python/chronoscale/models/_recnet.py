@@ -57,18 +57,14 @@ def _normalize_backward(dxhat, xhat, norm):
 class _Events:
     """The events of a padded batch in a time-major packed layout: slot ``off[t] + rank[b]``
     holds event ``(b, t)``, the rows sorted by length (longest first), so the rows still going
-    at step ``t`` are the first ``k[t]`` slots of block ``t``. The history running sums then
-    cost one add per event (not per padded slot) and add in the same order as a dense
-    ``cumsum`` over time, so the results are the same bit for bit.
-
-    On a GPU (device arrays) a loop of one small add per step would be one kernel launch per
-    step; there the sums scatter the events into a dense time-major ``[T, B, d]`` block (zero
-    where there is no event), run one ``cumsum`` over time and gather the events back."""
+    at step ``t`` are the first ``k[t]`` slots of block ``t`` (``k``: the ``batch_sizes`` of
+    ``ops.packed_cumsum``). The history running sums then cost one add per event (not per padded
+    slot), in one native call on the CPU or a GPU, adding in the same order as a dense ``cumsum``
+    over time (the same results bit for bit)."""
 
     def __init__(self, lengths, T):
         L = np.asarray(lengths, dtype=np.int64)
         self.B, self.T = L.size, int(T)
-        self._dense_idx = None
         order = np.argsort(-L, kind="stable")
         self.rank = np.empty_like(order)
         self.rank[order] = np.arange(L.size)
@@ -82,55 +78,14 @@ class _Events:
         """Slots of the events ``(b[n], t[n])``."""
         return self.off[t] + self.rank[b]
 
-    def dense_index(self) -> list:
-        """Host arrays of the dense layout's rows (see :meth:`_dense_sums`): for the running sums
-        and for the reverse ones. A caller that copies other indices to the device may copy
-        these with them and set ``_dense_idx`` to the device arrays."""
-        r = np.arange(self.size) - self.off[self.t]
-        return [self.t * self.B + r, (self.T - 1 - self.t) * self.B + r]
-
-    def _dense_sums(self, x, reverse: bool):
-        """The running sums of a device array through the dense layout (see the class doc):
-        row ``rank`` of step ``t`` sits at ``t * B + rank`` (``(T - 1 - t) * B + rank`` for the
-        reverse sums, so that both are one forward ``cumsum``)."""
-        if self._dense_idx is None:  # uploaded once, used by the forward and the backward
-            self._dense_idx = _device.to_device_many(self.dense_index(), _device.device_of(x))
-        idx = self._dense_idx[1 if reverse else 0]
-        xp = _device.xp(x)
-        dense = xp.zeros((self.T * self.B, x.shape[1]), dtype=x.dtype)
-        dense[idx] = x
-        sums = xp.cumsum(dense.reshape(self.T, self.B, -1), axis=0)
-        return sums.reshape(self.T * self.B, -1)[idx]
-
     def cumsum(self, x):
         """Running sums over each history: ``out[slot(b, t)] = sum_{tau <= t} x[slot(b, tau)]``
-        for packed ``x [size, d]``."""
-        if _device.is_device_array(x):
-            return self._dense_sums(x, reverse=False)
-        out = _device.xp(x).empty_like(x)
-        off, k = self.off, self.k
-        if self.size:
-            out[:k[0]] = x[:k[0]]
-        for t in range(1, len(k)):
-            n = int(k[t])
-            if n == 0:
-                break
-            np.add(out[off[t - 1]:off[t - 1] + n], x[off[t]:off[t] + n], out=out[off[t]:off[t] + n])
-        return out
+        for packed ``x [size, d]`` (host or device array)."""
+        return ops.packed_cumsum(_device.contiguous(x), self.k)
 
     def rcumsum(self, g):
         """Reverse running sums: ``out[slot(b, t)] = sum_{tau >= t} g[slot(b, tau)]``."""
-        if _device.is_device_array(g):
-            return self._dense_sums(g, reverse=True)
-        out = _device.xp(g).empty_like(g)
-        off, k = self.off, self.k
-        for t in range(len(k) - 1, -1, -1):
-            a, n = int(off[t]), int(k[t])
-            m = int(k[t + 1]) if t + 1 < len(k) else 0  # rows that go on to step t + 1
-            if m:
-                np.add(g[a:a + m], out[off[t + 1]:off[t + 1] + m], out=out[a:a + m])
-            out[a + m:a + n] = g[a + m:a + n]
-        return out
+        return ops.packed_cumsum(_device.contiguous(g), self.k, reverse=True)
 
 
 class RecNet(nn.Layer):
@@ -203,12 +158,9 @@ class RecNet(nn.Layer):
         ev = _Events(lengths if lengths is not None else np.full(B, T), T)
         # Row indices, copied to the device once per batch (one copy for all): the scored events
         # (b, t) in [B * T], every event in [B * T] (packed order), the scored events' packed
-        # slots, t (for the history lengths t + 1) and, on a GPU, the rows of the running sums.
-        dense = ev.dense_index() if _device.is_device_array(x) else []
-        pos, evpos, slots, t_dev, *dense = _device.to_device_many(
-            [b * T + t, ev.b * T + ev.t, ev.index(b, t), t, *dense], dev)
-        if dense:
-            ev._dense_idx = dense
+        # slots, and t (for the history lengths t + 1).
+        pos, evpos, slots, t_dev = _device.to_device_many(
+            [b * T + t, ev.b * T + ev.t, ev.index(b, t), t], dev)
         f = xp.empty((len(b), H + x.shape[2]), dtype=x.dtype)  # the fusion input [h, x]
         self.ms.gather(b, t, out=f)
         ops.gather_rows(x.reshape(B * T, -1), pos, f, col=H)

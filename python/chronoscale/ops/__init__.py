@@ -45,6 +45,7 @@ from .optim import (
     sgd_step,
     sgd_step_rows,
 )
+from .packed import packed_cumsum
 from .pool import (
     CountPoolCache,
     TimePoolCache,
@@ -109,6 +110,7 @@ __all__ = [
     "multiscale_forward",
     "normalize_backward",
     "normalize_forward",
+    "packed_cumsum",
     "rnn_backward",
     "rnn_forward",
     "full_softmax_loss",

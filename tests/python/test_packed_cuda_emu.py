@@ -1,0 +1,45 @@
+"""The CUDA packed running sums (cuda/packed.cu: kernel and host side, batch_sizes copied to
+the "device") run in the CPU emulator (tests/cuda_emu/harness_rows.cpp) and compared with the CPU
+op (which test_packed.py checks against references): random lengths, forward and reverse,
+float32 and float64, two scheduling seeds; the sums are sequential per sequence on both, so they
+must agree bit for bit.
+
+Opt-in: CHRONOSCALE_TEST_EMU=1 pytest tests/python/test_packed_cuda_emu.py
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+import pytest
+from cuda_emu_build import ROW_GLUE, load_harness
+from test_packed import packed_case
+
+from chronoscale import ops
+
+P, I32, I64, U32 = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, ctypes.c_uint32
+
+
+@pytest.fixture(scope="module")
+def emu():
+    h = load_harness(*ROW_GLUE)
+    h.emu_rows_error.restype = ctypes.c_char_p
+    h.emu_packed_cumsum.argtypes = [I32, I64, I64, P, I64, I32, P, P, U32]
+    return h
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("B,T,D", [(1, 1, 1), (9, 7, 33), (40, 20, 64)])
+def test_matches_cpu_bit_for_bit(emu, rng, dtype, B, T, D):
+    x, bs, _, _ = packed_case(rng, B, T, D, dtype)
+    bs = np.ascontiguousarray(bs, dtype=np.int64)
+    for reverse in (False, True):
+        want = ops.packed_cumsum(x, bs, reverse=reverse)
+        for seed in (1, 2):
+            got = np.full_like(x, np.nan)
+            rc = emu.emu_packed_cumsum(int(dtype == np.float64), x.shape[0], D, bs.ctypes.data,
+                                       len(bs), int(reverse), x.ctypes.data, got.ctypes.data,
+                                       seed)
+            assert rc == 0, emu.emu_rows_error().decode()
+            assert np.array_equal(got, want)
