@@ -126,6 +126,7 @@ def main(argv=None) -> dict:
         cases["packed_cumsum f+r"]["numpy"] = packed_numpy
     print(f"# {a.device}, {chronoscale.get_num_threads()} threads, torch {torch.__version__}; "
           f"N={a.events} events, {a.rows} rows x H={a.hidden}, d={a.dim}, float32, "
+          f"packed sums over {B} histories of {int(off[-1])} events (T={T}), "
           f"median of {a.repeat}")
     print(f"{'op':<20} {'chronoscale ms':>15} {'torch ms':>10} {'torch/cs':>9} {'numpy ms':>9}")
     results = {}
