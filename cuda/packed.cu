@@ -23,21 +23,15 @@ __global__ void __launch_bounds__(train::kThreads)
     const int64_t r = i / d.D, c = i - r * d.D;
     int64_t end = 0, off = 0;  // the sequence's steps; off: past its last block
     while (end < d.T && bs[end] > r) off += bs[end++];
+    if (!reverse) off = 0;
     T acc = T(0);
-    if (!reverse) {
-      off = 0;
-      for (int64_t t = 0; t < end; off += bs[t], ++t) {
-        const int64_t j = (off + r) * d.D + c;
-        acc = t == 0 ? x[j] : acc + x[j];
-        out[j] = acc;
-      }
-    } else {
-      for (int64_t t = end - 1; t >= 0; --t) {
-        off -= bs[t];
-        const int64_t j = (off + r) * d.D + c;
-        acc = t == end - 1 ? x[j] : x[j] + acc;
-        out[j] = acc;
-      }
+    for (int64_t k = 0; k < end; ++k) {  // the steps in the walk's direction
+      const int64_t t = reverse ? end - 1 - k : k;
+      if (reverse) off -= bs[t];
+      const int64_t j = (off + r) * d.D + c;
+      acc = k == 0 ? x[j] : acc + x[j];  // (the first step copies: as the CPU's memcpy)
+      out[j] = acc;
+      if (!reverse) off += bs[t];
     }
   }
 }

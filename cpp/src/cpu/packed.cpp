@@ -18,33 +18,20 @@ void packed_cumsum(const PackedDims& d, const T* x, const Tensor& batch_sizes, b
   parallel_for(rows, d.N / (rows ? rows : 1) * D, [&](int64_t r) {
     int64_t end = 0, off = 0;  // the sequence's steps; off: past its last block
     while (end < d.T && bs[end] > r) off += bs[end++];
-    if (end == 0) return;
-    if (!reverse) {
-      off = 0;
-      const T* prev = nullptr;
-      for (int64_t t = 0; t < end; off += bs[t], ++t) {
-        const T* s = x + (off + r) * D;
-        T* o = out + (off + r) * D;
-        if (!prev) std::memcpy(o, s, sizeof(T) * D);
-        else {
-#pragma omp simd
-          for (int64_t c = 0; c < D; ++c) o[c] = prev[c] + s[c];
-        }
-        prev = o;
-      }
-      return;
-    }
-    const T* next = nullptr;
-    for (int64_t t = end - 1; t >= 0; --t) {
-      off -= bs[t];
+    if (!reverse) off = 0;
+    const T* prev = nullptr;  // the previous row of the sum (in the walk's direction)
+    for (int64_t i = 0; i < end; ++i) {
+      const int64_t t = reverse ? end - 1 - i : i;
+      if (reverse) off -= bs[t];
       const T* s = x + (off + r) * D;
       T* o = out + (off + r) * D;
-      if (!next) std::memcpy(o, s, sizeof(T) * D);
+      if (!prev) std::memcpy(o, s, sizeof(T) * D);
       else {
 #pragma omp simd
-        for (int64_t c = 0; c < D; ++c) o[c] = s[c] + next[c];
+        for (int64_t c = 0; c < D; ++c) o[c] = prev[c] + s[c];
       }
-      next = o;
+      prev = o;
+      if (!reverse) off += bs[t];
     }
   });
 }
