@@ -212,3 +212,41 @@ def test_device_rows_match_host(rng, monkeypatch, same_rows, scales, with_length
     for g, w in zip(got, want, strict=True):
         assert isinstance(g, fake_cupy.FakeArray)
         np.testing.assert_allclose(g.get(), w, rtol=1e-12, atol=1e-12)
+
+
+def test_scoring_table_is_kept_until_the_weights_change(rng):
+    """The scoring calls build the items' table once per weights version: repeated recommend
+    calls reuse it, and every way the weights change (a warm-started fit's optimiser steps,
+    load_state_dict, assigning a parameter's data, an in-place write announced with
+    weights_changed) gives a table equal to a fresh build; training never uses the kept one."""
+    from chronoscale.nn.parameter import weights_changed
+
+    V, B, T = 30, 6, 9
+    ids = rng.integers(0, V, (B, T))
+    m = MultiScaleRecommender(num_items=V, dim=8, units=6, random_state=0)
+    m.fit(ids, epochs=1, batch_size=3, verbose=0)
+    net = m.net
+
+    def fresh():
+        return net.table()[0]  # (not kept)
+
+    top = m.recommend(ids, k=5)
+    F = net.table(cached=True)[0]
+    assert net.table(cached=True)[0] is F  # kept across calls
+    assert fresh() is not F
+    np.testing.assert_array_equal(F, fresh())
+    np.testing.assert_array_equal(m.recommend(ids, k=5)[0], top[0])
+
+    state = {k: v.copy() for k, v in net.state_dict().items()}
+    m.set_params(warm_start=True)
+    m.fit(ids, epochs=1, batch_size=3, verbose=0)  # optimiser steps (in place)
+    F2 = net.table(cached=True)[0]
+    assert not np.array_equal(F2, F)
+    np.testing.assert_array_equal(F2, fresh())
+    net.load_state_dict(state)  # back to the first weights (in place)
+    np.testing.assert_array_equal(net.table(cached=True)[0], F)
+    net.item_bias.data = net.item_bias.data + 1.0  # assigning data
+    np.testing.assert_array_equal(net.table(cached=True)[0], fresh())
+    net.emb.weight.data[0] += 1.0  # written in place, then announced
+    weights_changed()
+    np.testing.assert_array_equal(net.table(cached=True)[0], fresh())

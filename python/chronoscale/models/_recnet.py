@@ -35,6 +35,7 @@ from .. import nn, ops
 from ..nn import device as _device
 from ..nn.layer import _as_rng
 from ..nn.multiscale_next import MultiScaleNext
+from ..nn.parameter import weights_version
 
 _EPS = 1e-8  # the norm floor of the cosine kernels
 
@@ -109,6 +110,7 @@ class RecNet(nn.Layer):
         self.drop_x = self.add_child("drop_x", nn.Dropout(dropout, inplace=True))
         self.drop_f = self.add_child("drop_f", nn.Dropout(dropout, inplace=True))
         self._enc = None  # what backward_rows needs from forward_rows
+        self._table = None  # (weights version, E, bias, table) of the scoring calls
 
     @property
     def dropout(self) -> float:
@@ -183,12 +185,23 @@ class RecNet(nn.Layer):
         _, mm, _ = self.forward_rows(ids, lengths, b, t, timestamps, features)
         return self._fusion_in, mm
 
-    def table(self):
-        """``(F [V, 2d + 1], E_hat, |E|)``: every item's scoring vector (see module doc)."""
-        E = self.emb.weight.data
+    def table(self, cached: bool = False):
+        """``(F [V, 2d + 1], E_hat, |E|)``: every item's scoring vector (see module doc).
+
+        ``cached``: reuse the last table built with ``cached=True`` while the weights are the
+        same (``nn.parameter.weights_version``: optimiser steps, ``load_state_dict``, assigning
+        a parameter's data; after writing into a parameter's array in place, call
+        ``nn.parameter.weights_changed()``), as the model's scoring calls do; do not write into
+        the returned arrays. Training always builds a fresh table."""
+        E, bias = self.emb.weight.data, self.item_bias.data
+        c = self._table
+        if cached and c is not None and c[0] == weights_version() and c[1] is E and c[2] is bias:
+            return c[3]
         ehat, enorm = _normalize(E)
-        return _device.contiguous(np.concatenate([E, ehat, self.item_bias.data], axis=1)), \
-            ehat, enorm
+        out = _device.contiguous(np.concatenate([E, ehat, bias], axis=1)), ehat, enorm
+        if cached:
+            self._table = (weights_version(), E, bias, out)
+        return out
 
     def last(self, ids, lengths, timestamps=None, features=None):
         """``(u, z)`` after each history's last event (``lengths >= 1``)."""

@@ -423,6 +423,12 @@ class MultiScaleRecommender(BaseModel):
         with ``exclude_seen`` the items of the history score ``-inf`` (they come last, only
         when fewer than ``k`` items remain). ``k`` is capped at ``num_items``.
 
+        The items' scoring table (the embeddings, their unit rows and the biases side by side)
+        is built once and reused by later calls (``recommend``, ``evaluate``,
+        ``position_scores``) until the weights change: ``fit``, ``load``, any optimiser step or
+        ``load_state_dict`` on ``net`` (after writing into a parameter's array in place, call
+        ``nn.parameter.weights_changed()``).
+
         Raises:
             RuntimeError: not fitted. TypeError: a non-integer ``k`` or ``batch_size``.
             ValueError: ``k`` or ``batch_size`` < 1, bad histories.
@@ -430,7 +436,7 @@ class MultiScaleRecommender(BaseModel):
         self._check_fitted()
         k, batch_size = check_int(k, "k"), check_int(batch_size, "batch_size")
         data = self._read(histories, lengths, timestamps, features)
-        F = self._net.table()[0]
+        F = self._net.table(cached=True)[0]
         k = min(k, self._net.num_items)
         out_ids, out_scores = [], []
         for idx, _, z in self._user_states(data, batch_size):
@@ -494,7 +500,7 @@ class MultiScaleRecommender(BaseModel):
         z = self._net.forward_rows(b["ids"], b["lengths"], rows, cols, b["timestamps"],
                                    b["features"])[2]
         out = np.zeros((B, data["ids"].shape[1], self._net.num_items), dtype=z.dtype)
-        out[rows, cols] = _device.to_host(ops.linear_forward(z, self._net.table()[0])[0])
+        out[rows, cols] = _device.to_host(ops.linear_forward(z, self._net.table(cached=True)[0])[0])
         return out
 
     def evaluate(self, histories, targets, k: int = 10, exclude_seen: bool = True, *,
@@ -517,7 +523,7 @@ class MultiScaleRecommender(BaseModel):
         return self._evaluate(data, targets, k, exclude_seen, batch_size)
 
     def _evaluate(self, data, targets, k=10, exclude_seen=True, batch_size=256) -> dict:
-        F = self._net.table()[0]
+        F = self._net.table(cached=True)[0]
         ranks, nll = [], 0.0
         for idx, _, z in self._user_states(data, batch_size):
             scores = _device.to_host(ops.linear_forward(z, F)[0]).astype(np.float64)
