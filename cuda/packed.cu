@@ -24,14 +24,25 @@ __global__ void __launch_bounds__(train::kThreads)
     int64_t end = 0, off = 0;  // the sequence's steps; off: past its last block
     while (end < d.T && bs[end] > r) off += bs[end++];
     if (!reverse) off = 0;
-    T acc = T(0);
-    for (int64_t k = 0; k < end; ++k) {  // the steps in the walk's direction
+    // The walk's steps in order; step k + 1's value is loaded before step k's is added, so two
+    // loads of a sequence are in flight at once instead of one after the other.
+    const auto row_at = [&](int64_t k) {  // j of step k (moves off along the walk)
       const int64_t t = reverse ? end - 1 - k : k;
       if (reverse) off -= bs[t];
       const int64_t j = (off + r) * d.D + c;
-      acc = k == 0 ? x[j] : acc + x[j];  // (the first step copies: as the CPU's memcpy)
-      out[j] = acc;
       if (!reverse) off += bs[t];
+      return j;
+    };
+    if (end == 0) continue;
+    int64_t j = row_at(0);
+    T cur = x[j], acc = T(0);
+    for (int64_t k = 0; k < end; ++k) {
+      const int64_t jn = k + 1 < end ? row_at(k + 1) : j;
+      const T next = k + 1 < end ? x[jn] : T(0);  // issued before cur is used
+      acc = k == 0 ? cur : acc + cur;  // (the first step copies: as the CPU's memcpy)
+      out[j] = acc;
+      j = jn;
+      cur = next;
     }
   }
 }
