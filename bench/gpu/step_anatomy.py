@@ -8,7 +8,8 @@ the CuPy stand-in of the tests (tests/python/fake_cupy.py: NumPy underneath, the
 on the CPU) and counts, per step and per source line of chronoscale:
 
   native   calls into chronoscale._core with device arrays (each one or more kernel launches)
-  cupy     CuPy operations that launch a kernel (ufuncs, reductions, fancy indexing, copies)
+  cupy     CuPy operations that launch a kernel (ufuncs, reductions, fancy indexing, copies,
+           module functions such as zeros / stack / concatenate / arange; not empty)
   h2d      host arrays copied to the device from Python (a native call's own copies of its
            host arguments -- lengths, batch sizes -- go through pinned staging and are not
            counted)
@@ -132,6 +133,31 @@ def instrument(monkeypatch) -> None:
         monkeypatch.setattr(fa, name, fn)
 
 
+# Module functions of CuPy that allocate without a kernel (or are not array functions at all).
+_NO_KERNEL = {"empty", "empty_like", "dtype", "result_type", "promote_types", "iinfo", "finfo",
+              "can_cast", "shape", "ndim", "size", "isscalar"}
+
+
+def _counted(fn):
+    def call(*a, **k):
+        _count("cupy")
+        return fn(*a, **k)
+    return call
+
+
+def _count_module_functions(monkeypatch) -> None:
+    """cupy.zeros / stack / concatenate / arange / where / ... launch kernels too."""
+    orig = fake_cupy._FakeModule.__getattr__
+
+    def getattr_(self, name):
+        fn = orig(self, name)
+        if name in _NO_KERNEL or not callable(fn) or isinstance(fn, (type, np.ufunc)):
+            return fn
+        return _counted(fn)
+
+    monkeypatch.setattr(fake_cupy._FakeModule, "__getattr__", getattr_)
+
+
 def install(monkeypatch):
     cp = fake_cupy.install(monkeypatch)
     import chronoscale._core as core
@@ -155,8 +181,19 @@ def install(monkeypatch):
         return asarray(a, dtype=dtype, order=order)
 
     cp.asarray = counted_asarray
+    contiguous = cp.ascontiguousarray
+
+    def counted_contiguous(a, dtype=None):  # CuPy copies (a kernel) only when it must
+        if isinstance(a, fake_cupy.FakeArray) and not (
+                a._a.flags.c_contiguous and (dtype is None or np.dtype(dtype) == a.dtype)):
+            _count("cupy")
+        return contiguous(a, dtype=dtype)
+
+    cp.ascontiguousarray = counted_contiguous
+    cp.array = _counted(cp.array)
     monkeypatch.setattr(device_mod, "require_cuda", lambda: None)
     instrument(monkeypatch)
+    _count_module_functions(monkeypatch)
     return cp
 
 

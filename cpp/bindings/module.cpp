@@ -39,4 +39,5 @@ PYBIND11_MODULE(_core, m) {
   cs::py_bind::bind_rows(m);
   cs::py_bind::bind_normalize(m);
   cs::py_bind::bind_packed(m);
+  cs::py_bind::bind_fusion(m);
 }

@@ -1,8 +1,8 @@
 // C entry points (for ctypes) that run the CUDA row glue of the models -- the row gather /
-// scatter and window rows (cuda/rows.cu), the row normalisation (cuda/normalize.cu) and the
-// packed running sums (cuda/packed.cu), kernels and host side -- in the CPU emulator (emu.hpp).
-// tests/python/test_rows_cuda_emu.py, test_normalize_cuda_emu.py and test_packed_cuda_emu.py
-// build it with
+// scatter and window rows (cuda/rows.cu), the row normalisation (cuda/normalize.cu), the
+// packed running sums (cuda/packed.cu) and the scale fusion (cuda/fusion.cu), kernels and host
+// side -- in the CPU emulator (emu.hpp). tests/python/test_{rows,normalize,packed,fusion}_
+// cuda_emu.py build it with
 //   g++ -std=c++20 -shared -fPIC -I tests/cuda_emu/include -I cuda -I cpp/include -I cpp/src
 // and compare the results with the CPU kernels of the real module. "Device" memory is host
 // memory here, so the Python side passes NumPy buffers.
@@ -25,6 +25,7 @@ inline T atomicAdd(T* p, T v) {
   return old;
 }
 
+#include "../../cuda/fusion.cu"
 #include "../../cuda/normalize.cu"
 #include "../../cuda/packed.cu"
 #include "../../cuda/rows.cu"
@@ -101,6 +102,21 @@ int emu_packed_cumsum(int is_double, int64_t N, int64_t D, const int64_t* batch_
   return typed(is_double, seed, x, out, [&](const auto* in, auto* o) {
     const Tensor bs(const_cast<int64_t*>(batch_sizes), DType::int64, {T});
     cuda::packed_cumsum(PackedDims{N, D, T}, in, bs, reverse != 0, o, nullptr);
+  });
+}
+
+/// Scale fusion forward (ys [S, B, K], logits [S, K] -> y [B, K], alpha [S, K]) then backward
+/// (dy [B, K] -> dys [S, B, K], dlogits [S, K]).
+int emu_scale_fusion(int is_double, int64_t S, int64_t B, int64_t K, const void* ys,
+                     const void* logits, const void* dy, void* y, void* alpha, void* dys,
+                     void* dlogits, uint32_t seed) {
+  return typed(is_double, seed, ys, y, [&](const auto* in, auto* out) {
+    using T = std::remove_pointer_t<decltype(out)>;
+    const FusionDims d{S, B, K};
+    cuda::scale_fusion_forward<T>(d, in, static_cast<const T*>(logits), out, static_cast<T*>(alpha),
+                                  nullptr);
+    cuda::scale_fusion_backward<T>(d, static_cast<const T*>(dy), in, static_cast<const T*>(alpha),
+                                   static_cast<T*>(dys), static_cast<T*>(dlogits), nullptr);
   });
 }
 

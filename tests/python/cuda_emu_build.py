@@ -61,4 +61,4 @@ def load_harness(name, sources, included=(), flags=()) -> ctypes.CDLL:
 
 # The harness of the models' row glue (tests/cuda_emu/harness_rows.cpp): load_harness(*ROW_GLUE).
 ROW_GLUE = ("rows", [EMU / "harness_rows.cpp"],
-            [CUDA / f for f in ("rows.cu", "normalize.cu", "packed.cu")])
+            [CUDA / f for f in ("rows.cu", "normalize.cu", "packed.cu", "fusion.cu")])

@@ -238,7 +238,7 @@ class RecNet(nn.Layer):
             dW = dF[:, :d] + _normalize_backward(dF[:, d:2 * d], ehat, enorm)
             self.item_bias.accumulate(dF[:, 2 * d:])
             self.backward_rows(dz, dW)
-            W.accumulate(dW)
+            W.take(dW)  # (a fresh array: kept without a copy when no gradient is pending)
         else:
             value, dz, rows, drows = ops.sampled_softmax_loss(z, F, target, num_negatives,
                                                               seed, log_q=log_q)
@@ -258,7 +258,7 @@ class RecNet(nn.Layer):
         d = self.dim
         beta = self.beta.data[0]
         xp = _device.xp(dz)
-        self.beta.accumulate(xp.sum(dz[:, d:2 * d] * mm).reshape(1))
+        self.beta.take(xp.sum(dz[:, d:2 * d] * mm).reshape(1))
         df = self.drop_f.backward(self.proj.backward(_device.contiguous(dz[:, :d])))  # [N, H+C]
         H = sum(self.ms.units)
         dx = _device.contiguous(self.ms.backward_rows(df, b, t))  # [B, T, C]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import ops
 from . import device as _device
 from .layer import Layer
 
@@ -14,7 +15,7 @@ class ScaleFusion(Layer):
     ``forward([y_0, ..., y_{S-1}])`` takes S arrays ``[B, K]`` and returns ``[B, K]``;
     ``backward(dy)`` returns the list of ``dy_s``. Parameter ``logits [S, K]`` starts at zero
     (equal weights). Built with ``in_features = (S, K)``. Per mini-batch ``[B, K]`` arithmetic
-    only (S and K are small).
+    in two native calls (``ops.scale_fusion_forward`` / ``scale_fusion_backward``).
     """
 
     def __init__(self):
@@ -47,15 +48,14 @@ class ScaleFusion(Layer):
         self._ensure_built(ys)
         if len(ys) != self.logits.shape[0]:
             raise ValueError(f"ys: expected {self.logits.shape[0]} scales, got {len(ys)}")
-        self._ys = np.stack(ys, axis=1)  # [B, S, K]
-        self._alpha = self.alpha
+        self._ys = _device.xp(ys[0]).stack(ys, axis=0)  # [S, B, K]: one block per scale
+        y, self._alpha = ops.scale_fusion_forward(self._ys, self.logits.data)
         self.out_lengths = None
-        return _device.contiguous((self._ys * self._alpha[None]).sum(axis=1))
+        return y
 
     def backward(self, dy):
         if self._ys is None:
             raise RuntimeError("ScaleFusion.backward called before forward")
-        a = self._alpha
-        dalpha = np.einsum("bk,bsk->sk", dy, self._ys)
-        self.logits.accumulate(a * (dalpha - (a * dalpha).sum(axis=0, keepdims=True)))
-        return [_device.contiguous(dy * a[s]) for s in range(a.shape[0])]
+        dys, dlogits = ops.scale_fusion_backward(_device.contiguous(dy), self._ys, self._alpha)
+        self.logits.take(dlogits)
+        return list(dys)  # [B, K] views of one [S, B, K] array, each C-contiguous

@@ -16,6 +16,7 @@ from .cosine import (
 )
 from .dropout import DropoutCache, dropout_backward, dropout_forward
 from .embedding import EmbeddingCache, embedding_backward, embedding_forward
+from .fusion import scale_fusion_backward, scale_fusion_forward
 from .linear import LinearCache, linear_backward, linear_forward
 from .loss import (
     bce_with_logits_loss,
@@ -116,6 +117,8 @@ __all__ = [
     "full_softmax_loss",
     "sampled_softmax_loss",
     "sampled_softmax_negatives",
+    "scale_fusion_backward",
+    "scale_fusion_forward",
     "scatter_rows",
     "sgd_step",
     "sgd_step_rows",
