@@ -27,7 +27,7 @@ void bind_fusion(py::module_& m) {
       "scale_fusion_backward",
       [](py::handle dy, py::handle ys, py::handle alpha) {
         const Tensor DY = view(dy, "dy"), Y = view(ys, "ys"), A = view(alpha, "alpha");
-        const FusionDims d = scale_fusion_check(Y, A);
+        const FusionDims d = scale_fusion_check(Y, A, "alpha");
         Out dys = out(Y, {d.S, d.B, d.K}), dlogits = out(Y, {d.S, d.K});
         void* stream = current_stream(Y);
         {

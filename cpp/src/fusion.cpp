@@ -22,13 +22,13 @@ void check_like(const Tensor& t, const Tensor& ys, const char* name,
 
 }  // namespace
 
-FusionDims scale_fusion_check(const Tensor& ys, const Tensor& logits) {
+FusionDims scale_fusion_check(const Tensor& ys, const Tensor& logits, const char* name) {
   check::floating(ys, "ys");
   check::shape(ys, "ys", {-1, -1, -1}, "[S, B, K]");
   const FusionDims d{ys.shape[0], ys.shape[1], ys.shape[2]};
   CS_CHECK(d.S >= 1, ValueError, "ys: no scales (S = 0)");
   check::cuda_usable(ys, "scale_fusion", "ys");
-  check_like(logits, ys, "logits", {d.S, d.K}, "[S, K]");
+  check_like(logits, ys, name, {d.S, d.K}, "[S, K]");
   return d;
 }
 
@@ -45,7 +45,7 @@ void scale_fusion_forward(const Tensor& ys, const Tensor& logits, const Tensor& 
 
 void scale_fusion_backward(const Tensor& dy, const Tensor& ys, const Tensor& alpha,
                            const Tensor& dys, const Tensor& dlogits, void* stream) {
-  const FusionDims d = scale_fusion_check(ys, alpha);
+  const FusionDims d = scale_fusion_check(ys, alpha, "alpha");
   check_like(dy, ys, "dy", {d.B, d.K}, "[B, K]");
   check_like(dys, ys, "dys", {d.S, d.B, d.K}, "[S, B, K]");
   check_like(dlogits, ys, "dlogits", {d.S, d.K}, "[S, K]");

@@ -101,6 +101,8 @@ def test_bad_input(rng):
     a = ops.scale_fusion_forward(ys, np.zeros((3, 2)))[1]
     with pytest.raises(ValueError, match=r"dy must have shape \[B, K\]"):
         ops.scale_fusion_backward(np.zeros((5, 2)), ys, a)
+    with pytest.raises(ValueError, match=r"alpha must have shape \[S, K\]"):
+        ops.scale_fusion_backward(np.zeros((4, 2)), ys, a[:2].copy())
     with pytest.raises(ValueError, match="contiguous"):
         ops.scale_fusion_forward(np.zeros((3, 4, 4))[..., ::2], np.zeros((3, 2)))
 

@@ -19,9 +19,11 @@ struct FusionDims {
   int64_t S, B, K;
 };
 
-/// Validate ys [S, B, K] (float, S >= 1) and logits [S, K] (same dtype and device); throws
-/// TypeError / ValueError naming the argument, Unsupported / CudaError for unusable CUDA arrays.
-FusionDims scale_fusion_check(const Tensor& ys, const Tensor& logits);
+/// Validate ys [S, B, K] (float, S >= 1) and logits [S, K] (same dtype and device; `name`: what
+/// the messages call it, "alpha" for the backward); throws TypeError / ValueError naming the
+/// argument, Unsupported / CudaError for unusable CUDA arrays.
+FusionDims scale_fusion_check(const Tensor& ys, const Tensor& logits,
+                              const char* name = "logits");
 
 /// y [B, K] and alpha [S, K] (caller-allocated, ys's dtype and device).
 void scale_fusion_forward(const Tensor& ys, const Tensor& logits, const Tensor& y,
