@@ -3,11 +3,7 @@
 // kernels (cuda/cosine.cu), so both compute the same formulas from one place.
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define CS_HOST_DEVICE __host__ __device__ __forceinline__
-#else
-#define CS_HOST_DEVICE inline
-#endif
+#include "host_device.hpp"
 
 namespace chronoscale {
 inline namespace v1 {

@@ -4,13 +4,7 @@
 #include <cmath>
 #include <cstdint>
 
-#ifndef CS_HOST_DEVICE  // (also defined by cosine_math.hpp, window_rows_math.hpp)
-#if defined(__CUDACC__)
-#define CS_HOST_DEVICE __host__ __device__ __forceinline__
-#else
-#define CS_HOST_DEVICE inline
-#endif
-#endif
+#include "host_device.hpp"
 
 namespace chronoscale {
 inline namespace v1 {

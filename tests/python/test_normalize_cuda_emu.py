@@ -8,27 +8,19 @@ Opt-in: CHRONOSCALE_TEST_EMU=1 pytest tests/python/test_normalize_cuda_emu.py
 
 from __future__ import annotations
 
-import ctypes
-
 import numpy as np
 import pytest
-from cuda_emu_build import ROW_GLUE, load_harness
+from cuda_emu_build import load_row_glue
 from test_normalize import random_rows
 
 from chronoscale import ops
 
 from helpers import rel_error
 
-P, I32, I64 = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64
-U32, F64 = ctypes.c_uint32, ctypes.c_double
-
 
 @pytest.fixture(scope="module")
 def emu():
-    h = load_harness(*ROW_GLUE)
-    h.emu_rows_error.restype = ctypes.c_char_p
-    h.emu_normalize.argtypes = [I32, I64, I64, F64, P, P, P, P, P, U32]
-    return h
+    return load_row_glue()
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -9,24 +9,17 @@ Opt-in: CHRONOSCALE_TEST_EMU=1 pytest tests/python/test_packed_cuda_emu.py
 
 from __future__ import annotations
 
-import ctypes
-
 import numpy as np
 import pytest
-from cuda_emu_build import ROW_GLUE, load_harness
+from cuda_emu_build import load_row_glue
 from test_packed import packed_case
 
 from chronoscale import ops
 
-P, I32, I64, U32 = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, ctypes.c_uint32
-
 
 @pytest.fixture(scope="module")
 def emu():
-    h = load_harness(*ROW_GLUE)
-    h.emu_rows_error.restype = ctypes.c_char_p
-    h.emu_packed_cumsum.argtypes = [I32, I64, I64, P, I64, I32, P, P, U32]
-    return h
+    return load_row_glue()
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -10,27 +10,18 @@ Opt-in: CHRONOSCALE_TEST_EMU=1 pytest tests/python/test_rows_cuda_emu.py
 
 from __future__ import annotations
 
-import ctypes
-
 import numpy as np
 import pytest
-from cuda_emu_build import ROW_GLUE, load_harness
+from cuda_emu_build import load_row_glue
 
 from chronoscale import ops
 
 from helpers import rel_error
 
-P, I32, I64, U32 = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, ctypes.c_uint32
-
 
 @pytest.fixture(scope="module")
 def emu():
-    h = load_harness(*ROW_GLUE)
-    h.emu_rows_error.restype = ctypes.c_char_p
-    for f in (h.emu_gather_rows, h.emu_scatter_rows):
-        f.argtypes = [I32, I64, I64, I64, I64, I64, P, P, P, U32]
-    h.emu_window_rows.argtypes = [I64, P, P, *[I64] * 5, P, P, P, P, U32]
-    return h
+    return load_row_glue()
 
 
 def _call(h, fn, data, index, out, col, seed):
@@ -60,7 +51,6 @@ def test_gather_and_scatter_match_cpu(emu, rng, dtype, trial):
         assert np.array_equal(got, want_gather)
         got = _call(emu, "scatter", g, index, acc.copy(), col, seed)
         assert rel_error(got, want_scatter) < (1e-5 if dtype == np.float32 else 1e-12)
-
 
 
 def test_window_rows_match_cpu(emu, rng):
