@@ -173,6 +173,21 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
+def machine_line(torch, load_before, load_after) -> str:
+    """CPU, cores, threads, BLAS, torch version and the load average around a comparison."""
+    info = chronoscale.build_info()
+    return (f"{cpu_model()}, {os.cpu_count()} cores, {info['num_threads']} threads (both "
+            f"libraries), BLAS {info['blas']}, torch {torch.__version__}, load average "
+            f"{load_before[0]:.1f} -> {load_after[0]:.1f}")
+
+
+def save_json(path: str | None, result: dict) -> None:
+    """``result`` as indented JSON at ``path`` (nothing when None)."""
+    if path:
+        with open(path, "w") as f:
+            json.dump(result, f, indent=2)
+
+
 def hardware() -> dict:
     info = chronoscale.build_info()
     hw = {

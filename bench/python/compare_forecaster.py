@@ -22,11 +22,10 @@ Calls alternate between the two sides in rounds; medians; ratio = torch ms / chr
 from __future__ import annotations
 
 import argparse
-import json
 import os
 
 import numpy as np
-from bench_common import cpu_model
+from bench_common import machine_line, save_json
 from compare_seed import interleaved_ms
 
 import chronoscale
@@ -177,18 +176,14 @@ def main(argv=None) -> dict:
                      "ratio": ms["torch"] / ms["chronoscale"]})
     info = chronoscale.build_info()
     load_after = os.getloadavg()
-    machine = (f"{cpu_model()}, {os.cpu_count()} cores, {info['num_threads']} threads (both "
-               f"libraries), BLAS {info['blas']}, torch {torch.__version__}, load average "
-               f"{load_before[0]:.1f} -> {load_after[0]:.1f}")
+    machine = machine_line(torch, load_before, load_after)
     print(f"# {machine}")
     print(f"{'case':<18} {'chronoscale ms':>14} {'torch ms':>9} {'torch/cs':>9}")
     for r in rows:
         print(f"{r['case']:<18} {r['chronoscale_ms']:>14.3f} {r['torch_ms']:>9.3f} "
               f"{r['ratio']:>8.2f}x")
     result = {"rows": rows, "build_info": info, "torch": torch.__version__, "machine": machine}
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+    save_json(args.json, result)
     return result
 
 

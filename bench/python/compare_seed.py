@@ -19,12 +19,11 @@ are reported with the ratio torch / chronoscale (> 1: chronoscale is faster):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 
 import numpy as np
-from bench_common import cpu_model
+from bench_common import machine_line, save_json
 
 import chronoscale
 from chronoscale import nn
@@ -133,9 +132,7 @@ def main(argv=None) -> dict:
 
     info = chronoscale.build_info()
     load_after = os.getloadavg()
-    machine = (f"{cpu_model()}, {os.cpu_count()} cores, {info['num_threads']} threads (both "
-               f"libraries), BLAS {info['blas']}, torch {torch.__version__}, load average "
-               f"{load_before[0]:.1f} -> {load_after[0]:.1f}")
+    machine = machine_line(torch, load_before, load_after)
     print(f"# {machine}")
     print(f"{'case':<16} {'chronoscale ms':>14} {'torch ms':>9} {'torch/cs':>9} "
           f"{'layered ms':>11} {'torch/layered':>14}")
@@ -143,9 +140,7 @@ def main(argv=None) -> dict:
         print(f"{r['case']:<16} {r['chronoscale_ms']:>14.4f} {r['torch_ms']:>9.4f} "
               f"{r['ratio']:>8.1f}x {r['layered_ms']:>11.4f} {r['layered_ratio']:>13.1f}x")
     result = {"rows": rows, "build_info": info, "torch": torch.__version__, "machine": machine}
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+    save_json(args.json, result)
     return result
 
 
