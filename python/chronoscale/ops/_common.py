@@ -29,6 +29,28 @@ def as_int(value, name: str) -> int:
     return v
 
 
+def int64_indices(a, name: str, what: str | None = None):
+    """Integer indices as int64: any integer dtype is converted (a copy), the layout is kept (so
+    non-contiguous indices are still rejected by the core). Floats and booleans raise TypeError
+    naming ``name`` (``what`` says what the integers are), uint64 values past the int64 range
+    ValueError. Host values become a NumPy array; a CUDA array stays on its device (one without
+    a dtype is passed on: the core reports what is wrong with it)."""
+    if not hasattr(a, "__cuda_array_interface__"):
+        a = np.asarray(a)
+    dtype = getattr(a, "dtype", None)
+    if dtype is None:
+        return a
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "iu":
+        detail = f" ({what})" if what else ""
+        raise TypeError(f"{name} must hold integers{detail}, got dtype {dtype}")
+    if dtype == np.int64:
+        return a
+    if dtype == np.uint64 and a.size and int(a.max()) > np.iinfo(np.int64).max:
+        raise ValueError(f"{name} holds values above the int64 range")
+    return a.astype(np.int64)
+
+
 def real(value, name: str) -> float:
     """``value`` as a Python float; TypeError naming the argument when it is not a number."""
     try:

@@ -9,12 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from .. import _core
-from ._common import as_lengths
-
-_INT64_MAX = np.iinfo(np.int64).max
+from ._common import as_lengths, int64_indices
 
 
 @dataclass(frozen=True, eq=False)
@@ -28,21 +24,8 @@ class EmbeddingCache:
 
 
 def _as_ids(ids):
-    """ids as int64: they are indices, so any integer dtype is converted (a copy); floats and
-    booleans raise TypeError. Layout is kept, so non-contiguous ids are still rejected."""
-    if not hasattr(ids, "__cuda_array_interface__"):
-        ids = np.asarray(ids)
-    dtype = getattr(ids, "dtype", None)
-    if dtype is None:
-        return ids  # a foreign CUDA array: the core reports what is wrong with it
-    dtype = np.dtype(dtype)
-    if dtype.kind not in "iu":
-        raise TypeError(f"ids must hold integers (they are row indices), got dtype {dtype}")
-    if dtype == np.int64:
-        return ids
-    if dtype == np.uint64 and ids.size and int(ids.max()) > _INT64_MAX:
-        raise ValueError("ids holds values above the int64 range")
-    return ids.astype(np.int64)
+    """ids as int64 (see ``_common.int64_indices``; on a device too)."""
+    return int64_indices(ids, "ids", "they are row indices")
 
 
 def embedding_forward(ids, table, lengths=None):

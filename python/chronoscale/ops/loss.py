@@ -17,21 +17,14 @@ they are validated); ``rows`` of ``sampled_softmax_loss`` is a host array.
 
 from __future__ import annotations
 
-import numpy as np
-
 from .. import _core
-from ._common import as_int, host, real
+from ._common import as_int, host, int64_indices, real
 from .dropout import check_seed
 
 
 def _as_target(target, name: str = "target"):
-    """Integer class indices as int64 (any integer dtype is converted: they are indices)."""
-    arr = host(target)
-    if arr.dtype.kind not in "iu":
-        raise TypeError(f"{name} must hold integers (class indices), got dtype {arr.dtype}")
-    if arr.dtype == np.uint64 and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
-        raise ValueError(f"{name} holds values above the int64 range")
-    return arr if arr.dtype == np.int64 else arr.astype(np.int64)
+    """Integer class indices as a host int64 array (any integer dtype is converted)."""
+    return int64_indices(host(target), name, "class indices")
 
 
 def mse_loss(pred, target, weights=None):

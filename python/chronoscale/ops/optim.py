@@ -38,7 +38,7 @@ import numbers
 import numpy as np
 
 from .. import _core
-from ._common import host, real
+from ._common import host, int64_indices, real
 
 _I64 = 2**63
 
@@ -53,10 +53,7 @@ def _step(step, name: str = "step") -> int:
 
 def _rows(rows):
     """rows as a host int64 array (any integer dtype is converted: they are row indices)."""
-    arr = host(rows)
-    if arr.dtype.kind not in "iu":
-        raise TypeError(f"rows must hold integers (they are row indices), got dtype {arr.dtype}")
-    return arr if arr.dtype == np.int64 else arr.astype(np.int64)
+    return int64_indices(host(rows), "rows", "they are row indices")
 
 
 def adam_step(

@@ -22,23 +22,16 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
-from ._common import as_int
+from ._common import as_int, int64_indices
 from .multiscale import Scale
 
 
 def _as_index(index):
-    """Host index arrays of any integer dtype as int64 (a copy); floats and booleans raise
-    TypeError. Device arrays are passed as they are (the core requires int64)."""
+    """Host indices of any integer dtype as int64; device arrays as they are (the core requires
+    int64 there)."""
     if hasattr(index, "__cuda_array_interface__"):
         return index
-    index = np.asarray(index)
-    if index.dtype.kind not in "iu":
-        raise TypeError(f"index must hold integers (row numbers), got dtype {index.dtype}")
-    if index.dtype != np.int64:
-        if index.dtype == np.uint64 and index.size and int(index.max()) >= 2**63:
-            raise ValueError("index holds values above the int64 range")
-        index = index.astype(np.int64)
-    return index
+    return int64_indices(index, "index", "row numbers")
 
 
 def gather_rows(src, index, out=None, col: int = 0):
@@ -98,15 +91,6 @@ def scatter_rows(g, index, size: int | None = None, out=None, col: int = 0,
     return _core.scatter_rows(g, _as_index(index), out, size, col, width)
 
 
-def _host_int64(a, name):
-    if a is None or hasattr(a, "__cuda_array_interface__"):
-        return a
-    a = np.asarray(a)
-    if a.dtype.kind not in "iu":
-        raise TypeError(f"{name} must hold integers, got dtype {a.dtype}")
-    return np.ascontiguousarray(a, dtype=np.int64)
-
-
 def window_rows(scale, b, t, shape, W: int, lengths=None, out_lengths=None, closed=None):
     """The row of one scale's outputs ``y.reshape(B * W, H)`` that holds the state for a
     prediction right after the event ``(b[n], t[n])``: the scale's last step whose window is
@@ -149,12 +133,18 @@ def window_rows(scale, b, t, shape, W: int, lengths=None, out_lengths=None, clos
         raise ValueError("window_rows: a wall-clock scale needs closed ([B, T])")
     if not time and out_lengths is None:
         raise ValueError("window_rows: a count scale needs out_lengths ([B])")
-    arrays = [_host_int64(a, n) for a, n in ((b, "b"), (t, "t"), (lengths, "lengths"),
-                                             (out_lengths, "out_lengths"), (closed, "closed"))]
-    b, t, lengths, out_lengths, closed = arrays
     if time:
         lengths = out_lengths = None
     else:
         closed = None
+
+    def host_int64(a, name):  # host arrays as C-contiguous int64; device arrays as they are
+        if a is None or hasattr(a, "__cuda_array_interface__"):
+            return a
+        return np.ascontiguousarray(int64_indices(a, name))
+
+    b, t, lengths, out_lengths, closed = (host_int64(a, n) for a, n in (
+        (b, "b"), (t, "t"), (lengths, "lengths"), (out_lengths, "out_lengths"),
+        (closed, "closed")))
     return _core.window_rows(b, t, B, T, as_int(W, "W"), lengths, out_lengths,
                              scale.size, scale.stride, closed)
