@@ -21,8 +21,7 @@ int64_t out_length(const Conv1dDims& d, const Tensor& lengths, int64_t b) {
 
 void check_arg(const Tensor& t, const Tensor& x, const char* name,
                std::initializer_list<int64_t> dims, const char* expect) {
-  check::like_shape(t, x, name, "x", dims, expect);
-  check::cuda_usable(t, "conv1d", name);
+  check::usable_like(t, x, name, "x", dims, expect, "conv1d");
 }
 
 }  // namespace

@@ -27,8 +27,7 @@ CosineDims check_x(const CosineInputs& in, const char* op) {
 
 void check_arg(const Tensor& t, const Tensor& x, const char* name,
                std::initializer_list<int64_t> dims, const char* expect, const char* op) {
-  check::like_shape(t, x, name, "x", dims, expect);
-  check::cuda_usable(t, op, name);
+  check::usable_like(t, x, name, "x", dims, expect, op);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "chronoscale/cuda_info.hpp"
 #include "chronoscale/error.hpp"
 #include "chronoscale/tensor.hpp"
+#include "validate.hpp"
 #ifdef CHRONOSCALE_WITH_CUDA
 #include "cuda_info.cuh"
 #endif
@@ -36,6 +37,14 @@ inline void cuda_usable(const Tensor& t, const char* op, const char* name) {
 inline void cuda_usable(std::initializer_list<std::pair<const Tensor*, const char*>> ts,
                         const char* op) {
   for (auto [t, name] : ts) cuda_usable(*t, op, name);
+}
+
+/// An array that goes with `ref` (an output or a cached input of `op`): check::like_shape
+/// (defined, ref's dtype and device, the shape `dims`), then usable on its device.
+inline void usable_like(const Tensor& t, const Tensor& ref, const char* name, const char* ref_name,
+                        std::initializer_list<int64_t> dims, const char* expect, const char* op) {
+  like_shape(t, ref, name, ref_name, dims, expect);
+  cuda_usable(t, op, name);
 }
 
 }  // namespace check

@@ -73,8 +73,7 @@ namespace {
 
 void check_arg(const Tensor& t, const Tensor& table, const char* name,
                std::initializer_list<int64_t> dims, const char* expect) {
-  check::like_shape(t, table, name, "table", dims, expect);
-  check::cuda_usable(t, "embedding", name);
+  check::usable_like(t, table, name, "table", dims, expect, "embedding");
 }
 
 }  // namespace

@@ -16,8 +16,7 @@ namespace {
 
 void check_like(const Tensor& t, const Tensor& ys, const char* name,
                 std::initializer_list<int64_t> dims, const char* expect) {
-  check::like_shape(t, ys, name, "ys", dims, expect);
-  check::cuda_usable(t, "scale_fusion", name);
+  check::usable_like(t, ys, name, "ys", dims, expect, "scale_fusion");
 }
 
 }  // namespace

@@ -18,8 +18,7 @@ namespace {
 
 void check_like(const Tensor& t, const Tensor& ref, const char* name, const char* ref_name,
                 std::initializer_list<int64_t> dims, const char* expect) {
-  check::like_shape(t, ref, name, ref_name, dims, expect);
-  check::cuda_usable(t, "normalize", name);
+  check::usable_like(t, ref, name, ref_name, dims, expect, "normalize");
 }
 
 }  // namespace

@@ -38,8 +38,7 @@ PackedDims packed_cumsum_check(const Tensor& x, const Tensor& batch_sizes) {
 void packed_cumsum(const Tensor& x, const Tensor& batch_sizes, bool reverse, const Tensor& out,
                    void* stream) {
   const PackedDims d = packed_cumsum_check(x, batch_sizes);
-  check::like_shape(out, x, "out", "x", {d.N, d.D}, "[N, D]");
-  check::cuda_usable(out, "packed_cumsum", "out");
+  check::usable_like(out, x, "out", "x", {d.N, d.D}, "[N, D]", "packed_cumsum");
   CS_CHECK(out.data != x.data || d.N * d.D == 0, ValueError, "out must not be x");
   CS_DISPATCH_FLOAT(x.dtype, "packed_cumsum", [&] {
     CS_DEVICE_CALL(x, packed_cumsum, d, x.ptr<scalar_t>(), batch_sizes, reverse,

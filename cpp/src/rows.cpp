@@ -105,8 +105,7 @@ int64_t window_rows_check(const WindowRowsArgs& a) {
 
 void window_rows(const WindowRowsArgs& a, const Tensor& rows, void* stream) {
   const int64_t N = window_rows_check(a);
-  check::like_shape(rows, a.b, "rows", "b", {N}, "[N]");
-  check::cuda_usable(rows, "window_rows", "rows");
+  check::usable_like(rows, a.b, "rows", "b", {N}, "[N]", "window_rows");
 #ifdef CHRONOSCALE_WITH_CUDA
   if (a.b.device == Device::cuda) return cuda::window_rows(a, rows.ptr<int64_t>(), stream);
 #endif
