@@ -10,6 +10,7 @@
 #include "cosine.cuh"
 #include "cuda_check.hpp"
 #include "cuda_lengths.cuh"
+#include "train_common.cuh"
 
 namespace chronoscale {
 inline namespace v1 {
@@ -22,12 +23,7 @@ constexpr int kWarpsPerBlock = 8;
 constexpr int kRowThreads = kWarp * kWarpsPerBlock;
 constexpr int kMaxBlocks = 65535 * 4;  // grid-stride loops cover the rest
 
-template <class T>
-__device__ __forceinline__ T warp_sum(T v) {
-#pragma unroll
-  for (int o = kWarp / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
+using train::warp_sum;  // (train_common.cuh)
 
 using cosine_math::floor_eps;
 using cosine_math::length_of;

@@ -16,12 +16,7 @@ namespace normalize_impl {
 constexpr int kWarp = 32;
 constexpr int kWarpsPerBlock = train::kThreads / kWarp;
 
-template <class T>
-__device__ __forceinline__ T warp_sum(T v) {
-#pragma unroll
-  for (int o = kWarp / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
+using train::warp_sum;
 
 // Warp-uniform row loop: every lane of a warp sees the same n.
 __device__ __forceinline__ int64_t first_row() {

@@ -92,7 +92,8 @@ __device__ __forceinline__ T block_max(T v, T* sh) {
 
 /// Sum / maximum over the 32 lanes of a warp (butterfly: a fixed order, every lane gets it).
 /// Every lane of the warp must call it.
-__device__ __forceinline__ double warp_sum(double v) {
+template <class T>
+__device__ __forceinline__ T warp_sum(T v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
