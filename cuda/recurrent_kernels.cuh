@@ -24,7 +24,8 @@
 //                  (step t reads one and writes the other), so one __syncthreads() per step
 //                  orders the steps. With tile.reg (forward, one row per thread, small H) each
 //                  thread keeps its k-slice of W_hh in registers instead of shared memory: the
-//                  dot product then reads only h from shared memory (the B = 1 latency case).
+//                  dot product then reads only h from shared memory (the B = 1 latency case;
+//                  recurrent_forward_reg_run, its own loop).
 //   kModeStep:     fallback when the grid cannot be co-resident: the host launches one step per
 //                  kernel (stream order replaces the grid barrier).
 //   (kModeGemm, large batches, runs none of these kernels: see recurrent_gemm_mode.cuh.)
@@ -69,6 +70,20 @@ struct RecTile {
 /// the tile qualifies when ceil(H / ks) <= reg_slice(G, elem).
 constexpr int kWRegs = 64;
 __host__ __device__ constexpr int reg_slice(int G, int elem) { return kWRegs * 4 / (G * elem); }
+
+/// Row stride (elements) of a block's shared state rows (and W_hh rows) for dot products of
+/// length K split over ks lanes. tile_dot: K padded to a multiple of 32, plus ks % 32 (banks).
+/// The register-resident forward (reg_kr = its KR): ks segments of KR + 1 words, lane kk's
+/// k-slice [kk * KR, kk * KR + KR) in segment kk (reg_h_index), so that the ks lanes of a dot
+/// product read distinct banks (KR + 1 odd, or even with ks <= 16) at immediate offsets.
+__host__ __device__ constexpr int rec_ld(int K, int ks, int reg_kr) {
+  return reg_kr ? ks * (reg_kr + 1) : (K + 31) / 32 * 32 + ks % 32;
+}
+/// Where h_k lies in a state row of the register-resident forward (see rec_ld).
+template <int KR>
+__host__ __device__ constexpr int reg_h_index(int k) {
+  return k + k / KR;
+}
 
 /// Elements of dynamic shared memory of a recurrent block: the W_hh slice (unless it is in
 /// registers) and the tile's state rows (twice in the resident mode: the steps alternate).
@@ -163,31 +178,21 @@ __device__ __forceinline__ void tile_dot(const T* __restrict__ Ws, const T* __re
   lane_sum(tl.ks, acc);
 }
 
-/// tile_dot with the thread's W values in registers: Wr[c][s] = W row c at k = kk + s * ks
-/// (zero past K), so only the state vectors are read from shared memory.
-template <class T, int CPT, int RB, int KR>
-__device__ __forceinline__ void tile_dot_reg(const T (&Wr)[CPT][KR], const T* __restrict__ Vs,
-                                             int K, const RecTile& tl, int kk, int bg,
-                                             T (&acc)[CPT][RB]) {
+/// The register-resident forward's dot products: Wr[c][s] = W row c at k = kk * KR + s (zero
+/// past K), v = the lane's segment of the state row (reg_h_index; zero past K): KR loads at
+/// immediate offsets, all issued before the FMAs; summed over the ks lanes (lane_sum).
+template <class T, int CPT, int KR>
+__device__ __forceinline__ void reg_dot(const T (&Wr)[CPT][KR], const T* __restrict__ v, int ks,
+                                        T (&acc)[CPT][1]) {
   zero_acc(acc);
-  const T* v = Vs + bg * tl.ld;
-  const int vstep = tl.nbg * tl.ld;
-  // All KR loads first (predicated, no early exit): a `break` at k >= K made every load wait
-  // for the previous FMAs (one shared-memory latency per s on the B = 1 critical path).
-  T hv[KR][RB];
+  T hv[KR];
 #pragma unroll
-  for (int s = 0; s < KR; ++s) {
-    const int k = kk + s * tl.ks;  // the plan guarantees ceil(K / ks) <= KR; Wr is 0 past K
-#pragma unroll
-    for (int i = 0; i < RB; ++i) hv[s][i] = k < K ? v[i * vstep + k] : T(0);
-  }
+  for (int s = 0; s < KR; ++s) hv[s] = v[s];
 #pragma unroll
   for (int s = 0; s < KR; ++s)
 #pragma unroll
-    for (int c = 0; c < CPT; ++c)
-#pragma unroll
-      for (int i = 0; i < RB; ++i) acc[c][i] = fma(Wr[c][s], hv[s][i], acc[c][i]);
-  lane_sum(tl.ks, acc);
+    for (int c = 0; c < CPT; ++c) acc[c][0] = fma(Wr[c][s], hv[s], acc[c][0]);
+  lane_sum(ks, acc);
 }
 
 /// Forward bookkeeping of row b at a step t >= lengths[b] (unit j, owner thread only): zero
@@ -216,23 +221,33 @@ __device__ __forceinline__ void forward_pad(const FwdArgs<T>& a, int64_t b, int 
 
 /// Forward writes of row b, unit j at a step t < lengths[b] = L (owner thread only): the saved
 /// activations, aux, y, the next step's cache.hprev (and this step's at t == 0: hp) and, at the
-/// last step, the final states.
+/// last step, the final states. og = (b * T + t) * G * H + j and oh = (b * T + t) * H + j: the
+/// (row, step, unit)'s offsets into the gates and into the [B, T, H] arrays; bj = b * H + j.
+template <class Cell, class T>
+__device__ __forceinline__ void forward_store_at(const FwdArgs<T>& a, int64_t og, int64_t oh,
+                                                 int64_t bj, int t, int64_t L,
+                                                 const T (&act)[Cell::G], T hp, T h, T c, T auxv) {
+  const int H = a.H;
+#pragma unroll
+  for (int g = 0; g < Cell::G; ++g) a.gates[og + g * H] = act[g];
+  if constexpr (Cell::kHasAux) a.aux[oh] = auxv;
+  a.y[oh] = h;
+  if (t == 0) a.hprev[oh] = hp;
+  if (t + 1 < a.T_) a.hprev[oh + H] = h;
+  if (t + 1 == L) {
+    a.h_n[bj] = h;
+    if constexpr (Cell::kHasC) a.c_n[bj] = c;
+  }
+}
+
+/// forward_store_at of row b, unit j at step t.
 template <class Cell, class T>
 __device__ __forceinline__ void forward_store(const FwdArgs<T>& a, int64_t b, int t, int j,
                                               int64_t L, const T (&act)[Cell::G], T hp, T h, T c,
                                               T auxv) {
-  const int H = a.H;
-  const int64_t GH = int64_t(Cell::G) * H, o = b * a.T_ + t;
-#pragma unroll
-  for (int g = 0; g < Cell::G; ++g) a.gates[o * GH + int64_t(g) * H + j] = act[g];
-  if constexpr (Cell::kHasAux) a.aux[o * H + j] = auxv;
-  a.y[o * H + j] = h;
-  if (t == 0) a.hprev[o * H + j] = hp;
-  if (t + 1 < a.T_) a.hprev[(o + 1) * H + j] = h;
-  if (t + 1 == L) {
-    a.h_n[b * H + j] = h;
-    if constexpr (Cell::kHasC) a.c_n[b * H + j] = c;
-  }
+  const int64_t o = b * a.T_ + t;
+  forward_store_at<Cell>(a, o * Cell::G * a.H + j, o * a.H + j, b * a.H + j, t, L, act, hp, h, c,
+                         auxv);
 }
 
 /// Biases of unit j (zero for j >= H): bi[g] = b_ih (+ b_hh unless the cell splits them),
@@ -251,17 +266,15 @@ __device__ __forceinline__ void gate_biases(const FwdArgs<T>& a, int j, T (&bi)[
 
 /// The forward steps [t_begin, t_end) of block (bx, by) of a grid with gy blocks along y (the
 /// launch's blockIdx / gridDim, or a block's place within its scale in the fused launch).
-/// REG: the register-resident variant (tl.reg; resident mode, every unit in the block).
-template <class Cell, class T, int RB, bool REG>
+template <class Cell, class T, int RB>
 __device__ __forceinline__ void recurrent_forward_run(const FwdArgs<T>& a, const RecTile& tl,
-                                                      int t_begin, int t_end, int tail,
-                                                      unsigned bx, unsigned by, unsigned gy) {
+                                                      int t_begin, int t_end, int tail, unsigned bx,
+                                                      unsigned by, unsigned gy) {
   constexpr int G = Cell::G;
-  constexpr int KR = REG ? reg_slice(G, int(sizeof(T))) : 1;
-  T* Ws = dynamic_smem<T>();               // [G * nj][ld] (none with REG)
+  T* Ws = dynamic_smem<T>();  // [G * nj][ld]
   // [nbg * RB][ld]: h_{t-1} of the tile's rows; resident: two such buffers, h_{t-1} in
   // buffer t & 1 (h0 in buffer 0), step t writes h_t into the other.
-  T* const Hs = REG ? Ws : Ws + G * tl.nj * tl.ld;
+  T* const Hs = Ws + G * tl.nj * tl.ld;
   const int H = a.H;
   const int64_t GH = int64_t(G) * H;
   const int kk = threadIdx.x % tl.ks, q = threadIdx.x / tl.ks;
@@ -270,22 +283,11 @@ __device__ __forceinline__ void recurrent_forward_run(const FwdArgs<T>& a, const
   const bool owner = kk == 0 && j < H;
   const int nb = tl.nbg * RB;
   const int64_t ntiles = (a.B + nb - 1) / nb;
-  const bool resident = REG || tl.mode == kModeResident;  // REG plans are resident
+  const bool resident = tl.mode == kModeResident;
 
-  T Wr[G][KR];  // REG: W_hh[g * H + j, kk + s * ks]
-  if constexpr (REG) {
-#pragma unroll
-    for (int g = 0; g < G; ++g)
-#pragma unroll
-      for (int s = 0; s < KR; ++s) {
-        const int k = kk + s * tl.ks;
-        Wr[g][s] = j < H && k < H ? a.w_hh[(int64_t(g) * H + j) * H + k] : T(0);
-      }
-  } else {
-    for (int e = threadIdx.x; e < G * tl.nj * H; e += kRecThreads) {
-      const int row = e / H, k = e % H, u = j0 + row % tl.nj, g = row / tl.nj;
-      Ws[row * tl.ld + k] = u < H ? a.w_hh[(int64_t(g) * H + u) * H + k] : T(0);
-    }
+  for (int e = threadIdx.x; e < G * tl.nj * H; e += kRecThreads) {
+    const int row = e / H, k = e % H, u = j0 + row % tl.nj, g = row / tl.nj;
+    Ws[row * tl.ld + k] = u < H ? a.w_hh[(int64_t(g) * H + u) * H + k] : T(0);
   }
   T bi[G], bh[G];
   gate_biases<Cell>(a, j, bi, bh);
@@ -371,8 +373,7 @@ __device__ __forceinline__ void recurrent_forward_run(const FwdArgs<T>& a, const
           }
           __syncthreads();
         }
-        if constexpr (REG) tile_dot_reg<T, G, RB, KR>(Wr, Hc, H, tl, kk, bg, acc);
-        else tile_dot<T, G, RB>(Ws, Hc, H, tl, kk, jj, bg, acc);
+        tile_dot<T, G, RB>(Ws, Hc, H, tl, kk, jj, bg, acc);
       } else {
         zero_acc(acc);
       }
@@ -412,12 +413,108 @@ __device__ __forceinline__ void recurrent_forward_run(const FwdArgs<T>& a, const
   }
 }
 
+/// The register-resident forward (tl.reg: a resident plan with one row per thread, every unit
+/// in the block, small H): the B = 1 latency case, written for the fewest instructions per
+/// step. Thread (bg, j, kk) keeps W_hh[g * H + j, kk * KR + s] (s < KR) in registers and reads
+/// the matching h values from its own segment of the state row (reg_h_index) at immediate
+/// offsets; the rows' padding and k >= H hold zeros (W_hh is zero there, but 0 * NaN is not).
+/// Block `by` owns the batch rows by * nbg + bg for every step of one launch (t = 0 to
+/// t_loop, then the tail); the offsets into the caches advance by one step per iteration.
+template <class Cell, class T>
+__device__ __forceinline__ void recurrent_forward_reg_run(const FwdArgs<T>& a, const RecTile& tl,
+                                                          unsigned by) {
+  constexpr int G = Cell::G;
+  constexpr int KR = reg_slice(G, int(sizeof(T)));
+  const int H = a.H;
+  const int64_t GH = int64_t(G) * H;
+  const int kk = threadIdx.x % tl.ks, q = threadIdx.x / tl.ks;
+  const int j = q % tl.nj, bg = q / tl.nj;
+  const int64_t b = int64_t(by) * tl.nbg + bg;
+  const bool owner = kk == 0 && j < H && b < a.B;
+  const int64_t L = b < a.B ? (a.len ? a.len[b] : a.T_) : 0;
+  // Two buffers of nbg state rows: h_{t-1} in buffer t & 1 (h0 in buffer 0), step t writes h_t
+  // into the other. One pass writes h0 and every zero, so the loop's first barrier orders it.
+  T* const Hs = dynamic_smem<T>();
+  const int nbuf = tl.nbg * tl.ld;
+  for (int e = threadIdx.x; e < 2 * nbuf; e += kRecThreads) {
+    const int r = (e % nbuf) / tl.ld, p = e % tl.ld, k = p / (KR + 1) * KR + p % (KR + 1);
+    const int64_t rb = int64_t(by) * tl.nbg + r;
+    const bool real = e < nbuf && p % (KR + 1) < KR && k < H && rb < a.B && a.h0;
+    Hs[e] = real ? a.h0[rb * H + k] : T(0);
+  }
+  T Wr[G][KR];
+#pragma unroll
+  for (int g = 0; g < G; ++g)
+#pragma unroll
+    for (int s = 0; s < KR; ++s) {
+      const int k = kk * KR + s;
+      Wr[g][s] = j < H && k < H ? a.w_hh[(int64_t(g) * H + j) * H + k] : T(0);
+    }
+  T bi[G], bh[G];
+  gate_biases<Cell>(a, j, bi, bh);
+  const T* const seg = Hs + bg * tl.ld + kk * (KR + 1);   // this lane's h_k, buffer 0
+  T* const hj = Hs + bg * tl.ld + reg_h_index<KR>(j);     // the owner's h_j, buffer 0
+  int64_t og = b * a.T_ * GH + j, oh = b * a.T_ * H + j;  // step 0 (owners only)
+  // The input-side gates of the next step, loaded one step ahead; the bias is added where
+  // they are used (see recurrent_forward_run). gp: this step's, advanced with og.
+  const T* gp = a.gates + og;
+  T nxt[G], creg = T(0);
+#pragma unroll
+  for (int g = 0; g < G; ++g) nxt[g] = owner && 0 < L ? gp[g * H] : T(0);
+  if constexpr (Cell::kHasC)
+    if (owner && a.c0) creg = a.c0[b * H + j];
+
+  for (int t = 0; t < a.t_loop; ++t) {
+    T pre[G];
+    gp += GH;
+#pragma unroll
+    for (int g = 0; g < G; ++g) {
+      pre[g] = nxt[g];
+      nxt[g] = owner && t + 1 < L ? gp[g * H] : T(0);
+    }
+    // Orders the previous step's writes of h (and, at t == 0, the buffers' initial values).
+    const bool active = __syncthreads_or(t < L);
+    const int cur = (t & 1) * nbuf, next = nbuf - cur;
+    T acc[G][1];
+    if (active) {  // block-uniform
+      reg_dot<T, G, KR>(Wr, seg + cur, tl.ks, acc);
+    } else {
+      zero_acc(acc);
+    }
+    if (owner) {
+      if (t < L) {
+        T pb[G], hg[G], act[G], h, c, auxv;
+#pragma unroll
+        for (int g = 0; g < G; ++g) {
+          pb[g] = pre[g] + bi[g];
+          hg[g] = acc[g][0] + bh[g];
+        }
+        const T hp = hj[cur];
+        Cell::forward(pb, hg, hp, creg, act, h, c, auxv, a.act);
+        forward_store_at<Cell>(a, og, oh, b * H + j, t, L, act, hp, h, c, auxv);
+        if constexpr (Cell::kHasC) creg = c;
+        hj[next] = h;  // read by the next step after its barrier
+      } else {
+        forward_pad<Cell>(a, b, t, j);
+      }
+    }
+    og += GH;
+    oh += H;
+  }
+  for (int t = a.t_loop; t < a.T_; ++t)  // steps no sequence reaches: no barrier needed
+    if (owner) forward_pad<Cell>(a, b, t, j);
+}
+
 template <class Cell, class T, int RB, bool REG = false>
 __global__ void __launch_bounds__(kRecThreads)
     recurrent_forward_kernel(const FwdArgs<T> a, const RecTile tl, int t_begin, int t_end,
                              int tail) {
-  recurrent_forward_run<Cell, T, RB, REG>(a, tl, t_begin, t_end, tail, blockIdx.x, blockIdx.y,
-                                          gridDim.y);
+  if constexpr (REG) {  // always one launch for every step
+    recurrent_forward_reg_run<Cell, T>(a, tl, blockIdx.y);
+  } else {
+    recurrent_forward_run<Cell, T, RB>(a, tl, t_begin, t_end, tail, blockIdx.x, blockIdx.y,
+                                       gridDim.y);
+  }
 }
 
 /// Several independent recurrences (the scales of a multi-scale layer) in ONE launch: scale s
@@ -445,8 +542,12 @@ template <class Cell, class T, int RB, bool REG = false>
 __global__ void __launch_bounds__(kRecThreads)
     recurrent_forward_many_kernel(const Fused<FwdArgs<T>> m) {
   const int s = m.scale_of(blockIdx.y);
-  recurrent_forward_run<Cell, T, RB, REG>(m.a[s], m.tl[s], 0, m.a[s].t_loop, 1, 0,
-                                          blockIdx.y - m.y0[s], m.y0[s + 1] - m.y0[s]);
+  if constexpr (REG) {
+    recurrent_forward_reg_run<Cell, T>(m.a[s], m.tl[s], blockIdx.y - m.y0[s]);
+  } else {
+    recurrent_forward_run<Cell, T, RB>(m.a[s], m.tl[s], 0, m.a[s].t_loop, 1, 0,
+                                       blockIdx.y - m.y0[s], m.y0[s + 1] - m.y0[s]);
+  }
 }
 
 }  // namespace cuda

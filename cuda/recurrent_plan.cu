@@ -75,7 +75,7 @@ bool evaluate(const RecProblem& p, const DeviceProps& d, const BlocksPerSm& occu
   const int cpt = p.backward ? 1 : p.G;
   const int nbg = kRecThreads / (nj * ks);
   const int64_t nb = int64_t(nbg) * rb, tiles = cdiv(p.B, nb), NU = cdiv(p.H, nj);
-  const int ld = int(cdiv(K, 32) * 32) + (ks % 32);  // see tile_dot in recurrent_kernels.cuh
+  const int ld = rec_ld(K, ks, reg ? reg_slice(p.G, p.elem) : 0);
   bool resident = pref == Pref::automatic && NU == 1 && tiles <= kMaxGridY &&
                   (forced_gy == 0 || forced_gy >= tiles);
   auto smem_of = [&](bool res) {

@@ -13,6 +13,7 @@ import itertools
 import json
 import os
 import platform
+import re
 import statistics
 import sys
 import time
@@ -271,6 +272,31 @@ def kernel_profile(fn, sync, torch, n: int = 20, top: int = 4):
     except Exception as e:  # profiler unavailable: report, do not fail the benchmark
         print(f"(kernel timing unavailable: {e})")
         return None, []
+
+
+def api_profile(fn, sync, torch, n: int = 10, top: int = 12):
+    """Host time of fn() in CUDA runtime / driver API calls (CUPTI through the torch profiler,
+    every library of the process): ``[[microseconds per call of fn, calls per call of fn,
+    name], ...]``, longest first (``top`` of them); ``[]`` when the profiler is unavailable.
+    A wait inside an API call (a synchronisation, a copy from pageable memory) shows here."""
+    try:
+        from torch.profiler import ProfilerActivity, profile
+
+        fn()
+        sync()
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            for _ in range(n):
+                fn()
+            sync()
+        rows = []
+        for e in prof.key_averages():
+            if re.match(r"cu(da)?[A-Z]", e.key):  # cudaMemcpyAsync, cuLaunchKernel, ...
+                t = getattr(e, "self_cpu_time_total", 0.0) or getattr(e, "cpu_time_total", 0.0)
+                rows.append([t / n, e.count / n, e.key[:60]])
+        return sorted(rows, reverse=True)[:top]
+    except Exception as e:  # profiler unavailable: report, do not fail the benchmark
+        print(f"(API timing unavailable: {e})")
+        return []
 
 
 def host_us(fn, sync, n: int = 50) -> float:

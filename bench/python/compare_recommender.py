@@ -536,11 +536,15 @@ def main(argv=None) -> dict:
 
     gpu = {}
     if args.device == "cuda":  # GPU time per train step (CUPTI): what the device itself needs
-        from bench_common import kernel_profile
+        from bench_common import api_profile, kernel_profile
 
-        for side, fn in (("chronoscale", synced(cs_step)), ("torch", synced(th_step))):
+        for side, fn in (("chronoscale", synced(cs_step)), ("torch", synced(th_step)),
+                         ("chronoscale bf16", synced(lambda: cs_step("bfloat16"))),
+                         ("torch bf16", synced(lambda: th_step(True)))):
             us, top = kernel_profile(fn, sync, torch, n=args.repeat, top=8)
             gpu[side] = {"kernels_ms": None if us is None else us / 1e3, "top": top}
+        # Host time inside CUDA API calls of chronoscale's step (a hidden wait would show).
+        gpu["chronoscale"]["api"] = api_profile(synced(cs_step), sync, torch, n=args.repeat)
 
     info = chronoscale.build_info()
     positions = int(np.sum(L - 1))
@@ -563,6 +567,11 @@ def main(argv=None) -> dict:
                   " longest:")
             for us, name in g["top"]:
                 print(f"#   {us / 1e3:8.3f} ms  {name}")
+        if g.get("api"):
+            print(f"# {side} train step: host time in CUDA API calls per step (incl. the final"
+                  " sync):")
+            for us, calls, name in g["api"]:
+                print(f"#   {us / 1e3:8.3f} ms  {calls:6.1f} calls  {name}")
     gemm = [r for r in rows if r["case"] == "softmax GEMMs only"]
     if gemm:
         flops = 6.0 * positions * V * (2 * d + 1)

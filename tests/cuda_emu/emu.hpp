@@ -257,6 +257,10 @@ inline T __ldcg(const T* p) {
 
 /// The device's fast division (reciprocal and multiply, about 2 ulp); exact here.
 inline float __fdividef(float x, float y) { return x / y; }
+/// The device's fast exponential (ex2.approx of x * log2(e)); exact here.
+inline float __expf(float x) {
+  return std::exp(x);
+}
 
 namespace emu {
 inline void grid_sync() {

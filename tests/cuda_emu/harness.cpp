@@ -59,8 +59,9 @@ int64_t t_loop_of(const EmuRec& r) {
   return std::max<int64_t>(m, 1);
 }
 
-RecTile tile_of(const EmuRec& r, int K) {
-  const int ld = (K + 31) / 32 * 32 + r.ks % 32;
+/// reg_kr: the KR of the register-resident forward when r.reg (else unused).
+RecTile tile_of(const EmuRec& r, int K, int reg_kr = 0) {
+  const int ld = rec_ld(K, r.ks, r.reg ? reg_kr : 0);
   return RecTile{r.nj, r.ks, kRecThreads / (r.nj * r.ks), ld, r.mode, r.reg};
 }
 
@@ -74,7 +75,7 @@ void forward_rb(const EmuRec& r) {
                      CellD::kHasAux ? static_cast<T*>(r.aux) : nullptr, static_cast<T*>(r.y),
                      static_cast<T*>(r.h_n), has_c ? static_cast<T*>(r.c_n) : nullptr, r.B, r.T,
                      r.H, r.cell, int(t_loop_of(r))};
-  const RecTile tl = tile_of(r, r.H);
+  const RecTile tl = tile_of(r, r.H, reg_slice(CellD::G, int(sizeof(T))));
   const size_t smem =
       size_t(rec_smem_elems(CellD::G, tl.nj, tl.nbg, RB, tl.ld, tl.mode, tl.reg)) * sizeof(T);
   const dim3 grid((r.H + r.nj - 1) / r.nj, r.gy);

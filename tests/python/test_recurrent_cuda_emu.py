@@ -377,7 +377,10 @@ def test_planner_fits_the_device(emu, monkeypatch, backward, G):
                 K = G * H if backward else H
                 nb = q["nbg"] * q["rb"]
                 assert q["nj"] * q["ks"] * q["nbg"] == 256
-                assert q["ld"] >= K and q["ld"] % 32 == q["ks"] % 32
+                if q["reg"]:  # ks segments of KR + 1 words (rec_ld)
+                    assert q["ld"] == q["ks"] * (256 // (G * elem) + 1) and q["ld"] >= K
+                else:
+                    assert q["ld"] >= K and q["ld"] % 32 == q["ks"] % 32
                 w_rows = 0 if q["reg"] else (1 if backward else G) * q["nj"]
                 h_rows = nb * (2 if q["mode"] == RESIDENT else 1)  # resident: two buffers
                 assert q["smem"] == (w_rows + h_rows) * q["ld"] * elem
