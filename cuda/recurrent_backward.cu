@@ -93,7 +93,8 @@ struct BackwardPrep : Planned {
                    d.T,
                    static_cast<int>(d.H),
                    act,
-                   static_cast<int>(steps_to_run(in.lengths, d.B, d.T))};
+                   static_cast<int>(steps_to_run(in.lengths, d.B, d.T)),
+                   backward_state_in_registers() ? 1 : 0};
   }
 
   T* dhg() const { return CellD::kSplit ? dhg_split.get() : dgi.get(); }

@@ -73,6 +73,13 @@ __device__ __forceinline__ void recurrent_backward_run(const BwdArgs<T>& a, cons
   const int nb = tl.nbg * RB;
   const int64_t ntiles = (a.B + nb - 1) / nb;
   const bool resident = tl.mode == kModeResident;
+  // A block with at most one tile for every step of this launch (resident, or a grid with a
+  // block per tile) keeps its owners' running dh / dc in registers (dhr, dcr) instead of
+  // reading them back from global memory at every step (a dependent load on the critical
+  // path); otherwise (several tiles per block, one launch per step, or
+  // CHRONOSCALE_CUDA_RNN_STATE_REGS=0: a.state_regs == 0) a.dh / a.dc carry them.
+  const bool in_regs = a.state_regs && tl.mode != kModeStep && ntiles <= int64_t(gy) && init;
+  T dhr[RB], dcr[RB];
 
   for (int e = threadIdx.x; e < tl.nj * GH; e += kRecThreads) {
     const int u = e % tl.nj, c = e / tl.nj;  // consecutive threads read consecutive columns
@@ -88,6 +95,14 @@ __device__ __forceinline__ void recurrent_backward_run(const BwdArgs<T>& a, cons
         const int64_t b = bt * nb + bg + tl.nbg * i;
         if (owner && b < a.B) backward_init<Cell>(a, b, j);
       }
+  }
+#pragma unroll
+  for (int i = 0; i < RB; ++i) {  // (in_regs: the one tile is by; backward_init's values)
+    const int64_t bj = (int64_t(by) * nb + bg + tl.nbg * i) * H + j;
+    const bool mine = in_regs && owner && bj < a.B * H;
+    dhr[i] = mine && a.dh_n ? a.dh_n[bj] : T(0);
+    dcr[i] = T(0);
+    if constexpr (Cell::kHasC) dcr[i] = mine && a.dc_n ? a.dc_n[bj] : T(0);
   }
 
   for (int t = t_first; t >= t_last; --t) {
@@ -133,12 +148,12 @@ __device__ __forceinline__ void recurrent_backward_run(const BwdArgs<T>& a, cons
         if (!owner || b >= a.B) continue;
         const int r = bg + tl.nbg * i;
         const int64_t bj = b * H + j;
-        T dhv = a.dh[bj];
+        T dhv = in_regs ? dhr[i] : a.dh[bj];
         if (t + 1 < L[i]) dhv += acc[0][i];
         if (t < 0) {  // final phase: gradients of the initial states
           if (a.dh0) a.dh0[bj] = dhv;
           if constexpr (Cell::kHasC)
-            if (a.dc0) a.dc0[bj] = a.dc[bj];
+            if (a.dc0) a.dc0[bj] = in_regs ? dcr[i] : a.dc[bj];
           continue;
         }
         const int64_t o = (b * a.T_ + t) * GH + j;
@@ -150,7 +165,7 @@ __device__ __forceinline__ void recurrent_backward_run(const BwdArgs<T>& a, cons
           continue;
         }
         T dcv = T(0);
-        if constexpr (Cell::kHasC) dcv = a.dc[bj];
+        if constexpr (Cell::kHasC) dcv = in_regs ? dcr[i] : a.dc[bj];
         T dgi[G], dhg[G], direct;
         Cell::backward(act[i], auxv[i], hp[i], cp[i], dhv + dyv[i], dcv, dgi, dhg, direct, a.act);
 #pragma unroll
@@ -159,8 +174,13 @@ __device__ __forceinline__ void recurrent_backward_run(const BwdArgs<T>& a, cons
           if constexpr (Cell::kSplit) a.dhg[o + int64_t(g) * H] = dhg[g];
           if (resident) Dn[r * tl.ld + g * H + j] = dhg[g];
         }
-        if constexpr (Cell::kHasC) a.dc[bj] = dcv;
-        a.dh[bj] = direct;
+        if (in_regs) {
+          dcr[i] = dcv;
+          dhr[i] = direct;
+        } else {
+          if constexpr (Cell::kHasC) a.dc[bj] = dcv;
+          a.dh[bj] = direct;
+        }
       }
     }
     if (tl.mode == kModeGrid && t > t_last) cooperative_groups::this_grid().sync();

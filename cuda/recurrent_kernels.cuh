@@ -131,6 +131,7 @@ struct BwdArgs {
   T* dc0;               // [B, H] or null
   int64_t B, T_;  // batch, time steps
   int H, act, t_loop;
+  int state_regs = 1;  // 0: the running dh / dc in global memory at every step (see below)
 };
 
 template <class T, int CPT, int RB>

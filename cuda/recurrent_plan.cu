@@ -209,6 +209,13 @@ bool fuse_recurrences() {
   return v != "0";
 }
 
+bool backward_state_in_registers() {
+  const std::string v = env("CHRONOSCALE_CUDA_RNN_STATE_REGS");
+  CS_CHECK(v.empty() || v == "0" || v == "1", ValueError,
+           "CHRONOSCALE_CUDA_RNN_STATE_REGS must be '0', '1' or unset, got '", v, "'");
+  return v != "0";
+}
+
 RecPlan stepwise_plan(const RecPlan& plan) {
   RecPlan s = plan;
   s.tile.mode = kModeStep;

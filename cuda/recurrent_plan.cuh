@@ -14,6 +14,8 @@
 //   CHRONOSCALE_CUDA_RNN_MODE=persistent   never the GEMM mode (otherwise automatic)
 //   CHRONOSCALE_CUDA_RNN_PLAN=nj,ks,rb[,gy]   force a tile (and cap gridDim.y)
 //   CHRONOSCALE_CUDA_RNN_REG=0       never keep W_hh in registers (the forward's small-H plans)
+//   CHRONOSCALE_CUDA_RNN_STATE_REGS=0  the backward's running dh / dc in global memory at every
+//                                    step (default: in registers where a block owns one tile)
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -121,6 +123,9 @@ struct Planned {
 
 /// False when CHRONOSCALE_CUDA_RNN_FUSE=0: several recurrences never share a launch.
 bool fuse_recurrences();
+/// False when CHRONOSCALE_CUDA_RNN_STATE_REGS=0 (BwdArgs::state_regs; ValueError unless '0',
+/// '1' or unset).
+bool backward_state_in_registers();
 
 /// Whether several prepared recurrences (Planned, with `a.t_loop`) can share one fused launch:
 /// every plan resident with the same rows per thread and W_hh placement (tile.reg), and all

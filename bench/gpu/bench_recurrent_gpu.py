@@ -13,9 +13,12 @@ for the LSTM, 3 for the GRU). The training step is timed again with CHRONOSCALE_
 kernels), alternating between the two in a few short rounds; the rows get "step_gemm",
 "step_persistent" (ms) and "auto" (the rule's pick, computed here), and the summary a second
 table. It counts against --budget (a few seconds for the default grid); --no-mode-ab skips it.
+Each size's step is also timed with CHRONOSCALE_CUDA_RNN_STATE_REGS=0 (the backward's running
+dh / dc read back from global memory at every step instead of kept in registers):
+"step_state_global", and a summary line of its ratio to the default (--no-state-ab skips it).
 
     python bench/gpu/bench_recurrent_gpu.py [--quick] [--budget SECONDS] [--json PATH]
-        [--no-mode-ab] [--summary PATH]
+        [--no-mode-ab] [--no-state-ab] [--summary PATH]
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from bench_common import host_us, kernel_profile  # noqa: E402
 
 MODE_ENV = "CHRONOSCALE_CUDA_RNN_MODE"
+STATE_ENV = "CHRONOSCALE_CUDA_RNN_STATE_REGS"
 AB_MODES = ("persistent", "gemm")  # the A/B's values of MODE_ENV, timed in this order per round
 AB_MIN_BATCH = 256  # the A/B runs for the grid's sizes with B >= this
 # The automatic rule: the gemm mode when B*G*H*H >= GEMM_MODE_WORK (kGemmModeMinWork in
@@ -60,6 +64,11 @@ def parse():
         "--no-mode-ab",
         action="store_true",
         help=f"skip the {MODE_ENV}=gemm vs =persistent A/B of the B >= {AB_MIN_BATCH} sizes",
+    )
+    ap.add_argument(
+        "--no-state-ab",
+        action="store_true",
+        help=f"skip the {STATE_ENV}=0 timing of every size (backward state in global memory)",
     )
     ap.add_argument("--summary", default=None, help="print the table of a saved JSON and exit")
     return ap.parse_args()
@@ -307,6 +316,12 @@ def main():
                     fwd, step = ours_step(cell, B, T, args.input, H, cp, ops)
                     row["ours_fwd_ms"] = timed(fwd, cp)[0]
                     row["ours_step_ms"] = timed(step, cp)[0]
+                    if not args.no_state_ab:
+                        os.environ[STATE_ENV] = "0"
+                        try:
+                            row["step_state_global"] = timed(step, cp)[0]
+                        finally:
+                            del os.environ[STATE_ENV]
                     if B >= AB_MIN_BATCH and not args.no_mode_ab:
                         t0 = time.monotonic()
                         med, errors = timed_modes(step, cp, row["ours_step_ms"])
@@ -464,6 +479,24 @@ def print_summary(results):
     if results.get("skipped_for_budget"):
         print(f"  ({results['skipped_for_budget']} configurations skipped: --budget reached)")
     print_mode_ab(results)
+    print_state_ab(results)
+
+
+def print_state_ab(results):
+    """One line: the training step with the backward's dh / dc in global memory
+    (CHRONOSCALE_CUDA_RNN_STATE_REGS=0) over the default, at the sizes the persistent kernels
+    run (the automatic rule's "persistent")."""
+    r = [
+        x["step_state_global"] / x["ours_step_ms"]
+        for x in results["train_step"]
+        if "step_state_global" in x and auto_mode(x["cell"], x["B"], x["H"]) == "persistent"
+    ]
+    if r:
+        print(
+            f"backward state: step with {STATE_ENV}=0 / default (registers), {len(r)} persistent"
+            f" sizes: min {min(r):.2f}, median {float(np.median(r)):.2f}, max {max(r):.2f}"
+            " (above 1: registers faster)"
+        )
 
 
 if __name__ == "__main__":

@@ -129,9 +129,14 @@ def test_matches_cpu_float64(rng, cell):
         ("gemm", ""),  # one cuBLAS GEMM + one elementwise kernel per step (large batches)
     ],
 )
-def test_every_launch_mode(rng, monkeypatch, cell, mode, plan):
+@pytest.mark.parametrize("state", ["", "0"])
+def test_every_launch_mode(rng, monkeypatch, cell, mode, plan, state):
+    """Every launch mode and tile shape against the CPU, the backward's running dh / dc in
+    registers where a block owns one tile (default) and in global memory
+    (CHRONOSCALE_CUDA_RNN_STATE_REGS=0)."""
     monkeypatch.setenv("CHRONOSCALE_CUDA_RNN_MODE", mode)
     monkeypatch.setenv("CHRONOSCALE_CUDA_RNN_PLAN", plan)
+    monkeypatch.setenv("CHRONOSCALE_CUDA_RNN_STATE_REGS", state)
     lengths = np.array([11, 1, 0, 7, 11, 3, 11, 5, 9, 2, 1, 11])
     run_and_compare(rng, cell, 12, 11, 5, 40, lengths=lengths)
 

@@ -229,8 +229,10 @@ def test_resident_mode(emu, rng, cell):
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_grid_mode_several_tiles_per_block(emu, rng, cell):
-    B, T, I, H = 7, 6, 4, 10
-    compare(emu, rng, cell, B, T, I, H, (4, 8, 2, GRID, 2), seeds=(3, 4))
+    """Tiles of 16 rows: B = 7 is one tile (each block owns at most one: the backward keeps
+    dh / dc in registers), B = 40 three tiles on two blocks (a.dh / a.dc carry them)."""
+    for B in (7, 40):
+        compare(emu, rng, cell, B, 6, 4, 10, (4, 8, 2, GRID, 2), seeds=(3, 4))
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_relu"])
@@ -315,6 +317,30 @@ def test_host_code_register_resident(emu, rng, monkeypatch, cell, reg):
         assert emu.emu_full(ctypes.byref(f)) == 0, emu.emu_glue_error().decode()
         compare_full(cell, o, g, want, L, 4)
         assert f.launches == 2 and f.reg_launches == (0 if reg == "0" else 1)
+
+
+@pytest.mark.parametrize("state", ["", "0", "1"])
+def test_host_code_backward_state(emu, rng, monkeypatch, state):
+    """The host code's backward with its running dh / dc in registers (default, '1') or read
+    back from global memory at every step (CHRONOSCALE_CUDA_RNN_STATE_REGS=0): both equal the
+    CPU, with empty and partial sequences; any other value is refused by name."""
+    monkeypatch.setenv("CHRONOSCALE_CUDA_RNN_STATE_REGS", state)
+    monkeypatch.delenv("CHRONOSCALE_CUDA_RNN_MODE", raising=False)
+    monkeypatch.delenv("CHRONOSCALE_CUDA_RNN_PLAN", raising=False)
+    lengths = np.array([5, 0, 3, 5, 1])
+    for cell in ("lstm", "gru", "rnn_tanh"):
+        p = make(rng, cell, 5, 5, 3, 9, np.float64)
+        want, grads_out = reference(rng, cell, p, lengths)
+        f = EmuFull()
+        o, g, _keep = prepare_full(f, cell, p, lengths, *grads_out)
+        assert emu.emu_full(ctypes.byref(f)) == 0, emu.emu_glue_error().decode()
+        compare_full(cell, o, g, want, lengths, 5)
+    monkeypatch.setenv("CHRONOSCALE_CUDA_RNN_STATE_REGS", "yes")
+    f = EmuFull()
+    p = make(rng, "lstm", 5, 5, 3, 9, np.float64)
+    _o, _g, _keep = prepare_full(f, "lstm", p, lengths, *reference(rng, "lstm", p, lengths)[1])
+    assert emu.emu_full(ctypes.byref(f)) != 0
+    assert "CHRONOSCALE_CUDA_RNN_STATE_REGS" in emu.emu_glue_error().decode()
 
 
 def test_lengths_zero_and_none(emu, rng):
