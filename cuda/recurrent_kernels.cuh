@@ -71,18 +71,25 @@ struct RecTile {
 constexpr int kWRegs = 64;
 __host__ __device__ constexpr int reg_slice(int G, int elem) { return kWRegs * 4 / (G * elem); }
 
+/// The register-resident forward's split of a dot product of length K over ks lanes: lane kk
+/// holds k = kk * len + s (s < len, len = ceil(K / ks) <= KR), and its h values lie in its
+/// own segment of a state row, `stride` words apart (odd, so that the ks lanes of a dot
+/// product read distinct banks) and read at immediate offsets.
+struct RegSplit {
+  int len, stride;
+  __host__ __device__ constexpr RegSplit(int K, int ks)
+      : len((K + ks - 1) / ks), stride(((K + ks - 1) / ks) | 1) {}
+  /// Where h_k lies in a state row.
+  __host__ __device__ constexpr int index(int k) const { return k / len * stride + k % len; }
+};
+
 /// Row stride (elements) of a block's shared state rows (and W_hh rows) for dot products of
 /// length K split over ks lanes. tile_dot: K padded to a multiple of 32, plus ks % 32 (banks).
-/// The register-resident forward (reg_kr = its KR): ks segments of KR + 1 words, lane kk's
-/// k-slice [kk * KR, kk * KR + KR) in segment kk (reg_h_index), so that the ks lanes of a dot
-/// product read distinct banks (KR + 1 odd, or even with ks <= 16) at immediate offsets.
+/// The register-resident forward (reg_kr = its KR): ks segments (RegSplit) and room for the
+/// last lane to read KR words from the start of its segment (past its len they meet zeros or
+/// the padding: W_hh is zero there).
 __host__ __device__ constexpr int rec_ld(int K, int ks, int reg_kr) {
-  return reg_kr ? ks * (reg_kr + 1) : (K + 31) / 32 * 32 + ks % 32;
-}
-/// Where h_k lies in a state row of the register-resident forward (see rec_ld).
-template <int KR>
-__host__ __device__ constexpr int reg_h_index(int k) {
-  return k + k / KR;
+  return reg_kr ? (ks - 1) * RegSplit(K, ks).stride + reg_kr : (K + 31) / 32 * 32 + ks % 32;
 }
 
 /// Elements of dynamic shared memory of a recurrent block: the W_hh slice (unless it is in
@@ -179,8 +186,8 @@ __device__ __forceinline__ void tile_dot(const T* __restrict__ Ws, const T* __re
   lane_sum(tl.ks, acc);
 }
 
-/// The register-resident forward's dot products: Wr[c][s] = W row c at k = kk * KR + s (zero
-/// past K), v = the lane's segment of the state row (reg_h_index; zero past K): KR loads at
+/// The register-resident forward's dot products: Wr[c][s] = W row c at k = kk * len + s (zero
+/// from s = len or k = K on; RegSplit), v = the lane's segment of the state row: KR loads at
 /// immediate offsets, all issued before the FMAs; summed over the ks lanes (lane_sum).
 template <class T, int CPT, int KR>
 __device__ __forceinline__ void reg_dot(const T (&Wr)[CPT][KR], const T* __restrict__ v, int ks,
@@ -416,9 +423,9 @@ __device__ __forceinline__ void recurrent_forward_run(const FwdArgs<T>& a, const
 
 /// The register-resident forward (tl.reg: a resident plan with one row per thread, every unit
 /// in the block, small H): the B = 1 latency case, written for the fewest instructions per
-/// step. Thread (bg, j, kk) keeps W_hh[g * H + j, kk * KR + s] (s < KR) in registers and reads
-/// the matching h values from its own segment of the state row (reg_h_index) at immediate
-/// offsets; the rows' padding and k >= H hold zeros (W_hh is zero there, but 0 * NaN is not).
+/// step. Thread (bg, j, kk) keeps W_hh[g * H + j, kk * len + s] (s < len; RegSplit) in
+/// registers and reads the matching h values from its own segment of the state row at
+/// immediate offsets; the rows' padding holds zeros (W_hh is zero there, but 0 * NaN is not).
 /// Block `by` owns the batch rows by * nbg + bg for every step of one launch (t = 0 to
 /// t_loop, then the tail); the offsets into the caches advance by one step per iteration.
 template <class Cell, class T>
@@ -437,10 +444,12 @@ __device__ __forceinline__ void recurrent_forward_reg_run(const FwdArgs<T>& a, c
   // into the other. One pass writes h0 and every zero, so the loop's first barrier orders it.
   T* const Hs = dynamic_smem<T>();
   const int nbuf = tl.nbg * tl.ld;
+  const RegSplit sp(H, tl.ks);
   for (int e = threadIdx.x; e < 2 * nbuf; e += kRecThreads) {
-    const int r = (e % nbuf) / tl.ld, p = e % tl.ld, k = p / (KR + 1) * KR + p % (KR + 1);
+    const int r = (e % nbuf) / tl.ld, p = e % tl.ld, s = p % sp.stride;
+    const int k = p / sp.stride * sp.len + s;
     const int64_t rb = int64_t(by) * tl.nbg + r;
-    const bool real = e < nbuf && p % (KR + 1) < KR && k < H && rb < a.B && a.h0;
+    const bool real = e < nbuf && s < sp.len && k < H && rb < a.B && a.h0;
     Hs[e] = real ? a.h0[rb * H + k] : T(0);
   }
   T Wr[G][KR];
@@ -448,13 +457,13 @@ __device__ __forceinline__ void recurrent_forward_reg_run(const FwdArgs<T>& a, c
   for (int g = 0; g < G; ++g)
 #pragma unroll
     for (int s = 0; s < KR; ++s) {
-      const int k = kk * KR + s;
-      Wr[g][s] = j < H && k < H ? a.w_hh[(int64_t(g) * H + j) * H + k] : T(0);
+      const int k = kk * sp.len + s;
+      Wr[g][s] = j < H && s < sp.len && k < H ? a.w_hh[(int64_t(g) * H + j) * H + k] : T(0);
     }
   T bi[G], bh[G];
   gate_biases<Cell>(a, j, bi, bh);
-  const T* const seg = Hs + bg * tl.ld + kk * (KR + 1);   // this lane's h_k, buffer 0
-  T* const hj = Hs + bg * tl.ld + reg_h_index<KR>(j);     // the owner's h_j, buffer 0
+  const T* const seg = Hs + bg * tl.ld + kk * sp.stride;  // this lane's h_k, buffer 0
+  T* const hj = Hs + bg * tl.ld + sp.index(j);            // the owner's h_j, buffer 0
   int64_t og = b * a.T_ * GH + j, oh = b * a.T_ * H + j;  // step 0 (owners only)
   // The input-side gates of the next step, loaded one step ahead; the bias is added where
   // they are used (see recurrent_forward_run). gp: this step's, advanced with og.

@@ -403,8 +403,9 @@ def test_planner_fits_the_device(emu, monkeypatch, backward, G):
                 K = G * H if backward else H
                 nb = q["nbg"] * q["rb"]
                 assert q["nj"] * q["ks"] * q["nbg"] == 256
-                if q["reg"]:  # ks segments of KR + 1 words (rec_ld)
-                    assert q["ld"] == q["ks"] * (256 // (G * elem) + 1) and q["ld"] >= K
+                if q["reg"]:  # ks odd-strided segments, room for KR reads (rec_ld)
+                    seg = -(-K // q["ks"])
+                    assert q["ld"] == (q["ks"] - 1) * (seg | 1) + 256 // (G * elem)
                 else:
                     assert q["ld"] >= K and q["ld"] % 32 == q["ks"] % 32
                 w_rows = 0 if q["reg"] else (1 if backward else G) * q["nj"]
