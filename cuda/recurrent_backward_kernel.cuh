@@ -42,13 +42,15 @@ __device__ __forceinline__ void backward_zero_gates(const BwdArgs<T>& a, int64_t
   }
 }
 
-/// Start of the backward of row b, unit j: the running dh / dc from dh_n / dc_n, and zero gate
-/// gradients at the steps t_loop .. T - 1 that no sequence reaches.
+/// Start of the backward of row b, unit j: the running dh / dc from dh_n / dc_n (also returned
+/// in dh, dc), and zero gate gradients at the steps t_loop .. T - 1 that no sequence reaches.
 template <class Cell, class T>
-__device__ __forceinline__ void backward_init(const BwdArgs<T>& a, int64_t b, int j) {
+__device__ __forceinline__ void backward_init(const BwdArgs<T>& a, int64_t b, int j, T& dh,
+                                              T& dc) {
   const int64_t bj = b * a.H + j, GH = int64_t(Cell::G) * a.H;
-  a.dh[bj] = a.dh_n ? a.dh_n[bj] : T(0);
-  if constexpr (Cell::kHasC) a.dc[bj] = a.dc_n ? a.dc_n[bj] : T(0);
+  dh = a.dh[bj] = a.dh_n ? a.dh_n[bj] : T(0);
+  dc = T(0);
+  if constexpr (Cell::kHasC) dc = a.dc[bj] = a.dc_n ? a.dc_n[bj] : T(0);
   for (int64_t t = a.t_loop; t < a.T_; ++t)
     backward_zero_gates<Cell>(a, (b * a.T_ + t) * GH + j);
 }
@@ -79,7 +81,7 @@ __device__ __forceinline__ void recurrent_backward_run(const BwdArgs<T>& a, cons
   // path); otherwise (several tiles per block, one launch per step, or
   // CHRONOSCALE_CUDA_RNN_STATE_REGS=0: a.state_regs == 0) a.dh / a.dc carry them.
   const bool in_regs = a.state_regs && tl.mode != kModeStep && ntiles <= int64_t(gy) && init;
-  T dhr[RB], dcr[RB];
+  T dhr[RB] = {}, dcr[RB] = {};  // (in_regs: the block's one tile, from backward_init)
 
   for (int e = threadIdx.x; e < tl.nj * GH; e += kRecThreads) {
     const int u = e % tl.nj, c = e / tl.nj;  // consecutive threads read consecutive columns
@@ -93,16 +95,8 @@ __device__ __forceinline__ void recurrent_backward_run(const BwdArgs<T>& a, cons
 #pragma unroll
       for (int i = 0; i < RB; ++i) {
         const int64_t b = bt * nb + bg + tl.nbg * i;
-        if (owner && b < a.B) backward_init<Cell>(a, b, j);
+        if (owner && b < a.B) backward_init<Cell>(a, b, j, dhr[i], dcr[i]);
       }
-  }
-#pragma unroll
-  for (int i = 0; i < RB; ++i) {  // (in_regs: the one tile is by; backward_init's values)
-    const int64_t bj = (int64_t(by) * nb + bg + tl.nbg * i) * H + j;
-    const bool mine = in_regs && owner && bj < a.B * H;
-    dhr[i] = mine && a.dh_n ? a.dh_n[bj] : T(0);
-    dcr[i] = T(0);
-    if constexpr (Cell::kHasC) dcr[i] = mine && a.dc_n ? a.dc_n[bj] : T(0);
   }
 
   for (int t = t_first; t >= t_last; --t) {

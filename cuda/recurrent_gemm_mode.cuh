@@ -77,8 +77,10 @@ __global__ void __launch_bounds__(kGemmModeThreads)
 template <class Cell, class T>
 __global__ void __launch_bounds__(kGemmModeThreads)
     recurrent_gemm_backward_init(const BwdArgs<T> a) {
-  for (int64_t e = flat_index(); e < a.B * a.H; e += flat_stride())
-    backward_init<Cell>(a, e / a.H, static_cast<int>(e % a.H));
+  for (int64_t e = flat_index(); e < a.B * a.H; e += flat_stride()) {
+    T dh, dc;  // (kept in a.dh / a.dc)
+    backward_init<Cell>(a, e / a.H, static_cast<int>(e % a.H), dh, dc);
+  }
 }
 
 /// Backward step t (t == -1: dh0 / dc0) of every (row b, unit j): `rec` [B, H] = dhg_{t+1} W_hh,

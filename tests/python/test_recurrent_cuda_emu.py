@@ -331,9 +331,7 @@ def test_host_code_backward_state(emu, rng, monkeypatch, state):
     for cell in ("lstm", "gru", "rnn_tanh"):
         p = make(rng, cell, 5, 5, 3, 9, np.float64)
         want, grads_out = reference(rng, cell, p, lengths)
-        f = EmuFull()
-        o, g, _keep = prepare_full(f, cell, p, lengths, *grads_out)
-        assert emu.emu_full(ctypes.byref(f)) == 0, emu.emu_glue_error().decode()
+        o, g, _, _ = full(emu, cell, p, lengths, *grads_out)
         compare_full(cell, o, g, want, lengths, 5)
     monkeypatch.setenv("CHRONOSCALE_CUDA_RNN_STATE_REGS", "yes")
     f = EmuFull()
