@@ -245,6 +245,21 @@ def write_outputs(rows: list[dict], hw: dict, json_path: str | None, md_path: st
             f.write(hardware_line(hw) + "\n\n" + format_table(rows, names) + "\n")
 
 
+def _profiled(fn, sync, n: int, cpu: bool):
+    """The torch profiler over n calls of fn() (after one untimed call), CUDA activity and, with
+    ``cpu``, CPU activity (where the CUDA API calls show)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    fn()
+    sync()
+    acts = [ProfilerActivity.CPU, ProfilerActivity.CUDA] if cpu else [ProfilerActivity.CUDA]
+    with profile(activities=acts) as prof:
+        for _ in range(n):
+            fn()
+        sync()
+    return prof
+
+
 def kernel_profile(fn, sync, torch, n: int = 20, top: int = 4):
     """GPU time of fn() from CUPTI through the torch profiler (it sees every kernel and copy of
     the process, chronoscale's and CuPy's included): ``(microseconds per call, longest)``, with
@@ -253,14 +268,7 @@ def kernel_profile(fn, sync, torch, n: int = 20, top: int = 4):
     host's time to queue the work, so ``wall - kernels`` is what the host (or a wait) adds.
     ``sync()`` waits for the device."""
     try:
-        from torch.profiler import ProfilerActivity, profile
-
-        fn()
-        sync()
-        with profile(activities=[ProfilerActivity.CUDA]) as prof:
-            for _ in range(n):
-                fn()
-            sync()
+        prof = _profiled(fn, sync, n, cpu=False)
         total, rows = 0.0, []
         for e in prof.key_averages():
             t = getattr(e, "self_device_time_total", None)
@@ -280,14 +288,7 @@ def api_profile(fn, sync, torch, n: int = 10, top: int = 12):
     name], ...]``, longest first (``top`` of them); ``[]`` when the profiler is unavailable.
     A wait inside an API call (a synchronisation, a copy from pageable memory) shows here."""
     try:
-        from torch.profiler import ProfilerActivity, profile
-
-        fn()
-        sync()
-        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-            for _ in range(n):
-                fn()
-            sync()
+        prof = _profiled(fn, sync, n, cpu=True)
         rows = []
         for e in prof.key_averages():
             if re.match(r"cu(da)?[A-Z]", e.key):  # cudaMemcpyAsync, cuLaunchKernel, ...
