@@ -45,8 +45,7 @@ __device__ __forceinline__ void backward_zero_gates(const BwdArgs<T>& a, int64_t
 /// Start of the backward of row b, unit j: the running dh / dc from dh_n / dc_n (also returned
 /// in dh, dc), and zero gate gradients at the steps t_loop .. T - 1 that no sequence reaches.
 template <class Cell, class T>
-__device__ __forceinline__ void backward_init(const BwdArgs<T>& a, int64_t b, int j, T& dh,
-                                              T& dc) {
+__device__ __forceinline__ void backward_init(const BwdArgs<T>& a, int64_t b, int j, T& dh, T& dc) {
   const int64_t bj = b * a.H + j, GH = int64_t(Cell::G) * a.H;
   dh = a.dh[bj] = a.dh_n ? a.dh_n[bj] : T(0);
   dc = T(0);
