@@ -35,6 +35,7 @@
 
 #include <cstdint>
 
+#include "dynamic_smem.cuh"
 #include "recurrent_cells.cuh"
 
 namespace chronoscale {
@@ -43,14 +44,6 @@ namespace cuda {
 
 constexpr int kRecThreads = 256;
 
-#ifndef CS_CUDA_EMU  // tests/cuda_emu supplies its own (one buffer per emulated block)
-/// The launch's dynamic shared memory (16-byte aligned).
-template <class T>
-__device__ __forceinline__ T* dynamic_smem() {
-  extern __shared__ __align__(16) unsigned char cs_dynamic_smem[];
-  return reinterpret_cast<T*>(cs_dynamic_smem);
-}
-#endif
 /// kModeGemm: no persistent kernel, one GEMM and one elementwise kernel per step
 /// (recurrent_gemm_mode.cuh).
 enum RecMode : int { kModeStep = 0, kModeGrid = 1, kModeResident = 2, kModeGemm = 3 };

@@ -29,20 +29,28 @@ inline unsigned blocks_for(int64_t n, int64_t per_block = kThreads) {
   return grid_blocks(n, per_block, kMaxGrid);
 }
 
-/// kernel<<<grid, block, 0, stream>>>(args...), launch checked (CudaError naming `name`). In the
-/// emulator the blocks run one after the other (kernels may use static __shared__ arrays).
+/// kernel<<<grid, block, smem, stream>>>(args...) (smem: bytes of dynamic shared memory, at
+/// most 48 KiB), launch checked (CudaError naming `name`). In the emulator the blocks run one
+/// after the other (kernels may use static __shared__ arrays).
 template <class... P, class... A>
-void launch(void (*kernel)(P...), dim3 grid, dim3 block, cudaStream_t stream, const char* name,
-            A&&... args) {
+void launch_smem(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                 const char* name, A&&... args) {
 #ifdef CS_CUDA_EMU
   (void)stream;
   (void)name;
-  emu::launch(grid, block, 0, false, emu::device().seed++,
-              [&] { kernel(static_cast<P>(args)...); }, 1);
+  emu::launch(
+      grid, block, smem, false, emu::device().seed++, [&] { kernel(static_cast<P>(args)...); }, 1);
 #else
-  kernel<<<grid, block, 0, stream>>>(static_cast<P>(args)...);
+  kernel<<<grid, block, smem, stream> > >(static_cast<P>(args)...);
   check(cudaGetLastError(), name);
 #endif
+}
+
+/// launch_smem without dynamic shared memory.
+template <class... P, class... A>
+void launch(void (*kernel)(P...), dim3 grid, dim3 block, cudaStream_t stream, const char* name,
+            A&&... args) {
+  launch_smem(kernel, grid, block, 0, stream, name, static_cast<A&&>(args)...);
 }
 
 using cuda::to_device;  // (device_buffer.cuh)

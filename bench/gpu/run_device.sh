@@ -114,6 +114,8 @@ step profile_recommender 60 $PY bench/python/compare_recommender.py --device cud
   --warmup 2
 # The recommender's row glue as single kernels (gather / scatter by index, row normalisation).
 step bench_rows 30 $PY bench/python/compare_rows.py --device cuda --repeat 11
+# The recommender's top-k over its catalogue (ops.top_k) beside torch.topk and CuPy's argsort.
+step bench_top_k 30 $PY bench/python/compare_top_k.py --device cuda --repeat 11 --check
 
 sanitize() {
   step "sanitize_$1" "$2" compute-sanitizer --tool "$1" --error-exitcode 9 \

@@ -1,6 +1,6 @@
 """Small CUDA runs of every training op (conv1d, linear, dropout, optimisers, losses), forward
-and backward, to run under compute-sanitizer (memcheck, racecheck, synccheck). Each result is
-compared with the CPU kernels; exits non-zero on a mismatch."""
+and backward, and of the top-k, to run under compute-sanitizer (memcheck, racecheck,
+synccheck). Each result is compared with the CPU kernels; exits non-zero on a mismatch."""
 
 from __future__ import annotations
 
@@ -90,6 +90,13 @@ def main():
     g = ops.sampled_softmax_loss(cp.asarray(x2), cp.asarray(items), tgt, 8, 1)
     same("sampled_softmax d_user", g[1], c[1])
     same("sampled_softmax d_rows", g[3], c[3])
+    sc = rng.standard_normal((5, 3000)).astype(f)
+    sc[:, ::7] = np.round(sc[:, ::7])  # ties
+    for k in (10, 2049):  # slots in shared memory, then in global scratch
+        ig, vg = ops.top_k(cp.asarray(sc), k)
+        ic, vc = ops.top_k(sc, k)
+        same(f"top_k k={k} values", vg, vc, tol=1e-30)
+        same(f"top_k k={k} ids", ig, ic, tol=1e-30)
     cp.cuda.get_current_stream().synchronize()
     print("mismatches:", bad or "none")
     return 1 if bad else 0

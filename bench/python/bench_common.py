@@ -112,6 +112,23 @@ def time_pair(fns: dict, repeat: int, warmup: int = 1) -> dict:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
+def paired(fns: dict, repeat: int, sync) -> dict:
+    """Median milliseconds of each callable over ``repeat`` rounds after one warm-up round; the
+    order alternates from round to round and ``sync()`` (a device synchronisation, or nothing)
+    runs before and after each call."""
+    names = list(fns)
+    times = {k: [] for k in names}
+    for r in range(repeat + 1):  # round 0 is the warm-up
+        for name in names if r % 2 == 0 else names[::-1]:
+            sync()
+            t0 = time.perf_counter()
+            fns[name]()
+            sync()
+            if r:
+                times[name].append(time.perf_counter() - t0)
+    return {k: float(np.median(v) * 1e3) for k, v in times.items()}
+
+
 def auto_repeat(fn, repeat: int, budget_s: float = 3.0) -> int:
     """Fewer repetitions for slow sizes: at most what fits in budget_s, at least 3."""
     t0 = time.perf_counter()

@@ -19,26 +19,12 @@ tensors (synchronised after each call).
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
+from bench_common import paired
 
 import chronoscale
 from chronoscale import ops
-
-
-def paired(fns: dict, repeat: int, sync) -> dict:
-    names = list(fns)
-    times = {k: [] for k in names}
-    for r in range(repeat + 1):  # round 0 is the warm-up
-        for name in names if r % 2 == 0 else names[::-1]:
-            sync()
-            t0 = time.perf_counter()
-            fns[name]()
-            sync()
-            if r:
-                times[name].append(time.perf_counter() - t0)
-    return {k: float(np.median(v) * 1e3) for k, v in times.items()}
 
 
 def main(argv=None) -> dict:

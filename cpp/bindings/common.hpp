@@ -54,6 +54,7 @@ void bind_rows(py::module_& m);
 void bind_normalize(py::module_& m);
 void bind_packed(py::module_& m);
 void bind_fusion(py::module_& m);
+void bind_top_k(py::module_& m);
 
 }  // namespace py_bind
 }  // namespace v1

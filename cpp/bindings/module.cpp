@@ -40,4 +40,5 @@ PYBIND11_MODULE(_core, m) {
   cs::py_bind::bind_normalize(m);
   cs::py_bind::bind_packed(m);
   cs::py_bind::bind_fusion(m);
+  cs::py_bind::bind_top_k(m);
 }

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import ops
 from .data import Interactions
 
 
@@ -43,18 +44,16 @@ class _Recommender:
             raise RuntimeError(f"{type(self).__name__} is not fitted: call fit(train) first")
 
     def recommend(self, items, lengths, k: int = 10, exclude_seen: bool = True) -> np.ndarray:
-        """Top-``k`` item codes per history ``[B, k]``, best first (history items left out when
-        ``exclude_seen``)."""
+        """Top-``k`` item codes per history ``[B, k]``, best first, ties by lower code (history
+        items left out when ``exclude_seen``)."""
         items, lengths = _check_hist(items, lengths)
-        s = np.array(self.score(items, lengths), dtype=np.float64)
+        s = np.array(self.score(items, lengths), dtype=np.float64, order="C")
         if exclude_seen and items.size:
             mask = np.arange(items.shape[1])[None, :] < lengths[:, None]
             r, c = np.nonzero(mask)
             s[r, items[r, c] - self.item_offset] = -np.inf
         k = min(int(k), s.shape[1])
-        top = np.argpartition(-s, k - 1, axis=1)[:, :k]
-        order = np.argsort(-np.take_along_axis(s, top, 1), axis=1, kind="stable")
-        return np.take_along_axis(top, order, 1).astype(np.int64)
+        return ops.top_k(s, k)[0]
 
 
 class MostPopular(_Recommender):

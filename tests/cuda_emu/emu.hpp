@@ -251,6 +251,41 @@ inline T __shfl_xor_sync(unsigned mask, T v, int off) {
 }
 
 template <class T>
+inline T __shfl_up_sync(unsigned mask, T v, unsigned off) {
+  emu::Thread& t = emu::me();
+  if (mask != 0xffffffffu) {
+    emu::current()->error = "emu: only full-warp shuffles are emulated";
+    swapcontext(&t.ctx, &emu::current()->sched);
+  }
+  static_assert(sizeof(T) <= 16, "shuffle of a large type");
+  emu::Warp& w = t.block->warps[t.warp];
+  std::memcpy(w.slot[t.lane], &v, sizeof(T));
+  emu::wait(w.bar);
+  T r;
+  std::memcpy(&r, w.slot[unsigned(t.lane) >= off ? t.lane - int(off) : t.lane], sizeof(T));
+  emu::wait(w.bar);
+  return r;
+}
+/// Bit l set when lane l's predicate is true (full warps only).
+inline unsigned __ballot_sync(unsigned mask, int pred) {
+  emu::Thread& t = emu::me();
+  if (mask != 0xffffffffu) {
+    emu::current()->error = "emu: only full-warp ballots are emulated";
+    swapcontext(&t.ctx, &emu::current()->sched);
+  }
+  emu::Warp& w = t.block->warps[t.warp];
+  w.slot[t.lane][0] = pred ? 1 : 0;
+  emu::wait(w.bar);
+  unsigned r = 0;
+  for (int l = 0; l < 32; ++l) r |= unsigned(w.slot[l][0]) << l;
+  emu::wait(w.bar);
+  return r;
+}
+inline int __popc(unsigned x) {
+  return __builtin_popcount(x);
+}
+
+template <class T>
 inline T __ldcg(const T* p) {
   return *p;
 }

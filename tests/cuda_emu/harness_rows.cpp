@@ -1,8 +1,8 @@
 // C entry points (for ctypes) that run the CUDA row glue of the models -- the row gather /
 // scatter and window rows (cuda/rows.cu), the row normalisation (cuda/normalize.cu), the
-// packed running sums (cuda/packed.cu) and the scale fusion (cuda/fusion.cu), kernels and host
-// side -- in the CPU emulator (emu.hpp). tests/python/test_{rows,normalize,packed,fusion}_
-// cuda_emu.py build it with
+// packed running sums (cuda/packed.cu), the scale fusion (cuda/fusion.cu) and the top-k
+// (cuda/top_k.cu), kernels and host side -- in the CPU emulator (emu.hpp).
+// tests/python/test_{rows,normalize,packed,fusion,top_k}_cuda_emu.py build it with
 //   g++ -std=c++20 -shared -fPIC -I tests/cuda_emu/include -I cuda -I cpp/include -I cpp/src
 // and compare the results with the CPU kernels of the real module. "Device" memory is host
 // memory here, so the Python side passes NumPy buffers.
@@ -29,6 +29,7 @@ inline T atomicAdd(T* p, T v) {
 #include "../../cuda/normalize.cu"
 #include "../../cuda/packed.cu"
 #include "../../cuda/rows.cu"
+#include "../../cuda/top_k.cu"
 
 using namespace chronoscale;
 
@@ -117,6 +118,14 @@ int emu_scale_fusion(int is_double, int64_t S, int64_t B, int64_t K, const void*
                                   nullptr);
     cuda::scale_fusion_backward<T>(d, static_cast<const T*>(dy), in, static_cast<const T*>(alpha),
                                    static_cast<T*>(dys), static_cast<T*>(dlogits), nullptr);
+  });
+}
+
+/// ids / values [N, k] = the top k of scores [N, V] per row.
+int emu_top_k(int is_double, int64_t N, int64_t V, int64_t k, const void* scores, int64_t* ids,
+              void* values, uint32_t seed) {
+  return typed(is_double, seed, scores, values, [&](const auto* in, auto* out) {
+    cuda::top_k(TopKDims{N, V, k}, in, ids, out, nullptr);
   });
 }
 

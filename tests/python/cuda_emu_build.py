@@ -61,9 +61,10 @@ def load_harness(name, sources, included=(), flags=()) -> ctypes.CDLL:
 
 def load_row_glue() -> ctypes.CDLL:
     """The harness of the models' row glue (tests/cuda_emu/harness_rows.cpp: rows, normalize,
-    packed, fusion), its entry points typed; ``emu_rows_error()`` gives the last error."""
+    packed, fusion, top_k), its entry points typed; ``emu_rows_error()`` gives the last error."""
     h = load_harness("rows", [EMU / "harness_rows.cpp"],
-                     [CUDA / f for f in ("rows.cu", "normalize.cu", "packed.cu", "fusion.cu")])
+                     [CUDA / f for f in ("rows.cu", "normalize.cu", "packed.cu", "fusion.cu",
+                                         "top_k.cu")])
     P, I32, I64 = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64
     U32, F64 = ctypes.c_uint32, ctypes.c_double
     h.emu_rows_error.restype = ctypes.c_char_p
@@ -73,4 +74,5 @@ def load_row_glue() -> ctypes.CDLL:
     h.emu_normalize.argtypes = [I32, I64, I64, F64, P, P, P, P, P, U32]
     h.emu_packed_cumsum.argtypes = [I32, I64, I64, P, I64, I32, P, P, U32]
     h.emu_scale_fusion.argtypes = [I32, I64, I64, I64, P, P, P, P, P, P, P, U32]
+    h.emu_top_k.argtypes = [I32, I64, I64, I64, P, P, P, U32]
     return h

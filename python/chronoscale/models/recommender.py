@@ -401,19 +401,10 @@ class MultiScaleRecommender(BaseModel):
 
     @staticmethod
     def _top_k(scores, k):
-        """``(ids [n, k], scores [n, k])`` on the host, best first, ties by item id. On the GPU
-        a stable sort of the negated scores (only the top ``k`` come back to the host); on the
-        CPU a partition, then a sort of the ``k``."""
-        if _device.is_device_array(scores):
-            xp = _device.xp(scores)
-            top = xp.argsort(-scores, axis=1, kind="stable")[:, :k]
-            vals = xp.take_along_axis(scores, top, axis=1)
-            return _device.to_host(top).astype(np.int64), _device.to_host(vals)
-        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        vals = np.take_along_axis(scores, top, axis=1)
-        order = np.lexsort((top, -vals))
-        return (np.take_along_axis(top, order, axis=1).astype(np.int64),
-                np.take_along_axis(vals, order, axis=1))
+        """``(ids [n, k], scores [n, k])`` on the host, best first, ties by item id (ops.top_k on
+        the scores' device: only the top ``k`` come back from a GPU)."""
+        ids, vals = ops.top_k(scores, k)
+        return _device.to_host(ids), _device.to_host(vals)
 
     def recommend(self, histories, k: int = 10, exclude_seen: bool = True, *, lengths=None,
                   timestamps=None, features=None, batch_size: int = 256):

@@ -65,6 +65,7 @@ from .recurrent import (
     rnn_forward,
 )
 from .rows import gather_rows, scatter_rows, window_rows
+from .top_k import top_k
 
 __all__ = [
     "Conv1dCache",
@@ -125,5 +126,6 @@ __all__ = [
     "softmax_cross_entropy",
     "time_pool_backward",
     "time_pool_forward",
+    "top_k",
     "window_rows",
 ]
