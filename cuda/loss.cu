@@ -69,20 +69,32 @@ __global__ void __launch_bounds__(train::kThreads)
   if (threadIdx.x == 0) part[blockIdx.x] = s;
 }
 
-// Rows with more classes: one block per row (grid-stride over rows); threads stride over V.
-template <class T>
+// The gradient's store: T as computed, or (O = uint16_t, float32 only) rounded to bfloat16 for
+// the bf16 products, which then read it directly (no float32 gradient, no conversion pass).
+template <class O, class T>
+__device__ __forceinline__ void put_grad(O* o, T g) {
+  if constexpr (std::is_same_v<O, T>)
+    *o = g;
+  else
+    *o = float_to_bf16(g);
+}
+
+// Rows with more classes: one block per row (grid-stride over rows); threads stride over V. The
+// exponentials go to dl (T outputs) for the rescaling pass, or are recomputed there (bfloat16
+// outputs: dl is then the bf16 gradient, and the logits are not written).
+template <class T, class O>
 __global__ void __launch_bounds__(train::kThreads)
-    softmax_xent_kernel(const T* logits, const int64_t* __restrict__ target, int64_t N,
-                        int64_t V, int64_t ignore_index, T inv_k, T* dl,
-                        double* __restrict__ row_loss) {
+    softmax_xent_kernel(const T* logits, const int64_t* __restrict__ target, int64_t N, int64_t V,
+                        int64_t ignore_index, T inv_k, O* dl, double* __restrict__ row_loss) {
+  constexpr bool kKeep = std::is_same_v<O, T>;
   __shared__ T shm[train::kThreads];
   __shared__ double shd[train::kThreads];
   for (int64_t n = blockIdx.x; n < N; n += gridDim.x) {
     const T* x = logits + n * V;
-    T* d = dl + n * V;
+    O* d = dl + n * V;
     const int64_t t = target[n];
     if (t == ignore_index) {
-      for (int64_t v = threadIdx.x; v < V; v += blockDim.x) d[v] = T(0);
+      for (int64_t v = threadIdx.x; v < V; v += blockDim.x) d[v] = O(0);
       if (threadIdx.x == 0) row_loss[n] = 0.0;
       continue;
     }
@@ -93,13 +105,19 @@ __global__ void __launch_bounds__(train::kThreads)
     double s = 0.0;
     for (int64_t v = threadIdx.x; v < V; v += blockDim.x) {
       const T e = exp(x[v] - m);
-      d[v] = e;
+      if constexpr (kKeep) d[v] = e;
       s += static_cast<double>(e);
     }
     s = train::block_sum<train::kThreads>(s, shd);
     const T f = inv_k / static_cast<T>(s);
-    for (int64_t v = threadIdx.x; v < V; v += blockDim.x)  // each thread rescales its own d[v]
-      d[v] = v == t ? d[v] * f - inv_k : d[v] * f;
+    for (int64_t v = threadIdx.x; v < V; v += blockDim.x) {  // each thread its own d[v]
+      T e;
+      if constexpr (kKeep)
+        e = d[v];
+      else
+        e = exp(x[v] - m);
+      put_grad(d + v, v == t ? e * f - inv_k : e * f);
+    }
     if (threadIdx.x == 0)
       row_loss[n] = static_cast<double>(m) + log(s) - static_cast<double>(xt);
   }
@@ -109,20 +127,21 @@ __global__ void __launch_bounds__(train::kThreads)
 constexpr int64_t kWarpRowMax = 1024;
 constexpr int kWarpsPerBlock = train::kThreads / 32;
 
-template <class T>
+template <class T, class O>
 __global__ void __launch_bounds__(train::kThreads)
     softmax_xent_warp_kernel(const T* logits, const int64_t* __restrict__ target, int64_t N,
-                             int64_t V, int64_t ignore_index, T inv_k, T* dl,
+                             int64_t V, int64_t ignore_index, T inv_k, O* dl,
                              double* __restrict__ row_loss) {
+  constexpr bool kKeep = std::is_same_v<O, T>;
   const int lane = threadIdx.x % 32;
   const int64_t step = static_cast<int64_t>(gridDim.x) * kWarpsPerBlock;
   for (int64_t n = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32; n < N;
        n += step) {  // warp-uniform
     const T* x = logits + n * V;
-    T* d = dl + n * V;
+    O* d = dl + n * V;
     const int64_t t = target[n];
     if (t == ignore_index) {
-      for (int64_t v = lane; v < V; v += 32) d[v] = T(0);
+      for (int64_t v = lane; v < V; v += 32) d[v] = O(0);
       if (lane == 0) row_loss[n] = 0.0;
       continue;
     }
@@ -134,26 +153,34 @@ __global__ void __launch_bounds__(train::kThreads)
     double s = 0.0;
     for (int64_t v = lane; v < V; v += 32) {
       const T e = exp(x[v] - m);
-      d[v] = e;
+      if constexpr (kKeep) d[v] = e;
       s += static_cast<double>(e);
     }
     s = train::warp_sum(s);
     const T f = inv_k / static_cast<T>(s);
-    for (int64_t v = lane; v < V; v += 32) d[v] = v == t ? d[v] * f - inv_k : d[v] * f;
+    for (int64_t v = lane; v < V; v += 32) {
+      T e;
+      if constexpr (kKeep)
+        e = d[v];
+      else
+        e = exp(x[v] - m);
+      put_grad(d + v, v == t ? e * f - inv_k : e * f);
+    }
     if (lane == 0) row_loss[n] = static_cast<double>(m) + log(s) - static_cast<double>(xt);
   }
 }
 
-// Queue the cross-entropy rows (dlogits may be logits: in place); row_loss[N] per row.
-template <class T>
+// Queue the cross-entropy rows (dlogits may be logits: in place; or, O = uint16_t, the
+// gradient in bfloat16); row_loss[N] per row.
+template <class T, class O>
 void queue_softmax_xent(const T* logits, const int64_t* dtarget, int64_t N, int64_t V,
-                        int64_t ignore_index, T inv_k, T* dl, double* row_loss, cudaStream_t s) {
+                        int64_t ignore_index, T inv_k, O* dl, double* row_loss, cudaStream_t s) {
   if (V <= kWarpRowMax)
-    train::launch(softmax_xent_warp_kernel<T>, dim3(train::blocks_for(N, kWarpsPerBlock)),
+    train::launch(softmax_xent_warp_kernel<T, O>, dim3(train::blocks_for(N, kWarpsPerBlock)),
                   dim3(train::kThreads), s, "softmax_xent_warp_kernel", logits, dtarget, N, V,
                   ignore_index, inv_k, dl, row_loss);
   else
-    train::launch(softmax_xent_kernel<T>, dim3(train::blocks_for(N, 1)), dim3(train::kThreads),
+    train::launch(softmax_xent_kernel<T, O>, dim3(train::blocks_for(N, 1)), dim3(train::kThreads),
                   s, "softmax_xent_kernel", logits, dtarget, N, V, ignore_index, inv_k, dl,
                   row_loss);
 }
@@ -211,8 +238,8 @@ double softmax_cross_entropy(const T* logits, const int64_t* target, int64_t N, 
   const auto dtarget = train::to_device(target, N, s);
   DeviceBuffer<double> row_loss(N + 1, s);
   const T inv_k = T(1.0 / static_cast<double>(K));
-  queue_softmax_xent(logits, dtarget.get(), N, V, ignore_index, inv_k, dlogits, row_loss.get(),
-                     s);
+  queue_softmax_xent<T, T>(logits, dtarget.get(), N, V, ignore_index, inv_k, dlogits,
+                           row_loss.get(), s);
   train::finish_sum(row_loss.get(), N, 1.0, row_loss.get() + N, s);
   return train::read_scalar(row_loss.get() + N, s) / static_cast<double>(K);
 }
@@ -236,7 +263,8 @@ double full_softmax_loss(const T* user, const T* items, const int64_t* target, i
   const DeviceBuffer<T> part(R < N ? V * D : 0, s);  // d_items of the blocks after the first
   const T inv_k = T(1.0 / static_cast<double>(K));
   // bf16: the three products read bfloat16 copies of their operands (tensor cores), accumulate
-  // and write float32; the logits and the cross-entropy stay float32.
+  // and write float32; the logits and the cross-entropy stay float32, and the cross-entropy
+  // kernel writes the logits' gradient in bfloat16 for the two backward products.
   constexpr bool kFloat = std::is_same_v<T, float>;
   const bool half = kFloat && bf16;
   const DeviceBuffer<uint16_t> items_h(half ? V * D : 0, s), user_h(half ? R * D : 0, s),
@@ -261,9 +289,14 @@ double full_softmax_loss(const T* user, const T* items, const int64_t* target, i
     T* di = i == 0 ? d_items : part.get();
     narrow(u, user_h, r * D);
     product(false, true, r, V, D, u, user_h, D, items, items_h, D, logits.get(), V);
-    queue_softmax_xent<T>(logits.get(), dtarget.get() + i, r, V, ignore_index, inv_k,
-                          logits.get(), row_loss.get() + i, s);
-    narrow(logits.get(), dl_h, r * V);
+    if constexpr (kFloat) {
+      if (half)  // the gradient straight to bfloat16 (the logits stay as they are)
+        queue_softmax_xent<T, uint16_t>(logits.get(), dtarget.get() + i, r, V, ignore_index, inv_k,
+                                        dl_h.get(), row_loss.get() + i, s);
+    }
+    if (!half)
+      queue_softmax_xent<T, T>(logits.get(), dtarget.get() + i, r, V, ignore_index, inv_k,
+                               logits.get(), row_loss.get() + i, s);
     product(false, false, r, D, V, logits.get(), dl_h, V, items, items_h, D, d_user + i * D, D);
     product(true, false, V, D, r, logits.get(), dl_h, V, u, user_h, D, di, D);
     if (i > 0)

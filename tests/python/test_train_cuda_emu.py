@@ -529,11 +529,13 @@ def test_full_softmax_blocks(emu, rng, dtype):
                 assert abs(loss.value - want) <= TOL[dtype] * abs(want)
 
 
-def test_full_softmax_bf16(emu, rng):
+@pytest.mark.parametrize("N,V,D", [(23, 37, 8), (9, 1100, 4)])
+def test_full_softmax_bf16(emu, rng, N, V, D):
     """precision="bfloat16": bfloat16 copies of the three products' operands, float32
     accumulation (gemm_bf16, here its CPU stand-in), against the float64 model of exactly that
-    (helpers.bf16_full_softmax_reference), in one and in several row blocks."""
-    N, V, D = 23, 37, 8
+    (helpers.bf16_full_softmax_reference), in one and in several row blocks; the cross-entropy
+    kernel (one warp per row, and one block per row above 1024 classes) writes the logits'
+    gradient in bfloat16."""
     user = rng.standard_normal((N, D)).astype(np.float32)
     items = (rng.standard_normal((V, D)) * 0.5).astype(np.float32)
     target = rng.integers(0, V, N).astype(np.int64)
