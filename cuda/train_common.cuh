@@ -41,7 +41,9 @@ void launch_smem(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cudaS
   emu::launch(
       grid, block, smem, false, emu::device().seed++, [&] { kernel(static_cast<P>(args)...); }, 1);
 #else
-  kernel<<<grid, block, smem, stream> > >(static_cast<P>(args)...);
+  // clang-format off
+  kernel<<<grid, block, smem, stream>>>(static_cast<P>(args)...);
+  // clang-format on
   check(cudaGetLastError(), name);
 #endif
 }
