@@ -231,7 +231,7 @@ def main(argv=None) -> dict:
                 return
             batch = rd.take(data, idx, net.dtype)
             opt.zero_grad()
-            net.train_loss(batch["ids"], batch["lengths"], None, None, "full")
+            net.train_loss(batch["ids"], batch["lengths"], None, None, "full", wait=False)
             opt.step()
 
         step()  # warm-up (first-call allocations)

@@ -20,7 +20,9 @@ The two sides run alternately (AB, BA, ...) so that both see the same load on a 
 
 On the GPU a second train-step row runs the products in bfloat16 on both sides: chronoscale's
 full softmax with ``precision="bfloat16"`` (its three GEMMs on bfloat16 copies, float32
-accumulation) and the PyTorch twin's forward under ``torch.autocast(bfloat16)``.
+accumulation) and the PyTorch twin's forward under ``torch.autocast(bfloat16)``; a third times
+10 float32 steps back to back with one sync at the end, as ``fit`` runs them (neither side
+reads its loss per step: the host queues a step while the device runs the previous one).
 
 ``--data ml1m`` uses the users of ``../shared/data/movielens-1m-sample`` (each user's most
 recent 192 events; the sample is thinned, so most histories are short) instead of uniformly
@@ -461,8 +463,10 @@ def main(argv=None) -> dict:
     def cs_step(precision="float32", mark=None):
         batch = rd.take(data, idx, net.dtype)
         opt.zero_grad()
+        # as in fit: the loss stays on the device (read back by the phases' timing only)
         net.train_loss(batch["ids"], batch["lengths"], None, None, "full", 256,
-                       mix_seed(0, 1, calls[0]), None, precision, _mark=mark)
+                       mix_seed(0, 1, calls[0]), None, precision, _mark=mark,
+                       wait=mark is not None)
         if mark:
             mark()  # the loss read-back ends train_loss
         opt.step()
@@ -522,6 +526,15 @@ def main(argv=None) -> dict:
     if args.device == "cuda":  # both sides with bfloat16 products (torch: autocast)
         cases.insert(1, (f"train step B={B} bf16", synced(lambda: cs_step("bfloat16")),
                          synced(lambda: th_step(True)), args.repeat))
+
+        def steps(fn, n=10):  # back to back as in fit (no wait between them), one sync
+            def run():
+                for _ in range(n):
+                    fn()
+            return synced(run)
+
+        cases.insert(2, (f"10 train steps B={B}, one sync", steps(cs_step), steps(th_step),
+                         max(3, args.repeat // 2)))
     load0 = os.getloadavg()[0]
     rows = [] if not args.pieces else pieces(torch, m, tm, inp, ids, L, args.repeat,
                                              args.warmup)
@@ -529,7 +542,7 @@ def main(argv=None) -> dict:
         (a, ac), (b, bc) = paired_ms(ours if args.only != "torch" else None,
                                      theirs if args.only != "chronoscale" else None, rep,
                                      args.warmup)
-        n = B if not name.endswith("B=1") else 1
+        n = 1 if name.endswith("B=1") else (10 * B if name.startswith("10 ") else B)
         rows.append({"case": name, "chronoscale_ms": a, "torch_ms": b, "ratio": b / a,
                      "chronoscale_seq_s": n / a * 1e3, "torch_seq_s": n / b * 1e3,
                      "chronoscale_cpu_ms": ac, "torch_cpu_ms": bc})

@@ -212,12 +212,15 @@ class RecNet(nn.Layer):
 
     # -- training ------------------------------------------------------------------------------
     def train_loss(self, ids, lengths, timestamps=None, features=None, loss="full",
-                   num_negatives=256, seed=0, log_q=None, precision="float32", _mark=None):
+                   num_negatives=256, seed=0, log_q=None, precision="float32", _mark=None,
+                   wait=True):
         """Next-item loss at every event that has a next one (event t predicts item t + 1);
         accumulates every parameter's gradient. Returns ``(mean loss, positions)``, or
         ``(None, 0)`` when no history has two events. ``precision``: of the full softmax's
         products (``ops.full_softmax_loss``). ``_mark``: called after the forward rows, the
-        loss and the backward (the benchmarks time the phases with it)."""
+        loss and the backward (the benchmarks time the phases with it). ``wait=False``: the
+        full softmax's loss on a GPU comes back as a 0-d device array (``float()`` reads it),
+        so the call queues the whole step without waiting for the device."""
         mark = _mark or (lambda: None)
         T = ids.shape[1]
         b, t = np.nonzero(np.arange(T)[None, :] < (np.asarray(lengths) - 1)[:, None])
@@ -248,7 +251,7 @@ class RecNet(nn.Layer):
             self.item_bias.accumulate_rows(rows, drows[:, 2 * d:])
             self.backward_rows(dz)
         mark()
-        return float(value), int(b.size)
+        return (float(value) if wait else value), int(b.size)
 
     def backward_rows(self, dz, dW=None):
         """Backward of :meth:`forward_rows` from ``dz [N, 2d + 1]`` (accumulates the gradients).

@@ -342,17 +342,26 @@ class MultiScaleRecommender(BaseModel):
             bar = tqdm(total=n_batches, desc=f"Epoch {epoch}/{epochs}", unit="batch",
                        disable=verbose != 1)
             t0, total, positions = time.perf_counter(), 0.0, 0
+            # On a GPU the batches' losses stay on the device (no wait per step: the host
+            # queues the next batch while the device works) and are read for the progress bar
+            # at most twice a second, and at the end of the epoch.
+            pending, read_at = [], t0
             for i in range(n_batches):
                 batch = rd.take(data, order[i * batch_size:(i + 1) * batch_size], net.dtype)
                 opt.zero_grad()
                 value, count = net.train_loss(batch["ids"], batch["lengths"],
                                               batch["timestamps"], batch["features"], loss,
                                               num_negatives, mix_seed(seed, epoch, i), log_q,
-                                              softmax_precision)
+                                              softmax_precision, wait=False)
                 if count:
                     opt.step()
-                    total, positions = total + value * count, positions + count
-                bar.set_postfix({"loss": f"{total / max(positions, 1):.4g}"}, refresh=False)
+                    pending.append((value, count))
+                    positions += count
+                now = time.perf_counter()
+                if pending and (i == n_batches - 1 or (verbose == 1 and now - read_at >= 0.5)):
+                    total += sum(float(v) * c for v, c in pending)
+                    pending, read_at = [], now
+                    bar.set_postfix({"loss": f"{total / max(positions, 1):.4g}"}, refresh=False)
                 bar.update(1)
             row = {"epoch": epoch, "loss": total / max(positions, 1),
                    "seqs_per_s": n / max(time.perf_counter() - t0, 1e-9)}
