@@ -207,3 +207,34 @@ def test_recommender_bf16_softmax_trains_like_float32(rng):
     b16 = MultiScaleRecommender(**kw).fit(ids, softmax_precision="bfloat16", **fit_kw)
     assert b16.history_["loss"] == pytest.approx(f32.history_["loss"], rel=2e-2)
 
+
+
+def test_recommender_fit_reads_losses_after_queuing(monkeypatch, rng):
+    """On a device, fit() reads no batch's loss back (a wait for the GPU) until the epoch's
+    batches are all queued (verbose=0: no progress bar to update); the history's loss is the
+    same as the CPU model's."""
+    from chronoscale.models import MultiScaleRecommender
+    from chronoscale.models._recnet import RecNet
+
+    V, B, T = 20, 12, 9
+    ids, L = rng.integers(0, V, (B, T)), rng.integers(2, T + 1, B)
+    kw = dict(num_items=V, dim=4, units=3, scales=["1", "3"], random_state=0, max_len=T)
+    fit_kw = dict(epochs=1, batch_size=4, lengths=L, verbose=0)
+    cpu = MultiScaleRecommender(**kw).fit(ids, **fit_kw)
+    cp = fake_cupy.install(monkeypatch)
+    monkeypatch.setattr(device_mod, "require_cuda", lambda: None)
+    events = []
+    train_loss = RecNet.train_loss
+
+    def logged(self, *a, **k):
+        events.append("step")
+        return train_loss(self, *a, **k)
+
+    float_ = fake_cupy.FakeArray.__float__
+    monkeypatch.setattr(RecNet, "train_loss", logged)
+    monkeypatch.setattr(fake_cupy.FakeArray, "__float__",
+                        lambda self: events.append("read") or float_(self))
+    dev = MultiScaleRecommender(device="cuda", **kw).fit(ids, **fit_kw)
+    assert cp is not None and events.count("step") == 3
+    assert "read" in events and "step" not in events[events.index("read"):]
+    assert dev.history_["loss"] == pytest.approx(cpu.history_["loss"], rel=1e-6)
