@@ -66,40 +66,6 @@ inline double read_scalar(const double* dev, cudaStream_t s) {
   return h;
 }
 
-/// Sum of v over the block (blockDim.x == NT, a power of two), in a fixed tree order; every
-/// thread gets the result. `sh` is NT doubles of shared memory.
-template <int NT>
-__device__ __forceinline__ double block_sum(double v, double* sh) {
-  sh[threadIdx.x] = v;
-  __syncthreads();
-#pragma unroll 1
-  for (int s = NT / 2; s > 0; s >>= 1) {
-    if (static_cast<int>(threadIdx.x) < s) sh[threadIdx.x] += sh[threadIdx.x + s];
-    __syncthreads();
-  }
-  const double r = sh[0];
-  __syncthreads();
-  return r;
-}
-
-/// Maximum of v over the block (blockDim.x == NT); every thread gets it.
-template <int NT, class T>
-__device__ __forceinline__ T block_max(T v, T* sh) {
-  sh[threadIdx.x] = v;
-  __syncthreads();
-#pragma unroll 1
-  for (int s = NT / 2; s > 0; s >>= 1) {
-    if (static_cast<int>(threadIdx.x) < s) {
-      const T o = sh[threadIdx.x + s];
-      sh[threadIdx.x] = o > sh[threadIdx.x] ? o : sh[threadIdx.x];
-    }
-    __syncthreads();
-  }
-  const T r = sh[0];
-  __syncthreads();
-  return r;
-}
-
 /// Sum / maximum over the 32 lanes of a warp (butterfly: a fixed order, every lane gets it).
 /// Every lane of the warp must call it.
 template <class T>
@@ -116,6 +82,37 @@ __device__ __forceinline__ T warp_max(T v) {
     v = u > v ? u : v;
   }
   return v;
+}
+
+/// Sum of v over the block (blockDim.x == NT, a multiple of 32), in a fixed order (a butterfly
+/// in each warp, then the warps' sums in warp order): every thread gets the result. Two
+/// barriers. `sh` is at least NT / 32 doubles of shared memory.
+template <int NT>
+__device__ __forceinline__ double block_sum(double v, double* sh) {
+  static_assert(NT % 32 == 0, "block_sum: whole warps");
+  v = warp_sum(v);
+  if (threadIdx.x % 32 == 0) sh[threadIdx.x / 32] = v;
+  __syncthreads();
+  double r = sh[0];
+#pragma unroll
+  for (int w = 1; w < NT / 32; ++w) r += sh[w];
+  __syncthreads();  // sh may be written again by the next call
+  return r;
+}
+
+/// Maximum of v over the block (blockDim.x == NT, a multiple of 32); every thread gets it. `sh`
+/// is at least NT / 32 values of shared memory.
+template <int NT, class T>
+__device__ __forceinline__ T block_max(T v, T* sh) {
+  static_assert(NT % 32 == 0, "block_max: whole warps");
+  v = warp_max(v);
+  if (threadIdx.x % 32 == 0) sh[threadIdx.x / 32] = v;
+  __syncthreads();
+  T r = sh[0];
+#pragma unroll
+  for (int w = 1; w < NT / 32; ++w) r = sh[w] > r ? sh[w] : r;
+  __syncthreads();
+  return r;
 }
 
 /// out[0] = scale * sum of part[0 .. n) in a fixed order (one block of kThreads threads).
