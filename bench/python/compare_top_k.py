@@ -9,14 +9,17 @@ threads: the recommender's top-k over its catalogue (scores [N, V], a few seen i
 Calls alternate between the sides; medians after one warm-up call each; ratio = other ms /
 chronoscale ms (> 1: chronoscale faster). ``--device cuda`` times CuPy arrays against torch CUDA
 tensors (synchronised after each call). ``--check`` compares the results (values always; ids
-where torch breaks no ties).
+with NumPy's). ``--recommend ml1m|random`` times ``MultiScaleRecommender.recommend`` (B=256,
+k=10) with ``ops.top_k`` and with the NumPy top-k it replaced, alternating in one process.
 
     python bench/python/compare_top_k.py [--device cpu|cuda] [--repeat 21] [--threads N]
+    python bench/python/compare_top_k.py --recommend ml1m --repeat 15
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 
 import numpy as np
 from bench_common import paired
@@ -71,13 +74,49 @@ def check(ours, ts, s, k, torch):
     assert np.array_equal(ids, want_ids)
 
 
+def recommend_ab(data: str, repeat: int) -> dict:
+    """MultiScaleRecommender.recommend (B=256, T=192, k=10, the compare_recommender model) with
+    ops.top_k and with the NumPy top-k it replaced, alternating in one process; the results
+    must be the same."""
+    import compare_recommender as cr
+
+    from chronoscale.models import recommender
+
+    rng = np.random.default_rng(0)
+    ids, L = cr.histories(data, 256, 192, cr.V_ML1M, rng)
+    m = cr.build(ids, L, cr.V_ML1M, 64, 128, ("1", "4", "16"), "float32")
+    cls = recommender.MultiScaleRecommender
+    sides = {"ops.top_k": cls._top_k, "numpy": staticmethod(numpy_top_k)}
+    out, times = {}, {k: [] for k in sides}
+    try:
+        for r in range(repeat + 1):  # round 0: warm-up and the equality check
+            for name, f in (list(sides.items()) if r % 2 else list(sides.items())[::-1]):
+                cls._top_k = f if isinstance(f, staticmethod) else staticmethod(f)
+                t0 = time.perf_counter()
+                res = m.recommend(ids, k=10, lengths=L)
+                times[name].append(time.perf_counter() - t0)
+                out.setdefault(name, res)
+    finally:
+        cls._top_k = sides["ops.top_k"]
+    a, b = out["ops.top_k"], out["numpy"]
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]), "different results"
+    ms = {k: float(np.median(v[1:]) * 1e3) for k, v in times.items()}
+    print(f"recommend B=256 k=10 ({data}): ops.top_k {ms['ops.top_k']:.2f} ms, NumPy top-k "
+          f"{ms['numpy']:.2f} ms (same ids and scores), median of {repeat}")
+    return ms
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeat", type=int, default=21)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     ap.add_argument("--check", action="store_true")
+    ap.add_argument("--recommend", choices=("ml1m", "random"), default=None,
+                    help="only the A/B of MultiScaleRecommender.recommend with the old top-k")
     a = ap.parse_args(argv)
+    if a.recommend:
+        return recommend_ab(a.recommend, a.repeat)
     import torch
 
     if a.threads:
