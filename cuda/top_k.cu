@@ -8,7 +8,8 @@
 //  2. the k winners gathered in column order: the keys above the k-th, and the first columns
 //     with exactly the k-th key (warp ballots and a block prefix give each its slot);
 //  3. a bitonic sort of the k slots (padded to a power of two), best first.
-// The slots live in shared memory up to kSharedSlots (k <= 2048), else in global scratch.
+// The slots live in shared memory up to kSharedSlots (k <= 2048), else in global scratch. A row
+// is one block: a few rows of a huge catalogue use few SMs (see compare_top_k.py's last size).
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -32,8 +33,9 @@ constexpr int kWarps = kThreads / kWarp;
 constexpr int kDigitBits = 8;
 constexpr int kBins = 1 << kDigitBits;
 constexpr int kBinsPerLane = kBins / kWarp;
+constexpr int kGatherSteps = 4;  // chunks of kThreads columns per gather step (loads in flight)
 constexpr int64_t kSharedSlots = 2048;                 // slots in shared memory (power of two)
-constexpr int64_t kScratchBytes = int64_t(256) << 20;  // global slots of all blocks, at most
+constexpr int64_t kScratchBytes = int64_t(256) << 20;  // global slots of all blocks (at least 1)
 constexpr int64_t kMaxBlocks = 65535;
 constexpr unsigned kFull = 0xffffffffu;
 constexpr int32_t kPadColumn = 0x7fffffff;  // past every column (V < 2^31): pads sort last
@@ -94,47 +96,63 @@ __device__ void select_kth(const T* __restrict__ s, int64_t V, int k, Key<T>& kt
 }
 
 /// Slots [0, k) of (ck, ci) = the k best columns of row s [V], unsorted: the keys above kth in
-/// [0, k - ties), the first `ties` columns with key kth after them. wcount [2][kWarps] is shared.
+/// [0, k - ties), the first `ties` columns with key kth after them. The row goes in steps of
+/// kGatherSteps * kThreads columns: each thread loads its kGatherSteps keys at once, the warps'
+/// counts of each sub-step go to wcount (shared), and one barrier later every thread has its
+/// slots in (sub-step, warp, lane) = column order.
 template <class T>
 __device__ void gather(const T* __restrict__ s, int64_t V, int k, Key<T> kth, int ties, Key<T>* ck,
-                       int32_t* ci, int (*wcount)[kWarps]) {
+                       int32_t* ci, int (*wcount)[2][kWarps]) {
   using K = Key<T>;
   const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
   const unsigned lower = (1u << lane) - 1u;
   const int above = k - ties;
   int base_gt = 0, base_eq = 0;
-  for (int64_t c0 = 0; c0 < V; c0 += kThreads) {
-    const int64_t i = c0 + threadIdx.x;
-    const K key = i < V ? top_k_math::key(s[i]) : K(0);
-    const bool gt = i < V && key > kth, eq = i < V && key == kth;
-    const unsigned bg = __ballot_sync(kFull, gt), be = __ballot_sync(kFull, eq);
-    if (lane == 0) {
-      wcount[0][warp] = __popc(bg);
-      wcount[1][warp] = __popc(be);
+  for (int64_t c0 = 0; c0 < V; c0 += int64_t(kGatherSteps) * kThreads) {
+    K key[kGatherSteps];
+#pragma unroll
+    for (int u = 0; u < kGatherSteps; ++u) {
+      const int64_t i = c0 + u * kThreads + threadIdx.x;
+      key[u] = i < V ? top_k_math::key(s[i]) : K(0);
+    }
+    unsigned bg[kGatherSteps], be[kGatherSteps];
+#pragma unroll
+    for (int u = 0; u < kGatherSteps; ++u) {
+      const bool in = c0 + u * kThreads + threadIdx.x < V;
+      bg[u] = __ballot_sync(kFull, in && key[u] > kth);
+      be[u] = __ballot_sync(kFull, in && key[u] == kth);
+      if (lane == 0) {
+        wcount[u][0][warp] = __popc(bg[u]);
+        wcount[u][1][warp] = __popc(be[u]);
+      }
     }
     __syncthreads();
-    int og = base_gt, oe = base_eq;
-    for (int w = 0; w < kWarps; ++w) {
-      if (w < warp) {
-        og += wcount[0][w];
-        oe += wcount[1][w];
+#pragma unroll
+    for (int u = 0; u < kGatherSteps; ++u) {
+      int og = base_gt, oe = base_eq;  // this warp's first slots in sub-step u
+      for (int w = 0; w < kWarps; ++w) {
+        if (w < warp) {
+          og += wcount[u][0][w];
+          oe += wcount[u][1][w];
+        }
+        base_gt += wcount[u][0][w];
+        base_eq += wcount[u][1][w];
       }
-      base_gt += wcount[0][w];
-      base_eq += wcount[1][w];
-    }
-    if (gt) {
-      const int slot = og + __popc(bg & lower);
-      ck[slot] = key;
-      ci[slot] = int32_t(i);
-    }
-    if (eq) {
-      const int r = oe + __popc(be & lower);
-      if (r < ties) {
-        ck[above + r] = key;
-        ci[above + r] = int32_t(i);
+      const int32_t col = int32_t(c0 + u * kThreads + threadIdx.x);
+      if (bg[u] >> lane & 1u) {
+        const int slot = og + __popc(bg[u] & lower);
+        ck[slot] = key[u];
+        ci[slot] = col;
+      }
+      if (be[u] >> lane & 1u) {
+        const int r = oe + __popc(be[u] & lower);
+        if (r < ties) {
+          ck[above + r] = key[u];
+          ci[above + r] = col;
+        }
       }
     }
-    __syncthreads();                                 // wcount is rewritten by the next chunk
+    __syncthreads();                                 // wcount is rewritten by the next step
     if (base_gt >= above && base_eq >= ties) break;  // the same in every thread
   }
 }
@@ -162,19 +180,20 @@ __device__ void sort_slots(K* ck, int32_t* ci, int64_t P) {
 }
 
 /// Rows blockIdx.x, + gridDim.x, ...: ids / values [N, k]. The P slots of a block are in
-/// dynamic shared memory (keys, then columns), or at block * P of the global scratch arrays
-/// when those are given.
-template <class T>
+/// dynamic shared memory (keys, then columns), or (kGlobal) at block * P of the global scratch
+/// arrays: a template argument, so that the shared-memory kernel's slot accesses compile to
+/// shared-memory instructions.
+template <class T, bool kGlobal>
 __global__ void __launch_bounds__(kThreads)
     top_k_kernel(const TopKDims d, const T* __restrict__ scores, int64_t P, Key<T>* scratch_keys,
                  int32_t* scratch_cols, int64_t* __restrict__ ids, T* __restrict__ values) {
   using K = Key<T>;
   __shared__ int hist[kBins];
-  __shared__ int wcount[2][kWarps];
+  __shared__ int wcount[kGatherSteps][2][kWarps];
   __shared__ int sel[2];
   K* ck;
   int32_t* ci;
-  if (scratch_keys) {
+  if constexpr (kGlobal) {
     ck = scratch_keys + int64_t(blockIdx.x) * P;
     ci = scratch_cols + int64_t(blockIdx.x) * P;
   } else {
@@ -216,17 +235,19 @@ void top_k(const TopKDims& d, const T* scores, int64_t* ids, T* values, void* st
   const int64_t slot_bytes = int64_t(sizeof(K) + sizeof(int32_t));
   if (P <= kSharedSlots) {
     const int64_t grid = d.N < kMaxBlocks ? d.N : kMaxBlocks;
-    train::launch_smem(top_k_kernel<T>, dim3(unsigned(grid)), dim3(kThreads),
+    train::launch_smem(top_k_kernel<T, false>, dim3(unsigned(grid)), dim3(kThreads),
                        size_t(P * slot_bytes), s, "top_k_kernel", d, scores, P,
                        static_cast<K*>(nullptr), static_cast<int32_t*>(nullptr), ids, values);
     return;
   }
+  // As many blocks as kScratchBytes of slots allow (one block's slots may exceed it: k near V of
+  // a huge row).
   int64_t grid = kScratchBytes / (P * slot_bytes);
   grid = grid < 1 ? 1 : (grid > d.N ? d.N : (grid > kMaxBlocks ? kMaxBlocks : grid));
   DeviceBuffer<K> keys(grid * P, s);
   DeviceBuffer<int32_t> cols(grid * P, s);
-  train::launch_smem(top_k_kernel<T>, dim3(unsigned(grid)), dim3(kThreads), 0, s, "top_k_kernel", d,
-                     scores, P, keys.get(), cols.get(), ids, values);
+  train::launch_smem(top_k_kernel<T, true>, dim3(unsigned(grid)), dim3(kThreads), 0, s,
+                     "top_k_kernel", d, scores, P, keys.get(), cols.get(), ids, values);
 }
 
 template void top_k<float>(const TopKDims&, const float*, int64_t*, float*, void*);

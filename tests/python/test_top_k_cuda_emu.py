@@ -44,3 +44,20 @@ def test_constant_rows_take_the_first_columns(emu):
     rc = emu.emu_top_k(0, 2, 1000, 600, s.ctypes.data, ids.ctypes.data, values.ctypes.data, 3)
     assert rc == 0, emu.emu_rows_error().decode()
     assert ids.tolist() == [list(range(600))] * 2
+
+
+def test_many_gather_steps_and_early_exit(emu, rng):
+    # rows of 5,000 columns: the winners spread over several gather steps of 1,024 columns, or
+    # (decreasing rows) all in the first one, after which the gather stops early
+    s = random_scores(rng, 3, 5000, np.float32)
+    s[1] = -np.arange(5000, dtype=np.float32)
+    s[2, :] = np.float32(1.0)
+    s[2, 4093] = np.inf
+    for k in (5, 37):
+        want_ids, want_values = ops.top_k(s, k)
+        ids, values = np.empty((3, k), np.int64), np.empty((3, k), np.float32)
+        rc = emu.emu_top_k(0, 3, 5000, k, s.ctypes.data, ids.ctypes.data, values.ctypes.data, 4)
+        assert rc == 0, emu.emu_rows_error().decode()
+        np.testing.assert_array_equal(ids, want_ids)
+        np.testing.assert_array_equal(values, want_values)
+    assert ids[1].tolist() == list(range(37)) and ids[2, :2].tolist() == [4093, 0]
