@@ -8,14 +8,17 @@
 //  2. the k winners gathered in column order: the keys above the k-th, and the first columns
 //     with exactly the k-th key (warp ballots and a block prefix give each its slot);
 //  3. a bitonic sort of the k slots (padded to a power of two), best first.
-// The slots live in shared memory up to kSharedSlots (k <= 2048), else in global scratch. A row
-// is one block: a few rows of a huge catalogue use few SMs (see compare_top_k.py's last size).
+// The slots live in shared memory up to kSharedSlots (k <= 2048), else in global scratch. When
+// the rows are too few to fill the device, each is split into segments (a block each), and a
+// second launch takes the k best of the segments' k best.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "../cpp/src/top_k_math.hpp"
 #include "device_buffer.cuh"
+#include "device_props.cuh"
 #include "dynamic_smem.cuh"
 #include "top_k.cuh"
 #include "train_common.cuh"
@@ -37,6 +40,7 @@ constexpr int kGatherSteps = 4;  // chunks of kThreads columns per gather step (
 constexpr int64_t kSharedSlots = 2048;                 // slots in shared memory (power of two)
 constexpr int64_t kScratchBytes = int64_t(256) << 20;  // global slots of all blocks (at least 1)
 constexpr int64_t kMaxBlocks = 65535;
+constexpr int64_t kMinSegment = 4096;  // columns of a row's segment, at least (split rows)
 constexpr unsigned kFull = 0xffffffffu;
 constexpr int32_t kPadColumn = 0x7fffffff;  // past every column (V < 2^31): pads sort last
 
@@ -179,13 +183,17 @@ __device__ void sort_slots(K* ck, int32_t* ci, int64_t P) {
   }
 }
 
-/// Rows blockIdx.x, + gridDim.x, ...: ids / values [N, k]. The P slots of a block are in
-/// dynamic shared memory (keys, then columns), or (kGlobal) at block * P of the global scratch
-/// arrays: a template argument, so that the shared-memory kernel's slot accesses compile to
-/// shared-memory instructions.
+/// Rows r = blockIdx.x, + gridDim.x, ... of N * segs: segment j = r % segs of row n = r / segs,
+/// columns [j V / segs, (j + 1) V / segs) of scores [N, V], gives its k best (each segment has
+/// at least k columns) in row r of ids / values [N * segs, k]: the column, or col_map's entry
+/// at [n, column] when col_map is given (the second stage of a split row). The P slots of a
+/// block are in dynamic shared memory (keys, then columns), or (kGlobal) at block * P of the
+/// global scratch arrays: a template argument, so that the shared-memory kernel's slot accesses
+/// compile to shared-memory instructions.
 template <class T, bool kGlobal>
 __global__ void __launch_bounds__(kThreads)
-    top_k_kernel(const TopKDims d, const T* __restrict__ scores, int64_t P, Key<T>* scratch_keys,
+    top_k_kernel(const TopKDims d, const T* __restrict__ scores, int64_t segs,
+                 const int64_t* __restrict__ col_map, int64_t P, Key<T>* scratch_keys,
                  int32_t* scratch_cols, int64_t* __restrict__ ids, T* __restrict__ values) {
   using K = Key<T>;
   __shared__ int hist[kBins];
@@ -201,53 +209,89 @@ __global__ void __launch_bounds__(kThreads)
     ci = reinterpret_cast<int32_t*>(ck + P);
   }
   const int k = int(d.k);
-  for (int64_t n = blockIdx.x; n < d.N; n += gridDim.x) {
-    const T* s = scores + n * d.V;
+  for (int64_t r = blockIdx.x; r < d.N * segs; r += gridDim.x) {
+    const int64_t n = r / segs, j = r % segs;
+    const int64_t lo = j * d.V / segs, len = (j + 1) * d.V / segs - lo;
+    const T* s = scores + n * d.V + lo;
     K kth;
     int ties;
-    select_kth(s, d.V, k, kth, ties, hist, sel);
-    gather(s, d.V, k, kth, ties, ck, ci, wcount);
-    for (int64_t j = k + threadIdx.x; j < P; j += kThreads) {
-      ck[j] = K(0);
-      ci[j] = kPadColumn;
+    select_kth(s, len, k, kth, ties, hist, sel);
+    gather(s, len, k, kth, ties, ck, ci, wcount);
+    for (int64_t i = k + threadIdx.x; i < P; i += kThreads) {
+      ck[i] = K(0);
+      ci[i] = kPadColumn;
     }
     __syncthreads();
     sort_slots(ck, ci, P);
-    for (int64_t j = threadIdx.x; j < k; j += kThreads) {
-      const int32_t c = ci[j];
-      ids[n * d.k + j] = c;
-      values[n * d.k + j] = s[c];
+    for (int64_t i = threadIdx.x; i < k; i += kThreads) {
+      const int64_t c = lo + ci[i];
+      ids[r * d.k + i] = col_map ? col_map[n * d.V + c] : c;
+      values[r * d.k + i] = s[ci[i]];
     }
     __syncthreads();  // the slots (and sel) are reused by the next row
   }
+}
+
+/// Segments per row: when the rows are too few to give every SM 4 blocks, each row is split so
+/// that they do, into segments of at least max(min_segment, 4 k) columns (1: no split). The k
+/// best of the row are among its segments' k best: a second pass over those (at most a quarter
+/// of the row) picks them.
+inline int64_t segments_per_row(int64_t N, int64_t V, int64_t k, int sms, int64_t min_segment) {
+  const int64_t want = (4 * int64_t(sms) + N - 1) / N;
+  const int64_t most = V / std::max(min_segment, 4 * k);
+  const int64_t segs = std::min(want, most);
+  return segs >= 2 ? segs : 1;
+}
+
+/// top_k with slots in shared memory (P <= kSharedSlots); segs / col_map as in top_k_kernel.
+template <class T>
+void launch_shared(const TopKDims& d, const T* scores, int64_t segs, const int64_t* col_map,
+                   int64_t P, int64_t* ids, T* values, cudaStream_t s) {
+  using K = Key<T>;
+  const int64_t rows = d.N * segs, grid = rows < kMaxBlocks ? rows : kMaxBlocks;
+  train::launch_smem(top_k_kernel<T, false>, dim3(unsigned(grid)), dim3(kThreads),
+                     size_t(P) * (sizeof(K) + sizeof(int32_t)), s, "top_k_kernel", d, scores, segs,
+                     col_map, P, static_cast<K*>(nullptr), static_cast<int32_t*>(nullptr), ids,
+                     values);
+}
+
+/// cuda::top_k; rows are split into segments of at least min_segment columns (the emulator
+/// tests choose small ones).
+template <class T>
+void run(const TopKDims& d, const T* scores, int64_t* ids, T* values, cudaStream_t s,
+         int64_t min_segment) {
+  using K = Key<T>;
+  if (d.N == 0) return;
+  int64_t P = 1;
+  while (P < d.k) P <<= 1;
+  if (P <= kSharedSlots) {
+    const int64_t segs = segments_per_row(d.N, d.V, d.k, current_device_props().sms, min_segment);
+    if (segs == 1) return launch_shared(d, scores, 1, nullptr, P, ids, values, s);
+    const int64_t m = d.N * segs * d.k;  // the segments' k best: [N, segs * k]
+    DeviceBuffer<int64_t> ids1(m, s);
+    DeviceBuffer<T> values1(m, s);
+    launch_shared(d, scores, segs, nullptr, P, ids1.get(), values1.get(), s);
+    return launch_shared(TopKDims{d.N, segs * d.k, d.k}, values1.get(), 1, ids1.get(), P, ids,
+                         values, s);
+  }
+  // Global slots: as many blocks as kScratchBytes of them allow (one block's slots may exceed
+  // it: k near V of a huge row).
+  const int64_t slot_bytes = int64_t(sizeof(K) + sizeof(int32_t));
+  int64_t grid = kScratchBytes / (P * slot_bytes);
+  grid = grid < 1 ? 1 : (grid > d.N ? d.N : (grid > kMaxBlocks ? kMaxBlocks : grid));
+  DeviceBuffer<K> keys(grid * P, s);
+  DeviceBuffer<int32_t> cols(grid * P, s);
+  train::launch_smem(top_k_kernel<T, true>, dim3(unsigned(grid)), dim3(kThreads), 0, s,
+                     "top_k_kernel", d, scores, int64_t(1), static_cast<const int64_t*>(nullptr), P,
+                     keys.get(), cols.get(), ids, values);
 }
 
 }  // namespace top_k_impl
 
 template <class T>
 void top_k(const TopKDims& d, const T* scores, int64_t* ids, T* values, void* stream) {
-  using namespace top_k_impl;
-  using K = Key<T>;
-  if (d.N == 0) return;
-  const cudaStream_t s = static_cast<cudaStream_t>(stream);
-  int64_t P = 1;
-  while (P < d.k) P <<= 1;
-  const int64_t slot_bytes = int64_t(sizeof(K) + sizeof(int32_t));
-  if (P <= kSharedSlots) {
-    const int64_t grid = d.N < kMaxBlocks ? d.N : kMaxBlocks;
-    train::launch_smem(top_k_kernel<T, false>, dim3(unsigned(grid)), dim3(kThreads),
-                       size_t(P * slot_bytes), s, "top_k_kernel", d, scores, P,
-                       static_cast<K*>(nullptr), static_cast<int32_t*>(nullptr), ids, values);
-    return;
-  }
-  // As many blocks as kScratchBytes of slots allow (one block's slots may exceed it: k near V of
-  // a huge row).
-  int64_t grid = kScratchBytes / (P * slot_bytes);
-  grid = grid < 1 ? 1 : (grid > d.N ? d.N : (grid > kMaxBlocks ? kMaxBlocks : grid));
-  DeviceBuffer<K> keys(grid * P, s);
-  DeviceBuffer<int32_t> cols(grid * P, s);
-  train::launch_smem(top_k_kernel<T, true>, dim3(unsigned(grid)), dim3(kThreads), 0, s,
-                     "top_k_kernel", d, scores, P, keys.get(), cols.get(), ids, values);
+  top_k_impl::run(d, scores, ids, values, static_cast<cudaStream_t>(stream),
+                  top_k_impl::kMinSegment);
 }
 
 template void top_k<float>(const TopKDims&, const float*, int64_t*, float*, void*);

@@ -121,11 +121,15 @@ int emu_scale_fusion(int is_double, int64_t S, int64_t B, int64_t K, const void*
   });
 }
 
-/// ids / values [N, k] = the top k of scores [N, V] per row.
+/// ids / values [N, k] = the top k of scores [N, V] per row; rows split into segments of at
+/// least min_segment columns when they are few (0: the library's minimum).
 int emu_top_k(int is_double, int64_t N, int64_t V, int64_t k, const void* scores, int64_t* ids,
-              void* values, uint32_t seed) {
+              void* values, int64_t min_segment, uint32_t seed) {
   return typed(is_double, seed, scores, values, [&](const auto* in, auto* out) {
-    cuda::top_k(TopKDims{N, V, k}, in, ids, out, nullptr);
+    if (min_segment <= 0)
+      cuda::top_k(TopKDims{N, V, k}, in, ids, out, nullptr);
+    else
+      cuda::top_k_impl::run(TopKDims{N, V, k}, in, ids, out, nullptr, min_segment);
   });
 }
 

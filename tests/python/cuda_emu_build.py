@@ -74,5 +74,5 @@ def load_row_glue() -> ctypes.CDLL:
     h.emu_normalize.argtypes = [I32, I64, I64, F64, P, P, P, P, P, U32]
     h.emu_packed_cumsum.argtypes = [I32, I64, I64, P, I64, I32, P, P, U32]
     h.emu_scale_fusion.argtypes = [I32, I64, I64, I64, P, P, P, P, P, P, P, U32]
-    h.emu_top_k.argtypes = [I32, I64, I64, I64, P, P, P, U32]
+    h.emu_top_k.argtypes = [I32, I64, I64, I64, P, P, P, I64, U32]
     return h

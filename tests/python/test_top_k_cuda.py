@@ -1,7 +1,7 @@
 """CUDA top-k against the CPU op (which test_top_k.py checks against a reference): random rows
 with ties, -inf, NaN and signed zeros, k from 1 to V (shared-memory slots up to k = 2048, global
-scratch above), float32 and float64, CuPy outputs on the current stream. Skipped without a CUDA
-build, a device and CuPy."""
+scratch above), few long rows (split into segments, then a second pass), float32 and float64,
+CuPy outputs on the current stream. Skipped without a CUDA build, a device and CuPy."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ pytestmark = pytest.mark.gpu
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(
     "N,V,k", [(1, 1, 1), (3, 17, 17), (256, 3706, 10), (100, 3706, 100), (7, 5000, 2048),
-              (5, 5000, 2049), (3, 9000, 9000), (70000, 40, 5), (2, 300000, 50)])
+              (5, 5000, 2049), (3, 9000, 9000), (70000, 40, 5), (2, 300000, 50),
+              (1, 1000000, 100), (4, 200000, 2048), (64, 50000, 10)])  # last 3: split rows
 def test_matches_cpu(rng, dtype, N, V, k):
     s = random_scores(rng, N, V, dtype)
     want_ids, want_values = ops.top_k(s, k)
