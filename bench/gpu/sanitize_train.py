@@ -90,13 +90,13 @@ def main():
     g = ops.sampled_softmax_loss(cp.asarray(x2), cp.asarray(items), tgt, 8, 1)
     same("sampled_softmax d_user", g[1], c[1])
     same("sampled_softmax d_rows", g[3], c[3])
-    sc = rng.standard_normal((5, 3000)).astype(f)
-    sc[:, ::7] = np.round(sc[:, ::7])  # ties
-    for k in (10, 2049):  # slots in shared memory, then in global scratch
+    for N, V, k in ((5, 3000, 10), (5, 3000, 2049), (1, 100000, 10)):  # slots in shared
+        sc = rng.standard_normal((N, V)).astype(f)  # memory, in global scratch; a split row
+        sc[:, ::7] = np.round(sc[:, ::7])  # ties
         ig, vg = ops.top_k(cp.asarray(sc), k)
         ic, vc = ops.top_k(sc, k)
-        same(f"top_k k={k} values", vg, vc, tol=1e-30)
-        same(f"top_k k={k} ids", ig, ic, tol=1e-30)
+        same(f"top_k {N}x{V} k={k} values", vg, vc, tol=1e-30)
+        same(f"top_k {N}x{V} k={k} ids", ig, ic, tol=1e-30)
     cp.cuda.get_current_stream().synchronize()
     print("mismatches:", bad or "none")
     return 1 if bad else 0
