@@ -1,13 +1,13 @@
 // The C API: converts cs_tensor to views, runs the same validated entry points as Python, and
 // turns exceptions into status codes plus a thread-local message.
-#include "chronoscale/chronoscale.h"
-
 #include <new>
 #include <string>
 
+#include "chronoscale/chronoscale.h"
 #include "chronoscale/error.hpp"
 #include "chronoscale/recurrent.hpp"
 #include "chronoscale/runtime.hpp"
+#include "chronoscale/top_k.hpp"
 #include "chronoscale/version.hpp"
 
 namespace cs = chronoscale;
@@ -132,3 +132,8 @@ cs_status chronoscale_recurrent_backward(
 }
 
 }  // extern "C"
+
+cs_status chronoscale_top_k(const cs_tensor* scores, int64_t k, cs_tensor* ids, cs_tensor* values,
+                            void* stream) {
+  return guard([&] { cs::top_k(view(scores), k, view(ids), view(values), stream); });
+}

@@ -1,5 +1,6 @@
 /* C API smoke test: version, an LSTM forward on a variable-length batch checked against a
- * straightforward C reference, and error codes with messages for bad input. */
+ * straightforward C reference, a top-k with ties, and error codes with messages for bad
+ * input. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +82,17 @@ int main(void) {
   EXPECT(chronoscale_recurrent_forward(CS_LSTM, NULL, &Wih, &Whh, NULL, NULL, NULL, NULL, &L, &Y,
                                        &Hn, &Cn, &Gt, &Hp, &Ax, NULL) == CS_ERR_VALUE);
   EXPECT(strstr(chronoscale_last_error(), "x is required") != NULL);
+
+  /* top-k: best first, ties by lower column, NaN last */
+  double sc[2 * 6] = {1, 3, 3, -INFINITY, 2, 3, 0, -1, 5, NAN, 5, -0.0}, vals[2 * 3];
+  int64_t ids[2 * 3], want_ids[2 * 3] = {1, 2, 5, 2, 4, 0};
+  double want_vals[2 * 3] = {3, 3, 3, 5, 5, 0};
+  cs_tensor S = t2(sc, 2, 6), Vt = t2(vals, 2, 3);
+  cs_tensor Id = {ids, CS_INT64, CS_CPU, 2, {2, 3, 0, 0, 0, 0}};
+  EXPECT(chronoscale_top_k(&S, 3, &Id, &Vt, NULL) == CS_OK);
+  for (int i = 0; i < 2 * 3; ++i) EXPECT(ids[i] == want_ids[i] && vals[i] == want_vals[i]);
+  EXPECT(chronoscale_top_k(&S, 7, &Id, &Vt, NULL) == CS_ERR_VALUE);
+  EXPECT(strstr(chronoscale_last_error(), "k must be in [1, V = 6]") != NULL);
 
   if (failures) {
     fprintf(stderr, "%d check(s) failed\n", failures);

@@ -17,7 +17,8 @@ from chronoscale.native import get_include, get_library
 from helpers import random_lengths
 
 CS_OK, CS_ERR_VALUE, CS_ERR_TYPE = 0, 1, 2
-DTYPES = {np.dtype(np.float32): 0, np.dtype(np.float64): 1, np.dtype(np.int64): 2}
+DTYPES = {np.dtype(np.float32): 0, np.dtype(np.float64): 1, np.dtype(np.int64): 2,
+          np.dtype(np.int32): 3}
 
 
 class CsTensor(ctypes.Structure):
@@ -136,3 +137,21 @@ def test_errors_are_codes_with_messages(lib, rng):
     assert b"must have the dtype of x" in lib.chronoscale_last_error()
     assert lib.chronoscale_set_num_threads(0) == CS_ERR_VALUE
     assert lib.chronoscale_recurrent_forward(9, *([None] * 15), None) == CS_ERR_VALUE
+
+
+def test_top_k_matches_python(lib, rng):
+    s = rng.standard_normal((7, 300))
+    s[:, ::5] = np.round(s[:, ::5])  # ties
+    s[0, :4] = -np.inf
+    ids, values = np.empty((7, 12), np.int64), np.empty((7, 12))
+    lib.chronoscale_top_k.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p,
+                                      ctypes.c_void_p, ctypes.c_void_p]
+    assert lib.chronoscale_top_k(tensor(s), 12, tensor(ids), tensor(values), None) == CS_OK
+    want = ops.top_k(s, 12)
+    np.testing.assert_array_equal(ids, want[0])
+    np.testing.assert_array_equal(values, want[1])
+    assert lib.chronoscale_top_k(tensor(s), 301, tensor(ids), tensor(values), None) == CS_ERR_VALUE
+    assert b"k must be in [1, V = 300]" in lib.chronoscale_last_error()
+    bad = np.empty((7, 12), np.int32)
+    assert lib.chronoscale_top_k(tensor(s), 12, tensor(bad), tensor(values), None) == CS_ERR_TYPE
+    assert b"ids must be int64" in lib.chronoscale_last_error()

@@ -82,6 +82,12 @@ cs_status chronoscale_recurrent_backward(
     cs_tensor* dw_ih, cs_tensor* dw_hh, cs_tensor* db_ih, cs_tensor* db_hh, cs_tensor* dh0,
     cs_tensor* dc0, void* stream);
 
+/* Top-k per row: ids [N,k] int64 and values [N,k] (scores' dtype) = the k best columns of each
+ * row of scores [N,V], best first; equal scores by lower column, NaN below every number (-inf
+ * included); 1 <= k <= V. The same order on the CPU and on CUDA. */
+cs_status chronoscale_top_k(const cs_tensor* scores, int64_t k, cs_tensor* ids, cs_tensor* values,
+                            void* stream);
+
 #ifdef __cplusplus
 }
 #endif
