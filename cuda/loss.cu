@@ -69,14 +69,19 @@ __global__ void __launch_bounds__(train::kThreads)
   if (threadIdx.x == 0) part[blockIdx.x] = s;
 }
 
-// The gradient's store: T as computed, or (O = uint16_t, float32 only) rounded to bfloat16 for
-// the bf16 products, which then read it directly (no float32 gradient, no conversion pass).
-template <class O, class T>
-__device__ __forceinline__ void put_grad(O* o, T g) {
-  if constexpr (std::is_same_v<O, T>)
-    *o = g;
-  else
-    *o = float_to_bf16(g);
+// The gradient at v of a row (d its output, x its logits, t its target, m its maximum, f the
+// softmax's scale): from the exponential kept in d (T outputs), or recomputed and rounded to
+// bfloat16 (O = uint16_t, float32 only: the bf16 products then read it directly, with no
+// float32 gradient and no conversion pass).
+template <class T, class O>
+__device__ __forceinline__ void put_grad(O* d, const T* x, int64_t v, int64_t t, T m, T f,
+                                         T inv_k) {
+  if constexpr (std::is_same_v<O, T>) {
+    d[v] = v == t ? d[v] * f - inv_k : d[v] * f;
+  } else {
+    const T e = exp(x[v] - m);
+    d[v] = float_to_bf16(v == t ? e * f - inv_k : e * f);
+  }
 }
 
 // Rows with more classes: one block per row (grid-stride over rows); threads stride over V. The
@@ -110,14 +115,8 @@ __global__ void __launch_bounds__(train::kThreads)
     }
     s = train::block_sum<train::kThreads>(s, shd);
     const T f = inv_k / static_cast<T>(s);
-    for (int64_t v = threadIdx.x; v < V; v += blockDim.x) {  // each thread its own d[v]
-      T e;
-      if constexpr (kKeep)
-        e = d[v];
-      else
-        e = exp(x[v] - m);
-      put_grad(d + v, v == t ? e * f - inv_k : e * f);
-    }
+    for (int64_t v = threadIdx.x; v < V; v += blockDim.x)  // each thread its own d[v]
+      put_grad(d, x, v, t, m, f, inv_k);
     if (threadIdx.x == 0)
       row_loss[n] = static_cast<double>(m) + log(s) - static_cast<double>(xt);
   }
@@ -158,14 +157,7 @@ __global__ void __launch_bounds__(train::kThreads)
     }
     s = train::warp_sum(s);
     const T f = inv_k / static_cast<T>(s);
-    for (int64_t v = lane; v < V; v += 32) {
-      T e;
-      if constexpr (kKeep)
-        e = d[v];
-      else
-        e = exp(x[v] - m);
-      put_grad(d + v, v == t ? e * f - inv_k : e * f);
-    }
+    for (int64_t v = lane; v < V; v += 32) put_grad(d, x, v, t, m, f, inv_k);
     if (lane == 0) row_loss[n] = static_cast<double>(m) + log(s) - static_cast<double>(xt);
   }
 }

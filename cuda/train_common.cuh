@@ -66,53 +66,59 @@ inline double read_scalar(const double* dev, cudaStream_t s) {
   return h;
 }
 
-/// Sum / maximum over the 32 lanes of a warp (butterfly: a fixed order, every lane gets it).
-/// Every lane of the warp must call it.
+/// The reductions' operations (argument order as in the butterflies below).
+struct SumOp {
+  template <class T>
+  __device__ __forceinline__ T operator()(T a, T b) const {
+    return a + b;
+  }
+};
+struct MaxOp {
+  template <class T>
+  __device__ __forceinline__ T operator()(T a, T b) const {
+    return b > a ? b : a;
+  }
+};
+
+/// op over the 32 lanes of a warp (butterfly: a fixed order, every lane gets it). Every lane of
+/// the warp must call it.
+template <class T, class Op>
+__device__ __forceinline__ T warp_reduce(T v, Op op) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
 template <class T>
 __device__ __forceinline__ T warp_sum(T v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
+  return warp_reduce(v, SumOp{});
 }
 template <class T>
 __device__ __forceinline__ T warp_max(T v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) {
-    const T u = __shfl_xor_sync(0xffffffffu, v, o);
-    v = u > v ? u : v;
-  }
-  return v;
+  return warp_reduce(v, MaxOp{});
 }
 
-/// Sum of v over the block (blockDim.x == NT, a multiple of 32), in a fixed order (a butterfly
-/// in each warp, then the warps' sums in warp order): every thread gets the result. Two
-/// barriers. `sh` is at least NT / 32 doubles of shared memory.
-template <int NT>
-__device__ __forceinline__ double block_sum(double v, double* sh) {
-  static_assert(NT % 32 == 0, "block_sum: whole warps");
-  v = warp_sum(v);
-  if (threadIdx.x % 32 == 0) sh[threadIdx.x / 32] = v;
-  __syncthreads();
-  double r = sh[0];
-#pragma unroll
-  for (int w = 1; w < NT / 32; ++w) r += sh[w];
-  __syncthreads();  // sh may be written again by the next call
-  return r;
-}
-
-/// Maximum of v over the block (blockDim.x == NT, a multiple of 32); every thread gets it. `sh`
-/// is at least NT / 32 values of shared memory.
-template <int NT, class T>
-__device__ __forceinline__ T block_max(T v, T* sh) {
-  static_assert(NT % 32 == 0, "block_max: whole warps");
-  v = warp_max(v);
+/// op over the block (blockDim.x == NT, a multiple of 32), in a fixed order (a butterfly in each
+/// warp, then the warps' results in warp order): every thread gets the result. Two barriers.
+/// `sh` is at least NT / 32 values of shared memory.
+template <int NT, class T, class Op>
+__device__ __forceinline__ T block_reduce(T v, T* sh, Op op) {
+  static_assert(NT % 32 == 0, "block_reduce: whole warps");
+  v = warp_reduce(v, op);
   if (threadIdx.x % 32 == 0) sh[threadIdx.x / 32] = v;
   __syncthreads();
   T r = sh[0];
 #pragma unroll
-  for (int w = 1; w < NT / 32; ++w) r = sh[w] > r ? sh[w] : r;
-  __syncthreads();
+  for (int w = 1; w < NT / 32; ++w) r = op(r, sh[w]);
+  __syncthreads();  // sh may be written again by the next call
   return r;
+}
+template <int NT>
+__device__ __forceinline__ double block_sum(double v, double* sh) {
+  return block_reduce<NT>(v, sh, SumOp{});
+}
+template <int NT, class T>
+__device__ __forceinline__ T block_max(T v, T* sh) {
+  return block_reduce<NT>(v, sh, MaxOp{});
 }
 
 /// out[0] = scale * sum of part[0 .. n) in a fixed order (one block of kThreads threads).

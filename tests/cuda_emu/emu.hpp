@@ -233,53 +233,53 @@ inline void __syncwarp(unsigned = 0xffffffffu) {
   emu::Thread& t = emu::me();
   emu::wait(t.block->warps[t.warp].bar);
 }
-template <class T>
-inline T __shfl_xor_sync(unsigned mask, T v, int off) {
-  emu::Thread& t = emu::me();
+namespace emu {
+// Full warps only (like the hardware's full-mask calls): anything else is reported.
+inline void full_warp(unsigned mask, const char* what) {
   if (mask != 0xffffffffu) {
-    emu::current()->error = "emu: only full-warp shuffles are emulated";
-    swapcontext(&t.ctx, &emu::current()->sched);
+    current()->error = std::string("emu: only full-warp ") + what + " are emulated";
+    swapcontext(&me().ctx, &current()->sched);
   }
+}
+// Every lane of the warp publishes v; then read(at, lane) gives this lane's result, at(l) being
+// the value lane l published.
+template <class T, class Read>
+inline auto exchange(T v, Read read) {
   static_assert(sizeof(T) <= 16, "shuffle of a large type");
-  emu::Warp& w = t.block->warps[t.warp];
+  Thread& t = me();
+  Warp& w = t.block->warps[t.warp];
   std::memcpy(w.slot[t.lane], &v, sizeof(T));
-  emu::wait(w.bar);
-  T r;
-  std::memcpy(&r, w.slot[t.lane ^ off], sizeof(T));
-  emu::wait(w.bar);
+  wait(w.bar);
+  auto at = [&w](int l) {
+    T x;
+    std::memcpy(&x, w.slot[l], sizeof(T));
+    return x;
+  };
+  const auto r = read(at, t.lane);
+  wait(w.bar);
   return r;
 }
+}  // namespace emu
 
 template <class T>
+inline T __shfl_xor_sync(unsigned mask, T v, int off) {
+  emu::full_warp(mask, "shuffles");
+  return emu::exchange(v, [&](auto at, int lane) { return at(lane ^ off); });
+}
+template <class T>
 inline T __shfl_up_sync(unsigned mask, T v, unsigned off) {
-  emu::Thread& t = emu::me();
-  if (mask != 0xffffffffu) {
-    emu::current()->error = "emu: only full-warp shuffles are emulated";
-    swapcontext(&t.ctx, &emu::current()->sched);
-  }
-  static_assert(sizeof(T) <= 16, "shuffle of a large type");
-  emu::Warp& w = t.block->warps[t.warp];
-  std::memcpy(w.slot[t.lane], &v, sizeof(T));
-  emu::wait(w.bar);
-  T r;
-  std::memcpy(&r, w.slot[unsigned(t.lane) >= off ? t.lane - int(off) : t.lane], sizeof(T));
-  emu::wait(w.bar);
-  return r;
+  emu::full_warp(mask, "shuffles");
+  return emu::exchange(
+      v, [&](auto at, int lane) { return at(lane >= int(off) ? lane - int(off) : lane); });
 }
 /// Bit l set when lane l's predicate is true (full warps only).
 inline unsigned __ballot_sync(unsigned mask, int pred) {
-  emu::Thread& t = emu::me();
-  if (mask != 0xffffffffu) {
-    emu::current()->error = "emu: only full-warp ballots are emulated";
-    swapcontext(&t.ctx, &emu::current()->sched);
-  }
-  emu::Warp& w = t.block->warps[t.warp];
-  w.slot[t.lane][0] = pred ? 1 : 0;
-  emu::wait(w.bar);
-  unsigned r = 0;
-  for (int l = 0; l < 32; ++l) r |= unsigned(w.slot[l][0]) << l;
-  emu::wait(w.bar);
-  return r;
+  emu::full_warp(mask, "ballots");
+  return emu::exchange(pred ? 1 : 0, [](auto at, int) {
+    unsigned r = 0;
+    for (int l = 0; l < 32; ++l) r |= unsigned(at(l)) << l;
+    return r;
+  });
 }
 inline int __popc(unsigned x) {
   return __builtin_popcount(x);
