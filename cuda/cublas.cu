@@ -45,8 +45,9 @@ using SgemmFn = Status (*)(Handle, int, int, int, int, int, const float*, const 
 using DgemmFn = Status (*)(Handle, int, int, int, int, int, const double*, const double*, int,
                            const double*, int, const double*, double*, int);
 using StatusStringFn = const char* (*)(Status);
-// cublasGemmEx: data types as cudaDataType_t (CUDA_R_32F = 0, CUDA_R_16BF = 14), compute type
-// CUBLAS_COMPUTE_32F = 68, algorithm CUBLAS_GEMM_DEFAULT = -1.
+// cublasGemmEx: data types as cudaDataType_t (CUDA_R_32F = 0, CUDA_R_16BF = 14), compute types
+// CUBLAS_COMPUTE_32F = 68 and CUBLAS_COMPUTE_32F_FAST_TF32 = 77, algorithm
+// CUBLAS_GEMM_DEFAULT = -1.
 using GemmExFn = Status (*)(Handle, int, int, int, int, int, const void*, const void*, int, int,
                             const void*, int, int, const void*, void*, int, int, int, int);
 
@@ -229,20 +230,21 @@ bool cublas_gemm(cudaStream_t stream, bool ta, bool tb, int64_t M, int64_t N, in
   return true;
 }
 
-bool cublas_gemm_bf16(cudaStream_t stream, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
-                      const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, float* C,
-                      int64_t ldc) {
+bool cublas_gemm_ex(cudaStream_t stream, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                    const void* A, int64_t lda, const void* B, int64_t ldb, float* C, int64_t ldc,
+                    int in_type, int compute, const char* what) {
   const auto [L, h] = ready(stream, {M, N, K, lda, ldb, ldc});
   if (!h || !L->gemm_ex) return false;
-  constexpr int kR32F = 0, kR16BF = 14, kCompute32F = 68, kGemmDefault = -1;
+  constexpr int kR32F = 0, kGemmDefault = -1;
   const float one = 1.0f, zero = 0.0f;
   // Row-major -> column-major as in cublas_gemm: swap the operands, keep the op flags.
   const Status s =
-      L->gemm_ex(h, tb ? 1 : 0, ta ? 1 : 0, int(N), int(M), int(K), &one, B, kR16BF, int(ldb), A,
-                 kR16BF, int(lda), &zero, C, kR32F, int(ldc), kCompute32F, kGemmDefault);
-  constexpr Status kArchMismatch = 8, kNotSupported = 15;  // e.g. bf16 before sm_80
-  if (s == kArchMismatch || s == kNotSupported) return false;  // the widened fallback
-  if (s != 0) throw CudaError("cublasGemmEx (bf16) failed: " + status_text(*L, s));
+      L->gemm_ex(h, tb ? 1 : 0, ta ? 1 : 0, int(N), int(M), int(K), &one, B, in_type, int(ldb), A,
+                 in_type, int(lda), &zero, C, kR32F, int(ldc), compute, kGemmDefault);
+  constexpr Status kArchMismatch = 8, kNotSupported = 15;      // e.g. bf16 / TF32 before sm_80
+  if (s == kArchMismatch || s == kNotSupported) return false;  // the caller's fallback
+  if (s != 0)
+    throw CudaError(detail::cat("cublasGemmEx (", what, ") failed: ", status_text(*L, s)));
   return true;
 }
 

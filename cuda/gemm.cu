@@ -78,7 +78,9 @@ void gemm_bf16(cudaStream_t s, bool ta, bool tb, int64_t M, int64_t N, int64_t K
                const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, float* C,
                int64_t ldc) {
   if (empty_product(s, M, N, K, C, ldc)) return;
-  if (cublas_gemm_bf16(s, ta, tb, M, N, K, A, lda, B, ldb, C, ldc)) return;
+  constexpr int kR16BF = 14, kCompute32F = 68;
+  if (cublas_gemm_ex(s, ta, tb, M, N, K, A, lda, B, ldb, C, ldc, kR16BF, kCompute32F, "bf16"))
+    return;
   // Without cuBLAS: the bf16 values widened to float32 (exact), then the float32 GEMM.
   // Elements the operands span: rows x ld, less the unused tail of the last row.
   const int64_t na = ((ta ? K : M) - 1) * lda + (ta ? M : K);
@@ -87,6 +89,15 @@ void gemm_bf16(cudaStream_t s, bool ta, bool tb, int64_t M, int64_t N, int64_t K
   from_bf16(A, a.get(), na, s);
   from_bf16(B, b.get(), nb, s);
   gemm<float>(s, ta, tb, M, N, K, a.get(), lda, b.get(), ldb, C, ldc);
+}
+
+void gemm_tf32(cudaStream_t s, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A,
+               int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc) {
+  if (empty_product(s, M, N, K, C, ldc)) return;
+  constexpr int kR32F = 0, kComputeFastTf32 = 77;
+  if (cublas_gemm_ex(s, ta, tb, M, N, K, A, lda, B, ldb, C, ldc, kR32F, kComputeFastTf32, "tf32"))
+    return;
+  gemm<float>(s, ta, tb, M, N, K, A, lda, B, ldb, C, ldc);  // no TF32 here: float32 throughout
 }
 
 template <class T>

@@ -22,11 +22,19 @@ void gemm_bf16(cudaStream_t stream, bool trans_a, bool trans_b, int64_t M, int64
                const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, float* C,
                int64_t ldc);
 
-/// The cuBLAS part of gemm_bf16 (cublasGemmEx, CUDA_R_16BF inputs, CUBLAS_COMPUTE_32F); false
-/// when cuBLAS (or its GemmEx) is not available or the sizes exceed 32-bit indices.
-bool cublas_gemm_bf16(cudaStream_t stream, bool trans_a, bool trans_b, int64_t M, int64_t N,
-                      int64_t K, const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb,
-                      float* C, int64_t ldc);
+/// C (float32) = op(A) @ op(B) with float32 A and B rounded to TF32 (10-bit mantissa) on the
+/// tensor cores and float32 accumulation: cuBLAS GemmEx (CUBLAS_COMPUTE_32F_FAST_TF32) when
+/// loaded and the device has them, else the float32 GEMM (at least as precise).
+void gemm_tf32(cudaStream_t stream, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+               const float* A, int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc);
+
+/// The cuBLAS part of gemm_bf16 / gemm_tf32 (cublasGemmEx with A and B of the cudaDataType_t
+/// `in_type`, float32 C, the cublasComputeType_t `compute`); false when cuBLAS (or its GemmEx)
+/// is not available, the device cannot run that combination, or the sizes exceed 32-bit
+/// indices.
+bool cublas_gemm_ex(cudaStream_t stream, bool trans_a, bool trans_b, int64_t M, int64_t N,
+                    int64_t K, const void* A, int64_t lda, const void* B, int64_t ldb, float* C,
+                    int64_t ldc, int in_type, int compute, const char* what);
 
 /// out[c] = sum over r < rows of A[r * ld + c], c < cols; deterministic (fixed order).
 template <class T>

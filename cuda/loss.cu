@@ -237,9 +237,9 @@ double softmax_cross_entropy(const T* logits, const int64_t* target, int64_t N, 
 }
 
 template <class T>
-double full_softmax_loss(const T* user, const T* items, const int64_t* target, int64_t N,
-                         int64_t V, int64_t D, int64_t ignore_index, int64_t K, T* d_user,
-                         T* d_items, void* stream, int64_t block_logits, bool bf16,
+double full_softmax_loss(const T* user, const T* items, const int64_t* target, int64_t N, int64_t V,
+                         int64_t D, int64_t ignore_index, int64_t K, T* d_user, T* d_items,
+                         void* stream, int64_t block_logits, MatmulPrecision precision,
                          double* loss_out) {
   const auto s = static_cast<cudaStream_t>(stream);
   if (K == 0) {
@@ -254,11 +254,13 @@ double full_softmax_loss(const T* user, const T* items, const int64_t* target, i
   const DeviceBuffer<T> logits(R * V, s);
   const DeviceBuffer<T> part(R < N ? V * D : 0, s);  // d_items of the blocks after the first
   const T inv_k = T(1.0 / static_cast<double>(K));
-  // bf16: the three products read bfloat16 copies of their operands (tensor cores), accumulate
-  // and write float32; the logits and the cross-entropy stay float32, and the cross-entropy
-  // kernel writes the logits' gradient in bfloat16 for the two backward products.
+  // bfloat16: the three products read bfloat16 copies of their operands (tensor cores),
+  // accumulate and write float32; the logits and the cross-entropy stay float32, and the
+  // cross-entropy kernel writes the logits' gradient in bfloat16 for the two backward products.
+  // tfloat32: the products read the float32 operands, rounded to TF32 on the tensor cores.
   constexpr bool kFloat = std::is_same_v<T, float>;
-  const bool half = kFloat && bf16;
+  const bool half = kFloat && precision == MatmulPrecision::bfloat16;
+  const bool tf32 = kFloat && precision == MatmulPrecision::tfloat32;
   const DeviceBuffer<uint16_t> items_h(half ? V * D : 0, s), user_h(half ? R * D : 0, s),
       dl_h(half ? R * V : 0, s);
   // Operand x (n values) in bfloat16 (into `h`) when `half`.
@@ -270,8 +272,10 @@ double full_softmax_loss(const T* user, const T* items, const int64_t* target, i
   auto product = [&](bool ta, bool tb, int64_t M, int64_t Nc, int64_t Kc, const T* A,
                      const DeviceBuffer<uint16_t>& Ah, int64_t lda, const T* B,
                      const DeviceBuffer<uint16_t>& Bh, int64_t ldb, T* C, int64_t ldc) {
-    if constexpr (kFloat)
+    if constexpr (kFloat) {
       if (half) return gemm_bf16(s, ta, tb, M, Nc, Kc, Ah.get(), lda, Bh.get(), ldb, C, ldc);
+      if (tf32) return gemm_tf32(s, ta, tb, M, Nc, Kc, A, lda, B, ldb, C, ldc);
+    }
     gemm<T>(s, ta, tb, M, Nc, Kc, A, lda, B, ldb, C, ldc);
   };
   narrow(items, items_h, V * D);
@@ -303,14 +307,14 @@ double full_softmax_loss(const T* user, const T* items, const int64_t* target, i
   return train::read_scalar(row_loss.get() + N, s) / static_cast<double>(K);
 }
 
-#define CS_INSTANTIATE(T)                                                                    \
-  template double point_loss<T>(PointLoss, const T*, const T*, const T*, int64_t, double, T*, \
-                                void*);                                                      \
-  template double softmax_cross_entropy<T>(const T*, const int64_t*, int64_t, int64_t,       \
-                                           int64_t, int64_t, T*, void*);                     \
-  template double full_softmax_loss<T>(const T*, const T*, const int64_t*, int64_t, int64_t, \
-                                       int64_t, int64_t, int64_t, T*, T*, void*, int64_t,    \
-                                       bool, double*);
+#define CS_INSTANTIATE(T)                                                                       \
+  template double point_loss<T>(PointLoss, const T*, const T*, const T*, int64_t, double, T*,   \
+                                void*);                                                         \
+  template double softmax_cross_entropy<T>(const T*, const int64_t*, int64_t, int64_t, int64_t, \
+                                           int64_t, T*, void*);                                 \
+  template double full_softmax_loss<T>(const T*, const T*, const int64_t*, int64_t, int64_t,    \
+                                       int64_t, int64_t, int64_t, T*, T*, void*, int64_t,       \
+                                       MatmulPrecision, double*);
 CS_INSTANTIATE(float)
 CS_INSTANTIATE(double)
 #undef CS_INSTANTIATE

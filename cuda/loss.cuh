@@ -29,10 +29,11 @@ double softmax_cross_entropy(const T* logits, const int64_t* target, int64_t N, 
 /// one double) or null: where the mean loss goes without a wait (the call then returns NaN);
 /// null: it is read back (the call's only wait) and returned.
 template <class T>
-double full_softmax_loss(const T* user, const T* items, const int64_t* target, int64_t N,
-                         int64_t V, int64_t D, int64_t ignore_index, int64_t K, T* d_user,
-                         T* d_items, void* stream, int64_t block_logits = int64_t(1) << 26,
-                         bool bf16 = false, double* loss_out = nullptr);
+double full_softmax_loss(const T* user, const T* items, const int64_t* target, int64_t N, int64_t V,
+                         int64_t D, int64_t ignore_index, int64_t K, T* d_user, T* d_items,
+                         void* stream, int64_t block_logits = int64_t(1) << 26,
+                         MatmulPrecision precision = MatmulPrecision::float32,
+                         double* loss_out = nullptr);
 
 /// user, items, d_user, d_rows on the device; in.target, in.log_q and the plan on the host.
 template <class T>

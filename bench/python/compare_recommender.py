@@ -20,8 +20,9 @@ The two sides run alternately (AB, BA, ...) so that both see the same load on a 
 
 On the GPU a second train-step row runs the products in bfloat16 on both sides: chronoscale's
 full softmax with ``precision="bfloat16"`` (its three GEMMs on bfloat16 copies, float32
-accumulation) and the PyTorch twin's forward under ``torch.autocast(bfloat16)``; a third times
-10 float32 steps back to back with one sync at the end, as ``fit`` runs them (neither side
+accumulation) and the PyTorch twin's forward under ``torch.autocast(bfloat16)``; a third with
+TF32 products (``precision="tfloat32"``; torch's ``backends.cuda.matmul.allow_tf32``); a fourth
+times 10 float32 steps back to back with one sync at the end, as ``fit`` runs them (neither side
 reads its loss per step: the host queues a step while the device runs the previous one).
 
 ``--data ml1m`` uses the users of ``../shared/data/movielens-1m-sample`` (each user's most
@@ -495,12 +496,17 @@ def main(argv=None) -> dict:
             return time_phases(cs_step, sync, args.warmup, args.phases)
     topt = torch.optim.Adam(tm.parameters(), lr=1e-3, eps=1e-7)
 
-    def th_step(bf16=False):
+    def th_step(bf16=False, tf32=False):
         topt.zero_grad()
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
-            loss = tm.loss(inp["ids"], inp["mask"], inp["closed"], inp["b"], inp["t"],
-                           inp["target"])
-        loss.backward()
+        old = torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        try:
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
+                loss = tm.loss(inp["ids"], inp["mask"], inp["closed"], inp["b"], inp["t"],
+                               inp["target"])
+            loss.backward()
+        finally:
+            torch.backends.cuda.matmul.allow_tf32 = old
         torch.nn.utils.clip_grad_norm_(tm.parameters(), 5.0)
         topt.step()
 
@@ -535,6 +541,9 @@ def main(argv=None) -> dict:
 
         cases.insert(2, (f"10 train steps B={B}, one sync", steps(cs_step), steps(th_step),
                          max(3, args.repeat // 2)))
+        # both sides with TF32 products (torch: backends.cuda.matmul.allow_tf32)
+        cases.insert(2, (f"train step B={B} tf32", synced(lambda: cs_step("tfloat32")),
+                         synced(lambda: th_step(tf32=True)), args.repeat))
     load0 = os.getloadavg()[0]
     rows = [] if not args.pieces else pieces(torch, m, tm, inp, ids, L, args.repeat,
                                              args.warmup)

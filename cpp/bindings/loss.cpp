@@ -70,7 +70,7 @@ void bind_loss(py::module_& m) {
 
   m.def(
       "full_softmax_loss",
-      [](py::handle user, py::handle items, py::handle target, int64_t ignore_index, bool bf16,
+      [](py::handle user, py::handle items, py::handle target, int64_t ignore_index, int precision,
          bool device_loss) {
         const Tensor U = view(user, "user"), I = view(items, "items"), T = view(target, "target");
         Out du = out(U, shape_of(U)), di = out(I, shape_of(I));
@@ -82,13 +82,14 @@ void bind_loss(py::module_& m) {
         double loss;
         {
           py::gil_scoped_release nogil;
-          loss = full_softmax_loss(U, I, T, ignore_index, du.t, di.t, stream, bf16,
+          loss = full_softmax_loss(U, I, T, ignore_index, du.t, di.t, stream,
+                                   static_cast<MatmulPrecision>(precision),
                                    on_device ? &lo.t : nullptr);
         }
         return py::make_tuple(on_device ? lo.obj : py::float_(loss), du.obj, di.obj);
       },
       py::arg("user"), py::arg("items"), py::arg("target"), py::arg("ignore_index"),
-      py::arg("bf16") = false, py::arg("device_loss") = false,
+      py::arg("precision") = 0, py::arg("device_loss") = false,
       "Low-level blocked full softmax over an item table; use chronoscale.ops.full_softmax_loss.");
 
   m.def(

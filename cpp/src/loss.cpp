@@ -209,17 +209,20 @@ double sampled_softmax_loss(const SampledSoftmaxInputs& in, const SampledSoftmax
 
 double full_softmax_loss(const Tensor& user, const Tensor& items, const Tensor& target,
                          int64_t ignore_index, const Tensor& d_user, const Tensor& d_items,
-                         void* stream, bool bf16, const Tensor* loss_out) {
+                         void* stream, MatmulPrecision precision, const Tensor* loss_out) {
   const TableDims t = check_table(user, items, target, ignore_index, "full_softmax_loss");
   CS_CHECK(!loss_out || (user.device == Device::cuda && loss_out->device == Device::cuda &&
                          loss_out->dtype == DType::float64 && loss_out->numel() == 1),
            ValueError,
            "full_softmax_loss: a device loss needs CUDA arrays and a float64 scalar on their "
            "device");
-  CS_CHECK(!bf16 || user.device == Device::cuda, ValueError,
-           "precision='bfloat16' runs on CUDA arrays only (user and items are host arrays)");
-  CS_CHECK(!bf16 || user.dtype == DType::float32, ValueError,
-           "precision='bfloat16' needs float32 user and items");
+  const int prec = static_cast<int>(precision);
+  CS_CHECK(prec >= 0 && prec <= 2, ValueError, "full_softmax_loss: unknown precision ", prec);
+  const char* name = precision == MatmulPrecision::bfloat16 ? "bfloat16" : "tfloat32";
+  CS_CHECK(prec == 0 || user.device == Device::cuda, ValueError, "precision='", name,
+           "' runs on CUDA arrays only (user and items are host arrays)");
+  CS_CHECK(prec == 0 || user.dtype == DType::float32, ValueError, "precision='", name,
+           "' needs float32 user and items");
   const int64_t N = t.N, D = t.D, V = t.V, K = t.K;
   CS_CHECK(V < (int64_t(1) << 31) && D < (int64_t(1) << 31), ValueError,
            "items: V and D must be < 2^31 (the BLAS index range), got [", V, ", ", D, "]");
@@ -228,11 +231,10 @@ double full_softmax_loss(const Tensor& user, const Tensor& items, const Tensor& 
   return CS_DISPATCH_FLOAT(user.dtype, "full_softmax_loss", [&] {
 #ifdef CHRONOSCALE_WITH_CUDA
     if (user.device == Device::cuda)
-      return cuda::full_softmax_loss<scalar_t>(user.ptr<scalar_t>(), items.ptr<scalar_t>(),
-                                               target.ptr<int64_t>(), N, V, D, ignore_index, K,
-                                               d_user.ptr<scalar_t>(), d_items.ptr<scalar_t>(),
-                                               stream, int64_t(1) << 26, bf16,
-                                               loss_out ? loss_out->ptr<double>() : nullptr);
+      return cuda::full_softmax_loss<scalar_t>(
+          user.ptr<scalar_t>(), items.ptr<scalar_t>(), target.ptr<int64_t>(), N, V, D, ignore_index,
+          K, d_user.ptr<scalar_t>(), d_items.ptr<scalar_t>(), stream, int64_t(1) << 26, precision,
+          loss_out ? loss_out->ptr<double>() : nullptr);
 #endif
     (void)stream;
     return cpu::full_softmax_loss<scalar_t>(user.ptr<scalar_t>(), items.ptr<scalar_t>(),

@@ -43,6 +43,13 @@ inline void gemm_bf16(cudaStream_t, bool ta, bool tb, int64_t M, int64_t N, int6
     }
 }
 
+/// gemm_tf32 without tensor cores (as on a device whose cuBLAS has none): the float32 product.
+inline void gemm_tf32(cudaStream_t s, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                      const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+                      int64_t ldc) {
+  gemm<float>(s, ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
+}
+
 /// out[c] = sum over the rows of A[r, c] (row stride ld); the stream is ignored.
 template <class T>
 void column_sum(cudaStream_t, const T* A, int64_t rows, int64_t cols, int64_t ld, T* out) {

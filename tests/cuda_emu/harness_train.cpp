@@ -232,20 +232,23 @@ int emu_softmax_xent(int dbl, const void* logits, const int64_t* target, int64_t
   });
 }
 
-int emu_full_softmax(int dbl, const void* user, const void* items, const int64_t* target,
-                     int64_t N, int64_t V, int64_t D, int64_t ignore_index, int64_t K,
-                     void* d_user, void* d_items, int64_t block_logits, int bf16,
-                     double* loss, int device_loss) {
-  // device_loss: the loss goes to *loss as the kernels' output (loss_out; emulated device
-  // memory is host memory) and the call must return NaN.
+int emu_full_softmax(int dbl, const void* user, const void* items, const int64_t* target, int64_t N,
+                     int64_t V, int64_t D, int64_t ignore_index, int64_t K, void* d_user,
+                     void* d_items, int64_t block_logits, int precision, double* loss,
+                     int device_loss) {
+  // precision: a MatmulPrecision (0 float32, 1 bfloat16, 2 tfloat32). device_loss: the loss
+  // goes to *loss as the kernels' output (loss_out; emulated device memory is host memory) and
+  // the call must return NaN.
   return guarded([&] {
     CS_EMU_FLOAT(dbl, {
       const double r = cuda::full_softmax_loss<T>(
-          static_cast<const T*>(user), static_cast<const T*>(items), target, N, V, D,
-          ignore_index, K, static_cast<T*>(d_user), static_cast<T*>(d_items), nullptr,
-          block_logits, bf16 != 0, device_loss ? loss : nullptr);
-      if (!device_loss) *loss = r;
-      else if (!std::isnan(r)) throw std::runtime_error("device loss: the call returned a value");
+          static_cast<const T*>(user), static_cast<const T*>(items), target, N, V, D, ignore_index,
+          K, static_cast<T*>(d_user), static_cast<T*>(d_items), nullptr, block_logits,
+          static_cast<MatmulPrecision>(precision), device_loss ? loss : nullptr);
+      if (!device_loss)
+        *loss = r;
+      else if (!std::isnan(r))
+        throw std::runtime_error("device loss: the call returned a value");
     });
   });
 }

@@ -134,8 +134,9 @@ def test_precision_argument(rng):
     user, items, target = case(rng, 6, 5, 3, np.float32)
     with pytest.raises(ValueError, match="precision must be one of"):
         ops.full_softmax_loss(user, items, target, precision="float16")
-    with pytest.raises(ValueError, match="bfloat16.*CUDA"):
-        ops.full_softmax_loss(user, items, target, precision="bfloat16")
+    for precision in ("bfloat16", "tfloat32"):
+        with pytest.raises(ValueError, match=f"{precision}.*CUDA"):
+            ops.full_softmax_loss(user, items, target, precision=precision)
 
 
 def test_loss_on_device_is_ignored_for_host_arrays(rng):

@@ -103,6 +103,29 @@ def test_full_softmax_bf16(rng, monkeypatch, gemm, N, V, D):
                               target, precision="bfloat16")
 
 
+@pytest.mark.parametrize("gemm", ["cublas", "builtin"])
+def test_full_softmax_tf32(rng, monkeypatch, gemm):
+    """precision="tfloat32": cuBLAS GemmEx with TF32 compute on the float32 operands (inputs
+    rounded to a 10-bit mantissa: within about 1e-3 of the exact result, and not bit-equal to
+    the float32 products); with the built-in GEMM, the float32 products themselves."""
+    if gemm == "builtin":
+        monkeypatch.setenv("CHRONOSCALE_CUDA_GEMM", "builtin")
+    N, V, D = 3000, 1000, 64
+    user = rng.standard_normal((N, D)).astype(np.float32)
+    items = (rng.standard_normal((V, D)) * 0.5).astype(np.float32)
+    target = rng.integers(0, V, N).astype(np.int64)
+    target[::7] = -1
+    exact = ops.full_softmax_loss(user.astype(np.float64), items.astype(np.float64), target)
+    loss, du, di = ops.full_softmax_loss(*to_gpu(user, items), target, precision="tfloat32")
+    tol = 1e-4 if gemm == "builtin" else 5e-3
+    assert abs(loss - exact[0]) <= tol * abs(exact[0])
+    check(du, exact[1].astype(np.float32), tol, "d_user")
+    check(di, exact[2].astype(np.float32), tol, "d_items")
+    with pytest.raises(ValueError, match="float32"):
+        ops.full_softmax_loss(*to_gpu(user.astype(np.float64), items.astype(np.float64)),
+                              target, precision="tfloat32")
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("log_q", [False, True])
 @pytest.mark.parametrize("hits", [True, False])

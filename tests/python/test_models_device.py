@@ -195,8 +195,10 @@ def test_multiscale_layer_forward_backward(dxp, rng, output):
 
 
 @pytest.mark.gpu
-def test_recommender_bf16_softmax_trains_like_float32(rng):
-    """fit(softmax_precision="bfloat16") on the GPU: the losses follow the float32 run's."""
+@pytest.mark.parametrize("precision", ["bfloat16", "tfloat32"])
+def test_recommender_bf16_softmax_trains_like_float32(rng, precision):
+    """fit(softmax_precision="bfloat16" / "tfloat32") on the GPU: the losses follow the float32
+    run's."""
     from chronoscale.models import MultiScaleRecommender
 
     V, B, T = 300, 64, 30
@@ -204,7 +206,7 @@ def test_recommender_bf16_softmax_trains_like_float32(rng):
     kw = dict(num_items=V, dim=16, units=16, random_state=0, device="cuda")
     fit_kw = dict(epochs=3, batch_size=16, verbose=0)
     f32 = MultiScaleRecommender(**kw).fit(ids, **fit_kw)
-    b16 = MultiScaleRecommender(**kw).fit(ids, softmax_precision="bfloat16", **fit_kw)
+    b16 = MultiScaleRecommender(**kw).fit(ids, softmax_precision=precision, **fit_kw)
     assert b16.history_["loss"] == pytest.approx(f32.history_["loss"], rel=2e-2)
 
 

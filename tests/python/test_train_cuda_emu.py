@@ -553,6 +553,23 @@ def test_full_softmax_bf16(emu, rng, N, V, D):
         assert 1e-4 < rel_error(du, exact[1]) < 3e-2
 
 
+def test_full_softmax_tf32_without_tensor_cores(emu, rng):
+    """precision="tfloat32" where cuBLAS has no TF32 GemmEx (the emulator's stand-in has no
+    GemmEx at all): the float32 products, so the float32 op's result."""
+    N, V, D = 23, 1100, 8
+    user = rng.standard_normal((N, D)).astype(np.float32)
+    items = (rng.standard_normal((V, D)) * 0.5).astype(np.float32)
+    target = rng.integers(0, V, N).astype(np.int64)
+    target[::5] = -1
+    K = int((target != -1).sum())
+    want = ops.full_softmax_loss(user, items, target)
+    du, di, loss = _nan((N, D), np.float32), _nan((V, D), np.float32), F64()
+    _run(emu, 1, emu.emu_full_softmax, 0, _p(user), _p(items), _p(target), N, V, D, -1, K,
+         _p(du), _p(di), 1 << 26, 2, ctypes.byref(loss), 0)
+    assert abs(loss.value - want[0]) <= TOL[np.float32] * abs(want[0])
+    assert rel_error(du, want[1]) < TOL[np.float32] and rel_error(di, want[2]) < TOL[np.float32]
+
+
 def _plan(negatives, target, ignore_index):
     """The grouping of sampled_softmax_plan: distinct rows and their sources, in order."""
     S = negatives.size

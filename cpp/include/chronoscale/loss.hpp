@@ -99,6 +99,9 @@ SampledSoftmaxPlan sampled_softmax_plan(const SampledSoftmaxInputs& in);
 double sampled_softmax_loss(const SampledSoftmaxInputs& in, const SampledSoftmaxPlan& plan,
                             const Tensor& d_user, const Tensor& d_rows, void* stream = nullptr);
 
+/// Precision of the full softmax's products (full_softmax_loss).
+enum class MatmulPrecision : int { float32 = 0, bfloat16 = 1, tfloat32 = 2 };
+
 /// Full softmax over an item table without the [N, V] logits in memory:
 ///   logits = user @ items^T  ([N, V]),  loss = softmax_cross_entropy(logits, target)
 ///   d_user = dlogits @ items  ([N, D]),  d_items = dlogits^T @ user  ([V, D])
@@ -110,14 +113,17 @@ double sampled_softmax_loss(const SampledSoftmaxInputs& in, const SampledSoftmax
 /// for a given thread count (its sums over rows are grouped by the number of threads).
 /// CUDA arrays (user, items, d_user, d_items; target stays on the host) run blocks of up to
 /// 2^26 logits on the GPU: GEMM, cross-entropy in place, both backward GEMMs; `stream`.
-/// `bf16`: CUDA float32 arrays only: the GEMMs read bfloat16 copies of their operands
-/// (tensor cores) and accumulate in float32; ValueError on the CPU or with float64.
+/// `precision`: of the three products. float32: in the arrays' dtype. bfloat16 / tfloat32
+/// (CUDA float32 arrays only; ValueError on the CPU or with float64): the GEMMs read bfloat16
+/// copies of their operands, or round them to TF32 (10-bit mantissa) on the tensor cores, and
+/// accumulate in float32.
 /// `loss_out`: null, or a CUDA float64 scalar (one element) on user's device: the mean loss is
 /// written there on the stream and NaN is returned, so that the call does not wait for the
 /// device (ValueError with host arrays or another shape / dtype / device).
 double full_softmax_loss(const Tensor& user, const Tensor& items, const Tensor& target,
                          int64_t ignore_index, const Tensor& d_user, const Tensor& d_items,
-                         void* stream = nullptr, bool bf16 = false,
+                         void* stream = nullptr,
+                         MatmulPrecision precision = MatmulPrecision::float32,
                          const Tensor* loss_out = nullptr);
 
 }  // namespace v1

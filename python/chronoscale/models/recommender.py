@@ -232,9 +232,9 @@ class MultiScaleRecommender(BaseModel):
         ML-100K). ``verbose``: 0 silent, 1 tqdm bar, 2 a line per epoch. ``seed``
         (default ``random_state``) fixes shuffling and negatives. ``softmax_precision``:
         "bfloat16" runs the full softmax's three GEMMs on bfloat16 copies with float32
-        accumulation (``ops.full_softmax_loss(precision=...)``; ``device="cuda"``, float32,
-        ``loss="full"`` only): the GEMM-bound part of a GPU step on tensor cores. Returns self
-        (``history_``).
+        accumulation, "tfloat32" on the float32 operands rounded to TF32
+        (``ops.full_softmax_loss(precision=...)``; ``device="cuda"``, float32, ``loss="full"``
+        only): the GEMM-bound part of a GPU step on tensor cores. Returns self (``history_``).
 
         Raises:
             TypeError: a non-integer ``epochs``, ``batch_size``, ``num_negatives``, ``seed`` or
@@ -247,13 +247,13 @@ class MultiScaleRecommender(BaseModel):
         """
         if loss not in ("full", "sampled"):
             raise ValueError(f"loss must be 'full' or 'sampled', got {loss!r}")
-        if softmax_precision not in ("float32", "bfloat16"):
-            raise ValueError("softmax_precision must be 'float32' or 'bfloat16', got "
-                             f"{softmax_precision!r}")
-        if softmax_precision == "bfloat16" and (self.device != "cuda" or loss != "full"
-                                                or np.dtype(self.dtype) != np.float32):
-            raise ValueError("softmax_precision='bfloat16' needs device='cuda', dtype='float32' "
-                             "and loss='full'")
+        if softmax_precision not in ("float32", "bfloat16", "tfloat32"):
+            raise ValueError("softmax_precision must be 'float32', 'bfloat16' or 'tfloat32', "
+                             f"got {softmax_precision!r}")
+        if softmax_precision != "float32" and (self.device != "cuda" or loss != "full"
+                                               or np.dtype(self.dtype) != np.float32):
+            raise ValueError(f"softmax_precision={softmax_precision!r} needs device='cuda', "
+                             "dtype='float32' and loss='full'")
         epochs, batch_size = check_int(epochs, "epochs"), check_int(batch_size, "batch_size")
         num_negatives = check_int(num_negatives, "num_negatives")
         seed = check_seed(seed, "seed")

@@ -116,7 +116,7 @@ def softmax_cross_entropy(logits, target, ignore_index: int = -1):
     )
 
 
-_PRECISIONS = ("float32", "bfloat16")
+_PRECISIONS = ("float32", "bfloat16", "tfloat32")  # the order of MatmulPrecision (loss.hpp)
 
 
 def full_softmax_loss(user, items, target, ignore_index: int = -1, precision: str = "float32",
@@ -135,11 +135,13 @@ def full_softmax_loss(user, items, target, ignore_index: int = -1, precision: st
         items: ``[V, D]`` of ``user``'s dtype, C-contiguous (the item table).
         target: ``[N]`` integers (converted to int64) in ``[0, V)`` or equal to ``ignore_index``.
         ignore_index: the target value of rows to skip.
-        precision: ``"float32"`` (the products in the arrays' dtype) or ``"bfloat16"`` (CUDA
-            float32 arrays only): the three products read bfloat16 copies of ``user``,
-            ``items`` and the logits' gradient (tensor cores through cuBLAS), accumulate and
-            write float32; the logits and the cross-entropy stay float32. About 3 significant
-            digits in the gradients (bfloat16 rounding of the operands), for GEMM-bound steps.
+        precision: ``"float32"`` (the products in the arrays' dtype), ``"bfloat16"`` or
+            ``"tfloat32"`` (CUDA float32 arrays only; tensor cores through cuBLAS): the three
+            products read bfloat16 copies of ``user``, ``items`` and the logits' gradient (about
+            3 significant digits in the gradients), or round the float32 operands to TF32 (a
+            10-bit mantissa, as ``torch.backends.cuda.matmul.allow_tf32``); both accumulate and
+            write float32, and the logits and the cross-entropy stay float32. For GEMM-bound
+            steps.
         loss_on_device: with CUDA arrays, return the loss as a 0-d float64 CuPy array instead
             of a float, so that the call does not wait for the device (read it later with
             ``float(loss)``, after queuing the backward); ignored for host arrays.
@@ -165,8 +167,8 @@ def full_softmax_loss(user, items, target, ignore_index: int = -1, precision: st
     if precision not in _PRECISIONS:
         raise ValueError(f"precision must be one of {_PRECISIONS}, got {precision!r}")
     target, ignore_index = _as_target(target), as_int(ignore_index, "ignore_index")
-    return _core.full_softmax_loss(user, items, target, ignore_index, precision == "bfloat16",
-                                   bool(loss_on_device))
+    return _core.full_softmax_loss(user, items, target, ignore_index,
+                                   _PRECISIONS.index(precision), bool(loss_on_device))
 
 
 def sampled_softmax_negatives(num_items: int, num_samples: int, seed: int, log_q=None):
