@@ -1,6 +1,6 @@
 // CUDA top-k (same order as cpp/src/cpu/top_k.cpp, from cpp/src/top_k_math.hpp): one block per
-// row, in three phases that each read the row from global memory (L2-resident at catalogue
-// sizes):
+// row (or row segment, below), in three phases that each read the row from global memory
+// (L2-resident at catalogue sizes):
 //  1. radix select of the k-th best key, 8 bits per pass from the top (4 passes for float32, 8
 //     for float64): a shared-memory histogram of the next digit among the keys that match the
 //     digits chosen so far, then one warp finds the digit where the count of better keys
@@ -38,7 +38,7 @@ constexpr int kBins = 1 << kDigitBits;
 constexpr int kBinsPerLane = kBins / kWarp;
 constexpr int kGatherSteps = 4;  // chunks of kThreads columns per gather step (loads in flight)
 constexpr int64_t kSharedSlots = 2048;                 // slots in shared memory (power of two)
-constexpr int64_t kScratchBytes = int64_t(256) << 20;  // global slots of all blocks (at least 1)
+constexpr int64_t kScratchBytes = int64_t(256) << 20;  // global slots, all blocks (or 1 block's)
 constexpr int64_t kMaxBlocks = 65535;
 constexpr int64_t kMinSegment = 4096;  // columns of a row's segment, at least (split rows)
 constexpr unsigned kFull = 0xffffffffu;
