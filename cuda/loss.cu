@@ -4,10 +4,10 @@
 // on scheduling. The scalar is copied back at the end (the only wait for the stream).
 #include <cuda_runtime.h>
 
-#include <cmath>
-#include <limits>
-
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
 #include <type_traits>
 
 #include "bf16.cuh"
@@ -124,6 +124,18 @@ __global__ void __launch_bounds__(train::kThreads)
 
 // Rows with V <= kWarpRowMax classes: one warp per row (8 rows per block), no block barriers.
 constexpr int64_t kWarpRowMax = 1024;
+
+// kWarpRowMax, or CHRONOSCALE_CUDA_XENT_WARP_MAX (read at each call: bench/gpu/bench_xent.py
+// times both kernels at the recommender's size with it).
+int64_t warp_row_max() {
+  const char* v = std::getenv("CHRONOSCALE_CUDA_XENT_WARP_MAX");
+  if (!v || !*v) return kWarpRowMax;
+  char* end = nullptr;
+  const long long n = std::strtoll(v, &end, 10);
+  CS_CHECK(*end == '\0' && n >= 0, ValueError,
+           "CHRONOSCALE_CUDA_XENT_WARP_MAX must be an integer >= 0 or unset, got '", v, "'");
+  return n;
+}
 constexpr int kWarpsPerBlock = train::kThreads / 32;
 
 template <class T, class O>
@@ -167,7 +179,7 @@ __global__ void __launch_bounds__(train::kThreads)
 template <class T, class O>
 void queue_softmax_xent(const T* logits, const int64_t* dtarget, int64_t N, int64_t V,
                         int64_t ignore_index, T inv_k, O* dl, double* row_loss, cudaStream_t s) {
-  if (V <= kWarpRowMax)
+  if (V <= warp_row_max())
     train::launch(softmax_xent_warp_kernel<T, O>, dim3(train::blocks_for(N, kWarpsPerBlock)),
                   dim3(train::kThreads), s, "softmax_xent_warp_kernel", logits, dtarget, N, V,
                   ignore_index, inv_k, dl, row_loss);

@@ -553,6 +553,33 @@ def test_full_softmax_bf16(emu, rng, N, V, D):
         assert 1e-4 < rel_error(du, exact[1]) < 3e-2
 
 
+@pytest.mark.parametrize("warp_max", ["0", "4096"])
+def test_cross_entropy_kernels_by_row_length(emu, rng, monkeypatch, warp_max):
+    """CHRONOSCALE_CUDA_XENT_WARP_MAX moves the switch between the one-warp-per-row and the
+    one-block-per-row cross-entropy kernels ("0": every row a block; "4096": rows up to 4,096
+    classes a warp): both give the CPU op's result, float32 and bfloat16 gradients alike."""
+    monkeypatch.setenv("CHRONOSCALE_CUDA_XENT_WARP_MAX", warp_max)
+    for N, V, D in [(23, 37, 8), (9, 1100, 4)]:
+        user = rng.standard_normal((N, D)).astype(np.float32)
+        items = (rng.standard_normal((V, D)) * 0.5).astype(np.float32)
+        target = rng.integers(0, V, N).astype(np.int64)
+        target[::5] = -1
+        K = int((target != -1).sum())
+        exact = ops.full_softmax_loss(user, items, target)
+        bf16 = bf16_full_softmax_reference(user, items, target)
+        for precision, want, tol in ((0, exact, TOL[np.float32]), (1, bf16, 2e-3)):
+            du, di, loss = _nan((N, D), np.float32), _nan((V, D), np.float32), F64()
+            _run(emu, 2, emu.emu_full_softmax, 0, _p(user), _p(items), _p(target), N, V, D, -1,
+                 K, _p(du), _p(di), 1 << 26, precision, ctypes.byref(loss), 0)
+            assert abs(loss.value - want[0]) <= 1e-5 * abs(want[0])
+            assert rel_error(du, want[1]) < tol and rel_error(di, want[2]) < tol
+    monkeypatch.setenv("CHRONOSCALE_CUDA_XENT_WARP_MAX", "many")
+    du, di, loss = _nan((N, D), np.float32), _nan((V, D), np.float32), F64()
+    rc = emu.emu_full_softmax(0, _p(user), _p(items), _p(target), N, V, D, -1, K, _p(du),
+                              _p(di), 1 << 26, 0, ctypes.byref(loss), 0)
+    assert rc != 0 and b"CHRONOSCALE_CUDA_XENT_WARP_MAX" in emu.emu_train_error()
+
+
 def test_full_softmax_tf32_without_tensor_cores(emu, rng):
     """precision="tfloat32" where cuBLAS has no TF32 GemmEx (the emulator's stand-in has no
     GemmEx at all): the float32 products, so the float32 op's result."""

@@ -1,0 +1,89 @@
+"""The GPU cross-entropy kernels at the recommender's size: one warp per row against one block
+per row (CHRONOSCALE_CUDA_XENT_WARP_MAX moves the switch; 1,024 classes by default), for the
+cross-entropy alone (ops.softmax_cross_entropy over stored logits) and inside the full softmax
+(ops.full_softmax_loss, float32 and bfloat16 products). Times are CUDA-event medians; the two
+kernels' results must agree (rel. error < 1e-5: only their summation orders differ).
+
+    python bench/gpu/bench_xent.py [--rows 48896] [--items 3706] [--dim 129] [--repeat 21]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import cupy as cp
+import numpy as np
+
+from chronoscale import ops
+
+ENV = "CHRONOSCALE_CUDA_XENT_WARP_MAX"
+
+
+def timed(fn, repeat):
+    start, stop = cp.cuda.Event(), cp.cuda.Event()
+    fn()  # warm-up
+    ms = []
+    for _ in range(repeat):
+        start.record()
+        fn()
+        stop.record()
+        stop.synchronize()
+        ms.append(cp.cuda.get_elapsed_time(start, stop))
+    return float(np.median(ms))
+
+
+def rel(a, b):
+    a, b = cp.asnumpy(a).astype(np.float64), cp.asnumpy(b).astype(np.float64)
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rows", type=int, default=48896)
+    ap.add_argument("--items", type=int, default=3706)
+    ap.add_argument("--dim", type=int, default=129)
+    ap.add_argument("--repeat", type=int, default=21)
+    a = ap.parse_args(argv)
+    rng = np.random.default_rng(0)
+    N, V, D = a.rows, a.items, a.dim
+    logits = cp.asarray(rng.standard_normal((N, V), dtype=np.float32) * 3)
+    target = rng.integers(0, V, N).astype(np.int64)
+    user = cp.asarray(rng.standard_normal((N, D), dtype=np.float32) * 0.3)
+    items = cp.asarray(rng.standard_normal((V, D), dtype=np.float32) * 0.3)
+    cases = {
+        "cross-entropy": lambda: ops.softmax_cross_entropy(logits, target),
+        "full softmax float32": lambda: ops.full_softmax_loss(user, items, target,
+                                                              loss_on_device=True),
+        "full softmax bfloat16": lambda: ops.full_softmax_loss(
+            user, items, target, precision="bfloat16", loss_on_device=True),
+    }
+    kernels = {"block per row": "0", "warp per row": str(V)}
+    old = os.environ.get(ENV)
+    out = {}
+    try:
+        print(f"# N={N} rows, V={V} classes, D={D}; CUDA-event ms, median of {a.repeat}")
+        print(f"{'case':<24} {'block/row ms':>13} {'warp/row ms':>12} {'block/warp':>11} "
+              f"{'rel. diff':>10}")
+        for name, fn in cases.items():
+            ms, res = {}, {}
+            for kname, val in kernels.items():
+                os.environ[ENV] = val
+                ms[kname] = timed(fn, a.repeat)
+                res[kname] = fn()
+            r = res["block per row"]
+            d = max(rel(x, y) for x, y in zip(res["warp per row"], r, strict=True))
+            out[name] = {**ms, "rel_diff": d}
+            print(f"{name:<24} {ms['block per row']:13.3f} {ms['warp per row']:12.3f} "
+                  f"{ms['block per row'] / ms['warp per row']:10.2f}x {d:10.1e}")
+            assert d < 1e-5, f"{name}: the kernels disagree ({d:.1e})"
+    finally:
+        if old is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = old
+    return out
+
+
+if __name__ == "__main__":
+    main()
