@@ -14,23 +14,11 @@ import os
 
 import cupy as cp
 import numpy as np
+from bench_recurrent_gpu import timed  # CUDA-event median (same folder)
 
 from chronoscale import ops
 
 ENV = "CHRONOSCALE_CUDA_XENT_WARP_MAX"
-
-
-def timed(fn, repeat):
-    start, stop = cp.cuda.Event(), cp.cuda.Event()
-    fn()  # warm-up
-    ms = []
-    for _ in range(repeat):
-        start.record()
-        fn()
-        stop.record()
-        stop.synchronize()
-        ms.append(cp.cuda.get_elapsed_time(start, stop))
-    return float(np.median(ms))
 
 
 def rel(a, b):
@@ -69,7 +57,7 @@ def main(argv=None) -> dict:
             ms, res = {}, {}
             for kname, val in kernels.items():
                 os.environ[ENV] = val
-                ms[kname] = timed(fn, a.repeat)
+                ms[kname] = timed(fn, cp, min_reps=a.repeat, max_reps=a.repeat)[0]
                 res[kname] = fn()
             r = res["block per row"]
             d = max(rel(x, y) for x, y in zip(res["warp per row"], r, strict=True))

@@ -529,6 +529,15 @@ def test_full_softmax_blocks(emu, rng, dtype):
                 assert abs(loss.value - want) <= TOL[dtype] * abs(want)
 
 
+def _softmax_case(rng, N, V, D):
+    """float32 user [N, D] and items [V, D], targets [N] (every fifth row ignored), and K."""
+    user = rng.standard_normal((N, D)).astype(np.float32)
+    items = (rng.standard_normal((V, D)) * 0.5).astype(np.float32)
+    target = rng.integers(0, V, N).astype(np.int64)
+    target[::5] = -1
+    return user, items, target, int((target != -1).sum())
+
+
 @pytest.mark.parametrize("N,V,D", [(23, 37, 8), (9, 1100, 4)])
 def test_full_softmax_bf16(emu, rng, N, V, D):
     """precision="bfloat16": bfloat16 copies of the three products' operands, float32
@@ -536,11 +545,7 @@ def test_full_softmax_bf16(emu, rng, N, V, D):
     (helpers.bf16_full_softmax_reference), in one and in several row blocks; the cross-entropy
     kernel (one warp per row, and one block per row above 1024 classes) writes the logits'
     gradient in bfloat16."""
-    user = rng.standard_normal((N, D)).astype(np.float32)
-    items = (rng.standard_normal((V, D)) * 0.5).astype(np.float32)
-    target = rng.integers(0, V, N).astype(np.int64)
-    target[::5] = -1
-    K = int((target != -1).sum())
+    user, items, target, K = _softmax_case(rng, N, V, D)
     want = bf16_full_softmax_reference(user, items, target)
     exact = ops.full_softmax_loss(user, items, target)
     for block in (1 << 26, 6 * V):
@@ -560,11 +565,7 @@ def test_cross_entropy_kernels_by_row_length(emu, rng, monkeypatch, warp_max):
     classes a warp): both give the CPU op's result, float32 and bfloat16 gradients alike."""
     monkeypatch.setenv("CHRONOSCALE_CUDA_XENT_WARP_MAX", warp_max)
     for N, V, D in [(23, 37, 8), (9, 1100, 4)]:
-        user = rng.standard_normal((N, D)).astype(np.float32)
-        items = (rng.standard_normal((V, D)) * 0.5).astype(np.float32)
-        target = rng.integers(0, V, N).astype(np.int64)
-        target[::5] = -1
-        K = int((target != -1).sum())
+        user, items, target, K = _softmax_case(rng, N, V, D)
         exact = ops.full_softmax_loss(user, items, target)
         bf16 = bf16_full_softmax_reference(user, items, target)
         for precision, want, tol in ((0, exact, TOL[np.float32]), (1, bf16, 2e-3)):
@@ -584,11 +585,7 @@ def test_full_softmax_tf32_without_tensor_cores(emu, rng):
     """precision="tfloat32" where cuBLAS has no TF32 GemmEx (the emulator's stand-in has no
     GemmEx at all): the float32 products, so the float32 op's result."""
     N, V, D = 23, 1100, 8
-    user = rng.standard_normal((N, D)).astype(np.float32)
-    items = (rng.standard_normal((V, D)) * 0.5).astype(np.float32)
-    target = rng.integers(0, V, N).astype(np.int64)
-    target[::5] = -1
-    K = int((target != -1).sum())
+    user, items, target, K = _softmax_case(rng, N, V, D)
     want = ops.full_softmax_loss(user, items, target)
     du, di, loss = _nan((N, D), np.float32), _nan((V, D), np.float32), F64()
     _run(emu, 1, emu.emu_full_softmax, 0, _p(user), _p(items), _p(target), N, V, D, -1, K,
