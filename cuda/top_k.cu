@@ -45,6 +45,8 @@ constexpr unsigned kFull = 0xffffffffu;
 constexpr int32_t kPadColumn = 0x7fffffff;  // past every column (V < 2^31): pads sort last
 
 using top_k_math::Key;
+template <class T>
+constexpr int64_t kSlotBytes = sizeof(Key<T>) + sizeof(int32_t);  // a slot: key and column
 
 /// The k-th best key of row s [V] and how many columns with exactly that key belong to the k
 /// best (`ties`), the same in every thread. hist [kBins] and sel [2] are shared memory.
@@ -250,9 +252,8 @@ void launch_shared(const TopKDims& d, const T* scores, int64_t segs, const int64
   using K = Key<T>;
   const int64_t rows = d.N * segs, grid = rows < kMaxBlocks ? rows : kMaxBlocks;
   train::launch_smem(top_k_kernel<T, false>, dim3(unsigned(grid)), dim3(kThreads),
-                     size_t(P) * (sizeof(K) + sizeof(int32_t)), s, "top_k_kernel", d, scores, segs,
-                     col_map, P, static_cast<K*>(nullptr), static_cast<int32_t*>(nullptr), ids,
-                     values);
+                     size_t(P * kSlotBytes<T>), s, "top_k_kernel", d, scores, segs, col_map, P,
+                     static_cast<K*>(nullptr), static_cast<int32_t*>(nullptr), ids, values);
 }
 
 /// cuda::top_k; rows are split into segments of at least min_segment columns (the emulator
@@ -276,8 +277,7 @@ void run(const TopKDims& d, const T* scores, int64_t* ids, T* values, cudaStream
   }
   // Global slots: as many blocks as kScratchBytes of them allow (one block's slots may exceed
   // it: k near V of a huge row).
-  const int64_t slot_bytes = int64_t(sizeof(K) + sizeof(int32_t));
-  int64_t grid = kScratchBytes / (P * slot_bytes);
+  int64_t grid = kScratchBytes / (P * kSlotBytes<T>);
   grid = grid < 1 ? 1 : (grid > d.N ? d.N : (grid > kMaxBlocks ? kMaxBlocks : grid));
   DeviceBuffer<K> keys(grid * P, s);
   DeviceBuffer<int32_t> cols(grid * P, s);

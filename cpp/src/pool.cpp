@@ -143,9 +143,7 @@ void time_index(const TimeWindow& win, int64_t B, int64_t T, int64_t W, const in
 
 void check_argmax(const Tensor& argmax, const Tensor& x, const char* name, int64_t B, int64_t W,
                   int64_t C) {
-  check::dtype(argmax, DType::int64, name);
-  check::shape(argmax, name, {B, W, C}, "[B, W, C]");
-  CS_CHECK(argmax.device == x.device, ValueError, name, " must be on the device of x");
+  check::int64_like(argmax, x, name, "x", {B, W, C}, "[B, W, C]");
 }
 
 void check_count_cache(PoolMode mode, const CountWindow& win, int64_t B, int64_t T, int64_t C,

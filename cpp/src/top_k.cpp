@@ -28,9 +28,7 @@ TopKDims top_k_check(const Tensor& scores, int64_t k) {
 
 void top_k(const Tensor& scores, int64_t k, const Tensor& ids, const Tensor& values, void* stream) {
   const TopKDims d = top_k_check(scores, k);
-  check::dtype(ids, DType::int64, "ids");
-  check::shape(ids, "ids", {d.N, d.k}, "[N, k]");
-  CS_CHECK(ids.device == scores.device, ValueError, "ids must be on the device of scores");
+  check::int64_like(ids, scores, "ids", "scores", {d.N, d.k}, "[N, k]");
   check::cuda_usable(ids, "top_k", "ids");
   check::usable_like(values, scores, "values", "scores", {d.N, d.k}, "[N, k]", "top_k");
   CS_DISPATCH_FLOAT(scores.dtype, "top_k", [&] {

@@ -64,6 +64,14 @@ inline void like_shape(const Tensor& t, const Tensor& ref, const char* name, con
   shape(t, name, dims, expect);
 }
 
+/// An int64 array (indices: ids, argmax) of the shape `dims` on the device of `ref`.
+inline void int64_like(const Tensor& t, const Tensor& ref, const char* name, const char* ref_name,
+                       std::initializer_list<int64_t> dims, const char* expect) {
+  dtype(t, DType::int64, name);
+  shape(t, name, dims, expect);
+  CS_CHECK(t.device == ref.device, ValueError, name, " must be on the device of ", ref_name);
+}
+
 struct SeqDims {
   int64_t B, T, C;
 };
