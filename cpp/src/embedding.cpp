@@ -136,9 +136,7 @@ int64_t embedding_backward_sparse_rows(const Tensor& dy, const Tensor& ids, cons
                                        const Tensor& grad, void* stream) {
   const EmbeddingDims d = embedding_dims(ids, table, lengths);
   check_arg(dy, table, "dy", {d.B, d.T, d.D}, "[B, T, D]");
-  check::dtype(rows, DType::int64, "rows");
-  check::shape(rows, "rows", {-1}, "[N]");
-  CS_CHECK(rows.device == table.device, ValueError, "rows must be on the device of table");
+  check::int64_like(rows, table, "rows", "table", {-1}, "[N]");
   check::cuda_usable(rows, "embedding", "rows");
   const int64_t N = rows.shape[0];
   check_arg(grad, table, "grad", {N, d.D}, "[N, D]");
