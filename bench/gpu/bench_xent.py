@@ -2,7 +2,10 @@
 per row (CHRONOSCALE_CUDA_XENT_WARP_MAX moves the switch; 1,024 classes by default), for the
 cross-entropy alone (ops.softmax_cross_entropy over stored logits) and inside the full softmax
 (ops.full_softmax_loss, float32 and bfloat16 products). Times are CUDA-event medians; the two
-kernels' results must agree (rel. error < 1e-5: only their summation orders differ).
+kernels' results must agree (rel. error < 1e-5: only their summation orders differ). Then the
+full softmax at each precision of its products (float32, tfloat32, tf32x3, bfloat16; default
+kernel switch): time, and the gradients' error against the float64 op on the same inputs
+(tf32x3 must stay float32-accurate: < 1e-5).
 
     python bench/gpu/bench_xent.py [--rows 48896] [--items 3706] [--dim 129] [--repeat 21]
 """
@@ -70,6 +73,29 @@ def main(argv=None) -> dict:
             os.environ.pop(ENV, None)
         else:
             os.environ[ENV] = old
+    out["precision"] = by_precision(user, items, target, a.repeat)
+    return out
+
+
+def by_precision(user, items, target, repeat) -> dict:
+    """The full softmax per precision: CUDA-event ms and the error of (d_user, d_items) against
+    the float64 op."""
+    exact = ops.full_softmax_loss(user.astype(cp.float64), items.astype(cp.float64), target)
+    print(f"\n{'precision':<10} {'ms':>8} {'vs float32':>11} {'d_user err':>11} "
+          f"{'d_items err':>12} {'loss err':>9}")
+    out, base = {}, None
+    for p in ("float32", "tfloat32", "tf32x3", "bfloat16"):
+        def fn(p=p):
+            return ops.full_softmax_loss(user, items, target, precision=p, loss_on_device=True)
+        ms = timed(fn, cp, min_reps=repeat, max_reps=repeat)[0]
+        loss, du, di = fn()
+        base = base or ms
+        err = {"d_user": rel(du, exact[1]), "d_items": rel(di, exact[2]),
+               "loss": abs(float(loss) - exact[0]) / abs(exact[0])}
+        out[p] = {"ms": ms, **err}
+        print(f"{p:<10} {ms:8.3f} {base / ms:10.2f}x {err['d_user']:11.1e} "
+              f"{err['d_items']:12.1e} {err['loss']:9.1e}")
+    assert max(out["tf32x3"]["d_user"], out["tf32x3"]["d_items"]) < 1e-5, out["tf32x3"]
     return out
 
 

@@ -1,6 +1,7 @@
-"""Small CUDA runs of every training op (conv1d, linear, dropout, optimisers, losses), forward
-and backward, and of the top-k, to run under compute-sanitizer (memcheck, racecheck,
-synccheck). Each result is compared with the CPU kernels; exits non-zero on a mismatch."""
+"""Small CUDA runs of every training op (conv1d, linear, dropout, optimisers, losses, the full
+softmax at each precision), forward and backward, and of the top-k, to run under
+compute-sanitizer (memcheck, racecheck, synccheck). Each result is compared with the CPU
+kernels; exits non-zero on a mismatch."""
 
 from __future__ import annotations
 
@@ -90,6 +91,14 @@ def main():
     g = ops.sampled_softmax_loss(cp.asarray(x2), cp.asarray(items), tgt, 8, 1)
     same("sampled_softmax d_user", g[1], c[1])
     same("sampled_softmax d_rows", g[3], c[3])
+    items = items[:, :5].copy()  # D = 5, V = 20: the TF32 pairs' padding to multiples of 4
+    c = ops.full_softmax_loss(x2[:, :5].copy(), items, tgt)
+    for precision in ("float32", "bfloat16", "tfloat32", "tf32x3"):
+        g = ops.full_softmax_loss(cp.asarray(x2[:, :5]), cp.asarray(items), tgt,
+                                  precision=precision)
+        tol = {"bfloat16": 1e-1, "tfloat32": 1e-2}.get(precision, 1e-4)
+        same(f"full_softmax {precision} d_user", g[1], c[1], tol)
+        same(f"full_softmax {precision} d_items", g[2], c[2], tol)
     for N, V, k in ((5, 3000, 10), (5, 3000, 2049), (1, 100000, 10)):  # slots in shared
         sc = rng.standard_normal((N, V)).astype(f)  # memory, in global scratch; a split row
         sc[:, ::7] = np.round(sc[:, ::7])  # ties

@@ -23,7 +23,10 @@ full softmax with ``precision="bfloat16"`` (its three GEMMs on bfloat16 copies, 
 accumulation) and the PyTorch twin's forward under ``torch.autocast(bfloat16)``; a third with
 TF32 products (``precision="tfloat32"``; torch's ``backends.cuda.matmul.allow_tf32``); a fourth
 times 10 float32 steps back to back with one sync at the end, as ``fit`` runs them (neither side
-reads its loss per step: the host queues a step while the device runs the previous one).
+reads its loss per step: the host queues a step while the device runs the previous one). Two
+more rows run chronoscale's full softmax with ``precision="tf32x3"`` (float32-accurate: three
+TF32 products of TF32 pairs per product) beside the same float32 torch steps, one step and 10
+back to back.
 
 ``--data ml1m`` uses the users of ``../shared/data/movielens-1m-sample`` (each user's most
 recent 192 events; the sample is thinned, so most histories are short) instead of uniformly
@@ -544,6 +547,12 @@ def main(argv=None) -> dict:
         # both sides with TF32 products (torch: backends.cuda.matmul.allow_tf32)
         cases.insert(2, (f"train step B={B} tf32", synced(lambda: cs_step("tfloat32")),
                          synced(lambda: th_step(tf32=True)), args.repeat))
+        # float32-accurate on both sides: chronoscale's 3xTF32 softmax beside torch's float32
+        cases.insert(3, (f"train step B={B} tf32x3 / torch float32",
+                         synced(lambda: cs_step("tf32x3")), synced(th_step), args.repeat))
+        cases.append((f"10 train steps B={B} tf32x3 / torch float32, one sync",
+                      steps(lambda: cs_step("tf32x3")), steps(th_step),
+                      max(3, args.repeat // 2)))
     load0 = os.getloadavg()[0]
     rows = [] if not args.pieces else pieces(torch, m, tm, inp, ids, L, args.repeat,
                                              args.warmup)
@@ -562,7 +571,8 @@ def main(argv=None) -> dict:
 
         for side, fn in (("chronoscale", synced(cs_step)), ("torch", synced(th_step)),
                          ("chronoscale bf16", synced(lambda: cs_step("bfloat16"))),
-                         ("torch bf16", synced(lambda: th_step(True)))):
+                         ("torch bf16", synced(lambda: th_step(True))),
+                         ("chronoscale tf32x3", synced(lambda: cs_step("tf32x3")))):
             us, top = kernel_profile(fn, sync, torch, n=args.repeat, top=8)
             gpu[side] = {"kernels_ms": None if us is None else us / 1e3, "top": top}
         # Host time inside CUDA API calls of chronoscale's step (a hidden wait would show).

@@ -217,8 +217,9 @@ double full_softmax_loss(const Tensor& user, const Tensor& items, const Tensor& 
            "full_softmax_loss: a device loss needs CUDA arrays and a float64 scalar on their "
            "device");
   const int prec = static_cast<int>(precision);
-  CS_CHECK(prec >= 0 && prec <= 2, ValueError, "full_softmax_loss: unknown precision ", prec);
-  const char* name = precision == MatmulPrecision::bfloat16 ? "bfloat16" : "tfloat32";
+  CS_CHECK(prec >= 0 && prec <= 3, ValueError, "full_softmax_loss: unknown precision ", prec);
+  constexpr const char* kNames[] = {"float32", "bfloat16", "tfloat32", "tf32x3"};
+  const char* name = kNames[prec];
   CS_CHECK(prec == 0 || user.device == Device::cuda, ValueError, "precision='", name,
            "' runs on CUDA arrays only (user and items are host arrays)");
   CS_CHECK(prec == 0 || user.dtype == DType::float32, ValueError, "precision='", name,

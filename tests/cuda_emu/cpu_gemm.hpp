@@ -43,11 +43,32 @@ inline void gemm_bf16(cudaStream_t, bool ta, bool tb, int64_t M, int64_t N, int6
     }
 }
 
-/// gemm_tf32 without tensor cores (as on a device whose cuBLAS has none): the float32 product.
+/// Whether gemm_tf32 emulates TF32 tensor cores (set by the harness: emu_tf32_cores): each
+/// operand truncated to TF32 (its low 13 mantissa bits dropped: the coarser of the two ways a
+/// tensor core may read a float32), products accumulated in float32. Off: a device without
+/// them, where gemm_tf32 is the float32 product.
+inline bool g_tf32_cores = false;
+
+inline float tf32_truncate(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof(u));
+  u &= 0xffffe000u;
+  std::memcpy(&x, &u, sizeof(x));
+  return x;
+}
+
 inline void gemm_tf32(cudaStream_t s, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
                       const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
                       int64_t ldc) {
-  gemm<float>(s, ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
+  if (!g_tf32_cores) return gemm<float>(s, ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      float acc = 0.0f;
+      for (int64_t k = 0; k < K; ++k)
+        acc += tf32_truncate(ta ? A[k * lda + m] : A[m * lda + k]) *
+               tf32_truncate(tb ? B[n * ldb + k] : B[k * ldb + n]);
+      C[m * ldc + n] = acc;
+    }
 }
 
 /// out[c] = sum over the rows of A[r, c] (row stride ld); the stream is ignored.

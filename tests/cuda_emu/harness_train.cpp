@@ -19,16 +19,15 @@ using std::log;
 using std::log1p;
 using std::sqrt;
 
-
-#include "cpu_gemm.hpp"  // gemm.cuh's gemm and column_sum as CPU loops
-#include "gemm.cuh"
-
 #include "../../cuda/conv1d.cu"
 #include "../../cuda/dropout.cu"
+#include "../../cuda/full_softmax.cu"
 #include "../../cuda/linear.cu"
 #include "../../cuda/loss.cu"
 #include "../../cuda/loss_sampled.cu"
 #include "../../cuda/optim.cu"
+#include "cpu_gemm.hpp"  // gemm.cuh's gemm and column_sum as CPU loops
+#include "gemm.cuh"
 
 using namespace chronoscale;
 
@@ -92,6 +91,11 @@ const char* emu_train_error() { return g_error.c_str(); }
 
 /// Emulator scheduling seed of the next launches.
 void emu_train_seed(uint32_t seed) { emu::device().seed = seed; }
+
+/// gemm_tf32 with emulated TF32 tensor cores (1) or as on a device without them (0, default).
+void emu_tf32_cores(int on) {
+  cuda::g_tf32_cores = on != 0;
+}
 
 int emu_dropout(int dbl, const void* in, int64_t n, double p, uint64_t seed, void* out) {
   return guarded([&] {
@@ -236,8 +240,8 @@ int emu_full_softmax(int dbl, const void* user, const void* items, const int64_t
                      int64_t V, int64_t D, int64_t ignore_index, int64_t K, void* d_user,
                      void* d_items, int64_t block_logits, int precision, double* loss,
                      int device_loss) {
-  // precision: a MatmulPrecision (0 float32, 1 bfloat16, 2 tfloat32). device_loss: the loss
-  // goes to *loss as the kernels' output (loss_out; emulated device memory is host memory) and
+  // precision: a MatmulPrecision (0 float32, 1 bfloat16, 2 tfloat32, 3 tf32x3). device_loss: the
+  // loss goes to *loss as the kernels' output (loss_out; emulated device memory is host memory) and
   // the call must return NaN.
   return guarded([&] {
     CS_EMU_FLOAT(dbl, {

@@ -134,7 +134,7 @@ def test_precision_argument(rng):
     user, items, target = case(rng, 6, 5, 3, np.float32)
     with pytest.raises(ValueError, match="precision must be one of"):
         ops.full_softmax_loss(user, items, target, precision="float16")
-    for precision in ("bfloat16", "tfloat32"):
+    for precision in ("bfloat16", "tfloat32", "tf32x3"):
         with pytest.raises(ValueError, match=f"{precision}.*CUDA"):
             ops.full_softmax_loss(user, items, target, precision=precision)
 

@@ -126,6 +126,33 @@ def test_full_softmax_tf32(rng, monkeypatch, gemm):
                               target, precision="tfloat32")
 
 
+@pytest.mark.parametrize("gemm", ["cublas", "builtin"])
+@pytest.mark.parametrize("N,V,D", [(300, 37, 9), (70000, 1000, 16), (3000, 3706, 129)])
+def test_full_softmax_tf32x3(rng, monkeypatch, gemm, N, V, D):
+    """precision="tf32x3": three TF32 products per product on TF32 pairs (cuda/tf32.cuh; D and
+    V not multiples of 4 pad; (70000, 1000) is two row blocks) are float32-accurate: as close
+    to the float64 op as the float32 op (rel. error < 1e-5), where one TF32 product is not;
+    with the built-in GEMM, three float32 products (float32 again)."""
+    if gemm == "builtin":
+        monkeypatch.setenv("CHRONOSCALE_CUDA_GEMM", "builtin")
+    user = rng.standard_normal((N, D)).astype(np.float32)
+    items = (rng.standard_normal((V, D)) * 0.5).astype(np.float32)
+    target = rng.integers(0, V, N).astype(np.int64)
+    target[::7] = -1
+    exact = ops.full_softmax_loss(user.astype(np.float64), items.astype(np.float64), target)
+    f32 = ops.full_softmax_loss(user, items, target)
+    poison([user.shape, items.shape], np.float32)
+    loss, du, di = ops.full_softmax_loss(*to_gpu(user, items), target, precision="tf32x3")
+    assert abs(loss - exact[0]) <= 1e-6 * abs(exact[0])
+    check(du, exact[1].astype(np.float32), 1e-5, "d_user")
+    check(di, exact[2].astype(np.float32), 1e-5, "d_items")
+    check(du, f32[1], TOL[np.float32], "d_user vs the CPU float32 op")
+    check(di, f32[2], TOL[np.float32], "d_items vs the CPU float32 op")
+    with pytest.raises(ValueError, match="tf32x3.*float32"):
+        ops.full_softmax_loss(*to_gpu(user.astype(np.float64), items.astype(np.float64)),
+                              target, precision="tf32x3")
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("log_q", [False, True])
 @pytest.mark.parametrize("hits", [True, False])

@@ -195,10 +195,10 @@ def test_multiscale_layer_forward_backward(dxp, rng, output):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("precision", ["bfloat16", "tfloat32"])
+@pytest.mark.parametrize("precision", ["bfloat16", "tfloat32", "tf32x3"])
 def test_recommender_bf16_softmax_trains_like_float32(rng, precision):
-    """fit(softmax_precision="bfloat16" / "tfloat32") on the GPU: the losses follow the float32
-    run's."""
+    """fit(softmax_precision="bfloat16" / "tfloat32" / "tf32x3") on the GPU: the losses follow
+    the float32 run's."""
     from chronoscale.models import MultiScaleRecommender
 
     V, B, T = 300, 64, 30

@@ -346,7 +346,7 @@ def test_bad_inputs(rng):
         m.fit(ids, monitor="val_ndcg@10", **kw)
     with pytest.raises(ValueError, match="softmax_precision must be"):
         m.fit(ids, softmax_precision="float16", **kw)
-    for precision in ("bfloat16", "tfloat32"):
+    for precision in ("bfloat16", "tfloat32", "tf32x3"):
         with pytest.raises(ValueError, match=f"{precision}.*device='cuda'"):
             m.fit(ids, softmax_precision=precision, **kw)
     with pytest.raises(RuntimeError, match="not fitted"):

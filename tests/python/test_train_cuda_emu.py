@@ -22,7 +22,8 @@ from chronoscale import _core, ops
 
 from helpers import bf16_full_softmax_reference, random_lengths, rel_error
 
-SOURCES = ["conv1d.cu", "dropout.cu", "linear.cu", "loss.cu", "loss_sampled.cu", "optim.cu"]
+SOURCES = ["conv1d.cu", "dropout.cu", "full_softmax.cu", "linear.cu", "loss.cu",
+           "loss_sampled.cu", "optim.cu"]
 P = ctypes.c_void_p
 I32, I64, U64, F64 = ctypes.c_int, ctypes.c_int64, ctypes.c_uint64, ctypes.c_double
 DTYPES = [np.float32, np.float64]
@@ -37,6 +38,7 @@ def emu():
     h = load_harness("train", [EMU / "harness_train.cpp"], [CUDA / f for f in SOURCES])
     h.emu_train_error.restype = ctypes.c_char_p
     h.emu_train_seed.argtypes = [ctypes.c_uint32]
+    h.emu_tf32_cores.argtypes = [I32]
     h.emu_dropout.argtypes = [I32, P, I64, F64, U64, P]
     h.emu_linear_forward.argtypes = [I32, I64, I64, I64, P, P, P, I32, P]
     h.emu_linear_backward.argtypes = [I32, I64, I64, I64, P, P, P, P, I32, P, P, P]
@@ -592,6 +594,40 @@ def test_full_softmax_tf32_without_tensor_cores(emu, rng):
          _p(du), _p(di), 1 << 26, 2, ctypes.byref(loss), 0)
     assert abs(loss.value - want[0]) <= TOL[np.float32] * abs(want[0])
     assert rel_error(du, want[1]) < TOL[np.float32] and rel_error(di, want[2]) < TOL[np.float32]
+
+
+@pytest.mark.parametrize("N,V,D", [(23, 37, 9), (41, 1102, 6)])
+def test_full_softmax_tf32x3(emu, rng, N, V, D):
+    """precision="tf32x3" on (emulated) TF32 tensor cores, whose GEMMs read each operand
+    truncated to TF32: the TF32 pairs and three products per product (the forward as one GEMM
+    over [z_hi, z_hi, z_lo] x [F_hi, F_lo, F_hi], the gradient as pairs from the cross-entropy,
+    D and V padded to multiples of 4) are as close to the float64 op as the float32 op is,
+    where one TF32 product ("tfloat32") is far off; in one and in several row blocks."""
+    user, items, target, K = _softmax_case(rng, N, V, D)
+    exact = ops.full_softmax_loss(user.astype(np.float64), items.astype(np.float64), target)
+    f32 = ops.full_softmax_loss(user, items, target)
+    f32_err = max(rel_error(f32[1], exact[1]), rel_error(f32[2], exact[2]))
+
+    def run(precision, block):
+        du, di, loss = _nan((N, D), np.float32), _nan((V, D), np.float32), F64()
+        _run(emu, 3, emu.emu_full_softmax, 0, _p(user), _p(items), _p(target), N, V, D, -1, K,
+             _p(du), _p(di), block, precision, ctypes.byref(loss), 0)
+        return loss.value, du, di
+
+    emu.emu_tf32_cores(1)
+    try:
+        for block in (1 << 26, 5 * V):
+            loss, du, di = run(3, block)
+            err = max(rel_error(du, exact[1]), rel_error(di, exact[2]))
+            assert err < max(4 * f32_err, 2e-6), (err, f32_err)
+            assert abs(loss - exact[0]) <= 1e-6 * abs(exact[0])
+        _, du1, di1 = run(2, 1 << 26)  # one TF32 product: the emulation is on
+        assert max(rel_error(du1, exact[1]), rel_error(di1, exact[2])) > 50 * max(err, 1e-7)
+    finally:
+        emu.emu_tf32_cores(0)
+    loss, du, di = run(3, 1 << 26)  # no tensor cores: three float32 products, still float32
+    assert rel_error(du, f32[1]) < TOL[np.float32] and rel_error(di, f32[2]) < TOL[np.float32]
+    assert abs(loss - f32[0]) <= TOL[np.float32] * abs(f32[0])
 
 
 def _plan(negatives, target, ignore_index):

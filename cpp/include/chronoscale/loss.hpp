@@ -100,7 +100,7 @@ double sampled_softmax_loss(const SampledSoftmaxInputs& in, const SampledSoftmax
                             const Tensor& d_user, const Tensor& d_rows, void* stream = nullptr);
 
 /// Precision of the full softmax's products (full_softmax_loss).
-enum class MatmulPrecision : int { float32 = 0, bfloat16 = 1, tfloat32 = 2 };
+enum class MatmulPrecision : int { float32 = 0, bfloat16 = 1, tfloat32 = 2, tf32x3 = 3 };
 
 /// Full softmax over an item table without the [N, V] logits in memory:
 ///   logits = user @ items^T  ([N, V]),  loss = softmax_cross_entropy(logits, target)
@@ -113,10 +113,11 @@ enum class MatmulPrecision : int { float32 = 0, bfloat16 = 1, tfloat32 = 2 };
 /// for a given thread count (its sums over rows are grouped by the number of threads).
 /// CUDA arrays (user, items, d_user, d_items; target stays on the host) run blocks of up to
 /// 2^26 logits on the GPU: GEMM, cross-entropy in place, both backward GEMMs; `stream`.
-/// `precision`: of the three products. float32: in the arrays' dtype. bfloat16 / tfloat32
-/// (CUDA float32 arrays only; ValueError on the CPU or with float64): the GEMMs read bfloat16
-/// copies of their operands, or round them to TF32 (10-bit mantissa) on the tensor cores, and
-/// accumulate in float32.
+/// `precision`: of the three products. float32: in the arrays' dtype. bfloat16 / tfloat32 /
+/// tf32x3 (CUDA float32 arrays only; ValueError on the CPU or with float64): the GEMMs read
+/// bfloat16 copies of their operands, or round them to TF32 (10-bit mantissa) on the tensor
+/// cores, and accumulate in float32; tf32x3: each operand as a TF32 pair (hi + lo) and each
+/// product as three TF32 products (hi hi + hi lo + lo hi), float32-accurate (cuda/tf32.cuh).
 /// `loss_out`: null, or a CUDA float64 scalar (one element) on user's device: the mean loss is
 /// written there on the stream and NaN is returned, so that the call does not wait for the
 /// device (ValueError with host arrays or another shape / dtype / device).

@@ -11,6 +11,7 @@ from ..nn import device as _device
 from ..nn.layer import mix_seed
 from ..nn.training import History
 from ..ops.dropout import check_rate
+from ..ops.loss import _PRECISIONS
 from . import _recdata as rd
 from ._base import BaseModel, check_int, check_seed, check_units
 from ._recnet import RecNet, _normalize
@@ -232,7 +233,8 @@ class MultiScaleRecommender(BaseModel):
         ML-100K). ``verbose``: 0 silent, 1 tqdm bar, 2 a line per epoch. ``seed``
         (default ``random_state``) fixes shuffling and negatives. ``softmax_precision``:
         "bfloat16" runs the full softmax's three GEMMs on bfloat16 copies with float32
-        accumulation, "tfloat32" on the float32 operands rounded to TF32
+        accumulation, "tfloat32" on the float32 operands rounded to TF32, "tf32x3" as three
+        TF32 products of TF32 pairs (float32-accurate)
         (``ops.full_softmax_loss(precision=...)``; ``device="cuda"``, float32, ``loss="full"``
         only): the GEMM-bound part of a GPU step on tensor cores. Returns self (``history_``).
 
@@ -247,8 +249,8 @@ class MultiScaleRecommender(BaseModel):
         """
         if loss not in ("full", "sampled"):
             raise ValueError(f"loss must be 'full' or 'sampled', got {loss!r}")
-        if softmax_precision not in ("float32", "bfloat16", "tfloat32"):
-            raise ValueError("softmax_precision must be 'float32', 'bfloat16' or 'tfloat32', "
+        if softmax_precision not in _PRECISIONS:
+            raise ValueError(f"softmax_precision must be one of {_PRECISIONS}, "
                              f"got {softmax_precision!r}")
         if softmax_precision != "float32" and (self.device != "cuda" or loss != "full"
                                                or np.dtype(self.dtype) != np.float32):

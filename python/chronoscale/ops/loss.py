@@ -116,7 +116,8 @@ def softmax_cross_entropy(logits, target, ignore_index: int = -1):
     )
 
 
-_PRECISIONS = ("float32", "bfloat16", "tfloat32")  # the order of MatmulPrecision (loss.hpp)
+# the order of MatmulPrecision (loss.hpp)
+_PRECISIONS = ("float32", "bfloat16", "tfloat32", "tf32x3")
 
 
 def full_softmax_loss(user, items, target, ignore_index: int = -1, precision: str = "float32",
@@ -141,7 +142,12 @@ def full_softmax_loss(user, items, target, ignore_index: int = -1, precision: st
             3 significant digits in the gradients), or round the float32 operands to TF32 (a
             10-bit mantissa, as ``torch.backends.cuda.matmul.allow_tf32``); both accumulate and
             write float32, and the logits and the cross-entropy stay float32. For GEMM-bound
-            steps.
+            steps. ``"tf32x3"`` (CUDA float32 arrays only): float32-accurate products on the
+            TF32 tensor cores: each operand split into a TF32 pair ``hi + lo`` and each product
+            computed as ``hi hi + hi lo + lo hi`` (what is dropped is below ``2**-20`` of each
+            term, against ``2**-11`` for ``"tfloat32"``); three TF32 products' work and twice
+            the gradient's memory traffic per float32 product, so whether it beats
+            ``"float32"`` depends on the GPU (``bench/python/compare_recommender.py``).
         loss_on_device: with CUDA arrays, return the loss as a 0-d float64 CuPy array instead
             of a float, so that the call does not wait for the device (read it later with
             ``float(loss)``, after queuing the backward); ignored for host arrays.
@@ -162,7 +168,7 @@ def full_softmax_loss(user, items, target, ignore_index: int = -1, precision: st
         TypeError: non-float or mixed dtypes, non-integer targets.
         ValueError: shapes (``D`` mismatch, ``N == 0``, ``V == 0``), non-contiguous arrays, a
             target out of range (the message names ``target`` and the row), an unknown
-            ``precision`` or ``"bfloat16"`` with host or float64 arrays.
+            ``precision``, or one other than ``"float32"`` with host or float64 arrays.
     """
     if precision not in _PRECISIONS:
         raise ValueError(f"precision must be one of {_PRECISIONS}, got {precision!r}")
