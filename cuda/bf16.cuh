@@ -5,8 +5,8 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
-#include <cstring>
 
+#include "float_bits.cuh"
 #include "grid_stride.cuh"
 #include "train_common.cuh"
 
@@ -15,18 +15,14 @@ inline namespace v1 {
 namespace cuda {
 
 __host__ __device__ __forceinline__ uint16_t float_to_bf16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, sizeof(u));
+  uint32_t u = float_bits(f);
   if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);  // NaN
   u += 0x7fffu + ((u >> 16) & 1u);
   return static_cast<uint16_t>(u >> 16);
 }
 
 __host__ __device__ __forceinline__ float bf16_to_float(uint16_t h) {
-  const uint32_t u = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &u, sizeof(f));
-  return f;
+  return bits_float(static_cast<uint32_t>(h) << 16);
 }
 
 static __global__ void to_bf16_kernel(const float* __restrict__ x, uint16_t* __restrict__ y,

@@ -7,8 +7,8 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
-#include <cstring>
 
+#include "float_bits.cuh"
 #include "grid_stride.cuh"
 #include "train_common.cuh"
 
@@ -20,13 +20,8 @@ namespace cuda {
 /// overflow (|x| within half a TF32 step of the largest float) and for inf / NaN: x truncated to
 /// TF32 (so hi stays finite for finite x).
 __host__ __device__ __forceinline__ float tf32_round(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, sizeof(u));
-  uint32_t r = (u + 0x1000u) & 0xffffe000u;
-  if ((r & 0x7f800000u) == 0x7f800000u) r = u & 0xffffe000u;
-  float y;
-  std::memcpy(&y, &r, sizeof(y));
-  return y;
+  const uint32_t u = float_bits(x), r = (u + 0x1000u) & 0xffffe000u;
+  return bits_float((r & 0x7f800000u) == 0x7f800000u ? u & 0xffffe000u : r);
 }
 
 // out[i, p * ld_part + c] for p < 3 (each row 3 parts of ld_part >= cols columns, the columns

@@ -82,25 +82,37 @@ def test_full_softmax(rng, dtype, N, V, D):
         check(di_d, di_c, TOL[dtype], "d_items (loss_on_device)")
 
 
-@pytest.mark.parametrize("gemm", ["cublas", "builtin"])
-@pytest.mark.parametrize("N,V,D", [(300, 37, 9), (70000, 1000, 16)])
-def test_full_softmax_bf16(rng, monkeypatch, gemm, N, V, D):
-    """precision="bfloat16": cuBLAS GemmEx on bfloat16 copies (or, with the built-in GEMM, the
-    same values widened to float32) against the float64 model of exactly that."""
+def _precision_case(rng, monkeypatch, gemm, N, V, D):
+    """float32 user [N, D], items [V, D] and targets (every seventh ignored) for a precision
+    test; gemm="builtin" turns cuBLAS off for the test."""
     if gemm == "builtin":
         monkeypatch.setenv("CHRONOSCALE_CUDA_GEMM", "builtin")
     user = rng.standard_normal((N, D)).astype(np.float32)
     items = (rng.standard_normal((V, D)) * 0.5).astype(np.float32)
     target = rng.integers(0, V, N).astype(np.int64)
     target[::7] = -1
+    return user, items, target
+
+
+def _refuses_float64(user, items, target, precision):
+    """precision (other than "float32") refuses float64 arrays, naming itself."""
+    with pytest.raises(ValueError, match=f"{precision}.*float32"):
+        ops.full_softmax_loss(*to_gpu(user.astype(np.float64), items.astype(np.float64)),
+                              target, precision=precision)
+
+
+@pytest.mark.parametrize("gemm", ["cublas", "builtin"])
+@pytest.mark.parametrize("N,V,D", [(300, 37, 9), (70000, 1000, 16)])
+def test_full_softmax_bf16(rng, monkeypatch, gemm, N, V, D):
+    """precision="bfloat16": cuBLAS GemmEx on bfloat16 copies (or, with the built-in GEMM, the
+    same values widened to float32) against the float64 model of exactly that."""
+    user, items, target = _precision_case(rng, monkeypatch, gemm, N, V, D)
     want = bf16_full_softmax_reference(user, items, target)
     loss, du, di = ops.full_softmax_loss(*to_gpu(user, items), target, precision="bfloat16")
     assert abs(loss - want[0]) <= 1e-4 * abs(want[0])
     check(du, want[1].astype(np.float32), 3e-3, "d_user")
     check(di, want[2].astype(np.float32), 3e-3, "d_items")
-    with pytest.raises(ValueError, match="float32"):
-        ops.full_softmax_loss(*to_gpu(user.astype(np.float64), items.astype(np.float64)),
-                              target, precision="bfloat16")
+    _refuses_float64(user, items, target, "bfloat16")
 
 
 @pytest.mark.parametrize("gemm", ["cublas", "builtin"])
@@ -108,22 +120,14 @@ def test_full_softmax_tf32(rng, monkeypatch, gemm):
     """precision="tfloat32": cuBLAS GemmEx with TF32 compute on the float32 operands (inputs
     rounded to a 10-bit mantissa: within about 1e-3 of the exact result, and not bit-equal to
     the float32 products); with the built-in GEMM, the float32 products themselves."""
-    if gemm == "builtin":
-        monkeypatch.setenv("CHRONOSCALE_CUDA_GEMM", "builtin")
-    N, V, D = 3000, 1000, 64
-    user = rng.standard_normal((N, D)).astype(np.float32)
-    items = (rng.standard_normal((V, D)) * 0.5).astype(np.float32)
-    target = rng.integers(0, V, N).astype(np.int64)
-    target[::7] = -1
+    user, items, target = _precision_case(rng, monkeypatch, gemm, 3000, 1000, 64)
     exact = ops.full_softmax_loss(user.astype(np.float64), items.astype(np.float64), target)
     loss, du, di = ops.full_softmax_loss(*to_gpu(user, items), target, precision="tfloat32")
     tol = 1e-4 if gemm == "builtin" else 5e-3
     assert abs(loss - exact[0]) <= tol * abs(exact[0])
     check(du, exact[1].astype(np.float32), tol, "d_user")
     check(di, exact[2].astype(np.float32), tol, "d_items")
-    with pytest.raises(ValueError, match="float32"):
-        ops.full_softmax_loss(*to_gpu(user.astype(np.float64), items.astype(np.float64)),
-                              target, precision="tfloat32")
+    _refuses_float64(user, items, target, "tfloat32")
 
 
 @pytest.mark.parametrize("gemm", ["cublas", "builtin"])
@@ -131,14 +135,9 @@ def test_full_softmax_tf32(rng, monkeypatch, gemm):
 def test_full_softmax_tf32x3(rng, monkeypatch, gemm, N, V, D):
     """precision="tf32x3": three TF32 products per product on TF32 pairs (cuda/tf32.cuh; D and
     V not multiples of 4 pad; (70000, 1000) is two row blocks) are float32-accurate: as close
-    to the float64 op as the float32 op (rel. error < 1e-5), where one TF32 product is not;
-    with the built-in GEMM, three float32 products (float32 again)."""
-    if gemm == "builtin":
-        monkeypatch.setenv("CHRONOSCALE_CUDA_GEMM", "builtin")
-    user = rng.standard_normal((N, D)).astype(np.float32)
-    items = (rng.standard_normal((V, D)) * 0.5).astype(np.float32)
-    target = rng.integers(0, V, N).astype(np.int64)
-    target[::7] = -1
+    to the float64 op as the float32 op (rel. error < 1e-5); with the built-in GEMM, three
+    float32 products (float32 again)."""
+    user, items, target = _precision_case(rng, monkeypatch, gemm, N, V, D)
     exact = ops.full_softmax_loss(user.astype(np.float64), items.astype(np.float64), target)
     f32 = ops.full_softmax_loss(user, items, target)
     poison([user.shape, items.shape], np.float32)
@@ -148,9 +147,7 @@ def test_full_softmax_tf32x3(rng, monkeypatch, gemm, N, V, D):
     check(di, exact[2].astype(np.float32), 1e-5, "d_items")
     check(du, f32[1], TOL[np.float32], "d_user vs the CPU float32 op")
     check(di, f32[2], TOL[np.float32], "d_items vs the CPU float32 op")
-    with pytest.raises(ValueError, match="tf32x3.*float32"):
-        ops.full_softmax_loss(*to_gpu(user.astype(np.float64), items.astype(np.float64)),
-                              target, precision="tf32x3")
+    _refuses_float64(user, items, target, "tf32x3")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
