@@ -17,9 +17,9 @@ inline namespace v1 {
 namespace cuda {
 namespace xent {
 
-// Writers: where and how a row's gradient goes. `put(r, v, is_target, f, inv_k, e)` stores the
-// gradient at class v of row r (f: the softmax's scale inv_k / sum, e(): the exponential
-// exp(x[v] - max), recomputed by the writers that do not keep it).
+// Writers: where and how a row's gradient goes. `store(r, v, g)` writes the gradient g of class
+// v into row r (from `row(n)`); the writers with kKeep first `keep` the exponential there (the
+// three-pass kernels read it back with `kept` instead of computing it again).
 
 /// In T, in place over the exponentials that `keep` wrote first (the output may be the logits).
 template <class T>
@@ -28,12 +28,9 @@ struct GradKeep {
   T* d;
   int64_t ld;
   __device__ T* row(int64_t n) const { return d + n * ld; }
-  __device__ void zero(T* r, int64_t v) const { r[v] = T(0); }
   __device__ void keep(T* r, int64_t v, T e) const { r[v] = e; }
-  template <class E>
-  __device__ void put(T* r, int64_t v, bool is_target, T f, T inv_k, E) const {
-    r[v] = is_target ? r[v] * f - inv_k : r[v] * f;
-  }
+  __device__ T kept(const T* r, int64_t v) const { return r[v]; }
+  __device__ void store(T* r, int64_t v, T g) const { r[v] = g; }
 };
 
 /// In bfloat16 (float32 only: the bf16 products read it; no float32 gradient, no conversion).
@@ -42,13 +39,9 @@ struct GradBf16 {
   uint16_t* d;
   int64_t ld;
   __device__ uint16_t* row(int64_t n) const { return d + n * ld; }
-  __device__ void zero(uint16_t* r, int64_t v) const { r[v] = 0; }
   __device__ void keep(uint16_t*, int64_t, float) const {}
-  template <class E>
-  __device__ void put(uint16_t* r, int64_t v, bool is_target, float f, float inv_k, E e) const {
-    const float x = e();
-    r[v] = float_to_bf16(is_target ? x * f - inv_k : x * f);
-  }
+  __device__ float kept(const uint16_t*, int64_t) const { return 0.0f; }
+  __device__ void store(uint16_t* r, int64_t v, float g) const { r[v] = float_to_bf16(g); }
 };
 
 /// As a TF32 pair (float32 only, the 3xTF32 products): g = hi + lo exactly, hi = tf32_round(g)
@@ -58,17 +51,20 @@ struct GradTf32Pair {
   float* d;
   int64_t ld, lo_at;
   __device__ float* row(int64_t n) const { return d + n * ld; }
-  __device__ void zero(float* r, int64_t v) const { r[v] = r[lo_at + v] = 0.0f; }
   __device__ void keep(float*, int64_t, float) const {}
-  template <class E>
-  __device__ void put(float* r, int64_t v, bool is_target, float f, float inv_k, E e) const {
-    const float x = e();
-    const float g = is_target ? x * f - inv_k : x * f;
+  __device__ float kept(const float*, int64_t) const { return 0.0f; }
+  __device__ void store(float* r, int64_t v, float g) const {
     const float hi = tf32_round(g);
     r[v] = hi;
     r[lo_at + v] = g - hi;
   }
 };
+
+/// The gradient of class v from its exponential e: (e / sum - [v == t]) / K = e f - [v == t] / K.
+template <class T>
+__device__ __forceinline__ T grad_of(T e, bool is_target, T f, T inv_k) {
+  return is_target ? e * f - inv_k : e * f;
+}
 
 // Rows with more classes: one block per row (grid-stride over rows); threads stride over V.
 template <class T, class W>
@@ -83,7 +79,7 @@ __global__ void __launch_bounds__(train::kThreads)
     auto d = w.row(n);
     const int64_t t = target[n];
     if (t == ignore_index) {
-      for (int64_t v = threadIdx.x; v < V; v += blockDim.x) w.zero(d, v);
+      for (int64_t v = threadIdx.x; v < V; v += blockDim.x) w.store(d, v, T(0));
       if (threadIdx.x == 0) row_loss[n] = 0.0;
       continue;
     }
@@ -99,8 +95,61 @@ __global__ void __launch_bounds__(train::kThreads)
     }
     s = train::block_sum<train::kThreads>(s, shd);
     const T f = inv_k / static_cast<T>(s);
-    for (int64_t v = threadIdx.x; v < V; v += blockDim.x)  // each thread its own d[v]
-      w.put(d, v, v == t, f, inv_k, [&] { return T(exp(x[v] - m)); });
+    for (int64_t v = threadIdx.x; v < V; v += blockDim.x) {  // each thread its own d[v]
+      const T e = W::kKeep ? w.kept(d, v) : T(exp(x[v] - m));
+      w.store(d, v, grad_of(e, v == t, f, inv_k));
+    }
+    if (threadIdx.x == 0) row_loss[n] = static_cast<double>(m) + log(s) - static_cast<double>(xt);
+  }
+}
+
+// Rows of up to kThreads * PER classes: one block per row, the row read once into registers
+// (PER values per thread, class v = threadIdx.x + j * kThreads in slot j), so each logit is read
+// from memory once and its exponential computed once. The same sums in the same order as
+// rows_block_kernel (each thread's classes in the same order, then the same block reductions):
+// bit-identical results.
+template <class T, class W, int PER>
+__global__ void __launch_bounds__(train::kThreads)
+    rows_reg_kernel(const T* logits, int64_t ldx, const int64_t* __restrict__ target, int64_t N,
+                    int64_t V, int64_t ignore_index, T inv_k, W w, double* __restrict__ row_loss) {
+  constexpr int NT = train::kThreads;
+  __shared__ T shm[NT];
+  __shared__ double shd[NT];
+  for (int64_t n = blockIdx.x; n < N; n += gridDim.x) {
+    const T* x = logits + n * ldx;
+    auto d = w.row(n);
+    const int64_t t = target[n];
+    if (t == ignore_index) {
+      for (int64_t v = threadIdx.x; v < V; v += NT) w.store(d, v, T(0));
+      if (threadIdx.x == 0) row_loss[n] = 0.0;
+      continue;
+    }
+    const T xt = x[t];  // read before the barrier below, before any write (in place)
+    T e[PER];
+#pragma unroll
+    for (int j = 0; j < PER; ++j) {
+      const int64_t v = threadIdx.x + static_cast<int64_t>(j) * NT;
+      e[j] = v < V ? x[v] : T(0);
+    }
+    T m = x[0];
+#pragma unroll
+    for (int j = 0; j < PER; ++j)
+      if (threadIdx.x + static_cast<int64_t>(j) * NT < V) m = e[j] > m ? e[j] : m;
+    m = train::block_max<NT>(m, shm);
+    double s = 0.0;
+#pragma unroll
+    for (int j = 0; j < PER; ++j)
+      if (threadIdx.x + static_cast<int64_t>(j) * NT < V) {
+        e[j] = exp(e[j] - m);
+        s += static_cast<double>(e[j]);
+      }
+    s = train::block_sum<NT>(s, shd);
+    const T f = inv_k / static_cast<T>(s);
+#pragma unroll
+    for (int j = 0; j < PER; ++j) {
+      const int64_t v = threadIdx.x + static_cast<int64_t>(j) * NT;
+      if (v < V) w.store(d, v, grad_of(e[j], v == t, f, inv_k));
+    }
     if (threadIdx.x == 0) row_loss[n] = static_cast<double>(m) + log(s) - static_cast<double>(xt);
   }
 }
@@ -133,7 +182,7 @@ __global__ void __launch_bounds__(train::kThreads)
     auto d = w.row(n);
     const int64_t t = target[n];
     if (t == ignore_index) {
-      for (int64_t v = lane; v < V; v += 32) w.zero(d, v);
+      for (int64_t v = lane; v < V; v += 32) w.store(d, v, T(0));
       if (lane == 0) row_loss[n] = 0.0;
       continue;
     }
@@ -150,25 +199,47 @@ __global__ void __launch_bounds__(train::kThreads)
     }
     s = train::warp_sum(s);
     const T f = inv_k / static_cast<T>(s);
-    for (int64_t v = lane; v < V; v += 32)
-      w.put(d, v, v == t, f, inv_k, [&] { return T(exp(x[v] - m)); });
+    for (int64_t v = lane; v < V; v += 32) {
+      const T e = W::kKeep ? w.kept(d, v) : T(exp(x[v] - m));
+      w.store(d, v, grad_of(e, v == t, f, inv_k));
+    }
     if (lane == 0) row_loss[n] = static_cast<double>(m) + log(s) - static_cast<double>(xt);
   }
 }
 
+// Classes per row up to which a row is read into registers (rows_reg_kernel), unless
+// CHRONOSCALE_CUDA_XENT_REG=0 (read at each call: bench/gpu/bench_xent.py times both).
+constexpr int64_t kRegRowMax = int64_t(train::kThreads) * 32;
+
+inline bool reg_rows() {
+  const char* v = std::getenv("CHRONOSCALE_CUDA_XENT_REG");
+  if (!v || !*v) return true;
+  CS_CHECK((v[0] == '0' || v[0] == '1') && v[1] == '\0', ValueError,
+           "CHRONOSCALE_CUDA_XENT_REG must be 0, 1 or unset, got '", v, "'");
+  return v[0] == '1';
+}
+
 /// Queue the cross-entropy of N rows of logits (row stride ldx), the gradient through the
-/// writer w, row_loss[N] per row; one warp per row up to warp_row_max() classes, else a block.
+/// writer w, row_loss[N] per row: one warp per row up to warp_row_max() classes, else one block
+/// per row, the row in registers up to kRegRowMax classes.
 template <class T, class W>
 void queue(const T* logits, int64_t ldx, const int64_t* dtarget, int64_t N, int64_t V,
            int64_t ignore_index, T inv_k, W w, double* row_loss, cudaStream_t s) {
-  if (V <= warp_row_max())
-    train::launch(rows_warp_kernel<T, W>, dim3(train::blocks_for(N, kWarpsPerBlock)),
-                  dim3(train::kThreads), s, "softmax_xent_warp_kernel", logits, ldx, dtarget, N, V,
-                  ignore_index, inv_k, w, row_loss);
-  else
-    train::launch(rows_block_kernel<T, W>, dim3(train::blocks_for(N, 1)), dim3(train::kThreads), s,
-                  "softmax_xent_kernel", logits, ldx, dtarget, N, V, ignore_index, inv_k, w,
+  const dim3 rows(train::blocks_for(N, 1)), threads(train::kThreads);
+  if (V <= warp_row_max()) {
+    train::launch(rows_warp_kernel<T, W>, dim3(train::blocks_for(N, kWarpsPerBlock)), threads, s,
+                  "softmax_xent_warp_kernel", logits, ldx, dtarget, N, V, ignore_index, inv_k, w,
                   row_loss);
+  } else if (reg_rows() && V <= kRegRowMax) {  // (the knob checked for every block row)
+    auto kernel = V <= 8 * train::kThreads    ? rows_reg_kernel<T, W, 8>
+                  : V <= 16 * train::kThreads ? rows_reg_kernel<T, W, 16>
+                                              : rows_reg_kernel<T, W, 32>;
+    train::launch(kernel, rows, threads, s, "softmax_xent_reg_kernel", logits, ldx, dtarget, N, V,
+                  ignore_index, inv_k, w, row_loss);
+  } else {
+    train::launch(rows_block_kernel<T, W>, rows, threads, s, "softmax_xent_kernel", logits, ldx,
+                  dtarget, N, V, ignore_index, inv_k, w, row_loss);
+  }
 }
 
 }  // namespace xent

@@ -506,6 +506,40 @@ def test_softmax_cross_entropy(emu, rng, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_cross_entropy_rows_in_registers(emu, rng, monkeypatch, dtype):
+    """Rows of 1,025 to 8,192 classes are read once into registers (8, 16 or 32 per thread):
+    bit-identical to the three-pass kernel of one block per row (CHRONOSCALE_CUDA_XENT_REG=0:
+    the same sums in the same order), for every gradient writer (in place, bfloat16, TF32
+    pairs); above 8,192 classes both settings run the three-pass kernel."""
+    for N, V, D in [(5, 1100, 3), (4, 3000, 2), (3, 5000, 2), (2, 8300, 2)]:
+        user, items, target, K = _softmax_case(rng, N, V, D)
+        if dtype == np.float64:
+            user, items = user.astype(dtype), items.astype(dtype)
+        x = (user.astype(np.float64) @ items.T.astype(np.float64)).astype(dtype)
+        want, d_c = ops.softmax_cross_entropy(x, target)
+        runs = {}
+        for reg in ("1", "0"):
+            monkeypatch.setenv("CHRONOSCALE_CUDA_XENT_REG", reg)
+            d, loss = _nan((N, V), dtype), F64()
+            _run(emu, 1, emu.emu_softmax_xent, _dbl(dtype), _p(x), _p(target), N, V, -1, K,
+                 _p(d), ctypes.byref(loss))
+            runs[reg] = [loss.value, d]
+            for precision in ((1, 3) if dtype == np.float32 else ()):
+                du, di, fl = _nan((N, D), dtype), _nan((V, D), dtype), F64()
+                _run(emu, 2, emu.emu_full_softmax, 0, _p(user), _p(items), _p(target), N, V, D,
+                     -1, K, _p(du), _p(di), 1 << 26, precision, ctypes.byref(fl), 0)
+                runs[reg] += [fl.value, du, di]
+        assert rel_error(runs["1"][1], d_c) < TOL[dtype]
+        assert abs(runs["1"][0] - want) <= TOL[dtype] * abs(want)
+        for a, b in zip(runs["1"], runs["0"], strict=True):
+            assert np.array_equal(a, b), (N, V)
+    monkeypatch.setenv("CHRONOSCALE_CUDA_XENT_REG", "yes")
+    rc = emu.emu_softmax_xent(_dbl(dtype), _p(x), _p(target), N, V, -1, K, _p(d),
+                              ctypes.byref(loss))
+    assert rc != 0 and b"CHRONOSCALE_CUDA_XENT_REG" in emu.emu_train_error()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_full_softmax_blocks(emu, rng, dtype):
     """The native CUDA full softmax (row blocks: GEMM, cross-entropy in place, both backward
     GEMMs, d_items summed over blocks) equals the CPU op, for one block and for several (some
