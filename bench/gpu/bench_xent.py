@@ -7,7 +7,8 @@ products). Times are CUDA-event medians; the kernels' results must agree (rel. e
 only the warp's summation order differs; the two block kernels are bit-identical). Then the
 full softmax at each precision of its products (float32, tfloat32, tf32x3, bfloat16; default
 kernel switch): time, and the gradients' error against the float64 op on the same inputs
-(tf32x3 must stay float32-accurate: < 1e-5).
+(tf32x3 must stay float32-accurate: < 1e-5); and float32 / tf32x3 at D = 129, D zero-padded
+to 132 and D = 128 (what the recommender's odd width costs the GEMMs).
 
     python bench/gpu/bench_xent.py [--rows 48896] [--items 3706] [--dim 129] [--repeat 21]
 """
@@ -80,6 +81,28 @@ def main(argv=None) -> dict:
             else:
                 os.environ[k] = v
     out["precision"] = by_precision(user, items, target, a.repeat)
+    out["width"] = by_width(user, items, target, a.repeat)
+    return out
+
+
+def by_width(user, items, target, repeat) -> dict:
+    """The full softmax with D = 129 (the recommender's [u, beta m, 1]: rows not 16-byte
+    aligned, one column past a 128-wide tile), D padded with zeros to 132 (aligned, the same
+    products) and D = 128: CUDA-event ms per precision, to see what the odd width costs."""
+    D = user.shape[1]
+    widths = {f"D={D}": D, f"D={D} padded to {-(-D // 4) * 4}": -(-D // 4) * 4,
+              f"D={D - 1}": D - 1}
+    print(f"\n{'width':<22}" + "".join(f"{p + ' ms':>14}" for p in ("float32", "tf32x3")))
+    out = {}
+    for name, w in widths.items():
+        u, it = (cp.zeros((x.shape[0], w), x.dtype) for x in (user, items))
+        n = min(w, D)
+        u[:, :n], it[:, :n] = user[:, :n], items[:, :n]
+        def run(p, u=u, it=it):
+            return ops.full_softmax_loss(u, it, target, precision=p, loss_on_device=True)
+        out[name] = {p: timed(lambda p=p: run(p), cp, min_reps=repeat, max_reps=repeat)[0]
+                     for p in ("float32", "tf32x3")}
+        print(f"{name:<22}" + "".join(f"{v:14.3f}" for v in out[name].values()))
     return out
 
 

@@ -117,7 +117,7 @@ step bench_rows 30 $PY bench/python/compare_rows.py --device cuda --repeat 11
 # The recommender's top-k over its catalogue (ops.top_k) beside torch.topk and CuPy's argsort.
 step bench_top_k 30 $PY bench/python/compare_top_k.py --device cuda --repeat 11 --check
 # The two cross-entropy kernels (warp / block per row) at the recommender's size.
-step bench_xent 30 $PY bench/gpu/bench_xent.py
+step bench_xent 45 $PY bench/gpu/bench_xent.py
 
 sanitize() {
   step "sanitize_$1" "$2" compute-sanitizer --tool "$1" --error-exitcode 9 \
