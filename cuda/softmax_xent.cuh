@@ -66,7 +66,9 @@ __device__ __forceinline__ T grad_of(T e, bool is_target, T f, T inv_k) {
   return is_target ? e * f - inv_k : e * f;
 }
 
-// Rows with more classes: one block per row (grid-stride over rows); threads stride over V.
+// One block per row (grid-stride over rows), threads striding over V, three passes over the row
+// (maximum, sum of exponentials, gradient): rows above kRegRowMax classes, or all block rows
+// with CHRONOSCALE_CUDA_XENT_REG=0.
 template <class T, class W>
 __global__ void __launch_bounds__(train::kThreads)
     rows_block_kernel(const T* logits, int64_t ldx, const int64_t* __restrict__ target, int64_t N,
