@@ -5,6 +5,7 @@
 // validation (the integer plans stay host arrays there too).
 #include "chronoscale/multiscale.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -79,6 +80,26 @@ void check_weights(const MultiscaleInputs& in, size_t s, int64_t I, int64_t G, i
   *H_out = H;
 }
 
+// The per-window arrays of time scale s (pooled input, gates, output and the states the
+// backward keeps, for B x W windows) within kMaxTimePoolBytes; else ValueError naming the
+// sequence with the most windows (ol: windows per sequence).
+void check_time_memory(const MultiscaleInputs& in, size_t s, int64_t B, int64_t T, int64_t W,
+                       int64_t I, int64_t H, const std::vector<int64_t>& ol) {
+  const double per_window = static_cast<double>(I + (gate_count(in.cell) + 3) * H);
+  const double bytes = static_cast<double>(B) * W * per_window * dtype_size(in.x.dtype);
+  if (bytes <= kMaxTimePoolBytes) return;
+  const int64_t b = std::max_element(ol.begin(), ol.end()) - ol.begin();
+  const int64_t L = in.lengths.defined() ? in.lengths.ptr<int64_t>()[b] : T;
+  const int64_t* ts = in.timestamps.ptr<int64_t>() + b * T;
+  throw ValueError(
+      detail::cat(indexed("scales", s), ": the windows of ", in.scales[s].time.window,
+                  " s need about ", static_cast<int64_t>(bytes / double(int64_t(1) << 30)),
+                  " GiB for this call (", B, " sequences x ", W, " windows; sequence b = ", b,
+                  " spans timestamps ", ts[0], " to ", ts[L > 0 ? L - 1 : 0],
+                  ", an outlier timestamp?): pass max_windows, a larger window or "
+                  "fewer sequences per call"));
+}
+
 }  // namespace
 
 MultiscaleDims multiscale_check(const MultiscaleInputs& in) {
@@ -99,6 +120,7 @@ MultiscaleDims multiscale_check(const MultiscaleInputs& in) {
     const int64_t I = C + (in.count_feature ? 1 : 0);
     int64_t H = 0;
     check_weights(in, s, I, gate_count(in.cell), &H);
+    if (in.scales[s].kind == ScaleKind::time) check_time_memory(in, s, B, T, W, I, H, ol);
     d.scales.push_back({W, I, H});
   }
   return d;

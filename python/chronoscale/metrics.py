@@ -17,9 +17,15 @@ Every ``evaluate_*`` returns a report dict: ``protocol``, ``k``, ``negatives``, 
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
-from ._negatives import STRATEGIES, sample_negatives
+from ._negatives import STRATEGIES
+from ._negatives import sample_negatives as _sample_negatives
+from .models._base import check_seed
+from .nn.training import check_int
+from .ops._common import int64_indices
 
 TIES = ("expected", "pessimistic", "optimistic")
 #: a scoring function is called on at most this many query x item scores at once
@@ -62,36 +68,105 @@ def dataset_label(dataset) -> dict:
 
 
 def _ks(k) -> list[int]:
-    ks = [int(k)] if np.isscalar(k) else [int(v) for v in k]
-    if not ks or min(ks) < 1:
-        raise ValueError(f"k must be positive integers, got {k!r}")
+    """``k`` (one integer or a list of them, each >= 1) as sorted distinct ints."""
+    if isinstance(k, np.ndarray) and k.ndim == 0:
+        k = k.item()
+    if isinstance(k, (str, bytes)) or not hasattr(k, "__iter__"):
+        return [check_int(k, "k")]
+    ks = [check_int(v, f"k[{i}]") for i, v in enumerate(k)]
+    if not ks:
+        raise ValueError("k must be an integer >= 1 or a non-empty list of them, got []")
     return sorted(set(ks))
+
+
+def _ints(a, name: str, what: str = "item ids") -> np.ndarray:
+    """``a`` as an int64 array: any integer dtype (an empty list too), never floats, bools,
+    strings or objects (TypeError naming ``name``)."""
+    a = np.asarray(a)
+    if a.size == 0 and a.dtype.kind in "fO":  # [] is float64
+        return a.astype(np.int64)
+    return np.asarray(int64_indices(a, name, what))
+
+
+def _counts(a, name: str) -> np.ndarray:
+    """``greater`` / ``ties`` counts: 1-D int64 >= 0."""
+    a = _ints(a, name, "counts")
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be 1-D [N], got shape {a.shape}")
+    if len(a) and a.min() < 0:
+        raise ValueError(f"{name} must be counts >= 0, got {a.min()}")
+    return a
+
+
+def _csr_pair(exclude, num_rows: int):
+    indptr = _ints(exclude[0], "exclude indptr", "offsets")
+    indices = _ints(exclude[1], "exclude indices")
+    if indptr.ndim != 1 or indices.ndim != 1:
+        raise ValueError(
+            f"exclude (indptr, indices) must be 1-D, got shapes {indptr.shape}, {indices.shape}"
+        )
+    if len(indptr) != num_rows + 1:
+        raise ValueError(
+            f"exclude indptr has {len(indptr)} entries, expected N + 1 = {num_rows + 1} (a "
+            "2-tuple is read as (indptr, indices); pass per-query rows as a list)"
+        )
+    if indptr[0] != 0 or indptr[-1] != len(indices) or (np.diff(indptr) < 0).any():
+        raise ValueError(
+            "exclude indptr must start at 0, never decrease and end at len(indices) = "
+            f"{len(indices)}, got {indptr[0]} .. {indptr[-1]}"
+        )
+    return indptr, indices
+
+
+def _csr_rows(exclude):
+    try:
+        rows = list(exclude)
+    except TypeError:
+        raise TypeError(
+            "exclude must be None, a bool mask [N, V], a list of N item arrays, an "
+            f"(indptr, indices) pair or a SciPy sparse matrix, got {type(exclude).__name__}"
+        ) from None
+    out = []
+    for i, a in enumerate(rows):
+        a = np.asarray(a)
+        if a.size and a.dtype.kind not in "iu":
+            raise TypeError(f"exclude must hold integer item ids, got dtype {a.dtype} in row {i}")
+        out.append(_ints(a, f"exclude row {i}").reshape(-1))
+    indptr = np.concatenate([[0], np.cumsum([len(a) for a in out])]).astype(np.int64)
+    return indptr, (np.concatenate(out) if out else np.zeros(0, np.int64))
 
 
 def as_csr(exclude, num_rows: int, num_items: int | None = None):
     """``(indptr [N + 1], indices)`` with distinct sorted items per row, from None (-> None), a
     bool mask ``[N, V]``, a list of N item arrays, an ``(indptr, indices)`` pair or a SciPy
-    sparse matrix. Raises ValueError for a wrong row count or out-of-range items."""
+    sparse matrix.
+
+    Raises:
+        TypeError: an unknown form, item ids that are not integers (floats, None, strings).
+        ValueError: a wrong row count, a mask not ``[N, num_items]``, a malformed ``indptr``,
+            items outside ``[0, num_items)`` (or negative).
+    """
     if exclude is None:
         return None
     if hasattr(exclude, "tocsr"):
         m = exclude.tocsr()
         indptr, indices = np.asarray(m.indptr, np.int64), np.asarray(m.indices, np.int64)
     elif isinstance(exclude, tuple) and len(exclude) == 2:
-        indptr, indices = (np.asarray(a, np.int64) for a in exclude)
+        indptr, indices = _csr_pair(exclude, num_rows)
     elif isinstance(exclude, np.ndarray) and exclude.dtype == bool:
-        if exclude.ndim != 2:
-            raise ValueError(f"exclude mask must be [N, V], got shape {exclude.shape}")
+        if exclude.ndim != 2 or (num_items is not None and exclude.shape[1] != num_items):
+            V = "V" if num_items is None else f"V={num_items}"
+            raise ValueError(f"exclude mask must be [N, {V}], got shape {exclude.shape}")
         r, indices = np.nonzero(exclude)
         indptr = np.concatenate([[0], np.cumsum(np.bincount(r, minlength=exclude.shape[0]))])
     else:
-        rows = [np.asarray(a, np.int64).reshape(-1) for a in exclude]
-        indptr = np.concatenate([[0], np.cumsum([len(a) for a in rows])]).astype(np.int64)
-        indices = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+        indptr, indices = _csr_rows(exclude)
     if len(indptr) != num_rows + 1:
         raise ValueError(f"exclude has {len(indptr) - 1} rows, expected {num_rows}")
-    if num_items is not None and len(indices) and (indices.min() < 0 or indices.max() >= num_items):
-        raise ValueError(f"exclude items must be in [0, {num_items})")
+    if len(indices) and indices.min() < 0:
+        raise ValueError(f"exclude items must be item ids >= 0, got {indices.min()}")
+    if num_items is not None and len(indices) and indices.max() >= num_items:
+        raise ValueError(f"exclude items must be in [0, {num_items}), got {indices.max()}")
     row = np.repeat(np.arange(num_rows), np.diff(indptr))
     V = int(num_items if num_items is not None else indices.max(initial=0) + 1)
     key = row * V + indices
@@ -111,16 +186,32 @@ def _slice_csr(csr, rows: np.ndarray):
     return new_ptr, indices[pos]
 
 
-def _check_targets(targets, n: int, num_items: int) -> np.ndarray:
+def _check_targets(
+    targets, n: int | None, num_items: int | None, name: str = "targets", what: str = "scores"
+):
+    """``targets`` as 1-D int64 item codes in ``[0, num_items)`` (``>= 0`` without
+    ``num_items``), ``n`` of them (any number for None). TypeError for non-integer dtypes."""
     t = np.asarray(targets)
-    if t.dtype.kind not in "iu":
-        raise TypeError(f"targets must hold integer item codes, got dtype {t.dtype}")
-    t = t.astype(np.int64).reshape(-1)
-    if len(t) != n:
-        raise ValueError(f"targets has {len(t)} entries, scores has {n} rows")
-    if len(t) and (t.min() < 0 or t.max() >= num_items):
-        raise ValueError(f"targets must be item codes in [0, {num_items})")
+    if t.dtype.kind not in "iu" and not (t.size == 0 and t.dtype.kind == "f"):
+        raise TypeError(f"{name} must hold integer item codes, got dtype {t.dtype}")
+    t = _ints(t, name).reshape(-1)
+    if n is not None and len(t) != n:
+        raise ValueError(f"{name} has {len(t)} entries, {what} has {n} rows")
+    if len(t) and t.min() < 0:
+        raise ValueError(f"{name} must be item codes >= 0, got {t.min()}")
+    if num_items is not None and len(t) and t.max() >= num_items:
+        raise ValueError(f"{name} must be item codes in [0, {num_items}), got {t.max()}")
     return t
+
+
+def _check_nan(nan_rows, name: str = "scores") -> None:
+    """ValueError when a query (``nan_rows [N]`` counts) ranks a NaN score."""
+    if nan_rows.any():
+        q = int(np.flatnonzero(nan_rows)[0])
+        raise ValueError(
+            f"{name} holds NaN for items that are ranked ({int((nan_rows > 0).sum())} queries, "
+            f"the first is query {q}); NaN has no rank: score such items -inf, or exclude them"
+        )
 
 
 # ------------------------------------------------------------------------------------ ranking
@@ -129,7 +220,15 @@ def _check_targets(targets, n: int, num_items: int) -> np.ndarray:
 def target_ranks(scores, targets, exclude=None) -> tuple[np.ndarray, np.ndarray]:
     """For each query: ``(greater [N], ties [N])`` int64, the number of candidate items scored
     above the target and, other than the target, equal to it, over all ``V`` items minus the
-    query's ``exclude`` set (the target is never excluded). ``scores`` ``[N, V]`` float."""
+    query's ``exclude`` set (the target is never excluded). ``scores`` ``[N, V]`` float
+    (``-inf`` is a score like any other: below every number; excluded items may hold anything).
+
+    Raises:
+        TypeError: non-numeric ``scores``, non-integer ``targets`` or ``exclude`` items.
+        ValueError: ``scores`` not ``[N, V]`` or NaN for a ranked item (the target or a
+            candidate), ``targets`` not N codes in ``[0, V)``, a bad ``exclude`` (see
+            ``as_csr``).
+    """
     s = np.asarray(scores)
     if s.ndim != 2:
         raise ValueError(f"scores must be [N, V], got shape {s.shape}")
@@ -142,6 +241,8 @@ def target_ranks(scores, targets, exclude=None) -> tuple[np.ndarray, np.ndarray]
         raise ValueError("scores: the target's score is NaN for some queries")
     greater = (s > ts[:, None]).sum(1).astype(np.int64)
     ties = (s == ts[:, None]).sum(1).astype(np.int64) - 1
+    nan = np.isnan(s) if s.dtype.kind == "f" else None
+    nan_rows = np.zeros(N, np.int64) if nan is None else nan.sum(1)
     csr = as_csr(exclude, N, V)
     if csr is not None:
         indptr, items = csr
@@ -151,7 +252,16 @@ def target_ranks(scores, targets, exclude=None) -> tuple[np.ndarray, np.ndarray]
         ex = s[row, items]
         greater -= np.bincount(row[ex > ts[row]], minlength=N)
         ties -= np.bincount(row[ex == ts[row]], minlength=N)
+        if nan is not None:
+            nan_rows -= np.bincount(row[np.isnan(ex)], minlength=N)
+    _check_nan(nan_rows)
     return greater, ties
+
+
+#: a gain table (one entry per rank up to min(k, the worst rank)) holds at most this many ranks
+_MAX_GAIN_RANK = 1 << 27
+#: k past any possible rank: larger k gives the same metrics (and keeps sums in int64)
+_K_CAP = 1 << 61
 
 
 def _gain_tables(K: int):
@@ -161,22 +271,47 @@ def _gain_tables(K: int):
 
 
 def per_query(greater, ties, k: int, ties_mode: str = "expected") -> dict[str, np.ndarray]:
-    """Per-query ``HR``, ``NDCG``, ``MRR`` at ``k`` ``[N]`` float64 from ``target_ranks``."""
+    """Per-query ``HR``, ``NDCG``, ``MRR`` at ``k`` ``[N]`` float64 from ``target_ranks``.
+
+    Raises:
+        TypeError: ``k`` not an integer; ``greater`` / ``ties`` not integer arrays.
+        ValueError: ``k`` < 1, an unknown ``ties_mode``, ``greater`` / ``ties`` not 1-D
+            counts >= 0 of the same length.
+    """
+    k = check_int(k, "k")
     if ties_mode not in TIES:
         raise ValueError(f"ties must be one of {TIES}, got {ties_mode!r}")
-    greater, ties = np.asarray(greater, np.int64), np.asarray(ties, np.int64)
-    F = _gain_tables(k)
+    greater, ties = _counts(greater, "greater"), _counts(ties, "ties")
+    if greater.shape != ties.shape:
+        raise ValueError(
+            f"greater and ties must have the same length, got {len(greater)} and {len(ties)}"
+        )
+    K = min(k, _K_CAP)
+    n_tied = ties.astype(np.float64) + 1.0
+    greater, ties = np.minimum(greater, K), np.minimum(ties, K)
     if ties_mode == "pessimistic":
-        greater, ties = greater + ties, np.zeros_like(ties)
+        greater, ties, n_tied = np.minimum(greater + ties, K), np.zeros_like(ties), 1.0
     elif ties_mode == "optimistic":
-        ties = np.zeros_like(ties)
-    lo = np.minimum(greater, k)  # F index: sum of gains of ranks 1..greater
-    hi = np.minimum(greater + ties + 1, k)
-    return {m: (f[hi] - f[lo]) / (ties + 1) for m, f in F.items()}
+        ties, n_tied = np.zeros_like(ties), 1.0
+    lo = greater  # F index: sum of gains of ranks 1..greater
+    hi = np.minimum(greater + ties + 1, K)
+    top = int(hi.max(initial=0))
+    if top > _MAX_GAIN_RANK:
+        raise ValueError(
+            f"k={k}: targets ranked down to {top} would need a gain table past "
+            f"{_MAX_GAIN_RANK} ranks; pass k <= {_MAX_GAIN_RANK}"
+        )
+    F = _gain_tables(top)
+    return {m: (f[hi] - f[lo]) / n_tied for m, f in F.items()}
 
 
 def ranking_metrics(greater, ties, k=(10,), ties_mode: str = "expected") -> dict[str, float]:
-    """Mean ``HR@K``, ``Recall@K``, ``NDCG@K``, ``MRR@K`` for every K (NaN without queries)."""
+    """Mean ``HR@K``, ``Recall@K``, ``NDCG@K``, ``MRR@K`` for every K (NaN without queries)
+    from ``target_ranks``' ``greater`` and ``ties`` ``[N]``.
+
+    Raises:
+        TypeError / ValueError: as ``per_query``; ``k`` may also be a non-empty list.
+    """
     out = {}
     for K in _ks(k):
         q = per_query(greater, ties, K, ties_mode)
@@ -229,15 +364,25 @@ def evaluate_full(
     ``MAX_BATCH_ENTRIES`` scores per call; ``num_items`` is then required) so that ``N x V``
     never sits in memory. ``targets`` ``[N]`` item codes; ``exclude``: per-query items to
     remove (see ``as_csr``), typically ``EvalTargets.seen_items()``. Returns the report.
+
+    Raises:
+        TypeError: non-integer ``k``, ``targets``, ``num_items`` or ``batch_size``;
+            non-numeric scores. ValueError: see ``target_ranks`` and ``ranking_metrics``;
+            ``num_items`` missing with a function, a block of the wrong shape.
     """
-    targets = np.asarray(targets)
-    N = len(targets)
+    _ks(k)
+    if ties not in TIES:
+        raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
     if callable(scores):
         if num_items is None:
             raise ValueError("num_items is required when scores is a function")
+        num_items = check_int(num_items, "num_items")
+        batch_size = check_int(batch_size, "batch_size")
+        targets = _check_targets(targets, None, num_items)
+        N = len(targets)
         csr = as_csr(exclude, N, num_items)
         g, t = np.zeros(N, np.int64), np.zeros(N, np.int64)
-        batch_size = max(1, min(int(batch_size), MAX_BATCH_ENTRIES // max(int(num_items), 1)))
+        batch_size = max(1, min(batch_size, MAX_BATCH_ENTRIES // num_items))
         for s in range(0, N, batch_size):
             rows = np.arange(s, min(s + batch_size, N))
             block = np.asarray(scores(rows))
@@ -251,6 +396,8 @@ def evaluate_full(
     else:
         scores = np.asarray(scores)
         V = scores.shape[1] if scores.ndim == 2 else None
+        targets = _check_targets(targets, None, V)
+        N = len(targets)
         g, t = target_ranks(scores, targets, exclude)
     return _report(
         "full-ranking",
@@ -275,17 +422,24 @@ def evaluate_topk(
     num_items: int | None = None,
 ) -> dict:
     """Ranking metrics from top-L recommendation lists ``[N, L]`` (item codes, best first,
-    distinct; -1 pads). A target outside its list counts as a miss; ``K`` must be <= L."""
+    distinct; -1 pads). A target outside its list counts as a miss; ``K`` must be <= L.
+
+    Raises:
+        TypeError: ``topk`` or ``targets`` not integer arrays, ``k`` / ``num_items`` not
+            integers. ValueError: ``topk`` not ``[N, L]``, ``k`` > L, ``targets`` not N item
+            codes ``>= 0`` (``< num_items`` when given).
+    """
     lists = np.asarray(topk)
     if lists.ndim != 2:
         raise ValueError(f"topk must be [N, L], got shape {lists.shape}")
+    lists = _ints(lists, "topk")
     N, L = lists.shape
     ks = _ks(k)
     if ks[-1] > L:
         raise ValueError(f"k={ks[-1]} is larger than the lists (L={L})")
-    t = np.asarray(targets, np.int64).reshape(-1)
-    if len(t) != N:
-        raise ValueError(f"targets has {len(t)} entries, topk has {N} rows")
+    if num_items is not None:
+        num_items = check_int(num_items, "num_items")
+    t = _check_targets(targets, N, num_items, what="topk")
     hit = lists == t[:, None]
     pos = np.where(hit.any(1), hit.argmax(1), L + max(ks))  # 0-based rank, or beyond every K
     metrics = ranking_metrics(pos, np.zeros(N, np.int64), ks, "optimistic")
@@ -301,6 +455,80 @@ def evaluate_topk(
         metrics,
         list_length=L,
     )
+
+
+def _check_popularity(popularity, V: int) -> np.ndarray:
+    if popularity is None:
+        raise ValueError("popularity is required for strategy='popularity' (item counts [V])")
+    p = np.asarray(popularity)
+    if p.dtype.kind not in "fiu":
+        raise TypeError(f"popularity must hold numeric counts, got dtype {p.dtype}")
+    p = p.astype(np.float64)
+    if p.shape != (V,):
+        raise ValueError(f"popularity must be [{V}] (one count per item), got shape {p.shape}")
+    if not np.isfinite(p).all():
+        raise ValueError("popularity holds NaN or inf")
+    if (p < 0).any() or p.sum() <= 0:
+        raise ValueError(f"popularity must be [{V}] non-negative counts with a positive sum")
+    return p
+
+
+def sample_negatives(
+    targets,
+    num_items: int,
+    num_negatives: int = 100,
+    *,
+    strategy: str = "uniform",
+    popularity=None,
+    exclude=None,
+    seed=0,
+) -> np.ndarray:
+    """``[N, num_negatives]`` int64 negatives per query, distinct within a row, never the
+    target and never in the row's ``exclude`` set (see ``as_csr``). ``strategy="uniform"``
+    over all items or ``"popularity"``: proportional to ``popularity`` ``[V]`` (counts; zero-count
+    items are never drawn). Rows are drawn in batches with rejection (successive sampling
+    without replacement), seeded by ``seed`` (None, or an integer >= 0).
+
+    Raises:
+        TypeError: non-integer ``targets``, ``num_items``, ``num_negatives``, ``seed`` or
+            ``exclude`` items; non-numeric ``popularity``.
+        ValueError: an unknown ``strategy``; ``num_items`` / ``num_negatives`` < 1; a negative
+            ``seed``; ``targets`` outside ``[0, num_items)``; ``popularity`` not ``[V]`` finite
+            non-negative counts with a positive sum; a bad ``exclude``; a row with fewer
+            allowed items than ``num_negatives``.
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    V = check_int(num_items, "num_items")
+    n = check_int(num_negatives, "num_negatives")
+    seed = check_seed(seed, "seed")
+    t = _check_targets(targets, None, V)
+    if strategy == "popularity":
+        popularity = _check_popularity(popularity, V)
+    as_csr(exclude, len(t), V)  # its errors before any drawing
+    return _sample_negatives(
+        t, V, n, strategy=strategy, popularity=popularity, exclude=exclude, seed=seed
+    )
+
+
+def _check_negatives(negatives, targets: np.ndarray, V: int) -> np.ndarray:
+    neg = np.asarray(negatives)
+    if neg.dtype.kind not in "iu":
+        raise TypeError(f"negatives must hold integer item codes, got dtype {neg.dtype}")
+    neg = _ints(neg, "negatives")
+    N = len(targets)
+    if neg.ndim != 2 or neg.shape[0] != N or neg.shape[1] < 1:
+        raise ValueError(f"negatives must be [N={N}, n] with n >= 1, got shape {neg.shape}")
+    if neg.size and (neg.min() < 0 or neg.max() >= V):
+        bad = neg.min() if neg.min() < 0 else neg.max()
+        raise ValueError(f"negatives must be item codes in [0, {V}), got {bad}")
+    same = neg == targets[:, None]
+    if same.any():
+        q = int(np.flatnonzero(same.any(1))[0])
+        raise ValueError(
+            f"negatives must not hold the query's target (query {q}: item {targets[q]})"
+        )
+    return neg
 
 
 def evaluate_sampled(
@@ -324,15 +552,37 @@ def evaluate_sampled(
     ``scores``: ``[N, V]`` array, or a function ``(rows [b], candidates [b, C]) -> [b, C]`` that
     scores only the candidates (column 0 is the target); then ``num_items`` is required.
     Negatives come from ``sample_negatives`` (never the target; never ``exclude`` items when
-    ``exclude_history``), or are given as ``negatives`` ``[N, n]``. Returns the report; its
-    ``negatives`` entry records count, strategy, seed and whether history was excluded.
+    ``exclude_history``), or are given as ``negatives`` ``[N, n]`` item codes, none equal to
+    its row's target. Every candidate's score is ranked, so none may be NaN (``-inf`` is the
+    lowest score). Returns the report; its ``negatives`` entry records count, strategy, seed
+    and whether history was excluded.
+
+    Raises:
+        TypeError: non-integer ``targets``, ``negatives``, ``k``, ``num_items``,
+            ``num_negatives`` or ``seed``; non-numeric scores.
+        ValueError: ``scores`` not ``[N, V]``; ``num_items`` missing with a function;
+            ``targets`` not N codes in ``[0, V)``; ``negatives`` not ``[N, n]`` codes in
+            ``[0, V)`` or holding a row's target; a NaN candidate score; candidate scores of
+            the wrong shape; see also ``sample_negatives`` and ``ranking_metrics``.
     """
-    targets = np.asarray(targets, np.int64).reshape(-1)
+    _ks(k)
+    if ties not in TIES:
+        raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
+    if callable(scores):
+        if num_items is None:
+            raise ValueError("num_items is required when scores is a function")
+        V = check_int(num_items, "num_items")
+    else:
+        scores = np.asarray(scores)
+        if scores.ndim != 2:
+            raise ValueError(f"scores must be [N, V], got shape {scores.shape}")
+        if scores.dtype.kind not in "fiu":
+            raise TypeError(f"scores must be numeric, got dtype {scores.dtype}")
+        V = scores.shape[1]
+    targets = _check_targets(targets, None if callable(scores) else len(scores), V)
     N = len(targets)
-    V = num_items if callable(scores) else np.asarray(scores).shape[-1]
-    if V is None:
-        raise ValueError("num_items is required when scores is a function")
     if negatives is None:
+        seed = check_seed(seed, "seed")
         negatives = sample_negatives(
             targets,
             V,
@@ -349,7 +599,7 @@ def evaluate_sampled(
             "exclude_history": bool(exclude_history and exclude is not None),
         }
     else:
-        negatives = np.asarray(negatives, np.int64)
+        negatives = _check_negatives(negatives, targets, V)
         neg_label = {
             "count": int(negatives.shape[1]),
             "strategy": "given",
@@ -358,13 +608,17 @@ def evaluate_sampled(
         }
     cand = np.concatenate([targets[:, None], negatives], axis=1)
     if callable(scores):
-        cs = np.asarray(scores(np.arange(N), cand), np.float64)
+        cs = np.asarray(scores(np.arange(N), cand))
+        if cs.dtype.kind not in "fiu":
+            raise TypeError(f"scores(rows, candidates) returned dtype {cs.dtype}, not numbers")
     else:
-        cs = np.take_along_axis(np.asarray(scores), cand, axis=1).astype(np.float64)
+        cs = np.take_along_axis(scores, cand, axis=1)
     if cs.shape != cand.shape:
         raise ValueError(f"candidate scores have shape {cs.shape}, expected {cand.shape}")
+    cs = cs.astype(np.float64)
     if np.isnan(cs[:, 0]).any():
         raise ValueError("scores: the target's score is NaN for some queries")
+    _check_nan(np.isnan(cs).sum(1))
     g = (cs[:, 1:] > cs[:, :1]).sum(1)
     t = (cs[:, 1:] == cs[:, :1]).sum(1)
     excl = _exclusion_label(exclude if exclude_history else None)
@@ -469,6 +723,65 @@ def format_table(reports: dict[str, dict], metrics=None) -> str:
     return "\n".join(lines)
 
 
+def _history_scorers(model, hist, V: int):
+    """``(full(rows) -> [b, V], sampled(rows, cand [b, C]) -> [b, C])`` for ``model``: the
+    baselines' interface (``score(items, lengths)``, ``score_candidates(items, lengths,
+    candidates)``) or ``MultiScaleRecommender``'s (``recommend(histories, k, exclude_seen,
+    lengths=, timestamps=, features=)``, ``score(histories, candidates, lengths=, ...)``)."""
+    if callable(getattr(model, "score_candidates", None)) and callable(
+        getattr(model, "score", None)
+    ):
+
+        def full(rows):
+            return model.score(hist.items[rows], hist.lengths[rows])
+
+        def sampled(rows, cand):
+            return model.score_candidates(hist.items[rows], hist.lengths[rows], cand)
+
+        return full, sampled
+    score = getattr(model, "score", None)
+    try:
+        takes_candidates = callable(score) and "candidates" in inspect.signature(score).parameters
+    except (TypeError, ValueError):
+        takes_candidates = False
+    if not (takes_candidates and callable(getattr(model, "recommend", None))):
+        raise TypeError(
+            "model must have the recommender interface of chronoscale.baselines (score, "
+            "score_candidates) or of chronoscale.models.MultiScaleRecommender (score with "
+            f"candidates, recommend), got {type(model).__name__}"
+        )
+    model_items = getattr(model, "num_items_", V)
+    if model_items != V:
+        raise ValueError(
+            f"model has {model_items} items, targets.data has {V}: fit it on the split's train"
+        )
+    empty = int((hist.lengths < 1).sum())
+    if empty:
+        raise ValueError(
+            f"targets: {empty} queries have no earlier event, and {type(model).__name__} "
+            "scores a history of at least one event"
+        )
+    use_values = bool(getattr(model, "use_values", False))
+
+    def history(rows):
+        return {
+            "lengths": hist.lengths[rows],
+            "timestamps": hist.timestamps[rows],
+            "features": hist.values[rows] if use_values else None,
+        }
+
+    def full(rows):
+        ids, vals = model.recommend(hist.items[rows], k=V, exclude_seen=False, **history(rows))
+        out = np.empty((len(rows), V), np.float64)
+        np.put_along_axis(out, np.asarray(ids), np.asarray(vals, np.float64), axis=1)
+        return out
+
+    def sampled(rows, cand):
+        return model.score(hist.items[rows], candidates=cand, **history(rows))
+
+    return full, sampled
+
+
 def evaluate_recommender(
     model,
     targets,
@@ -486,28 +799,43 @@ def evaluate_recommender(
     ties: str = "expected",
     dataset=None,
 ) -> dict:
-    """Evaluate anything with the recommender interface (``chronoscale.baselines``) on
-    ``EvalTargets`` (a split's ``valid`` or ``test``).
+    """Evaluate a recommender on ``EvalTargets`` (a split's ``valid`` or ``test``): the
+    baselines of ``chronoscale.baselines`` (``score`` / ``score_candidates``) or a fitted
+    ``chronoscale.models.MultiScaleRecommender`` (full ranking scores its whole catalogue with
+    ``recommend(..., k=V, exclude_seen=False)``; sampled ranking calls ``score(..., candidates=)``;
+    every query needs an earlier event).
 
     Histories are each target's earlier events (``targets.histories(max_len, item_offset)``);
     with ``exclude_history`` every item of the whole history is removed from the ranking (not
     the target) and, for ``protocol="sampled"``, never drawn as a negative. ``popularity``
     defaults to the item counts of ``targets.data`` for ``strategy="popularity"``. The report
     adds ``model``, ``split`` and ``max_len``; ``dataset`` defaults to ``targets.data``.
+
+    Raises:
+        TypeError: ``targets`` not ``EvalTargets``, a model without either interface,
+            non-integer ``k``, ``batch_size``, ``item_offset``, ``num_negatives`` or ``seed``.
+        ValueError: an unknown ``protocol`` / ``strategy`` / ``ties``; a model fitted on
+            another catalogue or a query without history (``MultiScaleRecommender``); see
+            ``evaluate_full`` / ``evaluate_sampled``.
     """
     if protocol not in ("full", "sampled"):
         raise ValueError(f"protocol must be 'full' or 'sampled', got {protocol!r}")
+    if not all(hasattr(targets, a) for a in ("histories", "seen_items", "items", "data")):
+        raise TypeError(
+            "targets must be EvalTargets (a split's valid or test, e.g. leave_one_out(x).test), "
+            f"got {type(targets).__name__}"
+        )
+    _ks(k)
+    batch_size = check_int(batch_size, "batch_size")
+    item_offset = check_int(item_offset, "item_offset", 0)
     hist = targets.histories(max_len, item_offset)
     excl = targets.seen_items() if exclude_history else None
     V = targets.data.num_items
     dataset = targets.data if dataset is None else dataset
+    full_scores, candidate_scores = _history_scorers(model, hist, V)
     if protocol == "full":
-
-        def scorer(rows):
-            return model.score(hist.items[rows], hist.lengths[rows])
-
         rep = evaluate_full(
-            scorer,
+            full_scores,
             targets.items,
             k,
             exclude=excl,
@@ -524,9 +852,7 @@ def evaluate_recommender(
             out = np.empty(cand.shape)
             for s in range(0, len(rows), batch_size):
                 r = rows[s : s + batch_size]
-                out[s : s + batch_size] = model.score_candidates(
-                    hist.items[r], hist.lengths[r], cand[s : s + batch_size]
-                )
+                out[s : s + batch_size] = candidate_scores(r, cand[s : s + batch_size])
             return out
 
         rep = evaluate_sampled(

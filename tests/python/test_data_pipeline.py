@@ -143,3 +143,92 @@ def test_bad_input():
         from_columns([1], [1], extra={"w": [1, 2]})
     with pytest.raises(ValueError, match="rows"):
         from_columns([1], [1]).take(np.ones(3, bool))
+
+
+# ------------------------------------------------------------------- argument checks (fuzz finds)
+def small_log():
+    return from_columns([1, 1, 1, 2, 2, 3], [5, 6, 7, 5, 8, 9], [10, 20, 30, 5, 15, 25])
+
+
+def columns(x):
+    return x.user, x.item, x.timestamp, x.value, x.user_ids, x.item_ids
+
+
+def test_constructor_sorts_unsorted_rows():
+    x = small_log()
+    u, i, t, v, uid, iid = columns(x)
+    y = Interactions(u[::-1], i[::-1], t[::-1], v[::-1], uid, iid, extra={"w": np.arange(6)[::-1]})
+    assert y.user.tolist() == x.user.tolist() and y.timestamp.tolist() == x.timestamp.tolist()
+    assert y.extra["w"].tolist() == list(range(6))
+    assert np.array_equal(y.to_padded()[0], x.to_padded()[0])
+
+
+@pytest.mark.parametrize(
+    "change, exc, fragment",
+    [
+        (lambda c: (c[0] + 5, *c[1:]), ValueError, r"user must be codes in \[0, 3\)"),
+        (lambda c: (c[0], c[1] - 1, *c[2:]), ValueError, r"item must be codes in \[0, 5\)"),
+        (lambda c: (c[0], c[1][:3], *c[2:]), ValueError, "item has 3 rows, user has 6"),
+        (lambda c: (c[0].astype(float), *c[1:]), TypeError, "user must hold integers"),
+        (lambda c: (*c[:2], c[2] + 0.5, *c[3:]), TypeError, "timestamp must hold integers"),
+        (lambda c: (*c[:3], c[3][:2], *c[4:]), ValueError, r"value must have shape \(6,\)"),
+        (lambda c: (*c[:4], c[4][::-1], c[5]), ValueError, "user_ids must be sorted"),
+    ],
+)
+def test_constructor_checks_columns(change, exc, fragment):
+    with pytest.raises(exc, match=fragment):
+        Interactions(*change(columns(small_log())))
+
+
+def test_constructor_checks_mappings():
+    with pytest.raises(TypeError, match="extra must be a mapping"):
+        Interactions(*columns(small_log()), extra=[np.arange(6)])
+    with pytest.raises(ValueError, match="extra column 'w' must have 6 rows"):
+        Interactions(*columns(small_log()), extra={"w": np.arange(2)})
+
+
+def test_decode_refuses_negative_and_float_codes():
+    x = small_log()
+    assert x.decode_items([[0, 4]]).tolist() == [[5, 9]] and len(x.decode_users([])) == 0
+    with pytest.raises(ValueError, match=r"codes must be item codes in \[0, 5\), got -1"):
+        x.decode_items([-1])
+    with pytest.raises(TypeError, match="codes must hold integers"):
+        x.decode_items([1.9])
+    with pytest.raises(ValueError, match=r"codes must be user codes in \[0, 3\)"):
+        x.decode_users([3])
+
+
+def test_take_needs_increasing_rows():
+    x = small_log()
+    assert x.take([0, 3, 5]).user.tolist() == [0, 1, 2] and len(x.take([])) == 0
+    with pytest.raises(ValueError, match=r"rows must be row indices in \[0, 6\)"):
+        x.take([-1])
+    with pytest.raises(ValueError, match="rows must be increasing"):
+        x.take([5, 0, 3])
+    with pytest.raises(ValueError, match="rows must be increasing"):
+        x.take([1, 1])
+    with pytest.raises(TypeError, match="rows must hold integers"):
+        x.take([1.0])
+
+
+@pytest.mark.parametrize(
+    "k, exc, fragment",
+    [
+        (2.5, TypeError, "k_core must be an integer >= 0, got 2.5"),
+        (True, TypeError, "k_core must be an integer"),
+        ("a", TypeError, "k_core must be an integer"),
+        ((None, 1), TypeError, r"k_core\[0\] must be an integer"),
+        ((1, 2, 3), ValueError, "k_core must be an integer k or a pair"),
+        ((1, -2), ValueError, r"k_core\[1\] must be an integer >= 0"),
+    ],
+)
+def test_k_core_must_be_integers(k, exc, fragment):
+    with pytest.raises(exc, match=fragment):
+        from_columns([1, 1, 2], [1, 2, 1], k_core=k)
+    with pytest.raises(exc, match=fragment):
+        filter_k_core(small_log(), k)
+
+
+def test_extra_must_be_a_mapping():
+    with pytest.raises(TypeError, match="extra must be a mapping"):
+        from_columns([1], [1], extra=[np.arange(1)])

@@ -652,3 +652,11 @@ def test_missing_ids_and_values_name_the_line(tmp_path):
             read_interactions(write(tmp_path, name, text))
     ok = read_interactions(write(tmp_path, "ok.csv", head + "nancy,info,4,6\n"))
     assert sorted(ok.user_ids.tolist()) == ["nancy", "u1"]
+
+
+def test_k_core_and_dedupe_checked_before_reading(tmp_path):
+    missing = tmp_path / "never-read.csv"  # the options fail first, not the missing file
+    with pytest.raises(TypeError, match="k_core must be an integer"):
+        read_interactions(missing, k_core="a")
+    with pytest.raises(ValueError, match="dedupe must be one of"):
+        read_interactions(missing, dedupe="all")

@@ -133,3 +133,60 @@ def test_iter_batches_cover_once():
     got = np.concatenate(list(iter_batches(10, 3, shuffle=True, seed=1)))
     assert sorted(got.tolist()) == list(range(10))
     assert [len(b) for b in iter_batches(10, 4)] == [4, 4, 2]
+
+
+# ------------------------------------------------------------------- argument checks (fuzz finds)
+def small_log():
+    return from_columns(
+        [1, 1, 1, 2, 2, 3], [5, 6, 7, 5, 8, 9], [10, 20, 30, 5, 15, 25], extra={"w": np.arange(6.0)}
+    )
+
+
+@pytest.mark.parametrize(
+    "call, exc, fragment",
+    [
+        (lambda x: padded_histories(x, users=[1.9]), TypeError, "users must hold integers"),
+        (lambda x: histories_before(x, rows=[3.9]), TypeError, "rows must hold integers"),
+        (lambda x: padded_histories(x, item_offset=0.5), TypeError, "item_offset must be an"),
+        (lambda x: padded_histories(x, item_offset=-5), ValueError, "item_offset must be an"),
+        (lambda x: padded_histories(x, item_offset=2**63 - 2), ValueError, "item_offset must be"),
+        (lambda x: next_item_sequences(x, users=[-1]), ValueError, r"users must be codes in \["),
+        (lambda x: next_item_sequences(x, users=[100]), ValueError, "users must be codes"),
+        (lambda x: x.to_padded(2.7), TypeError, "max_len must be an integer >= 1, got 2.7"),
+        (lambda x: x.to_padded(True), TypeError, "max_len must be an integer >= 1, got True"),
+        (lambda x: padded_histories(np.zeros(3)), TypeError, "x must be an Interactions"),
+    ],
+)
+def test_sequence_arguments_are_checked(call, exc, fragment):
+    with pytest.raises(exc, match=fragment):
+        call(small_log())
+
+
+def test_period_and_batches_refuse_non_integers():
+    assert small_log().to_padded(np.int64(2))[3].tolist() == [2, 2, 1]
+    with pytest.raises(TypeError, match="period must be seconds"):
+        period_seconds(True)
+    with pytest.raises(TypeError, match="period must be seconds"):
+        period_seconds(2.5)
+    with pytest.raises(ValueError, match="period must be below 2"):
+        period_seconds("99999999999999999999w")
+    with pytest.raises(TypeError, match="batch_size must be an integer >= 1, got 2.5"):
+        iter_batches(10, 2.5)  # at the call, not at the first batch
+    with pytest.raises(ValueError, match="n must be an integer >= 0"):
+        iter_batches(-1, 2)
+
+
+def test_user_series_arguments_are_checked():
+    x = small_log()
+    s, _ = user_series(x, 10, extra="w", start=0, end=40)
+    assert s.tolist() == [[0, 0, 1, 2], [3, 4, 0, 0], [0, 0, 5, 0]]
+    with pytest.raises(ValueError, match=r"extra must name one of the extra columns \['w'\]"):
+        user_series(x, 1, extra="nope")
+    with pytest.raises(ValueError, match="3 users x 1000000000000 periods"):
+        user_series(x, 1, end=10**12)
+    with pytest.raises(TypeError, match="start must be an integer, got 1.5"):
+        user_series(x, 1, start=1.5)
+    with pytest.raises(ValueError, match="end must fit int64"):
+        user_series(x, 1, end=2**63)
+    with pytest.raises(ValueError, match="end - start must be below 2"):
+        user_series(x, "99999w", start=-(2**62), end=2**62)

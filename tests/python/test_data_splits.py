@@ -122,3 +122,39 @@ def test_align_items_and_next_event_targets():
     assert t.rows.tolist() == [1, 3] and t.history_lengths.tolist() == [1, 1]
     assert t.histories().items[:, 0].tolist() == train.encode_items(["b", "a"]).tolist()
     assert len(next_event_targets(y, min_history=0)) == 4
+
+
+# ------------------------------------------------------------------- argument checks (fuzz finds)
+@pytest.mark.parametrize(
+    "kwargs, exc, fragment",
+    [
+        (dict(cut="2020"), TypeError, "cut must be a timestamp in int64 seconds"),
+        (dict(cut=True), TypeError, "cut must be a timestamp"),
+        (dict(cut=500.7), ValueError, "cut must be a whole number of seconds"),
+        (dict(cut=float("nan")), ValueError, "cut must be a finite timestamp"),
+        (dict(cut=10**30), ValueError, "cut must fit int64 seconds"),
+        (dict(cut=900, valid_cut=1.5), ValueError, "valid_cut must be a whole number"),
+        (dict(quantile="a"), TypeError, "quantile must be a number in"),
+        (dict(quantile=0.9, valid_quantile=float("nan")), ValueError, r"valid_quantile must be"),
+        (dict(cut=500, min_history=1.5), TypeError, "min_history must be an integer >= 0"),
+        (dict(cut=500, min_history=-1), ValueError, "min_history must be an integer >= 0"),
+    ],
+)
+def test_temporal_split_arguments_are_checked(rng, kwargs, exc, fragment):
+    with pytest.raises(exc, match=fragment):
+        temporal_split(log(rng), **kwargs)
+
+
+def test_whole_float_cut_is_the_integer_cut(rng):
+    x = log(rng)
+    assert temporal_split(x, cut=500.0).info == temporal_split(x, cut=500).info
+
+
+def test_splits_need_interactions(rng):
+    x = log(rng)
+    with pytest.raises(TypeError, match="x must be an Interactions log, got ndarray"):
+        leave_one_out(np.zeros(3))
+    with pytest.raises(TypeError, match="reference must be an Interactions log, got NoneType"):
+        align_items(x, None)
+    with pytest.raises(TypeError, match="min_history must be an integer"):
+        next_event_targets(x, min_history=1.5)

@@ -236,3 +236,167 @@ def test_bad_input():
     with pytest.raises(ValueError, match="y_pred"):
         M.evaluate_forecast([1.0, 2.0], [1.0])
     assert "| a |" in M.format_table({"a": M.evaluate_full(s, [0, 1])})
+
+
+# ------------------------------------------------------------------ bad input (fuzz findings)
+
+
+def test_sampled_negatives_checked():
+    s, t = np.arange(40.0).reshape(4, 10), np.array([1, 2, 3, 4])
+    neg = np.full((4, 3), 5)
+    cases = [
+        (ValueError, "negatives must be item codes in", dict(negatives=np.full((4, 3), -1))),
+        (ValueError, "negatives must be item codes in", dict(negatives=np.full((4, 3), 10))),
+        (TypeError, "negatives must hold integer", dict(negatives=np.full((4, 3), 2.7))),
+        (ValueError, r"negatives must be \[N=4, n\]", dict(negatives=np.full(4, 5))),
+        (ValueError, r"negatives must be \[N=4, n\]", dict(negatives=np.full((3, 3), 5))),
+        (ValueError, "negatives must not hold the query's target", dict(negatives=neg - 3)),
+    ]
+    for exc, msg, kw in cases:
+        with pytest.raises(exc, match=msg):
+            M.evaluate_sampled(s, t, 1, **kw)
+    with pytest.raises(ValueError, match="targets must be item codes >= 0"):
+        M.evaluate_sampled(s, [-1, 2, 3, 4], 1, negatives=neg)
+    with pytest.raises(TypeError, match="targets must hold integer"):
+        M.evaluate_sampled(s, t + 0.9, 1, negatives=neg)
+    with pytest.raises(TypeError, match="num_negatives must be an integer"):
+        M.sample_negatives(t, 10, 2.7)
+    with pytest.raises(TypeError, match="targets must hold integer"):
+        M.sample_negatives(t + 0.5, 10, 2)
+    with pytest.raises(TypeError, match="num_items must be an integer"):
+        M.sample_negatives(t, 10.0, 2)
+
+
+def test_nan_scores_rejected():
+    s, t = np.arange(40.0).reshape(4, 10), np.array([1, 2, 3, 4])
+    nan = s.copy()
+    nan[:, 5:] = np.nan
+    with pytest.raises(ValueError, match="scores holds NaN"):  # every negative NaN: was HR=1
+        M.evaluate_sampled(nan, t, 1, negatives=np.full((4, 3), 6))
+    with pytest.raises(ValueError, match="scores holds NaN"):
+        M.target_ranks(nan, t)
+    with pytest.raises(ValueError, match="scores holds NaN"):
+        M.evaluate_full(nan, t, 1, exclude=[[5, 6, 7, 8]] * 4)  # item 9 still ranked
+    # NaN only on excluded items is fine; -inf is the lowest score, not an error
+    g, _ = M.target_ranks(nan, t, exclude=[[5, 6, 7, 8, 9]] * 4)
+    assert g.tolist() == [3, 2, 1, 0]
+    low = s.copy()
+    low[:, 0] = -np.inf
+    assert M.target_ranks(low, t)[0].tolist() == [8, 7, 6, 5]
+
+
+def test_k_and_counts_checked():
+    with pytest.raises(TypeError, match="k must be an integer"):
+        M.ranking_metrics([0], [0], 2.7)
+    with pytest.raises(TypeError, match="k must be an integer"):
+        M.ranking_metrics([0], [0], "5")
+    with pytest.raises(TypeError, match=r"k\[1\] must be an integer"):
+        M.evaluate_full(np.zeros((1, 3)), [0], k=[1, True])
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        M.per_query([0], [0], 0)
+    with pytest.raises(ValueError, match="greater must be counts >= 0"):
+        M.ranking_metrics([-1], [0], 5)
+    with pytest.raises(ValueError, match="ties must be counts >= 0"):
+        M.ranking_metrics([0], [-1], 5)
+    with pytest.raises(ValueError, match="greater and ties must have the same length"):
+        M.ranking_metrics([0, 1], [0], 5)
+    with pytest.raises(TypeError, match="greater must hold integers"):
+        M.ranking_metrics([0.5], [0], 5)
+    # a k past every rank needs no k-sized table (was MemoryError): same as k = the worst rank
+    huge = M.ranking_metrics([0, 1], [0, 2], 10**10)
+    assert huge["NDCG@10000000000"] == M.ranking_metrics([0, 1], [0, 2], 4)["NDCG@4"]
+    with pytest.raises(ValueError, match="gain table"):
+        M.ranking_metrics([10**12], [0], 10**13)
+
+
+def test_topk_targets_checked():
+    with pytest.raises(TypeError, match="targets must hold integer"):
+        M.evaluate_topk([[1, 2]], [1.0], k=1)
+    with pytest.raises(TypeError, match="targets must hold integer"):
+        M.evaluate_topk([[1, 2]], ["1"], k=1)
+    with pytest.raises(TypeError, match="topk must hold integers"):
+        M.evaluate_topk([[1.0, 2.0]], [1], k=1)
+    with pytest.raises(ValueError, match=r"targets must be item codes in \[0, 3\)"):
+        M.evaluate_topk([[1, 2]], [3], k=1, num_items=3)
+
+
+def test_exclude_checked():
+    s, t = np.zeros((4, 10)), np.array([1, 2, 3, 4])
+    cases = [
+        (ValueError, r"exclude mask must be \[N, V=10\]", np.zeros((4, 3), bool)),
+        (TypeError, "exclude must hold integer item ids, got dtype float64", [[1.5]] * 4),
+        (TypeError, "exclude must hold integer item ids, got dtype object", [None] * 4),
+        (TypeError, "exclude must hold integer item ids", [[1], ["a"], [], []]),
+        (TypeError, "exclude must be None, a bool mask", 5),
+        (ValueError, "exclude items must be item ids >= 0", [[-1]] * 4),
+        (ValueError, "exclude indptr must start at 0", ([0, 3, 1, 2, 2], [1, 2])),
+        (ValueError, "exclude indptr must start at 0", ([0, 1, 1, 2, 5], [1, 2])),
+        (ValueError, "exclude indptr has 4 entries", ([0, 1, 1, 2], [1, 2])),
+    ]
+    for exc, msg, ex in cases:
+        with pytest.raises(exc, match=msg):
+            M.target_ranks(s, t, exclude=ex)
+    g, ties = M.target_ranks(s, t, exclude=([0, 1, 1, 2, 2], np.array([1, 0], np.int32)))
+    assert ties.tolist() == [9, 9, 8, 9]  # row 2 excludes item 0; the target is never excluded
+
+
+def test_sampling_arguments_checked():
+    t, pop = np.array([1, 2, 3, 4]), np.ones(10)
+    for bad in (np.nan, np.inf):
+        with pytest.raises(ValueError, match="popularity holds NaN or inf"):
+            M.sample_negatives(t, 10, 2, strategy="popularity", popularity=np.r_[bad, pop[1:]])
+    with pytest.raises(ValueError, match="popularity is required"):
+        M.sample_negatives(t, 10, 2, strategy="popularity")
+    with pytest.raises(ValueError, match="seed must be >= 0"):
+        M.sample_negatives(t, 10, 2, seed=-1)
+    with pytest.raises(ValueError, match="seed must be >= 0"):
+        M.evaluate_sampled(np.zeros((4, 10)), t, 1, num_negatives=2, seed=-1)
+    with pytest.raises(ValueError, match=r"scores must be \[N, V\]"):
+        M.evaluate_sampled(np.zeros(10), [1], 1, num_negatives=2)
+    with pytest.raises(ValueError, match="exclude indptr must start at 0"):
+        M.sample_negatives(t, 10, 2, exclude=([0, 3, 1, 2, 2], [1, 2]))
+
+
+def _tiny_split(rng):
+    from chronoscale.data import from_columns, leave_one_out
+
+    n = 60
+    x = from_columns(rng.integers(0, 6, n), rng.integers(0, 10, n), rng.integers(0, 10**5, n))
+    return leave_one_out(x)
+
+
+def test_evaluate_recommender_multiscale(rng):
+    from chronoscale.models import MultiScaleRecommender
+
+    sp = _tiny_split(rng)
+    m = MultiScaleRecommender(dim=4, units=3, scales=["1", "1h"], dtype="float64", random_state=0)
+    m.fit(sp.train, epochs=1, batch_size=8, verbose=0)
+    h, V = sp.test.histories(), sp.test.data.num_items
+    hist = dict(lengths=h.lengths, timestamps=h.timestamps)
+    rep = M.evaluate_recommender(m, sp.test, k=5, exclude_history=False)
+    own = m.evaluate(h.items, sp.test.items, k=5, exclude_seen=False, **hist)
+    assert rep["num_items"] == V and rep["model"] == "MultiScaleRecommender"
+    assert rep["metrics"]["NDCG@5"] == pytest.approx(own["ndcg@5"])
+    assert rep["metrics"]["HR@5"] == pytest.approx(own["hr@5"])
+    every = m.score(h.items, np.tile(np.arange(V), (len(h), 1)), **hist)
+    manual = M.evaluate_full(every, sp.test.items, (1, 5), exclude=sp.test.seen_items())
+    got = M.evaluate_recommender(m, sp.test, k=(1, 5), batch_size=4)["metrics"]
+    assert got == pytest.approx(manual["metrics"])
+    sampled = M.evaluate_recommender(
+        m, sp.test, k=5, protocol="sampled", num_negatives=3, exclude_history=False
+    )
+    want = M.evaluate_sampled(every, sp.test.items, 5, num_negatives=3)
+    assert sampled["metrics"] == pytest.approx(want["metrics"])
+
+
+def test_evaluate_recommender_bad_args(rng):
+    from chronoscale.baselines import MostPopular
+
+    sp = _tiny_split(rng)
+    m = MostPopular().fit(sp.train)
+    with pytest.raises(TypeError, match="targets must be EvalTargets"):
+        M.evaluate_recommender(m, np.zeros(3, np.int64))
+    with pytest.raises(TypeError, match="model must have the recommender interface"):
+        M.evaluate_recommender(object(), sp.test)
+    with pytest.raises(TypeError, match="batch_size must be an integer"):
+        M.evaluate_recommender(m, sp.test, batch_size=2.5)

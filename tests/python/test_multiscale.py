@@ -382,6 +382,23 @@ def test_bad_input(rng):
         ops.multiscale_backward(None, None, [gru_outs[0].h_n, None], gru_cache)
 
 
+def test_time_windows_past_the_memory_bound_are_refused():
+    """One outlier timestamp (0 among 2023 times) makes an hourly scale span 472k windows for
+    every sequence of the call: refused before anything is allocated, naming the sequence and
+    the way out (max_windows caps it: then the call runs)."""
+    B, T, C, H = 64, 2, 2000, 4
+    ts = np.tile(np.array([1_700_000_000, 1_700_003_600], np.int64), (B, 1))
+    ts[5, 0] = 0
+    wide = np.zeros((B, T, C), np.float32)  # C wide inputs: about 240 GiB of windows
+    wide_w = [(np.zeros((3 * H, C), np.float32), np.zeros((3 * H, H), np.float32), None, None)]
+    with pytest.raises(ValueError, match=r"scales\[0\]: the windows of 3600 s need about \d+ "
+                       r"GiB.*sequence b = 5 spans timestamps 0 to 1700003600.*max_windows"):
+        ops.multiscale_forward(wide, ["1h"], wide_w, cell="gru", timestamps=ts)
+    outs, _ = ops.multiscale_forward(wide, [Scale.time(3600, max_windows=4)], wide_w,
+                                     cell="gru", timestamps=ts)
+    assert outs[0].y.shape == (B, 4, H)
+
+
 def test_movielens_users_smoke(shared_data):
     with gzip.open(shared_data / "movielens-100k" / "ml-100k.inter.gz", "rt") as f:
         f.readline()

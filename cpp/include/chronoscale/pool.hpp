@@ -54,6 +54,12 @@ struct TimeWindow {
 /// max_windows or a larger window) instead of allocating.
 constexpr int64_t kMaxTimeWindows = 10'000'000;
 
+/// Largest memory (bytes, estimated) the per-window arrays of one time scale of a multi-scale
+/// call may need (B sequences x W windows x their pooled inputs, gates and states); beyond it
+/// the call raises ValueError naming the sequence with the longest span (often an outlier
+/// timestamp) instead of allocating.
+constexpr double kMaxTimePoolBytes = 16.0 * (int64_t(1) << 30);
+
 /// Outputs of a pooling forward pass (caller-allocated) and what its backward pass reads.
 struct PoolOutputs {
   Tensor y;             ///< [B, W, C] dtype of x

@@ -1,9 +1,11 @@
 """File access for the readers: transparent gzip, peeking, chunked reading with a progress bar,
-and whole-file column parsing built on the vectorised tokenizer in ``_text``."""
+and whole-file column parsing built on the vectorised tokenizer in ``_text``; and the argument
+checks shared by the data modules (``check_int``, ``index_array``)."""
 
 from __future__ import annotations
 
 import gzip
+import numbers
 import os
 import zlib
 from collections.abc import Iterator
@@ -17,6 +19,47 @@ from . import _text
 PROGRESS_MIN_BYTES = 16 << 20
 CHUNK_BYTES = 16 << 20
 _KIND_ORDER = {"int": 0, "float": 1, "str": 2}
+I64_MIN, I64_MAX = -(2**63), 2**63 - 1
+
+
+def check_int(value, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
+    """``value`` as a Python int: an ``int`` or NumPy integer, never a bool, a float (``2.5``,
+    and ``3.0`` too, is refused rather than truncated) or a string.
+
+    Raises:
+        TypeError: not an integer. ValueError: below ``minimum`` or above ``maximum``.
+    """
+    what = "an integer" if minimum is None else f"an integer >= {minimum}"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be {what}, got {value!r:.50}")
+    v = int(value)
+    if minimum is not None and v < minimum:
+        raise ValueError(f"{name} must be {what}, got {v}")
+    if maximum is not None and v > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {v}")
+    return v
+
+
+def index_array(a, name: str, n: int, what: str = "codes") -> np.ndarray:
+    """``a`` (any shape) as int64 indices into ``n`` things; an empty sequence gives an empty
+    array whatever its dtype.
+
+    Raises:
+        TypeError: values that are not integers (floats are never truncated, bools never read
+            as 0 / 1). ValueError: a value outside ``[0, n)`` (negatives never wrap).
+    """
+    try:
+        arr = np.asarray(a)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be an array of integers ({err})") from None
+    if arr.size == 0:
+        return np.zeros(arr.shape, np.int64)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integers ({what}), got dtype {arr.dtype}")
+    lo, hi = arr.min(), arr.max()
+    if lo < 0 or hi >= n:
+        raise ValueError(f"{name} must be {what} in [0, {n}), got {lo}..{hi}")
+    return arr.astype(np.int64, copy=False)
 
 
 def is_gzip(path) -> bool:

@@ -5,11 +5,12 @@ iterative k-core filtering."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
 from . import _text
+from ._io import check_int, index_array
 
 DEDUPE_RULES = (None, "exact", "first", "last")
 TIME_UNITS = ("s", "ms", "us", "ns", "D", "yyyymmdd")
@@ -56,6 +57,16 @@ class Interactions:
     only an order: then ``timestamp`` is the event's position in its user's history (0, 1, ...)
     and wall-clock scales are meaningless. ``name`` / ``version`` label reports; ``meta`` says
     where the data came from (format, source, time conversion).
+
+    The constructor (also ``dataclasses.replace``) checks the columns and sorts rows that are not
+    in (user, time) order (stable, like ``from_columns``; the check is O(N)).
+
+    Raises:
+        TypeError: ``user`` / ``item`` / ``timestamp`` not integer arrays, ``value`` not numbers,
+            ``extra`` / ``meta`` not mappings. ValueError: columns of different lengths or not
+            1-D, codes outside ``[0, num_users)`` / ``[0, num_items)``, ``user_ids`` /
+            ``item_ids`` not sorted and distinct, a ``value`` that is NaN / inf or exceeds
+            float32.
     """
 
     user: np.ndarray
@@ -69,6 +80,42 @@ class Interactions:
     synthetic_time: bool = False
     extra: Mapping[str, np.ndarray] = field(default_factory=dict)
     meta: Mapping[str, object] = field(default_factory=dict)
+
+    def __post_init__(self):
+        def set_(name, v):
+            object.__setattr__(self, name, v)
+
+        user = _int_column(self.user, "user")
+        n = len(user)
+        item = _int_column(self.item, "item", n)
+        ts = _int_column(self.timestamp, "timestamp", n)
+        val = self.value
+        if not (isinstance(val, np.ndarray) and val.dtype == np.float32 and val.shape == (n,)):
+            val = _as_values(val, n)
+        user_ids = _id_column(self.user_ids, "user_ids")
+        item_ids = _id_column(self.item_ids, "item_ids")
+        for col, ids, role in ((user, user_ids, "user"), (item, item_ids, "item")):
+            if n and (col.min() < 0 or col.max() >= len(ids)):
+                raise ValueError(
+                    f"{role} must be codes in [0, {len(ids)}) (one per {role}_ids entry), "
+                    f"got {col.min()}..{col.max()}"
+                )
+        if not isinstance(self.extra, Mapping):
+            raise TypeError(f"extra must be a mapping of name -> [N] array, got "
+                            f"{type(self.extra).__name__}")
+        if not isinstance(self.meta, Mapping):
+            raise TypeError(f"meta must be a mapping, got {type(self.meta).__name__}")
+        extra = {k: np.asarray(v) for k, v in self.extra.items()}
+        for k, v in extra.items():
+            if v.shape[:1] != (n,):
+                raise ValueError(f"extra column {k!r} must have {n} rows, got shape {v.shape}")
+        if not _sorted_by_user_time(user, ts):
+            order = np.lexsort((ts, user))  # stable: ties keep their order
+            user, item, ts, val = user[order], item[order], ts[order], val[order]
+            extra = {k: v[order] for k, v in extra.items()}
+        for name, v in (("user", user), ("item", item), ("timestamp", ts), ("value", val),
+                        ("user_ids", user_ids), ("item_ids", item_ids), ("extra", extra)):
+            set_(name, v)
 
     @property
     def num_users(self) -> int:
@@ -130,22 +177,38 @@ class Interactions:
         return _encode(self.user_ids, ids)
 
     def decode_items(self, codes) -> np.ndarray:
-        """Original item ids of codes (any shape)."""
-        return self.item_ids[np.asarray(codes, np.int64)]
+        """Original item ids of codes (any shape). Raises TypeError for non-integer codes,
+        ValueError for codes outside ``[0, num_items)`` (-1 from ``encode_items`` included)."""
+        return self.item_ids[index_array(codes, "codes", self.num_items, "item codes")]
 
     def decode_users(self, codes) -> np.ndarray:
-        """Original user ids of codes (any shape)."""
-        return self.user_ids[np.asarray(codes, np.int64)]
+        """Original user ids of codes (any shape). Raises like ``decode_items``."""
+        return self.user_ids[index_array(codes, "codes", self.num_users, "user codes")]
 
     def take(self, rows, compact: bool = False) -> Interactions:
-        """The events selected by a boolean mask ``[N]`` or sorted row indices, in the same id
-        space (``compact=False``; unused ids stay) or re-encoded to the ids still present."""
+        """The events selected by a boolean mask ``[N]`` or increasing row indices ``[M]`` (no
+        repeats: the result stays sorted by (user, time)), in the same id space
+        (``compact=False``; unused ids stay) or re-encoded to the ids still present.
+
+        Raises:
+            TypeError: indices that are not integers. ValueError: a mask of the wrong shape,
+                indices outside ``[0, N)``, not increasing, or not 1-D.
+        """
         rows = np.asarray(rows)
         if rows.dtype == bool:
             if rows.shape != (len(self),):
                 raise ValueError(f"rows mask must have shape ({len(self)},), got {rows.shape}")
             rows = np.flatnonzero(rows)
-        out = replace(
+        else:
+            rows = index_array(rows, "rows", len(self), "row indices")
+            if rows.ndim != 1:
+                raise ValueError(f"rows must be 1-D, got shape {rows.shape}")
+            if len(rows) > 1 and not (rows[1:] > rows[:-1]).all():
+                raise ValueError(
+                    "rows must be increasing row indices without repeats (the log stays sorted "
+                    "by (user, time)); pass np.unique(rows) or a boolean mask"
+                )
+        out = _unchecked(  # a subset in order keeps every invariant
             self,
             user=self.user[rows],
             item=self.item[rows],
@@ -168,6 +231,47 @@ class Interactions:
         return b.items, b.timestamps, b.values, b.lengths
 
 
+def _unchecked(x: Interactions | None, **changes) -> Interactions:
+    """``dataclasses.replace(x, **changes)`` (every field in ``changes`` when ``x`` is None)
+    without the constructor's checks: for results that keep the invariants by construction."""
+    out = object.__new__(Interactions)
+    for f in fields(Interactions):
+        object.__setattr__(out, f.name, changes[f.name] if f.name in changes or x is None
+                           else getattr(x, f.name))
+    return out
+
+
+def _int_column(a, name: str, n: int | None = None) -> np.ndarray:
+    """A 1-D integer column (of ``n`` rows when given) as int64, never wrapped."""
+    a = np.asarray(a)
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
+    if n is not None and len(a) != n:
+        raise ValueError(f"{name} has {len(a)} rows, user has {n}")
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integers, got dtype {a.dtype}")
+    if a.dtype == np.uint64 and len(a) and a.max() > _I64_MAX:
+        raise ValueError(f"{name} holds values above the int64 range")
+    return a.astype(np.int64, copy=False)
+
+
+def _id_column(ids, name: str) -> np.ndarray:
+    """``user_ids`` / ``item_ids``: 1-D, sorted and distinct (``encode_*`` search them)."""
+    ids = np.asarray(ids)
+    if ids.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {ids.shape}")
+    if len(ids) > 1 and ids.dtype.kind != "O" and not (ids[1:] > ids[:-1]).all():
+        raise ValueError(f"{name} must be sorted and distinct (codes follow the ids' order)")
+    return ids
+
+
+def check_log(x, name: str = "x") -> Interactions:
+    """``x`` when it is an ``Interactions``; TypeError naming ``name`` otherwise."""
+    if not isinstance(x, Interactions):
+        raise TypeError(f"{name} must be an Interactions log, got {type(x).__name__}")
+    return x
+
+
 def _encode(sorted_ids: np.ndarray, ids) -> np.ndarray:
     ids = np.asarray(ids)
     if len(sorted_ids) == 0:
@@ -185,7 +289,7 @@ def _compact(x: Interactions) -> Interactions:
     """Drop ids that no event uses (codes stay in the original ids' order)."""
     used_u = np.bincount(x.user, minlength=x.num_users) > 0
     used_i = np.bincount(x.item, minlength=x.num_items) > 0
-    return replace(
+    return _unchecked(  # monotone re-encoding: still sorted, codes in range
         x,
         user=(np.cumsum(used_u) - 1)[x.user],
         item=(np.cumsum(used_i) - 1)[x.item],
@@ -437,8 +541,16 @@ def from_columns(
     non-finite ids (None, NaN, inf, and text ids that are empty or spell NaN / inf), ids that
     are not UTF-8, values that are not numbers, are NaN / inf or exceed float32,
     timestamps that are missing or do not fit int64 seconds (see ``as_seconds``; never wrapped)
-    or bad options.
+    or bad option values (a negative ``k_core``); TypeError when ``extra`` is not a mapping or
+    ``k_core`` is not integers (``2.5``, ``"a"``, ``(None, 1)``).
     """
+    if extra is not None and not isinstance(extra, Mapping):
+        raise TypeError(
+            f"extra must be a mapping of name -> [N] array, got {type(extra).__name__}"
+        )
+    if dedupe not in DEDUPE_RULES:
+        raise ValueError(f"dedupe must be one of {DEDUPE_RULES}, got {dedupe!r}")
+    k_pair = None if k_core is None else k_core_pair(k_core)
     user, item = _check_ids(user, "user"), _check_ids(item, "item")
     n = len(user)
     if len(item) != n:
@@ -462,8 +574,6 @@ def from_columns(
     for k, v in extra.items():
         if v.shape[:1] != (n,):
             raise ValueError(f"extra column {k!r} must have {n} rows, got shape {v.shape}")
-    if dedupe not in DEDUPE_RULES:
-        raise ValueError(f"dedupe must be one of {DEDUPE_RULES}, got {dedupe!r}")
 
     encoded = []
     for role, ids in (("user", user), ("item", item)):
@@ -483,15 +593,16 @@ def from_columns(
     keep = np.ones(n, bool)
     if dedupe is not None:
         keep &= _dedupe_mask(u, i, ts, dedupe)
-    if k_core is not None:
-        keep &= _k_core_mask(u, i, keep, k_core, len(user_ids), len(item_ids))
-    x = Interactions(
-        u,
-        i,
-        ts,
-        val,
-        user_ids,
-        item_ids,
+    if k_pair is not None:
+        keep &= _k_core_mask(u, i, keep, k_pair, len(user_ids), len(item_ids))
+    x = _unchecked(  # codes from encode_ids, rows sorted above: the checks would be redundant
+        None,
+        user=u,
+        item=i,
+        timestamp=ts,
+        value=val,
+        user_ids=user_ids,
+        item_ids=item_ids,
         name=name,
         version=version,
         synthetic_time=synthetic,
@@ -529,10 +640,23 @@ def _dedupe_mask(u, i, ts, rule: str) -> np.ndarray:
     return keep
 
 
-def _k_core_mask(u, i, keep, k_core, U, V) -> np.ndarray:
-    ku, ki = (k_core, k_core) if np.isscalar(k_core) else tuple(k_core)
-    if int(ku) < 0 or int(ki) < 0:
-        raise ValueError(f"k_core must be >= 0, got {k_core!r}")
+def k_core_pair(k_core) -> tuple[int, int]:
+    """``(k_user, k_item)`` from ``k`` or a pair; TypeError for non-integers (``2.5``, ``"a"``,
+    ``None`` inside the pair), ValueError for negatives or a sequence not of length 2."""
+    if isinstance(k_core, np.ndarray) and k_core.ndim == 0:
+        k_core = k_core.item()
+    if isinstance(k_core, (tuple, list, np.ndarray)):
+        if len(k_core) != 2:
+            raise ValueError(
+                f"k_core must be an integer k or a pair (k_user, k_item), got {k_core!r:.60}"
+            )
+        return check_int(k_core[0], "k_core[0]", 0), check_int(k_core[1], "k_core[1]", 0)
+    k = check_int(k_core, "k_core", 0)
+    return k, k
+
+
+def _k_core_mask(u, i, keep, k_pair, U, V) -> np.ndarray:
+    ku, ki = k_pair
     keep = keep.copy()
     while True:
         uc = np.bincount(u[keep], minlength=U)
@@ -545,15 +669,18 @@ def _k_core_mask(u, i, keep, k_core, U, V) -> np.ndarray:
 
 def filter_k_core(x: Interactions, k_core: int | tuple[int, int]) -> Interactions:
     """``x`` with users below ``k_user`` and items below ``k_item`` events removed repeatedly
-    until stable (ids re-encoded)."""
+    until stable (ids re-encoded). Raises like ``from_columns`` for a bad ``k_core``."""
+    check_log(x)
     keep = np.ones(len(x), bool)
     return x.take(
-        _k_core_mask(x.user, x.item, keep, k_core, x.num_users, x.num_items), compact=True
+        _k_core_mask(x.user, x.item, keep, k_core_pair(k_core), x.num_users, x.num_items),
+        compact=True,
     )
 
 
 def deduplicate(x: Interactions, rule: str = "exact") -> Interactions:
     """``x`` de-duplicated by ``rule`` (see ``from_columns``), ids re-encoded."""
+    check_log(x)
     if rule not in DEDUPE_RULES[1:]:
         raise ValueError(f"rule must be one of {DEDUPE_RULES[1:]}, got {rule!r}")
     return x.take(_dedupe_mask(x.user, x.item, x.timestamp, rule), compact=True)

@@ -47,12 +47,14 @@ import numpy as np
 
 from . import _io, _text
 from .interactions import (
+    DEDUPE_RULES,
     TIME_UNITS,
     ColumnError,
     Interactions,
     _show,
     as_seconds,
     from_columns,
+    k_core_pair,
 )
 
 ROLES = ("user", "item", "timestamp", "value")
@@ -110,18 +112,23 @@ def read_interactions(
 
     Raises
     ------
-    ValueError for an unknown format or ``time_unit``, a negative or out-of-range column
-    position, a missing column, or a file that does not fit its format: ragged lines, fields of
-    the wrong kind, malformed JSON / CSV, corrupt or truncated gzip data, text that is not
-    UTF-8 (the message names the file and, where the reader can tell, the line; the original
-    exception is chained). Also for unusable values, in files and frames alike: missing or
-    non-finite ids (empty fields and text spelling NaN / inf too), values that are not numbers,
-    are NaN / inf or exceed float32, timestamps that are missing
-    or whose seconds do not fit int64 (never wrapped; frames name the row). TypeError when
-    ``columns`` is not a mapping of str -> column name / position; ImportError for Parquet
-    without pyarrow/polars; FileNotFoundError for a missing file.
+    ValueError for an unknown format, ``time_unit`` or ``dedupe``, a negative ``k_core``, a
+    negative or out-of-range column position, a missing column, or a file that does not fit its
+    format: ragged lines, fields of the wrong kind, malformed JSON / CSV, corrupt or truncated
+    gzip data, text that is not UTF-8 (the message names the file and, where the reader can
+    tell, the line; the original exception is chained). Also for unusable values, in files and
+    frames alike: missing or non-finite ids (empty fields and text spelling NaN / inf too),
+    values that are not numbers, are NaN / inf or exceed float32, timestamps that are missing or
+    whose seconds do not fit int64 (never wrapped; frames name the row). TypeError when
+    ``columns`` is not a mapping of str -> column name / position or ``k_core`` not integers
+    (both checked before reading); ImportError for Parquet without pyarrow/polars;
+    FileNotFoundError for a missing file.
     """
     opts = dict(dedupe=dedupe, k_core=k_core)
+    if dedupe not in DEDUPE_RULES:  # checked before a big file is read, as from_columns does
+        raise ValueError(f"dedupe must be one of {DEDUPE_RULES}, got {dedupe!r}")
+    if k_core is not None:
+        k_core_pair(k_core)
     if format is not None and format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
     _check_columns(columns)

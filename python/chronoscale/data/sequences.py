@@ -7,11 +7,16 @@ after. Models that pool wall-clock windows get the target's timestamp to close w
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 import numpy as np
 
-from .interactions import Interactions
+from ._io import I64_MAX, I64_MIN, check_int, index_array
+from .interactions import Interactions, check_log
+
+#: most values ``user_series`` builds (users x periods; 8 GiB of float64)
+MAX_SERIES_VALUES = 2**30
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,9 +65,29 @@ class NextItemBatch:
         )
 
 
-def _check_max_len(max_len):
-    if max_len is not None and int(max_len) < 1:
-        raise ValueError(f"max_len must be >= 1, got {max_len}")
+def _check_max_len(max_len) -> int | None:
+    return None if max_len is None else check_int(max_len, "max_len", 1)
+
+
+def _check_offset(item_offset, x: Interactions) -> int:
+    """``item_offset >= 0`` with the shifted item codes still int64."""
+    return check_int(item_offset, "item_offset", 0, I64_MAX - max(x.num_items - 1, 0))
+
+
+def _seconds(value, name: str) -> int:
+    v = check_int(value, name)
+    if not I64_MIN <= v <= I64_MAX:
+        raise ValueError(f"{name} must fit int64 seconds, got {v}")
+    return v
+
+
+def _user_codes(x: Interactions, users) -> np.ndarray:
+    if users is None:
+        return np.arange(x.num_users, dtype=np.int64)
+    users = index_array(users, "users", x.num_users)
+    if users.ndim != 1:
+        raise ValueError(f"users must be 1-D, got shape {users.shape}")
+    return users
 
 
 def windows(
@@ -93,18 +118,20 @@ def padded_histories(
     """Each user's whole history, the most recent ``max_len`` events kept, left-aligned.
 
     ``users``: codes ``[B]`` (default all users, in code order; users without events get
-    length 0). ``T = min(max_len, longest kept history)``. Raises ValueError for max_len < 1 or
-    unknown user codes.
+    length 0). ``T = min(max_len, longest kept history)``.
+
+    Raises:
+        TypeError: ``x`` not an ``Interactions``; ``users``, ``max_len`` or ``item_offset`` not
+            integers. ValueError: ``max_len < 1``, ``item_offset < 0`` (or so large that the
+            codes overflow int64), user codes outside ``[0, num_users)``.
     """
-    _check_max_len(max_len)
+    check_log(x)
+    max_len = _check_max_len(max_len)
+    item_offset = _check_offset(item_offset, x)
     off = x.offsets
-    users = np.arange(x.num_users) if users is None else np.asarray(users, np.int64)
-    if users.size and (users.min() < 0 or users.max() >= x.num_users):
-        raise ValueError(
-            f"users must be codes in [0, {x.num_users}), got {users.min()}..{users.max()}"
-        )
+    users = _user_codes(x, users)
     n = off[users + 1] - off[users]
-    lengths = n if max_len is None else np.minimum(n, int(max_len))
+    lengths = n if max_len is None else np.minimum(n, max_len)
     return windows(x, off[users + 1], lengths, int(lengths.max(initial=0)), users, item_offset)
 
 
@@ -112,14 +139,20 @@ def histories_before(
     x: Interactions, rows, max_len: int | None = None, item_offset: int = 0
 ) -> SequenceBatch:
     """For target events ``rows`` ``[B]`` (row indices into ``x``), the same user's events before
-    each target (most recent ``max_len``), left-aligned; a user's first event gets length 0."""
-    _check_max_len(max_len)
-    rows = np.asarray(rows, np.int64)
-    if rows.size and (rows.min() < 0 or rows.max() >= len(x)):
-        raise ValueError(f"rows must index the {len(x)} events, got {rows.min()}..{rows.max()}")
+    each target (most recent ``max_len``), left-aligned; a user's first event gets length 0.
+
+    Raises:
+        TypeError / ValueError: like ``padded_histories``, for ``rows`` outside ``[0, N)``.
+    """
+    check_log(x)
+    max_len = _check_max_len(max_len)
+    item_offset = _check_offset(item_offset, x)
+    rows = index_array(rows, "rows", len(x), "row indices")
+    if rows.ndim != 1:
+        raise ValueError(f"rows must be 1-D, got shape {rows.shape}")
     users = x.user[rows]
     n = rows - x.offsets[users]
-    lengths = n if max_len is None else np.minimum(n, int(max_len))
+    lengths = n if max_len is None else np.minimum(n, max_len)
     return windows(x, rows, lengths, int(lengths.max(initial=0)), users, item_offset)
 
 
@@ -132,14 +165,17 @@ def next_item_sequences(
     ``e_{n-1-L} .. e_{n-2}`` and targets ``e_{n-L} .. e_{n-1}`` (the event after each input).
     Users with fewer than 2 events have nothing to predict and are left out (``inputs.users``
     says which users are in). Targets are item codes (no ``item_offset``); 0 past the length.
+    Raises like ``padded_histories``.
     """
-    _check_max_len(max_len)
+    check_log(x)
+    max_len = _check_max_len(max_len)
+    item_offset = _check_offset(item_offset, x)
     off = x.offsets
-    users = np.arange(x.num_users) if users is None else np.asarray(users, np.int64)
+    users = _user_codes(x, users)
     n = off[users + 1] - off[users]
     users = users[n >= 2]
     n = n[n >= 2]
-    lengths = n - 1 if max_len is None else np.minimum(n - 1, int(max_len))
+    lengths = n - 1 if max_len is None else np.minimum(n - 1, max_len)
     T = int(lengths.max(initial=0))
     ends = off[users + 1]
     inputs = windows(x, ends - 1, lengths, T, users, item_offset)
@@ -148,12 +184,13 @@ def next_item_sequences(
 
 
 def iter_batches(n: int, batch_size: int, shuffle: bool = False, seed=None):
-    """Index arrays covering ``range(n)`` in slices of ``batch_size`` (shuffled with ``seed``)."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    """Index arrays covering ``range(n)`` in slices of ``batch_size`` (shuffled with ``seed``).
+    Raises TypeError / ValueError (at the call, not at the first batch) unless ``n >= 0`` and
+    ``batch_size >= 1`` are integers."""
+    n = check_int(n, "n", 0)
+    batch_size = check_int(batch_size, "batch_size", 1)
     idx = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
-    for s in range(0, n, batch_size):
-        yield idx[s : s + batch_size]
+    return (idx[s : s + batch_size] for s in range(0, n, batch_size))
 
 
 _PERIODS = {"s": 1, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -161,20 +198,32 @@ _PERIODS = {"s": 1, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 def period_seconds(period) -> int:
     """Seconds in ``period``: an int, or a string like ``"1h"``, ``"6h"``, ``"1d"``, ``"7d"``,
-    ``"1w"``, ``"30min"``."""
-    if isinstance(period, (int, np.integer)):
-        p = int(period)
-    else:
-        s = str(period).strip().lower()
+    ``"1w"``, ``"30min"``.
+
+    Raises:
+        TypeError: neither an integer nor a string (a bool or a float included).
+        ValueError: a string of another form, or fewer than 1 / at least 2**63 seconds.
+    """
+    if isinstance(period, (bool, np.bool_)) or not isinstance(period, (int, np.integer, str)):
+        raise TypeError(
+            f"period must be seconds (an integer) or a string like '1h', '1d', '7d', got "
+            f"{period!r:.50}"
+        )
+    if isinstance(period, str):
+        s = period.strip().lower()
         num = s.rstrip("abcdefghijklmnopqrstuvwxyz") or "1"
         unit = s[len(num) :] or "s"
-        if unit not in _PERIODS or not num.isdigit():
+        if unit not in _PERIODS or not (num.isascii() and num.isdigit()):
             raise ValueError(
                 f"period must be like '1h', '1d', '7d', '1w' or seconds, got {period!r}"
             )
         p = int(num) * _PERIODS[unit]
+    else:
+        p = int(period)
     if p < 1:
         raise ValueError(f"period must be >= 1 second, got {period!r}")
+    if p > I64_MAX:
+        raise ValueError(f"period must be below 2**63 seconds, got {period!r:.50}")
     return p
 
 
@@ -193,22 +242,47 @@ def user_series(
     Periods start at ``start`` (default: the first timestamp floored to whole days) and cover
     ``[start, end)`` (default: through the last event). Returns ``(series [U, P] float64,
     period_starts [P] int64)``. Events outside ``[start, end)`` are ignored.
+
+    Raises:
+        TypeError: ``x`` not an ``Interactions``, ``period`` / ``start`` / ``end`` not integers
+            (``period`` may be a string), the ``extra`` column not numeric.
+        ValueError: synthetic timestamps, an unknown ``what`` or ``extra`` column, ``start`` /
+            ``end`` outside int64 or more than 2**63 - 1 seconds apart, or a series of more
+            than ``MAX_SERIES_VALUES`` values (users x periods).
     """
+    check_log(x)
     p = period_seconds(period)
+    if what not in ("value", "count"):
+        raise ValueError(f"what must be 'value' or 'count', got {what!r}")
+    if extra is not None and not (isinstance(extra, Hashable) and extra in x.extra):
+        raise ValueError(f"extra must name one of the extra columns {list(x.extra)}, got {extra!r}")
+    start = None if start is None else _seconds(start, "start")
+    end = None if end is None else _seconds(end, "end")
     if x.synthetic_time:
         raise ValueError(f"{x.name or 'data'} has synthetic timestamps (order only): no calendar")
     if len(x) == 0:
         return np.zeros((x.num_users, 0)), np.zeros(0, np.int64)
-    t0 = int(x.timestamp.min()) // 86400 * 86400 if start is None else int(start)
-    t1 = int(x.timestamp.max()) + 1 if end is None else int(end)
+    t0 = max(int(x.timestamp.min()) // 86400 * 86400, I64_MIN) if start is None else start
+    t1 = int(x.timestamp.max()) + 1 if end is None else end
+    if t1 - t0 > I64_MAX:
+        raise ValueError(f"end - start must be below 2**63 seconds, got [{t0}, {t1})")
     P = max(-(-(t1 - t0) // p), 0)
+    if max(x.num_users, 1) * P > MAX_SERIES_VALUES:
+        raise ValueError(
+            f"user_series would hold {x.num_users} users x {P} periods, more than "
+            f"MAX_SERIES_VALUES = {MAX_SERIES_VALUES} values; use a longer period or a narrower "
+            "[start, end)"
+        )
     if what == "count":
         w = np.ones(len(x))
-    elif what == "value":
-        w = x.value.astype(np.float64) if extra is None else np.asarray(x.extra[extra], np.float64)
+    elif extra is None:
+        w = x.value.astype(np.float64)
     else:
-        raise ValueError(f"what must be 'value' or 'count', got {what!r}")
-    k = (x.timestamp - t0) // p
+        col = x.extra[extra]
+        if col.dtype.kind not in "biuf":
+            raise TypeError(f"extra column {extra!r} must be numeric, got dtype {col.dtype}")
+        w = col.astype(np.float64)
     ok = (x.timestamp >= t0) & (x.timestamp < t1)
-    flat = np.bincount(x.user[ok] * P + k[ok], weights=w[ok], minlength=x.num_users * P)
+    k = (x.timestamp[ok] - t0) // p  # in [0, P): ok rows only, so nothing wraps
+    flat = np.bincount(x.user[ok] * P + k, weights=w[ok], minlength=x.num_users * P)
     return flat.reshape(x.num_users, P), t0 + p * np.arange(P, dtype=np.int64)

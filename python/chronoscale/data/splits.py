@@ -8,11 +8,14 @@ file order), so nothing at or after the target leaks in.
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .interactions import Interactions
+from ._io import I64_MAX, I64_MIN, check_int
+from .interactions import Interactions, check_log
 from .sequences import SequenceBatch, histories_before
 
 
@@ -102,8 +105,10 @@ def leave_one_out(x: Interactions, short_users: str = "train") -> Split:
     ``"train"`` (default, as SASRec does): all their events go to ``train``, they are never
     evaluated; ``"drop"``: their events are left out of everything; ``"test"``: a user with 2
     events gets a test target (history: the first event) and no validation target, a user with
-    1 event goes to ``train``.
+    1 event goes to ``train``. Raises TypeError when ``x`` is not an ``Interactions``,
+    ValueError for an unknown ``short_users``.
     """
+    check_log(x)
     if short_users not in SHORT_USER_RULES:
         raise ValueError(f"short_users must be one of {SHORT_USER_RULES}, got {short_users!r}")
     n = x.counts
@@ -139,15 +144,24 @@ def temporal_split(
 ) -> Split:
     """A global temporal cut: events before the cut train, events at or after it are targets.
 
-    ``cut`` is a timestamp (int64 seconds) or ``quantile`` of all timestamps (e.g. 0.9; the cut
-    is then an actual event time). A validation window ``[valid_cut, cut)`` (or
+    ``cut`` is a timestamp in int64 seconds (an integer, or a float holding a whole number; convert
+    dates with ``as_seconds``) or ``quantile`` of all timestamps (e.g. 0.9; the cut is then an
+    actual event time). A validation window ``[valid_cut, cut)`` (or
     ``valid_quantile``) moves training's end to ``valid_cut``; without one ``valid`` is empty.
     ``targets="first"``: each user's first event in the window is a target; ``"all"``: every
     event in the window is (its history then includes the user's earlier window events, which
     were observed before it — no future). Targets with fewer than ``min_history`` earlier events
-    are dropped (counted in ``info``). Raises ValueError for synthetic (order-only) timestamps,
-    a missing or contradictory cut.
+    are dropped (counted in ``info``).
+
+    Raises:
+        TypeError: ``x`` not an ``Interactions``; a cut that is not a number (a string, a bool),
+            a quantile that is not a number, ``min_history`` not an integer.
+        ValueError: synthetic (order-only) timestamps, a missing or contradictory cut, a cut
+            that is NaN / inf, not a whole number of seconds or beyond int64, a quantile
+            outside (0, 1), ``min_history < 0``, an unknown ``targets``.
     """
+    check_log(x)
+    min_history = check_int(min_history, "min_history", 0)
     if x.synthetic_time:
         raise ValueError(
             f"{x.name or 'data'} has synthetic timestamps (order only); "
@@ -155,10 +169,10 @@ def temporal_split(
         )
     if targets not in ("first", "all"):
         raise ValueError(f"targets must be 'first' or 'all', got {targets!r}")
-    t_test = _cut_time(x, cut, quantile, "cut")
+    t_test = _cut_time(x, cut, quantile, "cut", "quantile")
     t_valid = None
     if valid_cut is not None or valid_quantile is not None:
-        t_valid = _cut_time(x, valid_cut, valid_quantile, "valid_cut")
+        t_valid = _cut_time(x, valid_cut, valid_quantile, "valid_cut", "valid_quantile")
         if t_valid > t_test:
             raise ValueError(f"valid_cut ({t_valid}) must not be after cut ({t_test})")
     train_end = t_test if t_valid is None else t_valid
@@ -193,23 +207,45 @@ def temporal_split(
     return Split(x.take(ts < train_end), valid, test, "temporal", info)
 
 
-def _cut_time(x, cut, quantile, name) -> int:
+def _cut_time(x, cut, quantile, name, qname) -> int:
+    """The cut in int64 seconds from ``cut`` (never truncated) or ``quantile``."""
     if (cut is None) == (quantile is None):
-        raise ValueError(f"give exactly one of {name} and its quantile")
+        raise ValueError(f"give exactly one of {name} and {qname}")
     if quantile is not None:
-        if not 0.0 < quantile < 1.0:
-            raise ValueError(f"quantile must be in (0, 1), got {quantile}")
+        if isinstance(quantile, (bool, np.bool_)) or not isinstance(quantile, numbers.Real):
+            raise TypeError(f"{qname} must be a number in (0, 1), got {quantile!r:.50}")
+        if not 0.0 < quantile < 1.0:  # NaN fails too
+            raise ValueError(f"{qname} must be in (0, 1), got {quantile}")
         if len(x) == 0:
             raise ValueError("no events to take a quantile of")
         return int(np.quantile(x.timestamp, quantile, method="lower"))
-    return int(cut)
+    if isinstance(cut, (bool, np.bool_)) or not isinstance(cut, numbers.Real):
+        raise TypeError(
+            f"{name} must be a timestamp in int64 seconds (a number), got {cut!r:.50}; "
+            "convert dates with chronoscale.data.as_seconds"
+        )
+    if not isinstance(cut, numbers.Integral):
+        f = float(cut)
+        if not math.isfinite(f):
+            raise ValueError(f"{name} must be a finite timestamp, got {cut}")
+        if f != math.floor(f):
+            raise ValueError(
+                f"{name} must be a whole number of seconds (timestamps are int64 seconds), "
+                f"got {cut}"
+            )
+        cut = f
+    t = int(cut)
+    if not I64_MIN <= t <= I64_MAX:
+        raise ValueError(f"{name} must fit int64 seconds, got {t}")
+    return t
 
 
 def next_event_targets(x: Interactions, min_history: int = 1, name: str = "test") -> EvalTargets:
     """Every event with at least ``min_history`` earlier events of its user as a target (the
-    session-based protocol: predict each next click of a test session from its prefix)."""
-    if min_history < 0:
-        raise ValueError(f"min_history must be >= 0, got {min_history}")
+    session-based protocol: predict each next click of a test session from its prefix). Raises
+    TypeError / ValueError unless ``min_history >= 0`` is an integer."""
+    check_log(x)
+    min_history = check_int(min_history, "min_history", 0)
     pos = np.arange(len(x)) - x.offsets[x.user]
     return EvalTargets(x, np.flatnonzero(pos >= min_history), name)
 
@@ -220,7 +256,10 @@ def align_items(
     """``x`` re-encoded into ``reference``'s item codes (e.g. a separate test file into the
     training file's id space). Events whose item ``reference`` lacks are dropped
     (``drop_unknown``; ``meta["unknown_items_dropped"]`` counts them, users left without events
-    disappear) or raise ValueError. Users keep ``x``'s own ids."""
+    disappear) or raise ValueError. Users keep ``x``'s own ids. TypeError when ``x`` or
+    ``reference`` is not an ``Interactions``."""
+    check_log(x)
+    check_log(reference, "reference")
     codes = reference.encode_items(x.item_ids)
     item = codes[x.item] if len(x) else np.zeros(0, np.int64)
     keep = item >= 0
@@ -229,11 +268,11 @@ def align_items(
         raise ValueError(
             f"{int((~keep).sum())} events have items not in the reference, e.g. {bad!r}"
         )
-    y = replace(
-        x,
-        item=item,
+    y = replace(  # the known items only: -1 is no code
+        x.take(keep),
+        item=item[keep],
         item_ids=reference.item_ids,
         meta={**x.meta, "unknown_items_dropped": int((~keep).sum())},
-    ).take(keep)
+    )
     used = np.bincount(y.user, minlength=y.num_users) > 0
     return replace(y, user=(np.cumsum(used) - 1)[y.user], user_ids=y.user_ids[used])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 
 import numpy as np
@@ -9,7 +10,8 @@ import numpy as np
 from .. import io
 from ..nn import device as _device
 from ..nn.layer import loading
-from ..nn.training import check_int
+from ..nn.training import check_int, check_stopping
+from ..ops._common import as_bool, real
 
 _FIT_OPTIONS = ("shuffle", "seed", "metrics", "sample_weight", "monitor", "mode", "patience",
                 "min_delta", "restore_best", "checkpoint_dir", "checkpoint_every", "resume")
@@ -115,6 +117,19 @@ class BaseModel:
         return model
 
 
+@contextlib.contextmanager
+def kept_on_error(model):
+    """The checks and set-up of a ``fit``: when they raise, ``model``'s attributes are put back
+    as they were (a refused call never leaves a fitted model half rebuilt)."""
+    before = dict(model.__dict__)
+    try:
+        yield
+    except Exception:
+        model.__dict__.clear()
+        model.__dict__.update(before)
+        raise
+
+
 def as_sequences(X, dtype, name: str = "X", n_features=None):
     """``X`` as a C-contiguous ``[B, T, F]`` array of ``dtype`` (converted if needed: this is the
     user-facing API, not an op).
@@ -139,17 +154,41 @@ def as_sequences(X, dtype, name: str = "X", n_features=None):
     return X
 
 
-def as_targets(y, n: int, dtype, name: str = "y"):
-    """``y [B]`` or ``[B, 1]`` as a ``[B, 1]`` host array of ``dtype``."""
+def check_target_values(y, name: str = "y", unit: bool = False):
+    """``y`` (a host array) numeric and finite, and in ``[0, 1]`` when ``unit`` (targets of a
+    sigmoid output, which cannot reach values outside it): TypeError / ValueError naming
+    ``name``. Strings are refused, never parsed."""
+    y = np.asarray(y)
+    if y.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must be numeric, got dtype {y.dtype}")
+    if not np.isfinite(y).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    if unit and y.size and (y.min() < 0 or y.max() > 1):
+        raise ValueError(f"{name} must lie in [0, 1] (the model's output is a sigmoid), got "
+                         f"[{y.min():.4g}, {y.max():.4g}]; scale the targets")
+    return y
+
+
+def as_targets(y, n: int, dtype, name: str = "y", unit: bool = False):
+    """``y [B]`` or ``[B, 1]`` as a ``[B, 1]`` host array of ``dtype`` (numeric, finite; in
+    ``[0, 1]`` when ``unit``)."""
     y = np.asarray(_device.to_host(y))
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1 or y.shape[0] != n:
         raise ValueError(f"{name} must have shape [{n}] or [{n}, 1], got {y.shape}")
-    y = np.ascontiguousarray(y, dtype=dtype).reshape(n, 1)
-    if not np.isfinite(y).all():
-        raise ValueError(f"{name} contains NaN or inf")
-    return y
+    check_target_values(y, name, unit)
+    return np.ascontiguousarray(y, dtype=dtype).reshape(n, 1)
+
+
+def unpack_validation(validation_data, sizes=(2,), form: str = "(X, y)") -> tuple:
+    """``validation_data`` as a tuple of one of ``sizes`` (ValueError naming the form
+    otherwise: a list or tuple of another length, a bare array)."""
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in sizes:
+        got = (f"a {type(validation_data).__name__} of {len(validation_data)}"
+               if isinstance(validation_data, (tuple, list)) else type(validation_data).__name__)
+        raise ValueError(f"validation_data must be {form}, got {got}")
+    return tuple(validation_data)
 
 
 def check_seed(value, name: str = "random_state"):
@@ -184,6 +223,36 @@ def scale_specs(scales, pool: str):
     return out[0] if one else out
 
 
+def check_hyper(model) -> None:
+    """The real-valued and True / False hyper-parameters that ``model`` has (TypeError /
+    ValueError naming them): ``learning_rate`` > 0, ``weight_decay`` >= 0, ``clipnorm`` None or
+    > 0 (finite numbers, strings refused); ``warm_start``, ``count_feature``, ``use_values``
+    bools; ``scales`` a spec or a list of them; ``dtype`` float32 or float64."""
+    for name, zero_ok in (("learning_rate", False), ("weight_decay", True), ("clipnorm", False)):
+        v = getattr(model, name, None)
+        if v is None and (name == "clipnorm" or not hasattr(model, name)):
+            continue
+        x = real(v, name)
+        if not (np.isfinite(x) and (x > 0 or (zero_ok and x == 0))):
+            raise ValueError(f"{name} must be a finite number {'>= 0' if zero_ok else '> 0'}, "
+                             f"got {v!r}")
+    for name in ("warm_start", "count_feature", "use_values"):
+        if hasattr(model, name):
+            as_bool(getattr(model, name), name)
+    scales = getattr(model, "scales", "")
+    if scales is None or isinstance(scales, bool) or not (
+            isinstance(scales, (str, int, np.integer)) or hasattr(scales, "__iter__")
+            or hasattr(scales, "kind")):
+        raise TypeError(f"scales must be a scale spec ('4', '1h', ...) or a list of them, got "
+                        f"{scales!r}")
+    try:
+        dtype = np.dtype(getattr(model, "dtype", "float32"))
+    except TypeError:
+        dtype = None
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {model.dtype!r}")
+
+
 def check_units(units, name: str = "units"):
     """One positive integer, or a list / tuple / array of them (one per scale)."""
     if isinstance(units, (list, tuple, np.ndarray)) and np.ndim(units) == 1:
@@ -193,8 +262,9 @@ def check_units(units, name: str = "units"):
 
 def fit_options(kwargs: dict, epochs=1, batch_size=1) -> dict:
     """The ``nn.fit`` keyword arguments a model's ``fit`` passes through, with ``epochs``,
-    ``batch_size``, ``seed`` and ``checkpoint_every`` checked up front (before the model is
-    touched; ``nn.fit`` checks them again, with the same messages)."""
+    ``batch_size``, ``seed``, ``checkpoint_every`` and the early-stopping options checked up
+    front (before the model is touched; ``nn.fit`` checks them again, with the same
+    messages)."""
     unknown = sorted(set(kwargs) - set(_FIT_OPTIONS))
     if unknown:
         raise TypeError(f"fit() got unexpected keyword arguments {unknown}; "
@@ -204,4 +274,6 @@ def fit_options(kwargs: dict, epochs=1, batch_size=1) -> dict:
     check_seed(kwargs.get("seed"), "seed")
     if "checkpoint_every" in kwargs:
         check_int(kwargs["checkpoint_every"], "checkpoint_every")
+    check_stopping(kwargs.get("patience"), kwargs.get("min_delta", 0.0),
+                   kwargs.get("restore_best", True), 1)
     return dict(kwargs)

@@ -19,37 +19,69 @@ def _seen_from_padded(ids, lengths):
 
 
 def read_histories(X, lengths=None, timestamps=None, features=None, *, max_len=None,
-                   use_values=False):
+                   use_values=False, drop_empty=False):
     """Normalise any accepted history format to a dict.
 
     Returns ``{"ids" [B, T] int64, "lengths" [B] int64, "timestamps" [B, T] int64 or None,
     "features" [B, T, F] float64 or None (zero past the lengths), "seen" (indptr, items),
-    "num_items" hint or None}``.
+    "num_items" hint or None}``. ``drop_empty`` (training): the users of an Interactions log
+    without events are left out (their rows would hold no history), else they are an error;
+    "seen" keeps every user's row. "synthetic_time": True for a log whose times are event
+    positions (no timestamps in its source; the model refuses it with wall-clock scales).
 
     Raises:
         TypeError: ids that are not integers, features that are not numeric.
         ValueError: shapes, empty input, lengths outside ``[1, T]``, negative ids, non-finite
-            features (messages name the argument).
+            features, ``lengths`` / ``timestamps`` / ``features`` given twice (as keywords
+            and in the dict or log), a log's users without events (messages name the
+            argument).
     """
-    hint, seen = None, None
+    hint, seen, synthetic = None, None, False
+    given = [k for k, v in (("lengths", lengths), ("timestamps", timestamps),
+                            ("features", features)) if v is not None]
     if _is_interactions(X):
+        if given:
+            raise ValueError(f"{', '.join(given)}: an Interactions log brings its own lengths "
+                             "and timestamps (and its value column as the feature with "
+                             "use_values=True); pass arrays to give them explicitly")
+        synthetic = bool(getattr(X, "synthetic_time", False))
         ids, ts, values, L = X.to_padded(max_len)
-        timestamps, lengths = ts, L
-        features = values[..., None] if use_values else None
         order = np.argsort(X.user, kind="stable")
         seen = (np.concatenate([[0], np.cumsum(np.bincount(X.user, minlength=X.num_users))])
                 .astype(np.int64), np.asarray(X.item, np.int64)[order])
+        empty = np.flatnonzero(L == 0)
+        if empty.size and drop_empty:
+            keep = L > 0
+            ids, ts, values, L = ids[keep], ts[keep], values[keep], L[keep]
+        elif empty.size:
+            raise ValueError(
+                f"histories: {empty.size} of the log's {len(L)} users have no events (user "
+                f"codes {', '.join(map(str, empty[:5]))}{', ...' if empty.size > 5 else ''}), "
+                "so there is no history to score for them (fit skips them); pass a log of "
+                "users with events")
+        timestamps, lengths = ts, L
+        features = values[..., None] if use_values else None
         hint, X = X.num_items, ids
     elif isinstance(X, dict):
         unknown = set(X) - {"items", "lengths", "timestamps", "features"}
         if unknown or "items" not in X:
             raise ValueError(f"a histories dict needs 'items' and may have 'lengths', "
                              f"'timestamps', 'features'; got keys {sorted(X)}")
+        twice = [k for k in given if X.get(k) is not None]
+        if twice:
+            raise ValueError(f"{', '.join(twice)} given twice: in the histories dict and as a "
+                             "keyword")
         lengths, timestamps = X.get("lengths", lengths), X.get("timestamps", timestamps)
         features, X = X.get("features", features), X["items"]
-    ids = np.asarray(X)
+    try:
+        ids = np.asarray(X)
+    except ValueError:  # ragged nesting
+        raise ValueError("items must be a rectangular [B, T] array of item ids (pad short "
+                         "histories and pass lengths)") from None
     if ids.dtype.kind not in "iu":
         raise TypeError(f"items must hold integer item ids, got dtype {ids.dtype}")
+    if ids.dtype == np.uint64 and ids.size and int(ids.max()) > np.iinfo(np.int64).max:
+        raise ValueError(f"items: item ids must be < 2**63, got {int(ids.max())}")
     if ids.ndim == 1:
         ids = ids[None, :]
     if ids.ndim != 2 or 0 in ids.shape:
@@ -85,7 +117,7 @@ def read_histories(X, lengths=None, timestamps=None, features=None, *, max_len=N
     if seen is None:
         seen = _seen_from_padded(ids, L)
     return {"ids": ids, "lengths": L, "timestamps": timestamps, "features": features,
-            "seen": seen, "num_items": hint}
+            "seen": seen, "num_items": hint, "synthetic_time": synthetic}
 
 
 def take(data, idx, dtype):

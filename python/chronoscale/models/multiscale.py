@@ -8,7 +8,18 @@ from .. import io, nn
 from ..nn import device as _device
 from ..nn import metrics
 from ..ops._common import as_lengths
-from ._base import BaseModel, as_sequences, check_int, check_seed, check_units, fit_options
+from ._base import (
+    BaseModel,
+    as_sequences,
+    check_hyper,
+    check_int,
+    check_seed,
+    check_target_values,
+    check_units,
+    fit_options,
+    kept_on_error,
+    unpack_validation,
+)
 
 _TASKS = {"regression": (None, "mse"), "probability": ("sigmoid", "mse")}
 
@@ -117,6 +128,7 @@ class MultiScaleForecaster(BaseModel):
     def _check_params(self):
         """The integer hyper-parameters (TypeError / ValueError naming them); checked units."""
         check_seed(self.random_state)
+        check_hyper(self)
         return check_units(self.units)
 
     def _build(self, meta, rng) -> None:
@@ -173,10 +185,8 @@ class MultiScaleForecaster(BaseModel):
             raise ValueError(f"{name} must have shape [{n}] or [{n}, K], got {y.shape}")
         if self._net is not None and y.shape[1] != self.n_outputs_:
             raise ValueError(f"{name} has {y.shape[1]} outputs, the model has {self.n_outputs_}")
-        y = np.ascontiguousarray(y, dtype=self.dtype)
-        if not np.isfinite(y).all():
-            raise ValueError(f"{name} contains NaN or inf")
-        return y
+        check_target_values(y, name, unit=self.task == "probability")
+        return np.ascontiguousarray(y, dtype=self.dtype)
 
     # -- scikit-learn API ----------------------------------------------------------------------
     def fit(self, X, y, lengths=None, timestamps=None, epochs: int = 10, batch_size: int = 32,
@@ -196,20 +206,22 @@ class MultiScaleForecaster(BaseModel):
         """
         opts = fit_options(fit_kwargs, epochs, batch_size)
         self._check_params()
-        if not (self.warm_start and self._net is not None):
-            self._net = None
-        inputs = self._inputs(X, lengths, timestamps)
-        n = inputs["x"].shape[0]
-        targets = self._targets(y, n)
-        if self._net is None:
-            self._build({"n_features": int(inputs["x"].shape[2]),
-                         "n_outputs": int(targets.shape[1])},
-                        np.random.default_rng(self.random_state))
-        if validation_data is not None:
-            Xv, yv, *rest = validation_data
-            rest = list(rest) + [None] * (2 - len(rest))
-            vin = self._inputs(Xv, rest[0], rest[1], "validation X")
-            validation_data = (vin, self._targets(yv, vin["x"].shape[0], "validation y"))
+        with kept_on_error(self):  # a refused fit leaves a fitted model as it was
+            if not (self.warm_start and self._net is not None):
+                self._net = None
+            inputs = self._inputs(X, lengths, timestamps)
+            n = inputs["x"].shape[0]
+            targets = self._targets(y, n)
+            if self._net is None:
+                self._build({"n_features": int(inputs["x"].shape[2]),
+                             "n_outputs": int(targets.shape[1])},
+                            np.random.default_rng(self.random_state))
+            if validation_data is not None:
+                Xv, yv, *rest = unpack_validation(validation_data, (2, 3, 4),
+                                                  "(X, y) or (X, y, lengths[, timestamps])")
+                rest = list(rest) + [None] * (2 - len(rest))
+                vin = self._inputs(Xv, rest[0], rest[1], "validation X")
+                validation_data = (vin, self._targets(yv, vin["x"].shape[0], "validation y"))
         if self.optimizer_ is None:
             self.optimizer_ = nn.Adam(self._net.parameters(), lr=self.learning_rate,
                                       eps=self.epsilon, clipnorm=self.clipnorm)

@@ -9,11 +9,12 @@ import numpy as np
 from .. import io, nn, ops
 from ..nn import device as _device
 from ..nn.layer import mix_seed
-from ..nn.training import History
+from ..nn.training import History, check_stopping
+from ..ops._common import as_bool
 from ..ops.dropout import check_rate
 from ..ops.loss import _PRECISIONS
 from . import _recdata as rd
-from ._base import BaseModel, check_int, check_seed, check_units
+from ._base import BaseModel, check_hyper, check_int, check_seed, check_units, kept_on_error
 from ._recnet import RecNet, _normalize
 
 _MONITORS = {"loss": "min", "val_loss": "min", "val_ndcg@10": "max", "val_hr@10": "max"}
@@ -163,6 +164,7 @@ class MultiScaleRecommender(BaseModel):
             check_int(self.max_len, "max_len")
         check_seed(self.random_state)
         check_rate(self.dropout, "dropout")
+        check_hyper(self)
         return check_units(self.units)
 
     def _build(self, meta, rng) -> None:
@@ -196,14 +198,23 @@ class MultiScaleRecommender(BaseModel):
     def _check_data(self, data):
         net, ids, L = self._net, data["ids"], data["lengths"]
         valid = np.arange(ids.shape[1])[None, :] < L[:, None]
-        if ids[valid].max() >= net.num_items:
-            raise ValueError(f"items: ids must be < num_items = {net.num_items}, got "
-                             f"{ids[valid].max()}")
-        nf = 0 if data["features"] is None else data["features"].shape[2]
+        top = max(int(ids[valid].max()), int(data["seen"][1].max(initial=0)))
+        if top >= net.num_items:  # (the seen items too: a log's events before max_len)
+            raise ValueError(f"items: ids must be < num_items = {net.num_items}, got {top}")
+        f = data["features"]
+        nf = 0 if f is None else f.shape[2]
         if nf != net.n_features:
             raise ValueError(f"features: the model has {net.n_features} side features, got {nf}")
+        if nf and np.abs(f).max() > np.finfo(net.dtype).max:
+            raise ValueError(f"features: values up to {np.abs(f).max():.3g} overflow the model's "
+                             f"{np.dtype(net.dtype).name}")
         if net.needs_timestamps and data["timestamps"] is None:
             raise ValueError("timestamps are required: a scale is a wall-clock window")
+        if net.needs_timestamps and data.get("synthetic_time"):
+            raise ValueError("histories: this Interactions log has no timestamps (its times are "
+                             "event positions, synthetic_time=True), so wall-clock scales such "
+                             "as '1h' cannot use it; build the log with timestamps or use count "
+                             "scales")
 
     def _batches(self, data, batch_size):
         for i in range(0, len(data["lengths"]), batch_size):
@@ -259,27 +270,35 @@ class MultiScaleRecommender(BaseModel):
         epochs, batch_size = check_int(epochs, "epochs"), check_int(batch_size, "batch_size")
         num_negatives = check_int(num_negatives, "num_negatives")
         seed = check_seed(seed, "seed")
+        patience, min_delta, restore_best, verbose = check_stopping(patience, min_delta,
+                                                                    restore_best, verbose)
         self._check_params()
         monitor = monitor or ("val_ndcg@10" if validation_data is not None else "loss")
         if monitor not in _MONITORS or (monitor.startswith("val_") and validation_data is None):
             raise ValueError(f"monitor must be one of {sorted(_MONITORS)} (val_* need "
                              f"validation_data), got {monitor!r}")
         data = rd.read_histories(sequences, lengths, timestamps, features,
-                                 max_len=self.max_len, use_values=self.use_values)
-        if not (self.warm_start and self._net is not None):
-            V = self.num_items or data["num_items"] or self._infer_num_items(data)
-            nf = 0 if data["features"] is None else int(data["features"].shape[2])
-            self._build({"num_items": int(V), "n_features": nf},
-                        np.random.default_rng(self.random_state))
+                                 max_len=self.max_len, use_values=self.use_values,
+                                 drop_empty=True)
+        with kept_on_error(self):  # a refused fit leaves a fitted model as it was
+            if not (self.warm_start and self._net is not None):
+                V = self.num_items or data["num_items"] or self._infer_num_items(data)
+                nf = 0 if data["features"] is None else int(data["features"].shape[2])
+                self._build({"num_items": int(V), "n_features": nf},
+                            np.random.default_rng(self.random_state))
+                self._check_data(data)
+                counts = np.bincount(data["seen"][1], minlength=int(V)) + 1.0
+                bias = self._net.item_bias.data
+                bias[:, 0] = _device.to_device(np.log(counts / counts.sum()), self._net.device,
+                                               bias.dtype)
             self._check_data(data)
-            counts = np.bincount(data["seen"][1], minlength=int(V)) + 1.0
-            bias = self._net.item_bias.data
-            bias[:, 0] = _device.to_device(np.log(counts / counts.sum()), self._net.device,
-                                           bias.dtype)
-        self._check_data(data)
-        if not (data["lengths"] > 1).any():
-            raise ValueError("sequences: no history has two events (nothing to predict)")
-        val = self._validation(validation_data)
+            if loss == "sampled" and num_negatives > self._net.num_items:
+                raise ValueError(f"num_negatives must be <= num_items = {self._net.num_items}, "
+                                 f"got {num_negatives} (for a catalogue this small use "
+                                 "loss='full')")
+            if not (data["lengths"] > 1).any():
+                raise ValueError("sequences: no history has two events (nothing to predict)")
+            val = self._validation(validation_data)
         net = self._net
         net.dropout = self.dropout  # warm starts too
         log_q = None
@@ -316,7 +335,10 @@ class MultiScaleRecommender(BaseModel):
     def _validation(self, validation_data):
         if validation_data is None:
             return None
-        if isinstance(validation_data, tuple) and len(validation_data) == 2:
+        if isinstance(validation_data, tuple) and len(validation_data) != 2:
+            raise ValueError(f"validation_data must be histories or a (histories, targets) "
+                             f"pair, got a tuple of {len(validation_data)}")
+        if isinstance(validation_data, tuple):
             hist, targets = validation_data
             data = self._read(hist, None, None, None)
             return data, _item_targets(targets, len(data["lengths"]), self._net.num_items,
@@ -432,11 +454,13 @@ class MultiScaleRecommender(BaseModel):
         ``nn.parameter.weights_changed()``).
 
         Raises:
-            RuntimeError: not fitted. TypeError: a non-integer ``k`` or ``batch_size``.
+            RuntimeError: not fitted. TypeError: a non-integer ``k`` or ``batch_size``, an
+                ``exclude_seen`` other than True / False.
             ValueError: ``k`` or ``batch_size`` < 1, bad histories.
         """
         self._check_fitted()
         k, batch_size = check_int(k, "k"), check_int(batch_size, "batch_size")
+        exclude_seen = as_bool(exclude_seen, "exclude_seen")
         data = self._read(histories, lengths, timestamps, features)
         F = self._net.table(cached=True)[0]
         k = min(k, self._net.num_items)
@@ -520,6 +544,7 @@ class MultiScaleRecommender(BaseModel):
         """
         self._check_fitted()
         k, batch_size = check_int(k, "k"), check_int(batch_size, "batch_size")
+        exclude_seen = as_bool(exclude_seen, "exclude_seen")
         data = self._read(histories, lengths, timestamps, features)
         targets = _item_targets(targets, len(data["lengths"]), self._net.num_items)
         return self._evaluate(data, targets, k, exclude_seen, batch_size)

@@ -8,7 +8,17 @@ from .. import io, nn
 from ..nn import device as _device
 from ..nn import metrics
 from ..nn.plan import PlanCache
-from ._base import BaseModel, as_sequences, as_targets, check_int, check_seed, fit_options
+from ._base import (
+    BaseModel,
+    as_sequences,
+    as_targets,
+    check_hyper,
+    check_int,
+    check_seed,
+    fit_options,
+    kept_on_error,
+    unpack_validation,
+)
 
 
 @io.register
@@ -69,6 +79,7 @@ class SeedForecaster(BaseModel):
         for name in ("filters", "kernel_size", "pool_size", "units"):
             check_int(getattr(self, name), name)
         check_seed(self.random_state)
+        check_hyper(self)
 
     def _build(self, meta, rng) -> None:
         n_features = meta["n_features"]
@@ -135,18 +146,20 @@ class SeedForecaster(BaseModel):
         """
         opts = fit_options(fit_kwargs, epochs, batch_size)
         self._check_params()
-        self._plan_cache = PlanCache()  # new weights: predict compiles a new plan
-        if not (self.warm_start and self._net is not None):
-            self._net = None
-        X = self._inputs(X)
-        y = as_targets(y, X.shape[0], self.dtype)
-        if self._net is None:
-            self._build({"n_features": int(X.shape[2])}, np.random.default_rng(
-                self.random_state))
-        if validation_data is not None:
-            Xv, yv = validation_data
-            Xv = self._inputs(Xv, "validation X")
-            validation_data = (Xv, as_targets(yv, Xv.shape[0], self.dtype, "validation y"))
+        with kept_on_error(self):  # a refused fit leaves a fitted model as it was
+            self._plan_cache = PlanCache()  # new weights: predict compiles a new plan
+            if not (self.warm_start and self._net is not None):
+                self._net = None
+            X = self._inputs(X)
+            y = as_targets(y, X.shape[0], self.dtype, unit=True)
+            if self._net is None:
+                self._build({"n_features": int(X.shape[2])}, np.random.default_rng(
+                    self.random_state))
+            if validation_data is not None:
+                Xv, yv = unpack_validation(validation_data)
+                Xv = self._inputs(Xv, "validation X")
+                validation_data = (Xv, as_targets(yv, Xv.shape[0], self.dtype, "validation y",
+                                                  unit=True))
         if self.optimizer_ is None:
             self.optimizer_ = self._make_optimizer()
         opts.setdefault("seed", self.random_state)

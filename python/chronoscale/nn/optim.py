@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
+from ..ops._common import real
 from . import device as _device
 from .parameter import weights_changed
 
@@ -40,8 +41,8 @@ class Optimizer:
         self.params = list(params)
         if not self.params:
             raise ValueError("params: the optimizer got no parameters")
-        self.lr = float(lr)
-        self.clipnorm = None if clipnorm is None else float(clipnorm)
+        self.lr = real(lr, "lr")
+        self.clipnorm = None if clipnorm is None else real(clipnorm, "clipnorm")
         self.iterations = 0
         self.state: list[dict] = [{} for _ in self.params]
 

@@ -23,6 +23,7 @@ import time
 import numpy as np
 
 from .. import io
+from ..ops._common import as_bool, real
 from . import device as _device
 from . import losses as _losses
 from . import metrics as _metrics
@@ -205,6 +206,21 @@ def _without_input_grad(fn):
     return run
 
 
+def check_stopping(patience, min_delta, restore_best, verbose):
+    """The early-stopping and progress options of ``fit`` (TypeError / ValueError naming them):
+    ``patience`` None or an integer >= 1, ``min_delta`` a finite number >= 0, ``restore_best``
+    True / False, ``verbose`` 0, 1 or 2. Returns them normalised."""
+    if patience is not None:
+        patience = check_int(patience, "patience")
+    delta = real(min_delta, "min_delta")
+    if not (np.isfinite(delta) and delta >= 0):
+        raise ValueError(f"min_delta must be a finite number >= 0, got {min_delta!r}")
+    verbose = check_int(verbose, "verbose", 0)
+    if verbose > 2:
+        raise ValueError(f"verbose must be 0, 1 or 2, got {verbose}")
+    return patience, delta, as_bool(restore_best, "restore_best"), verbose
+
+
 @_without_input_grad
 def fit(model, x, y, *, optimizer: Optimizer, loss="mse", epochs: int = 10,
         batch_size: int = 32, validation_data=None, shuffle: bool = True, seed=None,
@@ -247,8 +263,10 @@ def fit(model, x, y, *, optimizer: Optimizer, loss="mse", epochs: int = 10,
     Raises:
         TypeError: ``epochs``, ``batch_size``, ``checkpoint_every`` or ``seed`` not an integer
             (a float such as 2.5 is refused, never truncated); a non-numeric ``sample_weight``.
-        ValueError: mismatched lengths of x and y, empty data, ``epochs``, ``batch_size`` or
-            ``checkpoint_every`` < 1, a negative ``seed``, a ``sample_weight`` that is
+        ValueError: mismatched lengths of x and y, empty data, ``epochs``, ``batch_size``,
+            ``checkpoint_every`` or ``patience`` < 1, a negative or non-finite ``min_delta``,
+            ``verbose`` not 0 / 1 / 2 (TypeError when not an integer, ``restore_best`` when not
+            a bool), a negative ``seed``, a ``sample_weight`` that is
             negative, NaN / inf or all zero, unknown monitor, a checkpoint that does not match
             the model (names, shapes or dtypes).
     """
@@ -262,6 +280,8 @@ def fit(model, x, y, *, optimizer: Optimizer, loss="mse", epochs: int = 10,
     epochs = check_int(epochs, "epochs")
     batch_size = check_int(batch_size, "batch_size")
     checkpoint_every = check_int(checkpoint_every, "checkpoint_every")
+    patience, min_delta, restore_best, verbose = check_stopping(patience, min_delta,
+                                                                restore_best, verbose)
     if seed is not None:
         seed = check_int(seed, "seed", 0)
     if sample_weight is not None:

@@ -52,11 +52,22 @@ def int64_indices(a, name: str, what: str | None = None):
 
 
 def real(value, name: str) -> float:
-    """``value`` as a Python float; TypeError naming the argument when it is not a number."""
+    """``value`` as a Python float; TypeError naming the argument when it is not a number
+    (strings are refused, never parsed)."""
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
     try:
         return float(value)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a real number, got {value!r}") from None
+
+
+def as_bool(value, name: str) -> bool:
+    """``value`` as a bool: True / False (or NumPy's); anything else (1, "no", None) raises
+    TypeError naming the argument, so that a string such as "no" never reads as True."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {value!r}")
 
 
 def array_module(a):
@@ -85,4 +96,6 @@ def as_lengths(lengths, name: str = "lengths"):
     arr = np.asarray(lengths)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"{name} must hold integers, got dtype {arr.dtype}")
+    if arr.dtype == np.uint64 and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
+        raise ValueError(f"{name} holds values above the int64 range, got {int(arr.max())}")
     return np.ascontiguousarray(arr, dtype=np.int64)
