@@ -9,10 +9,11 @@ namespace chronoscale {
 inline namespace v1 {
 namespace cosine_math {
 
-/// max(n, eps): the norm floor that makes cos(a, b) safe for zero vectors.
+/// max(n, eps): the norm floor that makes cos(a, b) safe for zero vectors. A NaN norm (a NaN
+/// in the vector) stays NaN, as in torch's clamp_min: the results are NaN, not x / eps.
 template <class T>
 CS_HOST_DEVICE T floor_eps(T n, T eps) {
-  return n > eps ? n : eps;
+  return n < eps ? eps : n;
 }
 
 CS_HOST_DEVICE int64_t length_of(const int64_t* len, int64_t b, int64_t T) {

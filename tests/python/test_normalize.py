@@ -71,6 +71,18 @@ def test_large_rows_run_in_parallel_with_the_same_result(rng):
         assert np.array_equal(a, b)
 
 
+def test_nan_propagates_instead_of_the_floor():
+    """A NaN in a row makes its norm NaN: the row comes out NaN (torch's clamp_min keeps NaN
+    too), not x / eps; zero rows still take the floor."""
+    x = np.array([[3.0, 4.0], [np.nan, 1.0], [0.0, 0.0]])
+    y, norm = ops.normalize_forward(x, 1e-8)
+    np.testing.assert_allclose(y[0], [0.6, 0.8])
+    assert np.isnan(norm[1]) and np.isnan(y[1]).all()
+    np.testing.assert_array_equal(y[2], [0.0, 0.0])
+    dx = ops.normalize_backward(np.ones_like(x), y, norm, 1e-8)
+    assert np.isnan(dx[1]).all() and np.isfinite(dx[[0, 2]]).all()
+
+
 def test_bad_input_raises(rng):
     x = rng.standard_normal((4, 3)).astype(np.float32)
     with pytest.raises(TypeError, match="x must be float32 or float64"):

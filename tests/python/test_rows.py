@@ -179,6 +179,16 @@ def test_bad_input_raises(rng):
         ops.scatter_rows(g[0], idx, size=4)
 
 
+def test_scatter_size_and_width_must_match_out(rng):
+    g, index = rng.standard_normal((4, 3)), np.array([0, 1, 1, 2])
+    out = np.zeros((5, 3))
+    ops.scatter_rows(g, index, size=5, out=out, width=3)  # consistent: fine
+    with pytest.raises(ValueError, match=r"size=4 but out has shape \[5, 3\]"):
+        ops.scatter_rows(g, index, size=4, out=out)
+    with pytest.raises(ValueError, match=r"width=2 but out has shape \[5, 3\]"):
+        ops.scatter_rows(g, index, out=out, width=2)
+
+
 def test_cuda_array_without_device_raises():
     skip_if_cuda_device()
     src = FakeCudaArray((4, 3))

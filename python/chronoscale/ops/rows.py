@@ -75,7 +75,8 @@ def scatter_rows(g, index, size: int | None = None, out=None, col: int = 0,
         ``out`` (``[M, H]``).
 
     Raises:
-        As :func:`gather_rows`; ValueError when ``out`` and ``size`` are both None.
+        As :func:`gather_rows`; ValueError when ``out`` and ``size`` are both None, or when
+        ``size`` / ``width`` are given with ``out`` and differ from its shape.
     """
     col = as_int(col, "col")
     if out is None:
@@ -86,7 +87,11 @@ def scatter_rows(g, index, size: int | None = None, out=None, col: int = 0,
             shape = getattr(g, "shape", ())
             width = shape[1] - col if len(shape) == 2 else 0
         width = as_int(width, "width")
-    else:
+    else:  # size / width, when given too, must be out's (never silently ignored)
+        shape = tuple(getattr(out, "shape", ()))
+        for name, v, axis in (("size", size, 0), ("width", width, 1)):
+            if v is not None and len(shape) == 2 and as_int(v, name) != shape[axis]:
+                raise ValueError(f"scatter_rows: {name}={v} but out has shape {list(shape)}")
         size = width = 0
     return _core.scatter_rows(g, _as_index(index), out, size, col, width)
 
