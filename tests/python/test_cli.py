@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
+from argparse import Namespace
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import chronoscale
 from chronoscale.cli import config as cfgmod
 from chronoscale.cli import main
 from chronoscale.cli.ranking import recommender_class
@@ -349,3 +355,168 @@ def test_model_monitor_reaches_fit(capsys, tmp_path, log_csv):
     assert main(["train", *args, "--set", "model.monitor=val_mae",
                  "--out", str(tmp_path / "bad")]) != 0
     assert "monitor must be one of" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------- python -m, ranges, no-effect keys
+def _subprocess_env() -> dict:
+    """This process's environment with this chronoscale first on the path (as bench does)."""
+    root = str(Path(chronoscale.__file__).resolve().parents[1])
+    old = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": root + (os.pathsep + old if old else "")}
+
+
+@pytest.mark.parametrize("module", ["chronoscale", "chronoscale.cli"])
+def test_python_m_runs_the_cli(module):
+    env = _subprocess_env()
+    r = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True,
+                       env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "usage: chronoscale" in r.stdout and "evaluate" in r.stdout
+    r = subprocess.run([sys.executable, "-m", module, "train", "--epochs", "0"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "--epochs" in r.stderr
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["train", "--batch-size", "0"], "--batch-size: must be an integer >= 1, got 0"),
+    (["train", "--epochs", "-2"], "--epochs"),
+    (["train", "--history", "0"], "--history"),
+    (["train", "--seed", "-1"], "--seed: must be an integer >= 0, got -1"),
+    (["train", "--threads", "-1"], "--threads"),
+    (["train", "--lr", "0"], "--lr"),
+    (["train", "--lr", "nan"], "--lr"),
+    (["evaluate", "--max-test", "-3"], "--max-test: must be an integer >= 1, got -3"),
+    (["evaluate", "--max-test", "0"], "--max-test"),
+    (["demo", "--epochs", "0"], "--epochs"),
+    (["demo", "--seed", "-1"], "--seed"),
+    (["recommend", "--model", "m.csm", "-k", "0"], "-k"),
+    (["train", "--max-test", "5"], "--max-test"),   # train evaluates nothing: no such flag
+    (["train", "--no-plots"], "--no-plots"),         # train draws nothing
+])
+def test_flag_ranges_name_the_flag(capsys, argv, needle):
+    assert main(argv) == 2
+    err = _err_line(capsys)
+    assert needle in err, err
+
+
+@pytest.mark.parametrize("assignment,needle", [
+    ("model.batch_size=0", "model.batch_size must be >= 1, got 0"),
+    ("model.epochs=0", "model.epochs"),
+    ("forecast.season=0", "forecast.season"),
+    ("forecast.max_train_windows=0", "forecast.max_train_windows"),
+    ("split.max_test=0", "split.max_test"),
+    ("eval.max_queries=0", "eval.max_queries"),
+    ("eval.max_queries=-5", "eval.max_queries must be >= 1, got -5"),
+    ("eval.k=[10, 0]", "eval.k"),
+    ("seed=-1", "seed must be >= 0"),
+    ("threads=-2", "threads"),
+    ("data.k_core=-1", "data.k_core"),
+    ("data.k_core=[1]", "data.k_core"),
+    ("model.learning_rate=0", "model.learning_rate must be > 0"),
+    ("model.learning_rate=nan", "model.learning_rate must be a finite number"),
+    ("split.quantile=1.0", "split.quantile"),
+    ("model.cell=''", "model.cell must not be empty"),
+    ("model.scales=[]", "model.scales must not be an empty list"),
+])
+def test_config_ranges_name_the_key(capsys, assignment, needle):
+    assert main(["train", "--set", assignment, "--print-config"]) == 2
+    assert needle in _err_line(capsys)
+
+
+def test_zero_threads_means_all_cores(capsys, tmp_path):
+    from chronoscale.cli import demo
+
+    before = chronoscale.get_num_threads()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        chronoscale.set_num_threads(1)
+        # threads are set before the data is read: the missing file fails after that
+        assert main(["train", "--threads", "0", "--data", str(tmp_path / "none.csv")]) == 2
+        assert chronoscale.get_num_threads() == cores
+        chronoscale.set_num_threads(1)
+        assert main(["train", "--set", "threads=0", "--data", str(tmp_path / "none.csv")]) == 2
+        assert chronoscale.get_num_threads() == cores
+    finally:
+        chronoscale.set_num_threads(before)
+    capsys.readouterr()
+    # demo: an explicit --epochs is used as given, the default only when it is left out
+    args = Namespace(seed=0, out=str(tmp_path), no_plots=True, scales=None, epochs=None)
+    assert demo.forecast_config(args)["model"]["epochs"] == 12
+    assert demo.recommend_config(args)["model"]["epochs"] == 20
+    args.epochs = 1
+    assert demo.forecast_config(args)["model"]["epochs"] == 1
+    assert demo.recommend_config(args)["model"]["epochs"] == 1
+
+
+def test_evaluate_saved_model_refuses_conflicting_settings(capsys, tmp_path, log_csv):
+    model = tmp_path / "fc.csm"
+    assert main(["train", *_forecast_args(log_csv), "-o", str(model),
+                 "--out", str(tmp_path / "t")]) == 0
+    out = tmp_path / "ev"
+    base = ["evaluate", "--model", str(model), "--out", str(out), "--no-plots", "-q"]
+    capsys.readouterr()
+    for extra, needles in [
+        (["--history", "5", "--horizon", "2"], ["--history", "5", "saved model's history=24"]),
+        (["--task", "recommend"], ["--task (task)=recommend conflicts", "forecast"]),
+        (["--set", "forecast.stride=2"], ["forecast.stride", "saved model's stride=1"]),
+        (["--epochs", "3"], ["--epochs", "no effect with --model"]),
+        (["--set", "forecast.season=30"], ["forecast.season=30 exceeds forecast.history=24"]),
+    ]:
+        assert main([*base, *extra]) == 2, extra
+        err = _err_line(capsys)
+        assert all(n in err for n in needles), (extra, err)
+    assert not (out / "report.json").exists()
+    # agreeing with the saved model is fine; the report records what was used
+    assert main([*base, "--history", "24", "--task", "forecast"]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["config"]["task"] == "forecast"
+    assert (rep["config"]["forecast"]["history"], rep["config"]["forecast"]["horizon"]) == (24, 6)
+    assert (rep["split"]["history"], rep["split"]["horizon"]) == (24, 6)
+
+
+def test_settings_without_effect_are_refused(capsys, tmp_path, log_csv):
+    rec = ["train", "--data", str(log_csv), "--format", "table", "--task", "recommend",
+           "--out", str(tmp_path), *FAST]
+    for extra, needles in [
+        (["--set", "split.targets=all"], ["split.targets", "'leave-one-out'", "temporal"]),
+        (["--set", "split.min_history=2"], ["split.min_history", "'leave-one-out'"]),
+        (["--protocol", "temporal", "--set", "split.short_users=drop"],
+         ["split.short_users", "'temporal'"]),
+        (["--protocol", "temporal", "--test-data", str(log_csv)], ["--test-data", "session"]),
+        (["--history", "5"], ["--history", "forecast task only"]),
+        (["--set", "model.num_negatives=8"], ["model.num_negatives", "'sampled'"]),
+    ]:
+        assert main([*rec, *extra]) == 2, extra
+        err = _err_line(capsys)
+        assert all(n in err for n in needles), (extra, err)
+    fc = ["evaluate", *_forecast_args(log_csv), "--out", str(tmp_path)]
+    for extra, key in [(["--max-test", "5"], "--max-test"), (["--protocol", "temporal"],
+                       "--protocol"), (["--set", "eval.k=5"], "eval.k"),
+                       (["--dim", "8"], "--dim")]:
+        assert main([*fc, *extra]) == 2, extra
+        err = _err_line(capsys)
+        assert key in err and "no effect for the forecast task" in err, err
+
+
+def test_bad_paths_and_empty_data_say_what(capsys, tmp_path, log_csv):
+    data = ["--data", str(log_csv), "--format", "table", "--out", str(tmp_path / "o"), *FAST]
+    assert main(["train", *data, "-o", "."]) == 2
+    assert "-o/--output . is a directory" in _err_line(capsys)
+    assert main(["train", *data, "-o", str(tmp_path)]) == 2
+    assert "is a directory" in _err_line(capsys)
+    assert main(["evaluate", *data[:4], "--out", str(log_csv)]) == 2
+    assert "--out" in _err_line(capsys)
+    binary = tmp_path / "run.toml"
+    binary.write_bytes(bytes(range(256)))
+    assert main(["train", "--config", str(binary)]) == 2
+    err = _err_line(capsys)
+    assert str(binary) in err and "not UTF-8" in err
+    empty = tmp_path / "empty.csv"
+    empty.write_text("user_id,item_id,timestamp,rating\n")
+    assert main(["train", "--data", str(empty), "--format", "table", "-q"]) == 2
+    err = _err_line(capsys)
+    assert f"no events in {empty}" in err and "no data rows" in err
+    assert main(["train", *data, "--set", "data.k_core=1000"]) == 2
+    err = _err_line(capsys)
+    assert "after k-core filtering with data.k_core=1000" in err and str(log_csv) in err

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from .config import UsageError
@@ -33,7 +34,40 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
-def _common(p, task_flags: bool = True):
+def int_at_least(minimum: int):
+    """An argparse ``type``: an integer ``>= minimum`` (argparse names the flag in its error:
+    ``argument --epochs: must be an integer >= 1, got 0``)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {value}")
+        return value
+
+    parse.__name__ = f"int >= {minimum}"
+    return parse
+
+
+def positive_float(text: str) -> float:
+    """An argparse ``type``: a finite number ``> 0``."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
+positive_int = int_at_least(1)
+non_negative_int = int_at_least(0)
+THREADS_HELP = "native threads; 0 = all cores (default: the library's choice)"
+
+
+def _common(p, task_flags: bool = True, evaluate: bool = False):
     g = p.add_argument_group("configuration")
     g.add_argument("--config", metavar="TOML", help="run configuration file (TOML)")
     g.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
@@ -41,8 +75,9 @@ def _common(p, task_flags: bool = True):
     g.add_argument("--print-config", action="store_true",
                    help="print the merged configuration as TOML and exit")
     g.add_argument("--out", metavar="DIR", help="output directory (report, plots, model)")
-    g.add_argument("--seed", type=int, help="random seed (initialisation, shuffling, sampling)")
-    g.add_argument("--threads", type=int, help="native threads (default: the library's choice)")
+    g.add_argument("--seed", type=non_negative_int,
+                   help="random seed >= 0 (initialisation, shuffling, sampling)")
+    g.add_argument("--threads", type=non_negative_int, help=THREADS_HELP)
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     if not task_flags:
         return
@@ -57,25 +92,29 @@ def _common(p, task_flags: bool = True):
     d.add_argument("--protocol", choices=["leave-one-out", "temporal", "session"],
                    help="recommendation hold-out (default leave-one-out; session with "
                    "--test-data)")
-    d.add_argument("--max-test", type=int, help="evaluate a seeded sample of this many targets")
+    if evaluate:
+        d.add_argument("--max-test", type=positive_int,
+                       help="evaluate a seeded sample of this many targets (recommend task)")
     f = p.add_argument_group("forecasting")
     f.add_argument("--series-by", choices=["user", "item"], help="one series per user or item")
     f.add_argument("--period", help="series resolution, e.g. 1h, 1d, 7d")
     f.add_argument("--what", choices=["value", "count"], help="sum of value or event count")
-    f.add_argument("--history", type=int, help="input periods per forecast")
-    f.add_argument("--horizon", type=int, help="periods forecast (and held out)")
+    f.add_argument("--history", type=positive_int, help="input periods per forecast")
+    f.add_argument("--horizon", type=positive_int, help="periods forecast (and held out)")
     m = p.add_argument_group("model")
     m.add_argument("--scales", nargs="+", metavar="SCALE",
                    help="time scales: event counts ('1', '4'; '16/4': the last 16 events, "
                         "every 4) or windows ('1h', '1d', '7d')")
     m.add_argument("--cell", choices=["lstm", "gru", "rnn"], help="recurrent cell")
-    m.add_argument("--units", type=int, help="hidden units per scale")
-    m.add_argument("--dim", type=int, help="item embedding size (recommender)")
-    m.add_argument("--max-len", type=int, help="most recent events per history (recommender)")
-    m.add_argument("--epochs", type=int, help="training epochs")
-    m.add_argument("--batch-size", type=int, help="mini-batch size")
-    m.add_argument("--lr", type=float, help="learning rate")
-    m.add_argument("--no-plots", action="store_true", help="write no PNG plots")
+    m.add_argument("--units", type=positive_int, help="hidden units per scale")
+    m.add_argument("--dim", type=positive_int, help="item embedding size (recommender)")
+    m.add_argument("--max-len", type=positive_int,
+                   help="most recent events per history (recommender)")
+    m.add_argument("--epochs", type=positive_int, help="training epochs")
+    m.add_argument("--batch-size", type=positive_int, help="mini-batch size (default 64)")
+    m.add_argument("--lr", type=positive_float, help="learning rate")
+    if evaluate:
+        m.add_argument("--no-plots", action="store_true", help="write no PNG plots")
 
 
 def _flags(a) -> dict:
@@ -91,6 +130,7 @@ def _flags(a) -> dict:
         "model.scales": get("scales"), "model.cell": get("cell"), "model.units": get("units"),
         "model.dim": get("dim"), "model.max_len": get("max_len"), "model.epochs": get("epochs"),
         "model.batch_size": get("batch_size"), "model.learning_rate": get("lr"),
+        "eval.baselines": False if get("no_baselines") else None,
     }
 
 
@@ -110,13 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
                        "PNG plots under --out.")
     d.add_argument("--out", default="chronoscale-demo", metavar="DIR",
                    help="output directory (default ./chronoscale-demo)")
-    d.add_argument("--epochs", type=int, help="training epochs (default 12 forecast, 20 "
-                   "recommend)")
+    d.add_argument("--epochs", type=positive_int, help="training epochs (default 12 forecast, "
+                   "20 recommend)")
     d.add_argument("--only", choices=["forecast", "recommend"], help="run one part only")
     d.add_argument("--scales", nargs="+", metavar="SCALE", help="forecaster scales "
                    "(default 1h 6h 1d)")
-    d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--threads", type=int, help="native threads")
+    d.add_argument("--seed", type=non_negative_int, default=0, help="random seed >= 0 "
+                   "(default 0)")
+    d.add_argument("--threads", type=non_negative_int, help=THREADS_HELP)
     d.add_argument("--no-plots", action="store_true", help="write no PNG plots")
     d.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
@@ -132,9 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "JSON report and plots",
                        description="Train a model (or load one with --model) and evaluate it "
                        "and the baselines on the hold-out; write OUT/report.json and plots.")
-    _common(e)
+    _common(e, evaluate=True)
     e.add_argument("--model", metavar="MODEL.csm", help="evaluate this saved model instead of "
-                   "training (its saved configuration is the default)")
+                   "training (its saved configuration is the default; a task, forecast or "
+                   "model setting that contradicts it is refused)")
     e.add_argument("--no-baselines", action="store_true", help="evaluate the model only")
 
     r = sub.add_parser("recommend", help="top-K items for users from a saved recommender",
@@ -146,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "training data)")
     r.add_argument("--format")
     r.add_argument("--users", nargs="+", metavar="ID", help="user ids (default: the first 5)")
-    r.add_argument("-k", type=int, default=10, help="items per user (default 10)")
+    r.add_argument("-k", type=positive_int, default=10, help="items per user (default 10)")
     r.add_argument("--include-seen", action="store_true", help="also recommend seen items")
     r.add_argument("-o", "--output", metavar="CSV", help="write user,rank,item,score here too")
 

@@ -20,11 +20,19 @@ def _setup(args, flags, base=None):
     if getattr(args, "print_config", False):
         print(config.to_toml(cfg), end="")
         return None
-    if cfg["threads"]:
-        import chronoscale
-
-        chronoscale.set_num_threads(cfg["threads"])
+    out = Path(cfg["out"])
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{config.describe('out')} must be a directory; {out} is a file")
+    runs.set_threads(cfg["threads"])
     return cfg
+
+
+def _output_file(path: str, flag: str, example: str) -> Path:
+    """``path`` as a file to write: refused when it names a directory."""
+    p = Path(path)
+    if p.is_dir() or p.name in ("", ".", ".."):
+        raise UsageError(f"{flag} {path} is a directory; give a file name, e.g. {p / example}")
+    return p
 
 
 def _verbose(args) -> int:
@@ -36,10 +44,14 @@ def train(args, flags) -> int:
     cfg = _setup(args, flags)
     if cfg is None:
         return 0
+    path = (_output_file(args.output, "-o/--output", "model.csm") if args.output
+            else Path(cfg["out"]) / "model.csm")
     t = runs.Timings()
     with t("load"):
         x, test = runs.load_data(cfg, progress=None if _verbose(args) else False)
     task = runs.infer_task(cfg, x)
+    cfg["task"] = task  # saved and reported as used
+    runs.check_unused(cfg, config.defaults(), task, test)
     runs.say(f"{x.name}: {len(x):,} events, {x.num_users:,} users, {x.num_items:,} items "
              f"-> task {task}")
     if task == "forecast":
@@ -51,7 +63,6 @@ def train(args, flags) -> int:
         run = runs.RecommendRun(cfg, x, test, t=t)
         model = run.fit(verbose=_verbose(args))
         what = f"{len(run.train):,} training events ({run.label['protocol']} hold-out)"
-    path = Path(args.output) if args.output else Path(cfg["out"]) / "model.csm"
     runs.save_model(model, path, run.cli_meta())
     hist = getattr(model, "history_", {}) or {}
     last = {k: v[-1] for k, v in hist.items() if k != "epoch" and v}
@@ -69,16 +80,32 @@ def evaluate(args, flags) -> int:
     cfg = _setup(args, flags, base=meta.get("config"))
     if cfg is None:
         return 0
+    # what the run started from: a saved model's configuration, else the defaults
+    ref = config.build(base=meta.get("config"))
+    saved_task = meta.get("task")
+    if saved_task and cfg["task"] and cfg["task"] != saved_task:
+        raise UsageError(f"{config.describe('task')}={cfg['task']} conflicts with the saved "
+                         f"model's task {saved_task} ({args.model}); leave it out")
     out = Path(cfg["out"])
     t = runs.Timings()
     with t("load"):
         x, test = runs.load_data(cfg, progress=None if _verbose(args) else False)
-    task = meta.get("task") or runs.infer_task(cfg, x)
+    task = saved_task or runs.infer_task(cfg, x)
+    cfg["task"] = task  # the report records the task used
+    saved = None
+    if model is not None:
+        runs.check_loaded(cfg, ref, args.model)
+        if task == "forecast":
+            if "series" not in meta:
+                raise UsageError(f"{args.model} has no forecast settings (not saved by "
+                                 "'chronoscale train'); evaluate needs them to build its inputs")
+            saved = runs.SeriesTask.from_dict(meta["series"])
+            runs.check_series(cfg, saved, args.model)
+    runs.check_unused(cfg, ref, task, test)
     runs.say(f"{x.name}: {len(x):,} events, {x.num_users:,} users, {x.num_items:,} items "
              f"-> task {task}")
-    baselines = not args.no_baselines
+    baselines = cfg["eval"]["baselines"]
     if task == "forecast":
-        saved = runs.SeriesTask.from_dict(meta["series"]) if model is not None else None
         run = runs.ForecastRun(cfg, x, saved, t=t)
         if model is None:
             run.fit(runs.make_forecaster(cfg, run.task), _verbose(args))
@@ -146,8 +173,8 @@ def recommend(args, flags) -> int:
     model, meta = runs.load_model(args.model)
     if meta.get("task") != "recommend":
         raise UsageError(f"{args.model} is not a recommender saved by 'chronoscale train'")
-    if args.k < 1:
-        raise UsageError(f"-k must be >= 1, got {args.k}")
+    if args.output:
+        _output_file(args.output, "-o/--output", "recommendations.csv")
     cfg, x = _reload(meta, args)
     if args.users:
         want = _as_ids(args.users, x.user_ids)
@@ -201,6 +228,8 @@ def forecast(args, flags) -> int:
     model, meta = runs.load_model(args.model)
     if meta.get("task") != "forecast":
         raise UsageError(f"{args.model} is not a forecaster saved by 'chronoscale train'")
+    if args.output:
+        _output_file(args.output, "-o/--output", "forecasts.csv")
     cfg, x = _reload(meta, args)
     task = runs.SeriesTask.from_dict(meta["series"])
     series, starts, ids = task.series(x)

@@ -8,8 +8,8 @@ Layout (every key optional; ``task`` is picked from the model or the data when l
 
     task = "forecast"           # or "recommend"
     out = "chronoscale-run"     # directory for report.json and the plots
-    seed = 0
-    threads = 2                 # native threads (default: the library's choice)
+    seed = 0                    # >= 0
+    threads = 2                 # native threads; 0 = all cores (default: the library's choice)
     plots = true
 
     [data]      path, format, name, version, test_path, k_core, dedupe, columns, time_unit
@@ -22,11 +22,17 @@ Layout (every key optional; ``task`` is picked from the model or the data when l
                 weight_decay and dropout (recommender), clipnorm, epochs, batch_size, loss,
                 num_negatives, patience, monitor
     [eval]      k, exclude_history, baselines, max_queries
+
+Counts are range-checked (``model.epochs`` >= 1, ``seed`` >= 0...; see ``MINIMUM``), strings
+must not be empty, floats must be finite. A key that has no effect on the run (``split.targets``
+with the leave-one-out protocol, ``forecast.*`` for the recommend task, ``model.*`` with
+``evaluate --model``) is refused where the run is set up (``chronoscale.cli.runs``).
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import sys
 
 if sys.version_info >= (3, 11):
@@ -113,6 +119,41 @@ SPEC: dict = {
 }
 TASKS = ("forecast", "recommend")
 
+#: "section.key" -> the smallest accepted integer (for lists: of every element)
+MINIMUM = {
+    "seed": 0, "threads": 0,
+    "data.k_core": 0,
+    "split.min_history": 0, "split.max_test": 1,
+    "forecast.history": 1, "forecast.horizon": 1, "forecast.stride": 1,
+    "forecast.max_train_windows": 1, "forecast.season": 1, "forecast.ma_window": 1,
+    "model.units": 1, "model.dim": 1, "model.max_len": 1, "model.epochs": 1,
+    "model.batch_size": 1, "model.num_negatives": 1, "model.patience": 1,
+    "eval.k": 1, "eval.max_queries": 1,
+}
+#: "section.key" -> (low, high, low inclusive) for floats (high always exclusive)
+FLOAT_RANGE = {
+    "split.quantile": (0.0, 1.0, False), "split.valid_quantile": (0.0, 1.0, False),
+    "model.learning_rate": (0.0, math.inf, False),
+}
+#: "section.key" -> the dedicated command-line flag that sets it
+FLAGS = {
+    "out": "--out", "seed": "--seed", "threads": "--threads", "task": "--task",
+    "plots": "--no-plots", "data.path": "--data", "data.format": "--format",
+    "data.test_path": "--test-data", "split.protocol": "--protocol",
+    "split.max_test": "--max-test", "forecast.series_by": "--series-by",
+    "forecast.period": "--period", "forecast.what": "--what", "forecast.history": "--history",
+    "forecast.horizon": "--horizon", "model.scales": "--scales", "model.cell": "--cell",
+    "model.units": "--units", "model.dim": "--dim", "model.max_len": "--max-len",
+    "model.epochs": "--epochs", "model.batch_size": "--batch-size",
+    "model.learning_rate": "--lr", "eval.baselines": "--no-baselines",
+}
+
+
+def describe(key: str) -> str:
+    """How to name a setting in a message: ``"--max-test (split.max_test)"`` where a flag sets
+    it, else ``"split.max_test"``."""
+    return f"{FLAGS[key]} ({key})" if key in FLAGS else key
+
 
 def defaults() -> dict:
     """The built-in defaults as a nested dict (top-level keys and one dict per section)."""
@@ -123,16 +164,44 @@ def defaults() -> dict:
     return out
 
 
-def _check_value(where: str, value, types):
+def _check_value(where: str, value, types, key: str = ""):
     if value is None:
         return value
     if float in types and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        value = float(value)
     ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
     if not ok:
         names = " or ".join(t.__name__ for t in types)
         raise UsageError(f"{where} must be {names}, got {value!r}")
+    _check_range(where, value, key)
     return value
+
+
+def _check_range(where: str, value, key: str) -> None:
+    if isinstance(value, str) and not value.strip():
+        raise UsageError(f"{where} must not be empty (leave it out for the default)")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UsageError(f"{where} must be a finite number, got {value!r}")
+    if isinstance(value, list):
+        if not value:
+            raise UsageError(f"{where} must not be an empty list (leave it out for the default)")
+        if key == "data.k_core" and len(value) != 2:
+            raise UsageError(f"{where} must be k or [k_user, k_item], got {value!r}")
+        if key in MINIMUM:
+            for v in value:
+                if isinstance(v, bool) or not isinstance(v, int):
+                    raise UsageError(f"{where} must hold integers, got {value!r}")
+                if v < MINIMUM[key]:
+                    raise UsageError(f"{where} must be >= {MINIMUM[key]}, got {value!r}")
+        return
+    if key in MINIMUM and isinstance(value, int) and not isinstance(value, bool) \
+            and value < MINIMUM[key]:
+        raise UsageError(f"{where} must be >= {MINIMUM[key]}, got {value}")
+    if key in FLOAT_RANGE and isinstance(value, float):
+        lo, hi, lo_in = FLOAT_RANGE[key]
+        if not ((value >= lo if lo_in else value > lo) and value < hi):
+            bounds = f"> {lo:g}" if hi == math.inf else f"in ({lo:g}, {hi:g})"
+            raise UsageError(f"{where} must be {bounds}, got {value!r}")
 
 
 def merge(base: dict, layer: dict, source: str) -> dict:
@@ -146,9 +215,10 @@ def merge(base: dict, layer: dict, source: str) -> dict:
                 if k not in SPEC[key]:
                     raise UsageError(f"{source}: unknown key {key}.{k}; known: "
                                      f"{', '.join(SPEC[key])}")
-                out[key][k] = _check_value(f"{source}: {key}.{k}", v, SPEC[key][k][0])
+                out[key][k] = _check_value(f"{source}: {key}.{k}", v, SPEC[key][k][0],
+                                           f"{key}.{k}")
         elif key in SPEC[""]:
-            out[key] = _check_value(f"{source}: {key}", value, SPEC[""][key][0])
+            out[key] = _check_value(f"{source}: {key}", value, SPEC[""][key][0], key)
         else:
             known = [k for k in SPEC[""]] + [f"[{s}]" for s in SPEC if s]
             raise UsageError(f"{source}: unknown key {key!r}; known: {', '.join(known)}")
@@ -164,8 +234,13 @@ def load_toml(path) -> dict:
             return tomllib.load(f)
     except FileNotFoundError:
         raise UsageError(f"config file not found: {path}") from None
+    except UnicodeDecodeError as e:
+        raise UsageError(f"config file {path} is not UTF-8 text (is it a TOML file?): "
+                         f"{e.reason} at byte {e.start}") from None
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"config file {path} is not valid TOML: {e}") from None
+    except OSError as e:
+        raise UsageError(f"cannot read config file {path}: {e.strerror or e}") from None
 
 
 def parse_assignment(text: str) -> dict:
@@ -195,7 +270,7 @@ def build(config_path=None, assignments=(), flags: dict | None = None,
         if value is None:
             continue
         sec, dot, name = key.partition(".")
-        cfg = merge(cfg, {sec: {name: value}} if dot else {key: value}, "flag")
+        cfg = merge(cfg, {sec: {name: value}} if dot else {key: value}, FLAGS.get(key, "flag"))
     return cfg
 
 

@@ -26,6 +26,10 @@ OPEN_BANDIT = DATA / "open_bandit_all.csv.gz"
 OTTO = DATA / "otto_sample.jsonl.gz"
 
 
+def _epochs(args, default: int) -> int:
+    return default if args.epochs is None else args.epochs
+
+
 def forecast_config(args) -> dict:
     return config.build(flags={
         "task": "forecast", "seed": args.seed, "out": str(Path(args.out) / "forecast"),
@@ -34,8 +38,9 @@ def forecast_config(args) -> dict:
         "data.name": "open-bandit-all-sample",
         "forecast.series_by": "item", "forecast.period": "1h", "forecast.what": "count",
         "forecast.history": 48, "forecast.horizon": 24, "forecast.transform": "log1p",
-        "model.scales": args.scales or ["1h", "6h", "1d"], "model.cell": "lstm",
-        "model.units": 16, "model.epochs": args.epochs or 12, "model.batch_size": 64,
+        "model.scales": ["1h", "6h", "1d"] if args.scales is None else args.scales,
+        "model.cell": "lstm",
+        "model.units": 16, "model.epochs": _epochs(args, 12), "model.batch_size": 64,
         "model.learning_rate": 3e-3, "model.patience": 4,
     })
 
@@ -49,7 +54,7 @@ def recommend_config(args) -> dict:
         "split.targets": "all",
         "eval.exclude_history": False, "eval.k": [10, 20],
         "model.scales": ["1", "4", "1h", "1d"], "model.cell": "gru", "model.dim": 32,
-        "model.units": 32, "model.max_len": 64, "model.epochs": args.epochs or 20,
+        "model.units": 32, "model.max_len": 64, "model.epochs": _epochs(args, 20),
         "model.batch_size": 8, "model.learning_rate": 5e-3,
     })
 
@@ -116,8 +121,7 @@ def run_demo(args) -> int:
     import chronoscale
 
     t0 = time.perf_counter()
-    if args.threads:
-        chronoscale.set_num_threads(args.threads)
+    runs.set_threads(args.threads)
     verbose = 0 if args.quiet else 1
     done = []
     if args.only in (None, "forecast"):

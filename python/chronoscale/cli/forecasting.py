@@ -51,9 +51,10 @@ class SeriesTask:
             raise ValueError(f"what must be 'value' or 'count', got {self.what!r}")
         if self.transform not in TRANSFORMS:
             raise ValueError(f"transform must be one of {TRANSFORMS}, got {self.transform!r}")
-        for name in ("history", "horizon", "stride"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("history", "horizon", "stride", "max_train_windows"):
+            v = getattr(self, name)
+            if v is not None and int(v) < 1:
+                raise ValueError(f"forecast.{name} must be >= 1, got {v}")
         period_seconds(self.period)
         return self
 
@@ -152,7 +153,7 @@ class SeriesTask:
 
     def train_windows(self, series, starts, origins):
         X, ts, y, r, o = self.windows(series, starts, origins)
-        if self.max_train_windows and len(X) > int(self.max_train_windows):
+        if self.max_train_windows is not None and len(X) > int(self.max_train_windows):
             keep = np.sort(np.random.default_rng(self.seed).choice(
                 len(X), int(self.max_train_windows), replace=False))
             X, ts, y, r, o = X[keep], ts[keep], y[keep], r[keep], o[keep]

@@ -42,13 +42,21 @@ def recommender_class():
     return getattr(models, "MultiScaleRecommender", None)
 
 
+def protocol(cfg: dict, test_log=None) -> str:
+    """``split.protocol``, or its default: session with a test file, else leave-one-out."""
+    p = cfg["split"]["protocol"]
+    if p is None:
+        p = "session" if test_log is not None else "leave-one-out"
+    if p not in PROTOCOLS:
+        raise ValueError(f"split.protocol must be one of {PROTOCOLS}, got {p!r}")
+    return p
+
+
 def split(cfg: dict, x, test_log=None):
     """``(train Interactions, valid EvalTargets, test EvalTargets, label dict)``."""
     s = cfg["split"]
-    protocol = s["protocol"] or ("session" if test_log is not None else "leave-one-out")
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"split.protocol must be one of {PROTOCOLS}, got {protocol!r}")
-    if protocol == "session":
+    protocol_ = protocol(cfg, test_log)
+    if protocol_ == "session":
         if test_log is None:
             raise ValueError("split.protocol 'session' needs data.test_path (the test sessions)")
         aligned = align_items(test_log, x)
@@ -59,14 +67,14 @@ def split(cfg: dict, x, test_log=None):
                  "min_history": s["min_history"], "train_events": len(x),
                  "test_targets": len(test)}
         train = x
-    elif protocol == "leave-one-out":
+    elif protocol_ == "leave-one-out":
         sp = leave_one_out(x, short_users=s["short_users"])
         train, valid, test, label = sp.train, sp.valid, sp.test, sp.label()
     else:
         sp = temporal_split(x, quantile=s["quantile"], valid_quantile=s["valid_quantile"],
                             targets=s["targets"], min_history=s["min_history"])
         train, valid, test, label = sp.train, sp.valid, sp.test, sp.label()
-    if s["max_test"] and len(test) > s["max_test"]:
+    if s["max_test"] is not None and len(test) > s["max_test"]:
         keep = np.sort(np.random.default_rng(cfg["seed"]).choice(len(test), s["max_test"],
                                                                  replace=False))
         test = test.take(keep)
@@ -107,16 +115,18 @@ def make_model(cfg: dict, num_items: int, synthetic_time: bool):
     if cls is None:
         raise RuntimeError("MultiScaleRecommender is not in this build of chronoscale")
     m = cfg["model"]
-    scales = m["scales"] or ["1", "4", "16"]
+    scales = m["scales"] if m["scales"] is not None else ["1", "4", "16"]
     scales = [scales] if isinstance(scales, str) else [str(s) for s in scales]
     if synthetic_time and any(is_time_scale(s) for s in scales):
         raise ValueError(f"the data has no timestamps (order only): use count scales, got "
                          f"{scales}")
     opt = {k: m[k] for k in ("count_feature", "weight_decay", "clipnorm", "dropout")
            if m[k] is not None}
-    return cls(num_items=int(num_items), dim=m["dim"], scales=scales, cell=m["cell"] or "gru",
+    cell = "gru" if m["cell"] is None else m["cell"]
+    lr = 1e-3 if m["learning_rate"] is None else m["learning_rate"]
+    return cls(num_items=int(num_items), dim=m["dim"], scales=scales, cell=cell,
                units=m["units"], pool=m["pool"], max_len=m["max_len"],
-               learning_rate=m["learning_rate"] or 1e-3, random_state=cfg["seed"], **opt)
+               learning_rate=lr, random_state=cfg["seed"], **opt)
 
 
 def uses_time(model) -> bool:
@@ -142,7 +152,8 @@ def fit_model(model, cfg, train, valid, verbose: int = 1):
     val = None
     if len(valid):
         vq = valid
-        cap = cfg["eval"]["max_queries"] or 5000
+        cap = cfg["eval"]["max_queries"]
+        cap = 5000 if cap is None else cap
         if len(vq) > cap:
             vq = vq.take(np.sort(np.random.default_rng(cfg["seed"] + 1).choice(
                 len(vq), cap, replace=False)))
@@ -150,8 +161,9 @@ def fit_model(model, cfg, train, valid, verbose: int = 1):
         ok = vh["lengths"] >= 1
         if ok.any():
             val = ({k: v[ok] for k, v in vh.items()}, vq.items[ok])
-    model.fit(data, epochs=m["epochs"], batch_size=m["batch_size"] or 64,
-              loss=m["loss"] or "full", num_negatives=m["num_negatives"],
+    model.fit(data, epochs=m["epochs"], batch_size=64 if m["batch_size"] is None else
+              m["batch_size"], loss="full" if m["loss"] is None else m["loss"],
+              num_negatives=m["num_negatives"],
               validation_data=val, patience=m["patience"], verbose=verbose,
               monitor=m["monitor"])
     return model

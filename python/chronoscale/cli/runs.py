@@ -3,6 +3,7 @@ their task settings, make the report and the plots."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from ..data import period_seconds, read_interactions
 from ..metrics import evaluate_forecast
 from ..report import Timings, make_report, summary_table, write_report
 from . import ranking
-from .config import UsageError
+from .config import UsageError, describe
 from .forecasting import SeriesTask
 
 FORECAST_KEYS = ("series_by", "period", "what", "extra", "history", "horizon", "stride",
@@ -23,6 +24,23 @@ FORECAST_KEYS = ("series_by", "period", "what", "extra", "history", "horizon", "
 
 def say(*args):
     print(*args, flush=True)
+
+
+def set_threads(n) -> None:
+    """``threads``: None leaves the library's choice, 0 means every core this process may use,
+    ``n >= 1`` that many."""
+    if n is None:
+        return
+    if n < 0:
+        raise UsageError(f"{describe('threads')} must be >= 0 (0: all cores), got {n}")
+    import chronoscale
+
+    if n == 0:
+        if hasattr(os, "sched_getaffinity"):
+            n = len(os.sched_getaffinity(0))
+        else:
+            n = os.cpu_count() or 1  # None: unknown
+    chronoscale.set_num_threads(int(n))
 
 
 # ------------------------------------------------------------------------------------- data
@@ -35,11 +53,26 @@ def load_data(cfg: dict, progress=None):
                 dedupe=d["dedupe"], k_core=tuple(d["k_core"]) if isinstance(d["k_core"], list)
                 else d["k_core"], name=d["name"], version=d["version"], progress=progress)
     x = read_interactions(d["path"], **opts)
+    if len(x) == 0:
+        raise UsageError(_no_events(d["path"], opts))
     test = None
-    if d["test_path"]:
+    if d["test_path"] is not None:
         test = read_interactions(d["test_path"], **{**opts, "k_core": None, "dedupe": None,
                                                     "name": None, "version": None})
+        if len(test) == 0:
+            raise UsageError(f"no events in the test file {d['test_path']} "
+                             f"({describe('data.test_path')}): the file has no data rows")
     return x, test
+
+
+def _no_events(path, opts) -> str:
+    k = opts["k_core"]
+    if k is not None and k not in (0, (0, 0)):
+        before = len(read_interactions(path, **{**opts, "k_core": None, "progress": False}))
+        if before:
+            return (f"no events left in {path} after k-core filtering with data.k_core={k} "
+                    f"({before:,} events before it): lower data.k_core")
+    return f"no events in {path}: the file has no data rows"
 
 
 def infer_task(cfg: dict, x=None) -> str:
@@ -129,13 +162,103 @@ def make_forecaster(cfg: dict, task: SeriesTask):
                      ("dropout", "the forecaster has no dropout")):
         if m[key] is not None:
             raise UsageError(f"model.{key} applies to the recommender only ({why})")
-    scales = m["scales"] or default_forecast_scales(task.period)
+    scales = m["scales"] if m["scales"] is not None else default_forecast_scales(task.period)
     scales = [scales] if isinstance(scales, str) else [str(s) for s in scales]
     opt = {k: m[k] for k in ("count_feature", "clipnorm") if m[k] is not None}
-    return MultiScaleForecaster(scales=scales, cell=m["cell"] or "lstm", units=m["units"],
-                                pool=m["pool"], loss=m["loss"] or "mse",
-                                learning_rate=m["learning_rate"] or 3e-3,
+    return MultiScaleForecaster(scales=scales, cell=_or(m["cell"], "lstm"), units=m["units"],
+                                pool=m["pool"], loss=_or(m["loss"], "mse"),
+                                learning_rate=_or(m["learning_rate"], 3e-3),
                                 random_state=cfg["seed"], **opt)
+
+
+def _or(value, default):
+    """``value`` unless it is None (never ``value or default``: 0 and "" are values)."""
+    return default if value is None else value
+
+
+#: "section.key"s each task ignores, and why
+_OTHER_TASK = {
+    "forecast": ("it applies to the recommend task only", ["data.test_path"]
+                 + [f"split.{k}" for k in ("protocol", "quantile", "valid_quantile", "targets",
+                                           "min_history", "short_users", "max_test")]
+                 + [f"eval.{k}" for k in ("k", "exclude_history", "max_queries")]
+                 + [f"model.{k}" for k in ("dim", "max_len", "num_negatives")]),
+    "recommend": ("it applies to the forecast task only",
+                  [f"forecast.{k}" for k in ("series_by", "period", "what", "extra", "history",
+                                             "horizon", "stride", "transform", "calendar",
+                                             "max_train_windows", "season", "ma_window",
+                                             "nonnegative")]),
+}
+#: the [split] keys each recommendation protocol reads
+_SPLIT_KEYS = {"leave-one-out": {"protocol", "short_users", "max_test"},
+               "temporal": {"protocol", "quantile", "valid_quantile", "targets", "min_history",
+                            "max_test"},
+               "session": {"protocol", "min_history", "max_test"}}
+
+
+def _get(cfg: dict, key: str):
+    sec, _, name = key.partition(".")
+    return cfg[sec][name] if name else cfg[sec]
+
+
+def _changed(cfg: dict, ref: dict, keys) -> list[str]:
+    return [k for k in keys if _get(cfg, k) != _get(ref, k)]
+
+
+def check_unused(cfg: dict, ref: dict, task: str, test_log=None) -> None:
+    """UsageError for a setting changed from ``ref`` (the defaults, or a saved model's
+    configuration) that would have no effect on this ``task`` (and split protocol)."""
+    why, keys = _OTHER_TASK[task]
+    for key in _changed(cfg, ref, keys):
+        raise UsageError(f"{describe(key)} has no effect for the {task} task ({why}); "
+                         "leave it out")
+    if task != "recommend":
+        return
+    protocol = ranking.protocol(cfg, test_log)
+    split_keys = [f"split.{k}" for k in cfg["split"]]
+    for key in _changed(cfg, ref, split_keys):
+        if key.partition(".")[2] not in _SPLIT_KEYS[protocol]:
+            users = [p for p, ks in _SPLIT_KEYS.items() if key.partition(".")[2] in ks]
+            raise UsageError(f"{describe(key)} has no effect with split.protocol "
+                             f"{protocol!r} (it applies to {' and '.join(users)}); leave it out")
+    if protocol != "session" and cfg["data"]["test_path"] is not None:
+        raise UsageError(f"{describe('data.test_path')} is used by split.protocol 'session' "
+                         f"only, not {protocol!r}")
+    if protocol == "session" and _changed(cfg, ref, ["eval.max_queries"]):
+        raise UsageError("eval.max_queries caps the validation targets during training; the "
+                         "session protocol has none: leave it out")
+    loss = _or(cfg["model"]["loss"], "full")
+    if loss != "sampled" and _changed(cfg, ref, ["model.num_negatives"]):
+        raise UsageError(f"model.num_negatives applies to model.loss 'sampled' only, not "
+                         f"{loss!r}")
+
+
+def check_loaded(cfg: dict, saved_cfg: dict, path) -> None:
+    """``evaluate --model``: UsageError for a [model] setting (or eval.max_queries, which caps
+    the validation targets of training) that differs from the saved model's: the model is
+    evaluated as it was trained."""
+    keys = [f"model.{k}" for k in cfg["model"]] + ["eval.max_queries"]
+    for key in _changed(cfg, saved_cfg, keys):
+        was = _get(saved_cfg, key)
+        was = "the default" if was is None else repr(was)
+        raise UsageError(f"{describe(key)}={_get(cfg, key)!r} has no effect with --model: "
+                         f"{path} is evaluated as it was trained (with {was}); leave it out, "
+                         "or train a new model")
+
+
+def check_series(cfg: dict, saved: SeriesTask, path) -> None:
+    """``evaluate --model`` on a forecaster: UsageError for a [forecast] series setting that
+    contradicts the saved model's (its inputs are built the saved way); the configuration then
+    records the values used."""
+    f = cfg["forecast"]
+    for k in FORECAST_KEYS:
+        have, want = f[k], getattr(saved, k)
+        same = (period_seconds(have) == period_seconds(want)) if k == "period" else have == want
+        if not same:
+            raise UsageError(f"{describe('forecast.' + k)}={have!r} conflicts with the saved "
+                             f"model's {k}={want!r} ({path}); leave it out to use the saved "
+                             "value")
+        f[k] = want
 
 
 class ForecastRun:
@@ -144,9 +267,15 @@ class ForecastRun:
     def __init__(self, cfg: dict, x, task: SeriesTask | None = None, t: Timings | None = None):
         self.cfg, self.x = cfg, x
         self.t = t or Timings()
-        self.task = task or series_task(cfg)
+        self.task = series_task(cfg) if task is None else task
         with self.t("series"):
             self.series, self.starts, self.ids = self.task.series(x)
+        f = cfg["forecast"]
+        for key in ("season", "ma_window"):  # baseline settings: checked before training
+            if f[key] is not None and f[key] > self.task.history:
+                raise UsageError(f"forecast.{key}={f[key]} exceeds forecast.history="
+                                 f"{self.task.history}: the baselines see the last history "
+                                 "periods only")
         P = self.series.shape[1]
         self.origins = self.task.origins(P)
         if task is None:  # a new model: scaling from the training periods only
@@ -178,7 +307,7 @@ class ForecastRun:
             Xv, tsv, yv, _, _ = tk.windows(self.series, self.starts, [self.origins["valid"]])
         self.n_train = len(X)
         with self.t("train"):
-            model.fit(X, y, timestamps=ts, epochs=m["epochs"], batch_size=m["batch_size"] or 64,
+            model.fit(X, y, timestamps=ts, epochs=m["epochs"], batch_size=_or(m["batch_size"], 64),
                       validation_data=(Xv, yv, None, tsv), verbose=verbose,
                       patience=m["patience"], monitor=m["monitor"])
         self.model = model
@@ -197,14 +326,17 @@ class ForecastRun:
 
     def baselines(self) -> dict:
         f, tk = self.cfg["forecast"], self.task
-        season = f["season"] or default_season(tk.period)
-        if season > tk.history:
-            season = 1
-        window = f["ma_window"] or (season if season > 1 else 4)
+        season = f["season"]
+        if season is None:  # the period's natural season, where the history holds one
+            season = default_season(tk.period)
+            season = season if season <= tk.history else 1
+        window = f["ma_window"]
+        if window is None:
+            window = min(season if season > 1 else 4, tk.history)
         out = {SeasonalNaive(season).name: SeasonalNaive(season)}
         if season > 1:
             out["naive"] = SeasonalNaive(1)
-        for w in dict.fromkeys([min(window, tk.history), tk.history]):
+        for w in dict.fromkeys([window, tk.history]):
             out[MovingAverage(w).name] = MovingAverage(w)
         return out
 
@@ -271,7 +403,8 @@ class RecommendRun:
         self.model = None
 
     def fit(self, model=None, verbose: int = 1):
-        model = model or ranking.make_model(self.cfg, self.x.num_items, self.x.synthetic_time)
+        if model is None:
+            model = ranking.make_model(self.cfg, self.x.num_items, self.x.synthetic_time)
         with self.t("train"):
             ranking.fit_model(model, self.cfg, self.train, self.valid, verbose)
         self.model = model

@@ -1,0 +1,8 @@
+"""``python -m chronoscale``: the ``chronoscale`` command (as ``python -m chronoscale.cli``)."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
