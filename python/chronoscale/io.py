@@ -21,7 +21,7 @@ File layout, format version 1 (all integers little-endian)::
 Header (JSON object)::
 
     {"format": "chronoscale", "format_version": 1, "library_version": "0.1.0",
-     "kind": "model" | "checkpoint" | "tensors",
+     "kind": "model" | "layer" | "checkpoint" | "tensors",
      "class": "SeedForecaster",          # model class (kind "model"), else null
      "config": {...},                    # constructor arguments of the class (JSON values)
      "meta": {...},                      # free-form JSON (fit state, history, ...)
@@ -55,6 +55,8 @@ MAX_HEADER = 64 << 20
 _PREAMBLE = struct.Struct("<8sIIQII")  # magic, version, flags, header_size, header_crc, reserved
 _DTYPES = {"float32": "<f4", "float64": "<f8", "int32": "<i4", "int64": "<i8", "uint8": "u1"}
 
+KINDS = ("model", "layer", "checkpoint", "tensors")
+
 _MODELS: dict[str, type] = {}
 
 
@@ -73,6 +75,15 @@ def _round_up(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
+def _check_path(path, name: str = "path"):
+    """``path`` when it is a ``str`` or ``os.PathLike`` (an int would open a file descriptor);
+    TypeError naming ``name`` otherwise."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a str or os.PathLike file path, got "
+                        f"{type(path).__name__}")
+    return path
+
+
 def _version() -> str:
     from . import __version__
 
@@ -83,9 +94,28 @@ def write_file(path, tensors: dict, *, kind: str = "tensors", cls: str | None = 
                config: dict | None = None, meta: dict | None = None) -> None:
     """Write ``tensors`` (``{name: array}``) and a JSON header to ``path`` atomically.
 
+    ``kind`` is one of ``KINDS``; ``cls`` a class name or None; ``config`` / ``meta`` dicts of
+    JSON values (None: empty).
+
     Raises:
-        TypeError: a tensor with an unsupported dtype, or config/meta that JSON cannot encode.
+        TypeError: ``path`` not a str / ``os.PathLike``, ``tensors`` not a dict, ``kind`` /
+            ``cls`` not strings, ``config`` / ``meta`` not dicts, a tensor with an unsupported
+            dtype, or config/meta that JSON cannot encode.
+        ValueError: an unknown ``kind``.
+        OSError: the file cannot be written.
     """
+    _check_path(path)
+    if not isinstance(tensors, dict):
+        raise TypeError(f"tensors must be a dict of name -> array, got {type(tensors).__name__}")
+    if not isinstance(kind, str):
+        raise TypeError(f"kind must be a str, one of {', '.join(KINDS)}; got {kind!r:.50}")
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r:.50}")
+    if cls is not None and not isinstance(cls, str):
+        raise TypeError(f"cls must be a class name (str) or None, got {type(cls).__name__}")
+    for arg, value in (("config", config), ("meta", meta)):
+        if value is not None and not isinstance(value, dict):
+            raise TypeError(f"{arg} must be a dict or None, got {type(value).__name__}")
     table, blobs, offset = [], [], 0
     for name, arr in tensors.items():
         arr = np.asarray(arr)
@@ -109,16 +139,21 @@ def write_file(path, tensors: dict, *, kind: str = "tensors", cls: str | None = 
     data_start = _round_up(_PREAMBLE.size + len(hbytes))
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(_PREAMBLE.pack(MAGIC, FORMAT_VERSION, 0, len(hbytes), zlib.crc32(hbytes), 0))
-        f.write(hbytes)
-        f.write(b"\0" * (data_start - _PREAMBLE.size - len(hbytes)))
-        pos = 0
-        for off, data in blobs:
-            f.write(b"\0" * (off - pos))
-            f.write(data)
-            pos = off + len(data)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(_PREAMBLE.pack(MAGIC, FORMAT_VERSION, 0, len(hbytes), zlib.crc32(hbytes),
+                                   0))
+            f.write(hbytes)
+            f.write(b"\0" * (data_start - _PREAMBLE.size - len(hbytes)))
+            pos = 0
+            for off, data in blobs:
+                f.write(b"\0" * (off - pos))
+                f.write(data)
+                pos = off + len(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # e.g. path is a directory: leave no stray .tmp behind
+        raise
 
 
 def _bad(path, why: str):
@@ -176,7 +211,9 @@ def read_file(path):
         ValueError: not a chronoscale file, an unsupported (newer) format version, a truncated
             or corrupt file (the message says what is wrong).
         OSError: the file cannot be opened.
+        TypeError: ``path`` not a str / ``os.PathLike``.
     """
+    _check_path(path)
     with open(path, "rb") as f:
         raw = f.read()
     if len(raw) < _PREAMBLE.size:
@@ -227,10 +264,13 @@ def save(model, path) -> None:
     ``get_config()``, tensors = its ``state_dict()``).
 
     Raises:
-        TypeError: ``model`` is neither a registered chronoscale model nor a built layer.
+        TypeError: ``model`` is neither a registered chronoscale model nor a built layer;
+            ``path`` not a str / ``os.PathLike``.
+        OSError: the file cannot be written.
     """
     from .nn.layer import Layer
 
+    _check_path(path)
     if isinstance(model, Layer):
         if not model.built:
             raise TypeError("cannot save an unbuilt layer: build it or run it once first")
@@ -243,6 +283,70 @@ def save(model, path) -> None:
     write_file(path, tensors, kind="model", cls=type(model).__name__, config=config, meta=meta)
 
 
+def _layer_skeleton(spec):
+    """The layer of ``spec`` (a ``get_config()`` tree), built; under ``nn.layer.loading`` no
+    initialiser runs and the parameter sizes are checked against the file's tensors.
+
+    A layer built from a shape rather than a channel count (``ScaleFusion``: ``in_features =
+    (S, K)``, a JSON list in the file) is built here, since ``nn.layer_from_config`` takes an
+    integer ``in_features`` only.
+    """
+    from .nn.layer import layer_from_config
+
+    in_f = spec.get("in_features") if isinstance(spec, dict) else None
+    if not (isinstance(in_f, list) and spec.get("built")):
+        return layer_from_config(spec)
+    if not (1 <= len(in_f) <= 8 and all(type(v) is int and v >= 0 for v in in_f)):
+        raise ValueError(f"in_features must be an integer or a short list of integers, got "
+                         f"{in_f!r:.50}")
+    layer = layer_from_config({**spec, "built": False})
+    layer.build(tuple(in_f), 0, spec.get("dtype", "float32"))
+    return layer
+
+
+def _load_layer(spec, tensors: dict):
+    """``nn.layer_from_config(spec, tensors)``, for shape-built layers too."""
+    from .nn.layer import loading
+
+    with loading(tensors):
+        layer = _layer_skeleton(spec)
+    layer.load_state_dict(tensors)
+    return layer
+
+
+def _model_tensors(cls, config: dict, meta: dict) -> dict:
+    """``{tensor name: parameter}`` a model of ``cls`` built from ``config`` / ``meta`` holds
+    (the ``BaseModel`` contract: ``_build(meta, rng)`` creates ``_net``; names as ``save``
+    writes them)."""
+    model = cls(**config)
+    model._build(meta, None)
+    return {f"net.{k}": v for k, v in model._net.state_dict().items()}
+
+
+def _mismatch(exc, expected, tensors: dict) -> str:
+    """What is wrong, from ``exc`` (raised while loading). When the configuration asked for
+    more weights than the file holds, the structure is built again with room for twice the
+    saved sizes (bounded memory, parameters zero) to name the tensors the file lacks;
+    ``expected()`` gives ``{name: parameter}``."""
+    msg = str(exc)
+    if not isinstance(exc, ValueError) or "larger than the saved tensors" not in msg:
+        return msg
+    from .nn.layer import loading
+
+    saved = sum(int(v.size) for v in tensors.values())
+    room = np.broadcast_to(np.uint8(0), (max(saved, 1 << 20),))  # a size, no memory
+    try:
+        with loading({**tensors, "\0room": room}):
+            want = expected()
+    except Exception:  # only a diagnosis: report what is known
+        return f"{msg} (the configuration needs more weights than the file holds)"
+    missing = [f"{n!r} (shape {list(a.shape)})" for n, a in want.items() if n not in tensors]
+    if not missing:
+        return msg
+    return (f"missing tensor{'s' if len(missing) > 1 else ''} {', '.join(missing)} that its "
+            "configuration needs")
+
+
 def load(path, device=None):
     """Load a model (or layer) saved with :func:`save`; returns an instance of the saved class.
 
@@ -252,19 +356,31 @@ def load(path, device=None):
     Every tensor must have exactly the dtype and shape of the parameter it loads into (no cast).
 
     Raises:
+        TypeError: ``path`` not a str / ``os.PathLike`` (an open file or a file descriptor is
+            refused).
         ValueError: not a chronoscale model file, corrupt or truncated, a class this version does
-            not know, or tensors that do not fit the saved configuration (names, shapes,
-            dtypes; the message names the tensor).
+            not know, or tensors that do not fit the saved configuration (missing, unexpected,
+            shapes, dtypes; the message names the tensor), bad configuration values; every
+            message starts with ``path``. A ``device`` other than None, "cpu", "cuda".
+        OSError: the file cannot be opened.
     """
-    header, tensors = read_file(path)
-    if header.get("kind") == "layer":
-        from .nn.layer import layer_from_config
+    _check_path(path)
+    if device is not None:
+        from .nn import device as _device
 
         try:
-            layer = layer_from_config(header["config"], tensors)
+            _device.check(device)
+        except ValueError as exc:
+            raise ValueError(f"{exc} (loading {path})") from None
+    header, tensors = read_file(path)
+    if header.get("kind") == "layer":
+        spec = header["config"]
+        try:
+            layer = _load_layer(spec, tensors)
         except (TypeError, KeyError, ValueError, AttributeError) as exc:
+            why = _mismatch(exc, lambda: _layer_skeleton(spec).state_dict(), tensors)
             raise ValueError(f"{path}: saved layer does not match its configuration: "
-                             f"{exc}") from None
+                             f"{why}") from None
         check_tensor_types(path, tensors, layer.state_dict())
         return layer
     if header.get("kind") != "model":
@@ -273,8 +389,12 @@ def load(path, device=None):
     if name not in _MODELS:
         raise ValueError(f"{path}: unknown model class {name!r} "
                          f"(known: {', '.join(sorted(_MODELS))})")
+    cls, config, meta = _MODELS[name], header["config"], header["meta"]
     try:
-        return _MODELS[name]._from_saved(header["config"], tensors, header["meta"], device,
-                                         path=path)
-    except (TypeError, KeyError) as exc:
-        raise ValueError(f"{path}: saved {name} does not match its configuration: {exc}") from None
+        return cls._from_saved(config, tensors, meta, device, path=path)
+    except (TypeError, KeyError, ValueError) as exc:
+        if isinstance(exc, ValueError) and str(exc).startswith(f"{path}: "):
+            raise  # already says which file
+        why = _mismatch(exc, lambda: _model_tensors(cls, config, meta), tensors)
+        raise ValueError(f"{path}: saved {name} does not match its configuration: "
+                         f"{why}") from None

@@ -24,9 +24,12 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import numbers
+import os
 import platform
 import sys
 import time
+from collections.abc import Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -101,10 +104,48 @@ def to_jsonable(obj):
     return obj
 
 
+def _items(value, name: str) -> list:
+    """``value`` as a list: a single str / ``os.PathLike`` is one item (never its characters).
+
+    Raises:
+        TypeError: not a str, path or iterable (a dict is refused too).
+    """
+    if isinstance(value, (str, os.PathLike)):
+        return [value]
+    if isinstance(value, (bytes, Mapping)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"{name} must be a list (or a single str), got {type(value).__name__}")
+    return list(value)
+
+
 def make_report(*, command: str, task: str, dataset: dict, split: dict, config: dict,
                 results: dict, primary: str, training: dict | None = None,
                 timings: dict | None = None, plots=(), **extra) -> dict:
-    """Assemble a report (see the module docstring); ``extra`` keys are added as they are."""
+    """Assemble a report (see the module docstring); ``extra`` keys are added as they are.
+
+    ``timings`` maps names to seconds (a ``Timings``' ``total()``); ``plots`` lists file
+    names (a single str or path is one file).
+
+    Raises:
+        TypeError: an argument of another type than the layout's (``command``, ``task``,
+            ``primary`` str; ``dataset``, ``split``, ``config``, ``results`` dicts;
+            ``training`` / ``timings`` dicts or None, ``timings`` values numbers; ``plots``
+            items str or paths); the message names the argument.
+    """
+    for name, value in (("command", command), ("task", task), ("primary", primary)):
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    for name, value in (("dataset", dataset), ("split", split), ("config", config),
+                        ("results", results), ("training", training), ("timings", timings)):
+        if not (isinstance(value, dict) or (value is None and name in ("training",
+                                                                       "timings"))):
+            raise TypeError(f"{name} must be a dict, got {type(value).__name__}")
+    for name, sec in (timings or {}).items():
+        if isinstance(sec, bool) or not isinstance(sec, numbers.Real):
+            raise TypeError(f"timings[{name!r}] must be a number of seconds, got {sec!r:.50}")
+    plots = _items(plots, "plots")
+    for p in plots:
+        if not isinstance(p, (str, os.PathLike)):
+            raise TypeError(f"plots must hold file names (str or paths), got {p!r:.50}")
     rep = {
         "schema": SCHEMA,
         "command": command,
@@ -115,10 +156,10 @@ def make_report(*, command: str, task: str, dataset: dict, split: dict, config: 
         "config": config,
         "results": results,
         "primary": primary,
-        "training": training or {},
+        "training": dict(training or {}),
         "timings_s": dict(timings or {}),
         "versions": versions(),
-        "plots": [str(p) for p in plots],
+        "plots": [os.fspath(p) for p in plots],
         **extra,
     }
     return to_jsonable(rep)
@@ -139,9 +180,15 @@ def validate_report(rep: dict) -> None:
     if rep["primary"] not in rep["results"]:
         raise ValueError(f"report: primary {rep['primary']!r} is not in results")
     for name, r in rep["results"].items():
+        if not isinstance(r, dict):
+            raise ValueError(f"report: results[{name!r}] must be a metrics report (an object), "
+                             f"got {type(r).__name__}")
         for key in ("protocol", "dataset", "metrics"):
             if key not in r:
                 raise ValueError(f"report: results[{name!r}] lacks {key!r}")
+        if not isinstance(r["metrics"], dict):
+            raise ValueError(f"report: results[{name!r}]['metrics'] must be an object, got "
+                             f"{type(r['metrics']).__name__}")
     for key in ("chronoscale", "build_info"):
         if key not in rep["versions"]:
             raise ValueError(f"report: versions lacks {key!r}")
@@ -158,20 +205,41 @@ def write_report(rep: dict, path) -> Path:
 
 def summary_table(results: dict, metrics=None, primary: str | None = None) -> str:
     """A plain-text table (methods as rows) of ``results`` (name -> metrics report); the
-    primary method is marked with ``*``."""
-    names = list(results)
+    primary method is marked with ``*``. ``metrics``: the columns (a single str is one column;
+    default: the first report's metrics but ``Recall*``, ``MAPE_zeros_skipped``, ``count``);
+    a report without one shows ``-``.
+
+    Raises:
+        TypeError: ``results`` not a dict, ``metrics`` not names, ``primary`` not a str.
+        ValueError: an entry that is not a report with a ``metrics`` dict (named).
+    """
+    if not isinstance(results, Mapping):
+        raise TypeError(f"results must be a dict of name -> metrics report, got "
+                        f"{type(results).__name__}")
+    if primary is not None and not isinstance(primary, str):
+        raise TypeError(f"primary must be a str or None, got {type(primary).__name__}")
+    for n, r in results.items():
+        if not isinstance(r, Mapping) or not isinstance(r.get("metrics"), Mapping):
+            raise ValueError(f"results[{n!r}] must be a metrics report with a 'metrics' dict, "
+                             f"got {r!r:.60}")
+    if metrics is not None:
+        metrics = _items(metrics, "metrics")
+        for m in metrics:
+            if not isinstance(m, str):
+                raise TypeError(f"metrics must hold metric names (str), got {m!r:.50}")
+    names = [str(n) for n in results]
     if not names:
         return ""
     if metrics is None:
-        first = results[names[0]]["metrics"]
-        metrics = [m for m in first if not m.startswith("Recall")
+        first = next(iter(results.values()))["metrics"]
+        metrics = [m for m in first if not str(m).startswith("Recall")
                    and m not in ("MAPE_zeros_skipped", "count")]
     w = max(len(n) for n in names) + 2
     lines = [f"{'method':<{w}}" + "".join(f"{m:>11}" for m in metrics)]
-    for n in names:
-        m = results[n]["metrics"]
+    for n, r in zip(names, results.values()):
+        m = r["metrics"]
         cells = "".join(
-            f"{m[k]:>11.4f}" if isinstance(m.get(k), (int, float)) and m.get(k) is not None
-            else f"{'-':>11}" for k in metrics)
+            f"{m[k]:>11.4f}" if isinstance(m.get(k), numbers.Real)
+            and not isinstance(m.get(k), bool) else f"{'-':>11}" for k in metrics)
         lines.append(f"{(n + (' *' if n == primary else '')):<{w}}" + cells)
     return "\n".join(lines)

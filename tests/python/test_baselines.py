@@ -143,3 +143,122 @@ def test_seasonal_naive_and_moving_average():
         MovingAverage(2).predict(hist, 0)
     with pytest.raises(ValueError, match="window"):
         MovingAverage(0)
+
+
+# ------------------------------------------------------------------------- input checking
+
+
+def _fitted(rng):
+    x = log(rng, n=80, users=6, items=5)
+    return x, MostPopular().fit(x), LastItemTransition().fit(x)
+
+
+@pytest.mark.parametrize(
+    "items,lengths,err,match",
+    [
+        ([[0, -1, 2]], [3], ValueError, r"items must be in \[0, 5\).*got -1"),  # never wraps
+        ([[0, 7]], [2], ValueError, r"items must be in \[0, 5\).*got 7"),
+        ([["a", "b"]], [1], TypeError, "items must hold integers"),
+        ([[0.0, 1.0]], [2], TypeError, "items must hold integers"),
+        ([[0, 1]], [2.0], TypeError, "lengths must hold integers"),
+        ([[0, 1]], [3], ValueError, r"lengths must be in \[0, 2\]"),
+        ([[0, 1]], [-1], ValueError, r"lengths must be in \[0, 2\]"),
+        ([[0, 1]], None, TypeError, "lengths must be an integer array"),
+        ([0, 1], [2], ValueError, r"items must be \[B, T\]"),
+        ([[1, 2], [3]], [1, 1], ValueError, "items must be a rectangular"),
+    ],
+)
+def test_bad_histories_are_refused(rng, items, lengths, err, match):
+    _, mp, lt = _fitted(rng)
+    for call in (
+        lambda m: m.score(items, lengths),
+        lambda m: m.recommend(items, lengths, k=2),
+        lambda m: m.score_candidates(items, lengths, [[0]]),
+    ):
+        for m in (mp, lt):
+            with pytest.raises(err, match=match):
+                call(m)
+
+
+def test_padding_past_the_length_is_ignored_and_offset_is_applied(rng):
+    x, mp, lt = _fitted(rng)
+    a = lt.recommend([[2, -7, 99]], [1], k=5)  # entries past the length are padding
+    b = LastItemTransition(item_offset=1).fit(x).recommend([[3, 0, 0]], [1], k=5)
+    assert np.array_equal(a, b) and 2 not in a[0, :4]
+    with pytest.raises(ValueError, match=r"items must be in \[1, 6\).*got 0"):
+        LastItemTransition(item_offset=1).fit(x).score([[0]], [1])
+
+
+@pytest.mark.parametrize(
+    "cand,err,match",
+    [
+        ([1, 2], ValueError, r"candidates must be \[B, C\] with B = 1"),  # 1-D: not [B]
+        ([[1], [2]], ValueError, r"candidates must be \[B, C\] with B = 1"),
+        ([[1.5]], TypeError, "candidates must hold integers"),
+        ([[-1]], ValueError, r"candidates must be item codes in \[0, 5\), got -1"),
+        ([[5]], ValueError, r"candidates must be item codes in \[0, 5\), got 5"),
+    ],
+)
+def test_bad_candidates_are_refused(rng, cand, err, match):
+    _, mp, lt = _fitted(rng)
+    for m in (mp, lt):
+        with pytest.raises(err, match=match):
+            m.score_candidates([[0, 1]], [2], cand)
+
+
+def test_most_popular_candidates_check_the_history(rng):
+    _, mp, _ = _fitted(rng)
+    with pytest.raises(ValueError, match="lengths must be in"):
+        mp.score_candidates([[0, 1]], [9], [[0, 1]])
+    assert mp.score_candidates([[0, 1]], [2], [[0, 1]]).shape == (1, 2)
+
+
+def test_recommend_all_seen_puts_history_last(rng):
+    _, mp, _ = _fitted(rng)
+    top = mp.recommend([[0, 1, 2, 3]], [4], k=5)  # 1 unseen item left: then the seen ones
+    assert top.shape == (1, 5) and top[0, 0] == 4 and sorted(top[0, 1:]) == [0, 1, 2, 3]
+    assert mp.recommend(np.zeros((0, 3), np.int64), np.zeros(0, np.int64), k=2).shape == (0, 2)
+
+
+@pytest.mark.parametrize(
+    "call,err,match",
+    [
+        (lambda mp: mp.recommend([[0]], [1], k=2.9), TypeError, "k must be an integer"),
+        (lambda mp: mp.recommend([[0]], [1], k="2"), TypeError, "k must be an integer"),
+        (lambda mp: mp.recommend([[0]], [1], k=0), ValueError, "k must be >= 1"),
+        (lambda mp: mp.recommend([[0]], [1], exclude_seen=1), TypeError, "exclude_seen"),
+        (lambda mp: MostPopular(item_offset=-5), ValueError, "item_offset must be >= 0"),
+        (lambda mp: MostPopular(item_offset=1.0), TypeError, "item_offset must be an integer"),
+        (lambda mp: MostPopular().fit(None), TypeError, "train must be an Interactions"),
+        (lambda mp: LastItemTransition().fit([1, 2]), TypeError, "train must be an Interactions"),
+        (lambda mp: MostPopular().fit(from_columns([], [], [])), ValueError, "train has no"),
+        (lambda mp: LastItemTransition().fit(from_columns([], [], [])), ValueError, "no events"),
+        (lambda mp: LastItemTransition().to_dense(), RuntimeError, "not fitted"),
+        (lambda mp: LastItemTransition().to_scipy(), RuntimeError, "not fitted"),
+        (lambda mp: LastItemTransition(window="2"), TypeError, "window must be an integer"),
+        (lambda mp: LastItemTransition(window=None), TypeError, "window must be an integer"),
+        (lambda mp: LastItemTransition(window=0), ValueError, "window must be >= 1"),
+        (lambda mp: MovingAverage(window=2.0), TypeError, "window must be an integer"),
+        (lambda mp: SeasonalNaive("2"), TypeError, "season must be an integer"),
+        (lambda mp: SeasonalNaive(2.5), TypeError, "season must be an integer"),
+        (lambda mp: SeasonalNaive(0), ValueError, "season must be >= 1"),
+    ],
+)
+def test_bad_arguments_raise_clear_errors(rng, call, err, match):
+    _, mp, _ = _fitted(rng)
+    with pytest.raises(err, match=match):
+        call(mp)
+
+
+@pytest.mark.parametrize("model", [SeasonalNaive(2), MovingAverage(2)])
+def test_forecaster_arguments(model):
+    hist = np.ones((2, 4))
+    with pytest.raises(TypeError, match="horizon must be an integer"):
+        model.predict(hist, 2.7)
+    with pytest.raises(ValueError, match="MAX_FORECAST_VALUES"):
+        model.predict(hist, 10**12)  # refused before allocating
+    with pytest.raises(TypeError, match="history must hold numbers"):
+        model.predict([["1", "2"]], 1)
+    with pytest.raises(ValueError, match=r"history must be \[N, L\]"):
+        model.predict([1.0, 2.0], 1)
+    assert model.predict(hist.astype(np.int32), 3).shape == (2, 3)

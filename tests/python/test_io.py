@@ -4,6 +4,7 @@ and clear ValueErrors for corrupt, truncated, hostile or foreign files."""
 from __future__ import annotations
 
 import json
+import re
 import struct
 import zlib
 
@@ -221,3 +222,113 @@ def test_relabelled_model_tensor_raises_value_error(rng, tmp_path, dtype, wrong)
     bad.write_bytes(_rewrite_header(raw, lambda h: h["config"].update({"units": 2.5})))
     with pytest.raises(ValueError, match="units must be an integer"):
         chronoscale.load(bad)
+
+
+def test_scale_fusion_round_trip(rng, tmp_path):
+    """ScaleFusion is built from a shape (in_features = (S, K), a JSON list in the file)."""
+    fusion = nn.ScaleFusion()
+    ys = [rng.standard_normal((4, 2)).astype(np.float32) for _ in range(3)]
+    fusion.forward(ys)
+    fusion.logits.data[...] = rng.standard_normal((3, 2))
+    path = tmp_path / "fusion.csm"
+    io.save(fusion, path)
+    loaded = io.load(path)
+    assert isinstance(loaded, nn.ScaleFusion) and tuple(loaded.in_features) == (3, 2)
+    np.testing.assert_array_equal(loaded.forward(ys), fusion.forward(ys))
+    io.save(loaded, path)  # and again, from the loaded layer
+    np.testing.assert_array_equal(io.load(path).forward(ys), fusion.forward(ys))
+    bad = tmp_path / "bad.csm"
+    bad.write_bytes(_rewrite_header(path.read_bytes(),
+                                    lambda h: h["config"].update({"in_features": [3, "2"]})))
+    with pytest.raises(ValueError, match="in_features must be an integer or a short list"):
+        io.load(bad)
+
+
+@pytest.mark.parametrize("path", [0, 3.5, None, b"x.csm"])
+def test_paths_must_be_str_or_pathlike(rng, tmp_path, path):
+    with pytest.raises(TypeError, match="path must be a str or os.PathLike"):
+        io.load(path)  # 0 would read (and close) stdin
+    with pytest.raises(TypeError, match="path must be a str or os.PathLike"):
+        io.read_file(path)
+    with pytest.raises(TypeError, match="path must be a str or os.PathLike"):
+        io.write_file(path, {})
+    with pytest.raises(TypeError, match="path must be a str or os.PathLike"):
+        io.save(nn.Dense(1).build(2), path)
+    io.write_file(str(tmp_path / "s.csm"), {"a": np.zeros(2)})  # str and Path both work
+    assert io.read_file(str(tmp_path / "s.csm"))[1]["a"].shape == (2,)
+
+
+@pytest.mark.parametrize("kwargs,err,match", [
+    ({"kind": 5}, TypeError, "kind must be a str"),
+    ({"kind": "pickle"}, ValueError, "kind must be one of model, layer, checkpoint, tensors"),
+    ({"cls": 3}, TypeError, "cls must be a class name"),
+    ({"config": [1]}, TypeError, "config must be a dict"),
+    ({"meta": "m"}, TypeError, "meta must be a dict"),
+])
+def test_write_file_checks_its_arguments(tmp_path, kwargs, err, match):
+    with pytest.raises(err, match=match):
+        io.write_file(tmp_path / "w.csm", {}, **kwargs)
+    with pytest.raises(TypeError, match="tensors must be a dict"):
+        io.write_file(tmp_path / "w.csm", [np.zeros(2)])
+    assert not list(tmp_path.iterdir())
+
+
+def test_write_into_a_directory_leaves_no_tmp_file(tmp_path):
+    (tmp_path / "d").mkdir()
+    with pytest.raises(OSError):
+        io.write_file(tmp_path / "d", {"a": np.zeros(2)})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
+
+
+def _seed_file(rng, tmp_path):
+    from chronoscale.models import SeedForecaster
+
+    model = SeedForecaster(filters=2, units=3, random_state=0)
+    model.fit(rng.standard_normal((6, 8, 2)), rng.random(6), epochs=1, verbose=0)
+    path = tmp_path / "m.csm"
+    model.save(path)
+    return path, io.read_file(path)
+
+
+def _rewrite(path, header, tensors, drop=(), add=None, **config):
+    tensors = {k: v for k, v in tensors.items() if k not in drop}
+    tensors.update(add or {})
+    io.write_file(path, tensors, kind="model", cls=header["class"],
+                  config={**header["config"], **config}, meta=header["meta"])
+    return path
+
+
+@pytest.mark.parametrize("name", ["net.0.weight", "net.2.weight_ih", "net.4.bias"])
+def test_missing_model_tensor_is_named_with_the_path(rng, tmp_path, name):
+    path, (header, tensors) = _seed_file(rng, tmp_path)
+    bad = _rewrite(tmp_path / "bad.csm", header, tensors, drop=[name])
+    want = f"missing tensor '{name}' (shape {list(tensors[name].shape)})"
+    with pytest.raises(ValueError, match=r"bad\.csm: .*" + re.escape(want)) as info:
+        io.load(bad)
+    assert str(bad) in str(info.value) and "larger than" not in str(info.value)
+
+
+def test_missing_layer_tensor_is_named_with_the_path(rng, tmp_path):
+    path, raw = _file(tmp_path, rng)
+    _, tensors = io.read_file(path)
+    header = io.read_file(path)[0]
+    io.write_file(path, {k: v for k, v in tensors.items() if k != "0.weight_hh"}, kind="layer",
+                  cls=header["class"], config=header["config"])
+    with pytest.raises(ValueError, match=rf"{path.name}: .*missing tensor '0\.weight_hh'"):
+        io.load(path)
+
+
+@pytest.mark.parametrize("edit,match", [
+    ({"units": -3}, "units must be >= 1, got -3"),
+    ({"device": "tpu"}, "device must be 'cpu' or 'cuda', got 'tpu'"),
+    ({"add": {"net.zzz": np.zeros(3, np.float32)}}, "unexpected.*net.zzz|unexpected.*zzz"),
+])
+def test_model_errors_carry_the_path(rng, tmp_path, edit, match):
+    path, (header, tensors) = _seed_file(rng, tmp_path)
+    edit = dict(edit)
+    bad = _rewrite(tmp_path / "bad.csm", header, tensors, add=edit.pop("add", None), **edit)
+    with pytest.raises(ValueError, match=match) as info:
+        io.load(bad)
+    assert str(info.value).startswith(f"{bad}: ")
+    with pytest.raises(ValueError, match=f"device must be 'cpu' or 'cuda', got 'tpu'.*{path.name}"):
+        io.load(path, device="tpu")

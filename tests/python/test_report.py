@@ -99,3 +99,57 @@ def test_summary_table_rows_and_marks(rng):
     assert lines[1].startswith("m *") and "0.1000" in lines[1]
     assert lines[2].split()[-1] == "-"
     assert summary_table({}) == ""
+
+
+def _args(rng, **change):
+    rep = _report(rng)
+    args = {k: rep[k] for k in ("command", "task", "dataset", "split", "config", "results",
+                                "primary", "training")}
+    return {**args, **change}
+
+
+def test_a_single_plot_or_metric_is_one_item(rng, tmp_path):
+    rep = make_report(**_args(rng), plots="abc.png")
+    assert rep["plots"] == ["abc.png"]
+    assert make_report(**_args(rng), plots=tmp_path / "p.png")["plots"] == [str(tmp_path / "p.png")]
+    y = rng.random((5, 3))
+    res = {"m": evaluate_forecast(y, y + 0.1)}
+    assert summary_table(res, "MAE") == summary_table(res, ["MAE"])
+    assert summary_table(res, "MAE").splitlines()[0].split() == ["method", "MAE"]
+
+
+@pytest.mark.parametrize("change,match", [
+    ({"timings": [1, 2]}, "timings must be a dict"),
+    ({"timings": {"train": "1s"}}, r"timings\['train'\] must be a number"),
+    ({"plots": 5}, "plots must be a list"),
+    ({"plots": [1]}, "plots must hold file names"),
+    ({"results": [1]}, "results must be a dict"),
+    ({"training": [1]}, "training must be a dict"),
+    ({"primary": None}, "primary must be a str"),
+    ({"dataset": "toy"}, "dataset must be a dict"),
+])
+def test_make_report_names_the_bad_argument(rng, change, match):
+    with pytest.raises(TypeError, match=match):
+        make_report(**_args(rng, **change))
+
+
+def test_validate_non_dict_results_entry(rng):
+    rep = _report(rng)
+    rep["results"]["base"] = [1, 2]
+    with pytest.raises(ValueError, match=r"results\['base'\] must be a metrics report"):
+        validate_report(rep)
+    rep["results"]["base"] = {"protocol": "x", "dataset": {}, "metrics": 3}
+    with pytest.raises(ValueError, match=r"results\['base'\]\['metrics'\] must be an object"):
+        validate_report(rep)
+
+
+@pytest.mark.parametrize("results,metrics,err,match", [
+    ({"m": {"protocol": "x"}}, None, ValueError, r"results\['m'\] must be a metrics report"),
+    ({"m": [1]}, ["MAE"], ValueError, r"results\['m'\] must be a metrics report"),
+    ([("m", {})], None, TypeError, "results must be a dict"),
+    ({"m": {"metrics": {"MAE": 1.0}}}, [1], TypeError, "metrics must hold metric names"),
+    ({"m": {"metrics": {"MAE": 1.0}}}, 5, TypeError, "metrics must be a list"),
+])
+def test_summary_table_bad_input(results, metrics, err, match):
+    with pytest.raises(err, match=match):
+        summary_table(results, metrics)
