@@ -6,7 +6,8 @@ import numpy as np
 
 from .. import ops
 from . import device as _device
-from .layer import Layer
+from .layer import Layer, check_input
+from .training import check_int
 
 
 class ScaleFusion(Layer):
@@ -16,6 +17,11 @@ class ScaleFusion(Layer):
     ``backward(dy)`` returns the list of ``dy_s``. Parameter ``logits [S, K]`` starts at zero
     (equal weights). Built with ``in_features = (S, K)``. Per mini-batch ``[B, K]`` arithmetic
     in two native calls (``ops.scale_fusion_forward`` / ``scale_fusion_backward``).
+
+    Raises:
+        TypeError: ``ys`` not a list / tuple of arrays; ``in_features`` not integers.
+        ValueError: no arrays in ``ys``, a count other than the built S, ``in_features`` not
+            ``(S, K)`` with S, K >= 1.
     """
 
     def __init__(self):
@@ -23,13 +29,22 @@ class ScaleFusion(Layer):
         self._ys = None
 
     def _build(self, in_features, rng):
-        s, k = (int(v) for v in in_features)
+        if not (isinstance(in_features, (tuple, list)) and len(in_features) == 2):
+            raise ValueError(f"in_features must be (S, K) for ScaleFusion, got {in_features!r}")
+        s, k = (check_int(v, "in_features") for v in in_features)
         self.logits = self.add_param("logits", (s, k))
 
     def output_features(self, in_features):
         return int(in_features[1])
 
     def _ensure_built(self, ys):
+        if not isinstance(ys, (list, tuple)):
+            raise TypeError(f"ys must be a list of [B, K] arrays (one per scale), got "
+                            f"{type(ys).__name__}")
+        if not ys:
+            raise ValueError("ys: expected one [B, K] array per scale, got an empty list")
+        for i, y in enumerate(ys):
+            check_input(y, f"ys[{i}]")
         if not self.built:
             self.build((len(ys), ys[0].shape[-1]), None, ys[0].dtype)
 

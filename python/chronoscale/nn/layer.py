@@ -17,8 +17,9 @@ import inspect
 
 import numpy as np
 
+from ..ops._common import as_bool as _as_bool
 from . import device as _device
-from .parameter import Parameter, weights_changed
+from .parameter import Parameter, check_values, weights_changed
 
 _LAYERS: dict[str, type] = {}
 # While loading a file: the number of parameter elements still allowed (the file's total), and
@@ -49,6 +50,34 @@ def _input_dtype(x, default):
     """The dtype a lazily built layer takes from its first input (ids keep the default)."""
     dtype = np.dtype(getattr(x, "dtype", default))
     return dtype if dtype in (np.float32, np.float64) else default
+
+
+# The most elements one parameter may have (2**35: 128 GiB of float32, beyond any one device;
+# e.g. an item table of 500 million items x 64): a config asking for more is a mistake or a
+# hostile file, refused before anything is allocated.
+MAX_PARAM_ELEMENTS = 2**35
+
+
+def check_input(x, name: str = "x"):
+    """``x`` must be a NumPy / CuPy array with at least one axis (its last axis is the
+    channels): TypeError for anything else (a list, None), ValueError for a 0-d array."""
+    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+        raise TypeError(f"{name} must be a NumPy or CuPy array, got {type(x).__name__}")
+    if len(x.shape) == 0:
+        raise ValueError(f"{name} must have at least one axis (the channels), got a 0-d array")
+    return x
+
+
+def _check_in_features(in_features):
+    """``in_features``: None, an integer >= 1, or a tuple / list of them (e.g. ScaleFusion's
+    ``(S, K)``); TypeError / ValueError naming it otherwise."""
+    from .training import check_int  # (training imports this module)
+
+    if in_features is None:
+        return None
+    if isinstance(in_features, (tuple, list)):
+        return type(in_features)(check_int(v, "in_features") for v in in_features)
+    return check_int(in_features, "in_features")
 
 
 def _as_dtype(dtype):
@@ -83,14 +112,20 @@ class Layer:
     def add_param(self, name: str, shape, init=None) -> Parameter:
         """Create parameter ``name`` of ``shape``; ``init()`` returns its initial values
         (None: zeros). While a file is being loaded, ``init`` is not called and the size is
-        checked against the file's tensors before anything is allocated."""
+        checked against the file's tensors before anything is allocated; otherwise a parameter
+        may hold at most ``MAX_PARAM_ELEMENTS`` (2**35) elements (ValueError beyond)."""
         shape = tuple(int(d) for d in shape)
+        n = int(np.prod(shape, dtype=object))
+        if min(shape, default=0) < 0:
+            raise ValueError(f"parameter {name}: negative size in shape {shape}")
         if _LOAD_BUDGET is not None:
-            n = int(np.prod(shape, dtype=object))
-            if min(shape, default=0) < 0 or n > _LOAD_BUDGET[0]:
+            if n > _LOAD_BUDGET[0]:
                 raise ValueError(f"parameter {name} {shape} is larger than the saved tensors")
             _LOAD_BUDGET[0] -= n
             data = np.zeros(shape, dtype=self.dtype)
+        elif n > MAX_PARAM_ELEMENTS:
+            raise ValueError(f"parameter {name} of shape {shape} is too large: {n} elements, "
+                             f"at most {MAX_PARAM_ELEMENTS} (2**35) per parameter")
         else:
             data = np.zeros(shape, dtype=self.dtype) if init is None else np.asarray(init())
             if data.shape != shape:
@@ -148,11 +183,20 @@ class Layer:
         return self
 
     def load_state_dict(self, state: dict, strict: bool = True) -> None:
-        """Copy arrays into the parameters (shapes must match; dtypes are cast to the layer's).
+        """Copy arrays into the parameters (shapes must match; real dtypes are cast to the
+        layer's, never losing values: complex arrays, NaN / inf and values beyond the
+        parameter's dtype, e.g. 1e300 for float32, are refused). Nothing is copied unless every
+        array is accepted.
 
         Raises:
-            ValueError: unbuilt layer, missing or (``strict``) unexpected names, shape mismatch.
+            TypeError: ``state`` not a dict, a non-real (complex, string, object) array.
+            ValueError: unbuilt layer, missing or (``strict``) unexpected names, shape mismatch,
+                NaN / inf, a value that overflows the parameter's dtype.
         """
+        if not isinstance(state, dict):
+            raise TypeError(f"load_state_dict: state must be a dict of arrays, got "
+                            f"{type(state).__name__}")
+        strict = _as_bool(strict, "strict")
         if not self.built:
             raise ValueError("load_state_dict: build the layer first (call build(in_features))")
         params = dict(self.named_parameters())
@@ -160,6 +204,7 @@ class Layer:
         extra = [n for n in state if n not in params]
         if missing or (strict and extra):
             raise ValueError(f"load_state_dict: missing {missing}, unexpected {extra}")
+        staged = []
         for name, p in params.items():
             arr = state[name]
             if not _device.is_device_array(arr):
@@ -168,7 +213,10 @@ class Layer:
                 raise ValueError(
                     f"load_state_dict: {name} has shape {arr.shape}, expected {p.data.shape}"
                 )
-            p.data[...] = _device.to_device(arr, self.device, p.data.dtype)
+            check_values(arr, p.data.dtype, f"load_state_dict: {name}")
+            staged.append((p, _device.to_device(arr, self.device, p.data.dtype)))
+        for p, new in staged:
+            p.data[...] = new
         weights_changed()
 
     # -- building ------------------------------------------------------------------------------
@@ -178,6 +226,7 @@ class Layer:
         ``rng``: a NumPy Generator or seed for the initialisers; ``dtype``: float32 (default)
         or float64. Returns self. Building twice re-initialises.
         """
+        in_features = _check_in_features(in_features)
         if dtype is not None:
             self.dtype = _as_dtype(dtype)
         self._params.clear()
@@ -194,6 +243,7 @@ class Layer:
         return in_features
 
     def _ensure_built(self, x) -> None:
+        check_input(x)
         if not self.built:
             self.build(x.shape[-1], np.random.default_rng(0), _input_dtype(x, self.dtype))
 
@@ -333,6 +383,7 @@ class Sequential(Layer):
         return f
 
     def build(self, in_features, rng=None, dtype=None) -> Sequential:
+        in_features = _check_in_features(in_features)
         if dtype is not None:
             self.dtype = _as_dtype(dtype)
         self.in_features = in_features
@@ -343,6 +394,7 @@ class Sequential(Layer):
 
     def forward(self, x, training: bool = False, lengths=None, timestamps=None):
         if not self.built:
+            check_input(x)
             self.build(x.shape[-1], np.random.default_rng(0), _input_dtype(x, self.dtype))
         for layer in self._children.values():
             if getattr(layer, "uses_timestamps", False):

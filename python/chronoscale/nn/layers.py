@@ -5,12 +5,31 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
+from ..ops._common import as_bool, real
 from . import device as _device
 from .init import glorot_uniform
-from .layer import Layer, mix_seed
+from .layer import Layer, check_input, mix_seed
+from .training import check_int
 
 _ACTIVATIONS = {None: "none", "none": "none", "linear": "none", "relu": "relu",
                 "sigmoid": "sigmoid", "tanh": "tanh"}
+
+
+def _check_choice(value, allowed, what="activation"):
+    """``value`` if it is one of ``allowed`` (strings or None); TypeError / ValueError naming
+    ``what`` otherwise."""
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{what} must be a string or None, got {type(value).__name__}")
+    if value not in allowed:
+        raise ValueError(f"{what} must be one of {sorted(map(str, allowed))}, got {value!r}")
+    return value
+
+
+def _check_eps(eps):
+    value = real(eps, "eps")
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
+    return value
 
 
 def _check_cache(layer):
@@ -26,13 +45,17 @@ class Embedding(Layer):
     leaves a sparse gradient (only the rows seen in the batch), which the optimisers apply with
     their ``*_rows`` steps so that only those rows move. ``backward`` returns None (ids have no
     gradient). ``in_features`` is ignored (the input is ids).
+
+    Raises:
+        TypeError: ``num_embeddings`` / ``dim`` not integers, ``sparse`` not a bool.
+        ValueError: ``num_embeddings`` or ``dim`` < 1.
     """
 
     def __init__(self, num_embeddings: int, dim: int, sparse: bool = True):
         super().__init__()
-        self.num_embeddings = int(num_embeddings)
-        self.dim = int(dim)
-        self.sparse = bool(sparse)
+        self.num_embeddings = check_int(num_embeddings, "num_embeddings")
+        self.dim = check_int(dim, "dim")
+        self.sparse = as_bool(sparse, "sparse")
         self._cache = None
 
     def _build(self, in_features, rng):
@@ -68,20 +91,24 @@ class Conv1d(Layer):
 
     ``weight [filters, C, K]`` (torch.nn.Conv1d layout), ``bias [filters]``; glorot-uniform
     kernel with Keras' fans (``K*C``, ``K*filters``), zero bias.
+
+    Raises:
+        TypeError: ``filters`` / ``kernel_size`` not integers (2.9 is refused, never
+            truncated), ``use_bias`` not a bool.
+        ValueError: ``filters`` or ``kernel_size`` < 1, an unknown activation.
     """
 
     def __init__(self, filters: int, kernel_size: int, activation=None, use_bias: bool = True):
         super().__init__()
-        if activation not in (None, "none", "linear", "relu"):
-            raise ValueError(f"Conv1d activation must be None or 'relu', got {activation!r}")
-        self.filters = int(filters)
-        self.kernel_size = int(kernel_size)
-        self.activation = activation
-        self.use_bias = bool(use_bias)
+        self.activation = _check_choice(activation, (None, "none", "linear", "relu"),
+                                            "Conv1d activation")
+        self.filters = check_int(filters, "filters")
+        self.kernel_size = check_int(kernel_size, "kernel_size")
+        self.use_bias = as_bool(use_bias, "use_bias")
         self._cache = None
 
     def _build(self, in_features, rng):
-        k, c, f = self.kernel_size, in_features, self.filters
+        k, c, f = self.kernel_size, check_int(in_features, "in_features"), self.filters
         self.weight = self.add_param(
             "weight", (f, c, k), lambda: glorot_uniform(rng, (f, c, k), k * c, k * f))
         self.bias = self.add_param("bias", (f,)) if self.use_bias else None
@@ -110,14 +137,19 @@ class Conv1d(Layer):
 class MaxPool1d(Layer):
     """Count-window pooling over time (Keras ``MaxPooling1D(pool_size, strides)``, "valid"):
     ``[B, T, C] -> [B, (T - size) // stride + 1, C]``. ``mode`` may also be "mean" or "sum";
-    ``partial=True`` keeps trailing incomplete windows."""
+    ``partial=True`` keeps trailing incomplete windows.
+
+    Raises:
+        TypeError: ``size`` / ``stride`` not integers (1.5 is refused), ``partial`` not a bool.
+        ValueError: ``size`` or ``stride`` < 1, an unknown mode.
+    """
 
     def __init__(self, size: int = 2, stride=None, mode: str = "max", partial: bool = False):
         super().__init__()
-        self.size = int(size)
-        self.stride = self.size if stride is None else int(stride)
-        self.mode = mode
-        self.partial = bool(partial)
+        self.size = check_int(size, "size")
+        self.stride = self.size if stride is None else check_int(stride, "stride")
+        self.mode = _check_choice(mode, ("max", "mean", "sum"), "mode")
+        self.partial = as_bool(partial, "partial")
         self._cache = None
 
     def forward(self, x, training=False, lengths=None):
@@ -138,19 +170,22 @@ class Dense(Layer):
 
     ``weight [units, in]`` (torch.nn.Linear layout), glorot-uniform; ``bias [units]`` zeros.
     Steps past a sequence's length are computed too (they hold zeros in, bias out).
+
+    Raises:
+        TypeError: ``units`` not an integer (2.7 and "4" are refused, never converted),
+            ``use_bias`` not a bool.
+        ValueError: ``units`` < 1, an unknown activation.
     """
 
     def __init__(self, units: int, activation=None, use_bias: bool = True):
         super().__init__()
-        if activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(map(str, _ACTIVATIONS))}, "
-                             f"got {activation!r}")
-        self.units = int(units)
-        self.activation = activation
-        self.use_bias = bool(use_bias)
+        self.activation = _check_choice(activation, _ACTIVATIONS)
+        self.units = check_int(units, "units")
+        self.use_bias = as_bool(use_bias, "use_bias")
         self._cache = None
 
     def _build(self, in_features, rng):
+        in_features = check_int(in_features, "in_features")
         shape = (self.units, in_features)
         self.weight = self.add_param(
             "weight", shape, lambda: glorot_uniform(rng, shape, in_features, self.units))
@@ -189,10 +224,10 @@ class Dropout(Layer):
 
     def __init__(self, rate: float, inplace: bool = False):
         super().__init__()
-        if not 0.0 <= float(rate) < 1.0:
+        if not 0.0 <= real(rate, "rate") < 1.0:
             raise ValueError(f"rate must be in [0, 1), got {rate}")
         self.rate = float(rate)
-        self.inplace = bool(inplace)
+        self.inplace = as_bool(inplace, "inplace")
         self._seed = 0
         self._calls = 0
         self._cache = None
@@ -222,14 +257,26 @@ class Dropout(Layer):
 
 class CosineFeatures(Layer):
     """Appends ``cos(x_t, x_{t-lag})`` for each lag as extra channels:
-    ``[B, T, D] -> [B, T, D + len(lags)]`` (0 where ``t < lag`` or past the length)."""
+    ``[B, T, D] -> [B, T, D + len(lags)]`` (0 where ``t < lag`` or past the length).
+
+    ``lags``: integers >= 1 (one integer is one lag); ``eps``: the norm floor, > 0.
+
+    Raises:
+        TypeError: a lag that is not an integer (1.5 is refused), ``eps`` not a number.
+        ValueError: no lags, a lag < 1, ``eps`` not a finite number > 0.
+    """
 
     def __init__(self, lags=(1,), eps: float = 1e-8):
         super().__init__()
-        self.lags = tuple(int(k) for k in lags)
-        if not self.lags or min(self.lags) < 1:
+        if isinstance(lags, (int, np.integer)) and not isinstance(lags, bool):
+            lags = (lags,)
+        if isinstance(lags, (str, bytes)) or not hasattr(lags, "__iter__"):
+            raise TypeError(f"lags must be an integer or a list of integers, got "
+                            f"{type(lags).__name__}")
+        self.lags = tuple(check_int(k, "lags") for k in lags)
+        if not self.lags:
             raise ValueError(f"lags must be a non-empty list of integers >= 1, got {lags!r}")
-        self.eps = float(eps)
+        self.eps = _check_eps(eps)
         self._caches = None
 
     def output_features(self, in_features):
@@ -244,11 +291,17 @@ class CosineFeatures(Layer):
             self._caches.append(cache)
         self._D = x.shape[-1]
         self.out_lengths = lengths
-        return np.concatenate([x] + feats, axis=-1)
+        out = np.concatenate([x] + feats, axis=-1)
+        self._out_shape = out.shape
+        return out
 
     def backward(self, dy):
         if self._caches is None:
             raise RuntimeError("CosineFeatures.backward called before forward")
+        check_input(dy, "dy")
+        if tuple(dy.shape) != tuple(self._out_shape):
+            raise ValueError(f"dy must have the output's shape {tuple(self._out_shape)}, got "
+                             f"{tuple(dy.shape)}")
         dx = _device.contiguous(dy[..., : self._D])
         for i, cache in enumerate(self._caches):
             dx = dx + ops.cosine_lag_backward(_device.contiguous(dy[..., self._D + i]), cache)
@@ -259,15 +312,23 @@ class CosineQuery(Layer):
     """``cos(q_b, x_{b,t})`` of a query per sequence (e.g. a candidate item) with every event.
 
     ``forward((q [B, D], x [B, T, D]))`` -> ``[B, T]``; ``backward(dy)`` -> ``(dq, dx)``.
+
+    Raises:
+        TypeError: ``eps`` not a number; ``inputs`` not a ``(q, x)`` pair.
+        ValueError: ``eps`` not a finite number > 0.
     """
 
     def __init__(self, eps: float = 1e-8):
         super().__init__()
-        self.eps = float(eps)
+        self.eps = _check_eps(eps)
         self._cache = None
 
     def forward(self, inputs, training=False, lengths=None):
+        if not (isinstance(inputs, (tuple, list)) and len(inputs) == 2):
+            raise TypeError(f"inputs must be a pair (q [B, D], x [B, T, D]), got "
+                            f"{type(inputs).__name__}")
         q, x = inputs
+        check_input(q, "q")
         self._ensure_built(x)
         y, self._cache = ops.cosine_query_forward(q, x, lengths, self.eps)
         self.out_lengths = lengths

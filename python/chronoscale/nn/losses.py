@@ -1,8 +1,11 @@
 """Loss functions: thin names over the fused native losses in :mod:`chronoscale.ops`.
 
 Each returns ``(mean_loss: float, grad)`` with ``grad`` the gradient of the mean loss w.r.t. the
-prediction (same shape and dtype). ``target`` is cast to the prediction's dtype and shape
-(a ``[B]`` target for a ``[B, 1]`` prediction is accepted) — per mini-batch glue only.
+prediction (same shape and dtype). ``target`` must have the prediction's shape (a ``[B]`` target
+for a ``[B, 1]`` prediction, and the reverse, is accepted; a transposed or otherwise reshaped
+target is refused) and is cast to its dtype — per mini-batch glue only. ``weights`` has the
+prediction's shape or is ``[B]`` (one weight per row, spread over the other axes); finite and
+``>= 0``.
 """
 
 from __future__ import annotations
@@ -10,54 +13,111 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
+from ..ops._common import host, int64_indices
 from . import device as _device
+from .metrics import _column_pair
+
+
+def _pred(pred, name="pred"):
+    """``pred`` as a float array (lists become NumPy arrays); TypeError otherwise."""
+    if pred is None:
+        raise TypeError(f"{name} must be an array, got None")
+    if not hasattr(pred, "dtype"):
+        pred = np.asarray(pred)
+    if np.dtype(pred.dtype) not in (np.float32, np.float64):
+        raise TypeError(f"{name} must be float32 or float64, got dtype {pred.dtype}")
+    return pred
 
 
 def _like(target, pred, name="target"):
     """``target`` with ``pred``'s shape, dtype and device (moved to the GPU for a CuPy pred)."""
+    if target is None:
+        raise TypeError(f"{name} must be an array, got None")
+    dtype = getattr(target, "dtype", None)
+    if dtype is None:
+        target = np.asarray(target)
+        dtype = target.dtype
+    if np.dtype(dtype).kind not in "fiub":
+        raise TypeError(f"{name} must be numeric, got dtype {dtype}")
     t = _device.to_device(target, _device.device_of(pred), pred.dtype)
-    if t.size != pred.size:
-        raise ValueError(f"{name} has {t.size} elements, the prediction {pred.size} "
-                         f"(shape {pred.shape})")
+    if t.shape != pred.shape and not _column_pair(t.shape, pred.shape):
+        raise ValueError(f"{name} has shape {t.shape}, the prediction {pred.shape} (they must "
+                         "be the same, or [B] against [B, 1])")
     return t.reshape(pred.shape)
 
 
 def _weights(weights, pred):
-    return None if weights is None else _like(weights, pred, "weights")
+    """``weights`` of ``pred``'s shape (``[B]``: one per row, broadcast over the other axes),
+    finite and ``>= 0``."""
+    if weights is None:
+        return None
+    w = weights
+    if pred.ndim > 1 and getattr(w, "ndim", np.ndim(w)) == 1 and len(w) == pred.shape[0]:
+        xp = _device.xp(pred)
+        w = _device.to_device(w, _device.device_of(pred), pred.dtype)
+        w = xp.ascontiguousarray(xp.broadcast_to(w.reshape((-1,) + (1,) * (pred.ndim - 1)),
+                                                 pred.shape))
+    w = _like(w, pred, "weights")
+    xp = _device.xp(w)
+    if not bool(xp.isfinite(w).all()):
+        raise ValueError("weights contains NaN or inf")
+    if bool((w < 0).any()):
+        raise ValueError("weights must be >= 0, got a negative weight")
+    return w
 
 
 def mse(pred, target, weights=None):
     """Mean squared error ``mean(w * (pred - target)^2)``."""
+    pred = _pred(pred)
     return ops.mse_loss(pred, _like(target, pred), _weights(weights, pred))
 
 
 def mae(pred, target, weights=None):
     """Mean absolute error."""
+    pred = _pred(pred)
     return ops.mae_loss(pred, _like(target, pred), _weights(weights, pred))
 
 
 def huber(pred, target, delta: float = 1.0, weights=None):
     """Huber loss (quadratic below ``delta``, linear above)."""
+    pred = _pred(pred)
     return ops.huber_loss(pred, _like(target, pred), delta=delta, weights=_weights(weights, pred))
 
 
 def bce_with_logits(logits, target, weights=None):
-    """Binary cross-entropy on logits (numerically stable); targets in [0, 1]."""
-    return ops.bce_with_logits_loss(logits, _like(target, logits), _weights(weights, logits))
+    """Binary cross-entropy on logits (numerically stable); targets in [0, 1].
+
+    Raises:
+        ValueError: a target outside ``[0, 1]`` (or NaN), besides the errors of :func:`mse`.
+    """
+    logits = _pred(logits, "logits")
+    t = _like(target, logits)
+    if not bool(((t >= 0) & (t <= 1)).all()):
+        raise ValueError("target of bce_with_logits must lie in [0, 1] (probabilities)")
+    return ops.bce_with_logits_loss(logits, t, _weights(weights, logits))
+
+
+def _class_ids(target):
+    """Class ids as a flat host int64 array; TypeError for floats (never truncated)."""
+    if target is None:
+        raise TypeError("target must be an array of class ids, got None")
+    ids = int64_indices(host(target), "target", "class indices")
+    return np.ascontiguousarray(ids.reshape(-1), dtype=np.int64)
 
 
 def softmax_cross_entropy(logits, target, ignore_index: int = -1):
     """Cross-entropy of ``logits [N, V]`` against class ids ``target [N]`` (``ignore_index``
-    entries are skipped), full softmax over V."""
-    target = np.ascontiguousarray(_device.to_host(target).reshape(-1), dtype=np.int64)
+    entries are skipped), full softmax over V. TypeError for non-integer targets."""
+    target = _class_ids(target)
     return ops.softmax_cross_entropy(logits, target, ignore_index=ignore_index)
 
 
 def sampled_softmax(user, items, target, num_samples: int, seed: int, log_q=None,
                     remove_accidental_hits: bool = True):
     """Sampled softmax with log-Q correction; returns ``(loss, d_user, rows, d_rows)``
-    (``d_rows`` is the gradient of the item table's ``rows``)."""
-    target = np.ascontiguousarray(_device.to_host(target).reshape(-1), dtype=np.int64)
+    (``d_rows`` is the gradient of the item table's ``rows``). TypeError for non-integer
+    targets."""
+    target = _class_ids(target)
     return ops.sampled_softmax_loss(user, items, target, num_samples, seed, log_q=log_q,
                                     remove_accidental_hits=remove_accidental_hits)
 
@@ -69,6 +129,9 @@ def get(loss):
     """A loss function by name ("mse", "mae", "huber", "bce_with_logits") or a callable."""
     if callable(loss):
         return loss
+    if not isinstance(loss, str):
+        raise TypeError(f"loss must be a name {sorted(LOSSES)} or a callable, got "
+                        f"{type(loss).__name__}")
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; expected one of {sorted(LOSSES)} or a callable")
     return LOSSES[loss]

@@ -24,8 +24,10 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
+from ..ops._common import int64_indices
 from . import device as _device
 from .recurrent import _NATIVE, MultiScale
+from .training import check_int
 
 
 def _count_closed(xp, scale, t1, out_len, running):
@@ -66,6 +68,8 @@ class MultiScaleNext(MultiScale):
                  count_feature: bool = False, merge="concat"):
         super().__init__(scales, units, cell=cell, pool=pool, count_feature=count_feature,
                          output="causal", merge=merge)
+        self._shape = None  # (B, T) of the last run()
+        self._rows_cache = None
 
     def run(self, x, lengths=None, timestamps=None) -> None:
         """Run every scale's cell over ``x [B, T, C]`` (one native call) and keep, per scale,
@@ -92,9 +96,15 @@ class MultiScaleNext(MultiScale):
         outputs: one native call per scale (``ops.window_rows``), the event indices and the
         per-sequence counts copied to a device in one copy. ``b = t = None``: every event,
         row-major. Kept for the backward of the same rows (``b`` and ``t`` the same objects)."""
+        if self._shape is None:
+            raise RuntimeError("MultiScaleNext: call run first (gather / backward_rows read the "
+                               "states of the last run)")
         cached = self._rows_cache
         if cached is not None and cached[0] is b and cached[1] is t:
             return cached[2]
+        key = (b, t)
+        if b is not None or t is not None:
+            b, t = self._check_events(b, t)
         y0 = self._outs[0].y
         B, T = self._shape
         per_b = [self._lengths] + [o.out_lengths for o in self._outs]
@@ -117,17 +127,50 @@ class MultiScaleNext(MultiScale):
         rows = [ops.window_rows(sc, bd, td, (B, T), o.y.shape[1], lengths=per_b[0],
                                 out_lengths=per_b[s + 1], closed=closed[s])
                 for s, (sc, o) in enumerate(zip(self._scales, self._outs, strict=True))]
-        self._rows_cache = (b, t, rows)
+        self._rows_cache = (*key, rows)
         return rows
+
+    def _check_events(self, b, t):
+        """``b``, ``t`` as ``[N]`` integer arrays with ``b`` in ``[0, B)`` and ``t`` in
+        ``[0, T)`` of the last run (TypeError / ValueError naming them): an event outside the
+        batch would silently gather a zero state."""
+        out = []
+        for name, a, n, what in (("b", b, self._shape[0], "sequences"),
+                                 ("t", t, self._shape[1], "steps")):
+            if a is None:
+                raise TypeError(f"{name} must be an array of event indices (b and t both None "
+                                "gathers every event), got None")
+            if _device.is_device_array(a):
+                if a.dtype.kind not in "iu":
+                    raise TypeError(f"{name} must hold integers (event indices), got dtype "
+                                    f"{a.dtype}")
+            else:
+                a = int64_indices(a, name, "event indices")
+            if a.ndim != 1:
+                raise ValueError(f"{name} must be 1-D, got shape {tuple(a.shape)}")
+            if a.size and (int(a.min()) < 0 or int(a.max()) >= n):
+                raise ValueError(f"{name} must lie in [0, {n}) (the run's {what}), got values "
+                                 f"in [{int(a.min())}, {int(a.max())}]")
+            out.append(a)
+        if out[0].shape != out[1].shape:
+            raise ValueError(f"b and t must have the same shape, got {tuple(out[0].shape)} and "
+                             f"{tuple(out[1].shape)}")
+        return out
 
     def gather(self, b, t, out=None, col: int = 0):
         """States at the events ``(b[n], t[n])`` after :meth:`run`: ``[N, sum(units)]``, scales
         side by side (``b = t = None``: every event, row-major ``[B * T, ...]``). ``out``: a
         C-contiguous ``[N, W]`` array to write them into instead, at columns ``[col, col +
-        sum(units))`` (its other columns are left as they are)."""
+        sum(units))`` (its other columns are left as they are).
+
+        Raises:
+            RuntimeError: before :meth:`run`. TypeError: non-integer ``b`` / ``t`` / ``col``.
+            ValueError: ``b`` outside ``[0, B)``, ``t`` outside ``[0, T)`` of the run, shapes.
+        """
+        col = check_int(col, "col", 0)
+        keys = self._rows(b, t)
         y0 = self._outs[0].y
         xp = _device.xp(y0)
-        keys = self._rows(b, t)
         if out is None:
             out = xp.empty((keys[0].size, sum(self.units)), dtype=y0.dtype)
         for k, o, h in zip(keys, self._outs, self.units, strict=True):
@@ -139,9 +182,10 @@ class MultiScaleNext(MultiScale):
     def backward_rows(self, dg, b, t, col: int = 0):
         """Backward of :meth:`gather` then the cells: ``dg [N, W]`` holds the gradient w.r.t. the
         gathered rows in columns ``[col, col + sum(units))``; accumulates the weights' gradients
-        and returns ``dx [B, T, C]``."""
-        if self._cache is None:
+        and returns ``dx [B, T, C]``. Errors as :meth:`gather`."""
+        if self._cache is None or self._shape is None:
             raise RuntimeError("MultiScaleNext.backward called before forward")
+        col = check_int(col, "col", 0)
         dg = _device.contiguous(dg)
         keys = self._rows(b, t)  # those of gather() for the same rows
         seq = []

@@ -15,34 +15,80 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ..ops._common import real
+from ..ops._common import as_bool, real
 from . import device as _device
-from .parameter import weights_changed
+from .parameter import Parameter, check_values, weights_changed
 
 _core_adam_many = ops.adam_step_many
+
+
+def _check_params(params) -> list:
+    """``params`` as a list of distinct :class:`Parameter` objects (TypeError / ValueError)."""
+    if params is None or isinstance(params, (str, bytes, dict, Parameter)) or \
+            not hasattr(params, "__iter__"):
+        raise TypeError(f"params must be a list of Parameters (e.g. model.parameters()), got "
+                        f"{type(params).__name__}")
+    params = list(params)
+    seen = {}
+    for i, p in enumerate(params):
+        if not isinstance(p, Parameter):
+            raise TypeError(f"params[{i}] must be a Parameter, got {type(p).__name__}")
+        if id(p) in seen:  # it would be updated twice per step
+            raise ValueError(f"params[{i}] is the same Parameter as params[{seen[id(p)]}]: "
+                             "each parameter may appear once")
+        seen[id(p)] = i
+    return params
+
+
+def _in_range(value, name: str, low: float, high: float | None = None,
+              low_open: bool = False) -> float:
+    """``value`` as a finite float ``>= low`` (``> low`` with ``low_open``) and ``< high``."""
+    v = real(value, name)
+    ok = np.isfinite(v) and (v > low if low_open else v >= low) and (high is None or v < high)
+    if not ok:
+        lo = f"> {low:g}" if low_open else f">= {low:g}"
+        want = f"in [{low:g}, {high:g})" if high is not None else f"a finite number {lo}"
+        raise ValueError(f"{name} must be {want}, got {value!r}")
+    return v
 
 
 def clip_grad_norm(params, max_norm: float, return_norm: bool = True) -> float | None:
     """Scale all pending gradients in place so that their global L2 norm is at most
     ``max_norm``; returns the norm before clipping (None with ``return_norm=False``, which on
-    the GPU does not wait for the device)."""
+    the GPU does not wait for the device).
+
+    Raises:
+        TypeError: ``params`` not Parameters, ``max_norm`` not a number.
+        ValueError: ``max_norm`` not a finite number > 0.
+    """
+    params = _check_params(params)
+    max_norm = _in_range(max_norm, "max_norm", 0.0, low_open=True)
     grads = [g for p in params if p.trainable for g in p.grad_arrays()]
     if not grads:
         return 0.0 if return_norm else None
-    return ops.clip_grad_norm(grads, float(max_norm), return_norm)
+    return ops.clip_grad_norm(grads, max_norm, as_bool(return_norm, "return_norm"))
 
 
 class Optimizer:
-    """Base class. ``params``: list of Parameters (e.g. ``model.parameters()``)."""
+    """Base class. ``params``: list of distinct Parameters (e.g. ``model.parameters()``);
+    ``lr`` a finite number >= 0, ``clipnorm`` None or a finite number > 0.
+
+    Raises:
+        TypeError: ``params`` not Parameters, a hyper-parameter that is not a number (strings
+            are refused) or, for flags such as ``nesterov``, not True / False.
+        ValueError: no parameters, one listed twice, a hyper-parameter out of range (betas
+            and ``momentum`` in ``[0, 1)``, ``eps > 0``, ``weight_decay >= 0``).
+    """
 
     _slots: tuple = ()
 
     def __init__(self, params, lr: float, clipnorm=None):
-        self.params = list(params)
+        self.params = _check_params(params)
         if not self.params:
             raise ValueError("params: the optimizer got no parameters")
-        self.lr = real(lr, "lr")
-        self.clipnorm = None if clipnorm is None else real(clipnorm, "clipnorm")
+        self.lr = _in_range(lr, "lr", 0.0)
+        self.clipnorm = None if clipnorm is None else _in_range(clipnorm, "clipnorm", 0.0,
+                                                                low_open=True)
         self.iterations = 0
         self.state: list[dict] = [{} for _ in self.params]
 
@@ -90,15 +136,40 @@ class Optimizer:
         return out
 
     def load_state_dict(self, state: dict) -> None:
-        steps = list(state["steps"])
+        """Restore ``state_dict()``'s ``iterations``, ``steps`` and slot arrays.
+
+        Raises:
+            TypeError: ``state`` not a dict, non-numeric arrays, non-integer counts.
+            ValueError: missing ``iterations`` / ``steps``, unexpected keys, a parameter count,
+                shape or value (NaN / inf, negative counts or second moments) that does not fit.
+        """
+        from .training import check_int
+
+        if not isinstance(state, dict):
+            raise TypeError(f"optimizer state must be a dict, got {type(state).__name__}")
+        missing = [k for k in ("iterations", "steps") if k not in state]
+        if missing:
+            raise ValueError(f"optimizer state is missing {missing} (expected the keys of "
+                             "state_dict())")
+        slots = {f"{i}.{name}" for i in range(len(self.params)) for name in self._slots}
+        extra = [k for k in state if k not in ("iterations", "steps") and k not in slots]
+        if extra:
+            raise ValueError(f"optimizer state has unexpected keys {extra[:5]} (a "
+                             f"{type(self).__name__} over {len(self.params)} parameters has "
+                             f"slots {list(self._slots)})")
+        if isinstance(state["steps"], (str, bytes)) or not hasattr(state["steps"], "__len__"):
+            raise TypeError(f"optimizer state steps must be a list of integers, got "
+                            f"{type(state['steps']).__name__}")
+        steps = [check_int(v, f"optimizer state steps[{i}]", 0)
+                 for i, v in enumerate(state["steps"])]
         if len(steps) != len(self.params):
             raise ValueError(f"optimizer state has {len(steps)} parameters, expected "
                              f"{len(self.params)}")
-        self.iterations = int(state["iterations"])
-        self.state = [{} for _ in self.params]
+        iterations = check_int(state["iterations"], "optimizer state iterations", 0)
+        loaded = [{} for _ in self.params]
         for i, p in enumerate(self.params):
             if steps[i]:
-                self.state[i]["step"] = int(steps[i])
+                loaded[i]["step"] = steps[i]
             for name in self._slots:
                 key = f"{i}.{name}"
                 if key in state:
@@ -108,9 +179,14 @@ class Optimizer:
                     if arr.shape != p.data.shape:
                         raise ValueError(f"optimizer state {key} has shape {arr.shape}, "
                                          f"expected {p.data.shape}")
-                    self.state[i][name] = _device.xp(p.data).array(
+                    check_values(arr, p.data.dtype, f"optimizer state {key}")
+                    if name == "v" and bool((arr < 0).any()):
+                        raise ValueError(f"optimizer state {key} (second moments) must be "
+                                         ">= 0, got a negative value")
+                    loaded[i][name] = _device.xp(p.data).array(
                         _device.to_device(arr, _device.device_of(p.data)), dtype=p.data.dtype,
                         order="C")
+        self.iterations, self.state = iterations, loaded
 
     def get_config(self) -> dict:
         return {"class": type(self).__name__, "lr": self.lr, "clipnorm": self.clipnorm}
@@ -127,8 +203,10 @@ class Adam(Optimizer):
     def __init__(self, params, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-7, weight_decay: float = 0.0, clipnorm=None):
         super().__init__(params, lr, clipnorm)
-        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
-        self.weight_decay = float(weight_decay)
+        self.beta1 = _in_range(beta1, "beta1", 0.0, 1.0)
+        self.beta2 = _in_range(beta2, "beta2", 0.0, 1.0)
+        self.eps = _in_range(eps, "eps", 0.0, low_open=True)
+        self.weight_decay = _in_range(weight_decay, "weight_decay", 0.0)
 
     def _hyper(self):
         return dict(beta1=self.beta1, beta2=self.beta2, eps=self.eps,
@@ -175,10 +253,11 @@ class SGD(Optimizer):
     def __init__(self, params, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0, clipnorm=None):
         super().__init__(params, lr, clipnorm)
-        if nesterov and momentum <= 0:
+        self.momentum = _in_range(momentum, "momentum", 0.0, 1.0)
+        self.nesterov = as_bool(nesterov, "nesterov")
+        if self.nesterov and self.momentum <= 0:
             raise ValueError("nesterov=True needs momentum > 0")
-        self.momentum, self.nesterov = float(momentum), bool(nesterov)
-        self.weight_decay = float(weight_decay)
+        self.weight_decay = _in_range(weight_decay, "weight_decay", 0.0)
 
     def _hyper(self):
         return dict(momentum=self.momentum, weight_decay=self.weight_decay,

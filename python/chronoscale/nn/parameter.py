@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ops._common import int64_indices
 from . import device as _device
 
 _VERSION = [0]
@@ -15,6 +16,23 @@ def weights_version() -> int:
     ``p.data += ...``). Compiled inference plans compare it to know when to recompile. Writing
     into the array in place (``p.data[...] = ...``) is not seen; call :func:`weights_changed`."""
     return _VERSION[0]
+
+
+def check_values(arr, dtype, name: str):
+    """``arr`` (NumPy or CuPy) may be copied into a ``dtype`` parameter without losing values:
+    a real dtype (TypeError for complex, string, object, bool), no NaN / inf and nothing beyond
+    ``dtype``'s range (1e300 would become inf in float32) — ValueError naming ``name``."""
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if arr.dtype.kind != "f" or arr.size == 0:
+        return
+    xp = _device.xp(arr)
+    if not bool(xp.isfinite(arr).all()):
+        raise ValueError(f"{name} contains NaN or inf")
+    limit = float(np.finfo(dtype).max)
+    if arr.dtype.itemsize > np.dtype(dtype).itemsize and float(xp.abs(arr).max()) > limit:
+        raise ValueError(f"{name} holds values beyond the range of {np.dtype(dtype)} (the "
+                         f"parameter's dtype, at most {limit:.4g})")
 
 
 def weights_changed() -> None:
@@ -107,9 +125,28 @@ class Parameter:
             self.accumulate(grad)
 
     def accumulate_rows(self, rows, grad_rows) -> None:
-        """Add a sparse gradient: ``grad[rows] += grad_rows`` (``rows`` distinct int64)."""
-        rows = np.array(_device.to_host(rows), dtype=np.int64, order="C")  # host ids (copied)
+        """Add a sparse gradient: ``grad[rows] += grad_rows`` (``rows [U]`` distinct integers in
+        ``[0, data.shape[0])``, ``grad_rows [U, *data.shape[1:]]``).
+
+        Raises:
+            TypeError: non-integer ``rows`` (0.7 is refused, never truncated to row 0).
+            ValueError: ``rows`` not 1-D or out of range, ``grad_rows`` of another shape.
+        """
+        if rows is None:
+            raise TypeError("rows must be an array of integer row indices, got None")
+        # host ids (copied)
+        rows = np.array(int64_indices(_device.to_host(rows), "rows", "row indices"),
+                        dtype=np.int64, order="C")
+        if rows.ndim != 1:
+            raise ValueError(f"rows must be 1-D, got shape {rows.shape}")
+        n = self.data.shape[0] if self.data.ndim else 0
+        if rows.size and (int(rows.min()) < 0 or int(rows.max()) >= n):
+            raise ValueError(f"rows must lie in [0, {n}), got values in "
+                             f"[{int(rows.min())}, {int(rows.max())}]")
         grad_rows = _device.xp(self._data).array(grad_rows, dtype=self.data.dtype, order="C")
+        if grad_rows.shape != rows.shape + self.data.shape[1:]:
+            raise ValueError(f"grad_rows must have shape {rows.shape + self.data.shape[1:]}, "
+                             f"got {grad_rows.shape}")
         if self.grad is not None:
             np.add.at(self.grad, rows, grad_rows)
         elif self.rows is None:

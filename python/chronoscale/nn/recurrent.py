@@ -12,9 +12,11 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
+from ..ops._common import as_bool
 from . import device as _device
 from .init import glorot_uniform, recurrent_kernel
 from .layer import Layer
+from .training import check_int
 
 _GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 _NATIVE = {"lstm": "lstm", "gru": "gru", "rnn": "rnn_tanh"}
@@ -23,6 +25,7 @@ _NATIVE = {"lstm": "lstm", "gru": "gru", "rnn": "rnn_tanh"}
 def _init_cell(layer, rng, cell, in_features, units, prefix=""):
     """Create ``weight_ih, weight_hh, bias[, bias_hh]`` for one cell; returns the Parameters."""
     g = _GATES[cell]
+    in_features = check_int(in_features, "in_features")
     shape = (g * units, in_features)
     w_ih = layer.add_param(prefix + "weight_ih", shape,
                            lambda: glorot_uniform(rng, shape, in_features, g * units))
@@ -40,8 +43,8 @@ class _Recurrent(Layer):
 
     def __init__(self, units: int, return_sequences: bool = False):
         super().__init__()
-        self.units = int(units)
-        self.return_sequences = bool(return_sequences)
+        self.units = check_int(units, "units")
+        self.return_sequences = as_bool(return_sequences, "return_sequences")
         self._cache = None
 
     def _build(self, in_features, rng):
@@ -117,7 +120,7 @@ class RNN(_Recurrent):
 
     def __init__(self, units: int, return_sequences: bool = False, activation: str = "tanh"):
         super().__init__(units, return_sequences)
-        if activation not in ("tanh", "sigmoid", "relu"):
+        if not isinstance(activation, str) or activation not in ("tanh", "sigmoid", "relu"):
             raise ValueError(f"activation must be 'tanh', 'sigmoid' or 'relu', got {activation!r}")
         self.activation = activation
 
@@ -135,7 +138,9 @@ class MultiScale(Layer):
 
     Args:
         scales: specs such as ``["1", "4", "16"]`` (count windows of events) and/or
-            ``["1h", "1d", "7d"]`` (wall-clock windows; need ``timestamps`` in forward).
+            ``["1h", "1d", "7d"]`` (wall-clock windows; need ``timestamps`` in forward). One
+            spec alone (a string such as ``"124"``, an integer or a Scale) is one scale, never
+            split into characters.
         units: hidden size, one int for all scales or one per scale.
         cell: "lstm", "gru" or "rnn" (tanh).
         pool: pooling of a window's events, "mean", "max" or "sum".
@@ -149,6 +154,12 @@ class MultiScale(Layer):
     Parameters are named ``s<i>.weight_ih``, ``s<i>.weight_hh``, ``s<i>.bias`` (+ ``s<i>.bias_hh``
     for the GRU). Streaming semantics (later, native): scale ``s``'s cell steps when its window
     closes; the open window's running pool and count are part of the per-user state.
+
+    Raises:
+        TypeError: ``units`` not integers (2.7 is refused, never truncated), ``count_feature``
+            not a bool, ``scales`` not a list.
+        ValueError: a bad scale spec, no scales, ``units`` < 1 or not one per scale, an
+            unknown cell / pool / output / merge.
     """
 
     uses_timestamps = True
@@ -156,23 +167,35 @@ class MultiScale(Layer):
     def __init__(self, scales, units, cell: str = "lstm", pool: str = "mean",
                  count_feature: bool = False, output: str = "last", merge="concat"):
         super().__init__()
-        if cell not in _GATES:
+        if not isinstance(cell, str) or cell not in _GATES:
             raise ValueError(f"cell must be 'lstm', 'gru' or 'rnn', got {cell!r}")
-        if output not in ("last", "causal"):
+        if not isinstance(output, str) or output not in ("last", "causal"):
             raise ValueError(f"output must be 'last' or 'causal', got {output!r}")
-        if merge not in (None, "concat"):
+        if merge is not None and merge != "concat":
             raise ValueError(f"merge must be 'concat' or None, got {merge!r}")
-        self.scales = [str(ops.Scale.parse(s, mode=pool)) for s in scales]
+        if not isinstance(pool, str) or pool not in ("mean", "max", "sum"):
+            raise ValueError(f"pool must be 'mean', 'max' or 'sum', got {pool!r}")
+        if isinstance(scales, (str, int, np.integer, ops.Scale)):
+            scales = [scales]  # one spec: "124" is a count window of 124, not "1", "2", "4"
+        if not hasattr(scales, "__iter__") or isinstance(scales, (bytes, dict)):
+            raise TypeError(f"scales must be a list of scale specs, got {type(scales).__name__}")
         self._scales = [ops.Scale.parse(s, mode=pool) for s in scales]
+        self.scales = [str(s) for s in self._scales]
         n = len(self._scales)
         if n == 0:
             raise ValueError("scales: at least one scale is required")
-        self.units = [int(units)] * n if np.isscalar(units) else [int(u) for u in units]
+        if np.isscalar(units) or isinstance(units, bool):
+            self.units = [check_int(units, "units")] * n
+        elif hasattr(units, "__iter__"):
+            self.units = [check_int(u, f"units[{i}]") for i, u in enumerate(units)]
+        else:
+            raise TypeError(f"units must be an integer or a list of integers, got "
+                            f"{type(units).__name__}")
         if len(self.units) != n:
             raise ValueError(f"units: expected one per scale ({n}), got {len(self.units)}")
         self.cell = cell
         self.pool = pool
-        self.count_feature = bool(count_feature)
+        self.count_feature = as_bool(count_feature, "count_feature")
         self.output = output
         self.merge = merge
         self._cache = None

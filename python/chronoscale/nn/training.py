@@ -85,8 +85,83 @@ def check_sample_weight(sample_weight, n: int):
 
 def _n_items(data) -> int:
     if isinstance(data, dict):
-        return len(next(iter(data.values())))
+        return len(next(v for v in data.values() if v is not None))
     return len(data)
+
+
+def _as_array(a, name: str, dtype=None):
+    """``a`` as an array with at least one axis: NumPy / CuPy arrays as they are, sequences
+    (lists, tuples) converted to NumPy (floats in ``dtype`` when given). TypeError for None and
+    non-numeric data, ValueError for a 0-d array."""
+    if a is None:
+        raise TypeError(f"{name} must be an array, got None")
+    if not hasattr(a, "dtype") or not hasattr(a, "shape"):
+        if isinstance(a, (str, bytes, dict, set)) or not hasattr(a, "__len__"):
+            raise TypeError(f"{name} must be an array, got {type(a).__name__}")
+        try:
+            a = np.asarray(a)
+        except ValueError as exc:  # ragged nested lists
+            raise ValueError(f"{name}: not a rectangular array ({exc})") from None
+        if dtype is not None and a.dtype.kind == "f":
+            a = a.astype(dtype)
+    if np.dtype(a.dtype).kind not in "fiub":
+        raise TypeError(f"{name} must be numeric, got dtype {a.dtype}")
+    if a.ndim == 0:
+        raise ValueError(f"{name} must have a rows axis, got a 0-d array")
+    return a
+
+
+def _check_finite(a, name: str) -> None:
+    if np.dtype(a.dtype).kind == "f" and not bool(_device.xp(a).isfinite(a).all()):
+        raise ValueError(f"{name} contains NaN or inf")
+
+
+def check_data(x, y, name: str = "", dtype=None, finite: bool = True, has_y: bool = True):
+    """``(x, y, n)``: ``x`` an array or a non-empty dict of arrays (None values allowed) with the
+    same number of rows ``n >= 1``, ``y`` an array of ``n`` rows (``has_y=False``: no ``y``, it
+    is returned as it is); lists are converted to NumPy (floats in ``dtype``). With ``finite``,
+    float arrays must hold no NaN / inf (they would poison every weight, and a ReLU would hide
+    them). ``name`` prefixes the argument names in the messages (e.g. ``"validation_data "``).
+
+    Raises:
+        TypeError: None, non-numeric data, a dict with a non-string key.
+        ValueError: an empty dict or data set, rows that differ, NaN / inf.
+    """
+    if isinstance(x, dict):
+        if not x:
+            raise ValueError(f"{name}x: an empty dict (no input arrays)")
+        out = {}
+        for k, v in x.items():
+            if not isinstance(k, str):
+                raise TypeError(f"{name}x: dict keys must be strings, got {k!r:.50}")
+            out[k] = None if v is None else _as_array(
+                v, f"{name}x[{k!r}]", None if k in _HOST_KEYS else dtype)
+        rows = {k: len(v) for k, v in out.items() if v is not None}
+        if not rows:
+            raise ValueError(f"{name}x: every array of the dict is None")
+        if len(set(rows.values())) > 1:
+            raise ValueError(f"{name}x: the dict's arrays must have the same number of rows, "
+                             f"got {rows}")
+        x = out
+        if finite:
+            for k, v in x.items():
+                if v is not None:
+                    _check_finite(v, f"{name}x[{k!r}]")
+    else:
+        x = _as_array(x, f"{name}x", dtype)
+        if finite:
+            _check_finite(x, f"{name}x")
+    n = _n_items(x)
+    if n == 0:
+        what = "validation" if name else ("training" if has_y else "input")
+        raise ValueError(f"{name}x: no {what} sequences (an empty data set)")
+    if has_y:
+        y = _as_array(y, f"{name}y", dtype)
+        if len(y) != n:
+            raise ValueError(f"{name}y has {len(y)} rows, x has {n}")
+        if finite:
+            _check_finite(y, f"{name}y")
+    return x, y, n
 
 
 def _take(data, idx, device="cpu"):
@@ -107,12 +182,25 @@ def _forward(model, batch, training):
 
 
 def predict_batches(model, x, batch_size: int = 256):
-    """Forward ``x`` (array or dict of arrays) in inference mode, batch by batch; concatenated."""
-    n = _n_items(x)
+    """Forward ``x`` (array or dict of arrays) in inference mode, batch by batch; concatenated.
+
+    Raises:
+        TypeError: ``x`` None or not numeric, ``batch_size`` not an integer.
+        ValueError: ``x`` empty or a dict whose arrays' rows differ, ``batch_size < 1``.
+    """
+    batch_size = check_int(batch_size, "batch_size")
+    x, _, n = check_data(x, None, "", getattr(model, "dtype", None), False, has_y=False)
     device = getattr(model, "device", "cpu")
     outs = [_forward(model, _take(x, slice(i, i + batch_size), device), False)
             for i in range(0, n, batch_size)]
     return _device.xp_for(device).concatenate(outs, axis=0)
+
+
+def _loss_pair(out):
+    """The ``(loss, dpred)`` a loss function returned (TypeError for anything else)."""
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise TypeError(f"loss must return (loss, dpred), got {type(out).__name__}")
+    return out
 
 
 def _batch_seed(seed, epoch, i) -> int:
@@ -166,8 +254,13 @@ def _load_checkpoint(path, model, optimizer, hist, state):
     header, tensors = io.read_file(path)
     if header.get("kind") != "checkpoint":
         raise ValueError(f"{path}: not a training checkpoint")
-    io.check_tensor_types(path, tensors, _expected_checkpoint_tensors(model, optimizer))
     meta = header["meta"]
+    saved = (meta.get("optimizer") or {}).get("config") if isinstance(meta, dict) else None
+    if isinstance(saved, dict) and saved.get("class", type(optimizer).__name__) != \
+            type(optimizer).__name__:
+        raise ValueError(f"{path}: the checkpoint was written with a {saved['class']} "
+                         f"optimizer, this run uses {type(optimizer).__name__}")
+    io.check_tensor_types(path, tensors, _expected_checkpoint_tensors(model, optimizer))
     split = {"model": {}, "optim": {}, "best": {}}
     for name, arr in tensors.items():
         group, _, key = name.partition("/")
@@ -234,7 +327,9 @@ def fit(model, x, y, *, optimizer: Optimizer, loss="mse", epochs: int = 10,
             ``backward(dpred)``, ``state_dict()``, ``load_state_dict()`` and ``set_seed(int)``
             (e.g. a :class:`~chronoscale.nn.Sequential`).
         x: ``[N, ...]`` array, or a dict of ``[N, ...]`` arrays passed as keyword arguments
-            (e.g. ``{"x": X, "lengths": L}``). y: ``[N, ...]`` targets.
+            (e.g. ``{"x": X, "lengths": L}``). y: ``[N, ...]`` targets, the prediction's shape
+            (or ``[N]`` for ``[N, 1]``). Lists are converted to NumPy (floats in the model's
+            dtype); float arrays must be finite.
         optimizer: an :class:`~chronoscale.nn.Optimizer` over ``model``'s parameters.
         loss: name ("mse", "mae", "huber", "bce_with_logits") or ``f(pred, target, weights=None)
             -> (loss, dpred)``.
@@ -262,21 +357,54 @@ def fit(model, x, y, *, optimizer: Optimizer, loss="mse", epochs: int = 10,
 
     Raises:
         TypeError: ``epochs``, ``batch_size``, ``checkpoint_every`` or ``seed`` not an integer
-            (a float such as 2.5 is refused, never truncated); a non-numeric ``sample_weight``.
-        ValueError: mismatched lengths of x and y, empty data, ``epochs``, ``batch_size``,
+            (a float such as 2.5 is refused, never truncated); a non-numeric ``sample_weight``;
+            ``x`` / ``y`` None or not numeric; ``optimizer`` not an Optimizer; ``shuffle`` not
+            a bool; ``checkpoint_dir`` not a path; a metric that is not callable; a loss
+            callable that does not return ``(loss, dpred)``.
+        ValueError: NaN / inf in the float arrays of ``x``, ``y`` or ``validation_data``
+            (they would turn every weight into NaN); ``validation_data`` not ``(x, y)`` or
+            empty; a dict ``x`` that is empty or whose arrays' rows differ; an optimizer over
+            none of the model's parameters; ``resume=True`` without ``checkpoint_dir``, a
+            checkpoint written with another optimizer class;
+            mismatched lengths of x and y, empty data, ``epochs``, ``batch_size``,
             ``checkpoint_every`` or ``patience`` < 1, a negative or non-finite ``min_delta``,
             ``verbose`` not 0 / 1 / 2 (TypeError when not an integer, ``restore_best`` when not
             a bool), a negative ``seed``, a ``sample_weight`` that is
             negative, NaN / inf or all zero, unknown monitor, a checkpoint that does not match
             the model (names, shapes or dtypes).
     """
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be a chronoscale.nn.Optimizer (e.g. nn.Adam(model."
+                        f"parameters())), got {type(optimizer).__name__}")
+    params = getattr(model, "parameters", None)
+    if callable(params):
+        own = {id(p) for p in params()}
+        if own and not any(id(p) in own for p in optimizer.params):
+            raise ValueError("optimizer holds none of the model's parameters (build it from "
+                             "model.parameters()): nothing would be trained")
     loss_fn = _losses.get(loss)
     metric_fns = _metrics.resolve(metrics)
-    n = _n_items(x)
-    if n == 0:
-        raise ValueError("x: no training sequences")
-    if len(y) != n:
-        raise ValueError(f"y has {len(y)} rows, x has {n}")
+    dtype = getattr(model, "dtype", None)
+    x, y, n = check_data(x, y, "", dtype)
+    if validation_data is not None:
+        if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+            raise ValueError(f"validation_data must be (x, y), got "
+                             f"{type(validation_data).__name__}"
+                             + (f" of {len(validation_data)}"
+                                if isinstance(validation_data, (tuple, list)) else ""))
+        validation_data = check_data(*validation_data, "validation_data ", dtype)[:2]
+    shuffle = as_bool(shuffle, "shuffle")
+    if checkpoint_dir is not None and not isinstance(checkpoint_dir, (str, os.PathLike)):
+        raise TypeError(f"checkpoint_dir must be a path (str or os.PathLike) or None, got "
+                        f"{type(checkpoint_dir).__name__}")
+    if not isinstance(resume, (str, os.PathLike)):
+        if not isinstance(resume, (bool, np.bool_)):
+            raise TypeError(f"resume must be True, False or a checkpoint path, got "
+                            f"{type(resume).__name__}")
+        resume = bool(resume)
+    if resume is True and checkpoint_dir is None:
+        raise ValueError("resume=True needs checkpoint_dir (the folder of the checkpoints); "
+                         "pass resume=<path> to resume from one file")
     epochs = check_int(epochs, "epochs")
     batch_size = check_int(batch_size, "batch_size")
     checkpoint_every = check_int(checkpoint_every, "checkpoint_every")
@@ -297,10 +425,11 @@ def fit(model, x, y, *, optimizer: Optimizer, loss="mse", epochs: int = 10,
     state = {"epoch": 0, "seed": seed, "wait": 0, "best_weights": None}
     if state["seed"] is None:
         state["seed"] = int(np.random.SeedSequence().generate_state(1)[0])
-    if resume:
-        path = resume if isinstance(resume, (str, os.PathLike)) else (
-            _latest_checkpoint(checkpoint_dir) if checkpoint_dir else None)
-        if isinstance(resume, (str, os.PathLike)) or path is not None:
+    if isinstance(resume, (str, os.PathLike)):
+        _load_checkpoint(resume, model, optimizer, hist, state)
+    elif resume:
+        path = _latest_checkpoint(checkpoint_dir)
+        if path is not None:  # an empty folder: a fresh start
             _load_checkpoint(path, model, optimizer, hist, state)
     seed = state["seed"]
 
@@ -323,7 +452,8 @@ def fit(model, x, y, *, optimizer: Optimizer, loss="mse", epochs: int = 10,
             model.set_seed(_batch_seed(seed, epoch, i))
             pred = _forward(model, xb, True)
             wb = _take(sample_weight, idx, device)
-            value, dpred = loss_fn(pred, yb) if wb is None else loss_fn(pred, yb, weights=wb)
+            value, dpred = _loss_pair(loss_fn(pred, yb) if wb is None
+                                      else loss_fn(pred, yb, weights=wb))
             optimizer.zero_grad()
             model.backward(dpred)
             optimizer.step()
@@ -342,7 +472,7 @@ def fit(model, x, y, *, optimizer: Optimizer, loss="mse", epochs: int = 10,
         if validation_data is not None:
             xv, yv = validation_data
             pv = predict_batches(model, xv, max(batch_size, 256))
-            row["val_loss"] = loss_fn(pv, yv)[0]
+            row["val_loss"] = _loss_pair(loss_fn(pv, yv))[0]
             row.update({f"val_{k}": f(pv, yv) for k, f in metric_fns.items()})
         for k, v in row.items():
             hist.setdefault(k, []).append(float(v) if k != "epoch" else v)
@@ -353,9 +483,9 @@ def fit(model, x, y, *, optimizer: Optimizer, loss="mse", epochs: int = 10,
             print(f"Epoch {epoch}/{epochs} " + " ".join(
                 f"{k}={v:.4g}" for k, v in row.items() if k != "epoch"), flush=True)
 
-        value = row[monitor]
-        improved = hist.best is None or (
-            value < hist.best - min_delta if better == "min" else value > hist.best + min_delta)
+        value = row[monitor]  # NaN / inf (a diverged run) is never an improvement
+        improved = bool(np.isfinite(value)) and (hist.best is None or (
+            value < hist.best - min_delta if better == "min" else value > hist.best + min_delta))
         if improved:
             hist.best, hist.best_epoch, state["wait"] = float(value), epoch, 0
             if patience is not None and restore_best:
