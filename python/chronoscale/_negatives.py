@@ -1,4 +1,4 @@
-"""Negative sampling for sampled-ranking evaluation (used by ``chronoscale.metrics``)."""
+"""Negative sampling for sampled-ranking evaluation (``chronoscale.metrics.sample_negatives``)."""
 
 from __future__ import annotations
 
@@ -18,30 +18,36 @@ def sample_negatives(
     seed=0,
 ) -> np.ndarray:
     """``[N, num_negatives]`` int64 negatives per query, distinct within a row, never the
-    target and never in the row's ``exclude`` set. ``strategy="uniform"`` over all items or
-    ``"popularity"``: proportional to ``popularity`` ``[V]`` (counts; zero-count items are never
-    drawn). Rows are drawn in batches with rejection (successive sampling without
-    replacement), seeded by ``seed``. Raises ValueError when a row has fewer allowed items than
-    ``num_negatives``.
+    target and never in the row's ``exclude`` set (see ``as_csr``). ``strategy="uniform"``
+    over all items or ``"popularity"``: proportional to ``popularity`` ``[V]`` (counts; zero-count
+    items are never drawn). Rows are drawn in batches with rejection (successive sampling
+    without replacement), seeded by ``seed`` (None, or an integer >= 0).
+
+    Raises:
+        TypeError: non-integer ``targets``, ``num_items``, ``num_negatives``, ``seed`` or
+            ``exclude`` items; non-numeric ``popularity``.
+        ValueError: an unknown ``strategy``; ``num_items`` / ``num_negatives`` < 1; a negative
+            ``seed``; ``targets`` outside ``[0, num_items)``; ``popularity`` not ``[V]`` finite
+            non-negative counts with a positive sum; a bad ``exclude``; a row with fewer
+            allowed items than ``num_negatives``.
     """
+    from .metrics import _check_popularity, _check_targets, as_csr
+    from .models._base import check_seed
+    from .nn.training import check_int
+
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
-    t = np.asarray(targets, np.int64).reshape(-1)
-    N, V, n = len(t), int(num_items), int(num_negatives)
-    if n < 1:
-        raise ValueError(f"num_negatives must be >= 1, got {num_negatives}")
-    if len(t) and (t.min() < 0 or t.max() >= V):
-        raise ValueError(f"targets must be item codes in [0, {V})")
-    rng = np.random.default_rng(seed)
+    V = check_int(num_items, "num_items")
+    n = check_int(num_negatives, "num_negatives")
+    t = _check_targets(targets, None, V)
+    N = len(t)
+    rng = np.random.default_rng(check_seed(seed, "seed"))
     allowed_item = np.ones(V, bool)
     cdf = None
     if strategy == "popularity":
-        p = np.asarray(popularity, np.float64).reshape(-1)
-        if p.shape != (V,) or (p < 0).any() or p.sum() <= 0:
-            raise ValueError(f"popularity must be [{V}] non-negative counts with a positive sum")
+        p = _check_popularity(popularity, V)
         cdf = np.cumsum(p) / p.sum()
         allowed_item = p > 0
-    from .metrics import as_csr
 
     csr = as_csr(exclude, N, V)
     ex_key = np.zeros(0, np.int64)

@@ -21,8 +21,7 @@ import inspect
 
 import numpy as np
 
-from ._negatives import STRATEGIES
-from ._negatives import sample_negatives as _sample_negatives
+from ._negatives import STRATEGIES, sample_negatives
 from .models._base import check_seed
 from .nn.training import check_int
 from .ops._common import int64_indices
@@ -204,6 +203,19 @@ def _check_targets(
     return t
 
 
+def _check_ranking_args(k, ties, scores, num_items):
+    """``k`` and ``ties`` of an ``evaluate_*`` call; with a scoring function (``scores``
+    callable) the checked ``num_items`` it needs, else None."""
+    _ks(k)
+    if ties not in TIES:
+        raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
+    if not callable(scores):
+        return None
+    if num_items is None:
+        raise ValueError("num_items is required when scores is a function")
+    return check_int(num_items, "num_items")
+
+
 def _check_nan(nan_rows, name: str = "scores") -> None:
     """ValueError when a query (``nan_rows [N]`` counts) ranks a NaN score."""
     if nan_rows.any():
@@ -370,12 +382,7 @@ def evaluate_full(
             non-numeric scores. ValueError: see ``target_ranks`` and ``ranking_metrics``;
             ``num_items`` missing with a function, a block of the wrong shape.
     """
-    _ks(k)
-    if ties not in TIES:
-        raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
-    if callable(scores):
-        if num_items is None:
-            raise ValueError("num_items is required when scores is a function")
+    if _check_ranking_args(k, ties, scores, num_items) is not None:
         num_items = check_int(num_items, "num_items")
         batch_size = check_int(batch_size, "batch_size")
         targets = _check_targets(targets, None, num_items)
@@ -473,44 +480,6 @@ def _check_popularity(popularity, V: int) -> np.ndarray:
     return p
 
 
-def sample_negatives(
-    targets,
-    num_items: int,
-    num_negatives: int = 100,
-    *,
-    strategy: str = "uniform",
-    popularity=None,
-    exclude=None,
-    seed=0,
-) -> np.ndarray:
-    """``[N, num_negatives]`` int64 negatives per query, distinct within a row, never the
-    target and never in the row's ``exclude`` set (see ``as_csr``). ``strategy="uniform"``
-    over all items or ``"popularity"``: proportional to ``popularity`` ``[V]`` (counts; zero-count
-    items are never drawn). Rows are drawn in batches with rejection (successive sampling
-    without replacement), seeded by ``seed`` (None, or an integer >= 0).
-
-    Raises:
-        TypeError: non-integer ``targets``, ``num_items``, ``num_negatives``, ``seed`` or
-            ``exclude`` items; non-numeric ``popularity``.
-        ValueError: an unknown ``strategy``; ``num_items`` / ``num_negatives`` < 1; a negative
-            ``seed``; ``targets`` outside ``[0, num_items)``; ``popularity`` not ``[V]`` finite
-            non-negative counts with a positive sum; a bad ``exclude``; a row with fewer
-            allowed items than ``num_negatives``.
-    """
-    if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
-    V = check_int(num_items, "num_items")
-    n = check_int(num_negatives, "num_negatives")
-    seed = check_seed(seed, "seed")
-    t = _check_targets(targets, None, V)
-    if strategy == "popularity":
-        popularity = _check_popularity(popularity, V)
-    as_csr(exclude, len(t), V)  # its errors before any drawing
-    return _sample_negatives(
-        t, V, n, strategy=strategy, popularity=popularity, exclude=exclude, seed=seed
-    )
-
-
 def _check_negatives(negatives, targets: np.ndarray, V: int) -> np.ndarray:
     neg = np.asarray(negatives)
     if neg.dtype.kind not in "iu":
@@ -565,14 +534,8 @@ def evaluate_sampled(
             ``[0, V)`` or holding a row's target; a NaN candidate score; candidate scores of
             the wrong shape; see also ``sample_negatives`` and ``ranking_metrics``.
     """
-    _ks(k)
-    if ties not in TIES:
-        raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
-    if callable(scores):
-        if num_items is None:
-            raise ValueError("num_items is required when scores is a function")
-        V = check_int(num_items, "num_items")
-    else:
+    V = _check_ranking_args(k, ties, scores, num_items)
+    if V is None:
         scores = np.asarray(scores)
         if scores.ndim != 2:
             raise ValueError(f"scores must be [N, V], got shape {scores.shape}")

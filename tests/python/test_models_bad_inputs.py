@@ -9,17 +9,8 @@ import inspect
 import numpy as np
 import pytest
 
-import chronoscale as cs
 from chronoscale.data import from_columns
 from chronoscale.models import MultiScaleForecaster, MultiScaleRecommender, SeedForecaster
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = cs.get_num_threads()
-    cs.set_num_threads(1)
-    yield
-    cs.set_num_threads(before)
 
 
 def _rec(**kw):
