@@ -4,10 +4,12 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -137,6 +139,12 @@ std::string blas_path() { return ensure().path; }
 
 void set_num_threads(int n) {
   CS_CHECK(n >= 1, ValueError, "set_num_threads: n must be >= 1, got ", n);
+  // More threads than this never helps, and thousands make the OpenMP runtime fail to create
+  // them (it aborts the process) or exhaust the process's thread limit.
+  const int hw = static_cast<int>(std::thread::hardware_concurrency());
+  const int most = std::max(64, 4 * hw);
+  CS_CHECK(n <= most, ValueError, "set_num_threads: n must be <= ", most, " (4 x the ", hw,
+           " hardware threads, at least 64), got ", n);
   Blas& b = ensure();
   b.threads = n;
 #ifdef _OPENMP

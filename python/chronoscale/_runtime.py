@@ -66,7 +66,9 @@ _load()
 def set_num_threads(n: int) -> None:
     """Set the number of CPU threads used by chronoscale's kernels (default: all cores).
 
-    The BLAS itself always runs single-threaded inside chronoscale's threads.
+    The BLAS itself always runs single-threaded inside chronoscale's threads. ``n`` is at
+    least 1 and at most ``max(64, 4 x the hardware threads)`` (ValueError beyond: more never
+    helps, and thousands of threads make the OpenMP runtime abort the process).
     """
     if not isinstance(n, int) or isinstance(n, bool):
         raise TypeError(f"n must be an int, got {type(n).__name__}")

@@ -329,6 +329,8 @@ def _mismatch(exc, expected, tensors: dict) -> str:
     saved sizes (bounded memory, parameters zero) to name the tensors the file lacks;
     ``expected()`` gives ``{name: parameter}``."""
     msg = str(exc)
+    if isinstance(exc, KeyError):  # a config / meta entry the file lacks
+        return f"its header lacks the entry {exc.args[0]!r}" if exc.args else msg
     if not isinstance(exc, ValueError) or "larger than the saved tensors" not in msg:
         return msg
     from .nn.layer import loading

@@ -247,6 +247,9 @@ def target_ranks(scores, targets, exclude=None) -> tuple[np.ndarray, np.ndarray]
     if s.dtype.kind not in "fiu":
         raise TypeError(f"scores must be numeric, got dtype {s.dtype}")
     N, V = s.shape
+    if np.ndim(targets) != 1:
+        raise ValueError(f"targets must be [N] (one item code per query), got shape "
+                         f"{np.shape(targets)}")
     t = _check_targets(targets, N, V)
     ts = s[np.arange(N), t]
     if np.isnan(ts).any():
@@ -433,8 +436,9 @@ def evaluate_topk(
 
     Raises:
         TypeError: ``topk`` or ``targets`` not integer arrays, ``k`` / ``num_items`` not
-            integers. ValueError: ``topk`` not ``[N, L]``, ``k`` > L, ``targets`` not N item
-            codes ``>= 0`` (``< num_items`` when given).
+            integers. ValueError: ``topk`` not ``[N, L]`` codes ``>= -1`` (``< num_items`` when
+            given), ``k`` > L, ``targets`` not N item codes ``>= 0`` (``< num_items`` when
+            given).
     """
     lists = np.asarray(topk)
     if lists.ndim != 2:
@@ -447,6 +451,11 @@ def evaluate_topk(
     if num_items is not None:
         num_items = check_int(num_items, "num_items")
     t = _check_targets(targets, N, num_items, what="topk")
+    if lists.size and (lists.min() < -1 or (num_items is not None
+                                            and lists.max() >= num_items)):
+        bad = lists.min() if lists.min() < -1 else lists.max()
+        raise ValueError(f"topk must hold item codes in [0, {num_items or 'V'}) or -1 (padding), "
+                         f"got {bad}")
     hit = lists == t[:, None]
     pos = np.where(hit.any(1), hit.argmax(1), L + max(ks))  # 0-based rank, or beyond every K
     metrics = ranking_metrics(pos, np.zeros(N, np.int64), ks, "optimistic")
@@ -594,8 +603,11 @@ def evaluate_sampled(
 
 
 def _pair(y_true, y_pred):
-    y = np.asarray(y_true, np.float64)
-    p = np.asarray(y_pred, np.float64)
+    y, p = np.asarray(y_true), np.asarray(y_pred)
+    for name, a in (("y_true", y), ("y_pred", p)):
+        if a.dtype.kind not in "fiub":
+            raise TypeError(f"{name} must be numeric, got dtype {a.dtype}")
+    y, p = y.astype(np.float64), p.astype(np.float64)
     if y.shape != p.shape:
         raise ValueError(f"y_pred has shape {p.shape}, y_true has {y.shape}")
     return y, p
@@ -669,9 +681,15 @@ def evaluate_forecast(
 
 def format_table(reports: dict[str, dict], metrics=None) -> str:
     """A Markdown table, one row per named report (e.g. a model and its baselines)."""
+    if not isinstance(reports, dict):
+        raise TypeError(f"reports must be a dict of name -> report, got {type(reports).__name__}")
     names = list(reports)
     if not names:
         return ""
+    for name in names:
+        if not isinstance(reports[name], dict) or not isinstance(
+                reports[name].get("metrics"), dict):
+            raise ValueError(f"reports[{name!r}] must be a report dict with a 'metrics' dict")
     cols = metrics or [
         m
         for m in reports[names[0]]["metrics"]

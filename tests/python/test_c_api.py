@@ -136,6 +136,8 @@ def test_errors_are_codes_with_messages(lib, rng):
     assert status == CS_ERR_TYPE
     assert b"must have the dtype of x" in lib.chronoscale_last_error()
     assert lib.chronoscale_set_num_threads(0) == CS_ERR_VALUE
+    assert lib.chronoscale_set_num_threads(100000) == CS_ERR_VALUE  # never tries to start them
+    assert b"must be <=" in lib.chronoscale_last_error()
     assert lib.chronoscale_recurrent_forward(9, *([None] * 15), None) == CS_ERR_VALUE
 
 

@@ -190,3 +190,10 @@ def test_user_series_arguments_are_checked():
         user_series(x, 1, end=2**63)
     with pytest.raises(ValueError, match="end - start must be below 2"):
         user_series(x, "99999w", start=-(2**62), end=2**62)
+
+
+def test_user_series_end_before_start_is_refused():
+    log = from_columns(np.array([0, 0, 1]), np.array([1, 2, 1]),
+                       np.array([0, 7200, 3600], np.int64))
+    with pytest.raises(ValueError, match="end must be >= start"):
+        user_series(log, "1h", start=5000, end=0)

@@ -332,3 +332,19 @@ def test_model_errors_carry_the_path(rng, tmp_path, edit, match):
     assert str(info.value).startswith(f"{bad}: ")
     with pytest.raises(ValueError, match=f"device must be 'cpu' or 'cuda', got 'tpu'.*{path.name}"):
         io.load(path, device="tpu")
+
+
+def test_a_model_file_without_its_meta_names_the_missing_entry(tmp_path):
+    from chronoscale.models import SeedForecaster
+
+    rng = np.random.default_rng(0)
+    m = SeedForecaster(filters=2, units=2, random_state=0).fit(
+        rng.random((6, 6, 2)), rng.random(6), epochs=1, verbose=0)
+    path = tmp_path / "m.csm"
+    io.save(m, path)
+    header, tensors = io.read_file(path)
+    io.write_file(path, tensors, kind=header["kind"], cls=header["class"],
+                  config=header["config"], meta={})
+    with pytest.raises(ValueError, match=r"m.csm: saved SeedForecaster .* lacks the entry "
+                                         r"'n_features'"):
+        io.load(path)

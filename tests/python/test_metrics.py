@@ -400,3 +400,20 @@ def test_evaluate_recommender_bad_args(rng):
         M.evaluate_recommender(object(), sp.test)
     with pytest.raises(TypeError, match="batch_size must be an integer"):
         M.evaluate_recommender(m, sp.test, batch_size=2.5)
+
+
+def test_lists_targets_and_point_metric_inputs_are_checked():
+    """Ids past the catalogue in top-k lists, [N, 1]-shaped rank targets, non-numeric point
+    metric inputs and reports without metrics are refused, not scored or shown as misses."""
+    with pytest.raises(ValueError, match=r"topk must hold item codes in \[0, 10\) or -1"):
+        M.evaluate_topk(np.full((4, 5), 999), np.arange(4), k=5, num_items=10)
+    with pytest.raises(ValueError, match="topk must hold item codes"):
+        M.evaluate_topk(np.full((4, 5), -3), np.arange(4), k=5)
+    with pytest.raises(ValueError, match=r"targets must be \[N\]"):
+        M.target_ranks(np.random.default_rng(0).random((2, 10)), [[1, 2]])
+    with pytest.raises(TypeError, match="y_true must be numeric"):
+        M.mae(None, None)
+    with pytest.raises(TypeError, match="y_true must be numeric"):
+        M.mape(["a"], [1])
+    with pytest.raises(ValueError, match=r"reports\['a'\] must be a report dict"):
+        M.format_table({"a": {"x": 1}})

@@ -152,6 +152,8 @@ def test_forecaster_targets_and_validation(rng):
         seed.fit(X, y, validation_data=X, epochs=1, verbose=0)
     with pytest.raises(ValueError, match="patience must be >= 1"):
         seed.fit(X, y, epochs=1, verbose=0, patience=0)
+    with pytest.raises(TypeError, match="batch_size must be an integer"):
+        seed.predict(X, batch_size="junk")
     _same_state(seed, before)  # every refused fit kept the fitted weights
     assert seed.predict(X).shape == (6,)
 
@@ -166,3 +168,15 @@ def test_forecaster_targets_and_validation(rng):
     with pytest.raises(ValueError, match="contains NaN or inf"):
         reg.fit(X, np.full(6, np.nan), epochs=1, verbose=0)
     _same_state(reg, before)
+
+
+def test_thread_counts_are_bounded():
+    """Thousands of threads make the OpenMP runtime abort the process: refused up front."""
+    import chronoscale
+
+    before = chronoscale.get_num_threads()
+    with pytest.raises(ValueError, match="set_num_threads: n must be <= "):
+        chronoscale.set_num_threads(100_000)
+    with pytest.raises(TypeError, match="n must be an int"):
+        chronoscale.set_num_threads(2.0)
+    assert chronoscale.get_num_threads() == before

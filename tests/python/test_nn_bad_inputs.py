@@ -330,3 +330,42 @@ def test_device_arrays_are_checked_on_their_device(monkeypatch):
     state = {k: cp.asarray(np.full(v.shape, 1e300)) for k, v in model.state_dict().items()}
     with pytest.raises(ValueError, match="beyond the range of float32"):
         model.load_state_dict(state)
+
+
+def test_truncated_checkpoints_and_odd_wiring(tmp_path):
+    """A checkpoint whose optimiser slots or meta entries were removed is refused before
+    anything is loaded (not resumed with zero moments, not a bare KeyError); a file as
+    checkpoint_dir, a model that is no layer, a bool learning rate and seed are refused."""
+    from chronoscale import io
+
+    model = _model()
+    _fit(model, epochs=1, checkpoint_dir=tmp_path)
+    (ckpt,) = tmp_path.glob("*.csm")
+    header, tensors = io.read_file(ckpt)
+    kw = dict(kind=header["kind"], cls=header.get("class"), config=header.get("config"))
+    (tmp_path / "cut").mkdir()
+    (tmp_path / "meta").mkdir()
+    io.write_file(tmp_path / "cut" / ckpt.name,
+                  {k: v for k, v in tensors.items() if not k.startswith("optim/")},
+                  meta=header["meta"], **kw)
+    fresh = _model()
+    before = {k: v.copy() for k, v in fresh.state_dict().items()}
+    with pytest.raises(ValueError, match=r"optimizer state is missing \['0.m'"):
+        _fit(fresh, epochs=2, checkpoint_dir=tmp_path / "cut", resume=True)
+    meta = {k: v for k, v in header["meta"].items() if k != "history"}
+    io.write_file(tmp_path / "meta" / ckpt.name, tensors, meta=meta, **kw)
+    with pytest.raises(ValueError, match=r"not a complete training checkpoint.*\['history'\]"):
+        _fit(fresh, epochs=2, checkpoint_dir=tmp_path / "meta", resume=True)
+    for k, v in before.items():  # nothing was loaded
+        np.testing.assert_array_equal(v, fresh.state_dict()[k])
+    with pytest.raises(ValueError, match="checkpoint_dir .* is a file, not a folder"):
+        _fit(epochs=1, checkpoint_dir=ckpt)
+    X, Y = _data()
+    with pytest.raises(TypeError, match="model must be a chronoscale.nn layer"):
+        nn.fit(object(), X, Y, optimizer=nn.Adam(_model().parameters()), verbose=0)
+    with pytest.raises(TypeError, match="lr must be a real number, got True"):
+        nn.Adam(_model().parameters(), lr=True)
+    with pytest.raises(TypeError, match="seed must be an integer, got '1'"):
+        nn.Dropout(0.5).set_seed("1")
+    with pytest.raises(ValueError, match="layers must be a list of layer specs"):
+        nn.layer_from_config({"class": "Sequential", "config": {"layers": 5}})

@@ -264,6 +264,8 @@ def user_series(
         return np.zeros((x.num_users, 0)), np.zeros(0, np.int64)
     t0 = max(int(x.timestamp.min()) // 86400 * 86400, I64_MIN) if start is None else start
     t1 = int(x.timestamp.max()) + 1 if end is None else end
+    if start is not None and end is not None and end < start:
+        raise ValueError(f"end must be >= start, got start={start}, end={end}")
     if t1 - t0 > I64_MAX:
         raise ValueError(f"end - start must be below 2**63 seconds, got [{t0}, {t1})")
     P = max(-(-(t1 - t0) // p), 0)

@@ -182,6 +182,8 @@ class SeedForecaster(BaseModel):
             RuntimeError: not fitted. TypeError: non-numeric X.
             ValueError: X not ``[B, T, F]`` with the fitted F, too few steps, NaN / inf.
         """
+        if batch_size is not None:
+            check_int(batch_size, "batch_size")  # (ignored, but never garbage)
         net = self._net
         if net is None:
             self._check_fitted()

@@ -345,7 +345,11 @@ def _from_config(spec, build=True):
         raise ValueError(f"layer config must be an object, got {cfg!r:.200}")
     cfg = dict(cfg)
     if cls is Sequential:
-        cfg["layers"] = [_from_config(s, build=False) for s in cfg.get("layers", [])]
+        specs = cfg.get("layers", [])
+        if not isinstance(specs, list):
+            raise ValueError(f"Sequential config: layers must be a list of layer specs, got "
+                             f"{specs!r:.200}")
+        cfg["layers"] = [_from_config(s, build=False) for s in specs]
     try:
         layer = cls(**cfg)
     except TypeError as exc:

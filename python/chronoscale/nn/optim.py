@@ -140,8 +140,9 @@ class Optimizer:
 
         Raises:
             TypeError: ``state`` not a dict, non-numeric arrays, non-integer counts.
-            ValueError: missing ``iterations`` / ``steps``, unexpected keys, a parameter count,
-                shape or value (NaN / inf, negative counts or second moments) that does not fit.
+            ValueError: missing ``iterations`` / ``steps``, unexpected keys, missing slots of a
+                parameter that has taken steps, a parameter count, shape or value (NaN / inf,
+                negative counts or second moments) that does not fit.
         """
         from .training import check_int
 
@@ -166,6 +167,11 @@ class Optimizer:
             raise ValueError(f"optimizer state has {len(steps)} parameters, expected "
                              f"{len(self.params)}")
         iterations = check_int(state["iterations"], "optimizer state iterations", 0)
+        lost = [f"{i}.{name}" for i in range(len(self.params)) if steps[i]
+                for name in self._slots if f"{i}.{name}" not in state]
+        if lost:  # a parameter's first step creates all its slots
+            raise ValueError(f"optimizer state is missing {lost[:5]}: those parameters have "
+                             "taken steps, so their slots must be there (a truncated state?)")
         loaded = [{} for _ in self.params]
         for i, p in enumerate(self.params):
             if steps[i]:

@@ -254,8 +254,14 @@ def _load_checkpoint(path, model, optimizer, hist, state):
     header, tensors = io.read_file(path)
     if header.get("kind") != "checkpoint":
         raise ValueError(f"{path}: not a training checkpoint")
-    meta = header["meta"]
-    saved = (meta.get("optimizer") or {}).get("config") if isinstance(meta, dict) else None
+    meta = header.get("meta")
+    need = ("epoch", "seed", "wait", "best", "best_epoch", "history", "optimizer")
+    lacking = [k for k in need if k not in meta] if isinstance(meta, dict) else list(need)
+    if lacking or not isinstance(meta.get("optimizer"), dict) or \
+            not isinstance(meta.get("history"), dict):
+        raise ValueError(f"{path}: not a complete training checkpoint (its meta lacks or "
+                         f"garbles {lacking or ['optimizer / history']})")
+    saved = (meta.get("optimizer") or {}).get("config")
     if isinstance(saved, dict) and saved.get("class", type(optimizer).__name__) != \
             type(optimizer).__name__:
         raise ValueError(f"{path}: the checkpoint was written with a {saved['class']} "
@@ -265,10 +271,11 @@ def _load_checkpoint(path, model, optimizer, hist, state):
     for name, arr in tensors.items():
         group, _, key = name.partition("/")
         split.setdefault(group, {})[key] = arr
-    model.load_state_dict(split["model"])
     opt = dict(split["optim"])
-    opt.update(iterations=meta["optimizer"]["iterations"], steps=meta["optimizer"]["steps"])
-    optimizer.load_state_dict(opt)
+    opt.update({k: meta["optimizer"][k] for k in ("iterations", "steps")
+                if k in meta["optimizer"]})  # (load_state_dict names what is missing)
+    optimizer.load_state_dict(opt)  # first: it refuses a truncated state before any change
+    model.load_state_dict(split["model"])
     hist.clear()
     hist.update({k: list(v) for k, v in meta["history"].items()})
     hist.best, hist.best_epoch = meta["best"], meta["best_epoch"]
@@ -373,6 +380,11 @@ def fit(model, x, y, *, optimizer: Optimizer, loss="mse", epochs: int = 10,
             negative, NaN / inf or all zero, unknown monitor, a checkpoint that does not match
             the model (names, shapes or dtypes).
     """
+    lacks = [m for m in ("forward", "backward", "state_dict", "load_state_dict", "set_seed")
+             if not callable(getattr(model, m, None))]
+    if lacks:
+        raise TypeError(f"model must be a chronoscale.nn layer (e.g. nn.Sequential); a "
+                        f"{type(model).__name__} has no {', '.join(lacks)}")
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"optimizer must be a chronoscale.nn.Optimizer (e.g. nn.Adam(model."
                         f"parameters())), got {type(optimizer).__name__}")
@@ -402,6 +414,9 @@ def fit(model, x, y, *, optimizer: Optimizer, loss="mse", epochs: int = 10,
             raise TypeError(f"resume must be True, False or a checkpoint path, got "
                             f"{type(resume).__name__}")
         resume = bool(resume)
+    if checkpoint_dir is not None and os.path.exists(checkpoint_dir) and \
+            not os.path.isdir(checkpoint_dir):
+        raise ValueError(f"checkpoint_dir {str(checkpoint_dir)!r} is a file, not a folder")
     if resume is True and checkpoint_dir is None:
         raise ValueError("resume=True needs checkpoint_dir (the folder of the checkpoints); "
                          "pass resume=<path> to resume from one file")

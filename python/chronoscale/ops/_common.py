@@ -53,8 +53,8 @@ def int64_indices(a, name: str, what: str | None = None):
 
 def real(value, name: str) -> float:
     """``value`` as a Python float; TypeError naming the argument when it is not a number
-    (strings are refused, never parsed)."""
-    if isinstance(value, (str, bytes)):
+    (strings are refused, never parsed; so are booleans)."""
+    if isinstance(value, (str, bytes, bool, np.bool_)):
         raise TypeError(f"{name} must be a real number, got {value!r}")
     try:
         return float(value)
