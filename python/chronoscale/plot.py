@@ -329,14 +329,16 @@ def contributions(contrib, scales, path, labels=None, truth=None,
     Raises:
         TypeError: non-numeric ``contrib`` / ``truth``, ``scales`` / ``labels`` a str, a
             non-integer ``max_series``; a bad ``path``.
-        ValueError: ``contrib`` not 2-D / 3-D or empty, ``scales`` not ``S`` names, ``labels``
-            not ``N``, ``truth`` of another shape, ``max_series`` outside
+        ValueError: ``contrib`` not 2-D / 3-D, empty or not finite, ``scales`` not ``S`` names,
+            ``labels`` not ``N``, ``truth`` of another shape, ``max_series`` outside
             ``[1, MAX_SERIES]``; a bad ``path`` (see the module docstring).
     """
     path = _png_path(path)
     c = _numbers(contrib, "contrib", (2, 3))
     if c.size == 0:
         raise ValueError(f"contrib is empty (shape {c.shape}): nothing to plot")
+    if not np.isfinite(c).all():
+        raise ValueError("contrib contains NaN or inf (as scale_weights' alpha may not)")
     total = c.shape[0]
     scales = _names(scales, "scales", c.shape[1], f"contributions have {c.shape[1]}")
     if labels is not None:

@@ -157,6 +157,7 @@ def test_scale_weights_bad_input(tmp_path, alpha, scales, kw, err, match):
     (np.zeros((0, 2, 3)), {}, ValueError, "contrib is empty"),
     (np.zeros((2, 0)), {}, ValueError, "contrib is empty"),
     (np.zeros(4), {}, ValueError, "contrib must be 2-D or 3-D"),
+    (np.full((2, 2, 3), np.nan), {}, ValueError, "contrib contains NaN or inf"),
     (np.zeros((2, 2, 3)), {"labels": ["a"]}, ValueError, "labels has 1 names"),
     (np.zeros((2, 2, 3)), {"truth": np.zeros((2, 4))}, ValueError, r"truth must have shape"),
     (np.zeros((5, 2)), {"truth": np.zeros((1, 5))}, ValueError, r"truth must have shape \[5\]"),
