@@ -52,7 +52,7 @@ __global__ void __launch_bounds__(train::kThreads)
     logits_grad_kernel(const FusionDims d, const T* __restrict__ dy, const T* __restrict__ ys,
                        const T* __restrict__ alpha, double* __restrict__ g,
                        T* __restrict__ dlogits) {
-  __shared__ double sh[train::kThreads];
+  __shared__ double sh[train::kReduceSlots];
   for (int64_t k = blockIdx.x; k < d.K; k += gridDim.x) {
     for (int64_t s = 0; s < d.S; ++s) {
       double acc = 0.0;

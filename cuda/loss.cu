@@ -46,7 +46,7 @@ template <class T, int KIND>
 __global__ void __launch_bounds__(train::kThreads)
     point_loss_kernel(const T* __restrict__ p, const T* __restrict__ t, const T* __restrict__ w,
                       int64_t n, T delta, T inv_n, T* __restrict__ d, double* __restrict__ part) {
-  __shared__ double sh[train::kThreads];
+  __shared__ double sh[train::kReduceSlots];
   const int64_t i0 = static_cast<int64_t>(blockIdx.x) * kLossChunk;
   const int64_t i1 = i0 + kLossChunk < n ? i0 + kLossChunk : n;
   double s = 0.0;

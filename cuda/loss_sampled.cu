@@ -38,8 +38,8 @@ __global__ void __launch_bounds__(train::kThreads)
                        const T* __restrict__ corr, const T* __restrict__ ct, int64_t N,
                        int64_t D, int64_t S, int64_t ignore_index, int hits, T inv_k,
                        T* __restrict__ G, T* __restrict__ g0, double* __restrict__ row_loss) {
-  __shared__ T shm[train::kThreads];
-  __shared__ double shd[train::kThreads];
+  __shared__ T shm[train::kReduceSlots];
+  __shared__ double shd[train::kReduceSlots];
   for (int64_t n = blockIdx.x; n < N; n += gridDim.x) {
     T* z = G + n * S;
     const int64_t t = target[n];

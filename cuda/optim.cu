@@ -143,7 +143,7 @@ template <class T>
 __global__ void __launch_bounds__(train::kThreads)
     sum_squares_kernel(const NormChunk<T>* __restrict__ chunks, int64_t nchunks,
                        double* __restrict__ part) {
-  __shared__ double sh[train::kThreads];
+  __shared__ double sh[train::kReduceSlots];
   for (int64_t k = blockIdx.x; k < nchunks; k += gridDim.x) {
     const NormChunk<T> ch = chunks[k];
     double s = 0.0;

@@ -74,8 +74,8 @@ __global__ void __launch_bounds__(train::kThreads)
     rows_block_kernel(const T* logits, int64_t ldx, const int64_t* __restrict__ target, int64_t N,
                       int64_t V, int64_t ignore_index, T inv_k, W w,
                       double* __restrict__ row_loss) {
-  __shared__ T shm[train::kThreads];
-  __shared__ double shd[train::kThreads];
+  __shared__ T shm[train::kReduceSlots];
+  __shared__ double shd[train::kReduceSlots];
   for (int64_t n = blockIdx.x; n < N; n += gridDim.x) {
     const T* x = logits + n * ldx;
     auto d = w.row(n);
@@ -115,8 +115,8 @@ __global__ void __launch_bounds__(train::kThreads)
     rows_reg_kernel(const T* logits, int64_t ldx, const int64_t* __restrict__ target, int64_t N,
                     int64_t V, int64_t ignore_index, T inv_k, W w, double* __restrict__ row_loss) {
   constexpr int NT = train::kThreads;
-  __shared__ T shm[NT];
-  __shared__ double shd[NT];
+  __shared__ T shm[NT / 32];
+  __shared__ double shd[NT / 32];
   for (int64_t n = blockIdx.x; n < N; n += gridDim.x) {
     const T* x = logits + n * ldx;
     auto d = w.row(n);

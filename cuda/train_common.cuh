@@ -20,6 +20,7 @@ namespace cuda {
 namespace train {
 
 constexpr int kThreads = 256;                  // block size of the elementwise kernels
+constexpr int kReduceSlots = kThreads / 32;    // shared values a block_reduce of kThreads needs
 constexpr int64_t kMaxGrid = int64_t(1) << 20;  // grid-stride loops cover the rest
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -125,7 +126,7 @@ __device__ __forceinline__ T block_max(T v, T* sh) {
 static __global__ void __launch_bounds__(kThreads)
     finish_sum_kernel(const double* __restrict__ part, int64_t n, double scale,
                       double* __restrict__ out) {
-  __shared__ double sh[kThreads];
+  __shared__ double sh[kReduceSlots];
   double s = 0.0;
   for (int64_t i = threadIdx.x; i < n; i += kThreads) s += part[i];
   s = block_sum<kThreads>(s, sh);

@@ -131,9 +131,9 @@ cs_status chronoscale_recurrent_backward(
   });
 }
 
-}  // extern "C"
-
 cs_status chronoscale_top_k(const cs_tensor* scores, int64_t k, cs_tensor* ids, cs_tensor* values,
                             void* stream) {
   return guard([&] { cs::top_k(view(scores), k, view(ids), view(values), stream); });
 }
+
+}  // extern "C"
