@@ -232,3 +232,13 @@ def test_k_core_must_be_integers(k, exc, fragment):
 def test_extra_must_be_a_mapping():
     with pytest.raises(TypeError, match="extra must be a mapping"):
         from_columns([1], [1], extra=[np.arange(1)])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_constructor_refuses_non_finite_values_of_any_dtype(dtype):
+    """A float32 value column is checked too (it used to skip the finite check)."""
+    args = (np.array([0, 0]), np.array([0, 1]), np.array([0, 1]))
+    ids = (np.array([0]), np.array([0, 1]))
+    for bad in (np.nan, np.inf):
+        with pytest.raises(ValueError, match="missing or infinite values"):
+            Interactions(*args, np.array([bad, 1.0], dtype), *ids)

@@ -89,9 +89,7 @@ class Interactions:
         n = len(user)
         item = _int_column(self.item, "item", n)
         ts = _int_column(self.timestamp, "timestamp", n)
-        val = self.value
-        if not (isinstance(val, np.ndarray) and val.dtype == np.float32 and val.shape == (n,)):
-            val = _as_values(val, n)
+        val = _as_values(self.value, n)  # (a float32 [n] array is not copied, only checked)
         user_ids = _id_column(self.user_ids, "user_ids")
         item_ids = _id_column(self.item_ids, "item_ids")
         for col, ids, role in ((user, user_ids, "user"), (item, item_ids, "item")):
