@@ -256,7 +256,9 @@ def target_ranks(scores, targets, exclude=None) -> tuple[np.ndarray, np.ndarray]
         raise ValueError("scores: the target's score is NaN for some queries")
     greater = (s > ts[:, None]).sum(1).astype(np.int64)
     ties = (s == ts[:, None]).sum(1).astype(np.int64) - 1
-    nan = np.isnan(s) if s.dtype.kind == "f" else None
+    # per-item NaN counts only where a row holds one (its maximum is NaN then)
+    has_nan = s.dtype.kind == "f" and N and V and bool(np.isnan(s.max(axis=1)).any())
+    nan = np.isnan(s) if has_nan else None
     nan_rows = np.zeros(N, np.int64) if nan is None else nan.sum(1)
     csr = as_csr(exclude, N, V)
     if csr is not None:
@@ -385,8 +387,9 @@ def evaluate_full(
             non-numeric scores. ValueError: see ``target_ranks`` and ``ranking_metrics``;
             ``num_items`` missing with a function, a block of the wrong shape.
     """
-    if _check_ranking_args(k, ties, scores, num_items) is not None:
-        num_items = check_int(num_items, "num_items")
+    V = _check_ranking_args(k, ties, scores, num_items)
+    if V is not None:
+        num_items = V
         batch_size = check_int(batch_size, "batch_size")
         targets = _check_targets(targets, None, num_items)
         N = len(targets)
@@ -402,7 +405,6 @@ def evaluate_full(
                     f"({len(rows)}, {num_items})"
                 )
             g[rows], t[rows] = target_ranks(block, targets[rows], _slice_csr(csr, rows))
-        V = num_items
     else:
         scores = np.asarray(scores)
         V = scores.shape[1] if scores.ndim == 2 else None

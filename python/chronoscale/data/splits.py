@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ._io import I64_MAX, I64_MIN, check_int
-from .interactions import Interactions, check_log
+from .interactions import Interactions, _unchecked, check_log
 from .sequences import SequenceBatch, histories_before
 
 
@@ -268,11 +268,11 @@ def align_items(
         raise ValueError(
             f"{int((~keep).sum())} events have items not in the reference, e.g. {bad!r}"
         )
-    y = replace(  # the known items only: -1 is no code
+    y = _unchecked(  # the known items only (-1 is no code): codes of reference, same order
         x.take(keep),
         item=item[keep],
         item_ids=reference.item_ids,
         meta={**x.meta, "unknown_items_dropped": int((~keep).sum())},
     )
     used = np.bincount(y.user, minlength=y.num_users) > 0
-    return replace(y, user=(np.cumsum(used) - 1)[y.user], user_ids=y.user_ids[used])
+    return _unchecked(y, user=(np.cumsum(used) - 1)[y.user], user_ids=y.user_ids[used])

@@ -173,8 +173,6 @@ class MultiScaleRecommender(BaseModel):
         if type(V) is not int or V < 1 or type(nf) is not int or nf < 0:
             raise ValueError(f"num_items must be a positive integer and n_features >= 0, got "
                              f"{V!r}, {nf!r}")
-        if np.dtype(self.dtype) not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
         scales = [self.scales] if isinstance(self.scales, str) else list(self.scales)
         self._net = RecNet(V, int(self.dim), scales, units, self.cell, self.pool,
                            bool(self.count_feature), nf, float(self.dropout)
@@ -196,17 +194,18 @@ class MultiScaleRecommender(BaseModel):
         return data
 
     def _check_data(self, data):
-        net, ids, L = self._net, data["ids"], data["lengths"]
-        valid = np.arange(ids.shape[1])[None, :] < L[:, None]
-        top = max(int(ids[valid].max()), int(data["seen"][1].max(initial=0)))
-        if top >= net.num_items:  # (the seen items too: a log's events before max_len)
+        net = self._net
+        # "seen" holds the ids at valid positions (and a log's events before max_len too)
+        top = int(data["seen"][1].max(initial=0))
+        if top >= net.num_items:
             raise ValueError(f"items: ids must be < num_items = {net.num_items}, got {top}")
         f = data["features"]
         nf = 0 if f is None else f.shape[2]
         if nf != net.n_features:
             raise ValueError(f"features: the model has {net.n_features} side features, got {nf}")
-        if nf and np.abs(f).max() > np.finfo(net.dtype).max:
-            raise ValueError(f"features: values up to {np.abs(f).max():.3g} overflow the model's "
+        big = max(f.max(), -f.min()) if nf and np.dtype(net.dtype) != np.float64 else 0.0
+        if big > np.finfo(net.dtype).max:  # (features are float64 here)
+            raise ValueError(f"features: values up to {big:.3g} overflow the model's "
                              f"{np.dtype(net.dtype).name}")
         if net.needs_timestamps and data["timestamps"] is None:
             raise ValueError("timestamps are required: a scale is a wall-clock window")
@@ -286,12 +285,13 @@ class MultiScaleRecommender(BaseModel):
                 nf = 0 if data["features"] is None else int(data["features"].shape[2])
                 self._build({"num_items": int(V), "n_features": nf},
                             np.random.default_rng(self.random_state))
-                self._check_data(data)
+                self._check_data(data)  # (before the bias: its bincount needs ids < V)
                 counts = np.bincount(data["seen"][1], minlength=int(V)) + 1.0
                 bias = self._net.item_bias.data
                 bias[:, 0] = _device.to_device(np.log(counts / counts.sum()), self._net.device,
                                                bias.dtype)
-            self._check_data(data)
+            else:
+                self._check_data(data)
             if loss == "sampled" and num_negatives > self._net.num_items:
                 raise ValueError(f"num_negatives must be <= num_items = {self._net.num_items}, "
                                  f"got {num_negatives} (for a catalogue this small use "
