@@ -10,10 +10,22 @@ inline namespace v1 {
 namespace cuda {
 namespace train {
 
+/// max(z, 0) with NaN passed through, as on the CPU (mathfn.hpp) and in torch.
+template <class T>
+__device__ __forceinline__ T relu(T z) {
+  return z < T(0) ? T(0) : z;
+}
+/// dL/dz through y = relu(z): dy unless y <= 0 (a NaN y passes dy on, as torch).
+template <class T>
+__device__ __forceinline__ T relu_grad(T dy, T y) {
+  return y <= T(0) ? T(0) : dy;
+}
+
 template <class T>
 __device__ __forceinline__ T activate(T z, int act) {
   switch (act) {
-    case static_cast<int>(Activation::relu): return z > T(0) ? z : T(0);
+    case static_cast<int>(Activation::relu):
+      return relu(z);
     case static_cast<int>(Activation::sigmoid): return T(1) / (T(1) + exp(-z));
     case static_cast<int>(Activation::tanh): return tanh(z);
     default: return z;
@@ -24,7 +36,8 @@ __device__ __forceinline__ T activate(T z, int act) {
 template <class T>
 __device__ __forceinline__ T activation_grad(T dy, T y, int act) {
   switch (act) {
-    case static_cast<int>(Activation::relu): return y > T(0) ? dy : T(0);
+    case static_cast<int>(Activation::relu):
+      return relu_grad(dy, y);
     case static_cast<int>(Activation::sigmoid): return dy * y * (T(1) - y);
     case static_cast<int>(Activation::tanh): return dy * (T(1) - y * y);
     default: return dy;

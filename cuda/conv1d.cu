@@ -11,6 +11,7 @@
 // The forward's scratch Z is R x K*Cout (like im2col's R x K*Cin, but x itself is read once).
 #include <cuda_runtime.h>
 
+#include "activation.cuh"
 #include "conv1d.cuh"
 #include "cuda_lengths.cuh"
 #include "gemm.cuh"
@@ -71,7 +72,7 @@ __global__ void __launch_bounds__(train::kThreads)
     const T* z = Z + (b * T_ + t) * KC + o;
     T acc = bias ? bias[o] : T(0);
     for (int64_t k = 0; k < K; ++k) acc += z[k * (KC + Cout)];  // row r + k, column k*Cout + o
-    y[i] = relu && acc < T(0) ? T(0) : acc;
+    y[i] = relu ? train::relu(acc) : acc;
   }
 }
 
@@ -87,7 +88,7 @@ __global__ void __launch_bounds__(train::kThreads)
     T v = T(0);
     if (t < out_len_of(len, b, K, To)) {
       const int64_t j = (b * To + t) * Cout + o;
-      v = (y && !(y[j] > T(0))) ? T(0) : dy[j];
+      v = y ? train::relu_grad(dy[j], y[j]) : dy[j];
     }
     g[i] = v;
   }

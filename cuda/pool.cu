@@ -58,7 +58,7 @@ __global__ void pool_forward_kernel(const PoolFwdArgs<T> a) {
         const T v = xp[k * a.C];
         if (!is_max) {
           acc += v;
-        } else if (v > acc) {  // strict: ties keep the first index
+        } else if (v > acc || v != v) {  // strict: ties keep the first index; NaN wins, as torch
           acc = v;
           am = t0 + k;
         }

@@ -13,6 +13,7 @@
 //     dgi except for the GRU; dh_direct: the part of dL/dh_{t-1} that does not go through W_hh.
 #include <cuda_runtime.h>
 
+#include "activation.cuh"
 #include "chronoscale/recurrent.hpp"
 
 namespace chronoscale {
@@ -113,7 +114,8 @@ struct RnnCellD {
     T a;
     if (kind == static_cast<int>(Cell::rnn_tanh)) a = tanh_d(v);
     else if (kind == static_cast<int>(Cell::rnn_sigmoid)) a = sigmoid_d(v);
-    else a = v > T(0) ? v : T(0);
+    else
+      a = train::relu(v);
     act[0] = a;
     h = a;
     c = T(0);
@@ -128,7 +130,8 @@ struct RnnCellD {
     T d;  // derivative through the output a = act(v), as on the CPU
     if (kind == static_cast<int>(Cell::rnn_tanh)) d = T(1) - a * a;
     else if (kind == static_cast<int>(Cell::rnn_sigmoid)) d = a * (T(1) - a);
-    else d = a > T(0) ? T(1) : T(0);
+    else
+      d = train::relu_grad(T(1), a);
     dgi[0] = dht * d;
     dhg[0] = dgi[0];
     dh_direct = T(0);

@@ -45,6 +45,24 @@ def test_forward_matches_reference(rng, trial):
     assert y32.dtype == np.float32 and rel_error(y32, y) < 1e-5
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_passes_nan_through(rng, dtype):
+    """A NaN input gives NaN outputs (as torch.relu and np.maximum), never a silent 0, and the
+    gradient passes through a NaN output (torch's threshold_backward: zero only where y <= 0)."""
+    B, T, Cin, Cout, K = 3, 8, 2, 5, 3
+    x = rng.standard_normal((B, T, Cin))
+    x[1, 3, 0] = x[2, 0, 1] = np.nan
+    w, b = rng.standard_normal((Cout, Cin, K)), rng.standard_normal(Cout)
+    lengths = np.array([8, 8, 6])
+    y, _, cache = ops.conv1d_forward(*(a.astype(dtype) for a in (x, w, b)), lengths, relu=True)
+    ref, _ = ref_conv1d(x, w, b, lengths, True)
+    assert np.isnan(ref).sum() == (K + 1) * Cout  # x[1, 3] in 3 windows, x[2, 0] in 1
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5, equal_nan=True)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    db = ops.conv1d_backward(dy, cache)[2]
+    np.testing.assert_allclose(db, (dy * ~(ref <= 0)).sum(axis=(0, 1)), rtol=1e-5)
+
+
 def test_default_lengths_and_padding_is_not_seen(rng):
     x = rng.standard_normal((2, 7, 3))
     w = rng.standard_normal((4, 3, 3))

@@ -25,6 +25,22 @@ def ref_linear(x, w, b, activation):
     return y
 
 
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_passes_nan_through(rng, dtype):
+    """NaN rows stay NaN through the ReLU (as torch.relu), and the gradient passes through a
+    NaN output (zero only where y <= 0, torch's threshold_backward)."""
+    x, w, b = rng.standard_normal((6, 4)), rng.standard_normal((5, 4)), rng.standard_normal(5)
+    x[2, 1] = np.nan
+    y, cache = ops.linear_forward(*(a.astype(dtype) for a in (x, w, b)), "relu")
+    ref = ref_linear(x, w, b, "relu")
+    assert np.isnan(y[2]).all() and not np.isnan(np.delete(y, 2, axis=0)).any()
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-6, equal_nan=True)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    db = ops.linear_backward(dy, cache)[2]
+    np.testing.assert_allclose(db, (dy * ~(ref <= 0)).sum(axis=0), rtol=1e-5)
+
+
 @pytest.mark.parametrize("activation", ACTS)
 @pytest.mark.parametrize("trial", range(3))
 def test_forward_matches_reference(rng, activation, trial):

@@ -84,6 +84,21 @@ def test_random_stacks_match_layer_forward(rng, dtype):
                 _close(ours, ref, dtype)
 
 
+def test_nan_passes_through_relu_and_max_pool(rng):
+    """NaN inputs stay NaN through the plan's ReLUs and max pooling, as through the layers
+    (torch semantics), and other sequences are untouched."""
+    for dtype in ("float32", "float64"):
+        net = nn.Sequential([nn.Conv1d(6, 2, activation="relu"), nn.MaxPool1d(2),
+                             nn.RNN(5, activation="relu", return_sequences=True),
+                             nn.Dense(3, activation="relu")]).build(3, rng=0, dtype=dtype)
+        x = rng.standard_normal((4, 9, 3)).astype(dtype)
+        x[2, 4, 1] = np.nan
+        ref, ours = net.forward(x), P.compile(net).predict(x)
+        assert np.isnan(ref[2]).any() and not np.isnan(np.delete(ref, 2, axis=0)).any()
+        np.testing.assert_array_equal(np.isnan(ours), np.isnan(ref))
+        _close(np.nan_to_num(ours), np.nan_to_num(ref).astype(dtype), dtype)
+
+
 def test_seed_architecture_large_batch_and_threads(rng):
     """The SeedForecaster stack at B = 1 and B = 1000 (parallel chunks) on 1 and 2 threads:
     equal to the layer forward, and bit-identical whatever the batch or thread count."""

@@ -115,6 +115,28 @@ def test_count_max_ties_go_to_first_index():
     np.testing.assert_array_equal(dx[0, :, 0], [0, 1, 0, 0])
 
 
+def test_max_passes_nan_through(rng):
+    """Max pooling with NaN: the window's value is NaN and its gradient goes to the last NaN
+    (torch's max_pool1d), never a silent maximum of the other values; count and time windows."""
+    x = np.array([[[1.0], [np.nan], [3.0], [np.nan], [2.0], [0.5]]])
+    y, _, _, cache = ops.count_pool_forward(x, 3, 1)
+    assert np.isnan(y[0, :, 0]).tolist() == [True, True, True, True]
+    dx = ops.count_pool_backward(np.ones_like(y), cache)
+    np.testing.assert_array_equal(dx[0, :, 0], [0, 1, 0, 3, 0, 0])
+    ts = np.array([[0, 1, 2, 10, 11, 12]])
+    y, _, _, _, cache = ops.time_pool_forward(x, ts, 10, mode="max")
+    assert np.isnan(y[0, :, 0]).all() and y.shape[1] == 2
+    np.testing.assert_array_equal(ops.time_pool_backward(np.ones_like(y), cache)[0, :, 0],
+                                  [0, 1, 0, 1, 0, 0])
+    xr = rng.standard_normal((4, 9, 3))
+    xr[rng.random(xr.shape) < 0.15] = np.nan
+    lengths = random_lengths(rng, 4, 9)
+    for dtype in (np.float32, np.float64):
+        got = ops.count_pool_forward(xr.astype(dtype), 3, 2, "max", lengths, True)
+        want = ref_count_pool(xr, 3, 2, "max", lengths, True)
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-6, equal_nan=True)
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize(
     "partial,size,stride", [(False, 3, 2), (True, 3, 2), (True, 2, 3), (True, 4, 1), (False, 2, 2)]

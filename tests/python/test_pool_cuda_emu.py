@@ -164,6 +164,31 @@ def test_time_pool_matches_cpu(emu, rng, dtype, mode, window, max_windows):
         _close(g["dx"], dx, dtype, "dx")
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["count", "time"])
+def test_max_pool_nan_matches_cpu(emu, rng, dtype, kind):
+    """NaN inputs: the same NaN windows and argmax (the last NaN, as torch) as the CPU op."""
+    B, T, C = 4, 11, 3
+    x = rng.standard_normal((B, T, C)).astype(dtype)
+    x[rng.random(x.shape) < 0.2] = np.nan
+    lengths = random_lengths(rng, B, T)
+    if kind == "count":
+        y, _, _, cache = ops.count_pool_forward(x, 3, 2, "max", lengths, True)
+        dx = ops.count_pool_backward(np.ones_like(y), cache)
+        g = emulate_pool(emu, 0, "max", x, lengths, np.ones_like(y), y.shape[1], 5, size=3,
+                         stride=2, partial=True)
+    else:
+        ts = random_timestamps(rng, B, T)
+        y, _, _, _, cache = ops.time_pool_forward(x, ts, 7, 0, "max", lengths)
+        dx = ops.time_pool_backward(np.ones_like(y), cache)
+        g = emulate_pool(emu, 1, "max", x, lengths, np.ones_like(y), y.shape[1], 5, ts=ts,
+                         window=7)
+    assert np.isnan(y).any()
+    np.testing.assert_array_equal(g["argmax"], cache.argmax)
+    np.testing.assert_array_equal(g["y"], y)  # NaN == NaN here; the values are copies
+    np.testing.assert_array_equal(g["dx"], dx)
+
+
 def emulate_embedding(h, ids, table, lengths, dy, seed):
     B, T = ids.shape
     V, D = table.shape

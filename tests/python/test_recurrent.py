@@ -68,6 +68,22 @@ def make(rng, cell, B, T, I, H, dtype=np.float64, bias=True, init=True):
     return {k: (None if v is None else v.astype(dtype)) for k, v in p.items()}
 
 
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rnn_relu_passes_nan_through(rng, dtype):
+    """NaN inputs stay NaN through the ReLU cell (torch's RNN(nonlinearity="relu") and the
+    float64 reference alike), never a silent 0; other sequences are untouched."""
+    p = make(rng, "rnn_relu", 3, 6, 4, 8, dtype)
+    p["x"][1, 2, 0] = np.nan
+    lengths = np.array([6, 5, 4])
+    y, h_n, _, _ = recurrent_forward("rnn_relu", p, lengths)
+    y_ref, h_ref, _ = reference("rnn_relu", *(None if v is None else v.astype(np.float64)
+                                              for v in p.values()), lengths)
+    assert np.isnan(y[1, 2:5]).all() and np.isnan(h_n[1]).all() and not np.isnan(y[1, 5]).any()
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(y, y_ref, rtol=tol, atol=tol, equal_nan=True)
+    np.testing.assert_allclose(h_n, h_ref, rtol=tol, atol=tol, equal_nan=True)
+
 forward = recurrent_forward
 
 

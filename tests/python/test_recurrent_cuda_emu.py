@@ -349,6 +349,22 @@ def test_lengths_zero_and_none(emu, rng):
     compare(emu, rng, "rnn_tanh", 3, 4, 3, 6, (8, 2, 2, RESIDENT, 1), lengths=[0, 0, 0])
 
 
+@pytest.mark.parametrize("plan", [(8, 2, 2, RESIDENT, 1), (4, 4, 1, GRID, 2)])
+def test_rnn_relu_passes_nan_like_cpu(emu, rng, plan):
+    """A NaN input stays NaN through the ReLU cell (as torch's RNN(nonlinearity="relu")),
+    never a silent 0, on the CPU and in the kernels alike."""
+    p = make(rng, "rnn_relu", 3, 6, 4, 8)
+    p["x"][1, 2, 0] = np.nan
+    lengths = np.array([6, 5, 4])
+    y, h_n, _, _ = cpu_forward("rnn_relu", p, lengths)
+    assert np.isnan(y[1, 2:5]).all() and np.isnan(h_n[1]).all()
+    assert not np.isnan(np.delete(y, 1, 0)).any() and not np.isnan(y[1, :2]).any()
+    dy, dh_n = rng.standard_normal(y.shape), rng.standard_normal(h_n.shape)
+    fwd, _ = emulate(emu, "rnn_relu", p, lengths, plan, 1, dy, dh_n, None)
+    np.testing.assert_allclose(fwd["y"], y, rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(fwd["h_n"], h_n, rtol=1e-12, equal_nan=True)
+
+
 def test_float32(emu, rng):
     compare(emu, rng, "lstm", 5, 6, 4, 20, (8, 4, 2, GRID, 1), dtype=np.float32)
     compare(emu, rng, "gru", 5, 6, 4, 20, (32, 2, 1, RESIDENT, 2), dtype=np.float32)

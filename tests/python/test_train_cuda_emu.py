@@ -175,6 +175,47 @@ def test_linear(emu, rng, dtype, act):
                 _close(got, want, TOL[dtype], name)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_nan_matches_cpu(emu, rng, dtype):
+    """NaN inputs through the fused ReLU of linear and conv1d: NaN out where the CPU gives NaN
+    (never a silent 0), and the gradients' masks as on the CPU (dy passes a NaN output)."""
+    tol = TOL[dtype]
+    x = rng.standard_normal((7, 4)).astype(dtype)
+    x[3, 2] = np.nan
+    w, b = rng.standard_normal((5, 4)).astype(dtype), rng.standard_normal(5).astype(dtype)
+    y_c, cache = ops.linear_forward(x, w, b, "relu")
+    dy = rng.standard_normal(y_c.shape).astype(dtype)
+    dx_c, _, db_c = ops.linear_backward(dy, cache)
+    y, dx, dw, db = (np.full(a.shape, 7e7, dtype) for a in (y_c, x, w, b))
+    _run(emu, 1, emu.emu_linear_forward, _dbl(dtype), 7, 4, 5, _p(x), _p(w), _p(b),
+         ACTS["relu"], _p(y))
+    np.testing.assert_allclose(y, y_c, rtol=tol, equal_nan=True)
+    assert np.isnan(y[3]).all()
+    _run(emu, 1, emu.emu_linear_backward, _dbl(dtype), 7, 4, 5, _p(dy), _p(x), _p(w), _p(y_c),
+         ACTS["relu"], _p(dx), _p(dw), _p(db))
+    _close(db, db_c, tol, "linear db")
+    _close(dx, dx_c, tol, "linear dx")
+
+    B, T, Cin, Cout, K = 3, 8, 2, 4, 3
+    x = rng.standard_normal((B, T, Cin)).astype(dtype)
+    x[1, 4, 1] = np.nan
+    w = rng.standard_normal((Cout, Cin, K)).astype(dtype)
+    b = rng.standard_normal(Cout).astype(dtype)
+    lens = np.array([8, 8, 5])
+    y_c, _, cache = ops.conv1d_forward(x, w, b, lens, True)
+    dy = rng.standard_normal(y_c.shape).astype(dtype)
+    dx_c, _, db_c = ops.conv1d_backward(dy, cache)
+    y, dx, dw, db = (np.full(a.shape, 7e7, dtype) for a in (y_c, x, w, b))
+    _run(emu, 1, emu.emu_conv1d_forward, _dbl(dtype), B, T, Cin, Cout, K, _p(x), _p(w), _p(b),
+         _p(lens), 1, _p(y))
+    np.testing.assert_allclose(y, y_c, rtol=tol, equal_nan=True)
+    assert np.isnan(y).sum() == K * Cout
+    _run(emu, 1, emu.emu_conv1d_backward, _dbl(dtype), B, T, Cin, Cout, K, _p(dy), _p(x), _p(w),
+         _p(lens), 1, _p(y_c), _p(dx), _p(dw), _p(db))
+    _close(db, db_c, tol, "conv1d db")
+    _close(dx, dx_c, tol, "conv1d dx")
+
+
 # ---- conv1d -------------------------------------------------------------------------------
 
 

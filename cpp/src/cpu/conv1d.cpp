@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "../blas.hpp"
+#include "mathfn.hpp"
 #include "parallel.hpp"
 
 namespace chronoscale {
@@ -65,7 +66,7 @@ void conv1d_forward(const Conv1dDims& d, const Conv1dInputs& in, const Tensor& y
   T* y = y_t.ptr<T>();
   blas::gemm<T>(false, true, R, Cout, KC, T(1), cols.get(), KC, w2.get(), KC, T(0), y, Cout);
   const T* bias = in.b.defined() ? in.b.ptr<T>() : nullptr;
-  const bool relu = in.relu;
+  const bool use_relu = in.relu;
   parallel_for(R, Cout, [&](int64_t r) {
     T* yr = y + r * Cout;
     if (r % d.To >= out_len(d, in.lengths, r / d.To)) {
@@ -76,9 +77,9 @@ void conv1d_forward(const Conv1dDims& d, const Conv1dInputs& in, const Tensor& y
 #pragma omp simd
       for (int64_t o = 0; o < Cout; ++o) yr[o] += bias[o];
     }
-    if (relu) {
+    if (use_relu) {
 #pragma omp simd
-      for (int64_t o = 0; o < Cout; ++o) yr[o] = yr[o] > T(0) ? yr[o] : T(0);
+      for (int64_t o = 0; o < Cout; ++o) yr[o] = relu(yr[o]);
     }
   });
 }
@@ -101,7 +102,7 @@ void conv1d_backward(const Conv1dDims& d, const Tensor& dy_t, const Conv1dInputs
     if (y) {
       const T* yr = y + r * Cout;
 #pragma omp simd
-      for (int64_t o = 0; o < Cout; ++o) gr[o] = yr[o] > T(0) ? dyr[o] : T(0);
+      for (int64_t o = 0; o < Cout; ++o) gr[o] = relu_grad(dyr[o], yr[o]);
     } else {
       std::memcpy(gr, dyr, sizeof(T) * Cout);
     }

@@ -25,7 +25,7 @@ void bias_act_row(T* y, const T* b, int64_t O, Activation act) {
     case Activation::none: break;
     case Activation::relu:
 #pragma omp simd
-      for (int64_t o = 0; o < O; ++o) y[o] = y[o] > T(0) ? y[o] : T(0);
+      for (int64_t o = 0; o < O; ++o) y[o] = relu(y[o]);
       break;
     case Activation::sigmoid:
 #pragma omp simd
@@ -48,7 +48,7 @@ void act_grad_row(T* g, const T* dy, const T* y, int64_t O, Activation act) {
       break;
     case Activation::relu:
 #pragma omp simd
-      for (int64_t o = 0; o < O; ++o) g[o] = y[o] > T(0) ? dy[o] : T(0);
+      for (int64_t o = 0; o < O; ++o) g[o] = relu_grad(dy[o], y[o]);
       break;
     case Activation::sigmoid:
 #pragma omp simd

@@ -43,6 +43,18 @@ inline float tanh_(float x) { return 2.0f / (1.0f + fast_exp(-2.0f * x)) - 1.0f;
 inline pack_t<float> tanh_(pack_t<float> x) { return 2.0f / (1.0f + fast_exp(-2.0f * x)) - 1.0f; }
 inline double tanh_(double x) { return std::tanh(x); }
 
+/// max(v, 0) with NaN passed through (as torch.relu and np.maximum): a NaN never becomes 0.
+template <class V>  // float, double or a pack
+inline V relu(V v) {
+  return v < V{} ? V{} : v;
+}
+/// dL/dz = dy where the output y = relu(z) is not <= 0 (torch's threshold_backward: a NaN y
+/// passes dy on).
+template <class V>
+inline V relu_grad(V dy, V y) {
+  return y <= V{} ? V{} : dy;
+}
+
 }  // namespace cpu
 }  // namespace v1
 }  // namespace chronoscale

@@ -85,7 +85,8 @@ void pool(const PlanLayer& l, int64_t nb, int64_t t_in, const T* x, const int64_
         const T* xi = xr + i * C;
         if (l.mode == PoolMode::max) {
 #pragma omp simd
-          for (int64_t c = 0; c < C; ++c) yr[c] = xi[c] > yr[c] ? xi[c] : yr[c];
+          for (int64_t c = 0; c < C; ++c)  // NaN passes through, as in the pooling op
+            yr[c] = xi[c] > yr[c] || xi[c] != xi[c] ? xi[c] : yr[c];
         } else {
 #pragma omp simd
           for (int64_t c = 0; c < C; ++c) yr[c] += xi[c];

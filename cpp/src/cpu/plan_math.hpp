@@ -102,7 +102,7 @@ template <class T>
 inline void apply(int act, T* y, int64_t n) {
   if (act == 0) return;
   if (act == 1) {
-    for (int64_t i = 0; i < n; ++i) y[i] = y[i] > T(0) ? y[i] : T(0);
+    for (int64_t i = 0; i < n; ++i) y[i] = relu(y[i]);
     return;
   }
   if constexpr (std::is_same_v<T, float>) {

@@ -16,13 +16,15 @@ struct RnnCell {
   static V act(V v) {
     if constexpr (Act == Cell::rnn_tanh) return tanh_(v);
     else if constexpr (Act == Cell::rnn_sigmoid) return sigmoid(v);
-    else return v > 0 ? v : V{};
+    else
+      return relu(v);
   }
   template <class V>
   static V act_grad(V h) {  // derivative expressed through the output h = act(v)
     if constexpr (Act == Cell::rnn_tanh) return 1 - h * h;
     else if constexpr (Act == Cell::rnn_sigmoid) return h * (1 - h);
-    else return h > 0 ? V{} + 1 : V{};
+    else
+      return relu_grad(V{} + 1, h);
   }
 
   template <class T>

@@ -120,8 +120,8 @@ def check_data(x, y, name: str = "", dtype=None, finite: bool = True, has_y: boo
     """``(x, y, n)``: ``x`` an array or a non-empty dict of arrays (None values allowed) with the
     same number of rows ``n >= 1``, ``y`` an array of ``n`` rows (``has_y=False``: no ``y``, it
     is returned as it is); lists are converted to NumPy (floats in ``dtype``). With ``finite``,
-    float arrays must hold no NaN / inf (they would poison every weight, and a ReLU would hide
-    them). ``name`` prefixes the argument names in the messages (e.g. ``"validation_data "``).
+    float arrays must hold no NaN / inf (they would poison every weight). ``name`` prefixes the
+    argument names in the messages (e.g. ``"validation_data "``).
 
     Raises:
         TypeError: None, non-numeric data, a dict with a non-string key.
