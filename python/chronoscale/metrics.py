@@ -709,8 +709,8 @@ def format_table(reports: dict[str, dict], metrics=None) -> str:
 def _history_scorers(model, hist, V: int):
     """``(full(rows) -> [b, V], sampled(rows, cand [b, C]) -> [b, C])`` for ``model``: the
     baselines' interface (``score(items, lengths)``, ``score_candidates(items, lengths,
-    candidates)``) or ``MultiScaleRecommender``'s (``recommend(histories, k, exclude_seen,
-    lengths=, timestamps=, features=)``, ``score(histories, candidates, lengths=, ...)``)."""
+    candidates)``) or ``MultiScaleRecommender``'s (``score(histories, candidates=None,
+    lengths=, timestamps=, features=)``: every item without candidates)."""
     if callable(getattr(model, "score_candidates", None)) and callable(
         getattr(model, "score", None)
     ):
@@ -727,11 +727,11 @@ def _history_scorers(model, hist, V: int):
         takes_candidates = callable(score) and "candidates" in inspect.signature(score).parameters
     except (TypeError, ValueError):
         takes_candidates = False
-    if not (takes_candidates and callable(getattr(model, "recommend", None))):
+    if not takes_candidates:
         raise TypeError(
             "model must have the recommender interface of chronoscale.baselines (score, "
             "score_candidates) or of chronoscale.models.MultiScaleRecommender (score with "
-            f"candidates, recommend), got {type(model).__name__}"
+            f"optional candidates), got {type(model).__name__}"
         )
     model_items = getattr(model, "num_items_", V)
     if model_items != V:
@@ -754,10 +754,7 @@ def _history_scorers(model, hist, V: int):
         }
 
     def full(rows):
-        ids, vals = model.recommend(hist.items[rows], k=V, exclude_seen=False, **history(rows))
-        out = np.empty((len(rows), V), np.float64)
-        np.put_along_axis(out, np.asarray(ids), np.asarray(vals, np.float64), axis=1)
-        return out
+        return np.asarray(model.score(hist.items[rows], **history(rows)), np.float64)
 
     def sampled(rows, cand):
         return model.score(hist.items[rows], candidates=cand, **history(rows))
@@ -785,7 +782,7 @@ def evaluate_recommender(
     """Evaluate a recommender on ``EvalTargets`` (a split's ``valid`` or ``test``): the
     baselines of ``chronoscale.baselines`` (``score`` / ``score_candidates``) or a fitted
     ``chronoscale.models.MultiScaleRecommender`` (full ranking scores its whole catalogue with
-    ``recommend(..., k=V, exclude_seen=False)``; sampled ranking calls ``score(..., candidates=)``;
+    ``score(...)``; sampled ranking calls ``score(..., candidates=)``;
     every query needs an earlier event).
 
     Histories are each target's earlier events (``targets.histories(max_len, item_offset)``);

@@ -265,7 +265,7 @@ def test_full_ranking_scores_match_recommend(rng):
                                 random_state=0)
     model.fit({"items": items, "lengths": np.maximum(lengths, 2)}, epochs=1, verbose=0)
     hist = {"items": items, "lengths": lengths}
-    scores = ranking.model_scorer(model, hist, V)(np.arange(B))
+    scores = ranking.model_scorer(model, hist)(np.arange(B))
     ids, top = model.recommend(hist, k=5, exclude_seen=False)
     np.testing.assert_allclose(np.take_along_axis(scores, ids, 1), top, rtol=1e-5, atol=1e-6)
     assert (np.sort(scores, 1)[:, ::-1][:, :5] == np.take_along_axis(scores, ids, 1)).all()

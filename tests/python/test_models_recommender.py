@@ -180,6 +180,26 @@ def test_score_and_history_cosine_match_recommend(rng):
         assert not set(top[n]) & set(ids[n, :L[n]])
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_score_without_candidates_is_the_catalogue(rng, dtype):
+    """``score(histories)`` gives every item's score ``[N, V]``: the values recommend ranks
+    (bit for bit at recommend's own ids), the candidates path's values, any batch size, and
+    the last position of position_scores."""
+    m, (ids, L, ts, feats) = _fitted(rng, V=17, dtype=dtype)
+    kw = dict(lengths=L, timestamps=ts, features=feats)
+    full = m.score(ids, **kw)
+    N, V = len(L), 17
+    assert full.shape == (N, V) and full.dtype == np.dtype(dtype)
+    top, top_scores = m.recommend(ids, k=V, exclude_seen=False, **kw)
+    np.testing.assert_array_equal(np.take_along_axis(full, top, 1), top_scores)
+    tol = 1e-12 if dtype == "float64" else 1e-5
+    every = np.tile(np.arange(V), (N, 1))
+    np.testing.assert_allclose(full, m.score(ids, every, **kw), rtol=tol, atol=tol)
+    np.testing.assert_allclose(m.score(ids, batch_size=2, **kw), full, rtol=tol, atol=tol)
+    last = m.position_scores(ids, **kw)[np.arange(N), L - 1]
+    np.testing.assert_allclose(full, last, rtol=tol, atol=tol)
+
+
 def test_float32_matches_float64(rng):
     m64, (ids, L, ts, feats) = _fitted(rng, V=12)
     m32 = MultiScaleRecommender(**{**m64.get_params(), "dtype": "float32"})

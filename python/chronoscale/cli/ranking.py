@@ -169,28 +169,13 @@ def fit_model(model, cfg, train, valid, verbose: int = 1):
     return model
 
 
-def model_scorer(model, hist: dict, num_items: int):
-    """``rows -> [len(rows), V]`` scores of every item for the histories ``hist``."""
-    full = getattr(model, "score_all", None)
-    fast = full is None and hasattr(model, "_user_states") and hasattr(model, "_read")
+def model_scorer(model, hist: dict):
+    """``rows -> [len(rows), V]`` float64 scores of every item for the histories ``hist``
+    (``model.score`` without candidates: the values ``recommend`` ranks)."""
 
     def scorer(rows):
-        h = {k: v[rows] for k, v in hist.items()}
-        if full is not None:
-            return np.asarray(full(h), np.float64)
-        if fast:  # the scores recommend() ranks, without sorting all V of them
-            from ..ops import linear_forward
-
-            data = model._read(h, None, None, None)
-            F = model.net.table()[0]
-            out = np.empty((len(rows), num_items))
-            for idx, _, z in model._user_states(data, 512):
-                out[idx] = linear_forward(z, F)[0]
-            return out
-        ids, sc = model.recommend(h, k=num_items, exclude_seen=False)
-        out = np.full((len(rows), num_items), -np.inf)
-        np.put_along_axis(out, ids, sc, axis=1)
-        return out
+        return np.asarray(model.score({k: v[rows] for k, v in hist.items()}, batch_size=512),
+                          np.float64)
 
     return scorer
 
@@ -214,7 +199,7 @@ def evaluate(models: dict, targets: EvalTargets, cfg: dict, label: dict, progres
     for name, model in models.items():
         if hasattr(model, "recommend") and hasattr(model, "embed_users"):
             hist = target_histories(targets, m["max_len"], uses_time(model))
-            scorer = model_scorer(model, hist, V)
+            scorer = model_scorer(model, hist)
         else:
             b = targets.histories(m["max_len"])
 

@@ -471,11 +471,16 @@ class MultiScaleRecommender(BaseModel):
             out_scores.append(vals)
         return np.concatenate(out_ids), np.concatenate(out_scores)
 
-    def score(self, histories, candidates, *, lengths=None, timestamps=None, features=None,
-              batch_size: int = 256):
-        """Scores ``[N, C]`` of candidate items ``candidates [N, C]`` (the same values
-        :meth:`recommend` ranks: ``u . E_c + beta * mean cos(E_c, history) + b_c``), of the
-        model's dtype.
+    def score(self, histories, candidates=None, *, lengths=None, timestamps=None,
+              features=None, batch_size: int = 256):
+        """Scores of items after each of the ``N`` histories, the values :meth:`recommend`
+        ranks (``u . E_c + beta * mean cos(E_c, history) + b_c``), of the model's dtype:
+
+        - ``candidates [N, C]`` (``[N]``: one per history): ``[N, C]``, row ``n`` scoring
+          ``candidates[n]`` (sampled-ranking evaluation, re-ranking a shortlist);
+        - ``candidates=None``: every item, ``[N, num_items]`` (full-ranking evaluation, custom
+          filters; ``N * num_items`` values, so score a large set of users in slices). Seen items
+          are not excluded here: set them to ``-inf`` before ranking if they must not come back.
 
         Raises:
             RuntimeError: not fitted. TypeError: non-integer candidates. ValueError: candidates
@@ -484,6 +489,10 @@ class MultiScaleRecommender(BaseModel):
         self._check_fitted()
         batch_size = check_int(batch_size, "batch_size")
         data = self._read(histories, lengths, timestamps, features)
+        if candidates is None:
+            F = self._net.table(cached=True)[0]
+            return np.concatenate([_device.to_host(ops.linear_forward(z, F)[0])
+                                   for _, _, z in self._user_states(data, batch_size)])
         cand = np.asarray(candidates)
         if cand.dtype.kind not in "iu":
             raise TypeError(f"candidates must hold integer item ids, got dtype {cand.dtype}")
