@@ -125,8 +125,12 @@ def test_input_errors(rng):
     model.fit(X, y, epochs=1, verbose=0)
     with pytest.raises(ValueError, match="outputs"):
         model.set_params(warm_start=True).fit(X, np.zeros((8, 2)), verbose=0)
-    with pytest.raises(ValueError, match="lengths"):
+    with pytest.raises(ValueError, match=r"lengths must lie in \[1, T = \d+\].*\[99, 99\]"):
         model.predict(X, lengths=np.full(8, 99))
+    before = model.predict(X)
+    with pytest.raises(ValueError, match="without events has nothing to forecast"):
+        model.fit(X, np.ones(len(X)), lengths=np.r_[0, np.full(len(X) - 1, 2)], verbose=0)
+    np.testing.assert_array_equal(model.predict(X), before)  # the refused fit changed nothing
     with pytest.raises(ValueError, match="decreas|sorted|timestamps"):
         MultiScaleForecaster(scales=["1h"]).fit(X, y, timestamps=ts[:, ::-1].copy(), verbose=0)
 

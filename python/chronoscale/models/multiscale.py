@@ -166,6 +166,10 @@ class MultiScaleForecaster(BaseModel):
             lengths = as_lengths(lengths)
             if lengths.shape != (B,):
                 raise ValueError(f"lengths must have shape [{B}], got {lengths.shape}")
+            if lengths.size and (lengths.min() < 1 or lengths.max() > T):
+                raise ValueError(
+                    f"lengths must lie in [1, T = {T}] (a sequence without events has nothing to "
+                    f"forecast from: drop it), got values in [{lengths.min()}, {lengths.max()}]")
         if timestamps is not None:
             timestamps = _device.to_host(timestamps)
             if timestamps.shape != (B, T):
@@ -191,8 +195,9 @@ class MultiScaleForecaster(BaseModel):
     # -- scikit-learn API ----------------------------------------------------------------------
     def fit(self, X, y, lengths=None, timestamps=None, epochs: int = 10, batch_size: int = 32,
             validation_data=None, verbose: int = 1, **fit_kwargs):
-        """Train on ``X [B, T, F]`` (with optional ``lengths [B]`` and ``timestamps [B, T]``
-        int64 seconds, required for wall-clock scales) and ``y [B]`` or ``[B, K]``.
+        """Train on ``X [B, T, F]`` (with optional ``lengths [B]`` in ``[1, T]``, the steps of
+        each row to read, and ``timestamps [B, T]`` int64 seconds, required for wall-clock
+        scales) and ``y [B]`` or ``[B, K]``.
 
         ``validation_data``: ``(X, y)`` or ``(X, y, lengths, timestamps)``. Other keyword
         arguments go to :func:`chronoscale.nn.fit` (``seed`` defaults to ``random_state``).
@@ -201,8 +206,9 @@ class MultiScaleForecaster(BaseModel):
         Raises:
             TypeError: a non-integer ``epochs``, ``batch_size``, ``seed``, ``units`` or
                 ``random_state`` (floats are refused, never truncated).
-            ValueError: bad shapes, NaN / inf, ``epochs``, ``batch_size`` or ``units`` < 1, a
-                negative seed, bad ``sample_weight`` (see :func:`chronoscale.nn.fit`).
+            ValueError: bad shapes, NaN / inf, ``lengths`` outside ``[1, T]``, ``epochs``,
+                ``batch_size`` or ``units`` < 1, a negative seed, bad ``sample_weight`` (see
+                :func:`chronoscale.nn.fit`).
         """
         opts = fit_options(fit_kwargs, epochs, batch_size)
         self._check_params()
