@@ -39,8 +39,6 @@ def _integers(a, name: str, what: str) -> np.ndarray:
         arr = np.asarray(a)
     except ValueError as exc:  # ragged nested lists
         raise ValueError(f"{name} must be a rectangular array of {what}: {exc}") from None
-    if arr.size == 0 and arr.dtype.kind in "iuf":
-        return arr.astype(np.int64)
     return int64_indices(arr, name, what)
 
 

@@ -81,10 +81,7 @@ def _ks(k) -> list[int]:
 def _ints(a, name: str, what: str = "item ids") -> np.ndarray:
     """``a`` as an int64 array: any integer dtype (an empty list too), never floats, bools,
     strings or objects (TypeError naming ``name``)."""
-    a = np.asarray(a)
-    if a.size == 0 and a.dtype.kind in "fO":  # [] is float64
-        return a.astype(np.int64)
-    return np.asarray(int64_indices(a, name, what))
+    return np.asarray(int64_indices(np.asarray(a), name, what))
 
 
 def _counts(a, name: str) -> np.ndarray:

@@ -136,8 +136,8 @@ def test_align_items_and_next_event_targets():
         (dict(cut=900, valid_cut=1.5), ValueError, "valid_cut must be a whole number"),
         (dict(quantile="a"), TypeError, "quantile must be a number in"),
         (dict(quantile=0.9, valid_quantile=float("nan")), ValueError, r"valid_quantile must be"),
-        (dict(cut=500, min_history=1.5), TypeError, "min_history must be an integer >= 0"),
-        (dict(cut=500, min_history=-1), ValueError, "min_history must be an integer >= 0"),
+        (dict(cut=500, min_history=1.5), TypeError, "min_history must be an integer, got 1.5"),
+        (dict(cut=500, min_history=-1), ValueError, "min_history must be >= 0, got -1"),
     ],
 )
 def test_temporal_split_arguments_are_checked(rng, kwargs, exc, fragment):

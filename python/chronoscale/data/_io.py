@@ -1,11 +1,10 @@
 """File access for the readers: transparent gzip, peeking, chunked reading with a progress bar,
 and whole-file column parsing built on the vectorised tokenizer in ``_text``; and the argument
-checks shared by the data modules (``check_int``, ``index_array``)."""
+checks shared by the data modules (``index_array``; ``check_int`` is ``ops._common``'s)."""
 
 from __future__ import annotations
 
 import gzip
-import numbers
 import os
 import zlib
 from collections.abc import Iterator
@@ -13,31 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..ops._common import I64_MAX, I64_MIN, check_int, int64_indices  # noqa: F401 - data/*
 from . import _text
 
 #: files at least this large (on disk) show a progress bar when ``progress=None``
 PROGRESS_MIN_BYTES = 16 << 20
 CHUNK_BYTES = 16 << 20
 _KIND_ORDER = {"int": 0, "float": 1, "str": 2}
-I64_MIN, I64_MAX = -(2**63), 2**63 - 1
-
-
-def check_int(value, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
-    """``value`` as a Python int: an ``int`` or NumPy integer, never a bool, a float (``2.5``,
-    and ``3.0`` too, is refused rather than truncated) or a string.
-
-    Raises:
-        TypeError: not an integer. ValueError: below ``minimum`` or above ``maximum``.
-    """
-    what = "an integer" if minimum is None else f"an integer >= {minimum}"
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be {what}, got {value!r:.50}")
-    v = int(value)
-    if minimum is not None and v < minimum:
-        raise ValueError(f"{name} must be {what}, got {v}")
-    if maximum is not None and v > maximum:
-        raise ValueError(f"{name} must be <= {maximum}, got {v}")
-    return v
 
 
 def index_array(a, name: str, n: int, what: str = "codes") -> np.ndarray:
@@ -54,8 +35,7 @@ def index_array(a, name: str, n: int, what: str = "codes") -> np.ndarray:
         raise TypeError(f"{name} must be an array of integers ({err})") from None
     if arr.size == 0:
         return np.zeros(arr.shape, np.int64)
-    if arr.dtype.kind not in "iu":
-        raise TypeError(f"{name} must hold integers ({what}), got dtype {arr.dtype}")
+    arr = int64_indices(arr, name, what)
     lo, hi = arr.min(), arr.max()
     if lo < 0 or hi >= n:
         raise ValueError(f"{name} must be {what} in [0, {n}), got {lo}..{hi}")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from ..ops._common import int64_indices
 from . import _text
 from ._io import check_int, index_array
 
@@ -246,11 +247,7 @@ def _int_column(a, name: str, n: int | None = None) -> np.ndarray:
         raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
     if n is not None and len(a) != n:
         raise ValueError(f"{name} has {len(a)} rows, user has {n}")
-    if a.dtype.kind not in "iu":
-        raise TypeError(f"{name} must hold integers, got dtype {a.dtype}")
-    if a.dtype == np.uint64 and len(a) and a.max() > _I64_MAX:
-        raise ValueError(f"{name} holds values above the int64 range")
-    return a.astype(np.int64, copy=False)
+    return int64_indices(a, name)
 
 
 def _id_column(ids, name: str) -> np.ndarray:

@@ -75,7 +75,7 @@ def _check_offset(item_offset, x: Interactions) -> int:
 
 
 def _seconds(value, name: str) -> int:
-    v = check_int(value, name)
+    v = check_int(value, name, None)
     if not I64_MIN <= v <= I64_MAX:
         raise ValueError(f"{name} must fit int64 seconds, got {v}")
     return v

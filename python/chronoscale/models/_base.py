@@ -11,7 +11,7 @@ from .. import io
 from ..nn import device as _device
 from ..nn.layer import loading
 from ..nn.training import check_int, check_stopping
-from ..ops._common import as_bool, real
+from ..ops._common import as_bool, check_real
 
 _FIT_OPTIONS = ("shuffle", "seed", "metrics", "sample_weight", "monitor", "mode", "patience",
                 "min_delta", "restore_best", "checkpoint_dir", "checkpoint_every", "resume")
@@ -232,10 +232,7 @@ def check_hyper(model) -> None:
         v = getattr(model, name, None)
         if v is None and (name == "clipnorm" or not hasattr(model, name)):
             continue
-        x = real(v, name)
-        if not (np.isfinite(x) and (x > 0 or (zero_ok and x == 0))):
-            raise ValueError(f"{name} must be a finite number {'>= 0' if zero_ok else '> 0'}, "
-                             f"got {v!r}")
+        check_real(v, name, 0.0, low_open=not zero_ok)
     for name in ("warm_start", "count_feature", "use_values"):
         if hasattr(model, name):
             as_bool(getattr(model, name), name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ..ops._common import as_bool, real
+from ..ops._common import as_bool, check_real, real
 from . import device as _device
 from .init import glorot_uniform
 from .layer import Layer, check_input, mix_seed
@@ -22,13 +22,6 @@ def _check_choice(value, allowed, what="activation"):
         raise TypeError(f"{what} must be a string or None, got {type(value).__name__}")
     if value not in allowed:
         raise ValueError(f"{what} must be one of {sorted(map(str, allowed))}, got {value!r}")
-    return value
-
-
-def _check_eps(eps):
-    value = real(eps, "eps")
-    if not (np.isfinite(value) and value > 0):
-        raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
     return value
 
 
@@ -278,7 +271,7 @@ class CosineFeatures(Layer):
         self.lags = tuple(check_int(k, "lags") for k in lags)
         if not self.lags:
             raise ValueError(f"lags must be a non-empty list of integers >= 1, got {lags!r}")
-        self.eps = _check_eps(eps)
+        self.eps = check_real(eps, "eps", 0.0, low_open=True)
         self._caches = None
 
     def output_features(self, in_features):
@@ -322,7 +315,7 @@ class CosineQuery(Layer):
 
     def __init__(self, eps: float = 1e-8):
         super().__init__()
-        self.eps = _check_eps(eps)
+        self.eps = check_real(eps, "eps", 0.0, low_open=True)
         self._cache = None
 
     def forward(self, inputs, training=False, lengths=None):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ..ops._common import as_bool, real
+from ..ops._common import as_bool, check_real
 from . import device as _device
 from .parameter import Parameter, check_values, weights_changed
 
@@ -40,18 +40,6 @@ def _check_params(params) -> list:
     return params
 
 
-def _in_range(value, name: str, low: float, high: float | None = None,
-              low_open: bool = False) -> float:
-    """``value`` as a finite float ``>= low`` (``> low`` with ``low_open``) and ``< high``."""
-    v = real(value, name)
-    ok = np.isfinite(v) and (v > low if low_open else v >= low) and (high is None or v < high)
-    if not ok:
-        lo = f"> {low:g}" if low_open else f">= {low:g}"
-        want = f"in [{low:g}, {high:g})" if high is not None else f"a finite number {lo}"
-        raise ValueError(f"{name} must be {want}, got {value!r}")
-    return v
-
-
 def clip_grad_norm(params, max_norm: float, return_norm: bool = True) -> float | None:
     """Scale all pending gradients in place so that their global L2 norm is at most
     ``max_norm``; returns the norm before clipping (None with ``return_norm=False``, which on
@@ -62,7 +50,7 @@ def clip_grad_norm(params, max_norm: float, return_norm: bool = True) -> float |
         ValueError: ``max_norm`` not a finite number > 0.
     """
     params = _check_params(params)
-    max_norm = _in_range(max_norm, "max_norm", 0.0, low_open=True)
+    max_norm = check_real(max_norm, "max_norm", 0.0, low_open=True)
     grads = [g for p in params if p.trainable for g in p.grad_arrays()]
     if not grads:
         return 0.0 if return_norm else None
@@ -86,8 +74,8 @@ class Optimizer:
         self.params = _check_params(params)
         if not self.params:
             raise ValueError("params: the optimizer got no parameters")
-        self.lr = _in_range(lr, "lr", 0.0)
-        self.clipnorm = None if clipnorm is None else _in_range(clipnorm, "clipnorm", 0.0,
+        self.lr = check_real(lr, "lr", 0.0)
+        self.clipnorm = None if clipnorm is None else check_real(clipnorm, "clipnorm", 0.0,
                                                                 low_open=True)
         self.iterations = 0
         self.state: list[dict] = [{} for _ in self.params]
@@ -209,10 +197,10 @@ class Adam(Optimizer):
     def __init__(self, params, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-7, weight_decay: float = 0.0, clipnorm=None):
         super().__init__(params, lr, clipnorm)
-        self.beta1 = _in_range(beta1, "beta1", 0.0, 1.0)
-        self.beta2 = _in_range(beta2, "beta2", 0.0, 1.0)
-        self.eps = _in_range(eps, "eps", 0.0, low_open=True)
-        self.weight_decay = _in_range(weight_decay, "weight_decay", 0.0)
+        self.beta1 = check_real(beta1, "beta1", 0.0, 1.0)
+        self.beta2 = check_real(beta2, "beta2", 0.0, 1.0)
+        self.eps = check_real(eps, "eps", 0.0, low_open=True)
+        self.weight_decay = check_real(weight_decay, "weight_decay", 0.0)
 
     def _hyper(self):
         return dict(beta1=self.beta1, beta2=self.beta2, eps=self.eps,
@@ -259,11 +247,11 @@ class SGD(Optimizer):
     def __init__(self, params, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0, clipnorm=None):
         super().__init__(params, lr, clipnorm)
-        self.momentum = _in_range(momentum, "momentum", 0.0, 1.0)
+        self.momentum = check_real(momentum, "momentum", 0.0, 1.0)
         self.nesterov = as_bool(nesterov, "nesterov")
         if self.nesterov and self.momentum <= 0:
             raise ValueError("nesterov=True needs momentum > 0")
-        self.weight_decay = _in_range(weight_decay, "weight_decay", 0.0)
+        self.weight_decay = check_real(weight_decay, "weight_decay", 0.0)
 
     def _hyper(self):
         return dict(momentum=self.momentum, weight_decay=self.weight_decay,

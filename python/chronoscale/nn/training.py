@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import functools
 import glob
-import numbers
 import os
 import time
 
 import numpy as np
 
 from .. import io
-from ..ops._common import as_bool, real
+from ..ops._common import as_bool, check_int, check_real
 from . import device as _device
 from . import losses as _losses
 from . import metrics as _metrics
@@ -42,21 +41,6 @@ class History(dict):
     best_epoch = None
     best = None
     stopped_epoch = None
-
-
-def check_int(value, name: str, minimum: int = 1) -> int:
-    """``value`` as a Python ``int >= minimum``: an ``int`` or NumPy integer, never a bool or a
-    float (``2.5``, and ``3.0`` too, is refused rather than truncated). Shared by ``fit`` and the
-    models' integer hyper-parameters.
-
-    Raises:
-        TypeError: not an integer. ValueError: smaller than ``minimum``.
-    """
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r:.50}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def check_sample_weight(sample_weight, n: int):
@@ -312,9 +296,7 @@ def check_stopping(patience, min_delta, restore_best, verbose):
     True / False, ``verbose`` 0, 1 or 2. Returns them normalised."""
     if patience is not None:
         patience = check_int(patience, "patience")
-    delta = real(min_delta, "min_delta")
-    if not (np.isfinite(delta) and delta >= 0):
-        raise ValueError(f"min_delta must be a finite number >= 0, got {min_delta!r}")
+    delta = check_real(min_delta, "min_delta", 0.0)
     verbose = check_int(verbose, "verbose", 0)
     if verbose > 2:
         raise ValueError(f"verbose must be 0, 1 or 2, got {verbose}")

@@ -16,15 +16,35 @@ def host(a):
     return np.asarray(a)
 
 
-def as_int(value, name: str) -> int:
-    """``value`` as an int64-sized Python int (TypeError / ValueError naming it otherwise)."""
+I64_MIN, I64_MAX = -(2**63), 2**63 - 1
+
+
+def check_int(value, name: str, minimum: int | None = 1, maximum: int | None = None) -> int:
+    """``value`` as a Python int ``>= minimum`` (None: no lower bound) and ``<= maximum`` when
+    given: an ``int``, a NumPy integer or anything with ``__index__`` (a 0-d integer array),
+    never a bool, a float (``2.5``, and ``3.0`` too, is refused rather than truncated) or a
+    string. The one integer-argument check of the package.
+
+    Raises:
+        TypeError: not an integer. ValueError: outside the bounds.
+    """
     if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an integer, got bool")
+        raise TypeError(f"{name} must be an integer, got {value!r}")
     try:
         v = operator.index(value)
     except TypeError:
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
-    if not -(2**63) <= v < 2**63:
+        raise TypeError(f"{name} must be an integer, got {value!r:.50}") from None
+    if minimum is not None and v < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {v}")
+    if maximum is not None and v > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {v}")
+    return v
+
+
+def as_int(value, name: str) -> int:
+    """``value`` as an int64-sized Python int (the core checks its range); see ``check_int``."""
+    v = check_int(value, name, None)
+    if not I64_MIN <= v <= I64_MAX:
         raise ValueError(f"{name} must fit in 64 bits, got {v}")
     return v
 
@@ -33,14 +53,17 @@ def int64_indices(a, name: str, what: str | None = None):
     """Integer indices as int64: any integer dtype is converted (a copy), the layout is kept (so
     non-contiguous indices are still rejected by the core). Floats and booleans raise TypeError
     naming ``name`` (``what`` says what the integers are), uint64 values past the int64 range
-    ValueError. Host values become a NumPy array; a CUDA array stays on its device (one without
-    a dtype is passed on: the core reports what is wrong with it)."""
+    ValueError; an empty float / object array (``[]`` is float64) becomes an empty int64 one.
+    Host values become a NumPy array; a CUDA array stays on its device (one without a dtype is
+    passed on: the core reports what is wrong with it)."""
     if not hasattr(a, "__cuda_array_interface__"):
         a = np.asarray(a)
     dtype = getattr(a, "dtype", None)
     if dtype is None:
         return a
     dtype = np.dtype(dtype)
+    if a.size == 0 and dtype.kind in "fO":
+        return a.astype(np.int64)
     if dtype.kind not in "iu":
         detail = f" ({what})" if what else ""
         raise TypeError(f"{name} must hold integers{detail}, got dtype {dtype}")
@@ -60,6 +83,18 @@ def real(value, name: str) -> float:
         return float(value)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a real number, got {value!r}") from None
+
+
+def check_real(value, name: str, low: float, high: float | None = None,
+               low_open: bool = False) -> float:
+    """``value`` as a finite float ``>= low`` (``> low`` with ``low_open``) and ``< high`` when
+    given: TypeError naming ``name`` for a non-number (see ``real``), ValueError otherwise."""
+    v = real(value, name)
+    if not (np.isfinite(v) and (v > low if low_open else v >= low) and (high is None or v < high)):
+        lo = f"> {low:g}" if low_open else f">= {low:g}"
+        want = f"in [{low:g}, {high:g})" if high is not None else f"a finite number {lo}"
+        raise ValueError(f"{name} must be {want}, got {value!r}")
+    return v
 
 
 def as_bool(value, name: str) -> bool:
