@@ -22,7 +22,7 @@ import json
 import math
 import sys
 
-from .config import UsageError
+from .config import MINIMUM, UsageError
 
 __all__ = ["UsageError", "build_parser", "main"]
 
@@ -62,8 +62,13 @@ def positive_float(text: str) -> float:
     return value
 
 
+def int_for(key: str):
+    """The argparse ``type`` of the flag that sets ``key``: ``config.MINIMUM``'s bound, so a
+    flag and its ``--set`` / TOML form accept the same integers."""
+    return int_at_least(MINIMUM[key])
+
+
 positive_int = int_at_least(1)
-non_negative_int = int_at_least(0)
 THREADS_HELP = "native threads; 0 = all cores (default: the library's choice)"
 
 
@@ -75,9 +80,9 @@ def _common(p, task_flags: bool = True, evaluate: bool = False):
     g.add_argument("--print-config", action="store_true",
                    help="print the merged configuration as TOML and exit")
     g.add_argument("--out", metavar="DIR", help="output directory (report, plots, model)")
-    g.add_argument("--seed", type=non_negative_int,
+    g.add_argument("--seed", type=int_for("seed"),
                    help="random seed >= 0 (initialisation, shuffling, sampling)")
-    g.add_argument("--threads", type=non_negative_int, help=THREADS_HELP)
+    g.add_argument("--threads", type=int_for("threads"), help=THREADS_HELP)
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     if not task_flags:
         return
@@ -93,25 +98,28 @@ def _common(p, task_flags: bool = True, evaluate: bool = False):
                    help="recommendation hold-out (default leave-one-out; session with "
                    "--test-data)")
     if evaluate:
-        d.add_argument("--max-test", type=positive_int,
+        d.add_argument("--max-test", type=int_for("split.max_test"),
                        help="evaluate a seeded sample of this many targets (recommend task)")
     f = p.add_argument_group("forecasting")
     f.add_argument("--series-by", choices=["user", "item"], help="one series per user or item")
     f.add_argument("--period", help="series resolution, e.g. 1h, 1d, 7d")
     f.add_argument("--what", choices=["value", "count"], help="sum of value or event count")
-    f.add_argument("--history", type=positive_int, help="input periods per forecast")
-    f.add_argument("--horizon", type=positive_int, help="periods forecast (and held out)")
+    f.add_argument("--history", type=int_for("forecast.history"),
+                   help="input periods per forecast")
+    f.add_argument("--horizon", type=int_for("forecast.horizon"),
+                   help="periods forecast (and held out)")
     m = p.add_argument_group("model")
     m.add_argument("--scales", nargs="+", metavar="SCALE",
                    help="time scales: event counts ('1', '4'; '16/4': the last 16 events, "
                         "every 4) or windows ('1h', '1d', '7d')")
     m.add_argument("--cell", choices=["lstm", "gru", "rnn"], help="recurrent cell")
-    m.add_argument("--units", type=positive_int, help="hidden units per scale")
-    m.add_argument("--dim", type=positive_int, help="item embedding size (recommender)")
-    m.add_argument("--max-len", type=positive_int,
+    m.add_argument("--units", type=int_for("model.units"), help="hidden units per scale")
+    m.add_argument("--dim", type=int_for("model.dim"), help="item embedding size (recommender)")
+    m.add_argument("--max-len", type=int_for("model.max_len"),
                    help="most recent events per history (recommender)")
-    m.add_argument("--epochs", type=positive_int, help="training epochs")
-    m.add_argument("--batch-size", type=positive_int, help="mini-batch size (default 64)")
+    m.add_argument("--epochs", type=int_for("model.epochs"), help="training epochs")
+    m.add_argument("--batch-size", type=int_for("model.batch_size"),
+                   help="mini-batch size (default 64)")
     m.add_argument("--lr", type=positive_float, help="learning rate")
     if evaluate:
         m.add_argument("--no-plots", action="store_true", help="write no PNG plots")
@@ -150,14 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
                        "PNG plots under --out.")
     d.add_argument("--out", default="chronoscale-demo", metavar="DIR",
                    help="output directory (default ./chronoscale-demo)")
-    d.add_argument("--epochs", type=positive_int, help="training epochs (default 12 forecast, "
-                   "20 recommend)")
+    d.add_argument("--epochs", type=int_for("model.epochs"),
+                   help="training epochs (default 12 forecast, 20 recommend)")
     d.add_argument("--only", choices=["forecast", "recommend"], help="run one part only")
     d.add_argument("--scales", nargs="+", metavar="SCALE", help="forecaster scales "
                    "(default 1h 6h 1d)")
-    d.add_argument("--seed", type=non_negative_int, default=0, help="random seed >= 0 "
+    d.add_argument("--seed", type=int_for("seed"), default=0, help="random seed >= 0 "
                    "(default 0)")
-    d.add_argument("--threads", type=non_negative_int, help=THREADS_HELP)
+    d.add_argument("--threads", type=int_for("threads"), help=THREADS_HELP)
     d.add_argument("--no-plots", action="store_true", help="write no PNG plots")
     d.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
