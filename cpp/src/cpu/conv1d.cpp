@@ -10,17 +10,13 @@
 #include "../blas.hpp"
 #include "mathfn.hpp"
 #include "parallel.hpp"
+#include "scratch.hpp"
 
 namespace chronoscale {
 inline namespace v1 {
 namespace cpu {
 
 namespace {
-
-template <class T>
-std::unique_ptr<T[]> scratch(int64_t n) {
-  return std::unique_ptr<T[]>(new T[n > 0 ? n : 1]);
-}
 
 int64_t out_len(const Conv1dDims& d, const Tensor& lengths, int64_t b) {
   if (!lengths.defined()) return d.To;

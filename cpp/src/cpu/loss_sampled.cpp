@@ -13,6 +13,7 @@
 #include "loss.hpp"
 #include "parallel.hpp"
 #include "rng.hpp"
+#include "scratch.hpp"
 #include "softmax_row.hpp"
 
 namespace chronoscale {
@@ -20,11 +21,6 @@ inline namespace v1 {
 namespace cpu {
 
 namespace {
-
-template <class T>
-std::unique_ptr<T[]> scratch(int64_t n) {
-  return std::unique_ptr<T[]>(new T[n > 0 ? n : 1]);
-}
 
 }  // namespace
 

@@ -10,16 +10,12 @@
 
 #include "chronoscale/recurrent.hpp"
 #include "parallel.hpp"
+#include "scratch.hpp"
 #include "stepgemm.hpp"
 
 namespace chronoscale {
 inline namespace v1 {
 namespace cpu {
-
-template <class T>
-std::unique_ptr<T[]> scratch(int64_t n) {
-  return std::unique_ptr<T[]>(new T[n > 0 ? n : 1]);
-}
 
 /// Scratch of n elements owned by the calling thread and reused by its next call: the backward's
 /// [B, T, G*H] buffers are large, and fresh pages cost a fault plus kernel-side zeroing each

@@ -26,7 +26,7 @@ import numpy as np
 from .. import ops
 from ..ops._common import int64_indices
 from . import device as _device
-from .recurrent import _NATIVE, MultiScale
+from .recurrent import _NATIVE, MultiScale, take_cell_grads
 from .training import check_int
 
 
@@ -195,10 +195,7 @@ class MultiScaleNext(MultiScale):
             seq.append(rows.reshape(B, W, h))
             col += h
         dx, grads = ops.multiscale_backward(seq, None, None, self._cache)
-        for params, g in zip(self.cells, grads, strict=True):
-            for p, gp in zip(params, g, strict=True):
-                if p is not None and gp is not None:
-                    p.take(gp)
+        take_cell_grads(self.cells, grads)
         return dx
 
     def forward(self, x, training=False, lengths=None, timestamps=None):

@@ -38,6 +38,15 @@ def _init_cell(layer, rng, cell, in_features, units, prefix=""):
     return w_ih, w_hh, b, b_hh
 
 
+def take_cell_grads(cells, grads) -> None:
+    """Hand each scale's weight gradients (``multiscale_backward``'s ``grads``) to its
+    parameters (``cells``: per scale ``(w_ih, w_hh, b_ih, b_hh)``, None where absent)."""
+    for params, g in zip(cells, grads, strict=True):
+        for p, gp in zip(params, g, strict=True):
+            if p is not None and gp is not None:
+                p.take(gp)
+
+
 class _Recurrent(Layer):
     cell = "lstm"
 
@@ -239,8 +248,5 @@ class MultiScale(Layer):
                    ops.gather_causal_backward(d, _device.to_host(o.closed_before), o.y.shape[1])
                    for d, o in zip(dys, self._outs, strict=True)]
             dx, grads = ops.multiscale_backward(seq, None, None, self._cache)
-        for params, g in zip(self.cells, grads, strict=True):
-            for p, gp in zip(params, g, strict=True):
-                if p is not None and gp is not None:
-                    p.take(gp)
+        take_cell_grads(self.cells, grads)
         return dx
