@@ -520,3 +520,26 @@ def test_bad_paths_and_empty_data_say_what(capsys, tmp_path, log_csv):
     assert main(["train", *data, "--set", "data.k_core=1000"]) == 2
     err = _err_line(capsys)
     assert "after k-core filtering with data.k_core=1000" in err and str(log_csv) in err
+
+
+def test_forecast_windows_sampled_before_built_and_capped(monkeypatch):
+    """train_windows draws its max_train_windows sample before building any window (the same
+    windows as building all and sampling), and a window set above MAX_WINDOW_VALUES is refused
+    before allocating, naming the settings that shrink it."""
+    from chronoscale.cli import forecasting as fc
+
+    rng = np.random.default_rng(3)
+    series = rng.random((7, 60))
+    starts = np.arange(60, dtype=np.int64) * 3600
+    task = fc.SeriesTask(period="1h", history=5, horizon=2, max_train_windows=40, seed=4)
+    origins = np.arange(5, 50, 2)
+    got = task.train_windows(series, starts, origins)
+    every = task.windows(series, starts, origins)
+    keep = np.sort(np.random.default_rng(4).choice(len(every[0]), 40, replace=False))
+    for a, b in zip(got, every, strict=True):
+        np.testing.assert_array_equal(a, b[keep])
+    monkeypatch.setattr(fc, "MAX_WINDOW_VALUES", 40 * 5 * 5)  # 40 windows x 5 steps x 5 inputs
+    assert len(task.train_windows(series, starts, origins)[0]) == 40
+    with pytest.raises(ValueError, match=r"161 windows .* forecast\.max_train_windows"):
+        task.windows(series, starts, origins)
+

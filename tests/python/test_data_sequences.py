@@ -123,8 +123,11 @@ def test_user_series_against_loop(rng):
     assert (
         period_seconds("6h") == 21600 and period_seconds("30min") == 1800 and period_seconds(5) == 5
     )
+    assert period_seconds("30m") == period_seconds("30min") == 1800  # as in scale specs
     with pytest.raises(ValueError, match="period"):
         period_seconds("1fortnight")
+    with pytest.raises(ValueError, match="months have no fixed length"):
+        period_seconds("1M")
     with pytest.raises(ValueError, match="synthetic"):
         user_series(from_columns([1, 1], [1, 2]), "1d")
 

@@ -20,8 +20,11 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..data import Interactions, period_seconds, user_series
+from .config import describe
 
 TRANSFORMS = ("log1p", "none")
+#: most input values one ``SeriesTask.windows`` call builds (2 GiB of float32)
+MAX_WINDOW_VALUES = 2**29
 
 
 @dataclass
@@ -55,7 +58,10 @@ class SeriesTask:
             v = getattr(self, name)
             if v is not None and int(v) < 1:
                 raise ValueError(f"forecast.{name} must be >= 1, got {v}")
-        period_seconds(self.period)
+        try:
+            period_seconds(self.period)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{describe('forecast.period')}: {exc}") from None
         return self
 
     def to_dict(self) -> dict:
@@ -114,23 +120,38 @@ class SeriesTask:
             cols += [np.sin(2 * np.pi * d), np.cos(2 * np.pi * d)]
         return np.stack(cols, axis=1) if cols else np.zeros((len(starts), 0))
 
-    def windows(self, series, starts, origins, rows=None):
+    def windows(self, series, starts, origins, rows=None, keep=None):
         """Inputs for forecasts at ``origins`` (period indices, each ``>= history``) for every
         series (or ``rows``): ``X [B, L, 1 + C]`` float32, timestamps ``[B, L]`` int64 (period
         starts), and ``y [B, H]`` (scaled targets; NaN where the target lies past the data).
-        Row order: origin-major. Also returns ``(series_row [B], origin [B])``."""
+        Row order: origin-major; ``keep`` (sorted indices into that order) builds only those
+        windows. Also returns ``(series_row [B], origin [B])``.
+
+        Raises:
+            ValueError: an origin outside ``[history, P]``; more than ``MAX_WINDOW_VALUES``
+                input values (checked before anything is allocated).
+        """
         L, H = int(self.history), int(self.horizon)
         origins = np.asarray(origins, np.int64)
         rows = np.arange(series.shape[0]) if rows is None else np.asarray(rows, np.int64)
         if origins.size and (origins.min() < L or origins.max() > series.shape[1]):
             raise ValueError(f"origins must lie in [{L}, {series.shape[1]}] (history={L} "
                              f"periods of {series.shape[1]}); lower history or add data")
-        r = np.repeat(rows[None, :], len(origins), axis=0).reshape(-1)
-        o = np.repeat(origins, len(rows))
+        if keep is None:
+            r, o = np.tile(rows, len(origins)), np.repeat(origins, len(rows))
+        else:
+            r, o = rows[keep % len(rows)], origins[keep // len(rows)]
+        cal_all = self.calendar_features(starts)
+        values = len(r) * L * (1 + cal_all.shape[1])
+        if values > MAX_WINDOW_VALUES:
+            raise ValueError(
+                f"{len(r):,} windows of {L} periods x {1 + cal_all.shape[1]} inputs are "
+                f"{values:,} values, above MAX_WINDOW_VALUES = {MAX_WINDOW_VALUES:,}: set "
+                f"{describe('forecast.max_train_windows')} (e.g. 200000), a longer "
+                f"{describe('forecast.period')} or a larger {describe('forecast.stride')}")
         steps = o[:, None] - L + np.arange(L)[None, :]
         z = self.scale(series[r[:, None], steps])
-        cal = self.calendar_features(starts)[steps]
-        X = np.concatenate([z[..., None], cal], axis=2).astype(np.float32)
+        X = np.concatenate([z[..., None], cal_all[steps]], axis=2).astype(np.float32)
         ts = starts[steps].astype(np.int64)
         tgt = o[:, None] + np.arange(H)[None, :]
         ok = tgt < series.shape[1]
@@ -152,9 +173,10 @@ class SeriesTask:
         return {"train": train, "valid": valid, "test": test}
 
     def train_windows(self, series, starts, origins):
-        X, ts, y, r, o = self.windows(series, starts, origins)
-        if self.max_train_windows is not None and len(X) > int(self.max_train_windows):
+        """The training windows at ``origins`` for every series; with ``max_train_windows``
+        a seeded sample of that many, drawn before any window is built."""
+        n, keep = len(origins) * series.shape[0], None
+        if self.max_train_windows is not None and n > int(self.max_train_windows):
             keep = np.sort(np.random.default_rng(self.seed).choice(
-                len(X), int(self.max_train_windows), replace=False))
-            X, ts, y, r, o = X[keep], ts[keep], y[keep], r[keep], o[keep]
-        return X, ts, y, r, o
+                n, int(self.max_train_windows), replace=False))
+        return self.windows(series, starts, origins, keep=keep)

@@ -193,12 +193,13 @@ def iter_batches(n: int, batch_size: int, shuffle: bool = False, seed=None):
     return (idx[s : s + batch_size] for s in range(0, n, batch_size))
 
 
-_PERIODS = {"s": 1, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_PERIODS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 def period_seconds(period) -> int:
     """Seconds in ``period``: an int, or a string like ``"1h"``, ``"6h"``, ``"1d"``, ``"7d"``,
-    ``"1w"``, ``"30min"``.
+    ``"1w"``, ``"30m"`` / ``"30min"`` (the units of the scale specs; an upper-case ``"M"``
+    is refused: months have no fixed length).
 
     Raises:
         TypeError: neither an integer nor a string (a bool or a float included).
@@ -210,12 +211,15 @@ def period_seconds(period) -> int:
             f"{period!r:.50}"
         )
     if isinstance(period, str):
+        if period.strip().endswith("M"):
+            raise ValueError(f"period {period!r}: months have no fixed length; use days, e.g. "
+                             "'30d' (minutes are 'm' or 'min')")
         s = period.strip().lower()
         num = s.rstrip("abcdefghijklmnopqrstuvwxyz") or "1"
         unit = s[len(num) :] or "s"
         if unit not in _PERIODS or not (num.isascii() and num.isdigit()):
             raise ValueError(
-                f"period must be like '1h', '1d', '7d', '1w' or seconds, got {period!r}"
+                f"period must be like '30m', '1h', '1d', '7d', '1w' or seconds, got {period!r}"
             )
         p = int(num) * _PERIODS[unit]
     else:
