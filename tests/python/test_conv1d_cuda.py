@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from train_gpu import TOL, check, cp, poison, to_gpu
+from train_gpu import TOL, check, check_nan, cp, poison, to_gpu
 
 from chronoscale import ops
 
@@ -63,3 +63,25 @@ def test_returns_cupy(rng):
     w = to_gpu(rng.standard_normal((4, 3, 2)).astype(np.float32))
     y, _, _ = ops.conv1d_forward(x, w)
     assert isinstance(y, cp().ndarray)
+
+
+def test_relu_passes_nan_like_cpu(rng):
+    """NaN inputs give NaN outputs through the fused ReLU (never 0) where the CPU has them, and
+    the gradients match the CPU's, NaN pattern included."""
+    x = rng.standard_normal((3, 10, 4)).astype(np.float32)
+    x[1, 5, 2] = np.nan
+    w = rng.standard_normal((6, 4, 3)).astype(np.float32)
+    b = rng.standard_normal(6).astype(np.float32)
+    lengths = np.array([10, 10, 7])
+    y_c, _, cache_c = ops.conv1d_forward(x, w, b, lengths, True)
+    xg, wg, bg = to_gpu(x, w, b)
+    y_g, _, _ = ops.conv1d_forward(xg, wg, bg, lengths, True)
+    assert np.isnan(y_c).sum() == 3 * 6
+    check_nan(y_g, y_c, TOL[np.float32], "y")
+    dy = rng.standard_normal(y_c.shape).astype(np.float32)
+    grads_c = ops.conv1d_backward(dy, cache_c)
+    cache_g = ops.Conv1dCache(xg, wg, bg, cache_c.lengths, True, to_gpu(y_c))
+    grads_g = ops.conv1d_backward(to_gpu(dy), cache_g)
+    for name, g, c in zip(("dx", "dw", "db"), grads_g, grads_c, strict=True):
+        check_nan(g, c, TOL[np.float32], name)
+

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from train_gpu import TOL, check, poison, to_gpu
+from train_gpu import TOL, check, check_nan, poison, to_gpu
 
 from chronoscale import ops
 
@@ -59,3 +59,22 @@ def test_torch_cuda_tensors_as_input(rng):
         torch.as_tensor(x, device="cuda"), torch.as_tensor(w, device="cuda"), None, "tanh"
     )
     check(got, want, TOL[np.float32], "y")
+
+
+def test_relu_passes_nan_like_cpu(rng):
+    """A NaN input row stays NaN through the ReLU (never 0), and the gradients' NaN pattern and
+    values match the CPU (dy passes a NaN output, as torch)."""
+    x = rng.standard_normal((9, 6)).astype(np.float32)
+    x[4, 2] = np.nan
+    w, b = rng.standard_normal((5, 6)).astype(np.float32), rng.standard_normal(5).astype(np.float32)
+    y_c, cache_c = ops.linear_forward(x, w, b, "relu")
+    xg, wg, bg = to_gpu(x, w, b)
+    y_g, _ = ops.linear_forward(xg, wg, bg, "relu")
+    assert np.isnan(y_c[4]).all()
+    check_nan(y_g, y_c, TOL[np.float32], "y")
+    dy = rng.standard_normal(y_c.shape).astype(np.float32)
+    grads_c = ops.linear_backward(dy, cache_c)
+    grads_g = ops.linear_backward(to_gpu(dy), ops.LinearCache(xg, wg, bg, "relu", to_gpu(y_c)))
+    for name, g, c in zip(("dx", "dw", "db"), grads_g, grads_c, strict=True):
+        check_nan(g, c, TOL[np.float32], name)
+

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from test_pool import random_timestamps
-from train_gpu import check_pair
+from train_gpu import TOL, check_nan, check_pair
 
 from chronoscale import ops
 
@@ -103,3 +103,28 @@ def test_bad_cuda_inputs_raise(rng):
     y, _, _, cache = ops.count_pool_forward(x, 2, mode="max")
     with pytest.raises(TypeError, match="dy"):
         ops.count_pool_backward(y.astype(cp.float64), cache)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool_passes_nan_like_cpu(rng, dtype):
+    """Max windows holding NaN are NaN with the last NaN's index (as torch), count and time
+    windows, as on the CPU; the gradient goes to the same events."""
+    import cupy as cp
+
+    B, T, C = 5, 30, 7
+    x = rng.standard_normal((B, T, C)).astype(dtype)
+    x[rng.random(x.shape) < 0.1] = np.nan
+    lengths = random_lengths(rng, B, T)
+    ts = random_timestamps(rng, B, T)
+    runs = [(ops.count_pool_forward(x, 4, 2, "max", lengths, True), ops.count_pool_backward,
+             ops.count_pool_forward(cp.asarray(x), 4, 2, "max", lengths, True)),
+            (ops.time_pool_forward(x, ts, 6, 0, "max", lengths), ops.time_pool_backward,
+             ops.time_pool_forward(cp.asarray(x), ts, 6, 0, "max", lengths))]
+    for cpu, backward, gpu in runs:
+        y, cache, yg, cache_g = cpu[0], cpu[-1], gpu[0], gpu[-1]
+        assert np.isnan(y).any()
+        check_nan(yg, y, TOL[dtype], "y")
+        np.testing.assert_array_equal(cp.asnumpy(cache_g.argmax), cache.argmax)
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        check_pair(backward(cp.asarray(dy), cache_g), backward(dy, cache), dtype, "dx")
+

@@ -313,3 +313,22 @@ def test_gpu_bad_input_raises(rng):
     _, _, _, cache = ops.lstm_forward(p["x"], p["w_ih"], p["w_hh"])
     with pytest.raises(ValueError, match="dy must be on the device of x"):
         ops.lstm_backward(np.zeros((2, 4, 5), np.float32), None, None, cache)
+
+
+def test_rnn_relu_passes_nan_like_cpu(rng):
+    """A NaN input stays NaN through the ReLU cell (never 0) from its step on, in every kernel
+    path's output as on the CPU; other sequences are untouched."""
+    import cupy as cp
+
+    for H in (8, 64, 256):
+        p = make(rng, "rnn_relu", 4, 12, 5, H, np.float32)
+        p["x"][2, 3, 1] = np.nan
+        lengths = np.array([12, 9, 10, 12])
+        y_c, h_c, _, _ = forward("rnn_relu", p, lengths)
+        y_g, h_g, _, _ = forward("rnn_relu", to_gpu(p), lengths)
+        assert np.isnan(y_c[2, 3:10]).all() and not np.isnan(np.delete(y_c, 2, 0)).any()
+        for name, g, c in (("y", y_g, y_c), ("h_n", h_g, h_c)):
+            g = cp.asnumpy(g)
+            np.testing.assert_array_equal(np.isnan(g), np.isnan(c), err_msg=f"{name}, H={H}")
+            assert rel_error(np.nan_to_num(g), np.nan_to_num(c)) < TOL[np.float32], (name, H)
+

@@ -32,6 +32,17 @@ def check(gpu, cpu, tol, what):
     assert rel_error(g, cpu) < tol, f"{what}: rel. error {rel_error(g, cpu):.2e}"
 
 
+def check_nan(gpu, cpu, tol, what):
+    """gpu is a CuPy array with NaN exactly where cpu has NaN (inputs holding NaN), the rest
+    within rel. error tol."""
+    c = cp()
+    assert isinstance(gpu, c.ndarray), f"{what}: expected a CuPy array, got {type(gpu).__name__}"
+    g = c.asnumpy(gpu)
+    assert g.dtype == cpu.dtype and g.shape == cpu.shape, what
+    np.testing.assert_array_equal(np.isnan(g), np.isnan(cpu), err_msg=f"{what}: NaN positions")
+    assert rel_error(np.nan_to_num(g), np.nan_to_num(cpu)) < tol, what
+
+
 def check_pair(gpu, cpu, dtype, what, tol=None):
     """check() at ``tol`` (default TOL[dtype]); cpu None (an absent output) requires gpu None."""
     if cpu is None:
