@@ -246,3 +246,13 @@ def test_learns_cdnow_future_spend(shared_data):
     print(f"CDNOW 12-week spend: val MSE {mse:.5f}, mean predictor {baseline:.5f}, "
           f"ratio {mse / baseline:.3f}, alpha {model.scale_weights_}")
     assert mse < 0.85 * baseline
+
+
+def test_outlier_timestamp_warns_about_the_span(rng):
+    X, ts = _events(rng, B=8)
+    ts = ts + 1_600_000_000
+    ts[2, 0] = 0
+    with pytest.warns(UserWarning, match=r"timestamps: history 2 spans [\d,]+ windows of scale"):
+        MultiScaleForecaster(scales=["1", "1h"], units=3, random_state=0).fit(
+            X, rng.random(8), timestamps=ts, epochs=1, verbose=0)
+

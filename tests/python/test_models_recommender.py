@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import tracemalloc
+import warnings
 
 import numpy as np
 import pytest
@@ -198,6 +199,22 @@ def test_score_without_candidates_is_the_catalogue(rng, dtype):
     np.testing.assert_allclose(m.score(ids, batch_size=2, **kw), full, rtol=tol, atol=tol)
     last = m.position_scores(ids, **kw)[np.arange(N), L - 1]
     np.testing.assert_allclose(full, last, rtol=tol, atol=tol)
+
+
+def test_outlier_timestamp_warns_about_the_span(rng):
+    """One 0 timestamp stretches a history over ~444k hourly windows: fit and recommend warn,
+    naming the history, the windows and the dates, at the caller's line; ordinary data is
+    silent."""
+    ids, L, ts, _ = _events(rng, 6, 8, 20, lengths=np.full(6, 8))
+    m = MultiScaleRecommender(num_items=20, dim=3, units=2, scales=["1", "1h"], random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m.fit(ids, epochs=1, lengths=L, timestamps=ts, verbose=0)
+    ts[4, 0] = 0
+    with pytest.warns(UserWarning, match=r"history 4 spans [\d,]+ windows of scale '1h' for 8 "
+                      r"events \(1970-01-01T00:00:00 to") as rec:
+        m.recommend(ids, lengths=L, timestamps=ts)
+    assert rec[0].filename == __file__
 
 
 def test_float32_matches_float64(rng):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import sys
+import warnings
+from pathlib import Path
 
 import numpy as np
 
@@ -248,6 +251,51 @@ def check_hyper(model) -> None:
         dtype = None
     if dtype not in (np.float32, np.float64):
         raise ValueError(f"dtype must be 'float32' or 'float64', got {model.dtype!r}")
+
+
+def _caller_level() -> int:
+    """``warnings.warn``'s stacklevel, called from here, of the first frame outside the
+    package: a warning names the user's line, whatever the call path inside."""
+    pkg, f, level = str(Path(__file__).resolve().parents[1]), sys._getframe(1), 1
+    while f is not None and str(Path(f.f_code.co_filename).resolve()).startswith(pkg):
+        f, level = f.f_back, level + 1
+    return level
+
+
+#: a wall-clock scale stepping more windows than this for one history (and over 1,000 per event)
+#: warns: the history is probably stretched by an outlier timestamp
+SPAN_WARN_WINDOWS = 100_000
+
+
+def warn_long_spans(timestamps, lengths, scales, name: str = "timestamps") -> None:
+    """UserWarning when a wall-clock scale (``scales``: :class:`~chronoscale.ops.Scale`) would
+    step over ``SPAN_WARN_WINDOWS`` windows for a history of far fewer events. A time scale
+    steps its cell once per window between a history's first and last event, empty ones
+    included, and a batch holds as many windows as its longest history: one outlier timestamp
+    (0 standing for "missing", a 1970 date) makes every batch that holds it that large.
+    ``timestamps [B, T]`` int64 (None: nothing to check), ``lengths [B]`` (None: all ``T``)."""
+    if timestamps is None or not any(sc.kind == "time" for sc in scales):
+        return
+    ts = np.asarray(_device.to_host(timestamps))
+    if ts.ndim != 2 or ts.size == 0:
+        return
+    B, T = ts.shape
+    L = np.full(B, T, np.int64) if lengths is None else np.asarray(_device.to_host(lengths))
+    L = np.clip(L, 1, T)
+    first, last = ts[:, 0], ts[np.arange(B), L - 1]
+    for sc in scales:
+        if sc.kind != "time":
+            continue
+        W = (last - sc.origin) // sc.window - (first - sc.origin) // sc.window + 1
+        b = int(np.argmax(W))
+        if W[b] > SPAN_WARN_WINDOWS and W[b] > 1000 * L[b]:
+            span = np.datetime_as_string(np.array([first[b], last[b]], "datetime64[s]"))
+            warnings.warn(
+                f"{name}: history {b} spans {int(W[b]):,} windows of scale '{sc}' for "
+                f"{int(L[b])} events ({span[0]} to {span[1]}): a wall-clock scale steps every "
+                "window in between, so each batch holding it costs that much time and memory. "
+                "An outlier timestamp (0 or 1970 for 'missing'?): fix or drop it, or use a "
+                "coarser window", UserWarning, stacklevel=_caller_level())
 
 
 def check_units(units, name: str = "units"):

@@ -19,6 +19,7 @@ from ._base import (
     fit_options,
     kept_on_error,
     unpack_validation,
+    warn_long_spans,
 )
 
 _TASKS = {"regression": (None, "mse"), "probability": ("sigmoid", "mse")}
@@ -153,10 +154,13 @@ class MultiScaleForecaster(BaseModel):
 
     @property
     def needs_timestamps(self) -> bool:
-        scales = self._net.ms._scales if self._net is not None else [
+        return any(s.kind == "time" for s in self._scale_list())
+
+    def _scale_list(self) -> list:
+        """The scales as :class:`~chronoscale.ops.Scale` objects (the network's once built)."""
+        return self._net.ms._scales if self._net is not None else [
             nn.MultiScale([s], 1)._scales[0] for s in (
                 [self.scales] if isinstance(self.scales, str) else self.scales)]
-        return any(s.kind == "time" for s in scales)
 
     def _inputs(self, X, lengths, timestamps, name="X"):
         nf = self.n_features_in_ if self._net is not None else None
@@ -177,6 +181,7 @@ class MultiScaleForecaster(BaseModel):
                                  f"{timestamps.shape}")
             if timestamps.dtype.kind in "iu":
                 timestamps = np.ascontiguousarray(timestamps, dtype=np.int64)
+                warn_long_spans(timestamps, lengths, self._scale_list())
         elif self.needs_timestamps:
             raise ValueError("timestamps are required: a scale is a wall-clock window")
         return {"x": X, "lengths": lengths, "timestamps": timestamps}

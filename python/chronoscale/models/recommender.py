@@ -14,7 +14,15 @@ from ..ops._common import as_bool
 from ..ops.dropout import check_rate
 from ..ops.loss import _PRECISIONS
 from . import _recdata as rd
-from ._base import BaseModel, check_hyper, check_int, check_seed, check_units, kept_on_error
+from ._base import (
+    BaseModel,
+    check_hyper,
+    check_int,
+    check_seed,
+    check_units,
+    kept_on_error,
+    warn_long_spans,
+)
 from ._recnet import RecNet, _normalize
 
 _MONITORS = {"loss": "min", "val_loss": "min", "val_ndcg@10": "max", "val_hr@10": "max"}
@@ -209,6 +217,7 @@ class MultiScaleRecommender(BaseModel):
                              f"{np.dtype(net.dtype).name}")
         if net.needs_timestamps and data["timestamps"] is None:
             raise ValueError("timestamps are required: a scale is a wall-clock window")
+        warn_long_spans(data["timestamps"], data["lengths"], net.ms._scales, "histories")
         if net.needs_timestamps and data.get("synthetic_time"):
             raise ValueError("histories: this Interactions log has no timestamps (its times are "
                              "event positions, synthetic_time=True), so wall-clock scales such "
