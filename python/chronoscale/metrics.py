@@ -707,7 +707,8 @@ def _history_scorers(model, hist, V: int):
     """``(full(rows) -> [b, V], sampled(rows, cand [b, C]) -> [b, C])`` for ``model``: the
     baselines' interface (``score(items, lengths)``, ``score_candidates(items, lengths,
     candidates)``) or ``MultiScaleRecommender``'s (``score(histories, candidates=None,
-    lengths=, timestamps=, features=)``: every item without candidates)."""
+    lengths=, timestamps=, features=)``: every item without candidates; a model whose
+    ``candidates`` are required scores the catalogue through ``recommend(..., k=V)``)."""
     if callable(getattr(model, "score_candidates", None)) and callable(
         getattr(model, "score", None)
     ):
@@ -721,14 +722,15 @@ def _history_scorers(model, hist, V: int):
         return full, sampled
     score = getattr(model, "score", None)
     try:
-        takes_candidates = callable(score) and "candidates" in inspect.signature(score).parameters
+        cand = inspect.signature(score).parameters.get("candidates") if callable(score) else None
     except (TypeError, ValueError):
-        takes_candidates = False
-    if not takes_candidates:
+        cand = None
+    scores_all = cand is not None and cand.default is None  # score(histories): every item
+    if cand is None or not (scores_all or callable(getattr(model, "recommend", None))):
         raise TypeError(
             "model must have the recommender interface of chronoscale.baselines (score, "
             "score_candidates) or of chronoscale.models.MultiScaleRecommender (score with "
-            f"optional candidates), got {type(model).__name__}"
+            f"optional candidates, or with candidates and recommend), got {type(model).__name__}"
         )
     model_items = getattr(model, "num_items_", V)
     if model_items != V:
@@ -750,8 +752,19 @@ def _history_scorers(model, hist, V: int):
             "features": hist.values[rows] if use_values else None,
         }
 
-    def full(rows):
-        return np.asarray(model.score(hist.items[rows], **history(rows)), np.float64)
+    if scores_all:
+
+        def full(rows):
+            return np.asarray(model.score(hist.items[rows], **history(rows)), np.float64)
+
+    else:  # candidates required: the whole catalogue through recommend(k=V)
+
+        def full(rows):
+            ids, vals = model.recommend(hist.items[rows], k=V, exclude_seen=False,
+                                        **history(rows))
+            out = np.empty((len(rows), V), np.float64)
+            np.put_along_axis(out, np.asarray(ids), np.asarray(vals, np.float64), axis=1)
+            return out
 
     def sampled(rows, cand):
         return model.score(hist.items[rows], candidates=cand, **history(rows))

@@ -540,6 +540,9 @@ def test_forecast_windows_sampled_before_built_and_capped(monkeypatch):
         np.testing.assert_array_equal(a, b[keep])
     monkeypatch.setattr(fc, "MAX_WINDOW_VALUES", 40 * 5 * 5)  # 40 windows x 5 steps x 5 inputs
     assert len(task.train_windows(series, starts, origins)[0]) == 40
-    with pytest.raises(ValueError, match=r"161 windows .* forecast\.max_train_windows"):
+    with pytest.raises(ValueError, match=r"161 windows .* forecast fewer series at once"):
         task.windows(series, starts, origins)
+    task.max_train_windows = None
+    with pytest.raises(ValueError, match=r"161 windows .* forecast\.max_train_windows"):
+        task.train_windows(series, starts, origins)
 

@@ -25,7 +25,6 @@ def ref_linear(x, w, b, activation):
     return y
 
 
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_relu_passes_nan_through(rng, dtype):
     """NaN rows stay NaN through the ReLU (as torch.relu), and the gradient passes through a

@@ -382,6 +382,21 @@ def test_evaluate_recommender_multiscale(rng):
     manual = M.evaluate_full(every, sp.test.items, (1, 5), exclude=sp.test.seen_items())
     got = M.evaluate_recommender(m, sp.test, k=(1, 5), batch_size=4)["metrics"]
     assert got == pytest.approx(manual["metrics"])
+
+    class Required:  # another model whose score needs candidates: ranked through recommend
+        num_items_ = m.num_items_
+
+        def score(self, histories, candidates, **kw):
+            return m.score(histories, candidates, **kw)
+
+        def recommend(self, *args, **kw):
+            return m.recommend(*args, **kw)
+
+    theirs = M.evaluate_recommender(Required(), sp.test, k=(1, 5), batch_size=4)["metrics"]
+    assert theirs == pytest.approx(got)
+    del Required.recommend
+    with pytest.raises(TypeError, match="or with candidates and recommend"):
+        M.evaluate_recommender(Required(), sp.test)
     sampled = M.evaluate_recommender(
         m, sp.test, k=5, protocol="sampled", num_negatives=3, exclude_history=False
     )

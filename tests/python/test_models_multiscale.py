@@ -256,3 +256,25 @@ def test_outlier_timestamp_warns_about_the_span(rng):
         MultiScaleForecaster(scales=["1", "1h"], units=3, random_state=0).fit(
             X, rng.random(8), timestamps=ts, epochs=1, verbose=0)
 
+
+def test_span_warning_finds_the_outlier_and_honours_max_windows():
+    """The warning names the history stretched by few events, not merely the longest span (a
+    long, busy history is fine), and a scale with max_windows steps at most that many."""
+    import warnings
+
+    from chronoscale import ops
+    from chronoscale.models._base import warn_long_spans
+
+    T = 2000
+    ts = np.zeros((2, T), np.int64)
+    ts[0] = np.linspace(0, 600_000 * 3600, T).astype(np.int64)  # 600k hours, 2000 events
+    ts[1, 1:] = 1_600_000_000  # 2 events: 0 and 2020-09-13
+    lengths = np.array([T, 2])
+    hourly = ops.Scale.parse("1h")
+    with pytest.warns(UserWarning, match=r"history 1 spans 444,445 windows of scale '1h' for 2"):
+        warn_long_spans(ts, lengths, [hourly])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_long_spans(ts, lengths, [ops.Scale.time(3600, max_windows=16)])
+        warn_long_spans(ts[:1], lengths[:1], [hourly])
+

@@ -369,3 +369,23 @@ def test_truncated_checkpoints_and_odd_wiring(tmp_path):
         nn.Dropout(0.5).set_seed("1")
     with pytest.raises(ValueError, match="layers must be a list of layer specs"):
         nn.layer_from_config({"class": "Sequential", "config": {"layers": 5}})
+
+
+def test_check_int_takes_index_objects_and_refuses_bools_and_floats():
+    """The one integer check: ints, NumPy integers and 0-d integer arrays / tensors pass;
+    bools (0-d bool arrays and tensors too), floats (3.0 included) and strings do not."""
+    from chronoscale.ops._common import check_int
+
+    assert check_int(np.array(3), "n") == 3 and check_int(np.int32(2), "n") == 2
+    assert check_int(-5, "n", None) == -5 and check_int(7, "n", 0, 7) == 7
+    for bad in (True, np.bool_(False), np.array(True), 3.0, "3", None):
+        with pytest.raises(TypeError, match="n must be an integer"):
+            check_int(bad, "n")
+    with pytest.raises(ValueError, match="n must be >= 1, got 0"):
+        check_int(0, "n")
+    with pytest.raises(ValueError, match="n must be <= 7, got 8"):
+        check_int(8, "n", 0, 7)
+    torch = pytest.importorskip("torch")
+    assert check_int(torch.tensor(4), "n") == 4
+    with pytest.raises(TypeError, match="n must be an integer"):
+        check_int(torch.tensor(True), "n")

@@ -68,7 +68,6 @@ def make(rng, cell, B, T, I, H, dtype=np.float64, bias=True, init=True):
     return {k: (None if v is None else v.astype(dtype)) for k, v in p.items()}
 
 
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_rnn_relu_passes_nan_through(rng, dtype):
     """NaN inputs stay NaN through the ReLU cell (torch's RNN(nonlinearity="relu") and the

@@ -17,8 +17,8 @@
 /// they derive from the host lengths / timestamps, out_lengths is the lengths argument of the
 /// next op, and the backward validates them without reading device memory. CUDA work is queued
 /// on `stream` (cudaStream_t; null: the legacy default stream) without synchronisation.
-/// Modes: max (argmax kept for the backward; ties go to the first index), mean (sum / count),
-/// sum.
+/// Modes: max (argmax kept for the backward; ties go to the first index; a window holding NaN
+/// is NaN with the last NaN's index, as torch's max_pool1d), mean (sum / count), sum.
 #include <cstdint>
 
 #include "chronoscale/tensor.hpp"

@@ -51,7 +51,7 @@ inline void pool_event(PoolMode mode, T* yr, int64_t* am, const T* xr, int64_t t
       int64_t* a = am + c0;
 #pragma omp simd
       for (int64_t c = 0; c < n; ++c) {
-        // strict: ties keep the first index; a NaN is taken (and kept: nothing beats it), as torch
+        // strict: ties keep the first index; a NaN is always taken (so the last NaN), as torch
         const bool take = x[c] > y[c] || x[c] != x[c];
         yb[c] = take ? x[c] : y[c];
         ab[c] = take ? t : a[c];

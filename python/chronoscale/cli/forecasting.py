@@ -23,8 +23,8 @@ from ..data import Interactions, period_seconds, user_series
 from .config import describe
 
 TRANSFORMS = ("log1p", "none")
-#: most input values one ``SeriesTask.windows`` call builds (2 GiB of float32)
-MAX_WINDOW_VALUES = 2**29
+#: most input values one ``SeriesTask.windows`` call builds (1 GiB of float32)
+MAX_WINDOW_VALUES = 2**28
 
 
 @dataclass
@@ -120,7 +120,7 @@ class SeriesTask:
             cols += [np.sin(2 * np.pi * d), np.cos(2 * np.pi * d)]
         return np.stack(cols, axis=1) if cols else np.zeros((len(starts), 0))
 
-    def windows(self, series, starts, origins, rows=None, keep=None):
+    def windows(self, series, starts, origins, rows=None, keep=None, training=False):
         """Inputs for forecasts at ``origins`` (period indices, each ``>= history``) for every
         series (or ``rows``): ``X [B, L, 1 + C]`` float32, timestamps ``[B, L]`` int64 (period
         starts), and ``y [B, H]`` (scaled targets; NaN where the target lies past the data).
@@ -129,7 +129,8 @@ class SeriesTask:
 
         Raises:
             ValueError: an origin outside ``[history, P]``; more than ``MAX_WINDOW_VALUES``
-                input values (checked before anything is allocated).
+                input values (checked before the windows are built; the message names the
+                settings that shrink them, the training ones with ``training``).
         """
         L, H = int(self.history), int(self.horizon)
         origins = np.asarray(origins, np.int64)
@@ -137,21 +138,25 @@ class SeriesTask:
         if origins.size and (origins.min() < L or origins.max() > series.shape[1]):
             raise ValueError(f"origins must lie in [{L}, {series.shape[1]}] (history={L} "
                              f"periods of {series.shape[1]}); lower history or add data")
+        cal_all = self.calendar_features(starts).astype(np.float32)
+        n = len(rows) * len(origins) if keep is None else len(keep)
+        values = n * L * (1 + cal_all.shape[1])
+        if values > MAX_WINDOW_VALUES:
+            shrink = (f"set {describe('forecast.max_train_windows')} (e.g. 200000), a larger "
+                      f"{describe('forecast.stride')}" if training else
+                      "forecast fewer series at once")
+            raise ValueError(
+                f"{n:,} windows of {L} periods x {1 + cal_all.shape[1]} inputs are {values:,} "
+                f"values, above MAX_WINDOW_VALUES = {MAX_WINDOW_VALUES:,}: {shrink}, a shorter "
+                f"{describe('forecast.history')} or a longer {describe('forecast.period')}")
         if keep is None:
             r, o = np.tile(rows, len(origins)), np.repeat(origins, len(rows))
         else:
             r, o = rows[keep % len(rows)], origins[keep // len(rows)]
-        cal_all = self.calendar_features(starts)
-        values = len(r) * L * (1 + cal_all.shape[1])
-        if values > MAX_WINDOW_VALUES:
-            raise ValueError(
-                f"{len(r):,} windows of {L} periods x {1 + cal_all.shape[1]} inputs are "
-                f"{values:,} values, above MAX_WINDOW_VALUES = {MAX_WINDOW_VALUES:,}: set "
-                f"{describe('forecast.max_train_windows')} (e.g. 200000), a longer "
-                f"{describe('forecast.period')} or a larger {describe('forecast.stride')}")
         steps = o[:, None] - L + np.arange(L)[None, :]
-        z = self.scale(series[r[:, None], steps])
-        X = np.concatenate([z[..., None], cal_all[steps]], axis=2).astype(np.float32)
+        X = np.empty((len(r), L, 1 + cal_all.shape[1]), np.float32)  # built in place
+        X[..., 0] = self.scale(series[r[:, None], steps])
+        X[..., 1:] = cal_all[steps]
         ts = starts[steps].astype(np.int64)
         tgt = o[:, None] + np.arange(H)[None, :]
         ok = tgt < series.shape[1]
@@ -179,4 +184,4 @@ class SeriesTask:
         if self.max_train_windows is not None and n > int(self.max_train_windows):
             keep = np.sort(np.random.default_rng(self.seed).choice(
                 n, int(self.max_train_windows), replace=False))
-        return self.windows(series, starts, origins, keep=keep)
+        return self.windows(series, starts, origins, keep=keep, training=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -256,7 +257,7 @@ def check_hyper(model) -> None:
 def _caller_level() -> int:
     """``warnings.warn``'s stacklevel, called from here, of the first frame outside the
     package: a warning names the user's line, whatever the call path inside."""
-    pkg, f, level = str(Path(__file__).resolve().parents[1]), sys._getframe(1), 1
+    pkg, f, level = str(Path(__file__).resolve().parents[1]) + os.sep, sys._getframe(1), 1
     while f is not None and str(Path(f.f_code.co_filename).resolve()).startswith(pkg):
         f, level = f.f_back, level + 1
     return level
@@ -287,8 +288,11 @@ def warn_long_spans(timestamps, lengths, scales, name: str = "timestamps") -> No
         if sc.kind != "time":
             continue
         W = (last - sc.origin) // sc.window - (first - sc.origin) // sc.window + 1
-        b = int(np.argmax(W))
-        if W[b] > SPAN_WARN_WINDOWS and W[b] > 1000 * L[b]:
+        if sc.max_windows is not None:  # only each history's last max_windows windows run
+            W = np.minimum(W, sc.max_windows)
+        bad = (W > SPAN_WARN_WINDOWS) & (W > 1000 * L)
+        if bad.any():
+            b = int(np.argmax(np.where(bad, W, -1)))
             span = np.datetime_as_string(np.array([first[b], last[b]], "datetime64[s]"))
             warnings.warn(
                 f"{name}: history {b} spans {int(W[b]):,} windows of scale '{sc}' for "

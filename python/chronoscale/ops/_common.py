@@ -17,19 +17,20 @@ def host(a):
 
 
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
+_BOOL_DTYPES = ("bool", "torch.bool")
 
 
 def check_int(value, name: str, minimum: int | None = 1, maximum: int | None = None) -> int:
     """``value`` as a Python int ``>= minimum`` (None: no lower bound) and ``<= maximum`` when
     given: an ``int``, a NumPy integer or anything with ``__index__`` (a 0-d integer array),
-    never a bool, a float (``2.5``, and ``3.0`` too, is refused rather than truncated) or a
-    string. The one integer-argument check of the package.
+    never a bool (nor a 0-d bool array or tensor), a float (``2.5``, and ``3.0`` too, is
+    refused rather than truncated) or a string. The integer-argument check of the Python API.
 
     Raises:
         TypeError: not an integer. ValueError: outside the bounds.
     """
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if isinstance(value, (bool, np.bool_)) or str(getattr(value, "dtype", "")) in _BOOL_DTYPES:
+        raise TypeError(f"{name} must be an integer, got {value!r:.50}")
     try:
         v = operator.index(value)
     except TypeError:
@@ -42,7 +43,8 @@ def check_int(value, name: str, minimum: int | None = 1, maximum: int | None = N
 
 
 def as_int(value, name: str) -> int:
-    """``value`` as an int64-sized Python int (the core checks its range); see ``check_int``."""
+    """``value`` as an int64-sized Python int, for the op wrappers (the core checks what range
+    each argument needs); see ``check_int``."""
     v = check_int(value, name, None)
     if not I64_MIN <= v <= I64_MAX:
         raise ValueError(f"{name} must fit in 64 bits, got {v}")

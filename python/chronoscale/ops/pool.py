@@ -154,8 +154,9 @@ def count_pool_backward(dy, cache):
         cache: the :class:`CountPoolCache` of the forward pass.
 
     Returns:
-        ``dx [B, T, C]``: max routes each window's gradient to its argmax (first index on ties),
-        mean spreads it divided by the window's count, sum copies it to every pooled event.
+        ``dx [B, T, C]``: max routes each window's gradient to its argmax (first index on
+        ties, the last NaN in a window holding NaN), mean spreads it divided by the window's
+        count, sum copies it to every pooled event.
     """
     if not isinstance(cache, CountPoolCache):
         raise TypeError("cache must be the CountPoolCache returned by count_pool_forward")
