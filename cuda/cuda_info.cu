@@ -24,6 +24,20 @@ void cuda_release_memory() {
   if (cuda_device_count() > 0) cuda::release_scratch();
 }
 
+void cuda_upload(const Tensor& src, const Tensor& dst, void* stream) {
+  CS_CHECK(src.defined() && src.device == Device::cpu, ValueError,
+           "cuda_upload: src must be a host (NumPy) array");
+  CS_CHECK(dst.defined() && dst.device == Device::cuda, ValueError,
+           "cuda_upload: dst must be a CUDA array");
+  CS_CHECK(src.dtype == dst.dtype && src.numel() == dst.numel(), ValueError, "cuda_upload: src (",
+           dtype_name(src.dtype), " ", src.shape_str(), ") and dst (", dtype_name(dst.dtype), " ",
+           dst.shape_str(), ") must hold as many values of one dtype");
+  if (src.numel() == 0) return;
+  cuda::check_device_pointer(dst.data, "cuda_upload", "dst");
+  cuda::upload(dst.data, src.data, static_cast<size_t>(src.numel() * dtype_size(src.dtype)),
+               static_cast<cudaStream_t>(stream));
+}
+
 namespace cuda {
 
 void check_device_pointer(const void* p, const char* op, const char* name) {

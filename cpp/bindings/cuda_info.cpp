@@ -17,6 +17,17 @@ void bind_cuda_info(py::module_& m) {
         "Use the cuBLAS library at `path` for the CUDA kernels' GEMMs (ValueError if it fails).");
   m.def("cuda_release_memory", &cuda_release_memory, py::call_guard<py::gil_scoped_release>(),
         "Return the unused memory of chronoscale's CUDA scratch pools to the driver.");
+  m.def(
+      "cuda_upload",
+      [](py::handle src, py::handle dst) {
+        const Tensor s = view(src, "src"), d = view(dst, "dst");
+        void* stream = d.device == Device::cuda ? current_stream(d) : nullptr;
+        py::gil_scoped_release nogil;
+        cuda_upload(s, d, stream);
+      },
+      py::arg("src"), py::arg("dst"),
+      "Copy the host array src into the CUDA array dst on CuPy's current stream, through pinned "
+      "staging (no wait for the device).");
 }
 
 }  // namespace py_bind

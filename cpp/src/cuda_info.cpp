@@ -14,6 +14,9 @@ void cuda_load_cublas(const std::string&) {
   throw Unsupported("cuda_load_cublas: chronoscale was built without CUDA");
 }
 void cuda_release_memory() {}
+void cuda_upload(const Tensor&, const Tensor&, void*) {
+  throw Unsupported("cuda_upload: chronoscale was built without CUDA");
+}
 #endif
 
 }  // namespace v1

@@ -197,6 +197,10 @@ def install(monkeypatch):
 
     fake = _module()
     monkeypatch.setitem(sys.modules, "cupy", fake)
+    from chronoscale.nn import device
+
+    # copies to the "device" as cupy.asarray does, even where a real GPU is present
+    monkeypatch.setattr(device, "_NATIVE_UPLOAD", False)
     for name in dir(core):
         fn = getattr(core, name)
         if name.startswith("_") or not callable(fn) or isinstance(fn, type):

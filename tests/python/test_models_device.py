@@ -240,3 +240,28 @@ def test_recommender_fit_reads_losses_after_queuing(monkeypatch, rng):
     assert cp is not None and events.count("step") == 3
     assert "read" in events and "step" not in events[events.index("read"):]
     assert dev.history_["loss"] == pytest.approx(cpu.history_["loss"], rel=1e-6)
+
+
+@pytest.mark.gpu
+def test_to_device_many_uploads_through_pinned_staging(rng):
+    """On a GPU the batch's index arrays go up in one native copy (pinned staging, CuPy's
+    current stream): the same values and shapes as cupy.asarray, reused staging blocks never
+    mixing two copies, empty arrays included."""
+    import cupy
+
+    assert device_mod._native_upload()
+    stream = cupy.cuda.Stream(non_blocking=True)
+    with stream:
+        outs = []
+        for n in (5, 100_000, 0, 3_000_000):  # the last one: past the 16 MiB staging limit
+            arrays = [rng.integers(-9, 9, n), rng.integers(0, 2**40, (2, n)), np.arange(3)]
+            outs.append((arrays, device_mod.to_device_many(arrays, "cuda")))
+        stream.synchronize()
+    for arrays, got in outs:
+        for a, g in zip(arrays, got, strict=True):
+            assert isinstance(g, cupy.ndarray) and g.shape == a.shape and g.dtype == np.int64
+            np.testing.assert_array_equal(cupy.asnumpy(g), a)
+    with pytest.raises(ValueError, match="must hold as many values of one dtype"):
+        chronoscale._core.cuda_upload(np.arange(4), cupy.empty(3, np.int64))
+    with pytest.raises(ValueError, match="dst must be a CUDA array"):
+        chronoscale._core.cuda_upload(np.arange(4), np.arange(4))

@@ -1,6 +1,9 @@
 #pragma once
-/// CUDA availability, safe to call on any machine and in any build.
+/// CUDA availability, safe to call on any machine and in any build; and the host -> device copy
+/// of the Python glue.
 #include <string>
+
+#include "chronoscale/tensor.hpp"
 
 namespace chronoscale {
 inline namespace v1 {
@@ -20,6 +23,12 @@ void cuda_load_cublas(const std::string& path);
 /// Hand the unused memory of chronoscale's CUDA scratch pools back to the driver (waits for
 /// the devices first). The pools otherwise keep it for the next call. No-op without CUDA.
 void cuda_release_memory();
+
+/// Queue a copy of the host array `src` into the CUDA array `dst` (same dtype and element count)
+/// on `stream` through chronoscale's pinned staging blocks: no wait for the device (up to
+/// 16 MiB), and `src` may change as soon as this returns. ValueError for mismatched arrays,
+/// Unsupported in a build without CUDA.
+void cuda_upload(const Tensor& src, const Tensor& dst, void* stream);
 
 }  // namespace v1
 }  // namespace chronoscale

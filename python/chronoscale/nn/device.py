@@ -13,6 +13,8 @@ import sys
 
 import numpy as np
 
+from .. import _core
+
 DEVICES = ("cpu", "cuda")
 
 
@@ -79,12 +81,29 @@ def to_device(a, device: str, dtype=None):
     return cp.ascontiguousarray(cp.asarray(a, dtype=dtype))
 
 
+def _native_upload() -> bool:
+    """Whether the native module can copy to a GPU itself (a CUDA build with a device)."""
+    global _NATIVE_UPLOAD
+    if _NATIVE_UPLOAD is None:
+        _NATIVE_UPLOAD = _core.cuda_device_count() > 0
+    return _NATIVE_UPLOAD
+
+
+_NATIVE_UPLOAD = None
+
+
 def to_device_many(arrays, device: str, dtype=np.int64) -> list:
     """Several host arrays on ``device`` with one copy (concatenated, then split into views of
-    their shapes): each copy from pageable host memory costs host time, whatever its size."""
+    their shapes): each copy costs host time, whatever its size. On a GPU the copy goes through
+    the native module's pinned staging (``_core.cuda_upload``: queued on CuPy's current stream,
+    no wait for the device; a copy from pageable memory may wait, and runs at pageable speed)."""
     arrays = [np.asarray(a, dtype=dtype) for a in arrays]
-    flat = to_device(np.concatenate([a.ravel() for a in arrays]) if arrays else
-                     np.zeros(0, dtype), device)
+    host = np.concatenate([a.ravel() for a in arrays]) if arrays else np.zeros(0, dtype)
+    if device != "cpu" and _native_upload():
+        flat = xp_for(device).empty(host.shape, dtype=host.dtype)
+        _core.cuda_upload(host, flat)
+    else:
+        flat = to_device(host, device)
     out, at = [], 0
     for a in arrays:
         out.append(flat[at:at + a.size].reshape(a.shape))
