@@ -24,7 +24,7 @@ import numpy as np
 from ._negatives import STRATEGIES, sample_negatives
 from .models._base import check_seed
 from .nn.training import check_int
-from .ops._common import int64_indices
+from .ops._common import as_bool, int64_indices
 
 TIES = ("expected", "pessimistic", "optimistic")
 #: a scoring function is called on at most this many query x item scores at once
@@ -360,6 +360,15 @@ def _exclusion_label(exclude) -> str:
     return "none" if exclude is None else "history items removed (the target never)"
 
 
+def _query_bar(total: int, progress, desc: str):
+    """A tqdm bar over ``total`` queries (a context manager): ``progress`` True shows it at
+    once, None once the work has run 2 s (short calls stay silent), False never."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="query", leave=False, disable=progress is False,
+                delay=0.0 if progress else 2.0)
+
+
 def evaluate_full(
     scores,
     targets,
@@ -370,6 +379,7 @@ def evaluate_full(
     dataset=None,
     num_items: int | None = None,
     batch_size: int = 1024,
+    progress: bool | None = None,
 ) -> dict:
     """Full ranking over all items.
 
@@ -377,7 +387,9 @@ def evaluate_full(
     at most ``batch_size`` query indices (fewer when ``V`` is large: at most
     ``MAX_BATCH_ENTRIES`` scores per call; ``num_items`` is then required) so that ``N x V``
     never sits in memory. ``targets`` ``[N]`` item codes; ``exclude``: per-query items to
-    remove (see ``as_csr``), typically ``EvalTargets.seen_items()``. Returns the report.
+    remove (see ``as_csr``), typically ``EvalTargets.seen_items()``. ``progress`` (function
+    form): a progress bar over the queries; None shows it once a call has run 2 s. Returns
+    the report.
 
     Raises:
         TypeError: non-integer ``k``, ``targets``, ``num_items`` or ``batch_size``;
@@ -385,6 +397,7 @@ def evaluate_full(
             ``num_items`` missing with a function, a block of the wrong shape.
     """
     V = _check_ranking_args(k, ties, scores, num_items)
+    progress = None if progress is None else as_bool(progress, "progress")
     if V is not None:
         num_items = V
         batch_size = check_int(batch_size, "batch_size")
@@ -393,15 +406,17 @@ def evaluate_full(
         csr = as_csr(exclude, N, num_items)
         g, t = np.zeros(N, np.int64), np.zeros(N, np.int64)
         batch_size = max(1, min(batch_size, MAX_BATCH_ENTRIES // num_items))
-        for s in range(0, N, batch_size):
-            rows = np.arange(s, min(s + batch_size, N))
-            block = np.asarray(scores(rows))
-            if block.shape != (len(rows), num_items):
-                raise ValueError(
-                    f"scores(rows) returned shape {block.shape}, expected "
-                    f"({len(rows)}, {num_items})"
-                )
-            g[rows], t[rows] = target_ranks(block, targets[rows], _slice_csr(csr, rows))
+        with _query_bar(N, progress, "full ranking") as bar:
+            for s in range(0, N, batch_size):
+                rows = np.arange(s, min(s + batch_size, N))
+                block = np.asarray(scores(rows))
+                if block.shape != (len(rows), num_items):
+                    raise ValueError(
+                        f"scores(rows) returned shape {block.shape}, expected "
+                        f"({len(rows)}, {num_items})"
+                    )
+                g[rows], t[rows] = target_ranks(block, targets[rows], _slice_csr(csr, rows))
+                bar.update(len(rows))
     else:
         scores = np.asarray(scores)
         V = scores.shape[1] if scores.ndim == 2 else None
@@ -788,6 +803,7 @@ def evaluate_recommender(
     seed=0,
     ties: str = "expected",
     dataset=None,
+    progress: bool | None = None,
 ) -> dict:
     """Evaluate a recommender on ``EvalTargets`` (a split's ``valid`` or ``test``): the
     baselines of ``chronoscale.baselines`` (``score`` / ``score_candidates``) or a fitted
@@ -800,6 +816,7 @@ def evaluate_recommender(
     the target) and, for ``protocol="sampled"``, never drawn as a negative. ``popularity``
     defaults to the item counts of ``targets.data`` for ``strategy="popularity"``. The report
     adds ``model``, ``split`` and ``max_len``; ``dataset`` defaults to ``targets.data``.
+    ``progress``: a bar over the queries (None: once the scoring has run 2 s; True / False).
 
     Raises:
         TypeError: ``targets`` not ``EvalTargets``, a model without either interface,
@@ -818,6 +835,7 @@ def evaluate_recommender(
     _ks(k)
     batch_size = check_int(batch_size, "batch_size")
     item_offset = check_int(item_offset, "item_offset", 0)
+    progress = None if progress is None else as_bool(progress, "progress")
     hist = targets.histories(max_len, item_offset)
     excl = targets.seen_items() if exclude_history else None
     V = targets.data.num_items
@@ -833,6 +851,7 @@ def evaluate_recommender(
             dataset=dataset,
             num_items=V,
             batch_size=batch_size,
+            progress=progress,
         )
     else:
         if strategy == "popularity" and popularity is None:
@@ -840,9 +859,11 @@ def evaluate_recommender(
 
         def scorer(rows, cand):
             out = np.empty(cand.shape)
-            for s in range(0, len(rows), batch_size):
-                r = rows[s : s + batch_size]
-                out[s : s + batch_size] = candidate_scores(r, cand[s : s + batch_size])
+            with _query_bar(len(rows), progress, "sampled ranking") as bar:
+                for s in range(0, len(rows), batch_size):
+                    r = rows[s : s + batch_size]
+                    out[s : s + batch_size] = candidate_scores(r, cand[s : s + batch_size])
+                    bar.update(len(r))
             return out
 
         rep = evaluate_sampled(

@@ -432,3 +432,21 @@ def test_lists_targets_and_point_metric_inputs_are_checked():
         M.mape(["a"], [1])
     with pytest.raises(ValueError, match=r"reports\['a'\] must be a report dict"):
         M.format_table({"a": {"x": 1}})
+
+
+def test_full_ranking_progress_bar(rng, capsys):
+    """progress=True shows a bar over the queries (stderr), None stays silent on a short call
+    (the bar appears only once a call has run 2 s), False never shows one; the metrics are the
+    same either way."""
+    N, V = 300, 40
+    targets, scores = rng.integers(0, V, N), rng.random((N, V))
+    reports = []
+    for progress in (True, None, False):
+        capsys.readouterr()
+        reports.append(M.evaluate_full(lambda rows: scores[rows], targets, 5, num_items=V,
+                                       batch_size=32, progress=progress))
+        shown = "full ranking" in capsys.readouterr().err
+        assert shown == (progress is True), progress
+    assert reports[0]["metrics"] == reports[1]["metrics"] == reports[2]["metrics"]
+    with pytest.raises(TypeError, match="progress must be True or False"):
+        M.evaluate_full(lambda rows: scores[rows], targets, 5, num_items=V, progress="yes")

@@ -123,7 +123,7 @@ def evaluate(args, flags) -> int:
         else:
             _check_catalogue(meta, x)
             run.model = model
-        results = run.evaluate(with_baselines=baselines)
+        results = run.evaluate(with_baselines=baselines, verbose=_verbose(args))
         split = run.label
     plots = []
     if cfg["plots"]:

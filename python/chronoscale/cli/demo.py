@@ -102,7 +102,7 @@ def _recommend(args, verbose):
         run.fit(verbose=verbose)
     else:
         runs.say("   (MultiScaleRecommender is not in this build: baselines only)")
-    results = run.evaluate()
+    results = run.evaluate(verbose=verbose)
     primary = "multiscale" if have_model else next(iter(results))
     plots = []
     if cfg["plots"] and have_model:

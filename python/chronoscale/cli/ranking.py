@@ -185,9 +185,11 @@ def baselines(train) -> dict:
             "last-item": LastItemTransition().fit(train)}
 
 
-def evaluate(models: dict, targets: EvalTargets, cfg: dict, label: dict, progress=None) -> dict:
+def evaluate(models: dict, targets: EvalTargets, cfg: dict, label: dict, progress=None,
+             verbose: int = 1) -> dict:
     """Full-ranking reports (``chronoscale.metrics.evaluate_full``) of every named model on
-    ``targets``; a model is a baseline (``score(items, lengths)``) or a fitted recommender."""
+    ``targets``; a model is a baseline (``score(items, lengths)``) or a fitted recommender.
+    ``progress``: called with each model's name when done; ``verbose`` 0: no progress bars."""
     m = cfg["model"]
     V = targets.data.num_items
     excl = targets.seen_items() if exclude_history(cfg, label) else None
@@ -207,7 +209,7 @@ def evaluate(models: dict, targets: EvalTargets, cfg: dict, label: dict, progres
                 return model.score(b.items[rows], b.lengths[rows])
 
         rep = evaluate_full(scorer, targets.items, ks(cfg), exclude=excl, dataset=targets.data,
-                            num_items=V, batch_size=512)
+                            num_items=V, batch_size=512, progress=None if verbose else False)
         rep["model"] = name
         rep["split"] = {**label, "targets": targets.name}
         rep["max_len"] = m["max_len"]

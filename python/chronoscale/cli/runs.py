@@ -414,7 +414,8 @@ class RecommendRun:
         return {"task": "recommend", "config": self.cfg, "dataset": self.x.label(),
                 "item_ids": _ids_json(self.x.item_ids)}
 
-    def evaluate(self, name: str = "multiscale", with_baselines: bool = True) -> dict:
+    def evaluate(self, name: str = "multiscale", with_baselines: bool = True,
+                 verbose: int = 1) -> dict:
         models = {}
         if self.model is not None:
             models[name] = self.model
@@ -422,7 +423,7 @@ class RecommendRun:
             with self.t("baselines_fit"):
                 models.update(ranking.baselines(self.train))
         with self.t("evaluate"):
-            return ranking.evaluate(models, self.test, self.cfg, self.label)
+            return ranking.evaluate(models, self.test, self.cfg, self.label, verbose=verbose)
 
     def plots(self, out: Path) -> list[str]:
         from .. import plot
