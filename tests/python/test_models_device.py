@@ -164,6 +164,9 @@ def test_multiscale_recommender(dxp, rng, tmp_path, loss, scales, dropout):
     assert np.allclose(cpu.score(ids, top_d, **q), s_d, rtol=10 * tol, atol=10 * tol)
     cand = rng.integers(0, V, (B, 3))
     assert np.allclose(dev.score(ids, cand, **q), cpu.score(ids, cand, **q), atol=10 * tol)
+    every = dev.score(ids, **q)  # every item's score, on the host
+    assert isinstance(every, np.ndarray) and every.shape == (B, V)
+    assert np.allclose(every, cpu.score(ids, **q), rtol=10 * tol, atol=10 * tol)
     assert np.allclose(dev.embed_users(ids, **q), cpu.embed_users(ids, **q), atol=10 * tol)
     ev_d, ev_c = dev.evaluate(ids, ids[:, 0], **q), cpu.evaluate(ids, ids[:, 0], **q)
     assert ev_d["loss"] == pytest.approx(ev_c["loss"], rel=10 * tol)
