@@ -498,10 +498,12 @@ class MultiScaleRecommender(BaseModel):
         self._check_fitted()
         batch_size = check_int(batch_size, "batch_size")
         data = self._read(histories, lengths, timestamps, features)
-        if candidates is None:
+        if candidates is None:  # filled batch by batch: one [N, V] array at the peak
             F = self._net.table(cached=True)[0]
-            return np.concatenate([_device.to_host(ops.linear_forward(z, F)[0])
-                                   for _, _, z in self._user_states(data, batch_size)])
+            out = np.empty((len(data["lengths"]), self._net.num_items), np.dtype(self._net.dtype))
+            for idx, _, z in self._user_states(data, batch_size):
+                out[idx] = _device.to_host(ops.linear_forward(z, F)[0])
+            return out
         cand = np.asarray(candidates)
         if cand.dtype.kind not in "iu":
             raise TypeError(f"candidates must hold integer item ids, got dtype {cand.dtype}")
