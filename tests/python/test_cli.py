@@ -272,24 +272,6 @@ def test_full_ranking_scores_match_recommend(rng):
 
 
 @needs_recommender
-def test_score_contributions_add_up(rng):
-    from chronoscale.cli import ranking
-
-    V, B, T = 30, 5, 6
-    items = rng.integers(0, V, (B, T))
-    ts = np.cumsum(rng.integers(1, 5000, (B, T)), axis=1)
-    model = recommender_class()(num_items=V, dim=6, units=[4, 3], scales=["1", "1h"],
-                                max_len=T, random_state=0)
-    hist = {"items": items, "lengths": rng.integers(1, T + 1, B), "timestamps": ts}
-    model.fit(hist, epochs=1, verbose=0)
-    target = rng.integers(0, V, B)
-    c, names = ranking.score_contributions(model, hist, target)
-    assert c.shape == (B, 4) and names[:2] == ["scale 1", "scale 1h"]
-    np.testing.assert_allclose(c.sum(1), model.score(hist, target[:, None])[:, 0], rtol=1e-4,
-                               atol=1e-5)
-
-
-@needs_recommender
 def test_model_hyper_parameters_reach_the_model(capsys, tmp_path, log_csv):
     """[model] count_feature, weight_decay, clipnorm and dropout (--set or TOML) are passed to
     the estimator; weight_decay and dropout are refused for the forecaster, which has none."""

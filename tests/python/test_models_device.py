@@ -164,6 +164,10 @@ def test_multiscale_recommender(dxp, rng, tmp_path, loss, scales, dropout):
     assert np.allclose(cpu.score(ids, top_d, **q), s_d, rtol=10 * tol, atol=10 * tol)
     cand = rng.integers(0, V, (B, 3))
     assert np.allclose(dev.score(ids, cand, **q), cpu.score(ids, cand, **q), atol=10 * tol)
+    parts_d, names = dev.explain(ids, cand[:, 0], **q)  # per-scale parts, on the host
+    assert isinstance(parts_d, np.ndarray) and names == cpu.explain(ids, cand[:, 0], **q)[1]
+    assert np.allclose(parts_d, cpu.explain(ids, cand[:, 0], **q)[0], rtol=10 * tol,
+                       atol=10 * tol)
     every = dev.score(ids, **q)  # every item's score, on the host
     assert isinstance(every, np.ndarray) and every.shape == (B, V)
     assert np.allclose(every, cpu.score(ids, **q), rtol=10 * tol, atol=10 * tol)

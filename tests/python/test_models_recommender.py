@@ -217,6 +217,27 @@ def test_outlier_timestamp_warns_about_the_span(rng):
     assert rec[0].filename == __file__
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_explain_parts_add_up_to_the_score(rng, dtype):
+    """explain() splits each history's score of one item into per-scale parts, the newest
+    event's input and the rest: rows sum to score(), any batch size; bad items refused."""
+    m, (ids, L, ts, feats) = _fitted(rng, V=11, scales=("1", "2", "1h"), dtype=dtype)
+    kw = dict(lengths=L, timestamps=ts, features=feats)
+    items = rng.integers(0, 11, len(L))
+    parts, names = m.explain(ids, items, **kw)
+    assert names == ["scale 1", "scale 2", "scale 1h", "newest event", "bias + history cosine"]
+    assert parts.shape == (len(L), 5) and parts.dtype == np.float64
+    tol = 1e-10 if dtype == "float64" else 2e-5
+    np.testing.assert_allclose(parts.sum(1), m.score(ids, items[:, None], **kw)[:, 0],
+                               rtol=tol, atol=tol)
+    np.testing.assert_allclose(m.explain(ids, items, batch_size=2, **kw)[0], parts, rtol=1e-12,
+                               atol=1e-12)
+    with pytest.raises(ValueError, match=r"items must lie in \[0, num_items=11\)"):
+        m.explain(ids, np.full(len(L), 11), **kw)
+    with pytest.raises(ValueError, match="items must have shape"):
+        m.explain(ids, items[:2], **kw)
+
+
 def test_float32_matches_float64(rng):
     m64, (ids, L, ts, feats) = _fitted(rng, V=12)
     m32 = MultiScaleRecommender(**{**m64.get_params(), "dtype": "float32"})

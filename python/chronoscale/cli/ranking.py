@@ -217,31 +217,3 @@ def evaluate(models: dict, targets: EvalTargets, cfg: dict, label: dict, progres
         if progress is not None:
             progress(name)
     return out
-
-
-def score_contributions(model, hist: dict, items) -> tuple[np.ndarray, list[str]]:
-    """Split each history's score of ``items [N]`` into additive parts: one per scale (its
-    state's share of the fused user state, ``(W_s h_s) . E_v``), the newest event's own input,
-    and the rest (projection bias, history cosine, item bias). Returns ``([N, S + 2], names)``;
-    rows sum to ``model.score(hist, items[:, None])``."""
-    from ..models import _recdata as rd
-
-    net = model.net
-    data = model._read(hist, None, None, None)
-    b = rd.take(data, np.arange(len(data["lengths"])), net.dtype)
-    r, t = np.arange(len(b["lengths"])), b["lengths"] - 1
-    f, m = net.fusion_inputs(b["ids"], b["lengths"], r, t, b["timestamps"], b["features"])
-    fl, ml = f.astype(np.float64), m.astype(np.float64)
-    W = net.proj.weight.data.astype(np.float64)
-    items = np.asarray(items, np.int64)
-    E = net.emb.weight.data[items].astype(np.float64)
-    edges = np.concatenate([[0], np.cumsum(net.ms.units)])
-    parts = [((fl[:, lo:hi] @ W[:, lo:hi].T) * E).sum(1) for lo, hi in zip(edges, edges[1:])]
-    H = int(edges[-1])
-    parts.append(((fl[:, H:] @ W[:, H:].T) * E).sum(1))
-    bias = net.proj.bias.data.astype(np.float64) if net.proj.bias is not None else 0.0
-    ehat = E / np.maximum(np.linalg.norm(E, axis=1, keepdims=True), 1e-8)
-    rest = (E * bias).sum(1) + float(net.beta.data[0]) * (ml * ehat).sum(1) \
-        + net.item_bias.data[items, 0]
-    names = [f"scale {s}" for s in net.scales] + ["newest event", "bias + history cosine"]
-    return np.stack(parts + [rest], axis=1), names

@@ -442,7 +442,7 @@ class RecommendRun:
             first = np.unique(self.test.users, return_index=True)[1]  # one target per user
             q = self.test.take(np.sort(first)[:8])
             h = ranking.target_histories(q, self.cfg["model"]["max_len"], ranking.uses_time(m))
-            c, names = ranking.score_contributions(m, h, q.items)
+            c, names = m.explain(h, q.items)
             labels = [f"user {u}\n→ item {v}" for u, v in
                       zip(self.x.decode_users(q.users), self.x.decode_items(q.items))]
             files.append(plot.contributions(

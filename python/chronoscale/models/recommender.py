@@ -524,6 +524,49 @@ class MultiScaleRecommender(BaseModel):
                 + np.einsum("nd,ncd->nc", z[:, d:2 * d], _normalize(Ec)[0]) + b[c]))
         return np.concatenate(out)
 
+    def explain(self, histories, items, *, lengths=None, timestamps=None, features=None,
+                batch_size: int = 256):
+        """Split each history's score of one item into additive parts, float64 on the host:
+        one per scale (its state's share of the fused user state, ``(W_s h_s) . E_v``), the
+        newest event's own input (``(W_x x_t) . E_v``), and the rest (the projection's bias,
+        the history-cosine term and the item's bias).
+
+        ``items``: ``[N]`` item ids, one per history (e.g. the held-out next item); integers,
+        or floats holding whole numbers.
+        Returns ``(parts [N, S + 2], names)``; each row sums to :meth:`score` of that item
+        (within float rounding of the model's dtype).
+
+        Raises:
+            RuntimeError: not fitted. TypeError: non-numeric ``items``. ValueError: ``items``
+                not ``[N]``, not whole or outside ``[0, num_items)``; bad histories.
+        """
+        self._check_fitted()
+        batch_size = check_int(batch_size, "batch_size")
+        data = self._read(histories, lengths, timestamps, features)
+        items = _item_targets(items, len(data["lengths"]), self._net.num_items, "items")
+        net, host = self._net, _device.to_host
+        W = host(net.proj.weight.data).astype(np.float64)
+        bias = (host(net.proj.bias.data).astype(np.float64) if net.proj.bias is not None
+                else 0.0)
+        beta, E_all = float(host(net.beta.data)[0]), host(net.emb.weight.data)
+        item_bias = host(net.item_bias.data)[:, 0].astype(np.float64)
+        edges = np.concatenate([[0], np.cumsum(net.ms.units)]).astype(int)
+        out = np.empty((len(items), len(edges) + 1))
+        for idx, b in self._batches(data, batch_size):
+            r, t = np.arange(len(idx)), b["lengths"] - 1
+            f, m = net.fusion_inputs(b["ids"], b["lengths"], r, t, b["timestamps"],
+                                     b["features"])
+            f, m = host(f).astype(np.float64), host(m).astype(np.float64)
+            v = items[idx]
+            E = E_all[v].astype(np.float64)
+            cuts = [*zip(edges, edges[1:]), (edges[-1], f.shape[1])]  # scales, newest event
+            for j, (lo, hi) in enumerate(cuts):
+                out[idx, j] = ((f[:, lo:hi] @ W[:, lo:hi].T) * E).sum(1)
+            ehat = E / np.maximum(np.linalg.norm(E, axis=1, keepdims=True), 1e-8)
+            out[idx, -1] = (E * bias).sum(1) + beta * (m * ehat).sum(1) + item_bias[v]
+        names = [f"scale {s}" for s in net.scales] + ["newest event", "bias + history cosine"]
+        return out, names
+
     def embed_users(self, histories, *, lengths=None, timestamps=None, features=None,
                     batch_size: int = 256):
         """Fused user states ``u [N, d]`` after each history's last event (the scores are
