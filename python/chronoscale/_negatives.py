@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .ops._common import check_int
+
 STRATEGIES = ("uniform", "popularity")
 
 
@@ -33,7 +35,6 @@ def sample_negatives(
     """
     from .metrics import _check_popularity, _check_targets, as_csr
     from .models._base import check_seed
-    from .nn.training import check_int
 
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")

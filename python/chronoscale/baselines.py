@@ -25,8 +25,7 @@ import numpy as np
 from . import ops
 from .data import Interactions
 from .data.interactions import check_log
-from .nn.training import check_int
-from .ops._common import as_bool, as_lengths, int64_indices
+from .ops._common import as_bool, as_lengths, check_int, int64_indices
 
 #: most values ``predict`` returns (``N * horizon``: 2 GiB of float64)
 MAX_FORECAST_VALUES = 2**28

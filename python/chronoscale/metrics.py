@@ -23,8 +23,7 @@ import numpy as np
 
 from ._negatives import STRATEGIES, sample_negatives
 from .models._base import check_seed
-from .nn.training import check_int
-from .ops._common import as_bool, int64_indices
+from .ops._common import as_bool, check_int, int64_indices
 
 TIES = ("expected", "pessimistic", "optimistic")
 #: a scoring function is called on at most this many query x item scores at once

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .nn.training import check_int
+from .ops._common import check_int
 
 __all__ = ["DEFAULT_SERIES", "MAX_SERIES", "contributions", "forecast_vs_truth",
            "scale_weights", "training_curves"]

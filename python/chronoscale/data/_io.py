@@ -1,6 +1,6 @@
 """File access for the readers: transparent gzip, peeking, chunked reading with a progress bar,
 and whole-file column parsing built on the vectorised tokenizer in ``_text``; and the argument
-checks shared by the data modules (``index_array``; ``check_int`` is ``ops._common``'s)."""
+checks shared by the data modules (``index_array``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..ops._common import I64_MAX, I64_MIN, check_int, int64_indices  # noqa: F401 - data/*
+from ..ops._common import int64_indices
 from . import _text
 
 #: files at least this large (on disk) show a progress bar when ``progress=None``

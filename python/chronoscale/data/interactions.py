@@ -9,14 +9,13 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from ..ops._common import int64_indices
+from ..ops._common import I64_MAX, check_int, int64_indices
 from . import _text
-from ._io import check_int, index_array
+from ._io import index_array
 
 DEDUPE_RULES = (None, "exact", "first", "last")
 TIME_UNITS = ("s", "ms", "us", "ns", "D", "yyyymmdd")
 _SCALE = {"s": 1, "ms": 1000, "us": 10**6, "ns": 10**9, "D": 1}
-_I64_MAX = int(np.iinfo(np.int64).max)
 _F64_LIM = 2.0**63  # a finite float64 x casts to int64 exactly iff -2**63 <= floor(x) < 2**63
 #: seconds per datetime64 unit coarser than a second (Y and M at their longest, to be safe)
 _COARSE = {"Y": 366 * 86400, "M": 31 * 86400, "W": 7 * 86400, "D": 86400, "h": 3600, "m": 60}
@@ -357,13 +356,13 @@ def as_seconds(ts, time_unit: str = "s", *, name: str = "timestamp") -> np.ndarr
                 raise ColumnError(f"{name} has missing or non-finite values ({v})", row)
             raise ColumnError(f"{name} {v} ({time_unit}) does not fit int64 seconds", row)
         return out.astype(np.int64)
-    if ts.dtype.kind == "u" and ts.size and ts.max() > _I64_MAX:
-        row = _first_bad(ts > _I64_MAX)
+    if ts.dtype.kind == "u" and ts.size and ts.max() > I64_MAX:
+        row = _first_bad(ts > I64_MAX)
         raise ColumnError(f"{name} {ts.ravel()[row]} ({time_unit}) does not fit int64", row)
     ts = ts.astype(np.int64)
     if time_unit != "D":
         return np.floor_divide(ts, _SCALE[time_unit])
-    lim = _I64_MAX // 86400
+    lim = I64_MAX // 86400
     if ts.size and not (ts.min() >= -lim and ts.max() <= lim):
         row = _first_bad((ts < -lim) | (ts > lim))
         raise ColumnError(f"{name} {ts.ravel()[row]} (D) does not fit int64 seconds", row)
@@ -386,7 +385,7 @@ def _parse_iso(ts: np.ndarray, name: str) -> np.ndarray:
         big = (np.where(dash > 0, dash, np.char.str_len(ts)) >= 12).ravel()
         if big.any():
             y = ts.ravel()[big].astype("datetime64[Y]").view(np.int64)
-            lim = _I64_MAX // _COARSE["Y"]
+            lim = I64_MAX // _COARSE["Y"]
             over = (y < -lim) | (y > lim)
             if over.any():
                 row = int(np.flatnonzero(big)[_first_bad(over)])
@@ -401,10 +400,10 @@ def _datetime_seconds(ts: np.ndarray, name: str) -> np.ndarray:
     unit, count = np.datetime_data(ts.dtype)
     v = ts.view(np.int64)
     if unit in _COARSE:
-        lo = -(_I64_MAX // (_COARSE[unit] * count))
+        lo = -(I64_MAX // (_COARSE[unit] * count))
         hi = -lo
     else:  # NaT is int64 min; NumPy's floor division wraps within one unit of it
-        lo, hi = -_I64_MAX + _FINE.get(unit, 1), _I64_MAX
+        lo, hi = -I64_MAX + _FINE.get(unit, 1), I64_MAX
     if v.size and not (v.min() >= lo and v.max() <= hi):
         row = _first_bad((v < lo) | (v > hi))
         if np.isnat(ts.ravel()[row]):

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._io import I64_MAX, I64_MIN, check_int, index_array
+from ..ops._common import I64_MAX, I64_MIN, check_int
+from ._io import index_array
 from .interactions import Interactions, check_log
 
 #: most values ``user_series`` builds (users x periods; 8 GiB of float64)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._io import I64_MAX, I64_MIN, check_int
+from ..ops._common import I64_MAX, I64_MIN, check_int
 from .interactions import Interactions, _unchecked, check_log
 from .sequences import SequenceBatch, histories_before
 

@@ -14,8 +14,8 @@ import numpy as np
 from .. import io
 from ..nn import device as _device
 from ..nn.layer import loading
-from ..nn.training import check_int, check_stopping
-from ..ops._common import as_bool, check_real
+from ..nn.training import check_stopping
+from ..ops._common import as_bool, check_int, check_real
 
 _FIT_OPTIONS = ("shuffle", "seed", "metrics", "sample_weight", "monitor", "mode", "patience",
                 "min_delta", "restore_best", "checkpoint_dir", "checkpoint_every", "resume")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
+from ..ops._common import check_int
 from . import device as _device
 from .layer import Layer, check_input
-from .training import check_int
 
 
 class ScaleFusion(Layer):

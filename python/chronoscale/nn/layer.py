@@ -18,6 +18,7 @@ import inspect
 import numpy as np
 
 from ..ops._common import as_bool as _as_bool
+from ..ops._common import check_int
 from . import device as _device
 from .parameter import Parameter, check_values, weights_changed
 
@@ -71,8 +72,6 @@ def check_input(x, name: str = "x"):
 def _check_in_features(in_features):
     """``in_features``: None, an integer >= 1, or a tuple / list of them (e.g. ScaleFusion's
     ``(S, K)``); TypeError / ValueError naming it otherwise."""
-    from .training import check_int  # (training imports this module)
-
     if in_features is None:
         return None
     if isinstance(in_features, (tuple, list)):

@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ..ops._common import as_bool, check_real, real
+from ..ops._common import as_bool, check_int, check_real, real
 from . import device as _device
 from .init import glorot_uniform
 from .layer import Layer, check_input, mix_seed
-from .training import check_int
 
 _ACTIVATIONS = {None: "none", "none": "none", "linear": "none", "relu": "relu",
                 "sigmoid": "sigmoid", "tanh": "tanh"}

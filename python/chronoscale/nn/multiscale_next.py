@@ -24,10 +24,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ..ops._common import int64_indices
+from ..ops._common import check_int, int64_indices
 from . import device as _device
 from .recurrent import _NATIVE, MultiScale, take_cell_grads
-from .training import check_int
 
 
 def _count_closed(xp, scale, t1, out_len, running):

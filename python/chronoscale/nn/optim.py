@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ..ops._common import as_bool, check_real
+from ..ops._common import as_bool, check_int, check_real
 from . import device as _device
 from .parameter import Parameter, check_values, weights_changed
 
@@ -132,8 +132,6 @@ class Optimizer:
                 parameter that has taken steps, a parameter count, shape or value (NaN / inf,
                 negative counts or second moments) that does not fit.
         """
-        from .training import check_int
-
         if not isinstance(state, dict):
             raise TypeError(f"optimizer state must be a dict, got {type(state).__name__}")
         missing = [k for k in ("iterations", "steps") if k not in state]

@@ -12,11 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ..ops._common import as_bool
+from ..ops._common import as_bool, check_int
 from . import device as _device
 from .init import glorot_uniform, recurrent_kernel
 from .layer import Layer
-from .training import check_int
 
 _GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 _NATIVE = {"lstm": "lstm", "gru": "gru", "rnn": "rnn_tanh"}
