@@ -185,16 +185,6 @@ def as_targets(y, n: int, dtype, name: str = "y", unit: bool = False):
     return np.ascontiguousarray(y, dtype=dtype).reshape(n, 1)
 
 
-def unpack_validation(validation_data, sizes=(2,), form: str = "(X, y)") -> tuple:
-    """``validation_data`` as a tuple of one of ``sizes`` (ValueError naming the form
-    otherwise: a list or tuple of another length, a bare array)."""
-    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in sizes:
-        got = (f"a {type(validation_data).__name__} of {len(validation_data)}"
-               if isinstance(validation_data, (tuple, list)) else type(validation_data).__name__)
-        raise ValueError(f"validation_data must be {form}, got {got}")
-    return tuple(validation_data)
-
-
 def check_seed(value, name: str = "random_state"):
     """None, or an integer ``>= 0`` (a NumPy seed): TypeError / ValueError naming ``name``."""
     return None if value is None else check_int(value, name, 0)

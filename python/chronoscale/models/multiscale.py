@@ -7,6 +7,7 @@ import numpy as np
 from .. import io, nn
 from ..nn import device as _device
 from ..nn import metrics
+from ..nn.training import unpack_validation
 from ..ops._common import as_lengths
 from ._base import (
     BaseModel,
@@ -18,7 +19,6 @@ from ._base import (
     check_units,
     fit_options,
     kept_on_error,
-    unpack_validation,
     warn_long_spans,
 )
 

@@ -8,6 +8,7 @@ from .. import io, nn
 from ..nn import device as _device
 from ..nn import metrics
 from ..nn.plan import PlanCache
+from ..nn.training import unpack_validation
 from ._base import (
     BaseModel,
     as_sequences,
@@ -17,7 +18,6 @@ from ._base import (
     check_seed,
     fit_options,
     kept_on_error,
-    unpack_validation,
 )
 
 

@@ -290,6 +290,16 @@ def _without_input_grad(fn):
     return run
 
 
+def unpack_validation(validation_data, sizes=(2,), form: str = "(X, y)") -> tuple:
+    """``validation_data`` as a tuple of one of ``sizes`` (ValueError naming the form
+    otherwise: a list or tuple of another length, a bare array)."""
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in sizes:
+        got = (f"a {type(validation_data).__name__} of {len(validation_data)}"
+               if isinstance(validation_data, (tuple, list)) else type(validation_data).__name__)
+        raise ValueError(f"validation_data must be {form}, got {got}")
+    return tuple(validation_data)
+
+
 def check_stopping(patience, min_delta, restore_best, verbose):
     """The early-stopping and progress options of ``fit`` (TypeError / ValueError naming them):
     ``patience`` None or an integer >= 1, ``min_delta`` a finite number >= 0, ``restore_best``
@@ -381,12 +391,8 @@ def fit(model, x, y, *, optimizer: Optimizer, loss="mse", epochs: int = 10,
     dtype = getattr(model, "dtype", None)
     x, y, n = check_data(x, y, "", dtype)
     if validation_data is not None:
-        if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
-            raise ValueError(f"validation_data must be (x, y), got "
-                             f"{type(validation_data).__name__}"
-                             + (f" of {len(validation_data)}"
-                                if isinstance(validation_data, (tuple, list)) else ""))
-        validation_data = check_data(*validation_data, "validation_data ", dtype)[:2]
+        validation_data = check_data(*unpack_validation(validation_data, form="(x, y)"),
+                                     "validation_data ", dtype)[:2]
     shuffle = as_bool(shuffle, "shuffle")
     if checkpoint_dir is not None and not isinstance(checkpoint_dir, (str, os.PathLike)):
         raise TypeError(f"checkpoint_dir must be a path (str or os.PathLike) or None, got "
