@@ -562,7 +562,7 @@ class MultiScaleRecommender(BaseModel):
             cuts = [*zip(edges, edges[1:]), (edges[-1], f.shape[1])]  # scales, newest event
             for j, (lo, hi) in enumerate(cuts):
                 out[idx, j] = ((f[:, lo:hi] @ W[:, lo:hi].T) * E).sum(1)
-            ehat = E / np.maximum(np.linalg.norm(E, axis=1, keepdims=True), 1e-8)
+            ehat = _normalize(E)[0]  # the unit rows the model scores with (its norm floor)
             out[idx, -1] = (E * bias).sum(1) + beta * (m * ehat).sum(1) + item_bias[v]
         names = [f"scale {s}" for s in net.scales] + ["newest event", "bias + history cosine"]
         return out, names
