@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ..ops._common import as_bool, check_int, check_real, real
+from ..ops._common import as_bool, check_int, check_real
+from ..ops.dropout import check_rate
 from . import device as _device
 from .init import glorot_uniform
 from .layer import Layer, check_input, mix_seed
@@ -216,9 +217,7 @@ class Dropout(Layer):
 
     def __init__(self, rate: float, inplace: bool = False):
         super().__init__()
-        if not 0.0 <= real(rate, "rate") < 1.0:
-            raise ValueError(f"rate must be in [0, 1), got {rate}")
-        self.rate = float(rate)
+        self.rate = check_rate(rate, "rate")
         self.inplace = as_bool(inplace, "inplace")
         self._seed = 0
         self._calls = 0
