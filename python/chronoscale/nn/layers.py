@@ -224,9 +224,7 @@ class Dropout(Layer):
         self._cache = None
 
     def set_seed(self, seed: int) -> None:
-        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-            raise TypeError(f"seed must be an integer, got {seed!r:.50}")
-        self._seed = int(seed) & 0x7FFFFFFFFFFFFFFF
+        self._seed = check_int(seed, "seed", None) & 0x7FFFFFFFFFFFFFFF
         self._calls = 0
 
     def forward(self, x, training=False, lengths=None):
