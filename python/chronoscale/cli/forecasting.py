@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..data import Interactions, period_seconds, user_series
+from ..ops._common import check_int
 from .config import describe
 
 TRANSFORMS = ("log1p", "none")
@@ -55,9 +56,8 @@ class SeriesTask:
         if self.transform not in TRANSFORMS:
             raise ValueError(f"transform must be one of {TRANSFORMS}, got {self.transform!r}")
         for name in ("history", "horizon", "stride", "max_train_windows"):
-            v = getattr(self, name)
-            if v is not None and int(v) < 1:
-                raise ValueError(f"forecast.{name} must be >= 1, got {v}")
+            if getattr(self, name) is not None:
+                check_int(getattr(self, name), f"forecast.{name}")  # (never truncated)
         try:
             period_seconds(self.period)
         except (TypeError, ValueError) as exc:
