@@ -255,20 +255,29 @@ def test_bench_lists_or_says_why(capsys, monkeypatch):
 
 
 @needs_recommender
-def test_full_ranking_scores_match_recommend(rng):
-    from chronoscale.cli import ranking
+def test_cli_ranking_reports_are_evaluate_recommender(rng):
+    """The CLI's full-ranking reports are metrics.evaluate_recommender's for the same model and
+    targets (the Python API's numbers), queries without an earlier event left out."""
+    from chronoscale.baselines import MostPopular
+    from chronoscale.cli import config, ranking
+    from chronoscale.data import from_columns, leave_one_out
+    from chronoscale.metrics import evaluate_recommender
 
-    V, B, T = 40, 6, 7
-    items = rng.integers(0, V, (B, T))
-    lengths = rng.integers(1, T + 1, B)
-    model = recommender_class()(num_items=V, dim=8, units=8, scales=["1", "3"], max_len=T,
-                                random_state=0)
-    model.fit({"items": items, "lengths": np.maximum(lengths, 2)}, epochs=1, verbose=0)
-    hist = {"items": items, "lengths": lengths}
-    scores = ranking.model_scorer(model, hist)(np.arange(B))
-    ids, top = model.recommend(hist, k=5, exclude_seen=False)
-    np.testing.assert_allclose(np.take_along_axis(scores, ids, 1), top, rtol=1e-5, atol=1e-6)
-    assert (np.sort(scores, 1)[:, ::-1][:, :5] == np.take_along_axis(scores, ids, 1)).all()
+    n = 300
+    user = np.sort(rng.integers(0, 30, n))
+    log = from_columns(user, rng.integers(0, 25, n), np.arange(n) * 3600)
+    sp = leave_one_out(log)
+    cfg = config.build(base={"model": {"max_len": 8}, "eval": {"k": [5, 10]}})
+    model = recommender_class()(num_items=log.num_items, dim=8, units=8, scales=["1", "3"],
+                                max_len=8, random_state=0)
+    model.fit(sp.train, epochs=1, verbose=0)
+    models = {"ms": model, "pop": MostPopular().fit(sp.train)}
+    got = ranking.evaluate(models, sp.test, cfg, sp.label(), verbose=0)
+    keep = sp.test.take(np.flatnonzero(sp.test.history_lengths > 0))
+    for name, m in models.items():
+        want = evaluate_recommender(m, keep, k=[5, 10], max_len=8, progress=False)
+        assert got[name]["metrics"] == want["metrics"], name
+        assert got[name]["split"]["targets"] == "test" and got[name]["model"] == name
 
 
 @needs_recommender

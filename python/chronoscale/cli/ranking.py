@@ -30,7 +30,7 @@ from ..data import (
     padded_histories,
     temporal_split,
 )
-from ..metrics import evaluate_full
+from ..metrics import evaluate_recommender
 
 PROTOCOLS = ("leave-one-out", "temporal", "session")
 
@@ -169,17 +169,6 @@ def fit_model(model, cfg, train, valid, verbose: int = 1):
     return model
 
 
-def model_scorer(model, hist: dict):
-    """``rows -> [len(rows), V]`` float64 scores of every item for the histories ``hist``
-    (``model.score`` without candidates: the values ``recommend`` ranks)."""
-
-    def scorer(rows):
-        return np.asarray(model.score({k: v[rows] for k, v in hist.items()}, batch_size=512),
-                          np.float64)
-
-    return scorer
-
-
 def baselines(train) -> dict:
     return {"most-popular": MostPopular().fit(train),
             "last-item": LastItemTransition().fit(train)}
@@ -187,32 +176,20 @@ def baselines(train) -> dict:
 
 def evaluate(models: dict, targets: EvalTargets, cfg: dict, label: dict, progress=None,
              verbose: int = 1) -> dict:
-    """Full-ranking reports (``chronoscale.metrics.evaluate_full``) of every named model on
-    ``targets``; a model is a baseline (``score(items, lengths)``) or a fitted recommender.
+    """Full-ranking reports (``chronoscale.metrics.evaluate_recommender``: the numbers the
+    Python API gives) of every named model on ``targets``, those without an earlier event left
+    out; a model is a baseline (``score(items, lengths)``) or a fitted recommender.
     ``progress``: called with each model's name when done; ``verbose`` 0: no progress bars."""
-    m = cfg["model"]
-    V = targets.data.num_items
-    excl = targets.seen_items() if exclude_history(cfg, label) else None
     valid = targets.history_lengths > 0
     if not valid.all():
         targets = targets.take(np.flatnonzero(valid))
-        excl = targets.seen_items() if excl is not None else None
     out = {}
     for name, model in models.items():
-        if hasattr(model, "recommend") and hasattr(model, "embed_users"):
-            hist = target_histories(targets, m["max_len"], uses_time(model))
-            scorer = model_scorer(model, hist)
-        else:
-            b = targets.histories(m["max_len"])
-
-            def scorer(rows, b=b, model=model):
-                return model.score(b.items[rows], b.lengths[rows])
-
-        rep = evaluate_full(scorer, targets.items, ks(cfg), exclude=excl, dataset=targets.data,
-                            num_items=V, batch_size=512, progress=None if verbose else False)
+        rep = evaluate_recommender(model, targets, ks(cfg), max_len=cfg["model"]["max_len"],
+                                   exclude_history=exclude_history(cfg, label), batch_size=512,
+                                   progress=None if verbose else False)
         rep["model"] = name
         rep["split"] = {**label, "targets": targets.name}
-        rep["max_len"] = m["max_len"]
         out[name] = rep
         if progress is not None:
             progress(name)
