@@ -2,8 +2,8 @@
 // CUDA losses: the functions of cpp/src/cpu/loss.hpp (device arrays; targets, row ids and log_q
 // stay on the host and are copied) with a trailing stream (cudaStream_t as void*). Each returns
 // the loss as a double: the sums are reduced on the device (float64, fixed order) and the one
-// scalar is copied back, so these calls wait for the stream. Plain C++ header, included by
-// cpp/src/loss.cpp.
+// scalar is copied back, so these calls wait for the stream (unless given `loss_out`). Plain C++
+// header, included by cpp/src/loss.cpp.
 #include <cstdint>
 
 #include "chronoscale/loss.hpp"
@@ -12,9 +12,11 @@ namespace chronoscale {
 inline namespace v1 {
 namespace cuda {
 
+/// `loss_out` (device, one double) or null: where the mean loss goes without a wait (the call
+/// then returns NaN); null: it is read back (the call's only wait) and returned.
 template <class T>
 double point_loss(PointLoss kind, const T* pred, const T* target, const T* weights, int64_t n,
-                  double delta, T* dpred, void* stream);
+                  double delta, T* dpred, void* stream, double* loss_out = nullptr);
 
 /// logits [N, V] on the device; target [N] on the host; K = rows with target != ignore_index.
 template <class T>

@@ -35,21 +35,26 @@ void bind_loss(py::module_& m) {
   m.def(
       "point_loss",
       [](const std::string& kind, py::handle pred, py::handle target, py::handle weights,
-         double delta) {
+         double delta, bool device_loss) {
         const PointLoss k = parse_kind(kind);
         const char* pn = k == PointLoss::bce_with_logits ? "logits" : "pred";
         const Tensor P = view(pred, pn), T = view(target, "target"),
                      W = view(weights, "weights", true);
         loss_check_input(P, pn);
         Out d = out(P, shape_of(P));
+        // device_loss with CUDA arrays: a 0-d float64 array on the device, no wait (as below)
+        const bool on_device = device_loss && P.device == Device::cuda;
+        Out lo = on_device ? out(P, {}, DType::float64) : Out{};
         void* stream = current_stream(P);
         double loss;
         {
           py::gil_scoped_release nogil;
-          loss = point_loss(k, P, T, W, delta, d.t, pn, stream);
+          loss = point_loss(k, P, T, W, delta, d.t, pn, stream, on_device ? &lo.t : nullptr);
         }
-        return py::make_tuple(loss, d.obj);
+        return py::make_tuple(on_device ? lo.obj : py::float_(loss), d.obj);
       },
+      py::arg("kind"), py::arg("pred"), py::arg("target"), py::arg("weights"), py::arg("delta"),
+      py::arg("device_loss") = false,
       "Low-level elementwise loss; use chronoscale.ops.mse_loss etc.");
 
   m.def(

@@ -55,6 +55,14 @@ void check_target_array(const Tensor& target) {
   CS_CHECK(target.device == Device::cpu, ValueError, "target must be a host (NumPy) array");
 }
 
+// A device loss (`loss_out`): a CUDA float64 scalar beside CUDA inputs, or null.
+void check_device_loss(const Tensor* loss_out, const Tensor& input, const char* op) {
+  CS_CHECK(!loss_out || (input.device == Device::cuda && loss_out->device == Device::cuda &&
+                         loss_out->dtype == DType::float64 && loss_out->numel() == 1),
+           ValueError, op,
+           ": a device loss needs CUDA arrays and a float64 scalar on their device");
+}
+
 }  // namespace
 
 void loss_check_input(const Tensor& t, const char* name) {
@@ -64,7 +72,8 @@ void loss_check_input(const Tensor& t, const char* name) {
 }
 
 double point_loss(PointLoss kind, const Tensor& pred, const Tensor& target, const Tensor& weights,
-                  double delta, const Tensor& dpred, const char* pred_name, void* stream) {
+                  double delta, const Tensor& dpred, const char* pred_name, void* stream,
+                  const Tensor* loss_out) {
   check::floating(pred, pred_name);
   CS_CHECK(pred.numel() > 0, ValueError, pred_name, " is empty (shape ", pred.shape_str(), ")");
   check::cuda_usable(pred, "loss", pred_name);
@@ -73,10 +82,18 @@ double point_loss(PointLoss kind, const Tensor& pred, const Tensor& target, cons
   same_shape(dpred, pred, "dpred", pred_name);
   if (kind == PointLoss::huber)
     CS_CHECK(delta > 0.0, ValueError, "delta must be > 0, got ", delta);
+  check_device_loss(loss_out, pred, "loss");
   return CS_DISPATCH_FLOAT(pred.dtype, "loss", [&] {
-    return CS_DEVICE_CALL(pred, point_loss, kind, pred.ptr<scalar_t>(), target.ptr<scalar_t>(),
-                          weights.defined() ? weights.ptr<scalar_t>() : nullptr, pred.numel(),
-                          delta, dpred.ptr<scalar_t>());
+    const scalar_t* w = weights.defined() ? weights.ptr<scalar_t>() : nullptr;
+#ifdef CHRONOSCALE_WITH_CUDA
+    if (pred.device == Device::cuda)
+      return cuda::point_loss<scalar_t>(kind, pred.ptr<scalar_t>(), target.ptr<scalar_t>(), w,
+                                        pred.numel(), delta, dpred.ptr<scalar_t>(), stream,
+                                        loss_out ? loss_out->ptr<double>() : nullptr);
+#endif
+    (void)stream;
+    return cpu::point_loss<scalar_t>(kind, pred.ptr<scalar_t>(), target.ptr<scalar_t>(), w,
+                                     pred.numel(), delta, dpred.ptr<scalar_t>());
   });
 }
 
@@ -211,11 +228,7 @@ double full_softmax_loss(const Tensor& user, const Tensor& items, const Tensor& 
                          int64_t ignore_index, const Tensor& d_user, const Tensor& d_items,
                          void* stream, MatmulPrecision precision, const Tensor* loss_out) {
   const TableDims t = check_table(user, items, target, ignore_index, "full_softmax_loss");
-  CS_CHECK(!loss_out || (user.device == Device::cuda && loss_out->device == Device::cuda &&
-                         loss_out->dtype == DType::float64 && loss_out->numel() == 1),
-           ValueError,
-           "full_softmax_loss: a device loss needs CUDA arrays and a float64 scalar on their "
-           "device");
+  check_device_loss(loss_out, user, "full_softmax_loss");
   const int prec = static_cast<int>(precision);
   CS_CHECK(prec >= 0 && prec <= 3, ValueError, "full_softmax_loss: unknown precision ", prec);
   constexpr const char* kNames[] = {"float32", "bfloat16", "tfloat32", "tf32x3"};

@@ -217,13 +217,21 @@ int emu_clip(int count, void** grads, const int64_t* n, const int* dbl, double m
   });
 }
 
+/// device_loss: the loss goes to *loss as the kernels' output (loss_out) and the call must
+/// return NaN (as emu_full_softmax).
 int emu_point_loss(int dbl, int kind, const void* p, const void* t, const void* w, int64_t n,
-                   double delta, void* d, double* loss) {
+                   double delta, void* d, double* loss, int device_loss) {
   return guarded([&] {
-    CS_EMU_FLOAT(dbl, *loss = cuda::point_loss<T>(
-                          static_cast<PointLoss>(kind), static_cast<const T*>(p),
-                          static_cast<const T*>(t), static_cast<const T*>(w), n, delta,
-                          static_cast<T*>(d), nullptr));
+    CS_EMU_FLOAT(dbl, {
+      const double r =
+          cuda::point_loss<T>(static_cast<PointLoss>(kind), static_cast<const T*>(p),
+                              static_cast<const T*>(t), static_cast<const T*>(w), n, delta,
+                              static_cast<T*>(d), nullptr, device_loss ? loss : nullptr);
+      if (!device_loss)
+        *loss = r;
+      else if (!std::isnan(r))
+        throw std::runtime_error("device loss: the call returned a value");
+    });
   });
 }
 

@@ -191,6 +191,10 @@ def _module():
 _MULTISCALE_HOST = frozenset({0, 1, 3, 4, 6, 7})
 
 
+# The _core losses whose sixth argument (device_loss) leaves the loss on the device.
+_DEVICE_LOSS = frozenset({"full_softmax_loss", "point_loss"})
+
+
 def install(monkeypatch):
     """Fake CuPy + a _core whose functions unwrap FakeArrays; returns the fake module."""
     import chronoscale._core as core
@@ -210,7 +214,7 @@ def install(monkeypatch):
             out = _fn(*_unwrap(a), **_unwrap(k))
             if not _any_fake((a, k)):
                 return out
-            if _name == "full_softmax_loss" and a[5]:  # loss_on_device: a 0-d device array
+            if _name in _DEVICE_LOSS and len(a) > 5 and a[5]:  # loss_on_device: 0-d on device
                 out = (np.asarray(out[0], np.float64), *out[1:])
             if _name == "multiscale_forward":  # per scale: the integer plans stay on the host
                 return [tuple(v if i in _MULTISCALE_HOST else _wrap(v) for i, v in enumerate(st))

@@ -59,6 +59,18 @@ def test_point_loss_matches_reference_and_finite_differences(rng, kind, weighted
     assert abs(loss32 - loss) < 1e-5 * max(1.0, abs(loss)) and rel_error(dp32, dp) < 1e-5
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_point_loss_on_device_is_ignored_for_host_arrays(rng, kind):
+    """loss_on_device only changes CUDA calls: host arrays still give a float, the same one."""
+    p = rng.standard_normal((4, 3))
+    t, w = rng.random((4, 3)), rng.random((4, 3))
+    fn = {"mse": ops.mse_loss, "mae": ops.mae_loss, "huber": ops.huber_loss,
+          "bce": ops.bce_with_logits_loss}[kind]
+    a, b = fn(p, t, weights=w), fn(p, t, weights=w, loss_on_device=True)
+    assert isinstance(b[0], float) and b[0] == a[0]
+    np.testing.assert_array_equal(a[1], b[1])
+
+
 def test_huber_both_regimes_and_large_arrays(rng):
     p = rng.standard_normal(50_000) * 3  # above the parallel threshold
     t = np.zeros_like(p)

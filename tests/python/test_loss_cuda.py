@@ -19,7 +19,7 @@ pytestmark = pytest.mark.gpu
 POINT = {
     "mse": ops.mse_loss,
     "mae": ops.mae_loss,
-    "huber": lambda p, t, weights=None: ops.huber_loss(p, t, 0.7, weights=weights),
+    "huber": lambda p, t, weights=None, **kw: ops.huber_loss(p, t, 0.7, weights=weights, **kw),
     "bce_with_logits": ops.bce_with_logits_loss,
 }
 
@@ -39,6 +39,13 @@ def test_point_losses(rng, dtype, kind, shape):
         assert isinstance(loss_g, float)
         assert abs(loss_g - loss_c) <= TOL[dtype] * abs(loss_c)
         check(d_g, d_c, TOL[dtype], "dpred")
+        # loss_on_device: a 0-d float64 CuPy array (no wait), the same value and gradient
+        poison([shape], dtype)
+        loss_d, d_d = POINT[kind](*to_gpu(p, t), weights=to_gpu(w) if w is not None else None,
+                                  loss_on_device=True)
+        assert isinstance(loss_d, cp.ndarray) and loss_d.shape == () and loss_d.dtype == cp.float64
+        assert abs(float(loss_d) - loss_c) <= TOL[dtype] * abs(loss_c)
+        check(d_d, d_c, TOL[dtype], "dpred (loss_on_device)")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

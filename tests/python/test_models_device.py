@@ -249,6 +249,55 @@ def test_recommender_fit_reads_losses_after_queuing(monkeypatch, rng):
     assert dev.history_["loss"] == pytest.approx(cpu.history_["loss"], rel=1e-6)
 
 
+def _small_net(rng):
+    return nn.Sequential([nn.LSTM(4), nn.Dense(1)]).build(3, np.random.default_rng(0),
+                                                          "float32")
+
+
+@pytest.mark.parametrize("loss", ["mse", "bce_with_logits"])
+def test_fit_reads_losses_and_metrics_after_queuing(monkeypatch, rng, loss):
+    """On a device, nn.fit reads no batch's loss or prediction back (a wait for the GPU) until
+    the epoch's batches are all queued (verbose=0: no progress bar to update); the history's
+    losses and metrics are the CPU model's, and sample weights still count."""
+    X = rng.standard_normal((20, 6, 3)).astype(np.float32)
+    y, w = rng.uniform(0, 1, (20, 1)), rng.uniform(0.5, 2, 20)
+    fit_kw = dict(loss=loss, epochs=2, batch_size=8, verbose=0, metrics=["mae", "r2"],
+                  sample_weight=w, seed=3)
+    cpu_net = _small_net(rng)
+    cpu = nn.fit(cpu_net, X, y, optimizer=nn.Adam(cpu_net.parameters()), **fit_kw)
+    fake_cupy.install(monkeypatch)
+    monkeypatch.setattr(device_mod, "require_cuda", lambda: None)
+    events = []
+    step = nn.Adam.step
+    monkeypatch.setattr(nn.Adam, "step", lambda self: events.append("step") or step(self))
+    for name in ("__float__", "get"):
+        orig = getattr(fake_cupy.FakeArray, name)
+        monkeypatch.setattr(fake_cupy.FakeArray, name,
+                            lambda self, _f=orig: events.append("read") or _f(self))
+    net = _small_net(rng).to("cuda")
+    assert _on_device(net)
+    dev = nn.fit(net, X, y, optimizer=nn.Adam(net.parameters()), **fit_kw)
+    runs = [k for i, k in enumerate(events) if i == 0 or events[i - 1] != k]
+    assert runs == ["step", "read", "step", "read"]  # per epoch: 3 batches, then the reads
+    assert events.count("step") == 6
+    for key in ("loss", "mae", "r2"):
+        assert dev[key] == pytest.approx(cpu[key], rel=1e-6), key
+
+
+def test_fit_checks_bce_targets_once_up_front(rng):
+    """fit(loss="bce_with_logits") refuses targets outside [0, 1] before training (the batches'
+    losses do not check them again) and leaves the weights as they were."""
+    X = rng.standard_normal((12, 6, 3)).astype(np.float32)
+    y = rng.uniform(0, 1, (12, 1))
+    y[7] = 1.5
+    net = _small_net(rng)
+    before = [p.data.copy() for p in net.parameters()]
+    with pytest.raises(ValueError, match=r"lie in \[0, 1\]"):
+        nn.fit(net, X, y, optimizer=nn.Adam(net.parameters()), loss="bce_with_logits",
+               verbose=0)
+    assert all(np.array_equal(a, p.data) for a, p in zip(before, net.parameters()))
+
+
 @pytest.mark.gpu
 def test_to_device_many_uploads_through_pinned_staging(rng):
     """On a GPU the batch's index arrays go up in one native copy (pinned staging, CuPy's
@@ -272,3 +321,26 @@ def test_to_device_many_uploads_through_pinned_staging(rng):
         chronoscale._core.cuda_upload(np.arange(4), cupy.empty(3, np.int64))
     with pytest.raises(ValueError, match="dst must be a CUDA array"):
         chronoscale._core.cuda_upload(np.arange(4), np.arange(4))
+
+
+@pytest.mark.gpu
+def test_to_device_uploads_through_pinned_staging(rng):
+    """to_device (nn.fit's per-batch x, y and weights) copies host arrays of the native dtypes
+    through the native staging and others through CuPy: the same values, dtypes and shapes
+    either way, non-contiguous and converted inputs included."""
+    import cupy
+
+    assert device_mod._native_upload()
+    x = rng.standard_normal((64, 50, 7))
+    cases = [(x, None), (x, np.float32), (x[:, ::2], np.float32), (x.astype(np.float32), None),
+             (rng.integers(0, 9, (3, 4)).astype(np.int32), None), (np.arange(5) > 2, None),
+             (np.zeros((0, 3)), np.float32), ([1.0, 2.5], np.float32)]
+    stream = cupy.cuda.Stream(non_blocking=True)
+    with stream:
+        outs = [device_mod.to_device(a, "cuda", dtype) for a, dtype in cases]
+        stream.synchronize()
+    for (a, dtype), g in zip(cases, outs, strict=True):
+        want = np.ascontiguousarray(a, dtype=dtype)
+        assert isinstance(g, cupy.ndarray) and g.flags.c_contiguous
+        assert g.dtype == want.dtype and g.shape == want.shape
+        np.testing.assert_array_equal(cupy.asnumpy(g), want)

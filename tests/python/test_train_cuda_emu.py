@@ -51,7 +51,7 @@ def emu():
     h.emu_sgd.argtypes = [I32, P, P, P, I64, F64, F64, F64, I32]
     h.emu_sgd_rows.argtypes = [I32, P, P, I64, I64, P, P, F64, F64, F64, I32]
     h.emu_clip.argtypes = [I32, P, P, P, F64, ctypes.POINTER(F64)]
-    h.emu_point_loss.argtypes = [I32, I32, P, P, P, I64, F64, P, ctypes.POINTER(F64)]
+    h.emu_point_loss.argtypes = [I32, I32, P, P, P, I64, F64, P, ctypes.POINTER(F64), I32]
     h.emu_softmax_xent.argtypes = [I32, P, P, I64, I64, I64, I64, P, ctypes.POINTER(F64)]
     h.emu_full_softmax.argtypes = [I32, P, P, P, *[I64] * 5, P, P, I64, I32,
                                    ctypes.POINTER(F64), I32]
@@ -494,27 +494,29 @@ def test_point_loss(emu, rng, dtype, kind):
     t[:5] = p[:5]  # |p - t| == 0: the MAE / Huber kinks
     for w in (None, rng.uniform(0, 2, n).astype(dtype)):
         want, d_c = _core.point_loss(kind, p, t, w, 0.7)
-        losses = []
-        for seed in SEEDS:
-            d, loss = _nan(n, dtype), F64()
-            _run(
-                emu,
-                seed,
-                emu.emu_point_loss,
-                _dbl(dtype),
-                KINDS[kind],
-                _p(p),
-                _p(t),
-                _p(w),
-                n,
-                0.7,
-                _p(d),
-                ctypes.byref(loss),
-            )
-            _close(d, d_c, TOL[dtype], "dpred")
-            assert abs(loss.value - want) <= TOL[dtype] * abs(want)
-            losses.append(loss.value)
-        assert losses[0] == losses[1], "the loss depends on the scheduling"
+        for device_loss in (0, 1):  # read back, or left in device memory (loss_out, NaN)
+            losses = []
+            for seed in SEEDS:
+                d, loss = _nan(n, dtype), F64(np.nan)
+                _run(
+                    emu,
+                    seed,
+                    emu.emu_point_loss,
+                    _dbl(dtype),
+                    KINDS[kind],
+                    _p(p),
+                    _p(t),
+                    _p(w),
+                    n,
+                    0.7,
+                    _p(d),
+                    ctypes.byref(loss),
+                    device_loss,
+                )
+                _close(d, d_c, TOL[dtype], "dpred")
+                assert abs(loss.value - want) <= TOL[dtype] * abs(want)
+                losses.append(loss.value)
+            assert losses[0] == losses[1], "the loss depends on the scheduling"
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

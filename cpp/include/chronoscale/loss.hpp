@@ -33,9 +33,12 @@ void loss_check_input(const Tensor& t, const char* name);
 /// pred: any shape with n > 0 elements, float32 / float64; target and weights (optional) and
 /// the caller-allocated dpred: pred's shape and dtype. delta > 0 (huber only).
 /// Errors name the prediction `pred_name` ("logits" for bce_with_logits, say).
+/// `loss_out`: null, or a CUDA float64 scalar (one element) on pred's device: the mean loss is
+/// written there on the stream and NaN is returned, so that the call does not wait for the
+/// device (ValueError with host arrays or another shape / dtype / device).
 double point_loss(PointLoss kind, const Tensor& pred, const Tensor& target, const Tensor& weights,
                   double delta, const Tensor& dpred, const char* pred_name = "pred",
-                  void* stream = nullptr);
+                  void* stream = nullptr, const Tensor* loss_out = nullptr);
 
 /// Softmax cross-entropy over the last axis: logits [..., V] (N rows), target [...] int64 on the
 /// host. Rows whose target equals ignore_index are excluded; the others need 0 <= target < V

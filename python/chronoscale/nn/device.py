@@ -2,8 +2,9 @@
 
 A layer's parameters, gradients and optimiser state live on its device; ``Layer.to(device)``
 moves them. The native ops run on the device of their inputs, so a forward / backward pass
-on CUDA arrays stays on the GPU; only the per-batch inputs are copied there (``to_device``) and
-only the loss (a float), metrics and final predictions come back. Host-side bookkeeping
+on CUDA arrays stays on the GPU; only the per-batch inputs are copied there (``to_device``,
+through the native pinned staging: no wait for the device) and only the losses, metrics and
+final predictions come back. Host-side bookkeeping
 (lengths, positions, shuffling) stays in NumPy.
 """
 
@@ -78,7 +79,24 @@ def to_device(a, device: str, dtype=None):
             a = a.get()
         return np.ascontiguousarray(a, dtype=dtype)
     cp = xp_for("cuda")
+    if not is_device_array(a) and _native_upload():
+        h = np.ascontiguousarray(a, dtype=dtype)
+        if h.dtype in _UPLOAD_DTYPES:
+            return _upload(h, cp)
     return cp.ascontiguousarray(cp.asarray(a, dtype=dtype))
+
+
+# The dtypes the native upload copies (those of the native ops); others go through CuPy.
+_UPLOAD_DTYPES = frozenset(map(np.dtype, (np.float32, np.float64, np.int64, np.int32)))
+
+
+def _upload(host, cp):
+    """The C-contiguous host array ``host`` copied into a new CuPy array through the native
+    pinned staging (queued on CuPy's current stream: no wait for the device, where a copy from
+    pageable memory by ``cupy.asarray`` may wait for the stream's earlier work)."""
+    out = cp.empty(host.shape, dtype=host.dtype)
+    _core.cuda_upload(host, out)
+    return out
 
 
 def _native_upload() -> bool:
@@ -99,9 +117,8 @@ def to_device_many(arrays, device: str, dtype=np.int64) -> list:
     no wait for the device; a copy from pageable memory may wait, and runs at pageable speed)."""
     arrays = [np.asarray(a, dtype=dtype) for a in arrays]
     host = np.concatenate([a.ravel() for a in arrays]) if arrays else np.zeros(0, dtype)
-    if device != "cpu" and _native_upload():
-        flat = xp_for(device).empty(host.shape, dtype=host.dtype)
-        _core.cuda_upload(host, flat)
+    if device != "cpu" and _native_upload() and host.dtype in _UPLOAD_DTYPES:
+        flat = _upload(host, xp_for(device))
     else:
         flat = to_device(host, device)
     out, at = [], 0

@@ -10,6 +10,8 @@ prediction's shape or is ``[B]`` (one weight per row, spread over the other axes
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .. import ops
@@ -46,9 +48,9 @@ def _like(target, pred, name="target"):
     return t.reshape(pred.shape)
 
 
-def _weights(weights, pred):
+def _weights(weights, pred, trusted=False):
     """``weights`` of ``pred``'s shape (``[B]``: one per row, broadcast over the other axes),
-    finite and ``>= 0``."""
+    finite and ``>= 0`` (not checked when ``trusted``: ``fit`` checked them once up front)."""
     if weights is None:
         return None
     w = weights
@@ -58,6 +60,8 @@ def _weights(weights, pred):
         w = xp.ascontiguousarray(xp.broadcast_to(w.reshape((-1,) + (1,) * (pred.ndim - 1)),
                                                  pred.shape))
     w = _like(w, pred, "weights")
+    if trusted:
+        return w
     xp = _device.xp(w)
     if not bool(xp.isfinite(w).all()):
         raise ValueError("weights contains NaN or inf")
@@ -66,22 +70,38 @@ def _weights(weights, pred):
     return w
 
 
+def check_probabilities(target):
+    """ValueError unless every value of ``target`` lies in ``[0, 1]`` (no NaN): the targets of
+    ``bce_with_logits``. One read from the device for a CuPy array."""
+    t = target if hasattr(target, "dtype") else np.asarray(target)
+    if not bool(((t >= 0) & (t <= 1)).all()):
+        raise ValueError("target of bce_with_logits must lie in [0, 1] (probabilities)")
+
+
+def _point(op, pred, target, weights=None, name="pred", trusted=False, **kwargs):
+    """``op(pred, target, weights, **kwargs)`` of :mod:`chronoscale.ops` after the glue: the
+    prediction checked, target and weights in its shape, dtype and device; with ``trusted``, the
+    values of the weights and of bce targets are not checked again (see :func:`for_fit`)."""
+    pred = _pred(pred, name)
+    t = _like(target, pred)
+    if op is ops.bce_with_logits_loss and not trusted:
+        check_probabilities(t)
+    return op(pred, t, _weights(weights, pred, trusted), **kwargs)
+
+
 def mse(pred, target, weights=None):
     """Mean squared error ``mean(w * (pred - target)^2)``."""
-    pred = _pred(pred)
-    return ops.mse_loss(pred, _like(target, pred), _weights(weights, pred))
+    return _point(ops.mse_loss, pred, target, weights)
 
 
 def mae(pred, target, weights=None):
     """Mean absolute error."""
-    pred = _pred(pred)
-    return ops.mae_loss(pred, _like(target, pred), _weights(weights, pred))
+    return _point(ops.mae_loss, pred, target, weights)
 
 
 def huber(pred, target, delta: float = 1.0, weights=None):
     """Huber loss (quadratic below ``delta``, linear above)."""
-    pred = _pred(pred)
-    return ops.huber_loss(pred, _like(target, pred), delta=delta, weights=_weights(weights, pred))
+    return _point(ops.huber_loss, pred, target, weights, delta=delta)
 
 
 def bce_with_logits(logits, target, weights=None):
@@ -90,11 +110,7 @@ def bce_with_logits(logits, target, weights=None):
     Raises:
         ValueError: a target outside ``[0, 1]`` (or NaN), besides the errors of :func:`mse`.
     """
-    logits = _pred(logits, "logits")
-    t = _like(target, logits)
-    if not bool(((t >= 0) & (t <= 1)).all()):
-        raise ValueError("target of bce_with_logits must lie in [0, 1] (probabilities)")
-    return ops.bce_with_logits_loss(logits, t, _weights(weights, logits))
+    return _point(ops.bce_with_logits_loss, logits, target, weights, "logits")
 
 
 def _class_ids(target):
@@ -123,6 +139,22 @@ def sampled_softmax(user, items, target, num_samples: int, seed: int, log_q=None
 
 
 LOSSES = {"mse": mse, "mae": mae, "huber": huber, "bce_with_logits": bce_with_logits}
+
+
+_OPS = {"mse": ops.mse_loss, "mae": ops.mae_loss, "huber": ops.huber_loss,
+        "bce_with_logits": ops.bce_with_logits_loss}
+
+
+def for_fit(loss):
+    """The loss ``fit`` runs per batch: a callable as it is; a name (as :func:`get`) as
+    ``f(pred, target, weights=None) -> (loss, dpred)`` that leaves the loss on the device for
+    CUDA arrays (a 0-d CuPy array: no wait per batch) and does not check the values of the
+    weights or of bce targets again (``fit`` checks them once for the whole data set)."""
+    fn = get(loss)
+    if not isinstance(loss, str):
+        return fn
+    name = "logits" if loss == "bce_with_logits" else "pred"
+    return functools.partial(_point, _OPS[loss], name=name, trusted=True, loss_on_device=True)
 
 
 def get(loss):

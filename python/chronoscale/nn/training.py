@@ -345,7 +345,10 @@ def fit(model, x, y, *, optimizer: Optimizer, loss="mse", epochs: int = 10,
         patience: stop after this many epochs without an improvement larger than ``min_delta``;
             None trains all epochs. restore_best: with ``patience``, load the best epoch's
             weights at the end.
-        verbose: 0 silent, 1 a tqdm bar per epoch, 2 one line per epoch.
+        verbose: 0 silent, 1 a tqdm bar per epoch, 2 one line per epoch. On a GPU the
+            batches' losses (and the predictions the metrics need) stay on the device and are
+            read back at most twice a second for the bar and at the end of the epoch, so the
+            host queues the next batch while the device works.
         checkpoint_dir, checkpoint_every: write ``ckpt-<epoch>.csm`` (weights, optimiser state,
             history, early-stopping state) every ``checkpoint_every >= 1`` epochs.
         resume: True resumes from the latest checkpoint in ``checkpoint_dir`` (if any), a path
@@ -369,7 +372,8 @@ def fit(model, x, y, *, optimizer: Optimizer, loss="mse", epochs: int = 10,
             ``checkpoint_every`` or ``patience`` < 1, a negative or non-finite ``min_delta``,
             ``verbose`` not 0 / 1 / 2 (TypeError when not an integer, ``restore_best`` when not
             a bool), a negative ``seed``, a ``sample_weight`` that is
-            negative, NaN / inf or all zero, unknown monitor, a checkpoint that does not match
+            negative, NaN / inf or all zero, ``bce_with_logits`` targets outside ``[0, 1]``
+            (checked once up front), unknown monitor, a checkpoint that does not match
             the model (names, shapes or dtypes).
     """
     lacks = [m for m in ("forward", "backward", "state_dict", "load_state_dict", "set_seed")
@@ -386,10 +390,12 @@ def fit(model, x, y, *, optimizer: Optimizer, loss="mse", epochs: int = 10,
         if own and not any(id(p) in own for p in optimizer.params):
             raise ValueError("optimizer holds none of the model's parameters (build it from "
                              "model.parameters()): nothing would be trained")
-    loss_fn = _losses.get(loss)
+    loss_fn, step_loss = _losses.get(loss), _losses.for_fit(loss)
     metric_fns = _metrics.resolve(metrics)
     dtype = getattr(model, "dtype", None)
     x, y, n = check_data(x, y, "", dtype)
+    if isinstance(loss, str) and loss == "bce_with_logits":
+        _losses.check_probabilities(y)  # once here: the batches' losses do not check again
     if validation_data is not None:
         validation_data = check_data(*unpack_validation(validation_data, form="(x, y)"),
                                      "validation_data ", dtype)[:2]
@@ -449,25 +455,36 @@ def fit(model, x, y, *, optimizer: Optimizer, loss="mse", epochs: int = 10,
                    disable=verbose != 1, leave=True)
         t0 = time.perf_counter()
         tot_loss, tot_metrics, seen = 0.0, dict.fromkeys(metric_fns, 0.0), 0
+        # On a GPU the batches' losses (and the predictions the metrics need) stay on the device
+        # and are read at most twice a second for the progress bar, and at the end of the
+        # epoch: no wait per batch, the host queues the next batch while the device works.
+        pending, read_at = [], t0
         for i in range(n_batches):
             idx = order[i * batch_size:(i + 1) * batch_size]
             xb, yb = _take(x, idx, device), _take(y, idx, device)
             model.set_seed(_batch_seed(seed, epoch, i))
             pred = _forward(model, xb, True)
             wb = _take(sample_weight, idx, device)
-            value, dpred = _loss_pair(loss_fn(pred, yb) if wb is None
-                                      else loss_fn(pred, yb, weights=wb))
+            value, dpred = _loss_pair(step_loss(pred, yb) if wb is None
+                                      else step_loss(pred, yb, weights=wb))
             optimizer.zero_grad()
             model.backward(dpred)
             optimizer.step()
-            tot_loss += value * len(idx)
-            for name, f in metric_fns.items():
-                tot_metrics[name] += f(pred, yb) * len(idx)
+            if metric_fns and device != "cpu":  # read later: a copy the next batch cannot touch
+                pred = _device.xp(pred).array(pred, copy=True)
+            pending.append((value, pred, yb, len(idx)))
             seen += len(idx)
-            rate = seen / max(time.perf_counter() - t0, 1e-9)
-            post = {"loss": f"{tot_loss / seen:.4g}", "seq/s": f"{rate:.0f}"}
-            post.update({k: f"{v / seen:.4g}" for k, v in tot_metrics.items()})
-            bar.set_postfix(post, refresh=False)
+            now = time.perf_counter()
+            if device == "cpu" or i == n_batches - 1 or (verbose == 1 and now - read_at >= 0.5):
+                for v, p, t, count in pending:
+                    tot_loss += float(v) * count
+                    for name, f in metric_fns.items():
+                        tot_metrics[name] += f(p, t) * count
+                pending, read_at = [], now
+                post = {"loss": f"{tot_loss / seen:.4g}",
+                        "seq/s": f"{seen / max(now - t0, 1e-9):.0f}"}
+                post.update({k: f"{v / seen:.4g}" for k, v in tot_metrics.items()})
+                bar.set_postfix(post, refresh=False)
             bar.update(1)
         elapsed = time.perf_counter() - t0
         row = {"epoch": epoch, "loss": tot_loss / seen, "seqs_per_s": seen / max(elapsed, 1e-9)}

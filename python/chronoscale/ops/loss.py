@@ -11,8 +11,9 @@ thread count.
 NumPy arrays run on the CPU; CUDA arrays (CuPy, anything with ``__cuda_array_interface__``) run
 the CUDA kernels on CuPy's current stream and return CuPy gradients. The loss is reduced on the
 device (float64, fixed order) and that one scalar is copied to the host, so a CUDA call waits for
-its stream. Class targets and ``log_q`` are host arrays (CUDA ones are copied to the host, where
-they are validated); ``rows`` of ``sampled_softmax_loss`` is a host array.
+its stream, unless ``loss_on_device=True`` (elementwise losses and the full softmax) leaves it
+there as a 0-d CuPy array. Class targets and ``log_q`` are host arrays (CUDA ones are copied to
+the host, where they are validated); ``rows`` of ``sampled_softmax_loss`` is a host array.
 """
 
 from __future__ import annotations
@@ -27,38 +28,42 @@ def _as_target(target, name: str = "target"):
     return int64_indices(host(target), name, "class indices")
 
 
-def mse_loss(pred, target, weights=None):
+def mse_loss(pred, target, weights=None, loss_on_device: bool = False):
     """Mean squared error ``mean(w * (pred - target)**2)``.
 
     Args:
         pred: any shape with at least one element, float32 or float64, C-contiguous.
         target: ``pred``'s shape and dtype.
         weights: ``pred``'s shape and dtype, or None (all ones).
+        loss_on_device: with CUDA arrays, return the loss as a 0-d float64 CuPy array instead
+            of a float, so that the call does not wait for the device (read it later with
+            ``float(loss)``); ignored for host arrays.
 
     Returns:
-        ``(loss, dpred)``: the mean as a Python float and ``dpred = 2 w (pred - target) / n``.
+        ``(loss, dpred)``: the mean as a Python float (see ``loss_on_device``) and
+        ``dpred = 2 w (pred - target) / n``.
 
     Raises:
         TypeError: dtypes that differ from ``pred``'s (or are not float32/float64).
         ValueError: shapes that differ, an empty ``pred``, non-contiguous arrays.
     """
-    return _core.point_loss("mse", pred, target, weights, 1.0)
+    return _core.point_loss("mse", pred, target, weights, 1.0, bool(loss_on_device))
 
 
-def mae_loss(pred, target, weights=None):
+def mae_loss(pred, target, weights=None, loss_on_device: bool = False):
     """Mean absolute error ``mean(w * |pred - target|)``; the gradient uses ``sign(pred -
     target)`` (0 where they are equal, as torch). Arguments, returns and errors as
     :func:`mse_loss`."""
-    return _core.point_loss("mae", pred, target, weights, 1.0)
+    return _core.point_loss("mae", pred, target, weights, 1.0, bool(loss_on_device))
 
 
-def huber_loss(pred, target, delta: float = 1.0, weights=None):
+def huber_loss(pred, target, delta: float = 1.0, weights=None, loss_on_device: bool = False):
     """Huber loss (``torch.nn.functional.huber_loss``): with ``e = pred - target``,
     ``l = e**2 / 2`` where ``|e| <= delta`` and ``delta * (|e| - delta / 2)`` elsewhere; the mean
     of ``w * l``.
 
     Args:
-        pred, target, weights: as in :func:`mse_loss`.
+        pred, target, weights, loss_on_device: as in :func:`mse_loss`.
         delta: the threshold between the quadratic and linear parts, ``> 0``.
 
     Returns:
@@ -67,10 +72,11 @@ def huber_loss(pred, target, delta: float = 1.0, weights=None):
     Raises:
         The errors of :func:`mse_loss`; ValueError naming ``delta`` when ``delta <= 0``.
     """
-    return _core.point_loss("huber", pred, target, weights, real(delta, "delta"))
+    return _core.point_loss("huber", pred, target, weights, real(delta, "delta"),
+                            bool(loss_on_device))
 
 
-def bce_with_logits_loss(logits, target, weights=None):
+def bce_with_logits_loss(logits, target, weights=None, loss_on_device: bool = False):
     """Binary cross-entropy on logits, numerically stable for any logit:
     ``l = max(x, 0) - x t + log1p(exp(-|x|))`` (= ``-t log s(x) - (1 - t) log(1 - s(x))``), the
     mean of ``w * l``; ``dlogits = w (s(x) - t) / n``.
@@ -79,6 +85,7 @@ def bce_with_logits_loss(logits, target, weights=None):
         logits: any shape with at least one element, float32 or float64.
         target: probabilities (usually 0 / 1), ``logits``' shape and dtype.
         weights: ``logits``' shape and dtype, or None.
+        loss_on_device: as in :func:`mse_loss`.
 
     Returns:
         ``(loss, dlogits)``.
@@ -86,7 +93,8 @@ def bce_with_logits_loss(logits, target, weights=None):
     Raises:
         As :func:`mse_loss` (the messages name ``logits``).
     """
-    return _core.point_loss("bce_with_logits", logits, target, weights, 1.0)
+    return _core.point_loss("bce_with_logits", logits, target, weights, 1.0,
+                            bool(loss_on_device))
 
 
 def softmax_cross_entropy(logits, target, ignore_index: int = -1):
