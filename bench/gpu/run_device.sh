@@ -4,7 +4,8 @@
 #   2. the GPU tests: CHRONOSCALE_REQUIRE_GPU=1 pytest -m gpu (each result against the CPU),
 #   3. the benchmark beside torch.nn.LSTM / GRU (bench_recurrent_gpu.py) and the multi-scale
 #      recommender beside its PyTorch twin (compare_recommender.py --device cuda), then a
-#      cProfile of its GPU train step (--profile 5),
+#      cProfile of its GPU train step (--profile 5), the classic model's train step and fit
+#      epoch beside torch's (compare_seed.py --device cuda),
 #   4. with the time left: the recurrent runs of every launch mode under compute-sanitizer
 #      racecheck, Nsight Compute counters of the recurrent kernels at four shapes
 #      (profile_recurrent.py, summarised by ncu_summary.py), then memcheck (recurrent runs and
@@ -112,6 +113,9 @@ step phases_recommender 40 $PY bench/python/compare_recommender.py --device cuda
   --warmup 3
 step profile_recommender 60 $PY bench/python/compare_recommender.py --device cuda --profile 5 \
   --warmup 2
+# The classic Conv1D -> LSTM -> LSTM model beside its torch twin: a train step, a whole fit
+# epoch from host arrays (nn.fit: per-batch copies, losses kept on the device) and predict.
+step bench_seed 45 $PY bench/python/compare_seed.py --device cuda --repeat 20 --rounds 3
 # The recommender's row glue as single kernels (gather / scatter by index, row normalisation).
 step bench_rows 30 $PY bench/python/compare_rows.py --device cuda --repeat 11
 # The recommender's top-k over its catalogue (ops.top_k) beside torch.topk and CuPy's argsort.
