@@ -31,7 +31,7 @@ CASES = {
     "train": (["--batch", "16", "--seq-len", "24"],
               dict(sync=0, cupy=23, native=31, h2d=3)),
     "recommend": (["--case", "recommend", "--batch", "2", "--seq-len", "24"],
-                  dict(sync=2, cupy=9, native=18, h2d=4)),  # top-k ids and scores read back;
+                  dict(sync=2, cupy=9, native=18, h2d=3)),  # top-k ids and scores read back;
     # the top-k is one native call (ops.top_k) instead of CuPy's argsort, negation and gather
     "forecast": (["--case", "forecast", "--batch", "16", "--seq-len", "24"],
                  dict(sync=1, cupy=1, native=13, h2d=2)),  # the one-batch epoch's loss read

@@ -437,7 +437,7 @@ class MultiScaleRecommender(BaseModel):
             rows, items = rd.seen_pairs(data, idx)
             if _device.is_device_array(scores):
                 dev = _device.device_of(scores)
-                rows, items = _device.to_device(rows, dev), _device.to_device(items, dev)
+                rows, items = _device.to_device_many([rows, items], dev)  # one copy
             scores[rows, items] = -np.inf
         return scores
 
