@@ -36,6 +36,8 @@ def _unwrap(x):
 def _wrap(x):
     if isinstance(x, np.ndarray):
         return FakeArray(x)
+    if isinstance(x, np.generic):  # CuPy's reductions and scalar indexing give 0-d arrays
+        return FakeArray(np.asarray(x))
     if isinstance(x, (list, tuple)) and not hasattr(x, "_fields"):
         return type(x)(_wrap(v) for v in x)
     if hasattr(x, "_fields"):  # namedtuple caches

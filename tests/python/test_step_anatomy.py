@@ -29,7 +29,7 @@ def anatomy():
 # case -> (arguments, budgets: the most of each kind per step, as measured when last changed)
 CASES = {
     "train": (["--batch", "16", "--seq-len", "24"],
-              dict(sync=0, cupy=23, native=31, h2d=3)),
+              dict(sync=0, cupy=22, native=31, h2d=2)),
     "recommend": (["--case", "recommend", "--batch", "2", "--seq-len", "24"],
                   dict(sync=2, cupy=9, native=18, h2d=3)),  # top-k ids and scores read back;
     # the top-k is one native call (ops.top_k) instead of CuPy's argsort, negation and gather
