@@ -3,7 +3,7 @@
 against references and finite differences): random shapes (more rows than a block's threads,
 several columns), float32 and float64, two scheduling seeds (the block sums must not change).
 
-Opt-in: CHRONOSCALE_TEST_EMU=1 pytest tests/python/test_fusion_cuda_emu.py
+Part of the suite; CHRONOSCALE_TEST_EMU=0 skips it (tests/python/cuda_emu_build.py).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 checks against references and finite differences): random shapes (D below, at and above the
 warp's 32 lanes), zero rows, a large norm floor, float32 and float64, two scheduling seeds.
 
-Opt-in: CHRONOSCALE_TEST_EMU=1 pytest tests/python/test_normalize_cuda_emu.py
+Part of the suite; CHRONOSCALE_TEST_EMU=0 skips it (tests/python/cuda_emu_build.py).
 """
 
 from __future__ import annotations

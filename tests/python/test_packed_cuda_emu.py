@@ -4,7 +4,7 @@ op (which test_packed.py checks against references): random lengths, forward and
 float32 and float64, two scheduling seeds; the sums are sequential per sequence on both, so they
 must agree bit for bit.
 
-Opt-in: CHRONOSCALE_TEST_EMU=1 pytest tests/python/test_packed_cuda_emu.py
+Part of the suite; CHRONOSCALE_TEST_EMU=0 skips it (tests/python/cuda_emu_build.py).
 """
 
 from __future__ import annotations

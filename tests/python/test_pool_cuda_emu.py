@@ -3,8 +3,8 @@ side, with the host plans of cpp/src/pool.cpp) run in the CPU emulator (tests/cu
 compared with the CPU ops: random shapes, windows, modes and lengths, float32 and float64, several
 scheduling seeds (a missing barrier in the scan kernels would change results between seeds).
 
-Opt-in (the first run compiles the emulator into build/cuda_emu/, about 20 s):
-CHRONOSCALE_TEST_EMU=1 pytest tests/python/test_pool_cuda_emu.py
+Part of the suite (the first run compiles the emulator into build/cuda_emu/, about 20 s);
+CHRONOSCALE_TEST_EMU=0 skips it.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ GPU; a barrier that not every thread reaches fails as a deadlock, and a missing 
 as a result that changes with the emulator's scheduling seed. The host side (cuBLAS, launches,
 streams) needs a GPU: test_recurrent_cuda.py.
 
-Opt-in, as they take about 30 s (plus about 30 s to compile the emulator into build/cuda_emu/ the
-first time for given sources): CHRONOSCALE_TEST_EMU=1 pytest tests/python/test_recurrent_cuda_emu.py
+Part of the suite: about 30 s, plus about 30 s to compile the emulator into build/cuda_emu/ the
+first time for given sources; CHRONOSCALE_TEST_EMU=0 skips it.
 """
 
 from __future__ import annotations

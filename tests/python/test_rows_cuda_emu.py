@@ -5,7 +5,7 @@ against references and finite differences): random shapes, column blocks and ind
 repeated indices add in a different order under each); window_rows on count and wall-clock
 scales of a real multi-scale batch, events outside the batch included.
 
-Opt-in: CHRONOSCALE_TEST_EMU=1 pytest tests/python/test_rows_cuda_emu.py
+Part of the suite; CHRONOSCALE_TEST_EMU=0 skips it (tests/python/cuda_emu_build.py).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ against a reference): random rows with ties, -inf, NaN and signed zeros; k = 1, 
 both sides of the shared-memory limit (2048 slots; global scratch above); rows longer and
 shorter than a block; few rows split into segments; float32 and float64; two scheduling seeds.
 
-Opt-in: CHRONOSCALE_TEST_EMU=1 pytest tests/python/test_top_k_cuda_emu.py
+Part of the suite; CHRONOSCALE_TEST_EMU=0 skips it (tests/python/cuda_emu_build.py).
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ differences). Each case runs under two emulator scheduling seeds: results must n
 (a missing barrier in a reduction would show). GEMMs are CPU loops in the harness; cuBLAS,
 streams and real launches need a GPU (test_*_cuda.py).
 
-Opt-in: CHRONOSCALE_TEST_EMU=1 pytest tests/python/test_train_cuda_emu.py (about 5 s to build the
-harness into build/cuda_emu/ the first time for given sources, then a few seconds).
+Part of the suite (about 5 s to build the harness into build/cuda_emu/ the first time for
+given sources, then a few seconds); CHRONOSCALE_TEST_EMU=0 skips it.
 """
 
 from __future__ import annotations
