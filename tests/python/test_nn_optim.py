@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from chronoscale import nn
+from chronoscale import nn, ops
 
 from helpers import rel_error
 
@@ -132,6 +132,30 @@ def test_optimizer_state_dict_roundtrip_and_frozen(rng):
         nn.SGD([q], nesterov=True)
     with pytest.raises(ValueError, match="optimizer state"):
         opt2.load_state_dict({"iterations": 1, "steps": [1, 1]})
+
+
+@pytest.mark.parametrize("name", sorted(nn.losses.LOSSES))
+def test_named_losses_equal_the_ops_with_and_without_weights(rng, name):
+    """Each named loss (nn.losses.<name> and the per-batch form fit runs, for_fit(name)) gives
+    the op's loss and gradient, weights ([B] spread over a [B, 2] prediction) included."""
+    pred = rng.standard_normal((6, 2))
+    target = rng.random((6, 2))
+    w = rng.random(6) + 0.5
+    op = {"mse": ops.mse_loss, "mae": ops.mae_loss, "huber": ops.huber_loss,
+          "bce_with_logits": ops.bce_with_logits_loss}[name]
+    for weights in (None, w):
+        want = op(pred, target, weights=None if weights is None else
+                  np.repeat(weights[:, None], 2, axis=1))
+        for fn in (nn.losses.get(name), nn.losses.for_fit(name)):
+            loss, d = fn(pred, target, weights=weights)
+            assert isinstance(loss, float) and loss == want[0]
+            np.testing.assert_array_equal(d, want[1])
+    X = rng.standard_normal((16, 4, 3)).astype(np.float32)
+    y = rng.random((16, 1))
+    net = nn.Sequential([nn.LSTM(3), nn.Dense(1)]).build(3, np.random.default_rng(0), "float32")
+    hist = nn.fit(net, X, y, optimizer=nn.Adam(net.parameters()), loss=name, epochs=2,
+                  batch_size=8, verbose=0, sample_weight=rng.random(16) + 0.1)
+    assert len(hist["loss"]) == 2 and all(np.isfinite(hist["loss"]))
 
 
 def test_loss_wrappers(rng):

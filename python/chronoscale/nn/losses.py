@@ -86,7 +86,7 @@ def _point(op, pred, target, weights=None, name="pred", trusted=False, **kwargs)
     t = _like(target, pred)
     if op is ops.bce_with_logits_loss and not trusted:
         check_probabilities(t)
-    return op(pred, t, _weights(weights, pred, trusted), **kwargs)
+    return op(pred, t, weights=_weights(weights, pred, trusted), **kwargs)
 
 
 def mse(pred, target, weights=None):
