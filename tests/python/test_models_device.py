@@ -344,3 +344,11 @@ def test_to_device_uploads_through_pinned_staging(rng):
         assert isinstance(g, cupy.ndarray) and g.flags.c_contiguous
         assert g.dtype == want.dtype and g.shape == want.shape
         np.testing.assert_array_equal(cupy.asnumpy(g), want)
+    # device arrays stay with CuPy: a strided CuPy view, and a torch CUDA tensor (when there)
+    g = device_mod.to_device(cupy.asarray(x)[:, ::2], "cuda", np.float32)
+    np.testing.assert_array_equal(cupy.asnumpy(g), x[:, ::2].astype(np.float32))
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        g = device_mod.to_device(torch.from_numpy(x).cuda(), "cuda")
+        assert isinstance(g, cupy.ndarray)
+        np.testing.assert_array_equal(cupy.asnumpy(g), x)

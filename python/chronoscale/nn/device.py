@@ -79,7 +79,7 @@ def to_device(a, device: str, dtype=None):
             a = a.get()
         return np.ascontiguousarray(a, dtype=dtype)
     cp = xp_for("cuda")
-    if not is_device_array(a) and _native_upload():
+    if isinstance(a, np.ndarray) and _native_upload():  # (other device arrays: CuPy reads them)
         h = np.ascontiguousarray(a, dtype=dtype)
         if h.dtype in _UPLOAD_DTYPES:
             return _upload(h, cp)
