@@ -194,6 +194,14 @@ Tensor cupy_view(py::handle obj, const char* name) {
 
 }  // namespace
 
+Tensor view_writable(py::handle obj, const char* name, bool optional) {
+  const Tensor t = view(obj, name, optional);
+  if (t.defined() && t.device == Device::cpu && py::isinstance<py::array>(obj))
+    CS_CHECK(py::reinterpret_borrow<py::array>(obj).writeable(), ValueError, name,
+             " must be writable (the call writes into it)");
+  return t;
+}
+
 Tensor view(py::handle obj, const char* name, bool optional) {
   if (obj.is_none()) {
     CS_CHECK(optional, ValueError, name, " is required, got None");

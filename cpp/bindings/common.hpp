@@ -18,6 +18,10 @@ namespace py = pybind11;
 /// View of `obj`; None gives an absent view when `optional`, a ValueError otherwise.
 Tensor view(py::handle obj, const char* name, bool optional = false);
 
+/// View of an array the call writes into: as `view`, and a read-only NumPy array is refused
+/// (ValueError "`name` must be writable"; a read-only memory map would fault).
+Tensor view_writable(py::handle obj, const char* name, bool optional = false);
+
 /// A new uninitialised array on the device of `like` (NumPy on the CPU, CuPy on CUDA).
 py::object empty(const Tensor& like, const std::vector<int64_t>& shape, DType dtype);
 /// Same, filled with zeros.

@@ -17,7 +17,7 @@ std::vector<int64_t> shape_of(const Tensor& t) { return {t.shape, t.shape + t.nd
 // itself), or a new array like `like`.
 Out given_or_new(py::handle given, const Tensor& like, const char* name) {
   if (given.is_none()) return out(like, shape_of(like));
-  return {py::reinterpret_borrow<py::object>(given), view(given, name)};
+  return {py::reinterpret_borrow<py::object>(given), view_writable(given, name)};
 }
 
 }  // namespace
@@ -60,7 +60,7 @@ void bind_dropout(py::module_& m) {
   m.def(
       "dropout_mask",
       [](py::handle mask, double p, uint64_t seed) {
-        const Tensor M = view(mask, "mask");
+        const Tensor M = view_writable(mask, "mask");
         void* stream = current_stream(M);
         py::gil_scoped_release nogil;
         dropout_mask(p, seed, M, stream);

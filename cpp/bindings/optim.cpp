@@ -16,14 +16,6 @@ namespace py_bind {
 
 namespace {
 
-Tensor inplace(py::handle obj, const char* name, bool optional = false) {
-  const Tensor t = view(obj, name, optional);
-  if (t.defined() && t.device == Device::cpu && py::isinstance<py::array>(obj))
-    CS_CHECK(py::reinterpret_borrow<py::array>(obj).writeable(), ValueError, name,
-             " must be writable (it is updated in place)");
-  return t;
-}
-
 AdamOptions adam_options(int64_t step, double lr, double beta1, double beta2, double eps,
                          double weight_decay, bool decoupled) {
   AdamOptions o;
@@ -59,8 +51,8 @@ void bind_optim(py::module_& m) {
       "adam_step",
       [](py::handle param, py::handle grad, py::handle m1, py::handle v, int64_t step, double lr,
          double beta1, double beta2, double eps, double weight_decay, bool decoupled) {
-        const Tensor P = inplace(param, "param"), G = view(grad, "grad"),
-                     M = inplace(m1, "m"), V = inplace(v, "v");
+        const Tensor P = view_writable(param, "param"), G = view(grad, "grad"),
+                     M = view_writable(m1, "m"), V = view_writable(v, "v");
         const AdamOptions o = adam_options(step, lr, beta1, beta2, eps, weight_decay, decoupled);
         void* stream = stream_of(P);
         py::gil_scoped_release nogil;
@@ -81,10 +73,10 @@ void bind_optim(py::module_& m) {
           for (size_t i = 0; i < n; ++i) {
             const py::object item = seq[i];
             try {  // the indexed name is built only for the error message
-              out.push_back(write ? inplace(item, list) : view(item, list));
+              out.push_back(write ? view_writable(item, list) : view(item, list));
             } catch (const std::exception&) {
               const std::string name = detail::cat(list, "[", i, "]");
-              out.push_back(write ? inplace(item, name.c_str()) : view(item, name.c_str()));
+              out.push_back(write ? view_writable(item, name.c_str()) : view(item, name.c_str()));
               throw;
             }
           }
@@ -107,8 +99,9 @@ void bind_optim(py::module_& m) {
       [](py::handle param, py::handle rows, py::handle grad_rows, py::handle m1, py::handle v,
          int64_t step, double lr, double beta1, double beta2, double eps, double weight_decay,
          bool decoupled) {
-        const Tensor P = inplace(param, "param"), R = view(rows, "rows"),
-                     G = view(grad_rows, "grad_rows"), M = inplace(m1, "m"), V = inplace(v, "v");
+        const Tensor P = view_writable(param, "param"), R = view(rows, "rows"),
+                     G = view(grad_rows, "grad_rows"), M = view_writable(m1, "m"),
+                     V = view_writable(v, "v");
         const AdamOptions o = adam_options(step, lr, beta1, beta2, eps, weight_decay, decoupled);
         void* stream = stream_of(P);
         py::gil_scoped_release nogil;
@@ -120,8 +113,8 @@ void bind_optim(py::module_& m) {
       "sgd_step",
       [](py::handle param, py::handle grad, py::handle buf, double lr, double momentum,
          double weight_decay, bool nesterov) {
-        const Tensor P = inplace(param, "param"), G = view(grad, "grad"),
-                     Bu = inplace(buf, "buf", true);
+        const Tensor P = view_writable(param, "param"), G = view(grad, "grad"),
+                     Bu = view_writable(buf, "buf", true);
         const SgdOptions o = sgd_options(lr, momentum, weight_decay, nesterov);
         void* stream = stream_of(P);
         py::gil_scoped_release nogil;
@@ -133,8 +126,8 @@ void bind_optim(py::module_& m) {
       "sgd_step_rows",
       [](py::handle param, py::handle rows, py::handle grad_rows, py::handle buf, double lr,
          double momentum, double weight_decay, bool nesterov) {
-        const Tensor P = inplace(param, "param"), R = view(rows, "rows"),
-                     G = view(grad_rows, "grad_rows"), Bu = inplace(buf, "buf", true);
+        const Tensor P = view_writable(param, "param"), R = view(rows, "rows"),
+                     G = view(grad_rows, "grad_rows"), Bu = view_writable(buf, "buf", true);
         const SgdOptions o = sgd_options(lr, momentum, weight_decay, nesterov);
         void* stream = stream_of(P);
         py::gil_scoped_release nogil;
@@ -150,7 +143,7 @@ void bind_optim(py::module_& m) {
         for (size_t i = 0; i < grads.size(); ++i)
           names.push_back("grads[" + std::to_string(i) + "]");
         for (size_t i = 0; i < grads.size(); ++i)
-          gs.push_back(inplace(grads[i], names[i].c_str()));
+          gs.push_back(view_writable(grads[i], names[i].c_str()));
         void* stream = gs.empty() ? nullptr : stream_of(gs[0]);
         py::gil_scoped_release nogil;
         return clip_grad_norm(gs, max_norm, stream, read_norm);

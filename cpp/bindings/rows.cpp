@@ -12,7 +12,8 @@ namespace {
 
 // `given` as the output (its view), or a new array of `shape` on the device of `like`.
 Out output(py::handle given, const Tensor& like, const std::vector<int64_t>& shape, bool zero) {
-  if (!given.is_none()) return {py::reinterpret_borrow<py::object>(given), view(given, "out")};
+  if (!given.is_none())
+    return {py::reinterpret_borrow<py::object>(given), view_writable(given, "out")};
   return out(like, shape, like.dtype, zero);
 }
 

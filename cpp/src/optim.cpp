@@ -30,25 +30,6 @@ void same_as(const Tensor& t, const Tensor& param, const char* name) {
            t.shape_str());
 }
 
-/// The bytes [lo, hi) of t (empty for an undefined or empty array).
-std::pair<uintptr_t, uintptr_t> bytes_of(const Tensor& t) {
-  if (!t.defined() || t.numel() == 0) return {0, 0};
-  const auto lo = reinterpret_cast<uintptr_t>(t.data);
-  return {lo, lo + uintptr_t(t.numel() * dtype_size(t.dtype))};
-}
-
-/// Whether the memory of a and b overlaps (the same array, or views of one buffer).
-bool overlap(const Tensor& a, const Tensor& b) {
-  const auto [a0, a1] = bytes_of(a);
-  const auto [b0, b1] = bytes_of(b);
-  return a0 < a1 && b0 < b1 && a0 < b1 && b0 < a1;
-}
-
-void distinct(const Tensor& a, const char* an, const Tensor& b, const char* bn) {
-  CS_CHECK(!overlap(a, b), ValueError, an, " and ", bn,
-           " must be different arrays (they share memory)");
-}
-
 /// adam_step_many: no entry's param, m or v may share memory with any other array of the call
 /// (an update would otherwise depend on the order of the entries); grads may share memory with
 /// each other (they are only read).
@@ -63,7 +44,7 @@ void no_shared_memory(const std::vector<Tensor>& params, const std::vector<Tenso
   std::vector<Range> r;
   auto add = [&](const std::vector<Tensor>& ts, const char* list, bool written) {
     for (size_t i = 0; i < ts.size(); ++i) {
-      const auto [lo, hi] = bytes_of(ts[i]);
+      const auto [lo, hi] = check::bytes_of(ts[i]);
       if (lo < hi) r.push_back({lo, hi, written, list, i});
     }
   };
@@ -152,11 +133,11 @@ void adam_step(const Tensor& param, const Tensor& grad, const Tensor& m, const T
   same_as(grad, param, "grad");
   same_as(m, param, "m");
   same_as(v, param, "v");
-  distinct(param, "param", m, "m");
-  distinct(param, "param", v, "v");
-  distinct(m, "m", v, "v");
-  distinct(grad, "grad", m, "m");
-  distinct(grad, "grad", v, "v");
+  check::distinct(param, "param", m, "m");
+  check::distinct(param, "param", v, "v");
+  check::distinct(m, "m", v, "v");
+  check::distinct(grad, "grad", m, "m");
+  check::distinct(grad, "grad", v, "v");
   check_adam(o);
   CS_DISPATCH_FLOAT(param.dtype, "adam_step", [&] {
     CS_DEVICE_CALL(param, adam_step, param.ptr<scalar_t>(), grad.ptr<scalar_t>(), m.ptr<scalar_t>(),
@@ -191,11 +172,11 @@ void adam_step_many(const std::vector<Tensor>& params, const std::vector<Tensor>
       CS_CHECK(ok, ValueError, name, " must have the shape of ", pn, " ", params[i].shape_str(),
                ", got ", t->shape_str());
     }
-    distinct(params[i], pn, m[i], mn);
-    distinct(params[i], pn, v[i], vn);
-    distinct(m[i], mn, v[i], vn);
-    distinct(grads[i], gn, m[i], mn);
-    distinct(grads[i], gn, v[i], vn);
+    check::distinct(params[i], pn, m[i], mn);
+    check::distinct(params[i], pn, v[i], vn);
+    check::distinct(m[i], mn, v[i], vn);
+    check::distinct(grads[i], gn, m[i], mn);
+    check::distinct(grads[i], gn, v[i], vn);
   };
   for (size_t i = 0; i < n; ++i) {
     try {
@@ -229,9 +210,9 @@ void adam_step_rows(const Tensor& param, const Tensor& rows, const Tensor& grad_
   const int64_t U = check_rows(param, rows, grad_rows);
   same_as(m, param, "m");
   same_as(v, param, "v");
-  distinct(param, "param", m, "m");
-  distinct(param, "param", v, "v");
-  distinct(m, "m", v, "v");
+  check::distinct(param, "param", m, "m");
+  check::distinct(param, "param", v, "v");
+  check::distinct(m, "m", v, "v");
   check_adam(o);
   CS_DISPATCH_FLOAT(param.dtype, "adam_step_rows", [&] {
     CS_DEVICE_CALL(param, adam_step_rows, param.ptr<scalar_t>(), rows.ptr<int64_t>(), U,
@@ -248,8 +229,8 @@ void sgd_step(const Tensor& param, const Tensor& grad, const Tensor& buf, const 
   const bool use_buf = o.momentum != 0.0;
   if (use_buf) {
     same_as(buf, param, "buf");
-    distinct(param, "param", buf, "buf");
-    distinct(grad, "grad", buf, "buf");
+    check::distinct(param, "param", buf, "buf");
+    check::distinct(grad, "grad", buf, "buf");
   }
   CS_DISPATCH_FLOAT(param.dtype, "sgd_step", [&] {
     CS_DEVICE_CALL(param, sgd_step, param.ptr<scalar_t>(), grad.ptr<scalar_t>(),
@@ -265,7 +246,7 @@ void sgd_step_rows(const Tensor& param, const Tensor& rows, const Tensor& grad_r
   const bool use_buf = o.momentum != 0.0;
   if (use_buf) {
     same_as(buf, param, "buf");
-    distinct(param, "param", buf, "buf");
+    check::distinct(param, "param", buf, "buf");
   }
   CS_DISPATCH_FLOAT(param.dtype, "sgd_step_rows", [&] {
     CS_DEVICE_CALL(param, sgd_step_rows, param.ptr<scalar_t>(), rows.ptr<int64_t>(), U,

@@ -2,6 +2,8 @@
 // device and dtype.
 #include "chronoscale/rows.hpp"
 
+#include <limits>
+
 #include "cpu/rows.hpp"
 #include "cuda_dispatch.hpp"
 #include "validate.hpp"
@@ -41,9 +43,14 @@ RowsDims check_rows(const Tensor& in, const Tensor& out, const Tensor& index, in
   RowsDims d{N, 0, 0, 0, col};
   if (rows.defined()) d.M = rows.shape[0], d.H = rows.shape[1];
   d.W = wide.defined() ? wide.shape[1] : d.H;
-  if (rows.defined())
-    CS_CHECK(col >= 0 && col + d.H <= d.W, ValueError, op, ": columns [", col, ", ", col + d.H,
-             ") of ", wide_name, " do not fit its width W = ", d.W);
+  if (rows.defined()) {  // (col <= W - H: no overflow for a huge col)
+    constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+    const int64_t end = col > kMax - d.H ? kMax : col + d.H;
+    CS_CHECK(col >= 0 && col <= d.W - d.H, ValueError, op, ": columns [", col, ", ", end, ") of ",
+             wide_name, " do not fit its width W = ", d.W);
+  }
+  // out is written while in is read (rows in any order): they must not alias
+  if (out.defined()) check::distinct(out, "out", in, in_name);
   check::cuda_usable({{&in, in_name}, {&out, "out"}, {&index, "index"}}, op);
   return d;
 }
@@ -78,6 +85,19 @@ void scatter_rows(const Tensor& g, const Tensor& index, const Tensor& out, int64
   });
 }
 
+namespace {
+
+// Every value of the host int64 array t in [0, hi] (device arrays and absent ones pass).
+void values_within(const Tensor& t, int64_t hi, const char* name, const char* hi_name) {
+  if (!t.defined() || t.device != Device::cpu) return;
+  const int64_t* p = t.ptr<int64_t>();
+  for (int64_t i = 0; i < t.numel(); ++i)
+    CS_CHECK(p[i] >= 0 && p[i] <= hi, ValueError, name, "[", i, "] = ", p[i], " is outside [0, ",
+             hi_name, "] with ", hi_name, " = ", hi);
+}
+
+}  // namespace
+
 int64_t window_rows_check(const WindowRowsArgs& a) {
   const char* op = "window_rows";
   check::dtype(a.b, DType::int64, "b");
@@ -85,6 +105,9 @@ int64_t window_rows_check(const WindowRowsArgs& a) {
   check::like_shape(a.t, a.b, "t", "b", {a.b.shape[0]}, "[N]");
   CS_CHECK(a.B >= 0 && a.T >= 0 && a.W >= 0, ValueError, op, ": B, T and W must be >= 0, got ", a.B,
            ", ", a.T, ", ", a.W);
+  CS_CHECK(a.B == 0 || a.W <= std::numeric_limits<int64_t>::max() / a.B, ValueError, op,
+           ": B * W (the rows of the scale's outputs) must fit in int64, got B = ", a.B,
+           " and W = ", a.W);
   if (a.closed.defined()) {
     check::like_shape(a.closed, a.b, "closed", "b", {a.B, a.T}, "[B, T]");
   } else {
@@ -93,6 +116,9 @@ int64_t window_rows_check(const WindowRowsArgs& a) {
     check::defined(a.out_lengths, "out_lengths");
     check::like_shape(a.out_lengths, a.b, "out_lengths", "b", {a.B}, "[B]");
     if (a.lengths.defined()) check::like_shape(a.lengths, a.b, "lengths", "b", {a.B}, "[B]");
+    // Host values are checked (device ones are clamped by the row math: rows stay in [-1, B W)).
+    values_within(a.lengths, a.T, "lengths", "T");
+    values_within(a.out_lengths, a.W, "out_lengths", "W");
   }
   check::cuda_usable({{&a.b, "b"},
                       {&a.t, "t"},

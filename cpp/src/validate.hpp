@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <string>
+#include <utility>
 
 #include "chronoscale/error.hpp"
 #include "chronoscale/tensor.hpp"
@@ -85,6 +86,26 @@ inline SeqDims sequence(const Tensor& x, const char* name, const char* expect) {
   CS_CHECK(T > 0, ValueError, name, ": no time steps (T = 0)");
   CS_CHECK(C > 0, ValueError, name, ": no channels (C = 0 in ", expect, ")");
   return {B, T, C};
+}
+
+/// The bytes [lo, hi) of t (empty for an undefined or empty array).
+inline std::pair<uintptr_t, uintptr_t> bytes_of(const Tensor& t) {
+  if (!t.defined() || t.numel() == 0) return {0, 0};
+  const auto lo = reinterpret_cast<uintptr_t>(t.data);
+  return {lo, lo + uintptr_t(t.numel() * dtype_size(t.dtype))};
+}
+
+/// Whether the memory of a and b overlaps (the same array, or views of one buffer).
+inline bool overlap(const Tensor& a, const Tensor& b) {
+  const auto [a0, a1] = bytes_of(a);
+  const auto [b0, b1] = bytes_of(b);
+  return a0 < a1 && b0 < b1 && a0 < b1 && b0 < a1;
+}
+
+/// ValueError unless a and b are separate memory (an output that aliases an input).
+inline void distinct(const Tensor& a, const char* an, const Tensor& b, const char* bn) {
+  CS_CHECK(!overlap(a, b), ValueError, an, " and ", bn,
+           " must be different arrays (they share memory)");
 }
 
 /// Optional `lengths[B]` int64 on the host with 0 <= lengths[b] <= T. Returns max length (T if absent).

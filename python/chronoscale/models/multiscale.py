@@ -233,13 +233,15 @@ class MultiScaleForecaster(BaseModel):
                 rest = list(rest) + [None] * (2 - len(rest))
                 vin = self._inputs(Xv, rest[0], rest[1], "validation X")
                 validation_data = (vin, self._targets(yv, vin["x"].shape[0], "validation y"))
-        if self.optimizer_ is None:
-            self.optimizer_ = nn.Adam(self._net.parameters(), lr=self.learning_rate,
-                                      eps=self.epsilon, clipnorm=self.clipnorm)
-        opts.setdefault("seed", self.random_state)
-        self.history_ = nn.fit(self._net, inputs, targets, optimizer=self.optimizer_,
-                               loss=self.loss, epochs=epochs, batch_size=batch_size,
-                               validation_data=validation_data, verbose=verbose, **opts)
+            if self.optimizer_ is None:
+                self.optimizer_ = nn.Adam(self._net.parameters(), lr=self.learning_rate,
+                                          eps=self.epsilon, clipnorm=self.clipnorm)
+            opts.setdefault("seed", self.random_state)
+            # nn.fit checks its own arguments (sample_weight, metrics, monitor, ...) before the
+            # first step: one it refuses puts the fitted model back too
+            self.history_ = nn.fit(self._net, inputs, targets, optimizer=self.optimizer_,
+                                   loss=self.loss, epochs=epochs, batch_size=batch_size,
+                                   validation_data=validation_data, verbose=verbose, **opts)
         return self
 
     def _squeeze(self, out):

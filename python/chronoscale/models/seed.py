@@ -160,12 +160,14 @@ class SeedForecaster(BaseModel):
                 Xv = self._inputs(Xv, "validation X")
                 validation_data = (Xv, as_targets(yv, Xv.shape[0], self.dtype, "validation y",
                                                   unit=True))
-        if self.optimizer_ is None:
-            self.optimizer_ = self._make_optimizer()
-        opts.setdefault("seed", self.random_state)
-        self.history_ = nn.fit(self._net, X, y, optimizer=self.optimizer_, epochs=epochs,
-                               batch_size=batch_size, validation_data=validation_data,
-                               verbose=verbose, **opts)
+            if self.optimizer_ is None:
+                self.optimizer_ = self._make_optimizer()
+            opts.setdefault("seed", self.random_state)
+            # nn.fit checks its own arguments (sample_weight, metrics, monitor, ...) before the
+            # first step: one it refuses puts the fitted model back too
+            self.history_ = nn.fit(self._net, X, y, optimizer=self.optimizer_, epochs=epochs,
+                                   batch_size=batch_size, validation_data=validation_data,
+                                   verbose=verbose, **opts)
         return self
 
     def predict(self, X, batch_size=None):
