@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import struct
 import zlib
 from pathlib import Path
@@ -166,8 +167,9 @@ def _check_entry(path, e, data_size):
     name = e.get("name")
     if not isinstance(name, str):
         raise _bad(path, "tensor without a name")
-    if e.get("dtype") not in _DTYPES:
-        raise _bad(path, f"tensor {name!r} has unsupported dtype {e.get('dtype')!r}")
+    dtype = e.get("dtype")
+    if not isinstance(dtype, str) or dtype not in _DTYPES:
+        raise _bad(path, f"tensor {name!r} has unsupported dtype {dtype!r:.50}")
     shape, off, nbytes = e.get("shape"), e.get("offset"), e.get("nbytes")
     if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
         raise _bad(path, f"tensor {name!r} has a bad shape {shape!r}")
@@ -200,39 +202,61 @@ def check_tensor_types(path, tensors: dict, expected: dict) -> None:
                              f"parameter has {list(want.shape)}")
 
 
-def read_file(path):
-    """Read a file written by :func:`write_file`.
+def _json_type(value) -> str:
+    """The JSON name of ``value``'s type, for messages about a header field."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
 
-    Returns:
-        ``(header: dict, tensors: dict[str, np.ndarray])`` (arrays are writable copies, native
-        byte order).
 
-    Raises:
-        ValueError: not a chronoscale file, an unsupported (newer) format version, a truncated
-            or corrupt file (the message says what is wrong).
-        OSError: the file cannot be opened.
-        TypeError: ``path`` not a str / ``os.PathLike``.
+def _not_regular(path, mode: int) -> ValueError:
+    """ValueError for ``path``, which is not a regular file (``mode``: its ``st_mode``)."""
+    what = next((w for test, w in ((stat.S_ISDIR, "a directory"),
+                                   (stat.S_ISCHR, "a character device"),
+                                   (stat.S_ISBLK, "a block device"),
+                                   (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"))
+                 if test(mode)), "something else")
+    return _bad(path, f"it is {what}, not a regular file")
+
+
+def _open_regular(path):
+    """``(file, size)``: ``path`` opened for binary reading, and its size in bytes.
+
+    Only a regular file is opened: a directory, device (``/dev/zero`` never ends), FIFO (opening
+    one blocks) or socket raises ValueError before anything is read.
     """
-    _check_path(path)
-    with open(path, "rb") as f:
-        raw = f.read()
-    if len(raw) < _PREAMBLE.size:
-        raise _bad(path, f"truncated ({len(raw)} bytes, the preamble alone is {_PREAMBLE.size})")
-    magic, version, _flags, hsize, hcrc, _ = _PREAMBLE.unpack_from(raw)
-    if magic != MAGIC:
-        raise _bad(path, "wrong magic bytes")
-    if version < 1 or version > FORMAT_VERSION:
-        raise ValueError(f"{path}: format version {version} is not supported by this chronoscale "
-                         f"(reads versions 1..{FORMAT_VERSION}); upgrade chronoscale")
-    if hsize > MAX_HEADER or _PREAMBLE.size + hsize > len(raw):
-        raise _bad(path, "truncated header")
-    hbytes = raw[_PREAMBLE.size:_PREAMBLE.size + hsize]
-    if zlib.crc32(hbytes) != hcrc:
-        raise _bad(path, "header checksum mismatch (corrupt file)")
+    mode = os.stat(path).st_mode  # (before open: opening a FIFO would block)
+    if not stat.S_ISREG(mode):
+        raise _not_regular(path, mode)
+    f = open(path, "rb")  # noqa: SIM115 - the caller closes it
     try:
-        header = json.loads(hbytes.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _bad(path, f"header is not JSON ({exc})") from None
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):  # replaced since the stat above
+            raise _not_regular(path, st.st_mode)
+    except BaseException:
+        f.close()
+        raise
+    return f, st.st_size
+
+
+def _read_exactly(f, path, n: int, what: str) -> bytes:
+    """``n`` bytes from ``f`` (the file shrank when fewer come: ValueError naming ``what``)."""
+    data = f.read(n)
+    if len(data) != n:
+        raise _bad(path, f"truncated {what} (the file changed while it was read)")
+    return data
+
+
+def _check_header(path, header) -> None:
+    """The header's structure: the required fields, and the JSON type of every known field
+    (``kind``, ``class``, ``format_version``, ``library_version`` may be absent; ``class`` may
+    be null). ValueError naming the field and what it holds."""
     if not isinstance(header, dict) or header.get("format") != "chronoscale":
         raise _bad(path, "header is not a chronoscale header")
     table, data_size = header.get("tensors"), header.get("data_size")
@@ -240,19 +264,74 @@ def read_file(path):
         raise _bad(path, "header lacks the tensor table or data_size")
     for key in ("config", "meta"):
         if not isinstance(header.get(key), dict):
-            raise _bad(path, f"header field {key!r} is not an object")
-    data_start = _round_up(_PREAMBLE.size + hsize)
-    if data_start + data_size > len(raw):
-        raise _bad(path, f"truncated data ({len(raw)} bytes, expected {data_start + data_size})")
-    tensors = {}
+            raise _bad(path, f"header field {key!r} is not an object (got "
+                             f"{_json_type(header.get(key))})")
+    for key, want, what in (("kind", str, "a string"), ("class", str, "a string or null"),
+                            ("format_version", int, "an integer"),
+                            ("library_version", str, "a string")):
+        value = header.get(key)
+        if value is not None and type(value) is not want:
+            raise _bad(path, f"header field {key!r} must be {what}, got {_json_type(value)}")
+
+
+def read_file(path):
+    """Read a file written by :func:`write_file`.
+
+    Reads the fixed-size preamble first and then exactly the header and data sizes it declares,
+    after checking them against the file's size (a huge or endless input is never read in
+    full).
+
+    Returns:
+        ``(header: dict, tensors: dict[str, np.ndarray])`` (arrays are writable copies, native
+        byte order).
+
+    Raises:
+        ValueError: not a chronoscale file (also: not a regular file, such as a directory or
+            ``/dev/zero``), an unsupported (newer) format version, a truncated or corrupt file,
+            a header field of the wrong JSON type (the message says what is wrong).
+        OSError: the file cannot be opened (FileNotFoundError: it does not exist).
+        TypeError: ``path`` not a str / ``os.PathLike``.
+    """
+    _check_path(path)
+    f, size = _open_regular(path)
+    with f:
+        if size < _PREAMBLE.size:
+            raise _bad(path, f"truncated ({size} bytes, the preamble alone is {_PREAMBLE.size})")
+        pre = _read_exactly(f, path, _PREAMBLE.size, "preamble")
+        magic, version, _flags, hsize, hcrc, _ = _PREAMBLE.unpack(pre)
+        if magic != MAGIC:
+            raise _bad(path, "wrong magic bytes")
+        if version < 1 or version > FORMAT_VERSION:
+            raise ValueError(f"{path}: format version {version} is not supported by this "
+                             f"chronoscale (reads versions 1..{FORMAT_VERSION}); upgrade "
+                             "chronoscale")
+        if hsize > MAX_HEADER or _PREAMBLE.size + hsize > size:
+            raise _bad(path, "truncated header")
+        hbytes = _read_exactly(f, path, hsize, "header")
+        if zlib.crc32(hbytes) != hcrc:
+            raise _bad(path, "header checksum mismatch (corrupt file)")
+        try:
+            header = json.loads(hbytes.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise _bad(path, f"header is not JSON ({exc})") from None
+        _check_header(path, header)
+        table, data_size = header["tensors"], header["data_size"]
+        data_start = _round_up(_PREAMBLE.size + hsize)
+        if data_start + data_size > size:
+            raise _bad(path, f"truncated data ({size} bytes, expected {data_start + data_size})")
+        names = set()
+        for e in table:
+            _check_entry(path, e, data_size)
+            if e["name"] in names:
+                raise _bad(path, f"duplicate tensor {e['name']!r}")
+            names.add(e["name"])
+        f.seek(data_start)
+        data = _read_exactly(f, path, data_size, "data")
+    tensors, view = {}, memoryview(data)
     for e in table:
-        _check_entry(path, e, data_size)
-        start = data_start + e["offset"]
-        blob = raw[start:start + e["nbytes"]]
+        blob = view[e["offset"]:e["offset"] + e["nbytes"]]
         if zlib.crc32(blob) != e.get("crc32"):
             raise _bad(path, f"tensor {e['name']!r} checksum mismatch (corrupt file)")
-        if e["name"] in tensors:
-            raise _bad(path, f"duplicate tensor {e['name']!r}")
         arr = np.frombuffer(blob, dtype=_DTYPES[e["dtype"]]).reshape(e["shape"])
         tensors[e["name"]] = arr.astype(arr.dtype.newbyteorder("="), copy=True)
     return header, tensors
@@ -360,11 +439,14 @@ def load(path, device=None):
     Raises:
         TypeError: ``path`` not a str / ``os.PathLike`` (an open file or a file descriptor is
             refused).
-        ValueError: not a chronoscale model file, corrupt or truncated, a class this version does
-            not know, or tensors that do not fit the saved configuration (missing, unexpected,
-            shapes, dtypes; the message names the tensor), bad configuration values; every
-            message starts with ``path``. A ``device`` other than None, "cpu", "cuda".
-        OSError: the file cannot be opened.
+        ValueError: not a chronoscale model file (or not a regular file: a directory, a device
+            such as ``/dev/zero``), corrupt or truncated, a header field of the wrong JSON type,
+            a class this version does not know, or tensors that do not fit the saved
+            configuration (missing, unexpected, shapes, dtypes; the message names the tensor),
+            bad configuration values (the message names the parameter; values ``fit`` would
+            refuse, the optimiser's and the loss included); every message starts with
+            ``path``. A ``device`` other than None, "cpu", "cuda".
+        OSError: the file cannot be opened (FileNotFoundError: it does not exist).
     """
     _check_path(path)
     if device is not None:

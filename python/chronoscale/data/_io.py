@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import stat
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,15 +43,43 @@ def index_array(a, name: str, n: int, what: str = "codes") -> np.ndarray:
     return arr.astype(np.int64, copy=False)
 
 
+_NOT_REGULAR = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
+                (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a named pipe"),
+                (stat.S_ISSOCK, "a socket"))
+
+
+def regular_file(path) -> Path:
+    """``path`` as a ``Path`` when it names a regular file (symbolic links followed), checked
+    before it is opened.
+
+    Raises:
+        FileNotFoundError: nothing exists at ``path`` ("no such file: ...").
+        ValueError: it exists but is not a regular file: a directory, a device (``/dev/zero``
+            would be read for ever), a named pipe (opening one blocks) or a socket.
+        OSError: it cannot be examined (e.g. PermissionError).
+    """
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise FileNotFoundError(f"no such file: {path}") from None
+    if not stat.S_ISREG(mode):
+        what = next((w for test, w in _NOT_REGULAR if test(mode)), "something else")
+        raise ValueError(f"{path}: it is {what}, not a regular file; pass the path of a data "
+                         "file")
+    return path
+
+
 def is_gzip(path) -> bool:
-    with open(path, "rb") as f:
+    with open(regular_file(path), "rb") as f:
         return f.read(2) == b"\x1f\x8b"
 
 
 def open_binary(path):
     """``(stream, raw)``: the decompressed byte stream (gzip detected by its magic bytes, not by
-    the name) and the raw file under it (for progress in on-disk bytes)."""
-    raw = open(path, "rb")  # noqa: SIM115 - closed by the caller through the stream
+    the name) and the raw file under it (for progress in on-disk bytes). Only a regular file is
+    opened (see ``regular_file``)."""
+    raw = open(regular_file(path), "rb")  # noqa: SIM115 - closed by the caller through the stream
     if raw.read(2) == b"\x1f\x8b":
         raw.seek(0)
         return gzip.GzipFile(fileobj=raw, mode="rb"), raw

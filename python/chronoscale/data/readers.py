@@ -122,7 +122,8 @@ def read_interactions(
     whose seconds do not fit int64 (never wrapped; frames name the row). TypeError when
     ``columns`` is not a mapping of str -> column name / position or ``k_core`` not integers
     (both checked before reading); ImportError for Parquet without pyarrow/polars;
-    FileNotFoundError for a missing file.
+    FileNotFoundError for a missing file; ValueError for a path that exists but is not a regular
+    file (a directory, a device such as ``/dev/zero``, a named pipe).
     """
     opts = dict(dedupe=dedupe, k_core=k_core)
     if dedupe not in DEDUPE_RULES:  # checked before a big file is read, as from_columns does
@@ -139,9 +140,7 @@ def read_interactions(
         meta = {"format": "frame", "source": type(source).__name__}
         return _from_named(cols, columns, time_unit, name or "", version or "", meta, opts)
 
-    path = Path(source)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
+    path = _io.regular_file(source)  # (a directory or /dev/zero: ValueError, not "no such")
     fmt = format or detect_format(path)
     label = name if name is not None else _base_name(path)
     ver = version if version is not None else file_version(path)
@@ -218,9 +217,10 @@ def _base_name(path: Path) -> str:
 
 
 def file_version(path) -> str:
-    """``sha256:<first 16 hex digits>`` of the file's bytes, a dataset version label."""
+    """``sha256:<first 16 hex digits>`` of the file's bytes, a dataset version label.
+    FileNotFoundError for a missing file, ValueError for a path that is not a regular file."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open(_io.regular_file(path), "rb") as f:  # (/dev/zero would never end)
         for block in iter(lambda: f.read(1 << 22), b""):
             h.update(block)
     return "sha256:" + h.hexdigest()[:16]
@@ -258,7 +258,9 @@ def _is_number(tok: str) -> bool:
 
 def detect_format(path) -> str:
     """The ``format`` that ``read_interactions`` would use for this file (from its name and first
-    lines). Raises ValueError when the file is empty or its gzip data is corrupt or truncated."""
+    lines). Raises ValueError when the file is empty, its gzip data is corrupt or truncated, or
+    the path is not a regular file (a directory, a device); FileNotFoundError when it is
+    missing."""
     path = Path(path)
     low = _base_name(path).lower()
     if low.endswith((".parquet", ".pq")):

@@ -97,11 +97,20 @@ class BaseModel:
 
     @classmethod
     def _from_saved(cls, config, tensors, meta, device=None, path="<tensors>"):
+        """The model a file holds (``io.load``): built from ``config`` / ``meta``, its
+        hyper-parameters checked as ``fit`` checks them (see ``_check_saved_params``), then the
+        tensors loaded. ValueError naming ``path`` for a garbled history or a bad
+        hyper-parameter; TypeError / KeyError / ValueError otherwise (``io.load`` adds the
+        path)."""
         if not isinstance(config, dict):
             raise TypeError("config is not an object")
+        if not isinstance(meta, dict):
+            raise TypeError("meta is not an object")
+        history, history_state = _saved_history(meta, path)
         if device is not None:
             config = {**config, "device": _device.check(device)}
         model = cls(**config)
+        _check_saved_params(model, path)
         state = {k[4:]: v for k, v in tensors.items() if k.startswith("net.")}
         if len(state) != len(tensors):
             raise KeyError("tensors outside 'net.'")
@@ -111,20 +120,74 @@ class BaseModel:
                                               for k, v in model._net.state_dict().items()})
         model._net.load_state_dict(state)
         model._place()
-        if "history" in meta:
+        if history is not None:
             from ..nn.training import History
 
-            model.history_ = History(meta["history"])
-            for k, v in (meta.get("history_state") or {}).items():  # absent in older files
-                if k in _HISTORY_STATE:
-                    setattr(model.history_, k, v)
+            model.history_ = History(history)
+            for k, v in history_state.items():
+                setattr(model.history_, k, v)
         return model
+
+
+def _is_number(v) -> bool:
+    return type(v) in (int, float)  # (JSON numbers; never a bool)
+
+
+def _saved_history(meta: dict, path):
+    """``(history, state)`` from a saved model's ``meta``: the per-epoch lists (None when the
+    file has none) and the ``_HISTORY_STATE`` attributes to set (``{}`` in older files, which
+    lack ``history_state``; other keys are ignored).
+
+    Raises:
+        ValueError: naming ``path`` and the field: ``history`` not an object of lists of
+            numbers, ``history_state`` not an object, ``best`` not a number,
+            ``best_epoch`` / ``stopped_epoch`` not integers (null is allowed for each).
+    """
+    def bad(field, want, got):
+        return io._bad(path, f"meta field {field!r} must be {want}, got {got!r:.50}")
+
+    history, state = meta.get("history"), meta.get("history_state")
+    if history is not None:
+        if not isinstance(history, dict):
+            raise bad("history", "an object of per-epoch lists", history)
+        for key, values in history.items():
+            if not isinstance(values, list) or not all(_is_number(v) for v in values):
+                raise bad(f"history.{key}", "a list of numbers", values)
+    if state is None:
+        return history, {}
+    if not isinstance(state, dict):
+        raise bad("history_state", "an object", state)
+    state = {k: v for k, v in state.items() if k in _HISTORY_STATE}
+    for k, v in state.items():
+        if v is not None and not (_is_number(v) if k == "best" else type(v) is int):
+            raise bad(f"history_state.{k}", "a number or null" if k == "best"
+                      else "an integer or null", v)
+    return history, state
+
+
+def _check_saved_params(model, path) -> None:
+    """A loaded model's hyper-parameters, checked as ``fit`` checks them (its ``_check_params``:
+    sizes, seed, ``check_hyper``, the loss): a file holding a value ``fit`` would refuse is
+    refused here rather than at the next ``predict`` / ``fit``.
+
+    Raises:
+        ValueError: ``"{path}: saved <class> has a bad configuration value: <why>"``, naming the
+            parameter (TypeErrors of the checks too: the file is what is wrong).
+    """
+    try:
+        check = getattr(model, "_check_params", None)
+        if check is not None:
+            check()
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: saved {type(model).__name__} has a bad configuration value: "
+                         f"{exc}") from None
 
 
 @contextlib.contextmanager
 def kept_on_error(model):
-    """The checks and set-up of a ``fit``: when they raise, ``model``'s attributes are put back
-    as they were (a refused call never leaves a fitted model half rebuilt)."""
+    """A ``fit`` (its checks, set-up and the ``nn.fit`` call, which checks its own arguments
+    before the first step): when it raises, ``model``'s attributes are put back as they were (a
+    refused call never leaves a fitted model rebuilt or half rebuilt)."""
     before = dict(model.__dict__)
     try:
         yield
@@ -220,13 +283,19 @@ def scale_specs(scales, pool: str):
 def check_hyper(model) -> None:
     """The real-valued and True / False hyper-parameters that ``model`` has (TypeError /
     ValueError naming them): ``learning_rate`` > 0, ``weight_decay`` >= 0, ``clipnorm`` None or
-    > 0 (finite numbers, strings refused); ``warm_start``, ``count_feature``, ``use_values``
-    bools; ``scales`` a spec or a list of them; ``dtype`` float32 or float64."""
-    for name, zero_ok in (("learning_rate", False), ("weight_decay", True), ("clipnorm", False)):
+    > 0, Adam's ``epsilon`` > 0 and ``beta_1`` / ``beta_2`` in [0, 1) (finite numbers, strings
+    refused; checked before ``fit`` touches the model, though the optimiser checks them again);
+    ``warm_start``, ``count_feature``, ``use_values`` bools; ``scales`` a spec or a list of
+    them; ``dtype`` float32 or float64."""
+    for name, zero_ok in (("learning_rate", False), ("weight_decay", True), ("clipnorm", False),
+                          ("epsilon", False)):
         v = getattr(model, name, None)
         if v is None and (name == "clipnorm" or not hasattr(model, name)):
             continue
         check_real(v, name, 0.0, low_open=not zero_ok)
+    for name in ("beta_1", "beta_2"):
+        if hasattr(model, name):
+            check_real(getattr(model, name), name, 0.0, 1.0)
     for name in ("warm_start", "count_feature", "use_values"):
         if hasattr(model, name):
             as_bool(getattr(model, name), name)

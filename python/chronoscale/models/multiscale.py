@@ -127,9 +127,10 @@ class MultiScaleForecaster(BaseModel):
         return {"n_features": self.n_features_in_, "n_outputs": self.n_outputs_}
 
     def _check_params(self):
-        """The integer hyper-parameters (TypeError / ValueError naming them); checked units."""
+        """The hyper-parameters (TypeError / ValueError naming them); checked units."""
         check_seed(self.random_state)
         check_hyper(self)
+        nn.losses.get(self.loss)
         return check_units(self.units)
 
     def _build(self, meta, rng) -> None:
