@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .ops._common import check_int
+from .ops._common import check_elements, check_int, is_one_of
 
 STRATEGIES = ("uniform", "popularity")
 
@@ -31,17 +31,20 @@ def sample_negatives(
         ValueError: an unknown ``strategy``; ``num_items`` / ``num_negatives`` < 1; a negative
             ``seed``; ``targets`` outside ``[0, num_items)``; ``popularity`` not ``[V]`` finite
             non-negative counts with a positive sum; a bad ``exclude``; a row with fewer
-            allowed items than ``num_negatives``.
+            allowed items than ``num_negatives``; per-item tables or a ``[N, num_negatives]``
+            result of more than ``MAX_ELEMENTS`` (2**36) elements (before any is allocated).
     """
     from .metrics import _check_popularity, _check_targets, as_csr
     from .models._base import check_seed
 
-    if strategy not in STRATEGIES:
+    if not is_one_of(strategy, STRATEGIES):
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
     V = check_int(num_items, "num_items")
     n = check_int(num_negatives, "num_negatives")
+    check_elements((V,), "num_items", "the per-item tables")
     t = _check_targets(targets, None, V)
     N = len(t)
+    check_elements((N, n), "num_negatives", "the negatives [N, num_negatives]")
     rng = np.random.default_rng(check_seed(seed, "seed"))
     allowed_item = np.ones(V, bool)
     cdf = None

@@ -23,7 +23,7 @@ import numpy as np
 
 from ._negatives import STRATEGIES, sample_negatives
 from .models._base import check_seed
-from .ops._common import as_bool, check_int, int64_indices
+from .ops._common import as_array, as_bool, check_int, int64_indices, is_one_of
 
 TIES = ("expected", "pessimistic", "optimistic")
 #: a scoring function is called on at most this many query x item scores at once
@@ -80,7 +80,7 @@ def _ks(k) -> list[int]:
 def _ints(a, name: str, what: str = "item ids") -> np.ndarray:
     """``a`` as an int64 array: any integer dtype (an empty list too), never floats, bools,
     strings or objects (TypeError naming ``name``)."""
-    return np.asarray(int64_indices(np.asarray(a), name, what))
+    return np.asarray(int64_indices(as_array(a, name, " of integers"), name, what))
 
 
 def _counts(a, name: str) -> np.ndarray:
@@ -123,7 +123,7 @@ def _csr_rows(exclude):
         ) from None
     out = []
     for i, a in enumerate(rows):
-        a = np.asarray(a)
+        a = as_array(a, f"exclude row {i}", " of integers")
         if a.size and a.dtype.kind not in "iu":
             raise TypeError(f"exclude must hold integer item ids, got dtype {a.dtype} in row {i}")
         out.append(_ints(a, f"exclude row {i}").reshape(-1))
@@ -186,7 +186,7 @@ def _check_targets(
 ):
     """``targets`` as 1-D int64 item codes in ``[0, num_items)`` (``>= 0`` without
     ``num_items``), ``n`` of them (any number for None). TypeError for non-integer dtypes."""
-    t = np.asarray(targets)
+    t = as_array(targets, name, " of integers")
     if t.dtype.kind not in "iu" and not (t.size == 0 and t.dtype.kind == "f"):
         raise TypeError(f"{name} must hold integer item codes, got dtype {t.dtype}")
     t = _ints(t, name).reshape(-1)
@@ -203,13 +203,15 @@ def _check_ranking_args(k, ties, scores, num_items):
     """``k`` and ``ties`` of an ``evaluate_*`` call; with a scoring function (``scores``
     callable) the checked ``num_items`` it needs, else None."""
     _ks(k)
-    if ties not in TIES:
+    if not is_one_of(ties, TIES):
         raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
+    if num_items is not None:  # checked with an array too (where it is not needed)
+        num_items = check_int(num_items, "num_items")
     if not callable(scores):
         return None
     if num_items is None:
         raise ValueError("num_items is required when scores is a function")
-    return check_int(num_items, "num_items")
+    return num_items
 
 
 def _check_nan(nan_rows, name: str = "scores") -> None:
@@ -237,13 +239,14 @@ def target_ranks(scores, targets, exclude=None) -> tuple[np.ndarray, np.ndarray]
             candidate), ``targets`` not N codes in ``[0, V)``, a bad ``exclude`` (see
             ``as_csr``).
     """
-    s = np.asarray(scores)
+    s = as_array(scores, "scores", " of numbers")
     if s.ndim != 2:
         raise ValueError(f"scores must be [N, V], got shape {s.shape}")
     if s.dtype.kind not in "fiu":
         raise TypeError(f"scores must be numeric, got dtype {s.dtype}")
     N, V = s.shape
-    if np.ndim(targets) != 1:
+    targets = as_array(targets, "targets", " of integers")
+    if targets.ndim != 1:
         raise ValueError(f"targets must be [N] (one item code per query), got shape "
                          f"{np.shape(targets)}")
     t = _check_targets(targets, N, V)
@@ -292,7 +295,7 @@ def per_query(greater, ties, k: int, ties_mode: str = "expected") -> dict[str, n
             counts >= 0 of the same length.
     """
     k = check_int(k, "k")
-    if ties_mode not in TIES:
+    if not is_one_of(ties_mode, TIES):
         raise ValueError(f"ties must be one of {TIES}, got {ties_mode!r}")
     greater, ties = _counts(greater, "greater"), _counts(ties, "ties")
     if greater.shape != ties.shape:
@@ -397,9 +400,9 @@ def evaluate_full(
     """
     V = _check_ranking_args(k, ties, scores, num_items)
     progress = None if progress is None else as_bool(progress, "progress")
+    batch_size = check_int(batch_size, "batch_size")  # with an array too (where it is unused)
     if V is not None:
         num_items = V
-        batch_size = check_int(batch_size, "batch_size")
         targets = _check_targets(targets, None, num_items)
         N = len(targets)
         csr = as_csr(exclude, N, num_items)
@@ -417,7 +420,7 @@ def evaluate_full(
                 g[rows], t[rows] = target_ranks(block, targets[rows], _slice_csr(csr, rows))
                 bar.update(len(rows))
     else:
-        scores = np.asarray(scores)
+        scores = as_array(scores, "scores", " of numbers")
         V = scores.shape[1] if scores.ndim == 2 else None
         targets = _check_targets(targets, None, V)
         N = len(targets)
@@ -453,7 +456,7 @@ def evaluate_topk(
             given), ``k`` > L, ``targets`` not N item codes ``>= 0`` (``< num_items`` when
             given).
     """
-    lists = np.asarray(topk)
+    lists = as_array(topk, "topk", " of integers")
     if lists.ndim != 2:
         raise ValueError(f"topk must be [N, L], got shape {lists.shape}")
     lists = _ints(lists, "topk")
@@ -489,7 +492,7 @@ def evaluate_topk(
 def _check_popularity(popularity, V: int) -> np.ndarray:
     if popularity is None:
         raise ValueError("popularity is required for strategy='popularity' (item counts [V])")
-    p = np.asarray(popularity)
+    p = as_array(popularity, "popularity", " of numbers")
     if p.dtype.kind not in "fiu":
         raise TypeError(f"popularity must hold numeric counts, got dtype {p.dtype}")
     p = p.astype(np.float64)
@@ -502,8 +505,13 @@ def _check_popularity(popularity, V: int) -> np.ndarray:
     return p
 
 
+def _check_strategy(strategy) -> None:
+    if not is_one_of(strategy, STRATEGIES):
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+
+
 def _check_negatives(negatives, targets: np.ndarray, V: int) -> np.ndarray:
-    neg = np.asarray(negatives)
+    neg = as_array(negatives, "negatives", " of integers")
     if neg.dtype.kind not in "iu":
         raise TypeError(f"negatives must hold integer item codes, got dtype {neg.dtype}")
     neg = _ints(neg, "negatives")
@@ -557,8 +565,13 @@ def evaluate_sampled(
             the wrong shape; see also ``sample_negatives`` and ``ranking_metrics``.
     """
     V = _check_ranking_args(k, ties, scores, num_items)
+    exclude_history = as_bool(exclude_history, "exclude_history")
+    # checked with given negatives too (where they are not used)
+    num_negatives = check_int(num_negatives, "num_negatives")
+    seed = check_seed(seed, "seed")
+    _check_strategy(strategy)
     if V is None:
-        scores = np.asarray(scores)
+        scores = as_array(scores, "scores", " of numbers")
         if scores.ndim != 2:
             raise ValueError(f"scores must be [N, V], got shape {scores.shape}")
         if scores.dtype.kind not in "fiu":
@@ -567,7 +580,6 @@ def evaluate_sampled(
     targets = _check_targets(targets, None if callable(scores) else len(scores), V)
     N = len(targets)
     if negatives is None:
-        seed = check_seed(seed, "seed")
         negatives = sample_negatives(
             targets,
             V,
@@ -581,7 +593,7 @@ def evaluate_sampled(
             "count": int(num_negatives),
             "strategy": strategy,
             "seed": seed,
-            "exclude_history": bool(exclude_history and exclude is not None),
+            "exclude_history": exclude_history and exclude is not None,
         }
     else:
         negatives = _check_negatives(negatives, targets, V)
@@ -665,9 +677,14 @@ def evaluate_forecast(
     """Forecast errors overall and per horizon.
 
     ``y_true`` / ``y_pred``: ``[N]`` or ``[N, H]`` (column h = horizon h; NaN in ``y_true``
-    marks a missing truth, ignored). ``horizons``: H labels (default 1..H). ``scale`` /
-    ``target`` label the report (e.g. ``"7d"``, ``"weekly spend"``). MAPE is in percent and
-    leaves out zero truths (counted in ``MAPE_zeros_skipped``).
+    marks a missing truth, ignored). ``horizons``: a list of H labels (default 1..H).
+    ``scale`` / ``target`` label the report (e.g. ``"7d"``, ``"weekly spend"``). MAPE is in
+    percent and leaves out zero truths (counted in ``MAPE_zeros_skipped``).
+
+    Raises:
+        TypeError: non-numeric ``y_true`` / ``y_pred``; ``horizons`` not a list (a number, a
+            string). ValueError: shapes that differ or are not ``[N]`` / ``[N, H]``;
+            ``horizons`` not ``H`` labels.
     """
     y, p = _pair(y_true, y_pred)
     if y.ndim == 1:
@@ -675,6 +692,10 @@ def evaluate_forecast(
     if y.ndim != 2:
         raise ValueError(f"y_true must be [N] or [N, H], got shape {y.shape}")
     H = y.shape[1]
+    if horizons is not None and (isinstance(horizons, (str, bytes, dict))
+                                 or not hasattr(horizons, "__iter__")):
+        raise TypeError(f"horizons must be None or a list of {H} labels, got "
+                        f"{type(horizons).__name__}")
     labels = list(range(1, H + 1)) if horizons is None else list(horizons)
     if len(labels) != H:
         raise ValueError(f"horizons has {len(labels)} labels, y has {H} columns")
@@ -824,7 +845,7 @@ def evaluate_recommender(
             another catalogue or a query without history (``MultiScaleRecommender``); see
             ``evaluate_full`` / ``evaluate_sampled``.
     """
-    if protocol not in ("full", "sampled"):
+    if not is_one_of(protocol, ("full", "sampled")):
         raise ValueError(f"protocol must be 'full' or 'sampled', got {protocol!r}")
     if not all(hasattr(targets, a) for a in ("histories", "seen_items", "items", "data")):
         raise TypeError(
@@ -835,6 +856,11 @@ def evaluate_recommender(
     batch_size = check_int(batch_size, "batch_size")
     item_offset = check_int(item_offset, "item_offset", 0)
     progress = None if progress is None else as_bool(progress, "progress")
+    exclude_history = as_bool(exclude_history, "exclude_history")
+    # the sampled protocol's arguments, checked for protocol="full" too (where they are unused)
+    num_negatives = check_int(num_negatives, "num_negatives")
+    seed = check_seed(seed, "seed")
+    _check_strategy(strategy)
     hist = targets.histories(max_len, item_offset)
     excl = targets.seen_items() if exclude_history else None
     V = targets.data.num_items

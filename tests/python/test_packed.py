@@ -111,5 +111,5 @@ def test_bad_input():
         ops.packed_cumsum(x[None], [2, 2])
     with pytest.raises(ValueError, match="contiguous"):
         ops.packed_cumsum(np.ones((4, 4))[:, ::2], [2, 2])
-    with pytest.raises(TypeError, match="reverse must be a bool"):
+    with pytest.raises(TypeError, match="reverse must be True or False"):
         ops.packed_cumsum(x, [2, 2], reverse="yes")

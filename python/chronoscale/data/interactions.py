@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from ..ops._common import I64_MAX, check_int, int64_indices
+from ..ops._common import I64_MAX, as_bool, check_int, int64_indices, is_one_of
 from . import _text
 from ._io import index_array
 
@@ -189,9 +189,11 @@ class Interactions:
         (``compact=False``; unused ids stay) or re-encoded to the ids still present.
 
         Raises:
-            TypeError: indices that are not integers. ValueError: a mask of the wrong shape,
-                indices outside ``[0, N)``, not increasing, or not 1-D.
+            TypeError: indices that are not integers, ``compact`` not True or False.
+            ValueError: a mask of the wrong shape, indices outside ``[0, N)``, not increasing,
+                or not 1-D.
         """
+        compact = as_bool(compact, "compact")
         rows = np.asarray(rows)
         if rows.dtype == bool:
             if rows.shape != (len(self),):
@@ -336,7 +338,7 @@ def as_seconds(ts, time_unit: str = "s", *, name: str = "timestamp") -> np.ndarr
     strings that are not ISO dates, invalid YYYYMMDD dates, or an unknown ``time_unit``;
     TypeError for other dtypes.
     """
-    if time_unit not in TIME_UNITS:
+    if not is_one_of(time_unit, TIME_UNITS):
         raise ValueError(f"time_unit must be one of {TIME_UNITS}, got {time_unit!r}")
     ts = np.asarray(ts)
     if ts.dtype.kind in "USO":
@@ -542,7 +544,7 @@ def from_columns(
         raise TypeError(
             f"extra must be a mapping of name -> [N] array, got {type(extra).__name__}"
         )
-    if dedupe not in DEDUPE_RULES:
+    if dedupe is not None and not is_one_of(dedupe, DEDUPE_RULES):
         raise ValueError(f"dedupe must be one of {DEDUPE_RULES}, got {dedupe!r}")
     k_pair = None if k_core is None else k_core_pair(k_core)
     user, item = _check_ids(user, "user"), _check_ids(item, "item")
@@ -675,6 +677,6 @@ def filter_k_core(x: Interactions, k_core: int | tuple[int, int]) -> Interaction
 def deduplicate(x: Interactions, rule: str = "exact") -> Interactions:
     """``x`` de-duplicated by ``rule`` (see ``from_columns``), ids re-encoded."""
     check_log(x)
-    if rule not in DEDUPE_RULES[1:]:
+    if not is_one_of(rule, DEDUPE_RULES[1:]):
         raise ValueError(f"rule must be one of {DEDUPE_RULES[1:]}, got {rule!r}")
     return x.take(_dedupe_mask(x.user, x.item, x.timestamp, rule), compact=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ops._common import I64_MAX, I64_MIN, check_int
+from ..ops._common import I64_MAX, I64_MIN, as_bool, check_elements, check_int, is_one_of
 from ._io import index_array
 from .interactions import Interactions, check_log
 
@@ -67,7 +67,9 @@ class NextItemBatch:
 
 
 def _check_max_len(max_len) -> int | None:
-    return None if max_len is None else check_int(max_len, "max_len", 1)
+    """``max_len`` (None: no cut) as an int >= 1; one past int64 keeps every event, as
+    ``I64_MAX`` does (so that NumPy can compare it with the lengths)."""
+    return None if max_len is None else min(check_int(max_len, "max_len", 1), I64_MAX)
 
 
 def _check_offset(item_offset, x: Interactions) -> int:
@@ -184,13 +186,41 @@ def next_item_sequences(
     return NextItemBatch(inputs, tgt.items, tgt.timestamps, tgt.values)
 
 
+def _rng(seed, name: str = "seed") -> np.random.Generator:
+    """``np.random.default_rng(seed)`` for None, an integer >= 0 (a 0-d integer array too), a
+    sequence of them or a NumPy ``Generator`` / ``BitGenerator`` / ``SeedSequence``; TypeError /
+    ValueError naming ``name`` otherwise (floats, strings, bools, negative integers)."""
+    if seed is None or isinstance(
+        seed, (np.random.Generator, np.random.BitGenerator, np.random.SeedSequence)
+    ):
+        return np.random.default_rng(seed)
+    if not isinstance(seed, (list, tuple)) and np.ndim(seed) == 0:
+        return np.random.default_rng(check_int(seed, name, 0))
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{name} must be None, an integer >= 0, a sequence of them or a NumPy Generator, "
+            f"got {seed!r:.50}"
+        ) from None
+
+
 def iter_batches(n: int, batch_size: int, shuffle: bool = False, seed=None):
-    """Index arrays covering ``range(n)`` in slices of ``batch_size`` (shuffled with ``seed``).
-    Raises TypeError / ValueError (at the call, not at the first batch) unless ``n >= 0`` and
-    ``batch_size >= 1`` are integers."""
+    """Index arrays covering ``range(n)`` in slices of ``batch_size`` (shuffled with ``seed``:
+    None, an integer >= 0 or anything ``np.random.default_rng`` takes). Raises TypeError /
+    ValueError (at the call, not at the first batch) unless ``n >= 0`` and ``batch_size >= 1``
+    are integers, ``shuffle`` is True or False and ``seed`` a seed; ValueError naming ``n``
+    when a shuffled order (``n`` int64 indices) would exceed ``MAX_ELEMENTS`` (2**36)."""
     n = check_int(n, "n", 0)
     batch_size = check_int(batch_size, "batch_size", 1)
-    idx = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
+    shuffle = as_bool(shuffle, "shuffle")
+    rng = _rng(seed)
+    if not shuffle:  # built one batch at a time: any n that fits int64
+        if n > I64_MAX:
+            raise ValueError(f"n must be <= {I64_MAX}, got {n}")
+        return (np.arange(s, min(s + batch_size, n)) for s in range(0, n, batch_size))
+    check_elements((n,), "n", "the shuffled order")
+    idx = rng.permutation(n)
     return (idx[s : s + batch_size] for s in range(0, n, batch_size))
 
 
@@ -257,7 +287,7 @@ def user_series(
     """
     check_log(x)
     p = period_seconds(period)
-    if what not in ("value", "count"):
+    if not is_one_of(what, ("value", "count")):
         raise ValueError(f"what must be 'value' or 'count', got {what!r}")
     if extra is not None and not (isinstance(extra, Hashable) and extra in x.extra):
         raise ValueError(f"extra must name one of the extra columns {list(x.extra)}, got {extra!r}")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..ops._common import I64_MAX, I64_MIN, check_int
+from ..ops._common import I64_MAX, I64_MIN, as_bool, check_int, is_one_of
 from .interactions import Interactions, _unchecked, check_log
 from .sequences import SequenceBatch, histories_before
 
@@ -109,7 +109,7 @@ def leave_one_out(x: Interactions, short_users: str = "train") -> Split:
     ValueError for an unknown ``short_users``.
     """
     check_log(x)
-    if short_users not in SHORT_USER_RULES:
+    if not is_one_of(short_users, SHORT_USER_RULES):
         raise ValueError(f"short_users must be one of {SHORT_USER_RULES}, got {short_users!r}")
     n = x.counts
     last = x.offsets[1:] - 1
@@ -167,7 +167,7 @@ def temporal_split(
             f"{x.name or 'data'} has synthetic timestamps (order only); "
             "use leave_one_out instead of a temporal cut"
         )
-    if targets not in ("first", "all"):
+    if not is_one_of(targets, ("first", "all")):
         raise ValueError(f"targets must be 'first' or 'all', got {targets!r}")
     t_test = _cut_time(x, cut, quantile, "cut", "quantile")
     t_valid = None
@@ -257,9 +257,10 @@ def align_items(
     training file's id space). Events whose item ``reference`` lacks are dropped
     (``drop_unknown``; ``meta["unknown_items_dropped"]`` counts them, users left without events
     disappear) or raise ValueError. Users keep ``x``'s own ids. TypeError when ``x`` or
-    ``reference`` is not an ``Interactions``."""
+    ``reference`` is not an ``Interactions`` or ``drop_unknown`` not True or False."""
     check_log(x)
     check_log(reference, "reference")
+    drop_unknown = as_bool(drop_unknown, "drop_unknown")
     codes = reference.encode_items(x.item_ids)
     item = codes[x.item] if len(x) else np.zeros(0, np.int64)
     keep = item >= 0

@@ -7,17 +7,54 @@ import operator
 import numpy as np
 
 
-def host(a):
-    """A host (NumPy) view of ``a``; CUDA arrays are copied to the host."""
+def as_array(a, name: str | None = None, what: str = ""):
+    """``np.asarray(a)``; nested sequences of different lengths (NumPy's "inhomogeneous shape"
+    ValueError, which does not say which argument) raise a ValueError naming ``name``
+    (``what``: what the values are, e.g. ``" of integers"``). Without ``name`` NumPy's error is
+    raised as it is."""
+    try:
+        return np.asarray(a)
+    except ValueError as e:
+        if name is None or "inhomogeneous" not in str(e):
+            raise
+        raise ValueError(
+            f"{name} must be a rectangular array{what}, got nested sequences of different "
+            "lengths"
+        ) from None
+
+
+def host(a, name: str | None = None, what: str = ""):
+    """A host (NumPy) view of ``a``; CUDA arrays are copied to the host. ``name`` / ``what``:
+    the argument and its values named by the error for ragged nested lists (see
+    ``as_array``)."""
     if hasattr(a, "__cuda_array_interface__"):
         from .._cuda import _cupy
 
         return _cupy().asnumpy(a)
-    return np.asarray(a)
+    return as_array(a, name, what)
 
 
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
 _BOOL_DTYPES = ("bool", "torch.bool")
+#: the most elements an array that a Python wrapper allocates from a size argument may hold
+#: (2**36: 512 GiB of float64, more than any one device or most hosts have): a larger size is
+#: a mistake, refused with a ValueError naming it before anything is allocated.
+MAX_ELEMENTS = 2**36
+
+
+def check_elements(shape, name: str, what: str = "the output") -> None:
+    """ValueError naming ``name`` when an array of ``shape`` (ints >= 0) would hold more than
+    ``MAX_ELEMENTS`` elements. Zero dimensions count as 1 here, so that an empty array whose
+    other dimensions are huge is refused too (its rows are still numbered in int64)."""
+    n = 1
+    for d in shape:
+        n *= max(d, 1)
+    if n > MAX_ELEMENTS:
+        dims = " x ".join(str(d) for d in shape)
+        raise ValueError(
+            f"{name} is too large: {what} would be {dims} elements, more than the "
+            f"{MAX_ELEMENTS} (2**36) allowed"
+        )
 
 
 def check_int(value, name: str, minimum: int | None = 1, maximum: int | None = None) -> int:
@@ -59,7 +96,7 @@ def int64_indices(a, name: str, what: str | None = None):
     Host values become a NumPy array; a CUDA array stays on its device (one without a dtype is
     passed on: the core reports what is wrong with it)."""
     if not hasattr(a, "__cuda_array_interface__"):
-        a = np.asarray(a)
+        a = as_array(a, name, " of integers")
     dtype = getattr(a, "dtype", None)
     if dtype is None:
         return a
@@ -99,12 +136,19 @@ def check_real(value, name: str, low: float, high: float | None = None,
     return v
 
 
+def is_one_of(value, choices) -> bool:
+    """Whether ``value`` is one of the string ``choices`` (a dict's keys or a sequence), without
+    hashing or comparing a non-string: a list, an array (0-d too) or any other object is not
+    one, so the caller's "must be one of" error is raised for it (never "unhashable type")."""
+    return isinstance(value, str) and value in choices
+
+
 def as_bool(value, name: str) -> bool:
     """``value`` as a bool: True / False (or NumPy's); anything else (1, "no", None) raises
     TypeError naming the argument, so that a string such as "no" never reads as True."""
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
-    raise TypeError(f"{name} must be True or False, got {value!r}")
+    raise TypeError(f"{name} must be True or False, got {value!r:.50}")
 
 
 def array_module(a):
@@ -120,7 +164,8 @@ def as_lengths(lengths, name: str = "lengths"):
     """``lengths`` as a host int64 C-contiguous array (None stays None).
 
     Accepts any integer array-like (lists, int32 arrays; CUDA arrays are copied to the host: they
-    are B numbers). Raises TypeError for non-integer input.
+    are B numbers); an empty list (float64 to NumPy) is an empty integer array. Raises TypeError
+    for non-integer input, ValueError naming ``name`` for ragged nested lists.
     """
     if lengths is None:
         return None
@@ -130,7 +175,9 @@ def as_lengths(lengths, name: str = "lengths"):
 
             lengths = _cupy().asarray(lengths)
         lengths = lengths.get()
-    arr = np.asarray(lengths)
+    arr = as_array(lengths, name, " of integers")
+    if arr.size == 0 and arr.dtype.kind in "fO":  # [] is float64: an empty integer array
+        arr = arr.astype(np.int64)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"{name} must hold integers, got dtype {arr.dtype}")
     if arr.dtype == np.uint64 and arr.size and int(arr.max()) > np.iinfo(np.int64).max:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import _core
-from ._common import as_lengths
+from ._common import as_bool, as_lengths
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,14 +49,14 @@ def conv1d_forward(x, w, b=None, lengths=None, relu: bool = False):
         ``y[b, t] = 0`` for ``t >= out_lengths[b]``, so no output uses a padded step.
 
     Raises:
-        TypeError: wrong dtypes or dtypes that differ from ``x``'s.
+        TypeError: wrong dtypes or dtypes that differ from ``x``'s; ``relu`` not True or False.
         ValueError: shapes that disagree, ``T < K`` (names ``w`` and ``K``), non-contiguous
             arrays, lengths outside ``[0, T]``, ``B == 0`` or ``T == 0``.
         RuntimeError: a CUDA array without a CUDA build (``chronoscale.CudaError`` when no CUDA
             device is available or a CUDA call fails).
     """
+    relu = as_bool(relu, "relu")
     lengths = as_lengths(lengths)
-    relu = bool(relu)
     y, out_lengths = _core.conv1d_forward(x, w, b, lengths, relu)
     return y, out_lengths, Conv1dCache(x, w, b, lengths, relu, y)
 
@@ -77,4 +77,5 @@ def conv1d_backward(dy, cache: Conv1dCache, input_grad: bool = True):
     if not isinstance(cache, Conv1dCache):
         raise TypeError("cache must be the Conv1dCache returned by conv1d_forward")
     c = cache
-    return _core.conv1d_backward(dy, c.x, c.w, c.b, c.lengths, c.relu, c.y, bool(input_grad))
+    return _core.conv1d_backward(dy, c.x, c.w, c.b, c.lengths, c.relu, c.y,
+                                 as_bool(input_grad, "input_grad"))

@@ -106,7 +106,7 @@ def dropout_forward(x, p: float, seed: int, out=None):
     Raises:
         TypeError: ``x`` not float32/float64, non-integer ``seed``, non-real ``p``.
         ValueError: ``p`` outside ``[0, 1)``, ``seed`` outside ``[0, 2**64)``, non-contiguous
-            ``x``.
+            ``x``, a read-only ``out``.
         RuntimeError: a CUDA array without a CUDA build (``chronoscale.CudaError`` when no CUDA
             device is available or a CUDA call fails).
     """
@@ -129,7 +129,7 @@ def dropout_backward(dy, cache: DropoutCache, out=None):
 
     Raises:
         TypeError: ``cache`` is not a DropoutCache, ``dy`` is not an array or has another dtype.
-        ValueError: ``dy`` has another shape or is non-contiguous.
+        ValueError: ``dy`` has another shape or is non-contiguous; a read-only ``out``.
     """
     if not isinstance(cache, DropoutCache):
         raise TypeError("cache must be the DropoutCache returned by dropout_forward")

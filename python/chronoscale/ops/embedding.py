@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import _core
-from ._common import as_lengths, int64_indices
+from ._common import as_bool, as_lengths, int64_indices
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,4 +80,5 @@ def embedding_backward(dy, cache: EmbeddingCache, sparse: bool = True):
     """
     if not isinstance(cache, EmbeddingCache):
         raise TypeError("cache must be the EmbeddingCache returned by embedding_forward")
-    return _core.embedding_backward(dy, cache.ids, cache.table, cache.lengths, bool(sparse))
+    sparse = as_bool(sparse, "sparse")
+    return _core.embedding_backward(dy, cache.ids, cache.table, cache.lengths, sparse)

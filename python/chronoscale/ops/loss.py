@@ -19,13 +19,17 @@ the host, where they are validated); ``rows`` of ``sampled_softmax_loss`` is a h
 from __future__ import annotations
 
 from .. import _core
-from ._common import as_int, host, int64_indices, real
+from ._common import as_bool, as_int, host, int64_indices, is_one_of, real
 from .dropout import check_seed
 
 
 def _as_target(target, name: str = "target"):
     """Integer class indices as a host int64 array (any integer dtype is converted)."""
-    return int64_indices(host(target), name, "class indices")
+    return int64_indices(host(target, name, " of integers"), name, "class indices")
+
+
+def _on_device(loss_on_device) -> bool:
+    return as_bool(loss_on_device, "loss_on_device")
 
 
 def mse_loss(pred, target, weights=None, loss_on_device: bool = False):
@@ -44,17 +48,18 @@ def mse_loss(pred, target, weights=None, loss_on_device: bool = False):
         ``dpred = 2 w (pred - target) / n``.
 
     Raises:
-        TypeError: dtypes that differ from ``pred``'s (or are not float32/float64).
+        TypeError: dtypes that differ from ``pred``'s (or are not float32/float64),
+            ``loss_on_device`` not True or False.
         ValueError: shapes that differ, an empty ``pred``, non-contiguous arrays.
     """
-    return _core.point_loss("mse", pred, target, weights, 1.0, bool(loss_on_device))
+    return _core.point_loss("mse", pred, target, weights, 1.0, _on_device(loss_on_device))
 
 
 def mae_loss(pred, target, weights=None, loss_on_device: bool = False):
     """Mean absolute error ``mean(w * |pred - target|)``; the gradient uses ``sign(pred -
     target)`` (0 where they are equal, as torch). Arguments, returns and errors as
     :func:`mse_loss`."""
-    return _core.point_loss("mae", pred, target, weights, 1.0, bool(loss_on_device))
+    return _core.point_loss("mae", pred, target, weights, 1.0, _on_device(loss_on_device))
 
 
 def huber_loss(pred, target, delta: float = 1.0, weights=None, loss_on_device: bool = False):
@@ -73,7 +78,7 @@ def huber_loss(pred, target, delta: float = 1.0, weights=None, loss_on_device: b
         The errors of :func:`mse_loss`; ValueError naming ``delta`` when ``delta <= 0``.
     """
     return _core.point_loss("huber", pred, target, weights, real(delta, "delta"),
-                            bool(loss_on_device))
+                            _on_device(loss_on_device))
 
 
 def bce_with_logits_loss(logits, target, weights=None, loss_on_device: bool = False):
@@ -94,7 +99,7 @@ def bce_with_logits_loss(logits, target, weights=None, loss_on_device: bool = Fa
         As :func:`mse_loss` (the messages name ``logits``).
     """
     return _core.point_loss("bce_with_logits", logits, target, weights, 1.0,
-                            bool(loss_on_device))
+                            _on_device(loss_on_device))
 
 
 def softmax_cross_entropy(logits, target, ignore_index: int = -1):
@@ -122,6 +127,19 @@ def softmax_cross_entropy(logits, target, ignore_index: int = -1):
     return _core.softmax_cross_entropy(
         logits, _as_target(target), as_int(ignore_index, "ignore_index")
     )
+
+
+#: the most negatives ``sampled_softmax_loss`` / ``sampled_softmax_negatives`` draw: ``S`` is a
+#: dimension of the loss's matrix products (the BLAS index range)
+MAX_SAMPLES = 2**31 - 1
+
+
+def _num_samples(num_samples) -> int:
+    """``num_samples`` as an int <= ``MAX_SAMPLES`` (the core checks ``>= 1``)."""
+    s = as_int(num_samples, "num_samples")
+    if s > MAX_SAMPLES:
+        raise ValueError(f"num_samples must be <= {MAX_SAMPLES} (2**31 - 1), got {s}")
+    return s
 
 
 # the order of MatmulPrecision (loss.hpp)
@@ -173,16 +191,17 @@ def full_softmax_loss(user, items, target, ignore_index: int = -1, precision: st
     only wait; none with ``loss_on_device``). ``d_user`` and ``d_items`` are CuPy arrays then.
 
     Raises:
-        TypeError: non-float or mixed dtypes, non-integer targets.
+        TypeError: non-float or mixed dtypes, non-integer targets, ``loss_on_device`` not
+            True or False.
         ValueError: shapes (``D`` mismatch, ``N == 0``, ``V == 0``), non-contiguous arrays, a
             target out of range (the message names ``target`` and the row), an unknown
             ``precision``, or one other than ``"float32"`` with host or float64 arrays.
     """
-    if precision not in _PRECISIONS:
+    if not is_one_of(precision, _PRECISIONS):
         raise ValueError(f"precision must be one of {_PRECISIONS}, got {precision!r}")
     target, ignore_index = _as_target(target), as_int(ignore_index, "ignore_index")
     return _core.full_softmax_loss(user, items, target, ignore_index,
-                                   _PRECISIONS.index(precision), bool(loss_on_device))
+                                   _PRECISIONS.index(precision), _on_device(loss_on_device))
 
 
 def sampled_softmax_negatives(num_items: int, num_samples: int, seed: int, log_q=None):
@@ -190,14 +209,14 @@ def sampled_softmax_negatives(num_items: int, num_samples: int, seed: int, log_q
     log_q)``: ``[num_samples]`` int64 item ids in draw order (with replacement).
 
     Raises:
-        ValueError: ``num_items < 1``, ``num_samples < 1``, ``log_q`` not ``[num_items]`` or not
-            finite, ``seed`` outside ``[0, 2**64)``.
+        ValueError: ``num_items < 1``, ``num_samples`` outside ``[1, MAX_SAMPLES]`` (2**31 - 1),
+            ``log_q`` not ``[num_items]`` or not finite, ``seed`` outside ``[0, 2**64)``.
     """
     return _core.sample_items(
         as_int(num_items, "num_items"),
-        as_int(num_samples, "num_samples"),
+        _num_samples(num_samples),
         check_seed(seed),
-        None if log_q is None else host(log_q),
+        None if log_q is None else host(log_q, "log_q", " of numbers"),
     )
 
 
@@ -234,7 +253,7 @@ def sampled_softmax_loss(
         user: ``[N, D]`` float32 or float64 (e.g. the fused user states).
         items: ``[V, D]`` ``user``'s dtype (the item embedding table).
         target: ``[N]`` integers in ``[0, V)`` or equal to ``ignore_index``.
-        num_samples: ``S >= 1``.
+        num_samples: ``S``, in ``[1, MAX_SAMPLES]`` (2**31 - 1: a dimension of the products).
         seed: integer in ``[0, 2**64)``; use a new one per step.
         log_q: ``[V]`` float32 / float64 finite log-probabilities, or None (uniform).
         remove_accidental_hits: drop negatives that equal the row's target.
@@ -247,17 +266,18 @@ def sampled_softmax_loss(
         (or ``np.add.at(d_items, rows, d_rows)`` for a dense gradient).
 
     Raises:
-        TypeError: dtypes (``items`` must have ``user``'s), non-integer targets / seed.
-        ValueError: shapes, ``N == 0``, ``V == 0``, ``num_samples < 1``, a target out of range
-            (names ``target`` and the row), non-finite ``log_q``.
+        TypeError: dtypes (``items`` must have ``user``'s), non-integer targets / seed,
+            ``remove_accidental_hits`` not True or False.
+        ValueError: shapes, ``N == 0``, ``V == 0``, ``num_samples`` outside ``[1, MAX_SAMPLES]``,
+            a target out of range (names ``target`` and the row), non-finite ``log_q``.
     """
     return _core.sampled_softmax_loss(
         user,
         items,
         _as_target(target),
-        as_int(num_samples, "num_samples"),
+        _num_samples(num_samples),
         check_seed(seed),
-        None if log_q is None else host(log_q),
-        bool(remove_accidental_hits),
+        None if log_q is None else host(log_q, "log_q", " of numbers"),
+        as_bool(remove_accidental_hits, "remove_accidental_hits"),
         as_int(ignore_index, "ignore_index"),
     )

@@ -25,7 +25,14 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import _core
-from ._common import array_module, as_int, as_lengths
+from ._common import (
+    array_module,
+    as_bool,
+    as_int,
+    as_lengths,
+    check_elements,
+    is_one_of,
+)
 from .pool import _MODES, as_timestamps
 from .recurrent import _CELLS
 
@@ -58,10 +65,11 @@ class Scale:
     max_windows: int | None = None
 
     def __post_init__(self):
-        if self.kind not in _KINDS:
+        if not is_one_of(self.kind, _KINDS):
             raise ValueError(f"kind must be 'count' or 'time', got {self.kind!r}")
-        if self.mode not in _MODES:
+        if not is_one_of(self.mode, _MODES):
             raise ValueError(f"mode must be 'max', 'mean' or 'sum', got {self.mode!r}")
+        as_bool(self.partial, "partial")
         for name in ("size", "stride", "window", "origin"):
             as_int(getattr(self, name), name)
         if self.kind == "count" and self.size < 1:
@@ -82,7 +90,7 @@ class Scale:
         """
         size = as_int(size, "size")
         stride = size if stride is None else as_int(stride, "stride")
-        return cls("count", mode, size=size, stride=stride, partial=bool(partial))
+        return cls("count", mode, size=size, stride=stride, partial=as_bool(partial, "partial"))
 
     @classmethod
     def time(cls, window_seconds, origin=0, mode="mean", max_windows=None) -> Scale:
@@ -241,14 +249,16 @@ def multiscale_forward(
         scale's ``out_lengths``. Use :func:`gather_causal` for per-event causal states.
 
     Raises:
-        TypeError: wrong dtypes (x, weights not of x's dtype, timestamps, lengths).
+        TypeError: wrong dtypes (x, weights not of x's dtype, timestamps, lengths);
+            ``count_feature`` not True or False.
         ValueError: unknown cell or scale spec, number of weight sets != number of scales,
             weight shapes (the message names ``weights[s]``), a time scale without timestamps,
             unsorted timestamps (names b and t), a count scale larger than T with
             ``partial=False``, bad shapes, B or T == 0, lengths outside ``[0, T]``.
     """
-    if cell not in _CELLS:
+    if not is_one_of(cell, _CELLS):
         raise ValueError(f"cell must be one of {sorted(_CELLS)}, got {cell!r}")
+    count_feature = as_bool(count_feature, "count_feature")
     scales = _as_scales(scales)
     weights = _as_weights(weights, len(scales))
     if timestamps is not None:
@@ -261,11 +271,11 @@ def multiscale_forward(
         x,
         timestamps,
         lengths,
-        bool(count_feature),
+        count_feature,
     )
     outputs = [ScaleOutput(st[8], st[9], st[10], st[0], st[3], st[7]) for st in states]
     cache = MultiscaleCache(
-        cell, scales, bool(count_feature), x, timestamps, lengths, weights, list(states)
+        cell, scales, count_feature, x, timestamps, lengths, weights, list(states)
     )
     return outputs, cache
 
@@ -273,6 +283,11 @@ def multiscale_forward(
 def _per_scale(items, n: int, name: str) -> list:
     if items is None:
         return [None] * n
+    if isinstance(items, (str, bytes, dict)) or not hasattr(items, "__iter__"):
+        raise TypeError(
+            f"{name} must be None or a list with one entry (an array or None) per scale, got "
+            f"{type(items).__name__}"
+        )
     items = list(items)
     if len(items) != n:
         raise ValueError(f"{name}: expected one entry per scale ({n}), got {len(items)}")
@@ -294,13 +309,17 @@ def multiscale_backward(dys, dh_ns, dc_ns, cache):
         (``db_*`` None where the forward had no bias). ``dx`` sums every scale's contribution.
 
     Raises:
-        TypeError: cache is not a MultiscaleCache; gradients of the wrong dtype.
+        TypeError: cache is not a MultiscaleCache; gradients of the wrong dtype; ``dys``,
+            ``dh_ns`` or ``dc_ns`` neither None nor a list.
         ValueError: lists of the wrong length or gradients of the wrong shape (names ``dys[s]``
-            etc.), dc_ns given for a cell other than the LSTM.
+            etc.), dc_ns given for a cell other than the LSTM, a cache whose ``cell`` was
+            changed to an unknown one.
     """
     if not isinstance(cache, MultiscaleCache):
         raise TypeError("cache must be the MultiscaleCache returned by multiscale_forward")
     c, n = cache, len(cache.scales)
+    if not is_one_of(c.cell, _CELLS):
+        raise ValueError(f"cache.cell must be one of {sorted(_CELLS)}, got {c.cell!r}")
     dx, grads = _core.multiscale_backward(
         _CELLS[c.cell],
         [s._native() for s in c.scales],
@@ -376,7 +395,8 @@ def _causal_rows(closed_before_s, W, xp):
 
 def gather_causal_backward(dg, closed_before_s, W):
     """Gradient of :func:`gather_causal`: ``dg [B, T, H]`` -> ``dy_s [B, W, H]`` (scatter-add;
-    CuPy in, CuPy out)."""
+    CuPy in, CuPy out). ValueError naming ``W`` when ``dy_s`` (or ``B * W``) would exceed
+    ``MAX_ELEMENTS`` (2**36) elements."""
     xp = array_module(dg)
     dg = xp.asarray(dg)
     if dg.ndim != 3:
@@ -386,6 +406,7 @@ def gather_causal_backward(dg, closed_before_s, W):
         raise ValueError(f"W (the scale's steps) must be an integer >= 0, got {W!r}")
     W = int(W)  # (a NumPy unsigned W would turn the row indices into floats)
     B, T, H = dg.shape
+    check_elements((B, W, H), "W", "dy_s [B, W, H]")  # (and B * W rows numbered in int64)
     closed_before_s = _check_closed(np.empty((B, W, 0)), closed_before_s)
     if closed_before_s.shape[1] != T:
         raise ValueError(f"closed_before must have shape [B, T] = {(B, T)}")

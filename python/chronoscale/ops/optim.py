@@ -34,11 +34,12 @@ The ``*_rows`` variants are sparse ("lazy") updates for embedding tables: only t
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 
 import numpy as np
 
 from .. import _core
-from ._common import host, int64_indices, real
+from ._common import as_bool, host, int64_indices, real
 
 _I64 = 2**63
 
@@ -53,7 +54,15 @@ def _step(step, name: str = "step") -> int:
 
 def _rows(rows):
     """rows as a host int64 array (any integer dtype is converted: they are row indices)."""
-    return int64_indices(host(rows), "rows", "they are row indices")
+    return int64_indices(host(rows, "rows", " of integers"), "rows", "they are row indices")
+
+
+def _arrays(a, name: str) -> list:
+    """The array sequence ``a`` (a list, tuple or other sequence) as a list; TypeError naming
+    ``name`` for anything else (None, a number, a dict, a generator, a single array)."""
+    if not isinstance(a, Sequence) or isinstance(a, (str, bytes)):
+        raise TypeError(f"{name} must be a list or tuple of arrays, got {type(a).__name__}")
+    return list(a)
 
 
 def adam_step(
@@ -82,7 +91,8 @@ def adam_step(
 
     Raises:
         TypeError: dtypes that differ from ``param``'s (or are not float32/float64), a
-            non-integer ``step``, a hyper-parameter that is not a number.
+            non-integer ``step``, a hyper-parameter that is not a number, ``decoupled`` not
+            True or False.
         ValueError: shapes that differ from ``param``'s, non-contiguous or read-only arrays,
             ``param``/``m``/``v`` (or ``grad`` and ``m``/``v``) sharing memory, ``step`` outside
             ``[1, 2**63)``, ``lr``, ``eps`` or ``weight_decay`` negative or not finite, betas
@@ -99,7 +109,7 @@ def adam_step(
         real(beta2, "beta2"),
         real(eps, "eps"),
         real(weight_decay, "weight_decay"),
-        bool(decoupled),
+        as_bool(decoupled, "decoupled"),
     )
 
 
@@ -131,16 +141,24 @@ def adam_step_many(
 
     Raises:
         The errors of :func:`adam_step`, naming the list and index (``grads[3]``); ValueError
-        when the sequences differ in length.
+        when the sequences differ in length; TypeError naming the argument when ``params``,
+        ``grads``, ``m`` or ``v`` is not a sequence (None, a number, a dict, a generator) or
+        ``steps`` neither an integer nor a sequence of them.
     """
+    params, grads, m, v = (_arrays(a, n) for a, n in
+                           ((params, "params"), (grads, "grads"), (m, "m"), (v, "v")))
     n = len(params)
     if isinstance(steps, numbers.Integral) and not isinstance(steps, bool):
         steps = [_step(steps, "steps")] * n
+    elif not (isinstance(steps, np.ndarray) and steps.ndim == 1
+              or isinstance(steps, Sequence) and not isinstance(steps, (str, bytes))):
+        raise TypeError("steps must be an integer or a list of integers (one per parameter), "
+                        f"got {type(steps).__name__}")
     elif not all(type(s) is int and -_I64 <= s < _I64 for s in steps):  # the optimisers' ints
         steps = [_step(s, f"steps[{i}]") for i, s in enumerate(steps)]
     _core.adam_step_many(params, grads, m, v, steps, real(lr, "lr"), real(beta1, "beta1"),
                          real(beta2, "beta2"), real(eps, "eps"),
-                         real(weight_decay, "weight_decay"), bool(decoupled))
+                         real(weight_decay, "weight_decay"), as_bool(decoupled, "decoupled"))
 
 
 def adam_step_rows(
@@ -186,7 +204,7 @@ def adam_step_rows(
         real(beta2, "beta2"),
         real(eps, "eps"),
         real(weight_decay, "weight_decay"),
-        bool(decoupled),
+        as_bool(decoupled, "decoupled"),
     )
 
 
@@ -209,7 +227,8 @@ def sgd_step(
         lr, momentum, weight_decay, nesterov: as in ``torch.optim.SGD`` (dampening 0).
 
     Raises:
-        TypeError: dtypes that differ from ``param``'s, a hyper-parameter that is not a number.
+        TypeError: dtypes that differ from ``param``'s, a hyper-parameter that is not a number,
+            ``nesterov`` not True or False.
         ValueError: shapes, non-contiguous or read-only arrays, ``buf`` sharing memory with
             ``param`` or ``grad``, ``lr``, ``momentum`` or ``weight_decay`` negative or not
             finite, ``nesterov`` without momentum, ``buf`` None with momentum.
@@ -221,7 +240,7 @@ def sgd_step(
         real(lr, "lr"),
         real(momentum, "momentum"),
         real(weight_decay, "weight_decay"),
-        bool(nesterov),
+        as_bool(nesterov, "nesterov"),
     )
 
 
@@ -256,7 +275,7 @@ def sgd_step_rows(
         real(lr, "lr"),
         real(momentum, "momentum"),
         real(weight_decay, "weight_decay"),
-        bool(nesterov),
+        as_bool(nesterov, "nesterov"),
     )
 
 
@@ -279,10 +298,14 @@ def clip_grad_norm(grads, max_norm: float, return_norm: bool = True) -> float | 
         are; an infinite norm scales them by 0 (as torch does); neither raises.
 
     Raises:
-        TypeError: a non-float array (the message names ``grads[i]``).
+        TypeError: a non-float array (the message names ``grads[i]``), ``grads`` not a list
+            (None, a number, a string, a dict), ``return_norm`` not True or False.
         ValueError: ``max_norm < 0``, non-contiguous or read-only arrays.
     """
     if isinstance(grads, np.ndarray):
         grads = [grads]
-    norm = _core.clip_grad_norm(list(grads), real(max_norm, "max_norm"), bool(return_norm))
+    elif isinstance(grads, (str, bytes, dict)) or not hasattr(grads, "__iter__"):
+        raise TypeError(f"grads must be a list of arrays, got {type(grads).__name__}")
+    return_norm = as_bool(return_norm, "return_norm")
+    norm = _core.clip_grad_norm(list(grads), real(max_norm, "max_norm"), return_norm)
     return float(norm) if return_norm else None

@@ -21,7 +21,7 @@ the CUDA kernel on CuPy's current stream and return CuPy arrays. ``batch_sizes``
 from __future__ import annotations
 
 from .. import _core
-from ._common import as_lengths
+from ._common import as_bool, as_lengths
 
 
 def packed_cumsum(x, batch_sizes, reverse: bool = False):
@@ -29,18 +29,19 @@ def packed_cumsum(x, batch_sizes, reverse: bool = False):
 
     Args:
         x: ``[N, D]`` float32 or float64, C-contiguous (NumPy or CUDA array).
-        batch_sizes: ``[T]`` integers >= 0, non-increasing, summing to ``N`` (host array).
+        batch_sizes: ``[T]`` integers >= 0, non-increasing, summing to ``N`` (host array; an
+            empty list is an empty batch).
         reverse: sums from each sequence's end back (the gradient of the forward sums).
 
     Returns:
         ``out [N, D]`` of ``x``'s dtype and device.
 
     Raises:
-        TypeError: ``x`` not float32/float64, ``batch_sizes`` not integers.
+        TypeError: ``x`` not float32/float64, ``batch_sizes`` not integers, ``reverse`` not
+            True or False.
         ValueError: shapes, non-contiguous ``x``, ``batch_sizes`` negative, increasing or not
             summing to ``N``. RuntimeError: a CUDA array without a CUDA build
             (``chronoscale.CudaError`` when no CUDA device is available or a CUDA call fails).
     """
-    if isinstance(reverse, str) or not isinstance(reverse, (bool, int)):
-        raise TypeError(f"reverse must be a bool, got {type(reverse).__name__}")
-    return _core.packed_cumsum(x, as_lengths(batch_sizes, "batch_sizes"), bool(reverse))
+    reverse = as_bool(reverse, "reverse")
+    return _core.packed_cumsum(x, as_lengths(batch_sizes, "batch_sizes"), reverse)

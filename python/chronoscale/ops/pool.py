@@ -22,14 +22,14 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from ._common import as_int, as_lengths
+from ._common import as_array, as_bool, as_int, as_lengths, is_one_of
 
 _MODES = {"max": 0, "mean": 1, "sum": 2}
 
 
-def _mode_id(mode) -> int:
-    if mode not in _MODES:
-        raise ValueError(f"mode must be 'max', 'mean' or 'sum', got {mode!r}")
+def _mode_id(mode, name: str = "mode") -> int:
+    if not is_one_of(mode, _MODES):
+        raise ValueError(f"{name} must be 'max', 'mean' or 'sum', got {mode!r}")
     return _MODES[mode]
 
 
@@ -42,7 +42,8 @@ def as_timestamps(timestamps, name: str = "timestamps"):
     """
     if hasattr(timestamps, "__cuda_array_interface__"):
         return timestamps
-    arr = timestamps if isinstance(timestamps, np.ndarray) else np.asarray(timestamps)
+    arr = (timestamps if isinstance(timestamps, np.ndarray)
+           else as_array(timestamps, name, " of seconds"))
     if arr.dtype == np.int64:
         return arr
     if arr.dtype.kind == "f":
@@ -124,7 +125,8 @@ def count_pool_forward(x, size, stride=None, mode="max", lengths=None, partial=F
         ``y`` lives on the device of ``x``; ``counts`` and ``out_lengths`` are NumPy arrays.
 
     Raises:
-        TypeError: x not float32/float64, non-integer size/stride/lengths.
+        TypeError: x not float32/float64, non-integer size/stride/lengths, ``partial`` not
+            True or False.
         ValueError: bad mode; size or stride < 1; ``T < size`` with ``partial=False`` (names
             ``size``); wrong shape, non-contiguous x, lengths outside ``[0, T]``, B or T == 0.
     """
@@ -135,12 +137,13 @@ def count_pool_forward(x, size, stride=None, mode="max", lengths=None, partial=F
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
     mode_id = _mode_id(mode)
+    partial = as_bool(partial, "partial")
     lengths = as_lengths(lengths)
     y, counts, out_lengths, argmax = _core.count_pool_forward(
-        mode_id, size, stride, bool(partial), x, lengths
+        mode_id, size, stride, partial, x, lengths
     )
     cache = CountPoolCache(
-        mode, size, stride, bool(partial), tuple(x.shape), x.dtype, counts, out_lengths, argmax
+        mode, size, stride, partial, tuple(x.shape), x.dtype, counts, out_lengths, argmax
     )
     return y, counts, out_lengths, cache
 
@@ -164,7 +167,9 @@ def count_pool_backward(dy, cache):
     c = cache
     _, T, C = c.x_shape
     return _core.count_pool_backward(
-        _MODES[c.mode], c.size, c.stride, c.partial, dy, T, C, c.counts, c.out_lengths, c.argmax
+        _mode_id(c.mode, "cache.mode"), c.size, c.stride, as_bool(c.partial, "cache.partial"),
+        dy, T, C, c.counts,
+        c.out_lengths, c.argmax
     )
 
 
@@ -238,5 +243,5 @@ def time_pool_backward(dy, cache):
     c = cache
     _, T, C = c.x_shape
     return _core.time_pool_backward(
-        _MODES[c.mode], dy, T, C, c.counts, c.out_lengths, c.event_step, c.argmax
+        _mode_id(c.mode, "cache.mode"), dy, T, C, c.counts, c.out_lengths, c.event_step, c.argmax
     )

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import _core
-from ._common import as_lengths
+from ._common import as_lengths, is_one_of
 
 _CELLS = {"rnn_tanh": 0, "rnn_sigmoid": 1, "rnn_relu": 2, "lstm": 3, "gru": 4}
 
@@ -57,9 +57,15 @@ def _forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, c0, lengths):
     return y, h_n, c_n, cache
 
 
-def _backward(cell, dy, dh_n, dc_n, cache):
+def _check_cache(cache, forward: str) -> None:
     if not isinstance(cache, RecurrentCache):
-        raise TypeError(f"cache must be the RecurrentCache returned by {cell}_forward")
+        raise TypeError(f"cache must be the RecurrentCache returned by {forward}")
+    if not is_one_of(cache.cell, _CELLS):  # (a cache changed after the forward)
+        raise ValueError(f"cache.cell must be one of {sorted(_CELLS)}, got {cache.cell!r}")
+
+
+def _backward(cell, dy, dh_n, dc_n, cache):
+    _check_cache(cache, f"{cell}_forward")
     if cache.cell != cell:
         raise ValueError(f"cache comes from {cache.cell}_forward, not {cell}_forward")
     c = cache
@@ -155,8 +161,8 @@ def rnn_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, lengths=None, acti
     Returns:
         ``(y [B, T, H], h_n [B, H], cache)``.
     """
-    cell = f"rnn_{activation}"
-    if cell not in _CELLS:
+    cell = f"rnn_{activation}" if isinstance(activation, str) else None
+    if not is_one_of(cell, _CELLS):
         raise ValueError(f"activation must be 'tanh', 'sigmoid' or 'relu', got {activation!r}")
     y, h_n, _, cache = _forward(cell, x, w_ih, w_hh, b_ih, b_hh, h0, None, lengths)
     return y, h_n, cache
@@ -164,8 +170,7 @@ def rnn_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, lengths=None, acti
 
 def rnn_backward(dy, dh_n, cache):
     """Gradients of an RNN forward pass: ``(dx, dw_ih, dw_hh, db_ih, db_hh, dh0)``."""
-    if not isinstance(cache, RecurrentCache):
-        raise TypeError("cache must be the RecurrentCache returned by rnn_forward")
+    _check_cache(cache, "rnn_forward")
     if not cache.cell.startswith("rnn_"):
         raise ValueError(f"cache comes from {cache.cell}_forward, not rnn_forward")
     dx, dw_ih, dw_hh, db_ih, db_hh, dh0, _ = _backward(cache.cell, dy, dh_n, None, cache)

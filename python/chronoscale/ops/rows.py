@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
-from ._common import as_int, int64_indices
+from ._common import as_int, check_elements, int64_indices
 from .multiscale import Scale
 
 
@@ -52,8 +52,10 @@ def gather_rows(src, index, out=None, col: int = 0):
     Raises:
         TypeError: dtypes (float ``src`` / ``out`` of the same dtype, integer ``index``).
         ValueError: shapes, non-contiguous arrays, columns outside ``out``, arrays on different
-            devices. RuntimeError: a CUDA array without a CUDA build (``chronoscale.CudaError``
-            when no CUDA device is available or a CUDA call fails).
+            devices, a read-only ``out``, an ``out`` that shares memory with ``src`` (its rows
+            would be read after being written). RuntimeError: a CUDA array without a CUDA
+            build (``chronoscale.CudaError`` when no CUDA device is available or a CUDA call
+            fails).
     """
     return _core.gather_rows(src, _as_index(index), out, as_int(col, "col"))
 
@@ -75,18 +77,30 @@ def scatter_rows(g, index, size: int | None = None, out=None, col: int = 0,
         ``out`` (``[M, H]``).
 
     Raises:
-        As :func:`gather_rows`; ValueError when ``out`` and ``size`` are both None, or when
-        ``size`` / ``width`` are given with ``out`` and differ from its shape.
+        As :func:`gather_rows` (``out`` must not share memory with ``g``); ValueError when
+        ``out`` and ``size`` are both None, or when
+        ``size`` / ``width`` are given with ``out`` and differ from its shape; for a new output,
+        ValueError naming ``col`` outside ``[0, W]``, ``width`` past ``W - col``, or ``size``
+        when ``[size, width]`` would exceed ``MAX_ELEMENTS`` (2**36) elements.
     """
     col = as_int(col, "col")
     if out is None:
         if size is None:
             raise ValueError("scatter_rows needs size (the rows of the output) or out")
         size = as_int(size, "size")
+        shape = tuple(getattr(g, "shape", ()))
+        W = shape[1] if len(shape) == 2 else None  # (the core reports a g of another shape)
+        if W is not None and not 0 <= col <= W:  # checked before width = W - col is derived
+            raise ValueError(f"col must be in [0, W] with W = {W} (the columns of g), got {col}")
         if width is None:
-            shape = getattr(g, "shape", ())
-            width = shape[1] - col if len(shape) == 2 else 0
+            width = W - col if W is not None else 0
         width = as_int(width, "width")
+        if W is not None and width > W - col:  # before the [size, width] output is allocated
+            raise ValueError(
+                f"width must be <= W - col = {W - col} (the columns of g from col), got {width}"
+            )
+        if size >= 0 and width >= 0:  # (negative ones: the core's message)
+            check_elements((size, width), "size", "a new [size, width] output")
     else:  # size / width, when given too, must be out's (never silently ignored)
         shape = tuple(getattr(out, "shape", ()))
         for name, v, axis in (("size", size, 0), ("width", width, 1)):
@@ -124,7 +138,9 @@ def window_rows(scale, b, t, shape, W: int, lengths=None, out_lengths=None, clos
 
     Raises:
         TypeError / ValueError naming the argument (dtypes, shapes, devices, a missing
-        ``out_lengths`` or ``closed``).
+        ``out_lengths`` or ``closed``; host ``lengths`` outside ``[0, T]`` or ``out_lengths``
+        outside ``[0, W]``, a ``B * W`` past int64; device values are not read, and the row
+        math keeps every row in ``[-1, B * W)``).
     """
     if not isinstance(scale, Scale):
         raise TypeError(f"scale must be a chronoscale.ops.Scale, got {type(scale).__name__}")
