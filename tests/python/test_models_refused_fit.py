@@ -50,3 +50,17 @@ def test_refused_fit_keeps_the_fitted_model(rng, model_index, fit_kw, params, er
     for k, v in m.net.state_dict().items():
         np.testing.assert_array_equal(v, state[k], err_msg=k)
     np.testing.assert_array_equal(m.predict(X), before)
+
+
+def test_sample_weight_may_be_a_torch_tensor(rng):
+    """A torch tensor as sample_weight trains like the same NumPy weights (it used to raise
+    AttributeError from inside nn.fit)."""
+    torch = pytest.importorskip("torch")
+    X = rng.random((8, 10, 3)).astype(F)
+    y = rng.random(8).astype(F)
+    w = rng.random(8) + 0.5
+    a = SeedForecaster(filters=4, units=3, random_state=0).fit(
+        X, y, epochs=1, batch_size=4, verbose=0, sample_weight=w)
+    b = SeedForecaster(filters=4, units=3, random_state=0).fit(
+        X, y, epochs=1, batch_size=4, verbose=0, sample_weight=torch.from_numpy(w))
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))

@@ -46,14 +46,18 @@ class History(dict):
 def check_sample_weight(sample_weight, n: int):
     """``sample_weight`` (``[N]`` or target-shaped) checked: numeric, ``N`` rows, finite, ``>= 0``
     and not all zero (the losses are ``mean(w * loss)``: all-zero weights train nothing). Arrays
-    pass through as they are (NumPy or CuPy); other sequences become NumPy arrays.
+    pass through as they are (NumPy or CuPy); other sequences and tensors become NumPy arrays
+    (CuPy ones for CUDA tensors).
 
     Raises:
         TypeError: not numeric. ValueError: rows other than ``N``, NaN / inf, a negative weight,
             all weights zero.
     """
-    xp = _device.xp(sample_weight)
-    w = sample_weight if hasattr(sample_weight, "dtype") else xp.asarray(sample_weight)
+    w = sample_weight
+    if not (isinstance(w, np.ndarray) or _device.is_device_array(w)):  # lists, torch tensors
+        w = (_device.xp_for("cuda").asarray(w) if hasattr(w, "__cuda_array_interface__")
+             else np.asarray(w))
+    xp = _device.xp(w)
     if w.dtype.kind not in "fiub":
         raise TypeError(f"sample_weight must be numeric, got dtype {w.dtype}")
     if w.ndim == 0 or len(w) != n:
