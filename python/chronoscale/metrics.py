@@ -21,6 +21,7 @@ import inspect
 
 import numpy as np
 
+from . import _progress
 from ._negatives import STRATEGIES, sample_negatives
 from .models._base import check_seed
 from .ops._common import as_array, as_bool, check_int, int64_indices, is_one_of
@@ -363,12 +364,8 @@ def _exclusion_label(exclude) -> str:
 
 
 def _query_bar(total: int, progress, desc: str):
-    """A tqdm bar over ``total`` queries (a context manager): ``progress`` True shows it at
-    once, None once the work has run 2 s (short calls stay silent), False never."""
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="query", leave=False, disable=progress is False,
-                delay=0.0 if progress else 2.0)
+    """A bar over ``total`` queries (see ``_progress.bar``)."""
+    return _progress.bar(total, progress, desc, "query")
 
 
 def evaluate_full(
@@ -399,7 +396,7 @@ def evaluate_full(
             ``num_items`` missing with a function, a block of the wrong shape.
     """
     V = _check_ranking_args(k, ties, scores, num_items)
-    progress = None if progress is None else as_bool(progress, "progress")
+    progress = _progress.check(progress)
     batch_size = check_int(batch_size, "batch_size")  # with an array too (where it is unused)
     if V is not None:
         num_items = V
@@ -738,6 +735,14 @@ def format_table(reports: dict[str, dict], metrics=None) -> str:
     return "\n".join(lines)
 
 
+def _takes(fn, name: str) -> bool:
+    """Whether the callable ``fn`` has a parameter ``name``."""
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def _history_scorers(model, hist, V: int):
     """``(full(rows) -> [b, V], sampled(rows, cand [b, C]) -> [b, C])`` for ``model``: the
     baselines' interface (``score(items, lengths)``, ``score_candidates(items, lengths,
@@ -779,6 +784,8 @@ def _history_scorers(model, hist, V: int):
             "scores a history of at least one event"
         )
     use_values = bool(getattr(model, "use_values", False))
+    # the evaluation shows its own bar: a model's bar per block is turned off where it has one
+    quiet = {"progress": False} if _takes(score, "progress") else {}
 
     def history(rows):
         return {
@@ -790,19 +797,21 @@ def _history_scorers(model, hist, V: int):
     if scores_all:
 
         def full(rows):
-            return np.asarray(model.score(hist.items[rows], **history(rows)), np.float64)
+            return np.asarray(model.score(hist.items[rows], **history(rows), **quiet),
+                              np.float64)
 
     else:  # candidates required: the whole catalogue through recommend(k=V)
+        quiet_rec = {"progress": False} if _takes(model.recommend, "progress") else {}
 
         def full(rows):
             ids, vals = model.recommend(hist.items[rows], k=V, exclude_seen=False,
-                                        **history(rows))
+                                        **history(rows), **quiet_rec)
             out = np.empty((len(rows), V), np.float64)
             np.put_along_axis(out, np.asarray(ids), np.asarray(vals, np.float64), axis=1)
             return out
 
     def sampled(rows, cand):
-        return model.score(hist.items[rows], candidates=cand, **history(rows))
+        return model.score(hist.items[rows], candidates=cand, **history(rows), **quiet)
 
     return full, sampled
 
@@ -855,7 +864,7 @@ def evaluate_recommender(
     _ks(k)
     batch_size = check_int(batch_size, "batch_size")
     item_offset = check_int(item_offset, "item_offset", 0)
-    progress = None if progress is None else as_bool(progress, "progress")
+    progress = _progress.check(progress)
     exclude_history = as_bool(exclude_history, "exclude_history")
     # the sampled protocol's arguments, checked for protocol="full" too (where they are unused)
     num_negatives = check_int(num_negatives, "num_negatives")

@@ -554,3 +554,54 @@ def test_learns_movielens_100k_above_popularity(shared_data):
           f"(hr@10 {res['hr@10']:.4f}), most-popular {pop_ndcg:.4f}")
     assert model_ndcg == pytest.approx(res["ndcg@10"], abs=2e-3)
     assert model_ndcg > 1.3 * pop_ndcg
+
+
+def test_batch_scoring_progress_bars(rng, capsys):
+    """recommend / score / explain / embed_users: progress=True shows a bar over the histories
+    (stderr, named after the call), None stays silent on a short call, False never shows one;
+    the results are the same either way; evaluate_recommender turns the model's own bar off
+    (it shows its own)."""
+    m, (ids, L, ts, feats) = _fitted(rng, B=12)
+    kw = dict(lengths=L, timestamps=ts, features=feats, batch_size=5)
+    items = rng.integers(0, m.net.num_items, len(L))
+    calls = {"recommend": lambda p: m.recommend(ids, k=3, progress=p, **kw),
+             "score": lambda p: m.score(ids, progress=p, **kw),
+             "explain": lambda p: m.explain(ids, items, progress=p, **kw)[0],
+             "embed_users": lambda p: m.embed_users(ids, progress=p, **kw)}
+    for name, call in calls.items():
+        outs = []
+        for progress in (True, None, False):
+            capsys.readouterr()
+            outs.append(call(progress))
+            err = capsys.readouterr().err
+            assert (name in err and "history" in err) == (progress is True), (name, progress)
+        for a in outs[1:]:
+            for x, y in zip(np.atleast_1d(outs[0]), np.atleast_1d(a)):
+                np.testing.assert_array_equal(x, y)
+        with pytest.raises(TypeError, match="progress must be True or False"):
+            call("yes")
+
+
+def test_evaluation_turns_the_models_bar_off(rng, monkeypatch):
+    """The scorers evaluate_recommender builds call score(..., progress=False): one bar (the
+    evaluation's) at a time."""
+    import functools
+    import types
+
+    from chronoscale import metrics
+
+    m, (ids, L, ts, feats) = _fitted(rng, B=6, n_features=0)
+    seen = []
+    score = m.score
+
+    @functools.wraps(score)  # (the signature, which the scorers read, stays score's)
+    def spy(*a, **k):
+        seen.append(k.get("progress"))
+        return score(*a, **k)
+
+    monkeypatch.setattr(m, "score", spy)
+    hist = types.SimpleNamespace(items=ids, lengths=L, timestamps=ts, values=feats)
+    full, sampled = metrics._history_scorers(m, hist, m.net.num_items)
+    full(np.arange(3))
+    sampled(np.arange(2), rng.integers(0, m.net.num_items, (2, 4)))
+    assert seen == [False, False]

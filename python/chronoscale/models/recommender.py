@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from .. import io, nn, ops
+from .. import _progress, io, nn, ops
 from ..nn import device as _device
 from ..nn.layer import mix_seed
 from ..nn.training import History, check_stopping
@@ -224,10 +224,15 @@ class MultiScaleRecommender(BaseModel):
                              "as '1h' cannot use it; build the log with timestamps or use count "
                              "scales")
 
-    def _batches(self, data, batch_size):
-        for i in range(0, len(data["lengths"]), batch_size):
-            idx = np.arange(i, min(i + batch_size, len(data["lengths"])))
-            yield idx, rd.take(data, idx, self._net.dtype)
+    def _batches(self, data, batch_size, progress=False, desc=""):
+        """``(idx, batch)`` per slice of ``batch_size`` histories; ``progress`` (None / True /
+        False, see ``_progress.bar``): a bar over the histories named ``desc``."""
+        n = len(data["lengths"])
+        with _progress.bar(n, progress, desc, "history") as bar:
+            for i in range(0, n, batch_size):
+                idx = np.arange(i, min(i + batch_size, n))
+                yield idx, rd.take(data, idx, self._net.dtype)
+                bar.update(len(idx))
 
     # -- training ------------------------------------------------------------------------------
     def fit(self, sequences, epochs: int = 10, batch_size: int = 64, *, lengths=None,
@@ -424,9 +429,9 @@ class MultiScaleRecommender(BaseModel):
         return hist
 
     # -- inference -----------------------------------------------------------------------------
-    def _user_states(self, data, batch_size):
+    def _user_states(self, data, batch_size, progress=False, desc=""):
         """Per batch: ``(idx, u [n, d], z [n, 2d + 1])`` after each history's last event."""
-        for idx, b in self._batches(data, batch_size):
+        for idx, b in self._batches(data, batch_size, progress, desc):
             u, z = self._net.last(b["ids"], b["lengths"], b["timestamps"], b["features"])
             yield idx, u, z
 
@@ -449,7 +454,7 @@ class MultiScaleRecommender(BaseModel):
         return _device.to_host(ids), _device.to_host(vals)
 
     def recommend(self, histories, k: int = 10, exclude_seen: bool = True, *, lengths=None,
-                  timestamps=None, features=None, batch_size: int = 256):
+                  timestamps=None, features=None, batch_size: int = 256, progress=None):
         """Top-``k`` items for each history, by score over the whole catalogue.
 
         Returns ``(item_ids [N, k] int64, scores [N, k])``, best first (ties by item id);
@@ -462,26 +467,31 @@ class MultiScaleRecommender(BaseModel):
         ``load_state_dict`` on ``net`` (after writing into a parameter's array in place, call
         ``nn.parameter.weights_changed()``).
 
+        ``progress``: a bar over the histories (None: once the call has run 2 s; True /
+        False); likewise in :meth:`score`, :meth:`explain` and :meth:`embed_users`.
+
         Raises:
             RuntimeError: not fitted. TypeError: a non-integer ``k`` or ``batch_size``, an
-                ``exclude_seen`` other than True / False.
+                ``exclude_seen`` or ``progress`` other than True / False (None for
+                ``progress``).
             ValueError: ``k`` or ``batch_size`` < 1, bad histories.
         """
         self._check_fitted()
         k, batch_size = check_int(k, "k"), check_int(batch_size, "batch_size")
         exclude_seen = as_bool(exclude_seen, "exclude_seen")
+        progress = _progress.check(progress)
         data = self._read(histories, lengths, timestamps, features)
         F = self._net.table(cached=True)[0]
         k = min(k, self._net.num_items)
         out_ids, out_scores = [], []
-        for idx, _, z in self._user_states(data, batch_size):
+        for idx, _, z in self._user_states(data, batch_size, progress, "recommend"):
             top, vals = self._top_k(self._all_scores(z, F, data, idx, exclude_seen), k)
             out_ids.append(top)
             out_scores.append(vals)
         return np.concatenate(out_ids), np.concatenate(out_scores)
 
     def score(self, histories, candidates=None, *, lengths=None, timestamps=None,
-              features=None, batch_size: int = 256):
+              features=None, batch_size: int = 256, progress=None):
         """Scores of items after each of the ``N`` histories, the values :meth:`recommend`
         ranks (``u . E_c + beta * mean cos(E_c, history) + b_c``), of the model's dtype:
 
@@ -497,11 +507,12 @@ class MultiScaleRecommender(BaseModel):
         """
         self._check_fitted()
         batch_size = check_int(batch_size, "batch_size")
+        progress = _progress.check(progress)
         data = self._read(histories, lengths, timestamps, features)
         if candidates is None:  # filled batch by batch: one [N, V] array at the peak
             F = self._net.table(cached=True)[0]
             out = np.empty((len(data["lengths"]), self._net.num_items), np.dtype(self._net.dtype))
-            for idx, _, z in self._user_states(data, batch_size):
+            for idx, _, z in self._user_states(data, batch_size, progress, "score"):
                 out[idx] = _device.to_host(ops.linear_forward(z, F)[0])
             return out
         cand = np.asarray(candidates)
@@ -516,7 +527,7 @@ class MultiScaleRecommender(BaseModel):
             raise ValueError(f"candidates must lie in [0, {self._net.num_items})")
         E, b = self._net.emb.weight.data, self._net.item_bias.data[:, 0]
         d, out = self._net.dim, []
-        for idx, _, z in self._user_states(data, batch_size):
+        for idx, _, z in self._user_states(data, batch_size, progress, "score"):
             c = cand[idx]
             Ec = E[c]
             out.append(_device.to_host(
@@ -525,7 +536,7 @@ class MultiScaleRecommender(BaseModel):
         return np.concatenate(out)
 
     def explain(self, histories, items, *, lengths=None, timestamps=None, features=None,
-                batch_size: int = 256):
+                batch_size: int = 256, progress=None):
         """Split each history's score of one item into additive parts, float64 on the host:
         one per scale (its state's share of the fused user state, ``(W_s h_s) . E_v``), the
         newest event's own input (``(W_x x_t) . E_v``), and the rest (the projection's bias,
@@ -542,6 +553,7 @@ class MultiScaleRecommender(BaseModel):
         """
         self._check_fitted()
         batch_size = check_int(batch_size, "batch_size")
+        progress = _progress.check(progress)
         data = self._read(histories, lengths, timestamps, features)
         items = _item_targets(items, len(data["lengths"]), self._net.num_items, "items")
         net, host = self._net, _device.to_host
@@ -552,7 +564,7 @@ class MultiScaleRecommender(BaseModel):
         item_bias = host(net.item_bias.data)[:, 0].astype(np.float64)
         edges = np.concatenate([[0], np.cumsum(net.ms.units)]).astype(int)
         out = np.empty((len(items), len(edges) + 1))
-        for idx, b in self._batches(data, batch_size):
+        for idx, b in self._batches(data, batch_size, progress, "explain"):
             r, t = np.arange(len(idx)), b["lengths"] - 1
             f, m = net.fusion_inputs(b["ids"], b["lengths"], r, t, b["timestamps"],
                                      b["features"])
@@ -568,14 +580,15 @@ class MultiScaleRecommender(BaseModel):
         return out, names
 
     def embed_users(self, histories, *, lengths=None, timestamps=None, features=None,
-                    batch_size: int = 256):
+                    batch_size: int = 256, progress=None):
         """Fused user states ``u [N, d]`` after each history's last event (the scores are
         ``u . E^T`` plus the history-cosine and bias terms, see :meth:`score`)."""
         self._check_fitted()
         batch_size = check_int(batch_size, "batch_size")
+        progress = _progress.check(progress)
         data = self._read(histories, lengths, timestamps, features)
         return np.concatenate([_device.to_host(u) for _, u, _ in
-                               self._user_states(data, batch_size)])
+                               self._user_states(data, batch_size, progress, "embed_users")])
 
     def position_scores(self, histories, *, lengths=None, timestamps=None, features=None):
         """Scores ``[B, T, V]`` of every item after every event (row ``t`` is what the model

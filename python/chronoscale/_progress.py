@@ -1,0 +1,20 @@
+"""Progress bars of the long calls (evaluation, batch scoring): one policy everywhere."""
+
+from __future__ import annotations
+
+from .ops._common import as_bool
+
+
+def check(progress):
+    """``progress`` as None, True or False (TypeError naming it otherwise)."""
+    return None if progress is None else as_bool(progress, "progress")
+
+
+def bar(total: int, progress, desc: str, unit: str):
+    """A tqdm bar over ``total`` ``unit``s (a context manager, ``update(n)``): ``progress`` True
+    shows it at once, None once the work has run 2 s (short calls stay silent), False never.
+    It is removed when done (``leave=False``)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, leave=False, disable=progress is False,
+                delay=0.0 if progress else 2.0)
