@@ -390,6 +390,14 @@ def test_ragged_integer_arrays_are_named(name):
         RAGGED_CALLS[name](RAGGED)
 
 
+def test_ragged_data_indices_are_named():
+    log = data.from_columns([0, 0, 1, 1], [0, 1, 1, 2], [1, 2, 3, 4])
+    with pytest.raises(ValueError, match="^rows must be a rectangular array of integers"):
+        log.take(RAGGED)
+    with pytest.raises(ValueError, match="^users must be a rectangular array of integers"):
+        data.padded_histories(log, RAGGED)
+
+
 def test_ragged_target_ranks_and_metrics_targets():
     with pytest.raises(ValueError, match="^targets must be a rectangular array of integers"):
         metrics.target_ranks(_x((2, 4)), RAGGED)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..ops._common import int64_indices
+from ..ops._common import as_array, int64_indices
 from . import _text
 
 #: files at least this large (on disk) show a progress bar when ``progress=None``
@@ -28,11 +28,12 @@ def index_array(a, name: str, n: int, what: str = "codes") -> np.ndarray:
 
     Raises:
         TypeError: values that are not integers (floats are never truncated, bools never read
-            as 0 / 1). ValueError: a value outside ``[0, n)`` (negatives never wrap).
+            as 0 / 1). ValueError: a value outside ``[0, n)`` (negatives never wrap), ragged
+            nested lists.
     """
     try:
-        arr = np.asarray(a)
-    except (TypeError, ValueError) as err:
+        arr = as_array(a, name, " of integers")
+    except TypeError as err:
         raise TypeError(f"{name} must be an array of integers ({err})") from None
     if arr.size == 0:
         return np.zeros(arr.shape, np.int64)

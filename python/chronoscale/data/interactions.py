@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from ..ops._common import I64_MAX, as_bool, check_int, int64_indices, is_one_of
+from ..ops._common import I64_MAX, as_array, as_bool, check_int, int64_indices, is_one_of
 from . import _text
 from ._io import index_array
 
@@ -194,7 +194,7 @@ class Interactions:
                 or not 1-D.
         """
         compact = as_bool(compact, "compact")
-        rows = np.asarray(rows)
+        rows = as_array(rows, "rows", " of integers")
         if rows.dtype == bool:
             if rows.shape != (len(self),):
                 raise ValueError(f"rows mask must have shape ({len(self)},), got {rows.shape}")
