@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import struct
+import zlib
+
 import numpy as np
 
 
@@ -120,3 +124,19 @@ def skip_if_cuda_device():
 
     if chronoscale.build_info()["cuda_available"]:
         pytest.skip("a CUDA device is available")
+
+
+def rewrite_header(raw: bytes, edit) -> bytes:
+    """The chronoscale file ``raw`` with its JSON header changed by ``edit(header)`` and the
+    header's CRC-32 recomputed as ``io.write_file`` does, the data section kept as it is: a
+    well-formed file (valid checksums) with hostile header content."""
+    from chronoscale import io
+
+    hsize = struct.unpack_from("<Q", raw, 16)[0]
+    header = json.loads(raw[32:32 + hsize])
+    old_start = (32 + hsize + 63) // 64 * 64
+    edit(header)
+    hb = json.dumps(header).encode()
+    start = (32 + len(hb) + 63) // 64 * 64
+    pre = struct.pack("<8sIIQII", io.MAGIC, 1, 0, len(hb), zlib.crc32(hb), 0)
+    return pre + hb + b"\0" * (start - 32 - len(hb)) + raw[old_start:]

@@ -14,6 +14,8 @@ import pytest
 import chronoscale
 from chronoscale import io, nn
 
+from helpers import rewrite_header
+
 
 def _read_by_the_spec(raw: bytes):
     """An independent reader written from docs/FORMAT.md (what a C++ reader would do)."""
@@ -119,18 +121,6 @@ def test_corrupt_and_truncated_files_raise_value_error(rng, tmp_path):
         chronoscale.load(bad)
 
 
-def _rewrite_header(raw: bytes, edit) -> bytes:
-    """A well-formed file (valid CRCs) whose header was changed by ``edit`` (hostile input)."""
-    hsize = struct.unpack_from("<Q", raw, 16)[0]
-    header = json.loads(raw[32:32 + hsize])
-    old_start = (32 + hsize + 63) // 64 * 64
-    edit(header)
-    hb = json.dumps(header).encode()
-    start = (32 + len(hb) + 63) // 64 * 64
-    pre = struct.pack("<8sIIQII", io.MAGIC, 1, 0, len(hb), zlib.crc32(hb), 0)
-    return pre + hb + b"\0" * (start - 32 - len(hb)) + raw[old_start:]
-
-
 @pytest.mark.parametrize("edit,match", [
     (lambda h: h["config"].update({"class": "os.system"}), "unknown layer"),
     (lambda h: h["config"].update({"class": "_Recurrent"}), "unknown layer"),
@@ -152,7 +142,7 @@ def _rewrite_header(raw: bytes, edit) -> bytes:
 def test_hostile_headers_raise_value_error(rng, tmp_path, edit, match):
     _, raw = _file(tmp_path, rng)
     bad = tmp_path / "hostile.csm"
-    bad.write_bytes(_rewrite_header(raw, edit))
+    bad.write_bytes(rewrite_header(raw, edit))
     with pytest.raises(ValueError, match=match):
         chronoscale.load(bad)
 
@@ -187,7 +177,7 @@ def test_relabelled_layer_tensor_raises_value_error(rng, tmp_path, fields, match
     entry = next(e for e in header["tensors"] if e["name"] == "0.weight_ih")
     assert entry["dtype"] == "float32" and entry["shape"] == [12, 2]  # LSTM(3) on 2 features
     bad = tmp_path / "relabelled.csm"
-    bad.write_bytes(_rewrite_header(raw, _relabel("0.weight_ih", **fields)))
+    bad.write_bytes(rewrite_header(raw, _relabel("0.weight_ih", **fields)))
     with pytest.raises(ValueError, match=match):
         chronoscale.load(bad)
 
@@ -211,15 +201,15 @@ def test_relabelled_model_tensor_raises_value_error(rng, tmp_path, dtype, wrong)
         e["dtype"], e["shape"] = wrong, [e["shape"][0] * ratio, *e["shape"][1:]]
 
     bad = tmp_path / "bad.csm"
-    bad.write_bytes(_rewrite_header(raw, edit))
+    bad.write_bytes(rewrite_header(raw, edit))
     with pytest.raises(ValueError, match=f"tensor 'net.0.weight' has dtype {wrong}, the "
                                          f"model's parameter is {dtype}"):
         chronoscale.load(bad)
-    bad.write_bytes(_rewrite_header(raw, _relabel("net.4.weight", shape=[2, 1])))  # was [1, 2]
+    bad.write_bytes(rewrite_header(raw, _relabel("net.4.weight", shape=[2, 1])))  # was [1, 2]
     with pytest.raises(ValueError, match=r"tensor 'net.4.weight' has shape \[2, 1\]"):
         chronoscale.load(bad)
     # a hostile config value for an integer hyper-parameter is refused too (never truncated)
-    bad.write_bytes(_rewrite_header(raw, lambda h: h["config"].update({"units": 2.5})))
+    bad.write_bytes(rewrite_header(raw, lambda h: h["config"].update({"units": 2.5})))
     with pytest.raises(ValueError, match="units must be an integer"):
         chronoscale.load(bad)
 
@@ -238,7 +228,7 @@ def test_scale_fusion_round_trip(rng, tmp_path):
     io.save(loaded, path)  # and again, from the loaded layer
     np.testing.assert_array_equal(io.load(path).forward(ys), fusion.forward(ys))
     bad = tmp_path / "bad.csm"
-    bad.write_bytes(_rewrite_header(path.read_bytes(),
+    bad.write_bytes(rewrite_header(path.read_bytes(),
                                     lambda h: h["config"].update({"in_features": [3, "2"]})))
     with pytest.raises(ValueError, match="in_features must be an integer or a short list"):
         io.load(bad)

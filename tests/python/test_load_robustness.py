@@ -6,12 +6,10 @@ an AttributeError / TypeError from deep inside, a hang, or a read of the whole i
 
 from __future__ import annotations
 
-import json
 import os
 import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -21,18 +19,7 @@ import chronoscale
 from chronoscale import data, io
 from chronoscale.models import MultiScaleForecaster, SeedForecaster
 
-
-def _rewrite_header(raw: bytes, edit) -> bytes:
-    """The file ``raw`` with its JSON header changed by ``edit(header)`` and the header's CRC-32
-    recomputed as ``io.write_file`` does (the data section is kept as it is)."""
-    hsize = struct.unpack_from("<Q", raw, 16)[0]
-    header = json.loads(raw[32:32 + hsize])
-    old_start = (32 + hsize + 63) // 64 * 64
-    edit(header)
-    hb = json.dumps(header).encode()
-    start = (32 + len(hb) + 63) // 64 * 64
-    pre = struct.pack("<8sIIQII", io.MAGIC, 1, 0, len(hb), zlib.crc32(hb), 0)
-    return pre + hb + b"\0" * (start - 32 - len(hb)) + raw[old_start:]
+from helpers import rewrite_header
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +49,7 @@ def _set(*keys, value):
 
 def _load_edited(tmp_path, raw, edit):
     bad = tmp_path / "bad.csm"
-    bad.write_bytes(_rewrite_header(raw, edit))
+    bad.write_bytes(rewrite_header(raw, edit))
     return bad
 
 
@@ -250,7 +237,7 @@ def test_declared_sizes_past_the_end_of_the_file_are_refused(saved, tmp_path):
     bad.write_bytes(bytes(big))
     with pytest.raises(ValueError, match="truncated header"):
         chronoscale.load(bad)
-    bad.write_bytes(_rewrite_header(raw, _set("data_size", value=1 << 40)))
+    bad.write_bytes(rewrite_header(raw, _set("data_size", value=1 << 40)))
     size = bad.stat().st_size
     with pytest.raises(ValueError, match=rf"truncated data \({size} bytes, expected "):
         chronoscale.load(bad)
