@@ -166,7 +166,7 @@ double full_softmax_loss(const T* user, const T* items, const int64_t* target, i
     queue_blocks(user, items, dtarget.get(), N, V, D, R, ignore_index, inv_k, d_user, d_items,
                  row_loss.get(), precision, s);
   if (loss_out) {  // the mean on the device, no wait
-    train::finish_sum(row_loss.get(), N, 1.0 / static_cast<double>(K), loss_out, s);
+    train::finish_sum(row_loss.get(), N, static_cast<double>(K), loss_out, s);
     return std::numeric_limits<double>::quiet_NaN();
   }
   train::finish_sum(row_loss.get(), N, 1.0, row_loss.get() + N, s);

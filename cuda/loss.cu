@@ -100,7 +100,7 @@ double point_loss(PointLoss kind, const T* pred, const T* target, const T* weigh
       break;
   }
   if (loss_out) {  // the mean on the device, no wait
-    train::finish_sum(part.get(), nb, 1.0 / static_cast<double>(n), loss_out, s);
+    train::finish_sum(part.get(), nb, static_cast<double>(n), loss_out, s);
     return std::numeric_limits<double>::quiet_NaN();
   }
   train::finish_sum(part.get(), nb, 1.0, part.get() + nb, s);

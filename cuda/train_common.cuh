@@ -122,20 +122,21 @@ __device__ __forceinline__ T block_max(T v, T* sh) {
   return block_reduce<NT>(v, sh, MaxOp{});
 }
 
-/// out[0] = scale * sum of part[0 .. n) in a fixed order (one block of kThreads threads).
+/// out[0] = sum of part[0 .. n) in a fixed order (one block of kThreads threads) / divisor: a
+/// mean left on the device rounds as the host's division of the read-back sum does.
 static __global__ void __launch_bounds__(kThreads)
-    finish_sum_kernel(const double* __restrict__ part, int64_t n, double scale,
+    finish_sum_kernel(const double* __restrict__ part, int64_t n, double divisor,
                       double* __restrict__ out) {
   __shared__ double sh[kReduceSlots];
   double s = 0.0;
   for (int64_t i = threadIdx.x; i < n; i += kThreads) s += part[i];
   s = block_sum<kThreads>(s, sh);
-  if (threadIdx.x == 0) out[0] = s * scale;
+  if (threadIdx.x == 0) out[0] = s / divisor;
 }
 
-/// Queue out[0] = scale * sum(part[0 .. n)).
-inline void finish_sum(const double* part, int64_t n, double scale, double* out, cudaStream_t s) {
-  launch(finish_sum_kernel, dim3(1), dim3(kThreads), s, "finish_sum_kernel", part, n, scale, out);
+/// Queue out[0] = sum(part[0 .. n)) / divisor.
+inline void finish_sum(const double* part, int64_t n, double divisor, double* out, cudaStream_t s) {
+  launch(finish_sum_kernel, dim3(1), dim3(kThreads), s, "finish_sum_kernel", part, n, divisor, out);
 }
 
 }  // namespace train

@@ -9,6 +9,12 @@ from .ops._common import check_elements, check_int, is_one_of
 STRATEGIES = ("uniform", "popularity")
 
 
+def check_strategy(strategy) -> None:
+    """ValueError unless ``strategy`` is one of ``STRATEGIES``."""
+    if not is_one_of(strategy, STRATEGIES):
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+
+
 def sample_negatives(
     targets,
     num_items: int,
@@ -37,8 +43,7 @@ def sample_negatives(
     from .metrics import _check_popularity, _check_targets, as_csr
     from .models._base import check_seed
 
-    if not is_one_of(strategy, STRATEGIES):
-        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    check_strategy(strategy)
     V = check_int(num_items, "num_items")
     n = check_int(num_negatives, "num_negatives")
     check_elements((V,), "num_items", "the per-item tables")

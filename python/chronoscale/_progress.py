@@ -10,11 +10,26 @@ def check(progress):
     return None if progress is None else as_bool(progress, "progress")
 
 
+class _NoBar:
+    """What ``bar`` gives when none is shown: a context manager whose ``update`` does nothing
+    (no tqdm object: a call that shows no bar pays nothing for one)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n=1):
+        pass
+
+
 def bar(total: int, progress, desc: str, unit: str):
     """A tqdm bar over ``total`` ``unit``s (a context manager, ``update(n)``): ``progress`` True
     shows it at once, None once the work has run 2 s (short calls stay silent), False never.
     It is removed when done (``leave=False``)."""
+    if progress is False:
+        return _NoBar()
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit=unit, leave=False, disable=progress is False,
-                delay=0.0 if progress else 2.0)
+    return tqdm(total=total, desc=desc, unit=unit, leave=False, delay=0.0 if progress else 2.0)

@@ -96,7 +96,8 @@ def write_file(path, tensors: dict, *, kind: str = "tensors", cls: str | None = 
     """Write ``tensors`` (``{name: array}``) and a JSON header to ``path`` atomically.
 
     ``kind`` is one of ``KINDS``; ``cls`` a class name or None; ``config`` / ``meta`` dicts of
-    JSON values (None: empty).
+    JSON values (None: empty); NaN / inf floats in ``meta`` (a diverged run's history) are
+    written as null, which JSON has.
 
     Raises:
         TypeError: ``path`` not a str / ``os.PathLike``, ``tensors`` not a dict, ``kind`` /
@@ -131,7 +132,7 @@ def write_file(path, tensors: dict, *, kind: str = "tensors", cls: str | None = 
     data_size = blobs[-1][0] + len(blobs[-1][1]) if blobs else 0
     header = {"format": "chronoscale", "format_version": FORMAT_VERSION,
               "library_version": _version(), "kind": kind, "class": cls,
-              "config": config or {}, "meta": meta or {}, "data_size": data_size,
+              "config": config or {}, "meta": _finite(meta or {}), "data_size": data_size,
               "tensors": table}
     try:
         hbytes = json.dumps(header, separators=(",", ":"), allow_nan=False).encode("utf-8")
@@ -215,14 +216,31 @@ def _json_type(value) -> str:
     return "an array" if isinstance(value, list) else "an object"
 
 
-def _not_regular(path, mode: int) -> ValueError:
-    """ValueError for ``path``, which is not a regular file (``mode``: its ``st_mode``)."""
-    what = next((w for test, w in ((stat.S_ISDIR, "a directory"),
+def file_kind(mode: int) -> str:
+    """What a path whose ``st_mode`` is ``mode`` is, when not a regular file ("a directory", "a
+    character device", ...), for messages that refuse it (also data readers')."""
+    return next((w for test, w in ((stat.S_ISDIR, "a directory"),
                                    (stat.S_ISCHR, "a character device"),
                                    (stat.S_ISBLK, "a block device"),
                                    (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"))
                  if test(mode)), "something else")
-    return _bad(path, f"it is {what}, not a regular file")
+
+
+def _finite(value):
+    """``value`` (JSON data) with every NaN / inf float as None: JSON has no such numbers, and
+    a diverged run's history holds them (readers take a null in a history list as NaN)."""
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _not_regular(path, mode: int) -> ValueError:
+    """ValueError for ``path``, which is not a regular file (``mode``: its ``st_mode``)."""
+    return _bad(path, f"it is {file_kind(mode)}, not a regular file")
 
 
 def _open_regular(path):

@@ -22,7 +22,7 @@ import inspect
 import numpy as np
 
 from . import _progress
-from ._negatives import STRATEGIES, sample_negatives
+from ._negatives import STRATEGIES, check_strategy, sample_negatives
 from .models._base import check_seed
 from .ops._common import as_array, as_bool, check_int, int64_indices, is_one_of
 
@@ -502,11 +502,6 @@ def _check_popularity(popularity, V: int) -> np.ndarray:
     return p
 
 
-def _check_strategy(strategy) -> None:
-    if not is_one_of(strategy, STRATEGIES):
-        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
-
-
 def _check_negatives(negatives, targets: np.ndarray, V: int) -> np.ndarray:
     neg = as_array(negatives, "negatives", " of integers")
     if neg.dtype.kind not in "iu":
@@ -566,7 +561,7 @@ def evaluate_sampled(
     # checked with given negatives too (where they are not used)
     num_negatives = check_int(num_negatives, "num_negatives")
     seed = check_seed(seed, "seed")
-    _check_strategy(strategy)
+    check_strategy(strategy)
     if V is None:
         scores = as_array(scores, "scores", " of numbers")
         if scores.ndim != 2:
@@ -784,8 +779,13 @@ def _history_scorers(model, hist, V: int):
             "scores a history of at least one event"
         )
     use_values = bool(getattr(model, "use_values", False))
-    # the evaluation shows its own bar: a model's bar per block is turned off where it has one
+    # the evaluation shows its own bar: a model's bar per block is turned off where it has one;
+    # and a block of rows is one batch of the model's (its own default may be smaller)
     quiet = {"progress": False} if _takes(score, "progress") else {}
+    sized = _takes(score, "batch_size")
+
+    def one_batch(rows) -> dict:
+        return {"batch_size": max(len(rows), 1)} if sized else {}
 
     def history(rows):
         return {
@@ -797,8 +797,8 @@ def _history_scorers(model, hist, V: int):
     if scores_all:
 
         def full(rows):
-            return np.asarray(model.score(hist.items[rows], **history(rows), **quiet),
-                              np.float64)
+            return np.asarray(model.score(hist.items[rows], **history(rows), **quiet,
+                                          **one_batch(rows)), np.float64)
 
     else:  # candidates required: the whole catalogue through recommend(k=V)
         quiet_rec = {"progress": False} if _takes(model.recommend, "progress") else {}
@@ -811,7 +811,8 @@ def _history_scorers(model, hist, V: int):
             return out
 
     def sampled(rows, cand):
-        return model.score(hist.items[rows], candidates=cand, **history(rows), **quiet)
+        return model.score(hist.items[rows], candidates=cand, **history(rows), **quiet,
+                           **one_batch(rows))
 
     return full, sampled
 
@@ -869,7 +870,7 @@ def evaluate_recommender(
     # the sampled protocol's arguments, checked for protocol="full" too (where they are unused)
     num_negatives = check_int(num_negatives, "num_negatives")
     seed = check_seed(seed, "seed")
-    _check_strategy(strategy)
+    check_strategy(strategy)
     hist = targets.histories(max_len, item_offset)
     excl = targets.seen_items() if exclude_history else None
     V = targets.data.num_items

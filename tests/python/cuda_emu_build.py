@@ -4,7 +4,8 @@ library is cached in build/cuda_emu/ under a hash of every file it may read, so 
 for given sources compiles it and later runs reuse it (about a minute for all harnesses on two
 cores). The tests that use it run by default, where there is no GPU too: they are what checks
 the CUDA kernels' logic on every machine. CHRONOSCALE_TEST_EMU=0 skips them; without a C++
-compiler they are skipped."""
+compiler, or with one that cannot build the emulator (C++20 and POSIX ucontext, probed once),
+they are skipped; a harness that fails to build on a suitable compiler fails its tests."""
 
 from __future__ import annotations
 
@@ -39,6 +40,27 @@ def require_emu():
         pytest.skip("CHRONOSCALE_TEST_EMU=0: the CUDA kernels' emulator tests are off")
 
 
+_PROBE = """#include <ucontext.h>
+#include <concepts>
+static ucontext_t a;
+extern "C" int probe() { return getcontext(&a) + std::same_as<int, int>; }
+"""
+_SUITABLE: dict = {}
+
+
+def _unsuitable(cxx) -> str:
+    """Why ``cxx`` cannot build the emulator ('' when it can): it needs C++20 and POSIX
+    ucontext, which a tiny probe compiled with the harnesses' flags shows (once per run)."""
+    if cxx not in _SUITABLE:
+        out = ROOT / "build" / "cuda_emu" / f"probe.{os.getpid()}.so"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        r = subprocess.run([cxx, *FLAGS, "-x", "c++", "-", "-o", str(out)], input=_PROBE,
+                           capture_output=True, text=True)
+        out.unlink(missing_ok=True)
+        _SUITABLE[cxx] = "" if r.returncode == 0 else (r.stderr.strip().splitlines() or ["?"])[-1]
+    return _SUITABLE[cxx]
+
+
 def load_harness(name, sources, included=(), flags=()) -> ctypes.CDLL:
     """Compile ``sources`` (paths, compiled and linked together) into
     build/cuda_emu/<name>-<hash>.so and load it. ``included``: further files the sources
@@ -53,6 +75,9 @@ def load_harness(name, sources, included=(), flags=()) -> ctypes.CDLL:
         cxx = shutil.which(os.environ.get("CXX", "g++"))
         if cxx is None:
             pytest.skip("no C++ compiler")
+        why = _unsuitable(cxx)
+        if why:  # (a harness that fails to build on a suitable compiler is a test failure)
+            pytest.skip(f"the C++ compiler cannot build the CUDA emulator: {why}")
         lib.parent.mkdir(parents=True, exist_ok=True)
         tmp = lib.with_suffix(f".{os.getpid()}.tmp")
         cmd = [cxx, *FLAGS, *flags, *[f"-I{d}" for d in INCLUDES], *[str(s) for s in sources]]

@@ -261,7 +261,7 @@ def test_cli_ranking_reports_are_evaluate_recommender(rng):
     from chronoscale.baselines import MostPopular
     from chronoscale.cli import config, ranking
     from chronoscale.data import from_columns, leave_one_out
-    from chronoscale.metrics import evaluate_recommender
+    from chronoscale.metrics import evaluate_full, evaluate_recommender
 
     n = 300
     user = np.sort(rng.integers(0, 30, n))
@@ -278,6 +278,13 @@ def test_cli_ranking_reports_are_evaluate_recommender(rng):
         want = evaluate_recommender(m, keep, k=[5, 10], max_len=8, progress=False)
         assert got[name]["metrics"] == want["metrics"], name
         assert got[name]["split"]["targets"] == "test" and got[name]["model"] == name
+    # and the numbers of scoring every item directly (the path the CLI had before the fold:
+    # the model's scores of the histories, history items excluded, full ranking)
+    b = keep.histories(8)
+    direct = evaluate_full(model.score(b.items, lengths=b.lengths, batch_size=512), keep.items,
+                           [5, 10], exclude=keep.seen_items())
+    for key, value in direct["metrics"].items():
+        assert got["ms"]["metrics"][key] == pytest.approx(value, rel=1e-6, abs=1e-9), key
 
 
 @needs_recommender

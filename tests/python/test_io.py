@@ -152,9 +152,11 @@ def test_write_errors(tmp_path):
         io.write_file(tmp_path / "x.csm", {"c": np.zeros(2, np.complex64)})
     with pytest.raises(TypeError, match="JSON"):
         io.write_file(tmp_path / "x.csm", {}, meta={"f": object()})
-    with pytest.raises(TypeError, match="JSON"):
-        io.write_file(tmp_path / "x.csm", {}, meta={"nan": float("nan")})
+    with pytest.raises(TypeError, match="JSON"):  # (meta's NaN is written as null)
+        io.write_file(tmp_path / "x.csm", {}, config={"nan": float("nan")})
     assert not (tmp_path / "x.csm").exists() and not (tmp_path / "x.csm.tmp").exists()
+    io.write_file(tmp_path / "m.csm", {}, meta={"loss": [1.0, float("nan"), float("-inf")]})
+    assert io.read_file(tmp_path / "m.csm")[0]["meta"]["loss"] == [1.0, None, None]
 
 
 def _relabel(name, **fields):

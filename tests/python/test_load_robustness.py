@@ -280,3 +280,26 @@ def test_read_interactions_still_reads_a_regular_file(tmp_path):
     p = tmp_path / "log.csv"
     p.write_text("user,item,timestamp\n1,1,1\n1,2,2\n2,1,3\n")
     assert len(data.read_interactions(p)) == 3
+
+
+def test_diverged_history_saves_and_loads(tmp_path):
+    """A history holding NaN / inf (a diverged run) saves (JSON has no such numbers: they are
+    written as null) and reads back as NaN, for a model file and a training checkpoint."""
+    rng = np.random.default_rng(0)
+    X, y = rng.random((8, 10, 3)).astype(np.float32), rng.random(8).astype(np.float32)
+    m = SeedForecaster(filters=4, units=3, random_state=0).fit(X, y, epochs=2, verbose=0)
+    m.history_["loss"] = [float("nan"), float("inf")]
+    chronoscale.save(m, tmp_path / "m.csm")
+    back = chronoscale.load(tmp_path / "m.csm")
+    assert np.isnan(back.history_["loss"]).all() and back.history_["epoch"] == [1, 2]
+    from chronoscale import nn
+    from chronoscale.nn import training
+
+    net = nn.Sequential([nn.Dense(1)]).build(3, np.random.default_rng(0), "float32")
+    opt = nn.Adam(net.parameters())
+    hist = training.History({"epoch": [1], "loss": [float("nan")]})
+    state = {"epoch": 1, "seed": 0, "wait": 0, "best_weights": None}
+    training._save_checkpoint(str(tmp_path / "ckpt-00001.csm"), net, opt, hist, state)
+    hist2, state2 = training.History(), dict(state)
+    training._load_checkpoint(str(tmp_path / "ckpt-00001.csm"), net, opt, hist2, state2)
+    assert np.isnan(hist2["loss"][0]) and hist2["epoch"] == [1]

@@ -284,6 +284,36 @@ def test_fit_reads_losses_and_metrics_after_queuing(monkeypatch, rng, loss):
         assert dev[key] == pytest.approx(cpu[key], rel=1e-6), key
 
 
+def test_fit_reads_the_pending_losses_in_one_copy_and_bounds_them(monkeypatch, rng):
+    """Without metrics only the losses wait (no predictions kept) and they come back in one
+    copy per read; at most _MAX_PENDING batches wait, whatever the epoch's length."""
+    from chronoscale.nn import training
+
+    X = rng.standard_normal((24, 6, 3)).astype(np.float32)
+    y = rng.uniform(0, 1, (24, 1))
+    cpu_net = _small_net(rng)
+    cpu = nn.fit(cpu_net, X, y, optimizer=nn.Adam(cpu_net.parameters()), epochs=2,
+                 batch_size=4, verbose=0, seed=1)
+    fake_cupy.install(monkeypatch)
+    monkeypatch.setattr(device_mod, "require_cuda", lambda: None)
+    events = []
+    step = nn.Adam.step
+    monkeypatch.setattr(nn.Adam, "step", lambda self: events.append("step") or step(self))
+    for name in ("__float__", "get"):
+        orig = getattr(fake_cupy.FakeArray, name)
+        monkeypatch.setattr(fake_cupy.FakeArray, name,
+                            lambda self, _f=orig: events.append("read") or _f(self))
+    for cap, runs in ((256, ["step", "read"] * 2), (4, ["step", "read"] * 4)):
+        monkeypatch.setattr(training, "_MAX_PENDING", cap)
+        events.clear()
+        net = _small_net(rng).to("cuda")
+        dev = nn.fit(net, X, y, optimizer=nn.Adam(net.parameters()), epochs=2, batch_size=4,
+                     verbose=0, seed=1)
+        assert [k for i, k in enumerate(events) if i == 0 or events[i - 1] != k] == runs
+        assert events.count("read") == len(runs) // 2  # one copy per read point
+        assert dev["loss"] == pytest.approx(cpu["loss"], rel=1e-6)
+
+
 def test_fit_checks_bce_targets_once_up_front(rng):
     """fit(loss="bce_with_logits") refuses targets outside [0, 1] before training (the batches'
     losses do not check them again) and leaves the weights as they were."""
@@ -295,7 +325,16 @@ def test_fit_checks_bce_targets_once_up_front(rng):
     with pytest.raises(ValueError, match=r"lie in \[0, 1\]"):
         nn.fit(net, X, y, optimizer=nn.Adam(net.parameters()), loss="bce_with_logits",
                verbose=0)
+    ok = np.clip(y, 0, 1)
+    with pytest.raises(ValueError, match=r"lie in \[0, 1\]"):  # validation targets too
+        nn.fit(net, X, ok, optimizer=nn.Adam(net.parameters()), loss="bce_with_logits",
+               verbose=0, validation_data=(X[:4], y[5:9]))
     assert all(np.array_equal(a, p.data) for a, p in zip(before, net.parameters()))
+    # checked in the model's dtype, as the losses see the targets (1 + 1e-9 is 1 in float32)
+    near = ok.copy()
+    near[0] = 1 + 1e-9
+    nn.fit(net, X, near, optimizer=nn.Adam(net.parameters()), loss="bce_with_logits",
+           verbose=0, epochs=1)
 
 
 @pytest.mark.gpu

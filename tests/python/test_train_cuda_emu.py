@@ -494,6 +494,7 @@ def test_point_loss(emu, rng, dtype, kind):
     t[:5] = p[:5]  # |p - t| == 0: the MAE / Huber kinks
     for w in (None, rng.uniform(0, 2, n).astype(dtype)):
         want, d_c = _core.point_loss(kind, p, t, w, 0.7)
+        by_mode = []
         for device_loss in (0, 1):  # read back, or left in device memory (loss_out, NaN)
             losses = []
             for seed in SEEDS:
@@ -517,6 +518,8 @@ def test_point_loss(emu, rng, dtype, kind):
                 assert abs(loss.value - want) <= TOL[dtype] * abs(want)
                 losses.append(loss.value)
             assert losses[0] == losses[1], "the loss depends on the scheduling"
+            by_mode.append(losses[0])
+        assert by_mode[0] == by_mode[1], "the device mean rounds unlike the host's division"
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -597,6 +600,7 @@ def test_full_softmax_blocks(emu, rng, dtype):
         for tgt in (target, np.full(N, -1, dtype=np.int64)):
             want, du_c, di_c = ops.full_softmax_loss(user, items, tgt)
             K = int((tgt != -1).sum())
+            values = []
             for seed, device_loss in zip(SEEDS, itertools.cycle((0, 1))):
                 du, di, loss = _nan((N, D), dtype), _nan((V, D), dtype), F64(np.nan)
                 _run(emu, seed, emu.emu_full_softmax, _dbl(dtype), _p(user), _p(items), _p(tgt),
@@ -606,6 +610,9 @@ def test_full_softmax_blocks(emu, rng, dtype):
                     continue
                 assert rel_error(du, du_c) < TOL[dtype] and rel_error(di, di_c) < TOL[dtype]
                 assert abs(loss.value - want) <= TOL[dtype] * abs(want)
+                values.append(loss.value)
+            # read back or left on the device: the same mean to the last bit
+            assert len(set(values)) <= 1, values
 
 
 def _softmax_case(rng, N, V, D):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io import file_kind
 from ..ops._common import as_array, int64_indices
 from . import _text
 
@@ -44,11 +45,6 @@ def index_array(a, name: str, n: int, what: str = "codes") -> np.ndarray:
     return arr.astype(np.int64, copy=False)
 
 
-_NOT_REGULAR = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
-                (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a named pipe"),
-                (stat.S_ISSOCK, "a socket"))
-
-
 def regular_file(path) -> Path:
     """``path`` as a ``Path`` when it names a regular file (symbolic links followed), checked
     before it is opened.
@@ -65,9 +61,8 @@ def regular_file(path) -> Path:
     except (FileNotFoundError, NotADirectoryError):
         raise FileNotFoundError(f"no such file: {path}") from None
     if not stat.S_ISREG(mode):
-        what = next((w for test, w in _NOT_REGULAR if test(mode)), "something else")
-        raise ValueError(f"{path}: it is {what}, not a regular file; pass the path of a data "
-                         "file")
+        raise ValueError(f"{path}: it is {file_kind(mode)}, not a regular file; pass the path "
+                         "of a data file")
     return path
 
 

@@ -150,9 +150,11 @@ def _saved_history(meta: dict, path):
     if history is not None:
         if not isinstance(history, dict):
             raise bad("history", "an object of per-epoch lists", history)
-        for key, values in history.items():
-            if not isinstance(values, list) or not all(_is_number(v) for v in values):
+        for key, values in history.items():  # (null: a NaN / inf of a diverged run)
+            if not isinstance(values, list) or not all(v is None or _is_number(v)
+                                                       for v in values):
                 raise bad(f"history.{key}", "a list of numbers", values)
+        history = {k: [np.nan if v is None else v for v in vs] for k, vs in history.items()}
     if state is None:
         return history, {}
     if not isinstance(state, dict):

@@ -184,6 +184,20 @@ def predict_batches(model, x, batch_size: int = 256):
     return _device.xp_for(device).concatenate(outs, axis=0)
 
 
+# At most this many batches wait on a GPU to be read (their losses, and the predictions and
+# targets the metrics read): a read every few hundred batches costs nothing, and the device
+# memory they hold stays bounded whatever the epoch's length.
+_MAX_PENDING = 256
+
+
+def _read_losses(values) -> list:
+    """The batches' losses as floats: device ones (0-d arrays) stacked and read in one copy;
+    floats (CPU, a custom loss) as they are."""
+    if len(values) > 1 and all(_device.is_device_array(v) for v in values):
+        return [float(v) for v in _device.to_host(_device.xp(values[0]).stack(values))]
+    return [float(v) for v in values]
+
+
 def _loss_pair(out):
     """The ``(loss, dpred)`` a loss function returned (TypeError for anything else)."""
     if not (isinstance(out, tuple) and len(out) == 2):
@@ -265,7 +279,8 @@ def _load_checkpoint(path, model, optimizer, hist, state):
     optimizer.load_state_dict(opt)  # first: it refuses a truncated state before any change
     model.load_state_dict(split["model"])
     hist.clear()
-    hist.update({k: list(v) for k, v in meta["history"].items()})
+    hist.update({k: [np.nan if x is None else x for x in v]  # (null: a NaN / inf saved)
+                 for k, v in meta["history"].items()})
     hist.best, hist.best_epoch = meta["best"], meta["best_epoch"]
     state.update(epoch=int(meta["epoch"]), seed=int(meta["seed"]), wait=int(meta["wait"]),
                  best_weights=split["best"] or None)
@@ -398,11 +413,15 @@ def fit(model, x, y, *, optimizer: Optimizer, loss="mse", epochs: int = 10,
     metric_fns = _metrics.resolve(metrics)
     dtype = getattr(model, "dtype", None)
     x, y, n = check_data(x, y, "", dtype)
-    if isinstance(loss, str) and loss == "bce_with_logits":
-        _losses.check_probabilities(y)  # once here: the batches' losses do not check again
     if validation_data is not None:
         validation_data = check_data(*unpack_validation(validation_data, form="(x, y)"),
                                      "validation_data ", dtype)[:2]
+    if isinstance(loss, str) and loss == "bce_with_logits":
+        # once here (the batches' losses do not check again), in the model's dtype as the
+        # losses see them
+        for t in (y, None if validation_data is None else validation_data[1]):
+            if t is not None:
+                _losses.check_probabilities(t if dtype is None else t.astype(dtype, copy=False))
     shuffle = as_bool(shuffle, "shuffle")
     if checkpoint_dir is not None and not isinstance(checkpoint_dir, (str, os.PathLike)):
         raise TypeError(f"checkpoint_dir must be a path (str or os.PathLike) or None, got "
@@ -476,12 +495,17 @@ def fit(model, x, y, *, optimizer: Optimizer, loss="mse", epochs: int = 10,
             optimizer.step()
             if metric_fns and device != "cpu":  # read later: a copy the next batch cannot touch
                 pred = _device.xp(pred).array(pred, copy=True)
-            pending.append((value, pred, yb, len(idx)))
+            # (the prediction and target only when a metric reads them)
+            pending.append((value, pred if metric_fns else None, yb if metric_fns else None,
+                            len(idx)))
             seen += len(idx)
             now = time.perf_counter()
-            if device == "cpu" or i == n_batches - 1 or (verbose == 1 and now - read_at >= 0.5):
-                for v, p, t, count in pending:
-                    tot_loss += float(v) * count
+            if (device == "cpu" or i == n_batches - 1 or len(pending) >= _MAX_PENDING
+                    or (verbose == 1 and now - read_at >= 0.5)):
+                for v, count in zip(_read_losses([v for v, *_ in pending]), (
+                        c for *_, c in pending)):
+                    tot_loss += v * count
+                for _, p, t, count in pending:
                     for name, f in metric_fns.items():
                         tot_metrics[name] += f(p, t) * count
                 pending, read_at = [], now
