@@ -264,6 +264,7 @@ class Layer:
     def set_seed(self, seed: int) -> None:
         """Seed the layer's randomness (dropout masks) for the next forward passes; each random
         descendant gets its own seed derived from ``seed`` and its position."""
+        seed = check_int(seed, "seed", None)  # ("x" or 1.5: refused, never truncated)
         seeded = self.__dict__.get("_seeded")
         if seeded is None:  # the structure is fixed after construction: find random children once
             seeded = [(i, c) for i, c in enumerate(self._children.values())
@@ -366,6 +367,9 @@ class Sequential(Layer):
 
     def __init__(self, layers=()):
         super().__init__()
+        if isinstance(layers, Layer) or not isinstance(layers, (list, tuple)):
+            raise TypeError(f"layers must be a list of layers (nn.Sequential([nn.Dense(8), "
+                            f"...])), got {type(layers).__name__}")
         for i, layer in enumerate(layers):
             self.add_child(str(i), layer)
 
@@ -396,6 +400,7 @@ class Sequential(Layer):
         return self
 
     def forward(self, x, training: bool = False, lengths=None, timestamps=None):
+        training = _as_bool(training, "training")
         if not self.built:
             check_input(x)
             self.build(x.shape[-1], np.random.default_rng(0), _input_dtype(x, self.dtype))

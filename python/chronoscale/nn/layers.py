@@ -228,6 +228,7 @@ class Dropout(Layer):
         self._calls = 0
 
     def forward(self, x, training=False, lengths=None):
+        training = as_bool(training, "training")  # ("False" must not mean True)
         self._ensure_built(x)
         self.out_lengths = lengths
         if not training or self.rate == 0.0:

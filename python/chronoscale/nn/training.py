@@ -18,11 +18,12 @@ import functools
 import glob
 import os
 import time
+import warnings
 
 import numpy as np
 
 from .. import io
-from ..ops._common import as_bool, check_int, check_real
+from ..ops._common import as_array, as_bool, check_int, check_real
 from . import device as _device
 from . import losses as _losses
 from . import metrics as _metrics
@@ -55,8 +56,7 @@ def check_sample_weight(sample_weight, n: int):
     """
     w = sample_weight
     if not (isinstance(w, np.ndarray) or _device.is_device_array(w)):  # lists, torch tensors
-        w = (_device.xp_for("cuda").asarray(w) if hasattr(w, "__cuda_array_interface__")
-             else np.asarray(w))
+        w = _array_of(w, "sample_weight")
     xp = _device.xp(w)
     if w.dtype.kind not in "fiub":
         raise TypeError(f"sample_weight must be numeric, got dtype {w.dtype}")
@@ -77,12 +77,22 @@ def _n_items(data) -> int:
     return len(data)
 
 
+def _array_of(a, name: str | None = None):
+    """``a`` (a tensor, list, ...) as a NumPy array, or a CuPy one for a CUDA array
+    (``__cuda_array_interface__``); ragged nested lists name ``name``."""
+    if hasattr(a, "__cuda_array_interface__"):
+        return _device.xp_for("cuda").asarray(a)
+    return as_array(a, name, " of numbers")
+
+
 def _as_array(a, name: str, dtype=None):
     """``a`` as an array with at least one axis: NumPy / CuPy arrays as they are, sequences
     (lists, tuples) converted to NumPy (floats in ``dtype`` when given). TypeError for None and
     non-numeric data, ValueError for a 0-d array."""
     if a is None:
         raise TypeError(f"{name} must be an array, got None")
+    if hasattr(a, "dtype") and not (isinstance(a, np.ndarray) or _device.is_device_array(a)):
+        a = _array_of(a)  # a tensor (torch, ...): its values as NumPy / CuPy
     if not hasattr(a, "dtype") or not hasattr(a, "shape"):
         if isinstance(a, (str, bytes, dict, set)) or not hasattr(a, "__len__"):
             raise TypeError(f"{name} must be an array, got {type(a).__name__}")
@@ -173,9 +183,13 @@ def predict_batches(model, x, batch_size: int = 256):
     """Forward ``x`` (array or dict of arrays) in inference mode, batch by batch; concatenated.
 
     Raises:
-        TypeError: ``x`` None or not numeric, ``batch_size`` not an integer.
+        TypeError: ``model`` without ``forward``, ``x`` None or not numeric, ``batch_size`` not
+            an integer.
         ValueError: ``x`` empty or a dict whose arrays' rows differ, ``batch_size < 1``.
     """
+    if not callable(getattr(model, "forward", None)):
+        raise TypeError(f"model must have forward(x, training) (e.g. a chronoscale.nn layer), "
+                        f"got {type(model).__name__}")
     batch_size = check_int(batch_size, "batch_size")
     x, _, n = check_data(x, None, "", getattr(model, "dtype", None), False, has_y=False)
     device = getattr(model, "device", "cpu")
@@ -464,11 +478,22 @@ def fit(model, x, y, *, optimizer: Optimizer, loss="mse", epochs: int = 10,
         if path is not None:  # an empty folder: a fresh start
             _load_checkpoint(path, model, optimizer, hist, state)
     seed = state["seed"]
+    if checkpoint_dir is not None:  # now, not after an epoch of training
+        try:
+            os.makedirs(checkpoint_dir, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(f"checkpoint_dir {str(checkpoint_dir)!r} cannot be created: "
+                             f"{exc.strerror or exc}") from None
+    device = getattr(model, "device", "cpu")
+    if validation_data is not None:  # a few rows through the model and the loss now: data the
+        # model cannot take is refused before the first step, not after an epoch
+        rows = np.arange(min(2, _n_items(validation_data[0])))
+        _loss_pair(loss_fn(_forward(model, _take(validation_data[0], rows, device), False),
+                           _take(validation_data[1], rows, device)))
 
     from tqdm.auto import tqdm
 
     n_batches = (n + batch_size - 1) // batch_size
-    device = getattr(model, "device", "cpu")
     if validation_data is not None:
         validation_data = (validation_data[0], _device.to_device(validation_data[1], device))
     for epoch in range(state["epoch"] + 1, epochs + 1):
@@ -524,6 +549,11 @@ def fit(model, x, y, *, optimizer: Optimizer, loss="mse", epochs: int = 10,
             row.update({f"val_{k}": f(pv, yv) for k, f in metric_fns.items()})
         for k, v in row.items():
             hist.setdefault(k, []).append(float(v) if k != "epoch" else v)
+        if not np.isfinite(row["loss"]) and not state.get("warned"):
+            state["warned"] = True
+            warnings.warn(f"training diverged: the loss is {row['loss']} in epoch {epoch} "
+                          "(lower the learning rate, clip gradients or check the data)",
+                          RuntimeWarning, stacklevel=2)
         bar.set_postfix({("seq/s" if k == "seqs_per_s" else k): f"{v:.4g}"
                          for k, v in row.items() if k != "epoch"}, refresh=True)
         bar.close()

@@ -121,7 +121,9 @@ def real(value, name: str) -> float:
     try:
         return float(value)
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number, got {value!r}") from None
+        raise TypeError(f"{name} must be a real number, got {value!r:.50}") from None
+    except OverflowError:  # an int past the float range (10**400)
+        raise ValueError(f"{name} must be a finite number, got {value!r:.50}") from None
 
 
 def check_real(value, name: str, low: float, high: float | None = None,
