@@ -239,13 +239,15 @@ def test_recommender_fit_reads_losses_after_queuing(monkeypatch, rng):
         events.append("step")
         return train_loss(self, *a, **k)
 
-    float_ = fake_cupy.FakeArray.__float__
     monkeypatch.setattr(RecNet, "train_loss", logged)
-    monkeypatch.setattr(fake_cupy.FakeArray, "__float__",
-                        lambda self: events.append("read") or float_(self))
+    for name in ("__float__", "get"):
+        orig = getattr(fake_cupy.FakeArray, name)
+        monkeypatch.setattr(fake_cupy.FakeArray, name,
+                            lambda self, _f=orig: events.append("read") or _f(self))
     dev = MultiScaleRecommender(device="cuda", **kw).fit(ids, **fit_kw)
     assert cp is not None and events.count("step") == 3
     assert "read" in events and "step" not in events[events.index("read"):]
+    assert events.count("read") == 1  # the epoch's losses in one copy
     assert dev.history_["loss"] == pytest.approx(cpu.history_["loss"], rel=1e-6)
 
 

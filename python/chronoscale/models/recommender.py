@@ -9,7 +9,7 @@ import numpy as np
 from .. import _progress, io, nn, ops
 from ..nn import device as _device
 from ..nn.layer import mix_seed
-from ..nn.training import History, check_stopping
+from ..nn.training import _MAX_PENDING, History, _read_losses, check_stopping
 from ..ops._common import as_bool
 from ..ops.dropout import check_rate
 from ..ops.loss import _PRECISIONS
@@ -384,7 +384,9 @@ class MultiScaleRecommender(BaseModel):
             t0, total, positions = time.perf_counter(), 0.0, 0
             # On a GPU the batches' losses stay on the device (no wait per step: the host
             # queues the next batch while the device works) and are read for the progress bar
-            # at most twice a second, and at the end of the epoch.
+            # at most twice a second, after at most _MAX_PENDING batches and at the end of the
+            # epoch, in one copy each time; they are added one by one in batch order, so the
+            # epoch's loss does not depend on when they were read.
             pending, read_at = [], t0
             for i in range(n_batches):
                 batch = rd.take(data, order[i * batch_size:(i + 1) * batch_size], net.dtype)
@@ -398,8 +400,11 @@ class MultiScaleRecommender(BaseModel):
                     pending.append((value, count))
                     positions += count
                 now = time.perf_counter()
-                if pending and (i == n_batches - 1 or (verbose == 1 and now - read_at >= 0.5)):
-                    total += sum(float(v) * c for v, c in pending)
+                if pending and (i == n_batches - 1 or len(pending) >= _MAX_PENDING
+                                or (verbose == 1 and now - read_at >= 0.5)):
+                    for v, c in zip(_read_losses([v for v, _ in pending]),
+                                    (c for _, c in pending)):
+                        total += v * c
                     pending, read_at = [], now
                     bar.set_postfix({"loss": f"{total / max(positions, 1):.4g}"}, refresh=False)
                 bar.update(1)
