@@ -110,3 +110,11 @@ def test_argument_errors_name_the_argument(rng):
         X, y = _data(rng, 4)
         nn.fit(net, X, y, optimizer=nn.Adam(net.parameters()), verbose=0,
                sample_weight=[[1], [1, 2], 1, 1])
+
+
+def test_build_arguments_are_named():
+    with pytest.raises(TypeError, match="in_features must be an integer"):
+        nn.MultiScale(["1"], 3).build(None)
+    for rng, err in (("x", TypeError), (-1, ValueError)):
+        with pytest.raises(err, match="rng must be a NumPy Generator"):
+            nn.Dense(2).build(3, rng=rng)

@@ -29,9 +29,15 @@ _LOAD_BUDGET: list | None = None
 
 
 def _as_rng(rng):
+    """``rng`` (a NumPy Generator, None, or a seed: an integer >= 0 or a sequence of them) as a
+    Generator; TypeError / ValueError naming ``rng`` otherwise."""
     if isinstance(rng, np.random.Generator):
         return rng
-    return np.random.default_rng(rng)
+    try:
+        return np.random.default_rng(rng)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"rng must be a NumPy Generator, None or a seed (an integer >= 0), "
+                        f"got {rng!r:.50}") from None
 
 
 _M64 = (1 << 64) - 1

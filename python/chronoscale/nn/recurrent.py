@@ -209,7 +209,7 @@ class MultiScale(Layer):
         self._cache = None
 
     def _build(self, in_features, rng):
-        i = in_features + (1 if self.count_feature else 0)
+        i = check_int(in_features, "in_features") + (1 if self.count_feature else 0)
         self.cells = [_init_cell(self, rng, self.cell, i, h, f"s{s}.")
                       for s, h in enumerate(self.units)]
 
