@@ -103,7 +103,9 @@ def write_file(path, tensors: dict, *, kind: str = "tensors", cls: str | None = 
         TypeError: ``path`` not a str / ``os.PathLike``, ``tensors`` not a dict, ``kind`` /
             ``cls`` not strings, ``config`` / ``meta`` not dicts, a tensor with an unsupported
             dtype, or config/meta that JSON cannot encode.
-        ValueError: an unknown ``kind``.
+        ValueError: an unknown ``kind``; ``path`` names something other than a regular file
+            (a device such as ``/dev/null``, a folder: the file is renamed into place, which
+            would replace it).
         OSError: the file cannot be written.
     """
     _check_path(path)
@@ -140,6 +142,13 @@ def write_file(path, tensors: dict, *, kind: str = "tensors", cls: str | None = 
         raise TypeError(f"config/meta must be plain JSON values: {exc}") from None
     data_start = _round_up(_PREAMBLE.size + len(hbytes))
     path = Path(path)
+    try:  # the file is renamed into place: it must never replace a device, pipe or folder
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):
+        raise ValueError(f"{path}: it is {file_kind(mode)}, not a regular file; cannot write "
+                         "a chronoscale file there")
     tmp = path.with_name(path.name + ".tmp")
     try:
         with open(tmp, "wb") as f:

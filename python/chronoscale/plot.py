@@ -2,7 +2,8 @@
 
 Every function writes one PNG and returns the path it wrote: ``path`` (a str or
 ``os.PathLike``) must end in ``.png`` or have no suffix (then ``.png`` is added, e.g.
-``"curves"`` -> ``curves.png``); a directory is refused (ValueError), missing parent directories
+``"curves"`` -> ``curves.png``); a directory, or a path whose folder cannot be made (a file is
+in its way) or written in, is refused (ValueError naming the path); missing parent directories
 are created. Inputs are checked before anything is drawn. The per-series plots draw at most
 ``max_series`` panels (default ``DEFAULT_SERIES``, at most ``MAX_SERIES``): the first ones, the
 title saying how many were left out. matplotlib is imported on first use, so importing
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .ops._common import check_int
+from .report import _bad_output, output_problem
 
 __all__ = ["DEFAULT_SERIES", "MAX_SERIES", "contributions", "forecast_vs_truth",
            "scale_weights", "training_curves"]
@@ -42,7 +44,7 @@ def _png_path(path) -> Path:
 
     Raises:
         TypeError: not a str / ``os.PathLike``. ValueError: a directory, a suffix other than
-            ``.png``.
+            ``.png``, a file in the way of its folder.
     """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
@@ -54,6 +56,9 @@ def _png_path(path) -> Path:
                          f"{str(p / 'plot.png')!r}")
     if p.suffix.lower() != ".png":
         raise ValueError(f"path must name a .png file (or have no suffix), got {str(p)!r}")
+    problem = output_problem(p, probe=False)  # (a file in the folder's way: before drawing)
+    if problem:
+        raise ValueError(f"path {str(p)!r}: {problem}")
     return p
 
 
@@ -61,6 +66,8 @@ def _save(fig, path: Path) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, format="png", dpi=110, bbox_inches="tight")
+    except OSError as e:
+        raise _bad_output(path, e) from None
     finally:
         _plt().close(fig)
     return path

@@ -22,12 +22,15 @@ Non-finite floats are written as ``null`` so the file is strict JSON.
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import json
 import math
 import numbers
 import os
 import platform
+import stat
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from contextlib import contextmanager
@@ -87,21 +90,115 @@ class Timings(dict):
         return {**self, "total": time.perf_counter() - self._t0}
 
 
-def to_jsonable(obj):
-    """``obj`` with NumPy scalars/arrays turned into Python values and NaN/inf into None."""
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
+def to_jsonable(obj, name: str = "obj"):
+    """``obj`` with NumPy scalars/arrays turned into Python values and NaN/inf into None.
+
+    Raises:
+        ValueError: ``obj`` holds itself (a dict or list that contains itself, which JSON
+            cannot write) or is nested too deeply; the message names where, from ``name``.
+    """
+    try:
+        return _jsonable(obj, name, set())
+    except RecursionError:
+        raise ValueError(f"{name} is nested too deeply to write as JSON") from None
+
+
+def _jsonable(obj, where: str, inside: set):
+    """``to_jsonable``; ``inside`` holds the ids of the containers being converted (a
+    reference back to one of them is a cycle), ``where`` names ``obj`` in messages."""
+    if isinstance(obj, (dict, list, tuple)):
+        if id(obj) in inside:
+            raise ValueError(f"{where} refers back to a dict or list that contains it (a "
+                             "circular reference JSON cannot write)")
+        inside.add(id(obj))
+        try:
+            if isinstance(obj, dict):
+                return {str(k): _jsonable(v, f"{where}[{k!r:.40}]", inside)
+                        for k, v in obj.items()}
+            return [_jsonable(v, f"{where}[{i}]", inside) for i, v in enumerate(obj)]
+        finally:
+            inside.discard(id(obj))
     if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
+        return _jsonable(obj.tolist(), where, inside)
     if isinstance(obj, np.generic):
-        return to_jsonable(obj.item())
+        return _jsonable(obj.item(), where, inside)
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, Path):
         return str(obj)
     return obj
+
+
+#: errno values of an output path that cannot be written (anything else, e.g. a full disk, is
+#: left an OSError)
+_PATH_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EEXIST, errno.EISDIR, errno.EACCES,
+                          errno.EPERM, errno.EROFS, errno.ENAMETOOLONG, errno.ELOOP})
+
+
+def _what_is(mode: int) -> str:
+    from .io import file_kind
+
+    return "a file" if stat.S_ISREG(mode) else file_kind(mode)
+
+
+def output_problem(path, folder: bool = False, probe: bool = True) -> str | None:
+    """Why a file (with ``folder``: a folder) cannot be created at ``path``, in words for a
+    message after the path ("its folder out is a file"), or None when nothing is in the way.
+
+    Missing folders on the way count as creatable; the nearest existing one must be a folder
+    and, with ``probe``, one where a file can be created (tested by creating and removing an
+    empty file there: permissions alone miss read-only or virtual file systems). An existing
+    ``path`` must be a folder (``folder``) or not one (a file to overwrite; a device or named
+    pipe is not examined further).
+    """
+    p = Path(path)
+    try:
+        mode = p.stat().st_mode
+    except OSError:
+        mode = None
+    if mode is not None and folder and not stat.S_ISDIR(mode):
+        return f"it is {_what_is(mode)}, not a folder"
+    if mode is not None and not folder and stat.S_ISDIR(mode):
+        return "it is a folder; give a file name"
+    if mode is not None and not folder and not stat.S_ISREG(mode):
+        return None  # a device or pipe (/dev/stdout) is opened as it is, nothing created
+    dirs = p if folder else p.parent
+    here = dirs
+    while True:
+        try:
+            mode = here.stat().st_mode
+            break
+        except (FileNotFoundError, NotADirectoryError):
+            if here.parent == here:
+                return f"{here} cannot be found"
+            here = here.parent
+        except OSError as e:
+            return f"cannot look into {here} ({e.strerror or e})"
+    target = "the folder" if folder else f"its folder {dirs}"
+    if not stat.S_ISDIR(mode):
+        if here == dirs:  # (never the folder itself: refused above)
+            return f"its folder {dirs} is {_what_is(mode)}"
+        return f"cannot create {target}: {here} is {_what_is(mode)}"
+    if probe:
+        try:
+            fd, name = tempfile.mkstemp(dir=here, prefix=".chronoscale-probe-")
+            os.close(fd)
+            os.unlink(name)
+        except OSError as e:
+            why = e.strerror or str(e)
+            if here == dirs:
+                return f"cannot create files in {'it' if folder else target} ({why})"
+            return f"cannot create {target} in {here} ({why})"
+    return None
+
+
+def _bad_output(path: Path, err: OSError, name: str = "path") -> Exception:
+    """The error for ``err``, raised writing ``path``: a ValueError naming ``path`` and what
+    is wrong with it, or ``err`` itself when the path is not the problem (e.g. a full disk)."""
+    if err.errno not in _PATH_ERRNOS:
+        return err
+    why = output_problem(path) or f"cannot write it ({err.strerror or err})"
+    return ValueError(f"{name} {str(path)!r}: {why}")
 
 
 def _items(value, name: str) -> list:
@@ -130,6 +227,8 @@ def make_report(*, command: str, task: str, dataset: dict, split: dict, config: 
             ``primary`` str; ``dataset``, ``split``, ``config``, ``results`` dicts;
             ``training`` / ``timings`` dicts or None, ``timings`` values numbers; ``plots``
             items str or paths); the message names the argument.
+        ValueError: an argument that holds itself (a circular reference, which JSON cannot
+            write) or is nested too deeply; the message names the argument and where.
     """
     for name, value in (("command", command), ("task", task), ("primary", primary)):
         if not isinstance(value, str):
@@ -162,7 +261,8 @@ def make_report(*, command: str, task: str, dataset: dict, split: dict, config: 
         "plots": [os.fspath(p) for p in plots],
         **extra,
     }
-    return to_jsonable(rep)
+    names = {"training": "training", "timings_s": "timings"}
+    return {k: to_jsonable(v, names.get(k, k)) for k, v in rep.items()}
 
 
 def validate_report(rep: dict) -> None:
@@ -195,11 +295,29 @@ def validate_report(rep: dict) -> None:
 
 
 def write_report(rep: dict, path) -> Path:
-    """Validate and write ``rep`` as indented strict JSON; returns the path."""
+    """Validate and write ``rep`` as indented strict JSON; returns the path. Missing parent
+    folders are created.
+
+    Raises:
+        TypeError: ``path`` not a str / ``os.PathLike``.
+        ValueError: ``rep`` is not a valid report (see ``validate_report``); ``path`` is a
+            folder, a file on it is in the way of its folder, or it cannot be created there
+            (the message names ``path`` and why).
+        OSError: the write failed for another reason than the path (e.g. a full disk).
+    """
     validate_report(rep)
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(to_jsonable(rep), indent=2, allow_nan=False) + "\n")
+    if path.is_dir():
+        raise ValueError(f"path {str(path)!r} is a directory: give a file name, e.g. "
+                         f"{str(path / 'report.json')!r}")
+    text = json.dumps(to_jsonable(rep, "rep"), indent=2, allow_nan=False) + "\n"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    except OSError as e:
+        raise _bad_output(path, e) from None
     return path
 
 
@@ -211,7 +329,8 @@ def summary_table(results: dict, metrics=None, primary: str | None = None) -> st
 
     Raises:
         TypeError: ``results`` not a dict, ``metrics`` not names, ``primary`` not a str.
-        ValueError: an entry that is not a report with a ``metrics`` dict (named).
+        ValueError: an entry that is not a report with a ``metrics`` dict, a metric number
+            past the float range (e.g. ``10**400``); the message names it.
     """
     if not isinstance(results, Mapping):
         raise TypeError(f"results must be a dict of name -> metrics report, got "
@@ -238,8 +357,18 @@ def summary_table(results: dict, metrics=None, primary: str | None = None) -> st
     lines = [f"{'method':<{w}}" + "".join(f"{m:>11}" for m in metrics)]
     for n, r in zip(names, results.values()):
         m = r["metrics"]
-        cells = "".join(
-            f"{m[k]:>11.4f}" if isinstance(m.get(k), numbers.Real)
-            and not isinstance(m.get(k), bool) else f"{'-':>11}" for k in metrics)
+        cells = "".join(_cell(m.get(k), f"results[{n!r}]['metrics'][{k!r}]") for k in metrics)
         lines.append(f"{(n + (' *' if n == primary else '')):<{w}}" + cells)
     return "\n".join(lines)
+
+
+def _cell(value, where: str) -> str:
+    """One table cell: a number to 4 decimals, ``-`` for anything else (or nothing)."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        return f"{'-':>11}"
+    try:
+        value = float(value)
+    except OverflowError:
+        raise ValueError(f"{where} ({type(value).__name__}) is past the float range "
+                         "(|x| > 1.8e308): the table shows floats") from None
+    return f"{value:>11.4f}"

@@ -267,7 +267,7 @@ def test_write_file_checks_its_arguments(tmp_path, kwargs, err, match):
 
 def test_write_into_a_directory_leaves_no_tmp_file(tmp_path):
     (tmp_path / "d").mkdir()
-    with pytest.raises(OSError):
+    with pytest.raises(ValueError, match="it is a directory, not a regular file"):
         io.write_file(tmp_path / "d", {"a": np.zeros(2)})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
 

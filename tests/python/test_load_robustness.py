@@ -303,3 +303,18 @@ def test_diverged_history_saves_and_loads(tmp_path):
     hist2, state2 = training.History(), dict(state)
     training._load_checkpoint(str(tmp_path / "ckpt-00001.csm"), net, opt, hist2, state2)
     assert np.isnan(hist2["loss"][0]) and hist2["epoch"] == [1]
+
+
+def test_save_never_replaces_a_device_or_folder(tmp_path):
+    """write_file renames a temporary file into place: onto /dev/null (as root) that replaced
+    the device node with a regular file; it is refused, as a folder is."""
+    rng = np.random.default_rng(0)
+    X, y = rng.random((8, 10, 3)).astype(np.float32), rng.random(8).astype(np.float32)
+    m = SeedForecaster(filters=4, units=3, random_state=0).fit(X, y, epochs=1, verbose=0)
+    targets = [tmp_path]
+    if Path("/dev/null").exists() and not Path("/dev/null").is_file():
+        targets.append(Path("/dev/null"))
+    for target in targets:
+        with pytest.raises(ValueError, match="not a regular file"):
+            chronoscale.save(m, target)
+    assert not Path("/dev/null").exists() or not Path("/dev/null").is_file()

@@ -27,12 +27,30 @@ def _setup(args, flags, base=None):
     return cfg
 
 
-def _output_file(path: str, flag: str, example: str) -> Path:
-    """``path`` as a file to write: refused when it names a directory."""
+def _output_file(path: str, flag: str, example: str, replaced: bool = False) -> Path:
+    """``path`` as a file to write, checked before the work: refused when it names a
+    directory, when its folder cannot be created or written in, and (``replaced``: the file is
+    written beside it, then renamed over it) when it is a device, pipe or socket."""
     p = Path(path)
     if p.is_dir() or p.name in ("", ".", ".."):
         raise UsageError(f"{flag} {path} is a directory; give a file name, e.g. {p / example}")
+    if replaced and (p.exists() and not p.is_file()):
+        from ..io import file_kind
+
+        raise UsageError(f"{flag} {path}: it is {file_kind(p.stat().st_mode)}, not a regular "
+                         "file; give a file name")
+    runs.check_output(p, flag)
     return p
+
+
+def _open_output(path: Path, flag: str):
+    """``path`` opened for writing text (its folder created first), an OSError naming
+    ``flag`` and ``path`` when it cannot be."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return open(path, "w", newline="")  # noqa: SIM115 - the caller closes it
+    except OSError as e:
+        raise OSError(f"{flag} {path}: cannot write it ({e.strerror or e})") from None
 
 
 def _verbose(args) -> int:
@@ -44,8 +62,14 @@ def train(args, flags) -> int:
     cfg = _setup(args, flags)
     if cfg is None:
         return 0
-    path = (_output_file(args.output, "-o/--output", "model.csm") if args.output
-            else Path(cfg["out"]) / "model.csm")
+    # the output path is checked before the data is read: a bad one does not cost the training
+    if args.output:
+        flag = "-o/--output"
+        path = _output_file(args.output, flag, "model.csm", replaced=True)
+    else:
+        flag = config.describe("out")
+        runs.check_output(cfg["out"], flag, folder=True)
+        path = Path(cfg["out"]) / "model.csm"
     t = runs.Timings()
     with t("load"):
         x, test = runs.load_data(cfg, progress=None if _verbose(args) else False)
@@ -63,7 +87,7 @@ def train(args, flags) -> int:
         run = runs.RecommendRun(cfg, x, test, t=t)
         model = run.fit(verbose=_verbose(args))
         what = f"{len(run.train):,} training events ({run.label['protocol']} hold-out)"
-    runs.save_model(model, path, run.cli_meta())
+    runs.save_model(model, path, run.cli_meta(), flag)
     hist = getattr(model, "history_", {}) or {}
     last = {k: v[-1] for k, v in hist.items() if k != "epoch" and v}
     runs.say(f"trained {type(model).__name__} on {what} in {t.get('train', 0):.1f} s; last "
@@ -87,6 +111,7 @@ def evaluate(args, flags) -> int:
         raise UsageError(f"{config.describe('task')}={cfg['task']} conflicts with the saved "
                          f"model's task {saved_task} ({args.model}); leave it out")
     out = Path(cfg["out"])
+    runs.check_output(out, config.describe("out"), folder=True)  # before the training
     t = runs.Timings()
     with t("load"):
         x, test = runs.load_data(cfg, progress=None if _verbose(args) else False)
@@ -214,7 +239,7 @@ def recommend(args, flags) -> int:
     for u, rank, item, s in rows:
         print(f"{str(u):>12} {rank:>4} {str(item):>14} {s:>9.4f}")
     if args.output:
-        with open(args.output, "w", newline="") as f:
+        with _open_output(Path(args.output), "-o/--output") as f:
             w = csv.writer(f)
             w.writerow(["user", "rank", "item", "score"])
             w.writerows(rows)
@@ -252,7 +277,7 @@ def forecast(args, flags) -> int:
         pred = np.maximum(pred, 0.0)
     p = period_seconds(task.period)
     future = int(starts[-1]) + p * np.arange(1, task.horizon + 1)
-    f = open(args.output, "w", newline="") if args.output else sys.stdout
+    f = _open_output(Path(args.output), "-o/--output") if args.output else sys.stdout
     try:
         w = csv.writer(f)
         w.writerow([task.series_by, "horizon", "period_start_utc", "forecast"])

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import sys
 
 if sys.version_info >= (3, 11):
@@ -228,7 +229,22 @@ def merge(base: dict, layer: dict, source: str) -> dict:
 
 
 def load_toml(path) -> dict:
-    """The TOML file at ``path`` as a dict; UsageError for a missing or malformed file."""
+    """The TOML file at ``path`` as a dict; UsageError for a missing or malformed file, or a
+    path that is not a regular file (a directory; ``/dev/zero`` would be read for ever, a named
+    pipe blocks), refused before it is opened."""
+    from ..data._io import regular_file
+
+    try:
+        regular_file(path)
+    except FileNotFoundError:
+        raise UsageError(f"config file not found: {path}") from None
+    except ValueError:
+        from ..io import file_kind
+
+        raise UsageError(f"--config {path}: it is {file_kind(os.stat(path).st_mode)}, not a "
+                         "regular file; give a TOML file") from None
+    except OSError as e:
+        raise UsageError(f"cannot read config file {path}: {e.strerror or e}") from None
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)

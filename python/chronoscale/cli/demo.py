@@ -121,6 +121,7 @@ def run_demo(args) -> int:
     import chronoscale
 
     t0 = time.perf_counter()
+    runs.check_output(args.out, "--out", folder=True)  # before any training
     runs.set_threads(args.threads)
     verbose = 0 if args.quiet else 1
     done = []

@@ -26,13 +26,23 @@ def say(*args):
     print(*args, flush=True)
 
 
+def max_threads() -> int:
+    """The most native threads ``chronoscale.set_num_threads`` takes: 4 x the hardware
+    threads, at least 64."""
+    return max(64, 4 * (os.cpu_count() or 1))
+
+
 def set_threads(n) -> None:
     """``threads``: None leaves the library's choice, 0 means every core this process may use,
-    ``n >= 1`` that many."""
+    ``n >= 1`` that many (at most ``max_threads()``)."""
     if n is None:
         return
     if n < 0:
         raise UsageError(f"{describe('threads')} must be >= 0 (0: all cores), got {n}")
+    most = max_threads()
+    if n > most:  # (past the C int range the library's binding gives an obscure TypeError)
+        raise UsageError(f"{describe('threads')} must be <= {most} (4 x the {os.cpu_count()} "
+                         f"hardware threads, at least 64; 0: all cores), got {n}")
     import chronoscale
 
     if n == 0:
@@ -40,7 +50,21 @@ def set_threads(n) -> None:
             n = len(os.sched_getaffinity(0))
         else:
             n = os.cpu_count() or 1  # None: unknown
-    chronoscale.set_num_threads(int(n))
+    try:
+        chronoscale.set_num_threads(int(n))
+    except ValueError as e:
+        raise UsageError(f"{describe('threads')}={n}: {e}") from None
+
+
+def check_output(path, flag: str, folder: bool = False) -> None:
+    """UsageError naming ``flag`` and ``path`` unless a file (``folder``: a folder) can be
+    created there: checked before the long work (training), so that a bad output path does
+    not cost the run (see ``chronoscale.report.output_problem``)."""
+    from ..report import output_problem
+
+    problem = output_problem(path, folder=folder)
+    if problem:
+        raise UsageError(f"{flag} {path}: {problem}")
 
 
 # ------------------------------------------------------------------------------------- data
@@ -92,21 +116,41 @@ def dataset_label(x, test=None) -> dict:
 
 
 # --------------------------------------------------------------------------- model files
-def save_model(model, path, cli_meta: dict) -> Path:
+def save_model(model, path, cli_meta: dict, flag: str = "-o/--output") -> Path:
     """Save like ``chronoscale.save`` (same ``.csm`` file, loadable by ``chronoscale.load``),
-    with the CLI's task settings in ``meta["cli"]``."""
+    with the CLI's task settings in ``meta["cli"]``. A path that cannot be written is an
+    OSError naming ``flag`` and ``path`` (never the temporary file written first)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     config, tensors, meta = model._save_state()
     meta = {**meta, "cli": cli_meta}
-    io.write_file(path, tensors, kind="model", cls=type(model).__name__, config=config, meta=meta)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        io.write_file(path, tensors, kind="model", cls=type(model).__name__, config=config,
+                      meta=meta)
+    except OSError as e:
+        from ..report import output_problem
+
+        why = output_problem(path) or f"cannot write it ({e.strerror or e})"
+        raise OSError(f"{flag} {path}: {why}; the model is not saved") from None
     return path
 
 
 def load_model(path):
-    """``(model, cli meta)``; the meta is ``{}`` for a model saved outside the CLI."""
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"no such model file: {path}")
+    """``(model, cli meta)``; the meta is ``{}`` for a model saved outside the CLI.
+
+    Raises:
+        FileNotFoundError: nothing at ``path``. UsageError: ``path`` is not a regular file (a
+            directory, ``/dev/zero``...).
+    """
+    from ..data._io import regular_file
+
+    try:
+        regular_file(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no such model file: {path}") from None
+    except ValueError:
+        raise UsageError(f"--model {path}: it is {io.file_kind(os.stat(path).st_mode)}, not a "
+                         "regular file; give a model file (.csm)") from None
     import chronoscale
 
     model = chronoscale.load(path)

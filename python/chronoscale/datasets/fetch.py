@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 import urllib.error
 import urllib.request
 import warnings
@@ -184,20 +185,72 @@ def _verified_digest(path: Path, src: Source, name: str) -> str:
     return digest
 
 
+def _cache_folder(name: str, cache_dir) -> Path:
+    """``<cache>/<name>``, created if needed.
+
+    Raises:
+        TypeError: ``cache_dir`` not None, a str or an ``os.PathLike``.
+        ValueError: the folder cannot be created there (a file in its way, no permission...);
+            the message names ``cache_dir`` (or ``$CHRONOSCALE_DATA``) and why.
+    """
+    if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
+        raise TypeError(f"cache_dir must be a str, os.PathLike or None, got "
+                        f"{type(cache_dir).__name__}")
+    root = cache_root(cache_dir)
+    folder = root / name
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        from ..report import output_problem
+
+        why = output_problem(root, folder=True)
+        if why is None:  # the root is fine: <root>/<name> is not
+            why = (f"cannot create the dataset's folder {folder}: "
+                   f"{output_problem(folder, folder=True) or err.strerror or err}")
+        where = ("cache_dir" if cache_dir is not None else "$CHRONOSCALE_DATA"
+                 if os.environ.get("CHRONOSCALE_DATA") else "the default cache")
+        raise ValueError(f"{where} {str(root)!r}: {why}") from None
+    return folder
+
+
+def _download_to(tmp: Path, src: Source, name: str, downloader, progress) -> None:
+    """Run the downloader into ``tmp``; RuntimeError unless it leaves a regular file there."""
+    (downloader or (lambda u, d: download(u, d, progress)))(src.url, tmp)
+    try:
+        mode = tmp.stat().st_mode
+    except FileNotFoundError:
+        raise RuntimeError(f"{name}: the download of {src.url} wrote nothing: the downloader "
+                           f"returned without creating {tmp}") from None
+    if not stat.S_ISREG(mode):
+        from ..io import file_kind
+
+        raise RuntimeError(f"{name}: the download of {src.url} left {file_kind(mode)} at "
+                           f"{tmp}, not a file; remove it and call fetch again")
+
+
 def fetch_path(name: str, cache_dir=None, *, downloader=None, progress: bool | None = None):
     """Path of the dataset's data file in the cache, downloading and extracting it first if
     needed; returns ``(path, sha256 of the download)``. ``downloader(url, dest)`` replaces the
-    HTTP download (tests copy local files with it). Raises KeyError for an unknown name,
-    ValueError on a checksum or size mismatch, RuntimeError when the download fails."""
+    HTTP download (tests copy local files with it) and must leave the file at ``dest``.
+
+    Raises:
+        TypeError: ``name`` not a str, ``cache_dir`` not a path.
+        KeyError: an unknown ``name``.
+        ValueError: a checksum or size mismatch; a ``cache_dir`` (or ``$CHRONOSCALE_DATA``)
+            where the dataset's folder cannot be created, e.g. a file.
+        RuntimeError: the download fails, or the downloader leaves no file at ``dest``.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a dataset name (a str), one of {sorted(REGISTRY)}; got "
+                        f"{type(name).__name__} {name!r:.50}")
     if name not in REGISTRY:
         raise KeyError(f"unknown dataset {name!r}; known: {sorted(REGISTRY)}")
     src = REGISTRY[name]
-    folder = cache_root(cache_dir) / name
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = _cache_folder(name, cache_dir)
     archive = folder / src.filename
     if not archive.is_file():
         tmp = archive.with_name(archive.name + ".part")
-        (downloader or (lambda u, d: download(u, d, progress)))(src.url, tmp)
+        _download_to(tmp, src, name, downloader, progress)
         try:
             _verified_digest(tmp, src, name)
         except ValueError:
