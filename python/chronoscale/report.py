@@ -141,7 +141,8 @@ def _what_is(mode: int) -> str:
     return "a file" if stat.S_ISREG(mode) else file_kind(mode)
 
 
-def output_problem(path, folder: bool = False, probe: bool = True) -> str | None:
+def output_problem(path, folder: bool = False, probe: bool = True,
+                   replaced: bool = True) -> str | None:
     """Why a file (with ``folder``: a folder) cannot be created at ``path``, in words for a
     message after the path ("its folder out is a file"), or None when nothing is in the way.
 
@@ -149,7 +150,9 @@ def output_problem(path, folder: bool = False, probe: bool = True) -> str | None
     and, with ``probe``, one where a file can be created (tested by creating and removing an
     empty file there: permissions alone miss read-only or virtual file systems). An existing
     ``path`` must be a folder (``folder``) or not one (a file to overwrite; a device or named
-    pipe is not examined further).
+    pipe is not examined further). ``replaced``: the file is written beside ``path`` and renamed
+    over it (the folder must take new files); otherwise an existing file is opened and written
+    as it is (it must be writable itself, whatever its folder allows).
     """
     p = Path(path)
     try:
@@ -162,6 +165,13 @@ def output_problem(path, folder: bool = False, probe: bool = True) -> str | None
         return "it is a folder; give a file name"
     if mode is not None and not folder and not stat.S_ISREG(mode):
         return None  # a device or pipe (/dev/stdout) is opened as it is, nothing created
+    if mode is not None and not folder and not replaced:
+        if probe:
+            try:  # (append mode: the file is neither changed nor truncated)
+                open(p, "ab").close()
+            except OSError as e:
+                return f"cannot write it ({e.strerror or e})"
+        return None
     dirs = p if folder else p.parent
     here = dirs
     while True:

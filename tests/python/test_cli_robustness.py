@@ -104,24 +104,28 @@ def _char_device() -> str | None:
 
 
 # ----------------------------------------------------------------------------------- --config
-def test_config_must_be_a_regular_file(capsys, tmp_path, fifo):
-    for path, kind in [(tmp_path, "a directory"), (fifo, "a named pipe")]:
-        with _deadline(20):  # a pipe blocked the open; /dev/zero was read for ever
-            assert main(["train", "--config", str(path), "--print-config"]) == 2, path
-        err = _err_line(capsys)
-        assert f"--config {path}: it is {kind}, not a regular file" in err, err
+def test_config_folder_is_refused_and_a_pipe_is_read(capsys, tmp_path, fifo):
+    assert main(["train", "--config", str(tmp_path), "--print-config"]) == 2
+    assert f"--config {tmp_path}: it is a directory, not a file" in _err_line(capsys)
+    # a named pipe (--config <(...), /dev/stdin) is read as a file
+    import threading
+
+    writer = threading.Thread(target=lambda: fifo.write_text("[model]\nepochs = 3\n"))
+    writer.start()
+    with _deadline(20):
+        assert main(["train", "--config", str(fifo), "--print-config"]) == 0
+    writer.join()
+    assert "epochs = 3" in capsys.readouterr().out
 
 
 @pytest.mark.skipif(_char_device() is None, reason="no /dev/zero character device")
-def test_config_dev_zero_is_refused_before_reading(capsys, monkeypatch):
+def test_config_dev_zero_stops_at_the_size_cap(capsys, monkeypatch):
     import chronoscale.cli.config as cfgmod
 
-    def endless(*a, **k):
-        raise AssertionError("/dev/zero was opened")
-
-    monkeypatch.setattr(cfgmod.tomllib, "load", endless)  # never read it, even when fixed
-    assert main(["train", "--config", "/dev/zero", "--print-config"]) == 2
-    assert "--config /dev/zero: it is a character device, not a regular file" in _err_line(capsys)
+    monkeypatch.setattr(cfgmod, "MAX_CONFIG_BYTES", 1 << 16)  # (the real cap: 16 MiB)
+    with _deadline(20):  # /dev/zero was read for ever
+        assert main(["train", "--config", "/dev/zero", "--print-config"]) == 2
+    assert "--config /dev/zero: more than" in _err_line(capsys)
 
 
 # ---------------------------------------------------------------------------------- threads
@@ -348,3 +352,20 @@ def test_fetch_downloader_that_writes_nothing(tmp_path):
         fetch("ml-100k", cache_dir=tmp_path, downloader=lambda url, dest: None)
     with pytest.raises(RuntimeError, match=r"left a directory at .*\.part, not a file"):
         fetch("ml-100k", cache_dir=tmp_path, downloader=lambda url, dest: os.mkdir(dest))
+
+
+def test_plain_written_outputs_need_a_writable_file_not_folder(tmp_path, monkeypatch):
+    """recommend / forecast -o open an existing file and write it as it is: only the file must
+    be writable; a file renamed into place (train -o) needs a folder that takes new files."""
+    from chronoscale import report
+
+    target = tmp_path / "out.csv"
+    target.write_text("old\n")
+
+    def no_new_files(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(report.tempfile, "mkstemp", no_new_files)  # a read-only folder
+    assert report.output_problem(target, replaced=False) is None
+    assert "Permission denied" in report.output_problem(target, replaced=True)
+    assert target.read_text() == "old\n"  # the writability probe changed nothing

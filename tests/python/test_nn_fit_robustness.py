@@ -23,14 +23,16 @@ def _data(rng, n=12):
     return rng.standard_normal((n, 5, 3)).astype(F), rng.random((n, 1)).astype(F)
 
 
-@pytest.mark.parametrize("bad", ["channels", "y_shape", "checkpoint"])
+@pytest.mark.parametrize("bad", ["channels", "y_shape", "checkpoint", "channels+checkpoint"])
 def test_refused_before_the_first_step(rng, tmp_path, bad):
     X, y = _data(rng)
     net = _net()
     before = {k: v.copy() for k, v in net.state_dict().items()}
     kw = {}
-    if bad == "channels":
+    if bad.startswith("channels"):
         kw["validation_data"] = (rng.standard_normal((4, 5, 2)).astype(F), y[:4])
+        if bad.endswith("checkpoint"):  # refused before the folder is made
+            kw["checkpoint_dir"] = tmp_path / "ckpt"
     elif bad == "y_shape":
         kw["validation_data"] = (X[:4], rng.random((4, 3)).astype(F))
     else:
@@ -41,6 +43,9 @@ def test_refused_before_the_first_step(rng, tmp_path, bad):
                verbose=0, **kw)
     if bad == "checkpoint":
         assert "checkpoint_dir" in str(err.value) and "cannot be created" in str(err.value)
+    elif bad.startswith("channels"):
+        assert str(err.value).startswith("validation_data: ")
+        assert not (tmp_path / "ckpt").exists()
     for k, v in net.state_dict().items():
         np.testing.assert_array_equal(v, before[k], err_msg=k)
 
@@ -74,8 +79,8 @@ def test_torch_tensors_as_x_and_y(rng):
     a, b = _net(), _net()
     ha = nn.fit(a, X, y, optimizer=nn.Adam(a.parameters()), epochs=1, batch_size=4,
                 verbose=0, seed=1)
-    hb = nn.fit(b, torch.from_numpy(X), torch.from_numpy(y), optimizer=nn.Adam(b.parameters()),
-                epochs=1, batch_size=4, verbose=0, seed=1)
+    hb = nn.fit(b, torch.from_numpy(X).requires_grad_(), torch.from_numpy(y),
+                optimizer=nn.Adam(b.parameters()), epochs=1, batch_size=4, verbose=0, seed=1)
     assert ha["loss"] == hb["loss"]
     np.testing.assert_array_equal(nn.predict_batches(a, X), nn.predict_batches(b,
                                                                                torch.from_numpy(X)))
@@ -97,6 +102,7 @@ def test_argument_errors_name_the_argument(rng):
         nn.Sequential(None)
     with pytest.raises(TypeError, match="layers must be a list of layers"):
         nn.Sequential(nn.Dense(2))
+    assert len(nn.Sequential(nn.Dense(u) for u in (4, 2)).layers_list) == 2  # any iterable
     net = _net()
     with pytest.raises(TypeError, match="seed must be an integer"):
         net.set_seed("x")

@@ -39,7 +39,7 @@ def _output_file(path: str, flag: str, example: str, replaced: bool = False) -> 
 
         raise UsageError(f"{flag} {path}: it is {file_kind(p.stat().st_mode)}, not a regular "
                          "file; give a file name")
-    runs.check_output(p, flag)
+    runs.check_output(p, flag, replaced=replaced)
     return p
 
 

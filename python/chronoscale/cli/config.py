@@ -34,6 +34,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import stat
 import sys
 
 if sys.version_info >= (3, 11):
@@ -228,26 +229,29 @@ def merge(base: dict, layer: dict, source: str) -> dict:
     return out
 
 
-def load_toml(path) -> dict:
-    """The TOML file at ``path`` as a dict; UsageError for a missing or malformed file, or a
-    path that is not a regular file (a directory; ``/dev/zero`` would be read for ever, a named
-    pipe blocks), refused before it is opened."""
-    from ..data._io import regular_file
+# A TOML config is a few lines: reading stops past this many bytes (/dev/zero never ends).
+MAX_CONFIG_BYTES = 1 << 24
 
+
+def load_toml(path) -> dict:
+    """The TOML file at ``path`` as a dict; UsageError for a missing, malformed or oversized
+    (> 16 MiB: ``/dev/zero`` would be read for ever) file, or a directory. A named pipe
+    (``--config <(...)``, ``/dev/stdin``) is read like a file."""
     try:
-        regular_file(path)
+        mode = os.stat(path).st_mode
     except FileNotFoundError:
         raise UsageError(f"config file not found: {path}") from None
-    except ValueError:
-        from ..io import file_kind
-
-        raise UsageError(f"--config {path}: it is {file_kind(os.stat(path).st_mode)}, not a "
-                         "regular file; give a TOML file") from None
     except OSError as e:
         raise UsageError(f"cannot read config file {path}: {e.strerror or e}") from None
+    if stat.S_ISDIR(mode):
+        raise UsageError(f"--config {path}: it is a directory, not a file; give a TOML file")
     try:
         with open(path, "rb") as f:
-            return tomllib.load(f)
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise UsageError(f"--config {path}: more than {MAX_CONFIG_BYTES >> 20} MiB; a TOML "
+                             "config is a few lines")
+        return tomllib.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise UsageError(f"config file not found: {path}") from None
     except UnicodeDecodeError as e:

@@ -56,13 +56,13 @@ def set_threads(n) -> None:
         raise UsageError(f"{describe('threads')}={n}: {e}") from None
 
 
-def check_output(path, flag: str, folder: bool = False) -> None:
+def check_output(path, flag: str, folder: bool = False, replaced: bool = True) -> None:
     """UsageError naming ``flag`` and ``path`` unless a file (``folder``: a folder) can be
     created there: checked before the long work (training), so that a bad output path does
     not cost the run (see ``chronoscale.report.output_problem``)."""
     from ..report import output_problem
 
-    problem = output_problem(path, folder=folder)
+    problem = output_problem(path, folder=folder, replaced=replaced)
     if problem:
         raise UsageError(f"{flag} {path}: {problem}")
 

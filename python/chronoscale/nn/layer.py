@@ -373,9 +373,11 @@ class Sequential(Layer):
 
     def __init__(self, layers=()):
         super().__init__()
-        if isinstance(layers, Layer) or not isinstance(layers, (list, tuple)):
+        if layers is None or isinstance(layers, (Layer, str, bytes, dict)) or \
+                not hasattr(layers, "__iter__"):
             raise TypeError(f"layers must be a list of layers (nn.Sequential([nn.Dense(8), "
                             f"...])), got {type(layers).__name__}")
+        layers = list(layers)  # (a generator too)
         for i, layer in enumerate(layers):
             self.add_child(str(i), layer)
 

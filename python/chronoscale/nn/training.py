@@ -80,9 +80,15 @@ def _n_items(data) -> int:
 def _array_of(a, name: str | None = None):
     """``a`` (a tensor, list, ...) as a NumPy array, or a CuPy one for a CUDA array
     (``__cuda_array_interface__``); ragged nested lists name ``name``."""
-    if hasattr(a, "__cuda_array_interface__"):
-        return _device.xp_for("cuda").asarray(a)
-    return as_array(a, name, " of numbers")
+    if callable(getattr(a, "detach", None)):  # a torch tensor that may require grad
+        a = a.detach()
+    try:
+        if hasattr(a, "__cuda_array_interface__"):
+            return _device.xp_for("cuda").asarray(a)
+        return as_array(a, name, " of numbers")
+    except TypeError as exc:  # e.g. a bfloat16 tensor NumPy cannot hold
+        raise TypeError(f"{name or 'the array'} must be a numeric array NumPy / CuPy can hold "
+                        f"({exc})") from None
 
 
 def _as_array(a, name: str, dtype=None):
@@ -92,7 +98,7 @@ def _as_array(a, name: str, dtype=None):
     if a is None:
         raise TypeError(f"{name} must be an array, got None")
     if hasattr(a, "dtype") and not (isinstance(a, np.ndarray) or _device.is_device_array(a)):
-        a = _array_of(a)  # a tensor (torch, ...): its values as NumPy / CuPy
+        a = _array_of(a, name)  # a tensor (torch, ...): its values as NumPy / CuPy
     if not hasattr(a, "dtype") or not hasattr(a, "shape"):
         if isinstance(a, (str, bytes, dict, set)) or not hasattr(a, "__len__"):
             raise TypeError(f"{name} must be an array, got {type(a).__name__}")
@@ -406,7 +412,10 @@ def fit(model, x, y, *, optimizer: Optimizer, loss="mse", epochs: int = 10,
             ``verbose`` not 0 / 1 / 2 (TypeError when not an integer, ``restore_best`` when not
             a bool), a negative ``seed``, a ``sample_weight`` that is
             negative, NaN / inf or all zero, ``bce_with_logits`` targets outside ``[0, 1]``
-            (checked once up front), unknown monitor, a checkpoint that does not match
+            (checked once up front), ``validation_data`` the model or the loss cannot take
+            (a few rows go through both before training; the message starts
+            "validation_data:"; TypeError for a dtype), a ``checkpoint_dir`` that cannot be
+            created, unknown monitor, a checkpoint that does not match
             the model (names, shapes or dtypes).
     """
     lacks = [m for m in ("forward", "backward", "state_dict", "load_state_dict", "set_seed")
@@ -466,6 +475,21 @@ def fit(model, x, y, *, optimizer: Optimizer, loss="mse", epochs: int = 10,
     if monitor not in known:
         raise ValueError(f"monitor {monitor!r} is not computed; choose one of {known}")
     better = _mode(monitor, mode)
+    device = getattr(model, "device", "cpu")
+    if validation_data is not None:  # a few rows through the model and the loss now: data the
+        # model cannot take is refused before anything changes, not after an epoch of steps
+        rows = np.arange(min(2, _n_items(validation_data[0])))
+        try:
+            _loss_pair(loss_fn(_forward(model, _take(validation_data[0], rows, device), False),
+                               _take(validation_data[1], rows, device)))
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"validation_data: {exc}") from None
+    if checkpoint_dir is not None:  # now, not after an epoch of training
+        try:
+            os.makedirs(checkpoint_dir, exist_ok=True)
+        except (FileExistsError, NotADirectoryError, PermissionError, FileNotFoundError) as exc:
+            raise ValueError(f"checkpoint_dir {str(checkpoint_dir)!r} cannot be created: "
+                             f"{exc.strerror or exc}") from None
 
     hist = History()
     state = {"epoch": 0, "seed": seed, "wait": 0, "best_weights": None}
@@ -478,18 +502,6 @@ def fit(model, x, y, *, optimizer: Optimizer, loss="mse", epochs: int = 10,
         if path is not None:  # an empty folder: a fresh start
             _load_checkpoint(path, model, optimizer, hist, state)
     seed = state["seed"]
-    if checkpoint_dir is not None:  # now, not after an epoch of training
-        try:
-            os.makedirs(checkpoint_dir, exist_ok=True)
-        except OSError as exc:
-            raise ValueError(f"checkpoint_dir {str(checkpoint_dir)!r} cannot be created: "
-                             f"{exc.strerror or exc}") from None
-    device = getattr(model, "device", "cpu")
-    if validation_data is not None:  # a few rows through the model and the loss now: data the
-        # model cannot take is refused before the first step, not after an epoch
-        rows = np.arange(min(2, _n_items(validation_data[0])))
-        _loss_pair(loss_fn(_forward(model, _take(validation_data[0], rows, device), False),
-                           _take(validation_data[1], rows, device)))
 
     from tqdm.auto import tqdm
 
