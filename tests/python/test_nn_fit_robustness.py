@@ -124,3 +124,25 @@ def test_build_arguments_are_named():
     for rng, err in (("x", TypeError), (-1, ValueError)):
         with pytest.raises(err, match="rng must be a NumPy Generator"):
             nn.Dense(2).build(3, rng=rng)
+
+
+@pytest.mark.parametrize("merge", ["concat", None])
+def test_multiscale_backward_checks_dy(rng, merge):
+    """MultiScale / MultiScaleNext backward name a dy that is not the output's gradient (a
+    len() / AxisError / reshape error before)."""
+    x = rng.random((2, 5, 2)).astype(F)
+    for layer in (nn.MultiScale(["1", "2"], 3, merge=merge),
+                  nn.MultiScaleNext(["1", "2"], 3, merge=merge)):
+        layer.build(2, np.random.default_rng(0))
+        y = layer.forward(x, training=True)
+        for bad in (None, "x", np.zeros(1, F)):
+            with pytest.raises((TypeError, ValueError), match="dy"):
+                layer.backward(bad)
+        good = (np.ones_like(y) if merge == "concat" else [np.ones_like(a) for a in y])
+        assert layer.backward(good).shape == x.shape
+
+
+def test_layer_from_config_names_bad_tensors():
+    with pytest.raises(TypeError, match="tensors must be a state dict"):
+        nn.layer_from_config({"class": "Dense", "config": {"units": 2}, "in_features": 3,
+                              "built": True}, tensors=[1])

@@ -75,6 +75,23 @@ def check_input(x, name: str = "x"):
     return x
 
 
+def check_grad(dy, shape, name: str = "dy"):
+    """``dy``, the gradient of an output of ``shape``: a NumPy / CuPy array of that shape;
+    ``shape`` a list of shapes: a list / tuple with one such array (or None: no gradient) per
+    output. TypeError / ValueError naming ``name`` otherwise."""
+    if isinstance(shape, list):
+        if not isinstance(dy, (list, tuple)) or len(dy) != len(shape):
+            raise TypeError(f"{name} must be a list of {len(shape)} arrays (or None), one per "
+                            f"output, got {type(dy).__name__}")
+        return [None if d is None else check_grad(d, sh, f"{name}[{i}]")
+                for i, (d, sh) in enumerate(zip(dy, shape))]
+    check_input(dy, name)
+    if tuple(dy.shape) != tuple(shape):
+        raise ValueError(f"{name} must have the output's shape {tuple(shape)}, got "
+                         f"{tuple(dy.shape)}")
+    return dy
+
+
 def _check_in_features(in_features):
     """``in_features``: None, an integer >= 1, or a tuple / list of them (e.g. ScaleFusion's
     ``(S, K)``); TypeError / ValueError naming it otherwise."""
@@ -321,6 +338,9 @@ def layer_from_config(spec: dict, tensors: dict | None = None) -> Layer:
     Raises ValueError for an unknown class name (only chronoscale layers are accepted), bad
     config values, or tensors that do not match.
     """
+    if tensors is not None and not isinstance(tensors, dict):
+        raise TypeError(f"tensors must be a state dict {{name: array}} or None, got "
+                        f"{type(tensors).__name__}")
     if tensors is None:
         return _from_config(spec)
     with loading(tensors):

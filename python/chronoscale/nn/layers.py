@@ -9,7 +9,7 @@ from ..ops._common import as_bool, check_int, check_real
 from ..ops.dropout import check_rate
 from . import device as _device
 from .init import glorot_uniform
-from .layer import Layer, check_input, mix_seed
+from .layer import Layer, check_grad, check_input, mix_seed
 
 _ACTIVATIONS = {None: "none", "none": "none", "linear": "none", "relu": "relu",
                 "sigmoid": "sigmoid", "tanh": "tanh"}
@@ -290,10 +290,7 @@ class CosineFeatures(Layer):
     def backward(self, dy):
         if self._caches is None:
             raise RuntimeError("CosineFeatures.backward called before forward")
-        check_input(dy, "dy")
-        if tuple(dy.shape) != tuple(self._out_shape):
-            raise ValueError(f"dy must have the output's shape {tuple(self._out_shape)}, got "
-                             f"{tuple(dy.shape)}")
+        check_grad(dy, self._out_shape)
         dx = _device.contiguous(dy[..., : self._D])
         for i, cache in enumerate(self._caches):
             dx = dx + ops.cosine_lag_backward(_device.contiguous(dy[..., self._D + i]), cache)

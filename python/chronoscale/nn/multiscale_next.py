@@ -26,6 +26,7 @@ import numpy as np
 from .. import ops
 from ..ops._common import check_int, int64_indices
 from . import device as _device
+from .layer import check_grad
 from .recurrent import _NATIVE, MultiScale, take_cell_grads
 
 
@@ -202,13 +203,16 @@ class MultiScaleNext(MultiScale):
         B, T = self._shape
         y = self.gather(None, None).reshape(B, T, -1)
         if self.merge == "concat":
+            self._out_shape = y.shape
             return y
         cols = np.cumsum([0] + self.units)
+        self._out_shape = [(B, T, h) for h in self.units]
         return [_device.contiguous(y[..., a:c]) for a, c in zip(cols[:-1], cols[1:])]
 
     def backward(self, dy):
         if self._cache is None:
             raise RuntimeError("MultiScaleNext.backward called before forward")
+        dy = check_grad(dy, self._out_shape)
         B, T = self._shape
         if self.merge != "concat":  # a list per scale, None: no gradient
             y0 = self._outs[0].y

@@ -15,7 +15,7 @@ from .. import ops
 from ..ops._common import as_bool, check_int
 from . import device as _device
 from .init import glorot_uniform, recurrent_kernel
-from .layer import Layer
+from .layer import Layer, check_grad
 
 _GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 _NATIVE = {"lstm": "lstm", "gru": "gru", "rnn": "rnn_tanh"}
@@ -230,11 +230,14 @@ class MultiScale(Layer):
         else:
             ys = [ops.gather_causal(o.y, _device.to_host(o.closed_before)) for o in outs]
             self.out_lengths = lengths
-        return np.concatenate(ys, axis=-1) if self.merge == "concat" else ys
+        out = np.concatenate(ys, axis=-1) if self.merge == "concat" else ys
+        self._out_shape = out.shape if self.merge == "concat" else [y.shape for y in ys]
+        return out
 
     def backward(self, dy):
         if self._cache is None:
             raise RuntimeError("MultiScale.backward called before forward")
+        dy = check_grad(dy, self._out_shape)
         if self.merge == "concat":
             splits = np.cumsum(self.units)[:-1]
             dys = [_device.contiguous(d) for d in np.split(dy, splits, axis=-1)]
