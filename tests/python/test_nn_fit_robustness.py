@@ -146,3 +146,22 @@ def test_layer_from_config_names_bad_tensors():
     with pytest.raises(TypeError, match="tensors must be a state dict"):
         nn.layer_from_config({"class": "Dense", "config": {"units": 2}, "in_features": 3,
                               "built": True}, tensors=[1])
+
+
+def test_forecaster_predict_progress_bar(rng, capsys):
+    """MultiScaleForecaster.predict (through nn.predict_batches): progress=True shows a bar over
+    the rows, None stays silent on a short call, False never shows one; same predictions."""
+    from chronoscale.models import MultiScaleForecaster
+
+    X, y = rng.random((12, 6, 2)).astype(F), rng.random(12).astype(F)
+    m = MultiScaleForecaster(scales=("1", "2"), units=3, random_state=0).fit(X, y, epochs=1,
+                                                                            verbose=0)
+    outs = []
+    for progress in (True, None, False):
+        capsys.readouterr()
+        outs.append(m.predict(X, batch_size=5, progress=progress))
+        assert ("predict" in capsys.readouterr().err) == (progress is True), progress
+    np.testing.assert_array_equal(outs[0], outs[1])
+    np.testing.assert_array_equal(outs[0], outs[2])
+    with pytest.raises(TypeError, match="progress must be True or False"):
+        m.predict(X, progress="yes")

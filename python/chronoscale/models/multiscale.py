@@ -248,12 +248,13 @@ class MultiScaleForecaster(BaseModel):
     def _squeeze(self, out):
         return out[..., 0] if self.n_outputs_ == 1 else out
 
-    def predict(self, X, lengths=None, timestamps=None, batch_size: int = 1024):
-        """Predictions ``[B]`` (one output) or ``[B, K]`` (a CuPy array for a CuPy ``X``)."""
+    def predict(self, X, lengths=None, timestamps=None, batch_size: int = 1024, progress=None):
+        """Predictions ``[B]`` (one output) or ``[B, K]`` (a CuPy array for a CuPy ``X``).
+        ``progress``: a bar over the rows (None: once the call has run 2 s; True / False)."""
         self._check_fitted()
         batch_size = check_int(batch_size, "batch_size")
         inputs = self._inputs(X, lengths, timestamps)
-        out = self._squeeze(nn.predict_batches(self._net, inputs, batch_size))
+        out = self._squeeze(nn.predict_batches(self._net, inputs, batch_size, progress))
         return out if _device.is_device_array(X) else _device.to_host(out)
 
     def explain(self, X, lengths=None, timestamps=None, batch_size: int = 1024):

@@ -22,7 +22,7 @@ import warnings
 
 import numpy as np
 
-from .. import io
+from .. import _progress, io
 from ..ops._common import as_array, as_bool, check_int, check_real
 from . import device as _device
 from . import losses as _losses
@@ -185,8 +185,9 @@ def _forward(model, batch, training):
     return model.forward(batch, training=training)
 
 
-def predict_batches(model, x, batch_size: int = 256):
+def predict_batches(model, x, batch_size: int = 256, progress=False):
     """Forward ``x`` (array or dict of arrays) in inference mode, batch by batch; concatenated.
+    ``progress``: a bar over the rows (None: once the call has run 2 s; True / False).
 
     Raises:
         TypeError: ``model`` without ``forward``, ``x`` None or not numeric, ``batch_size`` not
@@ -197,10 +198,16 @@ def predict_batches(model, x, batch_size: int = 256):
         raise TypeError(f"model must have forward(x, training) (e.g. a chronoscale.nn layer), "
                         f"got {type(model).__name__}")
     batch_size = check_int(batch_size, "batch_size")
+    progress = _progress.check(progress)
     x, _, n = check_data(x, None, "", getattr(model, "dtype", None), False, has_y=False)
     device = getattr(model, "device", "cpu")
-    outs = [_forward(model, _take(x, slice(i, i + batch_size), device), False)
-            for i in range(0, n, batch_size)]
+    if n <= batch_size and not progress:  # one batch: nothing to follow
+        progress = False
+    outs = []
+    with _progress.bar(n, progress, "predict", "row") as bar:
+        for i in range(0, n, batch_size):
+            outs.append(_forward(model, _take(x, slice(i, i + batch_size), device), False))
+            bar.update(min(batch_size, n - i))
     return _device.xp_for(device).concatenate(outs, axis=0)
 
 
