@@ -15,6 +15,7 @@
 
 #include "chronoscale/error.hpp"
 #include "chronoscale/runtime.hpp"
+#include "cpu/parallel.hpp"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -36,8 +37,9 @@ struct Blas {
   std::mutex mu;
   std::atomic<bool> ready{false};
   void* handle = nullptr;
-  SgemmFn sgemm = nullptr;
-  DgemmFn dgemm = nullptr;
+  // (atomic: load_blas may switch them while other threads call them)
+  std::atomic<SgemmFn> sgemm{nullptr};
+  std::atomic<DgemmFn> dgemm{nullptr};
   SetThreadsFn set_threads = nullptr;
   std::string name = "builtin";
   std::string path;
@@ -59,10 +61,11 @@ bool try_open(Blas& b, const std::string& path, std::string* why) {
     auto s = reinterpret_cast<SgemmFn>(dlsym(h, (std::string(prefix) + "sgemm").c_str()));
     auto d = reinterpret_cast<DgemmFn>(dlsym(h, (std::string(prefix) + "dgemm").c_str()));
     if (!s || !d) continue;
-    if (b.handle) dlclose(b.handle);
+    // The previous library stays loaded: another thread may be inside its GEMM right now
+    // (closing it under that call crashed the process); a switch is rare, the leak small.
     b.handle = h;
-    b.sgemm = s;
-    b.dgemm = d;
+    b.sgemm.store(s, std::memory_order_release);
+    b.dgemm.store(d, std::memory_order_release);
     b.path = path;
     b.set_threads = reinterpret_cast<SetThreadsFn>(dlsym(h, "scipy_openblas_set_num_threads"));
     if (!b.set_threads) b.set_threads = reinterpret_cast<SetThreadsFn>(dlsym(h, "openblas_set_num_threads"));
@@ -102,7 +105,7 @@ Blas& ensure() {
 template <class T>
 void builtin_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
                   int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-#pragma omp parallel for schedule(static) if (M * N * K > 65536)
+#pragma omp parallel for schedule(static) if (M * N * K > 65536) num_threads(get_num_threads())
   for (int64_t i = 0; i < M; ++i) {
     T* c = C + i * ldc;
     for (int64_t j = 0; j < N; ++j) c[j] = beta == T(0) ? T(0) : beta * c[j];
@@ -137,6 +140,11 @@ void load_blas(const std::string& path) {
 std::string blas_name() { return ensure().name; }
 std::string blas_path() { return ensure().path; }
 
+// The thread count set by set_num_threads (0: not set, OpenMP's default). Global, unlike
+// omp_set_num_threads, which sets it for the calling thread only: a service's worker threads
+// and Python threads calling in get the same count.
+static std::atomic<int> g_threads{0};
+
 void set_num_threads(int n) {
   CS_CHECK(n >= 1, ValueError, "set_num_threads: n must be >= 1, got ", n);
   // More threads than this never helps, and thousands make the OpenMP runtime fail to create
@@ -145,16 +153,15 @@ void set_num_threads(int n) {
   const int most = std::max(64, 4 * hw);
   CS_CHECK(n <= most, ValueError, "set_num_threads: n must be <= ", most, " (4 x the ", hw,
            " hardware threads, at least 64), got ", n);
-  Blas& b = ensure();
-  b.threads = n;
+  g_threads.store(n, std::memory_order_relaxed);  // (every thread's parallel regions use it)
 #ifdef _OPENMP
   omp_set_num_threads(n);
 #endif
 }
 
 int get_num_threads() {
-  Blas& b = ensure();
-  if (b.threads > 0) return b.threads;
+  const int n = g_threads.load(std::memory_order_relaxed);
+  if (n > 0) return n;
 #ifdef _OPENMP
   return omp_get_max_threads();
 #else
@@ -182,11 +189,13 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
   check_int32(ldc, "ldc");
   const int oa = ta ? kTrans : kNoTrans, ob = tb ? kTrans : kNoTrans;
   if constexpr (std::is_same_v<T, float>) {
-    if (b.sgemm) return b.sgemm(kRowMajor, oa, ob, int(M), int(N), int(K), alpha, A, int(lda), B,
-                                int(ldb), beta, C, int(ldc));
+    if (const SgemmFn f = b.sgemm.load(std::memory_order_acquire))
+      return f(kRowMajor, oa, ob, int(M), int(N), int(K), alpha, A, int(lda), B, int(ldb), beta, C,
+               int(ldc));
   } else {
-    if (b.dgemm) return b.dgemm(kRowMajor, oa, ob, int(M), int(N), int(K), alpha, A, int(lda), B,
-                                int(ldb), beta, C, int(ldc));
+    if (const DgemmFn f = b.dgemm.load(std::memory_order_acquire))
+      return f(kRowMajor, oa, ob, int(M), int(N), int(K), alpha, A, int(lda), B, int(ldb), beta, C,
+               int(ldc));
   }
   builtin_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
@@ -196,12 +205,13 @@ void gemm_parallel(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, c
                    int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   int nth = 1;
 #ifdef _OPENMP
-  nth = omp_get_max_threads();
+  nth = get_num_threads();
   const int64_t min_rows = 16;
   if (M * N * K < (int64_t(1) << 21)) nth = 1;  // fork / join costs more than it saves
   if (M / min_rows < nth) nth = static_cast<int>(M / min_rows > 1 ? M / min_rows : 1);
 #endif
   if (nth <= 1) return gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  cpu::RegionError err;  // (a worker's index-range check must not terminate the process)
 #pragma omp parallel num_threads(nth)
   {
 #ifdef _OPENMP
@@ -211,9 +221,12 @@ void gemm_parallel(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, c
 #endif
     const int64_t m0 = M * tid / n, m1 = M * (tid + 1) / n;
     if (m1 > m0)
-      gemm(ta, tb, m1 - m0, N, K, alpha, ta ? A + m0 : A + m0 * lda, lda, B, ldb, beta,
-           C + m0 * ldc, ldc);
+      err.run([&] {
+        gemm(ta, tb, m1 - m0, N, K, alpha, ta ? A + m0 : A + m0 * lda, lda, B, ldb, beta,
+             C + m0 * ldc, ldc);
+      });
   }
+  err.rethrow();
 }
 
 template void gemm_parallel<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*,

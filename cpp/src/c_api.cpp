@@ -16,20 +16,26 @@ namespace {
 
 thread_local std::string g_last_error;
 
-cs::Tensor view(const cs_tensor* t) {
+// `name`: the argument, for the messages ("w_ih: cs_tensor.dtype is not a cs_dtype: 99").
+cs::Tensor view(const cs_tensor* t, const char* name) {
   cs::Tensor v;
   if (!t) return v;
+  const std::string at = std::string(name) + ": ";
   if (t->ndim < 0 || t->ndim > cs::kMaxDims)
-    throw cs::ValueError("cs_tensor.ndim must be in [0, 6], got " + std::to_string(t->ndim));
+    throw cs::ValueError(at + "cs_tensor.ndim must be in [0, 6], got " + std::to_string(t->ndim));
   if (t->dtype < CS_FLOAT32 || t->dtype > CS_INT32)
-    throw cs::TypeError("cs_tensor.dtype is not a cs_dtype: " + std::to_string(t->dtype));
+    throw cs::TypeError(at + "cs_tensor.dtype is not a cs_dtype: " + std::to_string(t->dtype));
   if (t->device != CS_CPU && t->device != CS_CUDA)
-    throw cs::ValueError("cs_tensor.device is not a cs_device: " + std::to_string(t->device));
-  if (!t->data) {
-    int64_t n = 1;
-    for (int i = 0; i < t->ndim; ++i) n *= t->shape[i];
-    if (n != 0) throw cs::ValueError("cs_tensor.data is NULL for a non-empty array");
+    throw cs::ValueError(at + "cs_tensor.device is not a cs_device: " + std::to_string(t->device));
+  int64_t n = 1;  // the element count, overflow-checked (a wrapped count let NULL data through)
+  for (int i = 0; i < t->ndim; ++i) {
+    if (t->shape[i] < 0)
+      throw cs::ValueError(at + "cs_tensor.shape[" + std::to_string(i) + "] must be >= 0, got " +
+                           std::to_string(t->shape[i]));
+    if (__builtin_mul_overflow(n, t->shape[i], &n))
+      throw cs::ValueError(at + "cs_tensor.shape: the element count does not fit in int64");
   }
+  if (!t->data && n != 0) throw cs::ValueError(at + "cs_tensor.data is NULL for a non-empty array");
   v.data = t->data;
   v.dtype = static_cast<cs::DType>(t->dtype);
   v.device = static_cast<cs::Device>(t->device);
@@ -69,7 +75,8 @@ cs_status guard(F&& f) {
 }
 
 cs::Cell cell_of(cs_cell c) {
-  if (c < CS_RNN_TANH || c > CS_GRU) throw cs::ValueError("cell is not a cs_cell value");
+  if (c < CS_RNN_TANH || c > CS_GRU)
+    throw cs::ValueError("cell is not a cs_cell value: " + std::to_string(static_cast<int>(c)));
   return static_cast<cs::Cell>(c);
 }
 
@@ -105,10 +112,13 @@ cs_status chronoscale_recurrent_forward(cs_cell cell, const cs_tensor* x, const 
                                         cs_tensor* gates, cs_tensor* hprev, cs_tensor* aux,
                                         void* stream) {
   return guard([&] {
-    const cs::RecurrentInputs in{view(x),  view(w_ih), view(w_hh), view(b_ih),
-                                 view(b_hh), view(h0), view(c0),   view(lengths)};
-    const cs::RecurrentOutputs out{view(y), view(h_n), view(c_n),
-                                   {view(gates), view(hprev), view(aux)}};
+    const cs::RecurrentInputs in{view(x, "x"),       view(w_ih, "w_ih"),      view(w_hh, "w_hh"),
+                                 view(b_ih, "b_ih"), view(b_hh, "b_hh"),      view(h0, "h0"),
+                                 view(c0, "c0"),     view(lengths, "lengths")};
+    const cs::RecurrentOutputs out{view(y, "y"),
+                                   view(h_n, "h_n"),
+                                   view(c_n, "c_n"),
+                                   {view(gates, "gates"), view(hprev, "hprev"), view(aux, "aux")}};
     cs::recurrent_forward(cell_of(cell), in, out, stream);
   });
 }
@@ -121,19 +131,24 @@ cs_status chronoscale_recurrent_backward(
     cs_tensor* dw_ih, cs_tensor* dw_hh, cs_tensor* db_ih, cs_tensor* db_hh, cs_tensor* dh0,
     cs_tensor* dc0, void* stream) {
   return guard([&] {
-    const cs::RecurrentInputs in{view(x),  view(w_ih), view(w_hh), view(b_ih),
-                                 view(b_hh), view(h0), view(c0),   view(lengths)};
+    const cs::RecurrentInputs in{view(x, "x"),       view(w_ih, "w_ih"),      view(w_hh, "w_hh"),
+                                 view(b_ih, "b_ih"), view(b_hh, "b_hh"),      view(h0, "h0"),
+                                 view(c0, "c0"),     view(lengths, "lengths")};
     cs::RecurrentOutputs fwd;
-    fwd.cache = {view(gates), view(hprev), view(aux)};
-    const cs::RecurrentGrads g{view(dx),    view(dw_ih), view(dw_hh), view(db_ih),
-                               view(db_hh), view(dh0),   view(dc0)};
-    cs::recurrent_backward(cell_of(cell), view(dy), view(dh_n), view(dc_n), in, fwd, g, stream);
+    fwd.cache = {view(gates, "gates"), view(hprev, "hprev"), view(aux, "aux")};
+    const cs::RecurrentGrads g{view(dx, "dx"),       view(dw_ih, "dw_ih"), view(dw_hh, "dw_hh"),
+                               view(db_ih, "db_ih"), view(db_hh, "db_hh"), view(dh0, "dh0"),
+                               view(dc0, "dc0")};
+    cs::recurrent_backward(cell_of(cell), view(dy, "dy"), view(dh_n, "dh_n"), view(dc_n, "dc_n"),
+                           in, fwd, g, stream);
   });
 }
 
 cs_status chronoscale_top_k(const cs_tensor* scores, int64_t k, cs_tensor* ids, cs_tensor* values,
                             void* stream) {
-  return guard([&] { cs::top_k(view(scores), k, view(ids), view(values), stream); });
+  return guard([&] {
+    cs::top_k(view(scores, "scores"), k, view(ids, "ids"), view(values, "values"), stream);
+  });
 }
 
 }  // extern "C"

@@ -38,6 +38,8 @@ RecurrentDims recurrent_check(Cell cell, const RecurrentInputs& in) {
   check::shape(in.w_hh, "w_hh", {-1, -1}, "[G*H, H]");
   const int64_t H = in.w_hh.shape[1];
   CS_CHECK(H > 0, ValueError, "w_hh: hidden size H must be > 0");
+  CS_CHECK(H <= (int64_t(1) << 31) / G, ValueError, "w_hh: hidden size H = ", H,
+           " is too large (G * H must be at most 2^31, the BLAS index range)");
   check::shape(in.w_hh, "w_hh", {G * H, H}, G == 4 ? "[4H, H]" : (G == 3 ? "[3H, H]" : "[H, H]"));
   check::like(in.w_ih, in.x, "w_ih", "x");
   check::shape(in.w_ih, "w_ih", {G * H, I}, G == 4 ? "[4H, I]" : (G == 3 ? "[3H, I]" : "[H, I]"));

@@ -31,6 +31,9 @@ void top_k(const Tensor& scores, int64_t k, const Tensor& ids, const Tensor& val
   check::int64_like(ids, scores, "ids", "scores", {d.N, d.k}, "[N, k]");
   check::cuda_usable(ids, "top_k", "ids");
   check::usable_like(values, scores, "values", "scores", {d.N, d.k}, "[N, k]", "top_k");
+  check::distinct(ids, "ids", scores, "scores");  // outputs written while scores are read
+  check::distinct(values, "values", scores, "scores");
+  check::distinct(ids, "ids", values, "values");
   CS_DISPATCH_FLOAT(scores.dtype, "top_k", [&] {
     CS_DEVICE_CALL(scores, top_k, d, scores.ptr<scalar_t>(), ids.ptr<int64_t>(),
                    values.ptr<scalar_t>());

@@ -113,7 +113,7 @@ inline int64_t lengths(const Tensor& len, int64_t B, int64_t T) {
   if (!len.defined()) return T;
   dtype(len, DType::int64, "lengths");
   shape(len, "lengths", {B}, "[B]");
-  CS_CHECK(len.device == Device::cpu, ValueError, "lengths must be a host (NumPy) array");
+  CS_CHECK(len.device == Device::cpu, ValueError, "lengths must be a host array (NumPy in Python)");
   const int64_t* p = len.ptr<int64_t>();
   int64_t mx = 0;
   for (int64_t b = 0; b < B; ++b) {

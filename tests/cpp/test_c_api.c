@@ -94,6 +94,26 @@ int main(void) {
   EXPECT(chronoscale_top_k(&S, 7, &Id, &Vt, NULL) == CS_ERR_VALUE);
   EXPECT(strstr(chronoscale_last_error(), "k must be in [1, V = 6]") != NULL);
 
+  /* shapes whose element count overflows, negative dims, a hidden size past the BLAS range:
+   * refused (a wrapped count let NULL data through: a segfault) */
+  cs_tensor Huge = {NULL, CS_FLOAT64, CS_CPU, 2, {(int64_t)1 << 62, 4, 0, 0, 0, 0}};
+  EXPECT(chronoscale_top_k(&Huge, 1, &Id, &Vt, NULL) == CS_ERR_VALUE);
+  EXPECT(strstr(chronoscale_last_error(), "scores: cs_tensor.shape") != NULL); /* names it */
+  EXPECT(strstr(chronoscale_last_error(), "does not fit in int64") != NULL);
+  cs_tensor Neg = t2(sc, -2, 6);
+  EXPECT(chronoscale_top_k(&Neg, 3, &Id, &Vt, NULL) == CS_ERR_VALUE);
+  EXPECT(strstr(chronoscale_last_error(), "must be >= 0") != NULL);
+  cs_tensor BigWhh = {NULL, CS_FLOAT64, CS_CPU, 2, {0, (int64_t)1 << 62, 0, 0, 0, 0}};
+  Wih.dtype = CS_FLOAT64;
+  EXPECT(chronoscale_recurrent_forward(CS_LSTM, &X, &Wih, &BigWhh, NULL, NULL, NULL, NULL, &L, &Y,
+                                       &Hn, &Cn, &Gt, &Hp, &Ax, NULL) == CS_ERR_VALUE);
+  EXPECT(strstr(chronoscale_last_error(), "too large") != NULL);
+
+  /* top-k outputs that alias the scores are refused (they were written while read) */
+  cs_tensor Alias = t2(sc, 2, 3);
+  EXPECT(chronoscale_top_k(&S, 3, &Id, &Alias, NULL) == CS_ERR_VALUE);
+  EXPECT(strstr(chronoscale_last_error(), "share memory") != NULL);
+
   if (failures) {
     fprintf(stderr, "%d check(s) failed\n", failures);
     return 1;

@@ -6,7 +6,9 @@
  * memory; `stream` is a cudaStream_t (NULL = default stream) and is ignored on the CPU.
  *
  * Errors: every function returns CS_OK or an error code; chronoscale_last_error() gives the
- * message of the calling thread's last error. Nothing aborts the process. Thread-safe: no global
+ * message of the calling thread's last error. Nothing aborts the process: shapes are checked
+ * for overflowing element counts and negative dims, and an error inside a worker thread (an
+ * index range, an allocation) is returned by the call. Thread-safe: no global
  * mutable state except the BLAS choice and the thread count.
  */
 #ifndef CHRONOSCALE_H_
@@ -48,14 +50,18 @@ typedef struct {
 
 /* "MAJOR.MINOR.PATCH" of the library. */
 const char* chronoscale_version(void);
-/* Message of the calling thread's last error ("" if none). Valid until the next failing call. */
+/* Message of the calling thread's last error ("" if none): valid until the thread's next call
+ * (a successful call clears it). Messages name the argument ("w_ih: ..."). */
 const char* chronoscale_last_error(void);
 /* Build facts as a JSON object (static string). */
 const char* chronoscale_build_info(void);
 /* Use the CBLAS library at `path` (libscipy_openblas.so, libmkl_rt.so.2, ...). Without this call
- * the first GEMM searches $CHRONOSCALE_BLAS_LIB and common sonames, else a slow built-in GEMM. */
+ * the first GEMM searches $CHRONOSCALE_BLAS_LIB and common sonames, else a slow built-in GEMM.
+ * Safe while other threads compute: they finish with the library they started with (a library
+ * once loaded stays loaded). */
 cs_status chronoscale_load_blas(const char* path);
-/* CPU threads for kernels (the BLAS itself stays single-threaded). */
+/* CPU threads for kernels (the BLAS itself stays single-threaded): process-wide, for the calls
+ * of every thread (not only the calling one, as OpenMP's own setting would be). */
 cs_status chronoscale_set_num_threads(int n);
 
 /* Recurrent forward over a padded batch; weights in torch.nn layout (G = 1 RNN, 4 LSTM, 3 GRU).

@@ -107,7 +107,8 @@ void adam_step_many(const std::vector<AdamSlice<T>>& slices, const AdamOptions& 
   // A model's worth of small arrays is cheaper on one thread than with a fork / join.
   constexpr int64_t kManyParallel = int64_t(1) << 18;
   const int64_t np = static_cast<int64_t>(pieces.size());
-#pragma omp parallel for schedule(static) if (total >= kManyParallel && np > 1)
+#pragma omp parallel for schedule(static) if (total >= kManyParallel && np > 1) \
+    num_threads(max_threads())
   for (int64_t k = 0; k < np; ++k) {
     const Piece& q = pieces[k];
     const AdamSlice<T>& a = slices[q.s];

@@ -2,6 +2,9 @@
 // Threading helpers: OpenMP when built with it, serial otherwise. Small work stays serial so the
 // B = 1 path pays no fork/join.
 #include <cstdint>
+#include <exception>
+
+#include "chronoscale/runtime.hpp"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -13,12 +16,48 @@ namespace cpu {
 
 constexpr int64_t kParallelGrain = 32768;  // elements of work below which loops stay serial
 
+/// The first exception thrown by the threads of a parallel region, rethrown after the region:
+/// one escaping an OpenMP region would terminate the process (a size check or an allocation
+/// failing in a worker). Not for regions with barriers (a thread leaving early would hang them).
+class RegionError {
+ public:
+  template <class F>
+  void run(F&& f) noexcept {
+    try {
+      f();
+    } catch (...) {
+#ifdef _OPENMP
+#pragma omp critical(chronoscale_region_error)
+#endif
+      if (!error_) error_ = std::current_exception();
+    }
+  }
+  void rethrow() const {
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  std::exception_ptr error_;
+};
+
+/// Threads a parallel region would get: chronoscale's thread count (set_num_threads applies to
+/// every calling thread, not only the one that set it; 1 without OpenMP).
+inline int max_threads() {
+#ifdef _OPENMP
+  return get_num_threads();
+#else
+  return 1;
+#endif
+}
+
 template <class F>
 inline void parallel_for(int64_t n, int64_t work_per_item, F&& f) {
 #ifdef _OPENMP
   if (n > 1 && n * work_per_item >= kParallelGrain) {
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; ++i) f(i);
+    RegionError err;
+#pragma omp parallel for schedule(static) num_threads(max_threads())
+    for (int64_t i = 0; i < n; ++i) err.run([&] { f(i); });
+    err.rethrow();
     return;
   }
 #endif
@@ -30,28 +69,21 @@ inline void parallel_for(int64_t n, int64_t work_per_item, F&& f) {
 template <class F>
 inline void parallel_blocks(int64_t n, int64_t work, F&& f) {
 #ifdef _OPENMP
-  int nth = omp_get_max_threads();
+  int nth = max_threads();
   if (nth > n) nth = static_cast<int>(n);
   if (nth > 1 && work >= 4 * kParallelGrain) {
+    RegionError err;
 #pragma omp parallel num_threads(nth)
     {
       const int64_t tid = omp_get_thread_num(), k = omp_get_num_threads();
       const int64_t b0 = n * tid / k, b1 = n * (tid + 1) / k;
-      if (b1 > b0) f(b0, b1);
+      if (b1 > b0) err.run([&] { f(b0, b1); });
     }
+    err.rethrow();
     return;
   }
 #endif
   f(int64_t(0), n);
-}
-
-/// Threads a parallel region would get (1 without OpenMP).
-inline int max_threads() {
-#ifdef _OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
 }
 
 /// Run f(tid, nthreads) on `nth` threads that may call barrier(); serial when nth <= 1.

@@ -12,6 +12,7 @@
 #include <omp.h>
 #endif
 
+#include "parallel.hpp"
 #include "plan_gemm.hpp"
 #include "plan_math.hpp"
 
@@ -161,8 +162,7 @@ class Runner final : public PlanRunner {
     }
     int nth = 1;
 #ifdef _OPENMP
-    if (!omp_in_parallel() && work * static_cast<double>(B) >= kParallelWork)
-      nth = omp_get_max_threads();
+    if (!omp_in_parallel() && work * static_cast<double>(B) >= kParallelWork) nth = max_threads();
 #endif
     int64_t chunk = std::min<int64_t>((B + nth - 1) / nth, kMaxChunk);
     const int64_t nchunks = (B + chunk - 1) / chunk;
@@ -175,9 +175,11 @@ class Runner final : public PlanRunner {
       return;
     }
 #ifdef _OPENMP
+    RegionError err;
 #pragma omp parallel for num_threads(nth) schedule(dynamic, 1)
     for (int64_t c = 0; c < nchunks; ++c)
-      run_chunk(ws_[omp_get_thread_num()], c * chunk, chunk, B, x, io, y);
+      err.run([&] { run_chunk(ws_[omp_get_thread_num()], c * chunk, chunk, B, x, io, y); });
+    err.rethrow();
 #endif
   }
 
