@@ -105,7 +105,7 @@ Blas& ensure() {
 template <class T>
 void builtin_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
                   int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-#pragma omp parallel for schedule(static) if (M * N * K > 65536) num_threads(get_num_threads())
+#pragma omp parallel for schedule(static) if (M * N * K > 65536) num_threads(cpu::max_threads())
   for (int64_t i = 0; i < M; ++i) {
     T* c = C + i * ldc;
     for (int64_t j = 0; j < N; ++j) c[j] = beta == T(0) ? T(0) : beta * c[j];
@@ -140,11 +140,6 @@ void load_blas(const std::string& path) {
 std::string blas_name() { return ensure().name; }
 std::string blas_path() { return ensure().path; }
 
-// The thread count set by set_num_threads (0: not set, OpenMP's default). Global, unlike
-// omp_set_num_threads, which sets it for the calling thread only: a service's worker threads
-// and Python threads calling in get the same count.
-static std::atomic<int> g_threads{0};
-
 void set_num_threads(int n) {
   CS_CHECK(n >= 1, ValueError, "set_num_threads: n must be >= 1, got ", n);
   // More threads than this never helps, and thousands make the OpenMP runtime fail to create
@@ -153,14 +148,14 @@ void set_num_threads(int n) {
   const int most = std::max(64, 4 * hw);
   CS_CHECK(n <= most, ValueError, "set_num_threads: n must be <= ", most, " (4 x the ", hw,
            " hardware threads, at least 64), got ", n);
-  g_threads.store(n, std::memory_order_relaxed);  // (every thread's parallel regions use it)
+  cpu::num_threads_setting.store(n, std::memory_order_relaxed);  // (every thread's regions)
 #ifdef _OPENMP
   omp_set_num_threads(n);
 #endif
 }
 
 int get_num_threads() {
-  const int n = g_threads.load(std::memory_order_relaxed);
+  const int n = cpu::num_threads_setting.load(std::memory_order_relaxed);
   if (n > 0) return n;
 #ifdef _OPENMP
   return omp_get_max_threads();
@@ -205,7 +200,7 @@ void gemm_parallel(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, c
                    int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   int nth = 1;
 #ifdef _OPENMP
-  nth = get_num_threads();
+  nth = cpu::max_threads();
   const int64_t min_rows = 16;
   if (M * N * K < (int64_t(1) << 21)) nth = 1;  // fork / join costs more than it saves
   if (M / min_rows < nth) nth = static_cast<int>(M / min_rows > 1 ? M / min_rows : 1);

@@ -1,10 +1,9 @@
 #pragma once
 // Threading helpers: OpenMP when built with it, serial otherwise. Small work stays serial so the
 // B = 1 path pays no fork/join.
+#include <atomic>
 #include <cstdint>
 #include <exception>
-
-#include "chronoscale/runtime.hpp"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -40,11 +39,17 @@ class RegionError {
   std::exception_ptr error_;
 };
 
-/// Threads a parallel region would get: chronoscale's thread count (set_num_threads applies to
-/// every calling thread, not only the one that set it; 1 without OpenMP).
+/// chronoscale's thread count, 0 while not set (set_num_threads stores it). Process-wide,
+/// unlike omp_set_num_threads, which sets it for the calling thread only: a service's worker
+/// threads and Python threads calling in get the same count.
+inline std::atomic<int> num_threads_setting{0};
+
+/// Threads a parallel region would get: the setting above, else OpenMP's default (1 without
+/// OpenMP).
 inline int max_threads() {
 #ifdef _OPENMP
-  return get_num_threads();
+  const int n = num_threads_setting.load(std::memory_order_relaxed);
+  return n > 0 ? n : omp_get_max_threads();
 #else
   return 1;
 #endif
