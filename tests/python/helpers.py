@@ -140,3 +140,10 @@ def rewrite_header(raw: bytes, edit) -> bytes:
     start = (32 + len(hb) + 63) // 64 * 64
     pre = struct.pack("<8sIIQII", io.MAGIC, 1, 0, len(hb), zlib.crc32(hb), 0)
     return pre + hb + b"\0" * (start - 32 - len(hb)) + raw[old_start:]
+
+
+def err_line(capsys) -> str:
+    """The one line a CLI command printed on stderr (an assertion error for more)."""
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, f"expected one line on stderr, got:\n{err}"
+    return err

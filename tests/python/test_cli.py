@@ -20,16 +20,14 @@ from chronoscale.cli import main
 from chronoscale.cli.ranking import recommender_class
 from chronoscale.report import validate_report
 
+from helpers import err_line
+
 COMMANDS = ["demo", "train", "evaluate", "recommend", "forecast", "bench", "info"]
 FAST = ["--units", "4", "--epochs", "1", "--batch-size", "64", "-q", "--threads", "1"]
 needs_recommender = pytest.mark.skipif(recommender_class() is None,
                                        reason="MultiScaleRecommender not in this build")
 
 
-def _err_line(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0, f"expected one line on stderr, got:\n{err}"
-    return err
 
 
 @pytest.fixture
@@ -85,7 +83,7 @@ def test_no_command_prints_help_and_fails(capsys):
 ])
 def test_bad_flags_one_line_exit_2(capsys, argv, needle):
     assert main(argv) == 2
-    err = _err_line(capsys)
+    err = err_line(capsys)
     assert err.startswith("chronoscale") and "error" in err and needle in err
 
 
@@ -101,25 +99,25 @@ def test_bad_config_one_line_exit_2(capsys, tmp_path, log_csv):
         p = tmp_path / f"{name.replace(' ', '_')}.toml"
         p.write_text(text)
         assert main(["train", "--config", str(p), "--data", str(log_csv)]) == 2, name
-        err = _err_line(capsys)
+        err = err_line(capsys)
         assert needle in err, (name, err)
     assert main(["train", "--config", str(tmp_path / "missing.toml")]) == 2
-    assert "config file not found" in _err_line(capsys)
+    assert "config file not found" in err_line(capsys)
     assert main(["train", "--set", "model.epochs"]) == 2
-    assert "section.key=value" in _err_line(capsys)
+    assert "section.key=value" in err_line(capsys)
 
 
 def test_bad_input_one_line_exit_2(capsys, tmp_path, log_csv):
     assert main(["train", "--data", str(tmp_path / "nope.csv")]) == 2
-    assert "no such file" in _err_line(capsys)
+    assert "no such file" in err_line(capsys)
     assert main(["train"]) == 2
-    assert "no data" in _err_line(capsys)
+    assert "no data" in err_line(capsys)
     # too few periods for history + 3 horizons
     argv = _forecast_args(log_csv) + ["--history", "140", "--out", str(tmp_path)]
     assert main(["train", *argv]) == 2
-    assert "history" in _err_line(capsys)
+    assert "history" in err_line(capsys)
     assert main(["forecast", "--model", str(tmp_path / "none.csm")]) == 2
-    assert "no such model file" in _err_line(capsys)
+    assert "no such model file" in err_line(capsys)
 
 
 def test_config_precedence_and_print(capsys, tmp_path):
@@ -164,9 +162,9 @@ def test_forecast_train_forecast_evaluate(capsys, tmp_path, log_csv):
     assert lines[0].startswith("user,horizon") and len(lines) == 1 + 6
     assert all(line.startswith("u3,") for line in lines[1:])
     assert main(["forecast", "--model", str(model), "--series", "nobody"]) == 2
-    assert "nobody" in _err_line(capsys)
+    assert "nobody" in err_line(capsys)
     assert main(["recommend", "--model", str(model)]) == 2
-    assert "not a recommender" in _err_line(capsys)
+    assert "not a recommender" in err_line(capsys)
 
     # evaluate the saved model: its configuration is the default, no retraining, no plots
     assert main(["evaluate", "--model", str(model), "--out", str(out), "--no-plots"]) == 0
@@ -221,9 +219,9 @@ def test_recommend_train_evaluate_recommend(capsys, tmp_path, log_csv):
     lines = capsys.readouterr().out.strip().splitlines()
     assert len([ln for ln in lines if ln.split()[0] in ("u1", "u2")]) == 6
     assert main(["recommend", "--model", str(model), "--users", "zz"]) == 2
-    assert "zz" in _err_line(capsys)
+    assert "zz" in err_line(capsys)
     assert main(["forecast", "--model", str(model)]) == 2
-    assert "not a forecaster" in _err_line(capsys)
+    assert "not a forecaster" in err_line(capsys)
     out = tmp_path / "ev"
     assert main(["evaluate", "--model", str(model), "--out", str(out), "--no-plots"]) == 0
     rep = json.loads((out / "report.json").read_text())
@@ -248,10 +246,10 @@ def test_bench_lists_or_says_why(capsys, monkeypatch):
         assert main(["bench"]) == 0
         assert "benchmark scripts" in capsys.readouterr().out
         assert main(["bench", "no_such_bench"]) == 2
-        assert "no_such_bench" in _err_line(capsys)
+        assert "no_such_bench" in err_line(capsys)
     monkeypatch.setattr(commands, "bench_dir", lambda: None)
     assert main(["bench", "accuracy"]) == 2
-    assert "source checkout" in _err_line(capsys)
+    assert "source checkout" in err_line(capsys)
 
 
 @needs_recommender
@@ -308,10 +306,10 @@ def test_model_hyper_parameters_reach_the_model(capsys, tmp_path, log_csv):
     capsys.readouterr()
     assert main(["train", *_forecast_args(log_csv), "--set", "model.weight_decay=0.1",
                  "--out", str(tmp_path / "g")]) == 2
-    assert "weight_decay applies to the recommender" in _err_line(capsys)
+    assert "weight_decay applies to the recommender" in err_line(capsys)
     assert main(["train", *_forecast_args(log_csv), "--set", "model.dropout=0.1",
                  "--out", str(tmp_path / "h")]) == 2
-    assert "dropout applies to the recommender" in _err_line(capsys)
+    assert "dropout applies to the recommender" in err_line(capsys)
 
 
 @needs_recommender
@@ -394,7 +392,7 @@ def test_python_m_runs_the_cli(module):
 ])
 def test_flag_ranges_name_the_flag(capsys, argv, needle):
     assert main(argv) == 2
-    err = _err_line(capsys)
+    err = err_line(capsys)
     assert needle in err, err
 
 
@@ -419,7 +417,7 @@ def test_flag_ranges_name_the_flag(capsys, argv, needle):
 ])
 def test_config_ranges_name_the_key(capsys, assignment, needle):
     assert main(["train", "--set", assignment, "--print-config"]) == 2
-    assert needle in _err_line(capsys)
+    assert needle in err_line(capsys)
 
 
 def test_zero_threads_means_all_cores(capsys, tmp_path):
@@ -462,7 +460,7 @@ def test_evaluate_saved_model_refuses_conflicting_settings(capsys, tmp_path, log
         (["--set", "forecast.season=30"], ["forecast.season=30 exceeds forecast.history=24"]),
     ]:
         assert main([*base, *extra]) == 2, extra
-        err = _err_line(capsys)
+        err = err_line(capsys)
         assert all(n in err for n in needles), (extra, err)
     assert not (out / "report.json").exists()
     # agreeing with the saved model is fine; the report records what was used
@@ -486,37 +484,37 @@ def test_settings_without_effect_are_refused(capsys, tmp_path, log_csv):
         (["--set", "model.num_negatives=8"], ["model.num_negatives", "'sampled'"]),
     ]:
         assert main([*rec, *extra]) == 2, extra
-        err = _err_line(capsys)
+        err = err_line(capsys)
         assert all(n in err for n in needles), (extra, err)
     fc = ["evaluate", *_forecast_args(log_csv), "--out", str(tmp_path)]
     for extra, key in [(["--max-test", "5"], "--max-test"), (["--protocol", "temporal"],
                        "--protocol"), (["--set", "eval.k=5"], "eval.k"),
                        (["--dim", "8"], "--dim")]:
         assert main([*fc, *extra]) == 2, extra
-        err = _err_line(capsys)
+        err = err_line(capsys)
         assert key in err and "no effect for the forecast task" in err, err
 
 
 def test_bad_paths_and_empty_data_say_what(capsys, tmp_path, log_csv):
     data = ["--data", str(log_csv), "--format", "table", "--out", str(tmp_path / "o"), *FAST]
     assert main(["train", *data, "-o", "."]) == 2
-    assert "-o/--output . is a directory" in _err_line(capsys)
+    assert "-o/--output . is a directory" in err_line(capsys)
     assert main(["train", *data, "-o", str(tmp_path)]) == 2
-    assert "is a directory" in _err_line(capsys)
+    assert "is a directory" in err_line(capsys)
     assert main(["evaluate", *data[:4], "--out", str(log_csv)]) == 2
-    assert "--out" in _err_line(capsys)
+    assert "--out" in err_line(capsys)
     binary = tmp_path / "run.toml"
     binary.write_bytes(bytes(range(256)))
     assert main(["train", "--config", str(binary)]) == 2
-    err = _err_line(capsys)
+    err = err_line(capsys)
     assert str(binary) in err and "not UTF-8" in err
     empty = tmp_path / "empty.csv"
     empty.write_text("user_id,item_id,timestamp,rating\n")
     assert main(["train", "--data", str(empty), "--format", "table", "-q"]) == 2
-    err = _err_line(capsys)
+    err = err_line(capsys)
     assert f"no events in {empty}" in err and "no data rows" in err
     assert main(["train", *data, "--set", "data.k_core=1000"]) == 2
-    err = _err_line(capsys)
+    err = err_line(capsys)
     assert "after k-core filtering with data.k_core=1000" in err and str(log_csv) in err
 
 

@@ -23,14 +23,12 @@ from chronoscale.cli.ranking import recommender_class
 from chronoscale.datasets import fetch
 from chronoscale.report import make_report, summary_table, write_report
 
+from helpers import err_line
+
 needs_recommender = pytest.mark.skipif(recommender_class() is None,
                                        reason="MultiScaleRecommender not in this build")
 
 
-def _err_line(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0, f"expected one line on stderr, got:\n{err}"
-    return err
 
 
 class _Stuck(Exception):
@@ -106,7 +104,7 @@ def _char_device() -> str | None:
 # ----------------------------------------------------------------------------------- --config
 def test_config_folder_is_refused_and_a_pipe_is_read(capsys, tmp_path, fifo):
     assert main(["train", "--config", str(tmp_path), "--print-config"]) == 2
-    assert f"--config {tmp_path}: it is a directory, not a file" in _err_line(capsys)
+    assert f"--config {tmp_path}: it is a directory, not a file" in err_line(capsys)
     # a named pipe (--config <(...), /dev/stdin) is read as a file
     import threading
 
@@ -125,7 +123,7 @@ def test_config_dev_zero_stops_at_the_size_cap(capsys, monkeypatch):
     monkeypatch.setattr(cfgmod, "MAX_CONFIG_BYTES", 1 << 16)  # (the real cap: 16 MiB)
     with _deadline(20):  # /dev/zero was read for ever
         assert main(["train", "--config", "/dev/zero", "--print-config"]) == 2
-    assert "--config /dev/zero: more than" in _err_line(capsys)
+    assert "--config /dev/zero: more than" in err_line(capsys)
 
 
 # ---------------------------------------------------------------------------------- threads
@@ -137,7 +135,7 @@ def test_config_dev_zero_stops_at_the_size_cap(capsys, monkeypatch):
 def test_threads_out_of_range_names_threads(capsys, tmp_path, no_data_reads, argv):
     before = chronoscale.get_num_threads()
     assert main([*argv, "--data", str(tmp_path / "log.csv"), "--out", str(tmp_path)]) == 2
-    err = _err_line(capsys)
+    err = err_line(capsys)
     assert f"--threads (threads) must be <= {runs.max_threads()}" in err, err
     assert "incompatible function arguments" not in err
     assert chronoscale.get_num_threads() == before
@@ -145,7 +143,7 @@ def test_threads_out_of_range_names_threads(capsys, tmp_path, no_data_reads, arg
 
 def test_demo_threads_out_of_range(capsys, tmp_path, no_data_reads):
     assert main(["demo", "--threads", "100000", "--out", str(tmp_path / "d"), "-q"]) == 2
-    assert "--threads (threads) must be <=" in _err_line(capsys)
+    assert "--threads (threads) must be <=" in err_line(capsys)
 
 
 # ----------------------------------------------------------------------------------- --model
@@ -157,25 +155,25 @@ def test_model_that_is_not_a_regular_file(capsys, tmp_path, fifo, command):
     for path, kind in cases:
         with _deadline(20):
             assert main([command, "--model", str(path)]) == 2, path
-        err = _err_line(capsys)
+        err = err_line(capsys)
         assert f"--model {path}: it is {kind}, not a regular file" in err, err
         assert "no such model file" not in err
     assert main([command, "--model", str(tmp_path / "none.csm")]) == 2
-    assert "no such model file" in _err_line(capsys)
+    assert "no such model file" in err_line(capsys)
 
 
 # ---------------------------------------------------------------- output paths (CLI, early)
 def test_train_output_under_a_file_refused_before_reading(capsys, plainfile, no_data_reads):
     data = ["--data", str(plainfile.parent / "log.csv"), "-q"]
     assert main(["train", *data, "-o", str(plainfile / "x.csm")]) == 2
-    err = _err_line(capsys)
+    err = err_line(capsys)
     assert f"-o/--output {plainfile / 'x.csm'}: its folder {plainfile} is a file" in err, err
     assert main(["train", *data, "-o", str(plainfile / "a" / "x.csm")]) == 2
-    err = _err_line(capsys)
+    err = err_line(capsys)
     assert f"cannot create its folder {plainfile / 'a'}: {plainfile} is a file" in err, err
     for command in ("train", "evaluate"):
         assert main([command, *data, "--out", str(plainfile / "run")]) == 2
-        err = _err_line(capsys)
+        err = err_line(capsys)
         assert f"--out (out) {plainfile / 'run'}: cannot create the folder: {plainfile} is a " \
                "file" in err, err
 
@@ -184,7 +182,7 @@ def test_train_output_under_a_file_refused_before_reading(capsys, plainfile, no_
 def test_train_output_device_refused(capsys, tmp_path, no_data_reads):
     # the model is written beside the path and renamed over it: never over a device
     assert main(["train", "--data", str(tmp_path / "log.csv"), "-o", "/dev/zero"]) == 2
-    assert "-o/--output /dev/zero: it is a character device" in _err_line(capsys)
+    assert "-o/--output /dev/zero: it is a character device" in err_line(capsys)
     assert stat.S_ISCHR(os.stat("/dev/zero").st_mode)
 
 
@@ -212,25 +210,25 @@ def test_save_model_failure_names_the_users_path(tmp_path, monkeypatch):
 def test_output_in_proc_names_the_users_path(capsys, tmp_path, no_data_reads):
     data = ["--data", str(tmp_path / "log.csv"), "-q"]
     assert main(["train", *data, "-o", "/proc/x.csm"]) == 2
-    err = _err_line(capsys)
+    err = err_line(capsys)
     assert "-o/--output /proc/x.csm: cannot create files in its folder /proc" in err, err
     assert ".tmp" not in err and "Errno" not in err
     for command in ("train", "evaluate"):
         assert main([command, *data, "--out", "/proc/xx"]) == 2
-        err = _err_line(capsys)
+        err = err_line(capsys)
         assert "--out (out) /proc/xx: cannot create the folder in /proc" in err, err
         assert "Errno" not in err
     assert main(["demo", "--out", "/proc/xx", "-q"]) == 2
-    err = _err_line(capsys)
+    err = err_line(capsys)
     assert "--out /proc/xx: cannot create the folder in /proc" in err and "Errno" not in err
 
 
 def test_demo_out_a_file_refused_before_training(capsys, plainfile, no_data_reads):
     assert main(["demo", "--out", str(plainfile), "-q", "--no-plots"]) == 2
-    err = _err_line(capsys)
+    err = err_line(capsys)
     assert f"--out {plainfile}: it is a file, not a folder" in err, err
     assert main(["demo", "--out", str(plainfile / "sub"), "-q"]) == 2
-    assert f"cannot create the folder: {plainfile} is a file" in _err_line(capsys)
+    assert f"cannot create the folder: {plainfile} is a file" in err_line(capsys)
 
 
 @pytest.fixture(scope="module")
@@ -257,11 +255,11 @@ def test_recommend_output_paths(capsys, recommender_file, plainfile, no_data_rea
     capsys.readouterr()
     base = ["recommend", "--model", str(recommender_file)]
     assert main([*base, "-o", str(plainfile / "x.csv")]) == 2
-    err = _err_line(capsys)
+    err = err_line(capsys)
     assert f"-o/--output {plainfile / 'x.csv'}: its folder {plainfile} is a file" in err, err
     if _proc_unwritable():
         assert main([*base, "-o", "/proc/x.csv"]) == 2
-        err = _err_line(capsys)
+        err = err_line(capsys)
         assert "-o/--output /proc/x.csv: cannot create files in its folder /proc" in err
         assert "Errno" not in err
 

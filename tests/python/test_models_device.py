@@ -251,6 +251,19 @@ def test_recommender_fit_reads_losses_after_queuing(monkeypatch, rng):
     assert dev.history_["loss"] == pytest.approx(cpu.history_["loss"], rel=1e-6)
 
 
+def _log_steps_and_reads(monkeypatch) -> list:
+    """A list that gets "step" at each nn.Adam step and "read" at each device value read on
+    the host (``float()`` / ``.get()`` of a stand-in array): the order of waits in a loop."""
+    events = []
+    step = nn.Adam.step
+    monkeypatch.setattr(nn.Adam, "step", lambda self: events.append("step") or step(self))
+    for name in ("__float__", "get"):
+        orig = getattr(fake_cupy.FakeArray, name)
+        monkeypatch.setattr(fake_cupy.FakeArray, name,
+                            lambda self, _f=orig: events.append("read") or _f(self))
+    return events
+
+
 def _small_net(rng):
     return nn.Sequential([nn.LSTM(4), nn.Dense(1)]).build(3, np.random.default_rng(0),
                                                           "float32")
@@ -269,13 +282,7 @@ def test_fit_reads_losses_and_metrics_after_queuing(monkeypatch, rng, loss):
     cpu = nn.fit(cpu_net, X, y, optimizer=nn.Adam(cpu_net.parameters()), **fit_kw)
     fake_cupy.install(monkeypatch)
     monkeypatch.setattr(device_mod, "require_cuda", lambda: None)
-    events = []
-    step = nn.Adam.step
-    monkeypatch.setattr(nn.Adam, "step", lambda self: events.append("step") or step(self))
-    for name in ("__float__", "get"):
-        orig = getattr(fake_cupy.FakeArray, name)
-        monkeypatch.setattr(fake_cupy.FakeArray, name,
-                            lambda self, _f=orig: events.append("read") or _f(self))
+    events = _log_steps_and_reads(monkeypatch)
     net = _small_net(rng).to("cuda")
     assert _on_device(net)
     dev = nn.fit(net, X, y, optimizer=nn.Adam(net.parameters()), **fit_kw)
@@ -298,13 +305,7 @@ def test_fit_reads_the_pending_losses_in_one_copy_and_bounds_them(monkeypatch, r
                  batch_size=4, verbose=0, seed=1)
     fake_cupy.install(monkeypatch)
     monkeypatch.setattr(device_mod, "require_cuda", lambda: None)
-    events = []
-    step = nn.Adam.step
-    monkeypatch.setattr(nn.Adam, "step", lambda self: events.append("step") or step(self))
-    for name in ("__float__", "get"):
-        orig = getattr(fake_cupy.FakeArray, name)
-        monkeypatch.setattr(fake_cupy.FakeArray, name,
-                            lambda self, _f=orig: events.append("read") or _f(self))
+    events = _log_steps_and_reads(monkeypatch)
     for cap, runs in ((256, ["step", "read"] * 2), (4, ["step", "read"] * 4)):
         monkeypatch.setattr(training, "_MAX_PENDING", cap)
         events.clear()
