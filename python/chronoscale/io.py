@@ -226,9 +226,9 @@ def _json_type(value) -> str:
 
 
 def file_kind(mode: int) -> str:
-    """What a path whose ``st_mode`` is ``mode`` is, when not a regular file ("a directory", "a
-    character device", ...), for messages that refuse it (also data readers')."""
-    return next((w for test, w in ((stat.S_ISDIR, "a directory"),
+    """What a path whose ``st_mode`` is ``mode`` is ("a file", "a directory", "a character
+    device", ...), for messages that refuse it (also data readers' and the CLI's)."""
+    return next((w for test, w in ((stat.S_ISREG, "a file"), (stat.S_ISDIR, "a directory"),
                                    (stat.S_ISCHR, "a character device"),
                                    (stat.S_ISBLK, "a block device"),
                                    (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"))

@@ -56,7 +56,8 @@ def _png_path(path) -> Path:
                          f"{str(p / 'plot.png')!r}")
     if p.suffix.lower() != ".png":
         raise ValueError(f"path must name a .png file (or have no suffix), got {str(p)!r}")
-    problem = output_problem(p, probe=False)  # (a file in the folder's way: before drawing)
+    problem = output_problem(p, probe=False, replaced=False)  # (a file in the folder's way:
+    # before drawing; savefig writes the file in place)
     if problem:
         raise ValueError(f"path {str(p)!r}: {problem}")
     return p

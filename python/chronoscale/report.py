@@ -38,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .io import file_kind
+
 SCHEMA = "chronoscale.report/1"
 REQUIRED = {
     "schema": str,
@@ -135,12 +137,6 @@ _PATH_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EEXIST, errno.EISDI
                           errno.EPERM, errno.EROFS, errno.ENAMETOOLONG, errno.ELOOP})
 
 
-def _what_is(mode: int) -> str:
-    from .io import file_kind
-
-    return "a file" if stat.S_ISREG(mode) else file_kind(mode)
-
-
 def output_problem(path, folder: bool = False, probe: bool = True,
                    replaced: bool = True) -> str | None:
     """Why a file (with ``folder``: a folder) cannot be created at ``path``, in words for a
@@ -151,8 +147,9 @@ def output_problem(path, folder: bool = False, probe: bool = True,
     empty file there: permissions alone miss read-only or virtual file systems). An existing
     ``path`` must be a folder (``folder``) or not one (a file to overwrite; a device or named
     pipe is not examined further). ``replaced``: the file is written beside ``path`` and renamed
-    over it (the folder must take new files); otherwise an existing file is opened and written
-    as it is (it must be writable itself, whatever its folder allows).
+    over it (the folder must take new files, and a device or pipe there is refused: the rename
+    would replace it); otherwise an existing file is opened and written as it is (it must be
+    writable itself, whatever its folder allows).
     """
     p = Path(path)
     try:
@@ -160,10 +157,12 @@ def output_problem(path, folder: bool = False, probe: bool = True,
     except OSError:
         mode = None
     if mode is not None and folder and not stat.S_ISDIR(mode):
-        return f"it is {_what_is(mode)}, not a folder"
+        return f"it is {file_kind(mode)}, not a folder"
     if mode is not None and not folder and stat.S_ISDIR(mode):
         return "it is a folder; give a file name"
     if mode is not None and not folder and not stat.S_ISREG(mode):
+        if replaced:  # a file renamed into place would replace the device or pipe itself
+            return f"it is {file_kind(mode)}, not a regular file; give a file name"
         return None  # a device or pipe (/dev/stdout) is opened as it is, nothing created
     if mode is not None and not folder and not replaced:
         if probe:
@@ -187,8 +186,8 @@ def output_problem(path, folder: bool = False, probe: bool = True,
     target = "the folder" if folder else f"its folder {dirs}"
     if not stat.S_ISDIR(mode):
         if here == dirs:  # (never the folder itself: refused above)
-            return f"its folder {dirs} is {_what_is(mode)}"
-        return f"cannot create {target}: {here} is {_what_is(mode)}"
+            return f"its folder {dirs} is {file_kind(mode)}"
+        return f"cannot create {target}: {here} is {file_kind(mode)}"
     if probe:
         try:
             fd, name = tempfile.mkstemp(dir=here, prefix=".chronoscale-probe-")

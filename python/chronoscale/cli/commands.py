@@ -34,12 +34,7 @@ def _output_file(path: str, flag: str, example: str, replaced: bool = False) -> 
     p = Path(path)
     if p.is_dir() or p.name in ("", ".", ".."):
         raise UsageError(f"{flag} {path} is a directory; give a file name, e.g. {p / example}")
-    if replaced and (p.exists() and not p.is_file()):
-        from ..io import file_kind
-
-        raise UsageError(f"{flag} {path}: it is {file_kind(p.stat().st_mode)}, not a regular "
-                         "file; give a file name")
-    runs.check_output(p, flag, replaced=replaced)
+    runs.check_output(p, flag, replaced=replaced)  # (with replaced: no device or pipe there)
     return p
 
 
