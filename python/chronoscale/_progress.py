@@ -24,11 +24,12 @@ class _NoBar:
         pass
 
 
-def bar(total: int, progress, desc: str, unit: str):
+def bar(total: int, progress, desc: str, unit: str, batch: int | None = None):
     """A tqdm bar over ``total`` ``unit``s (a context manager, ``update(n)``): ``progress`` True
     shows it at once, None once the work has run 2 s (short calls stay silent), False never.
-    It is removed when done (``leave=False``)."""
-    if progress is False:
+    It is removed when done (``leave=False``). ``batch``: the work goes in batches of this many
+    units; a single batch has nothing to follow, so None shows no bar then."""
+    if progress is False or (progress is None and batch is not None and total <= batch):
         return _NoBar()
     from tqdm.auto import tqdm
 

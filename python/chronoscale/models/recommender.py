@@ -228,9 +228,7 @@ class MultiScaleRecommender(BaseModel):
         """``(idx, batch)`` per slice of ``batch_size`` histories; ``progress`` (None / True /
         False, see ``_progress.bar``): a bar over the histories named ``desc``."""
         n = len(data["lengths"])
-        if n <= batch_size and not progress:  # one batch: nothing to follow (None: no bar)
-            progress = False
-        with _progress.bar(n, progress, desc, "history") as bar:
+        with _progress.bar(n, progress, desc, "history", batch_size) as bar:
             for i in range(0, n, batch_size):
                 idx = np.arange(i, min(i + batch_size, n))
                 yield idx, rd.take(data, idx, self._net.dtype)
