@@ -247,6 +247,12 @@ def _finite(value):
     return value
 
 
+def nan_for_null(history: dict) -> dict:
+    """A saved history (``{key: list}``) with each null read back as NaN: the inverse of what
+    ``write_file`` does to a NaN / inf in ``meta`` (a diverged run's loss)."""
+    return {k: [np.nan if v is None else v for v in vs] for k, vs in history.items()}
+
+
 def _not_regular(path, mode: int) -> ValueError:
     """ValueError for ``path``, which is not a regular file (``mode``: its ``st_mode``)."""
     return _bad(path, f"it is {file_kind(mode)}, not a regular file")

@@ -154,7 +154,7 @@ def _saved_history(meta: dict, path):
             if not isinstance(values, list) or not all(v is None or _is_number(v)
                                                        for v in values):
                 raise bad(f"history.{key}", "a list of numbers", values)
-        history = {k: [np.nan if v is None else v for v in vs] for k, vs in history.items()}
+        history = io.nan_for_null(history)
     if state is None:
         return history, {}
     if not isinstance(state, dict):

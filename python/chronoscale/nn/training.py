@@ -201,10 +201,8 @@ def predict_batches(model, x, batch_size: int = 256, progress=False):
     progress = _progress.check(progress)
     x, _, n = check_data(x, None, "", getattr(model, "dtype", None), False, has_y=False)
     device = getattr(model, "device", "cpu")
-    if n <= batch_size and not progress:  # one batch: nothing to follow
-        progress = False
     outs = []
-    with _progress.bar(n, progress, "predict", "row") as bar:
+    with _progress.bar(n, progress, "predict", "row", batch_size) as bar:
         for i in range(0, n, batch_size):
             outs.append(_forward(model, _take(x, slice(i, i + batch_size), device), False))
             bar.update(min(batch_size, n - i))
@@ -306,8 +304,7 @@ def _load_checkpoint(path, model, optimizer, hist, state):
     optimizer.load_state_dict(opt)  # first: it refuses a truncated state before any change
     model.load_state_dict(split["model"])
     hist.clear()
-    hist.update({k: [np.nan if x is None else x for x in v]  # (null: a NaN / inf saved)
-                 for k, v in meta["history"].items()})
+    hist.update(io.nan_for_null(meta["history"]))
     hist.best, hist.best_epoch = meta["best"], meta["best_epoch"]
     state.update(epoch=int(meta["epoch"]), seed=int(meta["seed"]), wait=int(meta["wait"]),
                  best_weights=split["best"] or None)
