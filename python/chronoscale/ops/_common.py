@@ -109,7 +109,7 @@ def int64_indices(a, name: str, what: str | None = None):
     if dtype == np.int64:
         return a
     if dtype == np.uint64 and a.size and int(a.max()) > np.iinfo(np.int64).max:
-        raise ValueError(f"{name} holds values above the int64 range")
+        raise ValueError(f"{name} holds values above the int64 range, got {int(a.max())}")
     return a.astype(np.int64)
 
 
@@ -177,11 +177,4 @@ def as_lengths(lengths, name: str = "lengths"):
 
             lengths = _cupy().asarray(lengths)
         lengths = lengths.get()
-    arr = as_array(lengths, name, " of integers")
-    if arr.size == 0 and arr.dtype.kind in "fO":  # [] is float64: an empty integer array
-        arr = arr.astype(np.int64)
-    if arr.dtype.kind not in "iu":
-        raise TypeError(f"{name} must hold integers, got dtype {arr.dtype}")
-    if arr.dtype == np.uint64 and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
-        raise ValueError(f"{name} holds values above the int64 range, got {int(arr.max())}")
-    return np.ascontiguousarray(arr, dtype=np.int64)
+    return np.ascontiguousarray(int64_indices(lengths, name), dtype=np.int64)
