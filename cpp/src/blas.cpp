@@ -156,12 +156,7 @@ void set_num_threads(int n) {
 
 int get_num_threads() {
   const int n = cpu::num_threads_setting.load(std::memory_order_relaxed);
-  if (n > 0) return n;
-#ifdef _OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
+  return n > 0 ? n : cpu::max_threads();  // (without OpenMP: what was set, else 1)
 }
 
 namespace blas {
