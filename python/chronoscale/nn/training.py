@@ -390,8 +390,9 @@ def fit(model, x, y, *, optimizer: Optimizer, loss="mse", epochs: int = 10,
             weights at the end.
         verbose: 0 silent, 1 a tqdm bar per epoch, 2 one line per epoch. On a GPU the
             batches' losses (and the predictions the metrics need) stay on the device and are
-            read back at most twice a second for the bar and at the end of the epoch, so the
-            host queues the next batch while the device works.
+            read back in one copy at most twice a second for the bar, after at most 256
+            batches and at the end of the epoch, so the host queues the next batch while the
+            device works.
         checkpoint_dir, checkpoint_every: write ``ckpt-<epoch>.csm`` (weights, optimiser state,
             history, early-stopping state) every ``checkpoint_every >= 1`` epochs.
         resume: True resumes from the latest checkpoint in ``checkpoint_dir`` (if any), a path
