@@ -1,42 +1,20 @@
 // Register-blocked GEMM over pre-packed weights for inference plans (see plan_gemm.hpp).
 #include "plan_gemm.hpp"
 
+#include "simd.hpp"
+
 namespace chronoscale {
 inline namespace v1 {
 namespace cpu {
 
 namespace {
 
-template <class T>
-struct Vec;
-template <>
-struct Vec<float> {
-  typedef float type __attribute__((vector_size(32)));
-};
-template <>
-struct Vec<double> {
-  typedef double type __attribute__((vector_size(32)));
-};
-template <class T>
-using V = typename Vec<T>::type;
-
-template <class T>
-inline V<T> load(const T* p) {
-  V<T> v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-template <class T>
-inline void store(T* p, const V<T>& v) {
-  std::memcpy(p, &v, sizeof(v));
-}
-
 // MR rows x NP panels. init rows are ldi apart (0: one row broadcast, the bias); the first
 // ncols columns of the NP panels are written.
 template <class T, int MR, int NP>
 void micro(int64_t K, const T* a, int64_t lda, const T* w, int64_t pstride, const T* init,
            int64_t ldi, T* c, int64_t ldc, int64_t ncols) {
-  constexpr int64_t W = 32 / sizeof(T), NR = 2 * W, NC = NP * NR;
+  constexpr int64_t W = Pack<T>::L, NR = 2 * W, NC = NP * NR;
   if (ncols < NC) {  // the last, partial panel group: go through a full-width buffer
     alignas(64) T ti[MR][NC], tc[MR][NC];
     for (int r = 0; r < MR; ++r)
@@ -45,16 +23,17 @@ void micro(int64_t K, const T* a, int64_t lda, const T* w, int64_t pstride, cons
     for (int r = 0; r < MR; ++r) std::memcpy(c + r * ldc, tc[r], sizeof(T) * ncols);
     return;
   }
-  V<T> acc[MR][NP][2];
+  using V = pack_t<T>;
+  V acc[MR][NP][2];
   for (int r = 0; r < MR; ++r)
     for (int p = 0; p < NP; ++p) {
-      acc[r][p][0] = load(init + r * ldi + p * NR);
-      acc[r][p][1] = load(init + r * ldi + p * NR + W);
+      acc[r][p][0] = loadu<V>(init + r * ldi + p * NR);
+      acc[r][p][1] = loadu<V>(init + r * ldi + p * NR + W);
     }
   for (int64_t k = 0; k < K; ++k) {
     for (int p = 0; p < NP; ++p) {
       const T* wk = w + p * pstride + k * NR;
-      const V<T> w0 = load(wk), w1 = load(wk + W);
+      const V w0 = loadu<V>(wk), w1 = loadu<V>(wk + W);
       for (int r = 0; r < MR; ++r) {
         const T av = a[r * lda + k];
         acc[r][p][0] += w0 * av;
@@ -64,8 +43,8 @@ void micro(int64_t K, const T* a, int64_t lda, const T* w, int64_t pstride, cons
   }
   for (int r = 0; r < MR; ++r)
     for (int p = 0; p < NP; ++p) {
-      store(c + r * ldc + p * NR, acc[r][p][0]);
-      store(c + r * ldc + p * NR + W, acc[r][p][1]);
+      storeu(c + r * ldc + p * NR, acc[r][p][0]);
+      storeu(c + r * ldc + p * NR + W, acc[r][p][1]);
     }
 }
 

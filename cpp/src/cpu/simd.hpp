@@ -32,6 +32,16 @@ struct Pack<double> {
 template <class T>
 using pack_t = typename Pack<T>::V;
 
+/// Asks the compiler to keep v in a register (an empty asm that "changes" it), so that a value
+/// reused across an unrolled loop is not folded into, and reloaded by, each use. Only where a
+/// pack fits one register (AVX); elsewhere a pack spans registers and this is a no-op.
+template <class V>
+inline void keep_in_register([[maybe_unused]] V& v) {
+#if defined(__AVX__) && (defined(__GNUC__) || defined(__clang__))
+  asm("" : "+x"(v));
+#endif
+}
+
 template <class V, class T>
 inline V loadu(const T* p) {
   V v;

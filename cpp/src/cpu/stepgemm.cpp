@@ -36,7 +36,7 @@ inline void tile(int64_t K, const T* const* A, const T* B, T* C, int64_t ldc, in
     for (int s = 0; s < S; ++s) {
       b[s] = loadu<V>(B + k * P + s * L);
       // Keep the B packs in registers: folded into every FMA they would be loaded MR times.
-      asm("" : "+x"(b[s]));
+      keep_in_register(b[s]);
     }
     for (int m = 0; m < MR; ++m) {
       const T v = a[m][k];
