@@ -75,7 +75,7 @@ cs_status guard(F&& f) {
 }
 
 cs::Cell cell_of(cs_cell c) {
-  if (c < CS_RNN_TANH || c > CS_GRU)
+  if (static_cast<int>(c) < CS_RNN_TANH || static_cast<int>(c) > CS_GRU)
     throw cs::ValueError("cell is not a cs_cell value: " + std::to_string(static_cast<int>(c)));
   return static_cast<cs::Cell>(c);
 }

@@ -82,6 +82,12 @@ int main(void) {
   EXPECT(chronoscale_recurrent_forward(CS_LSTM, NULL, &Wih, &Whh, NULL, NULL, NULL, NULL, &L, &Y,
                                        &Hn, &Cn, &Gt, &Hp, &Ax, NULL) == CS_ERR_VALUE);
   EXPECT(strstr(chronoscale_last_error(), "x is required") != NULL);
+  Wih.dtype = CS_FLOAT64;
+  EXPECT(chronoscale_recurrent_forward((cs_cell)7, &X, &Wih, &Whh, NULL, NULL, NULL, NULL, &L, &Y,
+                                       &Hn, &Cn, &Gt, &Hp, &Ax, NULL) == CS_ERR_VALUE);
+  EXPECT(strstr(chronoscale_last_error(), "not a cs_cell value: 7") != NULL);
+  EXPECT(chronoscale_recurrent_forward((cs_cell)-1, &X, &Wih, &Whh, NULL, NULL, NULL, NULL, &L, &Y,
+                                       &Hn, &Cn, &Gt, &Hp, &Ax, NULL) == CS_ERR_VALUE);
 
   /* top-k: best first, ties by lower column, NaN last */
   double sc[2 * 6] = {1, 3, 3, -INFINITY, 2, 3, 0, -1, 5, NAN, 5, -0.0}, vals[2 * 3];
