@@ -6,6 +6,11 @@ lengths 0, 1 and T."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from test_recurrent import backward, forward, forward_checked, make
@@ -101,3 +106,43 @@ def test_threaded_equals_serial_and_float32(cell, path, rng, threads):
     for a, b in zip(g32, g1):
         if a is not None:
             assert a.dtype == np.float32 and rel_error(a, b) < 1e-4
+
+
+_SMALL_TEAM = """
+import numpy as np, chronoscale
+from test_recurrent import forward_checked, make
+from test_recurrent_paths import CELLS, PATHS, _lengths, _loss_and_grads
+rng = np.random.default_rng(7)
+checked = 0
+for path in ("rows_4", "rows_12", "units", "units_b3"):
+    B, T, I, H, _ = PATHS[path]
+    for cell in CELLS:
+        p = make(rng, cell, B, T, I, H)
+        lengths = _lengths(rng, B, T)
+        wy, wh = rng.standard_normal((B, T, H)), rng.standard_normal((B, H))
+        chronoscale.set_num_threads(1)
+        _, g1 = _loss_and_grads(cell, p, lengths, wy, wh)
+        chronoscale.set_num_threads(4)
+        forward_checked(cell, p, lengths, 1e-11)
+        _, g4 = _loss_and_grads(cell, p, lengths, wy, wh)
+        for a, b in zip(g1, g4):
+            if a is not None:
+                np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12)
+                checked += 1
+print("checked", checked)
+"""
+
+
+@pytest.mark.parametrize("limit", [1, 3])
+def test_team_smaller_than_planned(limit):
+    """OpenMP may give a parallel region fewer threads than asked (here OMP_THREAD_LIMIT; also a
+    call from inside another parallel region): the work is planned for the team that exists.
+    Before, the rows of the missing members were never computed (garbage outputs, no error)."""
+    here = Path(__file__).resolve().parent
+    root = Path(chronoscale.__file__).resolve().parents[1]
+    env = {**os.environ, "OMP_THREAD_LIMIT": str(limit),
+           "PYTHONPATH": os.pathsep.join([str(root), str(here), os.environ.get("PYTHONPATH", "")])}
+    r = subprocess.run([sys.executable, "-c", _SMALL_TEAM], capture_output=True, text=True,
+                       env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.split() == ["checked", str(4 * 3 * 7 - 4 * 2)]

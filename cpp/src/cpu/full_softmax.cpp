@@ -48,7 +48,8 @@ double full_softmax_loss(const T* user, const T* items, const int64_t* target, i
   // One logits buffer per thread, contiguous so a wave's blocks form one [rows, V] matrix.
   std::vector<T> buf(static_cast<size_t>(nth * Mb * V));
   std::vector<double> block_loss(static_cast<size_t>(nb), 0.0);
-  parallel_team(nth, [&](int tid, int team) {
+  auto nothing = [](int) {};  // (the waves below adapt to any team size)
+  parallel_team(nth, nothing, [&](int tid, int team) {
     for (int64_t w0 = 0; w0 < nb; w0 += team) {
       const int64_t b = w0 + tid;
       if (b < nb) {  // A: this thread's block

@@ -17,18 +17,21 @@ constexpr int64_t kParallelGrain = 32768;  // elements of work below which loops
 
 /// The first exception thrown by the threads of a parallel region, rethrown after the region:
 /// one escaping an OpenMP region would terminate the process (a size check or an allocation
-/// failing in a worker). Not for regions with barriers (a thread leaving early would hang them).
+/// failing in a worker). Not for regions with barriers (see parallel_team).
 class RegionError {
  public:
+  /// Runs f, keeping its exception (the first of the region's); false when it threw.
   template <class F>
-  void run(F&& f) noexcept {
+  bool run(F&& f) noexcept {
     try {
       f();
+      return true;
     } catch (...) {
 #ifdef _OPENMP
 #pragma omp critical(chronoscale_region_error)
 #endif
       if (!error_) error_ = std::current_exception();
+      return false;
     }
   }
   void rethrow() const {
@@ -91,18 +94,34 @@ inline void parallel_blocks(int64_t n, int64_t work, F&& f) {
   f(int64_t(0), n);
 }
 
-/// Run f(tid, nthreads) on `nth` threads that may call barrier(); serial when nth <= 1.
-template <class F>
-inline void parallel_team(int nth, F&& f) {
+/// Run a team of up to `nth` threads whose members may call barrier(): first setup(team) once,
+/// on one member, with the size of the team OpenMP actually gave (it may give fewer threads than
+/// asked: a thread limit, a call from inside another parallel region, dynamic adjustment), so
+/// that the work is planned for the members that exist; then body(tid, team) on every member.
+/// setup may throw (allocations belong there): its exception is rethrown after the region and
+/// no member runs body. body must not throw: a member leaving early would leave the others
+/// waiting at a barrier. Serial (setup(1), body(0, 1)) when nth <= 1.
+template <class S, class F>
+inline void parallel_team(int nth, S&& setup, F&& body) {
 #ifdef _OPENMP
   if (nth > 1) {
+    RegionError err;
+    bool ready = false;
 #pragma omp parallel num_threads(nth)
-    f(omp_get_thread_num(), omp_get_num_threads());
+    {
+      const int tid = omp_get_thread_num(), team = omp_get_num_threads();
+#pragma omp single
+      ready = err.run([&] { setup(team); });
+      // (the single's implicit barrier publishes `ready` and what setup made)
+      if (ready) body(tid, team);
+    }
+    err.rethrow();
     return;
   }
 #endif
   (void)nth;
-  f(0, 1);
+  setup(1);
+  body(0, 1);
 }
 
 /// Wait for the team of the enclosing parallel_team (no-op when serial).

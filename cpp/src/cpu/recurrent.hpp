@@ -50,7 +50,6 @@ void recurrent_forward_cpu(const Cell& cell, const RecurrentDims& d, const Recur
 
   RowOrder order(in.lengths.defined() ? in.lengths.ptr<int64_t>() : nullptr, B, T_);
   const StepPlan plan = plan_steps(d, order.valid());
-  order.deal(plan.units ? 1 : plan.threads);
   // x @ W_ih^T straight into cache.gates, or for the valid steps only, packed.
   const T* proj = gates;
   if (!order.full() && order.valid() > 0) {
@@ -77,13 +76,19 @@ void recurrent_forward_cpu(const Cell& cell, const RecurrentDims& d, const Recur
   T* cs_all = hs_all + B * H;
   T* hg_all = hs_all + B * (Cell::kHasC ? 2 : 1) * H;
   auto arows = std::unique_ptr<const T*[]>(new const T*[plan.units ? plan.threads * B : 1]);
+  std::vector<StepWeights<T>> wps;
 
-  parallel_team(plan.threads, [&](int tid, int nth) {
+  auto plan_team = [&](int team) {  // for the team OpenMP gives (parallel_team)
+    order.deal(plan.units ? 1 : team);
+    wps = team_weights<T>(true, plan, order, d, team);
+  };
+  parallel_team(plan.threads, plan_team, [&](int tid, int nth) {
     const auto [u0, u1, nu, n, i0, rows] = team_share(plan, order, H, tid, nth);
     T* hs = hs_all + i0 * H;
     T* cs = cs_all + i0 * H;
     T* hg = hg_all + i0 * GH;
-    const StepWeights<T> wp(true, w_hh, G, H, H, u0, u1, plan.units);
+    StepWeights<T>& wp = wps[tid];
+    wp.pack(w_hh);
     auto unit_copy = [&](T* dst, const T* src) {
       if (src) std::memcpy(dst, src + u0, sizeof(T) * nu);
       else std::memset(dst, 0, sizeof(T) * nu);
@@ -153,7 +158,6 @@ void recurrent_backward_cpu(const Cell& cell, const RecurrentDims& d, const Tens
 
   RowOrder order(in.lengths.defined() ? in.lengths.ptr<int64_t>() : nullptr, B, T_);
   const StepPlan plan = plan_steps(d, order.valid());
-  order.deal(plan.units ? 1 : plan.threads);
   const int64_t N = order.valid(), packed = order.full() ? 0 : N;
   // Gate gradients of the valid steps (packed), then x / hprev gathered and dx for them.
   T* dgi = workspace<T>((Cell::kSplit ? 2 : 1) * N * GH + packed * (2 * I + H));
@@ -171,21 +175,29 @@ void recurrent_backward_cpu(const Cell& cell, const RecurrentDims& d, const Tens
   auto db = scratch<T>(plan.threads * nb);
   std::memset(db.get(), 0, sizeof(T) * plan.threads * nb);
   auto arows = std::unique_ptr<const T*[]>(new const T*[plan.threads * B]);  // per thread
+  std::vector<StepWeights<T>> wps;
 
-  parallel_team(plan.threads, [&](int tid, int nth) {
+  auto plan_team = [&](int team) {  // for the team OpenMP gives (parallel_team)
+    order.deal(plan.units ? 1 : team);
+    wps = team_weights<T>(false, plan, order, d, team);
+  };
+  parallel_team(plan.threads, plan_team, [&](int tid, int nth) {
     const auto [u0, u1, nu, n, i0, rows] = team_share(plan, order, H, tid, nth);
     T* dhs = dhs_all + i0 * H;
     T* dcs = dcs_all + i0 * H;
     const T** A = arows.get() + tid * B;
-    const StepWeights<T> wp(false, in.w_hh.ptr<T>(), G, H, H, u0, u1, plan.units);
+    StepWeights<T>& wp = wps[tid];
+    wp.pack(in.w_hh.ptr<T>());
     T* dbt = db.get() + tid * nb;
     for (int64_t i = 0; i < n && nu > 0; ++i) {
       const int64_t b = rows[i];
       const Tensor* src[2] = {&dh_n, &dc_n};
       T* dst[2] = {dhs + i * H + u0, dcs + i * H + u0};
       for (int k = 0; k < (Cell::kHasC ? 2 : 1); ++k) {
-        if (src[k]->defined()) std::memcpy(dst[k], src[k]->ptr<T>() + b * H + u0, sizeof(T) * nu);
-        else std::memset(dst[k], 0, sizeof(T) * nu);
+        if (src[k]->defined())
+          std::memcpy(dst[k], src[k]->ptr<T>() + b * H + u0, sizeof(T) * nu);
+        else
+          std::memset(dst[k], 0, sizeof(T) * nu);
       }
     }
     int64_t na = 0;  // rows[0, na) running at step t
@@ -215,7 +227,8 @@ void recurrent_backward_cpu(const Cell& cell, const RecurrentDims& d, const Tens
     }
     for (int64_t i = 0; i < n && nu > 0; ++i) {
       const int64_t b = rows[i];
-      if (g.dh0.defined()) std::memcpy(g.dh0.ptr<T>() + b * H + u0, dhs + i * H + u0, sizeof(T) * nu);
+      if (g.dh0.defined())
+        std::memcpy(g.dh0.ptr<T>() + b * H + u0, dhs + i * H + u0, sizeof(T) * nu);
       if (Cell::kHasC && g.dc0.defined())
         std::memcpy(g.dc0.ptr<T>() + b * H + u0, dcs + i * H + u0, sizeof(T) * nu);
     }

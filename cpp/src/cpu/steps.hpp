@@ -168,23 +168,43 @@ void repack_rows(const RowOrder& o, int64_t B, int64_t T_, int64_t C, const T* s
 //  * forward (`transposed`): W^T [C, G*H], all G*H columns, or with `units` gate k's units
 //    c0..c1 as group k;
 //  * backward: W itself [G*H, C], its columns c0..c1.
+// Made (allocated) in a team's setup, packed by its member (pack), in parallel.
 template <class T>
 struct StepWeights {
   std::unique_ptr<T[]> data;
   int64_t cols = 0, group = 0;  // columns per group, elements per packed group
 
-  StepWeights(bool transposed, const T* w, int64_t G, int64_t H, int64_t C, int64_t c0,
-              int64_t c1, bool units) {
-    const int64_t groups = transposed && units ? G : 1, depth = transposed ? C : G * H;
+  StepWeights(bool transposed, int64_t G, int64_t H, int64_t C, int64_t c0, int64_t c1, bool units)
+      : transposed_(transposed), H_(H), C_(C), c0_(c0) {
+    groups_ = transposed && units ? G : 1;
+    depth_ = transposed ? C : G * H;
     cols = transposed && !units ? G * H : c1 - c0;
-    group = packed_size<T>(depth, cols);
-    data = scratch<T>(groups * group);
-    for (int64_t k = 0; k < groups; ++k)
-      pack_panels<T>(depth, cols, transposed ? w + (k * H + c0) * C : w + c0, C, transposed,
+    group = packed_size<T>(depth_, cols);
+    data = scratch<T>(groups_ * group);
+  }
+  void pack(const T* w) {
+    for (int64_t k = 0; k < groups_; ++k)
+      pack_panels<T>(depth_, cols, transposed_ ? w + (k * H_ + c0_) * C_ : w + c0_, C_, transposed_,
                      data.get() + k * group);
   }
-  const T* operator[](int64_t k) const { return data.get() + k * group; }
+
+ private:
+  bool transposed_;
+  int64_t H_, C_, c0_, groups_ = 1, depth_ = 0;
 };
+
+/// Each member's StepWeights of W_hh for a team of `team` (see team_share).
+template <class T>
+std::vector<StepWeights<T>> team_weights(bool transposed, const StepPlan& plan,
+                                         const RowOrder& order, const RecurrentDims& d, int team) {
+  std::vector<StepWeights<T>> w;
+  w.reserve(team);
+  for (int tid = 0; tid < team; ++tid) {
+    const TeamShare s = team_share(plan, order, d.H, tid, team);
+    w.emplace_back(transposed, d.G, d.H, d.H, s.u0, s.u1, plan.units);
+  }
+  return w;
+}
 
 }  // namespace cpu
 }  // namespace v1
