@@ -78,11 +78,8 @@ void recurrent_forward_cpu(const Cell& cell, const RecurrentDims& d, const Recur
   auto arows = std::unique_ptr<const T*[]>(new const T*[plan.units ? plan.threads * B : 1]);
   std::vector<StepWeights<T>> wps;
 
-  auto plan_team = [&](int team) {  // for the team OpenMP gives (parallel_team)
-    order.deal(plan.units ? 1 : team);
-    wps = team_weights<T>(true, plan, order, d, team);
-  };
-  parallel_team(plan.threads, plan_team, [&](int tid, int nth) {
+  auto setup = step_team_setup<T>(true, plan, order, d, wps);
+  parallel_team(plan.threads, setup, [&](int tid, int nth) {
     const auto [u0, u1, nu, n, i0, rows] = team_share(plan, order, H, tid, nth);
     T* hs = hs_all + i0 * H;
     T* cs = cs_all + i0 * H;
@@ -177,11 +174,8 @@ void recurrent_backward_cpu(const Cell& cell, const RecurrentDims& d, const Tens
   auto arows = std::unique_ptr<const T*[]>(new const T*[plan.threads * B]);  // per thread
   std::vector<StepWeights<T>> wps;
 
-  auto plan_team = [&](int team) {  // for the team OpenMP gives (parallel_team)
-    order.deal(plan.units ? 1 : team);
-    wps = team_weights<T>(false, plan, order, d, team);
-  };
-  parallel_team(plan.threads, plan_team, [&](int tid, int nth) {
+  auto setup = step_team_setup<T>(false, plan, order, d, wps);
+  parallel_team(plan.threads, setup, [&](int tid, int nth) {
     const auto [u0, u1, nu, n, i0, rows] = team_share(plan, order, H, tid, nth);
     T* dhs = dhs_all + i0 * H;
     T* dcs = dcs_all + i0 * H;

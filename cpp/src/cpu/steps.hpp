@@ -193,17 +193,20 @@ struct StepWeights {
   int64_t H_, C_, c0_, groups_ = 1, depth_ = 0;
 };
 
-/// Each member's StepWeights of W_hh for a team of `team` (see team_share).
+/// parallel_team's setup for a recurrent pass: deal the rows for the team OpenMP gives and make
+/// each member's StepWeights of W_hh in `w` (the member packs them).
 template <class T>
-std::vector<StepWeights<T>> team_weights(bool transposed, const StepPlan& plan,
-                                         const RowOrder& order, const RecurrentDims& d, int team) {
-  std::vector<StepWeights<T>> w;
-  w.reserve(team);
-  for (int tid = 0; tid < team; ++tid) {
-    const TeamShare s = team_share(plan, order, d.H, tid, team);
-    w.emplace_back(transposed, d.G, d.H, d.H, s.u0, s.u1, plan.units);
-  }
-  return w;
+auto step_team_setup(bool transposed, const StepPlan& plan, RowOrder& order, const RecurrentDims& d,
+                     std::vector<StepWeights<T>>& w) {
+  return [transposed, &plan, &order, &d, &w](int team) {
+    order.deal(plan.units ? 1 : team);
+    w.clear();
+    w.reserve(team);
+    for (int tid = 0; tid < team; ++tid) {
+      const TeamShare s = team_share(plan, order, d.H, tid, team);
+      w.emplace_back(transposed, d.G, d.H, d.H, s.u0, s.u1, plan.units);
+    }
+  };
 }
 
 }  // namespace cpu
