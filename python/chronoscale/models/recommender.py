@@ -9,7 +9,7 @@ import numpy as np
 from .. import _progress, io, nn, ops
 from ..nn import device as _device
 from ..nn.layer import mix_seed
-from ..nn.training import _MAX_PENDING, History, _read_losses, check_stopping
+from ..nn.training import History, _add_losses, _read_due, check_stopping
 from ..ops._common import as_bool
 from ..ops.dropout import check_rate
 from ..ops.loss import _PRECISIONS
@@ -398,11 +398,8 @@ class MultiScaleRecommender(BaseModel):
                     pending.append((value, count))
                     positions += count
                 now = time.perf_counter()
-                if pending and (i == n_batches - 1 or len(pending) >= _MAX_PENDING
-                                or (verbose == 1 and now - read_at >= 0.5)):
-                    for v, c in zip(_read_losses([v for v, _ in pending]),
-                                    (c for _, c in pending)):
-                        total += v * c
+                if _read_due(pending, i, n_batches, verbose, now, read_at):
+                    total = _add_losses(total, *zip(*pending))
                     pending, read_at = [], now
                     bar.set_postfix({"loss": f"{total / max(positions, 1):.4g}"}, refresh=False)
                 bar.update(1)

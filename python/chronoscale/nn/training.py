@@ -223,6 +223,21 @@ def _read_losses(values) -> list:
     return [float(v) for v in values]
 
 
+def _read_due(pending, i, n_batches, verbose, now, read_at) -> bool:
+    """Whether the losses waiting in ``pending`` are read after batch ``i``: at the epoch's
+    end, when _MAX_PENDING wait, and at most twice a second for a shown progress bar."""
+    return bool(pending) and (i == n_batches - 1 or len(pending) >= _MAX_PENDING
+                              or (verbose == 1 and now - read_at >= 0.5))
+
+
+def _add_losses(total: float, values, counts) -> float:
+    """``total`` plus each batch's loss times its count, added one by one in batch order (so a
+    sum does not depend on when the losses were read), the losses read in one copy."""
+    for v, c in zip(_read_losses(values), counts):
+        total += v * c
+    return total
+
+
 def _loss_pair(out):
     """The ``(loss, dpred)`` a loss function returned (TypeError for anything else)."""
     if not (isinstance(out, tuple) and len(out) == 2):
@@ -542,11 +557,9 @@ def fit(model, x, y, *, optimizer: Optimizer, loss="mse", epochs: int = 10,
                             len(idx)))
             seen += len(idx)
             now = time.perf_counter()
-            if (device == "cpu" or i == n_batches - 1 or len(pending) >= _MAX_PENDING
-                    or (verbose == 1 and now - read_at >= 0.5)):
-                for v, count in zip(_read_losses([v for v, *_ in pending]), (
-                        c for *_, c in pending)):
-                    tot_loss += v * count
+            if device == "cpu" or _read_due(pending, i, n_batches, verbose, now, read_at):
+                tot_loss = _add_losses(tot_loss, [v for v, *_ in pending],
+                                       [c for *_, c in pending])
                 for _, p, t, count in pending:
                     for name, f in metric_fns.items():
                         tot_metrics[name] += f(p, t) * count
