@@ -233,6 +233,37 @@ def test_recommend_train_evaluate_recommend(capsys, tmp_path, log_csv):
     assert r["exclusion"].startswith("history items removed")
 
 
+@needs_recommender
+def test_recommend_leaves_out_the_whole_log_not_only_max_len(capsys, tmp_path, rng):
+    """Items a user saw before the max_len most recent events are left out too."""
+    rows, t0 = [], 1_700_000_000
+    for u in range(6):
+        items = rng.permutation(60)[:40]  # 40 distinct items of 60; max_len 10 scores 10
+        rows += [(f"u{u}", int(i), t0 + 60 * j, 1.0) for j, i in enumerate(items)]
+    path = tmp_path / "log.csv"
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows([("user_id", "item_id", "timestamp", "rating"), *rows])
+    model = tmp_path / "rec.csm"
+    assert main(["train", "--data", str(path), "--format", "table", "--task", "recommend",
+                 "--scales", "1", "--dim", "8", "--max-len", "10", *FAST, "-o", str(model),
+                 "--out", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    seen = {}
+    for u, i, *_ in rows:
+        seen.setdefault(u, set()).add(str(i))
+    for flag, want_seen in (([], False), (["--include-seen"], True)):
+        assert main(["recommend", "--model", str(model), "--users", *seen, "-k", "20",
+                     *flag]) == 0
+        got = [ln.split() for ln in capsys.readouterr().out.strip().splitlines()[1:]]
+        assert len(got) == 6 * 20
+        hits = [(u, item) for u, _, item, score in got if item in seen[u]]
+        if want_seen:
+            assert hits  # 40 of 60 items seen: some of the top 20 are
+        else:
+            assert not hits
+            assert all(np.isfinite(float(score)) for *_, score in got)
+
+
 # --------------------------------------------------------------------------------- bench, info
 def test_info_prints_build_json(capsys):
     assert main(["info"]) == 0

@@ -99,6 +99,17 @@ def test_recommender_histories(rng):
         m.recommend(ids, exclude_seen="no")
     with pytest.raises(TypeError, match="exclude_seen must be True or False"):
         m.evaluate(ids, ids[:, 0], exclude_seen=1)
+    V = m.net.num_items
+    for exclude, exc, match in [
+            ([[1]] * 7, ValueError, r"one item id list per history \(8\), got 7"),
+            ([[1]] * 7 + [[V]], ValueError,
+             rf"exclude\[7\]: item ids must lie in \[0, num_items = {V}\), got {V}"),
+            ([[1]] * 7 + [[-1]], ValueError, r"exclude\[7\]"),
+            ([[1]] * 7 + [[1.5]], TypeError, r"exclude\[7\] must hold integer item ids"),
+            ("12345678", TypeError, "exclude must be a sequence of item id lists"),
+            (5, TypeError, "exclude must be a sequence")]:
+        with pytest.raises(exc, match=match):
+            m.recommend(ids, exclude=exclude)
     feats = np.full((8, 6, 1), 1e300)
     f = _rec().fit(ids, features=np.ones((8, 6, 1)), epochs=1, verbose=0)
     with pytest.raises(ValueError, match="overflow the model's float32"):

@@ -12,6 +12,7 @@ import pytest
 
 import chronoscale as cs
 from chronoscale import ops
+from chronoscale.data import from_columns
 from chronoscale.datasets import Interactions, load_otto_sample
 from chronoscale.models import MultiScaleRecommender
 from chronoscale.models import _recdata as rd
@@ -179,6 +180,42 @@ def test_score_and_history_cosine_match_recommend(rng):
     assert np.all(np.diff(top_scores, axis=1) <= 0)
     for n in range(len(L)):
         assert not set(top[n]) & set(ids[n, :L[n]])
+
+
+def test_recommend_exclude(rng):
+    """``exclude`` leaves further items out (with or without the seen ones); the rest keep
+    their scores and order; empty lists change nothing."""
+    V = 23
+    m, (ids, L, ts, feats) = _fitted(rng, V=V)
+    kw = dict(lengths=L, timestamps=ts, features=feats)
+    full = m.score(ids, **kw)
+    extra = [rng.choice(V, size=int(rng.integers(0, 6)), replace=False) for _ in L]
+    for exclude_seen in (True, False):
+        top, vals = m.recommend(ids, k=8, exclude_seen=exclude_seen, exclude=extra, **kw)
+        for n in range(len(L)):
+            out = set(extra[n]) | (set(ids[n, :L[n]]) if exclude_seen else set())
+            want = sorted((i for i in range(V) if i not in out), key=lambda i: (-full[n, i], i))
+            np.testing.assert_array_equal(top[n], want[:8])
+            np.testing.assert_array_equal(vals[n], full[n, want[:8]])
+    plain = m.recommend(ids, k=8, **kw)
+    same = m.recommend(ids, k=8, exclude=[[]] * len(L), **kw)
+    for a, b in zip(plain, same):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_recommend_log_excludes_events_before_max_len(rng):
+    """With an Interactions log, the events before the max_len scored ones are seen too."""
+    n_users, per = 4, 30
+    users = np.repeat(np.arange(n_users), per)
+    items = np.concatenate([rng.permutation(40)[:per] for _ in range(n_users)])
+    ts = 1_700_000_000 + np.arange(n_users * per) * 60
+    log = from_columns(users, items, ts)
+    m = MultiScaleRecommender(dim=4, units=3, scales=["1", "4"], max_len=5,
+                              random_state=0).fit(log, epochs=1, verbose=0)
+    top, vals = m.recommend(log, k=10)
+    for u in range(n_users):
+        assert not set(top[u]) & set(log.item[log.user == u])
+        assert np.isfinite(vals[u]).all()
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

@@ -225,7 +225,12 @@ def recommend(args, flags) -> int:
 
     if uses_time(model):
         hist["timestamps"] = ts
-    ids, scores = model.recommend(hist, k=args.k, exclude_seen=not args.include_seen)
+    exclude = None
+    if not args.include_seen:  # the whole log of each user, not only the max_len scored events
+        off = x.offsets
+        exclude = [to_model[x.item[off[u]:off[u + 1]]] for u in codes]
+        exclude = [e[e >= 0] for e in exclude]
+    ids, scores = model.recommend(hist, k=args.k, exclude_seen=False, exclude=exclude)
     rows = []
     for r, u in enumerate(x.decode_users(codes)):
         for rank in range(ids.shape[1]):

@@ -142,6 +142,47 @@ def seen_pairs(data, idx):
     return rows, items[np.repeat(starts, counts) + pos]
 
 
+def exclusion_lists(exclude, n: int, num_items: int):
+    """``exclude`` (``n`` sequences of item ids, one per history; an empty one for none) as
+    ``(indptr, items)`` like ``data["seen"]``.
+
+    Raises:
+        TypeError: not a sequence of id sequences, or ids that are not integers.
+        ValueError: not ``n`` of them, ids outside ``[0, num_items)`` (the message names the
+            history).
+    """
+    if isinstance(exclude, (str, bytes, dict)) or not hasattr(exclude, "__len__"):
+        raise TypeError("exclude must be a sequence of item id lists, one per history, got "
+                        f"{type(exclude).__name__}")
+    if len(exclude) != n:
+        raise ValueError(f"exclude must hold one item id list per history ({n}), got "
+                         f"{len(exclude)}")
+    parts = []
+    for r, e in enumerate(exclude):
+        a = np.asarray(e if e is not None else [], dtype=None).reshape(-1)
+        if a.size and a.dtype.kind not in "iu":
+            raise TypeError(f"exclude[{r}] must hold integer item ids, got dtype {a.dtype}")
+        a = a.astype(np.int64, copy=False)
+        if a.size and (a.min() < 0 or a.max() >= num_items):
+            bad = a[(a < 0) | (a >= num_items)][0]
+            raise ValueError(f"exclude[{r}]: item ids must lie in [0, num_items = {num_items}), "
+                             f"got {bad}")
+        parts.append(a)
+    indptr = np.concatenate([[0], np.cumsum([len(a) for a in parts])]).astype(np.int64)
+    return indptr, (np.concatenate(parts) if parts else np.zeros(0, np.int64))
+
+
+def merge_lists(a, b):
+    """Row-wise union (as concatenation; repeats are harmless) of two ``(indptr, items)``."""
+    (pa, ia), (pb, ib) = a, b
+    n = len(pa) - 1
+    counts = np.diff(pa) + np.diff(pb)
+    rows = np.concatenate([np.repeat(np.arange(n), np.diff(pa)),
+                           np.repeat(np.arange(n), np.diff(pb))])
+    items = np.concatenate([ia, ib])[np.argsort(rows, kind="stable")]
+    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), items
+
+
 def target_ranks(scores, targets):
     """0-based rank of each target among its row's scores (items scoring strictly higher);
     ``inf`` where the target's score is ``-inf`` (an excluded item)."""

@@ -456,12 +456,19 @@ class MultiScaleRecommender(BaseModel):
         return _device.to_host(ids), _device.to_host(vals)
 
     def recommend(self, histories, k: int = 10, exclude_seen: bool = True, *, lengths=None,
-                  timestamps=None, features=None, batch_size: int = 256, progress=None):
+                  timestamps=None, features=None, exclude=None, batch_size: int = 256,
+                  progress=None):
         """Top-``k`` items for each history, by score over the whole catalogue.
 
         Returns ``(item_ids [N, k] int64, scores [N, k])``, best first (ties by item id);
         with ``exclude_seen`` the items of the history score ``-inf`` (they come last, only
-        when fewer than ``k`` items remain). ``k`` is capped at ``num_items``.
+        when fewer than ``k`` items remain). ``k`` is capped at ``num_items``. For an
+        Interactions log the history is the whole log of the user, also the events before the
+        ``max_len`` most recent ones that are scored.
+
+        ``exclude``: further items to leave out, one sequence of item ids per history (e.g.
+        items bought before the history starts, or out of stock); they score ``-inf`` like
+        seen ones, with or without ``exclude_seen``.
 
         The items' scoring table (the embeddings, their unit rows and the biases side by side)
         is built once and reused by later calls (``recommend``, ``evaluate``,
@@ -476,13 +483,20 @@ class MultiScaleRecommender(BaseModel):
             RuntimeError: not fitted. TypeError: a non-integer ``k`` or ``batch_size``, an
                 ``exclude_seen`` or ``progress`` other than True / False (None for
                 ``progress``).
-            ValueError: ``k`` or ``batch_size`` < 1, bad histories.
+            ValueError: ``k`` or ``batch_size`` < 1, bad histories, an ``exclude`` without
+                one list per history or with ids outside ``[0, num_items)`` (TypeError: not
+                integer ids).
         """
         self._check_fitted()
         k, batch_size = check_int(k, "k"), check_int(batch_size, "batch_size")
         exclude_seen = as_bool(exclude_seen, "exclude_seen")
         progress = _progress.check(progress)
         data = self._read(histories, lengths, timestamps, features)
+        if exclude is not None:
+            extra = rd.exclusion_lists(exclude, len(data["lengths"]), self._net.num_items)
+            data = {**data, "seen": (rd.merge_lists(data["seen"], extra) if exclude_seen
+                                     else extra)}
+            exclude_seen = True
         F = self._net.table(cached=True)[0]
         k = min(k, self._net.num_items)
         out_ids, out_scores = [], []
