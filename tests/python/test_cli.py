@@ -264,6 +264,26 @@ def test_recommend_leaves_out_the_whole_log_not_only_max_len(capsys, tmp_path, r
             assert all(np.isfinite(float(score)) for *_, score in got)
 
 
+@needs_recommender
+def test_recommend_from_another_folder_names_the_data(capsys, tmp_path, log_csv, monkeypatch):
+    """train saves --data as given; from elsewhere a relative path is not found: the error
+    says so and asks for --data."""
+    monkeypatch.chdir(log_csv.parent)
+    model = tmp_path / "rec.csm"
+    assert main(["train", "--data", log_csv.name, "--format", "table", "--task", "recommend",
+                 "--scales", "1", "--dim", "8", *FAST, "-o", str(model),
+                 "--out", str(tmp_path / "run")]) == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    capsys.readouterr()
+    assert main(["recommend", "--model", str(model), "--users", "u1"]) == 2
+    err = err_line(capsys)
+    assert f"training data {log_csv.name}" in err and "give --data PATH" in err
+    assert main(["recommend", "--model", str(model), "--users", "u1", "--data", str(log_csv),
+                 "--format", "table"]) == 0
+
+
 # --------------------------------------------------------------------------------- bench, info
 def test_info_prints_build_json(capsys):
     assert main(["info"]) == 0

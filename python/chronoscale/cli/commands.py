@@ -173,6 +173,10 @@ def _reload(meta, args):
         d["format"] = args.format
     if not d["path"]:
         raise UsageError("give --data PATH: the model does not name its training data")
+    if not args.data and not os.path.exists(d["path"]):
+        raise UsageError(f"the model's training data {d['path']} (the path given to 'train', "
+                         f"relative to the folder it ran in) is not found from "
+                         f"{os.getcwd()}: give --data PATH")
     x, _ = runs.load_data(cfg, progress=False)
     return cfg, x
 
