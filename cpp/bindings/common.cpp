@@ -32,7 +32,7 @@ DType dtype_from_typestr(const std::string& ts, const char* name) {
   if (ts == "<i8") return DType::int64;
   if (ts == "<i4") return DType::int32;
   throw TypeError(detail::cat(name, " has unsupported dtype '", ts,
-                              "' (expected float32, float64 or int64)"));
+                              "' (chronoscale takes float32 or float64 values and int64 or int32 indices)"));
 }
 
 const char* numpy_name(DType d) { return dtype_name(d); }
@@ -138,7 +138,7 @@ Tensor dlpack_view(py::handle obj, const char* name) {
   else if (code == 0 && bits == 32) t.dtype = DType::int32;
   else
     throw TypeError(detail::cat(name, " has unsupported DLPack dtype (code ", int(code), ", ",
-                                int(bits), " bits; expected float32, float64 or int64)"));
+                                int(bits), " bits; chronoscale takes float32 or float64 values and int64 or int32 indices)"));
   CS_CHECK(d.ndim <= kMaxDims, ValueError, name, " has too many dims (", d.ndim, ")");
   t.ndim = d.ndim;
   for (int i = 0; i < t.ndim; ++i) t.shape[i] = d.shape[i];
@@ -163,7 +163,7 @@ DType dtype_of(const py::dtype& dt, const char* name) {
   if (kind == 'i' && size == 8) return DType::int64;
   if (kind == 'i' && size == 4) return DType::int32;
   throw TypeError(detail::cat(name, " has unsupported dtype ", std::string(py::str(dt)),
-                              " (expected float32, float64 or int64)"));
+                              " (chronoscale takes float32 or float64 values and int64 or int32 indices)"));
 }
 
 /// Whether `obj` is exactly a cupy.ndarray (of the CuPy in sys.modules, looked up at every call

@@ -479,6 +479,7 @@ def load(path, device=None):
             bad configuration values (the message names the parameter; values ``fit`` would
             refuse, the optimiser's and the loss included); every message starts with
             ``path``. A ``device`` other than None, "cpu", "cuda".
+        RuntimeError: ``device="cuda"`` on a build without CUDA or a machine without a GPU.
         OSError: the file cannot be opened (FileNotFoundError: it does not exist).
     """
     _check_path(path)

@@ -147,6 +147,21 @@ def test_recommender_interactions_logs(rng):
         short.fit(from_columns(users, items2, ts), epochs=1, verbose=0)
 
 
+@pytest.mark.parametrize("loss,exc,match", [
+    ("bce_with_logits", ValueError, "loss must be one of 'mse', 'mae', 'huber', got "
+                                    "'bce_with_logits' \\(probability targets: task='probability'"),
+    ("bce", ValueError, "loss must be one of 'mse', 'mae', 'huber', got 'bce'$"),
+    (len, TypeError, "loss must be a name, one of 'mse', 'mae', 'huber'; got builtin_function"),
+])
+def test_forecaster_losses(rng, loss, exc, match):
+    X, y = rng.random((6, 5, 2)), rng.random(6)
+    with pytest.raises(exc, match=match):
+        MultiScaleForecaster(scales=["1"], units=2, loss=loss).fit(X, y, epochs=1, verbose=0)
+    for ok in ("mse", "mae", "huber"):
+        MultiScaleForecaster(scales=["1"], units=2, loss=ok, task="probability").fit(
+            X, y, epochs=1, verbose=0)
+
+
 def test_forecaster_targets_and_validation(rng):
     X, y = rng.random((6, 5, 2)), rng.random(6)
     seed = SeedForecaster(filters=2, units=2, random_state=0).fit(X, y, epochs=1, verbose=0)

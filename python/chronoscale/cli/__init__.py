@@ -79,7 +79,8 @@ def _common(p, task_flags: bool = True, evaluate: bool = False):
                    help="override one setting, e.g. --set model.dim=32 (repeatable)")
     g.add_argument("--print-config", action="store_true",
                    help="print the merged configuration as TOML and exit")
-    g.add_argument("--out", metavar="DIR", help="output directory (report, plots, model)")
+    g.add_argument("--out", metavar="DIR", help="output directory (report, plots)" if evaluate
+                   else "output directory (the model, model.csm, unless -o names it)")
     g.add_argument("--seed", type=int_for("seed"),
                    help="random seed >= 0 (initialisation, shuffling, sampling)")
     g.add_argument("--threads", type=int_for("threads"), help=THREADS_HELP)

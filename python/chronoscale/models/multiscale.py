@@ -23,6 +23,7 @@ from ._base import (
 )
 
 _TASKS = {"regression": (None, "mse"), "probability": ("sigmoid", "mse")}
+_LOSSES = ("mse", "mae", "huber")
 
 
 class _ForecastNet(nn.Layer):
@@ -96,7 +97,7 @@ class MultiScaleForecaster(BaseModel):
         pool: "mean", "max" or "sum" pooling of a window's events.
         count_feature: append ``log1p(events in the window)`` to each pooled step.
         task: "regression" (linear heads) or "probability" (sigmoid heads).
-        loss: "mse" (default), "mae" or "huber" (regression).
+        loss: "mse" (default), "mae" or "huber" (either task).
         learning_rate, epsilon, clipnorm: Adam (Keras defaults; clipnorm 1.0).
         dtype, random_state, warm_start, device: as :class:`SeedForecaster` (``lengths`` and
             ``timestamps`` stay on the host with ``device="cuda"``: they index the windows).
@@ -130,7 +131,14 @@ class MultiScaleForecaster(BaseModel):
         """The hyper-parameters (TypeError / ValueError naming them); checked units."""
         check_seed(self.random_state)
         check_hyper(self)
-        nn.losses.get(self.loss)
+        if not isinstance(self.loss, str):
+            raise TypeError(f"loss must be a name, one of {', '.join(map(repr, _LOSSES))}; got "
+                            f"{type(self.loss).__name__}")
+        if self.loss not in _LOSSES:
+            hint = (" (probability targets: task='probability', whose sigmoid heads train "
+                    "with 'mse')" if self.loss == "bce_with_logits" else "")
+            raise ValueError(f"loss must be one of {', '.join(map(repr, _LOSSES))}, got "
+                             f"{self.loss!r:.80}{hint}")
         return check_units(self.units)
 
     def _build(self, meta, rng) -> None:
@@ -214,7 +222,9 @@ class MultiScaleForecaster(BaseModel):
                 ``random_state`` (floats are refused, never truncated).
             ValueError: bad shapes, NaN / inf, ``lengths`` outside ``[1, T]``, ``epochs``,
                 ``batch_size`` or ``units`` < 1, a negative seed, bad ``sample_weight`` (see
-                :func:`chronoscale.nn.fit`).
+                :func:`chronoscale.nn.fit`), ``y`` outside ``[0, 1]`` with
+                ``task="probability"``, an unknown ``task`` or ``loss``.
+            RuntimeError: ``device="cuda"`` on a build without CUDA or without a GPU.
         """
         opts = fit_options(fit_kwargs, epochs, batch_size)
         self._check_params()

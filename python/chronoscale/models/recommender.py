@@ -270,6 +270,7 @@ class MultiScaleRecommender(BaseModel):
                 ``epochs``, ``batch_size`` or ``num_negatives`` < 1, a negative seed, an
                 inferred catalogue too large for dense ids (see ``num_items``), validation
                 targets not ``[N]`` in ``[0, num_items)``, no history with 2 events.
+            RuntimeError: ``device="cuda"`` on a build without CUDA or without a GPU.
         """
         if loss not in ("full", "sampled"):
             raise ValueError(f"loss must be 'full' or 'sampled', got {loss!r}")
@@ -558,14 +559,14 @@ class MultiScaleRecommender(BaseModel):
         newest event's own input (``(W_x x_t) . E_v``), and the rest (the projection's bias,
         the history-cosine term and the item's bias).
 
-        ``items``: ``[N]`` item ids, one per history (e.g. the held-out next item); integers,
-        or floats holding whole numbers.
+        ``items``: ``[N]`` (or ``[N, 1]``) item ids, one per history (e.g. the held-out next
+        item); integers, or floats holding whole numbers.
         Returns ``(parts [N, S + 2], names)``; each row sums to :meth:`score` of that item
         (within float rounding of the model's dtype).
 
         Raises:
             RuntimeError: not fitted. TypeError: non-numeric ``items``. ValueError: ``items``
-                not ``[N]``, not whole or outside ``[0, num_items)``; bad histories.
+                not ``[N]`` / ``[N, 1]``, not whole or outside ``[0, num_items)``; bad histories.
         """
         self._check_fitted()
         batch_size = check_int(batch_size, "batch_size")

@@ -142,7 +142,9 @@ class SeedForecaster(BaseModel):
             ValueError: shapes (X not 3-D, y not [B] / [B, 1], too few steps, a different
                 feature count than the fitted one with ``warm_start``), NaN / inf, ``epochs``,
                 ``batch_size`` or an architecture argument < 1, a negative seed, bad
-                ``sample_weight`` (see :func:`chronoscale.nn.fit`).
+                ``sample_weight`` (see :func:`chronoscale.nn.fit`), ``y`` outside ``[0, 1]``
+                (the output is a sigmoid).
+            RuntimeError: ``device="cuda"`` on a build without CUDA or without a GPU.
         """
         opts = fit_options(fit_kwargs, epochs, batch_size)
         self._check_params()

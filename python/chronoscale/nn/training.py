@@ -408,8 +408,9 @@ def fit(model, x, y, *, optimizer: Optimizer, loss="mse", epochs: int = 10,
             read back in one copy at most twice a second for the bar, after at most 256
             batches and at the end of the epoch, so the host queues the next batch while the
             device works.
-        checkpoint_dir, checkpoint_every: write ``ckpt-<epoch>.csm`` (weights, optimiser state,
-            history, early-stopping state) every ``checkpoint_every >= 1`` epochs.
+        checkpoint_dir, checkpoint_every: write ``ckpt-<epoch>.csm``, the epoch in five
+            digits (``ckpt-00002.csm``: weights, optimiser state, history, early-stopping
+            state), every ``checkpoint_every >= 1`` epochs.
         resume: True resumes from the latest checkpoint in ``checkpoint_dir`` (if any), a path
             resumes from that file; training continues up to ``epochs`` in total.
 
