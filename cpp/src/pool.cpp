@@ -269,7 +269,8 @@ PoolDims count_pool_check(PoolMode mode, const CountWindow& w, const Tensor& x,
 
 void count_pool_forward(PoolMode mode, const CountWindow& w, const Tensor& x,
                         const Tensor& lengths, const PoolOutputs& out, void* stream) {
-  const auto [B, T, C, W] = count_pool_check(mode, w, x, lengths);
+  const PoolDims dims = count_pool_check(mode, w, x, lengths);
+  const int64_t B = dims.B, T = dims.T, C = dims.C, W = dims.W;
   check_like(out.y, x, "y", "x", {B, W, C}, "[B, W, C]");
   check_i64(out.counts, "counts", {B, W}, "[B, W]");
   check_i64(out.out_lengths, "out_lengths", {B}, "[B]");
@@ -295,7 +296,8 @@ void count_pool_backward(PoolMode mode, const CountWindow& w, const Tensor& dy,
                          const PoolOutputs& fwd, const Tensor& dx, void* stream) {
   check_mode(mode);
   const CountWindow win = normalized(w);
-  const auto [B, T, C, W] = check_grads(dy, fwd, dx);
+  const PoolDims dims = check_grads(dy, fwd, dx);
+  const int64_t B = dims.B, T = dims.T, C = dims.C, W = dims.W;
   check_count_cache(mode, win, B, T, C, W, fwd);
   if (mode == PoolMode::max) check_argmax(fwd.argmax, dy, "cache.argmax", B, W, C);
   check::cuda_usable({{&dy, "dy"}, {&dx, "dx"}, {&fwd.argmax, "cache.argmax"}}, "count_pool");
@@ -346,8 +348,9 @@ void time_pool_forward(PoolMode mode, const TimeWindow& win, const Tensor& x,
                        void* stream) {
   check::defined(out.out_lengths, "out_lengths");
   check::defined(out.first_window, "first_window");
-  const auto [B, T, C, W] =
+  const PoolDims dims =
       time_pool_plan(mode, win, x, timestamps, lengths, out.out_lengths, out.first_window);
+  const int64_t B = dims.B, T = dims.T, C = dims.C, W = dims.W;
   check_like(out.y, x, "y", "x", {B, W, C}, "[B, W, C]");
   check_i64(out.counts, "counts", {B, W}, "[B, W]");
   check_i64(out.window_start, "window_start", {B, W}, "[B, W]");
@@ -377,7 +380,8 @@ void time_pool_forward(PoolMode mode, const TimeWindow& win, const Tensor& x,
 void time_pool_backward(PoolMode mode, const Tensor& dy, const PoolOutputs& fwd, const Tensor& dx,
                         void* stream) {
   check_mode(mode);
-  const auto [B, T, C, W] = check_grads(dy, fwd, dx);
+  const PoolDims dims = check_grads(dy, fwd, dx);
+  const int64_t B = dims.B, T = dims.T, C = dims.C, W = dims.W;
   check_time_cache(mode, B, T, C, W, fwd);
   if (mode == PoolMode::max) check_argmax(fwd.argmax, dy, "cache.argmax", B, W, C);
   check::cuda_usable({{&dy, "dy"}, {&dx, "dx"}, {&fwd.argmax, "cache.argmax"}}, "time_pool");

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import ctypes
 import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -60,9 +64,23 @@ def lib():
 
 
 def test_header_is_shipped():
-    import os
-
     assert os.path.exists(os.path.join(get_include(), "chronoscale", "chronoscale.h"))
+
+
+def test_native_c_test_program(tmp_path):
+    """tests/cpp/test_c_api.c (the ctest of the C API: results against a reference written in
+    C, bad input, overflowing shapes, aliased outputs), compiled against the installed header
+    and library, as an embedding service would, and run."""
+    src = Path(__file__).resolve().parents[1] / "cpp" / "test_c_api.c"
+    cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+    if cc is None or not src.exists():
+        pytest.skip("no C compiler" if cc is None else "not a source checkout")
+    lib = Path(get_library())
+    exe = tmp_path / "test_c_api"
+    subprocess.run([cc, "-std=c11", "-O1", f"-I{get_include()}", str(src), str(lib),
+                    f"-Wl,-rpath,{lib.parent}", "-lm", "-o", str(exe)], check=True)
+    r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
 
 
 def test_version_and_build_info(lib):

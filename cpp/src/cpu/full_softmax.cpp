@@ -69,14 +69,14 @@ double full_softmax_loss(const T* user, const T* items, const int64_t* target, i
         block_loss[static_cast<size_t>(b)] = loss;
         blas::gemm<T>(false, false, m, D, V, T(1), L, V, items, D, T(0), d_user + r0 * D, D);
       }
-      barrier();
+      barrier(team);
       // B: d_items[v0:v1] += dlogits[wave rows, v0:v1]^T @ user[wave rows]
       const int64_t r0 = w0 * Mb, rows = std::min(team * Mb, N - r0);
       const int64_t v0 = V * tid / team, v1 = V * (tid + 1) / team;
       if (v1 > v0)
         blas::gemm<T>(true, false, v1 - v0, D, rows, T(1), buf.data() + v0, V, user + r0 * D, D,
                       T(1), d_items + v0 * D, D);
-      barrier();
+      barrier(team);
     }
   });
   double total = 0.0;

@@ -124,10 +124,14 @@ inline void parallel_team(int nth, S&& setup, F&& body) {
   body(0, 1);
 }
 
-/// Wait for the team of the enclosing parallel_team (no-op when serial).
-inline void barrier() {
+/// Wait for the other members of a parallel_team body's team of `team` threads. A no-op for a
+/// team of one: the serial path opens no region of its own, and a bare barrier there would join
+/// the caller's team (a call from inside the caller's own parallel region would then hang).
+inline void barrier([[maybe_unused]] int team) {
 #ifdef _OPENMP
+  if (team > 1) {
 #pragma omp barrier
+  }
 #endif
 }
 

@@ -80,7 +80,11 @@ void recurrent_forward_cpu(const Cell& cell, const RecurrentDims& d, const Recur
 
   auto setup = step_team_setup<T>(true, plan, order, d, wps);
   parallel_team(plan.threads, setup, [&](int tid, int nth) {
-    const auto [u0, u1, nu, n, i0, rows] = team_share(plan, order, H, tid, nth);
+    // (plain variables, not a structured binding: the lambdas below capture them, which
+    // clang accepts from version 16 only)
+    const TeamShare share = team_share(plan, order, H, tid, nth);
+    const int64_t u0 = share.u0, nu = share.nu, n = share.n, i0 = share.i0;
+    const int64_t* rows = share.rows;
     T* hs = hs_all + i0 * H;
     T* cs = cs_all + i0 * H;
     T* hg = hg_all + i0 * GH;
@@ -96,7 +100,7 @@ void recurrent_forward_cpu(const Cell& cell, const RecurrentDims& d, const Recur
       if (Cell::kHasC) unit_copy(cs + i * H + u0, c0 ? c0 + b * H : nullptr);
       std::memcpy(hprev + b * T_ * H + u0, hs + i * H + u0, sizeof(T) * nu);
     }
-    if (plan.units) barrier();
+    if (plan.units) barrier(nth);
     int64_t na = n;  // rows[0, na) still running
     for (int64_t t = 0; t < T_; ++t) {
       na = order.running_down(rows, na, t);
@@ -126,7 +130,7 @@ void recurrent_forward_cpu(const Cell& cell, const RecurrentDims& d, const Recur
         std::memcpy(y + r * H + u0, h, sizeof(T) * nu);
         if (t + 1 < T_) std::memcpy(hprev + (r + 1) * H + u0, h, sizeof(T) * nu);
       }
-      if (plan.units) barrier();
+      if (plan.units) barrier(nth);
     }
     // Past each length: zero outputs and the state carried unchanged; then h_n, c_n.
     for (int64_t i = 0; i < n && nu > 0; ++i) {
@@ -176,7 +180,11 @@ void recurrent_backward_cpu(const Cell& cell, const RecurrentDims& d, const Tens
 
   auto setup = step_team_setup<T>(false, plan, order, d, wps);
   parallel_team(plan.threads, setup, [&](int tid, int nth) {
-    const auto [u0, u1, nu, n, i0, rows] = team_share(plan, order, H, tid, nth);
+    // (plain variables, not a structured binding: the lambdas below capture them, which
+    // clang accepts from version 16 only)
+    const TeamShare share = team_share(plan, order, H, tid, nth);
+    const int64_t u0 = share.u0, nu = share.nu, n = share.n, i0 = share.i0;
+    const int64_t* rows = share.rows;
     T* dhs = dhs_all + i0 * H;
     T* dcs = dcs_all + i0 * H;
     const T** A = arows.get() + tid * B;
@@ -213,7 +221,7 @@ void recurrent_backward_cpu(const Cell& cell, const RecurrentDims& d, const Tens
         }
       }
       for (int64_t i = 0; i < na; ++i) A[i] = dhg + order.packed(rows[i], t) * GH;
-      if (plan.units) barrier();
+      if (plan.units) barrier(nth);
       // dh (+)= dg_t @ W_hh for the running rows and this thread's units; at t = 0 it only
       // makes dh0.
       if (nu > 0 && (t > 0 || g.dh0.defined()))
