@@ -61,23 +61,22 @@ bool try_open(Blas& b, const std::string& path, std::string* why) {
     auto s = reinterpret_cast<SgemmFn>(dlsym(h, (std::string(prefix) + "sgemm").c_str()));
     auto d = reinterpret_cast<DgemmFn>(dlsym(h, (std::string(prefix) + "dgemm").c_str()));
     if (!s || !d) continue;
+    auto set_threads = reinterpret_cast<SetThreadsFn>(dlsym(h, "scipy_openblas_set_num_threads"));
+    if (!set_threads)
+      set_threads = reinterpret_cast<SetThreadsFn>(dlsym(h, "openblas_set_num_threads"));
+    const bool mkl = dlsym(h, "MKL_Set_Num_Threads") != nullptr;
+    if (mkl) set_threads = reinterpret_cast<SetThreadsFn>(dlsym(h, "MKL_Set_Num_Threads"));
+    // chronoscale owns the threading (OpenMP): the BLAS always runs single-threaded inside it,
+    // so the two thread pools never compete for cores; set before any call can reach it.
+    if (set_threads) set_threads(1);
     // The previous library stays loaded: another thread may be inside its GEMM right now
     // (closing it under that call crashed the process); a switch is rare, the leak small.
     b.handle = h;
+    b.set_threads = set_threads;
+    b.name = mkl ? "mkl" : (set_threads ? "openblas" : "cblas");
+    b.path = path;
     b.sgemm.store(s, std::memory_order_release);
     b.dgemm.store(d, std::memory_order_release);
-    b.path = path;
-    b.set_threads = reinterpret_cast<SetThreadsFn>(dlsym(h, "scipy_openblas_set_num_threads"));
-    if (!b.set_threads) b.set_threads = reinterpret_cast<SetThreadsFn>(dlsym(h, "openblas_set_num_threads"));
-    if (dlsym(h, "MKL_Set_Num_Threads")) {
-      b.name = "mkl";
-      b.set_threads = reinterpret_cast<SetThreadsFn>(dlsym(h, "MKL_Set_Num_Threads"));
-    } else {
-      b.name = b.set_threads ? "openblas" : "cblas";
-    }
-    // chronoscale owns the threading (OpenMP): the BLAS always runs single-threaded inside it,
-    // so the two thread pools never compete for cores.
-    if (b.set_threads) b.set_threads(1);
     return true;
   }
   dlclose(h);
@@ -137,8 +136,17 @@ void load_blas(const std::string& path) {
   b.ready.store(true, std::memory_order_release);
 }
 
-std::string blas_name() { return ensure().name; }
-std::string blas_path() { return ensure().path; }
+// (under the lock: load_blas may be rewriting them)
+std::string blas_name() {
+  Blas& b = ensure();
+  std::lock_guard<std::mutex> lock(b.mu);
+  return b.name;
+}
+std::string blas_path() {
+  Blas& b = ensure();
+  std::lock_guard<std::mutex> lock(b.mu);
+  return b.path;
+}
 
 void set_num_threads(int n) {
   CS_CHECK(n >= 1, ValueError, "set_num_threads: n must be >= 1, got ", n);

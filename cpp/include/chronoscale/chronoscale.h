@@ -59,8 +59,9 @@ const char* chronoscale_last_error(void);
 const char* chronoscale_build_info(void);
 /* Use the CBLAS library at `path` (libscipy_openblas.so, libmkl_rt.so.2, ...). Without this call
  * the first GEMM searches $CHRONOSCALE_BLAS_LIB and common sonames, else a slow built-in GEMM.
- * Safe while other threads compute: they finish with the library they started with (a library
- * once loaded stays loaded). */
+ * Safe while other threads compute: a library once loaded stays loaded, so a GEMM running in
+ * it finishes there; the GEMMs a running call makes after the switch use the new library
+ * (results agree to rounding). */
 cs_status chronoscale_load_blas(const char* path);
 /* CPU threads for kernels (the BLAS itself stays single-threaded): process-wide, for the calls
  * of every thread (not only the calling one, as OpenMP's own setting would be). */
