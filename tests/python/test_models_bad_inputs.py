@@ -9,6 +9,7 @@ import inspect
 import numpy as np
 import pytest
 
+import chronoscale as cs
 from chronoscale.data import from_columns
 from chronoscale.models import MultiScaleForecaster, MultiScaleRecommender, SeedForecaster
 
@@ -107,9 +108,22 @@ def test_recommender_histories(rng):
             ([[1]] * 7 + [[-1]], ValueError, r"exclude\[7\]"),
             ([[1]] * 7 + [[1.5]], TypeError, r"exclude\[7\] must hold integer item ids"),
             ("12345678", TypeError, "exclude must be a sequence of item id lists"),
-            (5, TypeError, "exclude must be a sequence")]:
+            (5, TypeError, "exclude must be a sequence"),
+            ([[1]] * 7 + [np.array([2**63], np.uint64)], ValueError,
+             r"exclude\[7\]: .* got 9223372036854775808"),
+            ([[1]] * 7 + [[True]], TypeError, r"exclude\[7\] must hold integer item ids, got bool"),
+            ([[1]] * 7 + [np.ones((1, 1), np.int64)], ValueError, r"exclude\[7\] must be a 1-D"),
+            (np.arange(8), TypeError, r"exclude\[0\] must be a list of item ids, got int64"),
+            ([[1]] * 7 + [[1, [2]]], TypeError, r"exclude\[7\] must hold integer .* got list"),
+            ([[1]] * 7 + [np.array([0.5])], TypeError,
+             r"exclude\[7\] must hold integer item ids, got dtype float64")]:
         with pytest.raises(exc, match=match):
             m.recommend(ids, exclude=exclude)
+    # any integer types, sets, None and empty rows
+    mixed = [[np.uint64(3), 5], {1, 2}, None, [], np.array([4], np.uint32), (0,), [np.int8(2)], []]
+    top = m.recommend(ids, k=V, exclude_seen=False, exclude=mixed)[1]
+    for r, e in enumerate(mixed):
+        assert np.isneginf(top[r]).sum() == len(set(e or ()))
     feats = np.full((8, 6, 1), 1e300)
     f = _rec().fit(ids, features=np.ones((8, 6, 1)), epochs=1, verbose=0)
     with pytest.raises(ValueError, match="overflow the model's float32"):
@@ -150,7 +164,7 @@ def test_recommender_interactions_logs(rng):
 @pytest.mark.parametrize("loss,exc,match", [
     ("bce_with_logits", ValueError, "loss must be one of 'mse', 'mae', 'huber', got "
                                     "'bce_with_logits' \\(probability targets: task='probability'"),
-    ("bce", ValueError, "loss must be one of 'mse', 'mae', 'huber', got 'bce'$"),
+    ("bce", ValueError, "unknown loss 'bce'"),
     (len, TypeError, "loss must be a name, one of 'mse', 'mae', 'huber'; got builtin_function"),
 ])
 def test_forecaster_losses(rng, loss, exc, match):
@@ -160,6 +174,20 @@ def test_forecaster_losses(rng, loss, exc, match):
     for ok in ("mse", "mae", "huber"):
         MultiScaleForecaster(scales=["1"], units=2, loss=ok, task="probability").fit(
             X, y, epochs=1, verbose=0)
+
+
+def test_forecaster_saved_with_bce_loads(rng, tmp_path):
+    """A forecaster saved when fit still took bce_with_logits loads and predicts; fitting it
+    again is refused."""
+    X, y = rng.random((6, 5, 2)), rng.random(6)
+    m = MultiScaleForecaster(scales=["1"], units=2, random_state=0).fit(X, y, epochs=1,
+                                                                         verbose=0)
+    m.loss = "bce_with_logits"
+    cs.save(m, tmp_path / "old.csm")
+    back = cs.load(tmp_path / "old.csm")
+    np.testing.assert_array_equal(back.predict(X), m.predict(X))
+    with pytest.raises(ValueError, match="loss must be one of"):
+        back.fit(X, y, epochs=1, verbose=0)
 
 
 def test_forecaster_targets_and_validation(rng):

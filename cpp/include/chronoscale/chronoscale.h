@@ -37,8 +37,10 @@ typedef enum {
   CS_RNN_RELU = 2,
   CS_LSTM = 3,
   CS_GRU = 4,
-  CS_CELL_MAX_ENUM = 0x7FFFFFFF /* not a cell: makes any int a valid cs_cell, so that an
-                                   out-of-range one is refused (CS_ERR_VALUE), not undefined */
+  /* not cells: they make any int a valid cs_cell value, so that an out-of-range one is
+     refused (CS_ERR_VALUE) rather than undefined behaviour in C++ */
+  CS_CELL_MIN_ENUM = -0x7FFFFFFF - 1,
+  CS_CELL_MAX_ENUM = 0x7FFFFFFF
 } cs_cell;
 
 /* A view of an array. Pass NULL for an absent optional argument. */

@@ -3,6 +3,8 @@ arrays, a dict of them, or a :class:`chronoscale.datasets.Interactions` log; ran
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from ..ops._common import as_lengths
@@ -143,13 +145,14 @@ def seen_pairs(data, idx):
 
 
 def exclusion_lists(exclude, n: int, num_items: int):
-    """``exclude`` (``n`` sequences of item ids, one per history; an empty one for none) as
-    ``(indptr, items)`` like ``data["seen"]``.
+    """``exclude`` (``n`` collections of item ids, one per history: lists, tuples, sets or 1-D
+    integer arrays; an empty one or None for none) as ``(indptr, items)`` like ``data["seen"]``.
 
     Raises:
-        TypeError: not a sequence of id sequences, or ids that are not integers.
-        ValueError: not ``n`` of them, ids outside ``[0, num_items)`` (the message names the
-            history).
+        TypeError: not a sequence of id collections, or ids that are not integers (bools and
+            floats included).
+        ValueError: not ``n`` of them, ids outside ``[0, num_items)``, an array row that is not
+            1-D (the messages name the history, ``exclude[r]``).
     """
     if isinstance(exclude, (str, bytes, dict)) or not hasattr(exclude, "__len__"):
         raise TypeError("exclude must be a sequence of item id lists, one per history, got "
@@ -157,19 +160,37 @@ def exclusion_lists(exclude, n: int, num_items: int):
     if len(exclude) != n:
         raise ValueError(f"exclude must hold one item id list per history ({n}), got "
                          f"{len(exclude)}")
-    parts = []
-    for r, e in enumerate(exclude):
-        a = np.asarray(e if e is not None else [], dtype=None).reshape(-1)
-        if a.size and a.dtype.kind not in "iu":
-            raise TypeError(f"exclude[{r}] must hold integer item ids, got dtype {a.dtype}")
-        a = a.astype(np.int64, copy=False)
-        if a.size and (a.min() < 0 or a.max() >= num_items):
-            bad = a[(a < 0) | (a >= num_items)][0]
-            raise ValueError(f"exclude[{r}]: item ids must lie in [0, num_items = {num_items}), "
-                             f"got {bad}")
-        parts.append(a)
+    parts = [_id_row(e, f"exclude[{r}]", num_items) for r, e in enumerate(exclude)]
     indptr = np.concatenate([[0], np.cumsum([len(a) for a in parts])]).astype(np.int64)
     return indptr, (np.concatenate(parts) if parts else np.zeros(0, np.int64))
+
+
+def _id_row(e, where: str, num_items: int) -> np.ndarray:
+    """One history's ids to exclude as int64 (see exclusion_lists)."""
+    if e is None:
+        return np.zeros(0, np.int64)
+    if isinstance(e, np.ndarray):
+        if e.ndim != 1:
+            raise ValueError(f"{where} must be a 1-D list of item ids, got shape {e.shape}")
+        if e.size and e.dtype.kind not in "iu":
+            raise TypeError(f"{where} must hold integer item ids, got dtype {e.dtype}")
+        values = e
+    else:
+        if isinstance(e, (str, bytes, dict)) or not hasattr(e, "__iter__"):
+            raise TypeError(f"{where} must be a list of item ids, got {type(e).__name__}")
+        values = []
+        for v in e:
+            if isinstance(v, (bool, np.bool_)) or not hasattr(type(v), "__index__"):
+                raise TypeError(f"{where} must hold integer item ids, got {type(v).__name__}")
+            values.append(operator.index(v))
+    bad = [v for v in (values if isinstance(values, list) else ()) if not 0 <= v < num_items]
+    if isinstance(values, np.ndarray) and values.size:
+        out = values[(values < 0) | (values >= num_items)]
+        bad = [out[0].item()] if out.size else []
+    if bad:
+        raise ValueError(f"{where}: item ids must lie in [0, num_items = {num_items}), got "
+                         f"{bad[0]}")
+    return np.asarray(values, dtype=np.int64).reshape(-1)
 
 
 def merge_lists(a, b):

@@ -134,12 +134,16 @@ class MultiScaleForecaster(BaseModel):
         if not isinstance(self.loss, str):
             raise TypeError(f"loss must be a name, one of {', '.join(map(repr, _LOSSES))}; got "
                             f"{type(self.loss).__name__}")
+        nn.losses.get(self.loss)  # (a file saved before fit refused bce_with_logits still loads)
+        return check_units(self.units)
+
+    def _check_loss(self):
+        """``fit``'s own check of ``loss``: one of _LOSSES (ValueError)."""
         if self.loss not in _LOSSES:
             hint = (" (probability targets: task='probability', whose sigmoid heads train "
                     "with 'mse')" if self.loss == "bce_with_logits" else "")
             raise ValueError(f"loss must be one of {', '.join(map(repr, _LOSSES))}, got "
                              f"{self.loss!r:.80}{hint}")
-        return check_units(self.units)
 
     def _build(self, meta, rng) -> None:
         units = self._check_params()
@@ -228,6 +232,7 @@ class MultiScaleForecaster(BaseModel):
         """
         opts = fit_options(fit_kwargs, epochs, batch_size)
         self._check_params()
+        self._check_loss()
         with kept_on_error(self):  # a refused fit leaves a fitted model as it was
             if not (self.warm_start and self._net is not None):
                 self._net = None
