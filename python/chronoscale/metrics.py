@@ -40,6 +40,7 @@ __all__ = [
     "evaluate_sampled",
     "evaluate_topk",
     "format_table",
+    "hit_curve",
     "mae",
     "mape",
     "per_query",
@@ -344,6 +345,42 @@ def ranking_metrics(greater, ties, k=(10,), ties_mode: str = "expected") -> dict
     return out
 
 
+def hit_curve(greater, ties, num_items: int, ties_mode: str = "expected") -> dict:
+    """``HR@K`` for ``K`` = 1, 2, 5, 10, 20, 50, ... up to ``num_items`` (and ``num_items``
+    itself): ``{"k": [...], "HR": [...]}`` from ``target_ranks``' ``greater`` and ``ties``
+    ``[N]``, tied items counted as ``ties`` says (``"expected"``: the chance that the target
+    is among the first ``K`` of a random order of its ties). The whole rank distribution in a
+    few numbers: the curve ``chronoscale.plot.hit_curves`` draws. NaN without queries.
+
+    Raises:
+        TypeError / ValueError: as ``per_query``; ``num_items`` < 1.
+    """
+    num_items = check_int(num_items, "num_items", 1)
+    if not is_one_of(ties_mode, TIES):
+        raise ValueError(f"ties must be one of {TIES}, got {ties_mode!r}")
+    greater, ties = _counts(greater, "greater"), _counts(ties, "ties")
+    if greater.shape != ties.shape:
+        raise ValueError(
+            f"greater and ties must have the same length, got {len(greater)} and {len(ties)}"
+        )
+    ks, step = [], 1
+    while step < num_items:
+        ks += [K for K in (step, 2 * step, 5 * step) if K < num_items]
+        step *= 10
+    ks.append(num_items)
+    g, t = greater.astype(np.float64), ties.astype(np.float64)
+    hr = []
+    for K in ks:
+        if ties_mode == "expected":
+            hit = np.clip((K - g) / (t + 1.0), 0.0, 1.0)
+        elif ties_mode == "pessimistic":
+            hit = (g + t < K).astype(np.float64)
+        else:
+            hit = (g < K).astype(np.float64)
+        hr.append(float(hit.mean()) if len(hit) else float("nan"))
+    return {"k": ks, "HR": hr}
+
+
 def _report(protocol, k, negatives, exclusion, ties, dataset, n, V, metrics, **more) -> dict:
     return {
         "protocol": protocol,
@@ -432,6 +469,7 @@ def evaluate_full(
         N,
         V,
         ranking_metrics(g, t, k, ties),
+        hit_curve=hit_curve(g, t, V, ties) if V else None,
     )
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from .ops._common import check_int
 from .report import _bad_output, output_problem
 
-__all__ = ["DEFAULT_SERIES", "MAX_SERIES", "contributions", "forecast_vs_truth",
+__all__ = ["DEFAULT_SERIES", "MAX_SERIES", "contributions", "forecast_vs_truth", "hit_curves",
            "scale_weights", "training_curves"]
 #: panels (series / rows) drawn by default, and the most a call may ask for (~0.2 s each)
 DEFAULT_SERIES = 16
@@ -277,6 +277,50 @@ def forecast_vs_truth(times, truth, forecasts: dict, origin: int, path, labels=N
     fig.autofmt_xdate()
     fig.suptitle(_shown(title, n, N, "series"))
     fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return _save(fig, path)
+
+
+def hit_curves(results: dict, path, title: str = "Hit rate by list length",
+               primary: str | None = None) -> Path:
+    """``HR@K`` against ``K`` (log scale) for each method of ``results`` (name -> a full-ranking
+    report of ``chronoscale.metrics``, whose ``hit_curve`` it draws): where each method puts
+    the held-out items over the whole ranking, not only at the reported ``K``. ``primary`` is
+    drawn thicker. Methods without a ``hit_curve`` (sampled ranking) are left out.
+
+    Raises:
+        TypeError: ``results`` not a dict; a bad ``path``.
+        ValueError: no method has a ``hit_curve``, a curve whose ``k`` and ``HR`` differ in
+            length; a bad ``path`` (see the module docstring).
+    """
+    if not isinstance(results, Mapping):
+        raise TypeError(f"results must be a dict of method -> report, got "
+                        f"{type(results).__name__}")
+    path = _png_path(path)
+    curves = {}
+    for name, rep in results.items():
+        c = rep.get("hit_curve") if isinstance(rep, Mapping) else None
+        if not c:
+            continue
+        k = _numbers(c.get("k"), f"results[{name!r}]['hit_curve']['k']", (1,))
+        hr = _numbers(c.get("HR"), f"results[{name!r}]['hit_curve']['HR']", (1,))
+        if len(k) != len(hr) or not len(k):
+            raise ValueError(f"results[{name!r}]['hit_curve']: {len(k)} k for {len(hr)} HR")
+        curves[str(name)] = (k, hr)
+    if not curves:
+        raise ValueError("no method in results has a hit_curve (full-ranking reports do)")
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for j, (name, (k, hr)) in enumerate(curves.items()):
+        ax.plot(k, hr, marker="o", ms=3, color=_COLORS[j % len(_COLORS)], label=name,
+                lw=2.6 if name == primary else 1.4)
+    ax.set_xscale("log")
+    ax.set_xlabel("K (length of the recommendation list, log scale)")
+    ax.set_ylabel("HR@K (held-out item in the top K)")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
     return _save(fig, path)
 
 

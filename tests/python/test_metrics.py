@@ -75,6 +75,27 @@ def test_against_python_loops(rng, ties):
             assert got[f"{name}@{K}"] == pytest.approx(want[name], abs=1e-12), (name, K)
 
 
+@pytest.mark.parametrize("ties", M.TIES)
+def test_hit_curve_is_hr_at_each_k(rng, ties):
+    """The report's hit_curve: K = 1, 2, 5, 10, ... up to V and V itself; each point is the
+    HR@K ranking_metrics gives (with ties and exclusions); non-decreasing; 1 at K = V."""
+    N, V = 80, 37
+    scores = rng.integers(0, 9, (N, V)).astype(np.float64)  # many ties
+    targets = rng.integers(0, V, N)
+    exclude = [rng.choice(V, rng.integers(0, 6), replace=False).tolist() for _ in range(N)]
+    rep = M.evaluate_full(scores, targets, 10, exclude=exclude, ties=ties)
+    curve = rep["hit_curve"]
+    assert curve["k"] == [1, 2, 5, 10, 20, 37]
+    for K, hr in zip(curve["k"], curve["HR"]):
+        want = M.evaluate_full(scores, targets, K, exclude=exclude, ties=ties)["metrics"]
+        assert hr == pytest.approx(want[f"HR@{K}"], abs=1e-12), K
+    assert np.all(np.diff(curve["HR"]) >= 0) and curve["HR"][-1] == pytest.approx(1.0)
+    assert M.hit_curve([0], [0], 1) == {"k": [1], "HR": [1.0]}
+    assert M.hit_curve([], [], 1000)["k"] == [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
+    with pytest.raises(ValueError, match="num_items must be >= 1"):
+        M.hit_curve([0], [0], 0)
+
+
 def test_exclusion_forms_agree(rng):
     N, V = 20, 15
     s, t = rng.normal(size=(N, V)), rng.integers(0, V, N)

@@ -54,6 +54,22 @@ def test_contributions(tmp_path, rng):
         plot.contributions(c, ["1"], tmp_path / "e.png")
 
 
+def test_hit_curves(tmp_path, rng):
+    from chronoscale import metrics
+
+    scores, targets = rng.random((50, 30)), rng.integers(0, 30, 50)
+    rep = metrics.evaluate_full(scores, targets, 10)
+    sampled = {"metrics": {"HR@10": 0.5}}  # (no hit_curve: left out)
+    _png(plot.hit_curves({"model": rep, "pop": rep, "sampled": sampled}, tmp_path / "h.png",
+                         primary="model"))
+    with pytest.raises(ValueError, match="no method in results has a hit_curve"):
+        plot.hit_curves({"sampled": sampled}, tmp_path / "i.png")
+    with pytest.raises(ValueError, match="2 k for 1 HR"):
+        plot.hit_curves({"m": {"hit_curve": {"k": [1, 2], "HR": [0.5]}}}, tmp_path / "j.png")
+    with pytest.raises(TypeError, match="results must be a dict"):
+        plot.hit_curves([rep], tmp_path / "k.png")
+
+
 def test_path_actually_written_is_returned(tmp_path):
     h = {"loss": [1.0, 0.5]}
     out = plot.training_curves(h, tmp_path / "curves")  # no suffix: .png is added

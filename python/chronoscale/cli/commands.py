@@ -148,7 +148,7 @@ def evaluate(args, flags) -> int:
     plots = []
     if cfg["plots"]:
         with t("plots"):
-            plots = run.plots(out)
+            plots = run.plots(out, results) if task == "recommend" else run.plots(out)
     runs.finish_report("evaluate", task, cfg, x, test, split, results, "multiscale",
                        runs.training_info(run.model), t, plots, out)
     runs.print_results(results, "multiscale")

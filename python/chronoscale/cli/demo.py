@@ -105,9 +105,9 @@ def _recommend(args, verbose):
     results = run.evaluate(verbose=verbose)
     primary = "multiscale" if have_model else next(iter(results))
     plots = []
-    if cfg["plots"] and have_model:
+    if cfg["plots"]:
         with t("plots"):
-            plots = run.plots(out)
+            plots = run.plots(out, results, primary)
     runs.finish_report("demo", "recommend", cfg, x, None, run.label, results, primary,
                        runs.training_info(run.model), t, plots, out)
     runs.print_results(results, primary if have_model else None,

@@ -469,11 +469,20 @@ class RecommendRun:
         with self.t("evaluate"):
             return ranking.evaluate(models, self.test, self.cfg, self.label, verbose=verbose)
 
-    def plots(self, out: Path) -> list[str]:
+    def plots(self, out: Path, results: dict | None = None,
+              primary: str = "multiscale") -> list[str]:
+        """The PNGs in ``out``: training curves, scale weights, the held-out items' score
+        parts and, given the evaluation's ``results``, each method's hit-rate curve."""
         from .. import plot
 
         files = []
         m = self.model
+        if results and any(isinstance(r, dict) and r.get("hit_curve") for r in results.values()):
+            files.append(plot.hit_curves(
+                results, out / "hit_rate_curves.png", primary=primary,
+                title=f"Where the held-out items rank ({self.x.name}, full ranking)"))
+        if m is None:
+            return [Path(f).name for f in files]
         hist = getattr(m, "history_", None)
         if hist:
             files.append(plot.training_curves(hist, out / "training_curves.png",
