@@ -33,6 +33,7 @@ __all__ = [
     "STRATEGIES",
     "TIES",
     "as_csr",
+    "by_history_length",
     "dataset_label",
     "evaluate_forecast",
     "evaluate_full",
@@ -381,6 +382,37 @@ def hit_curve(greater, ties, num_items: int, ties_mode: str = "expected") -> dic
     return {"k": ks, "HR": hr}
 
 
+def by_history_length(greater, ties, lengths, k=(10,), ties_mode: str = "expected") -> dict:
+    """The ranking metrics per history-length bin: queries grouped by how many events came
+    before the target (``lengths [N]``, before any ``max_len`` cut) into the bins 0, 1, 2-4,
+    5-9, 10-19, 20-49, 50-99, 100-199, 200-499, ... (empty bins left out). Returns
+    ``{"bins": [[lo, hi], ...], "queries": [...], "metrics": {"HR@10": [...], ...}}``, each
+    list one value per bin (the metrics of ``ranking_metrics`` over the bin's queries).
+
+    Raises:
+        TypeError / ValueError: as ``ranking_metrics``; ``lengths`` not ``[N]`` counts >= 0.
+    """
+    greater, ties = _counts(greater, "greater"), _counts(ties, "ties")
+    lengths = _counts(lengths, "lengths")
+    if lengths.shape != greater.shape:
+        raise ValueError(f"lengths must have shape [{len(greater)}], got {list(lengths.shape)}")
+    edges, step = [0, 1, 2, 5], 10
+    top = int(lengths.max(initial=0))
+    while edges[-1] <= top:
+        edges += [step, 2 * step, 5 * step]
+        step *= 10
+    bins, queries, cols = [], [], {}
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = (lengths >= lo) & (lengths < hi)
+        if not sel.any():
+            continue
+        bins.append([lo, hi - 1])
+        queries.append(int(sel.sum()))
+        for name, v in ranking_metrics(greater[sel], ties[sel], k, ties_mode).items():
+            cols.setdefault(name, []).append(v)
+    return {"bins": bins, "queries": queries, "metrics": cols}
+
+
 def _report(protocol, k, negatives, exclusion, ties, dataset, n, V, metrics, **more) -> dict:
     return {
         "protocol": protocol,
@@ -416,6 +448,7 @@ def evaluate_full(
     num_items: int | None = None,
     batch_size: int = 1024,
     progress: bool | None = None,
+    history_lengths=None,
 ) -> dict:
     """Full ranking over all items.
 
@@ -425,7 +458,8 @@ def evaluate_full(
     never sits in memory. ``targets`` ``[N]`` item codes; ``exclude``: per-query items to
     remove (see ``as_csr``), typically ``EvalTargets.seen_items()``. ``progress`` (function
     form): a progress bar over the queries; None shows it once a call has run 2 s. Returns
-    the report.
+    the report, with ``hit_curve`` (see ``hit_curve``) and, given ``history_lengths [N]``
+    (events before each target), ``by_history_length`` (see ``by_history_length``).
 
     Raises:
         TypeError: non-integer ``k``, ``targets``, ``num_items`` or ``batch_size``;
@@ -470,6 +504,8 @@ def evaluate_full(
         V,
         ranking_metrics(g, t, k, ties),
         hit_curve=hit_curve(g, t, V, ties) if V else None,
+        **({} if history_lengths is None else
+           {"by_history_length": by_history_length(g, t, history_lengths, k, ties)}),
     )
 
 
@@ -925,6 +961,7 @@ def evaluate_recommender(
             num_items=V,
             batch_size=batch_size,
             progress=progress,
+            history_lengths=targets.history_lengths,
         )
     else:
         if strategy == "popularity" and popularity is None:

@@ -21,8 +21,8 @@ import numpy as np
 from .ops._common import check_int
 from .report import _bad_output, output_problem
 
-__all__ = ["DEFAULT_SERIES", "MAX_SERIES", "contributions", "forecast_vs_truth", "hit_curves",
-           "scale_weights", "training_curves"]
+__all__ = ["DEFAULT_SERIES", "MAX_SERIES", "by_history_length", "contributions",
+           "forecast_vs_truth", "hit_curves", "scale_weights", "training_curves"]
 #: panels (series / rows) drawn by default, and the most a call may ask for (~0.2 s each)
 DEFAULT_SERIES = 16
 MAX_SERIES = 64
@@ -320,6 +320,56 @@ def hit_curves(results: dict, path, title: str = "Hit rate by list length",
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     ax.set_title(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def by_history_length(results: dict, path, metric: str = "NDCG@10",
+                      title: str | None = None) -> Path:
+    """Grouped bars of ``metric`` per history-length bin (events before the target) for each
+    method of ``results`` (name -> a report with ``by_history_length``, as
+    ``chronoscale.metrics.evaluate_recommender`` gives for full ranking); each bin's label
+    shows its query count. Where does a method win: short or long histories?
+
+    Raises:
+        TypeError: ``results`` not a dict; a bad ``path``.
+        ValueError: no method has ``by_history_length`` with ``metric``, methods whose bins
+            differ; a bad ``path`` (see the module docstring).
+    """
+    if not isinstance(results, Mapping):
+        raise TypeError(f"results must be a dict of method -> report, got "
+                        f"{type(results).__name__}")
+    path = _png_path(path)
+    rows, bins, queries = {}, None, None
+    for name, rep in results.items():
+        b = rep.get("by_history_length") if isinstance(rep, Mapping) else None
+        if not b or metric not in b.get("metrics", {}):
+            continue
+        if bins is None:
+            bins, queries = b["bins"], b["queries"]
+        elif b["bins"] != bins:
+            raise ValueError(f"results[{name!r}] has other history-length bins than the "
+                             "first method's")
+        rows[str(name)] = _numbers(b["metrics"][metric],
+                                   f"results[{name!r}]['by_history_length'][{metric!r}]", (1,))
+    if not rows:
+        raise ValueError(f"no method in results has by_history_length with {metric!r}")
+    plt = _plt()
+    n, m = len(bins), len(rows)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.0 + 0.9 * n * max(1, m / 2)), 3.8))
+    width = 0.8 / m
+    x = np.arange(n)
+    for j, (name, v) in enumerate(rows.items()):
+        ax.bar(x + (j - (m - 1) / 2) * width, v, width, color=_COLORS[j % len(_COLORS)],
+               label=name)
+    labels = [(str(lo) if lo == hi else f"{lo}-{hi}") + f"\n({q})" for (lo, hi), q in
+              zip(bins, queries)]
+    ax.set_xticks(x, labels, fontsize=8)
+    ax.set_xlabel("events before the target (queries)")
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8)
+    ax.set_title(title or f"{metric} by history length")
     fig.tight_layout()
     return _save(fig, path)
 

@@ -207,7 +207,7 @@ def test_demo_fast(capsys, tmp_path):
         assert rep["command"] == "demo" and rep["task"] == part
     assert (out / "forecast" / "forecast_vs_truth.png").stat().st_size > 5000
     rec = json.loads((out / "recommend" / "report.json").read_text())
-    assert "hit_rate_curves.png" in rec["plots"]
+    assert {"hit_rate_curves.png", "by_history_length.png"} <= set(rec["plots"])
     assert (out / "recommend" / "hit_rate_curves.png").read_bytes()[:4] == b"\x89PNG"
     curve = rec["results"]["most-popular"]["hit_curve"]
     assert curve["k"][0] == 1 and curve["k"][-1] == rec["results"]["most-popular"]["num_items"]

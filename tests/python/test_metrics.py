@@ -96,6 +96,32 @@ def test_hit_curve_is_hr_at_each_k(rng, ties):
         M.hit_curve([0], [0], 0)
 
 
+def test_by_history_length_groups_the_queries(rng):
+    """Each bin holds the queries whose history length lies in it, with ranking_metrics over
+    exactly them; empty bins are left out; the bins cover every query."""
+    N, V = 300, 40
+    scores = rng.integers(0, 7, (N, V)).astype(np.float64)
+    targets = rng.integers(0, V, N)
+    lengths = np.minimum(rng.geometric(0.05, N), 260)
+    lengths[:3] = [0, 1, 260]
+    rep = M.evaluate_full(scores, targets, (5, 10), history_lengths=lengths)
+    b = rep["by_history_length"]
+    assert sum(b["queries"]) == N and b["bins"][0] == [0, 0] and b["bins"][1] == [1, 1]
+    assert all(hi >= lo for lo, hi in b["bins"])
+    g, t = M.target_ranks(scores, targets)
+    for (lo, hi), q, i in zip(b["bins"], b["queries"], range(len(b["bins"]))):
+        sel = (lengths >= lo) & (lengths <= hi)
+        assert q == sel.sum() > 0
+        want = M.ranking_metrics(g[sel], t[sel], (5, 10))
+        for name, v in want.items():
+            assert b["metrics"][name][i] == pytest.approx(v, abs=1e-12)
+    edges = [lo for lo, _ in M.by_history_length([0] * 4, [0] * 4, [0, 3, 30, 3000])["bins"]]
+    assert edges == [0, 2, 20, 2000]
+    assert "by_history_length" not in M.evaluate_full(scores, targets, 5)
+    with pytest.raises(ValueError, match=r"lengths must have shape \[300\]"):
+        M.evaluate_full(scores, targets, 5, history_lengths=lengths[:-1])
+
+
 def test_exclusion_forms_agree(rng):
     N, V = 20, 15
     s, t = rng.normal(size=(N, V)), rng.integers(0, V, N)
@@ -397,6 +423,8 @@ def test_evaluate_recommender_multiscale(rng):
     rep = M.evaluate_recommender(m, sp.test, k=5, exclude_history=False)
     own = m.evaluate(h.items, sp.test.items, k=5, exclude_seen=False, **hist)
     assert rep["num_items"] == V and rep["model"] == "MultiScaleRecommender"
+    hl = rep["by_history_length"]
+    assert sum(hl["queries"]) == len(sp.test) and hl["bins"][0][0] >= 1  # (every query has one)
     assert rep["metrics"]["NDCG@5"] == pytest.approx(own["ndcg@5"])
     assert rep["metrics"]["HR@5"] == pytest.approx(own["hr@5"])
     every = m.score(h.items, np.tile(np.arange(V), (len(h), 1)), **hist)

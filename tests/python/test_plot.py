@@ -70,6 +70,20 @@ def test_hit_curves(tmp_path, rng):
         plot.hit_curves([rep], tmp_path / "k.png")
 
 
+def test_by_history_length(tmp_path, rng):
+    from chronoscale import metrics
+
+    scores, targets = rng.random((60, 30)), rng.integers(0, 30, 60)
+    lengths = rng.integers(0, 80, 60)
+    rep = metrics.evaluate_full(scores, targets, 10, history_lengths=lengths)
+    _png(plot.by_history_length({"model": rep, "pop": rep}, tmp_path / "b.png"))
+    with pytest.raises(ValueError, match="no method in results has by_history_length"):
+        plot.by_history_length({"model": rep}, tmp_path / "c.png", "NDCG@5")
+    other = metrics.evaluate_full(scores, targets, 10, history_lengths=lengths // 40)
+    with pytest.raises(ValueError, match="other history-length bins"):
+        plot.by_history_length({"model": rep, "x": other}, tmp_path / "d.png")
+
+
 def test_path_actually_written_is_returned(tmp_path):
     h = {"loss": [1.0, 0.5]}
     out = plot.training_curves(h, tmp_path / "curves")  # no suffix: .png is added

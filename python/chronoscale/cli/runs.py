@@ -477,10 +477,18 @@ class RecommendRun:
 
         files = []
         m = self.model
-        if results and any(isinstance(r, dict) and r.get("hit_curve") for r in results.values()):
+        def some(key):
+            return any(isinstance(r, dict) and r.get(key) for r in (results or {}).values())
+
+        if some("hit_curve"):
             files.append(plot.hit_curves(
                 results, out / "hit_rate_curves.png", primary=primary,
                 title=f"Where the held-out items rank ({self.x.name}, full ranking)"))
+        if some("by_history_length"):
+            metric = f"NDCG@{ranking.ks(self.cfg)[0]}"
+            files.append(plot.by_history_length(
+                results, out / "by_history_length.png", metric,
+                title=f"{metric} by history length ({self.x.name})"))
         if m is None:
             return [Path(f).name for f in files]
         hist = getattr(m, "history_", None)
