@@ -611,6 +611,7 @@ def evaluate_sampled(
     dataset=None,
     num_items: int | None = None,
     negatives=None,
+    history_lengths=None,
 ) -> dict:
     """Sampled ranking: each target against ``num_negatives`` sampled items.
 
@@ -620,7 +621,8 @@ def evaluate_sampled(
     ``exclude_history``), or are given as ``negatives`` ``[N, n]`` item codes, none equal to
     its row's target. Every candidate's score is ranked, so none may be NaN (``-inf`` is the
     lowest score). Returns the report; its ``negatives`` entry records count, strategy, seed
-    and whether history was excluded.
+    and whether history was excluded; given ``history_lengths [N]``, it has
+    ``by_history_length`` (see ``by_history_length``).
 
     Raises:
         TypeError: non-integer ``targets``, ``negatives``, ``k``, ``num_items``,
@@ -685,8 +687,11 @@ def evaluate_sampled(
     g = (cs[:, 1:] > cs[:, :1]).sum(1)
     t = (cs[:, 1:] == cs[:, :1]).sum(1)
     excl = _exclusion_label(exclude if exclude_history else None)
+    more = ({} if history_lengths is None else
+            {"by_history_length": by_history_length(g, t, history_lengths, k, ties)})
     return _report(
-        "sampled-ranking", k, neg_label, excl, ties, dataset, N, V, ranking_metrics(g, t, k, ties)
+        "sampled-ranking", k, neg_label, excl, ties, dataset, N, V, ranking_metrics(g, t, k, ties),
+        **more,
     )
 
 
@@ -989,6 +994,7 @@ def evaluate_recommender(
             ties=ties,
             dataset=dataset,
             num_items=V,
+            history_lengths=targets.history_lengths,
         )
     rep["model"] = getattr(model, "name", type(model).__name__)
     rep["split"] = getattr(targets, "name", None)

@@ -449,8 +449,14 @@ def test_evaluate_recommender_multiscale(rng):
     sampled = M.evaluate_recommender(
         m, sp.test, k=5, protocol="sampled", num_negatives=3, exclude_history=False
     )
-    want = M.evaluate_sampled(every, sp.test.items, 5, num_negatives=3)
+    want = M.evaluate_sampled(every, sp.test.items, 5, num_negatives=3,
+                              history_lengths=sp.test.history_lengths)
     assert sampled["metrics"] == pytest.approx(want["metrics"])
+    hs, hw = sampled["by_history_length"], want["by_history_length"]
+    assert hs["bins"] == hw["bins"] and hs["queries"] == hw["queries"]
+    for name, v in hw["metrics"].items():
+        assert hs["metrics"][name] == pytest.approx(v)
+    assert sum(want["by_history_length"]["queries"]) == len(sp.test)
 
 
 def test_evaluate_recommender_bad_args(rng):
