@@ -15,6 +15,19 @@ namespace cs = chronoscale;
 namespace {
 
 thread_local std::string g_last_error;
+// Set when storing a message failed (no memory for the string): what last_error returns then.
+thread_local const char* g_fixed_error = nullptr;
+
+/// Stores the message of a failed call without throwing: an exception leaving a catch handler
+/// here would cross the C boundary (std::terminate).
+void set_error(const char* msg) noexcept {
+  try {
+    g_last_error = msg;
+    g_fixed_error = nullptr;
+  } catch (...) {
+    g_fixed_error = "out of memory (the error message could not be stored)";
+  }
+}
 
 // `name`: the argument, for the messages ("w_ih: cs_tensor.dtype is not a cs_dtype: 99").
 cs::Tensor view(const cs_tensor* t, const char* name) {
@@ -45,31 +58,32 @@ cs::Tensor view(const cs_tensor* t, const char* name) {
 }
 
 template <class F>
-cs_status guard(F&& f) {
+cs_status guard(F&& f) noexcept {
   try {
     f();
     g_last_error.clear();
+    g_fixed_error = nullptr;
     return CS_OK;
   } catch (const cs::TypeError& e) {
-    g_last_error = e.what();
+    set_error(e.what());
     return CS_ERR_TYPE;
   } catch (const std::invalid_argument& e) {
-    g_last_error = e.what();
+    set_error(e.what());
     return CS_ERR_VALUE;
   } catch (const cs::CudaError& e) {
-    g_last_error = e.what();
+    set_error(e.what());
     return CS_ERR_CUDA;
   } catch (const cs::Unsupported& e) {
-    g_last_error = e.what();
+    set_error(e.what());
     return CS_ERR_UNSUPPORTED;
   } catch (const std::bad_alloc&) {
-    g_last_error = "out of memory";
+    set_error("out of memory");
     return CS_ERR_INTERNAL;
   } catch (const std::exception& e) {
-    g_last_error = e.what();
+    set_error(e.what());
     return CS_ERR_INTERNAL;
   } catch (...) {
-    g_last_error = "unknown error";
+    set_error("unknown error");
     return CS_ERR_INTERNAL;
   }
 }
@@ -86,7 +100,9 @@ extern "C" {
 
 const char* chronoscale_version(void) { return CHRONOSCALE_VERSION_STRING; }
 
-const char* chronoscale_last_error(void) { return g_last_error.c_str(); }
+const char* chronoscale_last_error(void) {
+  return g_fixed_error ? g_fixed_error : g_last_error.c_str();
+}
 
 const char* chronoscale_build_info(void) {
   static const std::string info = cs::build_info_json();

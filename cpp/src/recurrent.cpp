@@ -31,6 +31,11 @@ const char* cell_name(Cell cell) {
   return "?";
 }
 
+// Shapes named with where their dims come from: a wrong x shows up as a mismatch of another
+// argument ("h0 must have shape [B, H] (B from x, ...) = [4, 5], got [3, 5]").
+constexpr const char* kBH = "[B, H] (B from x, H from w_hh)";
+constexpr const char* kBTH = "[B, T, H] (B, T from x, H from w_hh)";
+
 RecurrentDims recurrent_check(Cell cell, const RecurrentInputs& in) {
   const auto [B, T, I] = check::sequence(in.x, "x", "[B, T, I]");
   const int64_t G = gate_count(cell);
@@ -42,7 +47,10 @@ RecurrentDims recurrent_check(Cell cell, const RecurrentInputs& in) {
            " is too large (G * H must be at most 2^31, the BLAS index range)");
   check::shape(in.w_hh, "w_hh", {G * H, H}, G == 4 ? "[4H, H]" : (G == 3 ? "[3H, H]" : "[H, H]"));
   check::like(in.w_ih, in.x, "w_ih", "x");
-  check::shape(in.w_ih, "w_ih", {G * H, I}, G == 4 ? "[4H, I]" : (G == 3 ? "[3H, I]" : "[H, I]"));
+  check::shape(
+      in.w_ih, "w_ih", {G * H, I},
+      G == 4 ? "[4H, I] (H from w_hh, I from x)"
+             : (G == 3 ? "[3H, I] (H from w_hh, I from x)" : "[H, I] (H from w_hh, I from x)"));
   for (auto [t, name] : {std::pair{&in.b_ih, "b_ih"}, std::pair{&in.b_hh, "b_hh"}}) {
     if (!t->defined()) continue;
     check::like(*t, in.x, name, "x");
@@ -50,13 +58,13 @@ RecurrentDims recurrent_check(Cell cell, const RecurrentInputs& in) {
   }
   if (in.h0.defined()) {
     check::like(in.h0, in.x, "h0", "x");
-    check::shape(in.h0, "h0", {B, H}, "[B, H]");
+    check::shape(in.h0, "h0", {B, H}, kBH);
   }
   if (in.c0.defined()) {
     CS_CHECK(cell == Cell::lstm, ValueError, "c0 is only used by the LSTM, not by ",
              cell_name(cell));
     check::like(in.c0, in.x, "c0", "x");
-    check::shape(in.c0, "c0", {B, H}, "[B, H]");
+    check::shape(in.c0, "c0", {B, H}, kBH);
   }
   check::lengths(in.lengths, B, T);
   return {B, T, I, H, G};
@@ -70,10 +78,11 @@ void check_out(const Tensor& t, const Tensor& x, const char* name,
 }
 
 void check_cache(Cell cell, const RecurrentDims& d, const RecurrentCache& c, const Tensor& x) {
-  check_out(c.gates, x, "cache.gates", {d.B, d.T, d.G * d.H}, "[B, T, G*H]");
-  check_out(c.hprev, x, "cache.hprev", {d.B, d.T, d.H}, "[B, T, H]");
+  check_out(c.gates, x, "cache.gates", {d.B, d.T, d.G * d.H},
+            "[B, T, G*H] (B, T from x, H from w_hh)");
+  check_out(c.hprev, x, "cache.hprev", {d.B, d.T, d.H}, kBTH);
   if (cell == Cell::lstm || cell == Cell::gru)
-    check_out(c.aux, x, "cache.aux", {d.B, d.T, d.H}, "[B, T, H]");
+    check_out(c.aux, x, "cache.aux", {d.B, d.T, d.H}, kBTH);
 }
 
 // CUDA views: a CUDA build, a device, and device pointers on the current device (all checked
@@ -89,10 +98,24 @@ void check_cuda(Cell cell, std::initializer_list<std::pair<const Tensor*, const 
 RecurrentDims recurrent_forward_check(Cell cell, const RecurrentInputs& in,
                                       const RecurrentOutputs& out) {
   const RecurrentDims d = recurrent_check(cell, in);
-  check_out(out.y, in.x, "y", {d.B, d.T, d.H}, "[B, T, H]");
-  check_out(out.h_n, in.x, "h_n", {d.B, d.H}, "[B, H]");
-  if (cell == Cell::lstm) check_out(out.c_n, in.x, "c_n", {d.B, d.H}, "[B, H]");
+  check_out(out.y, in.x, "y", {d.B, d.T, d.H}, kBTH);
+  check_out(out.h_n, in.x, "h_n", {d.B, d.H}, kBH);
+  if (cell == Cell::lstm) check_out(out.c_n, in.x, "c_n", {d.B, d.H}, kBH);
   check_cache(cell, d, out.cache, in.x);
+  check::no_aliasing({{&out.y, "y"},
+                      {&out.h_n, "h_n"},
+                      {&out.c_n, "c_n"},
+                      {&out.cache.gates, "cache.gates"},
+                      {&out.cache.hprev, "cache.hprev"},
+                      {&out.cache.aux, "cache.aux"}},
+                     {{&in.x, "x"},
+                      {&in.w_ih, "w_ih"},
+                      {&in.w_hh, "w_hh"},
+                      {&in.b_ih, "b_ih"},
+                      {&in.b_hh, "b_hh"},
+                      {&in.h0, "h0"},
+                      {&in.c0, "c0"},
+                      {&in.lengths, "lengths"}});
   check_cuda(cell, {{&in.x, "x"}, {&in.w_ih, "w_ih"}, {&in.w_hh, "w_hh"}, {&in.b_ih, "b_ih"},
                     {&in.b_hh, "b_hh"}, {&in.h0, "h0"}, {&in.c0, "c0"}, {&out.y, "y"},
                     {&out.h_n, "h_n"}, {&out.c_n, "c_n"}, {&out.cache.gates, "cache.gates"},
@@ -121,19 +144,40 @@ RecurrentDims recurrent_backward_check(Cell cell, const Tensor& dy, const Tensor
                                        const RecurrentOutputs& fwd, const RecurrentGrads& g) {
   const RecurrentDims d = recurrent_check(cell, in);
   check_cache(cell, d, fwd.cache, in.x);
-  if (dy.defined()) check_out(dy, in.x, "dy", {d.B, d.T, d.H}, "[B, T, H]");
-  if (dh_n.defined()) check_out(dh_n, in.x, "dh_n", {d.B, d.H}, "[B, H]");
+  if (dy.defined()) check_out(dy, in.x, "dy", {d.B, d.T, d.H}, kBTH);
+  if (dh_n.defined()) check_out(dh_n, in.x, "dh_n", {d.B, d.H}, kBH);
   if (dc_n.defined()) {
     CS_CHECK(cell == Cell::lstm, ValueError, "dc_n is only used by the LSTM");
-    check_out(dc_n, in.x, "dc_n", {d.B, d.H}, "[B, H]");
+    check_out(dc_n, in.x, "dc_n", {d.B, d.H}, kBH);
   }
   check_out(g.dx, in.x, "dx", {d.B, d.T, d.I}, "[B, T, I]");
   check_out(g.dw_ih, in.x, "dw_ih", {d.G * d.H, d.I}, "[G*H, I]");
   check_out(g.dw_hh, in.x, "dw_hh", {d.G * d.H, d.H}, "[G*H, H]");
   if (g.db_ih.defined()) check_out(g.db_ih, in.x, "db_ih", {d.G * d.H}, "[G*H]");
   if (g.db_hh.defined()) check_out(g.db_hh, in.x, "db_hh", {d.G * d.H}, "[G*H]");
-  if (g.dh0.defined()) check_out(g.dh0, in.x, "dh0", {d.B, d.H}, "[B, H]");
-  if (g.dc0.defined()) check_out(g.dc0, in.x, "dc0", {d.B, d.H}, "[B, H]");
+  if (g.dh0.defined()) check_out(g.dh0, in.x, "dh0", {d.B, d.H}, kBH);
+  if (g.dc0.defined()) check_out(g.dc0, in.x, "dc0", {d.B, d.H}, kBH);
+  check::no_aliasing({{&g.dx, "dx"},
+                      {&g.dw_ih, "dw_ih"},
+                      {&g.dw_hh, "dw_hh"},
+                      {&g.db_ih, "db_ih"},
+                      {&g.db_hh, "db_hh"},
+                      {&g.dh0, "dh0"},
+                      {&g.dc0, "dc0"}},
+                     {{&dy, "dy"},
+                      {&dh_n, "dh_n"},
+                      {&dc_n, "dc_n"},
+                      {&in.x, "x"},
+                      {&in.w_ih, "w_ih"},
+                      {&in.w_hh, "w_hh"},
+                      {&in.b_ih, "b_ih"},
+                      {&in.b_hh, "b_hh"},
+                      {&in.h0, "h0"},
+                      {&in.c0, "c0"},
+                      {&in.lengths, "lengths"},
+                      {&fwd.cache.gates, "cache.gates"},
+                      {&fwd.cache.hprev, "cache.hprev"},
+                      {&fwd.cache.aux, "cache.aux"}});
   check_cuda(cell, {{&in.x, "x"}, {&in.w_ih, "w_ih"}, {&in.w_hh, "w_hh"}, {&in.b_ih, "b_ih"},
                     {&in.b_hh, "b_hh"}, {&in.h0, "h0"}, {&in.c0, "c0"}, {&dy, "dy"},
                     {&dh_n, "dh_n"}, {&dc_n, "dc_n"}, {&fwd.cache.gates, "cache.gates"},

@@ -108,6 +108,18 @@ inline void distinct(const Tensor& a, const char* an, const Tensor& b, const cha
            " must be different arrays (they share memory)");
 }
 
+using Named = std::initializer_list<std::pair<const Tensor*, const char*>>;
+
+/// ValueError unless the (defined) arrays a call writes share no memory with each other or
+/// with the arrays it reads (an aliased output would be read after it was overwritten).
+inline void no_aliasing(Named writes, Named reads) {
+  for (auto w = writes.begin(); w != writes.end(); ++w) {
+    for (auto v = w + 1; v != writes.end(); ++v)
+      distinct(*w->first, w->second, *v->first, v->second);
+    for (const auto& r : reads) distinct(*w->first, w->second, *r.first, r.second);
+  }
+}
+
 /// Optional `lengths[B]` int64 on the host with 0 <= lengths[b] <= T. Returns max length (T if absent).
 inline int64_t lengths(const Tensor& len, int64_t B, int64_t T) {
   if (!len.defined()) return T;

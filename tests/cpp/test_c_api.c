@@ -86,6 +86,13 @@ int main(void) {
   EXPECT(chronoscale_recurrent_forward((cs_cell)7, &X, &Wih, &Whh, NULL, NULL, NULL, NULL, &L, &Y,
                                        &Hn, &Cn, &Gt, &Hp, &Ax, NULL) == CS_ERR_VALUE);
   EXPECT(strstr(chronoscale_last_error(), "not a cs_cell value: 7") != NULL);
+  /* aliased outputs (y over the cache's hprev; h_n over c_n) are refused, not computed wrong */
+  EXPECT(chronoscale_recurrent_forward(CS_LSTM, &X, &Wih, &Whh, NULL, NULL, NULL, NULL, &L, &Hp,
+                                       &Hn, &Cn, &Gt, &Hp, &Ax, NULL) == CS_ERR_VALUE);
+  EXPECT(strstr(chronoscale_last_error(), "y and cache.hprev must be different arrays") != NULL);
+  EXPECT(chronoscale_recurrent_forward(CS_LSTM, &X, &Wih, &Whh, NULL, NULL, NULL, NULL, &L, &Y, &Hn,
+                                       &Hn, &Gt, &Hp, &Ax, NULL) == CS_ERR_VALUE);
+  EXPECT(strstr(chronoscale_last_error(), "h_n and c_n must be different arrays") != NULL);
   EXPECT(chronoscale_recurrent_forward((cs_cell)-1, &X, &Wih, &Whh, NULL, NULL, NULL, NULL, &L, &Y,
                                        &Hn, &Cn, &Gt, &Hp, &Ax, NULL) == CS_ERR_VALUE);
 
