@@ -85,10 +85,23 @@ void check_cache(Cell cell, const RecurrentDims& d, const RecurrentCache& c, con
     check_out(c.aux, x, "cache.aux", {d.B, d.T, d.H}, kBTH);
 }
 
-// CUDA views: a CUDA build, a device, and device pointers on the current device (all checked
+using check::Named;
+
+Named inputs_of(const RecurrentInputs& in) {
+  return {{&in.x, "x"},       {&in.w_ih, "w_ih"}, {&in.w_hh, "w_hh"}, {&in.b_ih, "b_ih"},
+          {&in.b_hh, "b_hh"}, {&in.h0, "h0"},     {&in.c0, "c0"},     {&in.lengths, "lengths"}};
+}
+Named cache_of(const RecurrentCache& c) {
+  return {{&c.gates, "cache.gates"}, {&c.hprev, "cache.hprev"}, {&c.aux, "cache.aux"}};
+}
+
+// The arrays of a call, together: what it writes aliases nothing (check::no_aliasing); CUDA
+// views need a CUDA build, a device and device pointers on the current device (all checked
 // before any kernel touches them). Absent optional views are skipped.
-void check_cuda(Cell cell, std::initializer_list<std::pair<const Tensor*, const char*>> ts) {
-  for (auto [t, name] : ts) check::cuda_usable(*t, cell_name(cell), name);
+void check_views(Cell cell, const Named& writes, const Named& reads) {
+  check::no_aliasing(writes, reads);
+  for (const auto& [t, name] : check::joined(writes, reads))
+    check::cuda_usable(*t, cell_name(cell), name);
 }
 
 [[maybe_unused]] bool on_cuda(const Tensor& x) { return x.device == Device::cuda; }
@@ -102,24 +115,10 @@ RecurrentDims recurrent_forward_check(Cell cell, const RecurrentInputs& in,
   check_out(out.h_n, in.x, "h_n", {d.B, d.H}, kBH);
   if (cell == Cell::lstm) check_out(out.c_n, in.x, "c_n", {d.B, d.H}, kBH);
   check_cache(cell, d, out.cache, in.x);
-  check::no_aliasing({{&out.y, "y"},
-                      {&out.h_n, "h_n"},
-                      {&out.c_n, "c_n"},
-                      {&out.cache.gates, "cache.gates"},
-                      {&out.cache.hprev, "cache.hprev"},
-                      {&out.cache.aux, "cache.aux"}},
-                     {{&in.x, "x"},
-                      {&in.w_ih, "w_ih"},
-                      {&in.w_hh, "w_hh"},
-                      {&in.b_ih, "b_ih"},
-                      {&in.b_hh, "b_hh"},
-                      {&in.h0, "h0"},
-                      {&in.c0, "c0"},
-                      {&in.lengths, "lengths"}});
-  check_cuda(cell, {{&in.x, "x"}, {&in.w_ih, "w_ih"}, {&in.w_hh, "w_hh"}, {&in.b_ih, "b_ih"},
-                    {&in.b_hh, "b_hh"}, {&in.h0, "h0"}, {&in.c0, "c0"}, {&out.y, "y"},
-                    {&out.h_n, "h_n"}, {&out.c_n, "c_n"}, {&out.cache.gates, "cache.gates"},
-                    {&out.cache.hprev, "cache.hprev"}, {&out.cache.aux, "cache.aux"}});
+  check_views(
+      cell,
+      check::joined({{&out.y, "y"}, {&out.h_n, "h_n"}, {&out.c_n, "c_n"}}, cache_of(out.cache)),
+      inputs_of(in));
   return d;
 }
 
@@ -157,33 +156,17 @@ RecurrentDims recurrent_backward_check(Cell cell, const Tensor& dy, const Tensor
   if (g.db_hh.defined()) check_out(g.db_hh, in.x, "db_hh", {d.G * d.H}, "[G*H]");
   if (g.dh0.defined()) check_out(g.dh0, in.x, "dh0", {d.B, d.H}, kBH);
   if (g.dc0.defined()) check_out(g.dc0, in.x, "dc0", {d.B, d.H}, kBH);
-  check::no_aliasing({{&g.dx, "dx"},
-                      {&g.dw_ih, "dw_ih"},
-                      {&g.dw_hh, "dw_hh"},
-                      {&g.db_ih, "db_ih"},
-                      {&g.db_hh, "db_hh"},
-                      {&g.dh0, "dh0"},
-                      {&g.dc0, "dc0"}},
-                     {{&dy, "dy"},
-                      {&dh_n, "dh_n"},
-                      {&dc_n, "dc_n"},
-                      {&in.x, "x"},
-                      {&in.w_ih, "w_ih"},
-                      {&in.w_hh, "w_hh"},
-                      {&in.b_ih, "b_ih"},
-                      {&in.b_hh, "b_hh"},
-                      {&in.h0, "h0"},
-                      {&in.c0, "c0"},
-                      {&in.lengths, "lengths"},
-                      {&fwd.cache.gates, "cache.gates"},
-                      {&fwd.cache.hprev, "cache.hprev"},
-                      {&fwd.cache.aux, "cache.aux"}});
-  check_cuda(cell, {{&in.x, "x"}, {&in.w_ih, "w_ih"}, {&in.w_hh, "w_hh"}, {&in.b_ih, "b_ih"},
-                    {&in.b_hh, "b_hh"}, {&in.h0, "h0"}, {&in.c0, "c0"}, {&dy, "dy"},
-                    {&dh_n, "dh_n"}, {&dc_n, "dc_n"}, {&fwd.cache.gates, "cache.gates"},
-                    {&fwd.cache.hprev, "cache.hprev"}, {&fwd.cache.aux, "cache.aux"},
-                    {&g.dx, "dx"}, {&g.dw_ih, "dw_ih"}, {&g.dw_hh, "dw_hh"}, {&g.db_ih, "db_ih"},
-                    {&g.db_hh, "db_hh"}, {&g.dh0, "dh0"}, {&g.dc0, "dc0"}});
+  check_views(
+      cell,
+      {{&g.dx, "dx"},
+       {&g.dw_ih, "dw_ih"},
+       {&g.dw_hh, "dw_hh"},
+       {&g.db_ih, "db_ih"},
+       {&g.db_hh, "db_hh"},
+       {&g.dh0, "dh0"},
+       {&g.dc0, "dc0"}},
+      check::joined(check::joined({{&dy, "dy"}, {&dh_n, "dh_n"}, {&dc_n, "dc_n"}}, inputs_of(in)),
+                    cache_of(fwd.cache)));
   return d;
 }
 

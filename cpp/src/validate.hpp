@@ -5,6 +5,7 @@
 #include <initializer_list>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "chronoscale/error.hpp"
 #include "chronoscale/tensor.hpp"
@@ -108,11 +109,17 @@ inline void distinct(const Tensor& a, const char* an, const Tensor& b, const cha
            " must be different arrays (they share memory)");
 }
 
-using Named = std::initializer_list<std::pair<const Tensor*, const char*>>;
+/// Arrays with their argument names.
+using Named = std::vector<std::pair<const Tensor*, const char*>>;
+
+inline Named joined(Named a, const Named& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
 
 /// ValueError unless the (defined) arrays a call writes share no memory with each other or
 /// with the arrays it reads (an aliased output would be read after it was overwritten).
-inline void no_aliasing(Named writes, Named reads) {
+inline void no_aliasing(const Named& writes, const Named& reads) {
   for (auto w = writes.begin(); w != writes.end(); ++w) {
     for (auto v = w + 1; v != writes.end(); ++v)
       distinct(*w->first, w->second, *v->first, v->second);
