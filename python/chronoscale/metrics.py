@@ -289,6 +289,18 @@ def _gain_tables(K: int):
     return {m: np.concatenate([[0.0], np.cumsum(g)]) for m, g in tables.items()}
 
 
+def _rank_counts(greater, ties, ties_mode: str):
+    """``target_ranks``' counts checked (1-D, >= 0, the same length) with a known ``ties_mode``."""
+    if not is_one_of(ties_mode, TIES):
+        raise ValueError(f"ties must be one of {TIES}, got {ties_mode!r}")
+    greater, ties = _counts(greater, "greater"), _counts(ties, "ties")
+    if greater.shape != ties.shape:
+        raise ValueError(
+            f"greater and ties must have the same length, got {len(greater)} and {len(ties)}"
+        )
+    return greater, ties
+
+
 def per_query(greater, ties, k: int, ties_mode: str = "expected") -> dict[str, np.ndarray]:
     """Per-query ``HR``, ``NDCG``, ``MRR`` at ``k`` ``[N]`` float64 from ``target_ranks``.
 
@@ -298,13 +310,7 @@ def per_query(greater, ties, k: int, ties_mode: str = "expected") -> dict[str, n
             counts >= 0 of the same length.
     """
     k = check_int(k, "k")
-    if not is_one_of(ties_mode, TIES):
-        raise ValueError(f"ties must be one of {TIES}, got {ties_mode!r}")
-    greater, ties = _counts(greater, "greater"), _counts(ties, "ties")
-    if greater.shape != ties.shape:
-        raise ValueError(
-            f"greater and ties must have the same length, got {len(greater)} and {len(ties)}"
-        )
+    greater, ties = _rank_counts(greater, ties, ties_mode)
     K = min(k, _K_CAP)
     n_tied = ties.astype(np.float64) + 1.0
     greater, ties = np.minimum(greater, K), np.minimum(ties, K)
@@ -357,13 +363,7 @@ def hit_curve(greater, ties, num_items: int, ties_mode: str = "expected") -> dic
         TypeError / ValueError: as ``per_query``; ``num_items`` < 1.
     """
     num_items = check_int(num_items, "num_items", 1)
-    if not is_one_of(ties_mode, TIES):
-        raise ValueError(f"ties must be one of {TIES}, got {ties_mode!r}")
-    greater, ties = _counts(greater, "greater"), _counts(ties, "ties")
-    if greater.shape != ties.shape:
-        raise ValueError(
-            f"greater and ties must have the same length, got {len(greater)} and {len(ties)}"
-        )
+    greater, ties = _rank_counts(greater, ties, ties_mode)
     ks, step = [], 1
     while step < num_items:
         ks += [K for K in (step, 2 * step, 5 * step) if K < num_items]
