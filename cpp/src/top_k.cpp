@@ -28,9 +28,10 @@ TopKDims top_k_check(const Tensor& scores, int64_t k) {
 
 void top_k(const Tensor& scores, int64_t k, const Tensor& ids, const Tensor& values, void* stream) {
   const TopKDims d = top_k_check(scores, k);
-  check::int64_like(ids, scores, "ids", "scores", {d.N, d.k}, "[N, k]");
+  check::int64_like(ids, scores, "ids", "scores", {d.N, d.k}, "[N, k] (N from scores)");
   check::cuda_usable(ids, "top_k", "ids");
-  check::usable_like(values, scores, "values", "scores", {d.N, d.k}, "[N, k]", "top_k");
+  check::usable_like(values, scores, "values", "scores", {d.N, d.k}, "[N, k] (N from scores)",
+                     "top_k");
   check::distinct(ids, "ids", scores, "scores");  // outputs written while scores are read
   check::distinct(values, "values", scores, "scores");
   check::distinct(ids, "ids", values, "values");
