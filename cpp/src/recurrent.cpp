@@ -87,12 +87,27 @@ void check_cache(Cell cell, const RecurrentDims& d, const RecurrentCache& c, con
 
 using check::Named;
 
-Named inputs_of(const RecurrentInputs& in) {
-  return {{&in.x, "x"},       {&in.w_ih, "w_ih"}, {&in.w_hh, "w_hh"}, {&in.b_ih, "b_ih"},
-          {&in.b_hh, "b_hh"}, {&in.h0, "h0"},     {&in.c0, "c0"},     {&in.lengths, "lengths"}};
+const Tensor kNone{};
+
+// (arrays a cell does not use, such as c0 / c_n outside the LSTM, count as absent)
+const Tensor& if_lstm(Cell cell, const Tensor& t) {
+  return cell == Cell::lstm ? t : kNone;
 }
-Named cache_of(const RecurrentCache& c) {
-  return {{&c.gates, "cache.gates"}, {&c.hprev, "cache.hprev"}, {&c.aux, "cache.aux"}};
+
+Named inputs_of(Cell cell, const RecurrentInputs& in) {
+  return {{&in.x, "x"},
+          {&in.w_ih, "w_ih"},
+          {&in.w_hh, "w_hh"},
+          {&in.b_ih, "b_ih"},
+          {&in.b_hh, "b_hh"},
+          {&in.h0, "h0"},
+          {&if_lstm(cell, in.c0), "c0"},
+          {&in.lengths, "lengths"}};
+}
+Named cache_of(Cell cell, const RecurrentCache& c) {
+  const bool aux = cell == Cell::lstm || cell == Cell::gru;
+  return {
+      {&c.gates, "cache.gates"}, {&c.hprev, "cache.hprev"}, {aux ? &c.aux : &kNone, "cache.aux"}};
 }
 
 // The arrays of a call, together: what it writes aliases nothing (check::no_aliasing); CUDA
@@ -115,10 +130,10 @@ RecurrentDims recurrent_forward_check(Cell cell, const RecurrentInputs& in,
   check_out(out.h_n, in.x, "h_n", {d.B, d.H}, kBH);
   if (cell == Cell::lstm) check_out(out.c_n, in.x, "c_n", {d.B, d.H}, kBH);
   check_cache(cell, d, out.cache, in.x);
-  check_views(
-      cell,
-      check::joined({{&out.y, "y"}, {&out.h_n, "h_n"}, {&out.c_n, "c_n"}}, cache_of(out.cache)),
-      inputs_of(in));
+  check_views(cell,
+              check::joined({{&out.y, "y"}, {&out.h_n, "h_n"}, {&if_lstm(cell, out.c_n), "c_n"}},
+                            cache_of(cell, out.cache)),
+              inputs_of(cell, in));
   return d;
 }
 
@@ -164,9 +179,10 @@ RecurrentDims recurrent_backward_check(Cell cell, const Tensor& dy, const Tensor
        {&g.db_ih, "db_ih"},
        {&g.db_hh, "db_hh"},
        {&g.dh0, "dh0"},
-       {&g.dc0, "dc0"}},
-      check::joined(check::joined({{&dy, "dy"}, {&dh_n, "dh_n"}, {&dc_n, "dc_n"}}, inputs_of(in)),
-                    cache_of(fwd.cache)));
+       {&if_lstm(cell, g.dc0), "dc0"}},
+      check::joined(check::joined({{&dy, "dy"}, {&dh_n, "dh_n"}, {&if_lstm(cell, dc_n), "dc_n"}},
+                                  inputs_of(cell, in)),
+                    cache_of(cell, fwd.cache)));
   return d;
 }
 

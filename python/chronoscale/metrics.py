@@ -392,10 +392,9 @@ def by_history_length(greater, ties, lengths, k=(10,), ties_mode: str = "expecte
     Raises:
         TypeError / ValueError: as ``ranking_metrics``; ``lengths`` not ``[N]`` counts >= 0.
     """
-    greater, ties = _counts(greater, "greater"), _counts(ties, "ties")
-    lengths = _counts(lengths, "lengths")
-    if lengths.shape != greater.shape:
-        raise ValueError(f"lengths must have shape [{len(greater)}], got {list(lengths.shape)}")
+    greater, ties = _rank_counts(greater, ties, ties_mode)
+    _ks(k)
+    lengths = _history_lengths(lengths, len(greater))
     edges, step = [0, 1, 2, 5], 10
     top = int(lengths.max(initial=0))
     while edges[-1] <= top:
@@ -411,6 +410,14 @@ def by_history_length(greater, ties, lengths, k=(10,), ties_mode: str = "expecte
         for name, v in ranking_metrics(greater[sel], ties[sel], k, ties_mode).items():
             cols.setdefault(name, []).append(v)
     return {"bins": bins, "queries": queries, "metrics": cols}
+
+
+def _history_lengths(lengths, n: int) -> np.ndarray:
+    """``lengths`` as ``[n]`` counts >= 0 (TypeError / ValueError naming it)."""
+    lengths = _counts(lengths, "lengths")
+    if lengths.shape != (n,):
+        raise ValueError(f"lengths must have shape [{n}], got {list(lengths.shape)}")
+    return lengths
 
 
 def _report(protocol, k, negatives, exclusion, ties, dataset, n, V, metrics, **more) -> dict:
@@ -473,6 +480,8 @@ def evaluate_full(
         num_items = V
         targets = _check_targets(targets, None, num_items)
         N = len(targets)
+        if history_lengths is not None:  # (checked before the scoring)
+            history_lengths = _history_lengths(history_lengths, N)
         csr = as_csr(exclude, N, num_items)
         g, t = np.zeros(N, np.int64), np.zeros(N, np.int64)
         batch_size = max(1, min(batch_size, MAX_BATCH_ENTRIES // num_items))
@@ -492,6 +501,8 @@ def evaluate_full(
         V = scores.shape[1] if scores.ndim == 2 else None
         targets = _check_targets(targets, None, V)
         N = len(targets)
+        if history_lengths is not None:
+            history_lengths = _history_lengths(history_lengths, N)
         g, t = target_ranks(scores, targets, exclude)
     return _report(
         "full-ranking",
@@ -671,6 +682,8 @@ def evaluate_sampled(
             "seed": None,
             "exclude_history": None,
         }
+    if history_lengths is not None:  # (checked before the scoring)
+        history_lengths = _history_lengths(history_lengths, N)
     cand = np.concatenate([targets[:, None], negatives], axis=1)
     if callable(scores):
         cs = np.asarray(scores(np.arange(N), cand))

@@ -299,15 +299,20 @@ def hit_curves(results: dict, path, title: str = "Hit rate by list length",
     curves = {}
     for name, rep in results.items():
         c = rep.get("hit_curve") if isinstance(rep, Mapping) else None
-        if not c:
+        if c is None:
             continue
-        k = _numbers(c.get("k"), f"results[{name!r}]['hit_curve']['k']", (1,))
-        hr = _numbers(c.get("HR"), f"results[{name!r}]['hit_curve']['HR']", (1,))
+        where = f"results[{name!r}]['hit_curve']"
+        if not isinstance(c, Mapping):
+            raise TypeError(f"{where} must be a dict with 'k' and 'HR', got {type(c).__name__}")
+        k = _numbers(c.get("k"), f"{where}['k']", (1,))
+        hr = _numbers(c.get("HR"), f"{where}['HR']", (1,))
         if len(k) != len(hr) or not len(k):
-            raise ValueError(f"results[{name!r}]['hit_curve']: {len(k)} k for {len(hr)} HR")
-        curves[str(name)] = (k, hr)
+            raise ValueError(f"{where}: {len(k)} k for {len(hr)} HR")
+        if np.isfinite(hr).any():  # (no queries: all NaN, nothing to draw)
+            curves[str(name)] = (k, hr)
     if not curves:
-        raise ValueError("no method in results has a hit_curve (full-ranking reports do)")
+        raise ValueError("no method in results has a hit_curve with values (full-ranking "
+                         "reports over at least one query do)")
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     for j, (name, (k, hr)) in enumerate(curves.items()):
@@ -343,20 +348,31 @@ def by_history_length(results: dict, path, metric: str = "NDCG@10",
     rows, bins, queries = {}, None, None
     for name, rep in results.items():
         b = rep.get("by_history_length") if isinstance(rep, Mapping) else None
-        if not b or metric not in b.get("metrics", {}):
+        if b is None:
             continue
+        where = f"results[{name!r}]['by_history_length']"
+        if not (isinstance(b, Mapping) and isinstance(b.get("metrics"), Mapping)
+                and isinstance(b.get("bins"), list) and isinstance(b.get("queries"), list)):
+            raise TypeError(f"{where} must be a dict with 'bins', 'queries' and 'metrics' (as "
+                            "chronoscale.metrics.by_history_length gives)")
+        if not b["bins"] or metric not in b["metrics"]:
+            continue  # (no queries; another metric)
         if bins is None:
             bins, queries = b["bins"], b["queries"]
         elif b["bins"] != bins:
             raise ValueError(f"results[{name!r}] has other history-length bins than the "
                              "first method's")
-        rows[str(name)] = _numbers(b["metrics"][metric],
-                                   f"results[{name!r}]['by_history_length'][{metric!r}]", (1,))
+        v = _numbers(b["metrics"][metric], f"{where}[{metric!r}]", (1,))
+        if not len(v) == len(bins) == len(queries):
+            raise ValueError(f"{where}: {len(bins)} bins, {len(queries)} query counts and "
+                             f"{len(v)} values of {metric}")
+        rows[str(name)] = v
     if not rows:
-        raise ValueError(f"no method in results has by_history_length with {metric!r}")
+        raise ValueError(f"no method in results has by_history_length with {metric!r} over "
+                         "at least one query")
     plt = _plt()
     n, m = len(bins), len(rows)
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.0 + 0.9 * n * max(1, m / 2)), 3.8))
+    fig, ax = plt.subplots(figsize=(min(16.0, max(5.0, 1.0 + 0.9 * n * max(1, m / 2))), 3.8))
     width = 0.8 / m
     x = np.arange(n)
     for j, (name, v) in enumerate(rows.items()):

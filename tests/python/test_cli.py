@@ -270,6 +270,23 @@ def test_recommend_leaves_out_the_whole_log_not_only_max_len(capsys, tmp_path, r
 
 
 @needs_recommender
+def test_evaluate_without_queries_still_reports(capsys, tmp_path, log_csv):
+    """No test query survives the split: the report is written (metrics null), no ranking plot
+    is drawn, the command succeeds."""
+    model = tmp_path / "rec.csm"
+    assert main(["train", "--data", str(log_csv), "--format", "table", "--task", "recommend",
+                 "--scales", "1", "--dim", "8", *FAST, "-o", str(model),
+                 "--out", str(tmp_path / "run")]) == 0
+    out = tmp_path / "ev"
+    assert main(["evaluate", "--model", str(model), "--out", str(out), "--protocol", "temporal",
+                 "--set", "split.min_history=100000"]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    validate_report(rep)
+    assert rep["results"]["multiscale"]["num_queries"] == 0
+    assert not {"hit_rate_curves.png", "by_history_length.png"} & set(rep["plots"])
+
+
+@needs_recommender
 def test_recommend_from_another_folder_names_the_data(capsys, tmp_path, log_csv, monkeypatch):
     """train saves --data as given; from elsewhere a relative path is not found: the error
     says so and asks for --data."""

@@ -120,6 +120,15 @@ def test_by_history_length_groups_the_queries(rng):
     assert "by_history_length" not in M.evaluate_full(scores, targets, 5)
     with pytest.raises(ValueError, match=r"lengths must have shape \[300\]"):
         M.evaluate_full(scores, targets, 5, history_lengths=lengths[:-1])
+    with pytest.raises(ValueError, match="greater and ties must have the same length"):
+        M.by_history_length([0, 0], [0], [0, 0])
+    with pytest.raises(ValueError, match="ties must be one of"):
+        M.by_history_length([], [], [], ties_mode="odd")
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        M.by_history_length([], [], [], k=0)
+    with pytest.raises(ValueError, match=r"lengths must have shape \[300\]"):  # before scoring
+        M.evaluate_full(lambda rows: pytest.fail("scored"), targets, 5, num_items=V,
+                        history_lengths=lengths[:-1])
 
 
 def test_exclusion_forms_agree(rng):

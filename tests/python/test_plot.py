@@ -82,6 +82,18 @@ def test_by_history_length(tmp_path, rng):
     other = metrics.evaluate_full(scores, targets, 10, history_lengths=lengths // 40)
     with pytest.raises(ValueError, match="other history-length bins"):
         plot.by_history_length({"model": rep, "x": other}, tmp_path / "d.png")
+    short = {**rep["by_history_length"], "queries": [1]}
+    with pytest.raises(ValueError, match=r"bins, 1 query counts"):
+        plot.by_history_length({"m": {"by_history_length": short}}, tmp_path / "e.png")
+    with pytest.raises(TypeError, match="must be a dict with 'bins'"):
+        plot.by_history_length({"m": {"by_history_length": [1]}}, tmp_path / "f.png")
+    none = metrics.evaluate_full(scores[:0], targets[:0], 10, history_lengths=lengths[:0])
+    with pytest.raises(ValueError, match="over at least one query"):
+        plot.by_history_length({"m": none}, tmp_path / "g.png")
+    with pytest.raises(ValueError, match="hit_curve with values"):
+        plot.hit_curves({"m": none}, tmp_path / "h.png")
+    with pytest.raises(TypeError, match="must be a dict with 'k' and 'HR'"):
+        plot.hit_curves({"m": {"hit_curve": [1, 2]}}, tmp_path / "i.png")
 
 
 def test_path_actually_written_is_returned(tmp_path):

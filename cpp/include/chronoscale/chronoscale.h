@@ -73,7 +73,9 @@ cs_status chronoscale_set_num_threads(int n);
  *   x [B,T,I]; w_ih [G*H,I]; w_hh [G*H,H]; b_ih, b_hh [G*H] or NULL; h0 [B,H] or NULL;
  *   c0 [B,H] or NULL (LSTM only); lengths [B] int64 or NULL.
  * Outputs: y [B,T,H]; h_n [B,H]; c_n [B,H] (LSTM, else NULL); the cache for the backward pass:
- *   gates [B,T,G*H]; hprev [B,T,H]; aux [B,T,H] (LSTM and GRU, else NULL). */
+ *   gates [B,T,G*H]; hprev [B,T,H]; aux [B,T,H] (LSTM and GRU, else NULL).
+ * Outputs share no memory with each other or with the inputs (CS_ERR_VALUE otherwise): to carry
+ * the state from call to call, alternate two buffers (h0 of the next call = h_n of this one). */
 cs_status chronoscale_recurrent_forward(cs_cell cell, const cs_tensor* x, const cs_tensor* w_ih,
                                         const cs_tensor* w_hh, const cs_tensor* b_ih,
                                         const cs_tensor* b_hh, const cs_tensor* h0,
@@ -84,7 +86,8 @@ cs_status chronoscale_recurrent_forward(cs_cell cell, const cs_tensor* x, const 
 
 /* Recurrent backward. dy [B,T,H], dh_n / dc_n [B,H] may be NULL. Inputs and cache as given to and
  * filled by the forward call. Outputs: dx [B,T,I]; dw_ih [G*H,I]; dw_hh [G*H,H];
- * db_ih, db_hh [G*H], dh0 [B,H], dc0 [B,H] (LSTM) may be NULL when not wanted. */
+ * db_ih, db_hh [G*H], dh0 [B,H], dc0 [B,H] (LSTM) may be NULL when not wanted. Outputs share no
+ * memory with each other or with the inputs (CS_ERR_VALUE otherwise). */
 cs_status chronoscale_recurrent_backward(
     cs_cell cell, const cs_tensor* dy, const cs_tensor* dh_n, const cs_tensor* dc_n,
     const cs_tensor* x, const cs_tensor* w_ih, const cs_tensor* w_hh, const cs_tensor* b_ih,

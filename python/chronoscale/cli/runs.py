@@ -477,8 +477,9 @@ class RecommendRun:
 
         files = []
         m = self.model
-        def some(key):
-            return any(isinstance(r, dict) and r.get(key) for r in (results or {}).values())
+        def some(key):  # (over at least one query: nothing to draw without)
+            return any(isinstance(r, dict) and r.get(key) and r.get("num_queries")
+                       for r in (results or {}).values())
 
         if some("hit_curve"):
             files.append(plot.hit_curves(
