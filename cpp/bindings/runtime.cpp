@@ -13,6 +13,7 @@ void bind_runtime(py::module_& m) {
   m.def("blas_path", &blas_path);
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.def("get_num_threads", &get_num_threads);
+  m.def("release_scratch", &release_scratch);
   m.def("build_info_json", &build_info_json);
 }
 

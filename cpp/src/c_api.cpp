@@ -120,6 +120,10 @@ cs_status chronoscale_set_num_threads(int n) {
   return guard([&] { cs::set_num_threads(n); });
 }
 
+cs_status chronoscale_release_scratch(void) {
+  return guard([] { cs::release_scratch(); });
+}
+
 cs_status chronoscale_recurrent_forward(cs_cell cell, const cs_tensor* x, const cs_tensor* w_ih,
                                         const cs_tensor* w_hh, const cs_tensor* b_ih,
                                         const cs_tensor* b_hh, const cs_tensor* h0,

@@ -1,14 +1,20 @@
 // Build facts reported by chronoscale.build_info().
+#include "chronoscale/runtime.hpp"
+
 #include <string>
 
-#include "chronoscale/runtime.hpp"
 #include "chronoscale/version.hpp"
+#include "cpu/steps.hpp"
 
 namespace chronoscale {
 inline namespace v1 {
 
 namespace {
 const char* yes(bool b) { return b ? "true" : "false"; }
+}
+
+void release_scratch() {
+  cpu::release_workspace();
 }
 
 std::string build_info_json() {

@@ -48,6 +48,7 @@ from ._runtime import (  # noqa: E402
     build_info,
     cuda_release_memory,
     get_num_threads,
+    release_scratch,
     set_num_threads,
 )
 from .io import load, save  # noqa: E402
@@ -67,6 +68,7 @@ __all__ = [
     "models",
     "nn",
     "ops",
+    "release_scratch",
     "save",
     "set_num_threads",
 ]

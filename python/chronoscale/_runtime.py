@@ -15,7 +15,8 @@ import sys
 
 from . import _core
 
-__all__ = ["build_info", "set_num_threads", "get_num_threads", "blas_library_path"]
+__all__ = ["build_info", "set_num_threads", "get_num_threads", "blas_library_path",
+           "release_scratch"]
 
 
 def _openblas_path() -> str | None:
@@ -95,6 +96,17 @@ def build_info() -> dict:
     info["num_threads"] = _core.get_num_threads()
     info["cuda_available"] = bool(info["cuda"]) and _cuda_device_count() > 0
     return info
+
+
+def release_scratch() -> None:
+    """Free the calling thread's reusable CPU scratch.
+
+    Each thread that calls the recurrent cells keeps the scratch of its largest call (up to
+    1 GiB: the packed steps of a padded batch, the backward's gate gradients) for its next
+    calls, which then skip fresh page faults; it is freed when the thread exits or calls this
+    (e.g. a long-lived worker thread after one large batch).
+    """
+    _core.release_scratch()
 
 
 def cuda_release_memory() -> None:

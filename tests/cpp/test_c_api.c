@@ -70,6 +70,14 @@ int main(void) {
     for (int j = 0; j < H; ++j) EXPECT(fabs(h_n[b * H + j] - h[j]) < 1e-12);
   }
 
+  /* the thread's scratch freed; the next call takes new scratch and gives the same result */
+  EXPECT(chronoscale_release_scratch() == CS_OK);
+  double y_again[B * T * H];
+  cs_tensor Y2 = t3(y_again, B, T, H);
+  EXPECT(chronoscale_recurrent_forward(CS_LSTM, &X, &Wih, &Whh, NULL, NULL, NULL, NULL, &L, &Y2,
+                                       &Hn, &Cn, &Gt, &Hp, &Ax, NULL) == CS_OK);
+  EXPECT(memcmp(y, y_again, sizeof(y)) == 0);
+
   /* bad input: lengths > T, wrong dtype, NULL required argument */
   len_data[1] = T + 1;
   EXPECT(chronoscale_recurrent_forward(CS_LSTM, &X, &Wih, &Whh, NULL, NULL, NULL, NULL, &L, &Y,

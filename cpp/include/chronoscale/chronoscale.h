@@ -68,6 +68,9 @@ cs_status chronoscale_load_blas(const char* path);
 /* CPU threads for kernels (the BLAS itself stays single-threaded): process-wide, for the calls
  * of every thread (not only the calling one, as OpenMP's own setting would be). */
 cs_status chronoscale_set_num_threads(int n);
+/* Free the calling thread's reusable CPU scratch: each calling thread keeps the scratch of its
+ * largest recurrent call (up to 1 GiB) for its next calls, until it exits or calls this. */
+cs_status chronoscale_release_scratch(void);
 
 /* Recurrent forward over a padded batch; weights in torch.nn layout (G = 1 RNN, 4 LSTM, 3 GRU).
  *   x [B,T,I]; w_ih [G*H,I]; w_hh [G*H,H]; b_ih, b_hh [G*H] or NULL; h0 [B,H] or NULL;

@@ -17,6 +17,9 @@ std::string blas_path();
 /// Threads used by chronoscale's kernels and by the BLAS (>= 1).
 void set_num_threads(int n);
 int get_num_threads();
+/// Free the calling thread's reusable CPU scratch: each thread keeps the scratch of its largest
+/// recurrent call (up to 1 GiB) for its next calls until it exits.
+void release_scratch();
 /// Compile-time facts: compiler, SIMD flags, OpenMP, CUDA (JSON object text).
 std::string build_info_json();
 

@@ -17,30 +17,19 @@ namespace chronoscale {
 inline namespace v1 {
 namespace cpu {
 
-/// Scratch of n elements owned by the calling thread and reused by its next call: the backward's
-/// [B, T, G*H] buffers are large, and fresh pages cost a fault plus kernel-side zeroing each
-/// (~10% of a large backward). Kept at the largest size asked for, up to 1 GiB; freed when the
-/// thread exits. Valid until the thread's next call.
+/// `bytes` of scratch owned by the calling thread and reused by its next call (cpu/workspace.cpp):
+/// the backward's [B, T, G*H] buffers are large, and fresh pages cost a fault plus kernel-side
+/// zeroing each (~10% of a large backward). Kept at the largest size asked for, up to 1 GiB
+/// (larger ones until the thread's next call); freed when the thread exits or calls
+/// release_workspace. Valid until the thread's next call.
+void* workspace_bytes(int64_t bytes);
+/// Frees the calling thread's scratch (chronoscale::release_scratch).
+void release_workspace() noexcept;
+
+/// workspace_bytes for n elements of T.
 template <class T>
 T* workspace(int64_t n) {
-  struct Buf {
-    std::unique_ptr<T[]> p;
-    int64_t cap = 0;
-  };
-  thread_local Buf w;
-  thread_local std::unique_ptr<T[]> big;  // above the cap: per call
-  constexpr int64_t kCap = (int64_t(1) << 30) / sizeof(T);
-  if (n > kCap) {
-    big.reset(new T[n]);
-    return big.get();
-  }
-  big.reset();
-  if (n > w.cap) {
-    w.p.reset();
-    w.p.reset(new T[n]);
-    w.cap = n;
-  }
-  return w.p.get();
+  return static_cast<T*>(workspace_bytes(n * static_cast<int64_t>(sizeof(T))));
 }
 
 // Thread the time loop only above this many multiply-adds in the step products (a fork / join
