@@ -18,7 +18,7 @@ from chronoscale.models import MultiScaleRecommender
 from chronoscale.models import _recdata as rd
 from chronoscale.nn.multiscale_next import closed_through
 
-from helpers import numeric_grad, random_lengths, rel_error
+from helpers import numeric_grad, random_lengths
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -82,7 +82,10 @@ def test_gradients_end_to_end(rng, cell, loss, dropout):
     for name, p in net.named_parameters():
         num = numeric_grad(lambda: net.train_loss(*args)[0], p.data, eps=1e-5)
         assert np.abs(num).max() > 0, name
-        assert rel_error(analytic[name], num) < 1e-6, name
+        # relative to the gradient, floored at 1e-3: central differences of a loss of order 1
+        # with eps = 1e-5 carry ~1e-11 of rounding, so tiny gradients get an absolute 1e-9
+        err = np.abs(analytic[name] - num).max()
+        assert err < 1e-6 * max(np.abs(num).max(), 1e-3), (name, err)
 
 
 def test_dropout_only_while_training(rng):

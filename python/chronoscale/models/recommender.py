@@ -68,7 +68,9 @@ class MultiScaleRecommender(BaseModel):
     user state** is ``u_t = W [h^1_t, ..., h^S_t, x_t] + w0`` -- the per-scale states and the
     event's own input concatenated and projected to ``dim`` (chosen over softmax weights over
     scales: it learns any mix of scales per direction, and the event input lets the newest event
-    count even when only coarse or wall-clock scales are listed). Scores over all items are
+    count even when only coarse or wall-clock scales are listed). ``W`` starts from the first
+    listed scale alone: the other scales' columns start at zero and grow with training (list
+    the finest scale first). Scores over all items are
 
         ``score(v) = u . E_v + beta * mean_tau cos(E_v, e_tau) + b_v``
 
