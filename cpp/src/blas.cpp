@@ -43,7 +43,6 @@ struct Blas {
   SetThreadsFn set_threads = nullptr;
   std::string name = "builtin";
   std::string path;
-  int threads = 0;
 };
 
 Blas& state() {

@@ -89,20 +89,15 @@ using check::Named;
 
 const Tensor kNone{};
 
-// (arrays a cell does not use, such as c0 / c_n outside the LSTM, count as absent)
+// (outputs a cell does not write, c_n / dc0 outside the LSTM, count as absent; c0 and dc_n are
+// refused outside the LSTM by the checks above)
 const Tensor& if_lstm(Cell cell, const Tensor& t) {
   return cell == Cell::lstm ? t : kNone;
 }
 
-Named inputs_of(Cell cell, const RecurrentInputs& in) {
-  return {{&in.x, "x"},
-          {&in.w_ih, "w_ih"},
-          {&in.w_hh, "w_hh"},
-          {&in.b_ih, "b_ih"},
-          {&in.b_hh, "b_hh"},
-          {&in.h0, "h0"},
-          {&if_lstm(cell, in.c0), "c0"},
-          {&in.lengths, "lengths"}};
+Named inputs_of(const RecurrentInputs& in) {
+  return {{&in.x, "x"},       {&in.w_ih, "w_ih"}, {&in.w_hh, "w_hh"}, {&in.b_ih, "b_ih"},
+          {&in.b_hh, "b_hh"}, {&in.h0, "h0"},     {&in.c0, "c0"},     {&in.lengths, "lengths"}};
 }
 Named cache_of(Cell cell, const RecurrentCache& c) {
   const bool aux = cell == Cell::lstm || cell == Cell::gru;
@@ -133,7 +128,7 @@ RecurrentDims recurrent_forward_check(Cell cell, const RecurrentInputs& in,
   check_views(cell,
               check::joined({{&out.y, "y"}, {&out.h_n, "h_n"}, {&if_lstm(cell, out.c_n), "c_n"}},
                             cache_of(cell, out.cache)),
-              inputs_of(cell, in));
+              inputs_of(in));
   return d;
 }
 
@@ -180,8 +175,7 @@ RecurrentDims recurrent_backward_check(Cell cell, const Tensor& dy, const Tensor
        {&g.db_hh, "db_hh"},
        {&g.dh0, "dh0"},
        {&if_lstm(cell, g.dc0), "dc0"}},
-      check::joined(check::joined({{&dy, "dy"}, {&dh_n, "dh_n"}, {&if_lstm(cell, dc_n), "dc_n"}},
-                                  inputs_of(cell, in)),
+      check::joined(check::joined({{&dy, "dy"}, {&dh_n, "dh_n"}, {&dc_n, "dc_n"}}, inputs_of(in)),
                     cache_of(cell, fwd.cache)));
   return d;
 }
