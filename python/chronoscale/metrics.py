@@ -18,6 +18,7 @@ Every ``evaluate_*`` returns a report dict: ``protocol``, ``k``, ``negatives``, 
 from __future__ import annotations
 
 import inspect
+import itertools
 
 import numpy as np
 
@@ -301,6 +302,27 @@ def _rank_counts(greater, ties, ties_mode: str):
     return greater, ties
 
 
+def _tie_window(greater, ties, K: int, ties_mode: str):
+    """``(lo, hi, n_tied)``: a query's metric at ``K`` is ``(F[hi] - F[lo]) / n_tied`` for the
+    cumulative gains ``F`` of ranks ``1..r`` (for HR, ``F[r] = r``): the target's possible ranks
+    past its ``greater`` items, among its ``ties`` as ``ties_mode`` counts them, cut at ``K``."""
+    n_tied = ties.astype(np.float64) + 1.0
+    greater, ties = np.minimum(greater, K), np.minimum(ties, K)
+    if ties_mode == "pessimistic":
+        greater, ties, n_tied = np.minimum(greater + ties, K), np.zeros_like(ties), 1.0
+    elif ties_mode == "optimistic":
+        ties, n_tied = np.zeros_like(ties), 1.0
+    return greater, np.minimum(greater + ties + 1, K), n_tied
+
+
+def _one_two_five():
+    """1, 2, 5, 10, 20, 50, 100, ... (the K of hit_curve, the bin edges of by_history_length)."""
+    step = 1
+    while True:
+        yield from (step, 2 * step, 5 * step)
+        step *= 10
+
+
 def per_query(greater, ties, k: int, ties_mode: str = "expected") -> dict[str, np.ndarray]:
     """Per-query ``HR``, ``NDCG``, ``MRR`` at ``k`` ``[N]`` float64 from ``target_ranks``.
 
@@ -311,15 +333,7 @@ def per_query(greater, ties, k: int, ties_mode: str = "expected") -> dict[str, n
     """
     k = check_int(k, "k")
     greater, ties = _rank_counts(greater, ties, ties_mode)
-    K = min(k, _K_CAP)
-    n_tied = ties.astype(np.float64) + 1.0
-    greater, ties = np.minimum(greater, K), np.minimum(ties, K)
-    if ties_mode == "pessimistic":
-        greater, ties, n_tied = np.minimum(greater + ties, K), np.zeros_like(ties), 1.0
-    elif ties_mode == "optimistic":
-        ties, n_tied = np.zeros_like(ties), 1.0
-    lo = greater  # F index: sum of gains of ranks 1..greater
-    hi = np.minimum(greater + ties + 1, K)
+    lo, hi, n_tied = _tie_window(greater, ties, min(k, _K_CAP), ties_mode)
     top = int(hi.max(initial=0))
     if top > _MAX_GAIN_RANK:
         raise ValueError(
@@ -364,20 +378,11 @@ def hit_curve(greater, ties, num_items: int, ties_mode: str = "expected") -> dic
     """
     num_items = check_int(num_items, "num_items", 1)
     greater, ties = _rank_counts(greater, ties, ties_mode)
-    ks, step = [], 1
-    while step < num_items:
-        ks += [K for K in (step, 2 * step, 5 * step) if K < num_items]
-        step *= 10
-    ks.append(num_items)
-    g, t = greater.astype(np.float64), ties.astype(np.float64)
+    ks = [*itertools.takewhile(lambda K: K < num_items, _one_two_five()), num_items]
     hr = []
     for K in ks:
-        if ties_mode == "expected":
-            hit = np.clip((K - g) / (t + 1.0), 0.0, 1.0)
-        elif ties_mode == "pessimistic":
-            hit = (g + t < K).astype(np.float64)
-        else:
-            hit = (g < K).astype(np.float64)
+        lo, hi, n_tied = _tie_window(greater, ties, K, ties_mode)
+        hit = (hi - lo) / n_tied  # (F[r] = r for HR)
         hr.append(float(hit.mean()) if len(hit) else float("nan"))
     return {"k": ks, "HR": hr}
 
@@ -395,11 +400,12 @@ def by_history_length(greater, ties, lengths, k=(10,), ties_mode: str = "expecte
     greater, ties = _rank_counts(greater, ties, ties_mode)
     _ks(k)
     lengths = _history_lengths(lengths, len(greater))
-    edges, step = [0, 1, 2, 5], 10
     top = int(lengths.max(initial=0))
-    while edges[-1] <= top:
-        edges += [step, 2 * step, 5 * step]
-        step *= 10
+    edges = [0]
+    for e in _one_two_five():  # up to the first edge past the longest history
+        edges.append(e)
+        if e > top:
+            break
     bins, queries, cols = [], [], {}
     for lo, hi in zip(edges[:-1], edges[1:]):
         sel = (lengths >= lo) & (lengths < hi)
