@@ -174,6 +174,8 @@ def _id_row(e, where: str, num_items: int) -> np.ndarray:
             raise ValueError(f"{where} must be a 1-D list of item ids, got shape {e.shape}")
         if e.size and e.dtype.kind not in "iu":
             raise TypeError(f"{where} must hold integer item ids, got dtype {e.dtype}")
+        out = e[(e < 0) | (e >= num_items)]  # (in e's own dtype: uint64 ids never wrap)
+        bad = out[0].item() if out.size else None
         values = e
     else:
         if isinstance(e, (str, bytes, dict)) or not hasattr(e, "__iter__"):
@@ -183,13 +185,9 @@ def _id_row(e, where: str, num_items: int) -> np.ndarray:
             if isinstance(v, (bool, np.bool_)) or not hasattr(type(v), "__index__"):
                 raise TypeError(f"{where} must hold integer item ids, got {type(v).__name__}")
             values.append(operator.index(v))
-    bad = [v for v in (values if isinstance(values, list) else ()) if not 0 <= v < num_items]
-    if isinstance(values, np.ndarray) and values.size:
-        out = values[(values < 0) | (values >= num_items)]
-        bad = [out[0].item()] if out.size else []
-    if bad:
-        raise ValueError(f"{where}: item ids must lie in [0, num_items = {num_items}), got "
-                         f"{bad[0]}")
+        bad = next((v for v in values if not 0 <= v < num_items), None)
+    if bad is not None:
+        raise ValueError(f"{where}: item ids must lie in [0, num_items = {num_items}), got {bad}")
     return np.asarray(values, dtype=np.int64).reshape(-1)
 
 
